@@ -1,0 +1,1 @@
+//! Benchmarks of claude-failover; see `benches/`.

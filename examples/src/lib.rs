@@ -1,0 +1,1 @@
+//! Example programs embedding `failover-core`; see `examples/`.

@@ -1,0 +1,3 @@
+//! `claude-failover`: the command-line interface.
+
+fn main() {}

@@ -1,0 +1,114 @@
+//! Accounts: who can run sessions, and what the engine knows of each one's quota.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::AccountId;
+use crate::time::UnixMillis;
+
+/// One Anthropic subscription account, as Claude Code sees it: a `CLAUDE_CONFIG_DIR`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// The operator's name for it.
+    pub id: AccountId,
+    /// Its `CLAUDE_CONFIG_DIR` (holds `.credentials.json`, `settings.json`, `projects/`).
+    pub config_dir: PathBuf,
+    /// Lower is preferred. The engine returns to the most preferred usable account.
+    pub preference: u32,
+}
+
+/// A usage window Anthropic meters separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitWindow {
+    /// The rolling five-hour session window.
+    FiveHour,
+    /// The weekly cap across all models.
+    Weekly,
+    /// The weekly Opus cap.
+    WeeklyOpus,
+    /// The weekly Sonnet cap.
+    WeeklySonnet,
+    /// A window this version does not know by name.
+    Other,
+}
+
+impl LimitWindow {
+    /// Every window, in a fixed order.
+    pub const ALL: [Self; 5] = [
+        Self::FiveHour,
+        Self::Weekly,
+        Self::WeeklyOpus,
+        Self::WeeklySonnet,
+        Self::Other,
+    ];
+
+    /// The snake_case name used in JSON and on the command line (`five_hour`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::FiveHour => "five_hour",
+            Self::Weekly => "weekly",
+            Self::WeeklyOpus => "weekly_opus",
+            Self::WeeklySonnet => "weekly_sonnet",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for LimitWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the engine believes about one account's quota.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AccountState {
+    /// Nothing seen yet.
+    Unknown,
+    /// Usable, with headroom.
+    Available,
+    /// Usable, but a window is close to its cap.
+    NearLimit {
+        /// The window closest to its cap.
+        window: LimitWindow,
+        /// How much of it is used, 0–100.
+        used_percent: f32,
+        /// When that window resets, when known.
+        resets_at: Option<UnixMillis>,
+    },
+    /// Out of quota until `until`.
+    Exhausted {
+        /// The window that ran out.
+        window: LimitWindow,
+        /// When it resets. When the real reset is unknown the engine picks a retry instant.
+        until: UnixMillis,
+    },
+    /// Not logged in, or its token was rejected; skipped until an operator logs in.
+    NeedsLogin,
+}
+
+impl AccountState {
+    /// Whether a session may be placed on this account at `now`.
+    pub fn is_usable(&self, now: UnixMillis) -> bool {
+        match self {
+            Self::Unknown | Self::Available | Self::NearLimit { .. } => true,
+            Self::Exhausted { until, .. } => now >= *until,
+            Self::NeedsLogin => false,
+        }
+    }
+
+    /// A short snake_case name for tables and metrics.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Available => "available",
+            Self::NearLimit { .. } => "near_limit",
+            Self::Exhausted { .. } => "exhausted",
+            Self::NeedsLogin => "needs_login",
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! [`Effect`]: the closed set of everything the engine can ask the outside world to do.
+
+use std::path::PathBuf;
+
+use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::notify::Notification;
+use crate::state::PersistedState;
+
+/// The engine's answer to an operator [`Command`](crate::Command).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandReply {
+    /// Accepted; the work it starts shows in later effects and snapshots.
+    Accepted,
+    /// Refused, with the reason.
+    Refused(CommandRefusal),
+}
+
+/// Why a command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandRefusal {
+    /// No account of that name.
+    #[error("unknown account {0}")]
+    UnknownAccount(AccountId),
+    /// The account cannot take sessions now (exhausted, needs login).
+    #[error("account {account} is not usable: {state}")]
+    AccountUnusable {
+        /// The account.
+        account: AccountId,
+        /// Its state name.
+        state: &'static str,
+    },
+    /// No other account can take the sessions.
+    #[error("no usable account to swap to")]
+    NoUsableAccount,
+    /// A swap is already running.
+    #[error("a swap is already in progress")]
+    SwapInProgress,
+    /// The engine is paused or draining.
+    #[error("the engine is {0}")]
+    NotRunning(&'static str),
+}
+
+/// Something the engine asks for. Effects that expect a reply carry a [`RequestId`]; the
+/// reply comes back as [`Input::EffectFinished`](crate::Input::EffectFinished).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Write a checkpoint of the session (conversation, account, dir, task, last prompt,
+    /// last tool call). Reply: `Checkpointed` or `Failed`.
+    Checkpoint {
+        /// Tags the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The account it is on.
+        account: AccountId,
+        /// Its conversation, when known.
+        claude_session: Option<ClaudeSessionId>,
+        /// Its working directory.
+        dir: PathBuf,
+        /// Its current task, if any.
+        task: Option<String>,
+    },
+    /// Stop the session at a turn boundary. Reply: `Stopped` or `Failed`.
+    Stop {
+        /// Tags the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+    },
+    /// Start the session on an account, resuming a conversation when `resume` is set.
+    /// Reply: `Launched` or `Failed`.
+    Launch {
+        /// Tags the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The account.
+        account: AccountId,
+        /// That account's `CLAUDE_CONFIG_DIR`.
+        config_dir: PathBuf,
+        /// The session's working directory.
+        dir: PathBuf,
+        /// The conversation to resume.
+        resume: Option<ClaudeSessionId>,
+    },
+    /// Type a prompt into the session and submit it. Reply: `PromptSent` or `Failed`.
+    SendPrompt {
+        /// Tags the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The prompt.
+        text: String,
+    },
+    /// Tell people. No reply.
+    Notify(Notification),
+    /// Store this state durably (crash-safe). No reply. The latest one wins.
+    Persist(PersistedState),
+    /// Answer an operator command. No reply.
+    Reply {
+        /// The command's request id.
+        request: RequestId,
+        /// The answer.
+        reply: CommandReply,
+    },
+}
+
+impl Effect {
+    /// The request id the reply will carry, for effects that expect one.
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Self::Checkpoint { request, .. }
+            | Self::Stop { request, .. }
+            | Self::Launch { request, .. }
+            | Self::SendPrompt { request, .. } => Some(*request),
+            Self::Notify(_) | Self::Persist(_) | Self::Reply { .. } => None,
+        }
+    }
+}

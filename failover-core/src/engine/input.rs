@@ -1,0 +1,130 @@
+//! [`Input`]: the closed set of everything that can happen to the engine.
+
+use crate::account::AccountState;
+use crate::error_kind::FailureKind;
+use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::quota::{Detection, SignalSource};
+use crate::session::Activity;
+use crate::time::UnixMillis;
+
+/// Who a piece of evidence is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A session (pane, transcript): the engine maps it to the session's current account.
+    Session(SessionId),
+    /// An account directly (statusline spool, headers, a login check).
+    Account(AccountId),
+}
+
+/// An operator command (control plane, CLI, MCP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Fail over now to the best other account.
+    SwapNow,
+    /// Fail over now to this account.
+    SwapTo(AccountId),
+    /// Stop making decisions: no swaps, no relaunches, no dispatch.
+    Pause,
+    /// Undo [`Command::Pause`].
+    Resume,
+    /// Finish what is in flight, start nothing new (before a shutdown or upgrade).
+    Drain,
+}
+
+/// The result of an effect that expected a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EffectOutcome {
+    /// A checkpoint was written; carries the last prompt the session was sent, to replay.
+    Checkpointed {
+        /// The last prompt found (transcript or checkpoint), if any.
+        last_prompt: Option<String>,
+    },
+    /// The session stopped.
+    Stopped,
+    /// The session runs, in this conversation.
+    Launched {
+        /// The conversation.
+        claude_session: ClaudeSessionId,
+    },
+    /// The prompt was accepted.
+    PromptSent,
+    /// The effect failed.
+    Failed {
+        /// How it failed, for policy.
+        kind: FailureKind,
+        /// What happened, for people.
+        detail: String,
+    },
+}
+
+/// Everything that can happen. [`FailoverEngine::handle`](crate::FailoverEngine::handle)
+/// accepts any input in any state; an input that does not apply is ignored and counted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A detector classified a piece of evidence.
+    Detection {
+        /// Who it is about.
+        subject: Subject,
+        /// Which source.
+        source: SignalSource,
+        /// The verdict and its evidence.
+        detection: Detection,
+        /// When the evidence was produced (written, shown). Evidence from before a
+        /// session's last successful turn is stale and never counts.
+        observed_at: UnixMillis,
+    },
+    /// A session was found running (adopted at startup, or started outside the engine).
+    SessionStarted {
+        /// The session.
+        session: SessionId,
+        /// Its conversation, when known.
+        claude_session: Option<ClaudeSessionId>,
+        /// The account it runs on, when known.
+        account: Option<AccountId>,
+    },
+    /// A session's process exited or its tmux session vanished.
+    SessionExited {
+        /// The session.
+        session: SessionId,
+        /// Exit status when known.
+        status: Option<i32>,
+    },
+    /// A session went idle (prompt ready) or started working. Idle after working is a
+    /// completed turn.
+    SessionActivity {
+        /// The session.
+        session: SessionId,
+        /// Its new activity.
+        activity: Activity,
+    },
+    /// The conversation id of a session was learned (transcript, statusline).
+    ClaudeSessionLearned {
+        /// The session.
+        session: SessionId,
+        /// Its conversation.
+        claude_session: ClaudeSessionId,
+    },
+    /// An account's state as recorded in a shared store changed (another host saw it).
+    AccountStateObserved {
+        /// The account.
+        account: AccountId,
+        /// Its state.
+        state: AccountState,
+    },
+    /// An effect finished.
+    EffectFinished {
+        /// The request the effect carried.
+        request: RequestId,
+        /// How it went.
+        outcome: EffectOutcome,
+    },
+    /// Time passed (the daemon wakes the engine at [`next_deadline`](crate::FailoverEngine::next_deadline)).
+    Tick,
+    /// An operator command; the engine answers with [`Effect::Reply`](crate::Effect::Reply).
+    Command {
+        /// Tags the reply.
+        request: RequestId,
+        /// The command.
+        command: Command,
+    },
+}

@@ -1,0 +1,1 @@
+//! The claude-failover daemon as a library.

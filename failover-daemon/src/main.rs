@@ -1,0 +1,3 @@
+//! `claude-failoverd`: the daemon binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! tmux and Claude Code file-system implementations of the `failover-core` ports.
