@@ -64,7 +64,7 @@ use crate::account::LimitWindow;
 pub const MAX_CONTINUATION_ROWS: usize = 6;
 /// A row shorter than this (in characters) was not wrapped, so the next row is not its
 /// continuation.
-pub const WRAPPED_ROW_MIN_CHARS: usize = 40;
+pub const WRAPPED_ROW_MIN_CHARS: usize = 32;
 
 /// Keywords at least one of which appears in every message family (ASCII case-insensitive).
 const KEYWORDS: &[&str] = &[
