@@ -153,7 +153,7 @@ fn quota_message() -> impl Strategy<Value = (String, LimitWindow)> {
             format!("Claude usage limit reached. Your limit will reset at {r}."),
             LimitWindow::Other
         )),
-        (1_600_000_000u32..2_000_000_000).prop_map(|e| (
+        (1_785_000_001u32..2_000_000_000).prop_map(|e| (
             format!("Claude AI usage limit reached|{e}"),
             LimitWindow::Other
         )),
@@ -320,6 +320,8 @@ proptest! {
             matches!(got.verdict, Verdict::QuotaExhausted { window: w, .. } if w == window),
             "expected {window:?}, got {got:?} on\n{screen}"
         );
+        // Every generated message names its reset, and wrapping never loses it.
+        prop_assert!(got.verdict.resets_at().is_some(), "no reset in {got:?} on\n{screen}");
         prop_assert_eq!(detect_auto(&screen, &ctx()).verdict, got.verdict);
     }
 

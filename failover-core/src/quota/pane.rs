@@ -39,11 +39,11 @@
 //!   (`Usage limit reached · continuing automatically …`), and a missing reset time is taken
 //!   from the other message. Among near-limit warnings the highest percentage wins.
 //! - **Wrapped rows are joined back.** A content row is followed by up to
-//!   [`MAX_CONTINUATION_ROWS`] unmarked rows while the previous row is at least
-//!   [`WRAPPED_ROW_MIN_CHARS`] characters long (a row that was wrapped is nearly as wide as
-//!   the pane, and panes are at least 60 columns wide). An indented continuation (Claude Code
-//!   wrapped it at a word) is joined with a space, a column-0 continuation (the terminal
-//!   wrapped it mid-word) with nothing.
+//!   [`MAX_CONTINUATION_ROWS`] unmarked rows as long as each could be the continuation of a
+//!   wrap: the previous row plus the next row's first word would not have fit in
+//!   [`WRAP_MIN_COLUMNS`] columns. A continuation is joined with a space, except a column-0
+//!   one after a row at least [`MIN_PANE_WIDTH`] wide: that is a terminal's mid-word wrap,
+//!   joined with nothing. The regexes tolerate a missing space where a wrap glued words.
 //! - **ANSI escapes are removed first**, so styling never changes a verdict.
 //!
 //! The evidence is the joined message text without its marker.
@@ -62,9 +62,13 @@ use crate::account::LimitWindow;
 
 /// How many unmarked rows may continue one wrapped message.
 pub const MAX_CONTINUATION_ROWS: usize = 6;
-/// A row shorter than this (in characters) was not wrapped, so the next row is not its
-/// continuation.
-pub const WRAPPED_ROW_MIN_CHARS: usize = 32;
+/// A row was wrapped into the next one only if the row, a space and the next row's first
+/// word would not have fit in this many columns. Panes are at least 60 columns wide, and
+/// Claude Code keeps a small margin inside them, so a word that would still have fit in 50
+/// columns was not pushed to the next row by a wrap.
+pub const WRAP_MIN_COLUMNS: usize = 50;
+/// A terminal (not Claude Code) wraps mid-word at exactly the pane width, at least this.
+pub const MIN_PANE_WIDTH: usize = 60;
 
 /// Keywords at least one of which appears in every message family (ASCII case-insensitive).
 const KEYWORDS: &[&str] = &[
@@ -173,6 +177,19 @@ struct Row<'a> {
     content: &'a str,
 }
 
+/// Whether `next` can be the continuation of a wrapped `prev` (see [`WRAP_MIN_COLUMNS`]).
+fn wraps_into(prev: &Row<'_>, next: &Row<'_>) -> bool {
+    let prev_len = prev.text.chars().count();
+    let first_word = next
+        .content
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count();
+    prev_len + 1 + first_word >= WRAP_MIN_COLUMNS
+}
+
 fn is_rule_char(c: char) -> bool {
     matches!(
         c,
@@ -247,18 +264,20 @@ impl PaneDetector {
         while last + 1 < rows.len()
             && last - i < MAX_CONTINUATION_ROWS
             && rows[last + 1].kind == Kind::Other
-            && rows[last].text.chars().count() >= WRAPPED_ROW_MIN_CHARS
+            && wraps_into(&rows[last], &rows[last + 1])
         {
             last += 1;
         }
         last
     }
 
-    /// Joins a content row with its continuation rows `i+1..=last`.
+    /// Joins a content row with its continuation rows `i+1..=last`: with a space after a
+    /// word wrap, with nothing after a terminal's mid-word wrap.
     fn joined(rows: &[Row<'_>], i: usize, last: usize, content: &str) -> String {
         let mut text = content.to_owned();
-        for next in &rows[i + 1..=last] {
-            if next.indent > 0 {
+        for pair in rows[i..=last].windows(2) {
+            let (prev, next) = (&pair[0], &pair[1]);
+            if next.indent > 0 || prev.text.chars().count() < MIN_PANE_WIDTH {
                 text.push(' ');
             }
             text.push_str(next.content);
