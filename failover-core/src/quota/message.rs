@@ -23,7 +23,7 @@
 //! Matching is case-insensitive and tolerant of missing spaces, because a hard wrap may
 //! glue two words together when the rows are joined back.
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::reset::ResetParser;
 use super::{AuthReason, DetectContext, TransientKind, Verdict};
@@ -43,6 +43,8 @@ pub enum Anchor {
 /// Classifies single message texts. Build it once; it holds compiled regexes.
 #[derive(Debug, Clone)]
 pub struct MessageClassifier {
+    /// Every pattern below in one set: a single pass tells whether any family starts here.
+    heads: RegexSet,
     epoch_quota: Regex,
     auth: Regex,
     transient: Regex,
@@ -70,7 +72,8 @@ impl MessageClassifier {
         #[allow(clippy::expect_used)]
         let compile = |p: &str| Regex::new(p).expect("message pattern compiles");
         let apos = r"['’`]?";
-        Self {
+        let mut this = Self {
+            heads: RegexSet::empty(),
             epoch_quota: compile(
                 r"(?i)^(?:api\s*error\s*:?\s*)?(?:claude\s*(?:ai\s*)?)?usage\s*limit\s*reached\s*\|\s*\d{9,13}",
             ),
@@ -116,13 +119,29 @@ impl MessageClassifier {
                 r"(?i)^(?P<w>{WINDOW_WORDS})\s*(?:usage\s*)?limit\s*reached"
             )),
             near_used: compile(&format!(
-                r"(?i)you{apos}\s*(?:ha)?ve\s*used\s*(?P<p>\d{{1,3}}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{{0,40}}?)\s*limit"
+                r"(?i)^you{apos}\s*(?:ha)?ve\s*used\s*(?P<p>\d{{1,3}}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{{0,40}}?)\s*limit"
             )),
             near_over: compile(
-                r"(?i)over\s*(?P<p>\d{1,3}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{0,40}?)\s*limit\s*used",
+                r"(?i)^over\s*(?P<p>\d{1,3}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{0,40}?)\s*limit\s*used",
             ),
             resets: ResetParser::new(),
+        };
+        let patterns = [
+            &this.epoch_quota,
+            &this.auth,
+            &this.transient,
+            &this.quota_hit,
+            &this.quota_reached,
+            &this.window_reached,
+            &this.near_used,
+            &this.near_over,
+        ]
+        .map(Regex::as_str);
+        #[allow(clippy::expect_used)]
+        {
+            this.heads = RegexSet::new(patterns).expect("message patterns compile as a set");
         }
+        this
     }
 
     /// The reset parser this classifier uses.
@@ -164,6 +183,11 @@ impl MessageClassifier {
 
     fn classify_at(&self, text: &str, ctx: &DetectContext) -> Option<Verdict> {
         let text = text.trim_start();
+        // One lazy-DFA pass rejects almost every row; only a row that starts a message runs
+        // the individual (anchored, so cheap) patterns.
+        if !self.heads.is_match(text) {
+            return None;
+        }
         if self.epoch_quota.is_match(text) {
             return Some(Verdict::QuotaExhausted {
                 window: window_in(text).unwrap_or(LimitWindow::Other),
@@ -202,12 +226,7 @@ impl MessageClassifier {
         let near = self
             .near_used
             .captures(text)
-            .filter(|c| c.get(0).is_some_and(|m| m.start() == 0))
-            .or_else(|| {
-                self.near_over
-                    .captures(text)
-                    .filter(|c| c.get(0).is_some_and(|m| m.start() == 0))
-            })?;
+            .or_else(|| self.near_over.captures(text))?;
         let used_percent: f32 = near.name("p")?.as_str().parse().ok()?;
         let window = window_from_words(near.name("w").map_or("", |m| m.as_str()))?;
         let resets_at = self.resets.find(text, ctx);

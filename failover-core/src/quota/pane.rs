@@ -70,32 +70,38 @@ pub const WRAP_MIN_COLUMNS: usize = 50;
 /// A terminal (not Claude Code) wraps mid-word at exactly the pane width, at least this.
 pub const MIN_PANE_WIDTH: usize = 60;
 
-/// Keywords at least one of which appears in every message family (ASCII case-insensitive).
+/// Keywords at least one of which appears in every message family. Matched case-sensitively
+/// (a few letters are left off where the case varies: `imit` for `Limit`/`limit`), which keeps
+/// the automaton small enough for the vectorised search.
 const KEYWORDS: &[&str] = &[
-    "limit",
-    "error",
-    "overloaded",
-    "logged",
-    "login",
-    "token",
+    "imit",
+    "rror",
+    "ERROR",
+    "verload",
+    "OVERLOAD",
+    "ogged",
+    "ogin",
+    "oken",
+    "API key",
     "api key",
-    "econn",
-    "etimedout",
-    "enotfound",
-    "eai_again",
-    "epipe",
-    "unreach",
-    "fetch failed",
-    "timed out",
-    "retrying",
-    "socket hang",
-    "unauthori",
-    "forbidden",
+    "ECONN",
+    "ETIMEDOUT",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "EPIPE",
+    "UNREACH",
+    "etch failed",
+    "imed out",
+    "etrying",
+    "ang up",
+    "nauthori",
+    "orbidden",
     "429",
-    "rejected",
-    "unable to connect",
-    "too many requests",
-    "network",
+    "ejected",
+    "nable to connect",
+    "oo many",
+    "oo Many",
+    "etwork",
 ];
 
 /// Detects quota, login and transient failures in a captured pane (with or without ANSI).
@@ -117,7 +123,6 @@ impl PaneDetector {
         // Constant keywords: a failure to build is a bug caught by every test.
         #[allow(clippy::expect_used)]
         let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostFirst)
             .build(KEYWORDS)
             .expect("keyword automaton builds");

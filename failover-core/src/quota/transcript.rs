@@ -241,12 +241,13 @@ impl QuotaDetector for TranscriptDetector {
 
     /// Classifies every line of `evidence` and returns the last verdict that is not clear.
     fn detect(&self, evidence: &str, ctx: &DetectContext) -> Detection {
+        // From the end: the first line that is not clear is the last one.
         evidence
             .lines()
+            .rev()
             .filter(|l| !l.trim().is_empty())
             .map(|l| self.detect_line(l, ctx))
-            .filter(|d| d.verdict != Verdict::Clear)
-            .last()
+            .find(|d| d.verdict != Verdict::Clear)
             .unwrap_or_else(Detection::clear)
     }
 }
