@@ -36,7 +36,9 @@ pub enum Anchor {
     /// means the wording is being quoted.
     Start,
     /// The message may appear anywhere: the footer under the input box, where Claude Code
-    /// puts its own notices on the same row as other hints.
+    /// puts its own notices on the same row as other hints. Transient wordings do not count
+    /// there (Claude Code shows retries above the input box, and a user's statusline in the
+    /// footer may mention errors).
     Anywhere,
 }
 
@@ -170,7 +172,13 @@ impl MessageClassifier {
                 );
                 let mut best: Option<(Verdict, usize)> = None;
                 for start in starts {
-                    if let Some(v) = self.classify_at(&text[start..], ctx) {
+                    // Retries are never shown in the footer; a user's own statusline there
+                    // may well say "error" or "429", so transient wordings count only at the
+                    // start of a conversation row.
+                    let found = self
+                        .classify_at(&text[start..], ctx)
+                        .filter(|v| !matches!(v, Verdict::Transient { .. }));
+                    if let Some(v) = found {
                         if best.as_ref().is_none_or(|(b, _)| rank(&v) > rank(b)) {
                             best = Some((v, start));
                         }
