@@ -19,8 +19,8 @@ pub(crate) const EXIT_CODES_HELP: &str = "\
 Input:
   FILE (or `-`, or nothing) is read whole. With --source auto a statusline JSON document, transcript
   JSONL and `name: value` response headers are recognised by their shape; anything else is pane
-  text (ANSI escapes allowed). A multi-line transcript is classified line by line and the last
-  verdict that is not clear is reported.
+  text (ANSI escapes allowed). A multi-line transcript is classified line by line: the last
+  verdict that is not clear is reported, unless a later real assistant reply made it history.
 
 Reset times without a zone (`resets 3pm`) are read in the local zone: $TZ, else the system's.
 
