@@ -116,7 +116,9 @@ impl MessageClassifier {
             quota_hit: compile(&format!(
                 r"(?i)^you{apos}\s*(?:ha)?ve\s*(?:hit|reached)\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n]{{0,40}}?)\s*limit"
             )),
-            quota_reached: compile(r"(?i)^(?:claude\s*(?:ai\s*)?)?usage\s*limit\s*reached"),
+            quota_reached: compile(
+                r"(?i)^(?:claude\s*(?:(?:ai|max|pro|team)\s*)?)?usage\s*limit\s*reached",
+            ),
             window_reached: compile(&format!(
                 r"(?i)^(?P<w>{WINDOW_WORDS})\s*(?:usage\s*)?limit\s*reached"
             )),
@@ -448,6 +450,15 @@ mod tests {
             })
         ));
         assert_eq!(v("API Error: 400 prompt is too long"), None);
+        // Model fallback, not an account quota.
+        assert_eq!(v("Claude Opus 4 limit reached, now using Sonnet 4"), None);
+        assert!(matches!(
+            v("Claude Max usage limit reached · resets 3pm"),
+            Some(Verdict::QuotaExhausted {
+                window: LimitWindow::Other,
+                ..
+            })
+        ));
         assert_eq!(v("Here: You've hit your 5-hour limit"), None);
     }
 }
