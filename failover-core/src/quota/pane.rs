@@ -3,7 +3,7 @@
 //! # How Claude Code lays out its screen
 //!
 //! ```text
-//! > explain this function                       ← a user turn (a submitted prompt)
+//! ❯ explain this function                       ← a user turn (a submitted prompt)
 //!   ⎿  You've hit your 5-hour limit · resets 9:38am (UTC)   ← the API error for that turn
 //! ● Usage limit reached · continuing automatically at 9:38am · esc to cancel
 //!
@@ -12,7 +12,7 @@
 //!
 //! ● Sure, here is …                             ← an assistant reply
 //! ─────────────────────────────────────────     ← the input box: what the user is typing
-//! > You've hit your 5-hour limit                ←   (never a verdict)
+//! ❯ You've hit your 5-hour limit                ←   (never a verdict)
 //! ─────────────────────────────────────────
 //!   ? for shortcuts   You've used 92% of your 5-hour limit · resets 9:38am   ← the footer
 //! ```
@@ -33,7 +33,11 @@
 //!   makes every message above it stale. A slash command or shell escape (`❯ /model`,
 //!   `❯ ! ls`) does not: it asks nothing of the model (Claude Code itself opens
 //!   `/rate-limit-options` right under a quota message). The footer under the input box is
-//!   always current.
+//!   always current; there a message may start anywhere in a row (Claude Code puts its
+//!   notices beside other hints), but transient wordings do not count (retries are shown
+//!   above the box, and a user's own statusline down there may mention errors).
+//! - **The input box** is a prompt row right under a top border (`───` or `╭───╮`); what
+//!   follows until the closing border is being typed, what follows that is the footer.
 //! - **Several current messages:** the highest rank wins (quota, then login, then transient,
 //!   then near-limit). Among quota messages one naming its window wins over one that does not
 //!   (`Usage limit reached · continuing automatically …`), and a missing reset time is taken
