@@ -263,7 +263,7 @@ mod tests {
             })
         );
         assert!(matches!(
-            parse(b"---\npriority: 1\nbody"),
+            parse(b"---\npriority: 1\n"),
             Err(BadTask::FrontMatter { line: 1, .. })
         ));
         assert!(matches!(
