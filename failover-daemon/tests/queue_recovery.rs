@@ -91,12 +91,17 @@ async fn claimed_without_record_goes_back_and_runs_once() {
         vec![view("s0", p)],
         Some(Duration::from_millis(10)),
     );
-    within(20, wait_for("done", T, || tasks_in(p, "done") == ["t.md"])).await;
+    within(
+        20,
+        wait_for("done, claim gone", T, || {
+            tasks_in(p, "done") == ["t.md"] && claims_left(p) == 0
+        }),
+    )
+    .await;
     let got = run.recorder.deliveries();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].attempt, 1);
     assert_eq!(got[0].prompt, "prompt of t.md");
-    assert_eq!(claims_left(p), 0);
     run.stop().await;
 }
 
@@ -288,11 +293,16 @@ async fn requeue_interrupted_between_link_and_unlink() {
         vec![view("s1", p)],
         Some(Duration::from_millis(10)),
     );
-    within(20, wait_for("done", T, || tasks_in(p, "done") == ["t.md"])).await;
+    within(
+        20,
+        wait_for("done, claim gone", T, || {
+            tasks_in(p, "done") == ["t.md"] && claims_left(p) == 0
+        }),
+    )
+    .await;
     let got = run.recorder.deliveries();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].attempt, 2);
-    assert_eq!(claims_left(p), 0);
     run.stop().await;
 }
 

@@ -566,6 +566,7 @@ impl Core {
             task: a.record.task.clone(),
             attempt: a.record.attempt,
             prompt: task.prompt,
+            recorded_at: a.record.delivered_at.unwrap_or(a.record.claimed_at),
         })
     }
 
@@ -609,11 +610,22 @@ impl Core {
             let Some(idx) = self.project_of(&session.dir) else {
                 continue;
             };
+            if self.projects[idx].retry_at.is_some() {
+                // A file operation failed half-way: no new claim until recovery has put the
+                // project's files back in order (a half-returned task could otherwise be
+                // claimed under its inbox name while its claimed name still exists).
+                continue;
+            }
             while let Some(name) = self.best_task(idx, &session) {
                 self.projects[idx].inbox.remove(&name);
                 match self.claim_and_send(idx, &name, &session, deliver).await {
                     Ok(true) => break,
-                    Ok(false) => continue,
+                    Ok(false) => {
+                        // Gone, or its name is taken in the claim directory: look at the
+                        // inbox afresh on the next pass.
+                        self.projects[idx].dirty = true;
+                        continue;
+                    }
                     Err(e) => {
                         log_err("claim failed; will recover", &e);
                         self.projects[idx].retry_at = Some(Instant::now() + RETRY_AFTER);
@@ -710,7 +722,8 @@ impl Core {
             .max(record.attempt);
         store.write_claim(&record)?;
         // Recorded as delivered BEFORE sending: a crash after this never sends it again.
-        record.delivered_at = Some(Timestamp::now());
+        let recorded_at = Timestamp::now();
+        record.delivered_at = Some(recorded_at);
         store.write_claim(&record)?;
         let delivery = Delivery {
             session: session.name.clone(),
@@ -718,6 +731,7 @@ impl Core {
             task: task_name.clone(),
             attempt: record.attempt,
             prompt: task.prompt,
+            recorded_at,
         };
         tracing::info!(task = %task_name, session = %session.name, attempt = record.attempt,
             "queue: delivering");

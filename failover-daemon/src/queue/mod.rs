@@ -27,6 +27,7 @@ mod fsio;
 pub mod janitor;
 pub mod layout;
 pub mod ops;
+pub mod probe;
 pub mod records;
 mod session;
 pub mod status;

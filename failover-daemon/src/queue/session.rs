@@ -37,7 +37,8 @@ impl SessionView {
     }
 }
 
-/// Every session, as one value on a `tokio::sync::watch` channel.
+/// Every session, as one value on a `tokio::sync::watch` channel. Publish a session only once
+/// its state is known (a session shown idle gets a task right away).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionsView {
     /// The sessions.
@@ -57,6 +58,9 @@ pub struct Delivery {
     pub attempt: u32,
     /// The text to send.
     pub prompt: String,
+    /// When the delivery was recorded (just before the first send): a probe looks for the
+    /// prompt from then on.
+    pub recorded_at: jiff::Timestamp,
 }
 
 /// Why a delivery failed.
@@ -90,7 +94,8 @@ pub trait Deliver: Send + Sync {
     async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliverError>;
 
     /// Whether the session received `delivery` earlier. Only an authoritative source (such as
-    /// the session's transcript) may answer other than [`Probe::Unknown`].
+    /// the session's transcript, see [`transcript_probe`](crate::queue::probe::transcript_probe))
+    /// may answer other than [`Probe::Unknown`].
     async fn probe(&self, _delivery: &Delivery) -> Probe {
         Probe::Unknown
     }
