@@ -3,7 +3,7 @@
 //! One task owns every project's queue while the daemon runs. It wakes on three things: the
 //! sessions view changed, an inbox changed (a `notify` wake-up), or a deadline passed (a
 //! file still being written, a delivered task whose session has stayed quiet). Each wake-up
-//! runs one [`step`](Core::step): settle claims, then give each ready session the best task
+//! runs one step: settle claims, then give each ready session the best task
 //! it may take, then publish `status.json`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -516,7 +516,17 @@ impl Core {
             return;
         };
         let Some(delivery) = self.delivery_of(a) else {
-            // The file vanished or became unreadable; its claim is settled on the next pass.
+            // Changed into something that is not a task after it was claimed: it cannot be
+            // sent again, and whether it ran is unknown.
+            let Some(a) = self.active.remove(name) else {
+                return;
+            };
+            self.end_claim(
+                a.project,
+                a.record,
+                OutcomeKind::Failed,
+                "outcome unknown, and the claimed task file can no longer be read",
+            );
             return;
         };
         match deliver.probe(&delivery).await {

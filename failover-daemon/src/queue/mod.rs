@@ -22,6 +22,7 @@
 //! What it deliberately does not do: run tasks itself, or decide anything about accounts (a
 //! task interrupted by a failover stays claimed; the engine replays the prompt).
 
+pub mod backend;
 pub mod dispatcher;
 mod fsio;
 pub mod janitor;
