@@ -203,8 +203,7 @@ fn janitor_releases_gone_sessions_and_archives_old_done() {
     fs::create_dir_all(q.join("tmp")).unwrap();
     fs::write(q.join("tmp/w-1-1.tmp"), "half").unwrap();
 
-    let mut cfg = JanitorConfig::new();
-    cfg.done_max_age = Duration::from_secs(24 * 3600);
+    let mut cfg = JanitorConfig::new(Duration::from_secs(24 * 3600));
     cfg.scratch_max_age = Duration::ZERO;
     let sessions = [(SessionId::new("live"), p.to_path_buf())];
     let report = janitor::run_once(Timestamp::now(), &[p.to_path_buf()], &sessions, &cfg).unwrap();

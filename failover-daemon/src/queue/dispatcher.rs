@@ -582,7 +582,11 @@ impl Core {
 
     /// Sends a prompt whose delivery is already recorded; handles a failed send.
     async fn send(&mut self, name: &SessionId, delivery: &Delivery, deliver: &dyn Deliver) {
-        match deliver.deliver(delivery).await {
+        let sent =
+            tokio::time::timeout(self.queue.config.deliver_timeout, deliver.deliver(delivery))
+                .await
+                .unwrap_or_else(|_| Err(DeliverError::Unknown("delivery timed out".into())));
+        match sent {
             Ok(()) => {}
             Err(DeliverError::Unknown(why)) => {
                 tracing::warn!(task = %delivery.task, session = %name, why,

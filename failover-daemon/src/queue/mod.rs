@@ -18,6 +18,13 @@
 //!   `done/` entries.
 //! - [`ops`] lists, adds and retries tasks straight on the files, for the CLI (no daemon
 //!   needed).
+//! - [`backend::BackendDeliver`] is the [`Deliver`] for real sessions: `send_input` to type the
+//!   prompt, [`probe::transcript_probe`] to tell after a restart whether it arrived.
+//!
+//! The dispatcher does its file operations (renames, small record writes, `fsync`s) inline on
+//! its own task rather than on a blocking pool: they are few per task and short, and keeping
+//! them in line keeps every step's order obvious. A very slow disk therefore delays the queue
+//! (and shares a runtime worker thread with it), never the failover engine.
 //!
 //! What it deliberately does not do: run tasks itself, or decide anything about accounts (a
 //! task interrupted by a failover stays claimed; the engine replays the prompt).
@@ -62,10 +69,14 @@ pub struct QueueConfig {
     /// A delivered task whose session stays idle this long without being seen to work is
     /// settled by asking [`Deliver::probe`] whether the prompt arrived.
     pub unconfirmed_after: Duration,
+    /// A [`Deliver::deliver`] still running after this is abandoned, its outcome unknown (the
+    /// claim is followed like any delivered one).
+    pub deliver_timeout: Duration,
 }
 
 impl QueueConfig {
-    /// Sensible values: 1 MiB, 3 attempts, 500 ms write settle, 60 s before probing.
+    /// Sensible values: 1 MiB, 3 attempts, 500 ms write settle, 60 s before probing, 60 s
+    /// to deliver.
     pub fn new(projects: Vec<PathBuf>) -> Self {
         Self {
             projects,
@@ -73,6 +84,7 @@ impl QueueConfig {
             default_max_attempts: 3,
             write_settle: Duration::from_millis(500),
             unconfirmed_after: Duration::from_secs(60),
+            deliver_timeout: Duration::from_secs(60),
         }
     }
 }
