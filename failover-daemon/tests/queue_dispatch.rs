@@ -276,3 +276,88 @@ async fn files_written_in_place_wait_until_settled() {
     assert!(tasks_in(p, "failed").is_empty());
     run.stop().await;
 }
+
+/// A swap the queue never saw in progress (it came and went between two views): the change of
+/// account alone tells it, so earlier work does not count as completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unseen_swap_is_noticed_by_the_account_change() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    drop_task(p, "t.md", b"work\n");
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(30);
+    let run = Running::start(cfg, vec![view("s0", p)], None);
+    let rec = run.recorder.clone();
+    within(20, wait_for("delivered", T, || rec.deliveries().len() == 1)).await;
+    let status = p.join(".agent-queue/status.json");
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    within(
+        20,
+        wait_for("seen working", T, || {
+            status.exists() && json(&status)["sessions"][0]["state"] == "working"
+        }),
+    )
+    .await;
+    // Next view: idle, on account b, same conversation (resumed), no mid-swap ever seen.
+    run.set("s0", |s| {
+        s.idle = true;
+        s.account = Some(AccountId::new("b"));
+    });
+    within(
+        20,
+        wait_for("seen idle on b", T, || {
+            json(&status)["sessions"][0]["account"] == "b"
+        }),
+    )
+    .await;
+    assert_eq!(
+        tasks_in(p, "claimed/s0"),
+        ["t.md"],
+        "not done by pre-swap work"
+    );
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    within(
+        20,
+        wait_for("working on b", T, || {
+            json(&status)["sessions"][0]["state"] == "working"
+        }),
+    )
+    .await;
+    run.set("s0", |s| s.idle = true);
+    within(20, wait_for("done", T, || tasks_in(p, "done") == ["t.md"])).await;
+    assert_eq!(
+        json(&p.join(".agent-queue/done/t.result.json"))["account"],
+        "b"
+    );
+    assert_eq!(rec.deliveries().len(), 1);
+    run.stop().await;
+}
+
+/// A session relaunched into a new conversation lost the task: it goes back to the inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_conversation_sends_the_task_back() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    drop_task(p, "t.md", b"work\n");
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(30);
+    let run = Running::start(cfg, vec![view("s0", p)], None);
+    let rec = run.recorder.clone();
+    within(20, wait_for("delivered", T, || rec.deliveries().len() == 1)).await;
+    run.set("s0", |s| {
+        s.claude_session = Some(failover_core::ClaudeSessionId::new("fresh"));
+    });
+    within(
+        20,
+        wait_for("delivered again", T, || rec.deliveries().len() == 2),
+    )
+    .await;
+    assert_eq!(rec.deliveries()[1].attempt, 2);
+    run.stop().await;
+}

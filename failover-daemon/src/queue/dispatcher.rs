@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use failover_core::SessionId;
+use failover_core::{AccountId, SessionId};
 use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -133,6 +133,8 @@ struct Active {
     baseline: Option<u64>,
     /// Since when the session has given no sign of working on it.
     quiet_since: Instant,
+    /// The account the session was last seen on: a change means a swap happened.
+    account: Option<AccountId>,
 }
 
 enum Verdict {
@@ -227,6 +229,7 @@ impl Core {
                         None => {
                             tracing::info!(task = %record.task, session = %record.session,
                                 "queue: following a claim delivered before a restart");
+                            let account = record.account.clone();
                             self.active.insert(
                                 record.session.clone(),
                                 Active {
@@ -235,6 +238,7 @@ impl Core {
                                     saw_working: false,
                                     baseline: None,
                                     quiet_since: now,
+                                    account,
                                 },
                             );
                         }
@@ -398,13 +402,30 @@ impl Core {
             let verdict = match &view {
                 None => Verdict::Wait,
                 Some(v) if v.mid_swap => {
+                    active.account = v.account.clone();
                     active.saw_working = false;
                     active.baseline = Some(v.turns_started);
                     active.quiet_since = now;
                     Verdict::Wait
                 }
                 Some(v) if !v.alive => Verdict::Dead,
+                Some(v)
+                    if active.record.claude_session.is_some()
+                        && v.claude_session.is_some()
+                        && v.claude_session != active.record.claude_session =>
+                {
+                    // Relaunched into a new conversation: the one holding the task is gone.
+                    Verdict::Dead
+                }
                 Some(v) => {
+                    if v.account != active.account {
+                        // Moved to another account without the queue seeing it mid-swap (the
+                        // swap came and went between two views): only what follows counts.
+                        active.account = v.account.clone();
+                        active.saw_working = false;
+                        active.baseline = Some(v.turns_started);
+                        active.quiet_since = now;
+                    }
                     let base = *active.baseline.get_or_insert(v.turns_started);
                     if !v.idle {
                         active.saw_working = true;
@@ -757,6 +778,7 @@ impl Core {
                 saw_working: false,
                 baseline: Some(session.turns_started),
                 quiet_since: Instant::now(),
+                account: session.account.clone(),
             },
         );
         self.send(&session.name, &delivery, deliver).await;
