@@ -301,6 +301,14 @@ fn two_hundred_tasks_survive_twenty_sigkills() {
         })
     };
 
+    let claims_left = || {
+        (0..3).any(|p| {
+            let claimed = project_dir(&root, p).join(".agent-queue/claimed");
+            fs::read_dir(claimed).into_iter().flatten().any(|s| {
+                s.is_ok_and(|s| fs::read_dir(s.path()).is_ok_and(|mut d| d.next().is_some()))
+            })
+        })
+    };
     // How many kills left a claim in flight (claimed, not yet done): those restarts had to
     // recover, so the test really exercises recovery.
     let mut kills_mid_claim = 0;
@@ -309,13 +317,7 @@ fn two_hundred_tasks_survive_twenty_sigkills() {
         std::thread::sleep(Duration::from_millis(40 + next(260)));
         worker.0.kill().unwrap(); // SIGKILL
         worker.0.wait().unwrap();
-        let in_flight = (0..3).any(|p| {
-            let claimed = project_dir(&root, p).join(".agent-queue/claimed");
-            fs::read_dir(claimed).into_iter().flatten().any(|s| {
-                s.is_ok_and(|s| fs::read_dir(s.path()).is_ok_and(|mut d| d.next().is_some()))
-            })
-        });
-        kills_mid_claim += usize::from(in_flight);
+        kills_mid_claim += usize::from(claims_left());
     }
     dropper.join().unwrap();
     let kills_done = started.elapsed();
@@ -335,7 +337,8 @@ fn two_hundred_tasks_survive_twenty_sigkills() {
             })
             .sum::<usize>()
     };
-    while done_count() < TASKS {
+    // All done, and the last claim record removed (the step after the move to done/).
+    while done_count() < TASKS || claims_left() {
         assert!(
             Instant::now() < deadline,
             "only {} of {TASKS} tasks done after the kills (seed {seed})",
