@@ -361,3 +361,19 @@ async fn replaced_conversation_sends_the_task_back() {
     assert_eq!(rec.deliveries()[1].attempt, 2);
     run.stop().await;
 }
+
+/// The dispatcher also runs on a current-thread runtime (file work then runs in line).
+#[tokio::test]
+async fn runs_on_a_current_thread_runtime() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    drop_task(p, "t.md", b"x\n");
+    let run = Running::start(
+        config(vec![p.to_path_buf()]),
+        vec![view("s0", p)],
+        Some(Duration::from_millis(5)),
+    );
+    within(20, wait_for("done", T, || tasks_in(p, "done") == ["t.md"])).await;
+    assert_eq!(run.recorder.deliveries().len(), 1);
+    run.stop().await;
+}

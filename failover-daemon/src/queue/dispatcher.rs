@@ -51,12 +51,12 @@ where
     let watcher = InboxWatcher::new(wake_tx)?;
     let mut core = Core::new(queue, watcher);
     for dir in core.queue.config.projects.clone() {
-        core.project_of(&dir);
+        blocking(|| core.project_of(&dir));
     }
     tokio::pin!(shutdown);
     loop {
         let view = sessions.borrow_and_update().clone();
-        core.set_view(view);
+        blocking(|| core.set_view(view));
         core.step(deliver.as_ref()).await;
         let deadline = core.next_deadline();
         tokio::select! {
@@ -70,6 +70,16 @@ where
             Some(()) = wake_rx.recv() => core.take_changes(),
             () = sleep_until(deadline) => {}
         }
+    }
+}
+
+/// Runs file work so that it does not stall other tasks on a multi-thread runtime (the worker
+/// thread hands its other tasks over first); inline on a current-thread runtime, where that is
+/// not possible.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -298,7 +308,7 @@ impl Core {
         let now = Instant::now();
         for idx in 0..self.projects.len() {
             if self.projects[idx].retry_at.is_some_and(|at| at <= now) {
-                self.recover(idx);
+                blocking(|| self.recover(idx));
                 self.projects[idx].dirty = true;
             }
             let waiting = self.projects[idx]
@@ -306,12 +316,12 @@ impl Core {
                 .values()
                 .any(|e| matches!(e.checked, Checked::Wait(at) if at <= now));
             if self.projects[idx].dirty || waiting {
-                self.rescan(idx);
+                blocking(|| self.rescan(idx));
             }
         }
         self.settle_claims(deliver).await;
         self.dispatch(deliver).await;
-        self.publish_status();
+        blocking(|| self.publish_status());
     }
 
     /// Re-reads project `idx`'s inbox: new files are checked (bad ones rejected to
@@ -443,8 +453,8 @@ impl Core {
             };
             match verdict {
                 Verdict::Wait => {}
-                Verdict::Done => self.complete(&name, view.as_ref(), None),
-                Verdict::Dead => self.session_died(&name),
+                Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
+                Verdict::Dead => blocking(|| self.session_died(&name)),
                 Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
             }
         }
@@ -700,12 +710,29 @@ impl Core {
         session: &SessionView,
         deliver: &dyn Deliver,
     ) -> Result<bool, QueueError> {
+        match blocking(|| self.claim(idx, name, session))? {
+            Some(delivery) => {
+                self.send(&session.name, &delivery, deliver).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The file side of [`claim_and_send`](Self::claim_and_send): claim, record, record the
+    /// delivery. Returns what to send.
+    fn claim(
+        &mut self,
+        idx: usize,
+        name: &OsString,
+        session: &SessionView,
+    ) -> Result<Option<Delivery>, QueueError> {
         let Some(task_name) = name.to_str().map(str::to_owned) else {
-            return Ok(false);
+            return Ok(None);
         };
         let store = self.projects[idx].store.clone();
         if !store.claim(&task_name, &session.name)? {
-            return Ok(false);
+            return Ok(None);
         }
         let path = store.claimed_path(&session.name, &task_name);
         let now = Timestamp::now();
@@ -746,7 +773,7 @@ impl Core {
                     OutcomeKind::Failed,
                     &format!("rejected: {bad}"),
                 );
-                return Ok(false);
+                return Ok(None);
             }
         };
         record.attempt = used + 1;
@@ -781,8 +808,7 @@ impl Core {
                 account: session.account.clone(),
             },
         );
-        self.send(&session.name, &delivery, deliver).await;
-        Ok(true)
+        Ok(Some(delivery))
     }
 
     /// Rewrites each project's `status.json` when what it would say changed.

@@ -21,10 +21,10 @@
 //! - [`backend::BackendDeliver`] is the [`Deliver`] for real sessions: `send_input` to type the
 //!   prompt, [`probe::transcript_probe`] to tell after a restart whether it arrived.
 //!
-//! The dispatcher does its file operations (renames, small record writes, `fsync`s) inline on
-//! its own task rather than on a blocking pool: they are few per task and short, and keeping
-//! them in line keeps every step's order obvious. A very slow disk therefore delays the queue
-//! (and shares a runtime worker thread with it), never the failover engine.
+//! The dispatcher does its file operations (renames, small record writes, `fsync`s) in line on
+//! its own task, in `block_in_place` on a multi-thread runtime (so the worker thread's other
+//! tasks move elsewhere first), rather than shipping them to a blocking pool: keeping them in
+//! line keeps every step's order obvious. A very slow disk delays the queue, not the engine.
 //!
 //! What it deliberately does not do: run tasks itself, or decide anything about accounts (a
 //! task interrupted by a failover stays claimed; the engine replays the prompt).
