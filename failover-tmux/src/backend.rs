@@ -80,6 +80,8 @@ pub struct TmuxBackend {
 
 /// How often bounded waits inside one operation (`stop`, `send_input`) look again.
 const RECHECK: Duration = Duration::from_millis(25);
+/// How long `liveness` waits for tmux to record the exit status of a pane it saw die.
+const STATUS_SETTLE: Duration = Duration::from_millis(250);
 
 impl TmuxBackend {
     /// A backend with `config`; refuses an empty command or a malformed variable name.
@@ -326,17 +328,37 @@ impl SessionBackend for TmuxBackend {
                 .ok_or_else(|| reject(session, "the pasted text never appeared"))?;
         }
         ops::send_keys(&self.transport, name, &["Enter"]).await?;
+        // Taken when the screen changes (the input box empties, the prompt moves into the
+        // conversation), or when the program exits in response.
         let until = Instant::now() + self.config.input_timeout;
-        self.wait_screen_change(session, &screen, until)
-            .await?
-            .ok_or_else(|| reject(session, "Enter did not change the screen"))?;
-        Ok(())
+        loop {
+            if self.capture_inner(session, false).await?.text != screen
+                || ops::pane_state(&self.transport, name).await?.dead
+            {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                return Err(reject(session, "Enter did not change the screen"));
+            }
+            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+        }
     }
 
     async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError> {
         ops::validate_name(session.as_str())?;
-        match ops::pane_state(&self.transport, session.as_str()).await {
-            Ok(s) if s.dead => Ok(Liveness::Exited { status: s.status }),
+        let name = session.as_str();
+        match ops::pane_state(&self.transport, name).await {
+            Ok(s) if s.dead => {
+                // tmux marks a pane dead when its terminal closes, and records the status
+                // when the child is reaped, a moment later: give that moment.
+                let mut s = s;
+                let until = Instant::now() + STATUS_SETTLE;
+                while s.dead && s.status.is_none() && s.signal.is_none() && Instant::now() < until {
+                    tokio::time::sleep(RECHECK).await;
+                    s = ops::pane_state(&self.transport, name).await?;
+                }
+                Ok(Liveness::Exited { status: s.status })
+            }
             Ok(_) => Ok(Liveness::Alive),
             Err(TmuxError::NoSession { .. }) => Ok(Liveness::Missing),
             Err(e) => Err(e.into()),

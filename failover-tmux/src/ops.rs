@@ -64,7 +64,7 @@ pub(crate) struct NewSession<'a> {
     pub(crate) width: u16,
     pub(crate) height: u16,
     pub(crate) env: &'a [(String, String)],
-    /// At least two elements, so tmux executes it directly instead of through `sh -c`.
+    /// The program and its arguments.
     pub(crate) argv: &'a [String],
 }
 
@@ -72,7 +72,6 @@ pub(crate) struct NewSession<'a> {
 /// trouble), makes dead panes stay (so exit status is readable), and creates the session.
 pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(), TmuxError> {
     const OP: &str = "new-session";
-    debug_assert!(s.argv.len() >= 2);
     let mut new = Cmd::new("new-session")
         .arg("-d")
         .opt("-s", s.name)
@@ -82,6 +81,12 @@ pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(),
     for (k, v) in s.env {
         new = new.opt("-e", format!("{k}={v}"));
     }
+    // Through the fixed exit-status wrapper: `sh -c WRAPPER <tmux> <argv…>`.
+    new = new
+        .arg("/bin/sh")
+        .arg("-c")
+        .arg(wire::EXIT_WRAPPER)
+        .arg(t.program());
     for a in s.argv {
         new = new.arg(a);
     }
@@ -132,7 +137,7 @@ pub(crate) async fn pane_state(t: &Transport, name: &str) -> Result<PaneState, T
     const OP: &str = "list-panes";
     let cmd = Cmd::new("list-panes")
         .arg("-s")
-        .opt("-t", wire::session_target(name))
+        .opt("-t", wire::pane_target(name))
         .opt("-F", wire::PANE_STATE_FORMAT);
     let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
     wire::parse_pane_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })

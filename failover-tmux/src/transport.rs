@@ -111,6 +111,11 @@ impl Transport {
         &self.socket
     }
 
+    /// The tmux program.
+    pub fn program(&self) -> &std::path::Path {
+        &self.program
+    }
+
     /// The per-call deadline.
     pub fn timeout(&self) -> Duration {
         self.timeout
