@@ -16,9 +16,10 @@ pub const EXIT_OPTION: &str = "@failover-exit";
 /// A fixed `sh -c` script: runs `"$@"` (the program and its arguments, passed as separate
 /// arguments, never parsed by the shell), then stores its exit status in [`EXIT_OPTION`]
 /// through `$0` (the tmux program; `$TMUX`/`$TMUX_PANE`, set by tmux in the pane, name the
-/// server and pane) and exits with the same status.
-pub const EXIT_WRAPPER: &str =
-    "\"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; exit \"$s\"";
+/// server and pane) and exits with the same status. The `trap` (a handler, which programs
+/// started by the shell do not inherit, unlike an ignored signal) keeps the wrapper alive
+/// through a Ctrl-C meant for the program, so the status is recorded then too.
+pub const EXIT_WRAPPER: &str = "trap : INT TERM HUP; \"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; exit \"$s\"";
 
 /// `list-panes -s -F`: whether the pane's process exited, its status (tmux's, then the
 /// wrapper's), the signal that killed it, its pid.
