@@ -79,11 +79,15 @@ pub fn adopt(
     let link = config_dir.join(PROJECTS);
     let mut report = AdoptReport::default();
 
-    // Folders set aside by an earlier, interrupted run are merged again (idempotent).
-    for aside in asides(config_dir)? {
-        merge_tree(&aside, &shared, account, &mut report)?;
+    let state = fs::symlink_metadata(&link);
+    if !state.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
+        // Not linked yet: folders set aside by an earlier, interrupted run are merged again
+        // (idempotent). Once linked, they are history and left alone.
+        for aside in asides(config_dir)? {
+            merge_tree(&aside, &shared, account, &mut report)?;
+        }
     }
-    match fs::symlink_metadata(&link) {
+    match state {
         Ok(m) if m.file_type().is_symlink() => {
             let target = fs::read_link(&link).map_err(FsError::io("read link", &link))?;
             let resolved = fs::canonicalize(&link).ok();
