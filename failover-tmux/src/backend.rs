@@ -191,13 +191,14 @@ impl TmuxBackend {
     }
 }
 
-/// What may be typed: control characters other than newline and tab are dropped (an ESC
+/// What may be typed: control characters other than ASCII whitespace (newline, tab,
+/// carriage return, form feed) are dropped (an ESC
 /// could end a bracketed paste early and turn the rest into key presses), and trailing
 /// newlines are removed because Enter is sent separately.
 pub fn sanitize_input(text: &str) -> String {
     let kept: String = text
         .chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .filter(|c| !c.is_control() || c.is_ascii_whitespace())
         .collect();
     kept.trim_end_matches('\n').to_owned()
 }
