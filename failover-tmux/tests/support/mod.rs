@@ -159,7 +159,7 @@ impl QuotaDetector for RegexDetector {
 pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: Future<Output = Option<T>>,
 {
     let until = tokio::time::Instant::now() + deadline;
     loop {
