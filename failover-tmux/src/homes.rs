@@ -78,6 +78,16 @@ pub fn adopt(
     fs::create_dir_all(config_dir).map_err(FsError::io("create", config_dir))?;
     let link = config_dir.join(PROJECTS);
     let mut report = AdoptReport::default();
+    if let Ok(real) = fs::canonicalize(&link) {
+        if !fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink())
+            && shared.starts_with(&real)
+        {
+            return Err(FsError::Invalid {
+                path: link,
+                reason: format!("contains the shared tree {}", shared.display()),
+            });
+        }
+    }
 
     let state = fs::symlink_metadata(&link);
     if !state.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
