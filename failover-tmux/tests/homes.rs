@@ -248,3 +248,16 @@ fn login_status_reads_metadata_only() {
         0
     );
 }
+
+#[test]
+fn a_shared_tree_inside_an_accounts_projects_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = account(tmp.path(), "a", &[("-p/x.jsonl", b"x\n")]);
+    let before = snapshot(&a.join("projects"));
+    let err = homes::adopt(&a.join("projects/shared"), &a, &AccountId::new("a")).unwrap_err();
+    assert!(matches!(err, FsError::Invalid { .. }), "{err}");
+    assert!(fs::metadata(a.join("projects")).unwrap().is_dir());
+    let mut after = snapshot(&a.join("projects"));
+    after.retain(|p, _| !p.starts_with("shared"));
+    assert_eq!(after, before);
+}

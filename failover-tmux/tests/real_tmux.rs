@@ -375,3 +375,32 @@ async fn a_missing_tmux_program_is_unavailable() {
     let err = srv.backend.list().await.unwrap_err();
     assert!(matches!(err, BackendError::Unavailable { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn capture_can_keep_colours() {
+    let srv = TestServer::new();
+    let dir = srv.dir("work");
+    let req = request(&srv, "colours", &dir);
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    let tty = srv.tmux(&["display-message", "-p", "-t", "=colours:", "#{pane_tty}"]);
+    std::fs::write(&tty, "\x1b[31mred alert\x1b[0m\r\n").unwrap();
+    let plain = eventually(Duration::from_secs(3), "the red text", || async {
+        let c = srv.backend.capture(&req.session).await.ok()?;
+        c.text.contains("red alert").then_some(c.text)
+    })
+    .await;
+    assert!(!plain.contains('\x1b'));
+    let ansi = srv.backend.capture_ansi(&req.session).await.unwrap();
+    assert!(ansi.text.contains("\x1b[31mred alert"), "{:?}", ansi.text);
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    let mut c = failover_tmux::TmuxConfig::new(failover_tmux::Socket::Name("x".into()));
+    c.env.push(("A=B".into(), "1".into()));
+    assert!(failover_tmux::TmuxBackend::new(c.clone()).is_err());
+    c.env.clear();
+    c.claude_command.clear();
+    assert!(failover_tmux::TmuxBackend::new(c).is_err());
+}
