@@ -366,3 +366,42 @@ async fn statusline_teaches_the_conversation_id() {
     drop(rx);
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_pane_observer_ends_when_its_listener_goes() {
+    let srv = TestServer::new();
+    let session = SessionId::new("listened");
+    let req = LaunchRequest {
+        session: session.clone(),
+        dir: srv.dir("work"),
+        account: AccountId::new("primary"),
+        config_dir: srv.dir("config"),
+        resume: None,
+    };
+    srv.backend.launch(&req).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(4);
+    let detector = Arc::new(RegexDetector::quota(
+        SignalSource::Pane,
+        "never matches this",
+    ));
+    let task = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session,
+            detector,
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
+    next_matching(&mut rx, Duration::from_secs(5), |e| {
+        matches!(e, ObserverEvent::Activity { .. }).then_some(())
+    })
+    .await;
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -91,7 +91,7 @@ impl PaneObserver {
     }
 
     /// Runs until the session's program exits or the session goes (both reported as
-    /// [`ObserverEvent::Exited`]), or the receiver is dropped. Dropping the future stops the
+    /// [`ObserverEvent::Exited`]), or the receiver is dropped (then it returns `Ok`). Dropping the future stops the
     /// control client. A server that died is reported as `Exited` and then returned as
     /// the error.
     pub async fn run(self) -> Result<(), ObserveError> {
@@ -123,6 +123,7 @@ impl PaneObserver {
                 (a, b) => a.or(b),
             };
             tokio::select! {
+                () = self.tx.closed() => return Ok(()),
                 read = reader.read_until(b'\n', &mut line) => {
                     match read {
                         Ok(0) | Err(_) => break,
@@ -166,9 +167,6 @@ impl PaneObserver {
                         Ok(_) => {}
                         Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => break,
                         Err(e) => tracing::debug!(session = name, error = %e, "capture failed"),
-                    }
-                    if self.tx.is_closed() {
-                        return Ok(());
                     }
                 }
             }
