@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use failover_core::{
-    BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend,
-    SessionId,
+    AccountId, BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness, PaneCapture,
+    SessionBackend, SessionId,
 };
 use tokio::time::Instant;
 
@@ -70,6 +70,23 @@ impl TmuxConfig {
     }
 }
 
+/// A session as the backend finds it (see [`TmuxBackend::describe`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session.
+    pub session: SessionId,
+    /// The account it was launched on (`None`: not launched by this backend).
+    pub account: Option<AccountId>,
+    /// The conversation it was launched with.
+    pub claude_session: Option<ClaudeSessionId>,
+    /// The `CLAUDE_CONFIG_DIR` it was launched with.
+    pub config_dir: Option<PathBuf>,
+    /// Its working directory.
+    pub dir: PathBuf,
+    /// Whether it runs.
+    pub liveness: Liveness,
+}
+
 /// Claude Code sessions in a tmux server.
 #[derive(Debug)]
 pub struct TmuxBackend {
@@ -129,6 +146,22 @@ impl TmuxBackend {
     /// later "no server" answers always mean it died.
     pub async fn start_server(&self) -> Result<(), BackendError> {
         Ok(ops::start_server(&self.transport).await?)
+    }
+
+    /// What the backend recorded when it launched `session` (account, conversation, config
+    /// dir), its working directory and whether it runs: enough to adopt sessions that
+    /// outlived a daemon restart.
+    pub async fn describe(&self, session: &SessionId) -> Result<SessionInfo, BackendError> {
+        ops::validate_name(session.as_str())?;
+        let d = ops::describe(&self.transport, session.as_str()).await?;
+        Ok(SessionInfo {
+            session: session.clone(),
+            account: d.account.map(AccountId::new),
+            claude_session: d.conversation.map(ClaudeSessionId::new),
+            config_dir: d.config_dir.map(PathBuf::from),
+            dir: PathBuf::from(d.dir),
+            liveness: self.liveness(session).await?,
+        })
     }
 
     /// Captures the screen with colours and attributes as ANSI escapes.
@@ -273,6 +306,9 @@ impl SessionBackend for TmuxBackend {
                 height: self.config.height,
                 env: &env,
                 argv: &argv,
+                account: request.account.as_str(),
+                conversation: claude_session.as_str(),
+                config_dir: &request.config_dir.to_string_lossy(),
             },
         )
         .await?;

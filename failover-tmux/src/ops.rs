@@ -64,6 +64,10 @@ pub(crate) struct NewSession<'a> {
     pub(crate) width: u16,
     pub(crate) height: u16,
     pub(crate) env: &'a [(String, String)],
+    /// Recorded as session options, read back by [`describe`].
+    pub(crate) account: &'a str,
+    pub(crate) conversation: &'a str,
+    pub(crate) config_dir: &'a str,
     /// The program and its arguments.
     pub(crate) argv: &'a [String],
 }
@@ -101,9 +105,30 @@ pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(),
             .arg("remain-on-exit")
             .arg("on"),
         new,
+        set_session_option(s.name, wire::ACCOUNT_OPTION, s.account),
+        set_session_option(s.name, wire::CONVERSATION_OPTION, s.conversation),
+        set_session_option(s.name, wire::CONFIG_DIR_OPTION, s.config_dir),
     ];
     let out = t.run(OP, &cmds, None).await?;
     check(t, OP, Some(s.name), out).map(drop)
+}
+
+fn set_session_option(name: &str, option: &str, value: &str) -> Cmd {
+    Cmd::new("set-option")
+        .opt("-t", wire::pane_target(name))
+        .arg(option)
+        .arg(value)
+}
+
+/// What was recorded about the session at launch, and its working directory.
+pub(crate) async fn describe(t: &Transport, name: &str) -> Result<wire::Described, TmuxError> {
+    const OP: &str = "list-panes";
+    let cmd = Cmd::new("list-panes")
+        .arg("-s")
+        .opt("-t", wire::pane_target(name))
+        .opt("-F", wire::DESCRIBE_FORMAT);
+    let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
+    wire::parse_described(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
 }
 
 /// Starts the server (kept alive with no sessions) if it is not running.

@@ -26,6 +26,46 @@ pub const EXIT_WRAPPER: &str = "trap : INT TERM HUP; \"$@\"; s=$?; \"$0\" set-op
 pub const PANE_STATE_FORMAT: &str =
     "#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}\t#{@failover-exit}";
 
+/// Session option holding the account a session was launched on.
+pub const ACCOUNT_OPTION: &str = "@failover-account";
+/// Session option holding the conversation a session was launched with.
+pub const CONVERSATION_OPTION: &str = "@failover-claude-session";
+/// Session option holding the `CLAUDE_CONFIG_DIR` a session was launched with.
+pub const CONFIG_DIR_OPTION: &str = "@failover-config-dir";
+
+/// `list-panes -s -F`: what the backend recorded at launch, and the working directory.
+pub const DESCRIBE_FORMAT: &str =
+    "#{@failover-account}\t#{@failover-claude-session}\t#{@failover-config-dir}\t#{session_path}";
+
+/// What [`DESCRIBE_FORMAT`] printed; empty fields are `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    /// The account.
+    pub account: Option<String>,
+    /// The conversation.
+    pub conversation: Option<String>,
+    /// The config dir.
+    pub config_dir: Option<String>,
+    /// The session's working directory.
+    pub dir: String,
+}
+
+/// Parses the first [`DESCRIBE_FORMAT`] line.
+pub fn parse_described(stdout: &str) -> Result<Described, String> {
+    let line = stdout.lines().next().ok_or_else(String::new)?;
+    let f: Vec<&str> = line.splitn(4, FIELD_SEP).collect();
+    let [account, conversation, config_dir, dir] = f[..] else {
+        return Err(line.to_owned());
+    };
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Ok(Described {
+        account: some(account),
+        conversation: some(conversation),
+        config_dir: some(config_dir),
+        dir: dir.to_owned(),
+    })
+}
+
 /// `display-message -p`: the pane size, printed after a capture in the same invocation.
 pub const PANE_SIZE_FORMAT: &str = "#{pane_width}\t#{pane_height}";
 
@@ -47,7 +87,7 @@ pub fn session_target(name: &str) -> String {
 
 /// The exact-match target for a session's active pane (`=name:`). Commands that take a
 /// window or pane target need the colon: `list-panes -s -t =pre` matches a session called
-/// `prefix`, `-t =pre:` does not.
+/// `prefix`, `-t =pre:` does not; `set-option -t =name` does not find the session at all.
 pub fn pane_target(name: &str) -> String {
     format!("={name}:")
 }

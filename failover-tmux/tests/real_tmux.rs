@@ -65,6 +65,16 @@ async fn launch_passes_session_id_environment_and_dir() {
         Liveness::Alive
     );
     assert_eq!(srv.backend.list().await.unwrap(), vec![req.session.clone()]);
+    let info = srv.backend.describe(&req.session).await.unwrap();
+    assert_eq!(info.account, Some(req.account.clone()));
+    assert_eq!(info.claude_session, Some(launched.claude_session.clone()));
+    assert_eq!(info.config_dir.as_deref(), Some(req.config_dir.as_path()));
+    assert_eq!(info.dir, dir);
+    assert_eq!(info.liveness, Liveness::Alive);
+    assert!(matches!(
+        srv.backend.describe(&SessionId::new("ccl")).await,
+        Err(BackendError::SessionNotFound(_))
+    ));
     let cap = srv.backend.capture(&req.session).await.unwrap();
     assert_eq!((cap.width, cap.height), (100, 30));
 

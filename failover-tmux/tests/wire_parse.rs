@@ -113,3 +113,18 @@ fn dead_subscription_values() {
     assert_eq!(wire::parse_dead_value("1\t\t"), Some(None));
     assert!(wire::dead_subscription().starts_with("failover-dead:%*:"));
 }
+
+#[test]
+fn described_sessions() {
+    let d = wire::parse_described("primary\tabc\t/cfg\t/work/a\tb\n").unwrap();
+    assert_eq!(d.account.as_deref(), Some("primary"));
+    assert_eq!(d.conversation.as_deref(), Some("abc"));
+    assert_eq!(d.config_dir.as_deref(), Some("/cfg"));
+    assert_eq!(d.dir, "/work/a\tb");
+    let d = wire::parse_described("\t\t\t/w").unwrap();
+    assert_eq!(
+        (d.account, d.conversation, d.config_dir),
+        (None, None, None)
+    );
+    assert!(wire::parse_described("only\ttwo").is_err());
+}
