@@ -1,11 +1,10 @@
-//! Wiring of `BackendDeliver`: prompts go to `SessionBackend::send_input`, refusals become
-//! "not delivered", and probes read the session's transcript.
+//! `BackendDeliver` over the core's `FakeBackend`: prompts go to `send_input`, failures map to
+//! "not delivered" or "unknown", and probes read the session's transcript.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use failover_core::backend::MockSessionBackend;
-use failover_core::{BackendError, SessionId};
+use failover_core::testkit::{FakeBackend, FakeFailure, FakeOp};
+use failover_core::{AccountId, ClaudeSessionId, SessionId};
 use failover_daemon::queue::backend::BackendDeliver;
 use failover_daemon::queue::{Deliver, DeliverError, Delivery, Probe};
 use jiff::Timestamp;
@@ -22,29 +21,38 @@ fn delivery(prompt: &str) -> Delivery {
 }
 
 #[tokio::test]
-async fn sends_through_the_backend_and_maps_refusals() {
-    let mut backend = MockSessionBackend::new();
-    let calls = AtomicUsize::new(0);
-    backend
-        .expect_send_input()
-        .withf(|s, text| s.as_str() == "ccl-0" && text == "Fix it")
-        .times(2)
-        .returning(move |s, _| {
-            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                Ok(())
-            } else {
-                Err(BackendError::InputRejected {
-                    session: s.clone(),
-                    reason: "pane in copy mode".into(),
-                })
-            }
-        });
-    let deliver = BackendDeliver::new(Arc::new(backend), None);
+async fn sends_through_the_backend_and_maps_failures() {
+    let backend = Arc::new(FakeBackend::new());
+    let s = SessionId::new("ccl-0");
+    backend.insert_running(s.clone(), AccountId::new("a"), ClaudeSessionId::new("c"));
+    backend.script_failure(FakeOp::SendInput, s.clone(), 2, FakeFailure::InputRejected);
+    backend.script_failure(FakeOp::SendInput, s.clone(), 3, FakeFailure::Timeout);
+    backend.script_failure(FakeOp::SendInput, s.clone(), 4, FakeFailure::Unavailable);
+    let deliver = BackendDeliver::new(backend.clone(), None);
+
     deliver.deliver(&delivery("Fix it")).await.unwrap();
+    assert_eq!(backend.last_input(&s).as_deref(), Some("Fix it"));
+    // Refused, or the server unreachable: certainly not delivered.
     assert!(matches!(
         deliver.deliver(&delivery("Fix it")).await,
         Err(DeliverError::NotDelivered(_))
     ));
+    // Timed out mid-way: may have been typed.
+    assert!(matches!(
+        deliver.deliver(&delivery("Fix it")).await,
+        Err(DeliverError::Unknown(_))
+    ));
+    assert!(matches!(
+        deliver.deliver(&delivery("Fix it")).await,
+        Err(DeliverError::NotDelivered(_))
+    ));
+    backend.kill(&s);
+    assert!(matches!(
+        deliver.deliver(&delivery("Fix it")).await,
+        Err(DeliverError::NotDelivered(_))
+    ));
+    assert_eq!(backend.session(&s).unwrap().inputs, ["Fix it"]);
+    // No transcript locator: a probe cannot tell.
     assert_eq!(deliver.probe(&delivery("Fix it")).await, Probe::Unknown);
 }
 
@@ -62,7 +70,7 @@ async fn probes_the_transcript_found_by_the_locator() {
     .unwrap();
     let path = transcript.clone();
     let deliver = BackendDeliver::new(
-        Arc::new(MockSessionBackend::new()),
+        Arc::new(FakeBackend::new()),
         Some(Arc::new(move |_: &Delivery| Some(path.clone()))),
     );
     assert_eq!(deliver.probe(&delivery("Fix it")).await, Probe::Received);
