@@ -2,6 +2,7 @@
 
 mod queue_support;
 
+use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 use queue_support::*;
@@ -28,6 +29,8 @@ async fn bad_files_are_moved_to_failed_with_a_reason() {
     std::os::unix::fs::symlink(outside.path().join("secret.md"), inbox.join("escape.md")).unwrap();
     std::os::unix::fs::symlink(p.join("nowhere.md"), inbox.join("dangling.md")).unwrap();
     std::fs::create_dir(inbox.join("folder.md")).unwrap();
+    let latin1_name = std::ffi::OsStr::from_bytes(b"caf\xe9.md");
+    std::fs::write(inbox.join(latin1_name), "fine content, bad name\n").unwrap();
 
     let run = Running::start(config(vec![p.to_path_buf()]), vec![], None);
     let expected = [
@@ -52,6 +55,8 @@ async fn bad_files_are_moved_to_failed_with_a_reason() {
             "rejected: symlink points outside the project",
         ),
         ("folder.md", "rejected: not a regular file"),
+        // Kept under a readable name in failed/.
+        ("caf\u{fffd}.md", "rejected: file name is not valid UTF-8"),
     ];
     within(20, async {
         // The file moves first, its record follows: wait for both.

@@ -377,3 +377,19 @@ async fn runs_on_a_current_thread_runtime() {
     assert_eq!(run.recorder.deliveries().len(), 1);
     run.stop().await;
 }
+
+/// A task dropped while the dispatcher idles is seen through the inbox watcher: nothing else
+/// (no session change, no timer) happens to wake it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_dropped_later_is_seen_through_the_watcher() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let run = Running::start(config(vec![p.to_path_buf()]), vec![view("s0", p)], None);
+    let status = p.join(".agent-queue/status.json");
+    within(20, wait_for("started", T, || status.exists())).await;
+    drop_task(p, "late.md", b"late\n");
+    let rec = run.recorder.clone();
+    within(20, wait_for("delivered", T, || rec.deliveries().len() == 1)).await;
+    assert_eq!(rec.deliveries()[0].task, "late.md");
+    run.stop().await;
+}
