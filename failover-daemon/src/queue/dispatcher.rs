@@ -51,7 +51,10 @@ where
     let watcher = InboxWatcher::new(wake_tx)?;
     let mut core = Core::new(queue, watcher);
     for dir in core.queue.config.projects.clone() {
-        blocking(|| core.project_of(&dir));
+        if blocking(|| core.project_of(&dir)).is_none() {
+            tracing::warn!(project = %dir.display(), "queue: project directory not usable; \
+                its queue is not served");
+        }
     }
     tokio::pin!(shutdown);
     loop {
