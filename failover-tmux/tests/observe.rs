@@ -251,6 +251,14 @@ async fn transcript_lines_are_verdicts_within_250ms_across_new_files_and_truncat
     next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
     assert!(written.elapsed() <= BUDGET);
 
+    // Rotation: a new file renamed over the old one is read from its start.
+    let rotated = folder.join(".rotating");
+    std::fs::write(&rotated, rate_limit_line(conv)).unwrap();
+    let written = Instant::now();
+    std::fs::rename(&rotated, &path).unwrap();
+    next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
+    assert!(written.elapsed() <= BUDGET);
+
     // A new conversation in a new project folder, tracked before it is written.
     let conv2 = "6a4b2c1d-0000-4000-8000-000000000002";
     tracker.track(ClaudeSessionId::new(conv2), SessionId::new("ccl-1"));
