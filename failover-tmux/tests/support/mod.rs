@@ -84,9 +84,14 @@ impl Drop for TestServer {
         if !pid.is_empty() {
             let _ = Command::new("kill").args(["-CONT", &pid]).status();
         }
+        let socket = self.tmux(&["display-message", "-p", "#{socket_path}"]);
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        // tmux 3.3 leaves the socket file behind.
+        if !socket.is_empty() {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 
