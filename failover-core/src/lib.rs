@@ -5,6 +5,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod account;
+pub mod accounts;
 pub mod backend;
 pub mod checkpoint;
 pub mod config;
@@ -16,9 +17,13 @@ pub mod notify;
 pub mod quota;
 pub mod session;
 pub mod state;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub mod time;
 
 pub use account::{Account, AccountState, LimitWindow};
+pub use accounts::{AccountPool, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
 pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};
 pub use config::{ConfigError, EngineConfig, PolicyMode};
@@ -33,6 +38,6 @@ pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use quota::{
     AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind, Verdict,
 };
-pub use session::{Activity, SessionSpec};
+pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
 pub use state::{PersistedSession, PersistedState, PersistedSwap};
 pub use time::UnixMillis;
