@@ -1,0 +1,320 @@
+//! The only place that knows tmux's output: format strings (`#{…}`), the field separator,
+//! target syntax, error messages and control-mode notifications. Everything here is a pure
+//! function of strings, so it is tested without a server (`tests/wire_parse.rs`).
+
+/// Separates fields in every format this crate asks tmux for.
+pub const FIELD_SEP: char = '\t';
+
+/// `list-sessions -F`: one session name a line.
+pub const LIST_SESSIONS_FORMAT: &str = "#{session_name}";
+
+/// Pane option in which [`EXIT_WRAPPER`] records the program's exit status. tmux 3.3
+/// sometimes marks a pane dead without ever recording `pane_dead_status` (when the terminal
+/// closes before the child is reaped), so the status is also kept here.
+pub const EXIT_OPTION: &str = "@failover-exit";
+
+/// A fixed `sh -c` script: runs `"$@"` (the program and its arguments, passed as separate
+/// arguments, never parsed by the shell), then stores its exit status in [`EXIT_OPTION`]
+/// through `$0` (the tmux program; `$TMUX`/`$TMUX_PANE`, set by tmux in the pane, name the
+/// server and pane) and exits with the same status. The `trap` (a handler, which programs
+/// started by the shell do not inherit, unlike an ignored signal) keeps the wrapper alive
+/// through a Ctrl-C meant for the program, so the status is recorded then too.
+pub const EXIT_WRAPPER: &str = "trap : INT TERM HUP; \"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; exit \"$s\"";
+
+/// `list-panes -s -F`: whether the pane's process exited, its status (tmux's, then the
+/// wrapper's), the signal that killed it, its pid.
+pub const PANE_STATE_FORMAT: &str =
+    "#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}\t#{@failover-exit}";
+
+/// Session option holding the account a session was launched on.
+pub const ACCOUNT_OPTION: &str = "@failover-account";
+/// Session option holding the conversation a session was launched with.
+pub const CONVERSATION_OPTION: &str = "@failover-claude-session";
+/// Session option holding the `CLAUDE_CONFIG_DIR` a session was launched with.
+pub const CONFIG_DIR_OPTION: &str = "@failover-config-dir";
+
+/// `list-panes -s -F`: what the backend recorded at launch, and the working directory.
+pub const DESCRIBE_FORMAT: &str =
+    "#{@failover-account}\t#{@failover-claude-session}\t#{@failover-config-dir}\t#{session_path}";
+
+/// What [`DESCRIBE_FORMAT`] printed; empty fields are `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    /// The account.
+    pub account: Option<String>,
+    /// The conversation.
+    pub conversation: Option<String>,
+    /// The config dir.
+    pub config_dir: Option<String>,
+    /// The session's working directory.
+    pub dir: String,
+}
+
+/// Parses the first [`DESCRIBE_FORMAT`] line.
+pub fn parse_described(stdout: &str) -> Result<Described, String> {
+    let line = stdout.lines().next().ok_or_else(String::new)?;
+    let f: Vec<&str> = line.splitn(4, FIELD_SEP).collect();
+    let [account, conversation, config_dir, dir] = f[..] else {
+        return Err(line.to_owned());
+    };
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Ok(Described {
+        account: some(account),
+        conversation: some(conversation),
+        config_dir: some(config_dir),
+        dir: dir.to_owned(),
+    })
+}
+
+/// `display-message -p`: the pane size, printed after a capture in the same invocation.
+pub const PANE_SIZE_FORMAT: &str = "#{pane_width}\t#{pane_height}";
+
+/// Name of the control-mode subscription that reports pane deaths.
+pub const DEAD_SUBSCRIPTION: &str = "failover-dead";
+
+/// `refresh-client -B` argument: tmux re-evaluates this for every pane of the attached
+/// session (about once a second) and notifies when it changes.
+pub fn dead_subscription() -> String {
+    format!(
+        "{DEAD_SUBSCRIPTION}:%*:#{{pane_dead}}{FIELD_SEP}#{{pane_dead_status}}{FIELD_SEP}#{{{EXIT_OPTION}}}"
+    )
+}
+
+/// The exact-match target for a session (`=name`), so `ccl-1` never matches `ccl-10`.
+pub fn session_target(name: &str) -> String {
+    format!("={name}")
+}
+
+/// The exact-match target for a session's active pane (`=name:`). Commands that take a
+/// window or pane target need the colon: `list-panes -s -t =pre` matches a session called
+/// `prefix`, `-t =pre:` does not; `set-option -t =name` does not find the session at all.
+pub fn pane_target(name: &str) -> String {
+    format!("={name}:")
+}
+
+/// tmux expands formats (`#{…}`, and `#(…)`, which runs a shell command) in some arguments,
+/// such as `new-session -c`: doubling every `#` makes the value literal.
+pub fn escape_format(value: &str) -> String {
+    value.replace('#', "##")
+}
+
+/// Whether tmux keeps `name` as given: tmux rewrites `.` and `:` in session names, and
+/// the name also becomes a file name and an environment value, so only
+/// `[A-Za-z0-9_-]`, 1 to 64 characters, is accepted.
+pub fn is_valid_session_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Splits `list-sessions` output into names.
+pub fn parse_session_names(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The state of a session's pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaneState {
+    /// The process exited (the pane stays because `remain-on-exit` is on).
+    pub dead: bool,
+    /// Its exit status, when it exited normally and tmux recorded it.
+    pub status: Option<i32>,
+    /// The signal that killed it, when it was killed.
+    pub signal: Option<i32>,
+    /// The process id (of the dead process, when dead).
+    pub pid: Option<u32>,
+}
+
+/// Parses one [`PANE_STATE_FORMAT`] line (the first pane of the session).
+pub fn parse_pane_state(stdout: &str) -> Result<PaneState, String> {
+    let line = stdout.lines().next().ok_or_else(String::new)?;
+    let mut f = line.split(FIELD_SEP);
+    let (Some(dead), Some(status), Some(signal), Some(pid)) =
+        (f.next(), f.next(), f.next(), f.next())
+    else {
+        return Err(line.to_owned());
+    };
+    let recorded = f.next().unwrap_or("");
+    let dead = match dead {
+        "1" => true,
+        "0" | "" => false,
+        _ => return Err(line.to_owned()),
+    };
+    let num = |s: &str| -> Result<Option<i32>, String> {
+        if s.is_empty() {
+            Ok(None)
+        } else {
+            s.parse().map(Some).map_err(|_| line.to_owned())
+        }
+    };
+    let status = match num(status)? {
+        Some(s) => Some(s),
+        None if dead => num(recorded)?,
+        None => None,
+    };
+    Ok(PaneState {
+        dead,
+        status,
+        signal: num(signal)?,
+        pid: pid.parse().ok(),
+    })
+}
+
+/// Splits the output of `capture-pane -p ; display-message -p PANE_SIZE_FORMAT` into the
+/// screen text (trailing blanks of each line removed) and the pane size.
+pub fn parse_capture(stdout: &str) -> Result<(String, u16, u16), String> {
+    let body = stdout.strip_suffix('\n').unwrap_or(stdout);
+    let (screen, size) = match body.rfind('\n') {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => ("", body),
+    };
+    let mut f = size.split(FIELD_SEP);
+    let (Some(w), Some(h), None) = (f.next(), f.next(), f.next()) else {
+        return Err(size.to_owned());
+    };
+    let (Ok(w), Ok(h)) = (w.parse::<u16>(), h.parse::<u16>()) else {
+        return Err(size.to_owned());
+    };
+    let mut text = String::with_capacity(screen.len() + 1);
+    for line in screen.split('\n') {
+        text.push_str(line.trim_end_matches([' ', '\r']));
+        text.push('\n');
+    }
+    Ok((text, w, h))
+}
+
+/// What a failed tmux call's error output means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No server on the socket (never started, exited, or killed).
+    ServerDown,
+    /// The target session does not exist.
+    NoSession,
+    /// A session of that name already exists.
+    DuplicateSession,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies tmux's error output.
+pub fn classify_failure(stderr: &str) -> Failure {
+    if stderr.contains("no server running on")
+        || stderr.contains("error connecting to")
+        || stderr.contains("server exited unexpectedly")
+        || stderr.contains("lost server")
+    {
+        Failure::ServerDown
+    } else if stderr.contains("can't find session")
+        || stderr.contains("session not found")
+        || stderr.contains("can't find pane")
+        || stderr.contains("can't find window")
+        || stderr.contains("no current target")
+    {
+        Failure::NoSession
+    } else if stderr.contains("duplicate session") {
+        Failure::DuplicateSession
+    } else {
+        Failure::Other
+    }
+}
+
+/// One line a control-mode client (`tmux -C`) prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlLine {
+    /// `%output %ID …` or `%extended-output %ID …`: a pane printed something.
+    Output {
+        /// The pane (`%3`).
+        pane: String,
+    },
+    /// `%subscription-changed NAME … : VALUE`.
+    Subscription {
+        /// The subscription name.
+        name: String,
+        /// The pane it is about (`%3`), when it is per pane.
+        pane: Option<String>,
+        /// The new value.
+        value: String,
+    },
+    /// `%exit [reason]`: the client is detaching (session gone, server exiting).
+    Exit,
+    /// `%session-changed`, `%sessions-changed`, `%window-close`, `%unlinked-window-close`,
+    /// `%session-window-changed`: the session's shape changed; worth a look.
+    SessionChanged,
+    /// `%begin`/`%end`/`%error` command guards and other notifications.
+    Other,
+}
+
+/// Parses one control-mode line.
+pub fn parse_control_line(line: &str) -> ControlLine {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let mut words = line.splitn(3, ' ');
+    match words.next().unwrap_or("") {
+        "%output" | "%extended-output" => ControlLine::Output {
+            pane: words.next().unwrap_or("").to_owned(),
+        },
+        "%subscription-changed" => parse_subscription(line),
+        "%exit" => ControlLine::Exit,
+        "%session-changed"
+        | "%sessions-changed"
+        | "%window-close"
+        | "%unlinked-window-close"
+        | "%session-window-changed" => ControlLine::SessionChanged,
+        _ => ControlLine::Other,
+    }
+}
+
+/// `%subscription-changed NAME $S @W IDX %P … : VALUE`
+fn parse_subscription(line: &str) -> ControlLine {
+    let Some((head, value)) = line.split_once(" : ") else {
+        return ControlLine::Other;
+    };
+    let mut f = head.split(' ').skip(1);
+    let name = f.next().unwrap_or("").to_owned();
+    let pane = f.find(|w| w.starts_with('%')).map(str::to_owned);
+    ControlLine::Subscription {
+        name,
+        pane,
+        value: value.to_owned(),
+    }
+}
+
+/// Parses a [`dead_subscription`] value: `Some(status)` when the pane is dead.
+pub fn parse_dead_value(value: &str) -> Option<Option<i32>> {
+    let mut f = value.split(FIELD_SEP);
+    let dead = f.next().unwrap_or("").trim() == "1";
+    let status = f.next().unwrap_or("").trim().parse().ok();
+    let recorded = f.next().unwrap_or("").trim().parse().ok();
+    dead.then(|| status.or(recorded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_exact() {
+        assert_eq!(session_target("ccl-1"), "=ccl-1");
+        assert_eq!(pane_target("ccl-1"), "=ccl-1:");
+    }
+
+    #[test]
+    fn formats_are_escaped() {
+        assert_eq!(escape_format("/a#(touch x)/#{b}"), "/a##(touch x)/##{b}");
+    }
+
+    #[test]
+    fn session_names() {
+        assert!(is_valid_session_name("ccl-0_a"));
+        assert!(!is_valid_session_name("a.b"));
+        assert!(!is_valid_session_name("a:b"));
+        assert!(!is_valid_session_name(""));
+        assert!(!is_valid_session_name("a b"));
+    }
+}
