@@ -6,6 +6,7 @@
 //! - a transient verdict never causes anything a plain tick would not (so never a swap);
 //! - the same inputs give the same effects;
 //! - `next_deadline()` is never in the past after `handle`;
+//! - no effect ever names a session that is not configured;
 //! - `Persist` is emitted exactly when the persisted state changed; every command gets one
 //!   reply;
 //! - driven by the simulator (effects executed, results fed back), no session is ever
@@ -29,8 +30,14 @@ fn accounts() -> Vec<AccountId> {
     ACCOUNTS.iter().map(|a| AccountId::new(*a)).collect()
 }
 
+/// The configured sessions plus one that is not configured: inputs about it must be
+/// ignored, and no effect may ever name it.
 fn sessions() -> Vec<SessionId> {
-    SESSIONS.iter().map(|s| SessionId::new(*s)).collect()
+    SESSIONS
+        .iter()
+        .chain(["ghost"].iter())
+        .map(|s| SessionId::new(*s))
+        .collect()
 }
 
 fn config(spread: bool) -> EngineConfig {
@@ -81,6 +88,21 @@ fn run_checked(engine: &mut FailoverEngine, script: &[(Duration, Input)]) -> Vec
                     "launch onto {account} in state {state:?} at {now}"
                 );
             }
+        }
+
+        // No effect for a session that is not configured.
+        for effect in &effects {
+            let session = match effect {
+                Effect::Checkpoint { session, .. }
+                | Effect::Stop { session, .. }
+                | Effect::Launch { session, .. }
+                | Effect::SendPrompt { session, .. } => Some(session),
+                _ => None,
+            };
+            assert!(
+                session.is_none_or(|s| s.as_str() != "ghost"),
+                "effect for an unknown session"
+            );
         }
 
         // Deadlines are never in the past.
