@@ -17,7 +17,7 @@ use std::time::Duration;
 use failover_core::testkit::{self, Simulator, strategies};
 use failover_core::{
     AccountId, Detection, Effect, EngineConfig, FailoverEngine, Input, PolicyMode, SessionId,
-    SessionState, SignalSource, Subject, TransientKind, UnixMillis, Verdict,
+    SessionState, SignalSource, Subject, Tier, TransientKind, UnixMillis, Verdict,
 };
 use proptest::prelude::*;
 
@@ -79,13 +79,24 @@ fn run_checked(engine: &mut FailoverEngine, script: &[(Duration, Input)]) -> Vec
             .count();
         assert!(swapping <= 1, "{swapping} sessions in swap steps");
 
-        // Launches only onto accounts usable at this instant.
+        // Launches only onto accounts usable at this instant, and never onto one past the
+        // proactive threshold while another has headroom.
+        let pct = engine.config().proactive_percent;
+        let headroom = engine
+            .accounts()
+            .iter()
+            .any(|e| engine.accounts().tier(&e.account.id, now, pct) == Some(Tier::Headroom));
         for effect in &effects {
             if let Effect::Launch { account, .. } = effect {
                 let state = engine.accounts().state(account).cloned();
                 assert!(
                     state.as_ref().is_some_and(|s| s.is_usable(now)),
                     "launch onto {account} in state {state:?} at {now}"
+                );
+                let tier = engine.accounts().tier(account, now, pct);
+                assert!(
+                    tier == Some(Tier::Headroom) || !headroom,
+                    "launch onto near-limit {account} while another account has headroom"
                 );
             }
         }
