@@ -1,1 +1,2 @@
 //! The claude-failover daemon as a library.
+pub mod queue;
