@@ -2,6 +2,8 @@
 //! built from TOML text, and `Deps` over the `failover_core::testkit` fakes.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
