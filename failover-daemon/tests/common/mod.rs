@@ -19,7 +19,7 @@ use failover_daemon::prompts::{TranscriptPrompts, project_dir_name};
 use failover_daemon::{Clock, DaemonConfig, Deps, observation_channel};
 use tokio::sync::mpsc;
 
-/// 2026-11-26T12:00:00Z: a readable origin for the daemon's clock.
+/// 2026-11-20T12:00:00Z: a readable origin for the daemon's clock.
 pub const T0: UnixMillis = UnixMillis(1_795_176_000_000);
 
 /// A temporary tree: `accounts/<name>`, `work/<session>`, `state/`, `shared/`, `ctl.sock`.
