@@ -145,7 +145,9 @@ impl FailoverEngine {
             NotificationKind::Message {
                 text: format!("configuration reload rejected: {why}"),
             },
-            format!("configuration reload rejected ({why}); the previous configuration stays in force"),
+            format!(
+                "configuration reload rejected ({why}); the previous configuration stays in force"
+            ),
             None,
             "config-rejected".to_owned(),
         );

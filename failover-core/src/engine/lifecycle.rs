@@ -217,7 +217,10 @@ impl FailoverEngine {
         let matching = matches!(
             (&state, &outcome),
             (_, EffectOutcome::Failed { .. })
-                | (SessionState::Launching { .. }, EffectOutcome::Launched { .. })
+                | (
+                    SessionState::Launching { .. },
+                    EffectOutcome::Launched { .. }
+                )
                 | (
                     SessionState::Checkpointing { .. },
                     EffectOutcome::Checkpointed { .. }
@@ -343,7 +346,10 @@ impl FailoverEngine {
                 // A transient refusal is retried at the next idle report. A timed-out one is
                 // not: the text may have been typed, and typing it twice is worse.
                 if kind != FailureKind::Transient || timed_out {
-                    let text = self.sessions.get_mut(sid).and_then(|m| m.pending_prompt.take());
+                    let text = self
+                        .sessions
+                        .get_mut(sid)
+                        .and_then(|m| m.pending_prompt.take());
                     self.dirty = true;
                     self.notify_prompt_dropped(sid, &detail, text.as_deref());
                 }

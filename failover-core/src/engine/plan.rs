@@ -176,7 +176,10 @@ impl FailoverEngine {
         let (Some(m), Some(entry)) = (self.sessions.get(sid), self.pool.get(&account)) else {
             return;
         };
-        debug_assert!(entry.state.is_usable(self.now), "launch on unusable account");
+        debug_assert!(
+            entry.state.is_usable(self.now),
+            "launch on unusable account"
+        );
         let (config_dir, dir, resume) = (
             entry.account.config_dir.clone(),
             m.spec.dir.clone(),
@@ -363,7 +366,8 @@ impl FailoverEngine {
                 for (sid, m) in &self.sessions {
                     if let SessionState::Running { account, .. } = &m.state {
                         if !self.pool.is_usable(account, now) {
-                            if let Some(to) = self.pool.best_spread(now, pct, Some(account), load_of)
+                            if let Some(to) =
+                                self.pool.best_spread(now, pct, Some(account), load_of)
                             {
                                 chosen = Some((sid.clone(), account.clone(), to.clone(), true));
                                 break;
