@@ -47,7 +47,8 @@ pub fn hook_script(spool: &Path, user_command: Option<&str>) -> String {
             "user_cmd={}\nexec /bin/sh -c \"$user_cmd\"\n",
             sh_quote(cmd)
         ),
-        None => "exit 0\n".to_owned(),
+        // Read whatever is left, so the writer never sees a broken pipe.
+        None => "exec cat >/dev/null\n".to_owned(),
     };
     format!(
         r#"#!/bin/sh
