@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod notifiers;
 pub mod observe;
 pub mod prompts;
+pub mod sim;
 pub mod state_store;
 pub mod tasks;
 
