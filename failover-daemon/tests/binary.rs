@@ -275,11 +275,18 @@ async fn systemd_is_told_ready_watchdog_and_stopping() {
     let daemon = Daemon(child);
     let recv = || {
         let mut buf = [0u8; 256];
-        let n = listener.recv(&mut buf).expect("a notification before the timeout");
+        let n = listener
+            .recv(&mut buf)
+            .expect("a notification before the timeout");
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
     let mut got = Vec::new();
-    while got.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 3 {
+    while got
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
         got.push(recv());
     }
     assert!(got[0].contains("READY=1"), "{got:?}");

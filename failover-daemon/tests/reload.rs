@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use failover_core::SessionId;
+use failover_daemon::Daemon;
 use failover_daemon::config::{DaemonConfig, Env};
 use failover_daemon::events::DaemonEventKind;
-use failover_daemon::Daemon;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -47,7 +47,8 @@ async fn a_broken_edit_is_refused_and_a_good_one_applied() {
         .expect("the refusal shows in the status");
     let why = p.facts.config_error.clone().unwrap();
     assert!(
-        why.starts_with(&format!("{}:{line}:", file.display())) && why.contains("unknown key 'sesions'"),
+        why.starts_with(&format!("{}:{line}:", file.display()))
+            && why.contains("unknown key 'sesions'"),
         "{why}"
     );
     let reload_event = tokio::time::timeout(LIMIT, async {
@@ -73,7 +74,15 @@ async fn a_broken_edit_is_refused_and_a_good_one_applied() {
     assert_eq!(handle.published().snapshot.sessions.len(), 1);
 
     // A good edit adds a session: it is launched, and the error is cleared.
-    std::fs::write(&file, tree.toml(&accounts, &["ccl-0", "ccl-1"], "[policy]\nproactive_percent = 90\n")).unwrap();
+    std::fs::write(
+        &file,
+        tree.toml(
+            &accounts,
+            &["ccl-0", "ccl-1"],
+            "[policy]\nproactive_percent = 90\n",
+        ),
+    )
+    .unwrap();
     handle
         .wait_for(LIMIT, |p| {
             p.facts.config_error.is_none() && p.snapshot.sessions.len() == 2
