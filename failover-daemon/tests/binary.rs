@@ -240,9 +240,7 @@ dir = "work/s0"
 async fn systemd_is_told_ready_watchdog_and_stopping() {
     let dir = tempfile::Builder::new().prefix("cfn").tempdir().unwrap();
     let root = dir.path();
-    for d in ["acc/a"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
+    std::fs::create_dir_all(root.join("acc/a")).unwrap();
     let tmux = Tmux(root.join("tmux.sock"));
     let socket = root.join("ctl.sock");
     let notify = root.join("notify.sock");
