@@ -1,5 +1,4 @@
-//! Shared test support: a private tmux server per test, a stand-in for `claude`, and small
-//! regex detectors standing in for the core's.
+//! Shared test support: a private tmux server per test and a stand-in for `claude`.
 #![allow(dead_code, unreachable_pub)]
 
 use std::os::unix::fs::PermissionsExt;
@@ -8,9 +7,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use failover_core::{DetectContext, Detection, LimitWindow, QuotaDetector, SignalSource, Verdict};
 use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
-use regex::Regex;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -118,42 +115,6 @@ while IFS= read -r line; do
   draw
 done
 "#;
-
-/// A pattern → verdict detector for tests, standing in for the core detectors.
-pub struct RegexDetector {
-    pub source: SignalSource,
-    pub pattern: Regex,
-    pub verdict: Verdict,
-}
-
-impl RegexDetector {
-    pub fn quota(source: SignalSource, pattern: &str) -> Self {
-        Self {
-            source,
-            pattern: Regex::new(pattern).unwrap(),
-            verdict: Verdict::QuotaExhausted {
-                window: LimitWindow::FiveHour,
-                resets_at: None,
-            },
-        }
-    }
-}
-
-impl QuotaDetector for RegexDetector {
-    fn source(&self) -> SignalSource {
-        self.source
-    }
-
-    fn detect(&self, evidence: &str, _ctx: &DetectContext) -> Detection {
-        match self.pattern.find(evidence) {
-            Some(m) => Detection {
-                verdict: self.verdict.clone(),
-                evidence: Some(m.as_str().to_owned()),
-            },
-            None => Detection::clear(),
-        }
-    }
-}
 
 /// Waits until `f` returns `Some`, checking every 20 ms, failing after `deadline`.
 pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
