@@ -35,6 +35,10 @@ pub mod sim;
 pub mod state_store;
 pub mod tasks;
 
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use clock::Clock;
 pub use config::{ConfigFileError, DaemonConfig};
 pub use daemon::{Daemon, EVENT_BUFFER, SHUTDOWN_GRACE, run};
