@@ -31,6 +31,7 @@ pub mod notifiers;
 pub mod observe;
 pub mod production;
 pub mod prompts;
+pub mod queue;
 pub mod sim;
 pub mod state_store;
 pub mod tasks;

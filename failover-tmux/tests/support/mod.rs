@@ -42,7 +42,8 @@ impl TestServer {
             .push(("STANDIN_LOG".into(), log.to_string_lossy().into_owned()));
         config.width = 100;
         config.height = 30;
-        config.input_timeout = Duration::from_secs(3);
+        // Deadlines, not delays: generous so a loaded machine does not fail the tests.
+        config.input_timeout = Duration::from_secs(10);
         adjust(&mut config);
         let backend = TmuxBackend::new(config).unwrap();
         Self {
@@ -83,9 +84,14 @@ impl Drop for TestServer {
         if !pid.is_empty() {
             let _ = Command::new("kill").args(["-CONT", &pid]).status();
         }
+        let socket = self.tmux(&["display-message", "-p", "#{socket_path}"]);
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        // tmux 3.3 leaves the socket file behind.
+        if !socket.is_empty() {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 
