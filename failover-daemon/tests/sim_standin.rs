@@ -58,17 +58,22 @@ impl World {
 
     /// Starts the stand-in in tmux session `target` and waits until it has probed the API.
     async fn launch(&self, target: &str, acct: &AccountDir, args: &[&str]) {
+        self.launch_with(target, acct, args, &[]).await;
+    }
+
+    async fn launch_with(
+        &self,
+        target: &str,
+        acct: &AccountDir,
+        args: &[&str],
+        extra_env: &[(&'static str, String)],
+    ) {
+        let mut env = claude_env(&acct.dir, &self.api.base_url());
+        env.extend_from_slice(extra_env);
         let mut command = vec![STANDIN.to_owned()];
         command.extend(args.iter().map(|a| (*a).to_owned()));
         self.tmux
-            .new_session(
-                target,
-                100,
-                40,
-                &self.project,
-                &claude_env(&acct.dir, &self.api.base_url()),
-                &command,
-            )
+            .new_session(target, 100, 40, &self.project, &env, &command)
             .unwrap();
         let token = acct.token.clone();
         self.api
@@ -275,6 +280,113 @@ async fn a_bracketed_paste_over_several_lines_is_one_prompt() {
         .await
         .unwrap();
     assert_eq!(req.last_user_text.as_deref(), Some("line one\nline two"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_limit_login_and_throttle_texts_match_the_real_cli() {
+    let w = World::new().await;
+    let a = w.account("a", "tok-a");
+    w.launch_with(
+        "s",
+        &a,
+        &[],
+        &[
+            ("CLAUDE_CODE_MAX_RETRIES", "1".to_owned()),
+            ("TZ", "Europe/Warsaw".to_owned()),
+        ],
+    )
+    .await;
+    let reset = jiff::Timestamp::now().as_second() as u64 + 2 * 3600;
+    w.api.set_mode(
+        "a",
+        Mode::NearLimit {
+            window: ClaimWindow::FiveHour,
+            utilization: 0.92,
+            resets_at: reset,
+        },
+    );
+    w.tmux.submit("s", "first").unwrap();
+    w.screen_shows("s", "● ACK: first");
+    let screen = w.screen_shows("s", "You've used 92% of your 5-hour limit · resets");
+    assert!(
+        squash_ws(&screen).contains("(Europe/Warsaw) · /upgrade to keep using Claude Code"),
+        "{screen}"
+    );
+    wait_json(&w.statusline_file("a"), "92 % used", |v| {
+        v["rate_limits"]["five_hour"]["used_percentage"] == 92
+    });
+
+    w.api.set_mode("a", Mode::Unauthorized);
+    w.tmux.submit("s", "second").unwrap();
+    w.screen_shows(
+        "s",
+        "● Please run /login · API Error: 401 OAuth token has expired.",
+    );
+
+    w.api.set_mode(
+        "a",
+        Mode::Throttled {
+            retry_after_secs: 1,
+        },
+    );
+    w.tmux.submit("s", "third").unwrap();
+    w.screen_shows(
+        "s",
+        "API Error: Server is temporarily limiting requests (not your usage limit)",
+    );
+    let t = lines(&a.transcript_path(&w.project, &status_session(&w)));
+    let errors: Vec<&Value> = t
+        .iter()
+        .filter(|l| l["isApiErrorMessage"] == true)
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0]["apiErrorStatus"], 401);
+    assert_eq!(errors[0]["error"], "authentication_failed");
+    assert_eq!(errors[1]["apiErrorStatus"], 429);
+    assert_eq!(errors[1]["apiErrorIsTransient"], true);
+    assert!(errors[1].get("quotaLimits").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shortened_reset_is_waited_out_and_the_session_continues_by_itself() {
+    let w = World::new().await;
+    let a = w.account("a", "tok-a");
+    w.launch("s", &a, &[]).await;
+    let reset = jiff::Timestamp::now().as_second() as u64 + 2;
+    w.api.set_mode(
+        "a",
+        Mode::QuotaExhausted {
+            window: ClaimWindow::FiveHour,
+            resets_at: reset,
+        },
+    );
+    w.tmux.submit("s", "write the release notes").unwrap();
+    w.screen_shows("s", "● Usage limit reached · continuing automatically at");
+    // Nobody types: at the reset the mock serves again and the stand-in continues.
+    w.screen_shows("s", "● Usage limit reset · Continuing automatically");
+    w.screen_shows(
+        "s",
+        &format!(
+            "● {}",
+            ack_text(failover_daemon::sim::standin::CONTINUE_TEXT)
+        ),
+    );
+    let req = w
+        .api
+        .wait_for_request(WAIT, |r| r.status == 200 && r.message_count == Some(2))
+        .await
+        .unwrap();
+    assert!(req.at_ms / 1000 >= reset, "served before the reset");
+}
+
+/// The session id the stand-in reported on its statusline.
+fn status_session(w: &World) -> String {
+    wait_json(&w.statusline_file("a"), "a session id", |v| {
+        v["session_id"].is_string()
+    })["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
