@@ -537,3 +537,33 @@ proptest! {
         prop_assert_eq!(detectors().pane.detect(screen, &ctx()).verdict, Verdict::Clear);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn a_message_followed_by_a_reply_or_a_new_turn_is_history(
+        before in conversation(),
+        message in prop_oneof![quota_message().prop_map(|(m, _)| m), transient_message()],
+        marker in 0u8..3,
+        later in prop_oneof![
+            // Fixed first words: a random one could start a message of its own ("● 500 error").
+            sentence(1, 20).prop_map(|s| vec![format!("● Done: {s}")]),
+            sentence(1, 20).prop_map(|s| vec![format!("❯ Please {s}"), "✻ Thinking… (esc to interrupt)".to_owned()]),
+            sentence(1, 4).prop_map(|s| vec![format!("● Bash({s})"), "  ⎿  ok".to_owned()]),
+        ],
+        (width, terminal, at) in layout(),
+    ) {
+        let rows = [
+            before,
+            placed(message, marker),
+            vec![String::new()],
+            later,
+            trailer(width, false, false),
+        ]
+        .concat();
+        let screen = style(&wrap(&rows, width, terminal), &at);
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert_eq!(got.verdict, Verdict::Clear, "on\n{}", screen);
+    }
+}
