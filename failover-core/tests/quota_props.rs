@@ -286,6 +286,11 @@ fn ctx() -> DetectContext {
     DetectContext::utc(UnixMillis(1_785_000_000_000))
 }
 
+fn resets() -> &'static ResetParser {
+    static R: std::sync::OnceLock<ResetParser> = std::sync::OnceLock::new();
+    R.get_or_init(ResetParser::new)
+}
+
 fn detectors() -> &'static Detectors {
     static D: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
     D.get_or_init(Detectors::new)
@@ -460,7 +465,7 @@ proptest! {
             1 => format!("Your limit will reset at {reset}."),
             _ => format!("continuing automatically at {reset} · esc to cancel"),
         };
-        let at = ResetParser::new().find(&text, &ctx);
+        let at = resets().find(&text, &ctx);
         // Every generated reset names a valid time, so it always resolves …
         let at = at.unwrap_or_else(|| panic!("no instant for {text:?}"));
         // … to an instant after the observation, and no further than a date can be.
@@ -475,7 +480,7 @@ proptest! {
         text in "(resets?|reset at|continuing automatically at|usage limit reached\\|)?[ 0-9a-zA-Z:,()/_+.|-]{0,60}",
     ) {
         let ctx = DetectContext::utc(UnixMillis(observed));
-        if let Some(at) = ResetParser::new().find(&text, &ctx) {
+        if let Some(at) = resets().find(&text, &ctx) {
             prop_assert!(at > ctx.observed_at);
         }
     }
