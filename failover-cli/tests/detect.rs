@@ -139,26 +139,32 @@ fn the_binary_agrees_with_every_fixture() {
 
 #[test]
 fn reads_standard_input_and_prints_a_readable_line() {
-    let mut child = bin()
-        .args(["detect", "--now", "2026-11-26T08:00:00Z", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all("❯ hi\n  ⎿  You've hit your weekly limit · resets 9:38am (UTC)\n".as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let line = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        line.trim_end(),
-        "quota exhausted: weekly window, resets 2026-11-26T09:38:00Z [pane]: \
-         You've hit your weekly limit · resets 9:38am (UTC)"
-    );
+    // `-` and no file at all both read standard input.
+    for args in [
+        &["detect", "--now", "2026-11-26T08:00:00Z", "-"][..],
+        &["detect", "--now", "2026-11-26T08:00:00Z"][..],
+    ] {
+        let mut child = bin()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all("❯ hi\n  ⎿  You've hit your weekly limit · resets 9:38am (UTC)\n".as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let line = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            line.trim_end(),
+            "quota exhausted: weekly window, resets 2026-11-26T09:38:00Z [pane]: \
+             You've hit your weekly limit · resets 9:38am (UTC)"
+        );
+    }
 }
 
 #[test]

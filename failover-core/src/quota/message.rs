@@ -84,7 +84,7 @@ impl MessageClassifier {
                     not\s*logged\s*in
                   | please\s*run\s*/login
                   | invalid\s*api\s*key
-                  | oauth\s*token
+                  | oauth\s*token\s*(?:has\s*)?(?:expired|been\s*revoked|was\s*revoked|revoked|is\s*invalid|invalid)
                   | (?:your\s*)?(?:access\s*|auth(?:entication)?\s*)?token\s*(?:has\s*)?(?:expired|been\s*revoked|was\s*revoked|revoked)
                   | authentication\s*(?:failed|error)
                   | invalid\s*bearer
@@ -450,6 +450,7 @@ mod tests {
             })
         ));
         assert_eq!(v("API Error: 400 prompt is too long"), None);
+        assert_eq!(v("OAuth token refreshed"), None);
         // Model fallback, not an account quota.
         assert_eq!(v("Claude Opus 4 limit reached, now using Sonnet 4"), None);
         assert!(matches!(

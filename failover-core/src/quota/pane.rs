@@ -336,8 +336,10 @@ impl PaneDetector {
                 (Block::InputBox, Kind::Rule) => block = Block::Footer,
                 (Block::InputBox, _) => {}
                 (_, Kind::Rule) => {
-                    // Only a top border can open the input box: `───` or `╭───╮`.
-                    after_rule = !row.text.trim_start().starts_with(['╰', '└']);
+                    // Only a top border at the left edge can open the input box: `───` or
+                    // `╭───╮` (a rule inside a reply is indented, a closing border is not a
+                    // top one).
+                    after_rule = row.indent == 0 && !row.text.starts_with(['╰', '└']);
                     i += 1;
                     after_blank = false;
                     continue;
