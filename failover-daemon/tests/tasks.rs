@@ -49,12 +49,24 @@ async fn the_janitor_prunes_checkpoints_past_their_retention() {
         .unwrap();
     store.save(&cp("new", T0, None)).await.unwrap();
     let cancel = CancellationToken::new();
+    let metrics = Arc::new(Metrics::default());
     let task = tokio::spawn(janitor::run(
         store.clone(),
         JanitorSettings {
             checkpoint_retention: Duration::from_secs(3600),
             interval: Duration::from_secs(600),
         },
+        janitor::QueueWork {
+            projects: Vec::new(),
+            sessions: Vec::new(),
+            config: failover_daemon::queue::janitor::JanitorConfig::new(Duration::from_secs(3600)),
+        },
+        Arc::new(failover_daemon::notifiers::NotifyHub::new(
+            &[],
+            4,
+            Duration::from_secs(60),
+            metrics,
+        )),
         Clock::starting_at(T0),
         cancel.clone(),
     ));
@@ -303,6 +315,7 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
             config_error: None,
             state_error: None,
             notifications_dropped: 0,
+            turns_started: Default::default(),
         },
     }));
     let (_ev_tx, ev_rx) = mpsc::channel(4);
