@@ -1,3 +1,53 @@
-//! `claude-failover`: the command-line interface.
+//! `claude-failover`: the command people type. Parses the command line, runs one subcommand,
+//! prints its error chain on failure and exits with the code [`error::exit`] documents.
 
-fn main() {}
+mod args;
+mod client;
+mod commands;
+mod detect;
+mod error;
+mod paths;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::Cli;
+use crate::error::{CliError, display_chain, exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let result = commands::run(cli);
+    match result {
+        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Err(e) if e.is_broken_pipe() => ExitCode::from(exit::SUCCESS),
+        Err(CliError::ChecksFailed(n)) => {
+            // `doctor` already printed each problem with its fix.
+            eprintln!("{n} check(s) failed");
+            ExitCode::from(exit::CHECKS_FAILED)
+        }
+        Err(e) => {
+            eprintln!("{}", display_chain(&e));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Logs go to stderr: `FAILOVER_LOG` (an env filter) wins, else warnings, more with `-v`.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("FAILOVER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
