@@ -34,5 +34,5 @@ pub use quota::{
     AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind, Verdict,
 };
 pub use session::{Activity, SessionSpec};
-pub use state::{PersistedState, PersistedSession, PersistedSwap};
+pub use state::{PersistedSession, PersistedState, PersistedSwap};
 pub use time::UnixMillis;

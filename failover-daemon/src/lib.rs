@@ -1,1 +1,3 @@
 //! The claude-failover daemon as a library.
+
+pub mod http;

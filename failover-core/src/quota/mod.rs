@@ -25,7 +25,12 @@ pub enum SignalSource {
 
 impl SignalSource {
     /// Every source, in a fixed order.
-    pub const ALL: [Self; 4] = [Self::Pane, Self::Transcript, Self::Statusline, Self::Headers];
+    pub const ALL: [Self; 4] = [
+        Self::Pane,
+        Self::Transcript,
+        Self::Statusline,
+        Self::Headers,
+    ];
 
     /// The snake_case name used in JSON, metrics and flags.
     pub const fn as_str(self) -> &'static str {
