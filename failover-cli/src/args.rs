@@ -14,27 +14,37 @@ use crate::error::exit;
 /// `claude-failover demo` to watch a failover happen offline, then `claude-failover init`.
 #[derive(Debug, Parser)]
 #[command(name = "claude-failover", version, after_help = exit::HELP, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Options every subcommand accepts.
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub(crate) global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Options every subcommand accepts.
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// The daemon's control socket [default: the daemon's default,
-    /// $XDG_RUNTIME_DIR/claude-failover.sock].
-    #[arg(long, global = true, env = "CLAUDE_FAILOVER_SOCKET", value_name = "PATH")]
-    pub socket: Option<PathBuf>,
+pub(crate) struct GlobalArgs {
+    /// The daemon's control socket [default: `[control] socket` of the config file, else
+    /// $XDG_RUNTIME_DIR/claude-failover.sock, else <state_dir>/control.sock].
+    #[arg(
+        long,
+        global = true,
+        env = "CLAUDE_FAILOVER_SOCKET",
+        value_name = "PATH"
+    )]
+    pub(crate) socket: Option<PathBuf>,
 
     /// Talk to the daemon over TCP (`[control] tcp` in its config) instead of the socket;
     /// needs --token-file.
-    #[arg(long, global = true, env = "CLAUDE_FAILOVER_TCP", value_name = "HOST:PORT")]
-    pub tcp: Option<String>,
+    #[arg(
+        long,
+        global = true,
+        env = "CLAUDE_FAILOVER_TCP",
+        value_name = "HOST:PORT"
+    )]
+    pub(crate) tcp: Option<String>,
 
     /// The file holding the bearer token for --tcp.
     #[arg(
@@ -44,21 +54,26 @@ pub struct GlobalArgs {
         value_name = "FILE",
         requires = "tcp"
     )]
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
 
     /// The daemon's config file, for `doctor`, `tasks` and hints
     /// [default: $XDG_CONFIG_HOME/claude-failover/config.toml].
-    #[arg(long, global = true, env = "CLAUDE_FAILOVER_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[arg(
+        long,
+        global = true,
+        env = "CLAUDE_FAILOVER_CONFIG",
+        value_name = "FILE"
+    )]
+    pub(crate) config: Option<PathBuf>,
 
     /// More logging on stderr (-v, -vv, -vvv); FAILOVER_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Watch a failover happen, offline: private tmux, mock API, throwaway accounts.
     Demo(DemoArgs),
     /// Write a starter config from the Claude config dirs and tmux sessions found here.
@@ -94,59 +109,59 @@ pub enum Command {
 
 /// `--json` alone.
 #[derive(Debug, Args)]
-pub struct JsonFlag {
+pub(crate) struct JsonFlag {
     /// Print JSON (the daemon's documented shapes) instead of a table.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// `swap`.
 #[derive(Debug, Args)]
-pub struct SwapArgs {
+pub(crate) struct SwapArgs {
     /// The account to move to [default: the best usable other account].
     #[arg(long, value_name = "NAME")]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Return as soon as the daemon accepts the swap.
     #[arg(long)]
-    pub no_wait: bool,
+    pub(crate) no_wait: bool,
     /// Give up waiting after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 180)]
-    pub timeout: u64,
+    pub(crate) timeout: u64,
     /// Print the final status as JSON instead of progress lines.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// `events`.
 #[derive(Debug, Args)]
-pub struct EventsArgs {
+pub(crate) struct EventsArgs {
     /// Print each event's JSON as the daemon sent it, one per line.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// `init`.
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Where to write [default: $XDG_CONFIG_HOME/claude-failover/config.toml]; `-` for stdout.
     #[arg(long, short, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Replace an existing file.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// `tasks`.
 #[derive(Debug, Args)]
-pub struct TasksArgs {
+pub(crate) struct TasksArgs {
     /// What to do with the queue [default: list].
     #[command(subcommand)]
-    pub action: Option<TasksAction>,
+    pub(crate) action: Option<TasksAction>,
 }
 
 /// `tasks list|add|retry`.
 #[derive(Debug, Subcommand)]
-pub enum TasksAction {
+pub(crate) enum TasksAction {
     /// Every task of the configured projects (or of --project), by state.
     List {
         /// Only this project directory.
@@ -182,46 +197,46 @@ pub enum TasksAction {
 
 /// `completions`.
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    pub(crate) shell: clap_complete::Shell,
 }
 
 /// `man`.
 #[derive(Debug, Args)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// Write `claude-failover.1` and one page per subcommand into this directory.
     #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
+    pub(crate) out_dir: Option<PathBuf>,
 }
 
 /// `demo`.
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Leave everything running afterwards and print how to look around.
     #[arg(long)]
-    pub keep: bool,
+    pub(crate) keep: bool,
     /// How many sessions to run.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=8))]
-    pub sessions: u8,
+    pub(crate) sessions: u8,
     /// How many throwaway accounts to create.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
-    pub accounts: u8,
+    pub(crate) accounts: u8,
     /// Fail if the failover has not completed within this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 90)]
-    pub deadline: u64,
+    pub(crate) deadline: u64,
     /// Use the bundled stand-in even when the real Claude Code CLI is installed.
     #[arg(long)]
-    pub stand_in: bool,
+    pub(crate) stand_in: bool,
 }
 
 /// The hidden stand-in: everything after it is passed through.
 #[derive(Debug, Args)]
-pub struct StandinArgs {
+pub(crate) struct StandinArgs {
     /// Claude Code's own arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<std::ffi::OsString>,
+    pub(crate) args: Vec<std::ffi::OsString>,
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::{TcpStream, UnixStream};
 
+use failover_daemon::http::dto::{self, ErrorDto};
+
 use crate::error::CliError;
 
 /// How long to wait for a connection.
@@ -28,7 +30,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the control plane listens.
 #[derive(Clone, Debug)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// A unix socket (owner-only).
     Unix(PathBuf),
     /// A TCP address, which the daemon only serves with a bearer token.
@@ -42,7 +44,7 @@ pub enum Endpoint {
 
 /// A client of the daemon's control plane.
 #[derive(Clone, Debug)]
-pub struct Client {
+pub(crate) struct Client {
     endpoint: Endpoint,
     /// The config file to name in "start the daemon" hints.
     config_hint: PathBuf,
@@ -50,26 +52,21 @@ pub struct Client {
 
 impl Client {
     /// A client for `endpoint`; `config_hint` is named when the daemon is not running.
-    pub fn new(endpoint: Endpoint, config_hint: PathBuf) -> Self {
+    pub(crate) fn new(endpoint: Endpoint, config_hint: PathBuf) -> Self {
         Self {
             endpoint,
             config_hint,
         }
     }
 
-    /// The endpoint, for messages.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
     /// `GET path`, decoding a JSON answer.
-    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let body = self.request(Method::GET, path, None).await?;
         decode(&body)
     }
 
     /// `GET path`, returning the answer as text (e.g. `/metrics`).
-    pub async fn get_text(&self, path: &str) -> Result<String, CliError> {
+    pub(crate) async fn get_text(&self, path: &str) -> Result<String, CliError> {
         let body = self.request(Method::GET, path, None).await?;
         String::from_utf8(body.to_vec()).map_err(|e| CliError::Protocol {
             status: 200,
@@ -78,7 +75,7 @@ impl Client {
     }
 
     /// `POST path` with an optional JSON body, decoding a JSON answer.
-    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn post_json<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: Option<&B>,
@@ -92,7 +89,7 @@ impl Client {
     }
 
     /// `GET path` as a server-sent event stream.
-    pub async fn events(&self, path: &str) -> Result<EventStream, CliError> {
+    pub(crate) async fn events(&self, path: &str) -> Result<EventStream, CliError> {
         let mut sender = self.connect().await?;
         let req = self.build(Method::GET, path, None, "text/event-stream")?;
         let resp = sender.send_request(req).await.map_err(transport)?;
@@ -144,7 +141,10 @@ impl Client {
             .uri(path)
             .header(header::HOST, host)
             .header(header::ACCEPT, accept)
-            .header(header::USER_AGENT, concat!("claude-failover/", env!("CARGO_PKG_VERSION")));
+            .header(
+                header::USER_AGENT,
+                concat!("claude-failover/", env!("CARGO_PKG_VERSION")),
+            );
         if let Endpoint::Tcp { token, .. } = &self.endpoint {
             b = b.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -155,7 +155,8 @@ impl Client {
             }
             None => Full::new(Bytes::new()),
         };
-        b.body(body).map_err(|e| CliError::Usage(format!("bad request path {path}: {e}")))
+        b.body(body)
+            .map_err(|e| CliError::Usage(format!("bad request path {path}: {e}")))
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, CliError> {
@@ -188,7 +189,11 @@ impl Client {
 }
 
 /// Maps a failed unix-socket connection to the error a person can act on.
-pub fn connect_error(socket: &std::path::Path, config: &std::path::Path, e: io::Error) -> CliError {
+pub(crate) fn connect_error(
+    socket: &std::path::Path,
+    config: &std::path::Path,
+    e: io::Error,
+) -> CliError {
     match e.kind() {
         io::ErrorKind::PermissionDenied => CliError::PermissionDenied {
             socket: socket.to_path_buf(),
@@ -245,18 +250,39 @@ async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>, Cl
     Err(status_error(status, &body))
 }
 
-/// The error for an HTTP error status and its body.
-pub fn status_error(status: StatusCode, body: &[u8]) -> CliError {
-    let message = error_message(body).unwrap_or_else(|| {
-        status
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_ascii_lowercase()
-    });
-    match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CliError::Unauthorized { message },
-        StatusCode::NOT_FOUND if message.contains("account") => CliError::UnknownAccount { message },
-        StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => CliError::Refused { message },
+/// The error for an HTTP error status and its body (an [`ErrorDto`] from the daemon, or any
+/// text from something else listening there).
+pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> CliError {
+    let (code, message) = match serde_json::from_slice::<ErrorDto>(body) {
+        Ok(dto) => (Some(dto.error.code), dto.error.message),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body).trim().to_owned();
+            let text = if text.is_empty() {
+                status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_ascii_lowercase()
+            } else {
+                text
+            };
+            (None, text)
+        }
+    };
+    match (status, code.as_deref()) {
+        (_, Some(dto::ERR_UNKNOWN_ACCOUNT)) => CliError::UnknownAccount { message },
+        (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => CliError::Unauthorized { message },
+        (
+            _,
+            Some(
+                dto::ERR_ACCOUNT_UNUSABLE
+                | dto::ERR_NO_USABLE_ACCOUNT
+                | dto::ERR_SWAP_IN_PROGRESS
+                | dto::ERR_NOT_RUNNING,
+            ),
+        )
+        | (StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY, _) => {
+            CliError::Refused { message }
+        }
         _ => CliError::Protocol {
             status: status.as_u16(),
             message,
@@ -264,45 +290,20 @@ pub fn status_error(status: StatusCode, body: &[u8]) -> CliError {
     }
 }
 
-/// The human message of an error body: `error`, or `message`, or `error.message`, or the text.
-fn error_message(body: &[u8]) -> Option<String> {
-    if body.is_empty() {
-        return None;
-    }
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        let pick = |v: &serde_json::Value| -> Option<String> {
-            match v {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Object(o) => o
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned),
-                _ => None,
-            }
-        };
-        if let Some(m) = v.get("error").and_then(pick).or_else(|| v.get("message").and_then(pick))
-        {
-            return Some(m);
-        }
-    }
-    let text = String::from_utf8_lossy(body).trim().to_owned();
-    (!text.is_empty()).then_some(text)
-}
-
 /// One server-sent event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     /// The `event:` field (`message` when absent).
-    pub event: String,
+    pub(crate) event: String,
     /// The `data:` lines joined by newlines.
-    pub data: String,
+    pub(crate) data: String,
     /// The `id:` field.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
 }
 
 /// A stream of server-sent events from the daemon.
 #[derive(Debug)]
-pub struct EventStream {
+pub(crate) struct EventStream {
     body: Incoming,
     buf: Vec<u8>,
     /// Keeps the connection's request side alive while the stream is read.
@@ -311,7 +312,7 @@ pub struct EventStream {
 
 impl EventStream {
     /// The next event; `None` when the daemon closed the stream.
-    pub async fn next(&mut self) -> Result<Option<SseEvent>, CliError> {
+    pub(crate) async fn next(&mut self) -> Result<Option<SseEvent>, CliError> {
         loop {
             if let Some(ev) = take_event(&mut self.buf) {
                 if ev.data.is_empty() && ev.event.is_empty() {
@@ -369,7 +370,9 @@ mod tests {
 
     #[test]
     fn sse_blocks_parse_in_pieces() {
-        let mut buf = b"event: swap\ndata: {\"a\":1}\nid: 7\n\n: keep-alive\n\ndata: x\ndata: y\n\npartial".to_vec();
+        let mut buf =
+            b"event: swap\ndata: {\"a\":1}\nid: 7\n\n: keep-alive\n\ndata: x\ndata: y\n\npartial"
+                .to_vec();
         let ev = take_event(&mut buf).unwrap();
         assert_eq!(ev.event, "swap");
         assert_eq!(ev.data, "{\"a\":1}");
@@ -384,17 +387,34 @@ mod tests {
 
     #[test]
     fn statuses_map_to_actionable_errors() {
-        let e = status_error(StatusCode::NOT_FOUND, br#"{"error":"unknown account nope"}"#);
-        assert!(matches!(e, CliError::UnknownAccount { ref message } if message == "unknown account nope"));
+        let body = |code: &str, msg: &str| {
+            serde_json::to_vec(&ErrorDto {
+                error: dto::ErrorBody {
+                    code: code.into(),
+                    message: msg.into(),
+                },
+            })
+            .unwrap()
+        };
+        let e = status_error(
+            StatusCode::NOT_FOUND,
+            &body(dto::ERR_UNKNOWN_ACCOUNT, "unknown account nope"),
+        );
+        assert!(
+            matches!(e, CliError::UnknownAccount { ref message } if message == "unknown account nope")
+        );
         let e = status_error(
             StatusCode::CONFLICT,
-            br#"{"error":{"message":"a swap is already in progress"}}"#,
+            &body(dto::ERR_SWAP_IN_PROGRESS, "a swap is already in progress"),
         );
         assert!(matches!(e, CliError::Refused { .. }));
         assert_eq!(e.exit_code(), crate::error::exit::REFUSED);
         let e = status_error(StatusCode::UNPROCESSABLE_ENTITY, b"no usable account");
         assert!(matches!(e, CliError::Refused { ref message } if message == "no usable account"));
-        let e = status_error(StatusCode::NOT_FOUND, b"");
+        let e = status_error(
+            StatusCode::NOT_FOUND,
+            &body(dto::ERR_NOT_FOUND, "no such path"),
+        );
         assert!(matches!(e, CliError::Protocol { status: 404, .. }));
         let e = status_error(StatusCode::UNAUTHORIZED, b"");
         assert_eq!(e.exit_code(), crate::error::exit::PERMISSION_DENIED);
@@ -409,7 +429,10 @@ mod tests {
         assert!(e.to_string().contains("/run/x.sock"));
         let e = connect_error(s, c, io::Error::from(io::ErrorKind::ConnectionRefused));
         assert_eq!(e.exit_code(), crate::error::exit::DAEMON_NOT_RUNNING);
-        assert!(e.to_string().contains("claude-failoverd --config /etc/c.toml"));
+        assert!(
+            e.to_string()
+                .contains("claude-failoverd --config /etc/c.toml")
+        );
         let e = connect_error(s, c, io::Error::from(io::ErrorKind::NotFound));
         assert_eq!(e.exit_code(), crate::error::exit::DAEMON_NOT_RUNNING);
     }

@@ -6,28 +6,28 @@ use std::path::PathBuf;
 
 /// The process exit codes of `claude-failover`. They are part of the command's interface:
 /// scripts may rely on them, so a code never changes meaning.
-pub mod exit {
+pub(crate) mod exit {
     /// Everything worked (or every `doctor` check passed).
-    pub const SUCCESS: u8 = 0;
+    pub(crate) const SUCCESS: u8 = 0;
     /// Something failed that has no more specific code (I/O, an unexpected daemon answer).
-    pub const FAILURE: u8 = 1;
+    pub(crate) const FAILURE: u8 = 1;
     /// The command line was not understood (clap's own code).
-    pub const USAGE: u8 = 2;
+    pub(crate) const USAGE: u8 = 2;
     /// The daemon is not running: its control socket is missing or refuses connections.
-    pub const DAEMON_NOT_RUNNING: u8 = 3;
+    pub(crate) const DAEMON_NOT_RUNNING: u8 = 3;
     /// The control socket (or its directory) is not accessible to this user.
-    pub const PERMISSION_DENIED: u8 = 4;
+    pub(crate) const PERMISSION_DENIED: u8 = 4;
     /// The daemon knows no account of the given name.
-    pub const UNKNOWN_ACCOUNT: u8 = 5;
+    pub(crate) const UNKNOWN_ACCOUNT: u8 = 5;
     /// The daemon refused the command (a swap already running, no usable account, paused).
-    pub const REFUSED: u8 = 6;
+    pub(crate) const REFUSED: u8 = 6;
     /// `doctor` found at least one problem.
-    pub const CHECKS_FAILED: u8 = 7;
+    pub(crate) const CHECKS_FAILED: u8 = 7;
     /// Waited too long: a swap did not finish, or the demo did not fail over, in time.
-    pub const TIMED_OUT: u8 = 8;
+    pub(crate) const TIMED_OUT: u8 = 8;
 
     /// The table printed at the end of `--help`, and copied into the crate README.
-    pub const HELP: &str = "\
+    pub(crate) const HELP: &str = "\
 Exit codes:
   0  success
   1  failure without a more specific code
@@ -43,7 +43,7 @@ Exit codes:
 /// Every failure a command can report.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CliError {
+pub(crate) enum CliError {
     /// Nothing listens on the control socket.
     #[error(
         "the claude-failover daemon is not running (no control socket at {})\n\
@@ -85,7 +85,9 @@ pub enum CliError {
         source: io::Error,
     },
     /// The daemon answered 401: the bearer token is missing or wrong (TCP only).
-    #[error("the daemon rejected the token: {message}\nhint: pass the token file named in the daemon's `[control] token_file` with --token-file")]
+    #[error(
+        "the daemon rejected the token: {message}\nhint: pass the token file named in the daemon's `[control] token_file` with --token-file"
+    )]
     Unauthorized {
         /// The daemon's message.
         message: String,
@@ -149,7 +151,7 @@ pub enum CliError {
 
 impl CliError {
     /// The process exit code for this error (see [`exit`]).
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::DaemonNotRunning { .. } | Self::TcpUnreachable { .. } => exit::DAEMON_NOT_RUNNING,
             Self::PermissionDenied { .. } | Self::Unauthorized { .. } => exit::PERMISSION_DENIED,
@@ -167,7 +169,7 @@ impl CliError {
     }
 
     /// Wraps an I/O error with what was being done to which file.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io {
             action,
             path: path.into(),
@@ -176,7 +178,7 @@ impl CliError {
     }
 
     /// Wraps a library error with context.
-    pub fn library(
+    pub(crate) fn library(
         context: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
@@ -188,7 +190,7 @@ impl CliError {
 
     /// Whether this error is, at its root, a closed pipe on stdout (`claude-failover events |
     /// head`): such a run counts as a success.
-    pub fn is_broken_pipe(&self) -> bool {
+    pub(crate) fn is_broken_pipe(&self) -> bool {
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(e) = cur {
             if let Some(io) = e.downcast_ref::<io::Error>() {
@@ -210,7 +212,7 @@ impl From<io::Error> for CliError {
 
 /// Renders an error and its chain of causes, one per line:
 /// `error: <message>` then `  caused by: <source>` for each source whose text adds something.
-pub fn display_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn display_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = format!("error: {err}");
     let mut last = err.to_string();
     let mut cur = err.source();
@@ -291,7 +293,7 @@ mod tests {
         let e = CliError::io(
             "cannot read",
             "/x",
-            io::Error::new(io::ErrorKind::Other, "disk on fire"),
+            io::Error::other("disk on fire"),
         );
         let text = display_chain(&e);
         assert_eq!(text, "error: cannot read /x\n  caused by: disk on fire");

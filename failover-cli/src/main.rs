@@ -5,6 +5,7 @@ mod args;
 mod client;
 mod commands;
 mod detect;
+mod discover;
 mod error;
 mod paths;
 mod render;
@@ -44,7 +45,8 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("FAILOVER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("FAILOVER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -3,59 +3,83 @@
 
 use std::env;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The user's home directory (`$HOME`), or `/` when unset.
-pub fn home() -> PathBuf {
+pub(crate) fn home() -> PathBuf {
     env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
 /// `$XDG_CONFIG_HOME`, else `~/.config`.
-pub fn config_home() -> PathBuf {
+pub(crate) fn config_home() -> PathBuf {
     xdg("XDG_CONFIG_HOME").unwrap_or_else(|| home().join(".config"))
 }
 
 /// `$XDG_CACHE_HOME`, else `~/.cache`.
-pub fn cache_home() -> PathBuf {
+pub(crate) fn cache_home() -> PathBuf {
     xdg("XDG_CACHE_HOME").unwrap_or_else(|| home().join(".cache"))
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/claude-failover/config.toml`.
-pub fn default_config_file() -> PathBuf {
+pub(crate) fn default_config_file() -> PathBuf {
     config_home().join("claude-failover").join("config.toml")
 }
 
-/// The default control socket. The daemon's own default wins; this function mirrors it:
-/// `$XDG_RUNTIME_DIR/claude-failover.sock`, else `/run/user/<uid>/claude-failover.sock` when
-/// that directory exists, else `$TMPDIR/claude-failover-<uid>/claude-failover.sock`.
-pub fn default_socket() -> PathBuf {
-    failover_daemon_default_socket()
+/// `$XDG_STATE_HOME`, else `~/.local/state`.
+pub(crate) fn state_home() -> PathBuf {
+    xdg("XDG_STATE_HOME").unwrap_or_else(|| home().join(".local/state"))
 }
 
-fn failover_daemon_default_socket() -> PathBuf {
-    if let Some(dir) = xdg("XDG_RUNTIME_DIR") {
-        return dir.join("claude-failover.sock");
+/// The daemon's default state directory: `$XDG_STATE_HOME/claude-failover`.
+pub(crate) fn default_state_dir() -> PathBuf {
+    state_home().join("claude-failover")
+}
+
+/// The control socket to use when `--socket` is not given: the config file's
+/// `[control] socket` (or its `state_dir`) when the file exists, else the daemon's default:
+/// `$XDG_RUNTIME_DIR/claude-failover.sock`, else `<state_dir>/control.sock`.
+pub(crate) fn socket_for_config(config: &Path) -> PathBuf {
+    let loose = std::fs::read_to_string(config)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok());
+    let get = |section: Option<&str>, key: &str| -> Option<PathBuf> {
+        let table = match section {
+            Some(s) => loose.as_ref()?.get(s)?.as_table()?,
+            None => loose.as_ref()?,
+        };
+        let raw = table.get(key)?.as_str()?;
+        let p = expand_tilde(raw);
+        Some(if p.is_absolute() {
+            p
+        } else {
+            config.parent().unwrap_or(Path::new(".")).join(p)
+        })
+    };
+    if let Some(s) = get(Some("control"), "socket") {
+        return s;
     }
-    let uid = current_uid();
-    let run = PathBuf::from(format!("/run/user/{uid}"));
-    if run.is_dir() {
-        return run.join("claude-failover.sock");
-    }
-    env::temp_dir()
-        .join(format!("claude-failover-{uid}"))
-        .join("claude-failover.sock")
+    let state_dir = get(None, "state_dir").unwrap_or_else(default_state_dir);
+    default_socket(&state_dir)
+}
+
+/// The daemon's default control socket for a state directory.
+pub(crate) fn default_socket(state_dir: &Path) -> PathBuf {
+    xdg("XDG_RUNTIME_DIR").map_or_else(
+        || state_dir.join("control.sock"),
+        |d| d.join("claude-failover.sock"),
+    )
 }
 
 /// The uid this process runs as (read from `/proc/self`, which the kernel gives the caller's
 /// credentials; no unsafe FFI needed).
-pub fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
 }
 
 /// Expands a leading `~/` to the home directory.
-pub fn expand_tilde(p: &str) -> PathBuf {
+pub(crate) fn expand_tilde(p: &str) -> PathBuf {
     match p.strip_prefix("~/") {
         Some(rest) => home().join(rest),
         None if p == "~" => home(),
@@ -64,10 +88,10 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 }
 
 /// Writes a path with the home directory shown as `~`, for configs people read.
-pub fn tilde(p: &std::path::Path) -> String {
+pub(crate) fn tilde(p: &Path) -> String {
     let home = home();
     match p.strip_prefix(&home) {
-        Ok(rest) if home != std::path::Path::new("/") => {
+        Ok(rest) if home != Path::new("/") => {
             if rest.as_os_str().is_empty() {
                 "~".into()
             } else {

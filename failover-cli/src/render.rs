@@ -7,14 +7,14 @@ use jiff::{Timestamp, tz::TimeZone};
 
 /// A table with a header row, columns padded to their widest cell.
 #[derive(Debug, Default)]
-pub struct Table {
+pub(crate) struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these column names.
-    pub fn new(header: &[&str]) -> Self {
+    pub(crate) fn new(header: &[&str]) -> Self {
         Self {
             header: header.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
@@ -22,17 +22,17 @@ impl Table {
     }
 
     /// Adds a row (missing cells are blank).
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
     /// Whether no rows were added.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
     /// The table as text, one line per row, two spaces between columns, no trailing spaces.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let cols = self.header.len();
         let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
         for r in &self.rows {
@@ -65,12 +65,12 @@ fn width(s: &str) -> usize {
 
 /// An instant as local wall time, with the date when it is not today, and relative to `now`:
 /// `15:38 (in 2h 13m)`, `Nov 28 09:00 (in 1d 17h)`, `14:02 (3m ago)`.
-pub fn instant(at: Timestamp, now: Timestamp) -> String {
+pub(crate) fn instant(at: Timestamp, now: Timestamp) -> String {
     instant_in(at, now, &TimeZone::system())
 }
 
 /// [`instant`] in a given zone (tests use a fixed one).
-pub fn instant_in(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+pub(crate) fn instant_in(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
     let z = at.to_zoned(tz.clone());
     let today = now.to_zoned(tz.clone()).date();
     let wall = if z.date() == today {
@@ -82,7 +82,7 @@ pub fn instant_in(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
 }
 
 /// `in 2h 13m`, `in 45s`, `3m ago`, `now`.
-pub fn relative(at: Timestamp, now: Timestamp) -> String {
+pub(crate) fn relative(at: Timestamp, now: Timestamp) -> String {
     let secs = at.as_second() - now.as_second();
     if secs == 0 {
         return "now".into();
@@ -96,7 +96,7 @@ pub fn relative(at: Timestamp, now: Timestamp) -> String {
 }
 
 /// A duration in seconds, in its two largest units: `1d 4h`, `2h 13m`, `5m 2s`, `45s`.
-pub fn span(secs: u64) -> String {
+pub(crate) fn span(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
@@ -108,25 +108,25 @@ pub fn span(secs: u64) -> String {
 }
 
 /// A percentage for tables: `81%`, `-` when unknown.
-pub fn percent(p: Option<f64>) -> String {
+pub(crate) fn percent(p: Option<f64>) -> String {
     p.map_or_else(|| "-".into(), |p| format!("{p:.0}%"))
 }
 
 /// An optional value for tables, `-` when absent.
-pub fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+pub(crate) fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
 /// Writes `text` to stdout and flushes; a closed pipe comes back as an error the caller's
 /// `main` treats as success.
-pub fn print(text: &str) -> io::Result<()> {
+pub(crate) fn print(text: &str) -> io::Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()
 }
 
 /// Writes one line to stdout and flushes (for live output).
-pub fn line(text: &str) -> io::Result<()> {
+pub(crate) fn line(text: &str) -> io::Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.write_all(b"\n")?;
@@ -134,7 +134,7 @@ pub fn line(text: &str) -> io::Result<()> {
 }
 
 /// Pretty JSON to stdout.
-pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> io::Result<()> {
+pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
     line(&text)
 }

@@ -9,7 +9,7 @@ use crate::args::{Cli, CompletionsArgs, ManArgs};
 use crate::error::CliError;
 
 /// Prints the completion script for a shell.
-pub fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
+pub(crate) fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "claude-failover", &mut buf);
@@ -17,7 +17,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
 }
 
 /// Prints the main man page, or writes every page (one per subcommand) into `--out-dir`.
-pub fn man(args: &ManArgs) -> Result<(), CliError> {
+pub(crate) fn man(args: &ManArgs) -> Result<(), CliError> {
     let cmd = Cli::command();
     match &args.out_dir {
         None => {

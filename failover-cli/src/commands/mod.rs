@@ -18,34 +18,45 @@ use crate::paths;
 
 /// What every subcommand may need.
 #[derive(Debug)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// The control socket (also when talking TCP, for `doctor`).
-    pub socket: PathBuf,
+    pub(crate) socket: PathBuf,
     /// The daemon's config file.
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Whether the config file was named explicitly (not the default).
-    pub config_explicit: bool,
+    pub(crate) config_explicit: bool,
     /// The control-plane client.
-    pub client: Client,
+    pub(crate) client: Client,
 }
 
 impl Ctx {
     fn new(g: &GlobalArgs) -> Result<Self, CliError> {
-        let socket = g.socket.clone().unwrap_or_else(paths::default_socket);
         let config = g.config.clone().unwrap_or_else(paths::default_config_file);
+        let socket = g
+            .socket
+            .clone()
+            .unwrap_or_else(|| paths::socket_for_config(&config));
         let endpoint = match &g.tcp {
             Some(addr) => {
                 let file = g.token_file.as_ref().ok_or_else(|| {
-                    CliError::Usage("--tcp needs --token-file (the daemon refuses TCP without a token)".into())
+                    CliError::Usage(
+                        "--tcp needs --token-file (the daemon refuses TCP without a token)".into(),
+                    )
                 })?;
                 let token = std::fs::read_to_string(file)
                     .map_err(|e| CliError::io("cannot read the token file", file, e))?
                     .trim()
                     .to_owned();
                 if token.is_empty() {
-                    return Err(CliError::Usage(format!("the token file {} is empty", file.display())));
+                    return Err(CliError::Usage(format!(
+                        "the token file {} is empty",
+                        file.display()
+                    )));
                 }
-                Endpoint::Tcp { addr: addr.clone(), token }
+                Endpoint::Tcp {
+                    addr: addr.clone(),
+                    token,
+                }
             }
             None => Endpoint::Unix(socket.clone()),
         };
@@ -59,7 +70,7 @@ impl Ctx {
 }
 
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<(), CliError> {
+pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Ctx::new(&cli.global)?;
     match cli.command {
         // Commands with no async work run without a runtime.
