@@ -290,11 +290,7 @@ mod tests {
 
     #[test]
     fn chain_skips_causes_already_in_the_message() {
-        let e = CliError::io(
-            "cannot read",
-            "/x",
-            io::Error::other("disk on fire"),
-        );
+        let e = CliError::io("cannot read", "/x", io::Error::other("disk on fire"));
         let text = display_chain(&e);
         assert_eq!(text, "error: cannot read /x\n  caused by: disk on fire");
     }
