@@ -1,3 +1,4 @@
 //! The claude-failover daemon as a library.
 
 pub mod http;
+pub mod sim;

@@ -1,0 +1,151 @@
+//! The bodies the mock sends: the streamed SSE reply, the non-streamed message, error bodies.
+
+use serde_json::{Value, json};
+
+/// How many characters of the last user text the reply echoes.
+pub const ECHO_CHARS: usize = 40;
+
+/// The deterministic reply text for a prompt: `ACK: <first 40 chars of the last user text>`.
+///
+/// Tests use it to prove that a given prompt (for example one interrupted by a quota and
+/// resumed on another account) was answered.
+pub fn ack_text(last_user_text: &str) -> String {
+    let head: String = last_user_text.trim().chars().take(ECHO_CHARS).collect();
+    format!("ACK: {head}")
+}
+
+/// The text of the last `user` message of a Messages API request body, skipping
+/// `<system-reminder>` blocks that Claude Code adds around the typed prompt.
+pub fn last_user_text(body: &Value) -> Option<String> {
+    let messages = body.get("messages")?.as_array()?;
+    let last = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
+    match last.get("content")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(blocks) => blocks
+            .iter()
+            .rev()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .find(|t| !t.trim_start().starts_with("<system-reminder>"))
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// The SSE events of one complete streamed reply whose text is `text`, split into a few
+/// `content_block_delta` events. Each item is one `event: …\ndata: …\n\n` frame.
+pub(super) fn sse_frames(
+    message_id: &str,
+    model: &str,
+    text: &str,
+    input_tokens: u64,
+) -> Vec<String> {
+    let output_tokens = (text.len() as u64).div_ceil(4).max(1);
+    let mut events: Vec<(&str, Value)> = vec![
+        (
+            "message_start",
+            json!({"type":"message_start","message":{
+                "id": message_id, "type":"message","role":"assistant","model": model,
+                "content":[],"stop_reason":null,"stop_sequence":null,
+                "usage":{"input_tokens":input_tokens,"cache_creation_input_tokens":0,
+                         "cache_read_input_tokens":0,"output_tokens":1}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+        ),
+        ("ping", json!({"type":"ping"})),
+    ];
+    for chunk in split_text(text, 3) {
+        events.push((
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":chunk}}),
+        ));
+    }
+    events.push((
+        "content_block_stop",
+        json!({"type":"content_block_stop","index":0}),
+    ));
+    events.push((
+        "message_delta",
+        json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},
+               "usage":{"output_tokens":output_tokens}}),
+    ));
+    events.push(("message_stop", json!({"type":"message_stop"})));
+    events
+        .into_iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect()
+}
+
+/// A complete non-streamed `message` object with `text` as its only content block.
+pub(super) fn message_json(message_id: &str, model: &str, text: &str, input_tokens: u64) -> Value {
+    json!({
+        "id": message_id, "type": "message", "role": "assistant", "model": model,
+        "content": [{"type":"text","text": text}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": input_tokens, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0, "output_tokens": (text.len() as u64).div_ceil(4).max(1)}
+    })
+}
+
+/// The Messages API error body: `{"type":"error","error":{"type":…,"message":…}}`.
+pub(super) fn error_json(kind: &str, message: &str) -> Value {
+    json!({"type":"error","error":{"type":kind,"message":message}})
+}
+
+/// Splits `text` into at most `parts` pieces on char boundaries (never empty pieces).
+fn split_text(text: &str, parts: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    let size = chars.len().div_ceil(parts.max(1));
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_echoes_first_forty_chars() {
+        let long = "x".repeat(100);
+        assert_eq!(ack_text(&long), format!("ACK: {}", "x".repeat(40)));
+        assert_eq!(ack_text("  hi  "), "ACK: hi");
+    }
+
+    #[test]
+    fn last_user_text_skips_reminders() {
+        let body = json!({"messages":[
+            {"role":"user","content":"first"},
+            {"role":"assistant","content":"ACK: first"},
+            {"role":"user","content":[
+                {"type":"text","text":"<system-reminder>x</system-reminder>"},
+                {"type":"text","text":"second prompt"},
+                {"type":"text","text":"<system-reminder>y</system-reminder>"}]}
+        ]});
+        assert_eq!(last_user_text(&body).as_deref(), Some("second prompt"));
+    }
+
+    #[test]
+    fn sse_reassembles_to_text() {
+        let frames = sse_frames("msg_1", "m", "ACK: héllo wörld", 3);
+        assert!(frames[0].starts_with("event: message_start\n"));
+        assert!(frames.last().unwrap().starts_with("event: message_stop\n"));
+        let text: String = frames
+            .iter()
+            .filter(|f| f.starts_with("event: content_block_delta"))
+            .map(|f| {
+                let data: Value =
+                    serde_json::from_str(f.lines().nth(1).unwrap().trim_start_matches("data: "))
+                        .unwrap();
+                data["delta"]["text"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(text, "ACK: héllo wörld");
+    }
+}

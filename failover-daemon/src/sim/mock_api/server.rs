@@ -1,0 +1,465 @@
+//! The axum routes of the mock API.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use super::mode::{ClaimWindow, Mode};
+use super::reply::{ack_text, error_json, last_user_text, message_json, sse_frames};
+use super::{RecordedRequest, Shared, now_ms, now_secs};
+
+type AppState = Arc<Shared>;
+
+/// Serves the mock until `shutdown` completes.
+pub(super) async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/api/hello", get(hello).head(hello))
+        .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/_mock/accounts", get(list_accounts))
+        .route("/_mock/accounts/{account}/mode", post(set_mode))
+        .route("/_mock/requests", get(list_requests))
+        .fallback(unknown)
+        .with_state(shared);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// What a request carried that the recorder keeps.
+struct Caller {
+    token: Option<String>,
+    session_id: Option<String>,
+}
+
+fn caller(headers: &HeaderMap) -> Caller {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|t| t.trim().to_owned());
+    let session_id = headers
+        .get("x-claude-code-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Caller {
+        token: bearer.or(api_key).filter(|t| !t.is_empty()),
+        session_id,
+    }
+}
+
+fn record_simple(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, status: u16) {
+    let c = caller(headers);
+    let account = c.token.as_deref().map(|t| shared.account_for(t).0);
+    shared.record(RecordedRequest {
+        seq: 0,
+        at_ms: now_ms(),
+        method: method.to_string(),
+        path: uri.to_string(),
+        token: c.token,
+        account,
+        session_id: c.session_id,
+        status,
+        last_user_text: None,
+        model: None,
+        message_count: None,
+    });
+}
+
+async fn hello(
+    State(shared): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> StatusCode {
+    record_simple(&shared, &method, &uri, &headers, 200);
+    StatusCode::OK
+}
+
+async fn unknown(
+    State(shared): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    tracing::info!(%method, %uri, "mock API: unknown path");
+    record_simple(&shared, &method, &uri, &headers, 404);
+    json_response(
+        StatusCode::NOT_FOUND,
+        &error_json("not_found_error", "Not found"),
+    )
+}
+
+async fn count_tokens(
+    State(shared): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record_simple(&shared, &method, &uri, &headers, 200);
+    let tokens = (body.len() as u64).div_ceil(4);
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "input_tokens": tokens }),
+    )
+}
+
+async fn list_accounts(State(shared): State<AppState>) -> Response {
+    let views: Vec<super::AccountView> = shared
+        .lock_accounts()
+        .values()
+        .map(|e| super::AccountView {
+            name: e.name.clone(),
+            mode: e.mode,
+        })
+        .collect();
+    json_response(StatusCode::OK, &serde_json::json!(views))
+}
+
+async fn list_requests(State(shared): State<AppState>) -> Response {
+    let requests = shared.lock_requests().clone();
+    json_response(StatusCode::OK, &serde_json::json!(requests))
+}
+
+/// Parses a control-route mode body; `resets_in_secs` stands for `resets_at = now + secs`.
+fn parse_mode(body: &[u8], now: u64) -> Result<Mode, String> {
+    let mut value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if let Some(obj) = value.as_object_mut() {
+        if let Some(secs) = obj.remove("resets_in_secs") {
+            let secs = secs
+                .as_u64()
+                .ok_or("resets_in_secs must be a non-negative integer")?;
+            obj.insert("resets_at".into(), Value::from(now + secs));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+async fn set_mode(
+    State(shared): State<AppState>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Response {
+    match parse_mode(&body, now_secs()) {
+        Ok(mode) => {
+            tracing::info!(account, ?mode, "mock API: mode set");
+            shared.set_mode(&account, mode);
+            json_response(StatusCode::OK, &serde_json::json!(mode))
+        }
+        Err(e) => json_response(
+            StatusCode::BAD_REQUEST,
+            &error_json("invalid_request_error", &format!("bad mode: {e}")),
+        ),
+    }
+}
+
+async fn messages(
+    State(shared): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let c = caller(&headers);
+    let now = now_secs();
+    let (account, mode) = match c.token.as_deref() {
+        Some(t) => {
+            let (name, mode) = shared.account_for(t);
+            (Some(name), mode.effective(now))
+        }
+        None => (None, Mode::Unauthorized),
+    };
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let last_text = parsed.as_ref().and_then(last_user_text);
+    let model = parsed
+        .as_ref()
+        .and_then(|b| b.get("model"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let message_count = parsed
+        .as_ref()
+        .and_then(|b| b.get("messages"))
+        .and_then(Value::as_array)
+        .map(Vec::len);
+    let stream = parsed
+        .as_ref()
+        .and_then(|b| b.get("stream"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+
+    let response = match (&parsed, mode) {
+        (None, _) => json_response(
+            StatusCode::BAD_REQUEST,
+            &error_json("invalid_request_error", "request body is not JSON"),
+        ),
+        (Some(_), Mode::Normal) => {
+            let (delay, chunk) = delays(&shared);
+            let mut r = success(
+                &shared,
+                model.as_deref(),
+                last_text.as_deref(),
+                stream,
+                body.len(),
+                delay,
+                chunk,
+            )
+            .await;
+            insert(
+                r.headers_mut(),
+                "anthropic-ratelimit-unified-status",
+                "allowed",
+            );
+            r
+        }
+        (
+            Some(_),
+            Mode::NearLimit {
+                window,
+                utilization,
+                resets_at,
+            },
+        ) => {
+            let (delay, chunk) = delays(&shared);
+            let mut r = success(
+                &shared,
+                model.as_deref(),
+                last_text.as_deref(),
+                stream,
+                body.len(),
+                delay,
+                chunk,
+            )
+            .await;
+            near_limit_headers(r.headers_mut(), window, utilization, resets_at);
+            r
+        }
+        (Some(_), Mode::QuotaExhausted { window, resets_at }) => {
+            let mut r = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &error_json(
+                    "rate_limit_error",
+                    "This request would exceed your account's rate limit. Please try again later.",
+                ),
+            );
+            exhausted_headers(r.headers_mut(), window, resets_at, now);
+            r
+        }
+        (Some(_), Mode::ServerError) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &error_json("api_error", "Internal server error"),
+        ),
+        (Some(_), Mode::Overloaded) => json_response(
+            StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            &error_json("overloaded_error", "Overloaded"),
+        ),
+        (Some(_), Mode::Throttled { retry_after_secs }) => {
+            let mut r = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &error_json(
+                    "rate_limit_error",
+                    "Number of request tokens has exceeded your per-minute rate limit",
+                ),
+            );
+            insert(
+                r.headers_mut(),
+                "retry-after",
+                &retry_after_secs.to_string(),
+            );
+            r
+        }
+        (Some(_), Mode::Unauthorized) => json_response(
+            StatusCode::UNAUTHORIZED,
+            &error_json(
+                "authentication_error",
+                "OAuth token has expired. Please obtain a new token or refresh your existing token.",
+            ),
+        ),
+    };
+    shared.record(RecordedRequest {
+        seq: 0,
+        at_ms: now_ms(),
+        method: "POST".into(),
+        path: uri.to_string(),
+        token: c.token,
+        account,
+        session_id: c.session_id,
+        status: response.status().as_u16(),
+        last_user_text: last_text,
+        model,
+        message_count,
+    });
+    response
+}
+
+fn delays(shared: &Shared) -> (Duration, Duration) {
+    *shared.delays.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A 200 answer echoing the prompt, streamed as SSE or as one JSON message.
+async fn success(
+    shared: &Shared,
+    model: Option<&str>,
+    last_text: Option<&str>,
+    stream: bool,
+    body_len: usize,
+    reply_delay: Duration,
+    chunk_delay: Duration,
+) -> Response {
+    if !reply_delay.is_zero() {
+        tokio::time::sleep(reply_delay).await;
+    }
+    let n = shared.lock_requests().len();
+    let id = format!("msg_mock_{n:06}");
+    let model = model.unwrap_or("claude-mock");
+    let text = ack_text(last_text.unwrap_or(""));
+    let input_tokens = (body_len as u64).div_ceil(4);
+    let mut response = if stream {
+        let frames = sse_frames(&id, model, &text, input_tokens);
+        let body_stream = futures_util::stream::unfold(
+            (frames.into_iter(), true),
+            move |(mut it, first)| async move {
+                let frame = it.next()?;
+                if !first && !chunk_delay.is_zero() {
+                    tokio::time::sleep(chunk_delay).await;
+                }
+                Some((Ok::<_, Infallible>(Bytes::from(frame)), (it, false)))
+            },
+        );
+        let mut r = Response::new(Body::from_stream(body_stream));
+        insert(r.headers_mut(), "content-type", "text/event-stream");
+        insert(r.headers_mut(), "cache-control", "no-cache");
+        r
+    } else {
+        json_response(
+            StatusCode::OK,
+            &message_json(&id, model, &text, input_tokens),
+        )
+    };
+    insert(
+        response.headers_mut(),
+        "request-id",
+        &format!("req_mock_{n:06}"),
+    );
+    response
+}
+
+fn near_limit_headers(h: &mut HeaderMap, window: ClaimWindow, utilization: f64, resets_at: u64) {
+    let p = window.header_prefix();
+    insert(h, "anthropic-ratelimit-unified-status", "allowed_warning");
+    insert(
+        h,
+        "anthropic-ratelimit-unified-reset",
+        &resets_at.to_string(),
+    );
+    insert(
+        h,
+        "anthropic-ratelimit-unified-representative-claim",
+        window.claim(),
+    );
+    insert(
+        h,
+        &format!("anthropic-ratelimit-unified-{p}-status"),
+        "allowed_warning",
+    );
+    insert(
+        h,
+        &format!("anthropic-ratelimit-unified-{p}-utilization"),
+        &utilization.to_string(),
+    );
+    insert(
+        h,
+        &format!("anthropic-ratelimit-unified-{p}-reset"),
+        &resets_at.to_string(),
+    );
+    insert(
+        h,
+        &format!("anthropic-ratelimit-unified-{p}-surpassed-threshold"),
+        &utilization.to_string(),
+    );
+}
+
+fn exhausted_headers(h: &mut HeaderMap, window: ClaimWindow, resets_at: u64, now: u64) {
+    let p = window.header_prefix();
+    insert(h, "anthropic-ratelimit-unified-status", "rejected");
+    insert(
+        h,
+        "anthropic-ratelimit-unified-reset",
+        &resets_at.to_string(),
+    );
+    insert(
+        h,
+        "anthropic-ratelimit-unified-representative-claim",
+        window.claim(),
+    );
+    insert(
+        h,
+        &format!("anthropic-ratelimit-unified-{p}-status"),
+        "rejected",
+    );
+    insert(
+        h,
+        &format!("anthropic-ratelimit-unified-{p}-utilization"),
+        "1.0",
+    );
+    insert(
+        h,
+        &format!("anthropic-ratelimit-unified-{p}-reset"),
+        &resets_at.to_string(),
+    );
+    insert(h, "retry-after", &resets_at.saturating_sub(now).to_string());
+}
+
+fn insert(h: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (
+        header::HeaderName::try_from(name),
+        HeaderValue::from_str(value),
+    ) {
+        h.insert(name, value);
+    }
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut r = (status, value.to_string()).into_response();
+    insert(r.headers_mut(), "content-type", "application/json");
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resets_in_secs_becomes_absolute() {
+        let m = parse_mode(
+            br#"{"mode":"quota_exhausted","window":"five_hour","resets_in_secs":30}"#,
+            1000,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            Mode::QuotaExhausted {
+                window: ClaimWindow::FiveHour,
+                resets_at: 1030
+            }
+        );
+        assert!(parse_mode(b"{\"mode\":\"nope\"}", 0).is_err());
+        assert!(parse_mode(b"not json", 0).is_err());
+    }
+}
