@@ -65,15 +65,6 @@ impl Client {
         decode(&body)
     }
 
-    /// `GET path`, returning the answer as text (e.g. `/metrics`).
-    pub(crate) async fn get_text(&self, path: &str) -> Result<String, CliError> {
-        let body = self.request(Method::GET, path, None).await?;
-        String::from_utf8(body.to_vec()).map_err(|e| CliError::Protocol {
-            status: 200,
-            message: format!("the answer is not UTF-8: {e}"),
-        })
-    }
-
     /// `POST path` with an optional JSON body, decoding a JSON answer.
     pub(crate) async fn post_json<B: Serialize, T: DeserializeOwned>(
         &self,
