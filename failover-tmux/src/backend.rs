@@ -1,0 +1,353 @@
+//! [`TmuxBackend`]: the [`SessionBackend`] port over a tmux server.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use failover_core::{
+    BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend,
+    SessionId,
+};
+use tokio::time::Instant;
+
+use crate::error::TmuxError;
+use crate::ops::{self, NewSession};
+use crate::paths;
+use crate::transport::{Socket, Transport};
+
+/// Environment variable naming the session, set in every pane this backend starts (the
+/// statusline hook uses it to name its spool file).
+pub const SESSION_ENV: &str = "FAILOVER_SESSION";
+/// Environment variable naming the account, set in every pane this backend starts.
+pub const ACCOUNT_ENV: &str = "FAILOVER_ACCOUNT";
+
+/// How the backend reaches tmux and what it runs. [`TmuxConfig::new`] fills in the values
+/// an operator would pick; adjust the public fields afterwards.
+#[derive(Clone, Debug)]
+pub struct TmuxConfig {
+    /// The tmux server (`-L name` or `-S path`); use a private one.
+    pub socket: Socket,
+    /// The tmux program (default `tmux`, looked up in `PATH`).
+    pub tmux_program: PathBuf,
+    /// Read by tmux when the server starts. Default `/dev/null`: the user's `~/.tmux.conf`
+    /// is ignored, so key bindings or hooks there cannot change what the backend sees.
+    pub config_file: Option<PathBuf>,
+    /// Deadline of every tmux call (default 5 s). A hung server becomes a `Timeout`.
+    pub command_timeout: Duration,
+    /// The Claude Code command as an argv prefix (default `["claude"]`); the backend appends
+    /// `--session-id <uuid>` or `--resume <id>`. Never passed through a shell.
+    pub claude_command: Vec<String>,
+    /// Extra environment for every session (default `DISABLE_AUTOUPDATER=1`), besides
+    /// `CLAUDE_CONFIG_DIR`, [`SESSION_ENV`] and [`ACCOUNT_ENV`].
+    pub env: Vec<(String, String)>,
+    /// Terminal width of new sessions (default 200 columns).
+    pub width: u16,
+    /// Terminal height of new sessions (default 50 lines).
+    pub height: u16,
+    /// How long `send_input` waits for pasted text to show, and then for Enter to be taken
+    /// (default 5 s each).
+    pub input_timeout: Duration,
+    /// Pause between the interrupt (Escape) and the exit command in `stop` (default 300 ms).
+    pub interrupt_settle: Duration,
+}
+
+impl TmuxConfig {
+    /// The defaults, on `socket`.
+    pub fn new(socket: Socket) -> Self {
+        Self {
+            socket,
+            tmux_program: PathBuf::from("tmux"),
+            config_file: Some(PathBuf::from("/dev/null")),
+            command_timeout: Duration::from_secs(5),
+            claude_command: vec!["claude".to_owned()],
+            env: vec![("DISABLE_AUTOUPDATER".to_owned(), "1".to_owned())],
+            width: 200,
+            height: 50,
+            input_timeout: Duration::from_secs(5),
+            interrupt_settle: Duration::from_millis(300),
+        }
+    }
+}
+
+/// Claude Code sessions in a tmux server.
+#[derive(Debug)]
+pub struct TmuxBackend {
+    config: TmuxConfig,
+    transport: Transport,
+    paste_seq: AtomicU64,
+}
+
+/// How often bounded waits inside one operation (`stop`, `send_input`) look again.
+const RECHECK: Duration = Duration::from_millis(25);
+
+impl TmuxBackend {
+    /// A backend with `config`; refuses an empty command or a malformed variable name.
+    pub fn new(config: TmuxConfig) -> Result<Self, TmuxError> {
+        if config.claude_command.is_empty() || config.claude_command[0].is_empty() {
+            return Err(TmuxError::InvalidName {
+                what: "claude command",
+                value: String::new(),
+                why: "give at least the program",
+            });
+        }
+        for (k, _) in &config.env {
+            if k.is_empty() || k.contains(['=', '\0']) {
+                return Err(TmuxError::InvalidName {
+                    what: "environment variable",
+                    value: k.clone(),
+                    why: "names are non-empty and contain no '=' or NUL",
+                });
+            }
+        }
+        let transport = Transport::new(
+            config.tmux_program.clone(),
+            config.socket.clone(),
+            config.config_file.clone(),
+            config.command_timeout,
+        );
+        Ok(Self {
+            config,
+            transport,
+            paste_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TmuxConfig {
+        &self.config
+    }
+
+    /// The transport, for observers on the same server.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Starts the server if it is not running, set to stay up with no sessions, so that
+    /// later "no server" answers always mean it died.
+    pub async fn start_server(&self) -> Result<(), BackendError> {
+        Ok(ops::start_server(&self.transport).await?)
+    }
+
+    /// Captures the screen with colours and attributes as ANSI escapes.
+    pub async fn capture_ansi(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
+        self.capture_inner(session, true).await
+    }
+
+    async fn capture_inner(
+        &self,
+        session: &SessionId,
+        ansi: bool,
+    ) -> Result<PaneCapture, BackendError> {
+        ops::validate_name(session.as_str())?;
+        let (text, width, height) = ops::capture(&self.transport, session.as_str(), ansi).await?;
+        Ok(PaneCapture {
+            text,
+            width,
+            height,
+        })
+    }
+
+    /// Whether the pane is gone or dead; errors other than "not there" propagate.
+    async fn is_gone_or_dead(&self, name: &str) -> Result<bool, TmuxError> {
+        match ops::pane_state(&self.transport, name).await {
+            Ok(s) => Ok(s.dead),
+            Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn wait_gone_or_dead(&self, name: &str, until: Instant) -> Result<bool, TmuxError> {
+        loop {
+            if self.is_gone_or_dead(name).await? {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                return Ok(false);
+            }
+            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+        }
+    }
+
+    /// Waits until the screen differs from `before`; returns the new screen.
+    async fn wait_screen_change(
+        &self,
+        session: &SessionId,
+        before: &str,
+        until: Instant,
+    ) -> Result<Option<String>, BackendError> {
+        loop {
+            let now = self.capture_inner(session, false).await?.text;
+            if now != before {
+                return Ok(Some(now));
+            }
+            if Instant::now() >= until {
+                return Ok(None);
+            }
+            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+        }
+    }
+}
+
+/// What may be typed: control characters other than newline and tab are dropped (an ESC
+/// could end a bracketed paste early and turn the rest into key presses), and trailing
+/// newlines are removed because Enter is sent separately.
+pub fn sanitize_input(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect();
+    kept.trim_end_matches('\n').to_owned()
+}
+
+fn reject(session: &SessionId, reason: &str) -> BackendError {
+    BackendError::InputRejected {
+        session: session.clone(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[async_trait]
+impl SessionBackend for TmuxBackend {
+    async fn launch(&self, request: &LaunchRequest) -> Result<Launched, BackendError> {
+        let name = request.session.as_str();
+        ops::validate_name(name)?;
+        if !request.dir.is_dir() {
+            return Err(BackendError::DirMissing(request.dir.clone()));
+        }
+        if request.dir.to_str().is_none() || request.config_dir.to_str().is_none() {
+            return Err(BackendError::Command {
+                op: "launch",
+                detail: "working and config directories must be valid UTF-8".to_owned(),
+            });
+        }
+        let mut argv = self.config.claude_command.clone();
+        let claude_session = match &request.resume {
+            Some(id) => {
+                let projects = request.config_dir.join("projects");
+                if let Err(path) = paths::find_transcript(&projects, &request.dir, id) {
+                    return Err(BackendError::TranscriptMissing {
+                        claude_session: id.clone(),
+                        account: request.account.clone(),
+                        path,
+                    });
+                }
+                argv.extend(["--resume".to_owned(), id.to_string()]);
+                id.clone()
+            }
+            None => {
+                let id = ClaudeSessionId::new(uuid::Uuid::new_v4().to_string());
+                argv.extend(["--session-id".to_owned(), id.to_string()]);
+                id
+            }
+        };
+        match ops::pane_state(&self.transport, name).await {
+            Ok(state) if !state.dead => {
+                return Err(BackendError::SessionExists(request.session.clone()));
+            }
+            Ok(_) => match ops::kill_session(&self.transport, name).await {
+                Ok(()) | Err(TmuxError::NoSession { .. }) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut env = vec![
+            (
+                "CLAUDE_CONFIG_DIR".to_owned(),
+                request.config_dir.to_string_lossy().into_owned(),
+            ),
+            (SESSION_ENV.to_owned(), name.to_owned()),
+            (ACCOUNT_ENV.to_owned(), request.account.to_string()),
+        ];
+        env.extend(self.config.env.iter().cloned());
+        ops::new_session(
+            &self.transport,
+            &NewSession {
+                name,
+                dir: &request.dir,
+                width: self.config.width,
+                height: self.config.height,
+                env: &env,
+                argv: &argv,
+            },
+        )
+        .await?;
+        tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
+        Ok(Launched { claude_session })
+    }
+
+    async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
+        let name = session.as_str();
+        ops::validate_name(name)?;
+        let deadline = Instant::now() + grace;
+        if !self.is_gone_or_dead(name).await? {
+            // Interrupt the turn in progress, then ask the program to exit.
+            ops::send_keys(&self.transport, name, &["Escape"]).await?;
+            tokio::time::sleep(self.config.interrupt_settle.min(grace / 4)).await;
+            ops::send_literal(&self.transport, name, "/exit").await?;
+            ops::send_keys(&self.transport, name, &["Enter"]).await?;
+            let half = Instant::now() + (deadline.saturating_duration_since(Instant::now()) / 2);
+            if !self.wait_gone_or_dead(name, half).await? {
+                ops::send_keys(&self.transport, name, &["C-c"]).await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                ops::send_keys(&self.transport, name, &["C-c"]).await?;
+                if !self.wait_gone_or_dead(name, deadline).await? {
+                    tracing::info!(session = name, ?grace, "did not exit in time; killing");
+                }
+            }
+        }
+        match ops::kill_session(&self.transport, name).await {
+            Ok(()) | Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
+        self.capture_inner(session, false).await
+    }
+
+    async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
+        let name = session.as_str();
+        ops::validate_name(name)?;
+        if ops::pane_state(&self.transport, name).await?.dead {
+            return Err(reject(session, "the program has exited"));
+        }
+        let text = sanitize_input(text);
+        let mut screen = self.capture_inner(session, false).await?.text;
+        if !text.is_empty() {
+            let seq = self.paste_seq.fetch_add(1, Ordering::Relaxed);
+            let buffer = format!("failover-{}-{seq}", std::process::id());
+            ops::paste(&self.transport, name, &buffer, &text).await?;
+            let until = Instant::now() + self.config.input_timeout;
+            screen = self
+                .wait_screen_change(session, &screen, until)
+                .await?
+                .ok_or_else(|| reject(session, "the pasted text never appeared"))?;
+        }
+        ops::send_keys(&self.transport, name, &["Enter"]).await?;
+        let until = Instant::now() + self.config.input_timeout;
+        self.wait_screen_change(session, &screen, until)
+            .await?
+            .ok_or_else(|| reject(session, "Enter did not change the screen"))?;
+        Ok(())
+    }
+
+    async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError> {
+        ops::validate_name(session.as_str())?;
+        match ops::pane_state(&self.transport, session.as_str()).await {
+            Ok(s) if s.dead => Ok(Liveness::Exited { status: s.status }),
+            Ok(_) => Ok(Liveness::Alive),
+            Err(TmuxError::NoSession { .. }) => Ok(Liveness::Missing),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
+        Ok(ops::list_sessions(&self.transport)
+            .await?
+            .into_iter()
+            .map(SessionId::new)
+            .collect())
+    }
+}

@@ -1,0 +1,98 @@
+//! Event-driven observation of sessions. Each observer is a future the caller spawns (into
+//! its own `JoinSet`) and sends typed [`ObserverEvent`]s into a bounded channel the caller
+//! owns:
+//!
+//! - [`PaneObserver`]: a tmux control-mode client per session; `%output` marks the screen
+//!   dirty, a capture follows within the debounce window, and the pane detector and
+//!   [`activity`] classifier run only when the screen changed;
+//! - [`TranscriptWatcher`]: `notify` on the shared projects tree; tails appended JSONL
+//!   lines and runs the transcript detector on each;
+//! - [`StatuslineWatcher`]: `notify` on the statusline spool folders; runs the statusline
+//!   detector on each document and learns conversation ids.
+//!
+//! No observer polls. `notify` callbacks only `try_send` into a bounded queue (a full
+//! queue is counted and triggers a rescan). Detectors are `Arc<dyn QuotaDetector>`, one per
+//! source. To keep the channel quiet, a detection is sent when its verdict is not `Clear`,
+//! or when it is `Clear` right after one that was not (the all-clear).
+
+pub mod activity;
+mod gate;
+mod pane;
+mod spool;
+mod transcripts;
+
+use failover_core::{
+    Activity, ClaudeSessionId, Detection, Input, SessionId, SignalSource, Subject, UnixMillis,
+};
+
+pub use pane::{PaneObserver, PaneObserverConfig};
+pub use spool::StatuslineWatcher;
+pub use transcripts::{Tracker, TranscriptWatcher};
+
+/// Something an observer saw.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ObserverEvent {
+    /// A detector's verdict on a piece of evidence.
+    Observation {
+        /// Who it is about: a session (pane, transcript) or an account (statusline).
+        subject: Subject,
+        /// Which source.
+        source: SignalSource,
+        /// The verdict and its evidence.
+        detection: Detection,
+        /// When the evidence was read.
+        observed_at: UnixMillis,
+    },
+    /// A session went idle (prompt ready) or started a turn.
+    Activity {
+        /// The session.
+        session: SessionId,
+        /// Its new activity.
+        activity: Activity,
+        /// When the screen showed it.
+        observed_at: UnixMillis,
+    },
+    /// A session's program exited (status when tmux recorded one) or its session vanished.
+    Exited {
+        /// The session.
+        session: SessionId,
+        /// Exit status.
+        status: Option<i32>,
+    },
+    /// A session's conversation id was learned (from its statusline).
+    ClaudeSessionLearned {
+        /// The session.
+        session: SessionId,
+        /// The conversation.
+        claude_session: ClaudeSessionId,
+    },
+}
+
+impl From<ObserverEvent> for Input {
+    fn from(e: ObserverEvent) -> Self {
+        match e {
+            ObserverEvent::Observation {
+                subject,
+                source,
+                detection,
+                observed_at,
+            } => Input::Detection {
+                subject,
+                source,
+                detection,
+                observed_at,
+            },
+            ObserverEvent::Activity {
+                session, activity, ..
+            } => Input::SessionActivity { session, activity },
+            ObserverEvent::Exited { session, status } => Input::SessionExited { session, status },
+            ObserverEvent::ClaudeSessionLearned {
+                session,
+                claude_session,
+            } => Input::ClaudeSessionLearned {
+                session,
+                claude_session,
+            },
+        }
+    }
+}

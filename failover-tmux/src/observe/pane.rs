@@ -1,0 +1,247 @@
+//! [`PaneObserver`]: one tmux control-mode client per session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use failover_core::{DetectContext, QuotaDetector, SessionId, SignalSource, Subject};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc::Sender;
+use tokio::time::Instant;
+
+use super::ObserverEvent;
+use super::activity::activity_from_screen;
+use super::gate::Gate;
+use crate::backend::TmuxBackend;
+use crate::clock;
+use crate::error::{ObserveError, TmuxError};
+use crate::ops;
+use crate::transport::Transport;
+use crate::wire::{self, ControlLine};
+
+/// Timing of a [`PaneObserver`].
+#[derive(Clone, Debug)]
+pub struct PaneObserverConfig {
+    /// Longest wait from a pane's first new output to the capture that evaluates it
+    /// (default 40 ms). Output arriving meanwhile is covered by the same capture.
+    pub debounce: Duration,
+    /// After a non-`Clear` pane verdict, look once more after this long even if nothing was
+    /// printed (default 1 s), so a message that stays on screen still gets the second
+    /// sighting pane evidence needs.
+    pub confirm_after: Duration,
+    /// Zone for reset times that name none.
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl Default for PaneObserverConfig {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_millis(40),
+            confirm_after: Duration::from_secs(1),
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+}
+
+/// Watches one session's pane: quota verdicts, activity changes and exit.
+pub struct PaneObserver {
+    transport: Transport,
+    session: SessionId,
+    detector: Arc<dyn QuotaDetector>,
+    tx: Sender<ObserverEvent>,
+    config: PaneObserverConfig,
+}
+
+impl std::fmt::Debug for PaneObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaneObserver")
+            .field("session", &self.session)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the observer last reported.
+struct Seen {
+    screen: Option<String>,
+    activity: Option<failover_core::Activity>,
+    gate: Gate<()>,
+}
+
+impl PaneObserver {
+    /// An observer of `session` on `backend`'s server, sending into `tx`.
+    pub fn new(
+        backend: &TmuxBackend,
+        session: SessionId,
+        detector: Arc<dyn QuotaDetector>,
+        tx: Sender<ObserverEvent>,
+        config: PaneObserverConfig,
+    ) -> Self {
+        Self {
+            transport: backend.transport().clone(),
+            session,
+            detector,
+            tx,
+            config,
+        }
+    }
+
+    /// Runs until the session's program exits or the session goes (both reported as
+    /// [`ObserverEvent::Exited`]), or the receiver is dropped. Dropping the future stops the
+    /// control client. A server that died is reported as `Exited` and then returned as
+    /// the error.
+    pub async fn run(self) -> Result<(), ObserveError> {
+        let name = self.session.as_str();
+        ops::validate_name(name)?;
+        let mut child = ops::control_client(&self.transport, name)?;
+        // Keeping stdin open keeps the control client attached.
+        let _stdin = child.stdin.take();
+        let stdout = child.stdout.take().ok_or_else(|| TmuxError::Spawn {
+            op: "attach-session -C",
+            source: std::io::Error::other("no stdout pipe"),
+        })?;
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        let mut seen = Seen {
+            screen: None,
+            activity: None,
+            gate: Gate::new(),
+        };
+        // Evaluate what is on screen now, then on each change.
+        let mut dirty_at: Option<Instant> = Some(Instant::now());
+        let mut recheck_at: Option<Instant> = None;
+        loop {
+            let wake = match (dirty_at, recheck_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            tokio::select! {
+                read = reader.read_until(b'\n', &mut line) => {
+                    match read {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    line.clear();
+                    match wire::parse_control_line(text.trim_end_matches('\n')) {
+                        ControlLine::Output { .. } => {
+                            dirty_at.get_or_insert_with(|| Instant::now() + self.config.debounce);
+                        }
+                        ControlLine::Subscription { name: sub, value, .. } if sub == wire::DEAD_SUBSCRIPTION => {
+                            if let Some(status) = wire::parse_dead_value(&value) {
+                                // Evaluate the last screen before reporting the exit.
+                                let _ = self.evaluate(&mut seen, false).await;
+                                return self.exited(status).await;
+                            }
+                        }
+                        ControlLine::Exit => break,
+                        ControlLine::SessionChanged => {
+                            dirty_at.get_or_insert_with(|| Instant::now() + self.config.debounce);
+                        }
+                        ControlLine::Subscription { .. } | ControlLine::Other => {}
+                    }
+                }
+                () = sleep_until(wake), if wake.is_some() => {
+                    let now = Instant::now();
+                    let forced = recheck_at.is_some_and(|r| r <= now);
+                    if forced {
+                        recheck_at = None;
+                    }
+                    if dirty_at.is_some_and(|d| d <= now) {
+                        dirty_at = None;
+                    }
+                    match self.evaluate(&mut seen, forced).await {
+                        Ok(Some(true)) => recheck_at = Some(Instant::now() + self.config.confirm_after),
+                        Ok(_) => {}
+                        Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => break,
+                        Err(e) => tracing::debug!(session = name, error = %e, "capture failed"),
+                    }
+                    if self.tx.is_closed() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        // The control client ended: the session or the server went away.
+        match ops::pane_state(&self.transport, name).await {
+            Ok(s) if s.dead => self.exited(s.status).await,
+            Ok(_) => Err(TmuxError::NonZeroExit {
+                op: "attach-session -C",
+                status: None,
+                stderr: "control client detached while the session runs".to_owned(),
+            }
+            .into()),
+            Err(TmuxError::NoSession { .. }) => self.exited(None).await,
+            Err(e) => {
+                self.send(ObserverEvent::Exited {
+                    session: self.session.clone(),
+                    status: None,
+                })
+                .await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn exited(&self, status: Option<i32>) -> Result<(), ObserveError> {
+        self.send(ObserverEvent::Exited {
+            session: self.session.clone(),
+            status,
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn send(&self, event: ObserverEvent) {
+        // A closed channel means the caller stopped listening; the loop notices.
+        let _ = self.tx.send(event).await;
+    }
+
+    /// Captures and, when the screen changed (or `forced`), classifies it. Returns
+    /// `Some(true)` when a non-`Clear` verdict was sent after a change (worth a recheck).
+    async fn evaluate(&self, seen: &mut Seen, forced: bool) -> Result<Option<bool>, TmuxError> {
+        let (screen, _, _) = ops::capture(&self.transport, self.session.as_str(), false).await?;
+        let observed_at = clock::now();
+        let changed = seen.screen.as_deref() != Some(screen.as_str());
+        if !changed && !forced {
+            return Ok(None);
+        }
+        if changed {
+            let activity = activity_from_screen(&screen);
+            if activity.is_some() && activity != seen.activity {
+                seen.activity = activity;
+                if let Some(activity) = activity {
+                    self.send(ObserverEvent::Activity {
+                        session: self.session.clone(),
+                        activity,
+                        observed_at,
+                    })
+                    .await;
+                }
+            }
+        }
+        let ctx = DetectContext {
+            observed_at,
+            local_zone: self.config.zone.clone(),
+        };
+        let detection = self.detector.detect(&screen, &ctx);
+        let alarm = detection.verdict != failover_core::Verdict::Clear;
+        seen.screen = Some(screen);
+        if seen.gate.pass((), &detection) {
+            self.send(ObserverEvent::Observation {
+                subject: Subject::Session(self.session.clone()),
+                source: SignalSource::Pane,
+                detection,
+                observed_at,
+            })
+            .await;
+        }
+        Ok(Some(alarm && changed))
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

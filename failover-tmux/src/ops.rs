@@ -1,0 +1,220 @@
+//! tmux operations: each one a [`Transport`] call plus a [`wire`] parse, returning typed
+//! results or a classified [`TmuxError`].
+
+use std::path::Path;
+
+use failover_core::SessionId;
+use tokio::process::Child;
+
+use crate::error::TmuxError;
+use crate::transport::{Cmd, RawOutput, Transport};
+use crate::wire::{self, Failure, PaneState};
+
+/// Turns a failed call into the error its message describes.
+fn check(
+    t: &Transport,
+    op: &'static str,
+    session: Option<&str>,
+    out: RawOutput,
+) -> Result<RawOutput, TmuxError> {
+    if out.success() {
+        return Ok(out);
+    }
+    let session_id = || SessionId::new(session.unwrap_or_default());
+    Err(match wire::classify_failure(&out.stderr) {
+        Failure::ServerDown => TmuxError::ServerDown {
+            op,
+            socket: t.socket().label(),
+            stderr: out.stderr,
+        },
+        Failure::NoSession if session.is_some() => TmuxError::NoSession {
+            op,
+            session: session_id(),
+        },
+        Failure::DuplicateSession if session.is_some() => TmuxError::DuplicateSession {
+            op,
+            session: session_id(),
+        },
+        _ => TmuxError::NonZeroExit {
+            op,
+            status: out.status,
+            stderr: out.stderr,
+        },
+    })
+}
+
+/// Rejects names tmux would rewrite.
+pub(crate) fn validate_name(name: &str) -> Result<(), TmuxError> {
+    if wire::is_valid_session_name(name) {
+        Ok(())
+    } else {
+        Err(TmuxError::InvalidName {
+            what: "session name",
+            value: name.to_owned(),
+            why: "use 1 to 64 of A-Z a-z 0-9 _ -",
+        })
+    }
+}
+
+/// What a new session runs.
+#[derive(Clone, Debug)]
+pub(crate) struct NewSession<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) dir: &'a Path,
+    pub(crate) width: u16,
+    pub(crate) height: u16,
+    pub(crate) env: &'a [(String, String)],
+    /// At least two elements, so tmux executes it directly instead of through `sh -c`.
+    pub(crate) argv: &'a [String],
+}
+
+/// Starts the server if needed (kept alive with no sessions, so "no server" always means
+/// trouble), makes dead panes stay (so exit status is readable), and creates the session.
+pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(), TmuxError> {
+    const OP: &str = "new-session";
+    debug_assert!(s.argv.len() >= 2);
+    let mut new = Cmd::new("new-session")
+        .arg("-d")
+        .opt("-s", s.name)
+        .opt("-c", wire::escape_format(&s.dir.to_string_lossy()))
+        .opt("-x", s.width.to_string())
+        .opt("-y", s.height.to_string());
+    for (k, v) in s.env {
+        new = new.opt("-e", format!("{k}={v}"));
+    }
+    for a in s.argv {
+        new = new.arg(a);
+    }
+    let cmds = [
+        Cmd::new("start-server"),
+        Cmd::new("set-option")
+            .arg("-s")
+            .arg("exit-empty")
+            .arg("off"),
+        Cmd::new("set-option")
+            .arg("-wg")
+            .arg("remain-on-exit")
+            .arg("on"),
+        new,
+    ];
+    let out = t.run(OP, &cmds, None).await?;
+    check(t, OP, Some(s.name), out).map(drop)
+}
+
+/// Starts the server (kept alive with no sessions) if it is not running.
+pub(crate) async fn start_server(t: &Transport) -> Result<(), TmuxError> {
+    const OP: &str = "start-server";
+    let cmds = [
+        Cmd::new("start-server"),
+        Cmd::new("set-option")
+            .arg("-s")
+            .arg("exit-empty")
+            .arg("off"),
+        Cmd::new("set-option")
+            .arg("-wg")
+            .arg("remain-on-exit")
+            .arg("on"),
+    ];
+    let out = t.run(OP, &cmds, None).await?;
+    check(t, OP, None, out).map(drop)
+}
+
+/// The names of every session.
+pub(crate) async fn list_sessions(t: &Transport) -> Result<Vec<String>, TmuxError> {
+    const OP: &str = "list-sessions";
+    let cmd = Cmd::new("list-sessions").opt("-F", wire::LIST_SESSIONS_FORMAT);
+    let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
+    Ok(wire::parse_session_names(&out.stdout))
+}
+
+/// The state of the session's (first) pane; [`TmuxError::NoSession`] when it is not there.
+pub(crate) async fn pane_state(t: &Transport, name: &str) -> Result<PaneState, TmuxError> {
+    const OP: &str = "list-panes";
+    let cmd = Cmd::new("list-panes")
+        .arg("-s")
+        .opt("-t", wire::session_target(name))
+        .opt("-F", wire::PANE_STATE_FORMAT);
+    let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
+    wire::parse_pane_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
+}
+
+/// Kills the session. Missing sessions are an error here; callers decide.
+pub(crate) async fn kill_session(t: &Transport, name: &str) -> Result<(), TmuxError> {
+    const OP: &str = "kill-session";
+    let cmd = Cmd::new("kill-session").opt("-t", wire::session_target(name));
+    check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
+}
+
+/// The visible screen (wrapped lines joined; with `ansi`, colours kept as escapes) and
+/// the pane size.
+pub(crate) async fn capture(
+    t: &Transport,
+    name: &str,
+    ansi: bool,
+) -> Result<(String, u16, u16), TmuxError> {
+    const OP: &str = "capture-pane";
+    let target = wire::pane_target(name);
+    let mut cap = Cmd::new("capture-pane").arg("-p").arg("-J");
+    if ansi {
+        cap = cap.arg("-e");
+    }
+    let cmds = [
+        cap.opt("-t", &target),
+        Cmd::new("display-message")
+            .arg("-p")
+            .opt("-t", &target)
+            .arg(wire::PANE_SIZE_FORMAT),
+    ];
+    let out = check(t, OP, Some(name), t.run(OP, &cmds, None).await?)?;
+    wire::parse_capture(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
+}
+
+/// Sends named keys (`Escape`, `Enter`, `C-c`), each as its own key press.
+pub(crate) async fn send_keys(t: &Transport, name: &str, keys: &[&str]) -> Result<(), TmuxError> {
+    const OP: &str = "send-keys";
+    let mut cmd = Cmd::new("send-keys").opt("-t", wire::pane_target(name));
+    for k in keys {
+        cmd = cmd.arg(k);
+    }
+    check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
+}
+
+/// Types `text` literally (no key-name lookup).
+pub(crate) async fn send_literal(t: &Transport, name: &str, text: &str) -> Result<(), TmuxError> {
+    const OP: &str = "send-keys";
+    let cmd = Cmd::new("send-keys")
+        .arg("-l")
+        .opt("-t", wire::pane_target(name))
+        .arg(text);
+    check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
+}
+
+/// Pastes `text` through a named buffer fed on stdin (`load-buffer -`), as a bracketed paste
+/// when the program asked for one (`-p`), deleting the buffer afterwards (`-d`).
+pub(crate) async fn paste(
+    t: &Transport,
+    name: &str,
+    buffer: &str,
+    text: &str,
+) -> Result<(), TmuxError> {
+    const OP: &str = "paste-buffer";
+    let cmds = [
+        Cmd::new("load-buffer").opt("-b", buffer).arg("-"),
+        Cmd::new("paste-buffer")
+            .arg("-p")
+            .arg("-d")
+            .opt("-b", buffer)
+            .opt("-t", wire::pane_target(name)),
+    ];
+    let out = t.run(OP, &cmds, Some(text.as_bytes())).await?;
+    check(t, OP, Some(name), out).map(drop)
+}
+
+/// A control-mode client attached to the session, subscribed to pane deaths.
+pub(crate) fn control_client(t: &Transport, name: &str) -> Result<Child, TmuxError> {
+    let cmds = [
+        Cmd::new("attach-session").opt("-t", wire::session_target(name)),
+        Cmd::new("refresh-client").opt("-B", wire::dead_subscription()),
+    ];
+    t.spawn_control("attach-session -C", &cmds)
+}
