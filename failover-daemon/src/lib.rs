@@ -1,4 +1,5 @@
 //! The claude-failover daemon as a library.
 
 pub mod http;
+pub mod queue;
 pub mod sim;
