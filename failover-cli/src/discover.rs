@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use failover_tmux::homes::CREDENTIALS_FILE;
+
 use crate::paths;
 
 /// The Claude Code version the project pins and tests against.
 pub(crate) const PINNED_CLAUDE_VERSION: &str = "2.1.328";
-
-/// The file in a Claude config dir that holds a subscription login.
-pub(crate) const CREDENTIALS_FILE: &str = ".credentials.json";
 
 /// A Claude Code config dir found on this machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,28 +110,6 @@ pub(crate) fn account_name(dir: &Path) -> String {
         "account".into()
     } else {
         clean
-    }
-}
-
-/// What is known of a credentials file, without opening it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Credentials {
-    /// No file.
-    Missing,
-    /// Present, with this permission mode (e.g. `0o600`).
-    Present {
-        /// The mode's permission bits.
-        mode: u32,
-    },
-}
-
-/// Checks a config dir's credentials file by its metadata only.
-pub(crate) fn credentials(dir: &Path) -> Credentials {
-    match std::fs::metadata(dir.join(CREDENTIALS_FILE)) {
-        Ok(m) => Credentials::Present {
-            mode: m.permissions().mode() & 0o777,
-        },
-        Err(_) => Credentials::Missing,
     }
 }
 
@@ -302,10 +279,6 @@ mod tests {
         assert_eq!(names, ["default", "work"]);
         assert!(!dirs[0].logged_in);
         assert!(dirs[1].logged_in);
-        assert_eq!(
-            credentials(&h.join(".claude-work")),
-            Credentials::Present { mode: 0 }
-        );
         let dirs = claude_dirs_in(h, Some(h.join("other")));
         assert_eq!(dirs.last().unwrap().name, "other");
         assert_eq!(dirs.last().unwrap().found_by, "$CLAUDE_CONFIG_DIR");

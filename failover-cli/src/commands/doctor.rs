@@ -13,7 +13,10 @@ use failover_daemon::http::dto::StatusDto;
 use serde::Serialize;
 
 use crate::commands::Ctx;
-use crate::discover::{self, CREDENTIALS_FILE, Credentials, PINNED_CLAUDE_VERSION};
+use failover_tmux::homes::{self, CREDENTIALS_FILE, LoginStatus};
+use failover_tmux::statusline;
+
+use crate::discover::{self, PINNED_CLAUDE_VERSION};
 use crate::error::CliError;
 use crate::paths::{self, expand_tilde, tilde};
 use crate::render;
@@ -347,20 +350,29 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
         );
         return;
     }
-    match discover::credentials(dir) {
-        Credentials::Missing => c.fail(
+    let cred = dir.join(CREDENTIALS_FILE);
+    match homes::login_status(dir) {
+        Ok(LoginStatus::Missing) => c.fail(
             format!("{label}: login"),
             format!("not logged in (no {CREDENTIALS_FILE} in {})", tilde(dir)),
             format!("log in: CLAUDE_CONFIG_DIR={} claude /login", tilde(dir)),
         ),
-        Credentials::Present { mode } if mode & 0o077 != 0 => c.fail(
-            format!("{label}: login"),
-            format!("{CREDENTIALS_FILE} is readable by others (mode {mode:04o})"),
-            format!("chmod 600 {}", tilde(&dir.join(CREDENTIALS_FILE))),
-        ),
-        Credentials::Present { .. } => c.ok(
+        Ok(LoginStatus::PresentWorldReadable) => {
+            let mode = std::fs::metadata(&cred).map_or(0, |m| m.permissions().mode() & 0o777);
+            c.fail(
+                format!("{label}: login"),
+                format!("{CREDENTIALS_FILE} is readable by others (mode {mode:04o})"),
+                format!("chmod 600 {}", tilde(&cred)),
+            );
+        }
+        Ok(LoginStatus::Present) => c.ok(
             format!("{label}: login"),
             "logged in (credentials present, 0600)",
+        ),
+        Err(e) => c.fail(
+            format!("{label}: login"),
+            format!("cannot inspect {}: {e}", tilde(&cred)),
+            format!("make {} readable by this user", tilde(dir)),
         ),
     }
 
@@ -419,7 +431,7 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
 
 /// The statusline hook: `settings.json` has a `statusLine` command that feeds claude-failover.
 fn check_statusline(c: &mut Checks, label: &str, dir: &Path) {
-    let settings = dir.join("settings.json");
+    let settings = dir.join(statusline::SETTINGS);
     let command = std::fs::read_to_string(&settings)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -431,7 +443,7 @@ fn check_statusline(c: &mut Checks, label: &str, dir: &Path) {
         });
     let check = format!("{label}: statusline hook");
     match command {
-        Some(cmd) if cmd.contains("claude-failover") => c.ok(check, "installed"),
+        Some(cmd) if cmd.contains(statusline::HOOK) => c.ok(check, "installed"),
         Some(cmd) => c.warn(
             check,
             format!("settings.json runs another statusline command ({cmd})"),

@@ -1,7 +1,8 @@
 //! The demo's daemon, run in-process, and how the demo types into its sessions.
 
 use std::path::Path;
-use std::process::Stdio;
+
+use failover_core::{SessionBackend, SessionId};
 
 use crate::error::CliError;
 
@@ -29,22 +30,11 @@ impl RunningDaemon {
     pub(crate) async fn stop(&mut self) {}
 }
 
-/// Types `text` into a session and submits it (text and Enter as two separate key sends, as
-/// Claude Code needs).
+/// Types `text` into a session and submits it, confirming the session took it.
 pub(crate) async fn send_prompt(world: &World, session: &str, text: &str) -> Result<(), CliError> {
-    for keys in [&["-l", text][..], &["Enter"][..]] {
-        let status = tokio::process::Command::new("tmux")
-            .args(["-L", &world.tmux_socket, "send-keys", "-t", session])
-            .args(keys)
-            .stdin(Stdio::null())
-            .status()
-            .await
-            .map_err(|e| CliError::io("cannot run", "tmux", e))?;
-        if !status.success() {
-            return Err(CliError::Other(format!(
-                "tmux could not type into {session}"
-            )));
-        }
-    }
-    Ok(())
+    world
+        .tmux
+        .send_input(&SessionId::new(session), text)
+        .await
+        .map_err(|e| CliError::library(format!("cannot type into {session}"), e))
 }

@@ -11,6 +11,10 @@ use std::process::Stdio;
 use failover_daemon::sim::accounts::make_account_dir;
 use failover_daemon::sim::mock_api::{MockAccount, MockApi, MockApiConfig};
 
+use failover_core::AccountId;
+use failover_tmux::homes;
+use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
+
 use crate::error::CliError;
 
 /// One throwaway account.
@@ -96,6 +100,8 @@ pub(crate) struct World {
     pub(crate) control_socket: PathBuf,
     /// The mock Anthropic API.
     pub(crate) mock: MockApi,
+    /// The demo's own handle on the private tmux server, for typing prompts.
+    pub(crate) tmux: TmuxBackend,
 }
 
 impl World {
@@ -142,12 +148,13 @@ impl World {
             let token = format!("sk-ant-oat01-demo-{letter}-{}", std::process::id());
             make_account_dir(&dir, &token, &project_dirs)
                 .map_err(|e| CliError::library(format!("cannot set up account {name}"), e))?;
-            // One transcripts tree for every account, so a conversation resumes anywhere.
-            let projects = dir.join("projects");
+            // One transcripts tree for every account, so a conversation resumes anywhere:
+            // the fresh (empty) projects/ folder is replaced by a link to the shared tree.
+            let projects = dir.join(homes::PROJECTS);
             std::fs::remove_dir(&projects)
                 .map_err(|e| CliError::io("cannot replace", &projects, e))?;
-            std::os::unix::fs::symlink(&shared, &projects)
-                .map_err(|e| CliError::io("cannot link", &projects, e))?;
+            homes::adopt(&shared, &dir, &AccountId::new(name.clone()))
+                .map_err(|e| CliError::library(format!("cannot link {}", projects.display()), e))?;
             demo_accounts.push(DemoAccount { name, dir, token });
         }
 
@@ -168,6 +175,8 @@ impl World {
                 .and_then(|n| n.rsplit('-').next())
                 .unwrap_or("x")
         );
+        let tmux = TmuxBackend::new(TmuxConfig::new(Socket::Name(tmux_socket.clone())))
+            .map_err(|e| CliError::library("cannot set up tmux", e))?;
         let control_socket = base.join("control.sock");
         let config_file = base.join("config.toml");
         let world = Self {
@@ -178,6 +187,7 @@ impl World {
             config_file,
             control_socket,
             mock,
+            tmux,
         };
         let text = world.config_text(&base, &shared, claude);
         std::fs::write(&world.config_file, text)
