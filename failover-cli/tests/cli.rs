@@ -384,3 +384,73 @@ fn doctor_reports_each_problem_with_its_fix() {
             .any(|c| c["check"] == "tmux" && c["status"] == "ok")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// tasks (file-based: no daemon needed).
+
+#[test]
+fn tasks_add_list_retry_round_trip() {
+    let sb = Sandbox::new();
+    let project = sb.path("src/proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let p = project.to_str().unwrap();
+    let task = sb.path("fix-tests.md");
+    std::fs::write(&task, "---\npriority: 5\n---\nMake the tests pass.\n").unwrap();
+
+    let r = run60(sb.cmd(["tasks", "add", task.to_str().unwrap(), "--project", p]));
+    r.ok();
+    assert!(r.stdout.contains("queued fix-tests.md"), "{r}");
+    assert!(project.join(".agent-queue/inbox/fix-tests.md").is_file());
+
+    // A file that is not markdown gets its reason and a failure code.
+    let bad = sb.path("notes.txt");
+    std::fs::write(&bad, "hello").unwrap();
+    let r = run60(sb.cmd(["tasks", "add", bad.to_str().unwrap(), "--project", p]));
+    r.code(1);
+    assert!(r.stderr.contains("notes.txt"), "{r}");
+
+    // A task that failed earlier (as the dispatcher leaves it) goes back with `retry`.
+    let failed = project.join(".agent-queue/failed");
+    std::fs::create_dir_all(&failed).unwrap();
+    std::fs::write(failed.join("old.md"), "Try again.\n").unwrap();
+
+    // The projects come from the config's session dirs when --project is not given.
+    let cfg = sb.path("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[sessions]]\nname = \"ccl-0\"\ndir = {p:?}\n"),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let r = run60(sb.cmd(["--config", c, "tasks", "list"]));
+    r.ok();
+    assert!(r.stdout.starts_with("PROJECT"), "{r}");
+    assert!(r.stdout.contains("fix-tests.md  inbox"), "{r}");
+    assert!(r.stdout.contains("old.md        failed"), "{r}");
+
+    let r = run60(sb.cmd(["--config", c, "tasks", "retry", "old"]));
+    r.ok();
+    assert!(r.stdout.contains("old.md is back in the inbox"), "{r}");
+    assert!(project.join(".agent-queue/inbox/old.md").is_file());
+    assert!(!failed.join("old.md").exists());
+
+    let r = run60(sb.cmd(["tasks", "list", "--project", p, "--json"]));
+    r.ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let states: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("fix-tests.md", "inbox"), ("old.md", "inbox")]);
+    assert_eq!(v[0]["priority"], 5);
+
+    let r = run60(sb.cmd(["tasks", "retry", "nope", "--project", p]));
+    r.code(1);
+    assert!(r.stderr.contains("tasks list"), "{r}");
+    // No project anywhere: a usage error naming the way out.
+    let r = run60(sb.cmd(["tasks", "list"]));
+    r.code(2);
+    assert!(r.stderr.contains("--project"), "{r}");
+}
