@@ -32,6 +32,10 @@ pub enum ConfigError {
     /// Two sessions share a name.
     #[error("session {0} is listed twice")]
     DuplicateSession(String),
+    /// A persisted state written by a newer version (added for
+    /// [`FailoverEngine::restore`](crate::FailoverEngine::restore)).
+    #[error("persisted state has schema version {0}, newer than this version understands")]
+    UnsupportedStateVersion(u32),
     /// A value is out of range.
     #[error("{key} = {value} is out of range: {expected}")]
     OutOfRange {
@@ -122,6 +126,20 @@ impl EngineConfig {
                 key: "pane_confirmations",
                 value: "0".into(),
                 expected: "at least 1",
+            });
+        }
+        if self.effect_timeout.is_zero() {
+            return Err(ConfigError::OutOfRange {
+                key: "effect_timeout",
+                value: "0s".into(),
+                expected: "greater than zero",
+            });
+        }
+        if self.relaunch_backoff > self.relaunch_backoff_max {
+            return Err(ConfigError::OutOfRange {
+                key: "relaunch_backoff",
+                value: format!("{:?}", self.relaunch_backoff),
+                expected: "at most relaunch_backoff_max",
             });
         }
         if self.degraded_after == 0 {

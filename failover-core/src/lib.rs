@@ -5,6 +5,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod account;
+pub mod accounts;
 pub mod backend;
 pub mod checkpoint;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod time;
 
 pub use account::{Account, AccountState, LimitWindow};
+pub use accounts::{AccountPool, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
 pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};
 pub use config::{ConfigError, EngineConfig, PolicyMode};
@@ -33,6 +35,6 @@ pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use quota::{
     AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind, Verdict,
 };
-pub use session::{Activity, SessionSpec};
-pub use state::{PersistedSession, PersistedState, PersistedSwap};
+pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
+pub use state::{PersistedState, PersistedSession, PersistedSwap};
 pub use time::UnixMillis;

@@ -26,3 +26,246 @@ pub enum Activity {
     /// A turn is in progress.
     Working,
 }
+
+use crate::ids::{AccountId, RequestId};
+use crate::time::UnixMillis;
+
+/// Why a session is being checkpointed and stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum StopPurpose {
+    /// Part of the swap in flight: it relaunches on `to` (or the best usable account, if
+    /// `to` stopped being usable meanwhile) once stopped.
+    Swap {
+        /// The destination chosen when the move started.
+        to: AccountId,
+    },
+    /// Every account is exhausted: it stays stopped until one resets.
+    Park,
+}
+
+/// Why a session is being launched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LaunchPurpose {
+    /// First start (at startup, or after a restart found it not running).
+    Start,
+    /// Relaunch after it died.
+    Relaunch,
+    /// Resume after every account was exhausted.
+    Unpark,
+    /// The last step of a swap.
+    Swap,
+}
+
+/// Where one session stands. Each variant carries exactly the data valid in it: a request
+/// id and its deadline exist only while an effect is outstanding, an account only while
+/// the session is on one.
+///
+/// Data that survives every state (the conversation id, an interrupted prompt to replay)
+/// lives beside the state, not in it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SessionState {
+    /// Configured, not seen running, not launched yet (startup, or after a restart).
+    Unstarted {
+        /// The account it last ran on, when known.
+        last_account: Option<AccountId>,
+    },
+    /// A [`Launch`](crate::Effect::Launch) is outstanding.
+    Launching {
+        /// Where it is being launched.
+        account: AccountId,
+        /// The launch request.
+        request: RequestId,
+        /// When the engine stops waiting for the reply.
+        deadline: UnixMillis,
+        /// Why.
+        purpose: LaunchPurpose,
+    },
+    /// Running on `account`.
+    Running {
+        /// The account.
+        account: AccountId,
+        /// Idle or working, once reported.
+        activity: Option<Activity>,
+    },
+    /// Running; a [`SendPrompt`](crate::Effect::SendPrompt) replaying the interrupted prompt
+    /// is outstanding.
+    Prompting {
+        /// The account.
+        account: AccountId,
+        /// The prompt request.
+        request: RequestId,
+        /// When the engine stops waiting for the reply.
+        deadline: UnixMillis,
+    },
+    /// A [`Checkpoint`](crate::Effect::Checkpoint) is outstanding; a stop follows.
+    Checkpointing {
+        /// The account it is still on.
+        account: AccountId,
+        /// The checkpoint request.
+        request: RequestId,
+        /// When the engine stops waiting for the reply.
+        deadline: UnixMillis,
+        /// Why it is being stopped.
+        purpose: StopPurpose,
+        /// Whether its current turn is being cut short, so the prompt must be replayed.
+        interrupted: bool,
+    },
+    /// A [`Stop`](crate::Effect::Stop) is outstanding.
+    Stopping {
+        /// The account it is still on.
+        account: AccountId,
+        /// The stop request.
+        request: RequestId,
+        /// When the engine stops waiting for the reply.
+        deadline: UnixMillis,
+        /// What happens once it is stopped.
+        purpose: StopPurpose,
+    },
+    /// Stopped because every account is exhausted; resumes when one resets.
+    Parked {
+        /// The account it last ran on.
+        last_account: Option<AccountId>,
+    },
+    /// Its process died; it is relaunched at `relaunch_at`.
+    Dead {
+        /// The account it ran on.
+        account: AccountId,
+        /// When it is relaunched.
+        relaunch_at: UnixMillis,
+    },
+    /// It cannot be resumed (transcript or working directory missing). The engine does not
+    /// start a blank conversation in its place; an operator
+    /// [`Resume`](crate::Command::Resume) retries.
+    Halted {
+        /// The account it was on, when known.
+        account: Option<AccountId>,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl SessionState {
+    /// A short snake_case name for status tables.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Unstarted { .. } => "unstarted",
+            Self::Launching { .. } => "launching",
+            Self::Running { .. } => "running",
+            Self::Prompting { .. } => "prompting",
+            Self::Checkpointing { .. } => "checkpointing",
+            Self::Stopping { .. } => "stopping",
+            Self::Parked { .. } => "parked",
+            Self::Dead { .. } => "dead",
+            Self::Halted { .. } => "halted",
+        }
+    }
+
+    /// The account the session is on (running, or being launched, stopped or
+    /// checkpointed there).
+    pub fn account(&self) -> Option<&AccountId> {
+        match self {
+            Self::Launching { account, .. }
+            | Self::Running { account, .. }
+            | Self::Prompting { account, .. }
+            | Self::Checkpointing { account, .. }
+            | Self::Stopping { account, .. }
+            | Self::Dead { account, .. } => Some(account),
+            Self::Unstarted { .. } | Self::Parked { .. } | Self::Halted { .. } => None,
+        }
+    }
+
+    /// The account it runs on or last ran on, for the persisted record.
+    pub fn home(&self) -> Option<&AccountId> {
+        match self {
+            Self::Unstarted { last_account } | Self::Parked { last_account } => {
+                last_account.as_ref()
+            }
+            Self::Halted { account, .. } => account.as_ref(),
+            _ => self.account(),
+        }
+    }
+
+    /// The outstanding request and its deadline, if any.
+    pub fn pending_request(&self) -> Option<(RequestId, UnixMillis)> {
+        match self {
+            Self::Launching {
+                request, deadline, ..
+            }
+            | Self::Prompting {
+                request, deadline, ..
+            }
+            | Self::Checkpointing {
+                request, deadline, ..
+            }
+            | Self::Stopping {
+                request, deadline, ..
+            } => Some((*request, *deadline)),
+            _ => None,
+        }
+    }
+
+    /// Whether the session is in one of the steps of a swap (checkpoint, stop, launch).
+    pub fn is_swap_step(&self) -> bool {
+        matches!(
+            self,
+            Self::Checkpointing {
+                purpose: StopPurpose::Swap { .. },
+                ..
+            } | Self::Stopping {
+                purpose: StopPurpose::Swap { .. },
+                ..
+            } | Self::Launching {
+                purpose: LaunchPurpose::Swap,
+                ..
+            }
+        )
+    }
+}
+
+/// The engine's record of one configured session: its state plus the data that survives
+/// every state.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SessionMachine {
+    /// What the operator configured.
+    pub(crate) spec: SessionSpec,
+    /// Where it stands.
+    pub(crate) state: SessionState,
+    /// Its conversation, once known; every relaunch resumes it.
+    pub(crate) claude_session: Option<crate::ids::ClaudeSessionId>,
+    /// A prompt cut short by a swap or a park, replayed once the session is idle again.
+    pub(crate) pending_prompt: Option<String>,
+    /// When its last turn completed (idle after working). Evidence observed before this
+    /// instant is stale.
+    pub(crate) last_turn_at: Option<UnixMillis>,
+    /// Whether its own evidence confirmed a quota or login failure since its last completed
+    /// turn: the turn in progress failed, so its prompt must be replayed after a move.
+    pub(crate) quota_hit: bool,
+    /// Consecutive identical pane verdicts.
+    pub(crate) streak: Option<crate::engine::PaneStreak>,
+    /// Deaths (exits, failed launches) since its last completed turn.
+    pub(crate) deaths: u32,
+    /// After a failed stop, no new stop is tried before this instant.
+    pub(crate) hold_until: Option<UnixMillis>,
+}
+
+impl SessionMachine {
+    /// A configured session not started yet.
+    pub(crate) fn new(spec: SessionSpec) -> Self {
+        Self {
+            spec,
+            state: SessionState::Unstarted { last_account: None },
+            claude_session: None,
+            pending_prompt: None,
+            last_turn_at: None,
+            quota_hit: false,
+            streak: None,
+            deaths: 0,
+            hold_until: None,
+        }
+    }
+
+    /// Whether a stop may be started now.
+    pub(crate) fn stoppable(&self) -> bool {
+        self.hold_until.is_none() && matches!(self.state, SessionState::Running { .. })
+    }
+}

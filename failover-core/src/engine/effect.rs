@@ -39,6 +39,10 @@ pub enum CommandRefusal {
     /// The engine is paused or draining.
     #[error("the engine is {0}")]
     NotRunning(&'static str),
+    /// The command does not apply under the configured policy (added: `swap-now` and
+    /// `swap-to` under the `spread` policy, where every session has its own account).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Something the engine asks for. Effects that expect a reply carry a [`RequestId`]; the

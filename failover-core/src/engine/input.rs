@@ -1,6 +1,7 @@
 //! [`Input`]: the closed set of everything that can happen to the engine.
 
 use crate::account::AccountState;
+use crate::config::{ConfigError, EngineConfig};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::quota::{Detection, SignalSource};
@@ -127,4 +128,37 @@ pub enum Input {
         /// The command.
         command: Command,
     },
+    /// The embedder has reported, with [`Input::SessionStarted`], every session already
+    /// running at startup. Until this arrives the engine launches nothing, so a session that
+    /// is already running is never launched a second time; after it, configured sessions not
+    /// seen running are launched (resuming their conversation when one is known).
+    ///
+    /// Added for the startup handshake; send it exactly once, after adoption.
+    AdoptionComplete,
+    /// The configuration was reloaded. `Err` (an invalid file) keeps the configuration in
+    /// force and raises a notification. `Ok` applies the new policy values; accounts and
+    /// sessions added are taken into the pool, while removing a configured account or
+    /// session needs a restart (the reload is refused with a notification).
+    ///
+    /// Added for configuration reload.
+    ConfigChanged(Result<EngineConfig, ConfigError>),
+}
+
+impl Input {
+    /// A short snake_case name for logs and spans.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Detection { .. } => "detection",
+            Self::SessionStarted { .. } => "session_started",
+            Self::SessionExited { .. } => "session_exited",
+            Self::SessionActivity { .. } => "session_activity",
+            Self::ClaudeSessionLearned { .. } => "claude_session_learned",
+            Self::AccountStateObserved { .. } => "account_state_observed",
+            Self::EffectFinished { .. } => "effect_finished",
+            Self::Tick => "tick",
+            Self::Command { .. } => "command",
+            Self::AdoptionComplete => "adoption_complete",
+            Self::ConfigChanged(_) => "config_changed",
+        }
+    }
 }

@@ -1,62 +1,382 @@
-//! The sans-IO failover engine. (Being built; see issue "failover-core".)
+//! The sans-IO failover engine: [`FailoverEngine`].
+//!
+//! The engine is a deterministic state machine in the style of `quinn-proto`: it never reads
+//! a clock, never does I/O and never calls a port. The embedder feeds it [`Input`]s with the
+//! current time, executes the [`Effect`]s it returns, feeds the results back as
+//! [`Input::EffectFinished`], and wakes it with [`Input::Tick`] at
+//! [`next_deadline`](FailoverEngine::next_deadline).
+//!
+//! The per-session state diagram and the transition table are in the repository's
+//! `ARCHITECTURE.md` (section "failover-core"); [`SessionState`](crate::session::SessionState)
+//! documents each state.
+//!
+//! The code is split by concern, each file an `impl FailoverEngine` block:
+//! - `evidence.rs`: detector verdicts → account states (confirmation, veto, staleness);
+//! - `lifecycle.rs`: session started / exited / activity, effect replies, timeouts;
+//! - `plan.rs`: the policy: active account, swaps, parking, launches, prompt replay;
+//! - `commands.rs`: operator commands and configuration reload;
+//! - `notes.rs`: the notifications the engine raises.
 
+mod commands;
 mod effect;
+mod evidence;
 mod input;
+mod lifecycle;
+mod notes;
+mod plan;
 mod snapshot;
 
+use std::collections::BTreeMap;
+
 pub use effect::{CommandRefusal, CommandReply, Effect};
+pub(crate) use evidence::PaneStreak;
 pub use input::{Command, EffectOutcome, Input, Subject};
 pub use snapshot::{AccountStatus, SessionStatus, StatusSnapshot, SwapStatus};
 
+use crate::accounts::AccountPool;
 use crate::config::{ConfigError, EngineConfig};
-use crate::state::PersistedState;
+use crate::ids::{AccountId, RequestId, SessionId};
+use crate::session::{Activity, SessionMachine, SessionState};
+use crate::state::{PersistedSession, PersistedState, PersistedSwap};
 use crate::time::UnixMillis;
+
+/// The swap in flight: sessions on `from` move to `to`, one at a time.
+#[derive(Clone, Debug, PartialEq)]
+struct Swap {
+    from: AccountId,
+    to: AccountId,
+    /// Sessions still on `from` that will move, in order.
+    pending: Vec<SessionId>,
+    /// The session whose checkpoint, stop or launch is outstanding.
+    current: Option<SessionId>,
+    started_at: UnixMillis,
+}
 
 /// The failover engine: a deterministic state machine. `handle(now, input)` returns the
 /// effects to execute; `next_deadline()` says when to call it again with [`Input::Tick`].
-#[derive(Debug)]
+///
+/// It is `Clone` so that a caller (or a test) can ask "what would happen if" without
+/// disturbing the real one.
+#[derive(Clone, Debug)]
 pub struct FailoverEngine {
     config: EngineConfig,
+    pool: AccountPool,
+    sessions: BTreeMap<SessionId, SessionMachine>,
+    /// Outstanding requests → the session they belong to.
+    requests: BTreeMap<RequestId, SessionId>,
+    next_request: u64,
+    /// Single-active: the account the pool runs on.
+    active: Option<AccountId>,
+    swap: Option<Swap>,
+    /// Streaks of identical pane verdicts about accounts (evidence not tied to a session).
+    account_streaks: BTreeMap<AccountId, PaneStreak>,
+    /// Waiting for [`Input::AdoptionComplete`]: nothing is launched yet.
+    adopting: bool,
+    /// A swap found in the persisted state, resolved once adoption completes.
+    restored_swap: Option<PersistedSwap>,
+    paused: bool,
+    draining: bool,
+    /// An operator swap: sessions move off the old account mid-turn, not at turn boundaries.
+    forced: bool,
+    /// Every account is exhausted and that has been announced.
+    parked_episode: bool,
+    swaps_completed: u64,
+    ignored: u64,
+    /// The persisted state changed during this `handle`.
+    dirty: bool,
+    now: UnixMillis,
+    out: Vec<Effect>,
 }
 
 impl FailoverEngine {
-    /// A fresh engine.
+    /// A fresh engine. It launches nothing until [`Input::AdoptionComplete`].
     pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { config })
+        let pool = AccountPool::new(&config.accounts);
+        let sessions = config
+            .sessions
+            .iter()
+            .map(|s| (s.id.clone(), SessionMachine::new(s.clone())))
+            .collect();
+        Ok(Self {
+            config,
+            pool,
+            sessions,
+            requests: BTreeMap::new(),
+            next_request: 1,
+            active: None,
+            swap: None,
+            account_streaks: BTreeMap::new(),
+            adopting: true,
+            restored_swap: None,
+            paused: false,
+            draining: false,
+            forced: false,
+            parked_episode: false,
+            swaps_completed: 0,
+            ignored: 0,
+            dirty: false,
+            now: UnixMillis::EPOCH,
+            out: Vec::new(),
+        })
     }
 
     /// An engine picking up from persisted state.
-    pub fn restore(config: EngineConfig, _state: PersistedState) -> Result<Self, ConfigError> {
-        Self::new(config)
+    ///
+    /// Account states, the active account, conversations, prompts to replay, parked sessions
+    /// and the pause flag are taken over; entries for accounts or sessions no longer
+    /// configured are dropped. A swap that was in flight is resolved when
+    /// [`Input::AdoptionComplete`] arrives, once the engine knows which sessions still run:
+    /// if its destination is still usable it is finished (sessions still on the old account
+    /// move, sessions found stopped launch on the destination), otherwise it is rolled back
+    /// and the policy decides afresh. Either way no session is launched twice (running ones
+    /// are adopted, not relaunched) and none is launched onto an unusable account.
+    pub fn restore(config: EngineConfig, state: PersistedState) -> Result<Self, ConfigError> {
+        if state.schema_version > PersistedState::SCHEMA_VERSION {
+            return Err(ConfigError::UnsupportedStateVersion(state.schema_version));
+        }
+        let mut engine = Self::new(config)?;
+        for (id, account_state) in state.accounts {
+            engine.pool.set_state(&id, account_state, UnixMillis::EPOCH);
+        }
+        engine.pool.take_recovered();
+        engine.active = state.active_account.filter(|a| engine.pool.contains(a));
+        engine.paused = state.paused;
+        for (id, persisted) in state.sessions {
+            let Some(m) = engine.sessions.get_mut(&id) else {
+                continue;
+            };
+            let PersistedSession {
+                account,
+                claude_session,
+                pending_prompt,
+                parked,
+            } = persisted;
+            m.claude_session = claude_session;
+            m.pending_prompt = pending_prompt;
+            m.state = if parked {
+                engine.parked_episode = true;
+                SessionState::Parked {
+                    last_account: account,
+                }
+            } else {
+                SessionState::Unstarted {
+                    last_account: account,
+                }
+            };
+        }
+        engine.restored_swap = state
+            .swap
+            .filter(|s| engine.pool.contains(&s.to) && s.from.is_some());
+        Ok(engine)
     }
 
-    /// Handles one input at `now`.
-    pub fn handle(&mut self, _now: UnixMillis, _input: Input) -> Vec<Effect> {
-        Vec::new()
+    /// Handles one input at `now` and returns the effects to execute, in order. Never fails
+    /// and never panics: an input that does not apply is ignored and counted in
+    /// [`StatusSnapshot::ignored_inputs`].
+    pub fn handle(&mut self, now: UnixMillis, input: Input) -> Vec<Effect> {
+        self.now = now;
+        self.expire();
+        match input {
+            Input::Detection {
+                subject,
+                source,
+                detection,
+                observed_at,
+            } => self.on_detection(subject, source, detection, observed_at),
+            Input::SessionStarted {
+                session,
+                claude_session,
+                account,
+            } => self.on_started(&session, claude_session, account),
+            Input::SessionExited { session, status } => self.on_exited(&session, status),
+            Input::SessionActivity { session, activity } => self.on_activity(&session, activity),
+            Input::ClaudeSessionLearned {
+                session,
+                claude_session,
+            } => self.on_claude_session(&session, claude_session),
+            Input::AccountStateObserved { account, state } => {
+                self.on_account_state(&account, state);
+            }
+            Input::EffectFinished { request, outcome } => self.on_finished(request, outcome),
+            Input::Tick => {}
+            Input::Command { request, command } => self.on_command(request, command),
+            Input::AdoptionComplete => self.on_adoption_complete(),
+            Input::ConfigChanged(config) => self.on_config(config),
+        }
+        self.expire();
+        self.time_out_requests();
+        self.plan();
+        if std::mem::take(&mut self.dirty) {
+            let state = self.persisted_state();
+            self.out.push(Effect::Persist(state));
+        }
+        std::mem::take(&mut self.out)
     }
 
-    /// When to call [`handle`](Self::handle) with [`Input::Tick`] next.
+    /// When to call [`handle`](Self::handle) with [`Input::Tick`] next: the earliest
+    /// outstanding effect deadline, relaunch, retry hold or account reset. After `handle`
+    /// it is never earlier than that call's `now`.
     pub fn next_deadline(&self) -> Option<UnixMillis> {
-        None
+        let relaunching = !self.adopting && !self.paused && !self.draining;
+        let mut next = self.pool.next_reset();
+        let mut consider = |at: UnixMillis| {
+            if next.is_none_or(|n| at < n) {
+                next = Some(at);
+            }
+        };
+        for m in self.sessions.values() {
+            if let Some((_, deadline)) = m.state.pending_request() {
+                consider(deadline);
+            }
+            if let Some(hold) = m.hold_until {
+                consider(hold);
+            }
+            if let SessionState::Dead { relaunch_at, .. } = &m.state {
+                if relaunching {
+                    consider(*relaunch_at);
+                }
+            }
+        }
+        next
     }
 
-    /// A read-only view.
+    /// A read-only view for status pages and the CLI. Costs one pass over the sessions.
     pub fn snapshot(&self) -> StatusSnapshot {
         StatusSnapshot {
-            active_account: None,
-            paused: false,
-            draining: false,
-            accounts: Vec::new(),
-            sessions: Vec::new(),
-            swap: None,
-            swaps_completed: 0,
-            ignored_inputs: 0,
+            active_account: self.active.clone(),
+            paused: self.paused,
+            draining: self.draining,
+            accounts: self
+                .pool
+                .iter()
+                .map(|e| AccountStatus {
+                    id: e.account.id.clone(),
+                    preference: e.account.preference,
+                    state: e.state.clone(),
+                    used_percent: crate::accounts::used_percent(&e.state),
+                })
+                .collect(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(id, m)| SessionStatus {
+                    id: id.clone(),
+                    account: m.state.account().cloned(),
+                    claude_session: m.claude_session.clone(),
+                    state: m.state.name(),
+                    activity: match &m.state {
+                        SessionState::Running { activity, .. } => *activity,
+                        SessionState::Prompting { .. } => Some(Activity::Idle),
+                        _ => None,
+                    },
+                })
+                .collect(),
+            swap: self.swap.as_ref().map(|s| SwapStatus {
+                from: Some(s.from.clone()),
+                to: s.to.clone(),
+                pending: s.pending.clone(),
+                started_at: s.started_at,
+            }),
+            swaps_completed: self.swaps_completed,
+            ignored_inputs: self.ignored,
         }
+    }
+
+    /// The state [`Effect::Persist`] would carry now. The engine emits `Persist` whenever
+    /// this changes.
+    pub fn persisted_state(&self) -> PersistedState {
+        PersistedState {
+            schema_version: PersistedState::SCHEMA_VERSION,
+            active_account: self.active.clone(),
+            accounts: self
+                .pool
+                .iter()
+                .map(|e| (e.account.id.clone(), e.state.clone()))
+                .collect(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(id, m)| {
+                    (
+                        id.clone(),
+                        PersistedSession {
+                            account: m.state.home().cloned(),
+                            claude_session: m.claude_session.clone(),
+                            pending_prompt: m.pending_prompt.clone(),
+                            parked: matches!(m.state, SessionState::Parked { .. }),
+                        },
+                    )
+                })
+                .collect(),
+            swap: match &self.swap {
+                Some(s) => Some(PersistedSwap {
+                    from: Some(s.from.clone()),
+                    to: s.to.clone(),
+                    pending: s.pending.clone(),
+                    started_at: s.started_at,
+                }),
+                None => self.restored_swap.clone(),
+            },
+            paused: self.paused,
+        }
+    }
+
+    /// Every session's state, in name order (for status details and tests).
+    pub fn session_states(&self) -> impl Iterator<Item = (&SessionId, &SessionState)> {
+        self.sessions.iter().map(|(id, m)| (id, &m.state))
+    }
+
+    /// The account pool: every account's state, in preference order.
+    pub fn accounts(&self) -> &AccountPool {
+        &self.pool
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    // ----- helpers shared by the submodules -----
+
+    fn ignore(&mut self, why: &'static str) {
+        self.ignored += 1;
+        tracing::debug!(why, "input ignored");
+    }
+
+    fn next_request(&mut self, session: &SessionId) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        self.requests.insert(id, session.clone());
+        id
+    }
+
+    fn deadline(&self) -> UnixMillis {
+        self.now + self.config.effect_timeout
+    }
+
+    /// Replaces a session's state, marking the persisted state dirty when what is persisted
+    /// (its home account, whether it is parked) changes.
+    fn set_state(&mut self, session: &SessionId, state: SessionState) {
+        if let Some(m) = self.sessions.get_mut(session) {
+            let parked = |s: &SessionState| matches!(s, SessionState::Parked { .. });
+            if m.state.home() != state.home() || parked(&m.state) != parked(&state) {
+                self.dirty = true;
+            }
+            m.state = state;
+        }
+    }
+
+    /// Account resets that are due, and retry holds that are over.
+    fn expire(&mut self) {
+        let now = self.now;
+        if self.pool.expire(now) {
+            self.dirty = true;
+        }
+        for m in self.sessions.values_mut() {
+            if m.hold_until.is_some_and(|h| h <= now) {
+                m.hold_until = None;
+            }
+        }
     }
 }

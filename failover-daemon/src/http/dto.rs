@@ -283,3 +283,31 @@ pub enum EventKindDto {
         missed: u64,
     },
 }
+
+/// The body the webhook notifier POSTs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDto {
+    /// Always [`API_VERSION`].
+    pub api_version: u32,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    /// `failover`, `returned_to_preferred`, `all_exhausted`, `resumed`, `needs_login`,
+    /// `session_degraded`, `task_failed`, `message`, ...
+    pub kind: String,
+    /// The one-line summary.
+    pub summary: String,
+    /// The full text as sent to chat channels (summary and next reset).
+    pub text: String,
+    /// The next reset that matters (RFC 3339, UTC), when known.
+    pub next_reset: Option<String>,
+    /// The same instant in Unix milliseconds.
+    pub next_reset_ms: Option<i64>,
+    /// Repeats with the same key within the dedup window are not sent.
+    pub dedup_key: String,
+    /// When it was raised (RFC 3339, UTC).
+    pub at: String,
+    /// The same instant in Unix milliseconds.
+    pub at_ms: i64,
+    /// The kind's own fields (`from`, `to`, `reason`, `account`, ...).
+    pub details: serde_json::Value,
+}

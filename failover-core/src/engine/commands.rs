@@ -1,0 +1,153 @@
+//! Operator commands and configuration reload. Every command is answered with exactly one
+//! [`Effect::Reply`].
+
+use crate::config::{ConfigError, EngineConfig, PolicyMode};
+use crate::engine::{Command, CommandRefusal, CommandReply, Effect, FailoverEngine};
+use crate::ids::RequestId;
+use crate::notify::{NotificationKind, Severity};
+use crate::session::{SessionMachine, SessionState};
+
+impl FailoverEngine {
+    pub(super) fn on_command(&mut self, request: RequestId, command: Command) {
+        let reply = match command {
+            Command::Pause => {
+                if !self.paused {
+                    self.paused = true;
+                    self.dirty = true;
+                }
+                CommandReply::Accepted
+            }
+            Command::Resume => {
+                if self.paused {
+                    self.paused = false;
+                    self.dirty = true;
+                }
+                self.draining = false;
+                let halted: Vec<_> = self
+                    .sessions
+                    .iter()
+                    .filter_map(|(id, m)| match &m.state {
+                        SessionState::Halted { account, .. } => Some((id.clone(), account.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                for (sid, last_account) in halted {
+                    self.set_state(&sid, SessionState::Unstarted { last_account });
+                }
+                CommandReply::Accepted
+            }
+            Command::Drain => {
+                self.draining = true;
+                CommandReply::Accepted
+            }
+            Command::SwapNow => self.operator_swap(None),
+            Command::SwapTo(account) => self.operator_swap(Some(account)),
+        };
+        self.out.push(Effect::Reply { request, reply });
+    }
+
+    fn operator_swap(&mut self, to: Option<crate::ids::AccountId>) -> CommandReply {
+        use CommandReply::{Accepted, Refused};
+        let now = self.now;
+        if self.adopting {
+            return Refused(CommandRefusal::NotRunning("starting up"));
+        }
+        if self.paused {
+            return Refused(CommandRefusal::NotRunning("paused"));
+        }
+        if self.draining {
+            return Refused(CommandRefusal::NotRunning("draining"));
+        }
+        if self.config.mode == PolicyMode::Spread {
+            return Refused(CommandRefusal::Unsupported(
+                "swap-now and swap-to need the single-active policy; under spread every \
+                 session has its own account",
+            ));
+        }
+        if self.swap.as_ref().is_some_and(|s| s.current.is_some()) {
+            return Refused(CommandRefusal::SwapInProgress);
+        }
+        let target = match to {
+            Some(account) => {
+                let Some(state) = self.pool.state(&account) else {
+                    return Refused(CommandRefusal::UnknownAccount(account));
+                };
+                if !state.is_usable(now) {
+                    let state = state.name();
+                    return Refused(CommandRefusal::AccountUnusable { account, state });
+                }
+                account
+            }
+            None => {
+                let pct = self.config.proactive_percent;
+                match self.pool.best(now, pct, self.active.as_ref()) {
+                    Some(best) => best.clone(),
+                    None => return Refused(CommandRefusal::NoUsableAccount),
+                }
+            }
+        };
+        if self.active.as_ref() == Some(&target) {
+            return Accepted;
+        }
+        if let Some(from) = self.active.clone() {
+            self.notify_operator_swap(&from, &target);
+        }
+        self.set_active(target);
+        self.forced = true;
+        Accepted
+    }
+
+    pub(super) fn on_config(&mut self, config: Result<EngineConfig, ConfigError>) {
+        let config = config.and_then(|c| c.validate().map(|()| c));
+        let config = match config {
+            Ok(c) => c,
+            Err(e) => return self.reject_config(e.to_string()),
+        };
+        let removed_account = self
+            .config
+            .accounts
+            .iter()
+            .find(|a| !config.accounts.iter().any(|b| b.id == a.id))
+            .map(|a| format!("account {} was removed", a.id));
+        let removed_session = self
+            .config
+            .sessions
+            .iter()
+            .find(|s| !config.sessions.iter().any(|t| t.id == s.id))
+            .map(|s| format!("session {} was removed", s.id));
+        if let Some(why) = removed_account.or(removed_session) {
+            return self.reject_config(format!("{why}; removing needs a restart"));
+        }
+        self.pool.reconfigure(&config.accounts);
+        for spec in &config.sessions {
+            match self.sessions.get_mut(&spec.id) {
+                Some(m) => m.spec = spec.clone(),
+                None => {
+                    self.sessions
+                        .insert(spec.id.clone(), SessionMachine::new(spec.clone()));
+                    self.dirty = true;
+                }
+            }
+        }
+        if config.mode != self.config.mode {
+            self.active = None;
+            self.dirty = true;
+            if self.swap.as_ref().is_some_and(|s| s.current.is_none()) {
+                self.swap = None;
+            }
+        }
+        self.config = config;
+    }
+
+    fn reject_config(&mut self, why: String) {
+        self.notify(
+            Severity::Warning,
+            NotificationKind::Message {
+                text: format!("configuration reload rejected: {why}"),
+            },
+            format!("configuration reload rejected ({why}); the previous configuration stays in force"),
+            None,
+            "config-rejected".to_owned(),
+        );
+    }
+}

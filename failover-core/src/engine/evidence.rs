@@ -1,0 +1,210 @@
+//! Evidence in, account states out: confirmation, veto and staleness.
+//!
+//! - A structured source ([`SignalSource::is_structured`]) is trusted on one observation.
+//! - Pane text must show the same verdict on `pane_confirmations` consecutive observations
+//!   of the same subject; anything else in between (a different verdict, `Clear`) restarts
+//!   the count.
+//! - A `Transient` verdict (5xx, 529, throttle, network) from any source resets the count
+//!   and changes nothing else: it can never cause a swap.
+//! - Evidence about a session observed before that session's last completed turn is stale
+//!   (history still on screen, an old transcript line) and never counts.
+
+use crate::account::AccountState;
+use crate::engine::{FailoverEngine, Subject};
+use crate::ids::AccountId;
+use crate::notify::{NotificationKind, Severity};
+use crate::quota::{Detection, SignalSource, Verdict};
+use crate::time::UnixMillis;
+
+/// Consecutive identical pane verdicts about one subject.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PaneStreak {
+    /// The verdict's name and window: what "the same verdict" means.
+    key: (&'static str, Option<crate::account::LimitWindow>),
+    count: u32,
+}
+
+impl FailoverEngine {
+    pub(super) fn on_detection(
+        &mut self,
+        subject: Subject,
+        source: SignalSource,
+        detection: Detection,
+        observed_at: UnixMillis,
+    ) {
+        let verdict = detection.verdict;
+        let account = match &subject {
+            Subject::Session(sid) => {
+                let Some(m) = self.sessions.get(sid) else {
+                    return self.ignore("detection for an unknown session");
+                };
+                if m.last_turn_at.is_some_and(|t| observed_at < t) {
+                    return self.ignore("stale evidence (before the last completed turn)");
+                }
+                let Some(account) = m.state.account().cloned() else {
+                    return self.ignore("detection for a session on no account");
+                };
+                account
+            }
+            Subject::Account(account) => {
+                if !self.pool.contains(account) {
+                    return self.ignore("detection for an unknown account");
+                }
+                account.clone()
+            }
+        };
+
+        let key = match &verdict {
+            Verdict::Clear | Verdict::Transient { .. } => None,
+            v => Some((v.name(), v.window())),
+        };
+        let threshold = self.config.pane_confirmations;
+        let streak = match &subject {
+            Subject::Session(sid) => self.sessions.get_mut(sid).map(|m| &mut m.streak),
+            Subject::Account(a) => {
+                // Kept only while counting, so the map stays as small as the evidence.
+                let entry = self.account_streaks.remove(a);
+                let mut slot = entry;
+                let confirmed = count(&mut slot, key, source, threshold);
+                if let Some(s) = slot {
+                    self.account_streaks.insert(a.clone(), s);
+                }
+                return self.apply_verdict(&subject, &account, verdict, source, confirmed);
+            }
+        };
+        let confirmed = match streak {
+            Some(slot) => count(slot, key, source, threshold),
+            None => false,
+        };
+        self.apply_verdict(&subject, &account, verdict, source, confirmed);
+    }
+
+    fn apply_verdict(
+        &mut self,
+        subject: &Subject,
+        account: &AccountId,
+        verdict: Verdict,
+        source: SignalSource,
+        confirmed: bool,
+    ) {
+        let now = self.now;
+        if matches!(verdict, Verdict::Clear) && source.is_structured() {
+            // A clean structured answer proves the account works.
+            if matches!(
+                self.pool.state(account),
+                Some(AccountState::Unknown | AccountState::NeedsLogin)
+            ) {
+                self.dirty |= self.pool.set_state(account, AccountState::Available, now);
+            }
+            return;
+        }
+        if !confirmed {
+            return;
+        }
+        if matches!(
+            verdict,
+            Verdict::QuotaExhausted { .. } | Verdict::AuthRequired { .. }
+        ) {
+            if let Subject::Session(sid) = subject {
+                if let Some(m) = self.sessions.get_mut(sid) {
+                    m.quota_hit = true;
+                }
+            }
+        }
+        let current = self.pool.state(account).cloned();
+        match verdict {
+            Verdict::Clear | Verdict::Transient { .. } => {}
+            Verdict::NearLimit {
+                window,
+                used_percent,
+                resets_at,
+            } => {
+                if matches!(current, Some(AccountState::Exhausted { .. })) || !used_percent.is_finite()
+                {
+                    return;
+                }
+                let state = AccountState::NearLimit {
+                    window,
+                    used_percent: used_percent.clamp(0.0, 100.0),
+                    resets_at: resets_at.filter(|t| *t > now),
+                };
+                self.dirty |= self.pool.set_state(account, state, now);
+            }
+            Verdict::QuotaExhausted { window, resets_at } => {
+                let until = resets_at
+                    .filter(|t| *t > now)
+                    .unwrap_or(now + self.config.unknown_reset_retry);
+                if let Some(AccountState::Exhausted { until: known, .. }) = current {
+                    if known >= until {
+                        return;
+                    }
+                }
+                let state = AccountState::Exhausted { window, until };
+                self.dirty |= self.pool.set_state(account, state, now);
+            }
+            Verdict::AuthRequired { reason } => {
+                if current == Some(AccountState::NeedsLogin) {
+                    return;
+                }
+                self.dirty |= self.pool.set_state(account, AccountState::NeedsLogin, now);
+                self.notify(
+                    Severity::Warning,
+                    NotificationKind::NeedsLogin {
+                        account: account.clone(),
+                    },
+                    format!(
+                        "account {account} needs a login ({reason:?}); it is skipped until then"
+                    ),
+                    None,
+                    format!("needs-login:{account}"),
+                );
+            }
+        }
+    }
+
+    pub(super) fn on_account_state(&mut self, account: &AccountId, state: AccountState) {
+        if !self.pool.contains(account) {
+            return self.ignore("state of an unknown account");
+        }
+        let state = match state {
+            AccountState::NearLimit { used_percent, .. } if !used_percent.is_finite() => {
+                return self.ignore("near-limit state without a usable percentage");
+            }
+            AccountState::NearLimit {
+                window,
+                used_percent,
+                resets_at,
+            } => AccountState::NearLimit {
+                window,
+                used_percent: used_percent.clamp(0.0, 100.0),
+                resets_at,
+            },
+            s => s,
+        };
+        if self.pool.set_state(account, state, self.now) {
+            self.dirty = true;
+        }
+    }
+}
+
+/// Updates a streak with one observation; returns whether the verdict is confirmed.
+fn count(
+    slot: &mut Option<PaneStreak>,
+    key: Option<(&'static str, Option<crate::account::LimitWindow>)>,
+    source: SignalSource,
+    threshold: u32,
+) -> bool {
+    let Some(key) = key else {
+        // Clear or Transient: the run of identical verdicts is broken (a veto for transient).
+        *slot = None;
+        return false;
+    };
+    if source.is_structured() {
+        return true;
+    }
+    match slot {
+        Some(s) if s.key == key => s.count = s.count.saturating_add(1),
+        _ => *slot = Some(PaneStreak { key, count: 1 }),
+    }
+    slot.as_ref().is_some_and(|s| s.count >= threshold)
+}

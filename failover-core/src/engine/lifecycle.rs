@@ -1,0 +1,460 @@
+//! Sessions coming and going, and the replies to the effects the engine asked for.
+
+use std::time::Duration;
+
+use crate::engine::{EffectOutcome, FailoverEngine, Swap};
+use crate::error_kind::FailureKind;
+use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::notify::{NotificationKind, Severity};
+use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
+
+impl FailoverEngine {
+    pub(super) fn on_started(
+        &mut self,
+        sid: &SessionId,
+        claude_session: Option<ClaudeSessionId>,
+        account: Option<AccountId>,
+    ) {
+        let Some(m) = self.sessions.get_mut(sid) else {
+            return self.ignore("an unknown session started");
+        };
+        if claude_session.is_some() && m.claude_session != claude_session {
+            m.claude_session = claude_session;
+            self.dirty = true;
+        }
+        let home = match &m.state {
+            SessionState::Unstarted { last_account } | SessionState::Parked { last_account } => {
+                last_account.clone()
+            }
+            SessionState::Dead { account, .. } => Some(account.clone()),
+            SessionState::Halted { account, .. } => account.clone(),
+            SessionState::Launching {
+                account: launched,
+                request,
+                purpose,
+                ..
+            } => {
+                // The watcher saw our launch before its reply: the reply is no longer needed.
+                let (launched, request, purpose) = (launched.clone(), *request, *purpose);
+                self.requests.remove(&request);
+                let account = account.unwrap_or(launched);
+                self.set_state(
+                    sid,
+                    SessionState::Running {
+                        account,
+                        activity: None,
+                    },
+                );
+                if purpose == LaunchPurpose::Swap {
+                    self.swap_step_done(sid);
+                }
+                return;
+            }
+            SessionState::Running { .. }
+            | SessionState::Prompting { .. }
+            | SessionState::Checkpointing { .. }
+            | SessionState::Stopping { .. } => return,
+        };
+        // Adopt it where it runs; when the backend cannot tell, where it last ran, else
+        // where the pool runs.
+        let Some(account) = account.or(home).or_else(|| self.active.clone()) else {
+            return self.ignore("a session started on an unknown account");
+        };
+        self.set_state(
+            sid,
+            SessionState::Running {
+                account,
+                activity: None,
+            },
+        );
+    }
+
+    pub(super) fn on_exited(&mut self, sid: &SessionId, status: Option<i32>) {
+        let Some(m) = self.sessions.get(sid) else {
+            return self.ignore("an unknown session exited");
+        };
+        let account = match &m.state {
+            SessionState::Running { account, .. } => account.clone(),
+            SessionState::Prompting {
+                account, request, ..
+            } => {
+                let (account, request) = (account.clone(), *request);
+                self.requests.remove(&request);
+                account
+            }
+            // Expected (stopping), or reported by the effect's own reply.
+            _ => return self.ignore("exit of a session that is not running"),
+        };
+        let how = status.map_or_else(|| "exited".to_owned(), |s| format!("exited with {s}"));
+        self.death(sid, account, how);
+    }
+
+    pub(super) fn on_activity(&mut self, sid: &SessionId, activity: Activity) {
+        let now = self.now;
+        let Some(m) = self.sessions.get_mut(sid) else {
+            return self.ignore("activity of an unknown session");
+        };
+        let SessionState::Running {
+            activity: current, ..
+        } = &mut m.state
+        else {
+            return self.ignore("activity of a session that is not running");
+        };
+        if activity == Activity::Idle && *current == Some(Activity::Working) {
+            // A completed turn: older evidence is now history, and the session is healthy.
+            m.last_turn_at = Some(now);
+            m.quota_hit = false;
+            m.streak = None;
+            m.deaths = 0;
+        }
+        *current = Some(activity);
+    }
+
+    pub(super) fn on_claude_session(&mut self, sid: &SessionId, claude_session: ClaudeSessionId) {
+        let Some(m) = self.sessions.get_mut(sid) else {
+            return self.ignore("conversation of an unknown session");
+        };
+        if m.claude_session.as_ref() != Some(&claude_session) {
+            m.claude_session = Some(claude_session);
+            self.dirty = true;
+        }
+    }
+
+    pub(super) fn on_adoption_complete(&mut self) {
+        if !self.adopting {
+            return self.ignore("adoption completed twice");
+        }
+        self.adopting = false;
+        let Some(restored) = self.restored_swap.take() else {
+            return;
+        };
+        self.dirty = true;
+        let Some(from) = restored.from else {
+            return;
+        };
+        let to = restored.to;
+        if !self.pool.is_usable(&to, self.now) {
+            let state = self.pool.state(&to).map_or("unknown", |s| s.name());
+            self.notify(
+                Severity::Warning,
+                NotificationKind::Message {
+                    text: format!("swap {from} -> {to} rolled back at restart"),
+                },
+                format!(
+                    "the swap from {from} to {to} in flight at the last stop was rolled back: \
+                     {to} is {state}"
+                ),
+                None,
+                format!("swap-rolled-back:{from}:{to}"),
+            );
+            return;
+        }
+        if self.config.mode == crate::config::PolicyMode::SingleActive {
+            self.active = Some(to.clone());
+        }
+        let pending: Vec<SessionId> = restored
+            .pending
+            .into_iter()
+            .filter(|s| {
+                self.sessions
+                    .get(s)
+                    .is_some_and(|m| m.state.account() == Some(&from))
+            })
+            .collect();
+        if !pending.is_empty() {
+            self.swap = Some(Swap {
+                from,
+                to,
+                pending,
+                current: None,
+                started_at: restored.started_at,
+            });
+        }
+    }
+
+    pub(super) fn on_finished(&mut self, request: RequestId, outcome: EffectOutcome) {
+        let Some(sid) = self.requests.get(&request).cloned() else {
+            return self.ignore("reply to an unknown or expired request");
+        };
+        let Some(m) = self.sessions.get(&sid) else {
+            self.requests.remove(&request);
+            return self.ignore("reply for a removed session");
+        };
+        if m.state.pending_request().map(|(r, _)| r) != Some(request) {
+            self.requests.remove(&request);
+            return self.ignore("reply to a request that is no longer outstanding");
+        }
+        self.apply_outcome(&sid, outcome, false);
+    }
+
+    /// Effects unanswered past their deadline fail: a lost reply never wedges the engine.
+    pub(super) fn time_out_requests(&mut self) {
+        let now = self.now;
+        let due: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, m)| m.state.pending_request().is_some_and(|(_, d)| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let detail = format!(
+            "no reply within {}s",
+            self.config.effect_timeout.as_secs_f64()
+        );
+        for sid in due {
+            let outcome = EffectOutcome::Failed {
+                kind: FailureKind::Transient,
+                detail: detail.clone(),
+            };
+            self.apply_outcome(&sid, outcome, true);
+        }
+    }
+
+    fn apply_outcome(&mut self, sid: &SessionId, outcome: EffectOutcome, timed_out: bool) {
+        let Some(m) = self.sessions.get(sid) else {
+            return;
+        };
+        let state = m.state.clone();
+        let matching = matches!(
+            (&state, &outcome),
+            (_, EffectOutcome::Failed { .. })
+                | (SessionState::Launching { .. }, EffectOutcome::Launched { .. })
+                | (
+                    SessionState::Checkpointing { .. },
+                    EffectOutcome::Checkpointed { .. }
+                )
+                | (SessionState::Stopping { .. }, EffectOutcome::Stopped)
+                | (SessionState::Prompting { .. }, EffectOutcome::PromptSent)
+        );
+        if !matching {
+            return self.ignore("reply of the wrong kind for the request");
+        }
+        if let Some((request, _)) = state.pending_request() {
+            self.requests.remove(&request);
+        }
+        match (state, outcome) {
+            (
+                SessionState::Launching {
+                    account, purpose, ..
+                },
+                EffectOutcome::Launched { claude_session },
+            ) => {
+                if let Some(m) = self.sessions.get_mut(sid) {
+                    if m.claude_session.as_ref() != Some(&claude_session) {
+                        m.claude_session = Some(claude_session);
+                        self.dirty = true;
+                    }
+                }
+                self.set_state(
+                    sid,
+                    SessionState::Running {
+                        account,
+                        activity: None,
+                    },
+                );
+                if purpose == LaunchPurpose::Swap {
+                    self.swap_step_done(sid);
+                }
+            }
+            (
+                SessionState::Launching {
+                    account, purpose, ..
+                },
+                EffectOutcome::Failed { kind, detail },
+            ) => {
+                if purpose == LaunchPurpose::Swap {
+                    self.swap_step_done(sid);
+                }
+                self.launch_failed(sid, account, kind, detail);
+            }
+            (
+                SessionState::Checkpointing {
+                    account,
+                    purpose,
+                    interrupted,
+                    ..
+                },
+                EffectOutcome::Checkpointed { last_prompt },
+            ) => {
+                if let Some(m) = self.sessions.get_mut(sid) {
+                    if interrupted && last_prompt.is_some() && m.pending_prompt != last_prompt {
+                        m.pending_prompt = last_prompt;
+                        self.dirty = true;
+                    }
+                }
+                self.begin_stop_step(sid, account, purpose);
+            }
+            (
+                SessionState::Checkpointing {
+                    account, purpose, ..
+                },
+                EffectOutcome::Failed { detail, .. },
+            ) => {
+                self.notify_checkpoint_failed(sid, &detail);
+                self.begin_stop_step(sid, account, purpose);
+            }
+            (
+                SessionState::Stopping {
+                    account, purpose, ..
+                },
+                EffectOutcome::Stopped,
+            ) => self.after_stop(sid, account, purpose),
+            (
+                SessionState::Stopping {
+                    account, purpose, ..
+                },
+                EffectOutcome::Failed { detail, .. },
+            ) => {
+                // It may still run there: launching it elsewhere would run it twice.
+                let hold = self.now + self.config.relaunch_backoff.max(Duration::from_secs(1));
+                if let Some(m) = self.sessions.get_mut(sid) {
+                    m.hold_until = Some(hold);
+                }
+                self.set_state(
+                    sid,
+                    SessionState::Running {
+                        account: account.clone(),
+                        activity: None,
+                    },
+                );
+                if matches!(purpose, StopPurpose::Swap { .. }) {
+                    self.swap_step_done(sid);
+                }
+                self.notify_stop_failed(sid, &account, &detail, hold);
+            }
+            (SessionState::Prompting { account, .. }, EffectOutcome::PromptSent) => {
+                if let Some(m) = self.sessions.get_mut(sid) {
+                    m.pending_prompt = None;
+                    self.dirty = true;
+                }
+                self.set_state(
+                    sid,
+                    SessionState::Running {
+                        account,
+                        activity: Some(Activity::Working),
+                    },
+                );
+            }
+            (SessionState::Prompting { account, .. }, EffectOutcome::Failed { kind, detail }) => {
+                // A transient refusal is retried at the next idle report. A timed-out one is
+                // not: the text may have been typed, and typing it twice is worse.
+                if kind != FailureKind::Transient || timed_out {
+                    let text = self.sessions.get_mut(sid).and_then(|m| m.pending_prompt.take());
+                    self.dirty = true;
+                    self.notify_prompt_dropped(sid, &detail, text.as_deref());
+                }
+                self.set_state(
+                    sid,
+                    SessionState::Running {
+                        account,
+                        activity: None,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// After the checkpoint (written or not): ask for the stop.
+    fn begin_stop_step(&mut self, sid: &SessionId, account: AccountId, purpose: StopPurpose) {
+        let request = self.next_request(sid);
+        let deadline = self.deadline();
+        self.out.push(crate::engine::Effect::Stop {
+            request,
+            session: sid.clone(),
+        });
+        self.set_state(
+            sid,
+            SessionState::Stopping {
+                account,
+                request,
+                deadline,
+                purpose,
+            },
+        );
+    }
+
+    fn after_stop(&mut self, sid: &SessionId, from: AccountId, purpose: StopPurpose) {
+        let parked = SessionState::Parked {
+            last_account: Some(from),
+        };
+        let StopPurpose::Swap { to } = purpose else {
+            return self.set_state(sid, parked);
+        };
+        let keep = self.pool.is_usable(&to, self.now)
+            && (self.config.mode == crate::config::PolicyMode::Spread
+                || self.active.as_ref() == Some(&to));
+        let target = if keep {
+            Some(to)
+        } else {
+            self.target_for(sid, &self.load())
+        };
+        match target {
+            Some(target) => self.launch(sid, target, LaunchPurpose::Swap),
+            None => {
+                self.set_state(sid, parked);
+                self.swap_step_done(sid);
+            }
+        }
+    }
+
+    fn launch_failed(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        kind: FailureKind,
+        detail: String,
+    ) {
+        if kind == FailureKind::ResumeImpossible {
+            self.set_state(
+                sid,
+                SessionState::Halted {
+                    account: Some(account),
+                    reason: detail.clone(),
+                },
+            );
+            self.notify_halted(sid, &detail);
+        } else {
+            self.death(sid, account, format!("launch failed: {detail}"));
+        }
+    }
+
+    /// The session died (or could not be launched): relaunch it after a growing delay.
+    fn death(&mut self, sid: &SessionId, account: AccountId, how: String) {
+        let Some(m) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        m.deaths = m.deaths.saturating_add(1);
+        let deaths = m.deaths;
+        let base = self.config.relaunch_backoff;
+        let factor = 1u32 << (deaths - 1).min(16);
+        let backoff = base
+            .checked_mul(factor)
+            .unwrap_or(self.config.relaunch_backoff_max)
+            .min(self.config.relaunch_backoff_max);
+        let relaunch_at = self.now + backoff;
+        self.set_state(
+            sid,
+            SessionState::Dead {
+                account,
+                relaunch_at,
+            },
+        );
+        if deaths == self.config.degraded_after {
+            self.notify_degraded(sid, deaths, &how, relaunch_at);
+        }
+    }
+
+    /// The swap's current session finished its move (or dropped out of it).
+    pub(super) fn swap_step_done(&mut self, sid: &SessionId) {
+        if let Some(swap) = self.swap.as_mut() {
+            if swap.current.as_ref() == Some(sid) {
+                swap.current = None;
+            }
+            let before = swap.pending.len();
+            swap.pending.retain(|s| s != sid);
+            if swap.pending.len() != before {
+                self.dirty = true;
+            }
+        }
+    }
+}

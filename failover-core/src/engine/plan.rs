@@ -1,0 +1,517 @@
+//! The policy: after every input the engine looks at where things stand and decides what to
+//! start next. Nothing here waits; each decision emits effects and moves sessions into states
+//! that wait for the replies.
+//!
+//! Order of decisions (each only when not adopting, paused or draining):
+//! 1. No usable account at all: park every session (checkpoint, stop) and wait for the
+//!    earliest reset.
+//! 2. Single-active: keep the active account usable and as good as possible (fail over when
+//!    it is exhausted or needs a login, proactively when it crossed the threshold and one
+//!    with headroom exists, back to the preferred one after it recovered).
+//! 3. Launch what is not running: unstarted sessions, parked ones, dead ones whose backoff
+//!    expired.
+//! 4. Advance the swap in flight, or start one: sessions not where the policy wants them
+//!    move one at a time; urgently (mid-turn) when their account is unusable or an operator
+//!    asked, otherwise at a turn boundary (idle).
+//! 5. Replay interrupted prompts into idle sessions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::accounts::Tier;
+use crate::config::PolicyMode;
+use crate::engine::{Effect, FailoverEngine, Swap};
+use crate::ids::{AccountId, SessionId};
+use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
+
+impl FailoverEngine {
+    pub(super) fn plan(&mut self) {
+        if self.adopting || self.paused || self.draining {
+            return;
+        }
+        if !self.pool.any_usable(self.now) {
+            self.park_all();
+            return;
+        }
+        if self.config.mode == PolicyMode::SingleActive {
+            self.choose_active();
+        } else {
+            self.pool.take_recovered();
+        }
+        self.launch_stopped();
+        self.advance_swap();
+        if self.swap.is_none() {
+            self.start_swap();
+            self.advance_swap();
+        }
+        self.replay_prompts();
+    }
+
+    fn choose_active(&mut self) {
+        let now = self.now;
+        let pct = self.config.proactive_percent;
+        let recovered = self.pool.take_recovered();
+        let Some(best) = self.pool.best(now, pct, None).cloned() else {
+            return;
+        };
+        let Some(active) = self.active.clone() else {
+            self.set_active(best);
+            return;
+        };
+        if best == active {
+            return;
+        }
+        if !self.pool.is_usable(&active, now) {
+            self.notify_failover(&active, &best);
+            self.set_active(best);
+            return;
+        }
+        let best_tier = self.pool.tier(&best, now, pct);
+        if self.pool.tier(&active, now, pct) == Some(Tier::NearLimit)
+            && best_tier == Some(Tier::Headroom)
+        {
+            self.notify_failover(&active, &best);
+            self.set_active(best);
+            return;
+        }
+        let preference = |id: &AccountId| self.pool.get(id).map(|e| e.account.preference);
+        if self.config.return_to_preferred
+            && recovered.contains(&best)
+            && best_tier == Some(Tier::Headroom)
+            && preference(&best) < preference(&active)
+        {
+            self.notify_returned(&active, &best);
+            self.set_active(best);
+        }
+    }
+
+    pub(super) fn set_active(&mut self, account: AccountId) {
+        self.active = Some(account);
+        self.forced = false;
+        self.dirty = true;
+        if self.swap.as_ref().is_some_and(|s| s.current.is_none()) {
+            self.swap = None;
+        }
+    }
+
+    /// Sessions per account (those on one: running, or being launched, moved or relaunched).
+    pub(super) fn load(&self) -> BTreeMap<AccountId, usize> {
+        let mut load = BTreeMap::new();
+        for m in self.sessions.values() {
+            if let Some(a) = m.state.account() {
+                *load.entry(a.clone()).or_insert(0) += 1;
+            }
+        }
+        load
+    }
+
+    /// Where a session that is not running should be launched, if anywhere.
+    pub(super) fn target_for(
+        &self,
+        sid: &SessionId,
+        load: &BTreeMap<AccountId, usize>,
+    ) -> Option<AccountId> {
+        let now = self.now;
+        let pct = self.config.proactive_percent;
+        match self.config.mode {
+            PolicyMode::SingleActive => self
+                .active
+                .clone()
+                .filter(|a| self.pool.is_usable(a, now))
+                .or_else(|| self.pool.best(now, pct, None).cloned()),
+            PolicyMode::Spread => {
+                // Back where it ran, while that account still has headroom.
+                let home = self.sessions.get(sid).and_then(|m| m.state.home());
+                if let Some(home) = home {
+                    if self.pool.tier(home, now, pct) == Some(Tier::Headroom) {
+                        return Some(home.clone());
+                    }
+                }
+                let load_of = |a: &AccountId| load.get(a).copied().unwrap_or(0);
+                self.pool.best_spread(now, pct, None, load_of).cloned()
+            }
+        }
+    }
+
+    /// Launches unstarted, parked and due dead sessions.
+    fn launch_stopped(&mut self) {
+        let now = self.now;
+        let due: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, m)| match &m.state {
+                SessionState::Unstarted { .. } | SessionState::Parked { .. } => true,
+                SessionState::Dead { relaunch_at, .. } => *relaunch_at <= now,
+                _ => false,
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let mut load = self.load();
+        let mut resumed = BTreeSet::new();
+        for sid in due {
+            let Some(target) = self.target_for(&sid, &load) else {
+                continue;
+            };
+            let purpose = match self.sessions.get(&sid).map(|m| &m.state) {
+                Some(SessionState::Parked { .. }) => {
+                    resumed.insert(target.clone());
+                    LaunchPurpose::Unpark
+                }
+                Some(SessionState::Dead { .. }) => LaunchPurpose::Relaunch,
+                _ => LaunchPurpose::Start,
+            };
+            *load.entry(target.clone()).or_insert(0) += 1;
+            self.launch(&sid, target, purpose);
+        }
+        for account in resumed {
+            self.notify_resumed(&account);
+        }
+        self.parked_episode = false;
+    }
+
+    /// Emits a launch. Every launch goes through here, and only to a usable account.
+    pub(super) fn launch(&mut self, sid: &SessionId, account: AccountId, purpose: LaunchPurpose) {
+        let (Some(m), Some(entry)) = (self.sessions.get(sid), self.pool.get(&account)) else {
+            return;
+        };
+        debug_assert!(entry.state.is_usable(self.now), "launch on unusable account");
+        let (config_dir, dir, resume) = (
+            entry.account.config_dir.clone(),
+            m.spec.dir.clone(),
+            m.claude_session.clone(),
+        );
+        let request = self.next_request(sid);
+        let deadline = self.deadline();
+        self.out.push(Effect::Launch {
+            request,
+            session: sid.clone(),
+            account: account.clone(),
+            config_dir,
+            dir,
+            resume,
+        });
+        self.set_state(
+            sid,
+            SessionState::Launching {
+                account,
+                request,
+                deadline,
+                purpose,
+            },
+        );
+    }
+
+    /// Starts moving a running session off its account: checkpoint first.
+    fn begin_checkpoint(&mut self, sid: &SessionId, purpose: StopPurpose) {
+        let Some(m) = self.sessions.get(sid) else {
+            return;
+        };
+        let SessionState::Running { account, activity } = &m.state else {
+            return;
+        };
+        let interrupted = *activity != Some(Activity::Idle) || m.quota_hit;
+        let (account, claude_session, dir, task) = (
+            account.clone(),
+            m.claude_session.clone(),
+            m.spec.dir.clone(),
+            m.spec.task.clone(),
+        );
+        let request = self.next_request(sid);
+        let deadline = self.deadline();
+        self.out.push(Effect::Checkpoint {
+            request,
+            session: sid.clone(),
+            account: account.clone(),
+            claude_session,
+            dir,
+            task,
+        });
+        self.set_state(
+            sid,
+            SessionState::Checkpointing {
+                account,
+                request,
+                deadline,
+                purpose,
+                interrupted,
+            },
+        );
+    }
+
+    /// Whether a running session sits on an unusable account other than `except`.
+    fn urgent_elsewhere(&self, except: &AccountId) -> bool {
+        self.sessions.values().any(|m| {
+            matches!(&m.state, SessionState::Running { account, .. }
+                if account != except && !self.pool.is_usable(account, self.now))
+        })
+    }
+
+    fn advance_swap(&mut self) {
+        let now = self.now;
+        let Some(swap) = self.swap.as_mut() else {
+            return;
+        };
+        if swap.current.is_some() {
+            return;
+        }
+        let from = swap.from.clone();
+        let to = swap.to.clone();
+        let sessions = &self.sessions;
+        let before = swap.pending.len();
+        swap.pending.retain(|s| {
+            sessions.get(s).is_some_and(|m| {
+                matches!(&m.state, SessionState::Running { account, .. }
+                    | SessionState::Prompting { account, .. } if *account == from)
+            })
+        });
+        if swap.pending.len() != before {
+            self.dirty = true;
+        }
+        if swap.pending.is_empty() {
+            self.swap = None;
+            self.swaps_completed += 1;
+            self.dirty = true;
+            return;
+        }
+        let single = self.config.mode == PolicyMode::SingleActive;
+        if !self.pool.is_usable(&to, now) || (single && self.active.as_ref() != Some(&to)) {
+            self.swap = None;
+            self.dirty = true;
+            return;
+        }
+        let urgent = !self.pool.is_usable(&from, now) || self.forced;
+        if !urgent && self.urgent_elsewhere(&from) {
+            self.swap = None;
+            self.dirty = true;
+            return;
+        }
+        let next = self.swap.as_ref().and_then(|swap| {
+            swap.pending
+                .iter()
+                .find(|s| {
+                    self.sessions.get(*s).is_some_and(|m| {
+                        m.stoppable()
+                            && (urgent
+                                || matches!(
+                                    m.state,
+                                    SessionState::Running {
+                                        activity: Some(Activity::Idle),
+                                        ..
+                                    }
+                                ))
+                    })
+                })
+                .cloned()
+        });
+        let Some(sid) = next else {
+            return;
+        };
+        if let Some(swap) = self.swap.as_mut() {
+            swap.current = Some(sid.clone());
+        }
+        self.begin_checkpoint(&sid, StopPurpose::Swap { to });
+    }
+
+    fn start_swap(&mut self) {
+        let now = self.now;
+        let pct = self.config.proactive_percent;
+        match self.config.mode {
+            PolicyMode::SingleActive => {
+                let Some(active) = self.active.clone() else {
+                    return;
+                };
+                // Sessions on an unusable account first, then any not on the active one.
+                let mut from: Option<AccountId> = None;
+                for m in self.sessions.values() {
+                    let (SessionState::Running { account, .. }
+                    | SessionState::Prompting { account, .. }) = &m.state
+                    else {
+                        continue;
+                    };
+                    if *account == active {
+                        continue;
+                    }
+                    if !self.pool.is_usable(account, now) {
+                        from = Some(account.clone());
+                        break;
+                    }
+                    if from.is_none() {
+                        from = Some(account.clone());
+                    }
+                }
+                let Some(from) = from else {
+                    self.forced = false;
+                    return;
+                };
+                let pending = self.sessions_on(&from);
+                self.swap = Some(Swap {
+                    from,
+                    to: active,
+                    pending,
+                    current: None,
+                    started_at: now,
+                });
+                self.dirty = true;
+            }
+            PolicyMode::Spread => {
+                let load = self.load();
+                let load_of = |a: &AccountId| load.get(a).copied().unwrap_or(0);
+                let mut chosen: Option<(SessionId, AccountId, AccountId, bool)> = None;
+                // Urgent: a session on an unusable account.
+                for (sid, m) in &self.sessions {
+                    if let SessionState::Running { account, .. } = &m.state {
+                        if !self.pool.is_usable(account, now) {
+                            if let Some(to) = self.pool.best_spread(now, pct, Some(account), load_of)
+                            {
+                                chosen = Some((sid.clone(), account.clone(), to.clone(), true));
+                                break;
+                            }
+                        }
+                    }
+                }
+                // Proactive: a session on an account past the threshold, when one with
+                // headroom exists (at a turn boundary).
+                if chosen.is_none() {
+                    for (sid, m) in &self.sessions {
+                        if let SessionState::Running { account, .. } = &m.state {
+                            if self.pool.tier(account, now, pct) == Some(Tier::NearLimit) {
+                                let to = self.pool.best_spread(now, pct, Some(account), load_of);
+                                if let Some(to) = to.filter(|to| {
+                                    self.pool.tier(to, now, pct) == Some(Tier::Headroom)
+                                }) {
+                                    chosen =
+                                        Some((sid.clone(), account.clone(), to.clone(), false));
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                // Rebalance: an idle session from the busiest account to an empty one.
+                if chosen.is_none() && self.config.return_to_preferred {
+                    chosen = self.rebalance_move(&load);
+                }
+                let Some((sid, from, to, urgent)) = chosen else {
+                    return;
+                };
+                if urgent {
+                    self.notify_failover(&from, &to);
+                }
+                self.swap = Some(Swap {
+                    from,
+                    to,
+                    pending: vec![sid],
+                    current: None,
+                    started_at: now,
+                });
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn rebalance_move(
+        &self,
+        load: &BTreeMap<AccountId, usize>,
+    ) -> Option<(SessionId, AccountId, AccountId, bool)> {
+        let now = self.now;
+        let pct = self.config.proactive_percent;
+        let load_of = |a: &AccountId| load.get(a).copied().unwrap_or(0);
+        let empty = self.pool.iter().find(|e| {
+            load_of(&e.account.id) == 0
+                && self.pool.tier(&e.account.id, now, pct) == Some(Tier::Headroom)
+        })?;
+        let busiest = self
+            .pool
+            .iter()
+            .filter(|e| load_of(&e.account.id) >= 2)
+            .max_by_key(|e| load_of(&e.account.id))?;
+        let from = busiest.account.id.clone();
+        let sid = self.sessions.iter().find_map(|(sid, m)| match &m.state {
+            SessionState::Running {
+                account,
+                activity: Some(Activity::Idle),
+            } if *account == from && m.hold_until.is_none() => Some(sid.clone()),
+            _ => None,
+        })?;
+        Some((sid, from, empty.account.id.clone(), false))
+    }
+
+    fn sessions_on(&self, account: &AccountId) -> Vec<SessionId> {
+        self.sessions
+            .iter()
+            .filter(|(_, m)| {
+                matches!(&m.state, SessionState::Running { account: a, .. }
+                    | SessionState::Prompting { account: a, .. } if a == account)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Every account is unusable: stop every session and wait for the earliest reset.
+    fn park_all(&mut self) {
+        if self.swap.as_ref().is_some_and(|s| s.current.is_none()) {
+            self.swap = None;
+            self.dirty = true;
+        }
+        let ids: Vec<SessionId> = self.sessions.keys().cloned().collect();
+        for sid in &ids {
+            let Some(m) = self.sessions.get(sid) else {
+                continue;
+            };
+            match &m.state {
+                SessionState::Unstarted { last_account } => {
+                    let last_account = last_account.clone();
+                    self.set_state(sid, SessionState::Parked { last_account });
+                }
+                SessionState::Dead { account, .. } => {
+                    let last_account = Some(account.clone());
+                    self.set_state(sid, SessionState::Parked { last_account });
+                }
+                SessionState::Running { .. } if m.stoppable() => {
+                    self.begin_checkpoint(sid, StopPurpose::Park);
+                }
+                _ => {}
+            }
+        }
+        if !self.parked_episode {
+            self.parked_episode = true;
+            self.notify_all_exhausted();
+        }
+    }
+
+    fn replay_prompts(&mut self) {
+        let due: Vec<(SessionId, AccountId, String)> = self
+            .sessions
+            .iter()
+            .filter_map(|(id, m)| match (&m.state, &m.pending_prompt) {
+                (
+                    SessionState::Running {
+                        account,
+                        activity: Some(Activity::Idle),
+                    },
+                    Some(text),
+                ) => Some((id.clone(), account.clone(), text.clone())),
+                _ => None,
+            })
+            .collect();
+        for (sid, account, text) in due {
+            let request = self.next_request(&sid);
+            let deadline = self.deadline();
+            self.out.push(Effect::SendPrompt {
+                request,
+                session: sid.clone(),
+                text,
+            });
+            self.set_state(
+                &sid,
+                SessionState::Prompting {
+                    account,
+                    request,
+                    deadline,
+                },
+            );
+        }
+    }
+}

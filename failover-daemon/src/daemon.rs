@@ -1,0 +1,395 @@
+//! Starting and running the daemon: [`Daemon::start`] builds every channel and spawns every
+//! task into one `JoinSet`; [`Daemon::run`] waits for the shutdown signal (or a critical
+//! failure), then shuts down in order: producers and the control plane stop, the dispatcher
+//! drains in-flight effects, workers finish, notifier queues stop. Sessions keep running in
+//! tmux; the next start adopts them.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use failover_core::{FailoverEngine, Notification, NotificationKind, PersistedState, Severity};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{DaemonConfig, Env, ProcessEnv};
+use crate::deps::Deps;
+use crate::error::DaemonError;
+use crate::handle::DaemonHandle;
+use crate::http::convert::DaemonFacts;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::notifiers::{NotifyHub, run_channel};
+use crate::state_store::{Loaded, StateStore};
+use crate::tasks::quota_monitor::Monitor;
+use crate::tasks::switcher::SwitchTimeouts;
+use crate::tasks::{self, Published, TaskExit, dispatcher};
+
+/// How long in-flight effects may take to finish once shutdown starts.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How many events a slow SSE subscriber may fall behind before it misses some.
+pub const EVENT_BUFFER: usize = 1024;
+
+/// A started daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    tasks: JoinSet<TaskExit>,
+    handle: DaemonHandle,
+    shutdown: CancellationToken,
+    notify_stop: CancellationToken,
+    socket: http::BoundUnixIdentity,
+}
+
+/// Runs the daemon until `shutdown` resolves or a critical error happens.
+pub async fn run(
+    config: DaemonConfig,
+    deps: Deps,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    Daemon::start(config, deps).await?.run(shutdown).await
+}
+
+impl Daemon {
+    /// Loads the state, builds the engine, binds the control plane and spawns every task.
+    pub async fn start(config: DaemonConfig, deps: Deps) -> Result<Self, DaemonError> {
+        Self::start_with_env(config, deps, Arc::new(ProcessEnv)).await
+    }
+
+    /// Like [`start`](Self::start), reading reloaded configuration files with `env`.
+    pub async fn start_with_env(
+        config: DaemonConfig,
+        deps: Deps,
+        env: Arc<dyn Env + Send + Sync>,
+    ) -> Result<Self, DaemonError> {
+        let Deps {
+            backend,
+            checkpointer,
+            channels,
+            detectors,
+            observations,
+            prompts,
+            clock,
+            local_zone,
+        } = deps;
+        let started_at = clock.now();
+
+        std::fs::create_dir_all(&config.state_dir).map_err(|source| {
+            DaemonError::State(crate::state_store::StateError::Io {
+                op: "create the state directory",
+                path: config.state_dir.clone(),
+                source,
+            })
+        })?;
+        let store = StateStore::new(&config.state_dir);
+        let mut startup_alert = None;
+        let persisted = match store.load(started_at)? {
+            Loaded::Fresh => {
+                tracing::info!(path = %store.path().display(), "no state file: first start");
+                None
+            }
+            Loaded::State(s) => {
+                tracing::info!(path = %store.path().display(), "state restored");
+                Some(s)
+            }
+            Loaded::Corrupt { kept_at, reason } => {
+                let msg = format!(
+                    "the state file {} {reason}; it was kept at {} and the daemon started from an empty state",
+                    store.path().display(),
+                    kept_at.display()
+                );
+                tracing::error!("{msg}");
+                startup_alert = Some(msg);
+                None
+            }
+        };
+        let engine = match &persisted {
+            Some(s) => FailoverEngine::restore(config.engine.clone(), s.clone())?,
+            None => FailoverEngine::new(config.engine.clone())?,
+        };
+        let persisted = persisted.unwrap_or_else(|| PersistedState {
+            schema_version: PersistedState::SCHEMA_VERSION,
+            ..PersistedState::default()
+        });
+
+        let unix = http::bind_unix(&config.control.socket).await?;
+        let tcp = match &config.control.tcp {
+            Some(t) => Some(http::bind_tcp(t).await?),
+            None => None,
+        };
+        let tcp_addr = tcp.as_ref().and_then(|(l, _)| l.local_addr().ok());
+
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(NotifyHub::new(
+            &channels,
+            config.notify.queue_capacity,
+            config.notify.dedup_window,
+            metrics.clone(),
+        ));
+        if let Some(msg) = startup_alert.clone() {
+            hub.submit(
+                Notification {
+                    severity: Severity::Critical,
+                    kind: NotificationKind::Message { text: msg.clone() },
+                    summary: msg,
+                    next_reset: None,
+                    dedup_key: "state-file-corrupt".into(),
+                    at: started_at,
+                },
+                started_at,
+            );
+        }
+
+        let (inbox_tx, inbox_rx) = mpsc::channel(tasks::INBOX_CAPACITY);
+        let (control_tx, control_rx) = mpsc::channel(tasks::CONTROL_CAPACITY);
+        let (ckpt_tx, ckpt_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
+        let (switch_tx, switch_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
+        let (session_obs_tx, session_obs_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
+        let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
+        let facts = DaemonFacts {
+            started_at,
+            config_file: config.file.as_ref().map(|f| f.display().to_string()),
+            config_error: None,
+            state_error: startup_alert,
+            notifications_dropped: 0,
+        };
+        let (status_tx, status_rx) = watch::channel(Arc::new(Published {
+            snapshot: engine.snapshot(),
+            facts: facts.clone(),
+        }));
+        let config = Arc::new(config);
+        let (config_tx, config_rx) = watch::channel(config.clone());
+
+        let shutdown = CancellationToken::new();
+        let notify_stop = CancellationToken::new();
+        let mut set: JoinSet<TaskExit> = JoinSet::new();
+
+        set.spawn(named(
+            "dispatcher",
+            dispatcher::run(dispatcher::DispatcherParts {
+                engine,
+                config: config.clone(),
+                last_persisted: persisted.clone(),
+                clock,
+                inbox: inbox_rx,
+                control: control_rx,
+                checkpoints: ckpt_tx,
+                switcher: switch_tx,
+                hub: hub.clone(),
+                store,
+                status: status_tx,
+                config_out: config_tx,
+                events: events_tx.clone(),
+                metrics: metrics.clone(),
+                facts,
+                shutdown: shutdown.clone(),
+                shutdown_grace: SHUTDOWN_GRACE,
+            }),
+        ));
+        set.spawn(named(
+            "checkpoint worker",
+            tasks::checkpoint::run(
+                ckpt_rx,
+                checkpointer.clone(),
+                prompts,
+                inbox_tx.clone(),
+                clock,
+            ),
+        ));
+        set.spawn(named(
+            "account switcher",
+            tasks::switcher::run(
+                switch_rx,
+                backend.clone(),
+                inbox_tx.clone(),
+                SwitchTimeouts::with_grace(config.stop_grace),
+            ),
+        ));
+        set.spawn(named(
+            "quota monitor",
+            tasks::quota_monitor::run(
+                Monitor::new(&detectors, local_zone, metrics.clone()),
+                observations,
+                inbox_tx.clone(),
+                session_obs_tx,
+                shutdown.clone(),
+            ),
+        ));
+        set.spawn(named(
+            "session watcher",
+            tasks::session_watcher::run(
+                backend,
+                config_rx,
+                persisted,
+                session_obs_rx,
+                inbox_tx,
+                shutdown.clone(),
+            ),
+        ));
+        set.spawn(named(
+            "janitor",
+            tasks::janitor::run(
+                checkpointer,
+                config.janitor.clone(),
+                clock,
+                shutdown.clone(),
+            ),
+        ));
+        for (i, channel) in channels.into_iter().enumerate() {
+            if let Some(queue) = hub.queue(i) {
+                let (m, stop, attempts) = (
+                    metrics.clone(),
+                    notify_stop.clone(),
+                    config.notify.max_attempts,
+                );
+                set.spawn(async move {
+                    run_channel(queue, channel, attempts, m, stop).await;
+                    ("notifier", Ok(()))
+                });
+            }
+        }
+        if let Some(file) = config.file.clone() {
+            set.spawn(named(
+                "config watcher",
+                tasks::config_watch::run(file, env, control_tx.clone(), shutdown.clone()),
+            ));
+        }
+        if let Some(interval) = tasks::systemd::watchdog_interval() {
+            set.spawn(named(
+                "watchdog",
+                tasks::systemd::watchdog(interval, control_tx.clone(), shutdown.clone()),
+            ));
+        }
+
+        let handle = DaemonHandle {
+            status: status_rx,
+            events: events_tx,
+            control: control_tx,
+            metrics,
+            clock,
+            socket: unix.path.clone(),
+            tcp: tcp_addr,
+        };
+        let app = AppState {
+            handle: handle.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let identity = http::BoundUnixIdentity {
+            path: unix.path.clone(),
+            identity: unix.identity,
+        };
+        {
+            let router = http::router(app.clone());
+            let stop = shutdown.clone();
+            let listener = unix.listener;
+            set.spawn(named("control socket", async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                    .map_err(|e| DaemonError::Task {
+                        task: "control socket",
+                        reason: e.to_string(),
+                    })
+            }));
+        }
+        if let Some((listener, token)) = tcp {
+            let router = http::tcp_router(app, token);
+            let stop = shutdown.clone();
+            set.spawn(named("control tcp", async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                    .map_err(|e| DaemonError::Task {
+                        task: "control tcp",
+                        reason: e.to_string(),
+                    })
+            }));
+        }
+
+        tracing::info!(socket = %handle.socket.display(), tcp = ?tcp_addr, "daemon started");
+        Ok(Self {
+            tasks: set,
+            handle,
+            shutdown,
+            notify_stop,
+            socket: identity,
+        })
+    }
+
+    /// A handle for reading status, subscribing to events and sending commands.
+    pub fn handle(&self) -> DaemonHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` resolves or a task fails critically, then shuts down.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        tasks::systemd::notify_ready();
+        let mut first_error = None;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("shutdown requested");
+                    break;
+                }
+                next = self.tasks.join_next() => match next {
+                    None => break,
+                    Some(Ok(("dispatcher", Ok(())))) => {
+                        first_error = Some(DaemonError::Task { task: "dispatcher", reason: "stopped unexpectedly".into() });
+                        break;
+                    }
+                    Some(Ok((name, Ok(())))) => tracing::debug!(task = name, "task finished"),
+                    Some(Ok((name, Err(e)))) => {
+                        tracing::error!(task = name, error = %e, "critical failure; shutting down");
+                        first_error = Some(e);
+                        break;
+                    }
+                    Some(Err(join)) => {
+                        tracing::error!(error = %join, "a task panicked; shutting down");
+                        first_error = Some(DaemonError::Panic(join.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        tasks::systemd::notify_stopping();
+        self.shutdown.cancel();
+        let hard_stop = tokio::time::sleep(SHUTDOWN_GRACE + Duration::from_secs(10));
+        tokio::pin!(hard_stop);
+        loop {
+            tokio::select! {
+                next = self.tasks.join_next() => match next {
+                    None => break,
+                    Some(Ok((name, result))) => {
+                        if name == "dispatcher" {
+                            // Nothing new can be raised; stop the notifier queues.
+                            self.notify_stop.cancel();
+                        }
+                        if let Err(e) = result {
+                            tracing::error!(task = name, error = %e, "task failed while stopping");
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                    Some(Err(join)) if join.is_panic() => {
+                        first_error.get_or_insert(DaemonError::Panic(join.to_string()));
+                    }
+                    Some(Err(_)) => {}
+                },
+                () = &mut hard_stop => {
+                    tracing::warn!(left = self.tasks.len(), "tasks did not stop in time; aborting them");
+                    self.notify_stop.cancel();
+                    self.tasks.abort_all();
+                    while self.tasks.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        http::remove_socket_if_ours(&self.socket.path, self.socket.identity);
+        tracing::info!("daemon stopped; sessions keep running in tmux");
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+async fn named(name: &'static str, fut: impl Future<Output = Result<(), DaemonError>>) -> TaskExit {
+    (name, fut.await)
+}

@@ -1,0 +1,357 @@
+//! Conversions from engine and daemon types to the wire types of [`dto`](super::dto).
+
+use failover_core::{
+    AccountState, Activity, Command, CommandRefusal, CommandReply, Effect, EffectOutcome, Input,
+    Notification, StatusSnapshot, Subject, UnixMillis,
+};
+
+use super::dto::*;
+use crate::events::{DaemonEvent, DaemonEventKind};
+
+/// Daemon facts that are not in the engine's snapshot.
+#[derive(Clone, Debug)]
+pub struct DaemonFacts {
+    /// When the daemon started.
+    pub started_at: UnixMillis,
+    /// The config file.
+    pub config_file: Option<String>,
+    /// Why the last reload was refused.
+    pub config_error: Option<String>,
+    /// Why the last state write failed.
+    pub state_error: Option<String>,
+    /// Notifications dropped.
+    pub notifications_dropped: u64,
+}
+
+fn instant(t: UnixMillis) -> String {
+    t.to_string()
+}
+
+/// The status DTO from a snapshot.
+pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -> StatusDto {
+    let mut accounts: Vec<_> = snap.accounts.iter().collect();
+    accounts.sort_by(|a, b| a.preference.cmp(&b.preference).then(a.id.cmp(&b.id)));
+    StatusDto {
+        api_version: API_VERSION,
+        active_account: snap.active_account.as_ref().map(ToString::to_string),
+        paused: snap.paused,
+        draining: snap.draining,
+        swap: snap.swap.as_ref().map(|s| SwapDto {
+            from: s.from.as_ref().map(ToString::to_string),
+            to: s.to.to_string(),
+            pending: s.pending.iter().map(ToString::to_string).collect(),
+            started_at: instant(s.started_at),
+            started_at_ms: s.started_at.0,
+        }),
+        swaps_completed: snap.swaps_completed,
+        accounts: accounts
+            .into_iter()
+            .map(|a| {
+                let (window, resets) = match &a.state {
+                    AccountState::NearLimit {
+                        window, resets_at, ..
+                    } => (Some(window.as_str().to_owned()), *resets_at),
+                    AccountState::Exhausted { window, until } => {
+                        (Some(window.as_str().to_owned()), Some(*until))
+                    }
+                    _ => (None, None),
+                };
+                AccountDto {
+                    name: a.id.to_string(),
+                    preference: a.preference,
+                    state: a.state.name().to_owned(),
+                    usable: a.state.is_usable(now),
+                    used_percent: a.used_percent,
+                    window,
+                    resets_at: resets.map(instant),
+                    resets_at_ms: resets.map(|r| r.0),
+                }
+            })
+            .collect(),
+        sessions: snap
+            .sessions
+            .iter()
+            .map(|s| SessionDto {
+                name: s.id.to_string(),
+                account: s.account.as_ref().map(ToString::to_string),
+                claude_session: s.claude_session.as_ref().map(ToString::to_string),
+                state: s.state.to_owned(),
+                activity: s.activity.map(|a| activity_name(a).to_owned()),
+            })
+            .collect(),
+        daemon: DaemonDto {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            started_at: instant(facts.started_at),
+            config_file: facts.config_file.clone(),
+            config_error: facts.config_error.clone(),
+            notifications_dropped: facts.notifications_dropped,
+            state_error: facts.state_error.clone(),
+        },
+    }
+}
+
+fn activity_name(a: Activity) -> &'static str {
+    match a {
+        Activity::Idle => "idle",
+        Activity::Working => "working",
+    }
+}
+
+/// The command's wire name and target.
+pub fn command_parts(c: &Command) -> (&'static str, Option<String>) {
+    match c {
+        Command::SwapNow => ("swap", None),
+        Command::SwapTo(a) => ("swap_to", Some(a.to_string())),
+        Command::Pause => ("pause", None),
+        Command::Resume => ("resume", None),
+        Command::Drain => ("drain", None),
+    }
+}
+
+/// The HTTP status and error code for a refusal.
+pub fn refusal_status(r: &CommandRefusal) -> (u16, &'static str) {
+    match r {
+        CommandRefusal::UnknownAccount(_) => (404, ERR_UNKNOWN_ACCOUNT),
+        CommandRefusal::AccountUnusable { .. } => (422, ERR_ACCOUNT_UNUSABLE),
+        CommandRefusal::NoUsableAccount => (422, ERR_NO_USABLE_ACCOUNT),
+        CommandRefusal::SwapInProgress => (409, ERR_SWAP_IN_PROGRESS),
+        CommandRefusal::NotRunning(_) => (409, ERR_NOT_RUNNING),
+        _ => (409, ERR_NOT_RUNNING),
+    }
+}
+
+/// An error body.
+pub fn error_dto(code: &str, message: impl Into<String>) -> ErrorDto {
+    ErrorDto {
+        error: ErrorBody {
+            code: code.to_owned(),
+            message: message.into(),
+        },
+    }
+}
+
+/// The event DTO of a daemon event; `None` for events not streamed.
+pub fn event_dto(e: &DaemonEvent) -> Option<EventDto> {
+    let event = match &e.kind {
+        DaemonEventKind::Input { input, latency_ms } => input_event(input, *latency_ms)?,
+        DaemonEventKind::Effect(effect) => effect_event(effect),
+        DaemonEventKind::ConfigReload { error } => EventKindDto::ConfigReload {
+            ok: error.is_none(),
+            error: error.clone(),
+        },
+        DaemonEventKind::StateWriteFailed(error) => EventKindDto::StateWriteFailed {
+            error: error.clone(),
+        },
+    };
+    Some(EventDto {
+        seq: e.seq,
+        at: instant(e.at),
+        at_ms: e.at.0,
+        event,
+    })
+}
+
+fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
+    Some(match input {
+        Input::Detection {
+            subject,
+            source,
+            detection,
+            ..
+        } => {
+            let (subject_kind, subject) = match subject {
+                Subject::Session(s) => ("session", s.to_string()),
+                Subject::Account(a) => ("account", a.to_string()),
+            };
+            let used_percent = match &detection.verdict {
+                failover_core::Verdict::NearLimit { used_percent, .. } => Some(*used_percent),
+                _ => None,
+            };
+            EventKindDto::Detection {
+                subject_kind: subject_kind.to_owned(),
+                subject,
+                source: source.as_str().to_owned(),
+                verdict: detection.verdict.name().to_owned(),
+                window: detection.verdict.window().map(|w| w.as_str().to_owned()),
+                used_percent,
+                resets_at: detection.verdict.resets_at().map(instant),
+                evidence: detection.evidence.clone(),
+                latency_ms,
+            }
+        }
+        Input::SessionStarted {
+            session,
+            claude_session,
+            account,
+        } => EventKindDto::Session {
+            session: session.to_string(),
+            change: "started".into(),
+            detail: Some(format!(
+                "account {}, conversation {}",
+                account.as_ref().map_or("unknown", |a| a.as_str()),
+                claude_session.as_ref().map_or("unknown", |c| c.as_str())
+            )),
+        },
+        Input::SessionExited { session, status } => EventKindDto::Session {
+            session: session.to_string(),
+            change: "exited".into(),
+            detail: status.map(|s| format!("status {s}")),
+        },
+        Input::SessionActivity { session, activity } => EventKindDto::Session {
+            session: session.to_string(),
+            change: activity_name(*activity).into(),
+            detail: None,
+        },
+        Input::ClaudeSessionLearned {
+            session,
+            claude_session,
+        } => EventKindDto::Session {
+            session: session.to_string(),
+            change: "claude_session".into(),
+            detail: Some(claude_session.to_string()),
+        },
+        Input::EffectFinished { request, outcome } => {
+            let (name, detail) = match outcome {
+                EffectOutcome::Checkpointed { last_prompt } => (
+                    "checkpointed",
+                    Some(if last_prompt.is_some() {
+                        "last prompt found".to_owned()
+                    } else {
+                        "no last prompt".to_owned()
+                    }),
+                ),
+                EffectOutcome::Stopped => ("stopped", None),
+                EffectOutcome::Launched { claude_session } => {
+                    ("launched", Some(claude_session.to_string()))
+                }
+                EffectOutcome::PromptSent => ("prompt_sent", None),
+                EffectOutcome::Failed { kind, detail } => {
+                    ("failed", Some(format!("{kind:?}: {detail}")))
+                }
+            };
+            EventKindDto::EffectFinished {
+                request: request.0,
+                outcome: name.into(),
+                detail,
+            }
+        }
+        Input::Command { command, .. } => {
+            let (command, to) = command_parts(command);
+            EventKindDto::Command {
+                command: command.into(),
+                to,
+            }
+        }
+        Input::AccountStateObserved { account, state } => EventKindDto::Effect {
+            effect: "account_state_observed".into(),
+            request: None,
+            session: None,
+            account: Some(account.to_string()),
+            detail: state.name().into(),
+        },
+        Input::Tick => return None,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+fn effect_event(effect: &Effect) -> EventKindDto {
+    let e = |effect: &str, request, session: Option<String>, account: Option<String>, detail| {
+        EventKindDto::Effect {
+            effect: effect.into(),
+            request,
+            session,
+            account,
+            detail,
+        }
+    };
+    match effect {
+        Effect::Checkpoint {
+            request,
+            session,
+            account,
+            ..
+        } => e(
+            "checkpoint",
+            Some(request.0),
+            Some(session.to_string()),
+            Some(account.to_string()),
+            format!("checkpoint {session}"),
+        ),
+        Effect::Stop { request, session } => e(
+            "stop",
+            Some(request.0),
+            Some(session.to_string()),
+            None,
+            format!("stop {session}"),
+        ),
+        Effect::Launch {
+            request,
+            session,
+            account,
+            resume,
+            ..
+        } => e(
+            "launch",
+            Some(request.0),
+            Some(session.to_string()),
+            Some(account.to_string()),
+            match resume {
+                Some(r) => format!("launch {session} on {account}, resuming {r}"),
+                None => format!("launch {session} on {account}"),
+            },
+        ),
+        Effect::SendPrompt {
+            request, session, ..
+        } => e(
+            "send_prompt",
+            Some(request.0),
+            Some(session.to_string()),
+            None,
+            format!("send the prompt to {session}"),
+        ),
+        Effect::Notify(n) => EventKindDto::Notification {
+            severity: n.severity.to_string(),
+            summary: n.summary.clone(),
+        },
+        Effect::Persist(_) => e("persist", None, None, None, "write the state file".into()),
+        Effect::Reply { reply, .. } => match reply {
+            CommandReply::Accepted => EventKindDto::Reply {
+                accepted: true,
+                reason: None,
+            },
+            CommandReply::Refused(r) => EventKindDto::Reply {
+                accepted: false,
+                reason: Some(r.to_string()),
+            },
+        },
+        #[allow(unreachable_patterns)]
+        _ => e("other", None, None, None, format!("{effect:?}")),
+    }
+}
+
+impl NotificationDto {
+    /// The webhook body of a notification.
+    pub fn from_notification(n: &Notification, text: String) -> Self {
+        let details = serde_json::to_value(&n.kind).unwrap_or(serde_json::Value::Null);
+        let kind = details
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("other")
+            .to_owned();
+        Self {
+            api_version: API_VERSION,
+            severity: n.severity.to_string(),
+            kind,
+            summary: n.summary.clone(),
+            text,
+            next_reset: n.next_reset.map(instant),
+            next_reset_ms: n.next_reset.map(|r| r.0),
+            dedup_key: n.dedup_key.clone(),
+            at: instant(n.at),
+            at_ms: n.at.0,
+            details,
+        }
+    }
+}

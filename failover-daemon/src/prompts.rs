@@ -1,0 +1,160 @@
+//! Finding the prompt a session was last sent, so a turn interrupted by a failover can be
+//! replayed on the next account.
+//!
+//! [`TranscriptPrompts`] reads the conversation's transcript in the shared projects tree:
+//! `<shared_projects>/<dir with every non-alphanumeric character replaced by ->/<id>.jsonl`,
+//! and takes the latest `last-prompt` record or typed user message.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use failover_core::ClaudeSessionId;
+
+/// What a transcript tells about where a conversation stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recall {
+    /// The last prompt typed into it.
+    pub last_prompt: Option<String>,
+    /// The last tool call it made: the tool's name and a short summary of its input.
+    pub last_tool_call: Option<String>,
+}
+
+/// Where the last prompt of a conversation can be found.
+#[async_trait]
+pub trait PromptSource: Send + Sync {
+    /// What is known of the conversation's last prompt and tool call.
+    async fn recall(&self, dir: &Path, claude_session: &ClaudeSessionId) -> Recall;
+}
+
+/// Reads transcripts from the shared projects tree.
+#[derive(Clone, Debug)]
+pub struct TranscriptPrompts {
+    shared_projects: PathBuf,
+}
+
+impl TranscriptPrompts {
+    /// Transcripts under `shared_projects`.
+    pub fn new(shared_projects: PathBuf) -> Self {
+        Self { shared_projects }
+    }
+
+    /// Where the transcript of `claude_session`, run in `dir`, lives.
+    pub fn transcript_path(&self, dir: &Path, claude_session: &ClaudeSessionId) -> PathBuf {
+        self.shared_projects
+            .join(project_dir_name(dir))
+            .join(format!("{}.jsonl", claude_session.as_str()))
+    }
+}
+
+#[async_trait]
+impl PromptSource for TranscriptPrompts {
+    async fn recall(&self, dir: &Path, claude_session: &ClaudeSessionId) -> Recall {
+        let path = self.transcript_path(dir, claude_session);
+        match tokio::fs::read_to_string(&path).await {
+            Ok(text) => Recall {
+                last_prompt: last_prompt_in(&text),
+                last_tool_call: last_tool_call_in(&text),
+            },
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "no transcript to recall from");
+                Recall::default()
+            }
+        }
+    }
+}
+
+/// Claude Code's name for a project's transcript folder: the absolute working directory
+/// with every character that is not an ASCII letter or digit replaced by `-`.
+pub fn project_dir_name(dir: &Path) -> String {
+    dir.to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// The latest prompt recorded in a transcript's text.
+pub fn last_prompt_in(transcript: &str) -> Option<String> {
+    transcript.lines().rev().find_map(prompt_of_line)
+}
+
+/// The latest tool call recorded in a transcript's text, as `name: <input, shortened>`.
+pub fn last_tool_call_in(transcript: &str) -> Option<String> {
+    transcript.lines().rev().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if v.get("type")?.as_str()? != "assistant" {
+            return None;
+        }
+        let parts = v.get("message")?.get("content")?.as_array()?;
+        parts.iter().rev().find_map(|p| {
+            if p.get("type")?.as_str()? != "tool_use" {
+                return None;
+            }
+            let name = p.get("name")?.as_str()?;
+            let input = p.get("input").map(ToString::to_string).unwrap_or_default();
+            let short: String = input.chars().take(120).collect();
+            Some(format!("{name}: {short}"))
+        })
+    })
+}
+
+fn prompt_of_line(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    match v.get("type")?.as_str()? {
+        "last-prompt" => v.get("lastPrompt")?.as_str().map(str::to_owned),
+        "user" => {
+            if v.get("isMeta").and_then(serde_json::Value::as_bool) == Some(true) {
+                return None;
+            }
+            let content = v.get("message")?.get("content")?;
+            match content {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Array(parts) => {
+                    // Tool results are user-role lines too; only typed text counts.
+                    let texts: Vec<&str> = parts
+                        .iter()
+                        .filter(|p| p.get("type").and_then(|t| t.as_str()) == Some("text"))
+                        .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+                        .collect();
+                    (!texts.is_empty()).then(|| texts.join("\n"))
+                }
+                _ => None,
+            }
+            .filter(|s| !s.trim().is_empty())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_dir_is_munged() {
+        assert_eq!(
+            project_dir_name(Path::new("/home/u/src/project.a")),
+            "-home-u-src-project-a"
+        );
+    }
+
+    #[test]
+    fn latest_prompt_wins_and_tool_results_do_not_count() {
+        let t = [
+            r#"{"type":"user","message":{"role":"user","content":"first"}}"#,
+            r#"{"type":"assistant","message":{"content":[{"type":"text","text":"ok"}]}}"#,
+            r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"second"}]}}"#,
+            r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"x"}]}}"#,
+            r#"not json"#,
+        ]
+        .join("\n");
+        assert_eq!(last_prompt_in(&t).as_deref(), Some("second"));
+        let t2 = format!("{t}\n{}", r#"{"type":"last-prompt","lastPrompt":"third"}"#);
+        assert_eq!(last_prompt_in(&t2).as_deref(), Some("third"));
+        assert_eq!(last_prompt_in(""), None);
+        let t3 = r#"{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"ls"}}]}}"#;
+        assert_eq!(
+            last_tool_call_in(t3).as_deref(),
+            Some(r#"Bash: {"command":"ls"}"#)
+        );
+    }
+}

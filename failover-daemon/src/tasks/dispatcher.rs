@@ -1,0 +1,613 @@
+//! The dispatcher: the one task that owns the [`FailoverEngine`].
+//!
+//! It waits on three things (`select!`, biased in this order): shutdown, operator and
+//! housekeeping messages ([`ControlMsg`]), engine inputs from every other task, and the
+//! engine's next deadline. Each becomes one [`Input`]; the engine's effects are routed by the
+//! plain function [`route`] to the worker that executes them. The dispatcher awaits nothing
+//! but channel capacity and the state file (written in order, so a persisted state is on disk
+//! before any later effect runs); session backends are only touched by workers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use failover_core::{
+    Command, CommandReply, Effect, FailoverEngine, Input, LaunchRequest, Notification,
+    NotificationKind, PersistedState, RequestId, Severity,
+};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{CheckpointJob, ControlMsg, Published, SwitchJob};
+use crate::clock::Clock;
+use crate::config::DaemonConfig;
+use crate::error::DaemonError;
+use crate::events::{DaemonEvent, DaemonEventKind};
+use crate::http::convert::DaemonFacts;
+use crate::metrics::Metrics;
+use crate::notifiers::NotifyHub;
+use crate::state_store::StateStore;
+
+/// Command request ids live in their own range so they never meet the engine's own.
+const COMMAND_ID_BASE: u64 = 1 << 62;
+
+/// Where an effect goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Route {
+    /// To the checkpoint worker.
+    Checkpoint(CheckpointJob),
+    /// To the account switcher.
+    Switch(SwitchJob),
+    /// To the notifier hub.
+    Notify(Notification),
+    /// To the state file.
+    Persist(PersistedState),
+    /// Back to the operator who asked.
+    Reply(RequestId, CommandReply),
+}
+
+/// Decides which worker executes `effect`. Pure, so tests can check the routing table.
+pub fn route(effect: Effect) -> Route {
+    match effect {
+        Effect::Checkpoint {
+            request,
+            session,
+            account,
+            claude_session,
+            dir,
+            task,
+        } => Route::Checkpoint(CheckpointJob {
+            request,
+            session,
+            account,
+            claude_session,
+            dir,
+            task,
+        }),
+        Effect::Stop { request, session } => Route::Switch(SwitchJob::Stop { request, session }),
+        Effect::Launch {
+            request,
+            session,
+            account,
+            config_dir,
+            dir,
+            resume,
+        } => Route::Switch(SwitchJob::Launch {
+            request,
+            launch: LaunchRequest {
+                session,
+                dir,
+                account,
+                config_dir,
+                resume,
+            },
+        }),
+        Effect::SendPrompt {
+            request,
+            session,
+            text,
+        } => Route::Switch(SwitchJob::SendPrompt {
+            request,
+            session,
+            text,
+        }),
+        Effect::Notify(n) => Route::Notify(n),
+        Effect::Persist(s) => Route::Persist(s),
+        Effect::Reply { request, reply } => Route::Reply(request, reply),
+    }
+}
+
+/// The dispatcher's channels and collaborators.
+#[derive(Debug)]
+pub struct DispatcherParts {
+    /// The engine.
+    pub engine: FailoverEngine,
+    /// The configuration in force.
+    pub config: Arc<DaemonConfig>,
+    /// The state as last loaded or written.
+    pub last_persisted: PersistedState,
+    /// The clock.
+    pub clock: Clock,
+    /// Engine inputs.
+    pub inbox: mpsc::Receiver<Input>,
+    /// Control messages.
+    pub control: mpsc::Receiver<ControlMsg>,
+    /// The checkpoint worker.
+    pub checkpoints: mpsc::Sender<CheckpointJob>,
+    /// The account switcher.
+    pub switcher: mpsc::Sender<SwitchJob>,
+    /// Notifications.
+    pub hub: Arc<NotifyHub>,
+    /// The state file.
+    pub store: StateStore,
+    /// Published status.
+    pub status: watch::Sender<Arc<Published>>,
+    /// Published configuration (the session watcher follows it).
+    pub config_out: watch::Sender<Arc<DaemonConfig>>,
+    /// Events.
+    pub events: broadcast::Sender<Arc<DaemonEvent>>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Daemon facts for the status page.
+    pub facts: DaemonFacts,
+    /// Ends the main loop.
+    pub shutdown: CancellationToken,
+    /// How long in-flight effects may take to finish after shutdown.
+    pub shutdown_grace: Duration,
+}
+
+struct Dispatcher {
+    engine: FailoverEngine,
+    config: Arc<DaemonConfig>,
+    last_persisted: PersistedState,
+    clock: Clock,
+    checkpoints: mpsc::Sender<CheckpointJob>,
+    switcher: mpsc::Sender<SwitchJob>,
+    hub: Arc<NotifyHub>,
+    store: StateStore,
+    status: watch::Sender<Arc<Published>>,
+    config_out: watch::Sender<Arc<DaemonConfig>>,
+    events: broadcast::Sender<Arc<DaemonEvent>>,
+    metrics: Arc<Metrics>,
+    facts: DaemonFacts,
+    seq: u64,
+    replies: HashMap<RequestId, oneshot::Sender<CommandReply>>,
+    next_command: u64,
+    outstanding: HashSet<RequestId>,
+    pending_reload: Option<Arc<DaemonConfig>>,
+}
+
+/// Runs the dispatcher until `shutdown`, then drains: the engine is told to
+/// [`Drain`](Command::Drain) and in-flight effects get `shutdown_grace` to finish.
+pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
+    let DispatcherParts {
+        engine,
+        config,
+        last_persisted,
+        clock,
+        mut inbox,
+        mut control,
+        checkpoints,
+        switcher,
+        hub,
+        store,
+        status,
+        config_out,
+        events,
+        metrics,
+        facts,
+        shutdown,
+        shutdown_grace,
+    } = parts;
+    let mut d = Dispatcher {
+        engine,
+        config,
+        last_persisted,
+        clock,
+        checkpoints,
+        switcher,
+        hub,
+        store,
+        status,
+        config_out,
+        events,
+        metrics,
+        facts,
+        seq: 0,
+        replies: HashMap::new(),
+        next_command: COMMAND_ID_BASE,
+        outstanding: HashSet::new(),
+        pending_reload: None,
+    };
+    d.publish();
+    loop {
+        let deadline = d.engine.next_deadline().map(|t| d.clock.instant_at(t));
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            Some(msg) = control.recv() => d.on_control(msg).await,
+            Some(input) = inbox.recv() => d.on_input(input).await,
+            () = sleep_until_opt(deadline) => d.on_input(Input::Tick).await,
+        }
+    }
+
+    // Drain: finish what is in flight, start nothing new.
+    tracing::info!(
+        in_flight = d.outstanding.len(),
+        "shutting down: draining in-flight effects"
+    );
+    let request = d.command_id();
+    d.on_input(Input::Command {
+        request,
+        command: Command::Drain,
+    })
+    .await;
+    let grace = tokio::time::sleep(shutdown_grace);
+    tokio::pin!(grace);
+    while !d.outstanding.is_empty() {
+        let deadline = d.engine.next_deadline().map(|t| d.clock.instant_at(t));
+        tokio::select! {
+            biased;
+            () = &mut grace => {
+                tracing::warn!(left = d.outstanding.len(), "shutdown grace over; leaving effects unfinished (the state file lets the next start pick them up)");
+                break;
+            }
+            Some(input) = inbox.recv() => d.on_input(input).await,
+            () = sleep_until_opt(deadline) => d.on_input(Input::Tick).await,
+        }
+    }
+    for (_, tx) in d.replies.drain() {
+        drop(tx);
+    }
+    Ok(())
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Dispatcher {
+    fn command_id(&mut self) -> RequestId {
+        self.next_command += 1;
+        RequestId(self.next_command)
+    }
+
+    fn emit(&mut self, kind: DaemonEventKind) {
+        self.seq += 1;
+        let _ = self.events.send(Arc::new(DaemonEvent {
+            seq: self.seq,
+            at: self.clock.now(),
+            kind,
+        }));
+    }
+
+    fn publish(&mut self) {
+        self.facts.notifications_dropped =
+            self.metrics.notifications_dropped.load(Ordering::Relaxed);
+        let published = Published {
+            snapshot: self.engine.snapshot(),
+            facts: self.facts.clone(),
+        };
+        self.status.send_replace(Arc::new(published));
+    }
+
+    async fn on_control(&mut self, msg: ControlMsg) {
+        match msg {
+            ControlMsg::Command { command, reply } => {
+                let request = self.command_id();
+                self.replies.insert(request, reply);
+                self.on_input(Input::Command { request, command }).await;
+            }
+            ControlMsg::Ping(tx) => {
+                let _ = tx.send(());
+            }
+            ControlMsg::Reload(Err(e)) => {
+                let why = e.to_string();
+                tracing::warn!(error = %why, "configuration reload refused; keeping the configuration in force");
+                self.metrics
+                    .config_reload_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                self.facts.config_error = Some(why.clone());
+                self.emit(DaemonEventKind::ConfigReload {
+                    error: Some(why.clone()),
+                });
+                let now = self.clock.now();
+                self.hub.submit(
+                    Notification {
+                        severity: Severity::Warning,
+                        kind: NotificationKind::Message {
+                            text: format!("configuration reload refused: {why}"),
+                        },
+                        summary: format!(
+                            "configuration reload refused, old configuration kept: {why}"
+                        ),
+                        next_reset: None,
+                        dedup_key: format!("config-reload:{why}"),
+                        at: now,
+                    },
+                    now,
+                );
+                self.publish();
+            }
+            ControlMsg::Reload(Ok(cfg)) => {
+                self.pending_reload = Some(Arc::from(cfg));
+                self.try_apply_reload();
+            }
+        }
+    }
+
+    /// Applies a pending reload once no effect is in flight and no swap runs: the engine is
+    /// rebuilt from the last persisted state under the new configuration.
+    fn try_apply_reload(&mut self) {
+        let Some(cfg) = self.pending_reload.clone() else {
+            return;
+        };
+        if !self.outstanding.is_empty() || self.engine.snapshot().swap.is_some() {
+            tracing::info!("configuration reload waits for the effects in flight to finish");
+            return;
+        }
+        self.pending_reload = None;
+        let restart_needed = restart_only_changes(&self.config, &cfg);
+        if !restart_needed.is_empty() {
+            tracing::warn!(keys = ?restart_needed, "these configuration changes take effect at the next restart");
+        }
+        if cfg.engine != *self.engine.config() {
+            match FailoverEngine::restore(cfg.engine.clone(), self.last_persisted.clone()) {
+                Ok(engine) => self.engine = engine,
+                Err(e) => {
+                    let why = format!("the engine refused the new configuration: {e}");
+                    tracing::warn!(error = %why, "configuration reload refused");
+                    self.facts.config_error = Some(why.clone());
+                    self.emit(DaemonEventKind::ConfigReload { error: Some(why) });
+                    self.publish();
+                    return;
+                }
+            }
+        }
+        tracing::info!("configuration reloaded");
+        self.config = cfg.clone();
+        self.config_out.send_replace(cfg);
+        self.facts.config_error = None;
+        self.emit(DaemonEventKind::ConfigReload { error: None });
+        self.publish();
+    }
+
+    async fn on_input(&mut self, input: Input) {
+        let span = tracing::debug_span!("input", kind = input_kind(&input));
+        async {
+            let now = self.clock.now();
+            if let Input::EffectFinished { request, .. } = &input {
+                self.outstanding.remove(request);
+            }
+            if !matches!(input, Input::Tick) {
+                let latency_ms = match &input {
+                    Input::Detection { observed_at, .. } => {
+                        let l = now.saturating_since(*observed_at);
+                        self.metrics.record_latency(l);
+                        Some(u64::try_from(l.as_millis()).unwrap_or(u64::MAX))
+                    }
+                    _ => None,
+                };
+                self.emit(DaemonEventKind::Input {
+                    input: input.clone(),
+                    latency_ms,
+                });
+            }
+            let effects = self.engine.handle(now, input);
+            for effect in effects {
+                self.emit(DaemonEventKind::Effect(effect.clone()));
+                self.execute(route(effect)).await;
+            }
+            self.publish();
+            if self.pending_reload.is_some() {
+                self.try_apply_reload();
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn execute(&mut self, route: Route) {
+        match route {
+            Route::Checkpoint(job) => {
+                let request = job.request;
+                self.outstanding.insert(request);
+                if self.checkpoints.send(job).await.is_err() {
+                    self.worker_gone(request, "checkpoint worker").await;
+                }
+            }
+            Route::Switch(job) => {
+                let request = job.request();
+                self.outstanding.insert(request);
+                if self.switcher.send(job).await.is_err() {
+                    self.worker_gone(request, "account switcher").await;
+                }
+            }
+            Route::Notify(n) => {
+                let now = self.clock.now();
+                self.hub.submit(n, now);
+            }
+            Route::Persist(state) => self.persist(state).await,
+            Route::Reply(request, reply) => match self.replies.remove(&request) {
+                Some(tx) => {
+                    let _ = tx.send(reply);
+                }
+                None => tracing::debug!(%request, "reply for a command nobody waits for"),
+            },
+        }
+    }
+
+    /// A worker is gone (only during shutdown): its effect fails rather than hanging.
+    async fn worker_gone(&mut self, request: RequestId, worker: &str) {
+        tracing::warn!(%request, worker, "worker stopped; the effect is reported failed");
+        self.outstanding.remove(&request);
+        let now = self.clock.now();
+        let effects = self.engine.handle(
+            now,
+            Input::EffectFinished {
+                request,
+                outcome: failover_core::EffectOutcome::Failed {
+                    kind: failover_core::FailureKind::Transient,
+                    detail: format!("{worker} stopped"),
+                },
+            },
+        );
+        for effect in effects {
+            self.emit(DaemonEventKind::Effect(effect.clone()));
+            // Only non-worker effects can still be honoured; workers are gone.
+            if let r @ (Route::Persist(_) | Route::Notify(_) | Route::Reply(..)) = route(effect) {
+                Box::pin(self.execute(r)).await;
+            }
+        }
+    }
+
+    async fn persist(&mut self, state: PersistedState) {
+        let store = self.store.clone();
+        let to_write = state.clone();
+        let result = tokio::task::spawn_blocking(move || store.save(&to_write)).await;
+        let error = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some((e.to_string(), e.is_disk_full())),
+            Err(join) => Some((format!("state writer panicked: {join}"), false)),
+        };
+        match error {
+            None => {
+                self.last_persisted = state;
+                if self.facts.state_error.take().is_some() {
+                    tracing::info!("state file written again");
+                }
+            }
+            Some((why, disk_full)) => {
+                self.metrics
+                    .state_write_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %why, disk_full, "cannot write the state file; the previous one is intact and the daemon keeps running");
+                let first = self.facts.state_error.is_none();
+                self.facts.state_error = Some(why.clone());
+                // The engine's view is still the truth in memory; remember it for reloads.
+                self.last_persisted = state;
+                self.emit(DaemonEventKind::StateWriteFailed(why.clone()));
+                if first {
+                    let now = self.clock.now();
+                    self.hub.submit(
+                        Notification {
+                            severity: Severity::Critical,
+                            kind: NotificationKind::Message { text: why.clone() },
+                            summary: format!(
+                                "cannot write the state file ({why}); a crash now would lose the latest state"
+                            ),
+                            next_reset: None,
+                            dedup_key: "state-write-failed".into(),
+                            at: now,
+                        },
+                        now,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The settings a running daemon cannot change without a restart, if they changed.
+fn restart_only_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.state_dir != new.state_dir {
+        keys.push("state_dir");
+    }
+    if old.tmux != new.tmux {
+        keys.push("tmux");
+    }
+    if old.claude != new.claude {
+        keys.push("claude");
+    }
+    if old.control != new.control {
+        keys.push("control");
+    }
+    if old.notify != new.notify {
+        keys.push("notify");
+    }
+    if old.janitor != new.janitor {
+        keys.push("janitor");
+    }
+    if old.stop_grace != new.stop_grace {
+        keys.push("policy.stop_grace_secs");
+    }
+    keys
+}
+
+fn input_kind(input: &Input) -> &'static str {
+    match input {
+        Input::Detection { .. } => "detection",
+        Input::SessionStarted { .. } => "session_started",
+        Input::SessionExited { .. } => "session_exited",
+        Input::SessionActivity { .. } => "session_activity",
+        Input::ClaudeSessionLearned { .. } => "claude_session_learned",
+        Input::AccountStateObserved { .. } => "account_state_observed",
+        Input::EffectFinished { .. } => "effect_finished",
+        Input::Tick => "tick",
+        Input::Command { .. } => "command",
+        #[allow(unreachable_patterns)]
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use failover_core::{AccountId, ClaudeSessionId, SessionId};
+
+    use super::*;
+
+    #[test]
+    fn effects_go_to_the_worker_that_executes_them() {
+        let s = SessionId::new("s");
+        let a = AccountId::new("a");
+        assert!(matches!(
+            route(Effect::Stop {
+                request: RequestId(1),
+                session: s.clone()
+            }),
+            Route::Switch(SwitchJob::Stop { .. })
+        ));
+        let launched = route(Effect::Launch {
+            request: RequestId(2),
+            session: s.clone(),
+            account: a.clone(),
+            config_dir: PathBuf::from("/c"),
+            dir: PathBuf::from("/d"),
+            resume: Some(ClaudeSessionId::new("u")),
+        });
+        assert_eq!(
+            launched,
+            Route::Switch(SwitchJob::Launch {
+                request: RequestId(2),
+                launch: LaunchRequest {
+                    session: s.clone(),
+                    dir: PathBuf::from("/d"),
+                    account: a.clone(),
+                    config_dir: PathBuf::from("/c"),
+                    resume: Some(ClaudeSessionId::new("u")),
+                }
+            })
+        );
+        assert!(matches!(
+            route(Effect::Checkpoint {
+                request: RequestId(3),
+                session: s.clone(),
+                account: a,
+                claude_session: None,
+                dir: PathBuf::from("/d"),
+                task: None
+            }),
+            Route::Checkpoint(CheckpointJob {
+                request: RequestId(3),
+                ..
+            })
+        ));
+        assert!(matches!(
+            route(Effect::SendPrompt {
+                request: RequestId(4),
+                session: s,
+                text: "hi".into()
+            }),
+            Route::Switch(SwitchJob::SendPrompt { .. })
+        ));
+        assert!(matches!(
+            route(Effect::Persist(PersistedState::default())),
+            Route::Persist(_)
+        ));
+        assert_eq!(
+            route(Effect::Reply {
+                request: RequestId(5),
+                reply: CommandReply::Accepted
+            }),
+            Route::Reply(RequestId(5), CommandReply::Accepted)
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! The daemon's cooperating tasks. The dispatcher owns the engine; every other task sends it
+//! typed messages over bounded channels and executes the effects it routes to them.
+//!
+//! ```text
+//!  session_watcher ─┐                       ┌─► checkpoint worker ──┐
+//!  quota_monitor  ──┤   mpsc<Input>         ├─► account switcher ───┤ replies come back as
+//!  janitor (logs) ──┼──► DISPATCHER ────────┤                       │ Input::EffectFinished
+//!  config_watch   ──┤   (owns the engine)   ├─► notifier channels   │ on the same inbox
+//!  http, watchdog ──┘   mpsc<ControlMsg>    └─► state file (awaited, in order)
+//!                            │
+//!                            ├─► watch<Arc<Published>>    ──► GET /v1/status, /metrics
+//!                            └─► broadcast<DaemonEvent>   ──► GET /v1/events
+//! ```
+
+pub mod checkpoint;
+pub mod config_watch;
+pub mod dispatcher;
+pub mod janitor;
+pub mod quota_monitor;
+pub mod session_watcher;
+pub mod switcher;
+pub mod systemd;
+
+use std::path::PathBuf;
+
+use failover_core::{
+    AccountId, ClaudeSessionId, Command, CommandReply, LaunchRequest, RequestId, SessionId,
+    StatusSnapshot,
+};
+use tokio::sync::oneshot;
+
+use crate::config::{ConfigFileError, DaemonConfig};
+use crate::error::DaemonError;
+use crate::http::convert::DaemonFacts;
+
+/// Capacity of the dispatcher's input inbox.
+pub const INBOX_CAPACITY: usize = 1024;
+/// Capacity of the control channel.
+pub const CONTROL_CAPACITY: usize = 64;
+/// Capacity of each worker's job channel.
+pub const WORKER_CAPACITY: usize = 256;
+
+/// What a task returns: its name and, for a critical failure, the error.
+pub type TaskExit = (&'static str, Result<(), DaemonError>);
+
+/// Messages to the dispatcher that are not engine inputs.
+#[derive(Debug)]
+pub enum ControlMsg {
+    /// An operator command; the engine's reply is sent back.
+    Command {
+        /// The command.
+        command: Command,
+        /// Where the reply goes.
+        reply: oneshot::Sender<CommandReply>,
+    },
+    /// Liveness probe (systemd watchdog): answered when the dispatcher loop is responsive.
+    Ping(oneshot::Sender<()>),
+    /// The configuration file changed: the new configuration, or why it was refused.
+    Reload(Result<Box<DaemonConfig>, ConfigFileError>),
+}
+
+/// What the dispatcher publishes for readers (HTTP, the CLI, tests).
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The engine's view.
+    pub snapshot: StatusSnapshot,
+    /// Daemon facts the engine does not know.
+    pub facts: DaemonFacts,
+}
+
+/// A checkpoint for the checkpoint worker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointJob {
+    /// Tags the reply.
+    pub request: RequestId,
+    /// The session.
+    pub session: SessionId,
+    /// The account it is on.
+    pub account: AccountId,
+    /// Its conversation.
+    pub claude_session: Option<ClaudeSessionId>,
+    /// Its working directory.
+    pub dir: PathBuf,
+    /// Its task.
+    pub task: Option<String>,
+}
+
+/// A session operation for the account switcher.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SwitchJob {
+    /// Stop the session.
+    Stop {
+        /// Tags the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+    },
+    /// Launch (or resume) the session.
+    Launch {
+        /// Tags the reply.
+        request: RequestId,
+        /// What to launch.
+        launch: LaunchRequest,
+    },
+    /// Type a prompt into the session.
+    SendPrompt {
+        /// Tags the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The prompt.
+        text: String,
+    },
+}
+
+impl SwitchJob {
+    /// The request it carries.
+    pub fn request(&self) -> RequestId {
+        match self {
+            Self::Stop { request, .. }
+            | Self::Launch { request, .. }
+            | Self::SendPrompt { request, .. } => *request,
+        }
+    }
+}

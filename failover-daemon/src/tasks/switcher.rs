@@ -1,0 +1,145 @@
+//! The account switcher: executes `Stop`, `Launch` and `SendPrompt` through the
+//! [`SessionBackend`], each under a timeout, several sessions at once, and replies with
+//! [`Input::EffectFinished`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use failover_core::{EffectOutcome, FailureKind, Input, SessionBackend};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::SwitchJob;
+use crate::error::DaemonError;
+
+/// Time limits of the switcher's backend calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwitchTimeouts {
+    /// Grace a session gets to exit before it is killed.
+    pub stop_grace: Duration,
+    /// Extra time, beyond the grace, a stop may take.
+    pub stop_slack: Duration,
+    /// How long a launch (a cold start) may take.
+    pub launch: Duration,
+    /// How long typing a prompt may take.
+    pub send: Duration,
+}
+
+impl SwitchTimeouts {
+    /// Timeouts for a given stop grace.
+    pub fn with_grace(stop_grace: Duration) -> Self {
+        Self {
+            stop_grace,
+            stop_slack: Duration::from_secs(15),
+            launch: Duration::from_secs(90),
+            send: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs until the dispatcher drops its sender and every job in flight has replied.
+pub async fn run(
+    mut jobs: mpsc::Receiver<SwitchJob>,
+    backend: Arc<dyn SessionBackend>,
+    inbox: mpsc::Sender<Input>,
+    timeouts: SwitchTimeouts,
+) -> Result<(), DaemonError> {
+    let mut running = JoinSet::new();
+    loop {
+        tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => {
+                    let (b, tx) = (backend.clone(), inbox.clone());
+                    running.spawn(async move {
+                        let request = job.request();
+                        let outcome = execute(job, &*b, timeouts).await;
+                        if tx.send(Input::EffectFinished { request, outcome }).await.is_err() {
+                            tracing::debug!(%request, "dispatcher gone; reply dropped");
+                        }
+                    });
+                }
+                None => break,
+            },
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    while running.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Executes one job.
+pub async fn execute(
+    job: SwitchJob,
+    backend: &dyn SessionBackend,
+    t: SwitchTimeouts,
+) -> EffectOutcome {
+    match job {
+        SwitchJob::Stop { request, session } => {
+            let span = tracing::info_span!("stop", %session, %request);
+            let limit = t.stop_grace + t.stop_slack;
+            outcome(
+                "stop",
+                limit,
+                backend.stop(&session, t.stop_grace).instrument(span),
+                |()| EffectOutcome::Stopped,
+            )
+            .await
+        }
+        SwitchJob::Launch { request, launch } => {
+            let span = tracing::info_span!("launch", session = %launch.session, account = %launch.account, %request);
+            outcome(
+                "launch",
+                t.launch,
+                backend.launch(&launch).instrument(span),
+                |l| EffectOutcome::Launched {
+                    claude_session: l.claude_session,
+                },
+            )
+            .await
+        }
+        SwitchJob::SendPrompt {
+            request,
+            session,
+            text,
+        } => {
+            let span = tracing::info_span!("send_prompt", %session, %request);
+            outcome(
+                "send_prompt",
+                t.send,
+                backend.send_input(&session, &text).instrument(span),
+                |()| EffectOutcome::PromptSent,
+            )
+            .await
+        }
+    }
+}
+
+async fn outcome<T>(
+    op: &'static str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, failover_core::BackendError>>,
+    ok: impl FnOnce(T) -> EffectOutcome,
+) -> EffectOutcome {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => {
+            tracing::info!(op, "done");
+            ok(v)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(op, error = %e, "failed");
+            EffectOutcome::Failed {
+                kind: FailureKind::from(&e),
+                detail: e.to_string(),
+            }
+        }
+        Err(_) => {
+            tracing::warn!(op, ?limit, "timed out");
+            EffectOutcome::Failed {
+                kind: FailureKind::Transient,
+                detail: format!("{op} timed out after {limit:?}"),
+            }
+        }
+    }
+}
