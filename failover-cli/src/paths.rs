@@ -22,9 +22,11 @@ pub(crate) fn cache_home() -> PathBuf {
     xdg("XDG_CACHE_HOME").unwrap_or_else(|| home().join(".cache"))
 }
 
-/// The default config file: `$XDG_CONFIG_HOME/claude-failover/config.toml`.
+/// The default config file (the daemon's own rule):
+/// `$XDG_CONFIG_HOME/claude-failover/config.toml`, else `~/.config/claude-failover/config.toml`.
 pub(crate) fn default_config_file() -> PathBuf {
-    config_home().join("claude-failover").join("config.toml")
+    failover_daemon::config::default_config_file(&failover_daemon::config::ProcessEnv)
+        .unwrap_or_else(|| config_home().join("claude-failover").join("config.toml"))
 }
 
 /// `$XDG_STATE_HOME`, else `~/.local/state`.
@@ -64,12 +66,9 @@ pub(crate) fn socket_for_config(config: &Path) -> PathBuf {
     default_socket(&state_dir)
 }
 
-/// The daemon's default control socket for a state directory.
+/// The daemon's default control socket for a state directory (the daemon's own rule).
 pub(crate) fn default_socket(state_dir: &Path) -> PathBuf {
-    xdg("XDG_RUNTIME_DIR").map_or_else(
-        || state_dir.join("control.sock"),
-        |d| d.join("claude-failover.sock"),
-    )
+    failover_daemon::config::default_socket(&failover_daemon::config::ProcessEnv, state_dir)
 }
 
 /// The uid this process runs as (read from `/proc/self`, which the kernel gives the caller's

@@ -230,6 +230,16 @@ fn init_writes_a_starter_config_and_never_touches_credentials() {
         "credentials are never read into the config"
     );
     assert!(r.stderr.contains("wrote"), "{r}");
+    // The daemon's own loader accepts it, in the same environment.
+    let env = sb.env_fn();
+    let cfg = failover_daemon::DaemonConfig::load(&file, &env)
+        .unwrap_or_else(|e| panic!("the daemon refuses the written config: {e}\n{text}"));
+    let names: Vec<&str> = cfg.engine.accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(names, ["default", "spare", "work", "claude-env"]);
+    assert_eq!(
+        cfg.engine.accounts[2].config_dir,
+        sb.home().join(".claude-work")
+    );
     let after: Vec<_> = creds.iter().map(|c| fingerprint(c)).collect();
     assert_eq!(before, after, "credentials untouched (bytes, mode, mtime)");
 

@@ -9,6 +9,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use failover_daemon::config::{DaemonConfig, ProcessEnv};
 use failover_daemon::http::dto::StatusDto;
 use serde::Serialize;
 
@@ -234,7 +235,7 @@ fn check_config(ctx: &Ctx, c: &mut Checks) -> Loose {
         }
     };
     let base = path.parent().unwrap_or(Path::new("."));
-    match validate(path, &text) {
+    match validate(path) {
         Ok((accounts, sessions)) => c.ok(
             "config",
             format!(
@@ -251,14 +252,11 @@ fn check_config(ctx: &Ctx, c: &mut Checks) -> Loose {
     loose(&text, base)
 }
 
-/// Checks the file the way the daemon will read it; returns the account and session counts.
-fn validate(path: &Path, text: &str) -> Result<(usize, usize), String> {
-    let _ = path;
-    let t: toml::Table = text
-        .parse()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let n = |k: &str| t.get(k).and_then(|v| v.as_array()).map_or(0, Vec::len);
-    Ok((n("accounts"), n("sessions")))
+/// Checks the file the way the daemon reads it; returns the account and session counts.
+fn validate(path: &Path) -> Result<(usize, usize), String> {
+    DaemonConfig::load(path, &ProcessEnv)
+        .map(|c| (c.engine.accounts.len(), c.engine.sessions.len()))
+        .map_err(|e| e.to_string())
 }
 
 async fn check_tmux(c: &mut Checks) {

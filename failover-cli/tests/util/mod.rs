@@ -41,6 +41,22 @@ impl Sandbox {
         self.path("home")
     }
 
+    /// The sandbox environment as the daemon's config loader reads it.
+    pub fn env_fn(&self) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: Vec<(String, String)> = [
+            ("HOME", self.home()),
+            ("XDG_CONFIG_HOME", self.path("config")),
+            ("XDG_STATE_HOME", self.path("state")),
+            ("XDG_DATA_HOME", self.path("data")),
+            ("XDG_CACHE_HOME", self.path("cache")),
+            ("XDG_RUNTIME_DIR", self.path("run")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.display().to_string()))
+        .collect();
+        move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
     /// A command for the binary with this sandbox's environment.
     pub fn cmd<I, S>(&self, args: I) -> Command
     where
