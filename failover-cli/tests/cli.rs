@@ -464,3 +464,241 @@ fn tasks_add_list_retry_round_trip() {
     r.code(2);
     assert!(r.stderr.contains("--project"), "{r}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Against a real daemon.
+
+use util::daemon::{Spec, TestDaemon};
+
+fn two_accounts(sb: &Sandbox) -> TestDaemon {
+    TestDaemon::start(
+        sb,
+        Spec {
+            accounts: &["alpha", "beta"],
+            ..Spec::default()
+        },
+    )
+}
+
+#[test]
+fn status_accounts_sessions_tables_and_json() {
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+
+    let r = run60(sb.cmd(d.args(&["status", "--json"])));
+    r.ok();
+    let st: failover_daemon::http::dto::StatusDto = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(st.api_version, 1);
+    let names: Vec<&str> = st.accounts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    assert!(st.sessions.is_empty());
+    assert_eq!(st.daemon.pid, std::process::id());
+
+    let r = run60(sb.cmd(d.args(&["status"])));
+    r.ok();
+    for needle in [
+        "daemon ",
+        "active ",
+        "mode ",
+        "swap ",
+        "ACCOUNT",
+        "alpha",
+        "beta",
+        "no sessions configured",
+    ] {
+        assert!(r.stdout.contains(needle), "status lacks {needle:?}:\n{r}");
+    }
+
+    let r = run60(sb.cmd(d.args(&["accounts", "--json"])));
+    r.ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["name"], "beta");
+    for key in [
+        "preference",
+        "state",
+        "usable",
+        "used_percent",
+        "window",
+        "resets_at",
+        "resets_at_ms",
+    ] {
+        assert!(v[0].get(key).is_some(), "accounts --json has {key}: {v}");
+    }
+    let r = run60(sb.cmd(d.args(&["accounts"])));
+    r.ok();
+    let header = r.stdout.lines().next().unwrap();
+    assert!(header.starts_with("ACCOUNT  PREF  STATE"), "{r}");
+    assert!(header.ends_with("RESETS"), "{r}");
+    assert_eq!(r.stdout.lines().count(), 3, "{r}");
+
+    let r = run60(sb.cmd(d.args(&["sessions", "--json"])));
+    r.ok();
+    assert_eq!(r.stdout.trim(), "[]");
+    let r = run60(sb.cmd(d.args(&["sessions"])));
+    r.ok();
+    assert_eq!(r.stdout, "no sessions configured\n");
+}
+
+#[test]
+fn swap_pause_resume_and_their_errors() {
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+
+    // Until the daemon has adopted what runs, it refuses swaps as "starting up" (exit 6).
+    let mut r = run60(sb.cmd(d.args(&["swap", "--to", "nope"])));
+    assert!(
+        util::wait_until(std::time::Duration::from_secs(30), || {
+            r = run60(sb.cmd(d.args(&["swap", "--to", "nope"])));
+            !r.stderr.contains("starting up")
+        }),
+        "the daemon never finished starting: {r}"
+    );
+    // Unknown account: the daemon's 404, exit 5, and where to look.
+    r.code(5);
+    assert!(r.stderr.contains("nope"), "{r}");
+    assert!(r.stderr.contains("claude-failover accounts"), "{r}");
+
+    // Paused: swaps are refused (409), exit 6.
+    let r = run60(sb.cmd(d.args(&["pause"])));
+    r.ok();
+    assert!(r.stdout.starts_with("paused"), "{r}");
+    let r = run60(sb.cmd(d.args(&["status", "--json"])));
+    let st: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(st["paused"], true);
+    let r = run60(sb.cmd(d.args(&["swap", "--to", "beta"])));
+    r.code(6);
+    assert!(r.stderr.contains("the daemon refused"), "{r}");
+    assert!(r.stderr.contains("paused"), "{r}");
+
+    let r = run60(sb.cmd(d.args(&["resume", "--json"])));
+    r.ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["accepted"], true);
+    assert_eq!(v["command"], "resume");
+
+    // A swap that completes: followed until the daemon reports it over.
+    let r = run60(sb.cmd(d.args(&["swap", "--to", "beta", "--timeout", "30"])));
+    r.ok();
+    assert!(r.stdout.contains("swap complete"), "{r}");
+    assert!(r.stdout.contains("on beta"), "{r}");
+    let r = run60(sb.cmd(d.args(&["swap", "--to", "alpha", "--timeout", "30", "--json"])));
+    r.ok();
+    let st: failover_daemon::http::dto::StatusDto = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(st.active_account.as_deref(), Some("alpha"));
+    let r = run60(sb.cmd(d.args(&["swap", "--to", "beta", "--no-wait", "--json"])));
+    r.ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["command"], "swap_to");
+    assert_eq!(v["to"], "beta");
+}
+
+#[test]
+fn events_follow_decisions_as_they_happen() {
+    use std::io::BufRead;
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    for json in [true, false] {
+        let mut args = d.args(&["events"]);
+        if json {
+            args.push("--json".into());
+        }
+        let mut cmd = sb.cmd(args);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        // Commands until the follower shows one (it may subscribe a moment after starting).
+        let mut seen = Vec::new();
+        let found = util::wait_until(std::time::Duration::from_secs(20), || {
+            run60(sb.cmd(d.args(&["pause"]))).ok();
+            run60(sb.cmd(d.args(&["resume"]))).ok();
+            while let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                seen.push(l);
+            }
+            seen.iter().any(|l| {
+                if json {
+                    serde_json::from_str::<failover_daemon::http::dto::EventDto>(l).is_ok_and(|e| {
+                        matches!(e.event, failover_daemon::http::dto::EventKindDto::Command { ref command, .. } if command == "pause")
+                    })
+                } else {
+                    l.contains("command     pause")
+                }
+            })
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found, "json={json}: no pause event among {seen:#?}");
+    }
+}
+
+#[test]
+fn tcp_with_a_token_works_and_a_wrong_token_exits_4() {
+    let sb = Sandbox::new();
+    let d = TestDaemon::start(
+        &sb,
+        Spec {
+            accounts: &["alpha", "beta"],
+            tcp: true,
+        },
+    );
+    let addr = d.tcp_addr.clone().expect("tcp address");
+    let token = d.token_file.clone().unwrap();
+    let r = run60(sb.cmd([
+        "--tcp",
+        &addr,
+        "--token-file",
+        token.to_str().unwrap(),
+        "accounts",
+        "--json",
+    ]));
+    r.ok();
+    assert!(r.stdout.contains("\"alpha\""), "{r}");
+    let wrong = sb.path("wrong-token");
+    std::fs::write(&wrong, "not-the-token-at-all\n").unwrap();
+    let r = run60(sb.cmd([
+        "--tcp",
+        &addr,
+        "--token-file",
+        wrong.to_str().unwrap(),
+        "status",
+    ]));
+    r.code(4);
+    assert!(r.stderr.contains("rejected the token"), "{r}");
+}
+
+#[test]
+fn doctor_on_a_running_daemon_checks_the_socket() {
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    let r = run60(sb.cmd(["--config", d.config.to_str().unwrap(), "doctor", "--json"]));
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r}"));
+    let check = |name: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no {name} check: {v}"))
+            .clone()
+    };
+    assert_eq!(check("config")["status"], "ok", "{v}");
+    assert_eq!(check("control socket permissions")["status"], "ok", "{v}");
+    assert_eq!(check("daemon")["status"], "ok", "{v}");
+    assert!(
+        check("daemon")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("active account"),
+        "{v}"
+    );
+}

@@ -132,7 +132,6 @@ pub(crate) async fn follow_swap(
     let mut poll = tokio::time::interval(Duration::from_millis(250));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tracker = ProgressTracker::default();
-    let mut seen_swap = false;
     let mut stream_open = true;
     loop {
         tokio::select! {
@@ -157,17 +156,30 @@ pub(crate) async fn follow_swap(
             _ = poll.tick() => {
                 let st: StatusDto = client.get_json("/v1/status").await?;
                 if let Some(swap) = &st.swap {
-                    seen_swap = true;
                     tracker.target.get_or_insert_with(|| swap.to.clone());
                     continue;
                 }
-                let target = target.map(str::to_owned).or_else(|| tracker.target.clone());
+                // The target: asked for, or seen in flight, or the new active account.
+                let target = target
+                    .map(str::to_owned)
+                    .or_else(|| tracker.target.clone())
+                    .or_else(|| {
+                        st.active_account
+                            .clone()
+                            .filter(|a| before.active_account.as_ref() != Some(a))
+                    });
                 let all_moved = target.as_deref().is_some_and(|t| {
                     st.active_account.as_deref() == Some(t)
-                        && st.sessions.iter().all(|s| s.account.as_deref() == Some(t) && s.state == "running")
+                        && st
+                            .sessions
+                            .iter()
+                            .all(|s| s.account.as_deref() == Some(t) && s.state == "running")
                 });
-                if st.swaps_completed > before.swaps_completed || (seen_swap && all_moved) {
-                    return Ok(SwapDone { status: st, elapsed: start.elapsed() });
+                if all_moved || st.swaps_completed > before.swaps_completed {
+                    return Ok(SwapDone {
+                        status: st,
+                        elapsed: start.elapsed(),
+                    });
                 }
             }
         }
