@@ -98,16 +98,17 @@ impl AccountPool {
 
     /// Replaces the state of `id`; returns whether anything changed. A move from unusable or
     /// near-the-limit to full headroom is remembered as a recovery.
-    pub fn set_state(&mut self, id: &AccountId, state: AccountState, now: UnixMillis) -> bool {
+    pub fn set_state(&mut self, id: &AccountId, state: AccountState) -> bool {
         let Some(entry) = self.entries.iter_mut().find(|e| &e.account.id == id) else {
             return false;
         };
         if entry.state == state {
             return false;
         }
-        let was_good = entry.state.is_usable(now) && !matches!(entry.state, AccountState::NearLimit { .. });
-        let is_good = state.is_usable(now) && !matches!(state, AccountState::NearLimit { .. });
-        if !was_good && is_good {
+        // Full headroom, whatever the instant: an exhausted account whose reset is due is
+        // not "good" until `expire` turns it into `Available`.
+        let good = |s: &AccountState| matches!(s, AccountState::Unknown | AccountState::Available);
+        if !good(&entry.state) && good(&state) {
             self.recovered.insert(id.clone());
         }
         entry.state = state;
@@ -188,7 +189,7 @@ impl AccountPool {
             };
             if due {
                 let id = self.entries[i].account.id.clone();
-                changed |= self.set_state(&id, AccountState::Available, now);
+                changed |= self.set_state(&id, AccountState::Available);
             }
         }
         changed
@@ -273,16 +274,15 @@ mod tests {
         let now = UnixMillis(0);
         let mut p = pool();
         assert_eq!(p.best(now, 95.0, None).unwrap().as_str(), "a");
-        p.set_state(&"a".into(), near(97.0), now);
+        p.set_state(&"a".into(), near(97.0));
         assert_eq!(p.best(now, 95.0, None).unwrap().as_str(), "b");
-        p.set_state(&"b".into(), AccountState::NeedsLogin, now);
+        p.set_state(&"b".into(), AccountState::NeedsLogin);
         p.set_state(
             &"c".into(),
             AccountState::Exhausted {
                 window: LimitWindow::Weekly,
                 until: UnixMillis(10),
             },
-            now,
         );
         // Only the near-limit account is usable: it is still chosen.
         assert_eq!(p.best(now, 95.0, None).unwrap().as_str(), "a");
@@ -297,7 +297,7 @@ mod tests {
         let mut p = pool();
         let load = |id: &AccountId| usize::from(id.as_str() == "a");
         assert_eq!(p.best_spread(now, 95.0, None, load).unwrap().as_str(), "b");
-        p.set_state(&"b".into(), near(50.0), now);
+        p.set_state(&"b".into(), near(50.0));
         assert_eq!(p.best_spread(now, 95.0, None, load).unwrap().as_str(), "c");
     }
 
@@ -311,7 +311,6 @@ mod tests {
                 window: LimitWindow::FiveHour,
                 until: UnixMillis(5),
             },
-            now,
         );
         p.take_recovered();
         assert!(!p.expire(UnixMillis(4)));

@@ -17,6 +17,9 @@ pub mod notify;
 pub mod quota;
 pub mod session;
 pub mod state;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub mod time;
 
 pub use account::{Account, AccountState, LimitWindow};

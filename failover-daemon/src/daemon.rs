@@ -22,7 +22,6 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::notifiers::{NotifyHub, run_channel};
 use crate::state_store::{Loaded, StateStore};
-use crate::tasks::quota_monitor::Monitor;
 use crate::tasks::switcher::SwitchTimeouts;
 use crate::tasks::{self, Published, TaskExit, dispatcher};
 
@@ -66,11 +65,11 @@ impl Daemon {
             backend,
             checkpointer,
             channels,
-            detectors,
+            observers,
+            observation_tx,
             observations,
             prompts,
             clock,
-            local_zone,
         } = deps;
         let started_at = clock.now();
 
@@ -145,6 +144,7 @@ impl Daemon {
         let (ckpt_tx, ckpt_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
         let (switch_tx, switch_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
         let (session_obs_tx, session_obs_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
+        let (observer_cmd_tx, observer_cmd_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
         let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
         let facts = DaemonFacts {
             started_at,
@@ -175,6 +175,7 @@ impl Daemon {
                 control: control_rx,
                 checkpoints: ckpt_tx,
                 switcher: switch_tx,
+                observers: observer_cmd_tx,
                 hub: hub.clone(),
                 store,
                 status: status_tx,
@@ -208,12 +209,16 @@ impl Daemon {
         set.spawn(named(
             "quota monitor",
             tasks::quota_monitor::run(
-                Monitor::new(&detectors, local_zone, metrics.clone()),
                 observations,
+                metrics.clone(),
                 inbox_tx.clone(),
                 session_obs_tx,
                 shutdown.clone(),
             ),
+        ));
+        set.spawn(named(
+            "observers",
+            tasks::observers::run(observers, observer_cmd_rx, observation_tx, shutdown.clone()),
         ));
         set.spawn(named(
             "session watcher",

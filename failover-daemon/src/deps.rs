@@ -1,18 +1,19 @@
 //! [`Deps`]: everything the daemon runs *on*, injected so tests can substitute fakes
-//! (`failover_core::testkit`) and production wires tmux, files and HTTP notifiers.
+//! (`failover_core::testkit`) while production wires tmux, files and HTTP notifiers
+//! ([`crate::production`]).
 
 use std::fmt;
 use std::sync::Arc;
 
-use failover_core::{Checkpointer, QuotaDetector, SessionBackend};
+use failover_core::{Checkpointer, SessionBackend};
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::notifiers::Channel;
-use crate::observe::Observation;
+use crate::observe::{ObserverEvent, Observers};
 use crate::prompts::PromptSource;
 
-/// How many observations may wait for the quota monitor before producers must wait or drop.
+/// How many observations may wait for the quota monitor.
 pub const OBSERVATION_CAPACITY: usize = 1024;
 
 /// The daemon's dependencies.
@@ -23,29 +24,29 @@ pub struct Deps {
     pub checkpointer: Arc<dyn Checkpointer>,
     /// Where notifications go (see [`channels_from_settings`](crate::notifiers::channels_from_settings)).
     pub channels: Vec<Channel>,
-    /// One detector per evidence source; evidence with no detector is ignored.
-    pub detectors: Vec<Arc<dyn QuotaDetector>>,
-    /// What the session observers report (the sending half goes to the observers).
-    pub observations: mpsc::Receiver<Observation>,
+    /// Starts the session observers.
+    pub observers: Arc<dyn Observers>,
+    /// The sending half of the observation channel, handed to the observers the daemon
+    /// starts (tests keep a clone and send events themselves).
+    pub observation_tx: mpsc::Sender<ObserverEvent>,
+    /// The receiving half, read by the quota monitor.
+    pub observations: mpsc::Receiver<ObserverEvent>,
     /// Recalls a conversation's last prompt and tool call for checkpoints.
     pub prompts: Arc<dyn PromptSource>,
     /// The clock (tests start it at a fixed instant, under a paused tokio clock).
     pub clock: Clock,
-    /// The zone for reset texts that name none.
-    pub local_zone: jiff::tz::TimeZone,
 }
 
 impl fmt::Debug for Deps {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Deps")
             .field("channels", &self.channels)
-            .field("detectors", &self.detectors.len())
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
 
 /// A bounded observation channel of the standard capacity.
-pub fn observation_channel() -> (mpsc::Sender<Observation>, mpsc::Receiver<Observation>) {
+pub fn observation_channel() -> (mpsc::Sender<ObserverEvent>, mpsc::Receiver<ObserverEvent>) {
     mpsc::channel(OBSERVATION_CAPACITY)
 }

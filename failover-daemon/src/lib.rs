@@ -41,4 +41,4 @@ pub use daemon::{Daemon, EVENT_BUFFER, SHUTDOWN_GRACE, run};
 pub use deps::{Deps, observation_channel};
 pub use error::DaemonError;
 pub use handle::{CommandError, DaemonHandle};
-pub use observe::Observation;
+pub use observe::{NoObservers, ObserverEvent, Observers};

@@ -1,68 +1,56 @@
-//! [`Observation`]: what the session observers (pane watcher, transcript tailer, statusline
-//! spool, activity detection) report. The quota monitor turns evidence into
-//! [`Input::Detection`](failover_core::Input::Detection) through the detectors; the other
-//! observations become session inputs directly.
+//! What the session observers report, and the seam through which the daemon starts them.
+//!
+//! Observers (in `failover-tmux`: a control-mode pane watcher per session, a transcript
+//! tailer and a statusline spool watcher) run the detectors themselves and send typed
+//! [`ObserverEvent`]s into one bounded channel the daemon owns. The daemon starts the
+//! background watchers once, and a pane watcher each time a session is adopted or launched
+//! (a pane watcher ends when its session's program exits), through [`Observers`].
 
-use failover_core::{Activity, ClaudeSessionId, SessionId, Subject, UnixMillis};
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
 
-/// One thing an observer saw.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Observation {
-    /// The visible text of a session's pane changed.
-    Pane {
-        /// The session.
+use failover_core::{ClaudeSessionId, SessionId};
+pub use failover_tmux::observe::ObserverEvent;
+
+/// Starts observers. Implemented over tmux in production ([`crate::production`]); tests
+/// use [`NoObservers`] and send [`ObserverEvent`]s themselves.
+pub trait Observers: Send + Sync {
+    /// Watchers not tied to one session (transcripts, statusline spools), each with a name.
+    fn background(
+        &self,
+        tx: mpsc::Sender<ObserverEvent>,
+    ) -> Vec<(&'static str, BoxFuture<'static, ()>)>;
+
+    /// A watcher of one running session; it ends when the session's program exits.
+    fn session(
+        &self,
         session: SessionId,
-        /// The screen (wrapped lines joined).
-        text: String,
-        /// When it was captured.
-        observed_at: UnixMillis,
-    },
-    /// A line was appended to a session's transcript.
-    TranscriptLine {
-        /// The session.
-        session: SessionId,
-        /// The JSONL line.
-        line: String,
-        /// When it was written (the line's own timestamp, or when it was read).
-        observed_at: UnixMillis,
-    },
-    /// Claude Code handed its statusline command a JSON document.
-    Statusline {
-        /// The account (spool per config dir) or session it is about.
-        subject: Subject,
-        /// The JSON document.
-        json: String,
-        /// When it was written.
-        observed_at: UnixMillis,
-    },
-    /// Rate-limit response headers (as `name: value` lines) seen for an account.
-    Headers {
-        /// The account.
-        subject: Subject,
-        /// The headers.
-        text: String,
-        /// When the response was served.
-        observed_at: UnixMillis,
-    },
-    /// A session went idle or started working.
-    Activity {
-        /// The session.
-        session: SessionId,
-        /// Its new activity.
-        activity: Activity,
-    },
-    /// A session's conversation id was learned.
-    ClaudeSession {
-        /// The session.
-        session: SessionId,
-        /// Its conversation.
-        claude_session: ClaudeSessionId,
-    },
-    /// A session's process exited or its tmux session vanished.
-    Exited {
-        /// The session.
-        session: SessionId,
-        /// The exit status, when known.
-        status: Option<i32>,
-    },
+        tx: mpsc::Sender<ObserverEvent>,
+    ) -> Option<BoxFuture<'static, ()>>;
+
+    /// `claude_session` now runs in `session` (its transcript lines are about it).
+    fn track(&self, claude_session: ClaudeSessionId, session: SessionId);
+}
+
+/// No observers at all: every observation comes from whoever holds the sender.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObservers;
+
+impl Observers for NoObservers {
+    fn background(
+        &self,
+        _tx: mpsc::Sender<ObserverEvent>,
+    ) -> Vec<(&'static str, BoxFuture<'static, ()>)> {
+        Vec::new()
+    }
+
+    fn session(
+        &self,
+        _session: SessionId,
+        _tx: mpsc::Sender<ObserverEvent>,
+    ) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
+
+    fn track(&self, _claude_session: ClaudeSessionId, _session: SessionId) {}
 }

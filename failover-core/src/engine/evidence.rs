@@ -94,7 +94,7 @@ impl FailoverEngine {
                 self.pool.state(account),
                 Some(AccountState::Unknown | AccountState::NeedsLogin)
             ) {
-                self.dirty |= self.pool.set_state(account, AccountState::Available, now);
+                self.dirty |= self.pool.set_state(account, AccountState::Available);
             }
             return;
         }
@@ -128,7 +128,7 @@ impl FailoverEngine {
                     used_percent: used_percent.clamp(0.0, 100.0),
                     resets_at: resets_at.filter(|t| *t > now),
                 };
-                self.dirty |= self.pool.set_state(account, state, now);
+                self.dirty |= self.pool.set_state(account, state);
             }
             Verdict::QuotaExhausted { window, resets_at } => {
                 let until = resets_at
@@ -140,13 +140,13 @@ impl FailoverEngine {
                     }
                 }
                 let state = AccountState::Exhausted { window, until };
-                self.dirty |= self.pool.set_state(account, state, now);
+                self.dirty |= self.pool.set_state(account, state);
             }
             Verdict::AuthRequired { reason } => {
                 if current == Some(AccountState::NeedsLogin) {
                     return;
                 }
-                self.dirty |= self.pool.set_state(account, AccountState::NeedsLogin, now);
+                self.dirty |= self.pool.set_state(account, AccountState::NeedsLogin);
                 self.notify(
                     Severity::Warning,
                     NotificationKind::NeedsLogin {
@@ -181,7 +181,7 @@ impl FailoverEngine {
             },
             s => s,
         };
-        if self.pool.set_state(account, state, self.now) {
+        if self.pool.set_state(account, state) {
             self.dirty = true;
         }
     }

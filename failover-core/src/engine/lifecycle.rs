@@ -317,7 +317,12 @@ impl FailoverEngine {
                     },
                 );
                 if matches!(purpose, StopPurpose::Swap { .. }) {
-                    self.swap_step_done(sid);
+                    // Still on the old account: it stays pending and is retried after the hold.
+                    if let Some(swap) = self.swap.as_mut() {
+                        if swap.current.as_ref() == Some(sid) {
+                            swap.current = None;
+                        }
+                    }
                 }
                 self.notify_stop_failed(sid, &account, &detail, hold);
             }

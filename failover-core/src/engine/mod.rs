@@ -137,7 +137,7 @@ impl FailoverEngine {
         }
         let mut engine = Self::new(config)?;
         for (id, account_state) in state.accounts {
-            engine.pool.set_state(&id, account_state, UnixMillis::EPOCH);
+            engine.pool.set_state(&id, account_state);
         }
         engine.pool.take_recovered();
         engine.active = state.active_account.filter(|a| engine.pool.contains(a));

@@ -13,13 +13,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use failover_core::{
-    Command, CommandReply, Effect, FailoverEngine, Input, LaunchRequest, Notification,
-    NotificationKind, PersistedState, RequestId, Severity,
+    Command, CommandReply, Effect, EffectOutcome, FailoverEngine, Input, LaunchRequest,
+    Notification, NotificationKind, PersistedState, RequestId, SessionId, Severity,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::observers::ObserverCmd;
 use super::{CheckpointJob, ControlMsg, Published, SwitchJob};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
@@ -118,6 +119,8 @@ pub struct DispatcherParts {
     pub checkpoints: mpsc::Sender<CheckpointJob>,
     /// The account switcher.
     pub switcher: mpsc::Sender<SwitchJob>,
+    /// The observer supervisor.
+    pub observers: mpsc::Sender<ObserverCmd>,
     /// Notifications.
     pub hub: Arc<NotifyHub>,
     /// The state file.
@@ -145,6 +148,7 @@ struct Dispatcher {
     clock: Clock,
     checkpoints: mpsc::Sender<CheckpointJob>,
     switcher: mpsc::Sender<SwitchJob>,
+    observers: mpsc::Sender<ObserverCmd>,
     hub: Arc<NotifyHub>,
     store: StateStore,
     status: watch::Sender<Arc<Published>>,
@@ -156,7 +160,7 @@ struct Dispatcher {
     replies: HashMap<RequestId, oneshot::Sender<CommandReply>>,
     next_command: u64,
     outstanding: HashSet<RequestId>,
-    pending_reload: Option<Arc<DaemonConfig>>,
+    launches: HashMap<RequestId, SessionId>,
 }
 
 /// Runs the dispatcher until `shutdown`, then drains: the engine is told to
@@ -171,6 +175,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         mut control,
         checkpoints,
         switcher,
+        observers,
         hub,
         store,
         status,
@@ -188,6 +193,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         clock,
         checkpoints,
         switcher,
+        observers,
         hub,
         store,
         status,
@@ -199,7 +205,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         replies: HashMap::new(),
         next_command: COMMAND_ID_BASE,
         outstanding: HashSet::new(),
-        pending_reload: None,
+        launches: HashMap::new(),
     };
     d.publish();
     loop {
@@ -238,9 +244,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
             () = sleep_until_opt(deadline) => d.on_input(Input::Tick).await,
         }
     }
-    for (_, tx) in d.replies.drain() {
-        drop(tx);
-    }
+    d.replies.clear();
     Ok(())
 }
 
@@ -314,39 +318,28 @@ impl Dispatcher {
                 );
                 self.publish();
             }
-            ControlMsg::Reload(Ok(cfg)) => {
-                self.pending_reload = Some(Arc::from(cfg));
-                self.try_apply_reload();
-            }
+            ControlMsg::Reload(Ok(cfg)) => self.reload(Arc::from(cfg)).await,
         }
     }
 
-    /// Applies a pending reload once no effect is in flight and no swap runs: the engine is
-    /// rebuilt from the last persisted state under the new configuration.
-    fn try_apply_reload(&mut self) {
-        let Some(cfg) = self.pending_reload.clone() else {
-            return;
-        };
-        if !self.outstanding.is_empty() || self.engine.snapshot().swap.is_some() {
-            tracing::info!("configuration reload waits for the effects in flight to finish");
-            return;
-        }
-        self.pending_reload = None;
+    /// Hands a valid configuration to the engine and tells whether it took it (the engine
+    /// refuses, with its own notification, changes that need a restart, such as removing
+    /// an account).
+    async fn reload(&mut self, cfg: Arc<DaemonConfig>) {
         let restart_needed = restart_only_changes(&self.config, &cfg);
         if !restart_needed.is_empty() {
             tracing::warn!(keys = ?restart_needed, "these configuration changes take effect at the next restart");
         }
         if cfg.engine != *self.engine.config() {
-            match FailoverEngine::restore(cfg.engine.clone(), self.last_persisted.clone()) {
-                Ok(engine) => self.engine = engine,
-                Err(e) => {
-                    let why = format!("the engine refused the new configuration: {e}");
-                    tracing::warn!(error = %why, "configuration reload refused");
-                    self.facts.config_error = Some(why.clone());
-                    self.emit(DaemonEventKind::ConfigReload { error: Some(why) });
-                    self.publish();
-                    return;
-                }
+            self.on_input(Input::ConfigChanged(Ok(cfg.engine.clone())))
+                .await;
+            if *self.engine.config() != cfg.engine {
+                let why = "the engine refused the new accounts or sessions (removing one needs a restart); the configuration in force is kept".to_owned();
+                tracing::warn!("{why}");
+                self.facts.config_error = Some(why.clone());
+                self.emit(DaemonEventKind::ConfigReload { error: Some(why) });
+                self.publish();
+                return;
             }
         }
         tracing::info!("configuration reloaded");
@@ -358,12 +351,10 @@ impl Dispatcher {
     }
 
     async fn on_input(&mut self, input: Input) {
-        let span = tracing::debug_span!("input", kind = input_kind(&input));
+        let span = tracing::debug_span!("input", kind = input.kind());
         async {
             let now = self.clock.now();
-            if let Input::EffectFinished { request, .. } = &input {
-                self.outstanding.remove(request);
-            }
+            self.observe(&input);
             if !matches!(input, Input::Tick) {
                 let latency_ms = match &input {
                     Input::Detection { observed_at, .. } => {
@@ -384,9 +375,6 @@ impl Dispatcher {
                 self.execute(route(effect)).await;
             }
             self.publish();
-            if self.pending_reload.is_some() {
-                self.try_apply_reload();
-            }
         }
         .instrument(span)
         .await;
@@ -403,6 +391,9 @@ impl Dispatcher {
             }
             Route::Switch(job) => {
                 let request = job.request();
+                if let SwitchJob::Launch { launch, .. } = &job {
+                    self.launches.insert(request, launch.session.clone());
+                }
                 self.outstanding.insert(request);
                 if self.switcher.send(job).await.is_err() {
                     self.worker_gone(request, "account switcher").await;
@@ -422,6 +413,47 @@ impl Dispatcher {
         }
     }
 
+    /// Bookkeeping an input implies before the engine sees it: the request is no longer in
+    /// flight, and a session that now runs (adopted or launched) gets a pane watcher.
+    fn observe(&mut self, input: &Input) {
+        let cmd = match input {
+            Input::EffectFinished { request, outcome } => {
+                self.outstanding.remove(request);
+                let session = self.launches.remove(request);
+                match (session, outcome) {
+                    (Some(session), EffectOutcome::Launched { claude_session }) => {
+                        Some(ObserverCmd::Watch {
+                            session,
+                            claude_session: Some(claude_session.clone()),
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            Input::SessionStarted {
+                session,
+                claude_session,
+                ..
+            } => Some(ObserverCmd::Watch {
+                session: session.clone(),
+                claude_session: claude_session.clone(),
+            }),
+            Input::ClaudeSessionLearned {
+                session,
+                claude_session,
+            } => Some(ObserverCmd::Track {
+                session: session.clone(),
+                claude_session: claude_session.clone(),
+            }),
+            _ => None,
+        };
+        if let Some(cmd) = cmd {
+            if let Err(e) = self.observers.try_send(cmd) {
+                tracing::warn!(error = %e, "observer supervisor is behind; a session may go unwatched until its next launch");
+            }
+        }
+    }
+
     /// A worker is gone (only during shutdown): its effect fails rather than hanging.
     async fn worker_gone(&mut self, request: RequestId, worker: &str) {
         tracing::warn!(%request, worker, "worker stopped; the effect is reported failed");
@@ -431,7 +463,7 @@ impl Dispatcher {
             now,
             Input::EffectFinished {
                 request,
-                outcome: failover_core::EffectOutcome::Failed {
+                outcome: EffectOutcome::Failed {
                     kind: failover_core::FailureKind::Transient,
                     detail: format!("{worker} stopped"),
                 },
@@ -518,22 +550,6 @@ fn restart_only_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<&'static 
         keys.push("policy.stop_grace_secs");
     }
     keys
-}
-
-fn input_kind(input: &Input) -> &'static str {
-    match input {
-        Input::Detection { .. } => "detection",
-        Input::SessionStarted { .. } => "session_started",
-        Input::SessionExited { .. } => "session_exited",
-        Input::SessionActivity { .. } => "session_activity",
-        Input::ClaudeSessionLearned { .. } => "claude_session_learned",
-        Input::AccountStateObserved { .. } => "account_state_observed",
-        Input::EffectFinished { .. } => "effect_finished",
-        Input::Tick => "tick",
-        Input::Command { .. } => "command",
-        #[allow(unreachable_patterns)]
-        _ => "other",
-    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod config_watch;
 pub mod dispatcher;
 pub mod janitor;
+pub mod observers;
 pub mod quota_monitor;
 pub mod session_watcher;
 pub mod switcher;

@@ -1,0 +1,843 @@
+//! Data-driven engine scenarios: a script of timed inputs → the expected effect trace.
+//!
+//! Each test is one `check(setup, script, expect)` call. The script lists `(seconds, input)`
+//! pairs fed to a fresh engine; the expectation is the rendered trace, one
+//! `t=<seconds> <effect>` line per effect (see `failover_core::testkit::render_effect`).
+//! Effect replies are part of the script, so request ids (`#1`, `#2`, ...) are deterministic.
+
+use failover_core::testkit::{self, render_effect};
+use failover_core::{
+    AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError, Detection,
+    EffectOutcome, EngineConfig, FailoverEngine, FailureKind, Input, LimitWindow,
+    PersistedState, PolicyMode, RequestId, SignalSource, Subject, TransientKind, UnixMillis,
+    Verdict,
+};
+
+// ----- the harness -----
+
+enum Setup {
+    Fresh(EngineConfig),
+    Restored(EngineConfig, PersistedState),
+}
+
+fn check(setup: Setup, script: Vec<(i64, Input)>, expect: &str) {
+    let mut engine = match setup {
+        Setup::Fresh(config) => FailoverEngine::new(config).unwrap(),
+        Setup::Restored(config, state) => FailoverEngine::restore(config, state).unwrap(),
+    };
+    let mut actual = String::new();
+    for (secs, input) in script {
+        for effect in engine.handle(UnixMillis::from_secs(secs), input) {
+            actual.push_str(&format!("t={secs} {}\n", render_effect(&effect)));
+        }
+    }
+    let expect: String = expect
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        actual == expect,
+        "trace differs\n--- expected\n{expect}--- actual\n{actual}"
+    );
+}
+
+fn two() -> Setup {
+    Setup::Fresh(testkit::config(&["a", "b"], &["s1"]))
+}
+
+fn cfg(accounts: &[&str], sessions: &[&str]) -> EngineConfig {
+    testkit::config(accounts, sessions)
+}
+
+// ----- input shorthands -----
+
+fn started(s: &str, conv: &str, account: &str) -> Input {
+    Input::SessionStarted {
+        session: s.into(),
+        claude_session: Some(ClaudeSessionId::new(conv)),
+        account: Some(account.into()),
+    }
+}
+
+fn adopted() -> Input {
+    Input::AdoptionComplete
+}
+
+fn detect(subject: Subject, source: SignalSource, verdict: Verdict, observed: i64) -> Input {
+    Input::Detection {
+        subject,
+        source,
+        detection: Detection {
+            verdict,
+            evidence: None,
+        },
+        observed_at: UnixMillis::from_secs(observed),
+    }
+}
+
+fn pane(s: &str, verdict: Verdict, observed: i64) -> Input {
+    detect(Subject::Session(s.into()), SignalSource::Pane, verdict, observed)
+}
+
+fn transcript(s: &str, verdict: Verdict, observed: i64) -> Input {
+    detect(
+        Subject::Session(s.into()),
+        SignalSource::Transcript,
+        verdict,
+        observed,
+    )
+}
+
+fn statusline(account: &str, verdict: Verdict, observed: i64) -> Input {
+    detect(
+        Subject::Account(account.into()),
+        SignalSource::Statusline,
+        verdict,
+        observed,
+    )
+}
+
+fn exhausted(resets: Option<i64>) -> Verdict {
+    Verdict::QuotaExhausted {
+        window: LimitWindow::FiveHour,
+        resets_at: resets.map(UnixMillis::from_secs),
+    }
+}
+
+fn near(used: f32, resets: Option<i64>) -> Verdict {
+    Verdict::NearLimit {
+        window: LimitWindow::FiveHour,
+        used_percent: used,
+        resets_at: resets.map(UnixMillis::from_secs),
+    }
+}
+
+fn transient() -> Verdict {
+    Verdict::Transient {
+        kind: TransientKind::Overloaded,
+    }
+}
+
+fn observed(account: &str, state: AccountState) -> Input {
+    Input::AccountStateObserved {
+        account: account.into(),
+        state,
+    }
+}
+
+fn exhausted_until(secs: i64) -> AccountState {
+    AccountState::Exhausted {
+        window: LimitWindow::Weekly,
+        until: UnixMillis::from_secs(secs),
+    }
+}
+
+fn activity(s: &str, activity: Activity) -> Input {
+    Input::SessionActivity {
+        session: s.into(),
+        activity,
+    }
+}
+
+fn idle(s: &str) -> Input {
+    activity(s, Activity::Idle)
+}
+
+fn working(s: &str) -> Input {
+    activity(s, Activity::Working)
+}
+
+fn exited(s: &str) -> Input {
+    Input::SessionExited {
+        session: s.into(),
+        status: Some(1),
+    }
+}
+
+fn done(request: u64, outcome: EffectOutcome) -> Input {
+    Input::EffectFinished {
+        request: RequestId(request),
+        outcome,
+    }
+}
+
+fn checkpointed(prompt: Option<&str>) -> EffectOutcome {
+    EffectOutcome::Checkpointed {
+        last_prompt: prompt.map(str::to_owned),
+    }
+}
+
+fn launched(conv: &str) -> EffectOutcome {
+    EffectOutcome::Launched {
+        claude_session: ClaudeSessionId::new(conv),
+    }
+}
+
+fn failed(kind: FailureKind) -> EffectOutcome {
+    EffectOutcome::Failed {
+        kind,
+        detail: "boom".to_owned(),
+    }
+}
+
+fn cmd(request: u64, command: Command) -> Input {
+    Input::Command {
+        request: RequestId(request),
+        command,
+    }
+}
+
+fn tick() -> Input {
+    Input::Tick
+}
+
+// ----- startup -----
+
+#[test]
+fn startup_launches_sessions_on_the_preferred_account() {
+    check(
+        Setup::Fresh(cfg(&["a", "b"], &["s1", "s2"])),
+        vec![(0, adopted()), (1, done(1, launched("c1")))],
+        "
+        t=0 launch #1 s1 on a new
+        t=0 launch #2 s2 on a new
+        t=0 persist active=a
+        t=1 persist active=a
+        ",
+    );
+}
+
+#[test]
+fn startup_adopts_running_sessions_and_launches_only_the_others() {
+    check(
+        Setup::Fresh(cfg(&["a", "b"], &["s1", "s2"])),
+        vec![(0, started("s1", "c1", "a")), (0, adopted())],
+        "
+        t=0 persist active=-
+        t=0 launch #1 s2 on a new
+        t=0 persist active=a
+        ",
+    );
+}
+
+#[test]
+fn startup_skips_an_exhausted_preferred_account() {
+    check(
+        two(),
+        vec![(0, observed("a", exhausted_until(3600))), (0, adopted())],
+        "
+        t=0 persist active=- accounts=a:exhausted
+        t=0 launch #1 s1 on b new
+        t=0 persist active=b accounts=a:exhausted
+        ",
+    );
+}
+
+#[test]
+fn nothing_is_launched_before_adoption_completes() {
+    check(
+        two(),
+        vec![(0, tick()), (5, tick()), (9, cmd(100, Command::SwapNow))],
+        "
+        t=9 reply #100 refused: the engine is starting up
+        ",
+    );
+}
+
+// ----- confirmed quota verdicts -----
+
+#[test]
+fn structured_verdict_swaps_and_replays_the_interrupted_prompt() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, working("s1")),
+            (20, transcript("s1", exhausted(Some(18000)), 20)),
+            (21, done(1, checkpointed(Some("fix the bug")))),
+            (22, done(2, EffectOutcome::Stopped)),
+            (25, done(3, launched("c1"))),
+            (27, idle("s1")),
+            (28, done(4, EffectOutcome::PromptSent)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=20 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T05:00:00Z (next reset 1970-01-01T05:00:00Z)
+        t=20 checkpoint #1 s1 on a
+        t=20 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=21 stop #2 s1
+        t=21 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=22 launch #3 s1 on b resume=c1
+        t=22 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=25 persist active=b accounts=a:exhausted prompts=[s1]
+        t=27 prompt #4 s1 \"fix the bug\"
+        t=28 persist active=b accounts=a:exhausted
+        ",
+    );
+}
+
+#[test]
+fn pane_verdict_needs_consecutive_confirmations() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, pane("s1", exhausted(None), 10)),
+            (15, pane("s1", exhausted(None), 15)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=15 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T01:00:15Z (next reset 1970-01-01T01:00:15Z)
+        t=15 checkpoint #1 s1 on a
+        t=15 persist active=b accounts=a:exhausted swap=a->b[s1]
+        ",
+    );
+}
+
+#[test]
+fn transient_verdict_vetoes_and_restarts_the_pane_count() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, pane("s1", exhausted(None), 10)),
+            (11, pane("s1", transient(), 11)),
+            (12, pane("s1", exhausted(None), 12)),
+            (13, statusline("a", transient(), 13)),
+            (14, transcript("s1", transient(), 14)),
+            (15, pane("s1", exhausted(None), 15)),
+            (16, pane("s1", exhausted(None), 16)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=16 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T01:00:16Z (next reset 1970-01-01T01:00:16Z)
+        t=16 checkpoint #1 s1 on a
+        t=16 persist active=b accounts=a:exhausted swap=a->b[s1]
+        ",
+    );
+}
+
+#[test]
+fn evidence_from_before_the_last_completed_turn_never_counts() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, idle("s1")),
+            (11, transcript("s1", exhausted(None), 8)),
+            (12, pane("s1", exhausted(None), 9)),
+            (13, pane("s1", exhausted(None), 9)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        ",
+    );
+}
+
+// ----- proactive failover, destination choice -----
+
+#[test]
+fn proactive_failover_at_the_threshold_waits_for_a_turn_boundary() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, statusline("a", near(94.0, None), 10)),
+            (20, statusline("a", near(96.0, Some(9000)), 20)),
+            (30, idle("s1")),
+            (31, done(1, checkpointed(Some("last")))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 persist active=a accounts=a:near_limit
+        t=20 notify info [failover:a:b] failing over from a to b: a used 96% of its five_hour window (next reset 1970-01-01T02:30:00Z)
+        t=20 persist active=b accounts=a:near_limit swap=a->b[s1]
+        t=30 checkpoint #1 s1 on a
+        t=31 stop #2 s1
+        ",
+    );
+}
+
+#[test]
+fn never_moves_onto_a_near_limit_account_when_a_better_one_exists() {
+    check(
+        Setup::Fresh(cfg(&["a", "b", "c"], &["s1"])),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, observed("b", AccountState::NearLimit {
+                window: LimitWindow::FiveHour,
+                used_percent: 97.0,
+                resets_at: None,
+            })),
+            (0, adopted()),
+            (10, transcript("s1", exhausted(Some(600)), 10)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:near_limit
+        t=0 persist active=a accounts=b:near_limit
+        t=10 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=c accounts=a:exhausted,b:near_limit swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn auth_required_marks_needs_login_notifies_and_moves_sessions() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (
+                10,
+                transcript(
+                    "s1",
+                    Verdict::AuthRequired {
+                        reason: AuthReason::Expired,
+                    },
+                    10,
+                ),
+            ),
+            (11, cmd(100, Command::SwapTo("a".into()))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [needs-login:a] account a needs a login (Expired); it is skipped until then
+        t=10 notify warning [failover:a:b] failing over from a to b: a needs a login
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:needs_login swap=a->b[s1]
+        t=11 reply #100 refused: a swap is already in progress
+        ",
+    );
+}
+
+// ----- one swap at a time -----
+
+#[test]
+fn sessions_move_one_at_a_time() {
+    check(
+        Setup::Fresh(cfg(&["a", "b"], &["s1", "s2"])),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(7200)), 10)),
+            (11, done(1, checkpointed(None))),
+            (12, done(2, EffectOutcome::Stopped)),
+            (13, done(3, launched("c1"))),
+            (14, done(4, checkpointed(None))),
+            (15, done(5, EffectOutcome::Stopped)),
+            (16, done(6, launched("c2"))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2]
+        t=11 stop #2 s1
+        t=12 launch #3 s1 on b resume=c1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2]
+        t=13 checkpoint #4 s2 on a
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s2]
+        t=14 stop #5 s2
+        t=15 launch #6 s2 on b resume=c2
+        t=15 persist active=b accounts=a:exhausted swap=a->b[s2]
+        t=16 persist active=b accounts=a:exhausted
+        ",
+    );
+}
+
+// ----- return to the preferred account -----
+
+#[test]
+fn returns_to_the_preferred_account_after_its_reset_at_a_turn_boundary() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "b")),
+            (0, observed("a", exhausted_until(100))),
+            (0, adopted()),
+            (50, working("s1")),
+            (100, tick()),
+            (110, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=a:exhausted
+        t=0 persist active=b accounts=a:exhausted
+        t=100 notify info [returned:b:a] a has quota again: returning from b at the next turn boundaries
+        t=100 persist active=a accounts=a:available swap=b->a[s1]
+        t=110 checkpoint #1 s1 on b
+        ",
+    );
+}
+
+#[test]
+fn operator_swap_is_not_undone_by_return_to_preferred() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, idle("s1")),
+            (10, cmd(100, Command::SwapTo("b".into()))),
+            (11, done(1, checkpointed(Some("p")))),
+            (12, done(2, EffectOutcome::Stopped)),
+            (13, done(3, launched("c1"))),
+            (14, idle("s1")),
+            (60, tick()),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify info [failover:a:b] swapping from a to b on operator request
+        t=10 reply #100 accepted
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b swap=a->b[s1]
+        t=11 stop #2 s1
+        t=12 launch #3 s1 on b resume=c1
+        t=12 persist active=b swap=a->b[s1]
+        t=13 persist active=b
+        ",
+    );
+}
+
+// ----- every account exhausted -----
+
+#[test]
+fn all_exhausted_parks_every_session_and_resumes_at_the_earliest_reset() {
+    check(
+        Setup::Fresh(cfg(&["a", "b"], &["s1", "s2"])),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, observed("b", exhausted_until(7200))),
+            (0, adopted()),
+            (1, done(1, launched("c2"))),
+            (10, working("s1")),
+            (20, statusline("a", exhausted(Some(3600)), 20)),
+            (21, done(2, checkpointed(Some("go on")))),
+            (21, done(3, checkpointed(None))),
+            (22, done(4, EffectOutcome::Stopped)),
+            (22, done(5, EffectOutcome::Stopped)),
+            (3600, tick()),
+            (3601, done(6, launched("c1"))),
+            (3601, done(7, launched("c2"))),
+            (3605, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 launch #1 s2 on a new
+        t=0 persist active=a accounts=b:exhausted
+        t=1 persist active=a accounts=b:exhausted
+        t=20 checkpoint #2 s1 on a
+        t=20 checkpoint #3 s2 on a
+        t=20 notify critical [all-exhausted:3600000] every account is exhausted or needs a login: 2 sessions parked; resuming automatically at 1970-01-01T01:00:00Z (next reset 1970-01-01T01:00:00Z)
+        t=20 persist active=a accounts=a:exhausted,b:exhausted
+        t=21 stop #4 s1
+        t=21 persist active=a accounts=a:exhausted,b:exhausted prompts=[s1]
+        t=21 stop #5 s2
+        t=22 persist active=a accounts=a:exhausted,b:exhausted parked=[s1] prompts=[s1]
+        t=22 persist active=a accounts=a:exhausted,b:exhausted parked=[s1,s2] prompts=[s1]
+        t=3600 launch #6 s1 on a resume=c1
+        t=3600 launch #7 s2 on a resume=c2
+        t=3600 notify info [resumed:a] a has quota again: parked sessions resume on it
+        t=3600 persist active=a accounts=a:available,b:exhausted prompts=[s1]
+        t=3605 prompt #8 s1 \"go on\"
+        ",
+    );
+}
+
+// ----- spread -----
+
+#[test]
+fn spread_puts_each_session_on_its_own_account_and_moves_one_off_an_exhausted_account() {
+    let mut config = cfg(&["a", "b", "c"], &["s1", "s2"]);
+    config.mode = PolicyMode::Spread;
+    check(
+        Setup::Fresh(config),
+        vec![
+            (0, adopted()),
+            (1, done(1, launched("c1"))),
+            (1, done(2, launched("c2"))),
+            (5, idle("s1")),
+            (5, idle("s2")),
+            (10, statusline("a", exhausted(Some(600)), 10)),
+            (11, cmd(100, Command::SwapNow)),
+        ],
+        "
+        t=0 launch #1 s1 on a new
+        t=0 launch #2 s2 on b new
+        t=0 persist active=-
+        t=1 persist active=-
+        t=1 persist active=-
+        t=10 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=10 checkpoint #3 s1 on a
+        t=10 persist active=- accounts=a:exhausted swap=a->c[s1]
+        t=11 reply #100 refused: swap-now and swap-to need the single-active policy; under spread every session has its own account
+        ",
+    );
+}
+
+// ----- operator commands -----
+
+#[test]
+fn operator_commands_are_answered_and_refused_with_reasons() {
+    check(
+        Setup::Fresh(cfg(&["a", "b", "c"], &["s1"])),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, observed("c", AccountState::NeedsLogin)),
+            (0, adopted()),
+            (1, cmd(100, Command::SwapTo("zzz".into()))),
+            (2, cmd(101, Command::SwapTo("c".into()))),
+            (3, cmd(102, Command::SwapTo("a".into()))),
+            (4, cmd(103, Command::Pause)),
+            (5, cmd(104, Command::SwapNow)),
+            (6, cmd(105, Command::Resume)),
+            (7, cmd(106, Command::Drain)),
+            (8, cmd(107, Command::SwapNow)),
+            (9, cmd(108, Command::Resume)),
+            (10, cmd(109, Command::SwapNow)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=c:needs_login
+        t=0 persist active=a accounts=c:needs_login
+        t=1 reply #100 refused: unknown account zzz
+        t=2 reply #101 refused: account c is not usable: needs_login
+        t=3 reply #102 accepted
+        t=4 reply #103 accepted
+        t=4 persist active=a accounts=c:needs_login paused
+        t=5 reply #104 refused: the engine is paused
+        t=6 reply #105 accepted
+        t=6 persist active=a accounts=c:needs_login
+        t=7 reply #106 accepted
+        t=8 reply #107 refused: the engine is draining
+        t=9 reply #108 accepted
+        t=10 notify info [failover:a:b] swapping from a to b on operator request
+        t=10 reply #109 accepted
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=c:needs_login swap=a->b[s1]
+        ",
+    );
+}
+
+// ----- dead sessions, failures, timeouts -----
+
+#[test]
+fn dead_sessions_are_relaunched_with_backoff_and_reported_degraded() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, exited("s1")),
+            (15, tick()),
+            (16, done(1, launched("c1"))),
+            (20, exited("s1")),
+            (30, tick()),
+            (31, done(2, launched("c1"))),
+            (40, exited("s1")),
+            (60, tick()),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=15 launch #1 s1 on a resume=c1
+        t=30 launch #2 s1 on a resume=c1
+        t=40 notify warning [degraded:s1] s1 failed 3 times in a row (last: exited with 1); next attempt at 1970-01-01T00:01:00Z
+        t=60 launch #3 s1 on a resume=c1
+        ",
+    );
+}
+
+#[test]
+fn a_lost_reply_times_out_instead_of_wedging_the_engine() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, transcript("s1", exhausted(Some(9000)), 10)),
+            (130, tick()),
+            (131, done(1, checkpointed(Some("late")))),
+            (131, done(2, EffectOutcome::Stopped)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=130 notify warning [checkpoint-failed:s1] checkpoint of s1 failed (no reply within 120s); moving it anyway: its conversation resumes, but an interrupted prompt cannot be replayed
+        t=130 stop #2 s1
+        t=131 launch #3 s1 on b resume=c1
+        t=131 persist active=b accounts=a:exhausted swap=a->b[s1]
+        ",
+    );
+}
+
+#[test]
+fn a_failed_stop_keeps_the_session_where_it_is_and_retries_later() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, transcript("s1", exhausted(Some(9000)), 10)),
+            (11, done(1, checkpointed(None))),
+            (12, done(2, failed(FailureKind::Transient))),
+            (17, tick()),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=11 stop #2 s1
+        t=12 notify warning [stop-failed:s1] could not stop s1 (boom); it stays on a, next try at 1970-01-01T00:00:17Z
+        t=17 checkpoint #3 s1 on a
+        ",
+    );
+}
+
+#[test]
+fn a_resume_that_is_impossible_halts_the_session_until_an_operator_resumes() {
+    check(
+        two(),
+        vec![
+            (0, Input::ClaudeSessionLearned {
+                session: "s1".into(),
+                claude_session: ClaudeSessionId::new("c1"),
+            }),
+            (0, adopted()),
+            (1, done(1, failed(FailureKind::ResumeImpossible))),
+            (500, tick()),
+            (600, cmd(100, Command::Resume)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 launch #1 s1 on a resume=c1
+        t=0 persist active=a
+        t=1 notify critical [halted:s1] s1 cannot be resumed (boom); not starting a blank conversation in its place. Fix it, then resume the engine
+        t=600 reply #100 accepted
+        t=600 launch #2 s1 on a resume=c1
+        ",
+    );
+}
+
+// ----- restart -----
+
+fn swap_in_flight() -> PersistedState {
+    let mut state = PersistedState {
+        schema_version: PersistedState::SCHEMA_VERSION,
+        active_account: Some("b".into()),
+        ..PersistedState::default()
+    };
+    state.accounts.insert("a".into(), exhausted_until(7200));
+    for (s, conv, account) in [("s1", "c1", "b"), ("s2", "c2", "a"), ("s3", "c3", "a")] {
+        state.sessions.insert(
+            s.into(),
+            failover_core::PersistedSession {
+                account: Some(account.into()),
+                claude_session: Some(ClaudeSessionId::new(conv)),
+                pending_prompt: None,
+                parked: false,
+            },
+        );
+    }
+    state.swap = Some(failover_core::PersistedSwap {
+        from: Some("a".into()),
+        to: "b".into(),
+        pending: vec!["s2".into(), "s3".into()],
+        started_at: UnixMillis::from_secs(0),
+    });
+    state
+}
+
+#[test]
+fn restore_finishes_a_swap_in_flight_without_launching_twice() {
+    // s1 had moved; s2 was stopped before the crash; s3 still runs on a.
+    check(
+        Setup::Restored(cfg(&["a", "b"], &["s1", "s2", "s3"]), swap_in_flight()),
+        vec![
+            (100, started("s1", "c1", "b")),
+            (100, started("s3", "c3", "a")),
+            (100, adopted()),
+        ],
+        "
+        t=100 launch #1 s2 on b resume=c2
+        t=100 checkpoint #2 s3 on a
+        t=100 persist active=b accounts=a:exhausted swap=a->b[s3]
+        ",
+    );
+}
+
+#[test]
+fn restore_rolls_back_a_swap_whose_destination_became_unusable() {
+    let mut state = swap_in_flight();
+    state.accounts.insert("b".into(), exhausted_until(9000));
+    state.accounts.insert("a".into(), AccountState::Available);
+    check(
+        Setup::Restored(cfg(&["a", "b"], &["s1", "s2", "s3"]), state),
+        vec![
+            (100, started("s1", "c1", "b")),
+            (100, started("s3", "c3", "a")),
+            (100, adopted()),
+        ],
+        "
+        t=100 notify warning [swap-rolled-back:a:b] the swap from a to b in flight at the last stop was rolled back: b is exhausted
+        t=100 notify warning [failover:b:a] failing over from b to a: b exhausted its weekly window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=100 launch #1 s2 on a resume=c2
+        t=100 checkpoint #2 s1 on b
+        t=100 persist active=a accounts=a:available,b:exhausted swap=b->a[s1]
+        ",
+    );
+}
+
+// ----- configuration reload -----
+
+#[test]
+fn config_reload_rejects_bad_files_and_takes_new_sessions() {
+    let mut bigger = cfg(&["a", "b"], &["s1", "s2"]);
+    bigger.proactive_percent = 90.0;
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, Input::ConfigChanged(Err(ConfigError::NoAccounts))),
+            (11, Input::ConfigChanged(Ok(cfg(&["a"], &["s1"])))),
+            (12, Input::ConfigChanged(Ok(bigger))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [config-rejected] configuration reload rejected (at least one account is required); the previous configuration stays in force
+        t=11 notify warning [config-rejected] configuration reload rejected (account b was removed; removing needs a restart); the previous configuration stays in force
+        t=12 launch #1 s2 on a new
+        t=12 persist active=a
+        ",
+    );
+}
