@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use failover_daemon::config::TmuxTarget;
+use failover_daemon::observe::NoObservers;
 use failover_daemon::prompts::TranscriptPrompts;
 use failover_daemon::{Clock, Daemon, DaemonConfig, Deps, observation_channel};
 use failover_tmux::{FileCheckpointer, Socket, TmuxBackend, TmuxConfig};
@@ -31,8 +32,6 @@ pub struct TestDaemon {
     rt: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), failover_daemon::DaemonError>>>,
-    /// Keeps the observation channel open.
-    _observations: tokio::sync::mpsc::Sender<failover_daemon::Observation>,
     pub socket: PathBuf,
     pub config: PathBuf,
     pub tmux_socket: String,
@@ -108,11 +107,11 @@ impl TestDaemon {
             backend: Arc::new(TmuxBackend::new(tc).unwrap()),
             checkpointer: Arc::new(FileCheckpointer::new(cfg.state_dir.join("checkpoints"))),
             channels: Vec::new(),
-            detectors: Vec::new(),
+            observers: Arc::new(NoObservers),
+            observation_tx: obs_tx,
             observations: obs_rx,
             prompts: Arc::new(TranscriptPrompts::new(cfg.claude.shared_projects.clone())),
             clock: Clock::system(),
-            local_zone: jiff::tz::TimeZone::UTC,
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -131,7 +130,6 @@ impl TestDaemon {
             rt,
             stop: Some(stop),
             task: Some(task),
-            _observations: obs_tx,
             socket,
             config,
             tmux_socket,
