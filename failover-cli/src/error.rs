@@ -25,19 +25,22 @@ pub(crate) mod exit {
     pub(crate) const CHECKS_FAILED: u8 = 7;
     /// Waited too long: a swap did not finish, or the demo did not fail over, in time.
     pub(crate) const TIMED_OUT: u8 = 8;
+    /// Interrupted by Ctrl-C (SIGINT) after cleaning up (the shell convention, 128 + 2).
+    pub(crate) const INTERRUPTED: u8 = 130;
 
     /// The table printed at the end of `--help`, and copied into the crate README.
     pub(crate) const HELP: &str = "\
 Exit codes:
-  0  success
-  1  failure without a more specific code
-  2  bad usage
-  3  the daemon is not running (socket missing or connection refused)
-  4  permission denied on the control socket
-  5  unknown account name
-  6  the daemon refused the command (swap in progress, no usable account, paused)
-  7  doctor found problems
-  8  timed out (swap did not finish, demo did not fail over)";
+    0  success
+    1  failure without a more specific code
+    2  bad usage
+    3  the daemon is not running (socket missing or connection refused)
+    4  permission denied on the control socket
+    5  unknown account name
+    6  the daemon refused the command (swap in progress, no usable account, paused)
+    7  doctor found problems
+    8  timed out (swap did not finish, demo did not fail over)
+  130  interrupted by Ctrl-C (after cleaning up)";
 }
 
 /// Every failure a command can report.
@@ -118,6 +121,9 @@ pub(crate) enum CliError {
     /// Waited longer than allowed.
     #[error("{0}")]
     TimedOut(String),
+    /// Ctrl-C arrived; cleanup ran.
+    #[error("interrupted")]
+    Interrupted,
     /// `doctor` found problems (already printed).
     #[error("{0} check(s) failed")]
     ChecksFailed(usize),
@@ -159,6 +165,7 @@ impl CliError {
             Self::Refused { .. } => exit::REFUSED,
             Self::ChecksFailed(_) => exit::CHECKS_FAILED,
             Self::TimedOut(_) => exit::TIMED_OUT,
+            Self::Interrupted => exit::INTERRUPTED,
             Self::Usage(_) => exit::USAGE,
             Self::Protocol { .. }
             | Self::Transport(_)
@@ -265,6 +272,7 @@ mod tests {
             ),
             (CliError::ChecksFailed(2), 7),
             (CliError::TimedOut("x".into()), 8),
+            (CliError::Interrupted, 130),
             (CliError::Usage("x".into()), 2),
             (CliError::Other("x".into()), 1),
         ];

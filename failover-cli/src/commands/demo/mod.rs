@@ -69,7 +69,7 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
             Ok(()) => CliError::Other("the daemon stopped during the demo".into()),
             Err(e) => e,
         }),
-        _ = tokio::signal::ctrl_c() => Err(CliError::Other("interrupted; cleaning up".into())),
+        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
     };
 
     if args.keep && outcome.is_ok() {
