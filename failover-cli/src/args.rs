@@ -96,7 +96,8 @@ pub(crate) enum Command {
     Events(EventsArgs),
     /// The task queue: list, add and retry tasks (works without the daemon).
     Tasks(TasksArgs),
-    /// Classify one capture (pane text, transcript line, statusline JSON or headers).
+    /// Classify one capture: quota exhausted, near limit, transient, auth required or clear.
+    #[command(after_help = crate::detect::EXIT_CODES_HELP)]
     Detect(DetectArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),

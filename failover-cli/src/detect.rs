@@ -1,29 +1,236 @@
-//! `detect`: classifies one capture. The detection module provides the real implementation;
-//! this file only fixes the interface the command line expects from it.
+//! `claude-failover detect`: classify one capture (pane text, transcript JSONL, statusline
+//! JSON or response headers) and print the verdict.
+//!
+//! The clock and the local time zone are read here, in the binary, and handed to the pure
+//! detectors as a [`DetectContext`].
 
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use crate::error::CliError;
+use clap::{Args, ValueEnum};
+use failover_core::quota::reset::lookup_zone;
+use failover_core::quota::{DetectContext, Detectors, Report, Source};
+use failover_core::{UnixMillis, Verdict};
+use serde::Serialize;
 
-/// `detect [--source auto|pane|transcript|statusline|headers] [--now RFC3339] [--json] [FILE|-]`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct DetectArgs {
-    /// Which kind of capture the input is.
-    #[arg(long, default_value = "auto")]
-    pub(crate) source: String,
-    /// The observation time reset texts are relative to (RFC 3339) [default: now].
-    #[arg(long)]
-    pub(crate) now: Option<String>,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// The capture to classify; `-` or nothing reads stdin.
-    pub(crate) file: Option<PathBuf>,
+/// Exit codes, as shown by `claude-failover detect --help`.
+pub(crate) const EXIT_CODES_HELP: &str = "\
+Input:
+  FILE (or `-`, or nothing) is read whole. With --source auto a statusline JSON document, transcript
+  JSONL and `name: value` response headers are recognised by their shape; anything else is pane
+  text (ANSI escapes allowed). A multi-line transcript is classified line by line and the last
+  verdict that is not clear is reported.
+
+Reset times without a zone (`resets 3pm`) are read in the local zone: $TZ, else the system's.
+
+Exit status:
+  0  the input was classified (whatever the verdict)
+  1  the input could not be read, or is not UTF-8 text (binary)
+  2  invalid arguments (unknown flag or source, --now not RFC 3339)";
+
+/// Exit status when the input cannot be read or is not text.
+const EXIT_INPUT: u8 = 1;
+
+/// Which detector reads the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SourceArg {
+    /// Recognise the source from the input's shape.
+    Auto,
+    /// A terminal pane capture (`tmux capture-pane -p [-e]`).
+    Pane,
+    /// Transcript JSONL lines.
+    Transcript,
+    /// The JSON Claude Code hands to a statusline command.
+    Statusline,
+    /// Response headers as `name: value` lines.
+    Headers,
 }
 
-/// Runs `detect`.
-pub(crate) fn run(_args: &DetectArgs) -> Result<(), CliError> {
-    Err(CliError::Other(
-        "detect is not part of this build yet (it comes with the detection module)".into(),
-    ))
+impl From<SourceArg> for Source {
+    fn from(s: SourceArg) -> Self {
+        match s {
+            SourceArg::Auto => Self::Auto,
+            SourceArg::Pane => Self::Pane,
+            SourceArg::Transcript => Self::Transcript,
+            SourceArg::Statusline => Self::Statusline,
+            SourceArg::Headers => Self::Headers,
+        }
+    }
+}
+
+/// Arguments of `claude-failover detect`.
+#[derive(Debug, Args)]
+pub(crate) struct DetectArgs {
+    /// Which detector reads the input.
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    source: SourceArg,
+    /// The observation time (RFC 3339, e.g. 2026-11-26T09:00:00Z); reset times such as
+    /// `resets 9:38am` resolve to the first such instant after it. Default: now.
+    #[arg(long, value_parser = parse_now)]
+    now: Option<jiff::Timestamp>,
+    /// Print one JSON object: verdict, window, resets_at, used_percent, evidence.
+    #[arg(long)]
+    json: bool,
+    /// The capture to classify; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|-")]
+    input: Option<PathBuf>,
+}
+
+fn parse_now(s: &str) -> Result<jiff::Timestamp, String> {
+    s.parse::<jiff::Timestamp>()
+        .map_err(|e| format!("not an RFC 3339 instant ({e})"))
+}
+
+/// The `--json` output: exactly these fields.
+#[derive(Debug, Serialize)]
+struct DetectOutput {
+    verdict: &'static str,
+    window: Option<&'static str>,
+    resets_at: Option<String>,
+    used_percent: Option<f32>,
+    evidence: Option<String>,
+}
+
+impl From<&Report> for DetectOutput {
+    fn from(r: &Report) -> Self {
+        let v = &r.detection.verdict;
+        Self {
+            verdict: v.name(),
+            window: v.window().map(|w| w.as_str()),
+            resets_at: v.resets_at().map(|t| t.to_string()),
+            used_percent: r.used_percent,
+            evidence: r.detection.evidence.clone(),
+        }
+    }
+}
+
+/// Why the input could not be classified.
+#[derive(Debug, thiserror::Error)]
+enum InputError {
+    #[error("cannot read {name}: {source}")]
+    Read {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{name} is not text: {why}; detect reads pane text, JSON or headers")]
+    NotText { name: String, why: &'static str },
+}
+
+fn read_input(path: Option<&PathBuf>) -> Result<String, InputError> {
+    let (name, bytes) = match path {
+        Some(p) if p.as_os_str() != "-" => {
+            let name = p.display().to_string();
+            match std::fs::read(p) {
+                Ok(b) => (name, b),
+                Err(source) => return Err(InputError::Read { name, source }),
+            }
+        }
+        _ => {
+            let mut b = Vec::new();
+            if let Err(source) = io::stdin().lock().read_to_end(&mut b) {
+                return Err(InputError::Read {
+                    name: "standard input".into(),
+                    source,
+                });
+            }
+            ("standard input".to_owned(), b)
+        }
+    };
+    if bytes.contains(&0) {
+        return Err(InputError::NotText {
+            name,
+            why: "it holds NUL bytes (binary data)",
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| InputError::NotText {
+        name,
+        why: "it is not valid UTF-8",
+    })
+}
+
+/// The local time zone: `$TZ` (an IANA name), else `/etc/timezone`, else the target of the
+/// `/etc/localtime` link; UTC when none names a zone the bundled database knows.
+fn local_zone() -> jiff::tz::TimeZone {
+    let from_env = std::env::var("TZ")
+        .ok()
+        .map(|v| v.trim_start_matches(':').to_owned());
+    let from_file = || {
+        std::fs::read_to_string("/etc/timezone")
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    let from_link = || {
+        let target = std::fs::read_link("/etc/localtime").ok()?;
+        let target = target.to_string_lossy();
+        target
+            .split_once("zoneinfo/")
+            .map(|(_, name)| name.to_owned())
+    };
+    from_env
+        .into_iter()
+        .chain(std::iter::from_fn(from_file).take(1))
+        .chain(std::iter::from_fn(from_link).take(1))
+        .find_map(|name| lookup_zone(&name))
+        .unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+fn human(report: &Report) -> String {
+    let d = &report.detection;
+    let mut line = match &d.verdict {
+        Verdict::Clear => "clear".to_owned(),
+        Verdict::NearLimit {
+            window,
+            used_percent,
+            ..
+        } => format!("near limit: {window} window {used_percent}% used"),
+        Verdict::QuotaExhausted { window, .. } => format!("quota exhausted: {window} window"),
+        Verdict::Transient { kind } => format!("transient failure ({kind:?}), not a quota"),
+        Verdict::AuthRequired { reason } => format!("login required ({reason:?})"),
+    };
+    if let Some(at) = d.verdict.resets_at() {
+        line.push_str(&format!(", resets {at}"));
+    }
+    if let Some(evidence) = &d.evidence {
+        line.push_str(&format!(" [{}]: {evidence}", report.source));
+    }
+    line
+}
+
+/// Runs `detect`; returns the process exit status.
+pub(crate) fn run(args: &DetectArgs) -> ExitCode {
+    let text = match read_input(args.input.as_ref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("claude-failover detect: error: {e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let ctx = DetectContext {
+        observed_at: UnixMillis(now.as_millisecond()),
+        local_zone: local_zone(),
+    };
+    let report = Detectors::new().report(args.source.into(), &text, &ctx);
+    let out = if args.json {
+        match serde_json::to_string(&DetectOutput::from(&report)) {
+            Ok(json) => json,
+            Err(e) => {
+                eprintln!("claude-failover detect: error: cannot encode the verdict: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        human(&report)
+    };
+    match writeln!(io::stdout().lock(), "{out}") {
+        // A closed pipe (`| head`) is not a failure.
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("claude-failover detect: error: cannot write the verdict: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

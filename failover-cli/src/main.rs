@@ -19,6 +19,10 @@ use crate::error::{CliError, display_chain, exit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let args::Command::Detect(a) = &cli.command {
+        // `detect` keeps its own exit statuses (documented in its --help).
+        return detect::run(a);
+    }
     init_logging(cli.global.verbose);
     let result = commands::run(cli);
     match result {

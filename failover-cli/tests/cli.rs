@@ -563,9 +563,12 @@ fn swap_pause_resume_and_their_errors() {
     let r = run60(sb.cmd(d.args(&["pause"])));
     r.ok();
     assert!(r.stdout.starts_with("paused"), "{r}");
-    let r = run60(sb.cmd(d.args(&["status", "--json"])));
-    let st: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(st["paused"], true);
+    // The published status catches up with the accepted command a moment later.
+    assert!(util::wait_until(std::time::Duration::from_secs(10), || {
+        let r = run60(sb.cmd(d.args(&["status", "--json"])));
+        let st: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        st["paused"] == true
+    }));
     let r = run60(sb.cmd(d.args(&["swap", "--to", "beta"])));
     r.code(6);
     assert!(r.stderr.contains("the daemon refused"), "{r}");

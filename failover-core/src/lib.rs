@@ -39,5 +39,5 @@ pub use quota::{
     AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind, Verdict,
 };
 pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
-pub use state::{PersistedState, PersistedSession, PersistedSwap};
+pub use state::{PersistedSession, PersistedState, PersistedSwap};
 pub use time::UnixMillis;

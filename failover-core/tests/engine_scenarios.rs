@@ -8,9 +8,8 @@
 use failover_core::testkit::{self, render_effect};
 use failover_core::{
     AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError, Detection,
-    EffectOutcome, EngineConfig, FailoverEngine, FailureKind, Input, LimitWindow,
-    PersistedState, PolicyMode, RequestId, SignalSource, Subject, TransientKind, UnixMillis,
-    Verdict,
+    EffectOutcome, EngineConfig, FailoverEngine, FailureKind, Input, LimitWindow, PersistedState,
+    PolicyMode, RequestId, SignalSource, Subject, TransientKind, UnixMillis, Verdict,
 };
 
 // ----- the harness -----
@@ -78,7 +77,12 @@ fn detect(subject: Subject, source: SignalSource, verdict: Verdict, observed: i6
 }
 
 fn pane(s: &str, verdict: Verdict, observed: i64) -> Input {
-    detect(Subject::Session(s.into()), SignalSource::Pane, verdict, observed)
+    detect(
+        Subject::Session(s.into()),
+        SignalSource::Pane,
+        verdict,
+        observed,
+    )
 }
 
 fn transcript(s: &str, verdict: Verdict, observed: i64) -> Input {

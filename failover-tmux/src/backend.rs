@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use failover_core::{
-    BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend,
-    SessionId,
+    AccountId, BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness, PaneCapture,
+    SessionBackend, SessionId,
 };
 use tokio::time::Instant;
 
@@ -70,6 +70,23 @@ impl TmuxConfig {
     }
 }
 
+/// A session as the backend finds it (see [`TmuxBackend::describe`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session.
+    pub session: SessionId,
+    /// The account it was launched on (`None`: not launched by this backend).
+    pub account: Option<AccountId>,
+    /// The conversation it was launched with.
+    pub claude_session: Option<ClaudeSessionId>,
+    /// The `CLAUDE_CONFIG_DIR` it was launched with.
+    pub config_dir: Option<PathBuf>,
+    /// Its working directory.
+    pub dir: PathBuf,
+    /// Whether it runs.
+    pub liveness: Liveness,
+}
+
 /// Claude Code sessions in a tmux server.
 #[derive(Debug)]
 pub struct TmuxBackend {
@@ -80,6 +97,8 @@ pub struct TmuxBackend {
 
 /// How often bounded waits inside one operation (`stop`, `send_input`) look again.
 const RECHECK: Duration = Duration::from_millis(25);
+/// How long `liveness` waits for tmux to record the exit status of a pane it saw die.
+const STATUS_SETTLE: Duration = Duration::from_millis(250);
 
 impl TmuxBackend {
     /// A backend with `config`; refuses an empty command or a malformed variable name.
@@ -127,6 +146,22 @@ impl TmuxBackend {
     /// later "no server" answers always mean it died.
     pub async fn start_server(&self) -> Result<(), BackendError> {
         Ok(ops::start_server(&self.transport).await?)
+    }
+
+    /// What the backend recorded when it launched `session` (account, conversation, config
+    /// dir), its working directory and whether it runs: enough to adopt sessions that
+    /// outlived a daemon restart.
+    pub async fn describe(&self, session: &SessionId) -> Result<SessionInfo, BackendError> {
+        ops::validate_name(session.as_str())?;
+        let d = ops::describe(&self.transport, session.as_str()).await?;
+        Ok(SessionInfo {
+            session: session.clone(),
+            account: d.account.map(AccountId::new),
+            claude_session: d.conversation.map(ClaudeSessionId::new),
+            config_dir: d.config_dir.map(PathBuf::from),
+            dir: PathBuf::from(d.dir),
+            liveness: self.liveness(session).await?,
+        })
     }
 
     /// Captures the screen with colours and attributes as ANSI escapes.
@@ -189,13 +224,14 @@ impl TmuxBackend {
     }
 }
 
-/// What may be typed: control characters other than newline and tab are dropped (an ESC
+/// What may be typed: control characters other than ASCII whitespace (newline, tab,
+/// carriage return, form feed) are dropped (an ESC
 /// could end a bracketed paste early and turn the rest into key presses), and trailing
 /// newlines are removed because Enter is sent separately.
 pub fn sanitize_input(text: &str) -> String {
     let kept: String = text
         .chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .filter(|c| !c.is_control() || c.is_ascii_whitespace())
         .collect();
     kept.trim_end_matches('\n').to_owned()
 }
@@ -270,6 +306,9 @@ impl SessionBackend for TmuxBackend {
                 height: self.config.height,
                 env: &env,
                 argv: &argv,
+                account: request.account.as_str(),
+                conversation: claude_session.as_str(),
+                config_dir: &request.config_dir.to_string_lossy(),
             },
         )
         .await?;
@@ -326,17 +365,37 @@ impl SessionBackend for TmuxBackend {
                 .ok_or_else(|| reject(session, "the pasted text never appeared"))?;
         }
         ops::send_keys(&self.transport, name, &["Enter"]).await?;
+        // Taken when the screen changes (the input box empties, the prompt moves into the
+        // conversation), or when the program exits in response.
         let until = Instant::now() + self.config.input_timeout;
-        self.wait_screen_change(session, &screen, until)
-            .await?
-            .ok_or_else(|| reject(session, "Enter did not change the screen"))?;
-        Ok(())
+        loop {
+            if self.capture_inner(session, false).await?.text != screen
+                || ops::pane_state(&self.transport, name).await?.dead
+            {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                return Err(reject(session, "Enter did not change the screen"));
+            }
+            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+        }
     }
 
     async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError> {
         ops::validate_name(session.as_str())?;
-        match ops::pane_state(&self.transport, session.as_str()).await {
-            Ok(s) if s.dead => Ok(Liveness::Exited { status: s.status }),
+        let name = session.as_str();
+        match ops::pane_state(&self.transport, name).await {
+            Ok(s) if s.dead => {
+                // tmux marks a pane dead when its terminal closes, and records the status
+                // when the child is reaped, a moment later: give that moment.
+                let mut s = s;
+                let until = Instant::now() + STATUS_SETTLE;
+                while s.dead && s.status.is_none() && s.signal.is_none() && Instant::now() < until {
+                    tokio::time::sleep(RECHECK).await;
+                    s = ops::pane_state(&self.transport, name).await?;
+                }
+                Ok(Liveness::Exited { status: s.status })
+            }
             Ok(_) => Ok(Liveness::Alive),
             Err(TmuxError::NoSession { .. }) => Ok(Liveness::Missing),
             Err(e) => Err(e.into()),

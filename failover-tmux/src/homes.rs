@@ -78,12 +78,26 @@ pub fn adopt(
     fs::create_dir_all(config_dir).map_err(FsError::io("create", config_dir))?;
     let link = config_dir.join(PROJECTS);
     let mut report = AdoptReport::default();
-
-    // Folders set aside by an earlier, interrupted run are merged again (idempotent).
-    for aside in asides(config_dir)? {
-        merge_tree(&aside, &shared, account, &mut report)?;
+    if let Ok(real) = fs::canonicalize(&link) {
+        if !fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink())
+            && shared.starts_with(&real)
+        {
+            return Err(FsError::Invalid {
+                path: link,
+                reason: format!("contains the shared tree {}", shared.display()),
+            });
+        }
     }
-    match fs::symlink_metadata(&link) {
+
+    let state = fs::symlink_metadata(&link);
+    if !state.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
+        // Not linked yet: folders set aside by an earlier, interrupted run are merged again
+        // (idempotent). Once linked, they are history and left alone.
+        for aside in asides(config_dir)? {
+            merge_tree(&aside, &shared, account, &mut report)?;
+        }
+    }
+    match state {
         Ok(m) if m.file_type().is_symlink() => {
             let target = fs::read_link(&link).map_err(FsError::io("read link", &link))?;
             let resolved = fs::canonicalize(&link).ok();

@@ -11,7 +11,28 @@
 //!
 //! Only `transport.rs` builds tmux command lines and only `wire.rs` knows tmux's formats;
 //! `tests/architecture.rs` enforces both. This crate never installs a logger.
+//!
+//! # Theory of operation
+//!
+//! The backend and the observers share one private tmux server. The backend runs each
+//! session's Claude Code under a fixed `sh -c` wrapper (the program arrives as separate
+//! arguments, so no user text is ever parsed by a shell) that records the exit status in a
+//! pane option, because tmux 3.3 sometimes marks a pane dead without recording its status.
+//! Dead panes stay (`remain-on-exit on`) so the status can be read; the server stays up with
+//! no sessions (`exit-empty off`) so a missing server always means trouble.
+//!
+//! Each [`observe::PaneObserver`] attaches a control-mode client (`tmux -C`) to its session:
+//! `%output` notifications mark the screen dirty, one capture follows within the debounce
+//! window, and the detector runs only when the text changed; a format subscription on
+//! `pane_dead` reports the exit. The transcript and statusline watchers use `notify`; their
+//! callbacks only `try_send` into bounded queues. Every observer is a future the caller
+//! spawns and supervises; all of them send [`observe::ObserverEvent`]s, which convert into
+//! the engine's `Input`.
 #![deny(missing_docs)]
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 mod backend;
 pub mod checkpoint;
@@ -26,7 +47,7 @@ pub mod transcript;
 pub mod transport;
 pub mod wire;
 
-pub use backend::{ACCOUNT_ENV, SESSION_ENV, TmuxBackend, TmuxConfig, sanitize_input};
+pub use backend::{ACCOUNT_ENV, SESSION_ENV, SessionInfo, TmuxBackend, TmuxConfig, sanitize_input};
 pub use checkpoint::FileCheckpointer;
 pub use error::{FsError, ObserveError, TmuxError};
 pub use transport::{Socket, Transport};

@@ -64,7 +64,11 @@ pub(crate) struct NewSession<'a> {
     pub(crate) width: u16,
     pub(crate) height: u16,
     pub(crate) env: &'a [(String, String)],
-    /// At least two elements, so tmux executes it directly instead of through `sh -c`.
+    /// Recorded as session options, read back by [`describe`].
+    pub(crate) account: &'a str,
+    pub(crate) conversation: &'a str,
+    pub(crate) config_dir: &'a str,
+    /// The program and its arguments.
     pub(crate) argv: &'a [String],
 }
 
@@ -72,7 +76,6 @@ pub(crate) struct NewSession<'a> {
 /// trouble), makes dead panes stay (so exit status is readable), and creates the session.
 pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(), TmuxError> {
     const OP: &str = "new-session";
-    debug_assert!(s.argv.len() >= 2);
     let mut new = Cmd::new("new-session")
         .arg("-d")
         .opt("-s", s.name)
@@ -82,6 +85,12 @@ pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(),
     for (k, v) in s.env {
         new = new.opt("-e", format!("{k}={v}"));
     }
+    // Through the fixed exit-status wrapper: `sh -c WRAPPER <tmux> <argv…>`.
+    new = new
+        .arg("/bin/sh")
+        .arg("-c")
+        .arg(wire::EXIT_WRAPPER)
+        .arg(t.program());
     for a in s.argv {
         new = new.arg(a);
     }
@@ -96,9 +105,30 @@ pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(),
             .arg("remain-on-exit")
             .arg("on"),
         new,
+        set_session_option(s.name, wire::ACCOUNT_OPTION, s.account),
+        set_session_option(s.name, wire::CONVERSATION_OPTION, s.conversation),
+        set_session_option(s.name, wire::CONFIG_DIR_OPTION, s.config_dir),
     ];
     let out = t.run(OP, &cmds, None).await?;
     check(t, OP, Some(s.name), out).map(drop)
+}
+
+fn set_session_option(name: &str, option: &str, value: &str) -> Cmd {
+    Cmd::new("set-option")
+        .opt("-t", wire::pane_target(name))
+        .arg(option)
+        .arg(value)
+}
+
+/// What was recorded about the session at launch, and its working directory.
+pub(crate) async fn describe(t: &Transport, name: &str) -> Result<wire::Described, TmuxError> {
+    const OP: &str = "list-panes";
+    let cmd = Cmd::new("list-panes")
+        .arg("-s")
+        .opt("-t", wire::pane_target(name))
+        .opt("-F", wire::DESCRIBE_FORMAT);
+    let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
+    wire::parse_described(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
 }
 
 /// Starts the server (kept alive with no sessions) if it is not running.
@@ -132,7 +162,7 @@ pub(crate) async fn pane_state(t: &Transport, name: &str) -> Result<PaneState, T
     const OP: &str = "list-panes";
     let cmd = Cmd::new("list-panes")
         .arg("-s")
-        .opt("-t", wire::session_target(name))
+        .opt("-t", wire::pane_target(name))
         .opt("-F", wire::PANE_STATE_FORMAT);
     let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
     wire::parse_pane_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })

@@ -47,7 +47,8 @@ pub fn hook_script(spool: &Path, user_command: Option<&str>) -> String {
             "user_cmd={}\nexec /bin/sh -c \"$user_cmd\"\n",
             sh_quote(cmd)
         ),
-        None => "exit 0\n".to_owned(),
+        // Read whatever is left, so the writer never sees a broken pipe.
+        None => "exec cat >/dev/null\n".to_owned(),
     };
     format!(
         r#"#!/bin/sh
@@ -111,6 +112,8 @@ pub fn install(config_dir: &Path, spool: &Path) -> Result<Installed, FsError> {
         .filter(|s| s.get("type").and_then(Value::as_str) == Some("command"))
         .and_then(|s| s.get("command"))
         .and_then(Value::as_str)
+        // Our own hook (its backup lost) must not end up calling itself.
+        .filter(|c| !c.contains(HOOK))
         .map(str::to_owned);
     if !already {
         match &original {

@@ -111,6 +111,11 @@ impl Transport {
         &self.socket
     }
 
+    /// The tmux program.
+    pub fn program(&self) -> &std::path::Path {
+        &self.program
+    }
+
     /// The per-call deadline.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -170,9 +175,12 @@ impl Transport {
                 .spawn()
                 .map_err(|source| TmuxError::Spawn { op, source })?;
             if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-                pipe.write_all(data)
-                    .await
-                    .map_err(|source| TmuxError::Spawn { op, source })?;
+                match pipe.write_all(data).await {
+                    // tmux quit without reading (e.g. no server): its stderr says why.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    Err(source) => return Err(TmuxError::Spawn { op, source }),
+                    Ok(()) => {}
+                }
                 drop(pipe);
             }
             child

@@ -8,9 +8,63 @@ pub const FIELD_SEP: char = '\t';
 /// `list-sessions -F`: one session name a line.
 pub const LIST_SESSIONS_FORMAT: &str = "#{session_name}";
 
-/// `list-panes -s -F`: whether the pane's process exited, its status and signal, its pid.
+/// Pane option in which [`EXIT_WRAPPER`] records the program's exit status. tmux 3.3
+/// sometimes marks a pane dead without ever recording `pane_dead_status` (when the terminal
+/// closes before the child is reaped), so the status is also kept here.
+pub const EXIT_OPTION: &str = "@failover-exit";
+
+/// A fixed `sh -c` script: runs `"$@"` (the program and its arguments, passed as separate
+/// arguments, never parsed by the shell), then stores its exit status in [`EXIT_OPTION`]
+/// through `$0` (the tmux program; `$TMUX`/`$TMUX_PANE`, set by tmux in the pane, name the
+/// server and pane) and exits with the same status. The `trap` (a handler, which programs
+/// started by the shell do not inherit, unlike an ignored signal) keeps the wrapper alive
+/// through a Ctrl-C meant for the program, so the status is recorded then too.
+pub const EXIT_WRAPPER: &str = "trap : INT TERM HUP; \"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; exit \"$s\"";
+
+/// `list-panes -s -F`: whether the pane's process exited, its status (tmux's, then the
+/// wrapper's), the signal that killed it, its pid.
 pub const PANE_STATE_FORMAT: &str =
-    "#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}";
+    "#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}\t#{@failover-exit}";
+
+/// Session option holding the account a session was launched on.
+pub const ACCOUNT_OPTION: &str = "@failover-account";
+/// Session option holding the conversation a session was launched with.
+pub const CONVERSATION_OPTION: &str = "@failover-claude-session";
+/// Session option holding the `CLAUDE_CONFIG_DIR` a session was launched with.
+pub const CONFIG_DIR_OPTION: &str = "@failover-config-dir";
+
+/// `list-panes -s -F`: what the backend recorded at launch, and the working directory.
+pub const DESCRIBE_FORMAT: &str =
+    "#{@failover-account}\t#{@failover-claude-session}\t#{@failover-config-dir}\t#{session_path}";
+
+/// What [`DESCRIBE_FORMAT`] printed; empty fields are `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    /// The account.
+    pub account: Option<String>,
+    /// The conversation.
+    pub conversation: Option<String>,
+    /// The config dir.
+    pub config_dir: Option<String>,
+    /// The session's working directory.
+    pub dir: String,
+}
+
+/// Parses the first [`DESCRIBE_FORMAT`] line.
+pub fn parse_described(stdout: &str) -> Result<Described, String> {
+    let line = stdout.lines().next().ok_or_else(String::new)?;
+    let f: Vec<&str> = line.splitn(4, FIELD_SEP).collect();
+    let [account, conversation, config_dir, dir] = f[..] else {
+        return Err(line.to_owned());
+    };
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Ok(Described {
+        account: some(account),
+        conversation: some(conversation),
+        config_dir: some(config_dir),
+        dir: dir.to_owned(),
+    })
+}
 
 /// `display-message -p`: the pane size, printed after a capture in the same invocation.
 pub const PANE_SIZE_FORMAT: &str = "#{pane_width}\t#{pane_height}";
@@ -21,7 +75,9 @@ pub const DEAD_SUBSCRIPTION: &str = "failover-dead";
 /// `refresh-client -B` argument: tmux re-evaluates this for every pane of the attached
 /// session (about once a second) and notifies when it changes.
 pub fn dead_subscription() -> String {
-    format!("{DEAD_SUBSCRIPTION}:%*:#{{pane_dead}}{FIELD_SEP}#{{pane_dead_status}}")
+    format!(
+        "{DEAD_SUBSCRIPTION}:%*:#{{pane_dead}}{FIELD_SEP}#{{pane_dead_status}}{FIELD_SEP}#{{{EXIT_OPTION}}}"
+    )
 }
 
 /// The exact-match target for a session (`=name`), so `ccl-1` never matches `ccl-10`.
@@ -29,7 +85,9 @@ pub fn session_target(name: &str) -> String {
     format!("={name}")
 }
 
-/// The exact-match target for a session's active pane (`=name:`).
+/// The exact-match target for a session's active pane (`=name:`). Commands that take a
+/// window or pane target need the colon: `list-panes -s -t =pre` matches a session called
+/// `prefix`, `-t =pre:` does not; `set-option -t =name` does not find the session at all.
 pub fn pane_target(name: &str) -> String {
     format!("={name}:")
 }
@@ -83,6 +141,7 @@ pub fn parse_pane_state(stdout: &str) -> Result<PaneState, String> {
     else {
         return Err(line.to_owned());
     };
+    let recorded = f.next().unwrap_or("");
     let dead = match dead {
         "1" => true,
         "0" | "" => false,
@@ -95,9 +154,14 @@ pub fn parse_pane_state(stdout: &str) -> Result<PaneState, String> {
             s.parse().map(Some).map_err(|_| line.to_owned())
         }
     };
+    let status = match num(status)? {
+        Some(s) => Some(s),
+        None if dead => num(recorded)?,
+        None => None,
+    };
     Ok(PaneState {
         dead,
-        status: num(status)?,
+        status,
         signal: num(signal)?,
         pid: pid.parse().ok(),
     })
@@ -151,6 +215,7 @@ pub fn classify_failure(stderr: &str) -> Failure {
         || stderr.contains("session not found")
         || stderr.contains("can't find pane")
         || stderr.contains("can't find window")
+        || stderr.contains("no current target")
     {
         Failure::NoSession
     } else if stderr.contains("duplicate session") {
@@ -222,8 +287,11 @@ fn parse_subscription(line: &str) -> ControlLine {
 
 /// Parses a [`dead_subscription`] value: `Some(status)` when the pane is dead.
 pub fn parse_dead_value(value: &str) -> Option<Option<i32>> {
-    let (dead, status) = value.split_once(FIELD_SEP).unwrap_or((value, ""));
-    (dead.trim() == "1").then(|| status.trim().parse().ok())
+    let mut f = value.split(FIELD_SEP);
+    let dead = f.next().unwrap_or("").trim() == "1";
+    let status = f.next().unwrap_or("").trim().parse().ok();
+    let recorded = f.next().unwrap_or("").trim().parse().ok();
+    dead.then(|| status.or(recorded))
 }
 
 #[cfg(test)]

@@ -77,7 +77,8 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         Command::Completions(a) => docs::completions(&a),
         Command::Man(a) => docs::man(&a),
         Command::Init(a) => init::run(&a),
-        Command::Detect(a) => crate::detect::run(&a),
+        // Handled by `main` (its own exit statuses); nothing to do here.
+        Command::Detect(_) => Ok(()),
         Command::Tasks(a) => tasks::run(&ctx, &a),
         Command::Standin(a) => standin::run(a),
         other => {

@@ -119,7 +119,8 @@ impl FailoverEngine {
                 used_percent,
                 resets_at,
             } => {
-                if matches!(current, Some(AccountState::Exhausted { .. })) || !used_percent.is_finite()
+                if matches!(current, Some(AccountState::Exhausted { .. }))
+                    || !used_percent.is_finite()
                 {
                     return;
                 }

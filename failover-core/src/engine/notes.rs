@@ -160,7 +160,12 @@ impl FailoverEngine {
         );
     }
 
-    pub(super) fn notify_prompt_dropped(&mut self, sid: &SessionId, detail: &str, text: Option<&str>) {
+    pub(super) fn notify_prompt_dropped(
+        &mut self,
+        sid: &SessionId,
+        detail: &str,
+        text: Option<&str>,
+    ) {
         let text = text.unwrap_or("");
         self.notify(
             Severity::Warning,

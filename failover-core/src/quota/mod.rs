@@ -1,13 +1,42 @@
 //! Quota detection: pure functions from what Claude Code shows or writes to a [`Verdict`].
 //!
-//! Each source has its own detector; all of them produce the same [`Detection`].
+//! Each source has its own detector; all of them produce the same [`Detection`]:
+//!
+//! | Source | Detector | Evidence |
+//! |---|---|---|
+//! | terminal pane | [`PaneDetector`] | a `tmux capture-pane` text, with or without ANSI |
+//! | transcript | [`TranscriptDetector`] | one (or more) JSONL lines |
+//! | statusline | [`StatuslineDetector`] | the JSON handed to a `statusLine` command |
+//! | response headers | [`HeadersDetector`] | `name: value` lines |
+//!
+//! [`Detectors`] holds one of each and can recognise the source from the evidence's shape
+//! ([`Source::Auto`], [`detect_auto`]). Reset texts are resolved by [`reset::ResetParser`].
+//!
+//! Everything here is pure: no I/O, no clock (the observation time comes in the
+//! [`DetectContext`]), and no panics whatever the input.
 
 use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
 use crate::account::LimitWindow;
 use crate::time::UnixMillis;
+
+pub mod ansi;
+pub mod headers;
+pub mod message;
+pub mod pane;
+pub mod reset;
+pub mod statusline;
+pub mod transcript;
+
+pub use headers::HeadersDetector;
+pub use message::MessageClassifier;
+pub use pane::PaneDetector;
+pub use statusline::{NEAR_LIMIT_FLOOR_PERCENT, StatuslineDetector};
+pub use transcript::TranscriptDetector;
 
 /// Where a piece of evidence came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -193,4 +222,224 @@ pub trait QuotaDetector: Send + Sync {
     /// Classifies one piece of evidence: a pane capture, one transcript line, one statusline
     /// JSON document, or headers as `name: value` lines.
     fn detect(&self, evidence: &str, ctx: &DetectContext) -> Detection;
+}
+
+/// Which detector to use: one source, or [`Source::Auto`] to recognise it from the shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Recognise the source: statusline JSON (a document with `rate_limits`,
+    /// `transcript_path` or `workspace`), transcript JSONL (other JSON objects, one a line),
+    /// headers (an `HTTP/` status line, or only `name: value` lines among which an
+    /// `anthropic-ratelimit-*` or `retry-after` header), and pane text otherwise.
+    Auto,
+    /// A captured terminal pane.
+    Pane,
+    /// Transcript JSONL.
+    Transcript,
+    /// Statusline JSON.
+    Statusline,
+    /// Response headers.
+    Headers,
+}
+
+impl Source {
+    /// The name used on the command line (`auto`, `pane`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Pane => "pane",
+            Self::Transcript => "transcript",
+            Self::Statusline => "statusline",
+            Self::Headers => "headers",
+        }
+    }
+}
+
+impl From<SignalSource> for Source {
+    fn from(s: SignalSource) -> Self {
+        match s {
+            SignalSource::Pane => Self::Pane,
+            SignalSource::Transcript => Self::Transcript,
+            SignalSource::Statusline => Self::Statusline,
+            SignalSource::Headers => Self::Headers,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A source name that is not one of `auto`, `pane`, `transcript`, `statusline`, `headers`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown source `{0}` (expected auto, pane, transcript, statusline or headers)")]
+pub struct UnknownSource(pub String);
+
+impl FromStr for Source {
+    type Err = UnknownSource;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "pane" => Ok(Self::Pane),
+            "transcript" => Ok(Self::Transcript),
+            "statusline" => Ok(Self::Statusline),
+            "headers" => Ok(Self::Headers),
+            _ => Err(UnknownSource(s.to_owned())),
+        }
+    }
+}
+
+/// One detector per source, built once.
+#[derive(Debug, Clone, Default)]
+pub struct Detectors {
+    /// The pane detector.
+    pub pane: PaneDetector,
+    /// The transcript detector.
+    pub transcript: TranscriptDetector,
+    /// The statusline detector.
+    pub statusline: StatuslineDetector,
+    /// The headers detector.
+    pub headers: HeadersDetector,
+}
+
+impl Detectors {
+    /// Builds every detector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The detector for one source.
+    pub fn get(&self, source: SignalSource) -> &dyn QuotaDetector {
+        match source {
+            SignalSource::Pane => &self.pane,
+            SignalSource::Transcript => &self.transcript,
+            SignalSource::Statusline => &self.statusline,
+            SignalSource::Headers => &self.headers,
+        }
+    }
+
+    /// Classifies `evidence` with the detector of `source` (recognised when `Auto`).
+    pub fn detect(&self, source: Source, evidence: &str, ctx: &DetectContext) -> Detection {
+        let source = match source {
+            Source::Auto => recognise(evidence),
+            Source::Pane => SignalSource::Pane,
+            Source::Transcript => SignalSource::Transcript,
+            Source::Statusline => SignalSource::Statusline,
+            Source::Headers => SignalSource::Headers,
+        };
+        self.get(source).detect(evidence, ctx)
+    }
+}
+
+/// A detection with what a report needs besides the verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The source that was read (the recognised one for [`Source::Auto`]).
+    pub source: SignalSource,
+    /// The verdict and its evidence.
+    pub detection: Detection,
+    /// The used percentage of the verdict's window, when the evidence gives one: a
+    /// near-limit verdict's own, or for an exhausted quota the statusline's
+    /// `used_percentage` or the headers' utilization.
+    pub used_percent: Option<f32>,
+}
+
+impl Detectors {
+    /// Classifies `evidence` like [`Detectors::detect`] and adds what a report shows.
+    pub fn report(&self, source: Source, evidence: &str, ctx: &DetectContext) -> Report {
+        let source = match source {
+            Source::Auto => recognise(evidence),
+            Source::Pane => SignalSource::Pane,
+            Source::Transcript => SignalSource::Transcript,
+            Source::Statusline => SignalSource::Statusline,
+            Source::Headers => SignalSource::Headers,
+        };
+        let detection = self.get(source).detect(evidence, ctx);
+        let used_percent = match (&detection.verdict, source) {
+            (Verdict::NearLimit { used_percent, .. }, _) => Some(*used_percent),
+            (Verdict::QuotaExhausted { .. }, SignalSource::Statusline) => self
+                .statusline
+                .highest_usage(evidence, ctx)
+                .map(|u| u.used_percent),
+            (Verdict::QuotaExhausted { window, .. }, SignalSource::Headers) => {
+                self.headers.used_percent(evidence, *window)
+            }
+            _ => None,
+        };
+        Report {
+            source,
+            detection,
+            used_percent,
+        }
+    }
+}
+
+/// Recognises which source produced `evidence` from its shape (see [`Source::Auto`]).
+pub fn recognise(evidence: &str) -> SignalSource {
+    let trimmed = evidence.trim_start();
+    if trimmed.starts_with('{') {
+        if let Ok(serde_json::Value::Object(doc)) = serde_json::from_str(trimmed) {
+            let statusline = [
+                "rate_limits",
+                "transcript_path",
+                "workspace",
+                "hook_event_name",
+            ]
+            .iter()
+            .any(|k| doc.contains_key(*k));
+            return if statusline {
+                SignalSource::Statusline
+            } else {
+                SignalSource::Transcript
+            };
+        }
+        let first = trimmed.lines().next().unwrap_or_default();
+        if matches!(
+            serde_json::from_str(first),
+            Ok(serde_json::Value::Object(_))
+        ) {
+            return SignalSource::Transcript;
+        }
+    }
+    let mut lines = trimmed.lines().map(str::trim).filter(|l| !l.is_empty());
+    if lines
+        .clone()
+        .next()
+        .is_some_and(|l| l.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("HTTP/")))
+    {
+        return SignalSource::Headers;
+    }
+    let header_shaped = |l: &str| {
+        l.split_once(':').is_some_and(|(name, _)| {
+            !name.is_empty()
+                && name
+                    .trim_start_matches(':')
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+    };
+    let mut rate_limit_header = false;
+    let all_headers = lines.all(|l| {
+        let lower = l.to_ascii_lowercase();
+        rate_limit_header |=
+            lower.starts_with("anthropic-ratelimit-") || lower.starts_with("retry-after:");
+        header_shaped(l)
+    });
+    if all_headers && rate_limit_header {
+        SignalSource::Headers
+    } else {
+        SignalSource::Pane
+    }
+}
+
+/// Classifies `evidence` after recognising its source, with detectors built once per
+/// process. Equivalent to `Detectors::new().detect(Source::Auto, evidence, ctx)`.
+pub fn detect_auto(evidence: &str, ctx: &DetectContext) -> Detection {
+    static DETECTORS: OnceLock<Detectors> = OnceLock::new();
+    DETECTORS
+        .get_or_init(Detectors::new)
+        .detect(Source::Auto, evidence, ctx)
 }

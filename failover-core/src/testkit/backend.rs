@@ -44,7 +44,12 @@ pub enum FakeFailure {
 }
 
 impl FakeFailure {
-    fn error(self, op: FakeOp, session: &SessionId, request: Option<&LaunchRequest>) -> BackendError {
+    fn error(
+        self,
+        op: FakeOp,
+        session: &SessionId,
+        request: Option<&LaunchRequest>,
+    ) -> BackendError {
         match self {
             Self::Unavailable => BackendError::Unavailable {
                 reason: "scripted failure".to_owned(),
@@ -226,7 +231,11 @@ impl SessionBackend for FakeBackend {
             return Err(f.error(FakeOp::Launch, &request.session, Some(request)));
         }
         let mut inner = self.lock();
-        if inner.sessions.get(&request.session).is_some_and(|s| s.alive) {
+        if inner
+            .sessions
+            .get(&request.session)
+            .is_some_and(|s| s.alive)
+        {
             return Err(BackendError::SessionExists(request.session.clone()));
         }
         let claude_session = match &request.resume {

@@ -97,7 +97,12 @@ pub fn render_effect(effect: &Effect) -> String {
 pub fn render_trace(trace: &[TraceEntry]) -> String {
     let mut out = String::new();
     for entry in trace {
-        let _ = writeln!(out, "t={} {}", entry.at.as_secs(), render_effect(&entry.effect));
+        let _ = writeln!(
+            out,
+            "t={} {}",
+            entry.at.as_secs(),
+            render_effect(&entry.effect)
+        );
     }
     out
 }

@@ -47,6 +47,7 @@ pub struct Simulator {
     trace: Vec<TraceEntry>,
     persisted: Option<PersistedState>,
     replies: Vec<(RequestId, CommandReply)>,
+    launch_conflicts: u32,
 }
 
 impl Simulator {
@@ -75,6 +76,7 @@ impl Simulator {
             trace: Vec::new(),
             persisted: None,
             replies: Vec::new(),
+            launch_conflicts: 0,
         }
     }
 
@@ -211,6 +213,12 @@ impl Simulator {
         self.persisted.as_ref()
     }
 
+    /// How many launches the backend refused because the session was already running: a
+    /// session launched twice. A correct engine keeps this at zero.
+    pub fn launch_conflicts(&self) -> u32 {
+        self.launch_conflicts
+    }
+
     /// Every command reply so far.
     pub fn replies(&self) -> &[(RequestId, CommandReply)] {
         &self.replies
@@ -253,8 +261,7 @@ impl Simulator {
                 self.reply(request, outcome);
             }
             Effect::Stop { request, session } => {
-                let outcome = match block_on(self.backend.stop(&session, Duration::from_secs(10)))
-                {
+                let outcome = match block_on(self.backend.stop(&session, Duration::from_secs(10))) {
                     Ok(()) => EffectOutcome::Stopped,
                     Err(e) => failed(FailureKind::from(&e), e.to_string()),
                 };
@@ -294,7 +301,12 @@ impl Simulator {
                             self.reply(request, outcome);
                         }
                     }
-                    Err(e) => self.reply(request, failed(FailureKind::from(&e), e.to_string())),
+                    Err(e) => {
+                        if matches!(e, crate::error::BackendError::SessionExists(_)) {
+                            self.launch_conflicts += 1;
+                        }
+                        self.reply(request, failed(FailureKind::from(&e), e.to_string()));
+                    }
                 }
             }
             Effect::SendPrompt {

@@ -59,10 +59,20 @@ pub fn account_state(horizon_secs: i64) -> impl Strategy<Value = AccountState> {
     prop_oneof![
         Just(AccountState::Unknown),
         Just(AccountState::Available),
-        (window(), 0.0f32..=100.0, prop::option::of(instant(horizon_secs))).prop_map(
-            |(window, used_percent, resets_at)| AccountState::NearLimit { window, used_percent, resets_at }
-        ),
-        (window(), instant(horizon_secs)).prop_map(|(window, until)| AccountState::Exhausted { window, until }),
+        (
+            window(),
+            0.0f32..=100.0,
+            prop::option::of(instant(horizon_secs))
+        )
+            .prop_map(
+                |(window, used_percent, resets_at)| AccountState::NearLimit {
+                    window,
+                    used_percent,
+                    resets_at
+                }
+            ),
+        (window(), instant(horizon_secs))
+            .prop_map(|(window, until)| AccountState::Exhausted { window, until }),
         Just(AccountState::NeedsLogin),
     ]
 }
@@ -83,12 +93,22 @@ pub fn command(accounts: Vec<AccountId>) -> impl Strategy<Value = Command> {
 /// Any effect outcome.
 pub fn outcome() -> impl Strategy<Value = EffectOutcome> {
     prop_oneof![
-        prop::option::of("[a-z ]{1,12}").prop_map(|last_prompt| EffectOutcome::Checkpointed { last_prompt }),
+        prop::option::of("[a-z ]{1,12}")
+            .prop_map(|last_prompt| EffectOutcome::Checkpointed { last_prompt }),
         Just(EffectOutcome::Stopped),
-        "[a-z0-9]{4}".prop_map(|id| EffectOutcome::Launched { claude_session: ClaudeSessionId::new(id) }),
+        "[a-z0-9]{4}".prop_map(|id| EffectOutcome::Launched {
+            claude_session: ClaudeSessionId::new(id)
+        }),
         Just(EffectOutcome::PromptSent),
-        prop::sample::select(vec![FailureKind::Transient, FailureKind::ResumeImpossible, FailureKind::Permanent])
-            .prop_map(|kind| EffectOutcome::Failed { kind, detail: "random failure".to_owned() }),
+        prop::sample::select(vec![
+            FailureKind::Transient,
+            FailureKind::ResumeImpossible,
+            FailureKind::Permanent
+        ])
+        .prop_map(|kind| EffectOutcome::Failed {
+            kind,
+            detail: "random failure".to_owned()
+        }),
     ]
 }
 
@@ -102,14 +122,21 @@ pub fn detection_input(
         3 => prop::sample::select(sessions).prop_map(Subject::Session),
         1 => prop::sample::select(accounts).prop_map(Subject::Account),
     ];
-    (subject, source(), verdict(horizon_secs), instant(horizon_secs)).prop_map(
-        |(subject, source, verdict, observed_at)| Input::Detection {
+    (
+        subject,
+        source(),
+        verdict(horizon_secs),
+        instant(horizon_secs),
+    )
+        .prop_map(|(subject, source, verdict, observed_at)| Input::Detection {
             subject,
             source,
-            detection: Detection { verdict, evidence: None },
+            detection: Detection {
+                verdict,
+                evidence: None,
+            },
             observed_at,
-        },
-    )
+        })
 }
 
 /// Any input about `sessions` and `accounts`. Request ids are small, so that random replies

@@ -11,17 +11,10 @@ const FOOTER_LINES: usize = 6;
 
 /// Classifies a screen capture; `None` when it shows neither state.
 pub fn activity_from_screen(screen: &str) -> Option<Activity> {
-    let lines: Vec<&str> = screen
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .skip_while(|l| l.is_empty())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let mut lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
     let footer_start = lines.len().saturating_sub(FOOTER_LINES);
     if lines[footer_start..]
         .iter()

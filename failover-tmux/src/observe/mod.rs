@@ -96,3 +96,60 @@ impl From<ObserverEvent> for Input {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_become_engine_inputs() {
+        let s = SessionId::new("ccl-0");
+        assert_eq!(
+            Input::from(ObserverEvent::Exited {
+                session: s.clone(),
+                status: Some(3)
+            }),
+            Input::SessionExited {
+                session: s.clone(),
+                status: Some(3)
+            }
+        );
+        assert_eq!(
+            Input::from(ObserverEvent::Activity {
+                session: s.clone(),
+                activity: Activity::Idle,
+                observed_at: UnixMillis(5)
+            }),
+            Input::SessionActivity {
+                session: s.clone(),
+                activity: Activity::Idle
+            }
+        );
+        let id = ClaudeSessionId::new("abc");
+        assert_eq!(
+            Input::from(ObserverEvent::ClaudeSessionLearned {
+                session: s.clone(),
+                claude_session: id.clone()
+            }),
+            Input::ClaudeSessionLearned {
+                session: s.clone(),
+                claude_session: id
+            }
+        );
+        let detection = Detection::clear();
+        assert_eq!(
+            Input::from(ObserverEvent::Observation {
+                subject: Subject::Session(s.clone()),
+                source: SignalSource::Pane,
+                detection: detection.clone(),
+                observed_at: UnixMillis(9)
+            }),
+            Input::Detection {
+                subject: Subject::Session(s),
+                source: SignalSource::Pane,
+                detection,
+                observed_at: UnixMillis(9)
+            }
+        );
+    }
+}

@@ -24,6 +24,10 @@ pub struct PaneObserverConfig {
     /// Longest wait from a pane's first new output to the capture that evaluates it
     /// (default 40 ms). Output arriving meanwhile is covered by the same capture.
     pub debounce: Duration,
+    /// Shortest time between two captures of the same pane (default 100 ms), so a spinner
+    /// redrawing ten times a second costs at most ten captures a second. With the default
+    /// debounce a change is evaluated at most 140 ms after it was printed.
+    pub min_interval: Duration,
     /// After a non-`Clear` pane verdict, look once more after this long even if nothing was
     /// printed (default 1 s), so a message that stays on screen still gets the second
     /// sighting pane evidence needs.
@@ -36,6 +40,7 @@ impl Default for PaneObserverConfig {
     fn default() -> Self {
         Self {
             debounce: Duration::from_millis(40),
+            min_interval: Duration::from_millis(100),
             confirm_after: Duration::from_secs(1),
             zone: jiff::tz::TimeZone::UTC,
         }
@@ -86,7 +91,7 @@ impl PaneObserver {
     }
 
     /// Runs until the session's program exits or the session goes (both reported as
-    /// [`ObserverEvent::Exited`]), or the receiver is dropped. Dropping the future stops the
+    /// [`ObserverEvent::Exited`]), or the receiver is dropped (then it returns `Ok`). Dropping the future stops the
     /// control client. A server that died is reported as `Exited` and then returned as
     /// the error.
     pub async fn run(self) -> Result<(), ObserveError> {
@@ -109,12 +114,16 @@ impl PaneObserver {
         // Evaluate what is on screen now, then on each change.
         let mut dirty_at: Option<Instant> = Some(Instant::now());
         let mut recheck_at: Option<Instant> = None;
+        let mut last_capture = Instant::now()
+            .checked_sub(self.config.min_interval)
+            .unwrap_or_else(Instant::now);
         loop {
             let wake = match (dirty_at, recheck_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             tokio::select! {
+                () = self.tx.closed() => return Ok(()),
                 read = reader.read_until(b'\n', &mut line) => {
                     match read {
                         Ok(0) | Err(_) => break,
@@ -124,7 +133,10 @@ impl PaneObserver {
                     line.clear();
                     match wire::parse_control_line(text.trim_end_matches('\n')) {
                         ControlLine::Output { .. } => {
-                            dirty_at.get_or_insert_with(|| Instant::now() + self.config.debounce);
+                            dirty_at.get_or_insert_with(|| {
+                                (Instant::now() + self.config.debounce)
+                                    .max(last_capture + self.config.min_interval)
+                            });
                         }
                         ControlLine::Subscription { name: sub, value, .. } if sub == wire::DEAD_SUBSCRIPTION => {
                             if let Some(status) = wire::parse_dead_value(&value) {
@@ -149,14 +161,12 @@ impl PaneObserver {
                     if dirty_at.is_some_and(|d| d <= now) {
                         dirty_at = None;
                     }
+                    last_capture = Instant::now();
                     match self.evaluate(&mut seen, forced).await {
                         Ok(Some(true)) => recheck_at = Some(Instant::now() + self.config.confirm_after),
                         Ok(_) => {}
                         Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => break,
                         Err(e) => tracing::debug!(session = name, error = %e, "capture failed"),
-                    }
-                    if self.tx.is_closed() {
-                        return Ok(());
                     }
                 }
             }

@@ -95,7 +95,10 @@ impl TranscriptWatcher {
     }
 
     /// Watches until the receiver is dropped or the watcher fails.
-    pub async fn run(self) -> Result<(), ObserveError> {
+    pub async fn run(mut self) -> Result<(), ObserveError> {
+        // Watch the real folder: events name real paths, and a link would not be followed.
+        self.root =
+            std::fs::canonicalize(&self.root).map_err(FsError::io("resolve", &self.root))?;
         let (ntx, mut nrx) = mpsc::channel::<notify::Result<notify::Event>>(QUEUE);
         let overflow = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&overflow);

@@ -1,0 +1,277 @@
+//! `claude-failover detect`, run as a process over every quota fixture and over bad input.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-failover"));
+    cmd.env("TZ", "UTC");
+    cmd
+}
+
+fn fixture_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../failover-core/tests/fixtures/quota")
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, out);
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let is_input = [".txt", ".jsonl", ".json"]
+            .iter()
+            .any(|e| name.ends_with(e));
+        if is_input && !name.ends_with(".expected.json") {
+            out.push(path);
+        }
+    }
+}
+
+fn expected_path(input: &Path) -> PathBuf {
+    let name = input.file_name().unwrap().to_string_lossy();
+    let stem = name.rsplit_once('.').map_or(&*name, |(s, _)| s);
+    input.with_file_name(format!("{stem}.expected.json"))
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn same_instant(a: &Value, b: &Value) -> bool {
+    let parse = |v: &Value| v.as_str().map(|s| s.parse::<jiff::Timestamp>().unwrap());
+    parse(a) == parse(b)
+}
+
+#[test]
+fn the_binary_agrees_with_every_fixture() {
+    let mut inputs = Vec::new();
+    collect(&fixture_root(), &mut inputs);
+    inputs.sort();
+    assert!(inputs.len() >= 20, "found only {} fixtures", inputs.len());
+    let mut problems = Vec::new();
+    for input in &inputs {
+        let expected: Value =
+            serde_json::from_str(&fs::read_to_string(expected_path(input)).unwrap()).unwrap();
+        let zone = expected
+            .get("local_zone")
+            .and_then(Value::as_str)
+            .unwrap_or("UTC");
+        let out = bin()
+            .env("TZ", zone)
+            .args(["detect", "--json", "--now"])
+            .arg(expected["observed_at"].as_str().unwrap())
+            .arg(input)
+            .output()
+            .unwrap();
+        let got = stdout_json(&out);
+        let keys: Vec<&str> = got
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            ["evidence", "resets_at", "used_percent", "verdict", "window"],
+            "{}",
+            input.display()
+        );
+        let name = input
+            .strip_prefix(fixture_root())
+            .unwrap()
+            .display()
+            .to_string();
+        for field in ["verdict", "window"] {
+            if got[field] != expected[field] {
+                problems.push(format!(
+                    "{name}: {field} {} ≠ {}",
+                    got[field], expected[field]
+                ));
+            }
+        }
+        if !same_instant(&got["resets_at"], &expected["resets_at"]) {
+            problems.push(format!(
+                "{name}: resets_at {} ≠ {}",
+                got["resets_at"], expected["resets_at"]
+            ));
+        }
+        let used_ok = match (
+            got["used_percent"].as_f64(),
+            expected["used_percent"].as_f64(),
+        ) {
+            (Some(a), Some(b)) => (a - b).abs() < 0.01,
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if !used_ok {
+            problems.push(format!(
+                "{name}: used_percent {} ≠ {}",
+                got["used_percent"], expected["used_percent"]
+            ));
+        }
+        if let Some(want) = expected.get("evidence") {
+            if &got["evidence"] != want {
+                problems.push(format!("{name}: evidence {} ≠ {want}", got["evidence"]));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn reads_standard_input_and_prints_a_readable_line() {
+    let mut child = bin()
+        .args(["detect", "--now", "2026-11-26T08:00:00Z", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("❯ hi\n  ⎿  You've hit your weekly limit · resets 9:38am (UTC)\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        line.trim_end(),
+        "quota exhausted: weekly window, resets 2026-11-26T09:38:00Z [pane]: \
+         You've hit your weekly limit · resets 9:38am (UTC)"
+    );
+}
+
+#[test]
+fn an_explicit_source_is_obeyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("statusline.json");
+    fs::write(
+        &file,
+        r#"{"rate_limits":{"seven_day_opus":{"used_percentage":91,"resets_at":1795744680}}}"#,
+    )
+    .unwrap();
+    let run = |source: &str| {
+        stdout_json(
+            &bin()
+                .args([
+                    "detect",
+                    "--json",
+                    "--now",
+                    "2026-11-26T08:00:00Z",
+                    "--source",
+                    source,
+                ])
+                .arg(&file)
+                .output()
+                .unwrap(),
+        )
+    };
+    let auto = run("auto");
+    assert_eq!(auto["verdict"], "near_limit");
+    assert_eq!(auto["window"], "weekly_opus");
+    assert_eq!(auto["used_percent"], 91.0);
+    assert_eq!(auto["resets_at"], "2026-11-27T01:58:00Z");
+    assert_eq!(run("statusline"), auto);
+    // Read as pane text, the same JSON holds no message.
+    assert_eq!(run("pane")["verdict"], "clear");
+}
+
+#[test]
+fn a_multi_line_transcript_reports_its_last_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.jsonl");
+    let error = |text: &str| {
+        serde_json::json!({"type":"assistant","isApiErrorMessage":true,
+            "message":{"model":"<synthetic>","content":[{"type":"text","text":text}]}})
+        .to_string()
+    };
+    let reply = r#"{"type":"assistant","message":{"model":"claude-opus-5-5","content":[{"type":"text","text":"ok"}]}}"#;
+    let lines = [
+        error("529 Overloaded · retrying in 2s · attempt 1/10"),
+        error("You've hit your 5-hour limit · resets 9:38am (UTC)"),
+        reply.to_owned(),
+    ];
+    fs::write(&file, lines.join("\n")).unwrap();
+    let got = stdout_json(
+        &bin()
+            .args(["detect", "--json", "--now", "2026-11-26T08:00:00Z"])
+            .arg(&file)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(got["verdict"], "quota_exhausted");
+    assert_eq!(got["window"], "five_hour");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("capture.bin");
+    fs::write(&binary, [0x7f, b'E', b'L', b'F', 0, 0, 1, 0xff]).unwrap();
+    let latin1 = dir.path().join("latin1.txt");
+    fs::write(&latin1, b"caf\xe9 limit reached").unwrap();
+    let missing = dir.path().join("missing.txt");
+
+    for (path, needle) in [
+        (&binary, "is not text"),
+        (&latin1, "not valid UTF-8"),
+        (&missing, "cannot read"),
+        (&dir.path().to_path_buf(), "cannot read"),
+    ] {
+        let out = bin().args(["detect", "--json"]).arg(path).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", path.display());
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{}: {err}", path.display());
+    }
+
+    let out = bin()
+        .args(["detect", "--now", "yesterday", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+    let out = bin()
+        .args(["detect", "--source", "fax", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = bin().args(["detect", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "Exit status:",
+        "0  the input was classified",
+        "1  the input could not be read",
+        "2  invalid arguments",
+        "--source",
+        "--now",
+        "--json",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
+    }
+}

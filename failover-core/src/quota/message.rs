@@ -1,0 +1,426 @@
+//! The words Claude Code uses for quota, near-limit, transient and login failures.
+//!
+//! [`MessageClassifier`] classifies one message text: the content of one pane line (after
+//! the `⎿`/`●` marker, wrapped rows joined) or the text of one transcript error line. It is
+//! shared by the pane and transcript detectors so both read the same vocabulary.
+//!
+//! Families, checked in this order (the first that matches decides):
+//!
+//! 1. `Claude AI usage limit reached|<epoch>` (older versions): quota, reset from the epoch.
+//! 2. Login failures: `Not logged in · Please run /login`, `OAuth token has expired`,
+//!    `Invalid API key`, `API Error: 401 …`, revoked tokens.
+//! 3. Transient failures: `API Error …` (500, 529, `Request rejected (429)`, connection),
+//!    `500 Internal server error · retrying in 2s · attempt 4/10`, `529 Overloaded …`,
+//!    `Connection error`, `ECONNREFUSED`, `fetch failed`, … These are checked before the
+//!    quota wordings, so a throttle whose body says "rate limit" stays a throttle.
+//! 4. Quota wordings: `You've hit your 5-hour limit · resets …` (and the `session`, `weekly`,
+//!    `Opus`, `Sonnet` variants), `Claude usage limit reached. Your limit will reset at …`,
+//!    `5-hour limit reached ∙ resets 3pm`, `Usage limit reached · continuing automatically
+//!    at …`.
+//! 5. Near-limit wordings: `You've used 92% of your 5-hour limit · resets …`,
+//!    `Over 90% of your weekly limit used`.
+//!
+//! Matching is case-insensitive and tolerant of missing spaces, because a hard wrap may
+//! glue two words together when the rows are joined back.
+
+use regex::Regex;
+
+use super::reset::ResetParser;
+use super::{AuthReason, DetectContext, TransientKind, Verdict};
+use crate::account::LimitWindow;
+
+/// Where a message must start in the text handed to [`MessageClassifier::classify`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// The message must start the text: conversation lines, where anything else in front
+    /// means the wording is being quoted.
+    Start,
+    /// The message may appear anywhere: the footer under the input box, where Claude Code
+    /// puts its own notices on the same row as other hints.
+    Anywhere,
+}
+
+/// Classifies single message texts. Build it once; it holds compiled regexes.
+#[derive(Debug, Clone)]
+pub struct MessageClassifier {
+    epoch_quota: Regex,
+    auth: Regex,
+    transient: Regex,
+    quota_hit: Regex,
+    quota_reached: Regex,
+    window_reached: Regex,
+    near_used: Regex,
+    near_over: Regex,
+    resets: ResetParser,
+}
+
+/// Window words Claude Code has used, as a regex alternation.
+const WINDOW_WORDS: &str = r"(?:5\s*-?\s*hours?|five\s*-?\s*hours?|session|weekly\s*opus|opus\s*weekly|weekly\s*sonnet|sonnet\s*weekly|opus|sonnet|weekly|7\s*-?\s*days?|seven\s*-?\s*days?)";
+
+impl Default for MessageClassifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MessageClassifier {
+    /// Compiles the patterns.
+    pub fn new() -> Self {
+        // Constant patterns: a failure to compile is a bug caught by every test.
+        #[allow(clippy::expect_used)]
+        let compile = |p: &str| Regex::new(p).expect("message pattern compiles");
+        let apos = r"['’`]?";
+        Self {
+            epoch_quota: compile(
+                r"(?i)^(?:api\s*error\s*:?\s*)?(?:claude\s*(?:ai\s*)?)?usage\s*limit\s*reached\s*\|\s*\d{9,13}",
+            ),
+            auth: compile(&format!(
+                r"(?ix)^(?:
+                    not\s*logged\s*in
+                  | please\s*run\s*/login
+                  | invalid\s*api\s*key
+                  | oauth\s*token
+                  | (?:your\s*)?(?:access\s*|auth(?:entication)?\s*)?token\s*(?:has\s*)?(?:expired|been\s*revoked|was\s*revoked|revoked)
+                  | authentication\s*(?:failed|error)
+                  | invalid\s*bearer
+                  | api\s*error\s*[:(]?\s*(?:401|403)\b
+                  | api\s*error\b[^\n]*?(?:authentication_error|invalid\s*api\s*key|oauth\s*token|token\s*(?:has\s*)?(?:expired|been\s*revoked|revoked)|please\s*run\s*/login|not\s*logged\s*in|permission_error)
+                  | (?:401|403)\b[^\n]*?(?:unauthori[sz]ed|forbidden|authentication|/login)
+                  | you{apos}?ve\s*been\s*logged\s*out
+                )"
+            )),
+            transient: compile(
+                r"(?ix)^(?:
+                    api\s*error\b
+                  | (?:5\d\d|429)\b[^\n]*?(?:error|overloaded|unavailable|gateway|retrying|too\s*many|rate|timeout|timed\s*out)
+                  | internal\s*server\s*error
+                  | overloaded
+                  | request\s*rejected
+                  | rate\s*limited
+                  | too\s*many\s*requests
+                  | retrying\b
+                  | unable\s*to\s*connect
+                  | connection\s*(?:error|refused|reset|closed|timed\s*out)
+                  | e(?:connrefused|connreset|connaborted|timedout|notfound|ai_again|pipe|hostunreach|netunreach)\b
+                  | fetch\s*failed
+                  | request\s*timed\s*out
+                  | socket\s*hang\s*up
+                  | network\s*error
+                )",
+            ),
+            quota_hit: compile(&format!(
+                r"(?i)^you{apos}\s*(?:ha)?ve\s*(?:hit|reached)\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n]{{0,40}}?)\s*limit"
+            )),
+            quota_reached: compile(r"(?i)^(?:claude\s*(?:ai\s*)?)?usage\s*limit\s*reached"),
+            window_reached: compile(&format!(
+                r"(?i)^(?P<w>{WINDOW_WORDS})\s*(?:usage\s*)?limit\s*reached"
+            )),
+            near_used: compile(&format!(
+                r"(?i)you{apos}\s*(?:ha)?ve\s*used\s*(?P<p>\d{{1,3}}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{{0,40}}?)\s*limit"
+            )),
+            near_over: compile(
+                r"(?i)over\s*(?P<p>\d{1,3}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{0,40}?)\s*limit\s*used",
+            ),
+            resets: ResetParser::new(),
+        }
+    }
+
+    /// The reset parser this classifier uses.
+    pub fn resets(&self) -> &ResetParser {
+        &self.resets
+    }
+
+    /// Classifies one message text. `None` means the text is not one of the families above;
+    /// otherwise the verdict and the byte offset in `text` where the message starts.
+    pub fn classify(
+        &self,
+        text: &str,
+        anchor: Anchor,
+        ctx: &DetectContext,
+    ) -> Option<(Verdict, usize)> {
+        match anchor {
+            Anchor::Start => self.classify_at(text, ctx).map(|v| (v, 0)),
+            Anchor::Anywhere => {
+                // Try the text from the start, then from every word start: footer rows put
+                // several notices side by side.
+                let starts = std::iter::once(0).chain(
+                    text.char_indices()
+                        .zip(text.chars().skip(1))
+                        .filter(|((_, c), next)| !c.is_alphanumeric() && next.is_alphanumeric())
+                        .map(|((i, c), _)| i + c.len_utf8()),
+                );
+                let mut best: Option<(Verdict, usize)> = None;
+                for start in starts {
+                    if let Some(v) = self.classify_at(&text[start..], ctx) {
+                        if best.as_ref().is_none_or(|(b, _)| rank(&v) > rank(b)) {
+                            best = Some((v, start));
+                        }
+                    }
+                }
+                best
+            }
+        }
+    }
+
+    fn classify_at(&self, text: &str, ctx: &DetectContext) -> Option<Verdict> {
+        let text = text.trim_start();
+        if self.epoch_quota.is_match(text) {
+            return Some(Verdict::QuotaExhausted {
+                window: window_in(text).unwrap_or(LimitWindow::Other),
+                resets_at: self.resets.find(text, ctx),
+            });
+        }
+        if self.auth.is_match(text) {
+            return Some(Verdict::AuthRequired {
+                reason: auth_reason(text),
+            });
+        }
+        if self.transient.is_match(text) {
+            // An unrecognised `API Error: 400 …` is neither transient nor a quota.
+            return transient_kind(text).map(|kind| Verdict::Transient { kind });
+        }
+        if let Some(c) = self.quota_hit.captures(text) {
+            let words = c.name("w").map_or("", |m| m.as_str());
+            return window_from_words(words).map(|window| Verdict::QuotaExhausted {
+                window,
+                resets_at: self.resets.find(text, ctx),
+            });
+        }
+        if let Some(c) = self.window_reached.captures(text) {
+            let words = c.name("w").map_or("", |m| m.as_str());
+            return window_from_words(words).map(|window| Verdict::QuotaExhausted {
+                window,
+                resets_at: self.resets.find(text, ctx),
+            });
+        }
+        if self.quota_reached.is_match(text) {
+            return Some(Verdict::QuotaExhausted {
+                window: window_in(text).unwrap_or(LimitWindow::Other),
+                resets_at: self.resets.find(text, ctx),
+            });
+        }
+        let near = self
+            .near_used
+            .captures(text)
+            .filter(|c| c.get(0).is_some_and(|m| m.start() == 0))
+            .or_else(|| {
+                self.near_over
+                    .captures(text)
+                    .filter(|c| c.get(0).is_some_and(|m| m.start() == 0))
+            })?;
+        let used_percent: f32 = near.name("p")?.as_str().parse().ok()?;
+        let window = window_from_words(near.name("w").map_or("", |m| m.as_str()))?;
+        let resets_at = self.resets.find(text, ctx);
+        Some(if used_percent >= 100.0 {
+            Verdict::QuotaExhausted { window, resets_at }
+        } else {
+            Verdict::NearLimit {
+                window,
+                used_percent,
+                resets_at,
+            }
+        })
+    }
+}
+
+/// How much a verdict matters when several are current at once: a quota outranks a login
+/// failure, which outranks a transient failure, which outranks a near-limit warning.
+pub(crate) fn rank(v: &Verdict) -> u8 {
+    match v {
+        Verdict::Clear => 0,
+        Verdict::NearLimit { .. } => 1,
+        Verdict::Transient { .. } => 2,
+        Verdict::AuthRequired { .. } => 3,
+        Verdict::QuotaExhausted { .. } => 4,
+    }
+}
+
+/// Maps the words in front of "limit" to a window. `None` when they name a limit that is
+/// not a subscription quota (`fast`, `context`, `rate`, `budget`, …).
+pub fn window_from_words(words: &str) -> Option<LimitWindow> {
+    let w: String = words
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let has = |s: &str| w.contains(s);
+    if has("fast") || has("context") || has("rate") || has("budget") || has("nesting") {
+        return None;
+    }
+    Some(if has("opus") {
+        LimitWindow::WeeklyOpus
+    } else if has("sonnet") {
+        LimitWindow::WeeklySonnet
+    } else if has("5hour") || has("fivehour") || has("session") {
+        LimitWindow::FiveHour
+    } else if has("weekly") || has("7day") || has("sevenday") {
+        LimitWindow::Weekly
+    } else {
+        LimitWindow::Other
+    })
+}
+
+/// The window a free-form quota text mentions, if any (`Usage limit reached for your
+/// weekly limit`).
+fn window_in(text: &str) -> Option<LimitWindow> {
+    let lower = text.to_ascii_lowercase();
+    let known = |w| {
+        if w == LimitWindow::Other {
+            None
+        } else {
+            Some(w)
+        }
+    };
+    [
+        "opus",
+        "sonnet",
+        "5-hour",
+        "five-hour",
+        "session limit",
+        "weekly",
+        "7-day",
+    ]
+    .iter()
+    .find(|word| lower.contains(*word))
+    .and_then(|word| window_from_words(word))
+    .and_then(known)
+}
+
+fn auth_reason(text: &str) -> AuthReason {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("expired") {
+        AuthReason::Expired
+    } else if [
+        "revoked",
+        "invalid",
+        "401",
+        "403",
+        "authentication",
+        "forbidden",
+        "bearer",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
+        AuthReason::Rejected
+    } else {
+        AuthReason::NotLoggedIn
+    }
+}
+
+/// The transient family of a failure text; `None` for API errors that are none of them.
+fn transient_kind(text: &str) -> Option<TransientKind> {
+    let lower = text.to_ascii_lowercase();
+    let has = |w: &str| lower.contains(w);
+    let code = |c: &str| {
+        lower.match_indices(c).any(|(i, _)| {
+            let before = lower[..i].chars().next_back();
+            let after = lower[i + c.len()..].chars().next();
+            !before.is_some_and(|b| b.is_ascii_alphanumeric())
+                && !after.is_some_and(|a| a.is_ascii_alphanumeric())
+        })
+    };
+    if code("529") || has("overloaded") {
+        Some(TransientKind::Overloaded)
+    } else if code("429")
+        || has("rate limit")
+        || has("rate_limit")
+        || has("ratelimit")
+        || has("rate-limit")
+        || has("too many requests")
+        || has("request rejected")
+    {
+        Some(TransientKind::Throttled)
+    } else if ["500", "502", "503", "504", "520", "522", "524"]
+        .iter()
+        .any(|c| code(c))
+        || has("internal server error")
+        || has("server error")
+        || has("api_error")
+        || has("bad gateway")
+        || has("service unavailable")
+        || has("gateway")
+    {
+        Some(TransientKind::ServerError)
+    } else if [
+        "connection",
+        "econn",
+        "etimedout",
+        "enotfound",
+        "eai_again",
+        "epipe",
+        "ehostunreach",
+        "enetunreach",
+        "fetch failed",
+        "timed out",
+        "timeout",
+        "socket hang up",
+        "network",
+        "unable to connect",
+        "dns",
+    ]
+    .iter()
+    .any(|w| has(w))
+    {
+        Some(TransientKind::Network)
+    } else if has("retrying") {
+        Some(TransientKind::ServerError)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::UnixMillis;
+
+    fn v(text: &str) -> Option<Verdict> {
+        MessageClassifier::new()
+            .classify(text, Anchor::Start, &DetectContext::utc(UnixMillis(0)))
+            .map(|(v, _)| v)
+    }
+
+    #[test]
+    fn families() {
+        assert!(matches!(
+            v("You've hit your weekly Opus limit · resets 3pm"),
+            Some(Verdict::QuotaExhausted {
+                window: LimitWindow::WeeklyOpus,
+                ..
+            })
+        ));
+        assert!(matches!(
+            v("You've hit your session limit"),
+            Some(Verdict::QuotaExhausted {
+                window: LimitWindow::FiveHour,
+                ..
+            })
+        ));
+        assert_eq!(v("You've hit your fast limit · resets in 5m"), None);
+        assert_eq!(
+            v("Context limit reached · /compact or /clear to continue"),
+            None
+        );
+        assert!(matches!(
+            v("API Error: Request rejected (429) · you have hit your rate limit"),
+            Some(Verdict::Transient {
+                kind: TransientKind::Throttled
+            })
+        ));
+        assert!(matches!(
+            v("Not logged in · Please run /login"),
+            Some(Verdict::AuthRequired {
+                reason: AuthReason::NotLoggedIn
+            })
+        ));
+        assert!(matches!(
+            v("OAuth token has expired. Please run /login"),
+            Some(Verdict::AuthRequired {
+                reason: AuthReason::Expired
+            })
+        ));
+        assert_eq!(v("API Error: 400 prompt is too long"), None);
+        assert_eq!(v("Here: You've hit your 5-hour limit"), None);
+    }
+}

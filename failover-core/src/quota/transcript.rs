@@ -1,0 +1,252 @@
+//! Quota detection from transcript JSONL lines.
+//!
+//! Claude Code appends one JSON object a line to
+//! `$CLAUDE_CONFIG_DIR/projects/<project>/<session>.jsonl`. A failed API call is written as a
+//! synthetic assistant line:
+//!
+//! ```json
+//! {"type":"assistant","isApiErrorMessage":true,"apiErrorStatus":429,
+//!  "apiErrorType":"rate_limit_error","error":"rate_limit",
+//!  "message":{"model":"<synthetic>","role":"assistant",
+//!             "content":[{"type":"text","text":"You've hit your 5-hour limit · resets 9:38am (UTC)"}]}}
+//! ```
+//!
+//! # Rules
+//!
+//! - Only error lines count: `isApiErrorMessage: true`, or a `<synthetic>` model. Every
+//!   other line (user turns, real assistant replies even when they quote a limit message,
+//!   `last-prompt`, `cost-state`, …) is [`Verdict::Clear`]. Malformed JSON is clear too.
+//! - The error's text (every `text` item of `message.content`, or a string `content`) is
+//!   read line by line with the same vocabulary as the pane
+//!   ([`MessageClassifier`], anchored at the line start).
+//! - Newer versions also write structured quota fields (`quotaLimits` /
+//!   `apiErrorParams.rate_limit_info` with `status: "rejected"`, `rateLimitType`,
+//!   `resetsAt`; `apiError: "usage_limit_reached"`): they make the line a quota whatever the
+//!   text says, and their window and exact reset instant win over the ones read from the text.
+//! - When the text names no known family, the other fields decide: 401/403 or an
+//!   authentication error → login required; 529 or `overloaded` → overloaded; 429 or
+//!   `rate_limit` → **throttle** (a quota always comes with one of the quota wordings, so a
+//!   bare 429 is never taken for one); other 5xx or `api_error` → server error; connection
+//!   or timeout errors → network.
+//! - Given several lines, the detector classifies each and reports the **last** one that is
+//!   not clear: transcripts are appended to, so the last error is the current one.
+
+use serde_json::Value;
+
+use super::message::{Anchor, MessageClassifier, rank};
+use super::statusline::{instant_from_json, window_from_claim};
+use super::{
+    AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind, Verdict,
+};
+use crate::account::LimitWindow;
+use crate::time::UnixMillis;
+
+/// Detects quota, login and transient failures in transcript JSONL lines.
+#[derive(Debug, Clone, Default)]
+pub struct TranscriptDetector {
+    messages: MessageClassifier,
+}
+
+impl TranscriptDetector {
+    /// Builds the detector (compiles its regexes once).
+    pub fn new() -> Self {
+        Self {
+            messages: MessageClassifier::new(),
+        }
+    }
+
+    /// Classifies one JSONL line.
+    pub fn detect_line(&self, line: &str, ctx: &DetectContext) -> Detection {
+        let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line.trim()) else {
+            return Detection::clear();
+        };
+        let message = obj.get("message");
+        let model = obj
+            .get("model")
+            .or_else(|| message.and_then(|m| m.get("model")))
+            .and_then(Value::as_str);
+        let is_error = obj.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true);
+        if !is_error && model != Some("<synthetic>") {
+            return Detection::clear();
+        }
+
+        // The on-screen text, line by line.
+        let mut best: Option<(Verdict, String)> = None;
+        for text in texts(message) {
+            for text_line in text.lines() {
+                let Some((verdict, at)) = self.messages.classify(text_line, Anchor::Start, ctx)
+                else {
+                    continue;
+                };
+                if best.as_ref().is_none_or(|(b, _)| rank(&verdict) > rank(b)) {
+                    best = Some((verdict, text_line[at..].trim().to_owned()));
+                }
+            }
+        }
+        if let Some(limits) = structured_limits(&obj) {
+            let (window, resets_at) = match &best {
+                Some((Verdict::QuotaExhausted { window, resets_at }, _)) => (*window, *resets_at),
+                _ => (LimitWindow::Other, None),
+            };
+            let evidence = match best {
+                Some((Verdict::QuotaExhausted { .. }, text)) => text,
+                _ => limits.evidence,
+            };
+            return Detection {
+                verdict: Verdict::QuotaExhausted {
+                    window: limits.window.unwrap_or(window),
+                    resets_at: limits.resets_at.or(resets_at),
+                },
+                evidence: Some(evidence),
+            };
+        }
+        if let Some((verdict, evidence)) = best {
+            return Detection {
+                verdict,
+                evidence: Some(evidence),
+            };
+        }
+        if !is_error {
+            // A synthetic line that is not an error (e.g. "No response requested.").
+            return Detection::clear();
+        }
+        from_fields(&obj)
+    }
+}
+
+/// What the structured quota fields of an error line say (`quotaLimits`,
+/// `apiErrorParams.rate_limit_info`, `apiError: "usage_limit_reached"`).
+struct StructuredLimits {
+    window: Option<LimitWindow>,
+    resets_at: Option<UnixMillis>,
+    evidence: String,
+}
+
+/// The structured quota fields, when they say the quota was rejected.
+fn structured_limits(obj: &serde_json::Map<String, Value>) -> Option<StructuredLimits> {
+    let info = [
+        obj.get("quotaLimits"),
+        obj.get("apiErrorParams")
+            .and_then(|p| p.get("rate_limit_info")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|info| info.get("status").and_then(Value::as_str) == Some("rejected"));
+    match info {
+        Some(info) => {
+            let kind = info.get("rateLimitType").and_then(Value::as_str);
+            Some(StructuredLimits {
+                window: kind.map(window_from_claim),
+                resets_at: info.get("resetsAt").and_then(instant_from_json),
+                evidence: format!(
+                    "quotaLimits.status=rejected rateLimitType={}",
+                    kind.unwrap_or("?")
+                ),
+            })
+        }
+        None if obj.get("apiError").and_then(Value::as_str) == Some("usage_limit_reached") => {
+            Some(StructuredLimits {
+                window: None,
+                resets_at: None,
+                evidence: "apiError=usage_limit_reached".to_owned(),
+            })
+        }
+        None => None,
+    }
+}
+
+/// The text items of a message: `content` as a string, or every `{"type":"text"}` item.
+fn texts(message: Option<&Value>) -> Vec<&str> {
+    match message.and_then(|m| m.get("content")) {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|item| item.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The verdict of an error line whose text names no known family.
+fn from_fields(obj: &serde_json::Map<String, Value>) -> Detection {
+    let status = obj.get("apiErrorStatus").and_then(Value::as_i64);
+    let mut words = String::new();
+    for key in ["apiErrorType", "error"] {
+        match obj.get(key) {
+            Some(Value::String(s)) => words.push_str(s),
+            Some(Value::Object(o)) => {
+                for inner in ["type", "message"] {
+                    if let Some(s) = o.get(inner).and_then(Value::as_str) {
+                        words.push_str(s);
+                        words.push(' ');
+                    }
+                }
+            }
+            _ => {}
+        }
+        words.push(' ');
+    }
+    let words = words.to_ascii_lowercase();
+    let has = |w: &str| words.contains(w);
+    let verdict = if matches!(status, Some(401 | 403))
+        || has("authentication")
+        || has("permission")
+        || has("oauth")
+    {
+        Verdict::AuthRequired {
+            reason: if has("expired") {
+                AuthReason::Expired
+            } else {
+                AuthReason::Rejected
+            },
+        }
+    } else if status == Some(529) || has("overloaded") {
+        Verdict::Transient {
+            kind: TransientKind::Overloaded,
+        }
+    } else if status == Some(429) || has("rate_limit") {
+        Verdict::Transient {
+            kind: TransientKind::Throttled,
+        }
+    } else if status.is_some_and(|s| (500..600).contains(&s)) || has("api_error") || has("server") {
+        Verdict::Transient {
+            kind: TransientKind::ServerError,
+        }
+    } else if has("connection") || has("timeout") || has("network") || has("econn") {
+        Verdict::Transient {
+            kind: TransientKind::Network,
+        }
+    } else {
+        return Detection::clear();
+    };
+    let mut evidence = Vec::new();
+    if let Some(s) = status {
+        evidence.push(format!("apiErrorStatus={s}"));
+    }
+    for key in ["apiErrorType", "error"] {
+        if let Some(Value::String(s)) = obj.get(key) {
+            evidence.push(format!("{key}={s}"));
+        }
+    }
+    Detection {
+        verdict,
+        evidence: Some(evidence.join(" ")),
+    }
+}
+
+impl QuotaDetector for TranscriptDetector {
+    fn source(&self) -> SignalSource {
+        SignalSource::Transcript
+    }
+
+    /// Classifies every line of `evidence` and returns the last verdict that is not clear.
+    fn detect(&self, evidence: &str, ctx: &DetectContext) -> Detection {
+        evidence
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| self.detect_line(l, ctx))
+            .filter(|d| d.verdict != Verdict::Clear)
+            .last()
+            .unwrap_or_else(Detection::clear)
+    }
+}

@@ -1,0 +1,279 @@
+//! Engine invariants over random input sequences (strategies from `failover_core::testkit`).
+//!
+//! - `handle` never panics, whatever arrives in whatever order;
+//! - never two swaps in flight: at most one session is in a swap step;
+//! - no launch onto an account that is exhausted at that instant or needs a login;
+//! - a transient verdict never causes anything a plain tick would not (so never a swap);
+//! - the same inputs give the same effects;
+//! - `next_deadline()` is never in the past after `handle`;
+//! - `Persist` is emitted exactly when the persisted state changed; every command gets one
+//!   reply;
+//! - driven by the simulator (effects executed, results fed back), no session is ever
+//!   launched while it already runs.
+
+use std::time::Duration;
+
+use failover_core::testkit::{self, Simulator, strategies};
+use failover_core::{
+    AccountId, Detection, Effect, EngineConfig, FailoverEngine, Input, PolicyMode, SessionId,
+    SessionState, SignalSource, Subject, TransientKind, UnixMillis, Verdict,
+};
+use proptest::prelude::*;
+
+const ACCOUNTS: [&str; 3] = ["a", "b", "c"];
+const SESSIONS: [&str; 3] = ["s1", "s2", "s3"];
+/// Reset instants and observations fall within the first two hours.
+const HORIZON_SECS: i64 = 7200;
+
+fn accounts() -> Vec<AccountId> {
+    ACCOUNTS.iter().map(|a| AccountId::new(*a)).collect()
+}
+
+fn sessions() -> Vec<SessionId> {
+    SESSIONS.iter().map(|s| SessionId::new(*s)).collect()
+}
+
+fn config(spread: bool) -> EngineConfig {
+    let mut config = testkit::config(&ACCOUNTS, &SESSIONS);
+    if spread {
+        config.mode = PolicyMode::Spread;
+    }
+    config
+}
+
+fn script() -> impl Strategy<Value = Vec<(Duration, Input)>> {
+    // Adoption completes first in most scripts, so the interesting states are reached.
+    (
+        prop::bool::weighted(0.9),
+        strategies::script(sessions(), accounts(), HORIZON_SECS, 400, 1..80),
+    )
+        .prop_map(|(adopt, mut script)| {
+            if adopt {
+                script.insert(0, (Duration::ZERO, Input::AdoptionComplete));
+            }
+            script
+        })
+}
+
+/// Runs a script, checking the per-step invariants; returns every effect.
+fn run_checked(engine: &mut FailoverEngine, script: &[(Duration, Input)]) -> Vec<Effect> {
+    let mut now = UnixMillis::EPOCH;
+    let mut all = Vec::new();
+    let mut persisted = engine.persisted_state();
+    for (gap, input) in script {
+        now = now + *gap;
+        let is_command = matches!(input, Input::Command { .. });
+        let effects = engine.handle(now, input.clone());
+
+        // Never two swaps in flight.
+        let swapping = engine
+            .session_states()
+            .filter(|(_, s)| s.is_swap_step())
+            .count();
+        assert!(swapping <= 1, "{swapping} sessions in swap steps");
+
+        // Launches only onto accounts usable at this instant.
+        for effect in &effects {
+            if let Effect::Launch { account, .. } = effect {
+                let state = engine.accounts().state(account).cloned();
+                assert!(
+                    state.as_ref().is_some_and(|s| s.is_usable(now)),
+                    "launch onto {account} in state {state:?} at {now}"
+                );
+            }
+        }
+
+        // Deadlines are never in the past.
+        if let Some(deadline) = engine.next_deadline() {
+            assert!(deadline >= now, "deadline {deadline} before now {now}");
+        }
+
+        // Persist exactly when the persisted state changed; the latest one wins.
+        let persists: Vec<_> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Persist(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let current = engine.persisted_state();
+        match persists.last() {
+            Some(last) => assert_eq!(last, &current),
+            None => assert_eq!(
+                persisted, current,
+                "persisted state changed without Persist"
+            ),
+        }
+        persisted = current;
+
+        // Every command gets exactly one reply.
+        let replies = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Reply { .. }))
+            .count();
+        assert_eq!(replies, usize::from(is_command));
+
+        // Every effect that expects a reply is tracked by a session in a waiting state.
+        for effect in &effects {
+            if let Some(request) = effect.request() {
+                assert!(
+                    engine
+                        .session_states()
+                        .any(|(_, s)| s.pending_request().map(|(r, _)| r) == Some(request)),
+                    "request {request} emitted but not awaited"
+                );
+            }
+        }
+        all.extend(effects);
+    }
+    all
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn invariants_hold_single_active(script in script()) {
+        let mut engine = FailoverEngine::new(config(false)).unwrap();
+        run_checked(&mut engine, &script);
+    }
+
+    #[test]
+    fn invariants_hold_spread(script in script()) {
+        let mut engine = FailoverEngine::new(config(true)).unwrap();
+        run_checked(&mut engine, &script);
+    }
+
+    #[test]
+    fn same_inputs_same_effects(script in script(), spread in prop::bool::ANY) {
+        let mut one = FailoverEngine::new(config(spread)).unwrap();
+        let mut two = FailoverEngine::new(config(spread)).unwrap();
+        let a = run_checked(&mut one, &script);
+        let b = run_checked(&mut two, &script);
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(one.snapshot(), two.snapshot());
+    }
+
+    /// At every point of a random run, a transient verdict (any source, any subject) yields
+    /// exactly the effects a plain tick at the same instant would: it can veto, never act.
+    #[test]
+    fn transient_verdicts_never_cause_anything(
+        script in script(),
+        spread in prop::bool::ANY,
+        subject_is_session in prop::bool::ANY,
+        source in strategies::source(),
+        kind in prop::sample::select(vec![
+            TransientKind::ServerError, TransientKind::Overloaded,
+            TransientKind::Throttled, TransientKind::Network,
+        ]),
+    ) {
+        let mut engine = FailoverEngine::new(config(spread)).unwrap();
+        let mut now = UnixMillis::EPOCH;
+        for (gap, input) in &script {
+            now = now + *gap;
+            for subject in [Subject::Session("s1".into()), Subject::Account("a".into())] {
+                if subject_is_session != matches!(subject, Subject::Session(_)) {
+                    continue;
+                }
+                let transient = Input::Detection {
+                    subject,
+                    source,
+                    detection: Detection { verdict: Verdict::Transient { kind }, evidence: None },
+                    observed_at: now,
+                };
+                let with_transient = engine.clone().handle(now, transient);
+                let with_tick = engine.clone().handle(now, Input::Tick);
+                prop_assert_eq!(with_transient, with_tick);
+            }
+            engine.handle(now, input.clone());
+        }
+    }
+}
+
+/// World events for the simulator run: what operators, detectors and crashing processes do;
+/// effect replies come from the simulator itself.
+#[derive(Clone, Debug)]
+enum World {
+    Detect(Input),
+    Exit(SessionId),
+    Prompt(SessionId),
+    Command(Input),
+    Wait(u64),
+}
+
+fn world() -> impl Strategy<Value = World> {
+    let s = prop::sample::select(sessions());
+    prop_oneof![
+        4 => strategies::detection_input(sessions(), accounts(), HORIZON_SECS).prop_map(World::Detect),
+        1 => s.clone().prop_map(World::Exit),
+        2 => s.prop_map(World::Prompt),
+        1 => (1000u64..2000, strategies::command(accounts())).prop_map(|(r, command)| {
+            World::Command(Input::Command { request: failover_core::RequestId(r), command })
+        }),
+        4 => (1u64..900).prop_map(World::Wait),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// With effects really executed against the fakes: no session is launched while it
+    /// runs, every running session sits on a configured account, and nothing panics.
+    #[test]
+    fn simulated_runs_never_launch_twice(events in prop::collection::vec(world(), 1..60), spread in prop::bool::ANY) {
+        let mut sim = Simulator::new(config(spread)).unwrap();
+        sim.start();
+        for event in events {
+            match event {
+                World::Detect(input) | World::Command(input) => sim.send(input),
+                World::Exit(session) => {
+                    sim.backend().kill(&session);
+                    sim.send(Input::SessionExited { session, status: Some(1) });
+                }
+                World::Prompt(session) => {
+                    let running = sim.engine().session_states().any(|(id, s)| {
+                        *id == session && matches!(s, SessionState::Running { .. })
+                    });
+                    if running {
+                        sim.type_prompt(&session, "keep going");
+                    }
+                }
+                World::Wait(secs) => sim.advance(Duration::from_secs(secs)),
+            }
+            prop_assert_eq!(sim.launch_conflicts(), 0);
+            let swapping = sim.engine().session_states().filter(|(_, s)| s.is_swap_step()).count();
+            prop_assert!(swapping <= 1);
+        }
+        sim.advance(Duration::from_secs(3 * 3600));
+        prop_assert_eq!(sim.launch_conflicts(), 0);
+    }
+}
+
+#[test]
+fn a_structured_quota_verdict_in_a_simulated_run_moves_every_session() {
+    let mut sim = Simulator::new(testkit::config(&["a", "b"], &["s1", "s2"])).unwrap();
+    sim.start();
+    sim.advance(Duration::from_secs(5));
+    sim.type_prompt(&"s1".into(), "refactor the parser");
+    sim.send(Input::Detection {
+        subject: Subject::Session("s1".into()),
+        source: SignalSource::Transcript,
+        detection: Detection {
+            verdict: Verdict::QuotaExhausted {
+                window: failover_core::LimitWindow::FiveHour,
+                resets_at: None,
+            },
+            evidence: None,
+        },
+        observed_at: sim.now(),
+    });
+    sim.advance(Duration::from_secs(60));
+    for s in ["s1", "s2"] {
+        assert_eq!(sim.backend().account_of(&s.into()), Some("b".into()));
+    }
+    // The interrupted prompt was typed again on the new account.
+    let s1 = sim.backend().session(&"s1".into()).unwrap();
+    assert_eq!(s1.inputs, ["refactor the parser", "refactor the parser"]);
+    assert_eq!(sim.engine().snapshot().swaps_completed, 1);
+    assert_eq!(sim.launch_conflicts(), 0);
+}

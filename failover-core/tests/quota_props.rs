@@ -1,0 +1,481 @@
+//! Properties of the quota detectors over generated screens.
+//!
+//! Screens are built the way Claude Code lays them out: blocks of conversation (user turns
+//! `❯`, replies `●`, tool calls with `⎿` output, spinner rows `✻`), then the input box between
+//! two rules and a footer. They are then wrapped at a random width ≥ 60, either the way
+//! Claude Code wraps (at a word, continuation indented under the text) or the way a terminal
+//! does (mid-word at exactly the width, continuation at column 0), and optionally styled with
+//! ANSI escapes inserted at random places.
+//!
+//! "A message embedded anywhere" means: after any amount of random conversation, as the
+//! result of the latest user turn (`⎿`) or as a status bullet (`●`), possibly followed by
+//! Claude Code's own `● Usage limit reached · continuing automatically …` line, blank rows,
+//! a slash command, the input box and the footer (what can follow a message without making
+//! it history).
+
+use failover_core::LimitWindow;
+use failover_core::quota::reset::ResetParser;
+use failover_core::quota::{
+    DetectContext, Detectors, QuotaDetector, Source, Verdict, detect_auto, recognise,
+};
+use failover_core::{SignalSource, UnixMillis};
+use proptest::prelude::*;
+use proptest::sample::select;
+
+/// Words of ordinary conversation. Some are near-misses for the detectors' keywords so that
+/// the prefilter fires and the full rules are exercised.
+const WORDS: &[&str] = &[
+    "the",
+    "parser",
+    "module",
+    "tests",
+    "pass",
+    "limit",
+    "error",
+    "rate",
+    "weekly",
+    "resets",
+    "5-hour",
+    "usage",
+    "token",
+    "login",
+    "session",
+    "Opus",
+    "Sonnet",
+    "build",
+    "log",
+    "refactor",
+    "fn",
+    "main()",
+    "src/lib.rs",
+    "cargo",
+    "check",
+    "·",
+    "-",
+    "42%",
+    "9:38am",
+    "(UTC)",
+    "done",
+    "retry",
+    "server",
+    "quota",
+    "reset",
+    "window",
+    "overload",
+    "API",
+    "key",
+    "429",
+    "500",
+];
+
+fn sentence(min: usize, max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(select(WORDS), min..max).prop_map(|w| w.join(" "))
+}
+
+/// One block of ordinary conversation, as rows.
+fn block() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        sentence(1, 25).prop_map(|s| vec![format!("❯ {s}"), String::new()]),
+        sentence(1, 40).prop_map(|s| vec![format!("● {s}"), String::new()]),
+        (sentence(1, 5), prop::collection::vec(sentence(1, 12), 1..5)).prop_map(|(cmd, out)| {
+            let mut rows = vec![format!("● Bash({cmd})")];
+            for (i, line) in out.iter().enumerate() {
+                rows.push(if i == 0 {
+                    format!("  ⎿  {line}")
+                } else {
+                    format!("     {line}")
+                });
+            }
+            rows.push(String::new());
+            rows
+        }),
+        sentence(1, 6).prop_map(|s| vec![format!("✻ {s}"), String::new()]),
+    ]
+}
+
+fn conversation() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(block(), 0..12).prop_map(|b| b.concat())
+}
+
+fn time_text() -> impl Strategy<Value = String> {
+    (1u8..=12, prop::option::of(0u8..60), any::<bool>()).prop_map(|(h, m, pm)| match m {
+        Some(m) => format!("{h}:{m:02}{}", if pm { "pm" } else { "am" }),
+        None => format!("{h}{}", if pm { "pm" } else { "am" }),
+    })
+}
+
+fn reset_text() -> impl Strategy<Value = String> {
+    let zone = select(
+        &[
+            "UTC",
+            "Europe/Moscow",
+            "Europe/Warsaw",
+            "America/Los_Angeles",
+            "Asia/Kolkata",
+            "Australia/Lord_Howe",
+        ][..],
+    );
+    let month = select(&["Jan", "Feb", "Mar", "Jun", "Jul", "Oct", "Nov", "Dec"][..]);
+    prop_oneof![
+        time_text(),
+        (time_text(), zone.clone()).prop_map(|(t, z)| format!("{t} ({z})")),
+        (month, 1u8..=28, time_text(), zone).prop_map(|(m, d, t, z)| format!("{m} {d}, {t} ({z})")),
+    ]
+}
+
+/// A real quota message (several versions' wordings) and the window it names.
+fn quota_message() -> impl Strategy<Value = (String, LimitWindow)> {
+    let sep = select(&["·", "∙", "-"][..]);
+    let hit = select(
+        &[
+            ("5-hour limit", LimitWindow::FiveHour),
+            ("session limit", LimitWindow::FiveHour),
+            ("weekly limit", LimitWindow::Weekly),
+            ("Opus limit", LimitWindow::WeeklyOpus),
+            ("weekly Opus limit", LimitWindow::WeeklyOpus),
+            ("Sonnet limit", LimitWindow::WeeklySonnet),
+        ][..],
+    );
+    let reached = select(
+        &[
+            ("5-hour limit reached", LimitWindow::FiveHour),
+            ("Weekly limit reached", LimitWindow::Weekly),
+            ("Opus weekly limit reached", LimitWindow::WeeklyOpus),
+            ("Sonnet weekly limit reached", LimitWindow::WeeklySonnet),
+        ][..],
+    );
+    prop_oneof![
+        (hit, sep.clone(), reset_text())
+            .prop_map(|((w, win), s, r)| (format!("You've hit your {w} {s} resets {r}"), win)),
+        (reached, sep, reset_text())
+            .prop_map(|((w, win), s, r)| (format!("{w} {s} resets {r}"), win)),
+        reset_text().prop_map(|r| (
+            format!("Claude usage limit reached. Your limit will reset at {r}."),
+            LimitWindow::Other
+        )),
+        (1_785_000_001u32..2_000_000_000).prop_map(|e| (
+            format!("Claude AI usage limit reached|{e}"),
+            LimitWindow::Other
+        )),
+    ]
+}
+
+/// A transient failure whose body may well say "rate limit".
+fn transient_message() -> impl Strategy<Value = String> {
+    let body = select(
+        &[
+            "rate limit exceeded",
+            "You've hit your rate limit",
+            "This request would exceed the rate limit for your organization",
+            "Number of request tokens has exceeded your per-minute rate limit",
+            "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"rate limited\"}}",
+            "usage limit reached, slow down",
+        ][..],
+    );
+    prop_oneof![
+        body.clone().prop_map(|b| format!("API Error: Request rejected (429) · {b}")),
+        body.clone().prop_map(|b| format!("API Error: 429 {b}")),
+        (body.clone(), 1u8..10, 1u8..10)
+            .prop_map(|(b, s, a)| format!("500 Internal server error · retrying in {s}s · attempt {a}/10 · {b}")),
+        (1u8..10, 1u8..10).prop_map(|(s, a)| format!("529 Overloaded · retrying in {s}s · attempt {a}/10")),
+        body.clone().prop_map(|b| format!("API Error: 529 {{\"type\":\"error\",\"error\":{{\"type\":\"overloaded_error\",\"message\":\"Overloaded: {b}\"}}}}")),
+        body.prop_map(|b| format!("API Error: 500 {{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":\"{b}\"}}}}")),
+        Just("API Error (Connection error.) · Retrying in 8 seconds… (attempt 4/10)".to_owned()),
+        Just("Unable to connect to API (ECONNREFUSED)".to_owned()),
+        Just("API Error: fetch failed".to_owned()),
+        Just("API Error: Request timed out.".to_owned()),
+    ]
+}
+
+/// How a message sits on screen: under the latest user turn, or as a bullet/spinner row.
+fn placed(message: String, marker: u8) -> Vec<String> {
+    match marker {
+        0 => vec!["❯ please continue".to_owned(), format!("  ⎿  {message}")],
+        1 => vec![
+            "❯ please continue".to_owned(),
+            String::new(),
+            format!("● {message}"),
+        ],
+        _ => vec!["❯ please continue".to_owned(), format!("✻ {message}")],
+    }
+}
+
+/// What may follow a message without making it history.
+fn trailer(width: usize, follow_up: bool, slash: bool) -> Vec<String> {
+    let mut rows = Vec::new();
+    if follow_up {
+        rows.push(
+            "● Usage limit reached · continuing automatically at 9:38am · esc to cancel".into(),
+        );
+    }
+    rows.push(String::new());
+    if slash {
+        rows.push("❯ /rate-limit-options".into());
+    }
+    rows.push("─".repeat(width));
+    rows.push("❯ ".into());
+    rows.push("─".repeat(width));
+    rows.push("  ⏵⏵ auto mode on (shift+tab to cycle) · ← for agents".into());
+    rows
+}
+
+/// Wraps rows at `width`: like Claude Code (`ink`: at a word, continuation indented under the
+/// text) or like a terminal (mid-word at exactly `width`, continuation at column 0).
+fn wrap(rows: &[String], width: usize, terminal: bool) -> String {
+    let mut out = Vec::new();
+    for row in rows {
+        let chars: Vec<char> = row.chars().collect();
+        if chars.len() <= width {
+            out.push(row.clone());
+            continue;
+        }
+        if terminal {
+            for chunk in chars.chunks(width) {
+                out.push(chunk.iter().collect());
+            }
+            continue;
+        }
+        // The text column: after the marker and its padding.
+        let indent = row
+            .char_indices()
+            .find(|(_, c)| !matches!(c, ' ' | '⎿' | '●' | '❯' | '✻'))
+            .map_or(0, |(i, _)| row[..i].chars().count());
+        let mut line = String::new();
+        let mut len = 0;
+        for word in row.split(' ') {
+            let wlen = word.chars().count();
+            if len > indent && len + 1 + wlen > width {
+                out.push(std::mem::take(&mut line));
+                line = " ".repeat(indent);
+                len = indent;
+            }
+            if len > indent || (!line.is_empty() && !line.ends_with(' ')) {
+                line.push(' ');
+                len += 1;
+            }
+            line.push_str(word);
+            len += wlen;
+        }
+        out.push(line);
+    }
+    out.join("\n")
+}
+
+/// Inserts SGR escapes before the chosen char positions.
+fn style(text: &str, at: &[usize]) -> String {
+    let codes = [
+        "\x1b[1m",
+        "\x1b[38;5;174m",
+        "\x1b[39m",
+        "\x1b[0m",
+        "\x1b[48;5;237m",
+        "\x1b]8;;x\x1b\\",
+    ];
+    let mut out = String::with_capacity(text.len() * 2);
+    for (i, c) in text.chars().enumerate() {
+        if at.contains(&i) {
+            out.push_str(codes[i % codes.len()]);
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ctx() -> DetectContext {
+    DetectContext::utc(UnixMillis(1_785_000_000_000))
+}
+
+fn detectors() -> &'static Detectors {
+    static D: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
+    D.get_or_init(Detectors::new)
+}
+
+prop_compose! {
+    fn layout()(width in 60usize..=200, terminal in any::<bool>(),
+                at in prop::collection::vec(0usize..4000, 0..40)) -> (usize, bool, Vec<usize>) {
+        (width, terminal, at)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_quota_message_anywhere_is_exhausted_with_its_window(
+        before in conversation(),
+        (message, window) in quota_message(),
+        marker in 0u8..2,
+        follow_up in any::<bool>(),
+        slash in any::<bool>(),
+        (width, terminal, at) in layout(),
+        styled in any::<bool>(),
+    ) {
+        let rows = [before, placed(message, marker), trailer(width, follow_up, slash)].concat();
+        let mut screen = wrap(&rows, width, terminal);
+        if styled {
+            screen = style(&screen, &at);
+        }
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert!(
+            matches!(got.verdict, Verdict::QuotaExhausted { window: w, .. } if w == window),
+            "expected {window:?}, got {got:?} on\n{screen}"
+        );
+        // Every generated message names its reset, and wrapping never loses it.
+        prop_assert!(got.verdict.resets_at().is_some(), "no reset in {got:?} on\n{screen}");
+        prop_assert_eq!(detect_auto(&screen, &ctx()).verdict, got.verdict);
+    }
+
+    #[test]
+    fn surrounding_text_alone_is_never_a_quota(
+        before in conversation(),
+        quoted in prop::option::of(quota_message()),
+        (width, terminal, at) in layout(),
+    ) {
+        let mut rows = before;
+        if let Some((message, _)) = quoted {
+            // The same message quoted: in tool output, a user turn, then a reply.
+            rows.push("● Read(notes.txt)".into());
+            rows.push(format!("  ⎿  {message}"));
+            rows.push(String::new());
+            rows.push(format!("❯ {message}"));
+            rows.push(String::new());
+            rows.push("● That is the message Claude Code shows.".into());
+        }
+        rows.extend(trailer(width, false, false));
+        let screen = style(&wrap(&rows, width, terminal), &at);
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert!(
+            !matches!(got.verdict, Verdict::QuotaExhausted { .. } | Verdict::NearLimit { .. }),
+            "got {got:?} on\n{screen}"
+        );
+    }
+
+    #[test]
+    fn a_message_typed_in_the_input_box_is_never_a_quota(
+        before in conversation(),
+        (message, _) in quota_message(),
+        (width, terminal, _at) in layout(),
+    ) {
+        let mut rows = before;
+        rows.push("● Done.".into());
+        rows.push(String::new());
+        rows.push("─".repeat(width));
+        rows.push(format!("❯ {message}"));
+        rows.push("─".repeat(width));
+        rows.push("  ⏵⏵ auto mode on (shift+tab to cycle)".into());
+        let screen = wrap(&rows, width, terminal);
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert_eq!(got.verdict, Verdict::Clear, "on\n{}", screen);
+    }
+
+    #[test]
+    fn every_transient_family_is_transient_never_quota(
+        before in conversation(),
+        message in transient_message(),
+        marker in 0u8..3,
+        (width, terminal, at) in layout(),
+        styled in any::<bool>(),
+    ) {
+        let rows = [before, placed(message.clone(), marker), trailer(width, false, false)].concat();
+        let mut screen = wrap(&rows, width, terminal);
+        if styled {
+            screen = style(&screen, &at);
+        }
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert!(matches!(got.verdict, Verdict::Transient { .. }), "got {got:?} on\n{screen}");
+        // The same text as a transcript error line.
+        let line = serde_json::json!({
+            "type": "assistant", "isApiErrorMessage": true, "apiErrorStatus": 429,
+            "message": {"model": "<synthetic>", "content": [{"type": "text", "text": message}]}
+        }).to_string();
+        let got = detectors().transcript.detect(&line, &ctx());
+        prop_assert!(matches!(got.verdict, Verdict::Transient { .. }), "transcript: {got:?}");
+    }
+
+    #[test]
+    fn ansi_escapes_never_change_the_verdict(
+        before in conversation(),
+        message in prop_oneof![quota_message().prop_map(|(m, _)| m), transient_message()],
+        marker in 0u8..3,
+        (width, terminal, at) in layout(),
+    ) {
+        let rows = [before, placed(message, marker), trailer(width, true, false)].concat();
+        let plain = wrap(&rows, width, terminal);
+        let styled = style(&plain, &at);
+        prop_assert_eq!(
+            detectors().pane.detect(&plain, &ctx()),
+            detectors().pane.detect(&styled, &ctx())
+        );
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..3000)) {
+        let text = String::from_utf8_lossy(&bytes);
+        for source in [Source::Auto, Source::Pane, Source::Transcript, Source::Statusline, Source::Headers] {
+            let _ = detectors().detect(source, &text, &ctx());
+            let _ = detectors().report(source, &text, &ctx());
+        }
+        let _ = recognise(&text);
+    }
+
+    #[test]
+    fn screen_like_noise_never_panics(
+        text in "[\\x1b\\[\\]0-9;m⎿●⏺❯>│─╭╰✻⚠·∙|:{}\",a-zA-Z%() \n\t\r-]{0,2000}"
+    ) {
+        for source in [Source::Auto, Source::Pane, Source::Transcript, Source::Statusline, Source::Headers] {
+            let _ = detectors().detect(source, &text, &ctx());
+        }
+    }
+
+    #[test]
+    fn json_shaped_noise_never_panics(
+        used in any::<f64>(), resets in any::<i64>(), status in any::<i64>(),
+        window in "[a-z_]{0,12}", text in ".{0,80}",
+    ) {
+        let statusline = format!(r#"{{"rate_limits":{{"{window}":{{"used_percentage":{used},"resets_at":{resets}}}}}}}"#);
+        let _ = detectors().detect(Source::Auto, &statusline, &ctx());
+        let line = serde_json::json!({"isApiErrorMessage": true, "apiErrorStatus": status,
+            "quotaLimits": {"status": "rejected", "resetsAt": resets, "rateLimitType": window},
+            "message": {"content": [{"text": text}]}}).to_string();
+        let _ = detectors().detect(Source::Auto, &line, &ctx());
+        let headers = format!("anthropic-ratelimit-unified-status: rejected\nanthropic-ratelimit-unified-reset: {resets}\nanthropic-ratelimit-unified-5h-utilization: {used}\nretry-after: {used}\n");
+        prop_assert_eq!(recognise(&headers), SignalSource::Headers);
+        let _ = detectors().detect(Source::Auto, &headers, &ctx());
+    }
+
+    #[test]
+    fn reset_parsing_gives_an_instant_after_the_observation(
+        observed in 0i64..4_102_444_800_000,
+        reset in reset_text(),
+        zone in select(&["UTC", "Europe/Warsaw", "America/New_York", "Pacific/Chatham", "Asia/Kathmandu"][..]),
+        shape in 0u8..3,
+    ) {
+        let ctx = DetectContext {
+            observed_at: UnixMillis(observed),
+            local_zone: failover_core::quota::reset::lookup_zone(zone).unwrap(),
+        };
+        let text = match shape {
+            0 => format!("resets {reset}"),
+            1 => format!("Your limit will reset at {reset}."),
+            _ => format!("continuing automatically at {reset} · esc to cancel"),
+        };
+        let at = ResetParser::new().find(&text, &ctx);
+        // Every generated reset names a valid time, so it always resolves …
+        let at = at.unwrap_or_else(|| panic!("no instant for {text:?}"));
+        // … to an instant after the observation, and no further than a date can be.
+        prop_assert!(at > ctx.observed_at, "{text:?} → {at} not after {}", ctx.observed_at);
+        let limit = if reset.contains(',') { 367 } else { 3 } * 86_400_000;
+        prop_assert!(at.0 - observed <= limit, "{text:?} → {at} too far after {}", ctx.observed_at);
+    }
+
+    #[test]
+    fn reset_parsing_of_noise_never_panics(
+        observed in any::<i64>(),
+        text in "(resets?|reset at|continuing automatically at|usage limit reached\\|)?[ 0-9a-zA-Z:,()/_+.|-]{0,60}",
+    ) {
+        let ctx = DetectContext::utc(UnixMillis(observed));
+        if let Some(at) = ResetParser::new().find(&text, &ctx) {
+            prop_assert!(at > ctx.observed_at);
+        }
+    }
+}

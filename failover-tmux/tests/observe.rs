@@ -1,0 +1,407 @@
+//! Observers against real sources: a quota message in a real pane, a line appended to a
+//! real transcript, a statusline document spooled by the real hook script. Each must reach
+//! the event channel as a verdict within 250 ms of being written, without polling.
+
+mod support;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use failover_core::{
+    AccountId, Activity, ClaudeSessionId, LaunchRequest, Liveness, SessionBackend, SessionId,
+    SignalSource, Subject, Verdict,
+};
+use failover_tmux::observe::{
+    ObserverEvent, PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
+};
+use support::{RegexDetector, TestServer};
+use tokio::sync::mpsc;
+
+const BUDGET: Duration = Duration::from_millis(250);
+
+/// Receives until `pick` accepts an event, failing after `deadline`.
+async fn next_matching<T>(
+    rx: &mut mpsc::Receiver<ObserverEvent>,
+    deadline: Duration,
+    mut pick: impl FnMut(&ObserverEvent) -> Option<T>,
+) -> T {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let e = tokio::time::timeout_at(until, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no matching event within {deadline:?}"))
+            .expect("channel closed");
+        if let Some(v) = pick(&e) {
+            return v;
+        }
+    }
+}
+
+fn quota_of(e: &ObserverEvent, want: SignalSource) -> Option<(Subject, String)> {
+    match e {
+        ObserverEvent::Observation {
+            subject,
+            source,
+            detection,
+            ..
+        } if *source == want && matches!(detection.verdict, Verdict::QuotaExhausted { .. }) => {
+            Some((
+                subject.clone(),
+                detection.evidence.clone().unwrap_or_default(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_quota_message_in_a_real_pane_is_a_verdict_within_250ms() {
+    let srv = TestServer::new();
+    let session = SessionId::new("watched");
+    let req = LaunchRequest {
+        session: session.clone(),
+        dir: srv.dir("work"),
+        account: AccountId::new("primary"),
+        config_dir: srv.dir("config"),
+        resume: None,
+    };
+    srv.backend.launch(&req).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    let detector = Arc::new(RegexDetector::quota(
+        SignalSource::Pane,
+        r"You've hit your [0-9a-z-]+ limit",
+    ));
+    let observer = PaneObserver::new(
+        &srv.backend,
+        session.clone(),
+        detector,
+        tx,
+        PaneObserverConfig::default(),
+    );
+    let task = tokio::spawn(observer.run());
+
+    // The stand-in's idle prompt is reported first.
+    next_matching(&mut rx, Duration::from_secs(5), |e| {
+        matches!(
+            e,
+            ObserverEvent::Activity {
+                activity: Activity::Idle,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+
+    // Write the message straight onto the pane's terminal, as Claude Code would print it.
+    let tty = srv.tmux(&["display-message", "-p", "-t", "=watched:", "#{pane_tty}"]);
+    let mut term = std::fs::OpenOptions::new().write(true).open(&tty).unwrap();
+    let written = Instant::now();
+    term.write_all("  ⎿  You've hit your 5-hour limit · resets 9:38am (UTC)\r\n".as_bytes())
+        .unwrap();
+    let (subject, evidence) =
+        next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Pane)).await;
+    let latency = written.elapsed();
+    eprintln!("pane verdict after {latency:?}");
+    assert!(latency <= BUDGET, "{latency:?}");
+    assert_eq!(subject, Subject::Session(session.clone()));
+    assert_eq!(evidence, "You've hit your 5-hour limit");
+
+    // The message stays on screen: a second sighting follows without new output.
+    next_matching(&mut rx, Duration::from_secs(3), |e| {
+        quota_of(e, SignalSource::Pane)
+    })
+    .await;
+
+    // Working footer → Working; the program exiting → Exited with its status.
+    srv.backend.send_input(&session, "WORK").await.unwrap();
+    next_matching(&mut rx, Duration::from_secs(3), |e| {
+        matches!(
+            e,
+            ObserverEvent::Activity {
+                activity: Activity::Working,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    srv.tmux(&["send-keys", "-t", "=watched:", "C-c"]);
+    let status = next_matching(&mut rx, Duration::from_secs(5), |e| match e {
+        ObserverEvent::Exited { session: s, status } if *s == session => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert!(matches!(
+        srv.backend.liveness(&session).await.unwrap(),
+        Liveness::Exited { .. }
+    ));
+    // Killed by SIGINT: the shell reports 130.
+    assert_eq!(status, Some(130));
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_killed_session_ends_its_observer_with_exited() {
+    let srv = TestServer::new();
+    let session = SessionId::new("doomed");
+    let req = LaunchRequest {
+        session: session.clone(),
+        dir: srv.dir("work"),
+        account: AccountId::new("primary"),
+        config_dir: srv.dir("config"),
+        resume: None,
+    };
+    srv.backend.launch(&req).await.unwrap();
+    // Keep one other session so the server stays up.
+    let mut other = req.clone();
+    other.session = SessionId::new("other");
+    srv.backend.launch(&other).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    let detector = Arc::new(RegexDetector::quota(
+        SignalSource::Pane,
+        "never matches this",
+    ));
+    let task = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session.clone(),
+            detector,
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
+    next_matching(&mut rx, Duration::from_secs(5), |e| {
+        matches!(e, ObserverEvent::Activity { .. }).then_some(())
+    })
+    .await;
+    srv.tmux(&["kill-session", "-t", "=doomed"]);
+    let status = next_matching(&mut rx, Duration::from_secs(3), |e| match e {
+        ObserverEvent::Exited { status, .. } => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(status, None);
+    tokio::time::timeout(Duration::from_secs(3), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+fn rate_limit_line(session: &str) -> String {
+    format!(
+        "{{\"type\":\"assistant\",\"sessionId\":\"{session}\",\"isApiErrorMessage\":true,\"apiErrorStatus\":429,\"error\":\"rate_limit\",\"message\":{{\"model\":\"<synthetic>\",\"content\":[{{\"type\":\"text\",\"text\":\"You've hit your 5-hour limit\"}}]}}}}\n"
+    )
+}
+
+#[tokio::test]
+async fn transcript_lines_are_verdicts_within_250ms_across_new_files_and_truncation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("projects");
+    let folder = root.join("-work-proj");
+    std::fs::create_dir_all(&folder).unwrap();
+    let conv = "6a4b2c1d-0000-4000-8000-000000000001";
+    let path = folder.join(format!("{conv}.jsonl"));
+    // History present at start is not news.
+    std::fs::write(&path, rate_limit_line(conv)).unwrap();
+
+    let tracker = Tracker::default();
+    tracker.track(ClaudeSessionId::new(conv), SessionId::new("ccl-0"));
+    let (tx, mut rx) = mpsc::channel(64);
+    let detector = Arc::new(RegexDetector::quota(
+        SignalSource::Transcript,
+        r#""error":"rate_limit""#,
+    ));
+    let task = tokio::spawn(TranscriptWatcher::new(&root, detector, tx, tracker.clone()).run());
+    // Let the watch be installed before writing (it is set up first thing in `run`).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(rx.try_recv().is_err(), "history must not be reported");
+
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    // A partial line waits for its newline.
+    let line = rate_limit_line(conv);
+    let (head, tail) = line.split_at(40);
+    f.write_all(head.as_bytes()).unwrap();
+    f.flush().unwrap();
+    let written = Instant::now();
+    f.write_all(tail.as_bytes()).unwrap();
+    f.flush().unwrap();
+    let (subject, _) =
+        next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
+    let latency = written.elapsed();
+    eprintln!("transcript verdict after {latency:?}");
+    assert!(latency <= BUDGET, "{latency:?}");
+    assert_eq!(subject, Subject::Session(SessionId::new("ccl-0")));
+
+    // Truncation: the file is read again from its start.
+    std::fs::write(&path, "").unwrap();
+    let written = Instant::now();
+    std::fs::write(&path, rate_limit_line(conv)).unwrap();
+    next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
+    assert!(written.elapsed() <= BUDGET);
+
+    // A new conversation in a new project folder, tracked before it is written.
+    let conv2 = "6a4b2c1d-0000-4000-8000-000000000002";
+    tracker.track(ClaudeSessionId::new(conv2), SessionId::new("ccl-1"));
+    let folder2 = root.join("-work-other");
+    std::fs::create_dir_all(&folder2).unwrap();
+    let written = Instant::now();
+    std::fs::write(
+        folder2.join(format!("{conv2}.jsonl")),
+        rate_limit_line(conv2),
+    )
+    .unwrap();
+    let (subject, _) =
+        next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
+    assert!(written.elapsed() <= BUDGET, "{:?}", written.elapsed());
+    assert_eq!(subject, Subject::Session(SessionId::new("ccl-1")));
+
+    // A normal line after the alarm is the all-clear.
+    let mut f2 = std::fs::OpenOptions::new()
+        .append(true)
+        .open(folder2.join(format!("{conv2}.jsonl")))
+        .unwrap();
+    f2.write_all(b"{\"type\":\"assistant\",\"message\":{\"content\":[]}}\n")
+        .unwrap();
+    next_matching(&mut rx, Duration::from_secs(1), |e| match e {
+        ObserverEvent::Observation { detection, .. } if detection.verdict == Verdict::Clear => {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_spooled_statusline_is_a_verdict_within_250ms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config-b");
+    let spool = tmp.path().join("spool").join("b");
+    std::fs::create_dir_all(&config).unwrap();
+    let installed = failover_tmux::statusline::install(&config, &spool).unwrap();
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let detector = Arc::new(RegexDetector::quota(
+        SignalSource::Statusline,
+        r#""used_percentage":\s*100"#,
+    ));
+    let account = AccountId::new("b");
+    let task = tokio::spawn(
+        StatuslineWatcher::new(vec![(account.clone(), spool.clone())], detector, tx).run(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let doc = r#"{"session_id":"9f1e2d3c-0000-4000-8000-00000000000a","cwd":"/work","rate_limits":{"five_hour":{"used_percentage":100,"resets_at":1795740000}}}"#;
+    let written = Instant::now();
+    let mut child = std::process::Command::new("/bin/sh")
+        .arg(&installed.hook)
+        .env("FAILOVER_SESSION", "ccl-3")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let (subject, _) =
+        next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Statusline)).await;
+    let latency = written.elapsed();
+    eprintln!("statusline verdict after {latency:?} (hook run included)");
+    assert!(latency <= BUDGET, "{latency:?}");
+    assert_eq!(subject, Subject::Account(account));
+    // The conversation id was learned too (sent just before the verdict).
+    assert_eq!(
+        std::fs::read_to_string(spool.join("ccl-3.json")).unwrap(),
+        doc
+    );
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn statusline_teaches_the_conversation_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let (tx, mut rx) = mpsc::channel(64);
+    let detector = Arc::new(RegexDetector::quota(SignalSource::Statusline, "never"));
+    let task = tokio::spawn(
+        StatuslineWatcher::new(vec![(AccountId::new("a"), spool.clone())], detector, tx).run(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::fs::write(spool.join(".ccl-2.1.tmp"), r#"{"session_id":"abc"}"#).unwrap();
+    std::fs::rename(spool.join(".ccl-2.1.tmp"), spool.join("ccl-2.json")).unwrap();
+    let learned = next_matching(&mut rx, Duration::from_secs(1), |e| match e {
+        ObserverEvent::ClaudeSessionLearned {
+            session,
+            claude_session,
+        } => Some((session.clone(), claude_session.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        learned,
+        (SessionId::new("ccl-2"), ClaudeSessionId::new("abc"))
+    );
+    drop(rx);
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_pane_observer_ends_when_its_listener_goes() {
+    let srv = TestServer::new();
+    let session = SessionId::new("listened");
+    let req = LaunchRequest {
+        session: session.clone(),
+        dir: srv.dir("work"),
+        account: AccountId::new("primary"),
+        config_dir: srv.dir("config"),
+        resume: None,
+    };
+    srv.backend.launch(&req).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(4);
+    let detector = Arc::new(RegexDetector::quota(
+        SignalSource::Pane,
+        "never matches this",
+    ));
+    let task = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session,
+            detector,
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
+    next_matching(&mut rx, Duration::from_secs(5), |e| {
+        matches!(e, ObserverEvent::Activity { .. }).then_some(())
+    })
+    .await;
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

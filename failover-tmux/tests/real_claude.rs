@@ -1,0 +1,229 @@
+//! The backend driving the real Claude Code CLI (path in `CLAUDE_FAILOVER_REAL_CLAUDE`)
+//! against a tiny local API stand-in that answers every request with a 500, so no network
+//! or account is needed: launch with a known session id, the idle prompt, a multi-line
+//! prompt sent as one bracketed paste, the transcript appearing where `paths` says, the
+//! statusline hook feeding the spool, a stop at a turn boundary, and a resume.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use failover_core::{AccountId, Activity, LaunchRequest, Liveness, SessionBackend, SessionId};
+use failover_tmux::observe::activity::activity_from_screen;
+use failover_tmux::observe::{ObserverEvent, PaneObserver};
+use failover_tmux::{paths, statusline};
+use support::{TestServer, eventually};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn real_claude() -> Option<PathBuf> {
+    match std::env::var_os("CLAUDE_FAILOVER_REAL_CLAUDE") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED: CLAUDE_FAILOVER_REAL_CLAUDE is not set; the real Claude Code CLI test did not run ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// Answers `HEAD` with 200 and everything else with a 500 API error.
+async fn serve_500s(listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            let (head_end, head) = loop {
+                let Ok(n) = sock.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break (
+                        i + 4,
+                        String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase(),
+                    );
+                }
+            };
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < head_end + len {
+                let Ok(n) = sock.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let reply = if head.starts_with("head ") {
+                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            } else {
+                let body =
+                    r#"{"type":"error","error":{"type":"api_error","message":"stand-in says no"}}"#;
+                format!(
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = sock.write_all(reply.as_bytes()).await;
+        });
+    }
+}
+
+#[tokio::test]
+async fn real_claude_launch_prompt_transcript_stop_resume() {
+    let Some(claude) = real_claude() else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_500s(listener));
+
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec![claude.to_string_lossy().into_owned()];
+        c.env.push(("ANTHROPIC_BASE_URL".into(), base.clone()));
+        c.env.push(("CLAUDE_CODE_MAX_RETRIES".into(), "0".into()));
+        c.width = 120;
+        c.height = 40;
+        c.input_timeout = Duration::from_secs(10);
+        c.command_timeout = Duration::from_secs(10);
+    });
+    let dir = srv.dir("real proj.v2_x");
+    let dir = std::fs::canonicalize(dir).unwrap();
+    let config = srv.dir("config-real");
+    // A fake subscription login and an accepted trust dialog, so the CLI starts straight
+    // at its prompt. The token only ever reaches the local stand-in.
+    std::fs::write(
+        config.join(".credentials.json"),
+        r#"{"claudeAiOauth":{"accessToken":"test-access","refreshToken":"test-refresh","expiresAt":99999999999999,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        config.join(".claude.json"),
+        serde_json::json!({
+            "hasCompletedOnboarding": true,
+            "projects": { dir.to_string_lossy(): { "hasTrustDialogAccepted": true } }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let spool = srv.dir("spool");
+    statusline::install(&config, &spool).unwrap();
+
+    let session = SessionId::new("real-0");
+    let mut req = LaunchRequest {
+        session: session.clone(),
+        dir: dir.clone(),
+        account: AccountId::new("primary"),
+        config_dir: config.clone(),
+        resume: None,
+    };
+    let launched = srv.backend.launch(&req).await.unwrap();
+    let id = launched.claude_session.clone();
+
+    let idle = || async {
+        let c = srv.backend.capture(&session).await.ok()?;
+        (activity_from_screen(&c.text) == Some(Activity::Idle)).then_some(c.text)
+    };
+    eventually(Duration::from_secs(60), "the idle prompt", idle).await;
+
+    // Observe the real pane: the turn shows as Working, then Idle again.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let detector = std::sync::Arc::new(support::RegexDetector::quota(
+        failover_core::SignalSource::Pane,
+        "You've hit your [0-9a-z-]+ limit",
+    ));
+    let observer = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session.clone(),
+            detector,
+            tx,
+            Default::default(),
+        )
+        .run(),
+    );
+    srv.backend
+        .send_input(&session, "say hello\nin two lines")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    while seen.last() != Some(&Activity::Idle) || !seen.contains(&Activity::Working) {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(ObserverEvent::Activity { activity, .. })) => seen.push(activity),
+            Ok(Some(_)) => {}
+            other => panic!("activity events ended early: {other:?}, seen {seen:?}"),
+        }
+    }
+    observer.abort();
+
+    // The transcript appears exactly where the cwd → folder mapping says.
+    let transcript = config
+        .join("projects")
+        .join(paths::project_folder_name(&dir))
+        .join(format!("{id}.jsonl"));
+    let text = eventually(Duration::from_secs(60), "the transcript", || async {
+        let t = std::fs::read_to_string(&transcript).ok()?;
+        t.contains("say hello").then_some(t)
+    })
+    .await;
+    assert_eq!(
+        paths::find_transcript(&config.join("projects"), &dir, &id).unwrap(),
+        transcript
+    );
+    // Both lines arrived as one prompt (bracketed paste), not as two submissions.
+    assert!(
+        text.contains(r#""content":"say hello\nin two lines""#),
+        "{text}"
+    );
+
+    // The statusline hook spooled a document naming this conversation.
+    let doc = eventually(Duration::from_secs(60), "a statusline document", || async {
+        let d = std::fs::read_to_string(spool.join("real-0.json")).ok()?;
+        d.contains(id.as_str()).then_some(d)
+    })
+    .await;
+    assert!(doc.contains("\"session_id\""), "{doc}");
+
+    eventually(Duration::from_secs(60), "idle after the failed turn", idle).await;
+    let started = Instant::now();
+    srv.backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    eprintln!("real claude stopped in {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "it should exit by itself: {took:?}"
+    );
+    assert_eq!(
+        srv.backend.liveness(&session).await.unwrap(),
+        Liveness::Missing
+    );
+
+    // Resume: the old conversation is back on screen.
+    req.resume = Some(id.clone());
+    let resumed = srv.backend.launch(&req).await.unwrap();
+    assert_eq!(resumed.claude_session, id);
+    eventually(Duration::from_secs(60), "the resumed history", || async {
+        let c = srv.backend.capture(&session).await.ok()?;
+        c.text.contains("say hello").then_some(())
+    })
+    .await;
+    srv.backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+    statusline::uninstall(&config).unwrap();
+}

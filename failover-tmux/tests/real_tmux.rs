@@ -1,0 +1,416 @@
+//! `TmuxBackend` against a real tmux server per test (unique socket, killed on drop),
+//! running a stand-in for `claude` that logs what it receives.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use failover_core::{
+    AccountId, BackendError, ClaudeSessionId, LaunchRequest, Liveness, SessionBackend, SessionId,
+};
+use support::{TestServer, eventually};
+
+fn request(srv: &TestServer, name: &str, dir: &std::path::Path) -> LaunchRequest {
+    LaunchRequest {
+        session: SessionId::new(name),
+        dir: dir.to_owned(),
+        account: AccountId::new("primary"),
+        config_dir: srv.dir("config-primary"),
+        resume: None,
+    }
+}
+
+async fn wait_prompt(srv: &TestServer, session: &SessionId) -> String {
+    eventually(Duration::from_secs(5), "the stand-in's prompt", || async {
+        let c = srv.backend.capture(session).await.ok()?;
+        c.text.contains('❯').then_some(c.text)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn launch_passes_session_id_environment_and_dir() {
+    let srv = TestServer::with(|c| {
+        c.env.push(("STANDIN_EXTRA".into(), "ends with;".into()));
+    });
+    // A directory name that tmux would expand as a format or split as a command.
+    let dir = srv.dir("proj #(touch pwned) #{session_name} x;");
+    let req = request(&srv, "ccl-0", &dir);
+    let launched = srv.backend.launch(&req).await.unwrap();
+    uuid::Uuid::parse_str(launched.claude_session.as_str()).unwrap();
+
+    let screen = wait_prompt(&srv, &req.session).await;
+    assert!(screen.contains("? for shortcuts"), "{screen}");
+    let log = eventually(Duration::from_secs(3), "the stand-in's log", || async {
+        let l = srv.log();
+        l.contains("pwd:").then_some(l)
+    })
+    .await;
+    assert!(
+        log.contains(&format!("args:--session-id {}", launched.claude_session)),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "env:{}|ccl-0|primary|1|ends with;",
+            req.config_dir.display()
+        )),
+        "{log}"
+    );
+    assert!(log.contains(&format!("pwd:{}", dir.display())), "{log}");
+    assert!(!dir.join("pwned").exists() && !srv.tmp.path().join("pwned").exists());
+
+    assert_eq!(
+        srv.backend.liveness(&req.session).await.unwrap(),
+        Liveness::Alive
+    );
+    assert_eq!(srv.backend.list().await.unwrap(), vec![req.session.clone()]);
+    let info = srv.backend.describe(&req.session).await.unwrap();
+    assert_eq!(info.account, Some(req.account.clone()));
+    assert_eq!(info.claude_session, Some(launched.claude_session.clone()));
+    assert_eq!(info.config_dir.as_deref(), Some(req.config_dir.as_path()));
+    assert_eq!(info.dir, dir);
+    assert_eq!(info.liveness, Liveness::Alive);
+    assert!(matches!(
+        srv.backend.describe(&SessionId::new("ccl")).await,
+        Err(BackendError::SessionNotFound(_))
+    ));
+    let cap = srv.backend.capture(&req.session).await.unwrap();
+    assert_eq!((cap.width, cap.height), (100, 30));
+
+    // A second launch of a running session is refused.
+    assert!(matches!(
+        srv.backend.launch(&req).await,
+        Err(BackendError::SessionExists(s)) if s == req.session
+    ));
+}
+
+#[tokio::test]
+async fn multi_line_prompt_arrives_exactly() {
+    let srv = TestServer::new();
+    let dir = srv.dir("work");
+    let req = request(&srv, "multi", &dir);
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+
+    let prompt = "first line\nsecond; line with 'quotes' and \"doubles\" $HOME `x`\n  third  \nünïcødé ❯ end;\n";
+    srv.backend.send_input(&req.session, prompt).await.unwrap();
+    let expected: String = prompt
+        .trim_end_matches('\n')
+        .lines()
+        .map(|l| format!("line:{l}\n"))
+        .collect();
+    let got = eventually(Duration::from_secs(3), "every line in the log", || async {
+        let log = srv.log();
+        let lines: String = log
+            .lines()
+            .filter(|l| l.starts_with("line:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        (lines.len() >= expected.len()).then_some(lines)
+    })
+    .await;
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn input_to_an_exited_program_is_rejected() {
+    let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "0".into())));
+    let dir = srv.dir("work");
+    let req = request(&srv, "gone", &dir);
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    srv.backend.send_input(&req.session, "/exit").await.unwrap();
+    eventually(Duration::from_secs(5), "the exit", || async {
+        matches!(
+            srv.backend.liveness(&req.session).await.unwrap(),
+            Liveness::Exited { .. }
+        )
+        .then_some(())
+    })
+    .await;
+    let err = srv
+        .backend
+        .send_input(&req.session, "hello")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackendError::InputRejected { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn exit_status_is_reported_and_a_dead_session_can_be_relaunched() {
+    let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "7".into())));
+    let dir = srv.dir("work");
+    let req = request(&srv, "exiting", &dir);
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    srv.backend.send_input(&req.session, "/exit").await.unwrap();
+    let status = eventually(Duration::from_secs(5), "the exit status", || async {
+        match srv.backend.liveness(&req.session).await.unwrap() {
+            Liveness::Exited { status } => Some(status),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(status, Some(7));
+    // The dead pane is replaced by a new launch.
+    srv.backend.launch(&req).await.unwrap();
+    assert_eq!(
+        srv.backend.liveness(&req.session).await.unwrap(),
+        Liveness::Alive
+    );
+}
+
+#[tokio::test]
+async fn stop_asks_to_exit_at_a_turn_boundary() {
+    let srv = TestServer::new();
+    let dir = srv.dir("work");
+    let req = request(&srv, "stopper", &dir);
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    let started = Instant::now();
+    srv.backend
+        .stop(&req.session, Duration::from_secs(10))
+        .await
+        .unwrap();
+    // It exited by itself (the stand-in logged the request), well before the grace ran out.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(srv.log().contains("exit-requested"), "{}", srv.log());
+    assert_eq!(
+        srv.backend.liveness(&req.session).await.unwrap(),
+        Liveness::Missing
+    );
+    // Stopping what is not there succeeds.
+    srv.backend
+        .stop(&req.session, Duration::from_secs(1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn stop_interrupts_a_busy_program_and_kills_after_the_grace() {
+    let srv = TestServer::new();
+    let dir = srv.dir("work");
+    // A program that ignores everything: only kill-session ends it.
+    let stubborn = srv.tmp.path().join("stubborn.sh");
+    support::write_exec(
+        &stubborn,
+        "#!/bin/sh\ntrap '' INT TERM HUP\nprintf 'esc to interrupt\\n'\nwhile :; do sleep 1; done\n",
+    );
+    let stubborn_srv = TestServer::with(|c| {
+        c.claude_command = vec!["/bin/sh".into(), stubborn.to_string_lossy().into_owned()];
+    });
+    let req = request(&stubborn_srv, "stubborn", &dir);
+    stubborn_srv.backend.launch(&req).await.unwrap();
+    eventually(Duration::from_secs(5), "the stubborn program", || async {
+        let c = stubborn_srv.backend.capture(&req.session).await.ok()?;
+        c.text.contains("esc to interrupt").then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    stubborn_srv
+        .backend
+        .stop(&req.session, Duration::from_millis(800))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(
+        stubborn_srv.backend.liveness(&req.session).await.unwrap(),
+        Liveness::Missing
+    );
+
+    // A working stand-in (in `sleep`) is interrupted with C-c after the polite request.
+    let req = request(&srv, "busy", &dir);
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    srv.backend.send_input(&req.session, "WORK").await.unwrap();
+    eventually(Duration::from_secs(5), "the working footer", || async {
+        let c = srv.backend.capture(&req.session).await.ok()?;
+        c.text.contains("esc to interrupt").then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    srv.backend
+        .stop(&req.session, Duration::from_secs(4))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        srv.backend.liveness(&req.session).await.unwrap(),
+        Liveness::Missing
+    );
+}
+
+#[tokio::test]
+async fn resume_checks_transcript_and_dir_first() {
+    let srv = TestServer::new();
+    let dir = srv.dir("my.project_x");
+    let mut req = request(&srv, "resumer", &dir);
+    let id = ClaudeSessionId::new("0b8f3c1e-3f7a-4a52-9a55-3a1c1d2e3f40");
+    req.resume = Some(id.clone());
+
+    let err = srv.backend.launch(&req).await.unwrap_err();
+    match err {
+        BackendError::TranscriptMissing { path, .. } => {
+            let folder = failover_tmux::paths::project_folder_name(&dir);
+            assert!(folder.ends_with("-my-project-x"), "{folder}");
+            assert_eq!(
+                path,
+                req.config_dir
+                    .join("projects")
+                    .join(&folder)
+                    .join(format!("{id}.jsonl"))
+            );
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "{\"type\":\"user\"}\n").unwrap();
+        }
+        other => panic!("expected TranscriptMissing, got {other}"),
+    }
+    let launched = srv.backend.launch(&req).await.unwrap();
+    assert_eq!(launched.claude_session, id);
+    let log = eventually(Duration::from_secs(3), "the stand-in's args", || async {
+        let l = srv.log();
+        l.contains("args:").then_some(l)
+    })
+    .await;
+    assert!(log.contains(&format!("args:--resume {id}")), "{log}");
+
+    let mut missing = request(&srv, "nodir", &srv.tmp.path().join("absent"));
+    missing.resume = Some(id);
+    assert!(matches!(
+        srv.backend.launch(&missing).await,
+        Err(BackendError::DirMissing(_))
+    ));
+    assert!(srv.backend.list().await.unwrap().len() == 1);
+}
+
+#[tokio::test]
+async fn names_tmux_would_rewrite_are_refused() {
+    let srv = TestServer::new();
+    let dir = srv.dir("work");
+    for bad in ["a.b", "a:b", "", "a b"] {
+        let req = request(&srv, bad, &dir);
+        assert!(
+            matches!(
+                srv.backend.launch(&req).await,
+                Err(BackendError::Command { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    // Exact targets: `pre` does not match a session called `prefix`.
+    srv.backend
+        .launch(&request(&srv, "prefix", &dir))
+        .await
+        .unwrap();
+    assert_eq!(
+        srv.backend.liveness(&SessionId::new("pre")).await.unwrap(),
+        Liveness::Missing
+    );
+}
+
+#[tokio::test]
+async fn a_killed_server_is_a_clear_error_not_a_hang() {
+    let srv = TestServer::with(|c| c.command_timeout = Duration::from_millis(700));
+    let dir = srv.dir("work");
+    let req = request(&srv, "victim", &dir);
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    let pid = srv.tmux(&["display-message", "-p", "#{pid}"]);
+
+    // A stopped (hung) server: every call ends at its deadline.
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let err = srv.backend.capture(&req.session).await.unwrap_err();
+    assert!(matches!(err, BackendError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
+
+    // A killed server: a fast, explicit Unavailable from every query.
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    for result in [
+        srv.backend.capture(&req.session).await.map(drop),
+        srv.backend.liveness(&req.session).await.map(drop),
+        srv.backend.list().await.map(drop),
+        srv.backend.send_input(&req.session, "x").await,
+    ] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, BackendError::Unavailable { .. }), "{err}");
+        assert!(err.to_string().contains(&srv.socket), "{err}");
+        assert!(err.is_transient());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Stopping a session whose server is gone succeeds: it is not running.
+    srv.backend
+        .stop(&req.session, Duration::from_secs(1))
+        .await
+        .unwrap();
+    // A new launch starts a new server.
+    srv.backend.launch(&req).await.unwrap();
+    assert_eq!(
+        srv.backend.liveness(&req.session).await.unwrap(),
+        Liveness::Alive
+    );
+}
+
+#[tokio::test]
+async fn a_missing_tmux_program_is_unavailable() {
+    let srv = TestServer::with(|c| c.tmux_program = "/nonexistent/tmux".into());
+    let err = srv.backend.list().await.unwrap_err();
+    assert!(matches!(err, BackendError::Unavailable { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn capture_can_keep_colours() {
+    let srv = TestServer::new();
+    let dir = srv.dir("work");
+    let req = request(&srv, "colours", &dir);
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    let tty = srv.tmux(&["display-message", "-p", "-t", "=colours:", "#{pane_tty}"]);
+    std::fs::write(&tty, "\x1b[31mred alert\x1b[0m\r\n").unwrap();
+    let plain = eventually(Duration::from_secs(3), "the red text", || async {
+        let c = srv.backend.capture(&req.session).await.ok()?;
+        c.text.contains("red alert").then_some(c.text)
+    })
+    .await;
+    assert!(!plain.contains('\x1b'));
+    let ansi = srv.backend.capture_ansi(&req.session).await.unwrap();
+    assert!(ansi.text.contains("\x1b[31mred alert"), "{:?}", ansi.text);
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    let mut c = failover_tmux::TmuxConfig::new(failover_tmux::Socket::Name("x".into()));
+    c.env.push(("A=B".into(), "1".into()));
+    assert!(failover_tmux::TmuxBackend::new(c.clone()).is_err());
+    c.env.clear();
+    c.claude_command.clear();
+    assert!(failover_tmux::TmuxBackend::new(c).is_err());
+}

@@ -1,0 +1,175 @@
+//! Shared test support: a private tmux server per test, a stand-in for `claude`, and small
+//! regex detectors standing in for the core's.
+#![allow(dead_code, unreachable_pub)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use failover_core::{DetectContext, Detection, LimitWindow, QuotaDetector, SignalSource, Verdict};
+use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
+use regex::Regex;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A tmux server on a unique `-L failover-test-<pid>-<n>` socket, killed on drop.
+pub struct TestServer {
+    pub socket: String,
+    pub backend: TmuxBackend,
+    pub tmp: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+impl TestServer {
+    /// A server whose sessions run the stand-in script.
+    pub fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    pub fn with(adjust: impl FnOnce(&mut TmuxConfig)) -> Self {
+        let socket = format!(
+            "failover-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let standin = tmp.path().join("standin.sh");
+        write_exec(&standin, STANDIN);
+        let log = tmp.path().join("standin.log");
+        let mut config = TmuxConfig::new(Socket::Name(socket.clone()));
+        config.claude_command = vec!["/bin/sh".into(), standin.to_string_lossy().into_owned()];
+        config
+            .env
+            .push(("STANDIN_LOG".into(), log.to_string_lossy().into_owned()));
+        config.width = 100;
+        config.height = 30;
+        config.input_timeout = Duration::from_secs(3);
+        adjust(&mut config);
+        let backend = TmuxBackend::new(config).unwrap();
+        Self {
+            socket,
+            backend,
+            tmp,
+            log,
+        }
+    }
+
+    /// Runs a raw tmux command on this server (tests only; the crate never does this).
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The log the stand-in writes.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A fresh folder under the test's temporary folder.
+    pub fn dir(&self, name: &str) -> PathBuf {
+        let d = self.tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // SIGCONT first in case a test stopped the server.
+        let pid = self.tmux(&["display-message", "-p", "#{pid}"]);
+        if !pid.is_empty() {
+            let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        }
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+pub fn write_exec(path: &Path, body: &str) {
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A stand-in for `claude`: draws a Claude-like prompt box, logs its arguments, its
+/// environment and every line it reads; `/exit` exits with `$STANDIN_EXIT`; `WORK` shows
+/// the working footer and blocks (only a signal ends it).
+pub const STANDIN: &str = r#"#!/bin/sh
+log="${STANDIN_LOG:?}"
+printf 'args:%s\n' "$*" >> "$log"
+printf 'env:%s|%s|%s|%s|%s\n' "$CLAUDE_CONFIG_DIR" "$FAILOVER_SESSION" "$FAILOVER_ACCOUNT" "$DISABLE_AUTOUPDATER" "$STANDIN_EXTRA" >> "$log"
+printf 'pwd:%s\n' "$(pwd)" >> "$log"
+rule='────────────────────────────────'
+draw() { printf '%s\n❯ \n%s\n  ? for shortcuts\n' "$rule" "$rule"; }
+draw
+while IFS= read -r line; do
+  line=$(printf '%s' "$line" | tr -d '\033')
+  case "$line" in
+    */exit) printf 'exit-requested\n' >> "$log"; sleep 0.2; exit "${STANDIN_EXIT:-0}" ;;
+    WORK) printf '✻ Working…\n  esc to interrupt\n'; sleep 600 ;;
+    *) printf 'line:%s\n' "$line" >> "$log" ;;
+  esac
+  draw
+done
+"#;
+
+/// A pattern → verdict detector for tests, standing in for the core detectors.
+pub struct RegexDetector {
+    pub source: SignalSource,
+    pub pattern: Regex,
+    pub verdict: Verdict,
+}
+
+impl RegexDetector {
+    pub fn quota(source: SignalSource, pattern: &str) -> Self {
+        Self {
+            source,
+            pattern: Regex::new(pattern).unwrap(),
+            verdict: Verdict::QuotaExhausted {
+                window: LimitWindow::FiveHour,
+                resets_at: None,
+            },
+        }
+    }
+}
+
+impl QuotaDetector for RegexDetector {
+    fn source(&self) -> SignalSource {
+        self.source
+    }
+
+    fn detect(&self, evidence: &str, _ctx: &DetectContext) -> Detection {
+        match self.pattern.find(evidence) {
+            Some(m) => Detection {
+                verdict: self.verdict.clone(),
+                evidence: Some(m.as_str().to_owned()),
+            },
+            None => Detection::clear(),
+        }
+    }
+}
+
+/// Waits until `f` returns `Some`, checking every 20 ms, failing after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,130 @@
+//! tmux output parsers on fixture strings (no server needed).
+
+use failover_tmux::wire::{self, ControlLine, Failure, PaneState};
+
+#[test]
+fn session_lists() {
+    assert_eq!(
+        wire::parse_session_names("a\nccl-1\n\n"),
+        vec!["a", "ccl-1"]
+    );
+    assert!(wire::parse_session_names("").is_empty());
+}
+
+#[test]
+fn pane_states() {
+    assert_eq!(
+        wire::parse_pane_state("0\t\t\t4242\t\n").unwrap(),
+        PaneState {
+            dead: false,
+            status: None,
+            signal: None,
+            pid: Some(4242)
+        }
+    );
+    assert_eq!(
+        wire::parse_pane_state("1\t3\t\t4242\t\n").unwrap(),
+        PaneState {
+            dead: true,
+            status: Some(3),
+            signal: None,
+            pid: Some(4242)
+        }
+    );
+    // tmux lost the status; the wrapper's record fills in.
+    assert_eq!(
+        wire::parse_pane_state("1\t\t\t4242\t7").unwrap().status,
+        Some(7)
+    );
+    assert_eq!(
+        wire::parse_pane_state("1\t\t9\t4242\t").unwrap().signal,
+        Some(9)
+    );
+    // A live pane never reports a recorded status.
+    assert_eq!(wire::parse_pane_state("0\t\t\t1\t5").unwrap().status, None);
+    assert!(wire::parse_pane_state("garbage").is_err());
+    assert!(wire::parse_pane_state("x\t\t\t1\t").is_err());
+    assert!(wire::parse_pane_state("").is_err());
+}
+
+#[test]
+fn captures_split_screen_and_size() {
+    let (text, w, h) = wire::parse_capture("line one   \n❯ \n\n100\t30\n").unwrap();
+    assert_eq!((text.as_str(), w, h), ("line one\n❯\n\n", 100, 30));
+    let (text, w, h) = wire::parse_capture("80\t24\n").unwrap();
+    assert_eq!((text.as_str(), w, h), ("\n", 80, 24));
+    assert!(wire::parse_capture("screen\nnot a size\n").is_err());
+}
+
+#[test]
+fn failures_are_classified() {
+    for (stderr, want) in [
+        ("no server running on /tmp/tmux-0/x", Failure::ServerDown),
+        (
+            "error connecting to /tmp/tmux-0/x (Connection refused)",
+            Failure::ServerDown,
+        ),
+        ("server exited unexpectedly", Failure::ServerDown),
+        ("can't find session: ccl-1", Failure::NoSession),
+        ("no current target", Failure::NoSession),
+        ("duplicate session: ccl-1", Failure::DuplicateSession),
+        ("unknown command: frobnicate", Failure::Other),
+    ] {
+        assert_eq!(wire::classify_failure(stderr), want, "{stderr}");
+    }
+}
+
+#[test]
+fn control_mode_lines() {
+    assert_eq!(
+        wire::parse_control_line("%output %3 hello\\015\\012"),
+        ControlLine::Output { pane: "%3".into() }
+    );
+    assert_eq!(
+        wire::parse_control_line("%extended-output %3 12 : x"),
+        ControlLine::Output { pane: "%3".into() }
+    );
+    assert_eq!(wire::parse_control_line("%exit"), ControlLine::Exit);
+    assert_eq!(
+        wire::parse_control_line("%exit server exited"),
+        ControlLine::Exit
+    );
+    assert_eq!(
+        wire::parse_control_line("%window-close @4"),
+        ControlLine::SessionChanged
+    );
+    assert_eq!(wire::parse_control_line("%begin 1 2 0"), ControlLine::Other);
+    assert_eq!(wire::parse_control_line(""), ControlLine::Other);
+    assert_eq!(
+        wire::parse_control_line("%subscription-changed failover-dead $0 @0 0 %0 : 1\t7\t7"),
+        ControlLine::Subscription {
+            name: "failover-dead".into(),
+            pane: Some("%0".into()),
+            value: "1\t7\t7".into()
+        }
+    );
+}
+
+#[test]
+fn dead_subscription_values() {
+    assert_eq!(wire::parse_dead_value("0\t\t"), None);
+    assert_eq!(wire::parse_dead_value("1\t3\t"), Some(Some(3)));
+    assert_eq!(wire::parse_dead_value("1\t\t130"), Some(Some(130)));
+    assert_eq!(wire::parse_dead_value("1\t\t"), Some(None));
+    assert!(wire::dead_subscription().starts_with("failover-dead:%*:"));
+}
+
+#[test]
+fn described_sessions() {
+    let d = wire::parse_described("primary\tabc\t/cfg\t/work/a\tb\n").unwrap();
+    assert_eq!(d.account.as_deref(), Some("primary"));
+    assert_eq!(d.conversation.as_deref(), Some("abc"));
+    assert_eq!(d.config_dir.as_deref(), Some("/cfg"));
+    assert_eq!(d.dir, "/work/a\tb");
+    let d = wire::parse_described("\t\t\t/w").unwrap();
+    assert_eq!(
+        (d.account, d.conversation, d.config_dir),
+        (None, None, None)
+    );
+    assert!(wire::parse_described("only\ttwo").is_err());
+}
