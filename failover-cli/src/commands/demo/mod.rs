@@ -42,6 +42,10 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Runs the demo.
 pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
+    // Catch Ctrl-C (and SIGTERM) from the very start, so that an interrupt at any point
+    // still reaches the cleanup below instead of killing the process with the world left
+    // behind; a signal that arrives while the world is built is acted on right after.
+    let mut interrupts = Interrupts::new()?;
     let claude = pick_claude(args.stand_in).await?;
     say(&format!(
         "claude-failover demo: {} session(s), {} throwaway account(s), running {}",
@@ -69,23 +73,56 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
             Ok(()) => CliError::Other("the daemon stopped during the demo".into()),
             Err(e) => e,
         }),
-        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
+        () = interrupts.recv() => Err(CliError::Interrupted),
     };
 
     if args.keep && outcome.is_ok() {
         say(&keep_text(&world));
-        let _ = tokio::signal::ctrl_c().await;
+        interrupts.recv().await;
+    }
+    if args.keep && outcome.is_err() {
+        daemon.stop().await;
+        if let Some(dir) = world.keep() {
+            eprintln!(
+                "--keep: left {} and the sessions (tmux -L {} attach) in place for a look;                  remove them with: tmux -L {} kill-server; rm -rf {}",
+                dir.display(),
+                world.tmux_socket,
+                world.tmux_socket,
+                dir.display()
+            );
+        }
+        return outcome;
     }
     say("cleaning up: stopping the daemon, killing the tmux server, removing the temp dir");
     daemon.stop().await;
     world.kill_tmux();
-    if args.keep && outcome.is_err() {
-        if let Some(dir) = world.keep() {
-            eprintln!("left {} in place for a look (--keep)", dir.display());
-        }
-    }
     drop(world);
     outcome
+}
+
+/// SIGINT and SIGTERM, registered once.
+#[derive(Debug)]
+struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn new() -> Result<Self, CliError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let io = |e| CliError::Other(format!("cannot catch Ctrl-C: {e}"));
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).map_err(io)?,
+            term: signal(SignalKind::terminate()).map_err(io)?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
 }
 
 fn say(line: &str) {
