@@ -1,1 +1,2 @@
-//! Example programs embedding `failover-core`; see `examples/`.
+//! Example programs embedding `failover-core`; see `examples/` (run one with
+//! `cargo run -p failover-examples --example in_memory_failover`).

@@ -225,6 +225,7 @@ impl Daemon {
             tasks::session_watcher::run(
                 backend,
                 config_rx,
+                status_rx.clone(),
                 persisted,
                 session_obs_rx,
                 inbox_tx,

@@ -29,6 +29,7 @@ pub mod http;
 pub mod metrics;
 pub mod notifiers;
 pub mod observe;
+pub mod production;
 pub mod prompts;
 pub mod queue;
 pub mod sim;

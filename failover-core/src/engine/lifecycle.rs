@@ -56,9 +56,15 @@ impl FailoverEngine {
             | SessionState::Stopping { .. } => return,
         };
         // Adopt it where it runs; when the backend cannot tell, where it last ran, else
-        // where the pool runs.
-        let Some(account) = account.or(home).or_else(|| self.active.clone()) else {
-            return self.ignore("a session started on an unknown account");
+        // where the pool runs, else the preferred account. Ignoring it instead would get it
+        // launched a second time after adoption.
+        let preferred = self.pool.iter().next().map(|e| e.account.id.clone());
+        let Some(account) = account
+            .or(home)
+            .or_else(|| self.active.clone())
+            .or(preferred)
+        else {
+            return self.ignore("a session started with no account configured");
         };
         self.set_state(
             sid,

@@ -7,7 +7,7 @@
 //! [`next_deadline`](FailoverEngine::next_deadline).
 //!
 //! The per-session state diagram and the transition table are in the repository's
-//! `ARCHITECTURE.md` (section "failover-core"); [`SessionState`](crate::session::SessionState)
+//! `ARCHITECTURE.md` (section "failover-core"); [`SessionState`]
 //! documents each state.
 //!
 //! The code is split by concern, each file an `impl FailoverEngine` block:

@@ -200,7 +200,10 @@ impl FailoverEngine {
         let SessionState::Running { account, activity } = &m.state else {
             return;
         };
-        let interrupted = *activity != Some(Activity::Idle) || m.quota_hit;
+        // Replay only a turn known to be cut short: one in progress, or one that hit the
+        // quota itself. An unknown activity is not enough (the last prompt may have been
+        // answered long ago, and typing it again would redo that work).
+        let interrupted = *activity == Some(Activity::Working) || m.quota_hit;
         let (account, claude_session, dir, task) = (
             account.clone(),
             m.claude_session.clone(),

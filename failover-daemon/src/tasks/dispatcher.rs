@@ -161,6 +161,9 @@ struct Dispatcher {
     next_command: u64,
     outstanding: HashSet<RequestId>,
     launches: HashMap<RequestId, SessionId>,
+    /// Replies wait until the snapshot they imply is published, so a client that reads the
+    /// status after its command sees the command's effect.
+    held_replies: Vec<(oneshot::Sender<CommandReply>, CommandReply)>,
 }
 
 /// Runs the dispatcher until `shutdown`, then drains: the engine is told to
@@ -206,6 +209,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         next_command: COMMAND_ID_BASE,
         outstanding: HashSet::new(),
         launches: HashMap::new(),
+        held_replies: Vec::new(),
     };
     d.publish();
     loop {
@@ -278,6 +282,9 @@ impl Dispatcher {
             facts: self.facts.clone(),
         };
         self.status.send_replace(Arc::new(published));
+        for (tx, reply) in self.held_replies.drain(..) {
+            let _ = tx.send(reply);
+        }
     }
 
     async fn on_control(&mut self, msg: ControlMsg) {
@@ -405,9 +412,7 @@ impl Dispatcher {
             }
             Route::Persist(state) => self.persist(state).await,
             Route::Reply(request, reply) => match self.replies.remove(&request) {
-                Some(tx) => {
-                    let _ = tx.send(reply);
-                }
+                Some(tx) => self.held_replies.push((tx, reply)),
                 None => tracing::debug!(%request, "reply for a command nobody waits for"),
             },
         }

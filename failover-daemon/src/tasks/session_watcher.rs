@@ -7,12 +7,13 @@
 //! the engine it may launch the others. A session whose liveness cannot be told (a hung
 //! backend) is asked again every [`ADOPTION_RETRY`]: launching it blind could make two copies.
 //!
-//! After that the watcher polls liveness every [`LIVENESS_INTERVAL`] (missed ticks skipped,
-//! every call under [`BACKEND_TIMEOUT`]) as a safety net under the event-driven observers,
-//! and reports a session that was alive and no longer is. Observers' activity, exit and
+//! After that the watcher polls, every [`LIVENESS_INTERVAL`] (missed ticks skipped, every
+//! call under [`BACKEND_TIMEOUT`]), the liveness of each session the engine believes has a
+//! live process (its published state is `running`, `prompting` or `checkpointing`), as a
+//! safety net under the event-driven observers, and reports one that is gone, once. Observers' activity, exit and
 //! conversation-id events arrive from the quota monitor and are passed on at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::DaemonConfig;
 use crate::error::DaemonError;
 use crate::observe::ObserverEvent;
+use crate::tasks::Published;
+
+/// Engine states in which the session's process should be alive.
+const LIVE_STATES: [&str; 3] = ["running", "prompting", "checkpointing"];
 
 /// How often liveness is polled (a safety net under the event-driven observers).
 pub const LIVENESS_INTERVAL: Duration = Duration::from_secs(5);
@@ -41,14 +46,16 @@ enum Seen {
 /// Runs until `cancel`.
 pub async fn run(
     backend: Arc<dyn SessionBackend>,
-    mut config: watch::Receiver<Arc<DaemonConfig>>,
+    config: watch::Receiver<Arc<DaemonConfig>>,
+    status: watch::Receiver<Arc<Published>>,
     persisted: PersistedState,
     mut events: mpsc::Receiver<ObserverEvent>,
     inbox: mpsc::Sender<Input>,
     cancel: CancellationToken,
 ) -> Result<(), DaemonError> {
     let mut seen: HashMap<SessionId, Seen> = HashMap::new();
-    let sessions = configured(&config.borrow_and_update());
+    let mut reported: HashSet<SessionId> = HashSet::new();
+    let sessions = configured(&config.borrow());
     tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(()),
@@ -70,31 +77,42 @@ pub async fn run(
             biased;
             () = cancel.cancelled() => return Ok(()),
             Some(event) = events.recv() => {
+                if let ObserverEvent::Exited { session, .. } = &event {
+                    reported.insert(session.clone());
+                }
                 if let Some(input) = session_input(event, &mut seen) {
                     if inbox.send(input).await.is_err() {
                         return Ok(());
                     }
                 }
             }
-            Ok(()) = config.changed() => {
-                let now = configured(&config.borrow_and_update());
-                seen.retain(|s, _| now.contains(s));
-            }
             _ = tick.tick() => {
-                let sessions = configured(&config.borrow());
-                for session in sessions {
+                let believed_live: Vec<SessionId> = status
+                    .borrow()
+                    .snapshot
+                    .sessions
+                    .iter()
+                    .filter(|s| LIVE_STATES.contains(&s.state))
+                    .map(|s| s.id.clone())
+                    .collect();
+                reported.retain(|s| believed_live.contains(s));
+                for session in believed_live {
                     let Some(live) = liveness(&*backend, &session).await else { continue };
-                    let now = if live == Liveness::Alive { Seen::Alive } else { Seen::Dead };
-                    let before = seen.insert(session.clone(), now);
-                    if before == Some(Seen::Alive) && now == Seen::Dead {
-                        let status = match live {
-                            Liveness::Exited { status } => status,
-                            _ => None,
-                        };
-                        tracing::info!(%session, ?status, "session is gone");
-                        if inbox.send(Input::SessionExited { session, status }).await.is_err() {
-                            return Ok(());
+                    let status = match live {
+                        Liveness::Alive => {
+                            reported.remove(&session);
+                            continue;
                         }
+                        Liveness::Exited { status } => status,
+                        Liveness::Missing => None,
+                    };
+                    if reported.contains(&session) {
+                        continue;
+                    }
+                    tracing::info!(%session, ?status, "session is gone");
+                    reported.insert(session.clone());
+                    if inbox.send(Input::SessionExited { session, status }).await.is_err() {
+                        return Ok(());
                     }
                 }
             }

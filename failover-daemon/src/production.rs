@@ -1,0 +1,205 @@
+//! The production [`Deps`]: sessions in a private tmux server, checkpoints in files,
+//! observers driven by tmux control mode and `notify`, notifiers from the configuration.
+//!
+//! Before anything runs, each account's `projects/` is linked to the shared transcript tree
+//! (so any account can resume any conversation) and the statusline hook is installed in its
+//! `settings.json` (the user's own statusline keeps working). A failure there is reported and
+//! the account still runs: resuming across accounts or the statusline feed may then be
+//! missing for it, which the log says.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use failover_core::quota::Detectors;
+use failover_core::{ClaudeSessionId, QuotaDetector, SessionId};
+use failover_tmux::observe::{
+    PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
+};
+use failover_tmux::{FileCheckpointer, Socket, TmuxBackend, TmuxConfig, homes, statusline};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::clock::Clock;
+use crate::config::{DaemonConfig, TmuxTarget};
+use crate::deps::{Deps, observation_channel};
+use crate::error::DaemonError;
+use crate::notifiers::channels_from_settings;
+use crate::observe::{ObserverEvent, Observers};
+use crate::prompts::TranscriptPrompts;
+
+/// Where account `name`'s statusline documents are spooled.
+pub fn spool_dir(config: &DaemonConfig, account: &str) -> PathBuf {
+    config.state_dir.join("spool").join(account)
+}
+
+/// Where checkpoints are stored.
+pub fn checkpoint_dir(config: &DaemonConfig) -> PathBuf {
+    config.state_dir.join("checkpoints")
+}
+
+/// The tmux configuration the daemon's backend uses.
+pub fn tmux_config(config: &DaemonConfig) -> TmuxConfig {
+    let socket = match &config.tmux {
+        TmuxTarget::Socket(name) => Socket::Name(name.clone()),
+        TmuxTarget::Path(p) => Socket::Path(p.clone()),
+    };
+    let mut t = TmuxConfig::new(socket);
+    t.claude_command = config.claude.command.clone();
+    for (k, v) in &config.claude.env {
+        t.env.retain(|(name, _)| name != k);
+        t.env.push((k.clone(), v.clone()));
+    }
+    t
+}
+
+/// Builds the production dependencies (starting the tmux server if needed).
+pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
+    let backend =
+        Arc::new(
+            TmuxBackend::new(tmux_config(config)).map_err(|e| DaemonError::Task {
+                task: "tmux backend",
+                reason: e.to_string(),
+            })?,
+        );
+    backend
+        .start_server()
+        .await
+        .map_err(|e| DaemonError::Task {
+            task: "tmux backend",
+            reason: format!("cannot start the tmux server: {e}"),
+        })?;
+
+    let mut spools = Vec::new();
+    for account in &config.engine.accounts {
+        match homes::adopt(
+            &config.claude.shared_projects,
+            &account.config_dir,
+            &account.id,
+        ) {
+            Ok(report) => {
+                tracing::info!(account = %account.id, ?report, "account linked to the shared transcript tree")
+            }
+            Err(e) => {
+                tracing::error!(account = %account.id, error = %e, "cannot link the account's projects to the shared tree; its sessions may not resume on other accounts")
+            }
+        }
+        let spool = spool_dir(config, account.id.as_str());
+        match statusline::install(&account.config_dir, &spool) {
+            Ok(_) => spools.push((account.id.clone(), spool)),
+            Err(e) => {
+                tracing::warn!(account = %account.id, error = %e, "statusline hook not installed; usage percentages will come from panes and transcripts only")
+            }
+        }
+    }
+
+    let zone = jiff::tz::TimeZone::system();
+    let (tx, rx) = observation_channel();
+    let observers = TmuxObservers {
+        backend: backend.clone(),
+        detectors: Detectors::new(),
+        tracker: Tracker::default(),
+        shared_projects: config.claude.shared_projects.clone(),
+        spools,
+        zone,
+    };
+    Ok(Deps {
+        backend,
+        checkpointer: Arc::new(FileCheckpointer::new(checkpoint_dir(config))),
+        channels: channels_from_settings(&config.notify)?,
+        observers: Arc::new(observers),
+        observation_tx: tx,
+        observations: rx,
+        prompts: Arc::new(TranscriptPrompts::new(
+            config.claude.shared_projects.clone(),
+        )),
+        clock: Clock::system(),
+    })
+}
+
+/// Observers over tmux control mode and the file system.
+struct TmuxObservers {
+    backend: Arc<TmuxBackend>,
+    detectors: Detectors,
+    tracker: Tracker,
+    shared_projects: PathBuf,
+    spools: Vec<(failover_core::AccountId, PathBuf)>,
+    zone: jiff::tz::TimeZone,
+}
+
+impl TmuxObservers {
+    fn detector<D: QuotaDetector + Clone + 'static>(d: &D) -> Arc<dyn QuotaDetector> {
+        Arc::new(d.clone())
+    }
+}
+
+impl Observers for TmuxObservers {
+    fn background(
+        &self,
+        tx: mpsc::Sender<ObserverEvent>,
+    ) -> Vec<(&'static str, BoxFuture<'static, ()>)> {
+        let transcripts = TranscriptWatcher::new(
+            self.shared_projects.clone(),
+            Self::detector(&self.detectors.transcript),
+            tx.clone(),
+            self.tracker.clone(),
+        )
+        .with_time_zone(self.zone.clone());
+        let mut out: Vec<(&'static str, BoxFuture<'static, ()>)> = vec![(
+            "transcript watcher",
+            async move {
+                if let Err(e) = transcripts.run().await {
+                    tracing::error!(error = %e, "transcript watcher stopped");
+                }
+            }
+            .boxed(),
+        )];
+        if !self.spools.is_empty() {
+            let spools = StatuslineWatcher::new(
+                self.spools.clone(),
+                Self::detector(&self.detectors.statusline),
+                tx,
+            )
+            .with_time_zone(self.zone.clone());
+            out.push((
+                "statusline watcher",
+                async move {
+                    if let Err(e) = spools.run().await {
+                        tracing::error!(error = %e, "statusline watcher stopped");
+                    }
+                }
+                .boxed(),
+            ));
+        }
+        out
+    }
+
+    fn session(
+        &self,
+        session: SessionId,
+        tx: mpsc::Sender<ObserverEvent>,
+    ) -> Option<BoxFuture<'static, ()>> {
+        let observer = PaneObserver::new(
+            &self.backend,
+            session.clone(),
+            Self::detector(&self.detectors.pane),
+            tx,
+            PaneObserverConfig {
+                zone: self.zone.clone(),
+                ..PaneObserverConfig::default()
+            },
+        );
+        Some(
+            async move {
+                if let Err(e) = observer.run().await {
+                    tracing::debug!(%session, error = %e, "pane watcher ended");
+                }
+            }
+            .boxed(),
+        )
+    }
+
+    fn track(&self, claude_session: ClaudeSessionId, session: SessionId) {
+        self.tracker.track(claude_session, session);
+    }
+}

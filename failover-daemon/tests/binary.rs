@@ -1,0 +1,302 @@
+//! The `claude-failoverd` binary: configuration errors and exit codes, and a real run over a
+//! private tmux server: start, serve, stop on SIGTERM leaving the session running, restart
+//! and adopt it (same process, not relaunched).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::http as client;
+use failover_daemon::http::dto::StatusDto;
+
+const BIN: &str = env!("CARGO_BIN_EXE_claude-failoverd");
+
+#[test]
+fn a_config_typo_exits_2_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("acc")).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[[accounts]]\nname = \"a\"\nconfig_dir = \"acc\"\n\n[polcy]\nmode = \"spread\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:5:", cfg.display())) && err.contains("unknown key 'polcy'"),
+        "{err}"
+    );
+
+    std::fs::write(
+        &cfg,
+        "[[accounts]]\nname = \"a\"\nconfig_dir = \"missing\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":3:14: accounts[0].config_dir: directory"),
+        "{err}"
+    );
+}
+
+/// A private tmux server, killed on drop.
+struct Tmux(PathBuf);
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.0).arg("-f").arg("/dev/null");
+        c
+    }
+
+    fn pane_pid(&self, session: &str) -> Option<String> {
+        let out = self
+            .cmd()
+            .args(["display-message", "-p", "-t", session, "#{pane_pid}"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(config: &Path) -> Self {
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .env("FAILOVER_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+
+    fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let out = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn status(socket: &Path) -> Option<StatusDto> {
+    if !socket.exists() {
+        return None;
+    }
+    let io = tokio::net::UnixStream::connect(socket).await.ok()?;
+    drop(io);
+    let reply = client::unix(socket, "GET", "/v1/status", "").await;
+    serde_json::from_str(&reply.body).ok()
+}
+
+async fn wait_status(socket: &Path, what: &str, pred: impl Fn(&StatusDto) -> bool) -> StatusDto {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = status(socket).await {
+            if pred(&s) {
+                return s;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn runs_over_real_tmux_stops_on_sigterm_and_adopts_on_restart() {
+    let dir = tempfile::Builder::new().prefix("cfb").tempdir().unwrap();
+    let root = dir.path();
+    for d in ["acc/a", "acc/b", "work/s0"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let cfg = root.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"state_dir = "state"
+[tmux]
+path = "{tmux}"
+[claude]
+command = ["sh", "-c", "echo ready; exec sleep 600", "stand-in"]
+shared_projects = "shared"
+[control]
+socket = "{socket}"
+[[accounts]]
+name = "a"
+config_dir = "acc/a"
+[[accounts]]
+name = "b"
+config_dir = "acc/b"
+[[sessions]]
+name = "s0"
+dir = "work/s0"
+"#,
+            tmux = tmux.0.display(),
+            socket = socket.display()
+        ),
+    )
+    .unwrap();
+
+    let daemon = Daemon::start(&cfg);
+    let s = wait_status(&socket, "s0 running", |s| {
+        s.sessions
+            .iter()
+            .any(|x| x.name == "s0" && x.state == "running")
+    })
+    .await;
+    assert_eq!(s.active_account.as_deref(), Some("a"));
+    let conv = s.sessions[0]
+        .claude_session
+        .clone()
+        .expect("conversation id");
+    let pid = tmux.pane_pid("s0").expect("the session runs in tmux");
+    // The account's projects/ now links to the shared tree.
+    assert!(
+        std::fs::symlink_metadata(root.join("acc/a/projects"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::metadata(&socket)
+            .map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode() & 0o777
+            })
+            .unwrap(),
+        0o600
+    );
+
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("daemon stopped"), "{log}");
+    assert!(!socket.exists(), "the socket is removed on exit");
+    assert_eq!(
+        tmux.pane_pid("s0").as_deref(),
+        Some(pid.as_str()),
+        "the session outlives the daemon"
+    );
+
+    // Restart: the running session is adopted, not launched again.
+    let daemon = Daemon::start(&cfg);
+    let s = wait_status(&socket, "s0 adopted", |s| {
+        s.sessions
+            .iter()
+            .any(|x| x.name == "s0" && x.state == "running")
+    })
+    .await;
+    assert_eq!(s.sessions[0].claude_session.as_deref(), Some(conv.as_str()));
+    assert_eq!(s.sessions[0].account.as_deref(), Some("a"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        tmux.pane_pid("s0").as_deref(),
+        Some(pid.as_str()),
+        "not relaunched"
+    );
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[tokio::test]
+async fn systemd_is_told_ready_watchdog_and_stopping() {
+    let dir = tempfile::Builder::new().prefix("cfn").tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("acc/a")).unwrap();
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let notify = root.join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let cfg = root.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"state\"\n[tmux]\npath = \"{}\"\n[claude]\nshared_projects = \"shared\"\n[control]\nsocket = \"{}\"\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc/a\"\n",
+            tmux.0.display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    // systemd names the watched process in WATCHDOG_PID: `exec` keeps the shell's pid.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" --config \"$1\"")
+        .arg(BIN)
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &notify)
+        .env("WATCHDOG_USEC", "400000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(child);
+    let recv = || {
+        let mut buf = [0u8; 256];
+        let n = listener
+            .recv(&mut buf)
+            .expect("a notification before the timeout");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut got = Vec::new();
+    while got
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
+        got.push(recv());
+    }
+    assert!(got[0].contains("READY=1"), "{got:?}");
+    // Ready means serving.
+    assert!(status(&socket).await.is_some());
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, Some(0));
+    loop {
+        let m = recv();
+        if m.contains("STOPPING=1") {
+            break;
+        }
+        assert!(m.contains("WATCHDOG=1"), "unexpected {m}");
+    }
+}

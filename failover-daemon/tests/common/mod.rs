@@ -1,0 +1,210 @@
+//! Shared test fixtures: a temporary tree with account and session directories, a config
+//! built from TOML text, and `Deps` over the `failover_core::testkit` fakes.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod http;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use failover_core::testkit::{FakeBackend, MemCheckpointer, RecordingNotifier};
+use failover_core::{
+    Checkpointer, ClaudeSessionId, Detection, LimitWindow, SessionBackend, SessionId, SignalSource,
+    Subject, UnixMillis, Verdict,
+};
+use failover_daemon::notifiers::Channel;
+use failover_daemon::observe::{NoObservers, ObserverEvent};
+use failover_daemon::prompts::{TranscriptPrompts, project_dir_name};
+use failover_daemon::{Clock, DaemonConfig, Deps, observation_channel};
+use tokio::sync::mpsc;
+
+/// 2026-11-20T12:00:00Z: a readable origin for the daemon's clock.
+pub const T0: UnixMillis = UnixMillis(1_795_176_000_000);
+
+/// A temporary tree: `accounts/<name>`, `work/<session>`, `state/`, `shared/`, `ctl.sock`.
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tree {
+    pub fn new(accounts: &[&str], sessions: &[&str]) -> Self {
+        let dir = tempfile::Builder::new().prefix("cfd").tempdir().unwrap();
+        for a in accounts {
+            std::fs::create_dir_all(dir.path().join("accounts").join(a)).unwrap();
+        }
+        for s in sessions {
+            std::fs::create_dir_all(dir.path().join("work").join(s)).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("ctl.sock")
+    }
+
+    pub fn shared(&self) -> PathBuf {
+        self.path().join("shared")
+    }
+
+    pub fn work(&self, session: &str) -> PathBuf {
+        self.path().join("work").join(session)
+    }
+
+    /// A config TOML naming every account and session of the tree, plus `extra`.
+    pub fn toml(&self, accounts: &[&str], sessions: &[&str], extra: &str) -> String {
+        let mut t = format!(
+            "state_dir = \"{}\"\n[claude]\nshared_projects = \"{}\"\n[control]\nsocket = \"{}\"\n",
+            self.state_dir().display(),
+            self.shared().display(),
+            self.socket().display()
+        );
+        t.push_str(extra);
+        t.push('\n');
+        for a in accounts {
+            t.push_str(&format!(
+                "[[accounts]]\nname = \"{a}\"\nconfig_dir = \"accounts/{a}\"\n"
+            ));
+        }
+        for s in sessions {
+            t.push_str(&format!(
+                "[[sessions]]\nname = \"{s}\"\ndir = \"work/{s}\"\n"
+            ));
+        }
+        t
+    }
+
+    pub fn config(&self, accounts: &[&str], sessions: &[&str], extra: &str) -> DaemonConfig {
+        let text = self.toml(accounts, sessions, extra);
+        let home = self.path().to_path_buf();
+        let env = move |k: &str| (k == "HOME").then(|| home.display().to_string());
+        DaemonConfig::parse(&text, Path::new("config.toml"), self.path(), &env).unwrap()
+    }
+
+    /// Writes a transcript for `conversation` of `session` whose last prompt is `prompt`.
+    pub fn write_transcript(&self, session: &str, conversation: &str, prompt: &str) {
+        let dir = self.shared().join(project_dir_name(&self.work(session)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = serde_json::json!({
+            "type": "user",
+            "sessionId": conversation,
+            "message": {"role": "user", "content": prompt},
+        });
+        std::fs::write(
+            dir.join(format!("{conversation}.jsonl")),
+            format!("{line}\n"),
+        )
+        .unwrap();
+    }
+}
+
+/// The fakes a daemon runs on, kept by the test to look at.
+pub struct Fakes {
+    pub backend: Arc<FakeBackend>,
+    pub checkpoints: Arc<MemCheckpointer>,
+    pub notifier: Arc<RecordingNotifier>,
+}
+
+impl Fakes {
+    pub fn new() -> Self {
+        Self {
+            backend: Arc::new(FakeBackend::new()),
+            checkpoints: Arc::new(MemCheckpointer::new()),
+            notifier: Arc::new(RecordingNotifier::new()),
+        }
+    }
+
+    /// Deps over these fakes (or `backend` instead of the fake backend), and the sender
+    /// the test uses to play the observers.
+    pub fn deps_with(
+        &self,
+        tree: &Tree,
+        backend: Arc<dyn SessionBackend>,
+    ) -> (Deps, mpsc::Sender<ObserverEvent>) {
+        let (tx, rx) = observation_channel();
+        let checkpointer: Arc<dyn Checkpointer> = self.checkpoints.clone();
+        (
+            Deps {
+                backend,
+                checkpointer,
+                channels: vec![Channel::new("recording", self.notifier.clone())],
+                observers: Arc::new(NoObservers),
+                observation_tx: tx.clone(),
+                observations: rx,
+                prompts: Arc::new(TranscriptPrompts::new(tree.shared())),
+                clock: Clock::starting_at(T0),
+            },
+            tx,
+        )
+    }
+
+    pub fn deps(&self, tree: &Tree) -> (Deps, mpsc::Sender<ObserverEvent>) {
+        self.deps_with(tree, self.backend.clone())
+    }
+
+    /// The account each given session runs on.
+    pub fn accounts_of(&self, sessions: &[&str]) -> Vec<Option<String>> {
+        sessions
+            .iter()
+            .map(|s| {
+                self.backend
+                    .account_of(&SessionId::new(*s))
+                    .map(|a| a.to_string())
+            })
+            .collect()
+    }
+
+    pub fn conversation_of(&self, session: &str) -> Option<ClaudeSessionId> {
+        self.backend
+            .session(&SessionId::new(session))
+            .map(|s| s.claude_session)
+    }
+}
+
+/// Waits until `cond` holds, polling every 10 ms, for at most `limit` (tokio time).
+pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn quota_exhausted(session: &str, resets_at: UnixMillis, at: UnixMillis) -> ObserverEvent {
+    ObserverEvent::Observation {
+        subject: Subject::Session(SessionId::new(session)),
+        source: SignalSource::Transcript,
+        detection: Detection {
+            verdict: Verdict::QuotaExhausted {
+                window: LimitWindow::FiveHour,
+                resets_at: Some(resets_at),
+            },
+            evidence: Some("You've hit your 5-hour limit".into()),
+        },
+        observed_at: at,
+    }
+}
+
+pub fn activity(session: &str, working: bool, at: UnixMillis) -> ObserverEvent {
+    ObserverEvent::Activity {
+        session: SessionId::new(session),
+        activity: if working {
+            failover_core::Activity::Working
+        } else {
+            failover_core::Activity::Idle
+        },
+        observed_at: at,
+    }
+}

@@ -1,0 +1,270 @@
+//! Configuration: every key documented in `config.example.toml` parses; bad input gets a
+//! message naming the file, line, column and key.
+
+use std::path::Path;
+
+use failover_daemon::ConfigFileError;
+use failover_daemon::config::{DaemonConfig, TmuxTarget};
+
+fn tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["accounts/a", "accounts/b", "work/s0", "work/s1"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    dir
+}
+
+fn parse(dir: &Path, text: &str) -> Result<DaemonConfig, ConfigFileError> {
+    let home = dir.to_path_buf();
+    let env = move |k: &str| match k {
+        "HOME" => Some(home.display().to_string()),
+        "XDG_RUNTIME_DIR" => Some("/run/user/1000".to_owned()),
+        _ => None,
+    };
+    DaemonConfig::parse(text, Path::new("config.toml"), dir, &env)
+}
+
+const MINIMAL: &str = r#"[[accounts]]
+name = "a"
+config_dir = "~/accounts/a"
+
+[[accounts]]
+name = "b"
+config_dir = "accounts/b"
+
+[[sessions]]
+name = "s0"
+dir = "~/work/s0"
+"#;
+
+#[test]
+fn defaults_fill_in_what_is_not_said() {
+    let dir = tree();
+    let cfg = parse(dir.path(), MINIMAL).unwrap();
+    assert_eq!(
+        cfg.state_dir,
+        dir.path().join(".local/state/claude-failover")
+    );
+    assert_eq!(
+        cfg.control.socket,
+        Path::new("/run/user/1000/claude-failover.sock")
+    );
+    assert_eq!(cfg.tmux, TmuxTarget::Socket("claude-failover".into()));
+    assert_eq!(cfg.claude.command, vec!["claude".to_owned()]);
+    assert_eq!(
+        cfg.claude.shared_projects,
+        dir.path().join(".local/share/claude-failover/projects")
+    );
+    // `~` and relative paths both resolve.
+    assert_eq!(
+        cfg.engine.accounts[0].config_dir,
+        dir.path().join("accounts/a")
+    );
+    assert_eq!(
+        cfg.engine.accounts[1].config_dir,
+        dir.path().join("accounts/b")
+    );
+    assert_eq!(cfg.engine.accounts[1].preference, 1);
+    assert_eq!(cfg.engine.proactive_percent, 95.0);
+    assert!(cfg.control.tcp.is_none());
+    assert!(cfg.notify.log);
+}
+
+#[test]
+fn a_typo_names_file_line_and_key() {
+    let dir = tree();
+    let text = format!(
+        "state_dir = \"/tmp/x\"\n\n{}\n[[acounts]]\nname = \"c\"\n",
+        MINIMAL
+    );
+    let err = parse(dir.path(), &text).unwrap_err();
+    let msg = err.to_string();
+    let line = text.lines().position(|l| l == "[[acounts]]").unwrap() + 1;
+    assert!(msg.starts_with(&format!("config.toml:{line}:")), "{msg}");
+    assert!(msg.contains("unknown key 'acounts'"), "{msg}");
+    assert!(msg.contains("accounts"), "the valid keys are listed: {msg}");
+    assert_eq!(err.line, Some(line));
+    assert_eq!(err.key.as_deref(), Some("acounts"));
+}
+
+#[test]
+fn a_typo_inside_a_table_is_located_too() {
+    let dir = tree();
+    let text = format!("{MINIMAL}\n[policy]\nproactive_prcent = 90\n");
+    let err = parse(dir.path(), &text).unwrap_err();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("proactive_prcent"))
+        .unwrap()
+        + 1;
+    assert_eq!(err.line, Some(line), "{err}");
+    assert!(
+        err.to_string().contains("unknown key 'proactive_prcent'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_account_dir_points_at_the_key() {
+    let dir = tree();
+    let text = MINIMAL.replace("accounts/b", "accounts/nope");
+    let err = parse(dir.path(), &text).unwrap_err();
+    let msg = err.to_string();
+    let line = text
+        .lines()
+        .position(|l| l.contains("accounts/nope"))
+        .unwrap()
+        + 1;
+    assert!(
+        msg.starts_with(&format!(
+            "config.toml:{line}:14: accounts[1].config_dir: directory "
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("does not exist"), "{msg}");
+}
+
+#[test]
+fn duplicate_names_and_bad_values_are_refused_where_they_are() {
+    let dir = tree();
+    let dup = format!("{MINIMAL}\n[[sessions]]\nname = \"s0\"\ndir = \"work/s1\"\n");
+    let err = parse(dir.path(), &dup).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("sessions[1].name"));
+    assert!(err.to_string().contains("listed twice"), "{err}");
+    let line = dup
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "name = \"s0\"")
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    assert_eq!(err.line, Some(line));
+
+    let pct = format!("{MINIMAL}\n[policy]\nproactive_percent = 150\n");
+    let err = parse(dir.path(), &pct).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("policy.proactive_percent"));
+    assert!(err.line.is_some(), "{err}");
+
+    let none = "state_dir = \"/tmp/x\"\n";
+    let err = parse(dir.path(), none).unwrap_err();
+    assert!(
+        err.to_string().contains("at least one [[accounts]]"),
+        "{err}"
+    );
+
+    let both = format!("{MINIMAL}\n[tmux]\nsocket = \"x\"\npath = \"/tmp/s\"\n");
+    assert!(
+        parse(dir.path(), &both)
+            .unwrap_err()
+            .to_string()
+            .contains("not both")
+    );
+
+    let wrong_type = format!("{MINIMAL}\n[policy]\nproactive_percent = \"high\"\n");
+    let err = parse(dir.path(), &wrong_type).unwrap_err();
+    assert!(err.line.is_some(), "{err}");
+}
+
+#[test]
+fn tcp_without_a_token_is_refused() {
+    let dir = tree();
+    let text = format!("{MINIMAL}\n[control]\ntcp = \"127.0.0.1:7411\"\n");
+    let err = parse(dir.path(), &text).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("control.tcp"));
+    assert!(
+        err.to_string()
+            .contains("refused without control.token_file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn telegram_needs_a_token_and_never_shows_it() {
+    let dir = tree();
+    let text = format!("{MINIMAL}\n[notify.telegram]\nchat_id = \"42\"\n");
+    let err = parse(dir.path(), &text).unwrap_err();
+    assert!(
+        err.to_string().contains("FAILOVER_TELEGRAM_BOT_TOKEN"),
+        "{err}"
+    );
+
+    let home = dir.path().to_path_buf();
+    let env = move |k: &str| match k {
+        "HOME" => Some(home.display().to_string()),
+        "FAILOVER_TELEGRAM_BOT_TOKEN" => Some("123456:SECRET-TOKEN".to_owned()),
+        _ => None,
+    };
+    let cfg = DaemonConfig::parse(&text, Path::new("config.toml"), dir.path(), &env).unwrap();
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("SECRET-TOKEN"), "{shown}");
+    assert!(cfg.notify.telegram.is_some());
+}
+
+#[test]
+fn the_documented_example_parses_and_sets_every_key() {
+    let dir = tree();
+    for d in [
+        "claude-primary",
+        "claude-backup",
+        "src/project-a",
+        "src/project-b",
+    ] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+        .unwrap();
+    let home = dir.path().to_path_buf();
+    let env = move |k: &str| (k == "HOME").then(|| home.display().to_string());
+    let cfg = DaemonConfig::parse(&text, Path::new("config.example.toml"), dir.path(), &env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.engine.accounts.len(), 2);
+    assert_eq!(cfg.engine.sessions.len(), 2);
+    assert_eq!(cfg.engine.proactive_percent, 95.0);
+    assert_eq!(
+        cfg.claude
+            .env
+            .get("DISABLE_AUTOUPDATER")
+            .map(String::as_str),
+        Some("1")
+    );
+    assert!(cfg.notify.webhook.is_some());
+    assert!(cfg.notify.telegram.is_some());
+    assert!(cfg.control.tcp.is_some());
+
+    // Every key the example sets appears in CONFIG.md.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/CONFIG.md")).unwrap();
+    for line in text.lines() {
+        let line = line.trim_start_matches('#').trim();
+        if let Some((key, _)) = line.split_once(" = ") {
+            let key = key.trim();
+            if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                assert!(
+                    doc.contains(&format!("`{key}`")),
+                    "CONFIG.md does not document `{key}`"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn loading_names_the_file() {
+    let dir = tree();
+    let path = dir.path().join("my-config.toml");
+    std::fs::write(&path, "bogus = 1\n").unwrap();
+    let env = |_: &str| None;
+    let err = DaemonConfig::load(&path, &env).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:1:1: unknown key 'bogus'", path.display())),
+        "{err}"
+    );
+    let missing = DaemonConfig::load(&dir.path().join("nope.toml"), &env).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("cannot read the configuration file"),
+        "{missing}"
+    );
+}

@@ -1,0 +1,396 @@
+//! The control plane against a running daemon (real clock, real sockets): status, commands
+//! and their errors, the event stream, metrics, socket permissions, the TCP token.
+
+mod common;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::time::Duration;
+
+use common::http::{self as client};
+use common::*;
+use failover_daemon::http::dto::{EventDto, StatusDto};
+use failover_daemon::{Daemon, DaemonError, DaemonHandle};
+
+const ACCOUNTS: [&str; 3] = ["primary", "backup", "spare"];
+const SESSIONS: [&str; 2] = ["ccl-0", "ccl-1"];
+const LIMIT: Duration = Duration::from_secs(20);
+
+struct Running {
+    tree: Tree,
+    fakes: Fakes,
+    handle: DaemonHandle,
+    obs: tokio::sync::mpsc::Sender<failover_daemon::ObserverEvent>,
+    task: tokio::task::JoinHandle<Result<(), DaemonError>>,
+}
+
+async fn start(extra: &str) -> Running {
+    let tree = Tree::new(&ACCOUNTS, &SESSIONS);
+    let fakes = Fakes::new();
+    let (deps, obs) = fakes.deps(&tree);
+    let daemon = Daemon::start(tree.config(&ACCOUNTS, &SESSIONS, extra), deps)
+        .await
+        .unwrap();
+    let handle = daemon.handle();
+    let task = tokio::spawn(daemon.run(std::future::pending()));
+    eventually(LIMIT, "sessions running", || {
+        fakes.accounts_of(&SESSIONS) == vec![Some("primary".into()); 2]
+    })
+    .await;
+    handle
+        .wait_for(LIMIT, |p| {
+            p.snapshot
+                .sessions
+                .iter()
+                .all(|s| s.claude_session.is_some())
+        })
+        .await
+        .unwrap();
+    Running {
+        tree,
+        fakes,
+        handle,
+        obs,
+        task,
+    }
+}
+
+#[tokio::test]
+async fn the_control_socket_is_owner_only() {
+    let r = start("").await;
+    let meta = std::fs::symlink_metadata(r.tree.socket()).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // No staging directory is left behind.
+    let stray: Vec<_> = std::fs::read_dir(r.tree.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".cf-sock"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+    r.task.abort();
+}
+
+#[tokio::test]
+async fn status_shows_accounts_sessions_and_the_daemon() {
+    let r = start("").await;
+    let reply = client::unix(&r.tree.socket(), "GET", "/v1/status", "").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.content_type.starts_with("application/json"));
+    let status: StatusDto = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(status.api_version, 1);
+    assert_eq!(status.active_account.as_deref(), Some("primary"));
+    assert_eq!(
+        status
+            .accounts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+        ACCOUNTS
+    );
+    assert!(status.accounts.iter().all(|a| a.usable));
+    assert_eq!(status.sessions.len(), 2);
+    for s in &status.sessions {
+        assert_eq!(s.account.as_deref(), Some("primary"));
+        assert_eq!(s.state, "running");
+        let conv = r.fakes.conversation_of(&s.name).unwrap();
+        assert_eq!(s.claude_session.as_deref(), Some(conv.as_str()));
+    }
+    assert!(!status.paused);
+    assert!(status.swap.is_none());
+    assert_eq!(status.daemon.pid, std::process::id());
+
+    let missing = client::unix(&r.tree.socket(), "GET", "/v1/nope", "").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"]["code"], "not_found");
+    r.task.abort();
+}
+
+#[tokio::test]
+async fn swap_pause_and_resume_answer_with_json() {
+    let r = start("").await;
+    let sock = r.tree.socket();
+
+    let unknown = client::unix(&sock, "POST", "/v1/swap", r#"{"to":"nobody"}"#).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert_eq!(unknown.json()["error"]["code"], "unknown_account");
+
+    let bad = client::unix(&sock, "POST", "/v1/swap", "{not json").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"]["code"], "bad_request");
+
+    let ok = client::unix(&sock, "POST", "/v1/swap", r#"{"to":"spare"}"#).await;
+    assert_eq!(ok.status, 202, "{}", ok.body);
+    assert_eq!(ok.json()["command"], "swap_to");
+    assert_eq!(ok.json()["to"], "spare");
+    eventually(LIMIT, "sessions on spare", || {
+        r.fakes.accounts_of(&SESSIONS) == vec![Some("spare".into()); 2]
+    })
+    .await;
+    r.handle
+        .wait_for(LIMIT, |p| {
+            p.snapshot.swap.is_none() && p.snapshot.swaps_completed == 1
+        })
+        .await
+        .unwrap();
+
+    // The account that just ran out cannot be swapped to.
+    let now = r.handle.clock().now();
+    r.obs
+        .send(quota_exhausted(
+            "ccl-0",
+            now + Duration::from_secs(3600),
+            now,
+        ))
+        .await
+        .unwrap();
+    r.handle
+        .wait_for(LIMIT, |p| {
+            p.snapshot.swaps_completed == 2 && p.snapshot.swap.is_none()
+        })
+        .await
+        .unwrap();
+    let status: StatusDto =
+        serde_json::from_str(&client::unix(&sock, "GET", "/v1/status", "").await.body).unwrap();
+    let spare = status.accounts.iter().find(|a| a.name == "spare").unwrap();
+    assert_eq!(spare.state, "exhausted");
+    assert!(!spare.usable);
+    assert!(spare.resets_at.is_some() && spare.resets_at_ms.is_some());
+    let unusable = client::unix(&sock, "POST", "/v1/swap", r#"{"to":"spare"}"#).await;
+    assert_eq!(unusable.status, 422, "{}", unusable.body);
+    assert_eq!(unusable.json()["error"]["code"], "account_unusable");
+
+    let paused = client::unix(&sock, "POST", "/v1/pause", "").await;
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    let status: StatusDto =
+        serde_json::from_str(&client::unix(&sock, "GET", "/v1/status", "").await.body).unwrap();
+    assert!(status.paused);
+    let refused = client::unix(&sock, "POST", "/v1/swap", "").await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], "not_running");
+    let resumed = client::unix(&sock, "POST", "/v1/resume", "").await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    r.task.abort();
+}
+
+#[tokio::test]
+async fn a_second_swap_while_one_runs_is_a_conflict() {
+    let r = start("").await;
+    let sock = r.tree.socket();
+    // Hold the first swap: the checkpoint store fails transiently for a while.
+    r.fakes.checkpoints.fail_next(1_000);
+    let first = client::unix(&sock, "POST", "/v1/swap", "").await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let second = client::unix(&sock, "POST", "/v1/swap", r#"{"to":"spare"}"#).await;
+    assert_eq!(second.status, 409, "{}", second.body);
+    assert_eq!(second.json()["error"]["code"], "swap_in_progress");
+    let status: StatusDto =
+        serde_json::from_str(&client::unix(&sock, "GET", "/v1/status", "").await.body).unwrap();
+    assert!(status.swap.is_some());
+    r.task.abort();
+}
+
+#[tokio::test]
+async fn events_stream_every_decision() {
+    let r = start("").await;
+    let mut stream = client::events(&r.tree.socket()).await;
+    assert_eq!(stream.status(), 200);
+    let now = r.handle.clock().now();
+    r.obs
+        .send(quota_exhausted(
+            "ccl-1",
+            now + Duration::from_secs(3600),
+            now,
+        ))
+        .await
+        .unwrap();
+    let seen = client::read_events_until(&mut stream, |v| {
+        v["kind"] == "effect" && v["effect"] == "launch" && v["account"] == "backup"
+    })
+    .await;
+    let events: Vec<EventDto> = seen
+        .iter()
+        .map(|v| serde_json::from_value(v.clone()).unwrap())
+        .collect();
+    let detection = seen
+        .iter()
+        .find(|v| v["kind"] == "detection")
+        .expect("the detection is streamed");
+    assert_eq!(detection["verdict"], "quota_exhausted");
+    assert_eq!(detection["source"], "transcript");
+    assert_eq!(detection["subject"], "ccl-1");
+    assert!(detection["latency_ms"].is_u64());
+    assert!(
+        seen.iter()
+            .any(|v| v["kind"] == "effect" && v["effect"] == "checkpoint")
+    );
+    assert!(
+        seen.iter()
+            .any(|v| v["kind"] == "effect" && v["effect"] == "stop")
+    );
+    assert!(
+        seen.iter()
+            .any(|v| v["kind"] == "effect_finished" && v["outcome"] == "stopped")
+    );
+    // Numbered in order.
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    r.task.abort();
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let r = start("").await;
+    let now = r.handle.clock().now();
+    r.obs
+        .send(quota_exhausted(
+            "ccl-0",
+            now + Duration::from_secs(3600),
+            now,
+        ))
+        .await
+        .unwrap();
+    r.handle
+        .wait_for(LIMIT, |p| p.snapshot.swaps_completed == 1)
+        .await
+        .unwrap();
+    let reply = client::unix(&r.tree.socket(), "GET", "/metrics", "").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.content_type.starts_with("text/plain"));
+    let m = reply.body;
+    for needle in [
+        "claude_failover_swaps_total 1",
+        "claude_failover_detections_total{source=\"transcript\",verdict=\"quota_exhausted\"} 1",
+        "claude_failover_detection_latency_seconds_count 1",
+        "claude_failover_detection_latency_seconds_bucket{le=\"+Inf\"} 1",
+        "claude_failover_sessions{state=\"running\"} 2",
+        "claude_failover_account_state{account=\"primary\",state=\"exhausted\"} 1",
+    ] {
+        assert!(m.contains(needle), "missing {needle:?} in\n{m}");
+    }
+    r.task.abort();
+}
+
+#[tokio::test]
+async fn a_second_daemon_on_the_same_socket_is_refused() {
+    let r = start("").await;
+    let fakes = Fakes::new();
+    let (deps, _obs) = fakes.deps(&r.tree);
+    let mut cfg = r.tree.config(&ACCOUNTS, &SESSIONS, "");
+    cfg.state_dir = r.tree.path().join("state2");
+    let err = Daemon::start(cfg, deps).await.unwrap_err();
+    assert!(matches!(err, DaemonError::AlreadyRunning(_)), "{err}");
+    assert!(err.to_string().contains("already listening"), "{err}");
+    // The first one still answers.
+    assert_eq!(
+        client::unix(&r.tree.socket(), "GET", "/v1/status", "")
+            .await
+            .status,
+        200
+    );
+    r.task.abort();
+}
+
+#[tokio::test]
+async fn a_file_in_the_way_of_the_socket_is_never_removed() {
+    let tree = Tree::new(&ACCOUNTS, &SESSIONS);
+    std::fs::write(tree.socket(), b"precious").unwrap();
+    let fakes = Fakes::new();
+    let (deps, _obs) = fakes.deps(&tree);
+    let err = Daemon::start(tree.config(&ACCOUNTS, &SESSIONS, ""), deps)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read(tree.socket()).unwrap(), b"precious");
+}
+
+#[tokio::test]
+async fn tcp_without_a_usable_token_refuses_to_start() {
+    let tree = Tree::new(&ACCOUNTS, &SESSIONS);
+    let token = tree.path().join("token");
+    std::fs::write(&token, "short\n").unwrap();
+    let fakes = Fakes::new();
+    let (deps, _obs) = fakes.deps(&tree);
+    let extra = format!(
+        "tcp = \"127.0.0.1:0\"\ntoken_file = \"{}\"",
+        token.display()
+    );
+    let cfg = tree.config(&ACCOUNTS, &SESSIONS, "");
+    // The [control] table is already open in the generated file; add the keys to it.
+    let text = tree.toml(&ACCOUNTS, &SESSIONS, "").replacen(
+        "[control]\n",
+        &format!("[control]\n{extra}\n"),
+        1,
+    );
+    let env = |_: &str| None;
+    let cfg_tcp = failover_daemon::DaemonConfig::parse(
+        &text,
+        std::path::Path::new("config.toml"),
+        tree.path(),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(cfg.control.socket, cfg_tcp.control.socket);
+    let err = Daemon::start(cfg_tcp.clone(), deps).await.unwrap_err();
+    assert!(matches!(err, DaemonError::TcpWithoutToken { .. }), "{err}");
+    assert!(err.to_string().contains("at least 16 characters"), "{err}");
+
+    // An unreadable token file is refused the same way.
+    std::fs::remove_file(&token).unwrap();
+    let (deps, _obs) = fakes.deps(&tree);
+    let err = Daemon::start(cfg_tcp, deps).await.unwrap_err();
+    assert!(matches!(err, DaemonError::TcpWithoutToken { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn tcp_requires_the_bearer_token_on_every_request() {
+    let tree = Tree::new(&ACCOUNTS, &SESSIONS);
+    let secret = "0123456789abcdef-secret";
+    let token = tree.path().join("token");
+    std::fs::write(&token, format!("{secret}\n")).unwrap();
+    let text = tree.toml(&ACCOUNTS, &SESSIONS, "").replacen(
+        "[control]\n",
+        &format!(
+            "[control]\ntcp = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
+            token.display()
+        ),
+        1,
+    );
+    let env = |_: &str| None;
+    let cfg = failover_daemon::DaemonConfig::parse(
+        &text,
+        std::path::Path::new("config.toml"),
+        tree.path(),
+        &env,
+    )
+    .unwrap();
+    let fakes = Fakes::new();
+    let (deps, _obs) = fakes.deps(&tree);
+    let daemon = Daemon::start(cfg, deps).await.unwrap();
+    let addr = daemon.handle().tcp_addr().expect("tcp bound");
+    let task = tokio::spawn(daemon.run(std::future::pending()));
+
+    for (token, expected) in [
+        (None, 401),
+        (Some("wrong"), 401),
+        (Some("0123456789abcdef-secreT"), 401),
+        (Some(secret), 200),
+    ] {
+        for path in ["/v1/status", "/metrics", "/v1/events"] {
+            if path == "/v1/events" && expected == 200 {
+                continue;
+            }
+            let reply = client::tcp(addr, "GET", path, token).await;
+            assert_eq!(
+                reply.status, expected,
+                "{path} with {token:?}: {}",
+                reply.body
+            );
+            if expected == 401 {
+                assert_eq!(reply.json()["error"]["code"], "unauthorized");
+            }
+        }
+    }
+    let swap = client::tcp(addr, "POST", "/v1/pause", None).await;
+    assert_eq!(swap.status, 401);
+    task.abort();
+}
