@@ -18,4 +18,5 @@
 
 pub mod accounts;
 pub mod mock_api;
+pub mod standin;
 pub mod tmux;
