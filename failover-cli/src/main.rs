@@ -19,10 +19,13 @@ use crate::error::{CliError, display_chain, exit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let args::Command::Detect(a) = &cli.command {
-        // `detect` keeps its own exit statuses (documented in its --help).
-        return detect::run(a);
-    }
+    // `detect` keeps its own exit statuses (documented in its --help); the stand-in is
+    // Claude Code's, and needs nothing else set up.
+    let cli = match cli.command {
+        args::Command::Detect(a) => return detect::run(&a),
+        args::Command::Standin(a) => return commands::standin::run(a),
+        command => Cli { command, ..cli },
+    };
     init_logging(cli.global.verbose);
     let result = commands::run(cli);
     match result {

@@ -6,7 +6,7 @@ mod demo;
 mod docs;
 mod doctor;
 mod init;
-mod standin;
+pub(crate) mod standin;
 mod tasks;
 
 use std::path::PathBuf;
@@ -77,10 +77,9 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
         Command::Completions(a) => docs::completions(&a),
         Command::Man(a) => docs::man(&a),
         Command::Init(a) => init::run(&a),
-        // Handled by `main` (its own exit statuses); nothing to do here.
-        Command::Detect(_) => Ok(()),
         Command::Tasks(a) => tasks::run(&ctx, &a),
-        Command::Standin(a) => standin::run(a),
+        // Handled by `main`, with their own exit statuses.
+        Command::Detect(_) | Command::Standin(_) => Ok(()),
         other => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

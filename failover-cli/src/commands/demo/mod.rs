@@ -8,7 +8,7 @@
 //!    (`$CLAUDE_FAILOVER_REAL_CLAUDE`, else the path `scripts/setup.sh` recorded, else
 //!    `claude` on `PATH` at the pinned version), else this binary's hidden `__standin`.
 //! 3. Runs the daemon in-process with its control socket in the temp dir, and waits until
-//!    every session runs on the first account and is idle.
+//!    every session runs on the first account and waits at its prompt.
 //! 4. Sends each session a prompt and waits for the answers; flips the first account to
 //!    "five-hour quota exhausted" in the mock; sends each session a second prompt, which
 //!    hits the quota.
@@ -168,7 +168,7 @@ struct Before {
 
 async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<(), CliError> {
     let first = world.accounts[0].name.clone();
-    // 1. Every session running on the first account, idle at its prompt.
+    // 1. Every session running on the first account, waiting at its prompt.
     say(&format!(
         "  starting   {} session(s) on {first} ...",
         world.sessions.len()
@@ -207,8 +207,11 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
     ));
 
     // 2. A first prompt each, answered on the first account.
+    // A session's program may still be drawing its first screen: typing is confirmed on
+    // screen, and retried until it shows.
     for s in &world.sessions {
-        daemon::send_prompt(world, &s.name, &prompt(1, &s.name)).await?;
+        daemon::send_prompt_when_ready(world, &s.name, &prompt(1, &s.name), STARTUP_TIMEOUT)
+            .await?;
     }
     for s in &world.sessions {
         let conv = before[&s.name].conversation.clone();
@@ -237,7 +240,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
     wait_status(
         client,
         STARTUP_TIMEOUT,
-        "every session to be idle again",
+        "every session to finish its turn",
         |st| {
             st.sessions
                 .iter()

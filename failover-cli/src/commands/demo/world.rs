@@ -175,8 +175,12 @@ impl World {
                 .and_then(|n| n.rsplit('-').next())
                 .unwrap_or("x")
         );
-        let tmux = TmuxBackend::new(TmuxConfig::new(Socket::Name(tmux_socket.clone())))
-            .map_err(|e| CliError::library("cannot set up tmux", e))?;
+        // Typing is confirmed on screen; a machine busy with several Claude Code cold
+        // starts can take a while to echo it.
+        let mut typing = TmuxConfig::new(Socket::Name(tmux_socket.clone()));
+        typing.input_timeout = std::time::Duration::from_secs(20);
+        let tmux =
+            TmuxBackend::new(typing).map_err(|e| CliError::library("cannot set up tmux", e))?;
         let control_socket = base.join("control.sock");
         let config_file = base.join("config.toml");
         let world = Self {
