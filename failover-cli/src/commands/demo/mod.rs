@@ -271,12 +271,17 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
     let end = tokio::time::Instant::now() + deadline;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let mut decision_ms: Option<i64> = None;
+    let mut live = LiveView::default();
     let mut stream_open = true;
     let target = loop {
         tokio::select! {
             () = tokio::time::sleep_until(end) => {
+                let sessions = match client.get_json::<StatusDto>("/v1/status").await {
+                    Ok(st) => control::sessions_table(&st.sessions),
+                    Err(e) => format!("(no status: {e})\n"),
+                };
                 return Err(CliError::TimedOut(format!(
-                    "no failover within {}s of the quota running out: {}",
+                    "no failover within {}s of the quota running out: {}; the sessions are:\n{sessions}",
                     deadline.as_secs(),
                     pending_report(world, &before, &first)
                 )));
@@ -288,7 +293,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
                         if decision_ms.is_none() && is_decision(&dto.event) {
                             decision_ms = Some(dto.at_ms);
                         }
-                        if let Some(line) = live_line(&dto, flipped.elapsed()) {
+                        if let Some(line) = live.line(&dto, flipped.elapsed()) {
                             say(&line);
                         }
                     }
@@ -337,6 +342,12 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
         "  demo time           {:.1} s  since the quota ran out",
         done.as_secs_f64()
     ));
+    if live.missed > 0 {
+        say(&format!(
+            "  (the live view fell behind the daemon's event stream and skipped {} event(s))",
+            live.missed
+        ));
+    }
     for s in &st.sessions {
         let b = &before[&s.name];
         let same = s.claude_session.as_deref() == Some(b.conversation.as_str());
@@ -356,24 +367,51 @@ fn is_decision(ev: &EventKindDto) -> bool {
     matches!(ev, EventKindDto::Effect { effect, .. } if effect == "checkpoint" || effect == "stop" || effect == "launch")
 }
 
-/// The live line for an event, or `None` for noise (persistence, clear verdicts, replies).
-fn live_line(ev: &EventDto, since: Duration) -> Option<String> {
-    let keep = match &ev.event {
-        EventKindDto::Detection { verdict, .. } => verdict != "clear",
-        EventKindDto::Effect { effect, .. } => effect != "persist" && effect != "reply",
-        EventKindDto::EffectFinished { .. }
-        | EventKindDto::Notification { .. }
-        | EventKindDto::Command { .. } => true,
-        EventKindDto::Session { change, .. } => change != "working" && change != "idle",
-        _ => false,
-    };
-    keep.then(|| {
-        format!(
-            "  [{:>5.1}s] {}",
-            since.as_secs_f64(),
-            control::describe(&ev.event)
-        )
-    })
+/// What the demo prints of the daemon's events: every step of the failover, each distinct
+/// verdict once per subject and source (detectors repeat themselves on every screen or
+/// statusline update), and no bookkeeping (state writes, replies).
+#[derive(Debug, Default)]
+struct LiveView {
+    verdicts: BTreeMap<(String, String), String>,
+    /// Events the stream dropped because this view fell behind.
+    missed: u64,
+    lag_reported: bool,
+}
+
+impl LiveView {
+    /// The line for an event, or `None` for noise.
+    fn line(&mut self, ev: &EventDto, since: Duration) -> Option<String> {
+        let keep = match &ev.event {
+            EventKindDto::Detection {
+                subject,
+                source,
+                verdict,
+                ..
+            } => {
+                let key = (subject.clone(), source.clone());
+                let changed = self.verdicts.get(&key) != Some(verdict);
+                self.verdicts.insert(key, verdict.clone());
+                changed && verdict != "clear"
+            }
+            EventKindDto::Effect { effect, .. } => effect != "persist",
+            EventKindDto::EffectFinished { .. }
+            | EventKindDto::Notification { .. }
+            | EventKindDto::Command { .. } => true,
+            EventKindDto::Lagged { missed } => {
+                self.missed += missed;
+                !std::mem::replace(&mut self.lag_reported, true)
+            }
+            EventKindDto::Session { change, .. } => change == "started" || change == "exited",
+            _ => false,
+        };
+        keep.then(|| {
+            format!(
+                "  [{:>5.1}s] {}",
+                since.as_secs_f64(),
+                control::describe(&ev.event)
+            )
+        })
+    }
 }
 
 /// When every session's second prompt was answered (200) on one other account under its
@@ -420,23 +458,40 @@ fn answered_on(requests: &[RecordedRequest], conv: &str, n: u8, account: &str) -
 /// What had not happened yet when the deadline passed.
 fn pending_report(world: &World, before: &BTreeMap<String, Before>, first: &str) -> String {
     let requests = world.mock.requests();
-    let missing: Vec<String> = before
-        .iter()
-        .filter(|(_, b)| {
-            !requests.iter().any(|r| {
-                r.status == 200
-                    && r.account.as_deref().is_some_and(|a| a != first)
-                    && r.session_id.as_deref() == Some(b.conversation.as_str())
-            })
-        })
-        .map(|(n, _)| n.clone())
-        .collect();
-    if missing.is_empty() {
-        "every session reached another account, but not every interrupted prompt was answered"
-            .into()
-    } else {
-        format!("not resumed on another account: {}", missing.join(", "))
+    let mut out = Vec::new();
+    for (name, b) in before {
+        let conv = Some(b.conversation.as_str());
+        let answered = requests.iter().any(|r| {
+            r.status == 200
+                && r.account.as_deref().is_some_and(|a| a != first)
+                && r.session_id.as_deref() == conv
+                && r.last_user_text
+                    .as_deref()
+                    .is_some_and(|t| t.contains("demo prompt 2"))
+        });
+        if answered {
+            continue;
+        }
+        let last = requests
+            .iter()
+            .filter(|r| r.session_id.as_deref() == conv)
+            .next_back()
+            .map_or_else(
+                || "no request at all".to_owned(),
+                |r| {
+                    format!(
+                        "its last request went to {} ({}) with {:?}",
+                        r.account.as_deref().unwrap_or("?"),
+                        r.status,
+                        r.last_user_text.as_deref().unwrap_or("")
+                    )
+                },
+            );
+        out.push(format!(
+            "{name}'s interrupted prompt was not answered on another account ({last})"
+        ));
     }
+    out.join("; ")
 }
 
 async fn wait_status(
