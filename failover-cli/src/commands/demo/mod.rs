@@ -474,8 +474,7 @@ fn pending_report(world: &World, before: &BTreeMap<String, Before>, first: &str)
         }
         let last = requests
             .iter()
-            .filter(|r| r.session_id.as_deref() == conv)
-            .next_back()
+            .rfind(|r| r.session_id.as_deref() == conv)
             .map_or_else(
                 || "no request at all".to_owned(),
                 |r| {
