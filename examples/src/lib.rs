@@ -1,2 +1,2 @@
-//! Example programs embedding `failover-core`; see `examples/` (run one with
-//! `cargo run -p failover-examples --example in_memory_failover`).
+//! Example programs embedding `failover-core`; see `src/bin/` (run one with
+//! `cargo run -p failover-examples --bin in_memory_failover`).

@@ -269,3 +269,49 @@ impl SessionMachine {
         self.hold_until.is_none() && matches!(self.state, SessionState::Running { .. })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_expose_only_what_they_carry() {
+        let a = AccountId::new("a");
+        let running = SessionState::Running {
+            account: a.clone(),
+            activity: None,
+        };
+        assert_eq!(running.account(), Some(&a));
+        assert_eq!(running.pending_request(), None);
+        assert!(!running.is_swap_step());
+
+        let stopping = SessionState::Stopping {
+            account: a.clone(),
+            request: RequestId(7),
+            deadline: UnixMillis(10),
+            purpose: StopPurpose::Swap {
+                to: AccountId::new("b"),
+            },
+        };
+        assert_eq!(
+            stopping.pending_request(),
+            Some((RequestId(7), UnixMillis(10)))
+        );
+        assert!(stopping.is_swap_step());
+
+        let parking = SessionState::Stopping {
+            account: a.clone(),
+            request: RequestId(8),
+            deadline: UnixMillis(10),
+            purpose: StopPurpose::Park,
+        };
+        assert!(!parking.is_swap_step());
+
+        let parked = SessionState::Parked {
+            last_account: Some(a.clone()),
+        };
+        assert_eq!(parked.account(), None);
+        assert_eq!(parked.home(), Some(&a));
+        assert_eq!(parked.name(), "parked");
+    }
+}

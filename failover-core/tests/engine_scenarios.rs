@@ -1041,3 +1041,24 @@ fn a_restored_login_counts_as_recovery_and_sessions_return() {
         ",
     );
 }
+
+#[test]
+fn a_lost_launch_reply_times_out_and_the_session_is_relaunched() {
+    check(
+        two(),
+        vec![
+            (0, adopted()),
+            (120, tick()),
+            (125, tick()),
+            (126, done(1, launched("late"))),
+            (127, done(2, failed(FailureKind::Permanent))),
+            (137, tick()),
+        ],
+        "
+        t=0 launch #1 s1 on a new
+        t=0 persist active=a
+        t=125 launch #2 s1 on a new
+        t=137 launch #3 s1 on a new
+        ",
+    );
+}

@@ -293,13 +293,22 @@ impl fmt::Debug for SecretSource {
     }
 }
 
-/// A generic JSON webhook.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A generic JSON webhook. `Debug` shows header names only (values may be credentials).
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
     /// Where to POST.
     pub url: String,
     /// Extra headers (e.g. an authorization header).
     pub headers: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Where notifications go and how hard to try.

@@ -69,6 +69,7 @@ impl Daemon {
             observation_tx,
             observations,
             prompts,
+            records,
             clock,
         } = deps;
         let started_at = clock.now();
@@ -224,6 +225,7 @@ impl Daemon {
             "session watcher",
             tasks::session_watcher::run(
                 backend,
+                records,
                 config_rx,
                 status_rx.clone(),
                 persisted,

@@ -216,7 +216,9 @@ dir = "work/s0"
         "the session outlives the daemon"
     );
 
-    // Restart: the running session is adopted, not launched again.
+    // Restart, even without the state file: the running session is adopted, not launched
+    // again, with the account and conversation tmux recorded at launch.
+    std::fs::remove_file(root.join("state/state.json")).unwrap();
     let daemon = Daemon::start(&cfg);
     let s = wait_status(&socket, "s0 adopted", |s| {
         s.sessions

@@ -311,6 +311,7 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
     let started = tokio::time::Instant::now();
     let task = tokio::spawn(session_watcher::run(
         backend.clone(),
+        Arc::new(failover_daemon::NoRecords),
         cfg_rx,
         status_rx,
         persisted,

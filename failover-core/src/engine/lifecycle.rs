@@ -398,7 +398,17 @@ impl FailoverEngine {
         let StopPurpose::Swap { to } = purpose else {
             return self.set_state(sid, parked);
         };
-        let keep = self.pool.is_usable(&to, self.now)
+        // Keep the destination chosen when the move began unless it stopped being usable,
+        // stopped being the active account, or fell behind an account with more headroom.
+        let now = self.now;
+        let pct = self.config.proactive_percent;
+        let headroom_elsewhere = self
+            .pool
+            .best(now, pct, None)
+            .is_some_and(|b| self.pool.tier(b, now, pct) == Some(crate::accounts::Tier::Headroom));
+        let keep = self.pool.is_usable(&to, now)
+            && (self.pool.tier(&to, now, pct) == Some(crate::accounts::Tier::Headroom)
+                || !headroom_elsewhere)
             && (self.config.mode == crate::config::PolicyMode::Spread
                 || self.active.as_ref() == Some(&to));
         let target = if keep { Some(to) } else { self.target_for(sid) };

@@ -3,7 +3,7 @@
 //! One task owns every project's queue while the daemon runs. It wakes on three things: the
 //! sessions view changed, an inbox changed (a `notify` wake-up), or a deadline passed (a
 //! file still being written, a delivered task whose session has stayed quiet). Each wake-up
-//! runs one [`step`](Core::step): settle claims, then give each ready session the best task
+//! runs one step: settle claims, then give each ready session the best task
 //! it may take, then publish `status.json`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use failover_core::SessionId;
+use failover_core::{AccountId, SessionId};
 use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -51,12 +51,15 @@ where
     let watcher = InboxWatcher::new(wake_tx)?;
     let mut core = Core::new(queue, watcher);
     for dir in core.queue.config.projects.clone() {
-        core.project_of(&dir);
+        if blocking(|| core.project_of(&dir)).is_none() {
+            tracing::warn!(project = %dir.display(), "queue: project directory not usable; \
+                its queue is not served");
+        }
     }
     tokio::pin!(shutdown);
     loop {
         let view = sessions.borrow_and_update().clone();
-        core.set_view(view);
+        blocking(|| core.set_view(view));
         core.step(deliver.as_ref()).await;
         let deadline = core.next_deadline();
         tokio::select! {
@@ -70,6 +73,16 @@ where
             Some(()) = wake_rx.recv() => core.take_changes(),
             () = sleep_until(deadline) => {}
         }
+    }
+}
+
+/// Runs file work so that it does not stall other tasks on a multi-thread runtime (the worker
+/// thread hands its other tasks over first); inline on a current-thread runtime, where that is
+/// not possible.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -133,6 +146,8 @@ struct Active {
     baseline: Option<u64>,
     /// Since when the session has given no sign of working on it.
     quiet_since: Instant,
+    /// The account the session was last seen on: a change means a swap happened.
+    account: Option<AccountId>,
 }
 
 enum Verdict {
@@ -227,6 +242,7 @@ impl Core {
                         None => {
                             tracing::info!(task = %record.task, session = %record.session,
                                 "queue: following a claim delivered before a restart");
+                            let account = record.account.clone();
                             self.active.insert(
                                 record.session.clone(),
                                 Active {
@@ -235,6 +251,7 @@ impl Core {
                                     saw_working: false,
                                     baseline: None,
                                     quiet_since: now,
+                                    account,
                                 },
                             );
                         }
@@ -294,7 +311,7 @@ impl Core {
         let now = Instant::now();
         for idx in 0..self.projects.len() {
             if self.projects[idx].retry_at.is_some_and(|at| at <= now) {
-                self.recover(idx);
+                blocking(|| self.recover(idx));
                 self.projects[idx].dirty = true;
             }
             let waiting = self.projects[idx]
@@ -302,12 +319,12 @@ impl Core {
                 .values()
                 .any(|e| matches!(e.checked, Checked::Wait(at) if at <= now));
             if self.projects[idx].dirty || waiting {
-                self.rescan(idx);
+                blocking(|| self.rescan(idx));
             }
         }
         self.settle_claims(deliver).await;
         self.dispatch(deliver).await;
-        self.publish_status();
+        blocking(|| self.publish_status());
     }
 
     /// Re-reads project `idx`'s inbox: new files are checked (bad ones rejected to
@@ -398,13 +415,30 @@ impl Core {
             let verdict = match &view {
                 None => Verdict::Wait,
                 Some(v) if v.mid_swap => {
+                    active.account = v.account.clone();
                     active.saw_working = false;
                     active.baseline = Some(v.turns_started);
                     active.quiet_since = now;
                     Verdict::Wait
                 }
                 Some(v) if !v.alive => Verdict::Dead,
+                Some(v)
+                    if active.record.claude_session.is_some()
+                        && v.claude_session.is_some()
+                        && v.claude_session != active.record.claude_session =>
+                {
+                    // Relaunched into a new conversation: the one holding the task is gone.
+                    Verdict::Dead
+                }
                 Some(v) => {
+                    if v.account != active.account {
+                        // Moved to another account without the queue seeing it mid-swap (the
+                        // swap came and went between two views): only what follows counts.
+                        active.account = v.account.clone();
+                        active.saw_working = false;
+                        active.baseline = Some(v.turns_started);
+                        active.quiet_since = now;
+                    }
                     let base = *active.baseline.get_or_insert(v.turns_started);
                     if !v.idle {
                         active.saw_working = true;
@@ -422,8 +456,8 @@ impl Core {
             };
             match verdict {
                 Verdict::Wait => {}
-                Verdict::Done => self.complete(&name, view.as_ref(), None),
-                Verdict::Dead => self.session_died(&name),
+                Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
+                Verdict::Dead => blocking(|| self.session_died(&name)),
                 Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
             }
         }
@@ -516,7 +550,17 @@ impl Core {
             return;
         };
         let Some(delivery) = self.delivery_of(a) else {
-            // The file vanished or became unreadable; its claim is settled on the next pass.
+            // Changed into something that is not a task after it was claimed: it cannot be
+            // sent again, and whether it ran is unknown.
+            let Some(a) = self.active.remove(name) else {
+                return;
+            };
+            self.end_claim(
+                a.project,
+                a.record,
+                OutcomeKind::Failed,
+                "outcome unknown, and the claimed task file can no longer be read",
+            );
             return;
         };
         match deliver.probe(&delivery).await {
@@ -566,12 +610,17 @@ impl Core {
             task: a.record.task.clone(),
             attempt: a.record.attempt,
             prompt: task.prompt,
+            recorded_at: a.record.delivered_at.unwrap_or(a.record.claimed_at),
         })
     }
 
     /// Sends a prompt whose delivery is already recorded; handles a failed send.
     async fn send(&mut self, name: &SessionId, delivery: &Delivery, deliver: &dyn Deliver) {
-        match deliver.deliver(delivery).await {
+        let sent =
+            tokio::time::timeout(self.queue.config.deliver_timeout, deliver.deliver(delivery))
+                .await
+                .unwrap_or_else(|_| Err(DeliverError::Unknown("delivery timed out".into())));
+        match sent {
             Ok(()) => {}
             Err(DeliverError::Unknown(why)) => {
                 tracing::warn!(task = %delivery.task, session = %name, why,
@@ -609,11 +658,22 @@ impl Core {
             let Some(idx) = self.project_of(&session.dir) else {
                 continue;
             };
+            if self.projects[idx].retry_at.is_some() {
+                // A file operation failed half-way: no new claim until recovery has put the
+                // project's files back in order (a half-returned task could otherwise be
+                // claimed under its inbox name while its claimed name still exists).
+                continue;
+            }
             while let Some(name) = self.best_task(idx, &session) {
                 self.projects[idx].inbox.remove(&name);
                 match self.claim_and_send(idx, &name, &session, deliver).await {
                     Ok(true) => break,
-                    Ok(false) => continue,
+                    Ok(false) => {
+                        // Gone, or its name is taken in the claim directory: look at the
+                        // inbox afresh on the next pass.
+                        self.projects[idx].dirty = true;
+                        continue;
+                    }
                     Err(e) => {
                         log_err("claim failed; will recover", &e);
                         self.projects[idx].retry_at = Some(Instant::now() + RETRY_AFTER);
@@ -653,12 +713,29 @@ impl Core {
         session: &SessionView,
         deliver: &dyn Deliver,
     ) -> Result<bool, QueueError> {
+        match blocking(|| self.claim(idx, name, session))? {
+            Some(delivery) => {
+                self.send(&session.name, &delivery, deliver).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The file side of [`claim_and_send`](Self::claim_and_send): claim, record, record the
+    /// delivery. Returns what to send.
+    fn claim(
+        &mut self,
+        idx: usize,
+        name: &OsString,
+        session: &SessionView,
+    ) -> Result<Option<Delivery>, QueueError> {
         let Some(task_name) = name.to_str().map(str::to_owned) else {
-            return Ok(false);
+            return Ok(None);
         };
         let store = self.projects[idx].store.clone();
         if !store.claim(&task_name, &session.name)? {
-            return Ok(false);
+            return Ok(None);
         }
         let path = store.claimed_path(&session.name, &task_name);
         let now = Timestamp::now();
@@ -699,7 +776,7 @@ impl Core {
                     OutcomeKind::Failed,
                     &format!("rejected: {bad}"),
                 );
-                return Ok(false);
+                return Ok(None);
             }
         };
         record.attempt = used + 1;
@@ -710,7 +787,8 @@ impl Core {
             .max(record.attempt);
         store.write_claim(&record)?;
         // Recorded as delivered BEFORE sending: a crash after this never sends it again.
-        record.delivered_at = Some(Timestamp::now());
+        let recorded_at = Timestamp::now();
+        record.delivered_at = Some(recorded_at);
         store.write_claim(&record)?;
         let delivery = Delivery {
             session: session.name.clone(),
@@ -718,6 +796,7 @@ impl Core {
             task: task_name.clone(),
             attempt: record.attempt,
             prompt: task.prompt,
+            recorded_at,
         };
         tracing::info!(task = %task_name, session = %session.name, attempt = record.attempt,
             "queue: delivering");
@@ -729,10 +808,10 @@ impl Core {
                 saw_working: false,
                 baseline: Some(session.turns_started),
                 quiet_since: Instant::now(),
+                account: session.account.clone(),
             },
         );
-        self.send(&session.name, &delivery, deliver).await;
-        Ok(true)
+        Ok(Some(delivery))
     }
 
     /// Rewrites each project's `status.json` when what it would say changed.

@@ -27,18 +27,12 @@ pub struct JanitorConfig {
 }
 
 impl JanitorConfig {
-    /// Archive after a week; scratch after an hour.
-    pub fn new() -> Self {
+    /// Archive `done/` entries after `done_max_age`; remove scratch after an hour.
+    pub fn new(done_max_age: Duration) -> Self {
         Self {
-            done_max_age: Duration::from_secs(7 * 24 * 3600),
+            done_max_age,
             scratch_max_age: Duration::from_secs(3600),
         }
-    }
-}
-
-impl Default for JanitorConfig {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

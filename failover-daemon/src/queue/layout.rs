@@ -141,6 +141,9 @@ pub fn free_name(dir: &Path, name: &str) -> String {
     let taken = |n: &str| {
         exists_nofollow(&dir.join(n)) || exists_nofollow(&dir.join(result_record_name(n)))
     };
+    if !taken(name) {
+        return name.to_owned();
+    }
     let fitted = {
         let s = fit(stem(name));
         if name.ends_with(".md") {
@@ -149,9 +152,6 @@ pub fn free_name(dir: &Path, name: &str) -> String {
             s
         }
     };
-    if !taken(&fitted) {
-        return fitted;
-    }
     let (base, ext) = match fitted.strip_suffix(".md") {
         Some(s) => (s.to_owned(), ".md"),
         None => (fitted.clone(), ""),

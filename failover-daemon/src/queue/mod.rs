@@ -18,15 +18,24 @@
 //!   `done/` entries.
 //! - [`ops`] lists, adds and retries tasks straight on the files, for the CLI (no daemon
 //!   needed).
+//! - [`backend::BackendDeliver`] is the [`Deliver`] for real sessions: `send_input` to type the
+//!   prompt, [`probe::transcript_probe`] to tell after a restart whether it arrived.
+//!
+//! The dispatcher does its file operations (renames, small record writes, `fsync`s) in line on
+//! its own task, in `block_in_place` on a multi-thread runtime (so the worker thread's other
+//! tasks move elsewhere first), rather than shipping them to a blocking pool: keeping them in
+//! line keeps every step's order obvious. A very slow disk delays the queue, not the engine.
 //!
 //! What it deliberately does not do: run tasks itself, or decide anything about accounts (a
 //! task interrupted by a failover stays claimed; the engine replays the prompt).
 
+pub mod backend;
 pub mod dispatcher;
 mod fsio;
 pub mod janitor;
 pub mod layout;
 pub mod ops;
+pub mod probe;
 pub mod records;
 mod session;
 pub mod status;
@@ -60,10 +69,14 @@ pub struct QueueConfig {
     /// A delivered task whose session stays idle this long without being seen to work is
     /// settled by asking [`Deliver::probe`] whether the prompt arrived.
     pub unconfirmed_after: Duration,
+    /// A [`Deliver::deliver`] still running after this is abandoned, its outcome unknown (the
+    /// claim is followed like any delivered one).
+    pub deliver_timeout: Duration,
 }
 
 impl QueueConfig {
-    /// Sensible values: 1 MiB, 3 attempts, 500 ms write settle, 60 s before probing.
+    /// Sensible values: 1 MiB, 3 attempts, 500 ms write settle, 60 s before probing, 60 s
+    /// to deliver.
     pub fn new(projects: Vec<PathBuf>) -> Self {
         Self {
             projects,
@@ -71,6 +84,7 @@ impl QueueConfig {
             default_max_attempts: 3,
             write_settle: Duration::from_millis(500),
             unconfirmed_after: Duration::from_secs(60),
+            deliver_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -37,11 +37,25 @@ impl SessionView {
     }
 }
 
-/// Every session, as one value on a `tokio::sync::watch` channel.
+/// Every session, as one value on a `tokio::sync::watch` channel. Publish a session only once
+/// its state is known (a session shown idle gets a task right away).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionsView {
     /// The sessions.
     pub sessions: Vec<SessionView>,
+}
+
+impl SessionsView {
+    /// For a source that knows only idle/working: carries each session's `turns_started` over
+    /// from `previous`, adding one when it was idle there and is working now. Call it on every
+    /// view the source builds, before publishing.
+    pub fn count_turns_from(&mut self, previous: &SessionsView) {
+        for s in &mut self.sessions {
+            if let Some(p) = previous.sessions.iter().find(|p| p.name == s.name) {
+                s.turns_started = p.turns_started + u64::from(p.idle && !s.idle);
+            }
+        }
+    }
 }
 
 /// One prompt to hand to one session.
@@ -57,6 +71,9 @@ pub struct Delivery {
     pub attempt: u32,
     /// The text to send.
     pub prompt: String,
+    /// When the delivery was recorded (just before the first send): a probe looks for the
+    /// prompt from then on.
+    pub recorded_at: jiff::Timestamp,
 }
 
 /// Why a delivery failed.
@@ -90,8 +107,37 @@ pub trait Deliver: Send + Sync {
     async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliverError>;
 
     /// Whether the session received `delivery` earlier. Only an authoritative source (such as
-    /// the session's transcript) may answer other than [`Probe::Unknown`].
+    /// the session's transcript, see [`transcript_probe`](crate::queue::probe::transcript_probe))
+    /// may answer other than [`Probe::Unknown`].
     async fn probe(&self, _delivery: &Delivery) -> Probe {
         Probe::Unknown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turns_are_counted_on_idle_to_working() {
+        let view = |idle| SessionsView {
+            sessions: vec![SessionView {
+                name: SessionId::new("s"),
+                dir: PathBuf::from("/p"),
+                account: None,
+                claude_session: None,
+                idle,
+                mid_swap: false,
+                alive: true,
+                turns_started: 0,
+            }],
+        };
+        let mut prev = view(true);
+        for (idle, want) in [(false, 1), (false, 1), (true, 1), (false, 2)] {
+            let mut next = view(idle);
+            next.count_turns_from(&prev);
+            assert_eq!(next.sessions[0].turns_started, want);
+            prev = next;
+        }
     }
 }

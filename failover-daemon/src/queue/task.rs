@@ -13,10 +13,8 @@ use std::fs::{self, Metadata};
 use std::io::Read;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 /// Settings read from a task's front matter.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskMeta {
     /// Higher runs first.
     pub priority: i64,
@@ -263,7 +261,7 @@ mod tests {
             })
         );
         assert!(matches!(
-            parse(b"---\npriority: 1\nbody"),
+            parse(b"---\npriority: 1\n"),
             Err(BadTask::FrontMatter { line: 1, .. })
         ));
         assert!(matches!(

@@ -104,3 +104,40 @@ impl InboxWatcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_file_wakes_and_marks_its_inbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut w = InboxWatcher::new(tx).unwrap();
+        w.watch(&a).unwrap();
+        w.watch(&b).unwrap();
+        w.watch(&a).unwrap(); // twice is once
+        std::fs::write(b.join("t.md"), "x").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("no wake-up")
+            .unwrap();
+        // The wake-up may come before every event of the write is marked; gather for a bit.
+        let mut seen = Changes::default();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !seen.inboxes.contains(&b) && tokio::time::Instant::now() < deadline {
+            let c = w.take();
+            seen.inboxes.extend(c.inboxes);
+            seen.rescan_all |= c.rescan_all;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(seen.inboxes.contains(&b), "{seen:?}");
+        assert!(!seen.inboxes.contains(&a));
+        assert!(!seen.rescan_all);
+    }
+}

@@ -202,6 +202,16 @@ impl Drop for PrivateTmux {
     }
 }
 
+/// The environment a Claude Code process (real or stand-in) needs to run offline on the
+/// account in `config_dir` against the API at `base_url`.
+pub fn claude_env(config_dir: &Path, base_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CLAUDE_CONFIG_DIR", config_dir.display().to_string()),
+        ("ANTHROPIC_BASE_URL", base_url.to_owned()),
+        ("DISABLE_AUTOUPDATER", "1".to_owned()),
+    ]
+}
+
 /// `text` with runs of whitespace (newlines included) collapsed to one space, for finding
 /// a phrase the CLI may have hard-wrapped.
 pub fn squash_ws(text: &str) -> String {

@@ -69,7 +69,7 @@ impl StandinEnv {
             base_url: std::env::var("ANTHROPIC_BASE_URL")
                 .unwrap_or_else(|_| "https://api.anthropic.com".into()),
             cwd: std::env::current_dir()?,
-            tz: TimeZone::system(),
+            tz: zone_from_env(),
             max_retries: std::env::var("CLAUDE_CODE_MAX_RETRIES")
                 .ok()
                 .and_then(|v| v.parse().ok())
@@ -77,6 +77,15 @@ impl StandinEnv {
             retry_base: Duration::from_secs(1),
         })
     }
+}
+
+/// The zone named by `TZ` (an IANA name, optionally with a leading `:`), looked up in
+/// the bundled time zone database; the system zone when `TZ` is unset or unknown.
+fn zone_from_env() -> TimeZone {
+    std::env::var("TZ")
+        .ok()
+        .and_then(|name| TimeZone::get(name.trim_start_matches(':')).ok())
+        .unwrap_or_else(TimeZone::system)
 }
 
 /// Which conversation to run.

@@ -1,7 +1,7 @@
 //! Embeds `failover-core` the way a daemon does, with the in-memory backend of its testkit,
 //! and prints the failover the engine drives.
 //!
-//! Run it with `cargo run -p failover-examples --example in_memory_failover`.
+//! Run it with `cargo run -p failover-examples --bin in_memory_failover`.
 //!
 //! The loop below is the whole embedding contract: feed each input to
 //! `FailoverEngine::handle` with the current time, execute every effect through a port,
