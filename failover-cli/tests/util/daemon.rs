@@ -4,15 +4,10 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use failover_daemon::config::TmuxTarget;
-use failover_daemon::observe::NoObservers;
-use failover_daemon::prompts::TranscriptPrompts;
-use failover_daemon::{Clock, Daemon, DaemonConfig, Deps, observation_channel};
-use failover_tmux::{FileCheckpointer, Socket, TmuxBackend, TmuxConfig};
+use failover_daemon::{Daemon, DaemonConfig, production};
 
 use super::Sandbox;
 
@@ -95,31 +90,18 @@ impl TestDaemon {
 
         let env = sb.env_fn();
         let cfg = DaemonConfig::load(&config, &env).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let tmux = match &cfg.tmux {
-            TmuxTarget::Socket(s) => Socket::Name(s.clone()),
-            TmuxTarget::Path(p) => Socket::Path(p.clone()),
-        };
-        let mut tc = TmuxConfig::new(tmux);
-        tc.claude_command = cfg.claude.command.clone();
-        tc.env = cfg.claude.env.clone().into_iter().collect();
-        let (obs_tx, obs_rx) = observation_channel();
-        let deps = Deps {
-            backend: Arc::new(TmuxBackend::new(tc).unwrap()),
-            checkpointer: Arc::new(FileCheckpointer::new(cfg.state_dir.join("checkpoints"))),
-            channels: Vec::new(),
-            observers: Arc::new(NoObservers),
-            observation_tx: obs_tx,
-            observations: obs_rx,
-            prompts: Arc::new(TranscriptPrompts::new(cfg.claude.shared_projects.clone())),
-            clock: Clock::system(),
-        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
+        // The production dependencies, as `claude-failoverd` builds them: a private tmux
+        // server, file checkpoints, the observers, the statusline hooks.
         let daemon = rt
-            .block_on(Daemon::start(cfg, deps))
+            .block_on(async {
+                let deps = production::deps(&cfg).await?;
+                Daemon::start(cfg, deps).await
+            })
             .unwrap_or_else(|e| panic!("the daemon did not start: {e}"));
         let tcp_addr = daemon.handle().tcp_addr().map(|a| a.to_string());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
