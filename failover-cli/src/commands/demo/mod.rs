@@ -329,7 +329,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
     if let Some(q) = first_429 {
         let last_answer = before
             .values()
-            .filter_map(|b| answered_on(&requests, &b.conversation, 2, &target))
+            .filter_map(|b| answered_on(&requests, &b.conversation, 2, &first))
             .max();
         if let Some(a) = last_answer {
             say(&format!(
@@ -414,15 +414,15 @@ impl LiveView {
     }
 }
 
-/// When every session's second prompt was answered (200) on one other account under its
-/// original conversation id, that account.
+/// When every session's second prompt was answered (200) under its original conversation id
+/// on an account other than the first, those accounts (one, unless the daemon moved on again).
 fn all_answered_elsewhere(
     world: &World,
     before: &BTreeMap<String, Before>,
     first: &str,
 ) -> Option<String> {
     let requests = world.mock.requests();
-    let mut target: Option<String> = None;
+    let mut accounts = std::collections::BTreeSet::new();
     for b in before.values() {
         let r = requests.iter().find(|r| {
             r.status == 200
@@ -432,23 +432,20 @@ fn all_answered_elsewhere(
                     .as_deref()
                     .is_some_and(|t| t.contains("demo prompt 2"))
         })?;
-        let acc = r.account.clone()?;
-        match &target {
-            Some(t) if *t != acc => return None,
-            _ => target = Some(acc),
-        }
+        accounts.insert(r.account.clone()?);
     }
-    target
+    Some(accounts.into_iter().collect::<Vec<_>>().join(" and "))
 }
 
-/// When (Unix ms) the prompt `n` of conversation `conv` was answered on `account`.
-fn answered_on(requests: &[RecordedRequest], conv: &str, n: u8, account: &str) -> Option<u64> {
+/// When (Unix ms) the prompt `n` of conversation `conv` was answered on an account other
+/// than `first`.
+fn answered_on(requests: &[RecordedRequest], conv: &str, n: u8, first: &str) -> Option<u64> {
     let m = format!("demo prompt {n}");
     requests
         .iter()
         .find(|r| {
             r.status == 200
-                && r.account.as_deref() == Some(account)
+                && r.account.as_deref().is_some_and(|a| a != first)
                 && r.session_id.as_deref() == Some(conv)
                 && r.last_user_text.as_deref().is_some_and(|t| t.contains(&m))
         })
