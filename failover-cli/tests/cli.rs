@@ -705,3 +705,46 @@ fn doctor_on_a_running_daemon_checks_the_socket() {
         "{v}"
     );
 }
+
+#[test]
+fn an_exhausted_account_shows_its_reset_and_refuses_swaps() {
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    let resets = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2 * 3600 + 13 * 60 + 40);
+    d.exhaust("beta", resets);
+    let mut r = run60(sb.cmd(d.args(&["accounts", "--json"])));
+    assert!(
+        util::wait_until(std::time::Duration::from_secs(20), || {
+            r = run60(sb.cmd(d.args(&["accounts", "--json"])));
+            let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            v[1]["state"] == "exhausted"
+        }),
+        "beta never showed exhausted: {r}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[1]["usable"], false);
+    assert_eq!(v[1]["window"], "five_hour");
+    assert_eq!(v[1]["resets_at_ms"], resets.as_millisecond());
+
+    // For people: local wall time and the distance.
+    let r = run60(sb.cmd(d.args(&["accounts"])));
+    r.ok();
+    let local = resets
+        .to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%H:%M")
+        .to_string();
+    let beta = r.stdout.lines().find(|l| l.starts_with("beta")).unwrap();
+    assert!(beta.contains("exhausted"), "{r}");
+    assert!(beta.contains("five_hour"), "{r}");
+    assert!(beta.contains(&format!("{local} (in 2h 13m)")), "{r}");
+
+    // Swapping onto it is refused (422), exit 6, with the daemon's reason.
+    let mut r = run60(sb.cmd(d.args(&["swap", "--to", "beta"])));
+    assert!(util::wait_until(std::time::Duration::from_secs(30), || {
+        r = run60(sb.cmd(d.args(&["swap", "--to", "beta"])));
+        !r.stderr.contains("starting up")
+    }));
+    r.code(6);
+    assert!(r.stderr.contains("beta"), "{r}");
+    assert!(r.stderr.contains("exhausted"), "{r}");
+}

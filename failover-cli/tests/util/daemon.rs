@@ -34,6 +34,8 @@ pub struct TestDaemon {
     pub tcp_addr: Option<String>,
     /// The token file when TCP was asked for.
     pub token_file: Option<PathBuf>,
+    /// Feeds the daemon observations as its observers would.
+    pub observe: tokio::sync::mpsc::Sender<failover_daemon::ObserverEvent>,
 }
 
 impl TestDaemon {
@@ -97,10 +99,11 @@ impl TestDaemon {
             .unwrap();
         // The production dependencies, as `claude-failoverd` builds them: a private tmux
         // server, file checkpoints, the observers, the statusline hooks.
-        let daemon = rt
+        let (daemon, observe) = rt
             .block_on(async {
                 let deps = production::deps(&cfg).await?;
-                Daemon::start(cfg, deps).await
+                let observe = deps.observation_tx.clone();
+                Daemon::start(cfg, deps).await.map(|d| (d, observe))
             })
             .unwrap_or_else(|e| panic!("the daemon did not start: {e}"));
         let tcp_addr = daemon.handle().tcp_addr().map(|a| a.to_string());
@@ -117,7 +120,27 @@ impl TestDaemon {
             tmux_socket,
             tcp_addr,
             token_file,
+            observe,
         }
+    }
+
+    /// Tells the daemon, as the statusline observer would, that `account`'s five-hour window
+    /// is used up until `resets_at`.
+    pub fn exhaust(&self, account: &str, resets_at: jiff::Timestamp) {
+        use failover_core::{Detection, LimitWindow, SignalSource, Subject, UnixMillis, Verdict};
+        let event = failover_daemon::ObserverEvent::Observation {
+            subject: Subject::Account(account.into()),
+            source: SignalSource::Statusline,
+            detection: Detection {
+                verdict: Verdict::QuotaExhausted {
+                    window: LimitWindow::FiveHour,
+                    resets_at: Some(UnixMillis::from_timestamp(resets_at)),
+                },
+                evidence: Some("rate_limits.five_hour.used_percentage=100".into()),
+            },
+            observed_at: UnixMillis::from_timestamp(jiff::Timestamp::now()),
+        };
+        self.rt.block_on(self.observe.send(event)).unwrap();
     }
 
     /// `--socket <this daemon's socket>` followed by `args`.
