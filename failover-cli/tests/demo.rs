@@ -34,16 +34,35 @@ fn announced(stdout: &str) -> (PathBuf, String) {
     (PathBuf::from(root), tmux)
 }
 
-fn tmux_server_alive(name: &str) -> bool {
-    std::process::Command::new("tmux")
-        .args(["-L", name, "list-sessions"])
+/// Whether the demo's tmux server still answers (in the sandbox's `$TMUX_TMPDIR`).
+fn tmux_server_alive(sb: &Sandbox, name: &str) -> bool {
+    let mut c = std::process::Command::new("tmux");
+    sb.env(&mut c);
+    c.args(["-L", name, "list-sessions"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
 
-fn assert_failed_over(r: &Run, sessions: usize) {
+/// Nothing of the demo is left: temp dir, tmux server, tmux socket file.
+fn assert_cleaned_up(sb: &Sandbox, root: &std::path::Path, tmux: &str) {
+    assert!(!root.exists(), "the temp dir {} is removed", root.display());
+    assert!(
+        !tmux_server_alive(sb, tmux),
+        "the tmux server {tmux} is gone"
+    );
+    let tmux_dir = std::fs::read_dir(sb.path("tmux"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect::<Vec<_>>();
+    for d in tmux_dir {
+        assert!(!d.join(tmux).exists(), "the tmux socket {tmux} is removed");
+    }
+}
+
+fn assert_failed_over(sb: &Sandbox, r: &Run, sessions: usize) {
     r.ok();
     let out = &r.stdout;
     assert!(out.contains("failover complete"), "{r}");
@@ -63,8 +82,7 @@ fn assert_failed_over(r: &Run, sessions: usize) {
         "every session resumed its own conversation:\n{r}"
     );
     let (root, tmux) = announced(out);
-    assert!(!root.exists(), "the temp dir {} is removed", root.display());
-    assert!(!tmux_server_alive(&tmux), "the tmux server {tmux} is gone");
+    assert_cleaned_up(sb, &root, &tmux);
 }
 
 #[test]
@@ -75,7 +93,7 @@ fn demo_fails_over_with_the_stand_in_and_cleans_up() {
         Duration::from_secs(240),
     );
     assert!(r.stdout.contains("bundled Claude Code stand-in"), "{r}");
-    assert_failed_over(&r, 3);
+    assert_failed_over(&sb, &r, 3);
 }
 
 #[test]
@@ -92,7 +110,7 @@ fn demo_fails_over_with_the_real_claude_code() {
     cmd.env("CLAUDE_FAILOVER_REAL_CLAUDE", &real);
     let r = run(cmd, Duration::from_secs(400));
     assert!(r.stdout.contains("the real Claude Code"), "{r}");
-    assert_failed_over(&r, 3);
+    assert_failed_over(&sb, &r, 3);
 }
 
 #[test]
@@ -128,6 +146,7 @@ fn demo_cleans_up_on_ctrl_c() {
     }
     let (root, tmux) = announced(&seen);
     assert!(root.exists());
+    assert!(tmux_server_alive(&sb, &tmux), "the demo's tmux server runs");
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -152,6 +171,5 @@ fn demo_cleans_up_on_ctrl_c() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(seen.contains("cleaning up"), "{seen}");
-    assert!(!root.exists(), "the temp dir {} is removed", root.display());
-    assert!(!tmux_server_alive(&tmux), "the tmux server {tmux} is gone");
+    assert_cleaned_up(&sb, &root, &tmux);
 }

@@ -245,7 +245,8 @@ impl World {
         self.root.take().map(tempfile::TempDir::keep)
     }
 
-    /// Kills the private tmux server (every session in it); idempotent.
+    /// Kills the private tmux server (every session in it) and removes the socket file tmux
+    /// leaves behind; idempotent.
     pub(crate) fn kill_tmux(&self) {
         let _ = std::process::Command::new("tmux")
             .args(["-L", &self.tmux_socket, "kill-server"])
@@ -253,6 +254,18 @@ impl World {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        let dir = std::env::var_os("TMUX_TMPDIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let socket = dir
+            .join(format!("tmux-{}", crate::paths::current_uid()))
+            .join(&self.tmux_socket);
+        if std::fs::symlink_metadata(&socket)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+        {
+            let _ = std::fs::remove_file(&socket);
+        }
     }
 }
 
