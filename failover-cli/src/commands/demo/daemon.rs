@@ -106,3 +106,31 @@ pub(crate) async fn send_prompt_when_ready(
         }
     }
 }
+
+/// Waits until `session`'s screen shows `needle` (checked every 200 ms), or fails after
+/// `timeout` naming what the screen showed last.
+pub(crate) async fn wait_screen(
+    world: &World,
+    session: &str,
+    needle: &str,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    let id = SessionId::new(session);
+    let end = tokio::time::Instant::now() + timeout;
+    loop {
+        let screen = world.tmux.capture(&id).await.map(|c| c.text);
+        if let Ok(text) = &screen {
+            if text.contains(needle) {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() >= end {
+            let last = screen.map_or_else(|e| format!("(cannot capture: {e})"), |t| t);
+            return Err(CliError::TimedOut(format!(
+                "{session} did not show {needle:?} within {}s; its screen:\n{last}",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use failover_daemon::http::dto::{EventDto, EventKindDto, StatusDto};
-use failover_daemon::sim::mock_api::{ClaimWindow, Mode, RecordedRequest};
+use failover_daemon::sim::mock_api::{ClaimWindow, Mode, RecordedRequest, ack_text};
 
 use crate::args::DemoArgs;
 use crate::client::{Client, Endpoint};
@@ -234,9 +234,12 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
                 ))
             })?;
     }
-    say(&format!(
-        "  answered   first prompt of every session, on {first}"
-    ));
+    // The turn is over when the reply is on screen and the session waits at its prompt
+    // again; typing earlier would land in the middle of the redraw.
+    for s in &world.sessions {
+        let reply = ack_text(&prompt(1, &s.name));
+        daemon::wait_screen(world, &s.name, &reply, STARTUP_TIMEOUT).await?;
+    }
     wait_status(
         client,
         STARTUP_TIMEOUT,
@@ -248,6 +251,9 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
         },
     )
     .await?;
+    say(&format!(
+        "  answered   first prompt of every session, on {first}"
+    ));
 
     // 3. The first account's five-hour window runs out; a second prompt each hits it.
     let mut events = client.events("/v1/events").await?;
