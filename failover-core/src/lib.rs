@@ -41,7 +41,7 @@
 //! - fail over only on a confirmed verdict: one structured signal (transcript, statusline,
 //!   headers) or the same pane verdict on several consecutive captures; a transient error
 //!   (5xx, 529, throttling, network) vetoes; evidence older than the session's last
-//!   completed turn never counts;
+//!   completed turn, or than its launch on its current account, never counts;
 //! - fail over proactively once an account crosses [`EngineConfig::proactive_percent`];
 //! - one swap in flight, one session at a time: checkpoint, stop, launch with
 //!   `--resume`, then replay the interrupted prompt once the session is idle;

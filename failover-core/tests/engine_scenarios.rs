@@ -338,9 +338,9 @@ fn evidence_from_before_the_last_completed_turn_never_counts() {
             (0, adopted()),
             (5, working("s1")),
             (10, idle("s1")),
-            (11, transcript("s1", exhausted(None), 8)),
-            (12, pane("s1", exhausted(None), 9)),
-            (13, pane("s1", exhausted(None), 9)),
+            (11, transcript("s1", exhausted(None), 3)),
+            (12, pane("s1", exhausted(None), 4)),
+            (13, pane("s1", exhausted(None), 4)),
         ],
         "
         t=0 persist active=-
@@ -1059,6 +1059,69 @@ fn a_lost_launch_reply_times_out_and_the_session_is_relaunched() {
         t=0 persist active=a
         t=125 launch #2 s1 on a new
         t=137 launch #3 s1 on a new
+        ",
+    );
+}
+
+#[test]
+fn a_limit_hit_that_ended_the_turn_still_counts_and_its_prompt_is_replayed() {
+    // The turn started at 5 and failed at 8 with the limit; the prompt came back at 10; the
+    // transcript line (written at 8) is read at 11.
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, idle("s1")),
+            (11, transcript("s1", exhausted(Some(9000)), 8)),
+            (12, done(1, checkpointed(Some("add tests")))),
+            (13, done(2, EffectOutcome::Stopped)),
+            (14, done(3, launched("c1"))),
+            (16, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=11 checkpoint #1 s1 on a
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=12 stop #2 s1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=13 launch #3 s1 on b resume=c1
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=14 persist active=b accounts=a:exhausted prompts=[s1]
+        t=16 prompt #4 s1 \"add tests\"
+        ",
+    );
+}
+
+#[test]
+fn late_evidence_from_before_a_move_is_not_charged_to_the_new_account() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(9000)), 10)),
+            (11, done(1, checkpointed(None))),
+            (12, done(2, EffectOutcome::Stopped)),
+            (13, done(3, launched("c1"))),
+            // The transcript watcher lags: the line written on `a` arrives after the move.
+            (20, transcript("s1", exhausted(Some(9000)), 9)),
+            (21, pane("s1", exhausted(None), 11)),
+            (22, pane("s1", exhausted(None), 11)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=11 stop #2 s1
+        t=12 launch #3 s1 on b resume=c1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=13 persist active=b accounts=a:exhausted
         ",
     );
 }

@@ -106,12 +106,21 @@ impl FailoverEngine {
         else {
             return self.ignore("activity of a session that is not running");
         };
-        if activity == Activity::Idle && *current == Some(Activity::Working) {
-            // A completed turn: older evidence is now history, and the session is healthy.
-            m.last_turn_at = Some(now);
-            m.quota_hit = false;
-            m.streak = None;
-            m.deaths = 0;
+        match (activity, *current) {
+            (Activity::Working, Some(Activity::Working)) => {}
+            (Activity::Working, _) => m.turn_started_at = Some(now),
+            (Activity::Idle, Some(Activity::Working)) => {
+                // A completed turn. Evidence from before it started is history, unless the
+                // turn itself hit the limit (evidence observed during it still counts), and
+                // a session that completes turns is healthy.
+                let started = m.turn_started_at.take().unwrap_or(now);
+                m.stale_before = m.stale_before.max(Some(started));
+                if m.quota_hit_at.is_some_and(|hit| hit < started) {
+                    m.quota_hit_at = None;
+                }
+                m.deaths = 0;
+            }
+            (Activity::Idle, _) => {}
         }
         *current = Some(activity);
     }
