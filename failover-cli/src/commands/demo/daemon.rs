@@ -125,7 +125,7 @@ pub(crate) async fn wait_screen(
             }
         }
         if tokio::time::Instant::now() >= end {
-            let last = screen.map_or_else(|e| format!("(cannot capture: {e})"), |t| t);
+            let last = screen.unwrap_or_else(|e| format!("(cannot capture: {e})"));
             return Err(CliError::TimedOut(format!(
                 "{session} did not show {needle:?} within {}s; its screen:\n{last}",
                 timeout.as_secs()
