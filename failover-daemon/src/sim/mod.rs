@@ -18,3 +18,4 @@
 
 pub mod accounts;
 pub mod mock_api;
+pub mod tmux;

@@ -31,12 +31,13 @@ impl ClaimWindow {
 
     /// The short prefix of the per-window headers (`anthropic-ratelimit-unified-<prefix>-…`).
     ///
-    /// The server only sends per-window utilization for `5h` and `7d`; the scoped weekly
-    /// windows (Opus, Sonnet) report through the `7d` family.
-    pub const fn header_prefix(self) -> &'static str {
+    /// The server sends per-window utilization only for `5h` and `7d`; the scoped weekly
+    /// windows (Opus, Sonnet) show only through the representative claim.
+    pub const fn header_prefix(self) -> Option<&'static str> {
         match self {
-            Self::FiveHour => "5h",
-            Self::SevenDay | Self::SevenDayOpus | Self::SevenDaySonnet => "7d",
+            Self::FiveHour => Some("5h"),
+            Self::SevenDay => Some("7d"),
+            Self::SevenDayOpus | Self::SevenDaySonnet => None,
         }
     }
 
@@ -59,7 +60,9 @@ impl ClaimWindow {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Mode {
-    /// 200 with a streamed reply `ACK: <first 40 chars of the last user text>`.
+    /// 200 with a streamed reply `ACK: <first 40 chars of the last user text>`, status
+    /// `allowed`, and low usage (5h 10 %, 7d 5 %) in the per-window headers, as a healthy
+    /// subscription reports.
     Normal,
     /// 429 `rate_limit_error` with `anthropic-ratelimit-unified-status: rejected`, the reset
     /// epoch and the representative claim, like a subscription whose window ran out.
@@ -78,6 +81,16 @@ pub enum Mode {
         /// The window close to its limit.
         window: ClaimWindow,
         /// Share used, 0.0 to 1.0 (0.92 = 92 %).
+        utilization: f64,
+        /// When the window resets (Unix seconds).
+        resets_at: u64,
+    },
+    /// 200 with a normal reply and this window's utilization, status `allowed` (no
+    /// warning): usage climbing below the server's warning threshold.
+    Usage {
+        /// The window reported.
+        window: ClaimWindow,
+        /// Share used, 0.0 to 1.0.
         utilization: f64,
         /// When the window resets (Unix seconds).
         resets_at: u64,

@@ -209,7 +209,7 @@ async fn messages(
             StatusCode::BAD_REQUEST,
             &error_json("invalid_request_error", "request body is not JSON"),
         ),
-        (Some(_), Mode::Normal) => {
+        (Some(_), Mode::Normal | Mode::Usage { .. } | Mode::NearLimit { .. }) => {
             let (delay, chunk) = delays(&shared);
             let mut r = success(
                 &shared,
@@ -221,33 +221,7 @@ async fn messages(
                 chunk,
             )
             .await;
-            insert(
-                r.headers_mut(),
-                "anthropic-ratelimit-unified-status",
-                "allowed",
-            );
-            r
-        }
-        (
-            Some(_),
-            Mode::NearLimit {
-                window,
-                utilization,
-                resets_at,
-            },
-        ) => {
-            let (delay, chunk) = delays(&shared);
-            let mut r = success(
-                &shared,
-                model.as_deref(),
-                last_text.as_deref(),
-                stream,
-                body.len(),
-                delay,
-                chunk,
-            )
-            .await;
-            near_limit_headers(r.headers_mut(), window, utilization, resets_at);
+            usage_headers(r.headers_mut(), mode, now);
             r
         }
         (Some(_), Mode::QuotaExhausted { window, resets_at }) => {
@@ -360,43 +334,71 @@ async fn success(
     response
 }
 
-fn near_limit_headers(h: &mut HeaderMap, window: ClaimWindow, utilization: f64, resets_at: u64) {
-    let p = window.header_prefix();
-    insert(h, "anthropic-ratelimit-unified-status", "allowed_warning");
+fn window_headers(h: &mut HeaderMap, prefix: &str, status: &str, utilization: f64, resets_at: u64) {
     insert(
         h,
-        "anthropic-ratelimit-unified-reset",
-        &resets_at.to_string(),
+        &format!("anthropic-ratelimit-unified-{prefix}-status"),
+        status,
     );
     insert(
         h,
-        "anthropic-ratelimit-unified-representative-claim",
-        window.claim(),
-    );
-    insert(
-        h,
-        &format!("anthropic-ratelimit-unified-{p}-status"),
-        "allowed_warning",
-    );
-    insert(
-        h,
-        &format!("anthropic-ratelimit-unified-{p}-utilization"),
+        &format!("anthropic-ratelimit-unified-{prefix}-utilization"),
         &utilization.to_string(),
     );
     insert(
         h,
-        &format!("anthropic-ratelimit-unified-{p}-reset"),
+        &format!("anthropic-ratelimit-unified-{prefix}-reset"),
         &resets_at.to_string(),
-    );
-    insert(
-        h,
-        &format!("anthropic-ratelimit-unified-{p}-surpassed-threshold"),
-        &utilization.to_string(),
     );
 }
 
+/// The unified rate-limit headers of a successful answer in `mode`.
+fn usage_headers(h: &mut HeaderMap, mode: Mode, now: u64) {
+    match mode {
+        Mode::Usage {
+            window,
+            utilization,
+            resets_at,
+        } => {
+            insert(h, "anthropic-ratelimit-unified-status", "allowed");
+            if let Some(p) = window.header_prefix() {
+                window_headers(h, p, "allowed", utilization, resets_at);
+            }
+        }
+        Mode::NearLimit {
+            window,
+            utilization,
+            resets_at,
+        } => {
+            insert(h, "anthropic-ratelimit-unified-status", "allowed_warning");
+            insert(
+                h,
+                "anthropic-ratelimit-unified-reset",
+                &resets_at.to_string(),
+            );
+            insert(
+                h,
+                "anthropic-ratelimit-unified-representative-claim",
+                window.claim(),
+            );
+            if let Some(p) = window.header_prefix() {
+                window_headers(h, p, "allowed_warning", utilization, resets_at);
+                insert(
+                    h,
+                    &format!("anthropic-ratelimit-unified-{p}-surpassed-threshold"),
+                    &utilization.to_string(),
+                );
+            }
+        }
+        _ => {
+            insert(h, "anthropic-ratelimit-unified-status", "allowed");
+            window_headers(h, "5h", "allowed", 0.1, now + 5 * 3600);
+            window_headers(h, "7d", "allowed", 0.05, now + 7 * 24 * 3600);
+        }
+    }
+}
+
 fn exhausted_headers(h: &mut HeaderMap, window: ClaimWindow, resets_at: u64, now: u64) {
-    let p = window.header_prefix();
     insert(h, "anthropic-ratelimit-unified-status", "rejected");
     insert(
         h,
@@ -408,21 +410,9 @@ fn exhausted_headers(h: &mut HeaderMap, window: ClaimWindow, resets_at: u64, now
         "anthropic-ratelimit-unified-representative-claim",
         window.claim(),
     );
-    insert(
-        h,
-        &format!("anthropic-ratelimit-unified-{p}-status"),
-        "rejected",
-    );
-    insert(
-        h,
-        &format!("anthropic-ratelimit-unified-{p}-utilization"),
-        "1.0",
-    );
-    insert(
-        h,
-        &format!("anthropic-ratelimit-unified-{p}-reset"),
-        &resets_at.to_string(),
-    );
+    if let Some(p) = window.header_prefix() {
+        window_headers(h, p, "rejected", 1.0, resets_at);
+    }
     insert(h, "retry-after", &resets_at.saturating_sub(now).to_string());
 }
 
