@@ -303,7 +303,6 @@ mod tests {
 
     #[test]
     fn expire_records_recovery() {
-        let now = UnixMillis(0);
         let mut p = pool();
         p.set_state(
             &"a".into(),

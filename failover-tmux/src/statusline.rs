@@ -112,6 +112,8 @@ pub fn install(config_dir: &Path, spool: &Path) -> Result<Installed, FsError> {
         .filter(|s| s.get("type").and_then(Value::as_str) == Some("command"))
         .and_then(|s| s.get("command"))
         .and_then(Value::as_str)
+        // Our own hook (its backup lost) must not end up calling itself.
+        .filter(|c| !c.contains(HOOK))
         .map(str::to_owned);
     if !already {
         match &original {

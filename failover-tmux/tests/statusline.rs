@@ -152,3 +152,17 @@ fn settings_that_are_not_a_json_object_are_refused_untouched() {
     assert_eq!(fs::read_to_string(config.join(SETTINGS)).unwrap(), "[1,2]");
     assert!(!config.join(BACKUP).exists());
 }
+
+#[test]
+fn a_lost_backup_never_makes_the_hook_call_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config");
+    fs::create_dir_all(&config).unwrap();
+    let spool = tmp.path().join("spool");
+    statusline::install(&config, &spool).unwrap();
+    fs::remove_file(config.join(statusline::ABSENT)).unwrap();
+    let again = statusline::install(&config, &spool).unwrap();
+    assert_eq!(again.user_command, None);
+    let (out, ok) = run(&["/bin/sh", again.hook.to_str().unwrap()], "{}", &[]);
+    assert!(ok && out.is_empty());
+}

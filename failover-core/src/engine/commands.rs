@@ -123,8 +123,9 @@ impl FailoverEngine {
             match self.sessions.get_mut(&spec.id) {
                 Some(m) => m.spec = spec.clone(),
                 None => {
-                    self.sessions
-                        .insert(spec.id.clone(), SessionMachine::new(spec.clone()));
+                    let m = SessionMachine::new(spec.clone());
+                    self.index.add(&spec.id, &m);
+                    self.sessions.insert(spec.id.clone(), m);
                     self.dirty = true;
                 }
             }

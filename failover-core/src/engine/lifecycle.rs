@@ -190,12 +190,21 @@ impl FailoverEngine {
     /// Effects unanswered past their deadline fail: a lost reply never wedges the engine.
     pub(super) fn time_out_requests(&mut self) {
         let now = self.now;
-        let due: Vec<SessionId> = self
-            .sessions
-            .iter()
-            .filter(|(_, m)| m.state.pending_request().is_some_and(|(_, d)| d <= now))
-            .map(|(id, _)| id.clone())
-            .collect();
+        // Only sessions with an outstanding request can time out: walk those, not all.
+        let mut due: Vec<SessionId> = Vec::new();
+        for (request, sid) in &self.requests {
+            let expired = self.sessions.get(sid).is_some_and(|m| {
+                m.state
+                    .pending_request()
+                    .is_some_and(|(r, d)| r == *request && d <= now)
+            });
+            if expired {
+                due.push(sid.clone());
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
         let detail = format!(
             "no reply within {}s",
             self.config.effect_timeout.as_secs_f64()
@@ -278,11 +287,8 @@ impl FailoverEngine {
                 },
                 EffectOutcome::Checkpointed { last_prompt },
             ) => {
-                if let Some(m) = self.sessions.get_mut(sid) {
-                    if interrupted && last_prompt.is_some() && m.pending_prompt != last_prompt {
-                        m.pending_prompt = last_prompt;
-                        self.dirty = true;
-                    }
+                if interrupted && last_prompt.is_some() {
+                    self.set_prompt(sid, last_prompt);
                 }
                 self.begin_stop_step(sid, account, purpose);
             }
@@ -310,7 +316,9 @@ impl FailoverEngine {
                 // It may still run there: launching it elsewhere would run it twice.
                 let hold = self.now + self.config.relaunch_backoff.max(Duration::from_secs(1));
                 if let Some(m) = self.sessions.get_mut(sid) {
-                    m.hold_until = Some(hold);
+                    if m.hold_until.replace(hold).is_none() {
+                        self.holds += 1;
+                    }
                 }
                 self.set_state(
                     sid,
@@ -330,10 +338,7 @@ impl FailoverEngine {
                 self.notify_stop_failed(sid, &account, &detail, hold);
             }
             (SessionState::Prompting { account, .. }, EffectOutcome::PromptSent) => {
-                if let Some(m) = self.sessions.get_mut(sid) {
-                    m.pending_prompt = None;
-                    self.dirty = true;
-                }
+                self.set_prompt(sid, None);
                 self.set_state(
                     sid,
                     SessionState::Running {
@@ -346,11 +351,7 @@ impl FailoverEngine {
                 // A transient refusal is retried at the next idle report. A timed-out one is
                 // not: the text may have been typed, and typing it twice is worse.
                 if kind != FailureKind::Transient || timed_out {
-                    let text = self
-                        .sessions
-                        .get_mut(sid)
-                        .and_then(|m| m.pending_prompt.take());
-                    self.dirty = true;
+                    let text = self.set_prompt(sid, None);
                     self.notify_prompt_dropped(sid, &detail, text.as_deref());
                 }
                 self.set_state(
@@ -394,11 +395,7 @@ impl FailoverEngine {
         let keep = self.pool.is_usable(&to, self.now)
             && (self.config.mode == crate::config::PolicyMode::Spread
                 || self.active.as_ref() == Some(&to));
-        let target = if keep {
-            Some(to)
-        } else {
-            self.target_for(sid, &self.load())
-        };
+        let target = if keep { Some(to) } else { self.target_for(sid) };
         match target {
             Some(target) => self.launch(sid, target, LaunchPurpose::Swap),
             None => {

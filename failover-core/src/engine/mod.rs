@@ -20,6 +20,7 @@
 mod commands;
 mod effect;
 mod evidence;
+mod index;
 mod input;
 mod lifecycle;
 mod notes;
@@ -82,6 +83,10 @@ pub struct FailoverEngine {
     parked_episode: bool,
     swaps_completed: u64,
     ignored: u64,
+    /// Per-account load, stopped sessions, prompts to replay.
+    index: index::Index,
+    /// How many sessions have a retry hold (so the common case skips looking for them).
+    holds: usize,
     /// The persisted state changed during this `handle`.
     dirty: bool,
     now: UnixMillis,
@@ -98,7 +103,8 @@ impl FailoverEngine {
             .iter()
             .map(|s| (s.id.clone(), SessionMachine::new(s.clone())))
             .collect();
-        Ok(Self {
+        let index = index::Index::build(&sessions);
+        let mut engine = Self {
             config,
             pool,
             sessions,
@@ -115,10 +121,14 @@ impl FailoverEngine {
             parked_episode: false,
             swaps_completed: 0,
             ignored: 0,
+            index: index::Index::default(),
+            holds: 0,
             dirty: false,
             now: UnixMillis::EPOCH,
             out: Vec::new(),
-        })
+        };
+        engine.index = index;
+        Ok(engine)
     }
 
     /// An engine picking up from persisted state.
@@ -165,6 +175,7 @@ impl FailoverEngine {
                 }
             };
         }
+        engine.index = index::Index::build(&engine.sessions);
         engine.restored_swap = state
             .swap
             .filter(|s| engine.pool.contains(&s.to) && s.from.is_some());
@@ -207,6 +218,11 @@ impl FailoverEngine {
         self.expire();
         self.time_out_requests();
         self.plan();
+        debug_assert_eq!(
+            self.index,
+            index::Index::build(&self.sessions),
+            "stale index"
+        );
         if std::mem::take(&mut self.dirty) {
             let state = self.persisted_state();
             self.out.push(Effect::Persist(state));
@@ -363,8 +379,22 @@ impl FailoverEngine {
             if m.state.home() != state.home() || parked(&m.state) != parked(&state) {
                 self.dirty = true;
             }
+            self.index.remove(session, m);
             m.state = state;
+            self.index.add(session, m);
         }
+    }
+
+    /// Replaces a session's interrupted prompt.
+    fn set_prompt(&mut self, session: &SessionId, prompt: Option<String>) -> Option<String> {
+        let m = self.sessions.get_mut(session)?;
+        if m.pending_prompt == prompt {
+            return prompt;
+        }
+        self.dirty = true;
+        let old = std::mem::replace(&mut m.pending_prompt, prompt);
+        self.index.sync_prompt(session, m);
+        old
     }
 
     /// Account resets that are due, and retry holds that are over.
@@ -373,9 +403,12 @@ impl FailoverEngine {
         if self.pool.expire(now) {
             self.dirty = true;
         }
-        for m in self.sessions.values_mut() {
-            if m.hold_until.is_some_and(|h| h <= now) {
-                m.hold_until = None;
+        if self.holds > 0 {
+            for m in self.sessions.values_mut() {
+                if m.hold_until.is_some_and(|h| h <= now) {
+                    m.hold_until = None;
+                    self.holds -= 1;
+                }
             }
         }
     }

@@ -93,23 +93,8 @@ impl FailoverEngine {
         }
     }
 
-    /// Sessions per account (those on one: running, or being launched, moved or relaunched).
-    pub(super) fn load(&self) -> BTreeMap<AccountId, usize> {
-        let mut load = BTreeMap::new();
-        for m in self.sessions.values() {
-            if let Some(a) = m.state.account() {
-                *load.entry(a.clone()).or_insert(0) += 1;
-            }
-        }
-        load
-    }
-
     /// Where a session that is not running should be launched, if anywhere.
-    pub(super) fn target_for(
-        &self,
-        sid: &SessionId,
-        load: &BTreeMap<AccountId, usize>,
-    ) -> Option<AccountId> {
+    pub(super) fn target_for(&self, sid: &SessionId) -> Option<AccountId> {
         let now = self.now;
         let pct = self.config.proactive_percent;
         match self.config.mode {
@@ -126,7 +111,7 @@ impl FailoverEngine {
                         return Some(home.clone());
                     }
                 }
-                let load_of = |a: &AccountId| load.get(a).copied().unwrap_or(0);
+                let load_of = |a: &AccountId| self.index.load_of(a);
                 self.pool.best_spread(now, pct, None, load_of).cloned()
             }
         }
@@ -136,22 +121,24 @@ impl FailoverEngine {
     fn launch_stopped(&mut self) {
         let now = self.now;
         let due: Vec<SessionId> = self
-            .sessions
+            .index
+            .stopped
             .iter()
-            .filter(|(_, m)| match &m.state {
-                SessionState::Unstarted { .. } | SessionState::Parked { .. } => true,
-                SessionState::Dead { relaunch_at, .. } => *relaunch_at <= now,
-                _ => false,
+            .filter(|id| {
+                self.sessions.get(*id).is_some_and(|m| match &m.state {
+                    SessionState::Dead { relaunch_at, .. } => *relaunch_at <= now,
+                    _ => true,
+                })
             })
-            .map(|(id, _)| id.clone())
+            .cloned()
             .collect();
         if due.is_empty() {
             return;
         }
-        let mut load = self.load();
         let mut resumed = BTreeSet::new();
         for sid in due {
-            let Some(target) = self.target_for(&sid, &load) else {
+            // Each launch updates the load index, so spread balances as it goes.
+            let Some(target) = self.target_for(&sid) else {
                 continue;
             };
             let purpose = match self.sessions.get(&sid).map(|m| &m.state) {
@@ -162,7 +149,6 @@ impl FailoverEngine {
                 Some(SessionState::Dead { .. }) => LaunchPurpose::Relaunch,
                 _ => LaunchPurpose::Start,
             };
-            *load.entry(target.clone()).or_insert(0) += 1;
             self.launch(&sid, target, purpose);
         }
         for account in resumed {
@@ -245,10 +231,17 @@ impl FailoverEngine {
 
     /// Whether a running session sits on an unusable account other than `except`.
     fn urgent_elsewhere(&self, except: &AccountId) -> bool {
-        self.sessions.values().any(|m| {
-            matches!(&m.state, SessionState::Running { account, .. }
+        let now = self.now;
+        let suspect = self
+            .index
+            .load
+            .keys()
+            .any(|a| a != except && !self.pool.is_usable(a, now));
+        suspect
+            && self.sessions.values().any(|m| {
+                matches!(&m.state, SessionState::Running { account, .. }
                 if account != except && !self.pool.is_usable(account, self.now))
-        })
+            })
     }
 
     fn advance_swap(&mut self) {
@@ -325,6 +318,10 @@ impl FailoverEngine {
                 let Some(active) = self.active.clone() else {
                     return;
                 };
+                if self.index.load.keys().all(|a| *a == active) {
+                    self.forced = false;
+                    return;
+                }
                 // Sessions on an unusable account first, then any not on the active one.
                 let mut from: Option<AccountId> = None;
                 for m in self.sessions.values() {
@@ -359,11 +356,16 @@ impl FailoverEngine {
                 self.dirty = true;
             }
             PolicyMode::Spread => {
-                let load = self.load();
+                let load = &self.index.load;
                 let load_of = |a: &AccountId| load.get(a).copied().unwrap_or(0);
                 let mut chosen: Option<(SessionId, AccountId, AccountId, bool)> = None;
+                // Only walk the sessions when some loaded account calls for it.
+                let loaded_unusable = load.keys().any(|a| !self.pool.is_usable(a, now));
+                let loaded_near = load
+                    .keys()
+                    .any(|a| self.pool.tier(a, now, pct) == Some(Tier::NearLimit));
                 // Urgent: a session on an unusable account.
-                for (sid, m) in &self.sessions {
+                for (sid, m) in self.sessions.iter().filter(|_| loaded_unusable) {
                     if let SessionState::Running { account, .. } = &m.state {
                         if !self.pool.is_usable(account, now) {
                             if let Some(to) =
@@ -377,7 +379,7 @@ impl FailoverEngine {
                 }
                 // Proactive: a session on an account past the threshold, when one with
                 // headroom exists (at a turn boundary).
-                if chosen.is_none() {
+                if chosen.is_none() && loaded_near {
                     for (sid, m) in &self.sessions {
                         if let SessionState::Running { account, .. } = &m.state {
                             if self.pool.tier(account, now, pct) == Some(Tier::NearLimit) {
@@ -395,7 +397,7 @@ impl FailoverEngine {
                 }
                 // Rebalance: an idle session from the busiest account to an empty one.
                 if chosen.is_none() && self.config.return_to_preferred {
-                    chosen = self.rebalance_move(&load);
+                    chosen = self.rebalance_move(load);
                 }
                 let Some((sid, from, to, urgent)) = chosen else {
                     return;
@@ -487,8 +489,10 @@ impl FailoverEngine {
 
     fn replay_prompts(&mut self) {
         let due: Vec<(SessionId, AccountId, String)> = self
-            .sessions
+            .index
+            .prompts
             .iter()
+            .filter_map(|id| self.sessions.get(id).map(|m| (id, m)))
             .filter_map(|(id, m)| match (&m.state, &m.pending_prompt) {
                 (
                     SessionState::Running {
