@@ -91,6 +91,14 @@ impl FailoverEngine {
 
     pub(super) fn on_activity(&mut self, sid: &SessionId, activity: Activity) {
         let now = self.now;
+        // A turn that ends while the session's account cannot serve it (exhausted, needs a
+        // login) ended in that error: it is not a completed turn, and the prompt it carried
+        // is still to be replayed.
+        let account_down = self
+            .sessions
+            .get(sid)
+            .and_then(|m| m.state.account())
+            .is_some_and(|a| !self.pool.is_usable(a, now));
         let Some(m) = self.sessions.get_mut(sid) else {
             return self.ignore("activity of an unknown session");
         };
@@ -100,7 +108,7 @@ impl FailoverEngine {
         else {
             return self.ignore("activity of a session that is not running");
         };
-        if activity == Activity::Idle && *current == Some(Activity::Working) {
+        if activity == Activity::Idle && *current == Some(Activity::Working) && !account_down {
             // A completed turn: older evidence is now history, and the session is healthy.
             m.last_turn_at = Some(now);
             m.quota_hit = false;
