@@ -39,7 +39,7 @@ async fn quota_on_a_moves_three_sessions_to_b_with_history_and_prompts() {
     }
     // A's five-hour window runs out; the next prompt of each session hits it.
     world
-        .submit_all_after("a", five_hour_quota(3600), |s| {
+        .all_hit_together("a", five_hour_quota(3600), |s| {
             format!("second turn of {s}")
         })
         .await;

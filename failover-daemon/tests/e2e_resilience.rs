@@ -166,7 +166,7 @@ async fn a_daemon_killed_mid_swap_finishes_it_after_a_restart() {
         world.converse(&s, &format!("warm-up turn of {s}")).await;
     }
     world
-        .submit_all_after("a", five_hour_quota(3600), |s| {
+        .all_hit_together("a", five_hour_quota(3600), |s| {
             format!("interrupted turn of {s}")
         })
         .await;

@@ -403,6 +403,34 @@ impl World {
         }
     }
 
+    /// Every session sends its next prompt into account `name` just as it switches to
+    /// `mode`, and the daemon sees all of it before it acts: it is paused (`POST /v1/pause`)
+    /// while the prompts go out and the mock answers each, then resumed. Without the pause, a
+    /// session whose prompt is still being drawn when the swap begins looks idle and is
+    /// moved without it (a race of the test's own typing, not a failover behaviour).
+    pub async fn all_hit_together(
+        &self,
+        name: &str,
+        mode: Mode,
+        prompt_for: impl Fn(&str) -> String,
+    ) {
+        assert_eq!(self.command("/v1/pause", "").await, 200, "pause");
+        self.submit_all_after(name, mode, &prompt_for).await;
+        for s in &self.sessions {
+            let p = prompt_for(s);
+            self.wait_request(
+                &format!("{s}'s prompt answered by {name}"),
+                Duration::from_secs(60),
+                |r| {
+                    r.last_user_text.as_deref() == Some(p.as_str())
+                        && r.account.as_deref() == Some(name)
+                },
+            )
+            .await;
+        }
+        assert_eq!(self.command("/v1/resume", "").await, 200, "resume");
+    }
+
     /// Sends `POST path` to the daemon; returns the status code.
     pub async fn command(&self, path: &str, body: &str) -> u16 {
         client::request(&self.control, "POST", path, body)
