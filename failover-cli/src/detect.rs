@@ -19,8 +19,8 @@ pub(crate) const EXIT_CODES_HELP: &str = "\
 Input:
   FILE (or `-`, or nothing) is read whole. With --source auto a statusline JSON document, transcript
   JSONL and `name: value` response headers are recognised by their shape; anything else is pane
-  text (ANSI escapes allowed). A multi-line transcript is classified line by line and the last
-  verdict that is not clear is reported.
+  text (ANSI escapes allowed). A multi-line transcript is classified line by line: the last
+  verdict that is not clear is reported, unless a later real assistant reply made it history.
 
 Reset times without a zone (`resets 3pm`) are read in the local zone: $TZ, else the system's.
 
@@ -176,6 +176,14 @@ fn local_zone() -> jiff::tz::TimeZone {
         .unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
+/// The snake_case name a verdict detail has in JSON (`server_error`, `not_logged_in`, …).
+fn snake(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "unknown".to_owned(),
+    }
+}
+
 fn human(report: &Report) -> String {
     let d = &report.detection;
     let mut line = match &d.verdict {
@@ -186,8 +194,10 @@ fn human(report: &Report) -> String {
             ..
         } => format!("near limit: {window} window {used_percent}% used"),
         Verdict::QuotaExhausted { window, .. } => format!("quota exhausted: {window} window"),
-        Verdict::Transient { kind } => format!("transient failure ({kind:?}), not a quota"),
-        Verdict::AuthRequired { reason } => format!("login required ({reason:?})"),
+        Verdict::Transient { kind } => {
+            format!("transient failure ({}), not a quota", snake(kind))
+        }
+        Verdict::AuthRequired { reason } => format!("login required ({})", snake(reason)),
     };
     if let Some(at) = d.verdict.resets_at() {
         line.push_str(&format!(", resets {at}"));

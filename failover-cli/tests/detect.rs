@@ -139,26 +139,32 @@ fn the_binary_agrees_with_every_fixture() {
 
 #[test]
 fn reads_standard_input_and_prints_a_readable_line() {
-    let mut child = bin()
-        .args(["detect", "--now", "2026-11-26T08:00:00Z", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all("❯ hi\n  ⎿  You've hit your weekly limit · resets 9:38am (UTC)\n".as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let line = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        line.trim_end(),
-        "quota exhausted: weekly window, resets 2026-11-26T09:38:00Z [pane]: \
-         You've hit your weekly limit · resets 9:38am (UTC)"
-    );
+    // `-` and no file at all both read standard input.
+    for args in [
+        &["detect", "--now", "2026-11-26T08:00:00Z", "-"][..],
+        &["detect", "--now", "2026-11-26T08:00:00Z"][..],
+    ] {
+        let mut child = bin()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all("❯ hi\n  ⎿  You've hit your weekly limit · resets 9:38am (UTC)\n".as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let line = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            line.trim_end(),
+            "quota exhausted: weekly window, resets 2026-11-26T09:38:00Z [pane]: \
+             You've hit your weekly limit · resets 9:38am (UTC)"
+        );
+    }
 }
 
 #[test]
@@ -197,7 +203,7 @@ fn an_explicit_source_is_obeyed() {
 }
 
 #[test]
-fn a_multi_line_transcript_reports_its_last_verdict() {
+fn a_multi_line_transcript_reports_its_current_state() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.jsonl");
     let error = |text: &str| {
@@ -206,21 +212,29 @@ fn a_multi_line_transcript_reports_its_last_verdict() {
         .to_string()
     };
     let reply = r#"{"type":"assistant","message":{"model":"claude-opus-5-5","content":[{"type":"text","text":"ok"}]}}"#;
-    let lines = [
+    let detect = |lines: &[String]| {
+        fs::write(&file, lines.join("\n")).unwrap();
+        stdout_json(
+            &bin()
+                .args(["detect", "--json", "--now", "2026-11-26T08:00:00Z"])
+                .arg(&file)
+                .output()
+                .unwrap(),
+        )
+    };
+    let mut lines = vec![
+        reply.to_owned(),
         error("529 Overloaded · retrying in 2s · attempt 1/10"),
         error("You've hit your 5-hour limit · resets 9:38am (UTC)"),
-        reply.to_owned(),
+        r#"{"type":"system","subtype":"informational","content":"Usage limit reached"}"#.to_owned(),
     ];
-    fs::write(&file, lines.join("\n")).unwrap();
-    let got = stdout_json(
-        &bin()
-            .args(["detect", "--json", "--now", "2026-11-26T08:00:00Z"])
-            .arg(&file)
-            .output()
-            .unwrap(),
-    );
+    let got = detect(&lines);
     assert_eq!(got["verdict"], "quota_exhausted");
     assert_eq!(got["window"], "five_hour");
+    assert_eq!(got["resets_at"], "2026-11-26T09:38:00Z");
+    // The model answered again afterwards: the quota is history.
+    lines.push(reply.to_owned());
+    assert_eq!(detect(&lines)["verdict"], "clear");
 }
 
 #[test]

@@ -128,6 +128,13 @@ impl EngineConfig {
                 expected: "at least 1",
             });
         }
+        if self.unknown_reset_retry.is_zero() {
+            return Err(ConfigError::OutOfRange {
+                key: "unknown_reset_retry",
+                value: "0s".into(),
+                expected: "greater than zero",
+            });
+        }
         if self.effect_timeout.is_zero() {
             return Err(ConfigError::OutOfRange {
                 key: "effect_timeout",
@@ -150,5 +157,77 @@ impl EngineConfig {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ids::{AccountId, SessionId};
+
+    fn config() -> EngineConfig {
+        let account = |id: &str| Account {
+            id: AccountId::new(id),
+            config_dir: PathBuf::from("/c"),
+            preference: 0,
+        };
+        let session = SessionSpec {
+            id: SessionId::new("s"),
+            dir: PathBuf::from("/w"),
+            task: None,
+        };
+        EngineConfig::new(vec![account("a"), account("b")], vec![session])
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(config().validate(), Ok(()));
+        assert_eq!(config().proactive_percent, 95.0);
+        assert_eq!(config().mode, PolicyMode::SingleActive);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let key = |c: EngineConfig| match c.validate() {
+            Err(ConfigError::OutOfRange { key, .. }) => key,
+            other => panic!("expected out of range, got {other:?}"),
+        };
+        let mut c = config();
+        c.proactive_percent = 0.0;
+        assert_eq!(key(c), "proactive_percent");
+        let mut c = config();
+        c.proactive_percent = f32::NAN;
+        assert_eq!(key(c), "proactive_percent");
+        let mut c = config();
+        c.pane_confirmations = 0;
+        assert_eq!(key(c), "pane_confirmations");
+        let mut c = config();
+        c.effect_timeout = Duration::ZERO;
+        assert_eq!(key(c), "effect_timeout");
+        let mut c = config();
+        c.unknown_reset_retry = Duration::ZERO;
+        assert_eq!(key(c), "unknown_reset_retry");
+        let mut c = config();
+        c.relaunch_backoff = Duration::from_secs(600);
+        assert_eq!(key(c), "relaunch_backoff");
+        let mut c = config();
+        c.degraded_after = 0;
+        assert_eq!(key(c), "degraded_after");
+    }
+
+    #[test]
+    fn duplicates_and_empty_pools_are_refused() {
+        let mut c = config();
+        c.accounts[1].id = AccountId::new("a");
+        assert_eq!(c.validate(), Err(ConfigError::DuplicateAccount("a".into())));
+        let mut c = config();
+        c.sessions.push(c.sessions[0].clone());
+        assert_eq!(c.validate(), Err(ConfigError::DuplicateSession("s".into())));
+        let mut c = config();
+        c.accounts.clear();
+        assert_eq!(c.validate(), Err(ConfigError::NoAccounts));
     }
 }

@@ -1,6 +1,106 @@
 //! The sans-IO heart of claude-failover: decides which account each Claude Code session runs
 //! on, when to fail over, and when to come back; and detects quota exhaustion from what
 //! Claude Code shows and writes.
+//!
+//! # What this crate is, and is not
+//!
+//! It is a library of plain data types and one deterministic state machine,
+//! [`FailoverEngine`]. It is **not** a daemon: it does no I/O, never reads a clock, never
+//! sleeps and has no async runtime. It does not talk to tmux, to Claude Code or to a
+//! notification channel; it *asks* for that through [`Effect`]s and is told the results
+//! through [`Input`]s. The ports an embedder implements to execute effects
+//! ([`SessionBackend`], [`Checkpointer`], [`Notifier`]) and the pure [`QuotaDetector`]s live
+//! here too, so every implementation builds against one set of types.
+//!
+//! # Theory of Operation
+//!
+//! An embedder (the `failover-daemon` crate, or a test) owns one engine and runs one loop:
+//!
+//! 1. Something happens: a detector classified a pane capture, a session went idle, an
+//!    effect finished, an operator typed a command, or the deadline the engine asked for
+//!    passed ([`Input::Tick`]). The embedder calls [`FailoverEngine::handle`] with the
+//!    current wall-clock time and that [`Input`].
+//! 2. `handle` updates the engine's view (account states, per-session
+//!    [`SessionState`]s, the swap in flight) and returns the [`Effect`]s to execute, in
+//!    order. It never fails: an input that does not apply is ignored and counted.
+//! 3. The embedder executes each effect through its ports. Effects that expect an answer
+//!    carry a [`RequestId`]; the answer comes back later as [`Input::EffectFinished`] with
+//!    the same id. An answer that never comes is not a problem: after
+//!    [`EngineConfig::effect_timeout`] the engine treats it as failed.
+//! 4. The embedder sleeps until [`FailoverEngine::next_deadline`] or the next input,
+//!    whichever comes first, and stores every [`Effect::Persist`] durably.
+//!
+//! At startup the embedder reports the sessions already running ([`Input::SessionStarted`]),
+//! then sends [`Input::AdoptionComplete`]; only then does the engine launch the configured
+//! sessions that are not running, so a running session is never launched twice. After a
+//! restart, [`FailoverEngine::restore`] picks up the last persisted state, including a swap
+//! that was in flight.
+//!
+//! The policy, in short (details on [`EngineConfig`] and in the repository's
+//! `ARCHITECTURE.md`):
+//! - fail over only on a confirmed verdict: one structured signal (transcript, statusline,
+//!   headers) or the same pane verdict on several consecutive captures; a transient error
+//!   (5xx, 529, throttling, network) vetoes; evidence older than the session's last
+//!   completed turn, or than its launch on its current account, never counts;
+//! - fail over proactively once an account crosses [`EngineConfig::proactive_percent`];
+//! - one swap in flight, one session at a time: checkpoint, stop, launch with
+//!   `--resume`, then replay the interrupted prompt once the session is idle;
+//! - never onto an exhausted account, one that needs a login, or one near its limit when a
+//!   better one exists; return to the preferred account after its reset, between turns;
+//! - every account exhausted: park all sessions and resume them at the earliest reset.
+//!
+//! # Example
+//!
+//! One session, two accounts, and the transcript reporting the five-hour limit:
+//!
+//! ```
+//! use std::path::PathBuf;
+//! use std::time::Duration;
+//! use failover_core::{
+//!     Account, ClaudeSessionId, Detection, Effect, EffectOutcome, EngineConfig, FailoverEngine,
+//!     Input, LimitWindow, SessionSpec, SignalSource, Subject, UnixMillis, Verdict,
+//! };
+//!
+//! let account = |name: &str, preference| Account {
+//!     id: name.into(),
+//!     config_dir: PathBuf::from(format!("/home/me/.claude-{name}")),
+//!     preference,
+//! };
+//! let session = SessionSpec { id: "ccl-0".into(), dir: "/src/app".into(), task: None };
+//! let config = EngineConfig::new(vec![account("primary", 0), account("backup", 1)], vec![session]);
+//! let mut engine = FailoverEngine::new(config)?;
+//!
+//! // Nothing was running at startup: the session is launched on the preferred account.
+//! let t0 = UnixMillis::from_secs(1_795_000_000);
+//! let effects = engine.handle(t0, Input::AdoptionComplete);
+//! let Some(Effect::Launch { request, account, .. }) = effects.first() else { unreachable!() };
+//! assert_eq!(account.as_str(), "primary");
+//! let launched = EffectOutcome::Launched { claude_session: ClaudeSessionId::new("c0ffee") };
+//! engine.handle(t0, Input::EffectFinished { request: *request, outcome: launched });
+//!
+//! // A minute later its transcript records a rate-limit error: a structured signal.
+//! let t1 = t0 + Duration::from_secs(60);
+//! let exhausted = Verdict::QuotaExhausted {
+//!     window: LimitWindow::FiveHour,
+//!     resets_at: Some(t0 + Duration::from_secs(5 * 3600)),
+//! };
+//! let effects = engine.handle(t1, Input::Detection {
+//!     subject: Subject::Session("ccl-0".into()),
+//!     source: SignalSource::Transcript,
+//!     detection: Detection { verdict: exhausted, evidence: None },
+//!     observed_at: t1,
+//! });
+//! // The engine announces the failover and asks for a checkpoint first; the stop and the
+//! // `--resume` launch on `backup` follow as each step's result comes back.
+//! assert!(matches!(&effects[0], Effect::Notify(n) if n.next_reset.is_some()));
+//! assert!(matches!(&effects[1], Effect::Checkpoint { account, .. } if account.as_str() == "primary"));
+//! assert_eq!(engine.snapshot().active_account.unwrap().as_str(), "backup");
+//! assert_eq!(engine.next_deadline(), Some(t1 + engine.config().effect_timeout));
+//! # Ok::<(), failover_core::ConfigError>(())
+//! ```
+//!
+//! For tests, the `testkit` feature adds in-memory fakes of every port, proptest strategies
+//! and a simulator that runs an engine against the fakes on a fake clock.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -41,3 +141,8 @@ pub use quota::{
 pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
 pub use state::{PersistedSession, PersistedState, PersistedSwap};
 pub use time::UnixMillis;
+
+// The README's examples are compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

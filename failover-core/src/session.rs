@@ -234,12 +234,17 @@ pub(crate) struct SessionMachine {
     pub(crate) claude_session: Option<crate::ids::ClaudeSessionId>,
     /// A prompt cut short by a swap or a park, replayed once the session is idle again.
     pub(crate) pending_prompt: Option<String>,
-    /// When its last turn completed (idle after working). Evidence observed before this
-    /// instant is stale.
-    pub(crate) last_turn_at: Option<UnixMillis>,
-    /// Whether its own evidence confirmed a quota or login failure since its last completed
-    /// turn: the turn in progress failed, so its prompt must be replayed after a move.
-    pub(crate) quota_hit: bool,
+    /// Evidence about this session observed before this instant is stale: it is the start
+    /// of its last completed turn (what came before was followed by a turn that went
+    /// through), or its launch on the account it is on now (what came before is about a
+    /// previous placement, possibly another account).
+    pub(crate) stale_before: Option<UnixMillis>,
+    /// When the turn in progress started (the first working report after idle).
+    pub(crate) turn_started_at: Option<UnixMillis>,
+    /// When its own evidence last confirmed a quota or login failure, until a turn that
+    /// started later completes: the turn it hit failed, so its prompt is replayed after a
+    /// move.
+    pub(crate) quota_hit_at: Option<UnixMillis>,
     /// Consecutive identical pane verdicts.
     pub(crate) streak: Option<crate::engine::PaneStreak>,
     /// Deaths (exits, failed launches) since its last completed turn.
@@ -256,8 +261,9 @@ impl SessionMachine {
             state: SessionState::Unstarted { last_account: None },
             claude_session: None,
             pending_prompt: None,
-            last_turn_at: None,
-            quota_hit: false,
+            stale_before: None,
+            turn_started_at: None,
+            quota_hit_at: None,
             streak: None,
             deaths: 0,
             hold_until: None,
@@ -267,5 +273,51 @@ impl SessionMachine {
     /// Whether a stop may be started now.
     pub(crate) fn stoppable(&self) -> bool {
         self.hold_until.is_none() && matches!(self.state, SessionState::Running { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_expose_only_what_they_carry() {
+        let a = AccountId::new("a");
+        let running = SessionState::Running {
+            account: a.clone(),
+            activity: None,
+        };
+        assert_eq!(running.account(), Some(&a));
+        assert_eq!(running.pending_request(), None);
+        assert!(!running.is_swap_step());
+
+        let stopping = SessionState::Stopping {
+            account: a.clone(),
+            request: RequestId(7),
+            deadline: UnixMillis(10),
+            purpose: StopPurpose::Swap {
+                to: AccountId::new("b"),
+            },
+        };
+        assert_eq!(
+            stopping.pending_request(),
+            Some((RequestId(7), UnixMillis(10)))
+        );
+        assert!(stopping.is_swap_step());
+
+        let parking = SessionState::Stopping {
+            account: a.clone(),
+            request: RequestId(8),
+            deadline: UnixMillis(10),
+            purpose: StopPurpose::Park,
+        };
+        assert!(!parking.is_swap_step());
+
+        let parked = SessionState::Parked {
+            last_account: Some(a.clone()),
+        };
+        assert_eq!(parked.account(), None);
+        assert_eq!(parked.home(), Some(&a));
+        assert_eq!(parked.name(), "parked");
     }
 }

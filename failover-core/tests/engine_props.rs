@@ -6,6 +6,7 @@
 //! - a transient verdict never causes anything a plain tick would not (so never a swap);
 //! - the same inputs give the same effects;
 //! - `next_deadline()` is never in the past after `handle`;
+//! - no effect ever names a session that is not configured;
 //! - `Persist` is emitted exactly when the persisted state changed; every command gets one
 //!   reply;
 //! - driven by the simulator (effects executed, results fed back), no session is ever
@@ -16,7 +17,7 @@ use std::time::Duration;
 use failover_core::testkit::{self, Simulator, strategies};
 use failover_core::{
     AccountId, Detection, Effect, EngineConfig, FailoverEngine, Input, PolicyMode, SessionId,
-    SessionState, SignalSource, Subject, TransientKind, UnixMillis, Verdict,
+    SessionState, SignalSource, Subject, Tier, TransientKind, UnixMillis, Verdict,
 };
 use proptest::prelude::*;
 
@@ -29,8 +30,14 @@ fn accounts() -> Vec<AccountId> {
     ACCOUNTS.iter().map(|a| AccountId::new(*a)).collect()
 }
 
+/// The configured sessions plus one that is not configured: inputs about it must be
+/// ignored, and no effect may ever name it.
 fn sessions() -> Vec<SessionId> {
-    SESSIONS.iter().map(|s| SessionId::new(*s)).collect()
+    SESSIONS
+        .iter()
+        .chain(["ghost"].iter())
+        .map(|s| SessionId::new(*s))
+        .collect()
 }
 
 fn config(spread: bool) -> EngineConfig {
@@ -72,7 +79,13 @@ fn run_checked(engine: &mut FailoverEngine, script: &[(Duration, Input)]) -> Vec
             .count();
         assert!(swapping <= 1, "{swapping} sessions in swap steps");
 
-        // Launches only onto accounts usable at this instant.
+        // Launches only onto accounts usable at this instant, and never onto one past the
+        // proactive threshold while another has headroom.
+        let pct = engine.config().proactive_percent;
+        let headroom = engine
+            .accounts()
+            .iter()
+            .any(|e| engine.accounts().tier(&e.account.id, now, pct) == Some(Tier::Headroom));
         for effect in &effects {
             if let Effect::Launch { account, .. } = effect {
                 let state = engine.accounts().state(account).cloned();
@@ -80,7 +93,27 @@ fn run_checked(engine: &mut FailoverEngine, script: &[(Duration, Input)]) -> Vec
                     state.as_ref().is_some_and(|s| s.is_usable(now)),
                     "launch onto {account} in state {state:?} at {now}"
                 );
+                let tier = engine.accounts().tier(account, now, pct);
+                assert!(
+                    tier == Some(Tier::Headroom) || !headroom,
+                    "launch onto near-limit {account} while another account has headroom"
+                );
             }
+        }
+
+        // No effect for a session that is not configured.
+        for effect in &effects {
+            let session = match effect {
+                Effect::Checkpoint { session, .. }
+                | Effect::Stop { session, .. }
+                | Effect::Launch { session, .. }
+                | Effect::SendPrompt { session, .. } => Some(session),
+                _ => None,
+            };
+            assert!(
+                session.is_none_or(|s| s.as_str() != "ghost"),
+                "effect for an unknown session"
+            );
         }
 
         // Deadlines are never in the past.

@@ -338,9 +338,9 @@ fn evidence_from_before_the_last_completed_turn_never_counts() {
             (0, adopted()),
             (5, working("s1")),
             (10, idle("s1")),
-            (11, transcript("s1", exhausted(None), 8)),
-            (12, pane("s1", exhausted(None), 9)),
-            (13, pane("s1", exhausted(None), 9)),
+            (11, transcript("s1", exhausted(None), 3)),
+            (12, pane("s1", exhausted(None), 4)),
+            (13, pane("s1", exhausted(None), 4)),
         ],
         "
         t=0 persist active=-
@@ -842,6 +842,286 @@ fn config_reload_rejects_bad_files_and_takes_new_sessions() {
         t=11 notify warning [config-rejected] configuration reload rejected (account b was removed; removing needs a restart); the previous configuration stays in force
         t=12 launch #1 s2 on a new
         t=12 persist active=a
+        ",
+    );
+}
+
+// ----- more policy corners -----
+
+fn spread(accounts: &[&str], sessions: &[&str]) -> Setup {
+    let mut config = cfg(accounts, sessions);
+    config.mode = PolicyMode::Spread;
+    Setup::Fresh(config)
+}
+
+#[test]
+fn spread_balances_sessions_by_load_then_headroom() {
+    check(
+        spread(&["a", "b", "c"], &["s1", "s2", "s3"]),
+        vec![
+            (
+                0,
+                observed(
+                    "b",
+                    AccountState::NearLimit {
+                        window: LimitWindow::FiveHour,
+                        used_percent: 60.0,
+                        resets_at: None,
+                    },
+                ),
+            ),
+            (0, adopted()),
+        ],
+        "
+        t=0 persist active=- accounts=b:near_limit
+        t=0 launch #1 s1 on a new
+        t=0 launch #2 s2 on c new
+        t=0 launch #3 s3 on b new
+        t=0 persist active=- accounts=b:near_limit
+        ",
+    );
+}
+
+#[test]
+fn spread_moves_an_idle_session_onto_an_account_that_reset() {
+    check(
+        spread(&["a", "b"], &["s1", "s2"]),
+        vec![
+            (0, started("s1", "c1", "b")),
+            (0, started("s2", "c2", "b")),
+            (0, observed("a", exhausted_until(100))),
+            (0, adopted()),
+            (50, working("s1")),
+            (50, working("s2")),
+            (100, tick()),
+            (120, idle("s2")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=- accounts=a:exhausted
+        t=100 persist active=- accounts=a:available
+        t=120 checkpoint #1 s2 on b
+        t=120 persist active=- accounts=a:available swap=b->a[s2]
+        ",
+    );
+}
+
+#[test]
+fn near_limit_without_a_better_account_keeps_working_there() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, observed("b", exhausted_until(9000))),
+            (0, adopted()),
+            (5, idle("s1")),
+            (10, statusline("a", near(98.0, None), 10)),
+            (20, tick()),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 persist active=a accounts=a:near_limit,b:exhausted
+        ",
+    );
+}
+
+#[test]
+fn drain_finishes_the_move_in_flight_and_starts_nothing_new() {
+    check(
+        Setup::Fresh(cfg(&["a", "b"], &["s1", "s2"])),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(7200)), 10)),
+            (11, cmd(100, Command::Drain)),
+            (12, done(1, checkpointed(None))),
+            (13, done(2, EffectOutcome::Stopped)),
+            (14, done(3, launched("c1"))),
+            (15, exited("s1")),
+            (60, tick()),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2]
+        t=11 reply #100 accepted
+        t=12 stop #2 s1
+        t=13 launch #3 s1 on b resume=c1
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1,s2]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s2]
+        ",
+    );
+}
+
+#[test]
+fn a_launch_seen_running_before_its_reply_is_not_relaunched() {
+    check(
+        two(),
+        vec![
+            (0, adopted()),
+            (1, started("s1", "c9", "a")),
+            (2, done(1, launched("c9"))),
+            (200, tick()),
+        ],
+        "
+        t=0 launch #1 s1 on a new
+        t=0 persist active=a
+        t=1 persist active=a
+        ",
+    );
+}
+
+#[test]
+fn restore_resumes_parked_sessions_and_replays_their_prompts() {
+    let mut state = PersistedState {
+        schema_version: PersistedState::SCHEMA_VERSION,
+        active_account: Some("a".into()),
+        ..PersistedState::default()
+    };
+    state.accounts.insert("a".into(), exhausted_until(50));
+    state.accounts.insert("b".into(), exhausted_until(7200));
+    state.sessions.insert(
+        "s1".into(),
+        failover_core::PersistedSession {
+            account: Some("a".into()),
+            claude_session: Some(ClaudeSessionId::new("c1")),
+            pending_prompt: Some("finish the migration".into()),
+            parked: true,
+        },
+    );
+    check(
+        Setup::Restored(cfg(&["a", "b"], &["s1"]), state),
+        vec![
+            (10, adopted()),
+            (50, tick()),
+            (51, done(1, launched("c1"))),
+            (53, idle("s1")),
+            (54, done(2, failed(FailureKind::Transient))),
+            (60, working("s1")),
+            (90, idle("s1")),
+            (91, done(3, failed(FailureKind::Permanent))),
+        ],
+        "
+        t=50 launch #1 s1 on a resume=c1
+        t=50 notify info [resumed:a] a has quota again: parked sessions resume on it
+        t=50 persist active=a accounts=a:available,b:exhausted prompts=[s1]
+        t=53 prompt #2 s1 \"finish the migration\"
+        t=90 prompt #3 s1 \"finish the migration\"
+        t=91 notify warning [prompt-dropped:s1] the interrupted prompt of s1 could not be replayed (boom); send it again by hand if needed: finish the migration
+        t=91 persist active=a accounts=a:available,b:exhausted
+        ",
+    );
+}
+
+#[test]
+fn a_restored_login_counts_as_recovery_and_sessions_return() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "b")),
+            (0, observed("a", AccountState::NeedsLogin)),
+            (0, adopted()),
+            (5, idle("s1")),
+            (30, observed("a", AccountState::Available)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=a:needs_login
+        t=0 persist active=b accounts=a:needs_login
+        t=30 notify info [returned:b:a] a has quota again: returning from b at the next turn boundaries
+        t=30 checkpoint #1 s1 on b
+        t=30 persist active=a accounts=a:available swap=b->a[s1]
+        ",
+    );
+}
+
+#[test]
+fn a_lost_launch_reply_times_out_and_the_session_is_relaunched() {
+    check(
+        two(),
+        vec![
+            (0, adopted()),
+            (120, tick()),
+            (125, tick()),
+            (126, done(1, launched("late"))),
+            (127, done(2, failed(FailureKind::Permanent))),
+            (137, tick()),
+        ],
+        "
+        t=0 launch #1 s1 on a new
+        t=0 persist active=a
+        t=125 launch #2 s1 on a new
+        t=137 launch #3 s1 on a new
+        ",
+    );
+}
+
+#[test]
+fn a_limit_hit_that_ended_the_turn_still_counts_and_its_prompt_is_replayed() {
+    // The turn started at 5 and failed at 8 with the limit; the prompt came back at 10; the
+    // transcript line (written at 8) is read at 11.
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, idle("s1")),
+            (11, transcript("s1", exhausted(Some(9000)), 8)),
+            (12, done(1, checkpointed(Some("add tests")))),
+            (13, done(2, EffectOutcome::Stopped)),
+            (14, done(3, launched("c1"))),
+            (16, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=11 checkpoint #1 s1 on a
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=12 stop #2 s1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=13 launch #3 s1 on b resume=c1
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=14 persist active=b accounts=a:exhausted prompts=[s1]
+        t=16 prompt #4 s1 \"add tests\"
+        ",
+    );
+}
+
+#[test]
+fn late_evidence_from_before_a_move_is_not_charged_to_the_new_account() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(9000)), 10)),
+            (11, done(1, checkpointed(None))),
+            (12, done(2, EffectOutcome::Stopped)),
+            (13, done(3, launched("c1"))),
+            // The transcript watcher lags: the line written on `a` arrives after the move.
+            (20, transcript("s1", exhausted(Some(9000)), 9)),
+            (21, pane("s1", exhausted(None), 11)),
+            (22, pane("s1", exhausted(None), 11)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=11 stop #2 s1
+        t=12 launch #3 s1 on b resume=c1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=13 persist active=b accounts=a:exhausted
         ",
     );
 }

@@ -11,7 +11,8 @@
 //! result of the latest user turn (`⎿`) or as a status bullet (`●`), possibly followed by
 //! Claude Code's own `● Usage limit reached · continuing automatically …` line, blank rows,
 //! a slash command, the input box and the footer (what can follow a message without making
-//! it history).
+//! it history). One property also embeds messages into the recorded screens of the real CLI
+//! (every width, plain and ANSI).
 
 use failover_core::LimitWindow;
 use failover_core::quota::reset::ResetParser;
@@ -477,5 +478,62 @@ proptest! {
         if let Some(at) = ResetParser::new().find(&text, &ctx) {
             prop_assert!(at > ctx.observed_at);
         }
+    }
+}
+
+/// The recorded screens of the real CLI with no message on them (every width, plain and
+/// ANSI), read once.
+fn recorded_clear_screens() -> &'static [(usize, String)] {
+    static SCREENS: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
+    SCREENS.get_or_init(|| {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quota/recorded");
+        let mut screens = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("clear-w") else {
+                continue;
+            };
+            if !name.ends_with(".txt") {
+                continue;
+            }
+            let width: usize = rest.split('.').next().unwrap().parse().unwrap();
+            screens.push((width, std::fs::read_to_string(&path).unwrap()));
+        }
+        assert!(screens.len() >= 4, "recorded clear screens missing");
+        screens.sort();
+        screens
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn a_quota_message_on_a_real_screen_is_exhausted_with_its_window(
+        pick in any::<prop::sample::Index>(),
+        (message, window) in quota_message(),
+        terminal in any::<bool>(),
+    ) {
+        let (width, screen) = &recorded_clear_screens()[pick.index(recorded_clear_screens().len())];
+        // Claude Code draws the failed turn right above the input box's top border.
+        let rows: Vec<&str> = screen.split('\n').collect();
+        let border = rows
+            .iter()
+            .position(|r| r.matches('─').count() >= 20)
+            .expect("the input box border");
+        let turn = wrap(
+            &["❯ Refactor the parser module".to_owned(), format!("  ⎿  {message}"), String::new()],
+            *width,
+            terminal,
+        );
+        let with_message = [rows[..border].join("\n"), turn, rows[border..].join("\n")].join("\n");
+        let got = detectors().pane.detect(&with_message, &ctx());
+        prop_assert!(
+            matches!(got.verdict, Verdict::QuotaExhausted { window: w, .. } if w == window),
+            "expected {window:?}, got {got:?} on\n{with_message}"
+        );
+        prop_assert_eq!(detectors().pane.detect(screen, &ctx()).verdict, Verdict::Clear);
     }
 }

@@ -77,6 +77,31 @@ pub struct RawConfig {
     pub notify: Option<RawNotify>,
     /// Housekeeping.
     pub janitor: Option<RawJanitor>,
+    /// Extra project directories whose task queues are served.
+    #[serde(default)]
+    pub projects: Vec<RawProject>,
+    /// The task queue.
+    pub queue: Option<RawQueue>,
+}
+
+/// `[[projects]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProject {
+    /// The project directory (its queue is `<dir>/.agent-queue/`).
+    pub dir: Spanned<String>,
+}
+
+/// `[queue]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueue {
+    /// Bigger task files are rejected.
+    pub max_task_bytes: Option<Spanned<u64>>,
+    /// Deliveries allowed when a task does not say.
+    pub max_attempts: Option<Spanned<u32>>,
+    /// `done/` entries older than this many hours are archived.
+    pub done_retention_hours: Option<u64>,
 }
 
 /// `[tmux]`.
@@ -293,13 +318,22 @@ impl fmt::Debug for SecretSource {
     }
 }
 
-/// A generic JSON webhook.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A generic JSON webhook. `Debug` shows header names only (values may be credentials).
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
     /// Where to POST.
     pub url: String,
     /// Extra headers (e.g. an authorization header).
     pub headers: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Where notifications go and how hard to try.
@@ -328,6 +362,19 @@ pub struct JanitorSettings {
     pub interval: Duration,
 }
 
+/// The task queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Project directories served besides the sessions' own.
+    pub projects: Vec<PathBuf>,
+    /// Bigger task files are rejected.
+    pub max_task_bytes: u64,
+    /// Deliveries allowed when a task does not say.
+    pub max_attempts: u32,
+    /// `done/` entries older than this are archived by the janitor.
+    pub done_retention: Duration,
+}
+
 /// The checked, resolved configuration the daemon runs with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DaemonConfig {
@@ -349,6 +396,8 @@ pub struct DaemonConfig {
     pub notify: NotifySettings,
     /// Housekeeping.
     pub janitor: JanitorSettings,
+    /// The task queue.
+    pub queue: QueueSettings,
 }
 
 /// What the loader may look up in the environment (tests pass their own).
@@ -867,6 +916,51 @@ impl Resolver<'_> {
             interval,
         };
 
+        let mut projects = Vec::new();
+        for (i, p) in raw.projects.iter().enumerate() {
+            let key = format!("projects[{i}].dir");
+            let dir = self.path(p.dir.get_ref(), p.dir.span(), &key)?;
+            if !dir.is_dir() {
+                return Err(self.err(
+                    Some(p.dir.span()),
+                    &key,
+                    format!("directory {} does not exist", dir.display()),
+                ));
+            }
+            projects.push(dir);
+        }
+        let queue_raw = raw.queue.unwrap_or_default();
+        let max_task_bytes = match &queue_raw.max_task_bytes {
+            Some(b) if *b.get_ref() == 0 => {
+                return Err(self.err(
+                    Some(b.span()),
+                    "queue.max_task_bytes",
+                    "must be at least 1".into(),
+                ));
+            }
+            Some(b) => *b.get_ref(),
+            None => 1024 * 1024,
+        };
+        let max_attempts_q = match &queue_raw.max_attempts {
+            Some(a) if *a.get_ref() == 0 => {
+                return Err(self.err(
+                    Some(a.span()),
+                    "queue.max_attempts",
+                    "must be at least 1".into(),
+                ));
+            }
+            Some(a) => *a.get_ref(),
+            None => 3,
+        };
+        let queue = QueueSettings {
+            projects,
+            max_task_bytes,
+            max_attempts: max_attempts_q,
+            done_retention: Duration::from_secs(
+                queue_raw.done_retention_hours.unwrap_or(24 * 7) * 3600,
+            ),
+        };
+
         Ok(DaemonConfig {
             file: None,
             state_dir,
@@ -881,6 +975,7 @@ impl Resolver<'_> {
             control: ControlSettings { socket, tcp },
             notify,
             janitor,
+            queue,
         })
     }
 }

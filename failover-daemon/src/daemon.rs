@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::{DaemonConfig, Env, ProcessEnv};
 use crate::deps::Deps;
 use crate::error::DaemonError;
@@ -21,6 +22,9 @@ use crate::http::convert::DaemonFacts;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::notifiers::{NotifyHub, run_channel};
+use crate::prompts::TranscriptPrompts;
+use crate::queue::backend::{BackendDeliver, TranscriptLocator};
+use crate::queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
 use crate::state_store::{Loaded, StateStore};
 use crate::tasks::switcher::SwitchTimeouts;
 use crate::tasks::{self, Published, TaskExit, dispatcher};
@@ -69,6 +73,7 @@ impl Daemon {
             observation_tx,
             observations,
             prompts,
+            records,
             clock,
         } = deps;
         let started_at = clock.now();
@@ -152,6 +157,7 @@ impl Daemon {
             config_error: None,
             state_error: startup_alert,
             notifications_dropped: 0,
+            turns_started: Default::default(),
         };
         let (status_tx, status_rx) = watch::channel(Arc::new(Published {
             snapshot: engine.snapshot(),
@@ -159,6 +165,8 @@ impl Daemon {
         }));
         let config = Arc::new(config);
         let (config_tx, config_rx) = watch::channel(config.clone());
+        let config_rx_queue = config_rx.clone();
+        let backend_for_queue = backend.clone();
 
         let shutdown = CancellationToken::new();
         let notify_stop = CancellationToken::new();
@@ -224,6 +232,7 @@ impl Daemon {
             "session watcher",
             tasks::session_watcher::run(
                 backend,
+                records,
                 config_rx,
                 status_rx.clone(),
                 persisted,
@@ -237,6 +246,8 @@ impl Daemon {
             tasks::janitor::run(
                 checkpointer,
                 config.janitor.clone(),
+                tasks::janitor::QueueWork::from_config(&config),
+                hub.clone(),
                 clock,
                 shutdown.clone(),
             ),
@@ -265,6 +276,34 @@ impl Daemon {
                 "watchdog",
                 tasks::systemd::watchdog(interval, control_tx.clone(), shutdown.clone()),
             ));
+        }
+
+        {
+            let (view_tx, view_rx) = watch::channel(SessionsView::default());
+            set.spawn(named(
+                "queue view",
+                tasks::queue_view::run(
+                    status_rx.clone(),
+                    config_rx_queue,
+                    view_tx,
+                    shutdown.clone(),
+                ),
+            ));
+            let queue = build_queue(&config, hub.clone(), clock);
+            let deliver = Arc::new(BackendDeliver::new(
+                backend_for_queue,
+                Some(transcript_locator(&config, status_rx.clone())),
+            ));
+            let stop = shutdown.clone();
+            set.spawn(named("task queue", async move {
+                if let Err(e) =
+                    crate::queue::dispatcher::run(queue, view_rx, deliver, stop.cancelled_owned())
+                        .await
+                {
+                    tracing::error!(error = %e, "the task queue stopped; sessions and failover keep working");
+                }
+                Ok(())
+            }));
         }
 
         let handle = DaemonHandle {
@@ -394,6 +433,63 @@ impl Daemon {
         tracing::info!("daemon stopped; sessions keep running in tmux");
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// The task queue over the configured projects, notifying tasks that fail for good.
+fn build_queue(config: &DaemonConfig, hub: Arc<NotifyHub>, clock: Clock) -> Queue {
+    let mut qc = QueueConfig::new(config.queue.projects.clone());
+    qc.max_task_bytes = config.queue.max_task_bytes;
+    qc.default_max_attempts = config.queue.max_attempts;
+    Queue::new(qc).with_failure_hook(Arc::new(move |f: &FailedTask| {
+        let at = clock.now();
+        hub.submit(
+            Notification {
+                severity: Severity::Warning,
+                kind: NotificationKind::TaskFailed {
+                    task: f.task.clone(),
+                    session: f.session.clone(),
+                    reason: f.reason.clone(),
+                },
+                summary: format!(
+                    "task {} in {} failed: {}",
+                    f.task,
+                    f.project.display(),
+                    f.reason
+                ),
+                next_reset: None,
+                dedup_key: format!("task-failed:{}:{}", f.project.display(), f.task),
+                at,
+            },
+            at,
+        );
+    }))
+}
+
+/// Where the transcript of the conversation a delivery went to lives: the session's current
+/// conversation (from the published status) in the shared projects tree.
+fn transcript_locator(
+    config: &DaemonConfig,
+    status: watch::Receiver<Arc<Published>>,
+) -> TranscriptLocator {
+    let prompts = TranscriptPrompts::new(config.claude.shared_projects.clone());
+    let dirs: Vec<_> = config
+        .engine
+        .sessions
+        .iter()
+        .map(|s| (s.id.clone(), s.dir.clone()))
+        .collect();
+    Arc::new(move |d: &Delivery| {
+        let dir = dirs.iter().find(|(id, _)| *id == d.session)?.1.clone();
+        let conv = status
+            .borrow()
+            .snapshot
+            .sessions
+            .iter()
+            .find(|s| s.id == d.session)?
+            .claude_session
+            .clone()?;
+        Some(prompts.transcript_path(&dir, &conv))
+    })
 }
 
 async fn named(name: &'static str, fut: impl Future<Output = Result<(), DaemonError>>) -> TaskExit {

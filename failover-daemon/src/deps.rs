@@ -5,7 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use failover_core::{Checkpointer, SessionBackend};
+use async_trait::async_trait;
+use failover_core::{AccountId, Checkpointer, ClaudeSessionId, SessionBackend, SessionId};
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
@@ -33,6 +34,8 @@ pub struct Deps {
     pub observations: mpsc::Receiver<ObserverEvent>,
     /// Recalls a conversation's last prompt and tool call for checkpoints.
     pub prompts: Arc<dyn PromptSource>,
+    /// What the backend recorded about sessions it launched, for adoption after a restart.
+    pub records: Arc<dyn SessionRecords>,
     /// The clock (tests start it at a fixed instant, under a paused tokio clock).
     pub clock: Clock,
 }
@@ -49,4 +52,33 @@ impl fmt::Debug for Deps {
 /// A bounded observation channel of the standard capacity.
 pub fn observation_channel() -> (mpsc::Sender<ObserverEvent>, mpsc::Receiver<ObserverEvent>) {
     mpsc::channel(OBSERVATION_CAPACITY)
+}
+
+/// What the backend itself recorded when it launched a session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The account it was launched on.
+    pub account: Option<AccountId>,
+    /// The conversation it runs.
+    pub claude_session: Option<ClaudeSessionId>,
+}
+
+/// Reads what the backend recorded about a running session. At adoption this is preferred
+/// to the state file: it is written by the launch itself, so it is right even when the daemon
+/// died between a launch and the state write that would have recorded it.
+#[async_trait]
+pub trait SessionRecords: Send + Sync {
+    /// The record of `session`, if the backend kept one.
+    async fn recorded(&self, session: &SessionId) -> Option<Recorded>;
+}
+
+/// No records: adoption relies on the state file alone.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRecords;
+
+#[async_trait]
+impl SessionRecords for NoRecords {
+    async fn recorded(&self, _session: &SessionId) -> Option<Recorded> {
+        None
+    }
 }

@@ -31,14 +31,19 @@ pub mod notifiers;
 pub mod observe;
 pub mod production;
 pub mod prompts;
+pub mod queue;
 pub mod sim;
 pub mod state_store;
 pub mod tasks;
 
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use clock::Clock;
 pub use config::{ConfigFileError, DaemonConfig};
 pub use daemon::{Daemon, EVENT_BUFFER, SHUTDOWN_GRACE, run};
-pub use deps::{Deps, observation_channel};
+pub use deps::{Deps, NoRecords, Recorded, SessionRecords, observation_channel};
 pub use error::DaemonError;
 pub use handle::{CommandError, DaemonHandle};
 pub use observe::{NoObservers, ObserverEvent, Observers};

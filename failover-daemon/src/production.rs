@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::{DaemonConfig, TmuxTarget};
-use crate::deps::{Deps, observation_channel};
+use crate::deps::{Deps, Recorded, SessionRecords, observation_channel};
 use crate::error::DaemonError;
 use crate::notifiers::channels_from_settings;
 use crate::observe::{ObserverEvent, Observers};
@@ -93,6 +93,7 @@ pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
         }
     }
 
+    let backend_for_records = backend.clone();
     let zone = jiff::tz::TimeZone::system();
     let (tx, rx) = observation_channel();
     let observers = TmuxObservers {
@@ -113,6 +114,7 @@ pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
         prompts: Arc::new(TranscriptPrompts::new(
             config.claude.shared_projects.clone(),
         )),
+        records: Arc::new(TmuxRecords(backend_for_records)),
         clock: Clock::system(),
     })
 }
@@ -201,5 +203,24 @@ impl Observers for TmuxObservers {
 
     fn track(&self, claude_session: ClaudeSessionId, session: SessionId) {
         self.tracker.track(claude_session, session);
+    }
+}
+
+/// The account and conversation tmux recorded as options of each session it launched.
+struct TmuxRecords(Arc<TmuxBackend>);
+
+#[async_trait::async_trait]
+impl SessionRecords for TmuxRecords {
+    async fn recorded(&self, session: &SessionId) -> Option<Recorded> {
+        match self.0.describe(session).await {
+            Ok(info) => Some(Recorded {
+                account: info.account,
+                claude_session: info.claude_session,
+            }),
+            Err(e) => {
+                tracing::debug!(%session, error = %e, "no launch record in tmux");
+                None
+            }
+        }
     }
 }

@@ -216,7 +216,9 @@ dir = "work/s0"
         "the session outlives the daemon"
     );
 
-    // Restart: the running session is adopted, not launched again.
+    // Restart, even without the state file: the running session is adopted, not launched
+    // again, with the account and conversation tmux recorded at launch.
+    std::fs::remove_file(root.join("state/state.json")).unwrap();
     let daemon = Daemon::start(&cfg);
     let s = wait_status(&socket, "s0 adopted", |s| {
         s.sessions
@@ -234,4 +236,69 @@ dir = "work/s0"
     );
     let (code, log) = daemon.terminate();
     assert_eq!(code, Some(0), "{log}");
+}
+
+#[tokio::test]
+async fn systemd_is_told_ready_watchdog_and_stopping() {
+    let dir = tempfile::Builder::new().prefix("cfn").tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("acc/a")).unwrap();
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let notify = root.join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let cfg = root.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"state\"\n[tmux]\npath = \"{}\"\n[claude]\nshared_projects = \"shared\"\n[control]\nsocket = \"{}\"\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc/a\"\n",
+            tmux.0.display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    // systemd names the watched process in WATCHDOG_PID: `exec` keeps the shell's pid.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" --config \"$1\"")
+        .arg(BIN)
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &notify)
+        .env("WATCHDOG_USEC", "400000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(child);
+    let recv = || {
+        let mut buf = [0u8; 256];
+        let n = listener
+            .recv(&mut buf)
+            .expect("a notification before the timeout");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut got = Vec::new();
+    while got
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
+        got.push(recv());
+    }
+    assert!(got[0].contains("READY=1"), "{got:?}");
+    // Ready means serving.
+    assert!(status(&socket).await.is_some());
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, Some(0));
+    loop {
+        let m = recv();
+        if m.contains("STOPPING=1") {
+            break;
+        }
+        assert!(m.contains("WATCHDOG=1"), "unexpected {m}");
+    }
 }

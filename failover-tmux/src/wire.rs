@@ -18,8 +18,10 @@ pub const EXIT_OPTION: &str = "@failover-exit";
 /// through `$0` (the tmux program; `$TMUX`/`$TMUX_PANE`, set by tmux in the pane, name the
 /// server and pane) and exits with the same status. The `trap` (a handler, which programs
 /// started by the shell do not inherit, unlike an ignored signal) keeps the wrapper alive
-/// through a Ctrl-C meant for the program, so the status is recorded then too.
-pub const EXIT_WRAPPER: &str = "trap : INT TERM HUP; \"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; exit \"$s\"";
+/// through a Ctrl-C meant for the program, so the status is recorded then too. Hangups are
+/// not trapped: the wrapper leads the terminal's session, and only its death passes the
+/// hangup of `kill-session` on to the program.
+pub const EXIT_WRAPPER: &str = "trap : INT QUIT; \"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; exit \"$s\"";
 
 /// `list-panes -s -F`: whether the pane's process exited, its status (tmux's, then the
 /// wrapper's), the signal that killed it, its pid.

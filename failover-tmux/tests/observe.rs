@@ -8,14 +8,16 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use failover_core::quota::{PaneDetector, StatuslineDetector, TranscriptDetector};
 use failover_core::{
     AccountId, Activity, ClaudeSessionId, LaunchRequest, Liveness, SessionBackend, SessionId,
     SignalSource, Subject, Verdict,
 };
+use failover_core::{LimitWindow, UnixMillis};
 use failover_tmux::observe::{
     ObserverEvent, PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
 };
-use support::{RegexDetector, TestServer};
+use support::TestServer;
 use tokio::sync::mpsc;
 
 const BUDGET: Duration = Duration::from_millis(250);
@@ -38,19 +40,28 @@ async fn next_matching<T>(
     }
 }
 
-fn quota_of(e: &ObserverEvent, want: SignalSource) -> Option<(Subject, String)> {
+/// A five-hour exhaustion verdict from `want`: (subject, evidence, reset instant).
+fn quota_of(
+    e: &ObserverEvent,
+    want: SignalSource,
+) -> Option<(Subject, String, Option<UnixMillis>)> {
     match e {
         ObserverEvent::Observation {
             subject,
             source,
             detection,
             ..
-        } if *source == want && matches!(detection.verdict, Verdict::QuotaExhausted { .. }) => {
-            Some((
+        } if *source == want => match detection.verdict {
+            Verdict::QuotaExhausted {
+                window: LimitWindow::FiveHour,
+                resets_at,
+            } => Some((
                 subject.clone(),
                 detection.evidence.clone().unwrap_or_default(),
-            ))
-        }
+                resets_at,
+            )),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -68,10 +79,7 @@ async fn a_quota_message_in_a_real_pane_is_a_verdict_within_250ms() {
     };
     srv.backend.launch(&req).await.unwrap();
     let (tx, mut rx) = mpsc::channel(64);
-    let detector = Arc::new(RegexDetector::quota(
-        SignalSource::Pane,
-        r"You've hit your [0-9a-z-]+ limit",
-    ));
+    let detector = Arc::new(PaneDetector::new());
     let observer = PaneObserver::new(
         &srv.backend,
         session.clone(),
@@ -100,13 +108,16 @@ async fn a_quota_message_in_a_real_pane_is_a_verdict_within_250ms() {
     let written = Instant::now();
     term.write_all("  ⎿  You've hit your 5-hour limit · resets 9:38am (UTC)\r\n".as_bytes())
         .unwrap();
-    let (subject, evidence) =
+    let (subject, evidence, resets_at) =
         next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Pane)).await;
     let latency = written.elapsed();
     eprintln!("pane verdict after {latency:?}");
     assert!(latency <= BUDGET, "{latency:?}");
     assert_eq!(subject, Subject::Session(session.clone()));
-    assert_eq!(evidence, "You've hit your 5-hour limit");
+    assert!(evidence.contains("5-hour limit"), "{evidence}");
+    // "resets 9:38am (UTC)" resolves to the next 9:38 UTC after the observation.
+    let reset = resets_at.expect("a reset instant").to_timestamp().unwrap();
+    assert_eq!(reset.strftime("%H:%M").to_string(), "09:38");
 
     // The message stays on screen: a second sighting follows without new output.
     next_matching(&mut rx, Duration::from_secs(3), |e| {
@@ -159,10 +170,7 @@ async fn a_killed_session_ends_its_observer_with_exited() {
     other.session = SessionId::new("other");
     srv.backend.launch(&other).await.unwrap();
     let (tx, mut rx) = mpsc::channel(64);
-    let detector = Arc::new(RegexDetector::quota(
-        SignalSource::Pane,
-        "never matches this",
-    ));
+    let detector = Arc::new(PaneDetector::new());
     let task = tokio::spawn(
         PaneObserver::new(
             &srv.backend,
@@ -211,10 +219,7 @@ async fn transcript_lines_are_verdicts_within_250ms_across_new_files_and_truncat
     let tracker = Tracker::default();
     tracker.track(ClaudeSessionId::new(conv), SessionId::new("ccl-0"));
     let (tx, mut rx) = mpsc::channel(64);
-    let detector = Arc::new(RegexDetector::quota(
-        SignalSource::Transcript,
-        r#""error":"rate_limit""#,
-    ));
+    let detector = Arc::new(TranscriptDetector::new());
     let task = tokio::spawn(TranscriptWatcher::new(&root, detector, tx, tracker.clone()).run());
     // Let the watch be installed before writing (it is set up first thing in `run`).
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -232,7 +237,7 @@ async fn transcript_lines_are_verdicts_within_250ms_across_new_files_and_truncat
     let written = Instant::now();
     f.write_all(tail.as_bytes()).unwrap();
     f.flush().unwrap();
-    let (subject, _) =
+    let (subject, _, _) =
         next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
     let latency = written.elapsed();
     eprintln!("transcript verdict after {latency:?}");
@@ -243,6 +248,14 @@ async fn transcript_lines_are_verdicts_within_250ms_across_new_files_and_truncat
     std::fs::write(&path, "").unwrap();
     let written = Instant::now();
     std::fs::write(&path, rate_limit_line(conv)).unwrap();
+    next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
+    assert!(written.elapsed() <= BUDGET);
+
+    // Rotation: a new file renamed over the old one is read from its start.
+    let rotated = folder.join(".rotating");
+    std::fs::write(&rotated, rate_limit_line(conv)).unwrap();
+    let written = Instant::now();
+    std::fs::rename(&rotated, &path).unwrap();
     next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
     assert!(written.elapsed() <= BUDGET);
 
@@ -257,7 +270,7 @@ async fn transcript_lines_are_verdicts_within_250ms_across_new_files_and_truncat
         rate_limit_line(conv2),
     )
     .unwrap();
-    let (subject, _) =
+    let (subject, _, _) =
         next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Transcript)).await;
     assert!(written.elapsed() <= BUDGET, "{:?}", written.elapsed());
     assert_eq!(subject, Subject::Session(SessionId::new("ccl-1")));
@@ -294,10 +307,7 @@ async fn a_spooled_statusline_is_a_verdict_within_250ms() {
     let installed = failover_tmux::statusline::install(&config, &spool).unwrap();
 
     let (tx, mut rx) = mpsc::channel(64);
-    let detector = Arc::new(RegexDetector::quota(
-        SignalSource::Statusline,
-        r#""used_percentage":\s*100"#,
-    ));
+    let detector = Arc::new(StatuslineDetector::new());
     let account = AccountId::new("b");
     let task = tokio::spawn(
         StatuslineWatcher::new(vec![(account.clone(), spool.clone())], detector, tx).run(),
@@ -305,7 +315,6 @@ async fn a_spooled_statusline_is_a_verdict_within_250ms() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let doc = r#"{"session_id":"9f1e2d3c-0000-4000-8000-00000000000a","cwd":"/work","rate_limits":{"five_hour":{"used_percentage":100,"resets_at":1795740000}}}"#;
-    let written = Instant::now();
     let mut child = std::process::Command::new("/bin/sh")
         .arg(&installed.hook)
         .env("FAILOVER_SESSION", "ccl-3")
@@ -320,11 +329,21 @@ async fn a_spooled_statusline_is_a_verdict_within_250ms() {
         .write_all(doc.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success());
-    let (subject, _) =
-        next_matching(&mut rx, BUDGET, |e| quota_of(e, SignalSource::Statusline)).await;
-    let latency = written.elapsed();
-    eprintln!("statusline verdict after {latency:?} (hook run included)");
+    let (subject, _, resets_at) = next_matching(&mut rx, Duration::from_secs(5), |e| {
+        quota_of(e, SignalSource::Statusline)
+    })
+    .await;
+    let received = std::time::SystemTime::now();
+    // Measured from the moment the hook finished writing the document (its mtime; the
+    // rename that publishes it comes after), so a slow process start does not count.
+    let written = std::fs::metadata(spool.join("ccl-3.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let latency = received.duration_since(written).unwrap();
+    eprintln!("statusline verdict {latency:?} after the document was written");
     assert!(latency <= BUDGET, "{latency:?}");
+    assert_eq!(resets_at, Some(UnixMillis::from_secs(1_795_740_000)));
     assert_eq!(subject, Subject::Account(account));
     // The conversation id was learned too (sent just before the verdict).
     assert_eq!(
@@ -344,7 +363,7 @@ async fn statusline_teaches_the_conversation_id() {
     let tmp = tempfile::tempdir().unwrap();
     let spool = tmp.path().join("spool");
     let (tx, mut rx) = mpsc::channel(64);
-    let detector = Arc::new(RegexDetector::quota(SignalSource::Statusline, "never"));
+    let detector = Arc::new(StatuslineDetector::new());
     let task = tokio::spawn(
         StatuslineWatcher::new(vec![(AccountId::new("a"), spool.clone())], detector, tx).run(),
     );
@@ -380,10 +399,7 @@ async fn a_pane_observer_ends_when_its_listener_goes() {
     };
     srv.backend.launch(&req).await.unwrap();
     let (tx, mut rx) = mpsc::channel(4);
-    let detector = Arc::new(RegexDetector::quota(
-        SignalSource::Pane,
-        "never matches this",
-    ));
+    let detector = Arc::new(PaneDetector::new());
     let task = tokio::spawn(
         PaneObserver::new(
             &srv.backend,

@@ -138,10 +138,7 @@ async fn real_claude_launch_prompt_transcript_stop_resume() {
 
     // Observe the real pane: the turn shows as Working, then Idle again.
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
-    let detector = std::sync::Arc::new(support::RegexDetector::quota(
-        failover_core::SignalSource::Pane,
-        "You've hit your [0-9a-z-]+ limit",
-    ));
+    let detector = std::sync::Arc::new(failover_core::quota::PaneDetector::new());
     let observer = tokio::spawn(
         PaneObserver::new(
             &srv.backend,

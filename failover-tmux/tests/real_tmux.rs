@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use failover_core::{
@@ -195,11 +196,16 @@ async fn stop_asks_to_exit_at_a_turn_boundary() {
 async fn stop_interrupts_a_busy_program_and_kills_after_the_grace() {
     let srv = TestServer::new();
     let dir = srv.dir("work");
-    // A program that ignores everything: only kill-session ends it.
+    // A program that ignores Escape, `/exit` and Ctrl-C: only kill-session (its hangup)
+    // ends it. It records its pid so the test can check nothing outlives the stop.
     let stubborn = srv.tmp.path().join("stubborn.sh");
+    let pid_file = srv.tmp.path().join("stubborn.pid");
     support::write_exec(
         &stubborn,
-        "#!/bin/sh\ntrap '' INT TERM HUP\nprintf 'esc to interrupt\\n'\nwhile :; do sleep 1; done\n",
+        &format!(
+            "#!/bin/sh\necho $$ > '{}'\ntrap '' INT TERM\nprintf 'esc to interrupt\\n'\nwhile :; do sleep 1; done\n",
+            pid_file.display()
+        ),
     );
     let stubborn_srv = TestServer::with(|c| {
         c.claude_command = vec!["/bin/sh".into(), stubborn.to_string_lossy().into_owned()];
@@ -226,6 +232,12 @@ async fn stop_interrupts_a_busy_program_and_kills_after_the_grace() {
         stubborn_srv.backend.liveness(&req.session).await.unwrap(),
         Liveness::Missing
     );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let proc = PathBuf::from(format!("/proc/{}", pid.trim()));
+    eventually(Duration::from_secs(3), "the program to be gone", || async {
+        (!proc.exists()).then_some(())
+    })
+    .await;
 
     // A working stand-in (in `sleep`) is interrupted with C-c after the polite request.
     let req = request(&srv, "busy", &dir);

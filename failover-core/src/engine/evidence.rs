@@ -6,8 +6,12 @@
 //!   the count.
 //! - A `Transient` verdict (5xx, 529, throttle, network) from any source resets the count
 //!   and changes nothing else: it can never cause a swap.
-//! - Evidence about a session observed before that session's last completed turn is stale
-//!   (history still on screen, an old transcript line) and never counts.
+//! - Evidence about a session is stale, and never counts, when it was observed before the
+//!   start of the session's last completed turn (a turn went through after it: history
+//!   still on screen, an old transcript line), or before the session was launched on the
+//!   account it is on now (it is about the previous placement, read late). Evidence
+//!   observed *during* the last turn still counts: that turn may be the one the limit
+//!   ended, with the prompt coming back before the transcript line was read.
 
 use crate::account::AccountState;
 use crate::engine::{FailoverEngine, Subject};
@@ -38,8 +42,8 @@ impl FailoverEngine {
                 let Some(m) = self.sessions.get(sid) else {
                     return self.ignore("detection for an unknown session");
                 };
-                if m.last_turn_at.is_some_and(|t| observed_at < t) {
-                    return self.ignore("stale evidence (before the last completed turn)");
+                if m.stale_before.is_some_and(|t| observed_at < t) {
+                    return self.ignore("stale evidence (before the last turn or launch)");
                 }
                 let Some(account) = m.state.account().cloned() else {
                     return self.ignore("detection for a session on no account");
@@ -69,14 +73,21 @@ impl FailoverEngine {
                 if let Some(s) = slot {
                     self.account_streaks.insert(a.clone(), s);
                 }
-                return self.apply_verdict(&subject, &account, verdict, source, confirmed);
+                return self.apply_verdict(
+                    &subject,
+                    &account,
+                    verdict,
+                    source,
+                    confirmed,
+                    observed_at,
+                );
             }
         };
         let confirmed = match streak {
             Some(slot) => count(slot, key, source, threshold),
             None => false,
         };
-        self.apply_verdict(&subject, &account, verdict, source, confirmed);
+        self.apply_verdict(&subject, &account, verdict, source, confirmed, observed_at);
     }
 
     fn apply_verdict(
@@ -86,6 +97,7 @@ impl FailoverEngine {
         verdict: Verdict,
         source: SignalSource,
         confirmed: bool,
+        observed_at: UnixMillis,
     ) {
         let now = self.now;
         if matches!(verdict, Verdict::Clear) && source.is_structured() {
@@ -107,7 +119,7 @@ impl FailoverEngine {
         ) {
             if let Subject::Session(sid) = subject {
                 if let Some(m) = self.sessions.get_mut(sid) {
-                    m.quota_hit = true;
+                    m.quota_hit_at = m.quota_hit_at.max(Some(observed_at));
                 }
             }
         }

@@ -70,8 +70,9 @@ pub enum Input {
         source: SignalSource,
         /// The verdict and its evidence.
         detection: Detection,
-        /// When the evidence was produced (written, shown). Evidence from before a
-        /// session's last successful turn is stale and never counts.
+        /// When the evidence was produced (written, shown). Evidence about a session from
+        /// before its last completed turn, or from before its launch on its current
+        /// account, is stale and never counts.
         observed_at: UnixMillis,
     },
     /// A session was found running (adopted at startup, or started outside the engine).

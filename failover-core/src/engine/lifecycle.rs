@@ -56,9 +56,15 @@ impl FailoverEngine {
             | SessionState::Stopping { .. } => return,
         };
         // Adopt it where it runs; when the backend cannot tell, where it last ran, else
-        // where the pool runs.
-        let Some(account) = account.or(home).or_else(|| self.active.clone()) else {
-            return self.ignore("a session started on an unknown account");
+        // where the pool runs, else the preferred account. Ignoring it instead would get it
+        // launched a second time after adoption.
+        let preferred = self.pool.iter().next().map(|e| e.account.id.clone());
+        let Some(account) = account
+            .or(home)
+            .or_else(|| self.active.clone())
+            .or(preferred)
+        else {
+            return self.ignore("a session started with no account configured");
         };
         self.set_state(
             sid,
@@ -91,14 +97,6 @@ impl FailoverEngine {
 
     pub(super) fn on_activity(&mut self, sid: &SessionId, activity: Activity) {
         let now = self.now;
-        // A turn that ends while the session's account cannot serve it (exhausted, needs a
-        // login) ended in that error: it is not a completed turn, and the prompt it carried
-        // is still to be replayed.
-        let account_down = self
-            .sessions
-            .get(sid)
-            .and_then(|m| m.state.account())
-            .is_some_and(|a| !self.pool.is_usable(a, now));
         let Some(m) = self.sessions.get_mut(sid) else {
             return self.ignore("activity of an unknown session");
         };
@@ -108,12 +106,21 @@ impl FailoverEngine {
         else {
             return self.ignore("activity of a session that is not running");
         };
-        if activity == Activity::Idle && *current == Some(Activity::Working) && !account_down {
-            // A completed turn: older evidence is now history, and the session is healthy.
-            m.last_turn_at = Some(now);
-            m.quota_hit = false;
-            m.streak = None;
-            m.deaths = 0;
+        match (activity, *current) {
+            (Activity::Working, Some(Activity::Working)) => {}
+            (Activity::Working, _) => m.turn_started_at = Some(now),
+            (Activity::Idle, Some(Activity::Working)) => {
+                // A completed turn. Evidence from before it started is history, unless the
+                // turn itself hit the limit (evidence observed during it still counts), and
+                // a session that completes turns is healthy.
+                let started = m.turn_started_at.take().unwrap_or(now);
+                m.stale_before = m.stale_before.max(Some(started));
+                if m.quota_hit_at.is_some_and(|hit| hit < started) {
+                    m.quota_hit_at = None;
+                }
+                m.deaths = 0;
+            }
+            (Activity::Idle, _) => {}
         }
         *current = Some(activity);
     }
@@ -234,7 +241,7 @@ impl FailoverEngine {
         // Evidence that the session's turn hit the quota may arrive while it is being
         // checkpointed (the transcript line often lands just after the account-wide signal
         // that started the swap): it counts as much as evidence seen before.
-        let quota_hit = m.quota_hit;
+        let quota_hit = m.quota_hit_at.is_some();
         let matching = matches!(
             (&state, &outcome),
             (_, EffectOutcome::Failed { .. })
@@ -404,7 +411,17 @@ impl FailoverEngine {
         let StopPurpose::Swap { to } = purpose else {
             return self.set_state(sid, parked);
         };
-        let keep = self.pool.is_usable(&to, self.now)
+        // Keep the destination chosen when the move began unless it stopped being usable,
+        // stopped being the active account, or fell behind an account with more headroom.
+        let now = self.now;
+        let pct = self.config.proactive_percent;
+        let headroom_elsewhere = self
+            .pool
+            .best(now, pct, None)
+            .is_some_and(|b| self.pool.tier(b, now, pct) == Some(crate::accounts::Tier::Headroom));
+        let keep = self.pool.is_usable(&to, now)
+            && (self.pool.tier(&to, now, pct) == Some(crate::accounts::Tier::Headroom)
+                || !headroom_elsewhere)
             && (self.config.mode == crate::config::PolicyMode::Spread
                 || self.active.as_ref() == Some(&to));
         let target = if keep { Some(to) } else { self.target_for(sid) };

@@ -7,15 +7,17 @@
 //! [`next_deadline`](FailoverEngine::next_deadline).
 //!
 //! The per-session state diagram and the transition table are in the repository's
-//! `ARCHITECTURE.md` (section "failover-core"); [`SessionState`](crate::session::SessionState)
-//! documents each state.
+//! `ARCHITECTURE.md` (section "The failover engine"); [`SessionState`] documents each
+//! state.
 //!
 //! The code is split by concern, each file an `impl FailoverEngine` block:
 //! - `evidence.rs`: detector verdicts → account states (confirmation, veto, staleness);
 //! - `lifecycle.rs`: session started / exited / activity, effect replies, timeouts;
 //! - `plan.rs`: the policy: active account, swaps, parking, launches, prompt replay;
 //! - `commands.rs`: operator commands and configuration reload;
-//! - `notes.rs`: the notifications the engine raises.
+//! - `notes.rs`: the notifications the engine raises;
+//! - `index.rs`: per-account load, stopped sessions and prompts to replay, kept up to date
+//!   on every state change so that an input costs what it changes, not the pool's size.
 
 mod commands;
 mod effect;

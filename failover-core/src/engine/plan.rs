@@ -173,6 +173,13 @@ impl FailoverEngine {
         );
         let request = self.next_request(sid);
         let deadline = self.deadline();
+        if let Some(m) = self.sessions.get_mut(sid) {
+            // A new placement: evidence from before it is about the previous one.
+            m.stale_before = Some(self.now);
+            m.turn_started_at = None;
+            m.quota_hit_at = None;
+            m.streak = None;
+        }
         self.out.push(Effect::Launch {
             request,
             session: sid.clone(),
@@ -200,7 +207,10 @@ impl FailoverEngine {
         let SessionState::Running { account, activity } = &m.state else {
             return;
         };
-        let interrupted = *activity != Some(Activity::Idle) || m.quota_hit;
+        // Replay only a turn known to be cut short: one in progress, or one that hit the
+        // quota itself. An unknown activity is not enough (the last prompt may have been
+        // answered long ago, and typing it again would redo that work).
+        let interrupted = *activity == Some(Activity::Working) || m.quota_hit_at.is_some();
         let (account, claude_session, dir, task) = (
             account.clone(),
             m.claude_session.clone(),

@@ -18,7 +18,7 @@
 //! - Otherwise `allowed_warning` → near limit, with the claimed window (or the most used one)
 //!   and its utilization (`…-5h-utilization`, `…-7d-utilization`, fractions of 1) as a
 //!   percentage. `allowed` → near limit when a utilization is at least
-//!   [`NEAR_LIMIT_FLOOR_PERCENT`](super::statusline::NEAR_LIMIT_FLOOR_PERCENT), else clear,
+//!   [`NEAR_LIMIT_FLOOR_PERCENT`], else clear,
 //!   the same floor as the statusline.
 
 use super::statusline::{NEAR_LIMIT_FLOOR_PERCENT, window_from_claim};

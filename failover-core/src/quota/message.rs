@@ -23,7 +23,7 @@
 //! Matching is case-insensitive and tolerant of missing spaces, because a hard wrap may
 //! glue two words together when the rows are joined back.
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::reset::ResetParser;
 use super::{AuthReason, DetectContext, TransientKind, Verdict};
@@ -36,13 +36,17 @@ pub enum Anchor {
     /// means the wording is being quoted.
     Start,
     /// The message may appear anywhere: the footer under the input box, where Claude Code
-    /// puts its own notices on the same row as other hints.
+    /// puts its own notices on the same row as other hints. Transient wordings do not count
+    /// there (Claude Code shows retries above the input box, and a user's statusline in the
+    /// footer may mention errors).
     Anywhere,
 }
 
 /// Classifies single message texts. Build it once; it holds compiled regexes.
 #[derive(Debug, Clone)]
 pub struct MessageClassifier {
+    /// Every pattern below in one set: a single pass tells whether any family starts here.
+    heads: RegexSet,
     epoch_quota: Regex,
     auth: Regex,
     transient: Regex,
@@ -70,7 +74,8 @@ impl MessageClassifier {
         #[allow(clippy::expect_used)]
         let compile = |p: &str| Regex::new(p).expect("message pattern compiles");
         let apos = r"['’`]?";
-        Self {
+        let mut this = Self {
+            heads: RegexSet::empty(),
             epoch_quota: compile(
                 r"(?i)^(?:api\s*error\s*:?\s*)?(?:claude\s*(?:ai\s*)?)?usage\s*limit\s*reached\s*\|\s*\d{9,13}",
             ),
@@ -79,7 +84,7 @@ impl MessageClassifier {
                     not\s*logged\s*in
                   | please\s*run\s*/login
                   | invalid\s*api\s*key
-                  | oauth\s*token
+                  | oauth\s*token\s*(?:has\s*)?(?:expired|been\s*revoked|was\s*revoked|revoked|is\s*invalid|invalid)
                   | (?:your\s*)?(?:access\s*|auth(?:entication)?\s*)?token\s*(?:has\s*)?(?:expired|been\s*revoked|was\s*revoked|revoked)
                   | authentication\s*(?:failed|error)
                   | invalid\s*bearer
@@ -111,18 +116,36 @@ impl MessageClassifier {
             quota_hit: compile(&format!(
                 r"(?i)^you{apos}\s*(?:ha)?ve\s*(?:hit|reached)\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n]{{0,40}}?)\s*limit"
             )),
-            quota_reached: compile(r"(?i)^(?:claude\s*(?:ai\s*)?)?usage\s*limit\s*reached"),
+            quota_reached: compile(
+                r"(?i)^(?:claude\s*(?:(?:ai|max|pro|team)\s*)?)?usage\s*limit\s*reached",
+            ),
             window_reached: compile(&format!(
                 r"(?i)^(?P<w>{WINDOW_WORDS})\s*(?:usage\s*)?limit\s*reached"
             )),
             near_used: compile(&format!(
-                r"(?i)you{apos}\s*(?:ha)?ve\s*used\s*(?P<p>\d{{1,3}}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{{0,40}}?)\s*limit"
+                r"(?i)^you{apos}\s*(?:ha)?ve\s*used\s*(?P<p>\d{{1,3}}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{{0,40}}?)\s*limit"
             )),
             near_over: compile(
-                r"(?i)over\s*(?P<p>\d{1,3}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{0,40}?)\s*limit\s*used",
+                r"(?i)^over\s*(?P<p>\d{1,3}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{0,40}?)\s*limit\s*used",
             ),
             resets: ResetParser::new(),
+        };
+        let patterns = [
+            &this.epoch_quota,
+            &this.auth,
+            &this.transient,
+            &this.quota_hit,
+            &this.quota_reached,
+            &this.window_reached,
+            &this.near_used,
+            &this.near_over,
+        ]
+        .map(Regex::as_str);
+        #[allow(clippy::expect_used)]
+        {
+            this.heads = RegexSet::new(patterns).expect("message patterns compile as a set");
         }
+        this
     }
 
     /// The reset parser this classifier uses.
@@ -151,7 +174,13 @@ impl MessageClassifier {
                 );
                 let mut best: Option<(Verdict, usize)> = None;
                 for start in starts {
-                    if let Some(v) = self.classify_at(&text[start..], ctx) {
+                    // Retries are never shown in the footer; a user's own statusline there
+                    // may well say "error" or "429", so transient wordings count only at the
+                    // start of a conversation row.
+                    let found = self
+                        .classify_at(&text[start..], ctx)
+                        .filter(|v| !matches!(v, Verdict::Transient { .. }));
+                    if let Some(v) = found {
                         if best.as_ref().is_none_or(|(b, _)| rank(&v) > rank(b)) {
                             best = Some((v, start));
                         }
@@ -164,6 +193,11 @@ impl MessageClassifier {
 
     fn classify_at(&self, text: &str, ctx: &DetectContext) -> Option<Verdict> {
         let text = text.trim_start();
+        // One lazy-DFA pass rejects almost every row; only a row that starts a message runs
+        // the individual (anchored, so cheap) patterns.
+        if !self.heads.is_match(text) {
+            return None;
+        }
         if self.epoch_quota.is_match(text) {
             return Some(Verdict::QuotaExhausted {
                 window: window_in(text).unwrap_or(LimitWindow::Other),
@@ -202,12 +236,7 @@ impl MessageClassifier {
         let near = self
             .near_used
             .captures(text)
-            .filter(|c| c.get(0).is_some_and(|m| m.start() == 0))
-            .or_else(|| {
-                self.near_over
-                    .captures(text)
-                    .filter(|c| c.get(0).is_some_and(|m| m.start() == 0))
-            })?;
+            .or_else(|| self.near_over.captures(text))?;
         let used_percent: f32 = near.name("p")?.as_str().parse().ok()?;
         let window = window_from_words(near.name("w").map_or("", |m| m.as_str()))?;
         let resets_at = self.resets.find(text, ctx);
@@ -421,6 +450,16 @@ mod tests {
             })
         ));
         assert_eq!(v("API Error: 400 prompt is too long"), None);
+        assert_eq!(v("OAuth token refreshed"), None);
+        // Model fallback, not an account quota.
+        assert_eq!(v("Claude Opus 4 limit reached, now using Sonnet 4"), None);
+        assert!(matches!(
+            v("Claude Max usage limit reached · resets 3pm"),
+            Some(Verdict::QuotaExhausted {
+                window: LimitWindow::Other,
+                ..
+            })
+        ));
         assert_eq!(v("Here: You've hit your 5-hour limit"), None);
     }
 }

@@ -255,6 +255,19 @@ impl Source {
     }
 }
 
+impl Source {
+    /// The source that produced `evidence`: this one, or the recognised one for `Auto`.
+    pub fn resolve(self, evidence: &str) -> SignalSource {
+        match self {
+            Self::Auto => recognise(evidence),
+            Self::Pane => SignalSource::Pane,
+            Self::Transcript => SignalSource::Transcript,
+            Self::Statusline => SignalSource::Statusline,
+            Self::Headers => SignalSource::Headers,
+        }
+    }
+}
+
 impl From<SignalSource> for Source {
     fn from(s: SignalSource) -> Self {
         match s {
@@ -323,14 +336,7 @@ impl Detectors {
 
     /// Classifies `evidence` with the detector of `source` (recognised when `Auto`).
     pub fn detect(&self, source: Source, evidence: &str, ctx: &DetectContext) -> Detection {
-        let source = match source {
-            Source::Auto => recognise(evidence),
-            Source::Pane => SignalSource::Pane,
-            Source::Transcript => SignalSource::Transcript,
-            Source::Statusline => SignalSource::Statusline,
-            Source::Headers => SignalSource::Headers,
-        };
-        self.get(source).detect(evidence, ctx)
+        self.get(source.resolve(evidence)).detect(evidence, ctx)
     }
 }
 
@@ -350,13 +356,7 @@ pub struct Report {
 impl Detectors {
     /// Classifies `evidence` like [`Detectors::detect`] and adds what a report shows.
     pub fn report(&self, source: Source, evidence: &str, ctx: &DetectContext) -> Report {
-        let source = match source {
-            Source::Auto => recognise(evidence),
-            Source::Pane => SignalSource::Pane,
-            Source::Transcript => SignalSource::Transcript,
-            Source::Statusline => SignalSource::Statusline,
-            Source::Headers => SignalSource::Headers,
-        };
+        let source = source.resolve(evidence);
         let detection = self.get(source).detect(evidence, ctx);
         let used_percent = match (&detection.verdict, source) {
             (Verdict::NearLimit { used_percent, .. }, _) => Some(*used_percent),

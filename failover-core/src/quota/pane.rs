@@ -3,7 +3,7 @@
 //! # How Claude Code lays out its screen
 //!
 //! ```text
-//! > explain this function                       ← a user turn (a submitted prompt)
+//! ❯ explain this function                       ← a user turn (a submitted prompt)
 //!   ⎿  You've hit your 5-hour limit · resets 9:38am (UTC)   ← the API error for that turn
 //! ● Usage limit reached · continuing automatically at 9:38am · esc to cancel
 //!
@@ -12,7 +12,7 @@
 //!
 //! ● Sure, here is …                             ← an assistant reply
 //! ─────────────────────────────────────────     ← the input box: what the user is typing
-//! > You've hit your 5-hour limit                ←   (never a verdict)
+//! ❯ You've hit your 5-hour limit                ←   (never a verdict)
 //! ─────────────────────────────────────────
 //!   ? for shortcuts   You've used 92% of your 5-hour limit · resets 9:38am   ← the footer
 //! ```
@@ -33,7 +33,11 @@
 //!   makes every message above it stale. A slash command or shell escape (`❯ /model`,
 //!   `❯ ! ls`) does not: it asks nothing of the model (Claude Code itself opens
 //!   `/rate-limit-options` right under a quota message). The footer under the input box is
-//!   always current.
+//!   always current; there a message may start anywhere in a row (Claude Code puts its
+//!   notices beside other hints), but transient wordings do not count (retries are shown
+//!   above the box, and a user's own statusline down there may mention errors).
+//! - **The input box** is a prompt row right under a top border (`───` or `╭───╮`); what
+//!   follows until the closing border is being typed, what follows that is the footer.
 //! - **Several current messages:** the highest rank wins (quota, then login, then transient,
 //!   then near-limit). Among quota messages one naming its window wins over one that does not
 //!   (`Usage limit reached · continuing automatically …`), and a missing reset time is taken
@@ -70,32 +74,38 @@ pub const WRAP_MIN_COLUMNS: usize = 50;
 /// A terminal (not Claude Code) wraps mid-word at exactly the pane width, at least this.
 pub const MIN_PANE_WIDTH: usize = 60;
 
-/// Keywords at least one of which appears in every message family (ASCII case-insensitive).
+/// Keywords at least one of which appears in every message family. Matched case-sensitively
+/// (a few letters are left off where the case varies: `imit` for `Limit`/`limit`), which keeps
+/// the automaton small enough for the vectorised search.
 const KEYWORDS: &[&str] = &[
-    "limit",
-    "error",
-    "overloaded",
-    "logged",
-    "login",
-    "token",
+    "imit",
+    "rror",
+    "ERROR",
+    "verload",
+    "OVERLOAD",
+    "ogged",
+    "ogin",
+    "oken",
+    "API key",
     "api key",
-    "econn",
-    "etimedout",
-    "enotfound",
-    "eai_again",
-    "epipe",
-    "unreach",
-    "fetch failed",
-    "timed out",
-    "retrying",
-    "socket hang",
-    "unauthori",
-    "forbidden",
+    "ECONN",
+    "ETIMEDOUT",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "EPIPE",
+    "UNREACH",
+    "etch failed",
+    "imed out",
+    "etrying",
+    "ang up",
+    "nauthori",
+    "orbidden",
     "429",
-    "rejected",
-    "unable to connect",
-    "too many requests",
-    "network",
+    "ejected",
+    "nable to connect",
+    "oo many",
+    "oo Many",
+    "etwork",
 ];
 
 /// Detects quota, login and transient failures in a captured pane (with or without ANSI).
@@ -117,7 +127,6 @@ impl PaneDetector {
         // Constant keywords: a failure to build is a bug caught by every test.
         #[allow(clippy::expect_used)]
         let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostFirst)
             .build(KEYWORDS)
             .expect("keyword automaton builds");
@@ -327,8 +336,10 @@ impl PaneDetector {
                 (Block::InputBox, Kind::Rule) => block = Block::Footer,
                 (Block::InputBox, _) => {}
                 (_, Kind::Rule) => {
-                    // Only a top border can open the input box: `───` or `╭───╮`.
-                    after_rule = !row.text.trim_start().starts_with(['╰', '└']);
+                    // Only a top border at the left edge can open the input box: `───` or
+                    // `╭───╮` (a rule inside a reply is indented, a closing border is not a
+                    // top one).
+                    after_rule = row.indent == 0 && !row.text.starts_with(['╰', '└']);
                     i += 1;
                     after_blank = false;
                     continue;

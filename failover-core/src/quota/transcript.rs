@@ -28,8 +28,11 @@
 //!   `rate_limit` → **throttle** (a quota always comes with one of the quota wordings, so a
 //!   bare 429 is never taken for one); other 5xx or `api_error` → server error; connection
 //!   or timeout errors → network.
-//! - Given several lines, the detector classifies each and reports the **last** one that is
-//!   not clear: transcripts are appended to, so the last error is the current one.
+//! - Given several lines (a transcript file), the detector classifies each in order and
+//!   reports the current state: the **last** verdict that is not clear, unless a later
+//!   assistant reply from a real model (not `<synthetic>`) shows the API answered again, in
+//!   which case the failure is history and the result is clear. Transcripts are appended
+//!   to, so the last error is the current one until the model speaks again.
 
 use serde_json::Value;
 
@@ -155,6 +158,22 @@ fn structured_limits(obj: &serde_json::Map<String, Value>) -> Option<StructuredL
     }
 }
 
+/// Whether a line is an assistant reply the model really produced (not a synthetic error):
+/// the API answered, so an earlier failure is history.
+fn is_model_reply(line: &str) -> bool {
+    let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line.trim()) else {
+        return false;
+    };
+    let model = obj
+        .get("message")
+        .and_then(|m| m.get("model"))
+        .or_else(|| obj.get("model"))
+        .and_then(Value::as_str);
+    obj.get("type").and_then(Value::as_str) == Some("assistant")
+        && obj.get("isApiErrorMessage").and_then(Value::as_bool) != Some(true)
+        && model.is_some_and(|m| m != "<synthetic>")
+}
+
 /// The text items of a message: `content` as a string, or every `{"type":"text"}` item.
 fn texts(message: Option<&Value>) -> Vec<&str> {
     match message.and_then(|m| m.get("content")) {
@@ -239,14 +258,18 @@ impl QuotaDetector for TranscriptDetector {
         SignalSource::Transcript
     }
 
-    /// Classifies every line of `evidence` and returns the last verdict that is not clear.
+    /// Classifies every line of `evidence` in order and returns the current state: the last
+    /// verdict that is not clear, unless a later real assistant reply superseded it.
     fn detect(&self, evidence: &str, ctx: &DetectContext) -> Detection {
-        evidence
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| self.detect_line(l, ctx))
-            .filter(|d| d.verdict != Verdict::Clear)
-            .last()
-            .unwrap_or_else(Detection::clear)
+        let mut state = Detection::clear();
+        for line in evidence.lines().filter(|l| !l.trim().is_empty()) {
+            let found = self.detect_line(line, ctx);
+            if found.verdict != Verdict::Clear {
+                state = found;
+            } else if is_model_reply(line) {
+                state = Detection::clear();
+            }
+        }
+        state
     }
 }

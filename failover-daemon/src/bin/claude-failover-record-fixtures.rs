@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::Parser;
 use failover_daemon::sim::accounts::{AccountDir, install_statusline, make_account_dir};
+use failover_daemon::sim::drive::submit_prompt;
 use failover_daemon::sim::mock_api::{ClaimWindow, MockApi, MockApiConfig, Mode, ack_text};
 use failover_daemon::sim::tmux::{PrivateTmux, squash_ws};
 use serde_json::{Value, json};
@@ -417,19 +418,14 @@ impl World {
         prompt: &str,
         marker: &str,
     ) -> anyhow::Result<()> {
-        self.tmux.submit(target, prompt)?;
-        // A loaded machine can keep a fresh CLI from taking input for a while.
-        for _ in 0..15 {
-            let sent = self
-                .rt
-                .block_on(self.api.wait_for_request(Duration::from_secs(4), |r| {
-                    r.token.as_deref() == Some(token) && r.last_user_text.as_deref() == Some(prompt)
-                }));
-            if sent.is_ok() {
-                break;
-            }
-            self.tmux.send_keys(target, &["Enter"])?;
-        }
+        self.rt.block_on(submit_prompt(
+            &self.tmux,
+            target,
+            &self.api,
+            token,
+            prompt,
+            Duration::from_secs(60),
+        ))?;
         self.tmux
             .wait_for(target, marker, Duration::from_secs(60), |s| {
                 squash_ws(s).contains(&squash_ws(marker))

@@ -21,6 +21,9 @@ pub struct DaemonFacts {
     pub state_error: Option<String>,
     /// Notifications dropped.
     pub notifications_dropped: u64,
+    /// Turns each session was seen to start (idle or unknown → working) since the daemon
+    /// started; the task queue uses it to notice a turn however briefly it showed.
+    pub turns_started: std::collections::BTreeMap<failover_core::SessionId, u64>,
 }
 
 fn instant(t: UnixMillis) -> String {

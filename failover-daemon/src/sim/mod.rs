@@ -17,5 +17,7 @@
 #![doc = include_str!("README.md")]
 
 pub mod accounts;
+pub mod drive;
 pub mod mock_api;
+pub mod standin;
 pub mod tmux;

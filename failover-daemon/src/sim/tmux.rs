@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// Variables that would log Claude Code in with something other than the account dir
+/// (and make it ask to approve an API key); removed from every session's environment.
+pub const FOREIGN_CREDENTIALS: &[&str] = &[
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+];
+
 /// Errors driving tmux.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -78,8 +86,10 @@ impl PrivateTmux {
     }
 
     /// Starts detached session `name` of `width`×`height` in `cwd`, running `command`
-    /// (program and arguments, no shell) with `env` added. The pane stays after the
-    /// program exits (`remain-on-exit`), so its last screen can still be captured.
+    /// (program and arguments, no shell) with `env` added and the caller's own API
+    /// credentials ([`FOREIGN_CREDENTIALS`]) removed, so that only the account dir given
+    /// in `env` logs the CLI in. The pane stays after the program exits
+    /// (`remain-on-exit`), so its last screen can still be captured.
     pub fn new_session(
         &self,
         name: &str,
@@ -107,6 +117,9 @@ impl PrivateTmux {
         .map(|s| (*s).to_owned())
         .collect();
         args.push("env".into());
+        for var in FOREIGN_CREDENTIALS {
+            args.extend(["-u".to_owned(), (*var).to_owned()]);
+        }
         args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         args.extend(command.iter().cloned());
         args.extend([";", "set-option", "-g", "remain-on-exit", "on"].map(String::from));
@@ -200,6 +213,16 @@ impl Drop for PrivateTmux {
             .args(["-L", &self.socket, "kill-server"])
             .output();
     }
+}
+
+/// The environment a Claude Code process (real or stand-in) needs to run offline on the
+/// account in `config_dir` against the API at `base_url`.
+pub fn claude_env(config_dir: &Path, base_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CLAUDE_CONFIG_DIR", config_dir.display().to_string()),
+        ("ANTHROPIC_BASE_URL", base_url.to_owned()),
+        ("DISABLE_AUTOUPDATER", "1".to_owned()),
+    ]
 }
 
 /// `text` with runs of whitespace (newlines included) collapsed to one space, for finding

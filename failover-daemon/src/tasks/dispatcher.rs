@@ -362,6 +362,18 @@ impl Dispatcher {
         async {
             let now = self.clock.now();
             self.observe(&input);
+            if let Input::SessionActivity {
+                session,
+                activity: failover_core::Activity::Working,
+            } = &input
+            {
+                let was_working = self.engine.snapshot().sessions.iter().any(|s| {
+                    &s.id == session && s.activity == Some(failover_core::Activity::Working)
+                });
+                if !was_working {
+                    *self.facts.turns_started.entry(session.clone()).or_default() += 1;
+                }
+            }
             if !matches!(input, Input::Tick) {
                 let latency_ms = match &input {
                     Input::Detection { observed_at, .. } => {
@@ -550,6 +562,9 @@ fn restart_only_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<&'static 
     }
     if old.janitor != new.janitor {
         keys.push("janitor");
+    }
+    if old.queue != new.queue {
+        keys.push("queue");
     }
     if old.stop_grace != new.stop_grace {
         keys.push("policy.stop_grace_secs");

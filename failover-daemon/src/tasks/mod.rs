@@ -17,6 +17,7 @@ pub mod config_watch;
 pub mod dispatcher;
 pub mod janitor;
 pub mod observers;
+pub mod queue_view;
 pub mod quota_monitor;
 pub mod session_watcher;
 pub mod switcher;

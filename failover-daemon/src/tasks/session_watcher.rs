@@ -2,8 +2,8 @@
 //! never relaunches a live session), then reports each session's liveness and activity.
 //!
 //! At startup every configured session's liveness is asked of the backend. A live one is
-//! reported with [`Input::SessionStarted`] carrying the account and conversation the state
-//! file remembers. Once every session's liveness is known, [`Input::AdoptionComplete`] tells
+//! reported with [`Input::SessionStarted`] carrying the account and conversation the backend
+//! recorded when it launched it (else what the state file remembers). Once every session's liveness is known, [`Input::AdoptionComplete`] tells
 //! the engine it may launch the others. A session whose liveness cannot be told (a hung
 //! backend) is asked again every [`ADOPTION_RETRY`]: launching it blind could make two copies.
 //!
@@ -23,6 +23,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DaemonConfig;
+use crate::deps::SessionRecords;
 use crate::error::DaemonError;
 use crate::observe::ObserverEvent;
 use crate::tasks::Published;
@@ -44,8 +45,10 @@ enum Seen {
 }
 
 /// Runs until `cancel`.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     backend: Arc<dyn SessionBackend>,
+    records: Arc<dyn SessionRecords>,
     config: watch::Receiver<Arc<DaemonConfig>>,
     status: watch::Receiver<Arc<Published>>,
     persisted: PersistedState,
@@ -59,7 +62,7 @@ pub async fn run(
     tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(()),
-        () = adopt(&*backend, &sessions, &persisted, &mut seen, &inbox) => {}
+        () = adopt(&*backend, &*records, &sessions, &persisted, &mut seen, &inbox) => {}
     }
     tracing::info!(
         running = seen.values().filter(|s| **s == Seen::Alive).count(),
@@ -152,6 +155,7 @@ async fn liveness(backend: &dyn SessionBackend, session: &SessionId) -> Option<L
 
 async fn adopt(
     backend: &dyn SessionBackend,
+    records: &dyn SessionRecords,
     sessions: &[SessionId],
     persisted: &PersistedState,
     seen: &mut HashMap<SessionId, Seen>,
@@ -166,11 +170,23 @@ async fn adopt(
                 Some(Liveness::Alive) => {
                     seen.insert(session.clone(), Seen::Alive);
                     let remembered = persisted.sessions.get(&session);
-                    tracing::info!(%session, "adopting the running session");
+                    let recorded =
+                        tokio::time::timeout(BACKEND_TIMEOUT, records.recorded(&session))
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default();
+                    let account = recorded
+                        .account
+                        .or_else(|| remembered.and_then(|p| p.account.clone()));
+                    let claude_session = recorded
+                        .claude_session
+                        .or_else(|| remembered.and_then(|p| p.claude_session.clone()));
+                    tracing::info!(%session, account = ?account, conversation = ?claude_session, "adopting the running session");
                     let input = Input::SessionStarted {
                         session,
-                        claude_session: remembered.and_then(|p| p.claude_session.clone()),
-                        account: remembered.and_then(|p| p.account.clone()),
+                        claude_session,
+                        account,
                     };
                     if inbox.send(input).await.is_err() {
                         return;

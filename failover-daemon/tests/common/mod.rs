@@ -141,6 +141,7 @@ impl Fakes {
                 observation_tx: tx.clone(),
                 observations: rx,
                 prompts: Arc::new(TranscriptPrompts::new(tree.shared())),
+                records: Arc::new(failover_daemon::NoRecords),
                 clock: Clock::starting_at(T0),
             },
             tx,

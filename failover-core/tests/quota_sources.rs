@@ -1,0 +1,277 @@
+//! The structured detectors (headers, statusline, transcript) and source recognition, case by
+//! case, beyond what the fixtures show.
+
+use failover_core::quota::{
+    DetectContext, Detectors, HeadersDetector, QuotaDetector, Source, StatuslineDetector,
+    TranscriptDetector, Verdict, detect_auto, recognise,
+};
+use failover_core::{AuthReason, LimitWindow, SignalSource, TransientKind, UnixMillis};
+
+/// 2026-11-26T08:00:00Z
+const NOW: i64 = 1_795_680_000_000;
+
+fn ctx() -> DetectContext {
+    DetectContext::utc(UnixMillis(NOW))
+}
+
+fn headers(text: &str) -> Verdict {
+    HeadersDetector::new().detect(text, &ctx()).verdict
+}
+
+#[test]
+fn headers_rejected_takes_window_and_reset_from_the_best_source() {
+    // Per-window status, no claim: the window comes from the rejected status, the reset
+    // from that window's own header.
+    assert_eq!(
+        headers(
+            "anthropic-ratelimit-unified-7d-status: rejected\n\
+             anthropic-ratelimit-unified-7d-reset: 1795700000\n\
+             anthropic-ratelimit-unified-5h-status: allowed"
+        ),
+        Verdict::QuotaExhausted {
+            window: LimitWindow::Weekly,
+            resets_at: Some(UnixMillis(1_795_700_000_000)),
+        }
+    );
+    // No reset header at all: retry-after seconds from the observation.
+    assert_eq!(
+        headers(
+            "anthropic-ratelimit-unified-status: rejected\n\
+             anthropic-ratelimit-unified-representative-claim: seven_day_sonnet\n\
+             retry-after: 60"
+        ),
+        Verdict::QuotaExhausted {
+            window: LimitWindow::WeeklySonnet,
+            resets_at: Some(UnixMillis(NOW + 60_000)),
+        }
+    );
+    // An unknown claim is still a quota, of an unnamed window.
+    assert!(matches!(
+        headers(
+            "anthropic-ratelimit-unified-status: rejected\nanthropic-ratelimit-unified-representative-claim: seven_day_fable"
+        ),
+        Verdict::QuotaExhausted {
+            window: LimitWindow::Other,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn headers_error_statuses_are_never_quota() {
+    let cases = [
+        (
+            "HTTP/1.1 429 Too Many Requests\nretry-after: 5",
+            Verdict::Transient {
+                kind: TransientKind::Throttled,
+            },
+        ),
+        (
+            ":status: 529\nretry-after: 5",
+            Verdict::Transient {
+                kind: TransientKind::Overloaded,
+            },
+        ),
+        (
+            "HTTP/2 503",
+            Verdict::Transient {
+                kind: TransientKind::ServerError,
+            },
+        ),
+        (
+            "HTTP/2 401\nwww-authenticate: Bearer",
+            Verdict::AuthRequired {
+                reason: AuthReason::Rejected,
+            },
+        ),
+        (
+            "retry-after: 30",
+            Verdict::Transient {
+                kind: TransientKind::Throttled,
+            },
+        ),
+        // A 429 whose unified status still allows: a throttle.
+        (
+            "HTTP/1.1 429\nanthropic-ratelimit-unified-status: allowed\nanthropic-ratelimit-unified-5h-utilization: 0.3",
+            Verdict::Transient {
+                kind: TransientKind::Throttled,
+            },
+        ),
+        (
+            "HTTP/1.1 200 OK\ncontent-type: application/json",
+            Verdict::Clear,
+        ),
+        ("", Verdict::Clear),
+    ];
+    for (text, want) in cases {
+        assert_eq!(headers(text), want, "{text}");
+    }
+}
+
+#[test]
+fn headers_allowed_reports_usage_above_the_floor_only() {
+    assert_eq!(
+        headers(
+            "anthropic-ratelimit-unified-status: allowed\nanthropic-ratelimit-unified-5h-utilization: 0.3"
+        ),
+        Verdict::Clear
+    );
+    assert_eq!(
+        headers(
+            "anthropic-ratelimit-unified-status: allowed\n\
+             anthropic-ratelimit-unified-5h-utilization: 0.3\n\
+             anthropic-ratelimit-unified-7d-utilization: 0.75\n\
+             anthropic-ratelimit-unified-7d-reset: 1795700000"
+        ),
+        Verdict::NearLimit {
+            window: LimitWindow::Weekly,
+            used_percent: 75.0,
+            resets_at: Some(UnixMillis(1_795_700_000_000)),
+        }
+    );
+}
+
+fn statusline(json: &str) -> Verdict {
+    StatuslineDetector::new().detect(json, &ctx()).verdict
+}
+
+#[test]
+fn statusline_windows() {
+    let later = 1_795_700_000;
+    let earlier = 1_795_600_000;
+    // The highest used window decides; windows that already reset are ignored.
+    assert_eq!(
+        statusline(&format!(
+            r#"{{"rate_limits":{{"five_hour":{{"used_percentage":100,"resets_at":{earlier}}},
+                "seven_day_opus":{{"used_percentage":64,"resets_at":{later}}}}}}}"#
+        )),
+        Verdict::NearLimit {
+            window: LimitWindow::WeeklyOpus,
+            used_percent: 64.0,
+            resets_at: Some(UnixMillis(later * 1000)),
+        }
+    );
+    assert_eq!(
+        statusline(&format!(
+            r#"{{"rate_limits":{{"seven_day_sonnet":{{"used_percentage":100.0,"resets_at":{later}}}}}}}"#
+        )),
+        Verdict::QuotaExhausted {
+            window: LimitWindow::WeeklySonnet,
+            resets_at: Some(UnixMillis(later * 1000)),
+        }
+    );
+    assert_eq!(
+        statusline(r#"{"rate_limits":{"five_hour":{"used_percentage":49.9}}}"#),
+        Verdict::Clear
+    );
+    for bad in [
+        "",
+        "{",
+        "[]",
+        r#"{"rate_limits":[]}"#,
+        r#"{"rate_limits":{"five_hour":{"used_percentage":"lots"}}}"#,
+    ] {
+        assert_eq!(statusline(bad), Verdict::Clear, "{bad}");
+    }
+}
+
+#[test]
+fn transcript_lines() {
+    let t = TranscriptDetector::new();
+    let line = |v: serde_json::Value| t.detect(&v.to_string(), &ctx()).verdict;
+    // Structured quota fields win over the text's window and reset.
+    assert_eq!(
+        line(serde_json::json!({
+            "type": "assistant", "isApiErrorMessage": true, "apiErrorStatus": 429,
+            "quotaLimits": {"status": "rejected", "resetsAt": 1_795_700_000, "rateLimitType": "seven_day_opus"},
+            "message": {"model": "<synthetic>", "content": [{"type": "text", "text": "Usage limit reached"}]}
+        })),
+        Verdict::QuotaExhausted {
+            window: LimitWindow::WeeklyOpus,
+            resets_at: Some(UnixMillis(1_795_700_000_000)),
+        }
+    );
+    // A bare 429 with unknown text is a throttle, never a quota.
+    assert_eq!(
+        line(serde_json::json!({
+            "type": "assistant", "isApiErrorMessage": true, "apiErrorStatus": 429,
+            "apiErrorType": "rate_limit_error", "error": "rate_limit",
+            "message": {"model": "<synthetic>", "content": [{"type": "text", "text": "Something failed"}]}
+        })),
+        Verdict::Transient {
+            kind: TransientKind::Throttled
+        }
+    );
+    // A 401 with unknown text needs a login.
+    assert_eq!(
+        line(
+            serde_json::json!({"isApiErrorMessage": true, "apiErrorStatus": 401, "error": "authentication_failed"})
+        ),
+        Verdict::AuthRequired {
+            reason: AuthReason::Rejected
+        }
+    );
+    // Replies and user turns quoting the wording are clear; so is a synthetic non-error.
+    assert_eq!(
+        line(
+            serde_json::json!({"type": "user", "message": {"role": "user", "content": "You've hit your 5-hour limit · resets 9am"}})
+        ),
+        Verdict::Clear
+    );
+    assert_eq!(
+        line(
+            serde_json::json!({"type": "assistant", "message": {"model": "<synthetic>", "content": [{"type": "text", "text": "No response requested."}]}})
+        ),
+        Verdict::Clear
+    );
+    for bad in ["", "not json", "{\"type\":", "[1,2]", "null", "\u{feff}{}"] {
+        assert_eq!(t.detect(bad, &ctx()).verdict, Verdict::Clear, "{bad:?}");
+    }
+}
+
+#[test]
+fn sources_are_recognised_by_shape() {
+    assert_eq!(
+        recognise(r#"{"session_id":"x","rate_limits":{}}"#),
+        SignalSource::Statusline
+    );
+    assert_eq!(
+        recognise("{\n  \"session_id\": \"x\",\n  \"workspace\": {}\n}"),
+        SignalSource::Statusline
+    );
+    assert_eq!(
+        recognise(r#"{"type":"user","message":{}}"#),
+        SignalSource::Transcript
+    );
+    assert_eq!(
+        recognise("{\"type\":\"user\"}\n{\"type\":\"assistant\"}\n"),
+        SignalSource::Transcript
+    );
+    assert_eq!(
+        recognise("HTTP/1.1 429 Too Many Requests\nretry-after: 3"),
+        SignalSource::Headers
+    );
+    assert_eq!(
+        recognise("anthropic-ratelimit-unified-status: allowed\nx-request-id: 1"),
+        SignalSource::Headers
+    );
+    assert_eq!(
+        recognise("❯ hi\n  ⎿  You've hit your 5-hour limit"),
+        SignalSource::Pane
+    );
+    assert_eq!(
+        recognise("note: retry-after is a header"),
+        SignalSource::Pane
+    );
+    assert_eq!(recognise(""), SignalSource::Pane);
+
+    // `detect_auto` and `Source::Auto` agree with the explicit source.
+    let status = r#"{"rate_limits":{"five_hour":{"used_percentage":92,"resets_at":1795700000}}}"#;
+    let detectors = Detectors::new();
+    assert_eq!(
+        detect_auto(status, &ctx()),
+        detectors.detect(Source::Statusline, status, &ctx())
+    );
+    assert_eq!("Statusline".parse::<Source>(), Ok(Source::Statusline));
+    assert!("fax".parse::<Source>().is_err());
+}

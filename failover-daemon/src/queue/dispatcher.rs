@@ -1,0 +1,861 @@
+//! The dispatcher task: hands inbox tasks to idle sessions and follows each claim to its end.
+//!
+//! One task owns every project's queue while the daemon runs. It wakes on three things: the
+//! sessions view changed, an inbox changed (a `notify` wake-up), or a deadline passed (a
+//! file still being written, a delivered task whose session has stayed quiet). Each wake-up
+//! runs one step: settle claims, then give each ready session the best task
+//! it may take, then publish `status.json`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::future::Future;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use failover_core::{AccountId, SessionId};
+use jiff::Timestamp;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::queue::fsio::write_atomic;
+use crate::queue::records::{ClaimRecordV1, OutcomeKind, RECORD_VERSION};
+use crate::queue::status::{ProjectStatusV1, PublishedState, SessionStatusV1};
+use crate::queue::store::{Ending, Store, session_dir_ok};
+use crate::queue::task::{TaskMeta, inspect};
+use crate::queue::watch::InboxWatcher;
+use crate::queue::{
+    Deliver, DeliverError, Delivery, FailedTask, Probe, Queue, QueueError, SessionView,
+    SessionsView,
+};
+
+/// How long to wait before retrying a project whose files could not be handled.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs the dispatcher until `shutdown` completes or the sessions channel closes.
+///
+/// Starts by recovering every known project's queue from whatever a previous run left, and
+/// scanning every inbox. Errors on single files are logged and retried; only a watcher that
+/// cannot start ends it with an error.
+pub async fn run<F>(
+    queue: Queue,
+    mut sessions: watch::Receiver<SessionsView>,
+    deliver: Arc<dyn Deliver>,
+    shutdown: F,
+) -> Result<(), QueueError>
+where
+    F: Future<Output = ()>,
+{
+    let (wake_tx, mut wake_rx) = mpsc::channel(1);
+    let watcher = InboxWatcher::new(wake_tx)?;
+    let mut core = Core::new(queue, watcher);
+    for dir in core.queue.config.projects.clone() {
+        if blocking(|| core.project_of(&dir)).is_none() {
+            tracing::warn!(project = %dir.display(), "queue: project directory not usable; \
+                its queue is not served");
+        }
+    }
+    tokio::pin!(shutdown);
+    loop {
+        let view = sessions.borrow_and_update().clone();
+        blocking(|| core.set_view(view));
+        core.step(deliver.as_ref()).await;
+        let deadline = core.next_deadline();
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(()),
+            changed = sessions.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+            }
+            Some(()) = wake_rx.recv() => core.take_changes(),
+            () = sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Runs file work so that it does not stall other tasks on a multi-thread runtime (the worker
+/// thread hands its other tasks over first); inline on a current-thread runtime, where that is
+/// not possible.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileKey {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Checked {
+    /// A valid task.
+    Ready(TaskMeta),
+    /// Written too recently; look again at this instant.
+    Wait(Instant),
+}
+
+#[derive(Debug)]
+struct InboxEntry {
+    key: FileKey,
+    checked: Checked,
+}
+
+#[derive(Debug)]
+struct Project {
+    store: Store,
+    inbox: BTreeMap<OsString, InboxEntry>,
+    dirty: bool,
+    retry_at: Option<Instant>,
+    status: Option<ProjectStatusV1>,
+}
+
+/// A delivered claim being followed.
+#[derive(Debug)]
+struct Active {
+    project: usize,
+    record: ClaimRecordV1,
+    /// The session was seen working since delivery (or since its last swap).
+    saw_working: bool,
+    /// `turns_started` when delivered (or when first seen after a restart or swap).
+    baseline: Option<u64>,
+    /// Since when the session has given no sign of working on it.
+    quiet_since: Instant,
+    /// The account the session was last seen on: a change means a swap happened.
+    account: Option<AccountId>,
+}
+
+enum Verdict {
+    Wait,
+    Done,
+    Dead,
+    Probe,
+}
+
+/// The dispatcher's state; every method is plain code over the files, driven by [`run`].
+struct Core {
+    queue: Queue,
+    watcher: InboxWatcher,
+    projects: Vec<Project>,
+    by_dir: HashMap<PathBuf, usize>,
+    active: BTreeMap<SessionId, Active>,
+    view: SessionsView,
+}
+
+fn log_err(what: &str, err: &QueueError) {
+    tracing::warn!(error = %err, "queue: {what}");
+}
+
+impl Core {
+    fn new(queue: Queue, watcher: InboxWatcher) -> Self {
+        Self {
+            queue,
+            watcher,
+            projects: Vec::new(),
+            by_dir: HashMap::new(),
+            active: BTreeMap::new(),
+            view: SessionsView::default(),
+        }
+    }
+
+    /// The project serving `dir`, opened (and recovered) on first sight.
+    fn project_of(&mut self, dir: &Path) -> Option<usize> {
+        if let Some(&i) = self.by_dir.get(dir) {
+            return Some(i);
+        }
+        let canonical = std::fs::canonicalize(dir).ok()?;
+        if let Some(&i) = self.by_dir.get(&canonical) {
+            self.by_dir.insert(dir.to_path_buf(), i);
+            return Some(i);
+        }
+        let store = match Store::open(&canonical) {
+            Ok(s) => s,
+            Err(e) => {
+                log_err("cannot open project queue", &e);
+                return None;
+            }
+        };
+        if let Err(e) = self.watcher.watch(&store.layout.inbox()) {
+            log_err("cannot watch inbox", &e);
+            return None;
+        }
+        let idx = self.projects.len();
+        self.projects.push(Project {
+            store,
+            inbox: BTreeMap::new(),
+            dirty: true,
+            retry_at: None,
+            status: None,
+        });
+        self.by_dir.insert(dir.to_path_buf(), idx);
+        self.by_dir.insert(canonical, idx);
+        self.recover(idx);
+        Some(idx)
+    }
+
+    /// Finishes whatever a previous run (or a failed operation) left in project `idx`, and
+    /// follows its delivered claims.
+    fn recover(&mut self, idx: usize) {
+        let now = Instant::now();
+        match self.projects[idx].store.recover(Timestamp::now()) {
+            Ok(recovered) => {
+                self.projects[idx].retry_at = None;
+                for record in recovered.delivered {
+                    match self.active.get(&record.session) {
+                        Some(a) if a.record.task == record.task && a.project == idx => {}
+                        Some(_) => {
+                            // A session holds one task at a time; a second delivered claim
+                            // can only come from outside meddling. Never re-send it.
+                            self.end_claim(
+                                idx,
+                                record,
+                                OutcomeKind::Failed,
+                                "a second delivered claim for a session that holds another \
+                                 task; outcome unknown",
+                            );
+                        }
+                        None => {
+                            tracing::info!(task = %record.task, session = %record.session,
+                                "queue: following a claim delivered before a restart");
+                            let account = record.account.clone();
+                            self.active.insert(
+                                record.session.clone(),
+                                Active {
+                                    project: idx,
+                                    record,
+                                    saw_working: false,
+                                    baseline: None,
+                                    quiet_since: now,
+                                    account,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                log_err("recovery failed; will retry", &e);
+                self.projects[idx].retry_at = Some(now + RETRY_AFTER);
+            }
+        }
+    }
+
+    fn set_view(&mut self, view: SessionsView) {
+        for s in &view.sessions {
+            self.project_of(&s.dir);
+        }
+        self.view = view;
+    }
+
+    fn take_changes(&mut self) {
+        let changes = self.watcher.take();
+        for p in &mut self.projects {
+            if changes.rescan_all || changes.inboxes.contains(&p.store.layout.inbox()) {
+                p.dirty = true;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
+        for p in &self.projects {
+            if let Some(at) = p.retry_at {
+                consider(at);
+            }
+            for e in p.inbox.values() {
+                if let Checked::Wait(at) = e.checked {
+                    consider(at);
+                }
+            }
+        }
+        for (name, a) in &self.active {
+            if self.session(name).is_some_and(|v| v.idle && v.alive) {
+                consider(a.quiet_since + self.queue.config.unconfirmed_after);
+            }
+        }
+        next
+    }
+
+    fn session(&self, name: &SessionId) -> Option<&SessionView> {
+        self.view.sessions.iter().find(|s| &s.name == name)
+    }
+
+    /// One pass: retries, inbox rescans, claims, dispatch, status.
+    async fn step(&mut self, deliver: &dyn Deliver) {
+        let now = Instant::now();
+        for idx in 0..self.projects.len() {
+            if self.projects[idx].retry_at.is_some_and(|at| at <= now) {
+                blocking(|| self.recover(idx));
+                self.projects[idx].dirty = true;
+            }
+            let waiting = self.projects[idx]
+                .inbox
+                .values()
+                .any(|e| matches!(e.checked, Checked::Wait(at) if at <= now));
+            if self.projects[idx].dirty || waiting {
+                blocking(|| self.rescan(idx));
+            }
+        }
+        self.settle_claims(deliver).await;
+        self.dispatch(deliver).await;
+        blocking(|| self.publish_status());
+    }
+
+    /// Re-reads project `idx`'s inbox: new files are checked (bad ones rejected to
+    /// `failed/`), vanished ones forgotten.
+    fn rescan(&mut self, idx: usize) {
+        let settle = self.queue.config.write_settle;
+        let max_bytes = self.queue.config.max_task_bytes;
+        let p = &mut self.projects[idx];
+        p.dirty = false;
+        let names = match p.store.inbox_names() {
+            Ok(n) => n,
+            Err(e) => {
+                log_err("cannot read inbox", &e);
+                p.retry_at = Some(Instant::now() + RETRY_AFTER);
+                return;
+            }
+        };
+        p.inbox.retain(|name, _| names.contains(name));
+        let inbox_dir = p.store.layout.inbox();
+        for name in names {
+            let path = inbox_dir.join(&name);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                p.inbox.remove(&name);
+                continue;
+            };
+            let key = FileKey::of(&meta);
+            if let Some(e) = p.inbox.get(&name) {
+                if e.key == key && matches!(e.checked, Checked::Ready(_)) {
+                    continue;
+                }
+            }
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .unwrap_or(Duration::ZERO);
+            if age < settle {
+                let at = Instant::now() + (settle - age);
+                p.inbox.insert(
+                    name,
+                    InboxEntry {
+                        key,
+                        checked: Checked::Wait(at),
+                    },
+                );
+                continue;
+            }
+            match inspect(&p.store.layout.project, &path, &name, &meta, max_bytes) {
+                Ok(task) => {
+                    p.inbox.insert(
+                        name,
+                        InboxEntry {
+                            key,
+                            checked: Checked::Ready(task.meta),
+                        },
+                    );
+                }
+                Err(bad) => {
+                    p.inbox.remove(&name);
+                    match p.store.reject(&name, &bad.to_string(), Timestamp::now()) {
+                        Ok(dest) => tracing::warn!(task = %dest, reason = %bad,
+                            "queue: rejected a task file"),
+                        Err(e) => log_err("cannot reject a bad task file", &e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follows every delivered claim: done, dead session, or quiet too long.
+    async fn settle_claims(&mut self, deliver: &dyn Deliver) {
+        let now = Instant::now();
+        let unconfirmed_after = self.queue.config.unconfirmed_after;
+        let names: Vec<SessionId> = self.active.keys().cloned().collect();
+        for name in names {
+            let view = self.session(&name).cloned();
+            let Some(active) = self.active.get_mut(&name) else {
+                continue;
+            };
+            let claimed = self.projects[active.project]
+                .store
+                .claimed_path(&name, &active.record.task);
+            if claimed.symlink_metadata().is_err() {
+                // Sent back by the janitor (session gone) while we were not looking.
+                self.active.remove(&name);
+                continue;
+            }
+            let verdict = match &view {
+                None => Verdict::Wait,
+                Some(v) if v.mid_swap => {
+                    active.account = v.account.clone();
+                    active.saw_working = false;
+                    active.baseline = Some(v.turns_started);
+                    active.quiet_since = now;
+                    Verdict::Wait
+                }
+                Some(v) if !v.alive => Verdict::Dead,
+                Some(v)
+                    if active.record.claude_session.is_some()
+                        && v.claude_session.is_some()
+                        && v.claude_session != active.record.claude_session =>
+                {
+                    // Relaunched into a new conversation: the one holding the task is gone.
+                    Verdict::Dead
+                }
+                Some(v) => {
+                    if v.account != active.account {
+                        // Moved to another account without the queue seeing it mid-swap (the
+                        // swap came and went between two views): only what follows counts.
+                        active.account = v.account.clone();
+                        active.saw_working = false;
+                        active.baseline = Some(v.turns_started);
+                        active.quiet_since = now;
+                    }
+                    let base = *active.baseline.get_or_insert(v.turns_started);
+                    if !v.idle {
+                        active.saw_working = true;
+                        active.quiet_since = now;
+                        Verdict::Wait
+                    } else if active.saw_working || v.turns_started > base {
+                        Verdict::Done
+                    } else if now.saturating_duration_since(active.quiet_since) >= unconfirmed_after
+                    {
+                        Verdict::Probe
+                    } else {
+                        Verdict::Wait
+                    }
+                }
+            };
+            match verdict {
+                Verdict::Wait => {}
+                Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
+                Verdict::Dead => blocking(|| self.session_died(&name)),
+                Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
+            }
+        }
+    }
+
+    fn complete(&mut self, name: &SessionId, view: Option<&SessionView>, note: Option<String>) {
+        let Some(mut a) = self.active.remove(name) else {
+            return;
+        };
+        let attempts = a.record.attempt;
+        let ending = Ending {
+            kind: OutcomeKind::Done,
+            reason: note,
+            attempts_used: attempts,
+            account: view.and_then(|v| v.account.clone()),
+            claude_session: view.and_then(|v| v.claude_session.clone()),
+        };
+        let store = &self.projects[a.project].store;
+        match store.finish(&mut a.record, ending, Timestamp::now()) {
+            Ok(dest) => tracing::info!(task = %dest, session = %name, "queue: task done"),
+            Err(e) => {
+                log_err("cannot finish a done task; will retry", &e);
+                self.projects[a.project].retry_at = Some(Instant::now() + RETRY_AFTER);
+            }
+        }
+    }
+
+    fn session_died(&mut self, name: &SessionId) {
+        let Some(a) = self.active.remove(name) else {
+            return;
+        };
+        let (project, record) = (a.project, a.record);
+        if record.attempt >= record.max_attempts {
+            let reason = format!(
+                "session {name} died during attempt {} of {}",
+                record.attempt, record.max_attempts
+            );
+            self.end_claim(project, record, OutcomeKind::Failed, &reason);
+        } else {
+            let reason = format!("session {name} died during attempt {}", record.attempt);
+            self.end_claim(project, record, OutcomeKind::Requeue, &reason);
+        }
+    }
+
+    /// Ends a claim that did not complete: back to the inbox or to `failed/` (reporting it).
+    fn end_claim(
+        &mut self,
+        project: usize,
+        mut record: ClaimRecordV1,
+        kind: OutcomeKind,
+        reason: &str,
+    ) {
+        let attempts_used = if record.delivered_at.is_some() {
+            record.attempt
+        } else {
+            record.attempt.saturating_sub(1)
+        };
+        let ending = Ending {
+            kind,
+            reason: Some(reason.to_owned()),
+            attempts_used,
+            account: None,
+            claude_session: None,
+        };
+        let session = record.session.clone();
+        let store = &self.projects[project].store;
+        match store.finish(&mut record, ending, Timestamp::now()) {
+            Ok(dest) => {
+                tracing::warn!(task = %dest, %session, reason, ?kind, "queue: claim ended");
+                if kind == OutcomeKind::Failed {
+                    self.queue.report_failed(&FailedTask {
+                        project: store.layout.project.clone(),
+                        task: dest,
+                        session: Some(session),
+                        reason: reason.to_owned(),
+                    });
+                }
+            }
+            Err(e) => {
+                log_err("cannot end a claim; will retry", &e);
+                self.projects[project].retry_at = Some(Instant::now() + RETRY_AFTER);
+            }
+        }
+    }
+
+    /// The session stayed idle without being seen to work on its task: ask whether the prompt
+    /// ever arrived.
+    async fn probe(&mut self, name: &SessionId, view: Option<&SessionView>, deliver: &dyn Deliver) {
+        let Some(a) = self.active.get(name) else {
+            return;
+        };
+        let Some(delivery) = self.delivery_of(a) else {
+            // Changed into something that is not a task after it was claimed: it cannot be
+            // sent again, and whether it ran is unknown.
+            let Some(a) = self.active.remove(name) else {
+                return;
+            };
+            self.end_claim(
+                a.project,
+                a.record,
+                OutcomeKind::Failed,
+                "outcome unknown, and the claimed task file can no longer be read",
+            );
+            return;
+        };
+        match deliver.probe(&delivery).await {
+            Probe::Received => self.complete(
+                name,
+                view,
+                Some("completion not observed; the session had received the prompt".into()),
+            ),
+            Probe::NotReceived => {
+                tracing::info!(task = %delivery.task, session = %name,
+                    "queue: prompt recorded as delivered never arrived; sending it");
+                if let Some(a) = self.active.get_mut(name) {
+                    a.quiet_since = Instant::now();
+                }
+                self.send(name, &delivery, deliver).await;
+            }
+            Probe::Unknown => {
+                let Some(a) = self.active.remove(name) else {
+                    return;
+                };
+                self.end_claim(
+                    a.project,
+                    a.record,
+                    OutcomeKind::Failed,
+                    "outcome unknown: the session never showed work on it after delivery; it \
+                     was not sent again (check the transcript, then retry if it did not run)",
+                );
+            }
+        }
+    }
+
+    fn delivery_of(&self, a: &Active) -> Option<Delivery> {
+        let store = &self.projects[a.project].store;
+        let path = store.claimed_path(&a.record.session, &a.record.task);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        let task = inspect(
+            &store.layout.project,
+            &path,
+            path.file_name()?,
+            &meta,
+            self.queue.config.max_task_bytes,
+        )
+        .ok()?;
+        Some(Delivery {
+            session: a.record.session.clone(),
+            project: store.layout.project.clone(),
+            task: a.record.task.clone(),
+            attempt: a.record.attempt,
+            prompt: task.prompt,
+            recorded_at: a.record.delivered_at.unwrap_or(a.record.claimed_at),
+        })
+    }
+
+    /// Sends a prompt whose delivery is already recorded; handles a failed send.
+    async fn send(&mut self, name: &SessionId, delivery: &Delivery, deliver: &dyn Deliver) {
+        let sent =
+            tokio::time::timeout(self.queue.config.deliver_timeout, deliver.deliver(delivery))
+                .await
+                .unwrap_or_else(|_| Err(DeliverError::Unknown("delivery timed out".into())));
+        match sent {
+            Ok(()) => {}
+            Err(DeliverError::Unknown(why)) => {
+                tracing::warn!(task = %delivery.task, session = %name, why,
+                    "queue: delivery outcome unknown; watching the session");
+            }
+            Err(DeliverError::NotDelivered(why)) => {
+                let Some(a) = self.active.remove(name) else {
+                    return;
+                };
+                let reason = format!("delivery to {name} failed: {why}");
+                let kind = if a.record.attempt >= a.record.max_attempts {
+                    OutcomeKind::Failed
+                } else {
+                    OutcomeKind::Requeue
+                };
+                self.end_claim(a.project, a.record, kind, &reason);
+            }
+        }
+    }
+
+    /// Gives every ready session without a task the best task it may take.
+    async fn dispatch(&mut self, deliver: &dyn Deliver) {
+        let mut ready: Vec<SessionView> = self
+            .view
+            .sessions
+            .iter()
+            .filter(|s| s.ready() && !self.active.contains_key(&s.name))
+            .cloned()
+            .collect();
+        ready.sort_by(|a, b| a.name.cmp(&b.name));
+        for session in ready {
+            if !session_dir_ok(session.name.as_str()) {
+                continue;
+            }
+            let Some(idx) = self.project_of(&session.dir) else {
+                continue;
+            };
+            if self.projects[idx].retry_at.is_some() {
+                // A file operation failed half-way: no new claim until recovery has put the
+                // project's files back in order (a half-returned task could otherwise be
+                // claimed under its inbox name while its claimed name still exists).
+                continue;
+            }
+            while let Some(name) = self.best_task(idx, &session) {
+                self.projects[idx].inbox.remove(&name);
+                match self.claim_and_send(idx, &name, &session, deliver).await {
+                    Ok(true) => break,
+                    Ok(false) => {
+                        // Gone, or its name is taken in the claim directory: look at the
+                        // inbox afresh on the next pass.
+                        self.projects[idx].dirty = true;
+                        continue;
+                    }
+                    Err(e) => {
+                        log_err("claim failed; will recover", &e);
+                        self.projects[idx].retry_at = Some(Instant::now() + RETRY_AFTER);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The highest-priority, oldest task in project `idx` that `session` may take.
+    fn best_task(&self, idx: usize, session: &SessionView) -> Option<OsString> {
+        self.projects[idx]
+            .inbox
+            .iter()
+            .filter_map(|(name, e)| match &e.checked {
+                Checked::Ready(meta)
+                    if meta
+                        .session
+                        .as_deref()
+                        .is_none_or(|s| s == session.name.as_str()) =>
+                {
+                    Some((meta.priority, std::cmp::Reverse(e.key.mtime_ns), name))
+                }
+                _ => None,
+            })
+            .max_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(a.2)))
+            .map(|(_, _, name)| name.clone())
+    }
+
+    /// Claims `name` for `session`, records the claim and the delivery, sends the prompt.
+    /// `Ok(false)` when the task was gone or turned out bad (try the next one).
+    async fn claim_and_send(
+        &mut self,
+        idx: usize,
+        name: &OsString,
+        session: &SessionView,
+        deliver: &dyn Deliver,
+    ) -> Result<bool, QueueError> {
+        match blocking(|| self.claim(idx, name, session))? {
+            Some(delivery) => {
+                self.send(&session.name, &delivery, deliver).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The file side of [`claim_and_send`](Self::claim_and_send): claim, record, record the
+    /// delivery. Returns what to send.
+    fn claim(
+        &mut self,
+        idx: usize,
+        name: &OsString,
+        session: &SessionView,
+    ) -> Result<Option<Delivery>, QueueError> {
+        let Some(task_name) = name.to_str().map(str::to_owned) else {
+            return Ok(None);
+        };
+        let store = self.projects[idx].store.clone();
+        if !store.claim(&task_name, &session.name)? {
+            return Ok(None);
+        }
+        let path = store.claimed_path(&session.name, &task_name);
+        let now = Timestamp::now();
+        let mut record = ClaimRecordV1 {
+            version: RECORD_VERSION,
+            task: task_name.clone(),
+            session: session.name.clone(),
+            attempt: 1,
+            max_attempts: self.queue.config.default_max_attempts,
+            claimed_at: now,
+            delivered_at: None,
+            account: session.account.clone(),
+            claude_session: session.claude_session.clone(),
+            outcome: None,
+        };
+        // Re-read from the claimed name: the file is ours now and cannot change under us by
+        // a rename any more.
+        let checked = std::fs::symlink_metadata(&path)
+            .map_err(|e| crate::queue::task::BadTask::Unreadable(e.to_string()))
+            .and_then(|meta| {
+                let used = store.attempts_used(&task_name, &meta);
+                inspect(
+                    &store.layout.project,
+                    &path,
+                    name,
+                    &meta,
+                    self.queue.config.max_task_bytes,
+                )
+                .map(|t| (t, used))
+            });
+        let (task, used) = match checked {
+            Ok(ok) => ok,
+            Err(bad) => {
+                store.write_claim(&record)?;
+                self.end_claim(
+                    idx,
+                    record,
+                    OutcomeKind::Failed,
+                    &format!("rejected: {bad}"),
+                );
+                return Ok(None);
+            }
+        };
+        record.attempt = used + 1;
+        record.max_attempts = task
+            .meta
+            .max_attempts
+            .unwrap_or(self.queue.config.default_max_attempts)
+            .max(record.attempt);
+        store.write_claim(&record)?;
+        // Recorded as delivered BEFORE sending: a crash after this never sends it again.
+        let recorded_at = Timestamp::now();
+        record.delivered_at = Some(recorded_at);
+        store.write_claim(&record)?;
+        let delivery = Delivery {
+            session: session.name.clone(),
+            project: store.layout.project.clone(),
+            task: task_name.clone(),
+            attempt: record.attempt,
+            prompt: task.prompt,
+            recorded_at,
+        };
+        tracing::info!(task = %task_name, session = %session.name, attempt = record.attempt,
+            "queue: delivering");
+        self.active.insert(
+            session.name.clone(),
+            Active {
+                project: idx,
+                record,
+                saw_working: false,
+                baseline: Some(session.turns_started),
+                quiet_since: Instant::now(),
+                account: session.account.clone(),
+            },
+        );
+        Ok(Some(delivery))
+    }
+
+    /// Rewrites each project's `status.json` when what it would say changed.
+    fn publish_status(&mut self) {
+        let mut per_project: Vec<Vec<SessionStatusV1>> = vec![Vec::new(); self.projects.len()];
+        let mut sessions = self.view.sessions.clone();
+        sessions.sort_by(|a, b| a.name.cmp(&b.name));
+        for s in &sessions {
+            let Some(idx) = self.project_of(&s.dir) else {
+                continue;
+            };
+            let state = if s.mid_swap {
+                PublishedState::Swapping
+            } else if !s.alive {
+                PublishedState::Dead
+            } else if s.idle {
+                PublishedState::Idle
+            } else {
+                PublishedState::Working
+            };
+            per_project[idx].push(SessionStatusV1 {
+                name: s.name.to_string(),
+                state,
+                account: s.account.as_ref().map(ToString::to_string),
+                claude_session: s.claude_session.as_ref().map(ToString::to_string),
+                task: self.active.get(&s.name).map(|a| a.record.task.clone()),
+            });
+        }
+        for (idx, sessions) in per_project.into_iter().enumerate() {
+            let status = ProjectStatusV1::new(sessions);
+            let p = &mut self.projects[idx];
+            if p.status.as_ref() == Some(&status) {
+                continue;
+            }
+            let Ok(mut bytes) = serde_json::to_vec_pretty(&status) else {
+                continue;
+            };
+            bytes.push(b'\n');
+            let path = p.store.layout.status();
+            match write_atomic(&p.store.layout.tmp(), &path, &bytes) {
+                Ok(()) => p.status = Some(status),
+                Err(e) => tracing::warn!(error = %e, path = %path.display(),
+                    "queue: cannot write status"),
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Feeds the task queue ([`crate::queue`]) what it needs to know about sessions: the
+//! dispatcher's published status, turned into a [`SessionsView`] on a `watch` channel.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DaemonConfig;
+use crate::error::DaemonError;
+use crate::queue::{SessionView, SessionsView};
+use crate::tasks::Published;
+
+/// Engine states in which the session's process runs.
+const ALIVE: [&str; 3] = ["running", "prompting", "checkpointing"];
+/// Engine states of a session being moved or restarted.
+const MOVING: [&str; 3] = ["checkpointing", "stopping", "launching"];
+
+/// The queue's view of every configured session.
+pub fn sessions_view(p: &Published, config: &DaemonConfig) -> SessionsView {
+    let swap_pending = |id| {
+        p.snapshot
+            .swap
+            .as_ref()
+            .is_some_and(|s| s.pending.contains(id))
+    };
+    SessionsView {
+        sessions: config
+            .engine
+            .sessions
+            .iter()
+            .filter_map(|spec| {
+                let st = p.snapshot.sessions.iter().find(|s| s.id == spec.id)?;
+                Some(SessionView {
+                    name: spec.id.clone(),
+                    dir: spec.dir.clone(),
+                    account: st.account.clone(),
+                    claude_session: st.claude_session.clone(),
+                    idle: st.state == "running"
+                        && st.activity == Some(failover_core::Activity::Idle),
+                    mid_swap: MOVING.contains(&st.state) || swap_pending(&spec.id),
+                    alive: ALIVE.contains(&st.state),
+                    turns_started: p.facts.turns_started.get(&spec.id).copied().unwrap_or(0),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Republishes the view on every status or configuration change, until `cancel`.
+pub async fn run(
+    mut status: watch::Receiver<Arc<Published>>,
+    mut config: watch::Receiver<Arc<DaemonConfig>>,
+    out: watch::Sender<SessionsView>,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
+    loop {
+        let view = sessions_view(&status.borrow_and_update(), &config.borrow_and_update());
+        out.send_if_modified(|v| {
+            if *v == view {
+                false
+            } else {
+                *v = view;
+                true
+            }
+        });
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(()),
+            r = status.changed() => if r.is_err() { return Ok(()) },
+            r = config.changed() => if r.is_err() { return Ok(()) },
+        }
+    }
+}

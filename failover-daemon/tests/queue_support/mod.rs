@@ -1,0 +1,239 @@
+//! Shared helpers for the queue tests: a recording [`Deliver`], scripted session views, task
+//! files dropped the way operators should (written aside, renamed in), and condition waits.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use failover_core::{AccountId, ClaudeSessionId, SessionId};
+use failover_daemon::queue::{
+    Deliver, DeliverError, Delivery, FailedTask, Probe, Queue, QueueConfig, QueueError,
+    SessionView, SessionsView, dispatcher,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// A session view: alive and idle on account `a`.
+pub fn view(name: &str, dir: &Path) -> SessionView {
+    SessionView {
+        name: SessionId::new(name),
+        dir: dir.to_path_buf(),
+        account: Some(AccountId::new("a")),
+        claude_session: Some(ClaudeSessionId::new(format!("{name}-conv"))),
+        idle: true,
+        mid_swap: false,
+        alive: true,
+        turns_started: 0,
+    }
+}
+
+/// Writes `content` beside the inbox and renames it in (what `tasks add` does).
+pub fn drop_task(project: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let inbox = project.join(".agent-queue/inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let tmp = project.join(format!(".drop-{}", name.len()));
+    std::fs::write(&tmp, content).unwrap();
+    let dest = inbox.join(name);
+    std::fs::rename(&tmp, &dest).unwrap();
+    dest
+}
+
+/// File names in a queue directory (records excluded), sorted.
+pub fn tasks_in(project: &Path, dir: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(project.join(".agent-queue").join(dir))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".result.json") && !n.ends_with(".claim.json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Reads a JSON file.
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+        .unwrap()
+}
+
+/// Waits (polling, with a deadline) until `cond` holds; panics with `what` if it never does.
+pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Records deliveries; answers probes as told; can feed deliveries to simulated sessions.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub delivered: Arc<Mutex<Vec<Delivery>>>,
+    pub probe: Arc<Mutex<Option<Probe>>>,
+    pub reject_next: Arc<Mutex<Option<String>>>,
+    pub feed: Option<mpsc::UnboundedSender<Delivery>>,
+}
+
+impl Recorder {
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.delivered.lock().unwrap().clone()
+    }
+    pub fn tasks_delivered(&self) -> Vec<String> {
+        self.deliveries().into_iter().map(|d| d.task).collect()
+    }
+}
+
+#[async_trait]
+impl Deliver for Recorder {
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliverError> {
+        if let Some(why) = self.reject_next.lock().unwrap().take() {
+            return Err(DeliverError::NotDelivered(why));
+        }
+        self.delivered.lock().unwrap().push(delivery.clone());
+        if let Some(feed) = &self.feed {
+            let _ = feed.send(delivery.clone());
+        }
+        Ok(())
+    }
+
+    async fn probe(&self, delivery: &Delivery) -> Probe {
+        if let Some(p) = *self.probe.lock().unwrap() {
+            return p;
+        }
+        if self
+            .delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|d| d.task == delivery.task && d.session == delivery.session)
+        {
+            Probe::Received
+        } else {
+            Probe::NotReceived
+        }
+    }
+}
+
+/// Simulated sessions: each delivery makes its session work (`turns_started` + 1, not idle)
+/// for `turn`, then idle again.
+pub fn simulate_sessions(
+    views: watch::Sender<SessionsView>,
+    mut feed: mpsc::UnboundedReceiver<Delivery>,
+    turn: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(d) = feed.recv().await {
+            let set = |working: bool| {
+                views.send_modify(|v| {
+                    if let Some(s) = v.sessions.iter_mut().find(|s| s.name == d.session) {
+                        s.idle = !working;
+                        if working {
+                            s.turns_started += 1;
+                        }
+                    }
+                })
+            };
+            set(true);
+            let views = views.clone();
+            let session = d.session.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(turn).await;
+                views.send_modify(|v| {
+                    if let Some(s) = v.sessions.iter_mut().find(|s| s.name == session) {
+                        s.idle = true;
+                    }
+                });
+            });
+        }
+    })
+}
+
+/// A running dispatcher.
+pub struct Running {
+    pub views: watch::Sender<SessionsView>,
+    pub recorder: Recorder,
+    pub failed: Arc<Mutex<Vec<FailedTask>>>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), QueueError>>>,
+}
+
+/// Test configuration: no write settle, short probe wait.
+pub fn config(projects: Vec<PathBuf>) -> QueueConfig {
+    let mut c = QueueConfig::new(projects);
+    c.write_settle = Duration::ZERO;
+    c.unconfirmed_after = Duration::from_millis(300);
+    c
+}
+
+impl Running {
+    /// Starts the dispatcher over `sessions`; with `turn`, sessions are simulated.
+    pub fn start(config: QueueConfig, sessions: Vec<SessionView>, turn: Option<Duration>) -> Self {
+        let (views, rx) = watch::channel(SessionsView { sessions });
+        let mut recorder = Recorder::default();
+        if let Some(turn) = turn {
+            let (tx, feed) = mpsc::unbounded_channel();
+            recorder.feed = Some(tx);
+            simulate_sessions(views.clone(), feed, turn);
+        }
+        Self::start_with(config, views, rx, recorder)
+    }
+
+    pub fn start_with(
+        config: QueueConfig,
+        views: watch::Sender<SessionsView>,
+        rx: watch::Receiver<SessionsView>,
+        recorder: Recorder,
+    ) -> Self {
+        let failed = Arc::new(Mutex::new(Vec::new()));
+        let hook_failed = Arc::clone(&failed);
+        let queue = Queue::new(config).with_failure_hook(Arc::new(move |f: &FailedTask| {
+            hook_failed.lock().unwrap().push(f.clone())
+        }));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let deliver: Arc<dyn Deliver> = Arc::new(recorder.clone());
+        let handle = tokio::spawn(dispatcher::run(queue, rx, deliver, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            views,
+            recorder,
+            failed,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    /// Changes one session's view.
+    pub fn set(&self, name: &str, f: impl FnOnce(&mut SessionView)) {
+        self.views.send_modify(|v| {
+            if let Some(s) = v.sessions.iter_mut().find(|s| s.name.as_str() == name) {
+                f(s);
+            }
+        });
+    }
+
+    /// Stops the dispatcher and checks it ended cleanly.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Runs `fut` with a generous overall timeout.
+pub async fn within<T>(secs: u64, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .expect("test took too long")
+}

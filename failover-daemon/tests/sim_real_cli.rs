@@ -1,0 +1,188 @@
+//! The real Claude Code CLI (pinned, from `CLAUDE_FAILOVER_REAL_CLAUDE`) in real tmux
+//! against the mock API: it starts without any dialog on a throwaway account, answers a
+//! prompt from the mock, writes its transcript where `AccountDir` says, shows the quota
+//! screen when the mock says exhausted, and resumes on a second account.
+//!
+//! Skipped, loudly, when `CLAUDE_FAILOVER_REAL_CLAUDE` is unset (`scripts/test.sh` and CI
+//! set it).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use failover_daemon::sim::accounts::{AccountDir, install_statusline, make_account_dir};
+use failover_daemon::sim::drive::submit_prompt;
+use failover_daemon::sim::mock_api::{
+    ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text,
+};
+use failover_daemon::sim::tmux::{PrivateTmux, claude_env, squash_ws};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn real_claude() -> Option<PathBuf> {
+    match std::env::var_os("CLAUDE_FAILOVER_REAL_CLAUDE") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED: CLAUDE_FAILOVER_REAL_CLAUDE is not set; the real-CLI test did not run. \
+                 Run scripts/test.sh (it installs the pinned CLI) to run it. ***\n"
+            );
+            None
+        }
+    }
+}
+
+fn shows(tmux: &PrivateTmux, target: &str, text: &str) -> String {
+    let want = squash_ws(text);
+    tmux.wait_for(target, text, WAIT, |s| squash_ws(s).contains(&want))
+        .unwrap()
+}
+
+async fn launch(
+    tmux: &PrivateTmux,
+    api: &MockApi,
+    claude: &std::path::Path,
+    project: &std::path::Path,
+    target: &str,
+    acct: &AccountDir,
+    args: &[&str],
+) {
+    let mut command = vec![claude.display().to_string()];
+    command.extend(args.iter().map(|a| (*a).to_owned()));
+    tmux.new_session(
+        target,
+        120,
+        50,
+        project,
+        &claude_env(&acct.dir, &api.base_url()),
+        &command,
+    )
+    .unwrap();
+    let token = acct.token.clone();
+    api.wait_for_request(WAIT, |r| {
+        r.token.as_deref() == Some(token.as_str()) && r.last_user_text.as_deref() == Some("quota")
+    })
+    .await
+    .expect("the CLI's start-up probe");
+    shows(tmux, target, "Claude Code v");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cli_answers_from_the_mock_shows_quota_and_resumes_elsewhere() {
+    let Some(claude) = real_claude() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let api = MockApi::start(MockApiConfig::local(vec![
+        MockAccount::new("tok-real-a", "a"),
+        MockAccount::new("tok-real-b", "b"),
+    ]))
+    .await
+    .unwrap();
+    let tmux = PrivateTmux::new("sim-test");
+    let a = make_account_dir(
+        &tmp.path().join("a"),
+        "tok-real-a",
+        std::slice::from_ref(&project),
+    )
+    .unwrap();
+    let statusline = tmp.path().join("statusline.json");
+    install_statusline(
+        &a.dir,
+        &format!(
+            "cat > '{0}.tmp' && mv '{0}.tmp' '{0}'",
+            statusline.display()
+        ),
+    )
+    .unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    launch(
+        &tmux,
+        &api,
+        &claude,
+        &project,
+        "a",
+        &a,
+        &["--session-id", &id],
+    )
+    .await;
+
+    let prompt = "list the three slowest tests in this repo";
+    let req = submit_prompt(&tmux, "a", &api, &a.token, prompt, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(req.session_id.as_deref(), Some(id.as_str()));
+    assert_eq!(req.account.as_deref(), Some("a"));
+    shows(&tmux, "a", &format!("● {}", ack_text(prompt)));
+    let transcript = a.transcript_path(&project, &id);
+    let deadline = std::time::Instant::now() + WAIT;
+    let text = loop {
+        let text = std::fs::read_to_string(&transcript).unwrap_or_default();
+        if text.contains(&ack_text(prompt)) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reply in {transcript:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(text.lines().any(|l| {
+        serde_json::from_str::<Value>(l)
+            .is_ok_and(|v| v["type"] == "user" && v["message"]["content"] == prompt)
+    }));
+
+    let reset = (jiff::Timestamp::now().as_second() as u64 + 3 * 3600) / 60 * 60;
+    api.set_mode(
+        "a",
+        Mode::QuotaExhausted {
+            window: ClaimWindow::FiveHour,
+            resets_at: reset,
+        },
+    );
+    let interrupted = "migrate the settings loader to the new format";
+    let req = submit_prompt(&tmux, "a", &api, &a.token, interrupted, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(req.status, 429);
+    let screen = shows(&tmux, "a", "You've hit your 5-hour limit · resets");
+    assert!(screen.contains("Usage limit reached"), "{screen}");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let err = std::fs::read_to_string(&transcript)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["isApiErrorMessage"] == true);
+        if let Some(err) = err {
+            assert_eq!(err["apiErrorStatus"], 429);
+            assert_eq!(err["error"], "rate_limit");
+            assert_eq!(err["quotaLimits"]["resetsAt"], reset);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no API error line");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Resume on B, whose projects tree holds the transcript: same session id, history
+    // carried, the interrupted prompt answered there.
+    let b = make_account_dir(
+        &tmp.path().join("b"),
+        "tok-real-b",
+        std::slice::from_ref(&project),
+    )
+    .unwrap();
+    let to = b.transcript_path(&project, &id);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(&transcript, &to).unwrap();
+    launch(&tmux, &api, &claude, &project, "b", &b, &["--resume", &id]).await;
+    let req = submit_prompt(&tmux, "b", &api, &b.token, interrupted, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(req.session_id.as_deref(), Some(id.as_str()));
+    assert_eq!(req.account.as_deref(), Some("b"));
+    assert!(req.message_count.unwrap_or(0) >= 3, "{req:?}");
+    shows(&tmux, "b", &format!("● {}", ack_text(interrupted)));
+}

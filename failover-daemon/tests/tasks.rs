@@ -1,0 +1,371 @@
+//! Each worker task on its own, over the testkit fakes, on a paused tokio clock.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::*;
+use failover_core::testkit::{FakeBackend, FakeFailure, FakeOp, MemCheckpointer};
+use failover_core::{
+    AccountId, BackendError, Checkpoint, Checkpointer, ClaudeSessionId, EffectOutcome, FailureKind,
+    Input, LaunchRequest, Launched, Liveness, PaneCapture, PersistedSession, PersistedState,
+    RequestId, SessionBackend, SessionId, SignalSource, UnixMillis,
+};
+use failover_daemon::Clock;
+use failover_daemon::config::JanitorSettings;
+use failover_daemon::metrics::Metrics;
+use failover_daemon::prompts::TranscriptPrompts;
+use failover_daemon::tasks::quota_monitor::{Classified, classify};
+use failover_daemon::tasks::switcher::{self, SwitchTimeouts};
+use failover_daemon::tasks::{
+    CheckpointJob, Published, SwitchJob, checkpoint, janitor, session_watcher,
+};
+use tokio::sync::{Barrier, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+fn cp(session: &str, taken_at: UnixMillis, prompt: Option<&str>) -> Checkpoint {
+    Checkpoint {
+        session: SessionId::new(session),
+        claude_session: Some(ClaudeSessionId::new("conv-1")),
+        account: AccountId::new("primary"),
+        dir: PathBuf::from("/w"),
+        task: None,
+        last_prompt: prompt.map(str::to_owned),
+        last_tool_call: None,
+        taken_at,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_janitor_prunes_checkpoints_past_their_retention() {
+    let store = Arc::new(MemCheckpointer::new());
+    store
+        .save(&cp("old", T0 - Duration::from_secs(2 * 3600), None))
+        .await
+        .unwrap();
+    store.save(&cp("new", T0, None)).await.unwrap();
+    let cancel = CancellationToken::new();
+    let metrics = Arc::new(Metrics::default());
+    let task = tokio::spawn(janitor::run(
+        store.clone(),
+        JanitorSettings {
+            checkpoint_retention: Duration::from_secs(3600),
+            interval: Duration::from_secs(600),
+        },
+        janitor::QueueWork {
+            projects: Vec::new(),
+            sessions: Vec::new(),
+            config: failover_daemon::queue::janitor::JanitorConfig::new(Duration::from_secs(3600)),
+        },
+        Arc::new(failover_daemon::notifiers::NotifyHub::new(
+            &[],
+            4,
+            Duration::from_secs(60),
+            metrics,
+        )),
+        Clock::starting_at(T0),
+        cancel.clone(),
+    ));
+    eventually(Duration::from_secs(1), "the old one pruned", || {
+        failover_core::testkit::block_on(store.list())
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    let left = store.list().await.unwrap();
+    assert_eq!(left[0].session.as_str(), "new");
+    // An hour and a bit later the next runs prune the other one too.
+    tokio::time::sleep(Duration::from_secs(3600 + 600)).await;
+    assert!(store.list().await.unwrap().is_empty());
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+/// Launches wait until three are in flight at once; stops never return.
+struct Slow {
+    barrier: Barrier,
+}
+
+#[async_trait]
+impl SessionBackend for Slow {
+    async fn launch(&self, r: &LaunchRequest) -> Result<Launched, BackendError> {
+        self.barrier.wait().await;
+        Ok(Launched {
+            claude_session: ClaudeSessionId::new(format!("c-{}", r.session)),
+        })
+    }
+    async fn stop(&self, _: &SessionId, _: Duration) -> Result<(), BackendError> {
+        std::future::pending().await
+    }
+    async fn capture(&self, s: &SessionId) -> Result<PaneCapture, BackendError> {
+        Err(BackendError::SessionNotFound(s.clone()))
+    }
+    async fn send_input(&self, s: &SessionId, _: &str) -> Result<(), BackendError> {
+        Err(BackendError::InputRejected {
+            session: s.clone(),
+            reason: "not ready".into(),
+        })
+    }
+    async fn liveness(&self, _: &SessionId) -> Result<Liveness, BackendError> {
+        Ok(Liveness::Alive)
+    }
+    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
+    let (jobs_tx, jobs_rx) = mpsc::channel(16);
+    let (inbox_tx, mut inbox) = mpsc::channel(16);
+    let timeouts = SwitchTimeouts::with_grace(Duration::from_secs(10));
+    let task = tokio::spawn(switcher::run(
+        jobs_rx,
+        Arc::new(Slow {
+            barrier: Barrier::new(3),
+        }),
+        inbox_tx,
+        timeouts,
+    ));
+    let started = tokio::time::Instant::now();
+    jobs_tx
+        .send(SwitchJob::Stop {
+            request: RequestId(1),
+            session: SessionId::new("hung"),
+        })
+        .await
+        .unwrap();
+    for (i, s) in ["a", "b", "c"].iter().enumerate() {
+        jobs_tx
+            .send(SwitchJob::Launch {
+                request: RequestId(10 + i as u64),
+                launch: LaunchRequest {
+                    session: SessionId::new(*s),
+                    dir: "/w".into(),
+                    account: AccountId::new("backup"),
+                    config_dir: "/c".into(),
+                    resume: None,
+                },
+            })
+            .await
+            .unwrap();
+    }
+    jobs_tx
+        .send(SwitchJob::SendPrompt {
+            request: RequestId(20),
+            session: SessionId::new("a"),
+            text: "hello".into(),
+        })
+        .await
+        .unwrap();
+    let mut replies = BTreeMap::new();
+    while replies.len() < 5 {
+        match inbox.recv().await.unwrap() {
+            Input::EffectFinished { request, outcome } => {
+                replies.insert(request.0, (outcome, started.elapsed()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The three launches finished together, without waiting for the hung stop.
+    for r in [10, 11, 12] {
+        assert!(matches!(replies[&r].0, EffectOutcome::Launched { .. }));
+        assert!(replies[&r].1 < Duration::from_secs(1));
+    }
+    assert_eq!(
+        replies[&20].0,
+        EffectOutcome::Failed {
+            kind: FailureKind::Transient,
+            detail: "session a did not accept input: not ready".into()
+        }
+    );
+    let (stop, after) = &replies[&1];
+    assert!(
+        matches!(stop, EffectOutcome::Failed { kind: FailureKind::Transient, detail } if detail.contains("timed out")),
+        "{stop:?}"
+    );
+    assert_eq!(*after, timeouts.stop_grace + timeouts.stop_slack);
+    drop(jobs_tx);
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_checkpoint() {
+    let tree = Tree::new(&["primary"], &["s0", "s1"]);
+    tree.write_transcript("s0", "conv-0", "refactor the parser");
+    let store = Arc::new(MemCheckpointer::new());
+    // s1 has no transcript yet, but an earlier checkpoint of the same conversation.
+    let mut earlier = cp("s1", T0 - Duration::from_secs(60), Some("write the docs"));
+    earlier.claude_session = Some(ClaudeSessionId::new("conv-1"));
+    store.save(&earlier).await.unwrap();
+
+    let (jobs_tx, jobs_rx) = mpsc::channel(16);
+    let (inbox_tx, mut inbox) = mpsc::channel(16);
+    let task = tokio::spawn(checkpoint::run(
+        jobs_rx,
+        store.clone(),
+        Arc::new(TranscriptPrompts::new(tree.shared())),
+        inbox_tx,
+        Clock::starting_at(T0),
+    ));
+    for (i, (s, conv)) in [("s0", "conv-0"), ("s1", "conv-1")].iter().enumerate() {
+        jobs_tx
+            .send(CheckpointJob {
+                request: RequestId(i as u64 + 1),
+                session: SessionId::new(*s),
+                account: AccountId::new("primary"),
+                claude_session: Some(ClaudeSessionId::new(*conv)),
+                dir: tree.work(s),
+                task: Some("T-1".into()),
+            })
+            .await
+            .unwrap();
+    }
+    let mut got = BTreeMap::new();
+    while got.len() < 2 {
+        if let Input::EffectFinished { request, outcome } = inbox.recv().await.unwrap() {
+            got.insert(request.0, outcome);
+        }
+    }
+    assert_eq!(
+        got[&1],
+        EffectOutcome::Checkpointed {
+            last_prompt: Some("refactor the parser".into())
+        }
+    );
+    assert_eq!(
+        got[&2],
+        EffectOutcome::Checkpointed {
+            last_prompt: Some("write the docs".into())
+        }
+    );
+    let saved = store.load(&SessionId::new("s0")).await.unwrap().unwrap();
+    assert_eq!(saved.task.as_deref(), Some("T-1"));
+    assert_eq!(saved.taken_at, T0);
+
+    // A store that fails reports a transient failure, not a success.
+    store.fail_next(1);
+    jobs_tx
+        .send(CheckpointJob {
+            request: RequestId(3),
+            session: SessionId::new("s0"),
+            account: AccountId::new("primary"),
+            claude_session: None,
+            dir: tree.work("s0"),
+            task: None,
+        })
+        .await
+        .unwrap();
+    match inbox.recv().await.unwrap() {
+        Input::EffectFinished {
+            request: RequestId(3),
+            outcome: EffectOutcome::Failed { kind, .. },
+        } => assert_eq!(kind, FailureKind::Transient),
+        other => panic!("{other:?}"),
+    }
+    drop(jobs_tx);
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
+    let tree = Tree::new(&["primary", "backup"], &["s0", "s1"]);
+    let config = tree.config(&["primary", "backup"], &["s0", "s1"], "");
+    let backend = Arc::new(FakeBackend::new());
+    backend.insert_running(
+        SessionId::new("s0"),
+        AccountId::new("backup"),
+        ClaudeSessionId::new("conv-9"),
+    );
+    // The backend cannot tell about s1 twice (hung tmux): nothing may be launched meanwhile.
+    backend.script_failure(
+        FakeOp::Liveness,
+        SessionId::new("s1"),
+        1,
+        FakeFailure::Timeout,
+    );
+    backend.script_failure(
+        FakeOp::Liveness,
+        SessionId::new("s1"),
+        2,
+        FakeFailure::Timeout,
+    );
+    let mut persisted = PersistedState::default();
+    persisted.sessions.insert(
+        SessionId::new("s0"),
+        PersistedSession {
+            account: Some(AccountId::new("backup")),
+            claude_session: Some(ClaudeSessionId::new("conv-9")),
+            pending_prompt: None,
+            parked: false,
+        },
+    );
+    let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(config.clone()));
+    let engine = failover_core::FailoverEngine::new(config.engine.clone()).unwrap();
+    let (_status_tx, status_rx) = watch::channel(Arc::new(Published {
+        snapshot: engine.snapshot(),
+        facts: failover_daemon::http::convert::DaemonFacts {
+            started_at: T0,
+            config_file: None,
+            config_error: None,
+            state_error: None,
+            notifications_dropped: 0,
+            turns_started: Default::default(),
+        },
+    }));
+    let (_ev_tx, ev_rx) = mpsc::channel(4);
+    let (inbox_tx, mut inbox) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let started = tokio::time::Instant::now();
+    let task = tokio::spawn(session_watcher::run(
+        backend.clone(),
+        Arc::new(failover_daemon::NoRecords),
+        cfg_rx,
+        status_rx,
+        persisted,
+        ev_rx,
+        inbox_tx,
+        cancel.clone(),
+    ));
+    assert_eq!(
+        inbox.recv().await.unwrap(),
+        Input::SessionStarted {
+            session: SessionId::new("s0"),
+            claude_session: Some(ClaudeSessionId::new("conv-9")),
+            account: Some(AccountId::new("backup")),
+        }
+    );
+    assert_eq!(inbox.recv().await.unwrap(), Input::AdoptionComplete);
+    assert!(started.elapsed() >= 2 * session_watcher::ADOPTION_RETRY);
+    assert_eq!(backend.calls(FakeOp::Liveness, &SessionId::new("s1")), 3);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[test]
+fn the_quota_monitor_counts_detections_and_routes_session_events() {
+    let metrics = Metrics::default();
+    let now = T0;
+    let e = quota_exhausted("s0", now, now);
+    assert!(matches!(
+        classify(e, &metrics),
+        Classified::Input(Input::Detection { .. })
+    ));
+    assert_eq!(
+        metrics.detections(SignalSource::Transcript, "quota_exhausted"),
+        1
+    );
+    assert!(matches!(
+        classify(activity("s0", true, now), &metrics),
+        Classified::Session(_)
+    ));
+    assert_eq!(
+        metrics.detections(SignalSource::Transcript, "quota_exhausted"),
+        1
+    );
+}
