@@ -208,10 +208,19 @@ impl PrivateTmux {
 }
 
 impl Drop for PrivateTmux {
+    /// Kills the server and removes its socket file (tmux 3.3 leaves it behind).
     fn drop(&mut self) {
+        let socket_path = self
+            .run(&["display-message", "-p", "#{socket_path}"])
+            .ok()
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty());
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        if let Some(path) = socket_path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
