@@ -81,6 +81,13 @@ pub async fn run(
             () = cancel.cancelled() => return Ok(()),
             Some(event) = events.recv() => {
                 if let ObserverEvent::Exited { session, .. } = &event {
+                    // A watcher of a session that was stopped and launched again can report
+                    // the old program's exit after the new one started: the name runs again,
+                    // so that exit is history, not news.
+                    if matches!(liveness(&*backend, session).await, Some(Liveness::Alive)) {
+                        tracing::debug!(%session, "exit of an earlier instance; the session runs");
+                        continue;
+                    }
                     reported.insert(session.clone());
                 }
                 if let Some(input) = session_input(event, &mut seen) {
