@@ -421,3 +421,78 @@ async fn a_pane_observer_ends_when_its_listener_goes() {
         .unwrap()
         .unwrap();
 }
+
+/// Publishes `doc` as `<session>.json` in `spool` the way the hook does (temp + rename).
+fn spool_doc(spool: &std::path::Path, session: &str, n: u32, doc: &str) {
+    let tmp = spool.join(format!(".{session}.{n}.tmp"));
+    std::fs::write(&tmp, doc).unwrap();
+    std::fs::rename(&tmp, spool.join(format!("{session}.json"))).unwrap();
+}
+
+/// The flood seen with the real CLI: the watcher's own reads of a document (inotify reports
+/// opens) came back as events, so one quota document was reported again and again. Now a
+/// document is reported once; republishing the same bytes or reading the file says nothing;
+/// a different document is reported. Everything received before the marker is counted.
+#[tokio::test]
+async fn a_statusline_document_is_reported_once_however_often_it_is_read_or_republished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let (tx, mut rx) = mpsc::channel(1024);
+    let detector = Arc::new(StatuslineDetector::new());
+    let account = AccountId::new("a");
+    let task = tokio::spawn(
+        StatuslineWatcher::new(vec![(account.clone(), spool.clone())], detector, tx).run(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let exhausted = r#"{"session_id":"c1","rate_limits":{"five_hour":{"used_percentage":100,"resets_at":1795740000}}}"#;
+    spool_doc(&spool, "ccl-0", 1, exhausted);
+    next_matching(&mut rx, Duration::from_secs(2), |e| {
+        quota_of(e, SignalSource::Statusline)
+    })
+    .await;
+    // Same bytes republished, and read by someone else, many times.
+    for n in 2..50 {
+        spool_doc(&spool, "ccl-0", n, exhausted);
+        let _ = std::fs::read_to_string(spool.join("ccl-0.json")).unwrap();
+    }
+    // A different document (a later reset) is the marker.
+    let marker = r#"{"session_id":"c1","rate_limits":{"five_hour":{"used_percentage":100,"resets_at":1795743600}}}"#;
+    spool_doc(&spool, "ccl-0", 50, marker);
+    let mut repeats = 0;
+    next_matching(&mut rx, Duration::from_secs(2), |e| {
+        let (_, _, resets_at) = quota_of(e, SignalSource::Statusline)?;
+        if resets_at == Some(UnixMillis::from_secs(1_795_740_000)) {
+            repeats += 1;
+            None
+        } else {
+            Some(())
+        }
+    })
+    .await;
+    assert_eq!(repeats, 0, "the unchanged document was reported again");
+    // Nothing follows the marker: the watcher's read of it did not come back as news. The
+    // channel is drained once the next document (clear) is seen.
+    spool_doc(&spool, "ccl-0", 51, r#"{"session_id":"c1"}"#);
+    let mut before_clear = 0;
+    next_matching(&mut rx, Duration::from_secs(2), |e| match e {
+        ObserverEvent::Observation { detection, .. } if detection.verdict == Verdict::Clear => {
+            Some(())
+        }
+        ObserverEvent::Observation { .. } => {
+            before_clear += 1;
+            None
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        before_clear, 0,
+        "the marker document was reported more than once"
+    );
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -10,12 +10,16 @@
 //! - [`StatuslineWatcher`]: `notify` on the statusline spool folders; runs the statusline
 //!   detector on each document and learns conversation ids.
 //!
-//! No observer polls. `notify` callbacks only `try_send` into a bounded queue (a full
-//! queue is counted and triggers a rescan). Detectors are `Arc<dyn QuotaDetector>`, one per
+//! No observer polls. `notify` callbacks only `try_send` into a bounded queue, and only
+//! events that can change content (not opens and read-closes, which our own reads cause);
+//! a full queue triggers one rescan, whose reads cause no further events. Detectors are `Arc<dyn QuotaDetector>`, one per
 //! source. To keep the channel quiet, a detection is sent when its verdict is not `Clear`,
-//! or when it is `Clear` right after one that was not (the all-clear).
+//! or when it is `Clear` right after one that was not (the all-clear); the statusline
+//! watcher also sends nothing for a document that is byte for byte the one it last read
+//! from the same file.
 
 pub mod activity;
+mod fs_events;
 mod gate;
 mod pane;
 mod spool;

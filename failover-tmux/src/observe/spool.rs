@@ -12,6 +12,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc::{self, Sender};
 
 use super::ObserverEvent;
+use super::fs_events::may_change_content;
 use super::gate::Gate;
 use crate::clock;
 use crate::error::{FsError, ObserveError};
@@ -22,7 +23,8 @@ const QUEUE: usize = 256;
 
 /// Reads each statusline document the hook spools (see [`crate::statusline`]): runs the
 /// statusline detector on it (about the account whose spool it is), and reports the
-/// conversation id of the session that wrote it when that id is new.
+/// conversation id of the session that wrote it when that id is new. A document identical
+/// to the one last read from the same file is skipped: same evidence, nothing to say.
 pub struct StatuslineWatcher {
     spools: Vec<(AccountId, PathBuf)>,
     detector: Arc<dyn QuotaDetector>,
@@ -64,7 +66,10 @@ impl StatuslineWatcher {
         let (ntx, mut nrx) = mpsc::channel::<notify::Result<notify::Event>>(QUEUE);
         let overflow = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&overflow);
-        let mut watcher = notify::recommended_watcher(move |res| {
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if res.as_ref().is_ok_and(|e| !may_change_content(&e.kind)) {
+                return; // an open or a read: ours, or at least no new content
+            }
             if ntx.try_send(res).is_err() {
                 flag.store(true, Ordering::Relaxed);
             }
@@ -87,6 +92,9 @@ impl StatuslineWatcher {
         }
         let mut gate = Gate::new();
         let mut learned: HashMap<SessionId, ClaudeSessionId> = HashMap::new();
+        // The document last read from each file: the hook rewrites it on every statusline
+        // refresh, and the same bytes again are no new evidence.
+        let mut last_doc: HashMap<PathBuf, String> = HashMap::new();
         loop {
             let event = tokio::select! {
                 e = nrx.recv() => e,
@@ -111,8 +119,13 @@ impl StatuslineWatcher {
                     continue;
                 };
                 let Ok(doc) = std::fs::read_to_string(&path) else {
+                    last_doc.remove(&path);
                     continue; // replaced or removed since the event
                 };
+                if last_doc.get(&path) == Some(&doc) {
+                    continue;
+                }
+                last_doc.insert(path.clone(), doc.clone());
                 if stem != UNATTACHED {
                     let session = SessionId::new(stem);
                     if let Some(id) = conversation_of(&doc) {

@@ -12,6 +12,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc::{self, Sender};
 
 use super::ObserverEvent;
+use super::fs_events::may_change_content;
 use super::gate::Gate;
 use crate::clock;
 use crate::error::{FsError, ObserveError};
@@ -102,7 +103,10 @@ impl TranscriptWatcher {
         let (ntx, mut nrx) = mpsc::channel::<notify::Result<notify::Event>>(QUEUE);
         let overflow = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&overflow);
-        let mut watcher = notify::recommended_watcher(move |res| {
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if res.as_ref().is_ok_and(|e| !may_change_content(&e.kind)) {
+                return; // an open or a read: ours, or at least no new content
+            }
             if ntx.try_send(res).is_err() {
                 flag.store(true, Ordering::Relaxed);
             }
