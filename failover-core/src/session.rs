@@ -232,6 +232,10 @@ pub(crate) struct SessionMachine {
     pub(crate) state: SessionState,
     /// Its conversation, once known; every relaunch resumes it.
     pub(crate) claude_session: Option<crate::ids::ClaudeSessionId>,
+    /// `claude_session` was chosen by a fresh launch and no turn has completed in it since:
+    /// the CLI writes no transcript until the first prompt, so a resume of it that finds
+    /// none lost nothing, and the session starts a new conversation instead of halting.
+    pub(crate) conversation_unproven: bool,
     /// A prompt cut short by a swap or a park, replayed once the session is idle again.
     pub(crate) pending_prompt: Option<String>,
     /// Evidence about this session observed before this instant is stale: it is the start
@@ -260,6 +264,7 @@ impl SessionMachine {
             spec,
             state: SessionState::Unstarted { last_account: None },
             claude_session: None,
+            conversation_unproven: false,
             pending_prompt: None,
             stale_before: None,
             turn_started_at: None,

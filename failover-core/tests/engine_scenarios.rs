@@ -751,6 +751,69 @@ fn a_resume_that_is_impossible_halts_the_session_until_an_operator_resumes() {
     );
 }
 
+#[test]
+fn a_conversation_that_never_completed_a_turn_is_started_anew_instead_of_halting() {
+    // s1 was launched fresh (the launch chose c1) and its first turn never completed: the
+    // CLI wrote no transcript, so the resume after the swap is refused. That is no loss:
+    // s1 starts a new conversation, and the interrupted prompt is replayed in it.
+    check(
+        two(),
+        vec![
+            (0, adopted()),
+            (1, done(1, launched("c1"))),
+            (2, working("s1")),
+            (3, transcript("s1", exhausted(Some(18000)), 3)),
+            (4, done(2, checkpointed(Some("fix the bug")))),
+            (5, done(3, EffectOutcome::Stopped)),
+            (6, done(4, failed(FailureKind::ResumeImpossible))),
+            (60, tick()),
+            (61, done(5, launched("c2"))),
+            (62, idle("s1")),
+            (63, done(6, EffectOutcome::PromptSent)),
+        ],
+        "
+        t=0 launch #1 s1 on a new
+        t=0 persist active=a
+        t=1 persist active=a
+        t=3 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T05:00:00Z (next reset 1970-01-01T05:00:00Z)
+        t=3 checkpoint #2 s1 on a
+        t=3 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=4 stop #3 s1
+        t=4 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=5 launch #4 s1 on b resume=c1
+        t=5 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=6 persist active=b accounts=a:exhausted prompts=[s1]
+        t=60 launch #5 s1 on b new
+        t=61 persist active=b accounts=a:exhausted prompts=[s1]
+        t=62 prompt #6 s1 \"fix the bug\"
+        t=63 persist active=b accounts=a:exhausted
+        ",
+    );
+}
+
+#[test]
+fn a_conversation_with_a_completed_turn_still_halts_when_its_transcript_is_gone() {
+    check(
+        two(),
+        vec![
+            (0, adopted()),
+            (1, done(1, launched("c1"))),
+            (2, working("s1")),
+            (3, idle("s1")),
+            (4, exited("s1")),
+            (60, tick()),
+            (61, done(2, failed(FailureKind::ResumeImpossible))),
+        ],
+        "
+        t=0 launch #1 s1 on a new
+        t=0 persist active=a
+        t=1 persist active=a
+        t=60 launch #2 s1 on a resume=c1
+        t=61 notify critical [halted:s1] s1 cannot be resumed (boom); not starting a blank conversation in its place. Fix it, then resume the engine
+        ",
+    );
+}
+
 // ----- restart -----
 
 fn swap_in_flight() -> PersistedState {

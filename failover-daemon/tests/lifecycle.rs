@@ -194,6 +194,81 @@ async fn transient_errors_never_swap() {
     running.abort();
 }
 
+/// A verdict repeated by an observer reaches the engine and the metrics each time, but the
+/// event stream carries it once: a repeated statusline verdict once broadcast thousands of
+/// events and SSE readers fell behind. A different verdict, or another source, is news.
+#[tokio::test(start_paused = true)]
+async fn identical_consecutive_detections_are_broadcast_once() {
+    let tree = Tree::new(&ACCOUNTS, &SESSIONS);
+    let fakes = Fakes::new();
+    let (deps, obs) = fakes.deps(&tree);
+    let daemon = Daemon::start(tree.config(&ACCOUNTS, &SESSIONS, ""), deps)
+        .await
+        .unwrap();
+    let handle = daemon.handle();
+    let mut events = handle.subscribe();
+    let running = tokio::spawn(daemon.run(std::future::pending()));
+    eventually(LIMIT, "all sessions on primary", || {
+        fakes.accounts_of(&SESSIONS) == vec![Some("primary".into()); 3]
+    })
+    .await;
+    let transient = |kind| Detection {
+        verdict: Verdict::Transient { kind },
+        evidence: Some("529 Overloaded".into()),
+    };
+    let session = Subject::Session(SessionId::new("ccl-0"));
+    let mut sent = Vec::new();
+    for _ in 0..40 {
+        sent.push((SignalSource::Pane, transient(TransientKind::Overloaded)));
+    }
+    sent.push((
+        SignalSource::Transcript,
+        transient(TransientKind::Overloaded),
+    ));
+    sent.push((SignalSource::Pane, transient(TransientKind::ServerError)));
+    sent.push((SignalSource::Pane, transient(TransientKind::Overloaded)));
+    for (source, detection) in &sent {
+        obs.send(ObserverEvent::Observation {
+            subject: session.clone(),
+            source: *source,
+            detection: detection.clone(),
+            observed_at: handle.clock().now(),
+        })
+        .await
+        .unwrap();
+    }
+    eventually(LIMIT, "all detections handled", || {
+        handle.metrics().latency_count() == u64::try_from(sent.len()).unwrap()
+    })
+    .await;
+    let mut broadcast = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let failover_daemon::events::DaemonEventKind::Input {
+            input:
+                failover_core::Input::Detection {
+                    source, detection, ..
+                },
+            ..
+        } = &e.kind
+        {
+            broadcast.push((*source, detection.clone()));
+        }
+    }
+    assert_eq!(
+        broadcast,
+        vec![
+            (SignalSource::Pane, transient(TransientKind::Overloaded)),
+            (
+                SignalSource::Transcript,
+                transient(TransientKind::Overloaded)
+            ),
+            (SignalSource::Pane, transient(TransientKind::ServerError)),
+            (SignalSource::Pane, transient(TransientKind::Overloaded)),
+        ]
+    );
+    running.abort();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_restarted_daemon_adopts_running_sessions_instead_of_relaunching() {
     let tree = Tree::new(&ACCOUNTS, &SESSIONS);

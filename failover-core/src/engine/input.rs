@@ -9,7 +9,7 @@ use crate::session::Activity;
 use crate::time::UnixMillis;
 
 /// Who a piece of evidence is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
     /// A session (pane, transcript): the engine maps it to the session's current account.
     Session(SessionId),

@@ -19,6 +19,7 @@ impl FailoverEngine {
             return self.ignore("an unknown session started");
         };
         if claude_session.is_some() && m.claude_session != claude_session {
+            m.conversation_unproven = false;
             m.claude_session = claude_session;
             self.dirty = true;
         }
@@ -119,6 +120,7 @@ impl FailoverEngine {
                     m.quota_hit_at = None;
                 }
                 m.deaths = 0;
+                m.conversation_unproven = false;
             }
             (Activity::Idle, _) => {}
         }
@@ -130,6 +132,8 @@ impl FailoverEngine {
             return self.ignore("conversation of an unknown session");
         };
         if m.claude_session.as_ref() != Some(&claude_session) {
+            // A conversation the CLI switched to on its own may well have a transcript.
+            m.conversation_unproven = false;
             m.claude_session = Some(claude_session);
             self.dirty = true;
         }
@@ -271,6 +275,8 @@ impl FailoverEngine {
             ) => {
                 if let Some(m) = self.sessions.get_mut(sid) {
                     if m.claude_session.as_ref() != Some(&claude_session) {
+                        // No conversation before: the launch was fresh and chose this id.
+                        m.conversation_unproven = m.claude_session.is_none();
                         m.claude_session = Some(claude_session);
                         self.dirty = true;
                     }
@@ -441,7 +447,25 @@ impl FailoverEngine {
         kind: FailureKind,
         detail: String,
     ) {
-        if kind == FailureKind::ResumeImpossible {
+        let unproven = self
+            .sessions
+            .get(sid)
+            .is_some_and(|m| m.claude_session.is_some() && m.conversation_unproven);
+        if kind == FailureKind::ResumeImpossible && unproven {
+            // The conversation was created by a launch that never got a turn through (the
+            // CLI or its server died first), so it never wrote a transcript: nothing is
+            // lost by starting a new one. The pending prompt stays for the replay.
+            if let Some(m) = self.sessions.get_mut(sid) {
+                m.claude_session = None;
+                m.conversation_unproven = false;
+                self.dirty = true;
+            }
+            self.death(
+                sid,
+                account,
+                format!("{detail}; its conversation never completed a turn, starting a new one"),
+            );
+        } else if kind == FailureKind::ResumeImpossible {
             self.set_state(
                 sid,
                 SessionState::Halted {

@@ -164,6 +164,11 @@ struct Dispatcher {
     /// Replies wait until the snapshot they imply is published, so a client that reads the
     /// status after its command sees the command's effect.
     held_replies: Vec<(oneshot::Sender<CommandReply>, CommandReply)>,
+    /// The last detection per subject and source. An identical one right after it still
+    /// reaches the engine (pane evidence counts sightings) and the metrics, but is not
+    /// broadcast again: a verdict repeated thousands of times made SSE readers fall behind.
+    last_detections:
+        HashMap<(failover_core::Subject, failover_core::SignalSource), failover_core::Detection>,
 }
 
 /// Runs the dispatcher until `shutdown`, then drains: the engine is told to
@@ -210,6 +215,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         outstanding: HashSet::new(),
         launches: HashMap::new(),
         held_replies: Vec::new(),
+        last_detections: HashMap::new(),
     };
     d.publish();
     loop {
@@ -374,7 +380,7 @@ impl Dispatcher {
                     *self.facts.turns_started.entry(session.clone()).or_default() += 1;
                 }
             }
-            if !matches!(input, Input::Tick) {
+            if !matches!(input, Input::Tick) && !self.repeats_last_detection(&input) {
                 let latency_ms = match &input {
                     Input::Detection { observed_at, .. } => {
                         let l = now.saturating_since(*observed_at);
@@ -428,6 +434,30 @@ impl Dispatcher {
                 None => tracing::debug!(%request, "reply for a command nobody waits for"),
             },
         }
+    }
+
+    /// True when `input` is a detection identical to the last one about the same subject
+    /// from the same source (whose latency is still recorded). Remembers it either way.
+    fn repeats_last_detection(&mut self, input: &Input) -> bool {
+        let Input::Detection {
+            subject,
+            source,
+            detection,
+            observed_at,
+        } = input
+        else {
+            return false;
+        };
+        let previous = self
+            .last_detections
+            .insert((subject.clone(), *source), detection.clone());
+        let repeat = previous.as_ref() == Some(detection);
+        if repeat {
+            let now = self.clock.now();
+            self.metrics
+                .record_latency(now.saturating_since(*observed_at));
+        }
+        repeat
     }
 
     /// Bookkeeping an input implies before the engine sees it: the request is no longer in
