@@ -174,7 +174,13 @@ pub(crate) async fn pane_state(t: &Transport, name: &str) -> Result<PaneState, T
 pub(crate) async fn kill_session(t: &Transport, name: &str) -> Result<(), TmuxError> {
     const OP: &str = "kill-session";
     let cmd = Cmd::new("kill-session").opt("-t", wire::session_target(name));
-    check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
+    // Killing a session while a control client attaches crashes tmux 3.3a's server just as
+    // creating one does (reproduced: a `kill-session` racing `attach-session -C` took the
+    // server down within a few rounds; with the two kept apart, hundreds did not).
+    let gate = t.attach_gate().await;
+    let out = t.run(OP, &[cmd], None).await?;
+    drop(gate);
+    check(t, OP, Some(name), out).map(drop)
 }
 
 /// The visible screen (wrapped lines joined; with `ansi`, colours kept as escapes) and
@@ -241,6 +247,9 @@ pub(crate) async fn paste(
     let out = t.run(OP, &cmds, Some(text.as_bytes())).await?;
     check(t, OP, Some(name), out).map(drop)
 }
+
+/// How many commands [`control_client`] sends (each answered by `%end` or `%error`).
+pub(crate) const CONTROL_CLIENT_COMMANDS: usize = 2;
 
 /// A control-mode client attached to the session, subscribed to pane deaths.
 pub(crate) fn control_client(t: &Transport, name: &str) -> Result<Child, TmuxError> {

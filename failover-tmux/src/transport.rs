@@ -86,9 +86,10 @@ pub struct Transport {
     socket: Socket,
     config_file: Option<PathBuf>,
     timeout: Duration,
-    /// Held while a session is created and while a control client attaches: tmux 3.3a's
-    /// server crashes (a NULL dereference) when `new-session` runs while a control client
-    /// is in the middle of attaching, so the two never overlap. Shared by clones.
+    /// Held while a session is created or killed and while a control client attaches:
+    /// tmux 3.3a's server crashes (a NULL dereference) when `new-session` or
+    /// `kill-session` runs while a control client is in the middle of attaching, so they
+    /// never overlap. Shared by clones.
     attach_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 

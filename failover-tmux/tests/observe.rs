@@ -496,3 +496,73 @@ async fn a_statusline_document_is_reported_once_however_often_it_is_read_or_repu
         .unwrap()
         .unwrap();
 }
+
+/// One session's life as the daemon drives it: launched, observed, stopped, and its
+/// observer's end awaited.
+async fn observed_cycle(backend: &failover_tmux::TmuxBackend, req: LaunchRequest) {
+    backend.launch(&req).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    let observer = tokio::spawn(
+        PaneObserver::new(
+            backend,
+            req.session.clone(),
+            Arc::new(PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
+    backend
+        .stop(&req.session, Duration::from_millis(200))
+        .await
+        .unwrap();
+    // The observer reports the end, whatever it had seen by then.
+    next_matching(&mut rx, Duration::from_secs(10), |e| {
+        matches!(e, ObserverEvent::Exited { .. }).then_some(())
+    })
+    .await;
+    drop(rx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), observer).await;
+}
+
+/// tmux 3.3a's server segfaults when a session is created or killed while a control client
+/// is attaching. The daemon does exactly that: sessions launched and stopped while
+/// observers of other sessions attach. Rounds of three sessions, each launched, observed
+/// and stopped concurrently with the others, must leave the server alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launching_and_stopping_observed_sessions_never_crashes_the_server() {
+    let srv = TestServer::new();
+    let base = LaunchRequest {
+        session: SessionId::new("keeper"),
+        dir: srv.dir("work"),
+        account: AccountId::new("primary"),
+        config_dir: srv.dir("config"),
+        resume: None,
+    };
+    srv.backend.launch(&base).await.unwrap();
+    let started = Instant::now();
+    let mut rounds = 0;
+    while rounds < 40 && started.elapsed() < Duration::from_secs(20) {
+        rounds += 1;
+        let req = |k: u32| {
+            let mut r = base.clone();
+            r.session = SessionId::new(format!("s{rounds}-{k}"));
+            r
+        };
+        tokio::join!(
+            observed_cycle(&srv.backend, req(0)),
+            observed_cycle(&srv.backend, req(1)),
+            observed_cycle(&srv.backend, req(2)),
+        );
+        assert_eq!(
+            srv.backend.liveness(&base.session).await.unwrap(),
+            Liveness::Alive,
+            "the tmux server died in round {rounds}"
+        );
+    }
+    eprintln!(
+        "{rounds} rounds of 3 observed sessions in {:?}",
+        started.elapsed()
+    );
+    assert!(rounds >= 10, "only {rounds} rounds ran");
+}

@@ -97,8 +97,9 @@ impl PaneObserver {
     pub async fn run(self) -> Result<(), ObserveError> {
         let name = self.session.as_str();
         ops::validate_name(name)?;
-        // No session may be created until this client has attached (see
-        // `Transport::attach_gate`): wait for the attach command's `%end` (or `%error`).
+        // No session may be created or killed until this client has attached and
+        // subscribed (see `Transport::attach_gate`): wait for both commands' `%end` (or
+        // `%error`).
         let gate = self.transport.attach_gate().await;
         let mut child = ops::control_client(&self.transport, name)?;
         // Keeping stdin open keeps the control client attached.
@@ -110,11 +111,14 @@ impl PaneObserver {
         let mut reader = BufReader::new(stdout);
         let mut line = Vec::new();
         let attached = async {
-            loop {
+            let mut answered = 0;
+            while answered < ops::CONTROL_CLIENT_COMMANDS {
                 line.clear();
                 match reader.read_until(b'\n', &mut line).await {
                     Ok(0) | Err(_) => return,
-                    Ok(_) if line.starts_with(b"%end") || line.starts_with(b"%error") => return,
+                    Ok(_) if line.starts_with(b"%end") || line.starts_with(b"%error") => {
+                        answered += 1;
+                    }
                     Ok(_) => {}
                 }
             }
