@@ -11,7 +11,9 @@
 //! call under [`BACKEND_TIMEOUT`]), the liveness of each session the engine believes has a
 //! live process (its published state is `running`, `prompting` or `checkpointing`), as a
 //! safety net under the event-driven observers, and reports one that is gone, once. Observers' activity, exit and
-//! conversation-id events arrive from the quota monitor and are passed on at once.
+//! conversation-id events arrive from the quota monitor and are passed on at once, except
+//! an exit report about a session the backend says is running: that is the old pane's
+//! watcher reporting a program the engine itself stopped and has already launched again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -81,6 +83,13 @@ pub async fn run(
             () = cancel.cancelled() => return Ok(()),
             Some(event) = events.recv() => {
                 if let ObserverEvent::Exited { session, .. } = &event {
+                    // An exit report can arrive after the session was already launched
+                    // again (the old pane's watcher saw its program end during a swap):
+                    // only a session that is really not running is reported gone.
+                    if liveness(&*backend, session).await == Some(Liveness::Alive) {
+                        tracing::debug!(%session, "stale exit report ignored: the session runs");
+                        continue;
+                    }
                     reported.insert(session.clone());
                 }
                 if let Some(input) = session_input(event, &mut seen) {
