@@ -345,3 +345,46 @@ fn the_server_stops_when_stdin_closes() {
     let status = mcp.child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// The real Claude Code CLI registers the server as the README says and, in `claude mcp list`,
+/// runs the handshake against it.
+#[test]
+fn real_claude_code_registers_and_connects() {
+    let Ok(claude) = std::env::var("CLAUDE_FAILOVER_REAL_CLAUDE") else {
+        eprintln!(
+            "SKIPPED real_claude_code_registers_and_connects: CLAUDE_FAILOVER_REAL_CLAUDE is not set"
+        );
+        return;
+    };
+    let sb = Sandbox::new();
+    let project = sb.path("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let claude_cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(&claude);
+        sb.env(&mut c);
+        c.env("CLAUDE_CONFIG_DIR", sb.home().join(".claude"))
+            .current_dir(&project)
+            .args(args);
+        c
+    };
+    let sock = sb.path("run/nobody.sock");
+    let r = run60(claude_cmd(&[
+        "mcp",
+        "add",
+        "claude-failover",
+        "--",
+        util::BIN,
+        "--socket",
+        sock.to_str().unwrap(),
+        "mcp",
+    ]));
+    r.ok();
+    let r = run60(claude_cmd(&["mcp", "list"]));
+    r.ok();
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("claude-failover:"))
+        .unwrap_or_else(|| panic!("not listed:\n{r}"));
+    assert!(line.contains("Connected"), "{r}");
+}
