@@ -347,6 +347,38 @@ async fn near_limit_login_and_throttle_texts_match_the_real_cli() {
     assert!(errors[1].get("quotaLimits").is_none());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shortened_reset_is_waited_out_and_the_session_continues_by_itself() {
+    let w = World::new().await;
+    let a = w.account("a", "tok-a");
+    w.launch("s", &a, &[]).await;
+    let reset = jiff::Timestamp::now().as_second() as u64 + 2;
+    w.api.set_mode(
+        "a",
+        Mode::QuotaExhausted {
+            window: ClaimWindow::FiveHour,
+            resets_at: reset,
+        },
+    );
+    w.tmux.submit("s", "write the release notes").unwrap();
+    w.screen_shows("s", "● Usage limit reached · continuing automatically at");
+    // Nobody types: at the reset the mock serves again and the stand-in continues.
+    w.screen_shows("s", "● Usage limit reset · Continuing automatically");
+    w.screen_shows(
+        "s",
+        &format!(
+            "● {}",
+            ack_text(failover_daemon::sim::standin::CONTINUE_TEXT)
+        ),
+    );
+    let req = w
+        .api
+        .wait_for_request(WAIT, |r| r.status == 200 && r.message_count == Some(2))
+        .await
+        .unwrap();
+    assert!(req.at_ms / 1000 >= reset, "served before the reset");
+}
+
 /// The session id the stand-in reported on its statusline.
 fn status_session(w: &World) -> String {
     wait_json(&w.statusline_file("a"), "a session id", |v| {

@@ -247,6 +247,6 @@ mod tests {
         install_statusline(&dir, "cat > /tmp/y").unwrap();
         let s: Value =
             serde_json::from_str(&fs::read_to_string(dir.join("settings.json")).unwrap()).unwrap();
-        assert_eq!(s["statusLine"]["command"], "cat > /tmp/x".replace('x', "y"));
+        assert_eq!(s["statusLine"]["command"], "cat > /tmp/y");
     }
 }

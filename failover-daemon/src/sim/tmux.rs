@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// Variables that would log Claude Code in with something other than the account dir
+/// (and make it ask to approve an API key); removed from every session's environment.
+pub const FOREIGN_CREDENTIALS: &[&str] = &[
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+];
+
 /// Errors driving tmux.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -78,8 +86,10 @@ impl PrivateTmux {
     }
 
     /// Starts detached session `name` of `width`×`height` in `cwd`, running `command`
-    /// (program and arguments, no shell) with `env` added. The pane stays after the
-    /// program exits (`remain-on-exit`), so its last screen can still be captured.
+    /// (program and arguments, no shell) with `env` added and the caller's own API
+    /// credentials ([`FOREIGN_CREDENTIALS`]) removed, so that only the account dir given
+    /// in `env` logs the CLI in. The pane stays after the program exits
+    /// (`remain-on-exit`), so its last screen can still be captured.
     pub fn new_session(
         &self,
         name: &str,
@@ -107,6 +117,9 @@ impl PrivateTmux {
         .map(|s| (*s).to_owned())
         .collect();
         args.push("env".into());
+        for var in FOREIGN_CREDENTIALS {
+            args.extend(["-u".to_owned(), (*var).to_owned()]);
+        }
         args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         args.extend(command.iter().cloned());
         args.extend([";", "set-option", "-g", "remain-on-exit", "on"].map(String::from));
@@ -194,11 +207,50 @@ impl PrivateTmux {
     }
 }
 
+impl PrivateTmux {
+    /// The pids of the programs running in every pane.
+    pub fn pane_pids(&self) -> Vec<u32> {
+        self.run(&["list-panes", "-a", "-F", "#{pane_pid}"])
+            .map(|out| out.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Kills the server, then waits up to `timeout` for the programs that ran in its panes
+    /// to exit (Claude Code still writes into its config dir while it exits, so wait before
+    /// removing that dir). Returns whether they all exited.
+    pub fn kill_and_wait(self, timeout: Duration) -> bool {
+        let pids = self.pane_pids();
+        drop(self);
+        let start = Instant::now();
+        loop {
+            let alive = pids
+                .iter()
+                .any(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                return true;
+            }
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for PrivateTmux {
+    /// Kills the server and removes its socket file (tmux 3.3 leaves it behind).
     fn drop(&mut self) {
+        let socket_path = self
+            .run(&["display-message", "-p", "#{socket_path}"])
+            .ok()
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty());
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        if let Some(path) = socket_path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -95,8 +95,7 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
     }
     say("cleaning up: stopping the daemon, killing the tmux server, removing the temp dir");
     daemon.stop().await;
-    world.kill_tmux();
-    drop(world);
+    world.remove();
     outcome
 }
 

@@ -269,13 +269,57 @@ impl World {
     }
 }
 
+impl World {
+    /// Kills the tmux server and removes the temp dir. Programs killed with the server may
+    /// still write a last file (a transcript line, `.claude.json`) while they exit, so the
+    /// removal is retried for a few seconds; a dir that cannot be removed is named.
+    pub(crate) fn remove(&mut self) {
+        let Some(root) = self.root.take() else {
+            return;
+        };
+        self.kill_tmux();
+        let path = root.keep();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // The killed programs ran in the project dirs: wait until none is left there, so
+        // that none writes into the dir after it is gone.
+        while processes_inside(&path) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        loop {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    eprintln!("warning: could not remove {}: {e}", path.display());
+                    return;
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
 impl Drop for World {
     fn drop(&mut self) {
-        if self.root.is_some() {
-            self.kill_tmux();
-        }
-        // The TempDir (if still held) is removed right after this.
+        self.remove();
     }
+}
+
+/// Whether any process (other than this one) has its working directory inside `dir`
+/// (read from `/proc`; false where there is none).
+fn processes_inside(dir: &Path) -> bool {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.bytes().all(|b| b.is_ascii_digit()) && name != me
+        })
+        .filter_map(|e| std::fs::read_link(e.path().join("cwd")).ok())
+        .any(|cwd| cwd.starts_with(dir))
 }
 
 /// A TOML basic string.

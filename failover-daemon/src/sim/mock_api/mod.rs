@@ -18,6 +18,29 @@
 //!
 //! A token the mock has never heard of is served in [`Mode::Normal`] and registered under
 //! its own token as name.
+//!
+//! ```
+//! use failover_daemon::sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let api = MockApi::start(MockApiConfig::local(vec![MockAccount::new("tok-a", "alice")])).await?;
+//! // Start `claude` with ANTHROPIC_BASE_URL=<api.base_url()> on alice's account, then:
+//! api.set_mode(
+//!     "alice",
+//!     Mode::QuotaExhausted { window: ClaimWindow::FiveHour, resets_at: 1_900_000_000 },
+//! );
+//! let reply = reqwest::Client::new()
+//!     .post(format!("{}/v1/messages?beta=true", api.base_url()))
+//!     .bearer_auth("tok-a")
+//!     .json(&serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}))
+//!     .send()
+//!     .await?;
+//! assert_eq!(reply.status().as_u16(), 429);
+//! assert_eq!(api.requests()[0].account.as_deref(), Some("alice"));
+//! api.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod mode;
 mod reply;

@@ -13,6 +13,16 @@
 //! It is line-based: the terminal stays in cooked mode, one line is one prompt (bracketed
 //! pastes may span lines), `/exit` or Ctrl-D ends it. It speaks plain HTTP only, which is
 //! all the mock API needs.
+//!
+//! Where it differs from the real CLI, on purpose:
+//! - no full-screen drawing: no input box or footer; `✻ Working… · esc to interrupt` is one
+//!   line, replaced by the answer; the near-limit warning and the statusline output are
+//!   printed under the answer instead of in the footer;
+//! - Esc does nothing (cooked mode): a quota wait can only end at the reset, by `/exit` or
+//!   by Ctrl-D; a weekly quota prints the `/rate-limit-options` choices as text;
+//! - no title request, no tools; the reported version is [`VERSION`];
+//! - retries wait 1, 2, 4 … 32 s (`CLAUDE_CODE_MAX_RETRIES` attempts, 10 by default), then
+//!   show the final `API Error: …` text, as the real CLI does.
 
 mod api;
 mod input;
