@@ -333,6 +333,41 @@ fn status_pause_swap_and_their_errors_against_a_real_daemon() {
 }
 
 #[test]
+fn a_slow_tool_call_does_not_hold_up_other_requests() {
+    let sb = Sandbox::new();
+    // A socket that accepts connections but never answers: the status call hangs.
+    let sock = sb.path("run/silent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut mcp = Mcp::start(&sb, &["--socket".into(), sock.display().to_string()]);
+    mcp.handshake();
+    mcp.send_line(
+        r#"{"jsonrpc":"2.0","id":"slow","method":"tools/call","params":{"name":"failover_status"}}"#,
+    );
+    mcp.send_line(r#"{"jsonrpc":"2.0","id":"quick","method":"ping"}"#);
+    let a = mcp.recv();
+    assert_eq!(a["id"], "quick", "ping waited for the tool call: {a}");
+    let a = mcp.request("tools/list", json!({}));
+    assert!(a["result"]["tools"].is_array(), "{a}");
+    // The client gives up on the slow call; closing stdin then stops the server promptly.
+    mcp.send_line(
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"slow"}}"#,
+    );
+    mcp.stdin = None;
+    assert!(
+        wait_until(Duration::from_secs(10), || matches!(
+            mcp.child.try_wait(),
+            Ok(Some(_))
+        )),
+        "still running after stdin closed"
+    );
+    // Nothing more was written: no answer to the cancelled call.
+    assert!(
+        mcp.lines.recv_timeout(Duration::from_secs(5)).is_err(),
+        "an answer was written after the cancellation"
+    );
+}
+
+#[test]
 fn the_server_stops_when_stdin_closes() {
     let sb = Sandbox::new();
     let mut mcp = Mcp::start(&sb, &[]);
