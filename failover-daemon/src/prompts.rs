@@ -119,15 +119,43 @@ fn prompt_of_line(line: &str) -> Option<String> {
                 }
                 _ => None,
             }
-            .filter(|s| !s.trim().is_empty())
+            .filter(|s| !s.trim().is_empty() && !is_cli_generated(s))
         }
         _ => None,
     }
 }
 
+/// User-role lines the CLI writes itself rather than the person typing: slash commands and
+/// their output (`/exit` leaves `<command-name>/exit</command-name>` and
+/// `<local-command-stdout>See ya!</local-command-stdout>`), caveats and reminders. Replaying
+/// one of those as "the interrupted prompt" would send the model the CLI's own bookkeeping.
+fn is_cli_generated(text: &str) -> bool {
+    const TAGS: [&str; 6] = [
+        "<command-name>",
+        "<command-message>",
+        "<command-args>",
+        "<local-command-",
+        "<system-reminder>",
+        "<bash-",
+    ];
+    let t = text.trim_start();
+    TAGS.iter().any(|tag| t.starts_with(tag))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cli_s_own_lines_are_not_prompts() {
+        let transcript = [
+            r#"{"type":"user","message":{"role":"user","content":"real prompt"}}"#,
+            r#"{"type":"user","message":{"role":"user","content":"<command-name>/exit</command-name>\n<command-message>exit</command-message>"}}"#,
+            r#"{"type":"user","message":{"role":"user","content":"<local-command-stdout>See ya!</local-command-stdout>"}}"#,
+        ]
+        .join("\n");
+        assert_eq!(last_prompt_in(&transcript).as_deref(), Some("real prompt"));
+    }
 
     #[test]
     fn project_dir_is_munged() {

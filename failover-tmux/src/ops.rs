@@ -109,8 +109,10 @@ pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(),
         set_session_option(s.name, wire::CONVERSATION_OPTION, s.conversation),
         set_session_option(s.name, wire::CONFIG_DIR_OPTION, s.config_dir),
     ];
-    let out = t.run(OP, &cmds, None).await?;
-    check(t, OP, Some(s.name), out).map(drop)
+    let gate = t.attach_gate().await;
+    let out = t.run(OP, &cmds, None).await;
+    drop(gate);
+    check(t, OP, Some(s.name), out?).map(drop)
 }
 
 fn set_session_option(name: &str, option: &str, value: &str) -> Cmd {

@@ -86,6 +86,10 @@ pub struct Transport {
     socket: Socket,
     config_file: Option<PathBuf>,
     timeout: Duration,
+    /// Held while a session is created and while a control client attaches: tmux 3.3a's
+    /// server crashes (a NULL dereference) when `new-session` runs while a control client
+    /// is in the middle of attaching, so the two never overlap. Shared by clones.
+    attach_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Transport {
@@ -103,7 +107,14 @@ impl Transport {
             socket,
             config_file,
             timeout,
+            attach_gate: std::sync::Arc::default(),
         }
+    }
+
+    /// Waits until no session is being created and no control client is attaching, and
+    /// holds that until the guard is dropped (see the `attach_gate` field).
+    pub(crate) async fn attach_gate(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.attach_gate.clone().lock_owned().await
     }
 
     /// The server's socket.

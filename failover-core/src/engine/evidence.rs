@@ -144,6 +144,11 @@ impl FailoverEngine {
                 self.dirty |= self.pool.set_state(account, state);
             }
             Verdict::QuotaExhausted { window, resets_at } => {
+                if resets_at.is_some_and(|t| t <= now) {
+                    // The window it names has reset since: a replayed or lingering signal
+                    // (an old statusline document, a resumed screen), not a new exhaustion.
+                    return;
+                }
                 let until = resets_at
                     .filter(|t| *t > now)
                     .unwrap_or(now + self.config.unknown_reset_retry);

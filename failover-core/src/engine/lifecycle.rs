@@ -238,6 +238,10 @@ impl FailoverEngine {
             return;
         };
         let state = m.state.clone();
+        // Evidence that the session's turn hit the quota may arrive while it is being
+        // checkpointed (the transcript line often lands just after the account-wide signal
+        // that started the swap): it counts as much as evidence seen before.
+        let quota_hit = m.quota_hit_at.is_some();
         let matching = matches!(
             (&state, &outcome),
             (_, EffectOutcome::Failed { .. })
@@ -302,7 +306,7 @@ impl FailoverEngine {
                 },
                 EffectOutcome::Checkpointed { last_prompt },
             ) => {
-                if interrupted && last_prompt.is_some() {
+                if (interrupted || quota_hit) && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
                 self.begin_stop_step(sid, account, purpose);

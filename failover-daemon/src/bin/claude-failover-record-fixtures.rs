@@ -197,11 +197,26 @@ struct World {
     project: PathBuf,
     out: PathBuf,
     widths: Vec<u16>,
+    /// Pids of every CLI started, to wait for their exit before the work dir goes.
+    pids: std::cell::RefCell<Vec<u32>>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let claude = find_claude(args.claude.clone())?;
+    let version = std::process::Command::new(&claude)
+        .arg("--version")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .output()
+        .with_context(|| format!("cannot run {}", claude.display()))?;
+    if !version.status.success() {
+        bail!("{} --version failed: {}", claude.display(), version.status);
+    }
+    eprintln!(
+        "recording with {} ({})",
+        claude.display(),
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -220,6 +235,7 @@ fn main() -> anyhow::Result<()> {
         project,
         out: args.out.clone(),
         widths: args.widths.clone(),
+        pids: std::cell::RefCell::new(Vec::new()),
     };
     // One idle session keeps the server up while scenario sessions come and go.
     world.tmux.new_session(
@@ -230,10 +246,31 @@ fn main() -> anyhow::Result<()> {
         &[],
         &["tail".into(), "-f".into(), "/dev/null".into()],
     )?;
+    let result = record_all(&world, &args.only);
+    let pids = world.pids.take();
+    drop(world);
+    // A CLI writes into its config dir while it exits; let it finish first.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while pids
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if args.keep_work {
+        eprintln!("work dir kept: {}", work.display());
+    } else {
+        fs::remove_dir_all(&work).ok();
+    }
+    result
+}
+
+fn record_all(world: &World, only: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut pending = Vec::new();
     for scenario in scenarios(now_secs()) {
-        if !args.only.is_empty() && !args.only.iter().any(|o| o == scenario.name) {
+        if !only.is_empty() && !only.iter().any(|o| o == scenario.name) {
             continue;
         }
         let t = Instant::now();
@@ -253,12 +290,6 @@ fn main() -> anyhow::Result<()> {
         eprintln!("finished {} in {:.1?}", p.name, t.elapsed());
     }
     eprintln!("all fixtures recorded in {:.1?}", started.elapsed());
-    drop(world);
-    if args.keep_work {
-        eprintln!("work dir kept: {}", work.display());
-    } else {
-        fs::remove_dir_all(&work).ok();
-    }
     Ok(())
 }
 
@@ -300,6 +331,12 @@ impl World {
                 session_id.clone(),
             ],
         )?;
+        let pid = self
+            .tmux
+            .run(&["display-message", "-p", "-t", target, "#{pane_pid}"])?;
+        if let Ok(pid) = pid.trim().parse() {
+            self.pids.borrow_mut().push(pid);
+        }
         // Ready: the start-up probe has been answered and the prompt is drawn.
         self.rt
             .block_on(self.api.wait_for_request(Duration::from_secs(60), |r| {

@@ -83,11 +83,11 @@ pub async fn run(
             () = cancel.cancelled() => return Ok(()),
             Some(event) = events.recv() => {
                 if let ObserverEvent::Exited { session, .. } = &event {
-                    // An exit report can arrive after the session was already launched
-                    // again (the old pane's watcher saw its program end during a swap):
-                    // only a session that is really not running is reported gone.
-                    if liveness(&*backend, session).await == Some(Liveness::Alive) {
-                        tracing::debug!(%session, "stale exit report ignored: the session runs");
+                    // A watcher of a session that was stopped and launched again can report
+                    // the old program's exit after the new one started: the name runs again,
+                    // so that exit is history, not news.
+                    if matches!(liveness(&*backend, session).await, Some(Liveness::Alive)) {
+                        tracing::debug!(%session, "exit of an earlier instance; the session runs");
                         continue;
                     }
                     reported.insert(session.clone());

@@ -97,6 +97,9 @@ impl PaneObserver {
     pub async fn run(self) -> Result<(), ObserveError> {
         let name = self.session.as_str();
         ops::validate_name(name)?;
+        // No session may be created until this client has attached (see
+        // `Transport::attach_gate`): wait for the attach command's `%end` (or `%error`).
+        let gate = self.transport.attach_gate().await;
         let mut child = ops::control_client(&self.transport, name)?;
         // Keeping stdin open keeps the control client attached.
         let _stdin = child.stdin.take();
@@ -106,6 +109,19 @@ impl PaneObserver {
         })?;
         let mut reader = BufReader::new(stdout);
         let mut line = Vec::new();
+        let attached = async {
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if line.starts_with(b"%end") || line.starts_with(b"%error") => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(self.transport.timeout(), attached).await;
+        line.clear();
+        drop(gate);
         let mut seen = Seen {
             screen: None,
             activity: None,

@@ -1,0 +1,498 @@
+//! `failover-e2e-bench latency|failover|idle|all`: end-to-end benchmarks of the real
+//! `claude-failoverd` over real tmux, against the mock Anthropic API. Run through
+//! `scripts/bench.sh`, which builds everything in release first. Results are printed and
+//! written to `target/bench-results/<name>.json`.
+//!
+//! - `latency`: from the mock serving a quota 429 (its request-log timestamp) to the daemon's
+//!   swap decision (the timestamp of the first `checkpoint` effect on `/v1/events`), over 20
+//!   quota events with the real CLI.
+//! - `failover`: wall time from the decision to every session resumed on the other account,
+//!   idle, its interrupted prompt answered, for 1, 5 and 20 real CLI sessions; beside the
+//!   machine's bound measured in the same run (N cold starts' CPU time / cores).
+//! - `idle`: the daemon's CPU and memory at rest with 20 and 200 stand-in sessions, beside a
+//!   polling baseline (`tmux capture-pane` on every session every 2 s) over the same window.
+
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::print_stdout
+)]
+
+#[path = "../../../failover-daemon/tests/e2e_support/mod.rs"]
+mod e2e_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e_support::{World, WorldSpec, five_hour_quota, is_effect, now_ms, now_secs};
+use failover_daemon::http::dto::EventKindDto;
+use failover_daemon::sim::accounts::make_account_dir;
+use failover_daemon::sim::mock_api::{MockAccount, MockApi, MockApiConfig};
+use failover_daemon::sim::tmux::PrivateTmux;
+use serde_json::{Value, json};
+
+fn bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .expect("current exe")
+        .parent()
+        .expect("bin dir")
+        .to_path_buf()
+}
+
+fn daemon_bin() -> PathBuf {
+    bin_dir().join("claude-failoverd")
+}
+
+fn results_dir() -> PathBuf {
+    // target/<profile>/failover-e2e-bench → target/bench-results
+    let d = bin_dir()
+        .parent()
+        .expect("target dir")
+        .join("bench-results");
+    std::fs::create_dir_all(&d).expect("results dir");
+    d
+}
+
+fn write_result(name: &str, value: &Value) {
+    let path = results_dir().join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).expect("write result");
+    println!(
+        "{}\n→ {}",
+        serde_json::to_string_pretty(value).unwrap(),
+        path.display()
+    );
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned());
+    json!({
+        "nproc": cores(),
+        "cpu_model": model,
+        "claude_version": real_claude().and_then(|c| Command::new(c).arg("--version").output().ok())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()),
+    })
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn real_claude() -> Option<PathBuf> {
+    std::env::var_os(e2e_support::REAL_CLAUDE_ENV)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+}
+
+fn need_claude() -> PathBuf {
+    real_claude().unwrap_or_else(|| {
+        eprintln!(
+            "this benchmark needs the real Claude Code CLI in {} (scripts/bench.sh sets it)",
+            e2e_support::REAL_CLAUDE_ENV
+        );
+        std::process::exit(2)
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    // Nearest rank.
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+// ---------------------------------------------------------------- /proc sampling
+
+fn clk_tck() -> f64 {
+    // SAFETY-free: sysconf via libc is not available without unsafe; Linux uses 100.
+    100.0
+}
+
+/// utime + stime (+ cutime + cstime) of `pid`, in seconds.
+fn cpu_secs(pid: u32, with_children: bool) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // after ')': state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    let mut t = f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0);
+    if with_children {
+        t += f.get(13).copied().unwrap_or(0.0) + f.get(14).copied().unwrap_or(0.0);
+    }
+    t / clk_tck()
+}
+
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `pid` and every live descendant.
+fn tree(pid: u32) -> Vec<u32> {
+    let all: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|p| Some((p, ppid(p)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(all.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    out
+}
+
+/// CPU seconds of a process tree (live processes, plus reaped children of each).
+fn tree_cpu(pid: u32) -> f64 {
+    tree(pid).into_iter().map(|p| cpu_secs(p, true)).sum()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn tree_rss_kib(pid: u32) -> u64 {
+    tree(pid).into_iter().map(rss_kib).sum()
+}
+
+fn tmux_server_pid(tmux: &PrivateTmux) -> u32 {
+    tmux.run(&["display-message", "-p", "#{pid}"])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .expect("tmux server pid")
+}
+
+// ---------------------------------------------------------------- latency
+
+async fn latency(runs: usize) -> Value {
+    let claude = need_claude();
+    let mut spec = WorldSpec::new(daemon_bin(), &claude, 2, 1);
+    spec.policy = "return_to_preferred = false\n".into();
+    let world = World::start(spec).await;
+    let mut samples = Vec::new();
+    let mut detections = Vec::new();
+    let names = ["a", "b"];
+    for i in 0..runs {
+        let (from, to) = (names[i % 2], names[(i + 1) % 2]);
+        let prompt = format!("latency probe {i}");
+        let events_before = world.events().len();
+        world
+            .submit_all_after(from, five_hour_quota(8), |_| prompt.clone())
+            .await;
+        let served = world
+            .wait_request("the quota answer", Duration::from_secs(60), |r| {
+                r.status == 429 && r.last_user_text.as_deref() == Some(prompt.as_str())
+            })
+            .await;
+        let reset_at = now_secs() + 8;
+        let decision = world
+            .wait_event("the swap decision", Duration::from_secs(60), |e| {
+                is_effect(&e.event, "checkpoint")
+                    && e.event.at_ms as u64 >= served.at_ms.saturating_sub(1)
+            })
+            .await;
+        let detected = world.events()[events_before..]
+            .iter()
+            .find_map(|e| match &e.event.event {
+                EventKindDto::Detection {
+                    verdict, source, ..
+                } if verdict == "quota_exhausted" => Some((e.event.at_ms, source.clone())),
+                _ => None,
+            });
+        let ms = decision.event.at_ms as f64 - served.at_ms as f64;
+        println!(
+            "run {i}: {from}→{to}: 429 served → decision {ms:.0} ms (first detection: {detected:?})"
+        );
+        samples.push(ms);
+        if let Some((at, source)) = detected {
+            detections.push(json!({"ms": at as f64 - served.at_ms as f64, "source": source}));
+        }
+        world.wait_all_on(to, Duration::from_secs(180)).await;
+        // The next run swaps back: wait for this account's shortened window to reset.
+        while now_secs() <= reset_at {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    json!({
+        "benchmark": "detection_latency",
+        "session_program": "real Claude Code CLI",
+        "what": "mock 429 served (request log) → first checkpoint effect (daemon event), ms",
+        "runs": runs,
+        "p50_ms": percentile(&sorted, 50.0),
+        "p99_ms": percentile(&sorted, 99.0),
+        "max_ms": sorted.last(),
+        "samples_ms": samples,
+        "first_detection": detections,
+        "machine": machine(),
+    })
+}
+
+// ---------------------------------------------------------------- failover
+
+/// One cold start of the real CLI to its prompt: (CPU seconds, wall seconds).
+async fn cold_start(claude: &Path) -> (f64, f64) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let api = MockApi::start(MockApiConfig::local(vec![MockAccount::new(
+        "tok-cold", "cold",
+    )]))
+    .await
+    .expect("mock");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let acct = make_account_dir(&tmp.path().join("acct"), "tok-cold", &[work.clone()]).unwrap();
+    let tmux = PrivateTmux::new("cold");
+    let start = Instant::now();
+    tmux.new_session(
+        "c",
+        160,
+        50,
+        &work,
+        &[
+            ("CLAUDE_CONFIG_DIR", acct.dir.to_string_lossy().into_owned()),
+            ("ANTHROPIC_BASE_URL", api.base_url()),
+            ("DISABLE_AUTOUPDATER", "1".into()),
+        ],
+        &[claude.to_string_lossy().into_owned()],
+    )
+    .expect("tmux");
+    let pid: u32 = tmux
+        .run(&["display-message", "-p", "-t", "c", "#{pane_pid}"])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Ready: the prompt is drawn and the start-up probe request was answered.
+    loop {
+        let screen = tmux.capture("c", false).unwrap_or_default();
+        let probed = api
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/v1/messages"));
+        if probed && e2e_support::is_idle(&screen) && screen.contains("Claude Code") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "cold start never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = tree_cpu(pid);
+    (cpu, wall)
+}
+
+async fn failover(sizes: &[usize]) -> Value {
+    let claude = need_claude();
+    let mut colds = Vec::new();
+    for _ in 0..3 {
+        colds.push(cold_start(&claude).await);
+    }
+    let mut cpu: Vec<f64> = colds.iter().map(|c| c.0).collect();
+    cpu.sort_by(f64::total_cmp);
+    let mut wall: Vec<f64> = colds.iter().map(|c| c.1).collect();
+    wall.sort_by(f64::total_cmp);
+    let (cold_cpu, cold_wall) = (cpu[1], wall[1]);
+    println!("one cold start: {cold_cpu:.2} CPU-s, {cold_wall:.2} s wall (median of 3)");
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let world = World::start(WorldSpec::new(daemon_bin(), &claude, 2, n)).await;
+        world
+            .submit_all_after("a", five_hour_quota(3600), |s| {
+                format!("failover bench {s}")
+            })
+            .await;
+        let decision = world
+            .wait_event("the swap decision", Duration::from_secs(120), |e| {
+                is_effect(&e.event, "checkpoint")
+            })
+            .await;
+        let resumed = world.wait_all_on("b", Duration::from_secs(60 * 20)).await;
+        let resumed_at = now_ms();
+        // Every interrupted prompt answered on B.
+        for s in &world.sessions {
+            let p = format!("failover bench {s}");
+            world
+                .wait_request("the prompt answered on b", Duration::from_secs(300), |r| {
+                    r.status == 200
+                        && r.account.as_deref() == Some("b")
+                        && r.last_user_text.as_deref() == Some(p.as_str())
+                })
+                .await;
+        }
+        let answered_at = world
+            .api
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.status == 200
+                    && r.last_user_text
+                        .as_deref()
+                        .is_some_and(|t| t.starts_with("failover bench "))
+            })
+            .map(|r| r.at_ms)
+            .max()
+            .unwrap_or(resumed_at);
+        let t0 = decision.event.at_ms as u64;
+        let wall_s = (resumed_at.max(answered_at) - t0) as f64 / 1000.0;
+        let bound_s = n as f64 * cold_cpu / cores() as f64;
+        let row = json!({
+            "sessions": n,
+            "decision_to_all_resumed_idle_s": (resumed_at - t0) as f64 / 1000.0,
+            "decision_to_all_resumed_and_answered_s": wall_s,
+            "machine_bound_s": bound_s,
+            "ratio_to_bound": wall_s / bound_s,
+            "ratio_to_one_cold_start_wall": wall_s / cold_wall,
+            "swaps_completed": resumed.swaps_completed,
+        });
+        println!("{n} sessions: {row}");
+        rows.push(row);
+        drop(world);
+    }
+    json!({
+        "benchmark": "failover_wall_time",
+        "session_program": "real Claude Code CLI",
+        "cold_start_cpu_s": cold_cpu,
+        "cold_start_wall_s": cold_wall,
+        "cold_start_samples": colds,
+        "bound": "sessions × cold-start CPU seconds / cores",
+        "rows": rows,
+        "machine": machine(),
+    })
+}
+
+// ---------------------------------------------------------------- idle
+
+async fn idle(sizes: &[usize], window: Duration) -> Value {
+    let standin = bin_dir().join("claude-standin");
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let mut spec = WorldSpec::new(daemon_bin(), &standin, 2, n);
+        spec.wait_ready = false;
+        let mut world = World::start(spec).await;
+        world
+            .wait_status(
+                &format!("{n} sessions running"),
+                Duration::from_secs(600),
+                |s| s.sessions.iter().filter(|x| x.state == "running").count() == n,
+            )
+            .await;
+        // Settle, then measure the daemon (with its tmux clients) and the tmux server.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let daemon = world.daemon_pid().expect("daemon pid");
+        let server = tmux_server_pid(&world.tmux);
+        let (d0, s0) = (tree_cpu(daemon), cpu_secs(server, false));
+        tokio::time::sleep(window).await;
+        let (d1, s1) = (tree_cpu(daemon), cpu_secs(server, false));
+        let daemon_rss = rss_kib(daemon);
+        let daemon_tree_rss = tree_rss_kib(daemon);
+        let daemon_procs = tree(daemon).len();
+        assert_eq!(world.stop_daemon(), Some(0), "the daemon stops cleanly");
+
+        // The polling baseline over the same sessions, same window.
+        let names = world.sessions.join(" ");
+        let script = format!(
+            "while :; do for s in {names}; do tmux -L {sock} capture-pane -p -t \"=$s:\" >/dev/null; done; sleep 2; done",
+            sock = world.tmux.socket()
+        );
+        let mut poller = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("poller");
+        let pid = poller.id();
+        let (p0, ps0) = (tree_cpu(pid), cpu_secs(server, false));
+        tokio::time::sleep(window).await;
+        let (p1, ps1) = (tree_cpu(pid), cpu_secs(server, false));
+        let poller_rss = rss_kib(pid);
+        let _ = poller.kill();
+        let _ = poller.wait();
+        let w = window.as_secs_f64();
+        let row = json!({
+            "sessions": n,
+            "window_s": w,
+            "daemon_cpu_s": d1 - d0,
+            "daemon_tmux_server_cpu_s": s1 - s0,
+            "daemon_total_cpu_percent": 100.0 * ((d1 - d0) + (s1 - s0)) / w,
+            "daemon_rss_kib": daemon_rss,
+            "daemon_with_control_clients_rss_kib": daemon_tree_rss,
+            "daemon_processes": daemon_procs,
+            "poller_cpu_s": p1 - p0,
+            "poller_tmux_server_cpu_s": ps1 - ps0,
+            "poller_total_cpu_percent": 100.0 * ((p1 - p0) + (ps1 - ps0)) / w,
+            "poller_rss_kib": poller_rss,
+        });
+        println!("{n} sessions: {row}");
+        rows.push(row);
+    }
+    json!({
+        "benchmark": "idle_cost",
+        "session_program": "claude-standin (the daemon is what is measured)",
+        "what": "CPU seconds over the window from /proc (process tree incl. tmux clients; the tmux server separately), RSS",
+        "rows": rows,
+        "machine": machine(),
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let window = Duration::from_secs(
+        std::env::var("BENCH_IDLE_WINDOW_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30),
+    );
+    let runs = std::env::var("BENCH_LATENCY_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let sizes: Vec<usize> = std::env::var("BENCH_FAILOVER_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 5, 20]);
+    let idle_sizes: Vec<usize> = std::env::var("BENCH_IDLE_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![20, 200]);
+    match what.as_str() {
+        "latency" => write_result("latency", &latency(runs).await),
+        "failover" => write_result("failover", &failover(&sizes).await),
+        "idle" => write_result("idle", &idle(&idle_sizes, window).await),
+        "all" => {
+            write_result("latency", &latency(runs).await);
+            write_result("failover", &failover(&sizes).await);
+            write_result("idle", &idle(&idle_sizes, window).await);
+        }
+        other => {
+            eprintln!("unknown benchmark {other:?}: latency|failover|idle|all");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! The end-to-end world: everything a test (or a benchmark) needs to run the real
+//! `claude-failoverd` over real tmux and the real Claude Code CLI, offline.
+//!
+//! [`World::start`] builds, in a fresh temp dir:
+//!
+//! - a private tmux server (`tmux -L e2e-<pid>-<n>`, killed on drop);
+//! - the in-process mock Anthropic API (`failover_daemon::sim::mock_api`), one token per
+//!   account;
+//! - N throwaway accounts with fake subscription logins the mock accepts
+//!   (`failover_daemon::sim::accounts::make_account_dir`), each trusting every project dir;
+//! - the shared transcript tree and one project dir per session;
+//! - a daemon configuration (`config.toml`) pointing the sessions at the mock;
+//! - the real `claude-failoverd` binary as a child process (so a test can SIGKILL it and
+//!   start it again), its control socket in the temp dir and its log in `daemon-<n>.log`;
+//! - an [`EventLog`] following `GET /v1/events` across restarts.
+//!
+//! Every wait is a condition with a deadline; a failed wait panics with what it waited for,
+//! and the world's drop prints the daemon log tail and every session's screen.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod client;
+pub mod webhook;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use failover_daemon::http::dto::{EventDto, EventKindDto, StatusDto};
+use failover_daemon::sim::accounts::{AccountDir, make_account_dir};
+use failover_daemon::sim::mock_api::{MockAccount, MockApi, MockApiConfig, Mode, RecordedRequest};
+use failover_daemon::sim::tmux::PrivateTmux;
+
+pub use client::{Collected, EventLog};
+
+/// The environment variable naming the real Claude Code CLI.
+pub const REAL_CLAUDE_ENV: &str = "CLAUDE_FAILOVER_REAL_CLAUDE";
+
+/// The real CLI, or `None` after saying loudly that the test is skipped.
+pub fn real_claude(test: &str) -> Option<PathBuf> {
+    match std::env::var_os(REAL_CLAUDE_ENV) {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => {
+            eprintln!(
+                "\n==========\nSKIPPED: {test}: {REAL_CLAUDE_ENV} not set \
+                 (scripts/test.sh sets it; CI always does)\n==========\n"
+            );
+            None
+        }
+    }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Unix seconds now.
+pub fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
+/// What world to build.
+#[derive(Clone, Debug)]
+pub struct WorldSpec {
+    /// The `claude-failoverd` binary.
+    pub daemon_bin: PathBuf,
+    /// The session program: the real CLI (or, in benches only, a stand-in), as an argv
+    /// prefix.
+    pub claude: Vec<String>,
+    /// Account names, most preferred first (tokens are `tok-<name>`).
+    pub accounts: Vec<String>,
+    /// How many sessions (named `s0`, `s1`, ...), each in its own project dir.
+    pub sessions: usize,
+    /// Extra lines for the `[policy]` table.
+    pub policy: String,
+    /// Extra TOML appended to the configuration (e.g. a `[notify.webhook]` table).
+    pub extra: String,
+    /// Wait for every session to be running and idle on the first account before
+    /// returning from [`World::start`].
+    pub wait_ready: bool,
+    /// The window of each session (the CLI wraps its own lines at this width).
+    pub width: u16,
+}
+
+impl WorldSpec {
+    /// `sessions` sessions of the real CLI on accounts `a`, `b`, ... (`accounts` of them).
+    pub fn new(
+        daemon_bin: impl Into<PathBuf>,
+        claude: &Path,
+        accounts: usize,
+        sessions: usize,
+    ) -> Self {
+        Self {
+            daemon_bin: daemon_bin.into(),
+            claude: vec![claude.to_string_lossy().into_owned()],
+            accounts: (0..accounts)
+                .map(|i| char::from(b'a' + i as u8).to_string())
+                .collect(),
+            sessions,
+            policy: String::new(),
+            extra: String::new(),
+            wait_ready: true,
+            width: 160,
+        }
+    }
+}
+
+/// A running world; everything stops when it is dropped.
+#[derive(Debug)]
+pub struct World {
+    /// The mock Anthropic API.
+    pub api: MockApi,
+    /// The tmux server the daemon runs sessions on.
+    pub tmux: PrivateTmux,
+    /// The account dirs, in preference order.
+    pub accounts: Vec<(String, AccountDir)>,
+    /// Session names.
+    pub sessions: Vec<String>,
+    /// Project dir of each session.
+    pub project_dirs: Vec<PathBuf>,
+    /// The shared transcript tree.
+    pub shared_projects: PathBuf,
+    /// The daemon configuration file.
+    pub config: PathBuf,
+    /// The control socket.
+    pub control: PathBuf,
+    /// Events from `GET /v1/events`, across daemon runs.
+    pub events: EventLog,
+    spec: WorldSpec,
+    daemon: Option<Child>,
+    daemon_runs: u32,
+    root: PathBuf,
+    tmp: Option<tempfile::TempDir>,
+}
+
+impl World {
+    /// Builds the world and starts the daemon (see the module docs).
+    pub async fn start(spec: WorldSpec) -> World {
+        let tmp = tempfile::Builder::new()
+            .prefix("cf-e2e")
+            .tempdir()
+            .expect("temp dir");
+        let root = tmp.path().to_path_buf();
+        let tmux = PrivateTmux::new("e2e");
+        let mock_accounts = spec
+            .accounts
+            .iter()
+            .map(|n| MockAccount::new(token(n), n.clone()))
+            .collect();
+        let api = MockApi::start(MockApiConfig::local(mock_accounts))
+            .await
+            .expect("mock API");
+
+        let sessions: Vec<String> = (0..spec.sessions).map(|i| format!("s{i}")).collect();
+        let project_dirs: Vec<PathBuf> = sessions
+            .iter()
+            .map(|s| {
+                let d = root.join("work").join(format!("proj-{s}"));
+                std::fs::create_dir_all(&d).expect("project dir");
+                d
+            })
+            .collect();
+        let accounts: Vec<(String, AccountDir)> = spec
+            .accounts
+            .iter()
+            .map(|n| {
+                let dir =
+                    make_account_dir(&root.join("accounts").join(n), &token(n), &project_dirs)
+                        .expect("account dir");
+                (n.clone(), dir)
+            })
+            .collect();
+        let shared_projects = root.join("shared-projects");
+        let control = root.join("control.sock");
+        let config = root.join("config.toml");
+
+        let mut toml = String::new();
+        let q = |p: &Path| format!("{:?}", p.to_string_lossy());
+        writeln!(toml, "state_dir = {}", q(&root.join("state"))).ok();
+        writeln!(toml, "[tmux]\nsocket = {:?}", tmux.socket()).ok();
+        writeln!(toml, "[claude]\ncommand = {:?}", spec.claude).ok();
+        writeln!(
+            toml,
+            "env = {{ DISABLE_AUTOUPDATER = \"1\", ANTHROPIC_BASE_URL = {:?}, TZ = \"UTC\" }}",
+            api.base_url()
+        )
+        .ok();
+        writeln!(toml, "shared_projects = {}", q(&shared_projects)).ok();
+        writeln!(toml, "[policy]\n{}", spec.policy).ok();
+        for (name, dir) in &accounts {
+            writeln!(
+                toml,
+                "[[accounts]]\nname = {name:?}\nconfig_dir = {}",
+                q(&dir.dir)
+            )
+            .ok();
+        }
+        for (s, d) in sessions.iter().zip(&project_dirs) {
+            writeln!(toml, "[[sessions]]\nname = {s:?}\ndir = {}", q(d)).ok();
+        }
+        writeln!(toml, "[control]\nsocket = {}", q(&control)).ok();
+        toml.push_str(&spec.extra);
+        std::fs::write(&config, toml).expect("config");
+
+        let events = EventLog::follow(control.clone());
+        let mut world = World {
+            api,
+            tmux,
+            accounts,
+            sessions,
+            project_dirs,
+            shared_projects,
+            config,
+            control,
+            events,
+            spec,
+            daemon: None,
+            daemon_runs: 0,
+            root,
+            tmp: Some(tmp),
+        };
+        world.start_daemon();
+        if world.spec.wait_ready {
+            let first = world.spec.accounts[0].clone();
+            world.wait_all_on(&first, Duration::from_secs(90)).await;
+        }
+        world
+    }
+
+    /// The temp dir everything lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Starts `claude-failoverd` (again), logging to `daemon-<run>.log`.
+    pub fn start_daemon(&mut self) {
+        assert!(self.daemon.is_none(), "the daemon runs already");
+        let log = std::fs::File::create(self.root.join(format!("daemon-{}.log", self.daemon_runs)))
+            .expect("daemon log");
+        let child = Command::new(&self.spec.daemon_bin)
+            .arg("--config")
+            .arg(&self.config)
+            .env(
+                "FAILOVER_LOG",
+                "info,failover_daemon=debug,failover_core=debug",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start claude-failoverd");
+        self.daemon = Some(child);
+        self.daemon_runs += 1;
+    }
+
+    /// The daemon's process id.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    /// SIGKILLs the daemon (sessions keep running in tmux) and reaps it.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERMs the daemon and waits for it to exit; returns its exit code.
+    pub fn stop_daemon(&mut self) -> Option<i32> {
+        let mut child = self.daemon.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().ok()?.code()
+    }
+
+    /// The token of account `name`.
+    pub fn token(&self, name: &str) -> String {
+        token(name)
+    }
+
+    /// Switches account `name` of the mock to `mode`.
+    pub fn set_mode(&self, name: &str, mode: Mode) {
+        self.api.set_mode(name, mode);
+    }
+
+    /// `GET /v1/status`, when the daemon answers.
+    pub async fn status(&self) -> Option<StatusDto> {
+        client::status(&self.control).await
+    }
+
+    /// Waits until the status satisfies `pred`.
+    pub async fn wait_status(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&StatusDto) -> bool,
+    ) -> StatusDto {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            if let Some(s) = self.status().await {
+                if pred(&s) {
+                    return s;
+                }
+                last = Some(s);
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out after {timeout:?} waiting for {what}; last status: {last:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every session runs on `account`, idle, with a known conversation, and no
+    /// swap is in flight.
+    pub async fn wait_all_on(&self, account: &str, timeout: Duration) -> StatusDto {
+        let n = self.sessions.len();
+        self.wait_status(
+            &format!("all {n} sessions running and idle on {account}"),
+            timeout,
+            |s| {
+                s.swap.is_none()
+                    && s.sessions.len() == n
+                    && s.sessions.iter().all(|x| {
+                        x.account.as_deref() == Some(account)
+                            && x.state == "running"
+                            && x.claude_session.is_some()
+                            && x.activity.as_deref() == Some("idle")
+                    })
+            },
+        )
+        .await
+    }
+
+    /// Events collected so far.
+    pub fn events(&self) -> Vec<Collected> {
+        self.events.all()
+    }
+
+    /// Waits until an event satisfies `pred` and returns it.
+    pub async fn wait_event(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&Collected) -> bool,
+    ) -> Collected {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| pred(e)) {
+                return e;
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out after {timeout:?} waiting for event: {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Types `text` into session `session` and presses Enter (as two tmux calls, the way
+    /// Claude Code needs them).
+    pub fn submit(&self, session: &str, text: &str) {
+        self.tmux.submit(session, text).expect("send keys");
+    }
+
+    /// Types `text` into `session` without pressing Enter.
+    pub fn type_text(&self, session: &str, text: &str) {
+        self.tmux.send_text(session, text).expect("send keys");
+    }
+
+    /// Presses Enter in `session`.
+    pub fn press_enter(&self, session: &str) {
+        self.tmux.send_keys(session, &["Enter"]).expect("send keys");
+    }
+
+    /// Types `prompt_for(s)` into every session, waits until each shows it, then flips
+    /// account `name` to `mode` and presses Enter everywhere at once: every session's turn
+    /// meets the new mode together, as when a window runs out under a busy pool.
+    pub async fn submit_all_after(
+        &self,
+        name: &str,
+        mode: Mode,
+        prompt_for: impl Fn(&str) -> String,
+    ) {
+        for s in &self.sessions {
+            self.wait_screen(s, "an idle prompt", Duration::from_secs(60), is_idle)
+                .await;
+            let p = prompt_for(s);
+            self.type_text(s, &p);
+            self.wait_screen(s, "the typed prompt", Duration::from_secs(10), |sc| {
+                sc.contains(&p)
+            })
+            .await;
+        }
+        self.set_mode(name, mode);
+        for s in &self.sessions {
+            self.press_enter(s);
+        }
+    }
+
+    /// Every session sends its next prompt into account `name` just as it switches to
+    /// `mode`, and the daemon sees all of it before it acts: it is paused (`POST /v1/pause`)
+    /// while the prompts go out and the mock answers each, then resumed. Without the pause, a
+    /// session whose prompt is still being drawn when the swap begins looks idle and is
+    /// moved without it (a race of the test's own typing, not a failover behaviour).
+    pub async fn all_hit_together(
+        &self,
+        name: &str,
+        mode: Mode,
+        prompt_for: impl Fn(&str) -> String,
+    ) {
+        assert_eq!(self.command("/v1/pause", "").await, 200, "pause");
+        self.submit_all_after(name, mode, &prompt_for).await;
+        for s in &self.sessions {
+            let p = prompt_for(s);
+            self.wait_request(
+                &format!("{s}'s prompt answered by {name}"),
+                Duration::from_secs(60),
+                |r| {
+                    r.last_user_text.as_deref() == Some(p.as_str())
+                        && r.account.as_deref() == Some(name)
+                },
+            )
+            .await;
+        }
+        assert_eq!(self.command("/v1/resume", "").await, 200, "resume");
+    }
+
+    /// Sends `POST path` to the daemon; returns the status code.
+    pub async fn command(&self, path: &str, body: &str) -> u16 {
+        client::request(&self.control, "POST", path, body)
+            .await
+            .map_or(0, |(code, _)| code)
+    }
+
+    /// The visible screen of `session` (wrapped lines joined).
+    pub fn screen(&self, session: &str) -> String {
+        self.tmux.capture(session, false).unwrap_or_default()
+    }
+
+    /// Waits until the screen of `session` satisfies `pred`.
+    pub async fn wait_screen(
+        &self,
+        session: &str,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen(session);
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what} in {session}; screen:\n{screen}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the mock has served a request satisfying `pred`.
+    pub async fn wait_request(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl FnMut(&RecordedRequest) -> bool,
+    ) -> RecordedRequest {
+        match self.api.wait_for_request(timeout, pred).await {
+            Ok(r) => r,
+            Err(e) => panic!("{e}: {what}"),
+        }
+    }
+
+    /// Sends `prompt` to `session` and waits until it is answered on screen (`ACK: …`).
+    pub async fn converse(&self, session: &str, prompt: &str) {
+        self.wait_screen(session, "an idle prompt", Duration::from_secs(60), is_idle)
+            .await;
+        self.submit(session, prompt);
+        let ack = ack(prompt);
+        self.wait_screen(
+            session,
+            &format!("the reply {ack:?}"),
+            Duration::from_secs(60),
+            |s| s.contains(&ack),
+        )
+        .await;
+    }
+
+    /// Conversation (not title or probe) requests the mock served with `prompt` as their
+    /// last user text.
+    pub fn prompt_requests(&self, prompt: &str) -> Vec<RecordedRequest> {
+        self.api
+            .requests()
+            .into_iter()
+            .filter(|r| r.last_user_text.as_deref() == Some(prompt))
+            .collect()
+    }
+
+    /// The transcript of conversation `claude_session` of session index `i`, from the
+    /// shared tree.
+    pub fn transcript(&self, i: usize, claude_session: &str) -> String {
+        let dir = self
+            .shared_projects
+            .join(failover_daemon::sim::accounts::mangle_project_path(
+                &self.project_dirs[i],
+            ));
+        std::fs::read_to_string(dir.join(format!("{claude_session}.jsonl"))).unwrap_or_default()
+    }
+
+    /// The tmux sessions that exist now.
+    pub fn tmux_sessions(&self) -> Vec<String> {
+        self.tmux
+            .run(&["list-sessions", "-F", "#{session_name}"])
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The daemon's log so far, all runs.
+    pub fn daemon_log(&self) -> String {
+        (0..self.daemon_runs)
+            .map(|i| {
+                std::fs::read_to_string(self.root.join(format!("daemon-{i}.log")))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\n--- restart ---\n")
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.daemon_log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("===== daemon log (last 80 lines) =====");
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+            for s in &self.sessions {
+                eprintln!("===== screen of {s} =====\n{}", self.screen(s));
+            }
+            eprintln!("===== daemon events =====");
+            for e in self.events() {
+                eprintln!(
+                    "run {} {}",
+                    e.run,
+                    serde_json::to_string(&e.event).unwrap_or_default()
+                );
+            }
+            eprintln!("===== mock requests =====");
+            for r in self.api.requests() {
+                eprintln!(
+                    "{} {} {} acct={:?} sid={:?} status={} text={:?} msgs={:?}",
+                    r.seq,
+                    r.at_ms,
+                    r.path,
+                    r.account,
+                    r.session_id,
+                    r.status,
+                    r.last_user_text,
+                    r.message_count
+                );
+            }
+        }
+        self.kill_daemon();
+        if std::thread::panicking() {
+            if let Some(tmp) = self.tmp.take() {
+                eprintln!(
+                    "===== world kept for inspection: {} =====",
+                    tmp.keep().display()
+                );
+            }
+        }
+        // The tmux server (and every session in it) goes with `self.tmux`.
+    }
+}
+
+/// The mock token of account `name`.
+pub fn token(name: &str) -> String {
+    format!("tok-{name}")
+}
+
+/// The reply the mock sends to `prompt`, as it shows on screen.
+pub fn ack(prompt: &str) -> String {
+    failover_daemon::sim::mock_api::ack_text(prompt)
+}
+
+/// Whether a Claude Code screen shows the prompt ready for input (no turn in progress).
+pub fn is_idle(screen: &str) -> bool {
+    screen.contains('❯') && !screen.contains("esc to interrupt")
+}
+
+/// Whether `e` is the effect `name` (`checkpoint`, `stop`, `launch`, `send_prompt`, ...).
+pub fn is_effect(e: &EventDto, name: &str) -> bool {
+    matches!(&e.event, EventKindDto::Effect { effect, .. } if effect == name)
+}
+
+/// A five-hour quota on the mock, resetting `secs` from now.
+pub fn five_hour_quota(secs: u64) -> Mode {
+    Mode::QuotaExhausted {
+        window: failover_daemon::sim::mock_api::ClaimWindow::FiveHour,
+        resets_at: now_secs() + secs,
+    }
+}
