@@ -87,6 +87,7 @@ impl StatuslineWatcher {
         }
         let mut gate = Gate::new();
         let mut learned: HashMap<SessionId, ClaudeSessionId> = HashMap::new();
+        let mut last_doc: HashMap<std::path::PathBuf, String> = HashMap::new();
         loop {
             let event = tokio::select! {
                 e = nrx.recv() => e,
@@ -113,6 +114,14 @@ impl StatuslineWatcher {
                 let Ok(doc) = std::fs::read_to_string(&path) else {
                     continue; // replaced or removed since the event
                 };
+                // The CLI runs its statusline on every redraw, and each write raises several
+                // file events: a document already seen from this file is no news (without
+                // this, one quota document became hundreds of identical detections a second
+                // and crowded every other input out of the daemon's inbox).
+                if last_doc.get(&path) == Some(&doc) {
+                    continue;
+                }
+                last_doc.insert(path.clone(), doc.clone());
                 if stem != UNATTACHED {
                     let session = SessionId::new(stem);
                     if let Some(id) = conversation_of(&doc) {
