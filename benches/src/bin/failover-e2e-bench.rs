@@ -73,6 +73,7 @@ fn machine() -> Value {
         .and_then(|l| l.split(':').nth(1))
         .map(|s| s.trim().to_owned());
     json!({
+        "loadavg_at_end": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "nproc": cores(),
         "cpu_model": model,
         "claude_version": real_claude().and_then(|c| Command::new(c).arg("--version").output().ok())
