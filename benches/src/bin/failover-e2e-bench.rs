@@ -187,6 +187,10 @@ fn tmux_server_pid(tmux: &PrivateTmux) -> u32 {
 
 // ---------------------------------------------------------------- latency
 
+/// The shortened window of each latency run: long enough for the CLI's requests of the
+/// turn to meet the quota, short enough to swap back in the next run.
+const RESET_SECS: u64 = 12;
+
 async fn latency(runs: usize) -> Value {
     let claude = need_claude();
     let mut spec = WorldSpec::new(daemon_bin(), &claude, 2, 1);
@@ -199,15 +203,17 @@ async fn latency(runs: usize) -> Value {
         let (from, to) = (names[i % 2], names[(i + 1) % 2]);
         let prompt = format!("latency probe {i}");
         let events_before = world.events().len();
+        let flipped_at = now_ms();
         world
-            .submit_all_after(from, five_hour_quota(8), |_| prompt.clone())
+            .submit_all_after(from, five_hour_quota(RESET_SECS), |_| prompt.clone())
             .await;
+        // The first quota answer of this run (the title request or the turn itself).
         let served = world
             .wait_request("the quota answer", Duration::from_secs(60), |r| {
-                r.status == 429 && r.last_user_text.as_deref() == Some(prompt.as_str())
+                r.status == 429 && r.at_ms >= flipped_at
             })
             .await;
-        let reset_at = now_secs() + 8;
+        let reset_at = now_secs() + RESET_SECS;
         let decision = world
             .wait_event("the swap decision", Duration::from_secs(60), |e| {
                 is_effect(&e.event, "checkpoint")
