@@ -270,7 +270,12 @@ async fn cold_start(claude: &Path) -> (f64, f64) {
     .expect("mock");
     let work = tmp.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let acct = make_account_dir(&tmp.path().join("acct"), "tok-cold", &[work.clone()]).unwrap();
+    let acct = make_account_dir(
+        &tmp.path().join("acct"),
+        "tok-cold",
+        std::slice::from_ref(&work),
+    )
+    .unwrap();
     let tmux = PrivateTmux::new("cold");
     let start = Instant::now();
     tmux.new_session(

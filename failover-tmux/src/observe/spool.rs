@@ -87,7 +87,7 @@ impl StatuslineWatcher {
         }
         let mut gate = Gate::new();
         let mut learned: HashMap<SessionId, ClaudeSessionId> = HashMap::new();
-        let mut last_doc: HashMap<std::path::PathBuf, String> = HashMap::new();
+        let mut last_doc: HashMap<PathBuf, String> = HashMap::new();
         loop {
             let event = tokio::select! {
                 e = nrx.recv() => e,
