@@ -64,7 +64,16 @@ impl StatuslineWatcher {
         let (ntx, mut nrx) = mpsc::channel::<notify::Result<notify::Event>>(QUEUE);
         let overflow = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&overflow);
-        let mut watcher = notify::recommended_watcher(move |res| {
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            // Opening and reading a file is an event too (`Access`): our own reads would
+            // fill the queue, set the overflow flag, cause a rescan that reads every file,
+            // and so on, a busy loop. Only changes matter.
+            if res
+                .as_ref()
+                .is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_)))
+            {
+                return;
+            }
             if ntx.try_send(res).is_err() {
                 flag.store(true, Ordering::Relaxed);
             }
