@@ -1,32 +1,63 @@
-//! `claude-failover`: the command-line interface.
-//!
-//! For now it has one subcommand, `detect`, which classifies one capture with the quota
-//! detectors of `failover-core` (see [`detect`]).
+//! `claude-failover`: the command people type. Parses the command line, runs one subcommand,
+//! prints its error chain on failure and exits with the code [`error::exit`] documents.
+
+mod args;
+mod client;
+mod commands;
+mod detect;
+mod discover;
+mod error;
+mod mcp;
+mod paths;
+mod render;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-mod detect;
-
-/// Keeps a pool of Claude Code sessions working across several subscription accounts.
-#[derive(Debug, Parser)]
-#[command(name = "claude-failover", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Classify one capture: quota exhausted, near limit, transient, auth required or clear.
-    #[command(after_help = detect::EXIT_CODES_HELP)]
-    Detect(detect::DetectArgs),
-}
+use crate::args::Cli;
+use crate::error::{CliError, display_chain, exit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Detect(args) => detect::run(&args),
+    // `detect` keeps its own exit statuses (documented in its --help); the stand-in is
+    // Claude Code's, and needs nothing else set up.
+    let cli = match cli.command {
+        args::Command::Detect(a) => return detect::run(&a),
+        args::Command::Standin(a) => return commands::standin::run(a),
+        command => Cli { command, ..cli },
+    };
+    init_logging(cli.global.verbose);
+    let result = commands::run(cli);
+    match result {
+        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Err(e) if e.is_broken_pipe() => ExitCode::from(exit::SUCCESS),
+        Err(CliError::ChecksFailed(n)) => {
+            // `doctor` already printed each problem with its fix.
+            eprintln!("{n} check(s) failed");
+            ExitCode::from(exit::CHECKS_FAILED)
+        }
+        Err(e) => {
+            eprintln!("{}", display_chain(&e));
+            ExitCode::from(e.exit_code())
+        }
     }
+}
+
+/// Logs go to stderr: `FAILOVER_LOG` (an env filter) wins, else warnings, more with `-v`.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter =
+        EnvFilter::try_from_env("FAILOVER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

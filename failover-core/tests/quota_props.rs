@@ -14,6 +14,9 @@
 //! it history). One property also embeds messages into the recorded screens of the real CLI
 //! (every width, plain and ANSI).
 
+// Tests read fixture files; the purity fence (clippy.toml) is for the library.
+#![allow(clippy::disallowed_methods)]
+
 use failover_core::LimitWindow;
 use failover_core::quota::reset::ResetParser;
 use failover_core::quota::{
@@ -286,6 +289,11 @@ fn ctx() -> DetectContext {
     DetectContext::utc(UnixMillis(1_785_000_000_000))
 }
 
+fn resets() -> &'static ResetParser {
+    static R: std::sync::OnceLock<ResetParser> = std::sync::OnceLock::new();
+    R.get_or_init(ResetParser::new)
+}
+
 fn detectors() -> &'static Detectors {
     static D: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
     D.get_or_init(Detectors::new)
@@ -460,7 +468,7 @@ proptest! {
             1 => format!("Your limit will reset at {reset}."),
             _ => format!("continuing automatically at {reset} · esc to cancel"),
         };
-        let at = ResetParser::new().find(&text, &ctx);
+        let at = resets().find(&text, &ctx);
         // Every generated reset names a valid time, so it always resolves …
         let at = at.unwrap_or_else(|| panic!("no instant for {text:?}"));
         // … to an instant after the observation, and no further than a date can be.
@@ -475,7 +483,7 @@ proptest! {
         text in "(resets?|reset at|continuing automatically at|usage limit reached\\|)?[ 0-9a-zA-Z:,()/_+.|-]{0,60}",
     ) {
         let ctx = DetectContext::utc(UnixMillis(observed));
-        if let Some(at) = ResetParser::new().find(&text, &ctx) {
+        if let Some(at) = resets().find(&text, &ctx) {
             prop_assert!(at > ctx.observed_at);
         }
     }
@@ -535,5 +543,35 @@ proptest! {
             "expected {window:?}, got {got:?} on\n{with_message}"
         );
         prop_assert_eq!(detectors().pane.detect(screen, &ctx()).verdict, Verdict::Clear);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn a_message_followed_by_a_reply_or_a_new_turn_is_history(
+        before in conversation(),
+        message in prop_oneof![quota_message().prop_map(|(m, _)| m), transient_message()],
+        marker in 0u8..3,
+        later in prop_oneof![
+            // Fixed first words: a random one could start a message of its own ("● 500 error").
+            sentence(1, 20).prop_map(|s| vec![format!("● Done: {s}")]),
+            sentence(1, 20).prop_map(|s| vec![format!("❯ Please {s}"), "✻ Thinking… (esc to interrupt)".to_owned()]),
+            sentence(1, 4).prop_map(|s| vec![format!("● Bash({s})"), "  ⎿  ok".to_owned()]),
+        ],
+        (width, terminal, at) in layout(),
+    ) {
+        let rows = [
+            before,
+            placed(message, marker),
+            vec![String::new()],
+            later,
+            trailer(width, false, false),
+        ]
+        .concat();
+        let screen = style(&wrap(&rows, width, terminal), &at);
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert_eq!(got.verdict, Verdict::Clear, "on\n{}", screen);
     }
 }

@@ -185,4 +185,6 @@ async fn real_cli_answers_from_the_mock_shows_quota_and_resumes_elsewhere() {
     assert_eq!(req.account.as_deref(), Some("b"));
     assert!(req.message_count.unwrap_or(0) >= 3, "{req:?}");
     shows(&tmux, "b", &format!("● {}", ack_text(interrupted)));
+    // Let both CLIs finish writing into their config dirs before the temp dir goes.
+    assert!(tmux.kill_and_wait(WAIT), "the CLIs did not exit");
 }

@@ -27,7 +27,7 @@
 //!   `●` tool call or reply, and their continuation) are skipped. A `⎿` after a blank row
 //!   starts a block of its own (Claude Code renders an API error as its own block).
 //! - **Status rows count.** A row that starts with a spinner or notice glyph at the left
-//!   edge (`✻`, `✶`, `✳`, `✢`, `✽`, `·`, `⚠`) is Claude Code's own status line: Claude Code
+//!   edge (`✻`, `✶`, `✳`, `✢`, `✽`, `⚠`) is Claude Code's own status line: Claude Code
 //!   shows retries there (`✻ 500 Internal server error · retrying in 1s · attempt 3/10`).
 //! - **Only the current state counts.** A later user turn or a later `●` reply/tool call
 //!   makes every message above it stale. A slash command or shell escape (`❯ /model`,
@@ -240,9 +240,10 @@ fn parse_row(start: usize, line: &str) -> Row<'_> {
         }
         Some('●' | '⏺') if indent <= 2 => (Kind::Bullet, after_first.trim_start()),
         Some('⎿') => (Kind::Result, after_first.trim_start()),
-        Some('·' | '✢' | '✳' | '✶' | '✻' | '✽' | '⚠')
-            if indent == 0 && after_first.starts_with(' ') =>
-        {
+        // Spinner frames and the notice sign. The spinner's `·` frame is left out: `·` is
+        // also the separator inside messages, and a terminal wrap can put one at the start
+        // of a row.
+        Some('✢' | '✳' | '✶' | '✻' | '✽' | '⚠') if indent == 0 && after_first.starts_with(' ') => {
             (Kind::Status, after_first.trim_start())
         }
         Some(c) if is_rule_char(c) && body.chars().filter(|c| is_rule_char(*c)).count() >= 8 => {

@@ -207,6 +207,36 @@ impl PrivateTmux {
     }
 }
 
+impl PrivateTmux {
+    /// The pids of the programs running in every pane.
+    pub fn pane_pids(&self) -> Vec<u32> {
+        self.run(&["list-panes", "-a", "-F", "#{pane_pid}"])
+            .map(|out| out.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Kills the server, then waits up to `timeout` for the programs that ran in its panes
+    /// to exit (Claude Code still writes into its config dir while it exits, so wait before
+    /// removing that dir). Returns whether they all exited.
+    pub fn kill_and_wait(self, timeout: Duration) -> bool {
+        let pids = self.pane_pids();
+        drop(self);
+        let start = Instant::now();
+        loop {
+            let alive = pids
+                .iter()
+                .any(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                return true;
+            }
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for PrivateTmux {
     /// Kills the server and removes its socket file (tmux 3.3 leaves it behind).
     fn drop(&mut self) {

@@ -1,0 +1,177 @@
+//! Output for people: aligned tables and instants shown as local time plus "in 2h 13m".
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use jiff::{Timestamp, tz::TimeZone};
+
+/// A table with a header row, columns padded to their widest cell.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column names.
+    pub(crate) fn new(header: &[&str]) -> Self {
+        Self {
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row (missing cells are blank).
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Whether no rows were added.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The table as text, one line per row, two spaces between columns, no trailing spaces.
+    pub(crate) fn render(&self) -> String {
+        let cols = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(cols) {
+                widths[i] = widths[i].max(width(c));
+            }
+        }
+        let mut out = String::new();
+        for r in std::iter::once(&self.header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, w) in widths.iter().enumerate() {
+                let cell = r.get(i).map_or("", String::as_str);
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(cell);
+                if i + 1 < cols {
+                    line.extend(std::iter::repeat_n(' ', w.saturating_sub(width(cell))));
+                }
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        out
+    }
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// An instant as local wall time, with the date when it is not today, and relative to `now`:
+/// `15:38 (in 2h 13m)`, `Nov 28 09:00 (in 1d 17h)`, `14:02 (3m ago)`.
+pub(crate) fn instant(at: Timestamp, now: Timestamp) -> String {
+    instant_in(at, now, &TimeZone::system())
+}
+
+/// [`instant`] in a given zone (tests use a fixed one).
+pub(crate) fn instant_in(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+    let z = at.to_zoned(tz.clone());
+    let today = now.to_zoned(tz.clone()).date();
+    let wall = if z.date() == today {
+        z.strftime("%H:%M").to_string()
+    } else {
+        z.strftime("%b %d %H:%M").to_string()
+    };
+    format!("{wall} ({})", relative(at, now))
+}
+
+/// `in 2h 13m`, `in 45s`, `3m ago`, `now`.
+pub(crate) fn relative(at: Timestamp, now: Timestamp) -> String {
+    let secs = at.as_second() - now.as_second();
+    if secs == 0 {
+        return "now".into();
+    }
+    let span = span(secs.unsigned_abs());
+    if secs > 0 {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
+/// A duration in seconds, in its two largest units: `1d 4h`, `2h 13m`, `5m 2s`, `45s`.
+pub(crate) fn span(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) if s == 0 => format!("{m}m"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// A percentage for tables: `81%`, `-` when unknown.
+pub(crate) fn percent(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".into(), |p| format!("{p:.0}%"))
+}
+
+/// An optional value for tables, `-` when absent.
+pub(crate) fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// Writes `text` to stdout and flushes; a closed pipe comes back as an error the caller's
+/// `main` treats as success.
+pub(crate) fn print(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Writes one line to stdout and flushes (for live output).
+pub(crate) fn line(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Pretty JSON to stdout.
+pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+    line(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_and_trim() {
+        let mut t = Table::new(&["NAME", "STATE", "USED"]);
+        t.row(vec!["primary".into(), "exhausted".into(), "100%".into()]);
+        t.row(vec!["b".into(), "available".into(), "-".into()]);
+        assert_eq!(
+            t.render(),
+            "NAME     STATE      USED\nprimary  exhausted  100%\nb        available  -\n"
+        );
+    }
+
+    #[test]
+    fn spans_keep_two_units() {
+        assert_eq!(span(45), "45s");
+        assert_eq!(span(120), "2m");
+        assert_eq!(span(302), "5m 2s");
+        assert_eq!(span(2 * 3600 + 13 * 60 + 9), "2h 13m");
+        assert_eq!(span(86_400 + 4 * 3600), "1d 4h");
+    }
+
+    #[test]
+    fn instants_show_local_wall_time_and_distance() {
+        let tz = TimeZone::fixed(jiff::tz::offset(2));
+        let now: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let soon: Timestamp = "2026-11-26T12:13:00Z".parse().unwrap();
+        assert_eq!(instant_in(soon, now, &tz), "14:13 (in 2h 13m)");
+        let tomorrow: Timestamp = "2026-11-27T22:30:00Z".parse().unwrap();
+        assert_eq!(instant_in(tomorrow, now, &tz), "Nov 28 00:30 (in 1d 12h)");
+        let past: Timestamp = "2026-11-26T09:57:00Z".parse().unwrap();
+        assert_eq!(instant_in(past, now, &tz), "11:57 (3m ago)");
+    }
+}
