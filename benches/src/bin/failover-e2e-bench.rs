@@ -73,6 +73,7 @@ fn machine() -> Value {
         .and_then(|l| l.split(':').nth(1))
         .map(|s| s.trim().to_owned());
     json!({
+        "loadavg_at_end": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "nproc": cores(),
         "cpu_model": model,
         "claude_version": real_claude().and_then(|c| Command::new(c).arg("--version").output().ok())
@@ -186,6 +187,10 @@ fn tmux_server_pid(tmux: &PrivateTmux) -> u32 {
 
 // ---------------------------------------------------------------- latency
 
+/// The shortened window of each latency run: long enough for the CLI's requests of the
+/// turn to meet the quota, short enough to swap back in the next run.
+const RESET_SECS: u64 = 12;
+
 async fn latency(runs: usize) -> Value {
     let claude = need_claude();
     let mut spec = WorldSpec::new(daemon_bin(), &claude, 2, 1);
@@ -198,15 +203,17 @@ async fn latency(runs: usize) -> Value {
         let (from, to) = (names[i % 2], names[(i + 1) % 2]);
         let prompt = format!("latency probe {i}");
         let events_before = world.events().len();
+        let flipped_at = now_ms();
         world
-            .submit_all_after(from, five_hour_quota(8), |_| prompt.clone())
+            .submit_all_after(from, five_hour_quota(RESET_SECS), |_| prompt.clone())
             .await;
+        // The first quota answer of this run (the title request or the turn itself).
         let served = world
             .wait_request("the quota answer", Duration::from_secs(60), |r| {
-                r.status == 429 && r.last_user_text.as_deref() == Some(prompt.as_str())
+                r.status == 429 && r.at_ms >= flipped_at
             })
             .await;
-        let reset_at = now_secs() + 8;
+        let reset_at = now_secs() + RESET_SECS;
         let decision = world
             .wait_event("the swap decision", Duration::from_secs(60), |e| {
                 is_effect(&e.event, "checkpoint")
@@ -263,7 +270,12 @@ async fn cold_start(claude: &Path) -> (f64, f64) {
     .expect("mock");
     let work = tmp.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let acct = make_account_dir(&tmp.path().join("acct"), "tok-cold", &[work.clone()]).unwrap();
+    let acct = make_account_dir(
+        &tmp.path().join("acct"),
+        "tok-cold",
+        std::slice::from_ref(&work),
+    )
+    .unwrap();
     let tmux = PrivateTmux::new("cold");
     let start = Instant::now();
     tmux.new_session(
