@@ -257,6 +257,30 @@ impl SessionBackend for TmuxBackend {
                 detail: "working and config directories must be valid UTF-8".to_owned(),
             });
         }
+        match ops::pane_state(&self.transport, name).await {
+            Ok(state) if !state.dead => {
+                // Launching is idempotent: when the session already runs on the requested
+                // account, in the requested conversation (a launch whose reply was lost, or
+                // a stale exit report that made the caller believe it died), it is the
+                // answer; anything else running under that name is a conflict.
+                return match ops::describe(&self.transport, name).await {
+                    Ok(d) if running_as_requested(&d, request) => Ok(Launched {
+                        claude_session: d
+                            .conversation
+                            .map(ClaudeSessionId::new)
+                            .or_else(|| request.resume.clone())
+                            .unwrap_or_else(|| ClaudeSessionId::new("")),
+                    }),
+                    _ => Err(BackendError::SessionExists(request.session.clone())),
+                };
+            }
+            Ok(_) => match ops::kill_session(&self.transport, name).await {
+                Ok(()) | Err(TmuxError::NoSession { .. }) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         let mut argv = self.config.claude_command.clone();
         let claude_session = match &request.resume {
             Some(id) => {
@@ -277,17 +301,6 @@ impl SessionBackend for TmuxBackend {
                 id
             }
         };
-        match ops::pane_state(&self.transport, name).await {
-            Ok(state) if !state.dead => {
-                return Err(BackendError::SessionExists(request.session.clone()));
-            }
-            Ok(_) => match ops::kill_session(&self.transport, name).await {
-                Ok(()) | Err(TmuxError::NoSession { .. }) => {}
-                Err(e) => return Err(e.into()),
-            },
-            Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
         let mut env = vec![
             (
                 "CLAUDE_CONFIG_DIR".to_owned(),
@@ -409,4 +422,15 @@ impl SessionBackend for TmuxBackend {
             .map(SessionId::new)
             .collect())
     }
+}
+
+/// Whether a live session is already what `request` asks for: same account, and the same
+/// conversation when a resume is asked for.
+fn running_as_requested(d: &crate::wire::Described, request: &LaunchRequest) -> bool {
+    let same_account = d.account.as_deref() == Some(request.account.as_str());
+    let same_conversation = match &request.resume {
+        Some(id) => d.conversation.as_deref() == Some(id.as_str()),
+        None => d.conversation.is_some(),
+    };
+    same_account && same_conversation
 }

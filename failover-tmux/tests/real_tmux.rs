@@ -426,3 +426,40 @@ fn bad_configurations_are_refused() {
     c.claude_command.clear();
     assert!(failover_tmux::TmuxBackend::new(c).is_err());
 }
+
+#[tokio::test]
+async fn launching_what_already_runs_is_idempotent_and_anything_else_conflicts() {
+    let srv = TestServer::with(|_| {});
+    let dir = srv.dir("proj");
+    let req = request(&srv, "ccl-0", &dir);
+    let first = srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    let pids_before = srv.log().matches("pwd:").count();
+
+    // The same request again (a lost reply, a stale exit report): the running session is
+    // the answer, in the same conversation, and no second program starts.
+    let again = srv.backend.launch(&req).await.unwrap();
+    assert_eq!(again.claude_session, first.claude_session);
+    // A resume of that conversation on the same account is the same thing.
+    let resume = LaunchRequest {
+        resume: Some(first.claude_session.clone()),
+        ..req.clone()
+    };
+    assert_eq!(
+        srv.backend.launch(&resume).await.unwrap().claude_session,
+        first.claude_session
+    );
+    assert_eq!(srv.log().matches("pwd:").count(), pids_before);
+    assert_eq!(srv.backend.list().await.unwrap(), vec![req.session.clone()]);
+
+    // The same name on another account is a real conflict.
+    let other = LaunchRequest {
+        account: AccountId::new("backup"),
+        config_dir: srv.dir("config-backup"),
+        ..req.clone()
+    };
+    assert!(matches!(
+        srv.backend.launch(&other).await,
+        Err(BackendError::SessionExists(s)) if s == req.session
+    ));
+}
