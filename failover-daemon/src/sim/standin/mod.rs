@@ -273,7 +273,10 @@ impl Standin {
                     writeln!(out, "● {t}")?;
                     history.push(json!({"role": "assistant", "content": t}));
                 }
-                PastLine::ApiError(t) => writeln!(out, "  ⎿  {t}")?,
+                // Old API errors (a quota hit on the account the session left) are not
+                // shown again: on this account they are stale, and a pane reader would take
+                // them for news.
+                PastLine::ApiError(_) => {}
             }
         }
         if token.is_none() {
