@@ -94,6 +94,8 @@ pub(crate) enum Command {
     Resume(JsonFlag),
     /// Follow the daemon's decisions as they happen, one line each.
     Events(EventsArgs),
+    /// Serve status, swap, pause and resume to AI agents: an MCP server on stdin/stdout.
+    Mcp,
     /// The task queue: list, add and retry tasks (works without the daemon).
     Tasks(TasksArgs),
     /// Classify one capture: quota exhausted, near limit, transient, auth required or clear.

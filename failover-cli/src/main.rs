@@ -7,6 +7,7 @@ mod commands;
 mod detect;
 mod discover;
 mod error;
+mod mcp;
 mod paths;
 mod render;
 

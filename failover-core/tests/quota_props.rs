@@ -14,6 +14,9 @@
 //! it history). One property also embeds messages into the recorded screens of the real CLI
 //! (every width, plain and ANSI).
 
+// Tests read fixture files; the purity fence (clippy.toml) is for the library.
+#![allow(clippy::disallowed_methods)]
+
 use failover_core::LimitWindow;
 use failover_core::quota::reset::ResetParser;
 use failover_core::quota::{

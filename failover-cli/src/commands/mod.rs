@@ -1,7 +1,7 @@
 //! One module per subcommand. [`run`] builds what they share (the control-plane client, the
 //! config path) and dispatches.
 
-mod control;
+pub(crate) mod control;
 mod demo;
 mod docs;
 mod doctor;
@@ -95,6 +95,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
                     Command::Pause(a) => control::pause(&ctx, true, a.json).await,
                     Command::Resume(a) => control::pause(&ctx, false, a.json).await,
                     Command::Events(a) => control::events(&ctx, a.json).await,
+                    Command::Mcp => crate::mcp::serve(ctx.client.clone()).await,
                     Command::Doctor(a) => doctor::run(&ctx, a.json).await,
                     Command::Demo(a) => demo::run(&a).await,
                     Command::Completions(_)

@@ -11,7 +11,9 @@
 //! call under [`BACKEND_TIMEOUT`]), the liveness of each session the engine believes has a
 //! live process (its published state is `running`, `prompting` or `checkpointing`), as a
 //! safety net under the event-driven observers, and reports one that is gone, once. Observers' activity, exit and
-//! conversation-id events arrive from the quota monitor and are passed on at once.
+//! conversation-id events arrive from the quota monitor and are passed on at once, except
+//! an exit report about a session the backend says is running: that is the old pane's
+//! watcher reporting a program the engine itself stopped and has already launched again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
