@@ -201,6 +201,40 @@ async fn answers_through_the_mock_then_shows_the_quota_like_the_real_cli() {
     w.screen_shows("s", &format!("claude --resume {id}"));
 }
 
+/// The pane classifier the engine uses for the real CLI reads the stand-in's screens the
+/// same way: idle at the prompt box, working while a turn runs (the mock holds the answer),
+/// idle again once the reply is drawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pane_classifier_sees_idle_then_working_then_idle() {
+    use failover_core::Activity;
+    use failover_tmux::observe::activity::activity_from_screen;
+
+    let w = World::new().await;
+    let a = w.account("a", "tok-a");
+    w.launch("s", &a, &[]).await;
+    let idle = |s: &str| activity_from_screen(s) == Some(Activity::Idle);
+    let working = |s: &str| activity_from_screen(s) == Some(Activity::Working);
+    w.tmux
+        .wait_for("s", "an idle prompt box", WAIT, idle)
+        .unwrap();
+
+    w.api
+        .set_delays(Duration::from_secs(3), Duration::from_millis(0));
+    w.tmux.submit("s", "take your time").unwrap();
+    let screen = w
+        .tmux
+        .wait_for("s", "a turn in progress", WAIT, working)
+        .unwrap();
+    assert!(screen.contains("❯ take your time"), "{screen}");
+    let screen = w
+        .tmux
+        .wait_for("s", "idle after the reply", WAIT, |s| {
+            s.contains("● ACK: take your time") && idle(s)
+        })
+        .unwrap();
+    assert!(!screen.contains("esc to interrupt"), "{screen}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_on_another_account_with_the_same_session_and_history() {
     let w = World::new().await;

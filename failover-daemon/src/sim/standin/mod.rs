@@ -10,38 +10,50 @@
 //! login texts), the same transcript lines (including the synthetic API-error line), and
 //! the `statusLine` command fed the statusline JSON with `rate_limits` after each turn.
 //!
-//! It is line-based: the terminal stays in cooked mode, one line is one prompt (bracketed
-//! pastes may span lines), `/exit` or Ctrl-D ends it. It speaks plain HTTP only, which is
-//! all the mock API needs.
+//! The screen follows the real CLI's layout (see [`screen`]): the conversation (`❯ <prompt>`,
+//! `● <reply>`) scrolls above an input box framed by `─` rules with `❯ ` inside, and a
+//! footer that says `esc to interrupt` only while a turn runs, so the pane classifier that
+//! reads the real CLI reads the stand-in the same way. Input is raw (set with `stty`): the
+//! stand-in draws what is typed in the box itself; Enter submits (bracketed pastes may span
+//! lines), Esc cancels an automatic continue or closes the weekly-limit menu, `/exit` or
+//! Ctrl-D ends it. It speaks plain HTTP only, which is all the mock API needs.
 //!
 //! Where it differs from the real CLI, on purpose:
-//! - no full-screen drawing: no input box or footer; `✻ Working… · esc to interrupt` is one
-//!   line, replaced by the answer; the near-limit warning and the statusline output are
-//!   printed under the answer instead of in the footer;
-//! - Esc does nothing (cooked mode): a quota wait can only end at the reset, by `/exit` or
-//!   by Ctrl-D; a weekly quota prints the `/rate-limit-options` choices as text;
+//! - only the bottom of the screen is redrawn (the conversation is printed once, hard
+//!   wrapped by the terminal); the spinner line is always `✻ Working…`;
+//! - Esc does not interrupt a turn in progress; prompts submitted during a turn are queued;
+//!   the weekly-limit menu only closes (Enter or Esc), it does not act on the choice;
 //! - no title request, no tools; the reported version is [`VERSION`];
 //! - retries wait 1, 2, 4 … 32 s (`CLAUDE_CODE_MAX_RETRIES` attempts, 10 by default), then
 //!   show the final `API Error: …` text, as the real CLI does.
 
 mod api;
 mod input;
+pub mod screen;
+pub mod term;
 pub mod texts;
 mod transcript;
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value, json};
 
 pub use api::{ApiClient, Outcome, RateInfo, WindowUsage, parse_sse};
-pub use input::PromptReader;
+pub use input::{Key, PromptReader};
+pub use screen::Screen;
 pub use transcript::{PastLine, Transcript};
 
 use super::accounts::mangle_project_path;
+
+/// The spinner line while a turn runs.
+const WORKING: &str = "✻ Working…";
 
 /// The model id the stand-in asks for (the one 2.1.328 asks for).
 pub const MODEL_ID: &str = "claude-opus-5-5";
@@ -142,8 +154,8 @@ fn parse_args(args: &[String]) -> Result<SessionChoice, (String, u8)> {
     Ok(choice.unwrap_or_else(|| SessionChoice::New(uuid::Uuid::new_v4().to_string())))
 }
 
-/// Runs the stand-in: reads prompts from `input`, draws on `out`, and returns the exit
-/// code.
+/// Runs the stand-in: reads keys from `input`, draws on `out`, and returns the exit code.
+/// When stdin is a terminal it is switched to raw input for the run.
 pub fn run(
     args: &[String],
     env: StandinEnv,
@@ -157,7 +169,13 @@ pub fn run(
             return code;
         }
     };
-    match Standin::start(choice, env, out) {
+    let raw = term::RawInput::enable();
+    let width = if raw.active() {
+        term::width()
+    } else {
+        term::DEFAULT_WIDTH
+    };
+    match Standin::start(choice, env, width, out) {
         Ok(Some(mut s)) => s.repl(input, out),
         Ok(None) => 1,
         Err(e) => {
@@ -177,6 +195,32 @@ struct Standin {
     rate_limits: Map<String, Value>,
     /// Unix seconds at which an automatic continue fires.
     auto_continue_at: Option<i64>,
+    screen: Screen,
+    keys: Keys,
+}
+
+/// The keys read from the terminal, and prompts submitted while a turn ran.
+#[derive(Debug)]
+struct Keys {
+    rx: Option<mpsc::UnboundedReceiver<Key>>,
+    queued: VecDeque<String>,
+    /// Input ended (Ctrl-D or the terminal closed).
+    closed: bool,
+}
+
+impl Keys {
+    /// Takes one key; `None` once input has ended.
+    async fn next(&mut self) -> Option<Key> {
+        let key = match self.rx.as_mut() {
+            Some(rx) if !self.closed => rx.recv().await,
+            _ => None,
+        };
+        if matches!(key, None | Some(Key::Eof)) {
+            self.closed = true;
+            return None;
+        }
+        key
+    }
 }
 
 impl Standin {
@@ -185,6 +229,7 @@ impl Standin {
     fn start(
         choice: SessionChoice,
         env: StandinEnv,
+        width: usize,
         out: &mut dyn Write,
     ) -> std::io::Result<Option<Self>> {
         let (session_id, resume) = match choice {
@@ -228,7 +273,10 @@ impl Standin {
                     writeln!(out, "● {t}")?;
                     history.push(json!({"role": "assistant", "content": t}));
                 }
-                PastLine::ApiError(t) => writeln!(out, "  ⎿  {t}")?,
+                // Old API errors (a quota hit on the account the session left) are not
+                // shown again: on this account they are stale, and a pane reader would take
+                // them for news.
+                PastLine::ApiError(_) => {}
             }
         }
         if token.is_none() {
@@ -244,6 +292,12 @@ impl Standin {
             rt,
             rate_limits: Map::new(),
             auto_continue_at: None,
+            screen: Screen::new(width),
+            keys: Keys {
+                rx: None,
+                queued: VecDeque::new(),
+                closed: false,
+            },
         };
         // The start-up probe (`quota`, one token), as the CLI sends it.
         let probe = me.rt.block_on(
@@ -257,18 +311,19 @@ impl Standin {
     }
 
     fn repl(&mut self, input: Box<dyn Read + Send>, out: &mut dyn Write) -> u8 {
-        let (tx, rx) = mpsc::channel::<String>();
-        std::thread::spawn(move || read_prompts(input, &tx));
+        let (tx, rx) = mpsc::unbounded_channel::<Key>();
+        std::thread::spawn(move || read_keys(input, &tx));
+        self.keys.rx = Some(rx);
+        let _ = writeln!(out);
+        let _ = self.screen.redraw(out);
         loop {
-            let _ = write!(out, "\n❯ ");
-            let _ = out.flush();
-            let prompt = match self.next_prompt(&rx) {
+            let prompt = match self.next_prompt(out) {
                 Next::Prompt(p) => p,
                 Next::Continue => {
-                    let _ = writeln!(out, "\n● Usage limit reset · Continuing automatically");
-                    let _ = self
-                        .transcript
-                        .notice("Usage limit reset · Continuing automatically");
+                    let text = "Usage limit reset · Continuing automatically";
+                    self.screen.notices.clear();
+                    let _ = self.screen.history(out, &[format!("● {text}")]);
+                    let _ = self.transcript.notice(text);
                     CONTINUE_TEXT.to_owned()
                 }
                 Next::Eof => break,
@@ -277,34 +332,77 @@ impl Standin {
                 break;
             }
             if let Err(e) = self.turn(&prompt, out) {
+                let _ = self.screen.erase(out);
                 let _ = writeln!(out, "\nerror: {e}");
                 return 1;
             }
         }
+        let _ = self.screen.erase(out);
         let _ = writeln!(
             out,
-            "\nResume this session with:\nclaude --resume {}\x1b[?2004l",
+            "Resume this session with:\nclaude --resume {}\x1b[?2004l",
             self.session_id
         );
         let _ = out.flush();
         0
     }
 
-    fn next_prompt(&mut self, rx: &mpsc::Receiver<String>) -> Next {
-        let Some(at) = self.auto_continue_at else {
-            return rx.recv().map_or(Next::Eof, Next::Prompt);
-        };
-        let wait = u64::try_from(at - jiff::Timestamp::now().as_second()).unwrap_or(0);
-        match rx.recv_timeout(Duration::from_secs(wait)) {
-            Ok(p) => {
-                self.auto_continue_at = None;
-                Next::Prompt(p)
+    /// Waits at the prompt: draws what is typed, handles Esc, fires the automatic continue
+    /// at a quota reset, and returns the next prompt (first those queued during the turn).
+    fn next_prompt(&mut self, out: &mut dyn Write) -> Next {
+        if let Some(p) = self.keys.queued.pop_front() {
+            self.auto_continue_at = None;
+            return Next::Prompt(p);
+        }
+        loop {
+            let key = match self.auto_continue_at {
+                None => self.rt.block_on(self.keys.next()),
+                Some(at) => {
+                    let wait = u64::try_from(at - jiff::Timestamp::now().as_second()).unwrap_or(0);
+                    let next = self.keys.next();
+                    // The timer is made inside the runtime (it needs its clock).
+                    let waited =
+                        async { tokio::time::timeout(Duration::from_secs(wait), next).await };
+                    match self.rt.block_on(waited) {
+                        Ok(key) => key,
+                        Err(_) => {
+                            self.auto_continue_at = None;
+                            return Next::Continue;
+                        }
+                    }
+                }
+            };
+            let drawn = match key {
+                None | Some(Key::Eof) => return Next::Eof,
+                Some(Key::Edit(text)) => {
+                    self.screen.input = text;
+                    self.screen.redraw(out)
+                }
+                Some(Key::Escape) => {
+                    if self.screen.menu.take().is_some() {
+                        self.screen.redraw(out)
+                    } else if self.auto_continue_at.take().is_some() {
+                        let text = "Automatic continue cancelled · /rate-limit-options to re-arm";
+                        self.screen.notices = vec![text.to_owned()];
+                        let _ = self.transcript.notice(text);
+                        self.screen.history(out, &[format!("● {text}")])
+                    } else {
+                        Ok(())
+                    }
+                }
+                Some(Key::Submit(p)) => {
+                    self.screen.input.clear();
+                    // Enter on the weekly-limit menu only closes it.
+                    if self.screen.menu.take().is_none() && !p.is_empty() {
+                        self.auto_continue_at = None;
+                        return Next::Prompt(p);
+                    }
+                    self.screen.redraw(out)
+                }
+            };
+            if drawn.is_err() {
+                return Next::Eof;
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                self.auto_continue_at = None;
-                Next::Continue
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => Next::Eof,
         }
     }
 
@@ -313,13 +411,29 @@ impl Standin {
         self.transcript.user(prompt)?;
         self.history
             .push(json!({"role": "user", "content": prompt}));
+        let asked: Vec<String> = prompt
+            .split('\n')
+            .enumerate()
+            .map(|(i, l)| format!("{}{l}", if i == 0 { "❯ " } else { "  " }))
+            .collect();
+        if self.keys.rx.is_some() {
+            self.screen.set_width(term::width());
+        }
+        self.screen.notices.clear();
+        self.screen.menu = None;
+        self.screen.working = true;
+        self.screen.status = vec![WORKING.to_owned()];
+        self.screen.history(out, &asked)?;
         let max = self.env.max_retries;
         let mut attempt = 0u32;
-        loop {
-            write!(out, "\n✻ Working… · esc to interrupt")?;
-            out.flush()?;
-            let outcome = self.rt.block_on(self.client.send(&self.history, 32000));
-            write!(out, "\r\x1b[2K")?;
+        let shown: Vec<String> = loop {
+            let outcome = busy(
+                &self.rt,
+                &mut self.keys,
+                &mut self.screen,
+                out,
+                self.client.send(&self.history, 32000),
+            );
             let retry_status = match outcome {
                 Outcome::Reply {
                     text,
@@ -328,14 +442,13 @@ impl Standin {
                     request_id,
                     rate,
                 } => {
-                    writeln!(out, "● {text}")?;
                     self.note_rate(&rate);
-                    self.near_limit_notice(&rate, out)?;
+                    self.near_limit_notice(&rate);
                     self.transcript
                         .assistant(&text, &id, &model, request_id.as_deref())?;
                     self.history
                         .push(json!({"role": "assistant", "content": text}));
-                    break;
+                    break vec![format!("● {text}")];
                 }
                 Outcome::Error {
                     status: 429,
@@ -343,8 +456,7 @@ impl Standin {
                     ..
                 } if rate.status.as_deref() == Some("rejected") => {
                     self.note_rate(rate);
-                    self.quota(rate, out)?;
-                    break;
+                    break self.quota(rate)?;
                 }
                 Outcome::Error {
                     status: 401,
@@ -353,11 +465,10 @@ impl Standin {
                     ..
                 } => {
                     let text = texts::auth_error(&message);
-                    writeln!(out, "● {text}")?;
                     let mut extra = Map::new();
                     extra.insert("error".into(), json!("authentication_failed"));
                     self.transcript.api_error(&text, 401, &kind, extra)?;
-                    break;
+                    break vec![format!("● {text}")];
                 }
                 Outcome::Error {
                     status,
@@ -366,10 +477,9 @@ impl Standin {
                     ..
                 } if !matches!(status, 429 | 500..=599) => {
                     let text = format!("API Error: {status} {message}");
-                    writeln!(out, "● {text}")?;
                     self.transcript
                         .api_error(&text, status, &kind, Map::new())?;
-                    break;
+                    break vec![format!("● {text}")];
                 }
                 Outcome::Error {
                     status,
@@ -383,47 +493,49 @@ impl Standin {
             attempt += 1;
             if attempt > max {
                 let text = texts::final_error(status, &message, self.client.host());
-                writeln!(out, "● {text}")?;
                 let mut extra = Map::new();
                 if status == Some(429) {
                     extra.insert("apiErrorIsTransient".into(), json!(true));
                 }
                 self.transcript
                     .api_error(&text, status.unwrap_or(0), &kind, extra)?;
-                break;
+                break vec![format!("● {text}")];
             }
             let wait = self.env.retry_base * 2u32.pow((attempt - 1).min(5));
-            write!(
-                out,
+            self.screen.status = vec![format!(
                 "✻ {} · retrying in {}s · attempt {attempt}/{max}",
                 texts::retry_name(status),
                 wait.as_secs().max(1)
-            )?;
+            )];
             if status == Some(529) {
-                write!(
-                    out,
-                    "\n  ⎿  If it persists, check your inference gateway ({}).",
+                self.screen.status.push(format!(
+                    "  ⎿  If it persists, check your inference gateway ({}).",
                     self.client.host()
-                )?;
+                ));
             }
-            out.flush()?;
-            std::thread::sleep(wait);
-            write!(out, "\r\x1b[2K")?;
-            if status == Some(529) {
-                write!(out, "\x1b[1A\r\x1b[2K")?;
-            }
-        }
+            self.screen.redraw(out)?;
+            busy(&self.rt, &mut self.keys, &mut self.screen, out, async {
+                tokio::time::sleep(wait).await
+            });
+            self.screen.status = vec![WORKING.to_owned()];
+            self.screen.redraw(out)?;
+        };
+        self.screen.working = false;
+        self.screen.status.clear();
+        self.screen.history(out, &shown)?;
         self.transcript.last_prompt(prompt)?;
         self.statusline(out)
     }
 
-    fn quota(&mut self, rate: &RateInfo, out: &mut dyn Write) -> std::io::Result<()> {
+    /// Records a rejected (quota) answer; returns the conversation lines to show, and sets
+    /// the footer notice (a wait until a reset within the day) or the weekly menu.
+    fn quota(&mut self, rate: &RateInfo) -> std::io::Result<Vec<String>> {
         let now = jiff::Timestamp::now().as_second();
         let claim = rate.claim.clone().unwrap_or_else(|| "five_hour".into());
         let reset = rate.reset.unwrap_or(now);
         let tz = &self.env.tz;
         let line = texts::quota_line(&claim, reset, now, tz);
-        writeln!(out, "  ⎿  {line}")?;
+        let mut shown = vec![format!("  ⎿  {line}")];
         let info = json!({"status": "rejected", "resetsAt": reset, "rateLimitType": claim,
                           "isUsingOverage": false});
         let mut extra = Map::new();
@@ -438,26 +550,36 @@ impl Standin {
         );
         self.transcript
             .api_error(&line, 429, "rate_limit_error", extra)?;
+        let when = texts::reset_when(reset, now, tz);
         if reset - now < 24 * 3600 {
             let notice = texts::auto_continue_line(reset, now, tz);
-            writeln!(out, "\n● {notice}")?;
+            shown.push(format!("● {notice}"));
             self.transcript.notice(&notice)?;
             self.auto_continue_at = Some(reset);
+            self.screen.notices = vec![
+                format!("⚠ Usage limit reached · limit resets {when}"),
+                format!(
+                    "  Continuing automatically at {when} · Esc to cancel · /usage-credits to continue now"
+                ),
+            ];
         } else {
-            let when = texts::reset_when(reset, now, tz);
-            writeln!(out, "\n  What do you want to do?")?;
-            writeln!(out, "  ❯ 1. Stop and wait for limit to reset")?;
-            writeln!(
-                out,
-                "    2. Wait here, then continue automatically at {when}"
-            )?;
+            self.screen.menu = Some(vec![
+                "❯ /rate-limit-options".to_owned(),
+                "  What do you want to do?".to_owned(),
+                "  ❯ 1. Stop and wait for limit to reset".to_owned(),
+                format!("    2. Wait here, then continue automatically at {when}"),
+                "    3. Switch to usage credits".to_owned(),
+                "    4. Upgrade your plan".to_owned(),
+                "  Enter to confirm · Esc to cancel".to_owned(),
+            ]);
         }
-        Ok(())
+        Ok(shown)
     }
 
-    fn near_limit_notice(&self, rate: &RateInfo, out: &mut dyn Write) -> std::io::Result<()> {
+    /// Puts the near-limit warning in the footer when the answer carried one.
+    fn near_limit_notice(&mut self, rate: &RateInfo) {
         if rate.status.as_deref() != Some("allowed_warning") {
-            return Ok(());
+            return;
         }
         let claim = rate.claim.as_deref().unwrap_or("five_hour");
         let window = if claim == "five_hour" {
@@ -466,7 +588,7 @@ impl Standin {
             "seven_day"
         };
         let Some(usage) = rate.windows.get(window) else {
-            return Ok(());
+            return;
         };
         let now = jiff::Timestamp::now().as_second();
         let line = texts::near_limit_line(
@@ -476,7 +598,7 @@ impl Standin {
             now,
             &self.env.tz,
         );
-        writeln!(out, "  {line}")
+        self.screen.notices.push(line);
     }
 
     fn note_rate(&mut self, rate: &RateInfo) {
@@ -490,7 +612,7 @@ impl Standin {
 
     /// Runs the `statusLine` command of `settings.json` with the statusline JSON, and
     /// shows its first line of output.
-    fn statusline(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    fn statusline(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         let Some(command) = statusline_command(&self.env.config_dir) else {
             return Ok(());
         };
@@ -509,8 +631,14 @@ impl Standin {
         let output = self
             .rt
             .block_on(run_statusline(&command, &self.env.cwd, &payload));
-        if let Some(first) = output.lines().next().filter(|l| !l.trim().is_empty()) {
-            writeln!(out, "  {first}")?;
+        let first = output
+            .lines()
+            .next()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned);
+        if first != self.screen.statusline {
+            self.screen.statusline = first;
+            self.screen.redraw(out)?;
         }
         Ok(())
     }
@@ -522,21 +650,54 @@ enum Next {
     Eof,
 }
 
-fn read_prompts(mut input: Box<dyn Read + Send>, tx: &mpsc::Sender<String>) {
+fn read_keys(mut input: Box<dyn Read + Send>, tx: &mpsc::UnboundedSender<Key>) {
     let mut reader = PromptReader::new();
     let mut buf = [0u8; 4096];
     loop {
         match input.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                for p in reader.feed(&buf[..n]) {
-                    if tx.send(p).is_err() {
+                for key in reader.feed_keys(&buf[..n]) {
+                    if tx.send(key).is_err() {
                         return;
                     }
                 }
             }
         }
     }
+}
+
+/// Runs `work` to its end while the input box stays live: typing is drawn, prompts
+/// submitted meanwhile are queued for after the turn.
+fn busy<T>(
+    rt: &tokio::runtime::Runtime,
+    keys: &mut Keys,
+    screen: &mut Screen,
+    out: &mut dyn Write,
+    work: impl Future<Output = T>,
+) -> T {
+    rt.block_on(async {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                r = &mut work => return r,
+                key = keys.next(), if !keys.closed => match key {
+                    Some(Key::Edit(text)) => {
+                        screen.input = text;
+                        let _ = screen.redraw(out);
+                    }
+                    Some(Key::Submit(p)) => {
+                        if !p.is_empty() {
+                            keys.queued.push_back(p);
+                        }
+                        screen.input.clear();
+                        let _ = screen.redraw(out);
+                    }
+                    Some(Key::Escape | Key::Eof) | None => {}
+                },
+            }
+        }
+    })
 }
 
 /// The `accessToken` of `<dir>/.credentials.json`, if any.
