@@ -245,6 +245,10 @@ pub(crate) struct SessionMachine {
     pub(crate) stale_before: Option<UnixMillis>,
     /// When the turn in progress started (the first working report after idle).
     pub(crate) turn_started_at: Option<UnixMillis>,
+    /// Launched by the engine and no turn started since: a resumed screen shows the old
+    /// conversation, error messages included, so until the first turn on this launch what
+    /// the pane shows is history, not news (structured sources still count).
+    pub(crate) pane_shows_history: bool,
     /// When its own evidence last confirmed a quota or login failure, until a turn that
     /// started later completes: the turn it hit failed, so its prompt is replayed after a
     /// move.
@@ -268,6 +272,7 @@ impl SessionMachine {
             pending_prompt: None,
             stale_before: None,
             turn_started_at: None,
+            pane_shows_history: false,
             quota_hit_at: None,
             streak: None,
             deaths: 0,

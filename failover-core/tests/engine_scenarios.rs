@@ -1188,3 +1188,30 @@ fn late_evidence_from_before_a_move_is_not_charged_to_the_new_account() {
         ",
     );
 }
+
+#[test]
+fn a_launched_session_s_pane_is_history_until_its_first_turn() {
+    // A resumed Claude Code redraws the old conversation, including the error that ended
+    // it: before the first turn on the new launch, pane text is not news. Once a turn has
+    // started, the same message on screen counts again.
+    check(
+        Setup::Fresh(cfg(&["a", "b"], &["s1"])),
+        vec![
+            (0, adopted()),
+            (1, done(1, launched("c1"))),
+            (5, pane("s1", exhausted(None), 5)),
+            (6, pane("s1", exhausted(None), 6)),
+            (7, working("s1")),
+            (10, pane("s1", exhausted(None), 10)),
+            (11, pane("s1", exhausted(None), 11)),
+        ],
+        "
+        t=0 launch #1 s1 on a new
+        t=0 persist active=a
+        t=1 persist active=a
+        t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T01:00:11Z (next reset 1970-01-01T01:00:11Z)
+        t=11 checkpoint #2 s1 on a
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
+        ",
+    );
+}

@@ -12,6 +12,10 @@
 //!   account it is on now (it is about the previous placement, read late). Evidence
 //!   observed *during* the last turn still counts: that turn may be the one the limit
 //!   ended, with the prompt coming back before the transcript line was read.
+//! - Pane text about a session the engine launched counts only once a turn has started in
+//!   that launch: a resumed Claude Code redraws the old conversation, the error that ended
+//!   it included, so before the first turn the screen is history (a real failure on the new
+//!   account shows up in the transcript at once, and on the pane with the first turn).
 
 use crate::account::AccountState;
 use crate::engine::{FailoverEngine, Subject};
@@ -44,6 +48,12 @@ impl FailoverEngine {
                 };
                 if m.stale_before.is_some_and(|t| observed_at < t) {
                     return self.ignore("stale evidence (before the last turn or launch)");
+                }
+                if source == SignalSource::Pane
+                    && m.pane_shows_history
+                    && !matches!(verdict, Verdict::Clear)
+                {
+                    return self.ignore("pane history (no turn since the launch)");
                 }
                 let Some(account) = m.state.account().cloned() else {
                     return self.ignore("detection for a session on no account");

@@ -109,7 +109,10 @@ impl FailoverEngine {
         };
         match (activity, *current) {
             (Activity::Working, Some(Activity::Working)) => {}
-            (Activity::Working, _) => m.turn_started_at = Some(now),
+            (Activity::Working, _) => {
+                m.turn_started_at = Some(now);
+                m.pane_shows_history = false;
+            }
             (Activity::Idle, Some(Activity::Working)) => {
                 // A completed turn. Evidence from before it started is history, unless the
                 // turn itself hit the limit (evidence observed during it still counts), and

@@ -177,6 +177,7 @@ impl FailoverEngine {
             // A new placement: evidence from before it is about the previous one.
             m.stale_before = Some(self.now);
             m.turn_started_at = None;
+            m.pane_shows_history = true;
             m.quota_hit_at = None;
             m.streak = None;
         }
