@@ -51,6 +51,24 @@ pub fn real_claude(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// Runs every scenario, the ones marked unstable included, when set to `1`.
+pub const ALL_SCENARIOS_ENV: &str = "CLAUDE_FAILOVER_E2E_ALL";
+
+/// The real CLI for a scenario that is known not to pass reliably yet, or `None` after
+/// saying loudly why it is not run. Such a scenario runs only with
+/// `CLAUDE_FAILOVER_E2E_ALL=1`; `reason` names the open bug, so the skip is never silent
+/// and never mistaken for a pass.
+pub fn real_claude_unstable(test: &str, reason: &str) -> Option<PathBuf> {
+    if std::env::var_os(ALL_SCENARIOS_ENV).is_some_and(|v| v == "1") {
+        return real_claude(test);
+    }
+    eprintln!(
+        "\n==========\nSKIPPED (known unstable): {test}: {reason}. \
+         Run it with {ALL_SCENARIOS_ENV}=1.\n==========\n"
+    );
+    None
+}
+
 /// Unix milliseconds now.
 pub fn now_ms() -> u64 {
     SystemTime::now()
