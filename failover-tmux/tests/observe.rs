@@ -314,7 +314,11 @@ async fn a_spooled_statusline_is_a_verdict_within_250ms() {
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let doc = r#"{"session_id":"9f1e2d3c-0000-4000-8000-00000000000a","cwd":"/work","rate_limits":{"five_hour":{"used_percentage":100,"resets_at":1795740000}}}"#;
+    // A reset an hour from now: a reset already past is no longer a quota.
+    let reset = future_reset_secs();
+    let doc = format!(
+        r#"{{"session_id":"9f1e2d3c-0000-4000-8000-00000000000a","cwd":"/work","rate_limits":{{"five_hour":{{"used_percentage":100,"resets_at":{reset}}}}}}}"#
+    );
     let mut child = std::process::Command::new("/bin/sh")
         .arg(&installed.hook)
         .env("FAILOVER_SESSION", "ccl-3")
@@ -343,7 +347,7 @@ async fn a_spooled_statusline_is_a_verdict_within_250ms() {
     let latency = received.duration_since(written).unwrap();
     eprintln!("statusline verdict {latency:?} after the document was written");
     assert!(latency <= BUDGET, "{latency:?}");
-    assert_eq!(resets_at, Some(UnixMillis::from_secs(1_795_740_000)));
+    assert_eq!(resets_at, Some(UnixMillis::from_secs(reset)));
     assert_eq!(subject, Subject::Account(account));
     // The conversation id was learned too (sent just before the verdict).
     assert_eq!(
@@ -444,24 +448,30 @@ async fn a_statusline_document_is_reported_once_however_often_it_is_read_or_repu
         StatuslineWatcher::new(vec![(account.clone(), spool.clone())], detector, tx).run(),
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let exhausted = r#"{"session_id":"c1","rate_limits":{"five_hour":{"used_percentage":100,"resets_at":1795740000}}}"#;
-    spool_doc(&spool, "ccl-0", 1, exhausted);
+    let reset = future_reset_secs();
+    let exhausted = format!(
+        r#"{{"session_id":"c1","rate_limits":{{"five_hour":{{"used_percentage":100,"resets_at":{reset}}}}}}}"#
+    );
+    spool_doc(&spool, "ccl-0", 1, &exhausted);
     next_matching(&mut rx, Duration::from_secs(2), |e| {
         quota_of(e, SignalSource::Statusline)
     })
     .await;
     // Same bytes republished, and read by someone else, many times.
     for n in 2..50 {
-        spool_doc(&spool, "ccl-0", n, exhausted);
+        spool_doc(&spool, "ccl-0", n, &exhausted);
         let _ = std::fs::read_to_string(spool.join("ccl-0.json")).unwrap();
     }
     // A different document (a later reset) is the marker.
-    let marker = r#"{"session_id":"c1","rate_limits":{"five_hour":{"used_percentage":100,"resets_at":1795743600}}}"#;
-    spool_doc(&spool, "ccl-0", 50, marker);
+    let marker = format!(
+        r#"{{"session_id":"c1","rate_limits":{{"five_hour":{{"used_percentage":100,"resets_at":{}}}}}}}"#,
+        reset + 600
+    );
+    spool_doc(&spool, "ccl-0", 50, &marker);
     let mut repeats = 0;
     next_matching(&mut rx, Duration::from_secs(2), |e| {
         let (_, _, resets_at) = quota_of(e, SignalSource::Statusline)?;
-        if resets_at == Some(UnixMillis::from_secs(1_795_740_000)) {
+        if resets_at == Some(UnixMillis::from_secs(reset)) {
             repeats += 1;
             None
         } else {
@@ -565,4 +575,14 @@ async fn launching_and_stopping_observed_sessions_never_crashes_the_server() {
         started.elapsed()
     );
     assert!(rounds >= 10, "only {rounds} rounds ran");
+}
+
+/// An hour from now, in Unix seconds: statusline documents in these tests must describe a
+/// window that has not reset yet.
+fn future_reset_secs() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    i64::try_from(now).unwrap() + 3600
 }

@@ -79,11 +79,11 @@ async fn launch_passes_session_id_environment_and_dir() {
     let cap = srv.backend.capture(&req.session).await.unwrap();
     assert_eq!((cap.width, cap.height), (100, 30));
 
-    // A second launch of a running session is refused.
-    assert!(matches!(
-        srv.backend.launch(&req).await,
-        Err(BackendError::SessionExists(s)) if s == req.session
-    ));
+    // A second launch of the same running session is idempotent: same conversation.
+    assert_eq!(
+        srv.backend.launch(&req).await.unwrap().claude_session,
+        launched.claude_session
+    );
 }
 
 #[tokio::test]
