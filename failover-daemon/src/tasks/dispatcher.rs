@@ -574,32 +574,19 @@ impl Dispatcher {
 
 /// The settings a running daemon cannot change without a restart, if they changed.
 fn restart_only_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    if old.state_dir != new.state_dir {
-        keys.push("state_dir");
-    }
-    if old.tmux != new.tmux {
-        keys.push("tmux");
-    }
-    if old.claude != new.claude {
-        keys.push("claude");
-    }
-    if old.control != new.control {
-        keys.push("control");
-    }
-    if old.notify != new.notify {
-        keys.push("notify");
-    }
-    if old.janitor != new.janitor {
-        keys.push("janitor");
-    }
-    if old.queue != new.queue {
-        keys.push("queue");
-    }
-    if old.stop_grace != new.stop_grace {
-        keys.push("policy.stop_grace_secs");
-    }
-    keys
+    [
+        (old.state_dir != new.state_dir, "state_dir"),
+        (old.tmux != new.tmux, "tmux"),
+        (old.claude != new.claude, "claude"),
+        (old.control != new.control, "control"),
+        (old.notify != new.notify, "notify"),
+        (old.janitor != new.janitor, "janitor"),
+        (old.queue != new.queue, "queue"),
+        (old.stop_grace != new.stop_grace, "policy.stop_grace_secs"),
+    ]
+    .into_iter()
+    .filter_map(|(changed, key)| changed.then_some(key))
+    .collect()
 }
 
 #[cfg(test)]
