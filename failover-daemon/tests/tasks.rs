@@ -369,3 +369,119 @@ fn the_quota_monitor_counts_detections_and_routes_session_events() {
         1
     );
 }
+
+/// Tells every session's liveness from a fixed survey, counting the surveys.
+struct Survey {
+    all: std::collections::HashMap<SessionId, Liveness>,
+    surveys: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl failover_daemon::SessionRecords for Survey {
+    async fn recorded(&self, _: &SessionId) -> Option<failover_daemon::Recorded> {
+        None
+    }
+    async fn liveness_all(&self) -> Option<std::collections::HashMap<SessionId, Liveness>> {
+        self.surveys
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(self.all.clone())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_others() {
+    let names = ["s0", "s1", "s2"];
+    let tree = Tree::new(&["primary"], &names);
+    let config = tree.config(&["primary"], &names, "");
+    let backend = Arc::new(FakeBackend::new());
+    for s in names {
+        backend.insert_running(
+            SessionId::new(s),
+            AccountId::new("primary"),
+            ClaudeSessionId::new(format!("conv-{s}")),
+        );
+    }
+    // The engine believes all three run.
+    let mut engine = failover_core::FailoverEngine::new(config.engine.clone()).unwrap();
+    for s in names {
+        engine.handle(
+            T0,
+            Input::SessionStarted {
+                session: SessionId::new(s),
+                claude_session: Some(ClaudeSessionId::new(format!("conv-{s}"))),
+                account: Some(AccountId::new("primary")),
+            },
+        );
+    }
+    engine.handle(T0, Input::AdoptionComplete);
+    let snapshot = engine.snapshot();
+    assert!(
+        snapshot.sessions.iter().all(|s| s.state == "running"),
+        "{snapshot:?}"
+    );
+    let (_status_tx, status_rx) = watch::channel(Arc::new(Published {
+        snapshot,
+        facts: failover_daemon::http::convert::DaemonFacts {
+            started_at: T0,
+            config_file: None,
+            config_error: None,
+            state_error: None,
+            notifications_dropped: 0,
+            turns_started: Default::default(),
+        },
+    }));
+    // The survey sees s0 and s2 alive and does not show s1, whose program has exited.
+    backend.kill(&SessionId::new("s1"));
+    let survey = Arc::new(Survey {
+        all: [("s0", Liveness::Alive), ("s2", Liveness::Alive)]
+            .into_iter()
+            .map(|(s, l)| (SessionId::new(s), l))
+            .collect(),
+        surveys: Default::default(),
+    });
+    let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(config.clone()));
+    let (_ev_tx, ev_rx) = mpsc::channel(4);
+    let (inbox_tx, mut inbox) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(session_watcher::run(
+        backend.clone(),
+        survey.clone(),
+        cfg_rx,
+        status_rx,
+        PersistedState::default(),
+        ev_rx,
+        inbox_tx,
+        cancel.clone(),
+    ));
+    // Adoption asks each session (s1 is already gone then), once.
+    let mut adopted = 0;
+    loop {
+        match inbox.recv().await.unwrap() {
+            Input::AdoptionComplete => break,
+            Input::SessionStarted { .. } => adopted += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(adopted, 2);
+    let asked = |s: &str| backend.calls(FakeOp::Liveness, &SessionId::new(s));
+    let before = names.map(asked);
+    // The first check reports s1, from one survey and one call about s1 alone.
+    assert_eq!(
+        inbox.recv().await.unwrap(),
+        Input::SessionExited {
+            session: SessionId::new("s1"),
+            status: None,
+        }
+    );
+    assert_eq!(survey.surveys.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(asked("s0"), before[0], "s0 was seen alive in the survey");
+    assert_eq!(asked("s2"), before[2], "s2 was seen alive in the survey");
+    assert_eq!(asked("s1"), before[1] + 1);
+    // Later checks survey again; s1 is not reported twice.
+    tokio::time::sleep(3 * session_watcher::LIVENESS_INTERVAL).await;
+    assert!(survey.surveys.load(std::sync::atomic::Ordering::SeqCst) >= 3);
+    assert!(inbox.try_recv().is_err());
+    assert_eq!(asked("s0"), before[0]);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}

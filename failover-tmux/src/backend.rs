@@ -1,5 +1,6 @@
 //! [`TmuxBackend`]: the [`SessionBackend`] port over a tmux server.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -162,6 +163,30 @@ impl TmuxBackend {
             dir: PathBuf::from(d.dir),
             liveness: self.liveness(session).await?,
         })
+    }
+
+    /// The liveness of every session on the server, from one tmux call: what
+    /// [`liveness`](SessionBackend::liveness) tells of each, for the price of one. A session
+    /// not in the map is missing. A pane that died so recently that tmux has not recorded
+    /// its status yet shows as `Exited { status: None }` here (`liveness` waits a moment for
+    /// the status); with no server running the map is empty.
+    pub async fn liveness_all(&self) -> Result<HashMap<SessionId, Liveness>, BackendError> {
+        let states = match ops::all_pane_states(&self.transport).await {
+            Ok(states) => states,
+            Err(TmuxError::ServerDown { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(states
+            .into_iter()
+            .map(|(name, s)| {
+                let live = if s.dead {
+                    Liveness::Exited { status: s.status }
+                } else {
+                    Liveness::Alive
+                };
+                (SessionId::new(name), live)
+            })
+            .collect())
     }
 
     /// Captures the screen with colours and attributes as ANSI escapes.

@@ -170,6 +170,16 @@ pub(crate) async fn pane_state(t: &Transport, name: &str) -> Result<PaneState, T
     wire::parse_pane_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
 }
 
+/// Every session's name and the state of its first pane, in one call.
+pub(crate) async fn all_pane_states(t: &Transport) -> Result<Vec<(String, PaneState)>, TmuxError> {
+    const OP: &str = "list-panes";
+    let cmd = Cmd::new("list-panes")
+        .arg("-a")
+        .opt("-F", wire::ALL_PANE_STATES_FORMAT);
+    let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
+    Ok(wire::parse_all_pane_states(&out.stdout))
+}
+
 /// Kills the session. Missing sessions are an error here; callers decide.
 pub(crate) async fn kill_session(t: &Transport, name: &str) -> Result<(), TmuxError> {
     const OP: &str = "kill-session";

@@ -28,6 +28,10 @@ pub const EXIT_WRAPPER: &str = "trap : INT QUIT; \"$@\"; s=$?; \"$0\" set-option
 pub const PANE_STATE_FORMAT: &str =
     "#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}\t#{@failover-exit}";
 
+/// `list-panes -a -F`: the session's name, then [`PANE_STATE_FORMAT`], for every pane of
+/// the server in one call.
+pub const ALL_PANE_STATES_FORMAT: &str = "#{session_name}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pid}\t#{@failover-exit}";
+
 /// Session option holding the account a session was launched on.
 pub const ACCOUNT_OPTION: &str = "@failover-account";
 /// Session option holding the conversation a session was launched with.
@@ -167,6 +171,26 @@ pub fn parse_pane_state(stdout: &str) -> Result<PaneState, String> {
         signal: num(signal)?,
         pid: pid.parse().ok(),
     })
+}
+
+/// Parses [`ALL_PANE_STATES_FORMAT`] output into each session's name and the state of its
+/// first pane, in tmux's order. Lines that do not parse (a session whose name holds a tab)
+/// are skipped: they are not sessions this crate made.
+pub fn parse_all_pane_states(stdout: &str) -> Vec<(String, PaneState)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for line in stdout.lines() {
+        let Some((name, rest)) = line.split_once(FIELD_SEP) else {
+            continue;
+        };
+        if !seen.insert(name) {
+            continue;
+        }
+        if let Ok(state) = parse_pane_state(rest) {
+            out.push((name.to_owned(), state));
+        }
+    }
+    out
 }
 
 /// Splits the output of `capture-pane -p ; display-message -p PANE_SIZE_FORMAT` into the

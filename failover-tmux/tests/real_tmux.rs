@@ -463,3 +463,54 @@ async fn launching_what_already_runs_is_idempotent_and_anything_else_conflicts()
         Err(BackendError::SessionExists(s)) if s == req.session
     ));
 }
+
+#[tokio::test]
+async fn one_call_tells_every_session_liveness_as_liveness_does() {
+    let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "5".into())));
+    // No server yet: nothing runs.
+    assert!(srv.backend.liveness_all().await.unwrap().is_empty());
+    let dir = srv.dir("work");
+    let alive = request(&srv, "all-alive", &dir);
+    let exiting = request(&srv, "all-exiting", &dir);
+    // A prefix of another name: each must be told apart.
+    let prefix = request(&srv, "all", &dir);
+    for r in [&alive, &exiting, &prefix] {
+        srv.backend.launch(r).await.unwrap();
+        wait_prompt(&srv, &r.session).await;
+    }
+    srv.backend
+        .send_input(&exiting.session, "/exit")
+        .await
+        .unwrap();
+    let all = eventually(Duration::from_secs(5), "the exit in the survey", || async {
+        let all = srv.backend.liveness_all().await.unwrap();
+        matches!(
+            all.get(&exiting.session),
+            Some(Liveness::Exited { status: Some(_) })
+        )
+        .then_some(all)
+    })
+    .await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    for r in [&alive, &exiting, &prefix] {
+        assert_eq!(
+            all.get(&r.session),
+            Some(&srv.backend.liveness(&r.session).await.unwrap()),
+            "{}",
+            r.session
+        );
+    }
+    assert_eq!(
+        all.get(&exiting.session),
+        Some(&Liveness::Exited { status: Some(5) })
+    );
+    assert_eq!(all.get(&alive.session), Some(&Liveness::Alive));
+    srv.tmux(&["kill-session", "-t", "=all"]);
+    let all = srv.backend.liveness_all().await.unwrap();
+    assert_eq!(
+        all.get(&prefix.session),
+        None,
+        "a killed session is missing"
+    );
+    assert_eq!(all.get(&alive.session), Some(&Liveness::Alive));
+}

@@ -12,6 +12,20 @@ fn session_lists() {
 }
 
 #[test]
+fn every_pane_state_at_once() {
+    let out = "ccl-1\t0\t\t\t11\t\nccl-10\t1\t3\t\t12\t\n\
+               ccl-1\t1\t9\t\t13\t\nodd\tname\t0\t\t\t14\t\n\nccl-2\t1\t\t\t15\t4\n";
+    let all = wire::parse_all_pane_states(out);
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    // The first pane of each session counts; a line that does not parse is skipped.
+    assert_eq!(names, ["ccl-1", "ccl-10", "ccl-2"]);
+    assert!(!all[0].1.dead);
+    assert_eq!(all[1].1.status, Some(3));
+    assert_eq!(all[2].1.status, Some(4), "the wrapper's record fills in");
+    assert!(wire::parse_all_pane_states("").is_empty());
+}
+
+#[test]
 fn pane_states() {
     assert_eq!(
         wire::parse_pane_state("0\t\t\t4242\t\n").unwrap(),

@@ -399,6 +399,45 @@ async fn failover(sizes: &[usize]) -> Value {
 
 // ---------------------------------------------------------------- idle
 
+/// How often [`settle`] samples CPU time.
+const SETTLE_STEP: Duration = Duration::from_secs(5);
+/// The longest [`settle`] waits before measuring anyway.
+const SETTLE_MAX: Duration = Duration::from_secs(180);
+
+/// Waits until the CPU time `cpu` reads (seconds, cumulative) grows at a steady rate: two
+/// consecutive [`SETTLE_STEP`]s that differ by at most a quarter (or 0.02 s, the clock's
+/// resolution being 0.01 s), so the window that follows measures rest and not start-up
+/// (sessions still drawing, control clients still attaching, the server still answering the
+/// last launches). Returns how long it took, whether it settled within [`SETTLE_MAX`], and
+/// the rate of each step, for the record.
+async fn settle(cpu: impl Fn() -> f64) -> Value {
+    let start = Instant::now();
+    let mut rates = Vec::new();
+    let mut last = cpu();
+    let mut previous_step: Option<f64> = None;
+    let settled = loop {
+        tokio::time::sleep(SETTLE_STEP).await;
+        let now = cpu();
+        let step = now - last;
+        last = now;
+        rates.push((100.0 * step / SETTLE_STEP.as_secs_f64() * 10.0).round() / 10.0);
+        if let Some(prev) = previous_step {
+            if (step - prev).abs() <= (0.25 * prev.max(step)).max(0.02) {
+                break true;
+            }
+        }
+        if start.elapsed() >= SETTLE_MAX {
+            break false;
+        }
+        previous_step = Some(step);
+    };
+    json!({
+        "after_s": start.elapsed().as_secs(),
+        "settled": settled,
+        "cpu_percent_per_step": rates,
+    })
+}
+
 async fn idle(sizes: &[usize], window: Duration) -> Value {
     let standin = bin_dir().join("claude-standin");
     let mut rows = Vec::new();
@@ -413,10 +452,11 @@ async fn idle(sizes: &[usize], window: Duration) -> Value {
                 |s| s.sessions.iter().filter(|x| x.state == "running").count() == n,
             )
             .await;
-        // Settle, then measure the daemon (with its tmux clients) and the tmux server.
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Wait until the daemon (with its tmux clients) and the tmux server are at rest, then
+        // measure them.
         let daemon = world.daemon_pid().expect("daemon pid");
         let server = tmux_server_pid(&world.tmux);
+        let daemon_settle = settle(|| tree_cpu(daemon) + cpu_secs(server, false)).await;
         let (d0, s0) = (tree_cpu(daemon), cpu_secs(server, false));
         tokio::time::sleep(window).await;
         let (d1, s1) = (tree_cpu(daemon), cpu_secs(server, false));
@@ -439,6 +479,7 @@ async fn idle(sizes: &[usize], window: Duration) -> Value {
             .spawn()
             .expect("poller");
         let pid = poller.id();
+        let poller_settle = settle(|| tree_cpu(pid) + cpu_secs(server, false)).await;
         let (p0, ps0) = (tree_cpu(pid), cpu_secs(server, false));
         tokio::time::sleep(window).await;
         let (p1, ps1) = (tree_cpu(pid), cpu_secs(server, false));
@@ -455,6 +496,8 @@ async fn idle(sizes: &[usize], window: Duration) -> Value {
             "daemon_rss_kib": daemon_rss,
             "daemon_with_control_clients_rss_kib": daemon_tree_rss,
             "daemon_processes": daemon_procs,
+            "daemon_settle": daemon_settle,
+            "poller_settle": poller_settle,
             "poller_cpu_s": p1 - p0,
             "poller_tmux_server_cpu_s": ps1 - ps0,
             "poller_total_cpu_percent": 100.0 * ((p1 - p0) + (ps1 - ps0)) / w,
@@ -466,7 +509,7 @@ async fn idle(sizes: &[usize], window: Duration) -> Value {
     json!({
         "benchmark": "idle_cost",
         "session_program": "claude-standin (the daemon is what is measured)",
-        "what": "CPU seconds over the window from /proc (process tree incl. tmux clients; the tmux server separately), RSS",
+        "what": "CPU seconds over the window from /proc (process tree incl. tmux clients; the tmux server separately), RSS; each window starts once the CPU rate is steady (see *_settle)",
         "rows": rows,
         "machine": machine(),
     })

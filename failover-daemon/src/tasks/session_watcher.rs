@@ -10,7 +10,10 @@
 //! After that the watcher polls, every [`LIVENESS_INTERVAL`] (missed ticks skipped, every
 //! call under [`BACKEND_TIMEOUT`]), the liveness of each session the engine believes has a
 //! live process (its published state is `running`, `prompting` or `checkpointing`), as a
-//! safety net under the event-driven observers, and reports one that is gone, once. Observers' activity, exit and
+//! safety net under the event-driven observers, and reports one that is gone, once. When
+//! [`SessionRecords::liveness_all`] answers, one call covers every session and only those
+//! it does not show alive are asked on their own: with tmux, 200 sessions asked one by one
+//! every 5 s cost the server more than a `capture-pane` poller. Observers' activity, exit and
 //! conversation-id events arrive from the quota monitor and are passed on at once, except
 //! an exit report about a session the backend says is running: that is the old pane's
 //! watcher reporting a program the engine itself stopped and has already launched again.
@@ -108,8 +111,26 @@ pub async fn run(
                     .map(|s| s.id.clone())
                     .collect();
                 reported.retain(|s| believed_live.contains(s));
+                // One look at every session when the backend offers it; a session it does
+                // not show alive is then asked on its own, as before.
+                let all = if believed_live.is_empty() {
+                    None
+                } else {
+                    tokio::time::timeout(BACKEND_TIMEOUT, records.liveness_all())
+                        .await
+                        .ok()
+                        .flatten()
+                };
                 for session in believed_live {
-                    let Some(live) = liveness(&*backend, &session).await else { continue };
+                    let alive_in_all = all
+                        .as_ref()
+                        .is_some_and(|all| all.get(&session) == Some(&Liveness::Alive));
+                    let live = if alive_in_all {
+                        Liveness::Alive
+                    } else {
+                        let Some(live) = liveness(&*backend, &session).await else { continue };
+                        live
+                    };
                     let status = match live {
                         Liveness::Alive => {
                             reported.remove(&session);
