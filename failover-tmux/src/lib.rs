@@ -23,8 +23,12 @@
 //!
 //! Each [`observe::PaneObserver`] attaches a control-mode client (`tmux -C`) to its session:
 //! `%output` notifications mark the screen dirty, one capture follows within the debounce
-//! window, and the detector runs only when the text changed; a format subscription on
-//! `pane_dead` reports the exit. The transcript and statusline watchers use `notify`; their
+//! window, and the detector runs only when the text changed. The exit wrapper, once it has
+//! recorded the status, prints an invisible exit notice that reaches the client as
+//! `%output`; the observer confirms the pane's death and reports the exit. (A
+//! `refresh-client -B` subscription would tell the same, but tmux evaluates subscriptions
+//! every second for every client: with 200 sessions that was most of the server's time at
+//! rest.) The transcript and statusline watchers use `notify`; their
 //! callbacks only `try_send` into bounded queues. Every observer is a future the caller
 //! spawns and supervises; all of them send [`observe::ObserverEvent`]s, which convert into
 //! the engine's `Input`.

@@ -259,13 +259,12 @@ pub(crate) async fn paste(
 }
 
 /// How many commands [`control_client`] sends (each answered by `%end` or `%error`).
-pub(crate) const CONTROL_CLIENT_COMMANDS: usize = 2;
+pub(crate) const CONTROL_CLIENT_COMMANDS: usize = 1;
 
-/// A control-mode client attached to the session, subscribed to pane deaths.
+/// A control-mode client attached to the session. It subscribes to nothing: a subscription
+/// makes tmux evaluate it every second for every client, which with 200 sessions was most
+/// of the server's time at rest; pane deaths arrive as the [`wire::EXIT_NOTICE`] instead.
 pub(crate) fn control_client(t: &Transport, name: &str) -> Result<Child, TmuxError> {
-    let cmds = [
-        Cmd::new("attach-session").opt("-t", wire::session_target(name)),
-        Cmd::new("refresh-client").opt("-B", wire::dead_subscription()),
-    ];
+    let cmds = [Cmd::new("attach-session").opt("-t", wire::session_target(name))];
     t.spawn_control("attach-session -C", &cmds)
 }

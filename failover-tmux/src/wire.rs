@@ -13,15 +13,35 @@ pub const LIST_SESSIONS_FORMAT: &str = "#{session_name}";
 /// closes before the child is reaped), so the status is also kept here.
 pub const EXIT_OPTION: &str = "@failover-exit";
 
+/// The exit notice's text, written once for both its users (see [`EXIT_NOTICE`]).
+macro_rules! exit_notice {
+    () => {
+        r"\033]7701;failover-exited\007"
+    };
+}
+
+/// What [`EXIT_WRAPPER`] prints once the program has exited and its status is recorded: an
+/// OSC sequence (`ESC ] 7701;failover-exited BEL`) with a number no terminal uses, which
+/// tmux swallows, so nothing shows on screen. A control-mode client sees the raw bytes in
+/// `%output`, with control characters escaped in octal: exactly this text, which is also
+/// the `printf` format that writes it. It is how a
+/// [`PaneObserver`](crate::observe::PaneObserver) learns of the exit at once, without a
+/// `refresh-client -B` subscription, which tmux evaluates every second for every client.
+pub const EXIT_NOTICE: &str = exit_notice!();
+
 /// A fixed `sh -c` script: runs `"$@"` (the program and its arguments, passed as separate
 /// arguments, never parsed by the shell), then stores its exit status in [`EXIT_OPTION`]
 /// through `$0` (the tmux program; `$TMUX`/`$TMUX_PANE`, set by tmux in the pane, name the
-/// server and pane) and exits with the same status. The `trap` (a handler, which programs
-/// started by the shell do not inherit, unlike an ignored signal) keeps the wrapper alive
-/// through a Ctrl-C meant for the program, so the status is recorded then too. Hangups are
-/// not trapped: the wrapper leads the terminal's session, and only its death passes the
-/// hangup of `kill-session` on to the program.
-pub const EXIT_WRAPPER: &str = "trap : INT QUIT; \"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; exit \"$s\"";
+/// server and pane), prints the [`EXIT_NOTICE`] and exits with the same status. The `trap`
+/// (a handler, which programs started by the shell do not inherit, unlike an ignored
+/// signal) keeps the wrapper alive through a Ctrl-C meant for the program, so the status is
+/// recorded then too. Hangups are not trapped: the wrapper leads the terminal's session, and
+/// only its death passes the hangup of `kill-session` on to the program.
+pub const EXIT_WRAPPER: &str = concat!(
+    "trap : INT QUIT; \"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; printf '",
+    exit_notice!(),
+    "'; exit \"$s\""
+);
 
 /// `list-panes -s -F`: whether the pane's process exited, its status (tmux's, then the
 /// wrapper's), the signal that killed it, its pid.
@@ -75,11 +95,14 @@ pub fn parse_described(stdout: &str) -> Result<Described, String> {
 /// `display-message -p`: the pane size, printed after a capture in the same invocation.
 pub const PANE_SIZE_FORMAT: &str = "#{pane_width}\t#{pane_height}";
 
-/// Name of the control-mode subscription that reports pane deaths.
+/// Name of the control-mode subscription that reports pane deaths. The
+/// [`PaneObserver`](crate::observe::PaneObserver) no longer subscribes (it reads the
+/// [`EXIT_NOTICE`]); this stays for callers that want tmux's own view of a pane's death.
 pub const DEAD_SUBSCRIPTION: &str = "failover-dead";
 
 /// `refresh-client -B` argument: tmux re-evaluates this for every pane of the attached
-/// session (about once a second) and notifies when it changes.
+/// session (about once a second, for every client subscribed: with 200 clients, 200 server
+/// wake-ups a second) and notifies when it changes.
 pub fn dead_subscription() -> String {
     format!(
         "{DEAD_SUBSCRIPTION}:%*:#{{pane_dead}}{FIELD_SEP}#{{pane_dead_status}}{FIELD_SEP}#{{{EXIT_OPTION}}}"
@@ -259,6 +282,13 @@ pub enum ControlLine {
         /// The pane (`%3`).
         pane: String,
     },
+    /// Pane output that holds the [`EXIT_NOTICE`]: the program under [`EXIT_WRAPPER`]
+    /// exited and its status is recorded; the pane dies a moment later. (A program could
+    /// print the same bytes: confirm with the pane's state.)
+    ExitNotice {
+        /// The pane (`%3`).
+        pane: String,
+    },
     /// `%subscription-changed NAME … : VALUE`.
     Subscription {
         /// The subscription name.
@@ -282,9 +312,14 @@ pub fn parse_control_line(line: &str) -> ControlLine {
     let line = line.strip_suffix('\r').unwrap_or(line);
     let mut words = line.splitn(3, ' ');
     match words.next().unwrap_or("") {
-        "%output" | "%extended-output" => ControlLine::Output {
-            pane: words.next().unwrap_or("").to_owned(),
-        },
+        "%output" | "%extended-output" => {
+            let pane = words.next().unwrap_or("").to_owned();
+            if words.next().unwrap_or("").contains(EXIT_NOTICE) {
+                ControlLine::ExitNotice { pane }
+            } else {
+                ControlLine::Output { pane }
+            }
+        }
         "%subscription-changed" => parse_subscription(line),
         "%exit" => ControlLine::Exit,
         "%session-changed"

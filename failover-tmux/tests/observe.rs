@@ -586,3 +586,153 @@ fn future_reset_secs() -> i64 {
         .as_secs();
     i64::try_from(now).unwrap() + 3600
 }
+
+/// A launched session `name` on `srv` and its observer, once the observer has seen the
+/// stand-in's prompt.
+async fn observed(
+    srv: &TestServer,
+    name: &str,
+) -> (
+    SessionId,
+    mpsc::Receiver<ObserverEvent>,
+    tokio::task::JoinHandle<Result<(), failover_tmux::ObserveError>>,
+) {
+    let session = SessionId::new(name);
+    let req = LaunchRequest {
+        session: session.clone(),
+        dir: srv.dir("work"),
+        account: AccountId::new("primary"),
+        config_dir: srv.dir("config"),
+        resume: None,
+    };
+    srv.backend.launch(&req).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session.clone(),
+            Arc::new(PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
+    next_matching(&mut rx, Duration::from_secs(5), |e| {
+        matches!(
+            e,
+            ObserverEvent::Activity {
+                activity: Activity::Idle,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    (session, rx, task)
+}
+
+/// The observer subscribes to nothing: the exit reaches it as the wrapper's notice in the
+/// pane's output, while the session (and so the control client) stays.
+#[tokio::test]
+async fn an_exit_is_reported_from_the_wrappers_notice_with_its_status() {
+    let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "7".into())));
+    let (session, mut rx, task) = observed(&srv, "leaving").await;
+    srv.backend.send_input(&session, "/exit").await.unwrap();
+    let status = next_matching(&mut rx, Duration::from_secs(5), |e| match e {
+        ObserverEvent::Exited { session: s, status } if *s == session => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(status, Some(7));
+    // The pane is dead, not gone: the report came from the pane, not from a detach.
+    assert_eq!(
+        srv.backend.liveness(&session).await.unwrap(),
+        Liveness::Exited { status: Some(7) }
+    );
+    tokio::time::timeout(Duration::from_secs(3), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_exit_notice_printed_by_a_running_program_is_not_an_exit() {
+    let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "4".into())));
+    let (session, mut rx, task) = observed(&srv, "mimic").await;
+    // The program prints the notice's bytes itself and goes on running.
+    let tty = srv.tmux(&["display-message", "-p", "-t", "=mimic:", "#{pane_tty}"]);
+    let mut term = std::fs::OpenOptions::new().write(true).open(&tty).unwrap();
+    let notice = failover_tmux::wire::EXIT_NOTICE
+        .replace(r"\033", "\x1b")
+        .replace(r"\007", "\x07");
+    term.write_all(notice.as_bytes()).unwrap();
+    term.write_all("  ⎿  You've hit your 5-hour limit · resets 9:38am (UTC)\r\n".as_bytes())
+        .unwrap();
+    // The observer carries on: the quota line that follows is still evaluated, and no exit
+    // is reported before it.
+    next_matching(&mut rx, Duration::from_secs(8), |e| match e {
+        ObserverEvent::Exited { .. } => panic!("a running program reported as exited"),
+        e => quota_of(e, SignalSource::Pane),
+    })
+    .await;
+    assert_eq!(
+        srv.backend.liveness(&session).await.unwrap(),
+        Liveness::Alive
+    );
+    // Its real exit is still reported.
+    srv.backend.send_input(&session, "/exit").await.unwrap();
+    let status = next_matching(&mut rx, Duration::from_secs(5), |e| match e {
+        ObserverEvent::Exited { status, .. } => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(status, Some(4));
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_program_that_exited_before_its_observer_attached_is_reported() {
+    let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "3".into())));
+    let session = SessionId::new("early");
+    let req = LaunchRequest {
+        session: session.clone(),
+        dir: srv.dir("work"),
+        account: AccountId::new("primary"),
+        config_dir: srv.dir("config"),
+        resume: None,
+    };
+    srv.backend.launch(&req).await.unwrap();
+    support::eventually(Duration::from_secs(5), "the prompt", || async {
+        let c = srv.backend.capture(&session).await.ok()?;
+        c.text.contains('❯').then_some(())
+    })
+    .await;
+    srv.backend.send_input(&session, "/exit").await.unwrap();
+    support::eventually(Duration::from_secs(5), "the pane's death", || async {
+        matches!(
+            srv.backend.liveness(&session).await.unwrap(),
+            Liveness::Exited { .. }
+        )
+        .then_some(())
+    })
+    .await;
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session.clone(),
+            Arc::new(PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
+    let status = next_matching(&mut rx, Duration::from_secs(5), |e| match e {
+        ObserverEvent::Exited { status, .. } => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(status, Some(3));
+    task.await.unwrap().unwrap();
+}

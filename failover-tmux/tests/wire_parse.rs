@@ -120,6 +120,31 @@ fn control_mode_lines() {
 }
 
 #[test]
+fn the_exit_notice_is_found_in_pane_output_as_control_mode_escapes_it() {
+    // What the wrapper's printf writes is what `%output` shows: ESC and BEL in octal.
+    assert_eq!(wire::EXIT_NOTICE, r"\033]7701;failover-exited\007");
+    assert!(
+        wire::EXIT_WRAPPER.contains(&format!("printf '{}'", wire::EXIT_NOTICE)),
+        "{}",
+        wire::EXIT_WRAPPER
+    );
+    let line = format!(r"%output %7 bye\015\012{}", wire::EXIT_NOTICE);
+    assert_eq!(
+        wire::parse_control_line(&line),
+        ControlLine::ExitNotice { pane: "%7".into() }
+    );
+    // Anything short of the whole notice is ordinary output.
+    assert_eq!(
+        wire::parse_control_line(r"%output %7 \033]7701;failover-exi"),
+        ControlLine::Output { pane: "%7".into() }
+    );
+    assert_eq!(
+        wire::parse_control_line("%output %7 failover-exited"),
+        ControlLine::Output { pane: "%7".into() }
+    );
+}
+
+#[test]
 fn dead_subscription_values() {
     assert_eq!(wire::parse_dead_value("0\t\t"), None);
     assert_eq!(wire::parse_dead_value("1\t3\t"), Some(Some(3)));

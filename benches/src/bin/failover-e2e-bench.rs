@@ -404,8 +404,8 @@ const SETTLE_STEP: Duration = Duration::from_secs(5);
 /// The longest [`settle`] waits before measuring anyway.
 const SETTLE_MAX: Duration = Duration::from_secs(180);
 
-/// Waits until the CPU time `cpu` reads (seconds, cumulative) grows at a steady rate: two
-/// consecutive [`SETTLE_STEP`]s that differ by at most a quarter (or 0.02 s, the clock's
+/// Waits until the CPU time `cpu` reads (seconds, cumulative) grows at a steady rate: three
+/// consecutive [`SETTLE_STEP`]s each within a fifth of their mean (or 0.02 s, the clock's
 /// resolution being 0.01 s), so the window that follows measures rest and not start-up
 /// (sessions still drawing, control clients still attaching, the server still answering the
 /// last launches). Returns how long it took, whether it settled within [`SETTLE_MAX`], and
@@ -413,23 +413,27 @@ const SETTLE_MAX: Duration = Duration::from_secs(180);
 async fn settle(cpu: impl Fn() -> f64) -> Value {
     let start = Instant::now();
     let mut rates = Vec::new();
+    let mut steps: Vec<f64> = Vec::new();
     let mut last = cpu();
-    let mut previous_step: Option<f64> = None;
     let settled = loop {
         tokio::time::sleep(SETTLE_STEP).await;
         let now = cpu();
         let step = now - last;
         last = now;
-        rates.push((100.0 * step / SETTLE_STEP.as_secs_f64() * 10.0).round() / 10.0);
-        if let Some(prev) = previous_step {
-            if (step - prev).abs() <= (0.25 * prev.max(step)).max(0.02) {
+        steps.push(step);
+        rates.push((1000.0 * step / SETTLE_STEP.as_secs_f64()).round() / 10.0);
+        if let [.., a, b, c] = steps[..] {
+            let mean = (a + b + c) / 3.0;
+            if [a, b, c]
+                .iter()
+                .all(|x| (x - mean).abs() <= (0.2 * mean).max(0.02))
+            {
                 break true;
             }
         }
         if start.elapsed() >= SETTLE_MAX {
             break false;
         }
-        previous_step = Some(step);
     };
     json!({
         "after_s": start.elapsed().as_secs(),

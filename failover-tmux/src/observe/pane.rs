@@ -18,6 +18,9 @@ use crate::ops;
 use crate::transport::Transport;
 use crate::wire::{self, ControlLine};
 
+/// How long a [`PaneObserver`] waits, after an exit notice, for the pane to die.
+const DEATH_WAIT: Duration = Duration::from_secs(2);
+
 /// Timing of a [`PaneObserver`].
 #[derive(Clone, Debug)]
 pub struct PaneObserverConfig {
@@ -97,9 +100,8 @@ impl PaneObserver {
     pub async fn run(self) -> Result<(), ObserveError> {
         let name = self.session.as_str();
         ops::validate_name(name)?;
-        // No session may be created or killed until this client has attached and
-        // subscribed (see `Transport::attach_gate`): wait for both commands' `%end` (or
-        // `%error`).
+        // No session may be created or killed until this client has attached (see
+        // `Transport::attach_gate`): wait for its command's `%end` (or `%error`).
         let gate = self.transport.attach_gate().await;
         let mut child = ops::control_client(&self.transport, name)?;
         // Keeping stdin open keeps the control client attached.
@@ -131,6 +133,16 @@ impl PaneObserver {
             activity: None,
             gate: Gate::new(),
         };
+        // A program that exited before the client attached printed its exit notice to
+        // nobody: look once now. Later exits arrive as notices.
+        match ops::pane_state(&self.transport, name).await {
+            Ok(s) if s.dead => {
+                let _ = self.evaluate(&mut seen, false).await;
+                return self.exited(s.status).await;
+            }
+            Err(TmuxError::NoSession { .. }) => return self.exited(None).await,
+            Ok(_) | Err(_) => {}
+        }
         // Evaluate what is on screen now, then on each change.
         let mut dirty_at: Option<Instant> = Some(Instant::now());
         let mut recheck_at: Option<Instant> = None;
@@ -158,12 +170,14 @@ impl PaneObserver {
                                     .max(last_capture + self.config.min_interval)
                             });
                         }
-                        ControlLine::Subscription { name: sub, value, .. } if sub == wire::DEAD_SUBSCRIPTION => {
-                            if let Some(status) = wire::parse_dead_value(&value) {
-                                // Evaluate the last screen before reporting the exit.
-                                let _ = self.evaluate(&mut seen, false).await;
+                        ControlLine::ExitNotice { .. } => {
+                            // Evaluate the last screen before reporting the exit.
+                            let _ = self.evaluate(&mut seen, false).await;
+                            if let Some(status) = self.death().await {
                                 return self.exited(status).await;
                             }
+                            // Printed by the program itself, or a pane slow to die: carry
+                            // on (the session watcher's periodic check is the safety net).
                         }
                         ControlLine::Exit => break,
                         ControlLine::SessionChanged => {
@@ -209,6 +223,28 @@ impl PaneObserver {
                 .await;
                 Err(e.into())
             }
+        }
+    }
+
+    /// After an exit notice: waits (briefly) for the pane to die, as it does right after
+    /// the wrapper prints the notice, and returns its exit status; `None` when it still
+    /// runs after [`DEATH_WAIT`].
+    async fn death(&self) -> Option<Option<i32>> {
+        let name = self.session.as_str();
+        let until = Instant::now() + DEATH_WAIT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match ops::pane_state(&self.transport, name).await {
+                Ok(s) if s.dead => return Some(s.status),
+                Err(TmuxError::NoSession { .. }) => return Some(None),
+                // A server that went away ends the control client too: handled there.
+                Ok(_) | Err(_) => {}
+            }
+            if Instant::now() + pause > until {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
     }
 
