@@ -399,12 +399,13 @@ async fn failover(sizes: &[usize]) -> Value {
 
 // ---------------------------------------------------------------- idle
 
-/// How often [`settle`] samples CPU time.
-const SETTLE_STEP: Duration = Duration::from_secs(5);
+/// How often [`settle`] samples CPU time: tmux's `status-interval` (15 s by default), as the
+/// server's work at rest comes in bursts of that period (each client's status timer).
+const SETTLE_STEP: Duration = Duration::from_secs(15);
 /// The longest [`settle`] waits before measuring anyway.
 const SETTLE_MAX: Duration = Duration::from_secs(180);
 
-/// Waits until the CPU time `cpu` reads (seconds, cumulative) grows at a steady rate: three
+/// Waits until the CPU time `cpu` reads (seconds, cumulative) grows at a steady rate: two
 /// consecutive [`SETTLE_STEP`]s each within a fifth of their mean (or 0.02 s, the clock's
 /// resolution being 0.01 s), so the window that follows measures rest and not start-up
 /// (sessions still drawing, control clients still attaching, the server still answering the
@@ -422,9 +423,9 @@ async fn settle(cpu: impl Fn() -> f64) -> Value {
         last = now;
         steps.push(step);
         rates.push((1000.0 * step / SETTLE_STEP.as_secs_f64()).round() / 10.0);
-        if let [.., a, b, c] = steps[..] {
-            let mean = (a + b + c) / 3.0;
-            if [a, b, c]
+        if let [.., a, b] = steps[..] {
+            let mean = (a + b) / 2.0;
+            if [a, b]
                 .iter()
                 .all(|x| (x - mean).abs() <= (0.2 * mean).max(0.02))
             {
