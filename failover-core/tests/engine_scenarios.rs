@@ -170,6 +170,7 @@ fn done(request: u64, outcome: EffectOutcome) -> Input {
 fn checkpointed(prompt: Option<&str>) -> EffectOutcome {
     EffectOutcome::Checkpointed {
         last_prompt: prompt.map(str::to_owned),
+        unanswered: false,
     }
 }
 
@@ -282,6 +283,58 @@ fn structured_verdict_swaps_and_replays_the_interrupted_prompt() {
         t=28 persist active=b accounts=a:exhausted
         ",
     );
+}
+
+/// The account runs out while the session looks idle: its prompt was typed a moment before
+/// the move began, and no activity was seen yet. The checkpoint's record shows the prompt
+/// unanswered, so it is replayed on the next account; an answered one is not.
+#[test]
+fn a_prompt_the_record_shows_unanswered_is_replayed_though_the_session_looked_idle() {
+    for (unanswered, replayed) in [(true, "t=27 prompt #4 s1 \"just typed\"\n"), (false, "")] {
+        let prompts = if unanswered { " prompts=[s1]" } else { "" };
+        // The pending prompt is new state, written before the stop.
+        let kept = if unanswered {
+            "t=21 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]"
+        } else {
+            ""
+        };
+        check(
+            two(),
+            vec![
+                (0, started("s1", "c1", "a")),
+                (0, adopted()),
+                (5, idle("s1")),
+                (20, statusline("a", exhausted(Some(18000)), 20)),
+                (
+                    21,
+                    done(
+                        1,
+                        EffectOutcome::Checkpointed {
+                            last_prompt: Some("just typed".into()),
+                            unanswered,
+                        },
+                    ),
+                ),
+                (22, done(2, EffectOutcome::Stopped)),
+                (25, done(3, launched("c1"))),
+                (27, idle("s1")),
+            ],
+            &format!(
+                "
+                t=0 persist active=-
+                t=0 persist active=a
+                t=20 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T05:00:00Z (next reset 1970-01-01T05:00:00Z)
+                t=20 checkpoint #1 s1 on a
+                t=20 persist active=b accounts=a:exhausted swap=a->b[s1]
+                t=21 stop #2 s1
+                {kept}
+                t=22 launch #3 s1 on b resume=c1
+                t=22 persist active=b accounts=a:exhausted swap=a->b[s1]{prompts}
+                t=25 persist active=b accounts=a:exhausted{prompts}
+                {replayed}"
+            ),
+        );
+    }
 }
 
 #[test]

@@ -313,9 +313,12 @@ impl FailoverEngine {
                     interrupted,
                     ..
                 },
-                EffectOutcome::Checkpointed { last_prompt },
+                EffectOutcome::Checkpointed {
+                    last_prompt,
+                    unanswered,
+                },
             ) => {
-                if (interrupted || quota_hit) && last_prompt.is_some() {
+                if (interrupted || quota_hit || unanswered) && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
                 self.begin_stop_step(sid, account, purpose);
