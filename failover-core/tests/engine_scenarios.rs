@@ -485,6 +485,45 @@ fn auth_required_marks_needs_login_notifies_and_moves_sessions() {
     );
 }
 
+/// The CLI being stopped writes its exit bookkeeping to the transcript; read as `Clear`,
+/// it must not make the account that needs a login usable again (the session would be
+/// sent straight back to it).
+#[test]
+fn a_clear_line_from_a_session_being_moved_off_does_not_restore_a_login() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (
+                10,
+                transcript(
+                    "s1",
+                    Verdict::AuthRequired {
+                        reason: AuthReason::Expired,
+                    },
+                    10,
+                ),
+            ),
+            (11, done(1, checkpointed(Some("p")))),
+            (12, transcript("s1", Verdict::Clear, 12)),
+            (13, done(2, EffectOutcome::Stopped)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [needs-login:a] account a needs a login (Expired); it is skipped until then
+        t=10 notify warning [failover:a:b] failing over from a to b: a needs a login
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:needs_login swap=a->b[s1]
+        t=11 stop #2 s1
+        t=11 persist active=b accounts=a:needs_login swap=a->b[s1] prompts=[s1]
+        t=13 launch #3 s1 on b resume=c1
+        t=13 persist active=b accounts=a:needs_login swap=a->b[s1] prompts=[s1]
+        ",
+    );
+}
+
 // ----- one swap at a time -----
 
 #[test]
