@@ -39,6 +39,11 @@ pub enum EffectOutcome {
     Checkpointed {
         /// The last prompt found (transcript or checkpoint), if any.
         last_prompt: Option<String>,
+        /// Whether the record shows that prompt without an answer after it (refused by
+        /// the API, or still in progress). The engine then replays it on the next account
+        /// even when the session looked idle: the prompt may have been typed just as the
+        /// move began, before any activity was seen.
+        unanswered: bool,
     },
     /// The session stopped.
     Stopped,
@@ -46,6 +51,13 @@ pub enum EffectOutcome {
     Launched {
         /// The conversation.
         claude_session: ClaudeSessionId,
+        /// On a resume: the conversation's last typed prompt when its transcript shows
+        /// nothing answered it (refused by the API, or cut short when the program stopped).
+        /// The engine replays it unless it already holds a prompt to replay. This closes
+        /// the gaps the checkpoint cannot see: a prompt typed as the move began, written to
+        /// the transcript only after the checkpoint read it, or a move whose checkpoint was
+        /// lost with a daemon killed mid-swap.
+        unanswered_prompt: Option<String>,
     },
     /// The prompt was accepted.
     PromptSent,

@@ -274,8 +274,22 @@ impl FailoverEngine {
                 SessionState::Launching {
                     account, purpose, ..
                 },
-                EffectOutcome::Launched { claude_session },
+                EffectOutcome::Launched {
+                    claude_session,
+                    unanswered_prompt,
+                },
             ) => {
+                let resumed = self
+                    .sessions
+                    .get(sid)
+                    .is_some_and(|m| m.claude_session.as_ref() == Some(&claude_session));
+                let holds_prompt = self
+                    .sessions
+                    .get(sid)
+                    .is_some_and(|m| m.pending_prompt.is_some());
+                if resumed && !holds_prompt && unanswered_prompt.is_some() {
+                    self.set_prompt(sid, unanswered_prompt);
+                }
                 if let Some(m) = self.sessions.get_mut(sid) {
                     if m.claude_session.as_ref() != Some(&claude_session) {
                         // No conversation before: the launch was fresh and chose this id.
@@ -313,9 +327,12 @@ impl FailoverEngine {
                     interrupted,
                     ..
                 },
-                EffectOutcome::Checkpointed { last_prompt },
+                EffectOutcome::Checkpointed {
+                    last_prompt,
+                    unanswered,
+                },
             ) => {
-                if (interrupted || quota_hit) && last_prompt.is_some() {
+                if (interrupted || quota_hit || unanswered) && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
                 self.begin_stop_step(sid, account, purpose);

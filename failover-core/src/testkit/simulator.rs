@@ -255,7 +255,10 @@ impl Simulator {
                     taken_at: self.now,
                 };
                 let outcome = match block_on(self.checkpointer.save(&checkpoint)) {
-                    Ok(()) => EffectOutcome::Checkpointed { last_prompt },
+                    Ok(()) => EffectOutcome::Checkpointed {
+                        last_prompt,
+                        unanswered: false,
+                    },
                     Err(e) => failed(FailureKind::from(&e), e.to_string()),
                 };
                 self.reply(request, outcome);
@@ -286,6 +289,7 @@ impl Simulator {
                     Ok(launched) => {
                         let outcome = EffectOutcome::Launched {
                             claude_session: launched.claude_session,
+                            unanswered_prompt: None,
                         };
                         if self.drop_replies == 0 {
                             // The reply, then the prompt is ready.
