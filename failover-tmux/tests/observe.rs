@@ -638,11 +638,18 @@ async fn an_exit_is_reported_from_the_wrappers_notice_with_its_status() {
     let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "7".into())));
     let (session, mut rx, task) = observed(&srv, "leaving").await;
     srv.backend.send_input(&session, "/exit").await.unwrap();
+    let asked = Instant::now();
     let status = next_matching(&mut rx, Duration::from_secs(5), |e| match e {
         ObserverEvent::Exited { session: s, status } if *s == session => Some(*status),
         _ => None,
     })
     .await;
+    // `send_input` returns when the screen changed or the program exited (the stand-in
+    // exits 200 ms after `/exit`, its screen unchanged): a few milliseconds here.
+    eprintln!(
+        "exit reported {:?} after send_input returned",
+        asked.elapsed()
+    );
     assert_eq!(status, Some(7));
     // The pane is dead, not gone: the report came from the pane, not from a detach.
     assert_eq!(
