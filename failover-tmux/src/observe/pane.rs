@@ -51,6 +51,12 @@ impl Default for PaneObserverConfig {
 }
 
 /// Watches one session's pane: quota verdicts, activity changes and exit.
+///
+/// The exit is learnt from the [`EXIT_NOTICE`](wire::EXIT_NOTICE) the backend's wrapper
+/// prints (then confirmed from the pane's state), from the session's end, or, for a program
+/// already dead when the observer attaches, from one look at attach time. A pane that dies
+/// without the notice (its wrapper killed, or a session launched by a version whose wrapper
+/// printed none) is left to the caller's periodic liveness check.
 pub struct PaneObserver {
     transport: Transport,
     session: SessionId,
