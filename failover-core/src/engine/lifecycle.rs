@@ -184,13 +184,7 @@ impl FailoverEngine {
             })
             .collect();
         if !pending.is_empty() {
-            self.swap = Some(Swap {
-                from,
-                to,
-                pending,
-                current: None,
-                started_at: restored.started_at,
-            });
+            self.swap = Some(Swap::new(from, to, pending, restored.started_at));
         }
     }
 
@@ -356,11 +350,10 @@ impl FailoverEngine {
                     },
                 );
                 if matches!(purpose, StopPurpose::Swap { .. }) {
-                    // Still on the old account: it stays pending and is retried after the hold.
+                    // Still on the old account: it stays pending and is retried after the hold;
+                    // its slot goes to the next session meanwhile.
                     if let Some(swap) = self.swap.as_mut() {
-                        if swap.current.as_ref() == Some(sid) {
-                            swap.current = None;
-                        }
+                        swap.moving.remove(sid);
                     }
                 }
                 self.notify_stop_failed(sid, &account, &detail, hold);
@@ -508,12 +501,10 @@ impl FailoverEngine {
         }
     }
 
-    /// The swap's current session finished its move (or dropped out of it).
+    /// One of the swap's moving sessions finished its move (or dropped out of it).
     pub(super) fn swap_step_done(&mut self, sid: &SessionId) {
         if let Some(swap) = self.swap.as_mut() {
-            if swap.current.as_ref() == Some(sid) {
-                swap.current = None;
-            }
+            swap.moving.remove(sid);
             let before = swap.pending.len();
             swap.pending.retain(|s| s != sid);
             if swap.pending.len() != before {
