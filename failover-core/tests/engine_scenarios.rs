@@ -384,6 +384,37 @@ fn proactive_failover_at_the_threshold_waits_for_a_turn_boundary() {
 }
 
 #[test]
+fn a_proactive_swap_moves_only_idle_sessions_side_by_side() {
+    // Three slots, but only sessions at a turn boundary move: s2 and s3 at once, s1 when
+    // its turn ends.
+    check(
+        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2", "s3"], 3)),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (5, idle("s2")),
+            (5, idle("s3")),
+            (20, statusline("a", near(96.0, Some(9000)), 20)),
+            (30, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=20 notify info [failover:a:b] failing over from a to b: a used 96% of its five_hour window (next reset 1970-01-01T02:30:00Z)
+        t=20 checkpoint #1 s2 on a
+        t=20 checkpoint #2 s3 on a
+        t=20 persist active=b accounts=a:near_limit swap=a->b[s1,s2,s3]
+        t=30 checkpoint #3 s1 on a
+        ",
+    );
+}
+
+#[test]
 fn never_moves_onto_a_near_limit_account_when_a_better_one_exists() {
     check(
         Setup::Fresh(cfg(&["a", "b", "c"], &["s1"])),
@@ -647,6 +678,53 @@ fn a_destination_lost_mid_swap_lets_the_moves_in_flight_land_then_aborts() {
         t=15 checkpoint #7 s3 on a
         t=15 checkpoint #8 s4 on a
         t=15 persist active=c accounts=a:exhausted,b:exhausted swap=a->c[s3,s4]
+        ",
+    );
+}
+
+#[test]
+fn parallel_moves_takes_effect_on_reload() {
+    // Raised mid-swap: a second session starts moving at once. Lowered: the moves under
+    // way finish, and a new one starts only when fewer than the new bound are left.
+    let sessions = ["s1", "s2", "s3", "s4"];
+    let with = |parallel| Input::ConfigChanged(Ok(cfg_parallel(&["a", "b"], &sessions, parallel)));
+    check(
+        Setup::Fresh(cfg_parallel(&["a", "b"], &sessions, 1)),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, started("s4", "c4", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(7200)), 10)),
+            (11, with(2)),
+            (12, with(1)),
+            (13, done(1, checkpointed(None))),
+            (14, done(3, EffectOutcome::Stopped)),
+            (15, done(4, launched("c1"))),
+            (16, done(2, checkpointed(None))),
+            (17, done(5, EffectOutcome::Stopped)),
+            (18, done(6, launched("c2"))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4]
+        t=11 checkpoint #2 s2 on a
+        t=13 stop #3 s1
+        t=14 launch #4 s1 on b resume=c1
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4]
+        t=15 persist active=b accounts=a:exhausted swap=a->b[s2,s3,s4]
+        t=16 stop #5 s2
+        t=17 launch #6 s2 on b resume=c2
+        t=17 persist active=b accounts=a:exhausted swap=a->b[s2,s3,s4]
+        t=18 checkpoint #7 s3 on a
+        t=18 persist active=b accounts=a:exhausted swap=a->b[s3,s4]
         ",
     );
 }
