@@ -56,6 +56,26 @@ pub enum LaunchPurpose {
     Swap,
 }
 
+/// Whether the prompt a move found must be looked up again once the session is stopped.
+///
+/// A checkpoint reads the last prompt from the transcript before the stop. When nothing
+/// showed the turn cut short yet, that prompt is not replayed. But moves start side by
+/// side on the first account-wide signal, so a session's own evidence of the quota often
+/// lands while it stops, and its transcript may only then hold the prompt that hit the
+/// limit: the transcript is read again once the session is stopped and final.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Recheck {
+    /// Nothing to look up again.
+    #[default]
+    No,
+    /// The checkpoint found no sign of a cut-short turn: if such evidence arrives before
+    /// the stop completes, a checkpoint is taken again once stopped.
+    IfEvidence,
+    /// Stopped, with a checkpoint taken again outstanding: its prompt is replayed, then
+    /// the move goes on as after any stop.
+    AfterStop,
+}
+
 /// Where one session stands. Each variant carries exactly the data valid in it: a request
 /// id and its deadline exist only while an effect is outstanding, an account only while
 /// the session is on one.
@@ -97,7 +117,8 @@ pub enum SessionState {
         /// When the engine stops waiting for the reply.
         deadline: UnixMillis,
     },
-    /// A [`Checkpoint`](crate::Effect::Checkpoint) is outstanding; a stop follows.
+    /// A [`Checkpoint`](crate::Effect::Checkpoint) is outstanding; a stop follows (or, for
+    /// a checkpoint taken again once stopped, the rest of the move: see `Recheck`).
     Checkpointing {
         /// The account it is still on.
         account: AccountId,
@@ -259,6 +280,8 @@ pub(crate) struct SessionMachine {
     pub(crate) deaths: u32,
     /// After a failed stop, no new stop is tried before this instant.
     pub(crate) hold_until: Option<UnixMillis>,
+    /// Whether its prompt is looked up again once it is stopped (while being moved).
+    pub(crate) recheck: Recheck,
 }
 
 impl SessionMachine {
@@ -277,6 +300,7 @@ impl SessionMachine {
             streak: None,
             deaths: 0,
             hold_until: None,
+            recheck: Recheck::No,
         }
     }
 

@@ -683,6 +683,67 @@ fn a_destination_lost_mid_swap_lets_the_moves_in_flight_land_then_aborts() {
 }
 
 #[test]
+fn evidence_read_while_a_session_stops_has_its_transcript_read_again() {
+    // s1's transcript moves all three at once, before s2's and s3's own evidence is read
+    // and before anything said they were working, so their checkpoints find no cut-short
+    // turn (s2's even finds an older prompt: the one that hit the limit was not written
+    // yet). s2's transcript line lands while it stops: once stopped its transcript is read
+    // again and the prompt found then is replayed. Nothing ever shows s3's turn cut short:
+    // its prompt (perhaps answered long ago) is not typed again.
+    check(
+        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2", "s3"], 3)),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, adopted()),
+            (10, transcript("s1", exhausted(Some(7200)), 10)),
+            (11, done(1, checkpointed(Some("p1")))),
+            (11, done(2, checkpointed(Some("answered before")))),
+            (11, done(3, checkpointed(Some("p3")))),
+            (11, transcript("s2", exhausted(Some(7200)), 11)),
+            (12, done(4, EffectOutcome::Stopped)),
+            (12, done(5, EffectOutcome::Stopped)),
+            (12, done(6, EffectOutcome::Stopped)),
+            (13, done(8, checkpointed(Some("p2")))),
+            (14, done(7, launched("c1"))),
+            (14, done(9, launched("c3"))),
+            (14, done(10, launched("c2"))),
+            (15, idle("s1")),
+            (15, idle("s2")),
+            (15, idle("s3")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 checkpoint #2 s2 on a
+        t=10 checkpoint #3 s3 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3]
+        t=11 stop #4 s1
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3] prompts=[s1]
+        t=11 stop #5 s2
+        t=11 stop #6 s3
+        t=12 launch #7 s1 on b resume=c1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3] prompts=[s1]
+        t=12 checkpoint #8 s2 on a
+        t=12 launch #9 s3 on b resume=c3
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3] prompts=[s1]
+        t=13 launch #10 s2 on b resume=c2
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3] prompts=[s1,s2]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s2,s3] prompts=[s1,s2]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s2] prompts=[s1,s2]
+        t=14 persist active=b accounts=a:exhausted prompts=[s1,s2]
+        t=15 prompt #11 s1 \"p1\"
+        t=15 prompt #12 s2 \"p2\"
+        ",
+    );
+}
+
+#[test]
 fn parallel_moves_takes_effect_on_reload() {
     // Raised mid-swap: a second session starts moving at once. Lowered: the moves under
     // way finish, and a new one starts only when fewer than the new bound are left.

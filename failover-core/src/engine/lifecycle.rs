@@ -6,7 +6,7 @@ use crate::engine::{EffectOutcome, FailoverEngine, Swap};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::notify::{NotificationKind, Severity};
-use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
+use crate::session::{Activity, LaunchPurpose, Recheck, SessionState, StopPurpose};
 
 impl FailoverEngine {
     pub(super) fn on_started(
@@ -309,10 +309,21 @@ impl FailoverEngine {
                 },
                 EffectOutcome::Checkpointed { last_prompt },
             ) => {
+                let recheck = self.sessions.get_mut(sid).map(|m| {
+                    let was = std::mem::take(&mut m.recheck);
+                    if was != Recheck::AfterStop && !(interrupted || quota_hit) {
+                        m.recheck = Recheck::IfEvidence;
+                    }
+                    was
+                });
                 if (interrupted || quota_hit) && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
-                self.begin_stop_step(sid, account, purpose);
+                if recheck == Some(Recheck::AfterStop) {
+                    self.after_stop(sid, account, purpose);
+                } else {
+                    self.begin_stop_step(sid, account, purpose);
+                }
             }
             (
                 SessionState::Checkpointing {
@@ -321,14 +332,32 @@ impl FailoverEngine {
                 EffectOutcome::Failed { detail, .. },
             ) => {
                 self.notify_checkpoint_failed(sid, &detail);
-                self.begin_stop_step(sid, account, purpose);
+                let recheck = self
+                    .sessions
+                    .get_mut(sid)
+                    .map(|m| std::mem::take(&mut m.recheck));
+                if recheck == Some(Recheck::AfterStop) {
+                    self.after_stop(sid, account, purpose);
+                } else {
+                    self.begin_stop_step(sid, account, purpose);
+                }
             }
             (
                 SessionState::Stopping {
                     account, purpose, ..
                 },
                 EffectOutcome::Stopped,
-            ) => self.after_stop(sid, account, purpose),
+            ) => {
+                let recheck = self.sessions.get_mut(sid).is_some_and(|m| {
+                    std::mem::take(&mut m.recheck) == Recheck::IfEvidence
+                        && m.quota_hit_at.is_some()
+                });
+                if recheck {
+                    self.checkpoint_again(sid, account, purpose);
+                } else {
+                    self.after_stop(sid, account, purpose);
+                }
+            }
             (
                 SessionState::Stopping {
                     account, purpose, ..
@@ -338,6 +367,7 @@ impl FailoverEngine {
                 // It may still run there: launching it elsewhere would run it twice.
                 let hold = self.now + self.config.relaunch_backoff.max(Duration::from_secs(1));
                 if let Some(m) = self.sessions.get_mut(sid) {
+                    m.recheck = Recheck::No;
                     if m.hold_until.replace(hold).is_none() {
                         self.holds += 1;
                     }
@@ -402,6 +432,41 @@ impl FailoverEngine {
                 request,
                 deadline,
                 purpose,
+            },
+        );
+    }
+
+    /// Stopped, and evidence read while it stopped shows its turn was cut short after its
+    /// checkpoint found no sign of it: read the now final transcript again for the prompt
+    /// to replay (see [`Recheck`]).
+    fn checkpoint_again(&mut self, sid: &SessionId, account: AccountId, purpose: StopPurpose) {
+        let Some(m) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        m.recheck = Recheck::AfterStop;
+        let (claude_session, dir, task) = (
+            m.claude_session.clone(),
+            m.spec.dir.clone(),
+            m.spec.task.clone(),
+        );
+        let request = self.next_request(sid);
+        let deadline = self.deadline();
+        self.out.push(crate::engine::Effect::Checkpoint {
+            request,
+            session: sid.clone(),
+            account: account.clone(),
+            claude_session,
+            dir,
+            task,
+        });
+        self.set_state(
+            sid,
+            SessionState::Checkpointing {
+                account,
+                request,
+                deadline,
+                purpose,
+                interrupted: true,
             },
         );
     }
