@@ -65,7 +65,9 @@ pub trait SessionBackend: Send + Sync {
     async fn launch(&self, request: &LaunchRequest) -> Result<Launched, BackendError>;
 
     /// Stops a session at a turn boundary: interrupt, ask it to exit, kill after `grace`.
-    /// Stopping a session that is not there succeeds.
+    /// Returns once nothing of the session runs any more (a program still writing its
+    /// transcript would race the copy resumed on the next account). Stopping a session that
+    /// is not there succeeds.
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError>;
 
     /// Captures the visible screen.

@@ -58,18 +58,20 @@ pub enum LaunchPurpose {
 
 /// Whether the prompt a move found must be looked up again once the session is stopped.
 ///
-/// A checkpoint reads the last prompt from the transcript before the stop. When nothing
-/// showed the turn cut short yet, that prompt is not replayed. But moves start side by
-/// side on the first account-wide signal, so a session's own evidence of the quota often
-/// lands while it stops, and its transcript may only then hold the prompt that hit the
-/// limit: the transcript is read again once the session is stopped and final.
+/// A checkpoint reads the last prompt from the transcript before the stop. Moves start
+/// side by side on the first account-wide signal, often before a session's own evidence
+/// of the quota is read, and its transcript may not hold yet the prompt that hit the limit
+/// (typed an instant before): the checkpoint then found nothing to replay, or an older
+/// prompt. When that evidence lands while the session stops, the transcript, final once
+/// stopped, is read again and the prompt found then is the one replayed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Recheck {
     /// Nothing to look up again.
     #[default]
     No,
-    /// The checkpoint found no sign of a cut-short turn: if such evidence arrives before
-    /// the stop completes, a checkpoint is taken again once stopped.
+    /// The checkpoint came back before any evidence of the session's own quota failure:
+    /// if such evidence arrives before the stop completes, a checkpoint is taken again
+    /// once stopped.
     IfEvidence,
     /// Stopped, with a checkpoint taken again outstanding: its prompt is replayed, then
     /// the move goes on as after any stop.

@@ -177,6 +177,7 @@ fn done(request: u64, outcome: EffectOutcome) -> Input {
 fn checkpointed(prompt: Option<&str>) -> EffectOutcome {
     EffectOutcome::Checkpointed {
         last_prompt: prompt.map(str::to_owned),
+        unanswered: false,
     }
 }
 
@@ -289,6 +290,58 @@ fn structured_verdict_swaps_and_replays_the_interrupted_prompt() {
         t=28 persist active=b accounts=a:exhausted
         ",
     );
+}
+
+/// The account runs out while the session looks idle: its prompt was typed a moment before
+/// the move began, and no activity was seen yet. The checkpoint's record shows the prompt
+/// unanswered, so it is replayed on the next account; an answered one is not.
+#[test]
+fn a_prompt_the_record_shows_unanswered_is_replayed_though_the_session_looked_idle() {
+    for (unanswered, replayed) in [(true, "t=27 prompt #4 s1 \"just typed\"\n"), (false, "")] {
+        let prompts = if unanswered { " prompts=[s1]" } else { "" };
+        // The pending prompt is new state, written before the stop.
+        let kept = if unanswered {
+            "t=21 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]"
+        } else {
+            ""
+        };
+        check(
+            two(),
+            vec![
+                (0, started("s1", "c1", "a")),
+                (0, adopted()),
+                (5, idle("s1")),
+                (20, statusline("a", exhausted(Some(18000)), 20)),
+                (
+                    21,
+                    done(
+                        1,
+                        EffectOutcome::Checkpointed {
+                            last_prompt: Some("just typed".into()),
+                            unanswered,
+                        },
+                    ),
+                ),
+                (22, done(2, EffectOutcome::Stopped)),
+                (25, done(3, launched("c1"))),
+                (27, idle("s1")),
+            ],
+            &format!(
+                "
+                t=0 persist active=-
+                t=0 persist active=a
+                t=20 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T05:00:00Z (next reset 1970-01-01T05:00:00Z)
+                t=20 checkpoint #1 s1 on a
+                t=20 persist active=b accounts=a:exhausted swap=a->b[s1]
+                t=21 stop #2 s1
+                {kept}
+                t=22 launch #3 s1 on b resume=c1
+                t=22 persist active=b accounts=a:exhausted swap=a->b[s1]{prompts}
+                t=25 persist active=b accounts=a:exhausted{prompts}
+                {replayed}"
+            ),
+        );
+    }
 }
 
 #[test]
@@ -684,36 +737,45 @@ fn a_destination_lost_mid_swap_lets_the_moves_in_flight_land_then_aborts() {
 
 #[test]
 fn evidence_read_while_a_session_stops_has_its_transcript_read_again() {
-    // s1's transcript moves all three at once, before s2's and s3's own evidence is read
-    // and before anything said they were working, so their checkpoints find no cut-short
-    // turn (s2's even finds an older prompt: the one that hit the limit was not written
-    // yet). s2's transcript line lands while it stops: once stopped its transcript is read
-    // again and the prompt found then is replayed. Nothing ever shows s3's turn cut short:
-    // its prompt (perhaps answered long ago) is not typed again.
+    // s1's transcript moves all four at once, before the others' own evidence is read.
+    // Their checkpoints read transcripts that do not hold the prompt that hit the limit
+    // yet: s2 looked idle (nothing to replay), s4 was working (an older prompt would be
+    // replayed). Their transcript lines land while they stop: once stopped their
+    // transcripts are read again and the prompts found then are replayed. Nothing ever
+    // shows s3's turn cut short: its prompt (perhaps answered long ago) is not typed again.
     check(
-        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2", "s3"], 3)),
+        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2", "s3", "s4"], 4)),
         vec![
             (0, started("s1", "c1", "a")),
             (0, started("s2", "c2", "a")),
             (0, started("s3", "c3", "a")),
+            (0, started("s4", "c4", "a")),
             (0, adopted()),
+            (5, working("s4")),
             (10, transcript("s1", exhausted(Some(7200)), 10)),
             (11, done(1, checkpointed(Some("p1")))),
             (11, done(2, checkpointed(Some("answered before")))),
             (11, done(3, checkpointed(Some("p3")))),
+            (11, done(4, checkpointed(Some("older")))),
             (11, transcript("s2", exhausted(Some(7200)), 11)),
-            (12, done(4, EffectOutcome::Stopped)),
+            (11, transcript("s4", exhausted(Some(7200)), 11)),
             (12, done(5, EffectOutcome::Stopped)),
             (12, done(6, EffectOutcome::Stopped)),
-            (13, done(8, checkpointed(Some("p2")))),
-            (14, done(7, launched("c1"))),
-            (14, done(9, launched("c3"))),
-            (14, done(10, launched("c2"))),
+            (12, done(7, EffectOutcome::Stopped)),
+            (12, done(8, EffectOutcome::Stopped)),
+            (13, done(10, checkpointed(Some("p2")))),
+            (13, done(12, checkpointed(Some("p4")))),
+            (14, done(9, launched("c1"))),
+            (14, done(11, launched("c3"))),
+            (14, done(13, launched("c2"))),
+            (14, done(14, launched("c4"))),
             (15, idle("s1")),
             (15, idle("s2")),
             (15, idle("s3")),
+            (15, idle("s4")),
         ],
         "
+        t=0 persist active=-
         t=0 persist active=-
         t=0 persist active=-
         t=0 persist active=-
@@ -722,23 +784,31 @@ fn evidence_read_while_a_session_stops_has_its_transcript_read_again() {
         t=10 checkpoint #1 s1 on a
         t=10 checkpoint #2 s2 on a
         t=10 checkpoint #3 s3 on a
-        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3]
-        t=11 stop #4 s1
-        t=11 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3] prompts=[s1]
-        t=11 stop #5 s2
-        t=11 stop #6 s3
-        t=12 launch #7 s1 on b resume=c1
-        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3] prompts=[s1]
-        t=12 checkpoint #8 s2 on a
-        t=12 launch #9 s3 on b resume=c3
-        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3] prompts=[s1]
-        t=13 launch #10 s2 on b resume=c2
-        t=13 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3] prompts=[s1,s2]
-        t=14 persist active=b accounts=a:exhausted swap=a->b[s2,s3] prompts=[s1,s2]
-        t=14 persist active=b accounts=a:exhausted swap=a->b[s2] prompts=[s1,s2]
-        t=14 persist active=b accounts=a:exhausted prompts=[s1,s2]
-        t=15 prompt #11 s1 \"p1\"
-        t=15 prompt #12 s2 \"p2\"
+        t=10 checkpoint #4 s4 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4]
+        t=11 stop #5 s1
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1]
+        t=11 stop #6 s2
+        t=11 stop #7 s3
+        t=11 stop #8 s4
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s4]
+        t=12 launch #9 s1 on b resume=c1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s4]
+        t=12 checkpoint #10 s2 on a
+        t=12 launch #11 s3 on b resume=c3
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s4]
+        t=12 checkpoint #12 s4 on a
+        t=13 launch #13 s2 on b resume=c2
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s2,s4]
+        t=13 launch #14 s4 on b resume=c4
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s2,s4]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s2,s3,s4] prompts=[s1,s2,s4]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s2,s4] prompts=[s1,s2,s4]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s4] prompts=[s1,s2,s4]
+        t=14 persist active=b accounts=a:exhausted prompts=[s1,s2,s4]
+        t=15 prompt #15 s1 \"p1\"
+        t=15 prompt #16 s2 \"p2\"
+        t=15 prompt #17 s4 \"p4\"
         ",
     );
 }

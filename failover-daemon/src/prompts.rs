@@ -17,6 +17,8 @@ pub struct Recall {
     pub last_prompt: Option<String>,
     /// The last tool call it made: the tool's name and a short summary of its input.
     pub last_tool_call: Option<String>,
+    /// Whether nothing answered the last prompt (see [`last_prompt_unanswered`]).
+    pub unanswered: bool,
 }
 
 /// Where the last prompt of a conversation can be found.
@@ -54,6 +56,7 @@ impl PromptSource for TranscriptPrompts {
             Ok(text) => Recall {
                 last_prompt: last_prompt_in(&text),
                 last_tool_call: last_tool_call_in(&text),
+                unanswered: last_prompt_unanswered(&text),
             },
             Err(e) => {
                 tracing::debug!(path = %path.display(), error = %e, "no transcript to recall from");
@@ -75,6 +78,34 @@ pub fn project_dir_name(dir: &Path) -> String {
 /// The latest prompt recorded in a transcript's text.
 pub fn last_prompt_in(transcript: &str) -> Option<String> {
     transcript.lines().rev().find_map(prompt_of_line)
+}
+
+/// Whether the latest typed prompt in a transcript's text has nothing from the model after
+/// it: no assistant line other than the CLI's own API-error notices (`isApiErrorMessage`,
+/// e.g. "You've hit your 5-hour limit"). Such a prompt was refused or is still in flight,
+/// so a failover must replay it even when the screen looked idle. A prompt followed by any
+/// real assistant content (text or a tool call) counts as answered: whether a cut-short
+/// tool loop needs a replay is the engine's call, from the activity it saw.
+pub fn last_prompt_unanswered(transcript: &str) -> bool {
+    for line in transcript.lines().rev() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match v.get("type").and_then(serde_json::Value::as_str) {
+            Some("assistant") => {
+                let api_error = v
+                    .get("isApiErrorMessage")
+                    .and_then(serde_json::Value::as_bool)
+                    == Some(true);
+                if !api_error {
+                    return false;
+                }
+            }
+            Some("user") if prompt_of_line(line).is_some() => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The latest tool call recorded in a transcript's text, as `name: <input, shortened>`.
@@ -155,6 +186,34 @@ mod tests {
         ]
         .join("\n");
         assert_eq!(last_prompt_in(&transcript).as_deref(), Some("real prompt"));
+    }
+
+    #[test]
+    fn a_prompt_with_only_an_api_error_after_it_is_unanswered() {
+        let prompt = r#"{"type":"user","message":{"role":"user","content":"second turn"}}"#;
+        let answer = r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"ACK"}]}}"#;
+        let refused = r#"{"type":"assistant","isApiErrorMessage":true,"message":{"role":"assistant","content":[{"type":"text","text":"You've hit your 5-hour limit"}]}}"#;
+        let exit = r#"{"type":"user","message":{"role":"user","content":"<command-name>/exit</command-name>"}}"#;
+        let record = r#"{"type":"last-prompt","lastPrompt":"second turn"}"#;
+        let t = |lines: &[&str]| lines.join("\n");
+        assert!(last_prompt_unanswered(&t(&[answer, prompt])), "in flight");
+        assert!(
+            last_prompt_unanswered(&t(&[answer, prompt, refused, record, exit])),
+            "refused, then the CLI's own lines"
+        );
+        assert!(
+            !last_prompt_unanswered(&t(&[prompt, answer, record])),
+            "answered"
+        );
+        assert!(
+            !last_prompt_unanswered(&t(&[prompt, refused, answer])),
+            "answered later"
+        );
+        assert!(!last_prompt_unanswered(""), "nothing typed");
+        assert!(
+            !last_prompt_unanswered(&t(&[answer, exit])),
+            "only CLI lines"
+        );
     }
 
     #[test]

@@ -7,13 +7,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use common::*;
-use failover_core::testkit::FakeBackend;
 use failover_core::{
-    AccountId, BackendError, ClaudeSessionId, Detection, LaunchRequest, Launched, Liveness,
-    NotificationKind, PaneCapture, PersistedState, SessionBackend, SessionId, SignalSource,
-    Subject, TransientKind, Verdict,
+    AccountId, ClaudeSessionId, Detection, NotificationKind, PersistedState, SessionBackend,
+    SessionId, SignalSource, Subject, TransientKind, Verdict,
 };
 use failover_daemon::{Daemon, ObserverEvent};
 use tokio::sync::{Notify, oneshot};
@@ -344,41 +341,6 @@ async fn a_restarted_daemon_adopts_running_sessions_instead_of_relaunching() {
         assert_eq!(sess.launches, 1, "{s} was launched again");
     }
     running.abort();
-}
-
-/// A backend whose launches on one account wait until released: a swap can be caught
-/// half done.
-struct HeldLaunches {
-    inner: Arc<FakeBackend>,
-    hold_on: AccountId,
-    release: Arc<Notify>,
-    held: Arc<Notify>,
-}
-
-#[async_trait]
-impl SessionBackend for HeldLaunches {
-    async fn launch(&self, request: &LaunchRequest) -> Result<Launched, BackendError> {
-        if request.account == self.hold_on {
-            self.held.notify_one();
-            self.release.notified().await;
-        }
-        self.inner.launch(request).await
-    }
-    async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
-        self.inner.stop(session, grace).await
-    }
-    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
-        self.inner.capture(session).await
-    }
-    async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
-        self.inner.send_input(session, text).await
-    }
-    async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError> {
-        self.inner.liveness(session).await
-    }
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
-        self.inner.list().await
-    }
 }
 
 #[tokio::test(start_paused = true)]

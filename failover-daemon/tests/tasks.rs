@@ -235,13 +235,17 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
     assert_eq!(
         got[&1],
         EffectOutcome::Checkpointed {
-            last_prompt: Some("refactor the parser".into())
+            last_prompt: Some("refactor the parser".into()),
+            // The transcript holds the prompt and nothing after it.
+            unanswered: true,
         }
     );
     assert_eq!(
         got[&2],
         EffectOutcome::Checkpointed {
-            last_prompt: Some("write the docs".into())
+            last_prompt: Some("write the docs".into()),
+            // From an older checkpoint: nothing says it went unanswered.
+            unanswered: false,
         }
     );
     let saved = store.load(&SessionId::new("s0")).await.unwrap().unwrap();

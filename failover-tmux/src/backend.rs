@@ -6,14 +6,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use failover_core::{
-    AccountId, BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness, PaneCapture,
-    SessionBackend, SessionId,
+    AccountId, Activity, BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness,
+    PaneCapture, SessionBackend, SessionId,
 };
 use tokio::time::Instant;
 
 use crate::error::TmuxError;
+use crate::observe::activity::{activity_from_screen, has_draft};
 use crate::ops::{self, NewSession};
 use crate::paths;
+use crate::process_group;
 use crate::transport::{Socket, Transport};
 
 /// Environment variable naming the session, set in every pane this backend starts (the
@@ -48,8 +50,15 @@ pub struct TmuxConfig {
     /// How long `send_input` waits for pasted text to show, and then for Enter to be taken
     /// (default 5 s each).
     pub input_timeout: Duration,
-    /// Pause between the interrupt (Escape) and the exit command in `stop` (default 300 ms).
+    /// Longest wait in `stop` for a turn in progress to end after the interrupt (Escape),
+    /// and for a draft to clear (default 300 ms).
     pub interrupt_settle: Duration,
+    /// How long `stop` lets the program exit by itself after `/exit` (default 300 ms; it
+    /// takes 0.1-0.3 s on an idle machine, several times that under load) before it closes
+    /// the session's terminal, which Claude Code also exits on. The transcript is
+    /// append-only and complete at that point; what a slow exit may miss is only the CLI's
+    /// own bookkeeping of the `/exit` itself.
+    pub exit_wait: Duration,
 }
 
 impl TmuxConfig {
@@ -66,6 +75,7 @@ impl TmuxConfig {
             height: 50,
             input_timeout: Duration::from_secs(5),
             interrupt_settle: Duration::from_millis(300),
+            exit_wait: Duration::from_millis(300),
         }
     }
 }
@@ -204,6 +214,32 @@ impl TmuxBackend {
         }
     }
 
+    /// The screen now, or an empty string when it cannot be read.
+    async fn screen_or_empty(&self, session: &SessionId) -> String {
+        self.capture_inner(session, false)
+            .await
+            .map(|c| c.text)
+            .unwrap_or_default()
+    }
+
+    /// Waits until the screen satisfies `pred` or `until` passes; whether it did.
+    async fn wait_screen(
+        &self,
+        session: &SessionId,
+        until: Instant,
+        pred: impl Fn(&str) -> bool,
+    ) -> bool {
+        loop {
+            if pred(&self.screen_or_empty(session).await) {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+        }
+    }
+
     /// Waits until the screen differs from `before`; returns the new screen.
     async fn wait_screen_change(
         &self,
@@ -333,26 +369,71 @@ impl SessionBackend for TmuxBackend {
         let name = session.as_str();
         ops::validate_name(name)?;
         let deadline = Instant::now() + grace;
-        if !self.is_gone_or_dead(name).await? {
-            // Interrupt the turn in progress, then ask the program to exit.
-            ops::send_keys(&self.transport, name, &["Escape"]).await?;
-            tokio::time::sleep(self.config.interrupt_settle.min(grace / 4)).await;
+        let pane = match ops::pane_state(&self.transport, name).await {
+            Ok(p) => Some(p),
+            Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if pane.as_ref().is_some_and(|p| !p.dead) {
+            // Interrupt a turn in progress (or dismiss a dialog), clear a draft so that
+            // `/exit` is not appended to it, then ask the program to exit. A session sitting
+            // idle at an empty prompt (the common case: a quota error ends the turn) goes
+            // straight to `/exit`.
+            let settle = Instant::now() + self.config.interrupt_settle.min(grace / 4);
+            let screen = self.screen_or_empty(session).await;
+            if activity_from_screen(&screen) != Some(Activity::Idle) {
+                tracing::debug!(session = name, "stop: interrupting the turn");
+                ops::send_keys(&self.transport, name, &["Escape"]).await?;
+                self.wait_screen(session, settle, |s| {
+                    activity_from_screen(s) == Some(Activity::Idle)
+                })
+                .await;
+            }
+            if has_draft(&self.screen_or_empty(session).await) {
+                // Ctrl-C on a non-empty input box clears it (on an empty one it would arm
+                // "press again to exit", which is why it is only sent here).
+                tracing::debug!(session = name, "stop: clearing a draft");
+                ops::send_keys(&self.transport, name, &["C-c"]).await?;
+                self.wait_screen(session, settle, |s| !has_draft(s)).await;
+            }
+            tracing::debug!(session = name, "stop: asking the program to exit");
             ops::send_literal(&self.transport, name, "/exit").await?;
             ops::send_keys(&self.transport, name, &["Enter"]).await?;
-            let half = Instant::now() + (deadline.saturating_duration_since(Instant::now()) / 2);
-            if !self.wait_gone_or_dead(name, half).await? {
-                ops::send_keys(&self.transport, name, &["C-c"]).await?;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                ops::send_keys(&self.transport, name, &["C-c"]).await?;
-                if !self.wait_gone_or_dead(name, deadline).await? {
-                    tracing::info!(session = name, ?grace, "did not exit in time; killing");
+            let exit_by = Instant::now() + self.config.exit_wait.min(grace / 2);
+            if self.wait_gone_or_dead(name, exit_by).await? {
+                tracing::debug!(session = name, "stop: the program exited");
+            } else {
+                tracing::debug!(
+                    session = name,
+                    wait = ?self.config.exit_wait,
+                    "stop: still exiting; closing its terminal"
+                );
+            }
+        }
+        // Closing the session hangs up its terminal: Claude Code exits on SIGHUP.
+        match ops::kill_session(&self.transport, name).await {
+            Ok(()) | Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Nothing of the session may outlive the stop: a second copy of the program on
+        // another account would write the same transcript.
+        if let Some(pid) = pane.and_then(|p| p.pid) {
+            if !process_group::wait_gone(pid, deadline).await {
+                tracing::info!(
+                    session = name,
+                    ?grace,
+                    "still running after the hang-up; killing"
+                );
+                process_group::kill(pid);
+                let until = Instant::now() + Duration::from_secs(1);
+                if !process_group::wait_gone(pid, until).await {
+                    return Err(BackendError::Unavailable {
+                        reason: format!("{name}: the program survived SIGKILL"),
+                    });
                 }
             }
         }
-        match ops::kill_session(&self.transport, name).await {
-            Ok(()) | Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        Ok(())
     }
 
     async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {

@@ -42,6 +42,7 @@ pub mod homes;
 pub mod observe;
 mod ops;
 pub mod paths;
+mod process_group;
 pub mod statusline;
 pub mod transcript;
 pub mod transport;

@@ -193,6 +193,14 @@ async fn real_claude_launch_prompt_transcript_stop_resume() {
     assert!(doc.contains("\"session_id\""), "{doc}");
 
     eventually(Duration::from_secs(60), "idle after the failed turn", idle).await;
+    // A half-typed draft in the input box: stopping must not turn it into a prompt (nor
+    // `/exit` into part of it).
+    srv.tmux(&["send-keys", "-t", "real-0", "-l", "half a thought"]);
+    eventually(Duration::from_secs(10), "the draft on screen", || async {
+        let c = srv.backend.capture(&session).await.ok()?;
+        c.text.contains("half a thought").then_some(())
+    })
+    .await;
     let started = Instant::now();
     srv.backend
         .stop(&session, Duration::from_secs(20))
@@ -207,6 +215,11 @@ async fn real_claude_launch_prompt_transcript_stop_resume() {
     assert_eq!(
         srv.backend.liveness(&session).await.unwrap(),
         Liveness::Missing
+    );
+    let text = std::fs::read_to_string(&transcript).unwrap();
+    assert!(
+        !text.contains("half a thought"),
+        "the draft was sent as a prompt: {text}"
     );
 
     // Resume: the old conversation is back on screen.

@@ -370,6 +370,18 @@ async fn failover(sizes: &[usize]) -> Value {
             .max()
             .unwrap_or(resumed_at);
         let t0 = decision.event.at_ms as u64;
+        if std::env::var_os("BENCH_TIMELINE").is_some() {
+            for e in world.events() {
+                let at = e.event.at_ms as i64 - t0 as i64;
+                if at >= -2000 {
+                    println!(
+                        "  {at:>7} ms  {}",
+                        serde_json::to_string(&e.event.event).unwrap_or_default()
+                    );
+                }
+            }
+            println!("{}", world.daemon_log());
+        }
         let wall_s = (resumed_at.max(answered_at) - t0) as f64 / 1000.0;
         let bound_s = n as f64 * cold_cpu / cores() as f64;
         let row = json!({

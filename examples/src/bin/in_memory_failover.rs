@@ -74,7 +74,10 @@ impl Embedder {
                     taken_at: self.now,
                 };
                 let outcome = match block_on(self.checkpoints.save(&checkpoint)) {
-                    Ok(()) => EffectOutcome::Checkpointed { last_prompt },
+                    Ok(()) => EffectOutcome::Checkpointed {
+                        last_prompt,
+                        unanswered: false,
+                    },
                     Err(e) => failed(FailureKind::from(&e), e.to_string()),
                 };
                 self.later(LATENCY, Input::EffectFinished { request, outcome });

@@ -39,6 +39,11 @@ pub enum EffectOutcome {
     Checkpointed {
         /// The last prompt found (transcript or checkpoint), if any.
         last_prompt: Option<String>,
+        /// Whether the record shows that prompt without an answer after it (refused by
+        /// the API, or still in progress). The engine then replays it on the next account
+        /// even when the session looked idle: the prompt may have been typed just as the
+        /// move began, before any activity was seen.
+        unanswered: bool,
     },
     /// The session stopped.
     Stopped,

@@ -307,16 +307,20 @@ impl FailoverEngine {
                     interrupted,
                     ..
                 },
-                EffectOutcome::Checkpointed { last_prompt },
+                EffectOutcome::Checkpointed {
+                    last_prompt,
+                    unanswered,
+                },
             ) => {
+                let cut_short = interrupted || quota_hit || unanswered;
                 let recheck = self.sessions.get_mut(sid).map(|m| {
                     let was = std::mem::take(&mut m.recheck);
-                    if was != Recheck::AfterStop && !(interrupted || quota_hit) {
+                    if was != Recheck::AfterStop && !quota_hit {
                         m.recheck = Recheck::IfEvidence;
                     }
                     was
                 });
-                if (interrupted || quota_hit) && last_prompt.is_some() {
+                if cut_short && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
                 if recheck == Some(Recheck::AfterStop) {

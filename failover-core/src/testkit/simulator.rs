@@ -255,7 +255,10 @@ impl Simulator {
                     taken_at: self.now,
                 };
                 let outcome = match block_on(self.checkpointer.save(&checkpoint)) {
-                    Ok(()) => EffectOutcome::Checkpointed { last_prompt },
+                    Ok(()) => EffectOutcome::Checkpointed {
+                        last_prompt,
+                        unanswered: false,
+                    },
                     Err(e) => failed(FailureKind::from(&e), e.to_string()),
                 };
                 self.reply(request, outcome);

@@ -93,8 +93,12 @@ pub fn command(accounts: Vec<AccountId>) -> impl Strategy<Value = Command> {
 /// Any effect outcome.
 pub fn outcome() -> impl Strategy<Value = EffectOutcome> {
     prop_oneof![
-        prop::option::of("[a-z ]{1,12}")
-            .prop_map(|last_prompt| EffectOutcome::Checkpointed { last_prompt }),
+        (prop::option::of("[a-z ]{1,12}"), any::<bool>()).prop_map(|(last_prompt, unanswered)| {
+            EffectOutcome::Checkpointed {
+                last_prompt,
+                unanswered,
+            }
+        }),
         Just(EffectOutcome::Stopped),
         "[a-z0-9]{4}".prop_map(|id| EffectOutcome::Launched {
             claude_session: ClaudeSessionId::new(id)

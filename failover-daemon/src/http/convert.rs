@@ -217,12 +217,15 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
         },
         Input::EffectFinished { request, outcome } => {
             let (name, detail) = match outcome {
-                EffectOutcome::Checkpointed { last_prompt } => (
+                EffectOutcome::Checkpointed {
+                    last_prompt,
+                    unanswered,
+                } => (
                     "checkpointed",
-                    Some(if last_prompt.is_some() {
-                        "last prompt found".to_owned()
-                    } else {
-                        "no last prompt".to_owned()
+                    Some(match (last_prompt.is_some(), unanswered) {
+                        (true, true) => "last prompt found, unanswered".to_owned(),
+                        (true, false) => "last prompt found".to_owned(),
+                        (false, _) => "no last prompt".to_owned(),
                     }),
                 ),
                 EffectOutcome::Stopped => ("stopped", None),

@@ -83,6 +83,7 @@ async fn checkpoint(
         {
             if prev.claude_session == job.claude_session {
                 recall.last_prompt = prev.last_prompt;
+                recall.unanswered = false;
                 recall.last_tool_call = recall.last_tool_call.or(prev.last_tool_call);
             }
         }
@@ -102,6 +103,7 @@ async fn checkpoint(
             tracing::info!(has_prompt = cp.last_prompt.is_some(), "checkpoint saved");
             EffectOutcome::Checkpointed {
                 last_prompt: recall.last_prompt,
+                unanswered: recall.unanswered,
             }
         }
         Ok(Err(e)) => {

@@ -268,7 +268,7 @@ impl World {
             .arg(&self.config)
             .env(
                 "FAILOVER_LOG",
-                "info,failover_daemon=debug,failover_core=debug",
+                "info,failover_daemon=debug,failover_core=debug,failover_tmux=debug",
             )
             .stdin(Stdio::null())
             .stdout(Stdio::null())

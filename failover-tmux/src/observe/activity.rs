@@ -34,6 +34,28 @@ pub fn activity_from_screen(screen: &str) -> Option<Activity> {
     prompt_box.then_some(Activity::Idle)
 }
 
+/// Whether the input box holds typed text that was not sent yet (a draft): the `❯` line
+/// below a horizontal rule carries text, or lines follow it before the closing rule. `false`
+/// when there is no input box on screen.
+pub fn has_draft(screen: &str) -> bool {
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let is_rule = |l: &str| l.trim().chars().count() >= 10 && l.trim().chars().all(|c| c == '─');
+    let Some(at) = (1..lines.len()).rev().find(|&i| {
+        is_rule(lines[i - 1]) && {
+            let t = lines[i].trim_start();
+            t.starts_with('❯') || t.starts_with('>')
+        }
+    }) else {
+        return false;
+    };
+    let first = lines[at].trim_start().trim_start_matches(['❯', '>']).trim();
+    let more = lines[at + 1..]
+        .iter()
+        .take_while(|l| !is_rule(l))
+        .any(|l| !l.trim().is_empty());
+    !first.is_empty() || more
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +85,18 @@ mod tests {
         }
         s.push_str(&format!("{RULE}\n❯ \n{RULE}\n  footer\n"));
         assert_eq!(activity_from_screen(&s), Some(Activity::Idle));
+    }
+
+    #[test]
+    fn drafts_in_the_input_box() {
+        let boxed = |input: &str| format!("history\n{RULE}\n{input}\n{RULE}\n  footer\n");
+        assert!(!has_draft(&boxed("❯ ")), "empty box");
+        assert!(has_draft(&boxed("❯ half a thought")), "one line");
+        assert!(has_draft(&boxed("❯ line one\n  line two")), "several lines");
+        assert!(!has_draft("no box at all\n"), "no box");
+        // The box is the last rule-then-prompt pair: earlier `❯` lines are history.
+        let s = format!("{RULE}\n❯ old prompt\n  answer\n{}", boxed("❯ "));
+        assert!(!has_draft(&s), "history above an empty box");
     }
 
     #[test]
