@@ -81,11 +81,12 @@ pub struct EngineConfig {
     /// (default 4, at least 1).
     ///
     /// Only one swap (one move from an account to another) is ever in flight; this bounds
-    /// the sessions of that swap whose steps are outstanding together. Each step mostly
-    /// waits on the CLI (its exit, then its cold start), so moving sessions side by side
-    /// brings a pool back in about `sessions / parallel_moves` move times instead of one
-    /// per session. The daemon sets it from `[policy] parallel_moves`; 1 moves sessions
-    /// strictly one after the other.
+    /// the sessions of that swap whose steps are outstanding together. Each step waits on
+    /// the CLI (its exit, then its cold start), so moving sessions side by side brings a
+    /// pool back in about `sessions / parallel_moves` move times instead of one per
+    /// session, as far as the machine's cores allow. The daemon sets it from
+    /// `[policy] parallel_moves` (default: the CPU cores); 1 moves sessions strictly one
+    /// after the other.
     pub parallel_moves: usize,
 }
 

@@ -999,18 +999,16 @@ pub fn default_socket(env: &dyn Env, state_dir: &Path) -> PathBuf {
         )
 }
 
-/// The default of `[policy] parallel_moves`: twice the CPU cores this process may use
-/// (2 when that cannot be told).
+/// The default of `[policy] parallel_moves`: the CPU cores this process may use (1 when
+/// that cannot be told).
 ///
-/// A move spends part of its time waiting for the old CLI to exit (little CPU) and part
-/// cold-starting the new one (about a CPU-second, CPU-bound). With one move per core the
-/// cores idle during the waits; with two, one move's cold start fills the other's wait, so
-/// a big pool comes back close to its CPU bound (N cold starts' CPU time / cores). Memory
-/// is not the limit: a session's old process exits before its new one starts.
+/// A move is mostly a cold start of Claude Code (about a CPU-second, CPU-bound); stopping
+/// an idle session is quick. One move per core keeps every core busy, and more only makes
+/// the cold starts contend: N sessions cannot come back faster than N cold starts' CPU
+/// time divided by the cores. Memory is not the limit: a session's old process exits
+/// before its new one starts.
 pub fn default_parallel_moves() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .saturating_mul(2)
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/claude-failover/config.toml`, else

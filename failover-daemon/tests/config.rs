@@ -71,11 +71,11 @@ fn defaults_fill_in_what_is_not_said() {
 }
 
 #[test]
-fn parallel_moves_defaults_to_twice_the_cores_and_can_be_set() {
+fn parallel_moves_defaults_to_the_cores_and_can_be_set() {
     let dir = tree();
     let cores = std::thread::available_parallelism().unwrap().get();
     let cfg = parse(dir.path(), MINIMAL).unwrap();
-    assert_eq!(cfg.engine.parallel_moves, 2 * cores);
+    assert_eq!(cfg.engine.parallel_moves, cores);
 
     let one = format!("{MINIMAL}\n[policy]\nparallel_moves = 1\n");
     assert_eq!(parse(dir.path(), &one).unwrap().engine.parallel_moves, 1);
