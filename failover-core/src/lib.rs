@@ -76,7 +76,10 @@
 //! let effects = engine.handle(t0, Input::AdoptionComplete);
 //! let Some(Effect::Launch { request, account, .. }) = effects.first() else { unreachable!() };
 //! assert_eq!(account.as_str(), "primary");
-//! let launched = EffectOutcome::Launched { claude_session: ClaudeSessionId::new("c0ffee") };
+//! let launched = EffectOutcome::Launched {
+//!     claude_session: ClaudeSessionId::new("c0ffee"),
+//!     unanswered_prompt: None,
+//! };
 //! engine.handle(t0, Input::EffectFinished { request: *request, outcome: launched });
 //!
 //! // A minute later its transcript records a rate-limit error: a structured signal.

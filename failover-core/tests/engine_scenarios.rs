@@ -184,6 +184,7 @@ fn checkpointed(prompt: Option<&str>) -> EffectOutcome {
 fn launched(conv: &str) -> EffectOutcome {
     EffectOutcome::Launched {
         claude_session: ClaudeSessionId::new(conv),
+        unanswered_prompt: None,
     }
 }
 
@@ -339,6 +340,58 @@ fn a_prompt_the_record_shows_unanswered_is_replayed_though_the_session_looked_id
                 t=22 persist active=b accounts=a:exhausted swap=a->b[s1]{prompts}
                 t=25 persist active=b accounts=a:exhausted{prompts}
                 {replayed}"
+            ),
+        );
+    }
+}
+
+/// The checkpoint missed the prompt (the transcript had not been written yet), but the
+/// transcript read after the stop shows it unanswered: the resumed launch reports it and
+/// the engine replays it. A prompt the engine already holds wins over the report.
+#[test]
+fn a_resumed_launch_that_reports_an_unanswered_prompt_gets_it_replayed() {
+    for (from_checkpoint, replayed) in [(None, "typed late"), (Some("held"), "held")] {
+        let held = if from_checkpoint.is_some() {
+            "t=21 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]\n"
+        } else {
+            ""
+        };
+        check(
+            two(),
+            vec![
+                (0, started("s1", "c1", "a")),
+                (0, adopted()),
+                (5, working("s1")),
+                (20, transcript("s1", exhausted(Some(18000)), 20)),
+                (21, done(1, checkpointed(from_checkpoint))),
+                (22, done(2, EffectOutcome::Stopped)),
+                (
+                    25,
+                    done(
+                        3,
+                        EffectOutcome::Launched {
+                            claude_session: ClaudeSessionId::new("c1"),
+                            unanswered_prompt: Some("typed late".into()),
+                        },
+                    ),
+                ),
+                (27, idle("s1")),
+            ],
+            &format!(
+                "
+                t=0 persist active=-
+                t=0 persist active=a
+                t=20 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T05:00:00Z (next reset 1970-01-01T05:00:00Z)
+                t=20 checkpoint #1 s1 on a
+                t=20 persist active=b accounts=a:exhausted swap=a->b[s1]
+                t=21 stop #2 s1
+                {held}
+                t=22 launch #3 s1 on b resume=c1
+                t=22 persist active=b accounts=a:exhausted swap=a->b[s1]{prompts}
+                t=25 persist active=b accounts=a:exhausted prompts=[s1]
+                t=27 prompt #4 s1 \"{replayed}\"
+                ",
+                prompts = if from_checkpoint.is_some() { " prompts=[s1]" } else { "" },
             ),
         );
     }
@@ -519,6 +572,45 @@ fn auth_required_marks_needs_login_notifies_and_moves_sessions() {
         t=10 checkpoint #1 s1 on a
         t=10 persist active=b accounts=a:needs_login swap=a->b[s1]
         t=11 reply #100 refused: a swap is already in progress
+        ",
+    );
+}
+
+/// The CLI being stopped writes its exit bookkeeping to the transcript; read as `Clear`,
+/// it must not make the account that needs a login usable again (the session would be
+/// sent straight back to it).
+#[test]
+fn a_clear_line_from_a_session_being_moved_off_does_not_restore_a_login() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (
+                10,
+                transcript(
+                    "s1",
+                    Verdict::AuthRequired {
+                        reason: AuthReason::Expired,
+                    },
+                    10,
+                ),
+            ),
+            (11, done(1, checkpointed(Some("p")))),
+            (12, transcript("s1", Verdict::Clear, 12)),
+            (13, done(2, EffectOutcome::Stopped)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [needs-login:a] account a needs a login (Expired); it is skipped until then
+        t=10 notify warning [failover:a:b] failing over from a to b: a needs a login
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:needs_login swap=a->b[s1]
+        t=11 stop #2 s1
+        t=11 persist active=b accounts=a:needs_login swap=a->b[s1] prompts=[s1]
+        t=13 launch #3 s1 on b resume=c1
+        t=13 persist active=b accounts=a:needs_login swap=a->b[s1] prompts=[s1]
         ",
     );
 }

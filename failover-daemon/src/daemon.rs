@@ -200,7 +200,7 @@ impl Daemon {
             tasks::checkpoint::run(
                 ckpt_rx,
                 checkpointer.clone(),
-                prompts,
+                prompts.clone(),
                 inbox_tx.clone(),
                 clock,
             ),
@@ -210,6 +210,7 @@ impl Daemon {
             tasks::switcher::run(
                 switch_rx,
                 backend.clone(),
+                prompts.clone(),
                 inbox_tx.clone(),
                 SwitchTimeouts::with_grace(config.stop_grace),
             ),

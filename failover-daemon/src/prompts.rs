@@ -158,7 +158,8 @@ fn prompt_of_line(line: &str) -> Option<String> {
 
 /// User-role lines the CLI writes itself rather than the person typing: slash commands and
 /// their output (`/exit` leaves `<command-name>/exit</command-name>` and
-/// `<local-command-stdout>See ya!</local-command-stdout>`), caveats and reminders. Replaying
+/// `<local-command-stdout>See ya!</local-command-stdout>`), caveats, reminders, and the
+/// marker an interrupted turn leaves. Replaying
 /// one of those as "the interrupted prompt" would send the model the CLI's own bookkeeping.
 fn is_cli_generated(text: &str) -> bool {
     const TAGS: [&str; 6] = [
@@ -170,7 +171,8 @@ fn is_cli_generated(text: &str) -> bool {
         "<bash-",
     ];
     let t = text.trim_start();
-    TAGS.iter().any(|tag| t.starts_with(tag))
+    // Escape during a turn leaves "[Request interrupted by user]" (or "... for tool use]").
+    TAGS.iter().any(|tag| t.starts_with(tag)) || t.starts_with("[Request interrupted by user")
 }
 
 #[cfg(test)]
@@ -214,6 +216,10 @@ mod tests {
             !last_prompt_unanswered(&t(&[answer, exit])),
             "only CLI lines"
         );
+        let interrupted = r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"[Request interrupted by user]"}]}}"#;
+        let cut = t(&[answer, prompt, interrupted]);
+        assert!(last_prompt_unanswered(&cut), "cut short before any answer");
+        assert_eq!(last_prompt_in(&cut).as_deref(), Some("second turn"));
     }
 
     #[test]

@@ -8,9 +8,7 @@ mod e2e_support;
 use std::time::Duration;
 
 use e2e_support::webhook::Webhook;
-use e2e_support::{
-    World, WorldSpec, ack, five_hour_quota, is_effect, real_claude, real_claude_unstable,
-};
+use e2e_support::{World, WorldSpec, ack, five_hour_quota, is_effect, real_claude};
 use failover_daemon::http::dto::EventKindDto;
 use failover_daemon::sim::mock_api::{ClaimWindow, Mode};
 
@@ -23,10 +21,8 @@ const fn mins(n: u64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_on_a_moves_three_sessions_to_b_with_history_and_prompts() {
-    let Some(claude) = real_claude_unstable(
-        "quota_on_a_moves_three_sessions_to_b_with_history_and_prompts",
-        "passes about half the runs: an interrupted prompt is sometimes answered twice on B",
-    ) else {
+    let Some(claude) = real_claude("quota_on_a_moves_three_sessions_to_b_with_history_and_prompts")
+    else {
         return;
     };
     let world = World::start(WorldSpec::new(DAEMON, &claude, 2, 3)).await;
@@ -107,10 +103,7 @@ async fn quota_on_a_moves_three_sessions_to_b_with_history_and_prompts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_that_needs_a_login_is_skipped_and_reported() {
-    let Some(claude) = real_claude_unstable(
-        "an_account_that_needs_a_login_is_skipped_and_reported",
-        "fails: after the second swap the session stays in `stopping` on B",
-    ) else {
+    let Some(claude) = real_claude("an_account_that_needs_a_login_is_skipped_and_reported") else {
         return;
     };
     let hook = Webhook::start().await;

@@ -7,9 +7,7 @@ mod e2e_support;
 
 use std::time::{Duration, Instant};
 
-use e2e_support::{
-    World, WorldSpec, ack, five_hour_quota, is_effect, now_ms, real_claude, real_claude_unstable,
-};
+use e2e_support::{World, WorldSpec, ack, five_hour_quota, is_effect, now_ms, real_claude};
 use failover_daemon::http::dto::EventKindDto;
 use failover_daemon::sim::mock_api::Mode;
 
@@ -152,10 +150,7 @@ async fn every_account_exhausted_parks_then_resumes_at_the_reset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_swap_finishes_it_after_a_restart() {
-    let Some(claude) = real_claude_unstable(
-        "a_daemon_killed_mid_swap_finishes_it_after_a_restart",
-        "fails: after the restart the interrupted turn is not always answered",
-    ) else {
+    let Some(claude) = real_claude("a_daemon_killed_mid_swap_finishes_it_after_a_restart") else {
         return;
     };
     let mut world = World::start(WorldSpec::new(DAEMON, &claude, 2, 2)).await;

@@ -129,6 +129,9 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
         Arc::new(Slow {
             barrier: Barrier::new(3),
         }),
+        Arc::new(TranscriptPrompts::new(
+            std::env::temp_dir().join("no-transcripts-here"),
+        )),
         inbox_tx,
         timeouts,
     ));
@@ -372,4 +375,53 @@ fn the_quota_monitor_counts_detections_and_routes_session_events() {
         metrics.detections(SignalSource::Transcript, "quota_exhausted"),
         1
     );
+}
+
+#[tokio::test]
+async fn a_resumed_launch_reports_a_prompt_its_transcript_shows_unanswered() {
+    let tree = Tree::new(&["primary"], &["s0", "s1"]);
+    // s0's transcript ends with a prompt and nothing after it; s1's prompt was answered.
+    tree.write_transcript("s0", "conv-0", "refused prompt");
+    tree.write_transcript("s1", "conv-1", "answered prompt");
+    let answered = tree
+        .shared()
+        .join(failover_daemon::prompts::project_dir_name(&tree.work("s1")))
+        .join("conv-1.jsonl");
+    let mut text = std::fs::read_to_string(&answered).unwrap();
+    text.push_str(
+        r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"done"}]}}"#,
+    );
+    text.push('\n');
+    std::fs::write(&answered, text).unwrap();
+
+    let backend = FakeBackend::new();
+    let prompts = TranscriptPrompts::new(tree.shared());
+    let timeouts = SwitchTimeouts::with_grace(Duration::from_secs(1));
+    let launch = |s: &str, resume: Option<&str>| SwitchJob::Launch {
+        request: RequestId(1),
+        launch: LaunchRequest {
+            session: SessionId::new(s),
+            dir: tree.work(s),
+            account: AccountId::new("primary"),
+            config_dir: tree.path().join("primary"),
+            resume: resume.map(ClaudeSessionId::new),
+        },
+    };
+    let unanswered = |outcome: EffectOutcome| match outcome {
+        EffectOutcome::Launched {
+            unanswered_prompt, ..
+        } => unanswered_prompt,
+        other => panic!("not launched: {other:?}"),
+    };
+    let got = switcher::execute(launch("s0", Some("conv-0")), &backend, &prompts, timeouts).await;
+    assert_eq!(unanswered(got).as_deref(), Some("refused prompt"));
+    let got = switcher::execute(launch("s1", Some("conv-1")), &backend, &prompts, timeouts).await;
+    assert_eq!(unanswered(got), None, "answered");
+    backend
+        .stop(&SessionId::new("s0"), Duration::ZERO)
+        .await
+        .unwrap();
+    // A fresh launch has no history to look at.
+    let got = switcher::execute(launch("s0", None), &backend, &prompts, timeouts).await;
+    assert_eq!(unanswered(got), None, "fresh");
 }

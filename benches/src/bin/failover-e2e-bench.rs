@@ -372,7 +372,7 @@ async fn failover(sizes: &[usize]) -> Value {
         let t0 = decision.event.at_ms as u64;
         if std::env::var_os("BENCH_TIMELINE").is_some() {
             for e in world.events() {
-                let at = e.event.at_ms as i64 - t0 as i64;
+                let at = e.event.at_ms - t0 as i64;
                 if at >= -2000 {
                     println!(
                         "  {at:>7} ms  {}",

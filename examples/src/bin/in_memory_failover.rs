@@ -114,6 +114,7 @@ impl Embedder {
                         self.later(LATENCY * 2, idle);
                         EffectOutcome::Launched {
                             claude_session: launched.claude_session,
+                            unanswered_prompt: None,
                         }
                     }
                     Err(e) => failed(FailureKind::from(&e), e.to_string()),

@@ -12,6 +12,8 @@
 //!   account it is on now (it is about the previous placement, read late). Evidence
 //!   observed *during* the last turn still counts: that turn may be the one the limit
 //!   ended, with the prompt coming back before the transcript line was read.
+//! - A `Clear` from a session being moved off its account (checkpoint, stop) does not
+//!   prove the account works: the lines a stopping CLI writes are no API answer.
 //! - Pane text about a session the engine launched counts only once a turn has started in
 //!   that launch: a resumed Claude Code redraws the old conversation, the error that ended
 //!   it included, so before the first turn the screen is history (a real failure on the new
@@ -22,6 +24,7 @@ use crate::engine::{FailoverEngine, Subject};
 use crate::ids::AccountId;
 use crate::notify::{NotificationKind, Severity};
 use crate::quota::{Detection, SignalSource, Verdict};
+use crate::session::SessionState;
 use crate::time::UnixMillis;
 
 /// Consecutive identical pane verdicts about one subject.
@@ -111,7 +114,22 @@ impl FailoverEngine {
     ) {
         let now = self.now;
         if matches!(verdict, Verdict::Clear) && source.is_structured() {
-            // A clean structured answer proves the account works.
+            // A clean structured answer proves the account works; but not one from a
+            // session being moved off the account: what it writes while it is stopped (the
+            // exit command and its bookkeeping) is no answer from the API.
+            let leaving = match subject {
+                Subject::Session(sid) => self.sessions.get(sid).is_some_and(|m| {
+                    !matches!(
+                        &m.state,
+                        SessionState::Running { account: a, .. }
+                            | SessionState::Prompting { account: a, .. } if a == account
+                    )
+                }),
+                Subject::Account(_) => false,
+            };
+            if leaving {
+                return;
+            }
             if matches!(
                 self.pool.state(account),
                 Some(AccountState::Unknown | AccountState::NeedsLogin)

@@ -51,6 +51,13 @@ pub enum EffectOutcome {
     Launched {
         /// The conversation.
         claude_session: ClaudeSessionId,
+        /// On a resume: the conversation's last typed prompt when its transcript shows
+        /// nothing answered it (refused by the API, or cut short when the program stopped).
+        /// The engine replays it unless it already holds a prompt to replay. This closes
+        /// the gaps the checkpoint cannot see: a prompt typed as the move began, written to
+        /// the transcript only after the checkpoint read it, or a move whose checkpoint was
+        /// lost with a daemon killed mid-swap.
+        unanswered_prompt: Option<String>,
     },
     /// The prompt was accepted.
     PromptSent,

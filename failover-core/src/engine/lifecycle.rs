@@ -268,8 +268,22 @@ impl FailoverEngine {
                 SessionState::Launching {
                     account, purpose, ..
                 },
-                EffectOutcome::Launched { claude_session },
+                EffectOutcome::Launched {
+                    claude_session,
+                    unanswered_prompt,
+                },
             ) => {
+                let resumed = self
+                    .sessions
+                    .get(sid)
+                    .is_some_and(|m| m.claude_session.as_ref() == Some(&claude_session));
+                let holds_prompt = self
+                    .sessions
+                    .get(sid)
+                    .is_some_and(|m| m.pending_prompt.is_some());
+                if resumed && !holds_prompt && unanswered_prompt.is_some() {
+                    self.set_prompt(sid, unanswered_prompt);
+                }
                 if let Some(m) = self.sessions.get_mut(sid) {
                     if m.claude_session.as_ref() != Some(&claude_session) {
                         // No conversation before: the launch was fresh and chose this id.

@@ -289,6 +289,7 @@ impl Simulator {
                     Ok(launched) => {
                         let outcome = EffectOutcome::Launched {
                             claude_session: launched.claude_session,
+                            unanswered_prompt: None,
                         };
                         if self.drop_replies == 0 {
                             // The reply, then the prompt is ready.

@@ -100,8 +100,11 @@ pub fn outcome() -> impl Strategy<Value = EffectOutcome> {
             }
         }),
         Just(EffectOutcome::Stopped),
-        "[a-z0-9]{4}".prop_map(|id| EffectOutcome::Launched {
-            claude_session: ClaudeSessionId::new(id)
+        ("[a-z0-9]{4}", prop::option::of("[a-z ]{1,12}")).prop_map(|(id, unanswered_prompt)| {
+            EffectOutcome::Launched {
+                claude_session: ClaudeSessionId::new(id),
+                unanswered_prompt,
+            }
         }),
         Just(EffectOutcome::PromptSent),
         prop::sample::select(vec![

@@ -229,9 +229,16 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
                     }),
                 ),
                 EffectOutcome::Stopped => ("stopped", None),
-                EffectOutcome::Launched { claude_session } => {
-                    ("launched", Some(claude_session.to_string()))
-                }
+                EffectOutcome::Launched {
+                    claude_session,
+                    unanswered_prompt,
+                } => (
+                    "launched",
+                    Some(match unanswered_prompt {
+                        Some(_) => format!("{claude_session}, last prompt unanswered"),
+                        None => claude_session.to_string(),
+                    }),
+                ),
                 EffectOutcome::PromptSent => ("prompt_sent", None),
                 EffectOutcome::Failed { kind, detail } => {
                     ("failed", Some(format!("{kind:?}: {detail}")))

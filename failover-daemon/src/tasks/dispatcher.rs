@@ -468,7 +468,7 @@ impl Dispatcher {
                 self.outstanding.remove(request);
                 let session = self.launches.remove(request);
                 match (session, outcome) {
-                    (Some(session), EffectOutcome::Launched { claude_session }) => {
+                    (Some(session), EffectOutcome::Launched { claude_session, .. }) => {
                         Some(ObserverCmd::Watch {
                             session,
                             claude_session: Some(claude_session.clone()),

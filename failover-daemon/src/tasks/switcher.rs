@@ -12,7 +12,9 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::SwitchJob;
+use super::checkpoint::RECALL_TIMEOUT;
 use crate::error::DaemonError;
+use crate::prompts::PromptSource;
 
 /// Time limits of the switcher's backend calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,10 +41,13 @@ impl SwitchTimeouts {
     }
 }
 
-/// Runs until the dispatcher drops its sender and every job in flight has replied.
+/// Runs until the dispatcher drops its sender and every job in flight has replied. After a
+/// launch that resumes a conversation, `prompts` says whether its last prompt went
+/// unanswered (see [`EffectOutcome::Launched`]).
 pub async fn run(
     mut jobs: mpsc::Receiver<SwitchJob>,
     backend: Arc<dyn SessionBackend>,
+    prompts: Arc<dyn PromptSource>,
     inbox: mpsc::Sender<Input>,
     timeouts: SwitchTimeouts,
 ) -> Result<(), DaemonError> {
@@ -51,10 +56,10 @@ pub async fn run(
         tokio::select! {
             job = jobs.recv() => match job {
                 Some(job) => {
-                    let (b, tx) = (backend.clone(), inbox.clone());
+                    let (b, p, tx) = (backend.clone(), prompts.clone(), inbox.clone());
                     running.spawn(async move {
                         let request = job.request();
-                        let outcome = execute(job, &*b, timeouts).await;
+                        let outcome = execute(job, &*b, &*p, timeouts).await;
                         if tx.send(Input::EffectFinished { request, outcome }).await.is_err() {
                             tracing::debug!(%request, "dispatcher gone; reply dropped");
                         }
@@ -73,6 +78,7 @@ pub async fn run(
 pub async fn execute(
     job: SwitchJob,
     backend: &dyn SessionBackend,
+    prompts: &dyn PromptSource,
     t: SwitchTimeouts,
 ) -> EffectOutcome {
     match job {
@@ -89,15 +95,35 @@ pub async fn execute(
         }
         SwitchJob::Launch { request, launch } => {
             let span = tracing::info_span!("launch", session = %launch.session, account = %launch.account, %request);
-            outcome(
+            let launched = outcome(
                 "launch",
                 t.launch,
                 backend.launch(&launch).instrument(span),
                 |l| EffectOutcome::Launched {
                     claude_session: l.claude_session,
+                    unanswered_prompt: None,
                 },
             )
-            .await
+            .await;
+            match launched {
+                EffectOutcome::Launched {
+                    claude_session,
+                    unanswered_prompt: None,
+                } if launch.resume.as_ref() == Some(&claude_session) => {
+                    // The previous program has stopped: its transcript is final.
+                    let recall = tokio::time::timeout(
+                        RECALL_TIMEOUT,
+                        prompts.recall(&launch.dir, &claude_session),
+                    )
+                    .await
+                    .unwrap_or_default();
+                    EffectOutcome::Launched {
+                        claude_session,
+                        unanswered_prompt: recall.last_prompt.filter(|_| recall.unanswered),
+                    }
+                }
+                other => other,
+            }
         }
         SwitchJob::SendPrompt {
             request,
