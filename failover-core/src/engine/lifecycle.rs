@@ -454,9 +454,9 @@ impl FailoverEngine {
         );
     }
 
-    /// Stopped, and evidence read while it stopped shows its turn was cut short after its
-    /// checkpoint found no sign of it: read the now final transcript again for the prompt
-    /// to replay (see [`Recheck`]).
+    /// Stopped, and its own evidence of the quota arrived only after its checkpoint had
+    /// read the transcript: read the now final transcript again for the prompt to replay
+    /// (see [`Recheck`]).
     fn checkpoint_again(&mut self, sid: &SessionId, account: AccountId, purpose: StopPurpose) {
         let Some(m) = self.sessions.get_mut(sid) else {
             return;
