@@ -77,6 +77,17 @@ pub struct EngineConfig {
     pub relaunch_backoff_max: Duration,
     /// After this many deaths in a row a session is reported degraded (default 3).
     pub degraded_after: u32,
+    /// How many sessions of a swap may be moving (checkpoint, stop, launch) at once
+    /// (default 4, at least 1).
+    ///
+    /// Only one swap (one move from an account to another) is ever in flight; this bounds
+    /// the sessions of that swap whose steps are outstanding together. Each step waits on
+    /// the CLI (its exit, then its cold start), so moving sessions side by side brings a
+    /// pool back in about `sessions / parallel_moves` move times instead of one per
+    /// session, as far as the machine's cores allow. The daemon sets it from
+    /// `[policy] parallel_moves` (default: the CPU cores); 1 moves sessions strictly one
+    /// after the other.
+    pub parallel_moves: usize,
 }
 
 impl EngineConfig {
@@ -94,6 +105,7 @@ impl EngineConfig {
             relaunch_backoff: Duration::from_secs(5),
             relaunch_backoff_max: Duration::from_secs(300),
             degraded_after: 3,
+            parallel_moves: 4,
         }
     }
 
@@ -152,6 +164,13 @@ impl EngineConfig {
         if self.degraded_after == 0 {
             return Err(ConfigError::OutOfRange {
                 key: "degraded_after",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
+        if self.parallel_moves == 0 {
+            return Err(ConfigError::OutOfRange {
+                key: "parallel_moves",
                 value: "0".into(),
                 expected: "at least 1",
             });
@@ -216,6 +235,9 @@ mod tests {
         let mut c = config();
         c.degraded_after = 0;
         assert_eq!(key(c), "degraded_after");
+        let mut c = config();
+        c.parallel_moves = 0;
+        assert_eq!(key(c), "parallel_moves");
     }
 
     #[test]

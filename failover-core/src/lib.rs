@@ -43,8 +43,9 @@
 //!   (5xx, 529, throttling, network) vetoes; evidence older than the session's last
 //!   completed turn, or than its launch on its current account, never counts;
 //! - fail over proactively once an account crosses [`EngineConfig::proactive_percent`];
-//! - one swap in flight, one session at a time: checkpoint, stop, launch with
-//!   `--resume`, then replay the interrupted prompt once the session is idle;
+//! - one swap in flight, at most [`EngineConfig::parallel_moves`] of its sessions moving
+//!   at once, each by checkpoint, stop, launch with `--resume`, then replay of the
+//!   interrupted prompt once the session is idle;
 //! - never onto an exhausted account, one that needs a login, or one near its limit when a
 //!   better one exists; return to the preferred account after its reset, between turns;
 //! - every account exhausted: park all sessions and resume them at the earliest reset.

@@ -56,6 +56,28 @@ pub enum LaunchPurpose {
     Swap,
 }
 
+/// Whether the prompt a move found must be looked up again once the session is stopped.
+///
+/// A checkpoint reads the last prompt from the transcript before the stop. Moves start
+/// side by side on the first account-wide signal, often before a session's own evidence
+/// of the quota is read, and its transcript may not hold yet the prompt that hit the limit
+/// (typed an instant before): the checkpoint then found nothing to replay, or an older
+/// prompt. When that evidence lands while the session stops, the transcript, final once
+/// stopped, is read again and the prompt found then is the one replayed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Recheck {
+    /// Nothing to look up again.
+    #[default]
+    No,
+    /// The checkpoint came back before any evidence of the session's own quota failure:
+    /// if such evidence arrives before the stop completes, a checkpoint is taken again
+    /// once stopped.
+    IfEvidence,
+    /// Stopped, with a checkpoint taken again outstanding: its prompt is replayed, then
+    /// the move goes on as after any stop.
+    AfterStop,
+}
+
 /// Where one session stands. Each variant carries exactly the data valid in it: a request
 /// id and its deadline exist only while an effect is outstanding, an account only while
 /// the session is on one.
@@ -97,7 +119,8 @@ pub enum SessionState {
         /// When the engine stops waiting for the reply.
         deadline: UnixMillis,
     },
-    /// A [`Checkpoint`](crate::Effect::Checkpoint) is outstanding; a stop follows.
+    /// A [`Checkpoint`](crate::Effect::Checkpoint) is outstanding; a stop follows (or, for
+    /// a checkpoint taken again once stopped, the rest of the move: see `Recheck`).
     Checkpointing {
         /// The account it is still on.
         account: AccountId,
@@ -259,6 +282,8 @@ pub(crate) struct SessionMachine {
     pub(crate) deaths: u32,
     /// After a failed stop, no new stop is tried before this instant.
     pub(crate) hold_until: Option<UnixMillis>,
+    /// Whether its prompt is looked up again once it is stopped (while being moved).
+    pub(crate) recheck: Recheck,
 }
 
 impl SessionMachine {
@@ -277,6 +302,7 @@ impl SessionMachine {
             streak: None,
             deaths: 0,
             hold_until: None,
+            recheck: Recheck::No,
         }
     }
 

@@ -1,7 +1,9 @@
 //! Engine invariants over random input sequences (strategies from `failover_core::testkit`).
 //!
 //! - `handle` never panics, whatever arrives in whatever order;
-//! - never two swaps in flight: at most one session is in a swap step;
+//! - never two swaps in flight, and within the one in flight never more than
+//!   `parallel_moves` sessions moving: the sessions in swap steps are exactly the swap's
+//!   moving ones, and there are at most that many;
 //! - no launch onto an account that is exhausted at that instant or needs a login;
 //! - a transient verdict never causes anything a plain tick would not (so never a swap);
 //! - the same inputs give the same effects;
@@ -40,12 +42,39 @@ fn sessions() -> Vec<SessionId> {
         .collect()
 }
 
-fn config(spread: bool) -> EngineConfig {
+fn config(spread: bool, parallel: usize) -> EngineConfig {
     let mut config = testkit::config(&ACCOUNTS, &SESSIONS);
     if spread {
         config.mode = PolicyMode::Spread;
     }
+    config.parallel_moves = parallel;
     config
+}
+
+/// How many sessions a swap may move at once: from strictly one by one to all of them.
+fn parallel() -> impl Strategy<Value = usize> {
+    1..=SESSIONS.len()
+}
+
+/// The sessions in a swap step are exactly the swap's moving ones, and never more than
+/// `parallel_moves` (no swap, no session in a swap step).
+fn check_moves(engine: &FailoverEngine) -> Result<(), String> {
+    let stepping: Vec<SessionId> = engine
+        .session_states()
+        .filter(|(_, s)| s.is_swap_step())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let moving = engine.snapshot().swap.map(|s| s.moving).unwrap_or_default();
+    if stepping != moving {
+        return Err(format!(
+            "sessions in swap steps {stepping:?}, swap moving {moving:?}"
+        ));
+    }
+    let limit = engine.config().parallel_moves;
+    if moving.len() > limit {
+        return Err(format!("{} sessions moving, limit {limit}", moving.len()));
+    }
+    Ok(())
 }
 
 fn script() -> impl Strategy<Value = Vec<(Duration, Input)>> {
@@ -72,12 +101,10 @@ fn run_checked(engine: &mut FailoverEngine, script: &[(Duration, Input)]) -> Vec
         let is_command = matches!(input, Input::Command { .. });
         let effects = engine.handle(now, input.clone());
 
-        // Never two swaps in flight.
-        let swapping = engine
-            .session_states()
-            .filter(|(_, s)| s.is_swap_step())
-            .count();
-        assert!(swapping <= 1, "{swapping} sessions in swap steps");
+        // One swap in flight, at most `parallel_moves` of its sessions moving.
+        if let Err(e) = check_moves(engine) {
+            panic!("{e}");
+        }
 
         // Launches only onto accounts usable at this instant, and never onto one past the
         // proactive threshold while another has headroom.
@@ -166,21 +193,25 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn invariants_hold_single_active(script in script()) {
-        let mut engine = FailoverEngine::new(config(false)).unwrap();
+    fn invariants_hold_single_active(script in script(), parallel in parallel()) {
+        let mut engine = FailoverEngine::new(config(false, parallel)).unwrap();
         run_checked(&mut engine, &script);
     }
 
     #[test]
-    fn invariants_hold_spread(script in script()) {
-        let mut engine = FailoverEngine::new(config(true)).unwrap();
+    fn invariants_hold_spread(script in script(), parallel in parallel()) {
+        let mut engine = FailoverEngine::new(config(true, parallel)).unwrap();
         run_checked(&mut engine, &script);
     }
 
     #[test]
-    fn same_inputs_same_effects(script in script(), spread in prop::bool::ANY) {
-        let mut one = FailoverEngine::new(config(spread)).unwrap();
-        let mut two = FailoverEngine::new(config(spread)).unwrap();
+    fn same_inputs_same_effects(
+        script in script(),
+        spread in prop::bool::ANY,
+        parallel in parallel(),
+    ) {
+        let mut one = FailoverEngine::new(config(spread, parallel)).unwrap();
+        let mut two = FailoverEngine::new(config(spread, parallel)).unwrap();
         let a = run_checked(&mut one, &script);
         let b = run_checked(&mut two, &script);
         prop_assert_eq!(a, b);
@@ -200,7 +231,7 @@ proptest! {
             TransientKind::Throttled, TransientKind::Network,
         ]),
     ) {
-        let mut engine = FailoverEngine::new(config(spread)).unwrap();
+        let mut engine = FailoverEngine::new(config(spread, 2)).unwrap();
         let mut now = UnixMillis::EPOCH;
         for (gap, input) in &script {
             now = now + *gap;
@@ -253,8 +284,12 @@ proptest! {
     /// With effects really executed against the fakes: no session is launched while it
     /// runs, every running session sits on a configured account, and nothing panics.
     #[test]
-    fn simulated_runs_never_launch_twice(events in prop::collection::vec(world(), 1..60), spread in prop::bool::ANY) {
-        let mut sim = Simulator::new(config(spread)).unwrap();
+    fn simulated_runs_never_launch_twice(
+        events in prop::collection::vec(world(), 1..60),
+        spread in prop::bool::ANY,
+        parallel in parallel(),
+    ) {
+        let mut sim = Simulator::new(config(spread, parallel)).unwrap();
         sim.start();
         for event in events {
             match event {
@@ -274,8 +309,9 @@ proptest! {
                 World::Wait(secs) => sim.advance(Duration::from_secs(secs)),
             }
             prop_assert_eq!(sim.launch_conflicts(), 0);
-            let swapping = sim.engine().session_states().filter(|(_, s)| s.is_swap_step()).count();
-            prop_assert!(swapping <= 1);
+            if let Err(e) = check_moves(sim.engine()) {
+                prop_assert!(false, "{}", e);
+            }
         }
         sim.advance(Duration::from_secs(3 * 3600));
         prop_assert_eq!(sim.launch_conflicts(), 0);

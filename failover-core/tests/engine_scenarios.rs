@@ -50,6 +50,13 @@ fn cfg(accounts: &[&str], sessions: &[&str]) -> EngineConfig {
     testkit::config(accounts, sessions)
 }
 
+/// A configuration whose swaps move at most `parallel` sessions at once.
+fn cfg_parallel(accounts: &[&str], sessions: &[&str], parallel: usize) -> EngineConfig {
+    let mut config = testkit::config(accounts, sessions);
+    config.parallel_moves = parallel;
+    config
+}
+
 // ----- input shorthands -----
 
 fn started(s: &str, conv: &str, account: &str) -> Input {
@@ -340,10 +347,10 @@ fn a_prompt_the_record_shows_unanswered_is_replayed_though_the_session_looked_id
 
 /// The checkpoint missed the prompt (the transcript had not been written yet), but the
 /// transcript read after the stop shows it unanswered: the resumed launch reports it and
-/// the engine replays it. A prompt the engine already holds wins over the report.
+/// the engine replays it, in place of a prompt recalled earlier from the unfinished record.
 #[test]
 fn a_resumed_launch_that_reports_an_unanswered_prompt_gets_it_replayed() {
-    for (from_checkpoint, replayed) in [(None, "typed late"), (Some("held"), "held")] {
+    for (from_checkpoint, replayed) in [(None, "typed late"), (Some("older"), "typed late")] {
         let held = if from_checkpoint.is_some() {
             "t=21 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]\n"
         } else {
@@ -483,6 +490,37 @@ fn proactive_failover_at_the_threshold_waits_for_a_turn_boundary() {
 }
 
 #[test]
+fn a_proactive_swap_moves_only_idle_sessions_side_by_side() {
+    // Three slots, but only sessions at a turn boundary move: s2 and s3 at once, s1 when
+    // its turn ends.
+    check(
+        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2", "s3"], 3)),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (5, idle("s2")),
+            (5, idle("s3")),
+            (20, statusline("a", near(96.0, Some(9000)), 20)),
+            (30, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=20 notify info [failover:a:b] failing over from a to b: a used 96% of its five_hour window (next reset 1970-01-01T02:30:00Z)
+        t=20 checkpoint #1 s2 on a
+        t=20 checkpoint #2 s3 on a
+        t=20 persist active=b accounts=a:near_limit swap=a->b[s1,s2,s3]
+        t=30 checkpoint #3 s1 on a
+        ",
+    );
+}
+
+#[test]
 fn never_moves_onto_a_near_limit_account_when_a_better_one_exists() {
     check(
         Setup::Fresh(cfg(&["a", "b", "c"], &["s1"])),
@@ -577,12 +615,12 @@ fn a_clear_line_from_a_session_being_moved_off_does_not_restore_a_login() {
     );
 }
 
-// ----- one swap at a time -----
+// ----- one swap at a time, its sessions side by side -----
 
 #[test]
 fn sessions_move_one_at_a_time() {
     check(
-        Setup::Fresh(cfg(&["a", "b"], &["s1", "s2"])),
+        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2"], 1)),
         vec![
             (0, started("s1", "c1", "a")),
             (0, started("s2", "c2", "a")),
@@ -611,6 +649,305 @@ fn sessions_move_one_at_a_time() {
         t=15 launch #6 s2 on b resume=c2
         t=15 persist active=b accounts=a:exhausted swap=a->b[s2]
         t=16 persist active=b accounts=a:exhausted
+        ",
+    );
+}
+
+#[test]
+fn a_swap_moves_at_most_parallel_moves_sessions_at_once() {
+    // Two slots: s1 and s2 start together; s3 starts only once s1's launch is done, not
+    // when it is merely asked for; s4 and s5 follow as slots free up.
+    check(
+        Setup::Fresh(cfg_parallel(
+            &["a", "b"],
+            &["s1", "s2", "s3", "s4", "s5"],
+            2,
+        )),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, started("s4", "c4", "a")),
+            (0, started("s5", "c5", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(7200)), 10)),
+            (11, done(1, checkpointed(None))),
+            (12, done(3, EffectOutcome::Stopped)),
+            (13, done(2, checkpointed(None))),
+            (14, done(4, launched("c1"))),
+            (15, done(5, EffectOutcome::Stopped)),
+            (16, done(6, checkpointed(None))),
+            (17, done(7, launched("c2"))),
+            (18, done(8, EffectOutcome::Stopped)),
+            (19, done(9, checkpointed(None))),
+            (20, done(10, launched("c3"))),
+            (21, done(11, EffectOutcome::Stopped)),
+            (22, done(12, checkpointed(None))),
+            (23, done(14, EffectOutcome::Stopped)),
+            (24, done(13, launched("c4"))),
+            (25, done(15, launched("c5"))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 checkpoint #2 s2 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4,s5]
+        t=11 stop #3 s1
+        t=12 launch #4 s1 on b resume=c1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4,s5]
+        t=13 stop #5 s2
+        t=14 checkpoint #6 s3 on a
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s2,s3,s4,s5]
+        t=15 launch #7 s2 on b resume=c2
+        t=15 persist active=b accounts=a:exhausted swap=a->b[s2,s3,s4,s5]
+        t=16 stop #8 s3
+        t=17 checkpoint #9 s4 on a
+        t=17 persist active=b accounts=a:exhausted swap=a->b[s3,s4,s5]
+        t=18 launch #10 s3 on b resume=c3
+        t=18 persist active=b accounts=a:exhausted swap=a->b[s3,s4,s5]
+        t=19 stop #11 s4
+        t=20 checkpoint #12 s5 on a
+        t=20 persist active=b accounts=a:exhausted swap=a->b[s4,s5]
+        t=21 launch #13 s4 on b resume=c4
+        t=21 persist active=b accounts=a:exhausted swap=a->b[s4,s5]
+        t=22 stop #14 s5
+        t=23 launch #15 s5 on b resume=c5
+        t=23 persist active=b accounts=a:exhausted swap=a->b[s4,s5]
+        t=24 persist active=b accounts=a:exhausted swap=a->b[s5]
+        t=25 persist active=b accounts=a:exhausted
+        ",
+    );
+}
+
+#[test]
+fn a_failed_stop_holds_its_session_and_frees_its_slot_for_the_next() {
+    // s1's stop fails: s1 stays on a under a hold, s2 goes on, and s3 takes s1's slot at
+    // once. s1 moves after its hold.
+    check(
+        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2", "s3"], 2)),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(7200)), 10)),
+            (11, done(1, checkpointed(None))),
+            (11, done(2, checkpointed(None))),
+            (12, done(3, failed(FailureKind::Transient))),
+            (13, done(4, EffectOutcome::Stopped)),
+            (14, done(6, launched("c2"))),
+            (20, tick()),
+            (21, done(5, checkpointed(None))),
+            (22, done(7, checkpointed(None))),
+            (23, done(8, EffectOutcome::Stopped)),
+            (24, done(9, EffectOutcome::Stopped)),
+            (25, done(10, launched("c3"))),
+            (26, done(11, launched("c1"))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 checkpoint #2 s2 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3]
+        t=11 stop #3 s1
+        t=11 stop #4 s2
+        t=12 notify warning [stop-failed:s1] could not stop s1 (boom); it stays on a, next try at 1970-01-01T00:00:17Z
+        t=12 checkpoint #5 s3 on a
+        t=13 launch #6 s2 on b resume=c2
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s1,s3]
+        t=20 checkpoint #7 s1 on a
+        t=21 stop #8 s3
+        t=22 stop #9 s1
+        t=23 launch #10 s3 on b resume=c3
+        t=23 persist active=b accounts=a:exhausted swap=a->b[s1,s3]
+        t=24 launch #11 s1 on b resume=c1
+        t=24 persist active=b accounts=a:exhausted swap=a->b[s1,s3]
+        t=25 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=26 persist active=b accounts=a:exhausted
+        ",
+    );
+}
+
+#[test]
+fn a_destination_lost_mid_swap_lets_the_moves_in_flight_land_then_aborts() {
+    // Two of four sessions are stopping when b runs out too: they land on c, nothing new
+    // starts towards b, and once they are up the swap is dropped and a new one (a -> c)
+    // takes the rest.
+    check(
+        Setup::Fresh(cfg_parallel(&["a", "b", "c"], &["s1", "s2", "s3", "s4"], 2)),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, started("s4", "c4", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(7200)), 10)),
+            (11, done(1, checkpointed(None))),
+            (11, done(2, checkpointed(None))),
+            (12, statusline("b", exhausted(Some(9000)), 12)),
+            (13, done(3, EffectOutcome::Stopped)),
+            (13, done(4, EffectOutcome::Stopped)),
+            (14, done(5, launched("c1"))),
+            (15, done(6, launched("c2"))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 checkpoint #2 s2 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4]
+        t=11 stop #3 s1
+        t=11 stop #4 s2
+        t=12 notify warning [failover:b:c] failing over from b to c: b exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=12 persist active=c accounts=a:exhausted,b:exhausted swap=a->b[s1,s2,s3,s4]
+        t=13 launch #5 s1 on c resume=c1
+        t=13 persist active=c accounts=a:exhausted,b:exhausted swap=a->b[s1,s2,s3,s4]
+        t=13 launch #6 s2 on c resume=c2
+        t=13 persist active=c accounts=a:exhausted,b:exhausted swap=a->b[s1,s2,s3,s4]
+        t=14 persist active=c accounts=a:exhausted,b:exhausted swap=a->b[s2,s3,s4]
+        t=15 checkpoint #7 s3 on a
+        t=15 checkpoint #8 s4 on a
+        t=15 persist active=c accounts=a:exhausted,b:exhausted swap=a->c[s3,s4]
+        ",
+    );
+}
+
+#[test]
+fn evidence_read_while_a_session_stops_has_its_transcript_read_again() {
+    // s1's transcript moves all four at once, before the others' own evidence is read.
+    // Their checkpoints read transcripts that do not hold the prompt that hit the limit
+    // yet: s2 looked idle (nothing to replay), s4 was working (an older prompt would be
+    // replayed). Their transcript lines land while they stop: once stopped their
+    // transcripts are read again and the prompts found then are replayed. Nothing ever
+    // shows s3's turn cut short: its prompt (perhaps answered long ago) is not typed again.
+    check(
+        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2", "s3", "s4"], 4)),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, started("s4", "c4", "a")),
+            (0, adopted()),
+            (5, working("s4")),
+            (10, transcript("s1", exhausted(Some(7200)), 10)),
+            (11, done(1, checkpointed(Some("p1")))),
+            (11, done(2, checkpointed(Some("answered before")))),
+            (11, done(3, checkpointed(Some("p3")))),
+            (11, done(4, checkpointed(Some("older")))),
+            (11, transcript("s2", exhausted(Some(7200)), 11)),
+            (11, transcript("s4", exhausted(Some(7200)), 11)),
+            (12, done(5, EffectOutcome::Stopped)),
+            (12, done(6, EffectOutcome::Stopped)),
+            (12, done(7, EffectOutcome::Stopped)),
+            (12, done(8, EffectOutcome::Stopped)),
+            (13, done(10, checkpointed(Some("p2")))),
+            (13, done(12, checkpointed(Some("p4")))),
+            (14, done(9, launched("c1"))),
+            (14, done(11, launched("c3"))),
+            (14, done(13, launched("c2"))),
+            (14, done(14, launched("c4"))),
+            (15, idle("s1")),
+            (15, idle("s2")),
+            (15, idle("s3")),
+            (15, idle("s4")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 checkpoint #2 s2 on a
+        t=10 checkpoint #3 s3 on a
+        t=10 checkpoint #4 s4 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4]
+        t=11 stop #5 s1
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1]
+        t=11 stop #6 s2
+        t=11 stop #7 s3
+        t=11 stop #8 s4
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s4]
+        t=12 launch #9 s1 on b resume=c1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s4]
+        t=12 checkpoint #10 s2 on a
+        t=12 launch #11 s3 on b resume=c3
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s4]
+        t=12 checkpoint #12 s4 on a
+        t=13 launch #13 s2 on b resume=c2
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s2,s4]
+        t=13 launch #14 s4 on b resume=c4
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4] prompts=[s1,s2,s4]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s2,s3,s4] prompts=[s1,s2,s4]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s2,s4] prompts=[s1,s2,s4]
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s4] prompts=[s1,s2,s4]
+        t=14 persist active=b accounts=a:exhausted prompts=[s1,s2,s4]
+        t=15 prompt #15 s1 \"p1\"
+        t=15 prompt #16 s2 \"p2\"
+        t=15 prompt #17 s4 \"p4\"
+        ",
+    );
+}
+
+#[test]
+fn parallel_moves_takes_effect_on_reload() {
+    // Raised mid-swap: a second session starts moving at once. Lowered: the moves under
+    // way finish, and a new one starts only when fewer than the new bound are left.
+    let sessions = ["s1", "s2", "s3", "s4"];
+    let with = |parallel| Input::ConfigChanged(Ok(cfg_parallel(&["a", "b"], &sessions, parallel)));
+    check(
+        Setup::Fresh(cfg_parallel(&["a", "b"], &sessions, 1)),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, started("s2", "c2", "a")),
+            (0, started("s3", "c3", "a")),
+            (0, started("s4", "c4", "a")),
+            (0, adopted()),
+            (10, statusline("a", exhausted(Some(7200)), 10)),
+            (11, with(2)),
+            (12, with(1)),
+            (13, done(1, checkpointed(None))),
+            (14, done(3, EffectOutcome::Stopped)),
+            (15, done(4, launched("c1"))),
+            (16, done(2, checkpointed(None))),
+            (17, done(5, EffectOutcome::Stopped)),
+            (18, done(6, launched("c2"))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4]
+        t=11 checkpoint #2 s2 on a
+        t=13 stop #3 s1
+        t=14 launch #4 s1 on b resume=c1
+        t=14 persist active=b accounts=a:exhausted swap=a->b[s1,s2,s3,s4]
+        t=15 persist active=b accounts=a:exhausted swap=a->b[s2,s3,s4]
+        t=16 stop #5 s2
+        t=17 launch #6 s2 on b resume=c2
+        t=17 persist active=b accounts=a:exhausted swap=a->b[s2,s3,s4]
+        t=18 checkpoint #7 s3 on a
+        t=18 persist active=b accounts=a:exhausted swap=a->b[s3,s4]
         ",
     );
 }
@@ -1139,7 +1476,7 @@ fn near_limit_without_a_better_account_keeps_working_there() {
 #[test]
 fn drain_finishes_the_move_in_flight_and_starts_nothing_new() {
     check(
-        Setup::Fresh(cfg(&["a", "b"], &["s1", "s2"])),
+        Setup::Fresh(cfg_parallel(&["a", "b"], &["s1", "s2"], 1)),
         vec![
             (0, started("s1", "c1", "a")),
             (0, started("s2", "c2", "a")),

@@ -151,6 +151,8 @@ pub struct RawPolicy {
     pub degraded_after: Option<Spanned<u32>>,
     /// Grace given to a session to exit before it is killed, seconds.
     pub stop_grace_secs: Option<u64>,
+    /// Sessions of a swap moved side by side.
+    pub parallel_moves: Option<Spanned<usize>>,
 }
 
 /// `[[accounts]]`.
@@ -747,12 +749,17 @@ impl Resolver<'_> {
         if let Some(d) = &policy.degraded_after {
             engine.degraded_after = *d.get_ref();
         }
+        engine.parallel_moves = policy
+            .parallel_moves
+            .as_ref()
+            .map_or_else(default_parallel_moves, |p| *p.get_ref());
         if let Err(e) = engine.validate() {
             let span = match &e {
                 failover_core::ConfigError::OutOfRange { key, .. } => match *key {
                     "proactive_percent" => policy.proactive_percent.as_ref().map(|s| s.span()),
                     "pane_confirmations" => policy.pane_confirmations.as_ref().map(|s| s.span()),
                     "degraded_after" => policy.degraded_after.as_ref().map(|s| s.span()),
+                    "parallel_moves" => policy.parallel_moves.as_ref().map(|s| s.span()),
                     _ => None,
                 },
                 _ => None,
@@ -990,6 +997,18 @@ pub fn default_socket(env: &dyn Env, state_dir: &Path) -> PathBuf {
             || state_dir.join("control.sock"),
             |d| d.join("claude-failover.sock"),
         )
+}
+
+/// The default of `[policy] parallel_moves`: the CPU cores this process may use (1 when
+/// that cannot be told).
+///
+/// A move is mostly a cold start of Claude Code (about a CPU-second, CPU-bound); stopping
+/// an idle session is quick. One move per core keeps every core busy, and more only makes
+/// the cold starts contend: N sessions cannot come back faster than N cold starts' CPU
+/// time divided by the cores. Memory is not the limit: a session's old process exits
+/// before its new one starts.
+pub fn default_parallel_moves() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/claude-failover/config.toml`, else

@@ -71,6 +71,34 @@ fn defaults_fill_in_what_is_not_said() {
 }
 
 #[test]
+fn parallel_moves_defaults_to_the_cores_and_can_be_set() {
+    let dir = tree();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let cfg = parse(dir.path(), MINIMAL).unwrap();
+    assert_eq!(cfg.engine.parallel_moves, cores);
+
+    let one = format!("{MINIMAL}\n[policy]\nparallel_moves = 1\n");
+    assert_eq!(parse(dir.path(), &one).unwrap().engine.parallel_moves, 1);
+    let many = format!("{MINIMAL}\n[policy]\nparallel_moves = 37\n");
+    assert_eq!(parse(dir.path(), &many).unwrap().engine.parallel_moves, 37);
+
+    let zero = format!("{MINIMAL}\n[policy]\nparallel_moves = 0\n");
+    let err = parse(dir.path(), &zero).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("policy.parallel_moves"));
+    let line = zero
+        .lines()
+        .position(|l| l == "parallel_moves = 0")
+        .unwrap()
+        + 1;
+    assert_eq!(err.line, Some(line), "{err}");
+    assert!(err.to_string().contains("at least 1"), "{err}");
+
+    let negative = format!("{MINIMAL}\n[policy]\nparallel_moves = -2\n");
+    let err = parse(dir.path(), &negative).unwrap_err();
+    assert!(err.line.is_some(), "{err}");
+}
+
+#[test]
 fn a_typo_names_file_line_and_key() {
     let dir = tree();
     let text = format!(

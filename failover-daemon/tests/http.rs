@@ -4,12 +4,15 @@
 mod common;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::http::{self as client};
 use common::*;
+use failover_core::{AccountId, SessionBackend};
 use failover_daemon::http::dto::{EventDto, StatusDto};
 use failover_daemon::{Daemon, DaemonError, DaemonHandle};
+use tokio::sync::Notify;
 
 const ACCOUNTS: [&str; 3] = ["primary", "backup", "spare"];
 const SESSIONS: [&str; 2] = ["ccl-0", "ccl-1"];
@@ -24,9 +27,27 @@ struct Running {
 }
 
 async fn start(extra: &str) -> Running {
+    start_holding(extra, None).await.0
+}
+
+/// A running daemon whose launches on `held_on`, if any, wait forever; the `Notify`
+/// fires at each launch held.
+async fn start_holding(extra: &str, held_on: Option<&str>) -> (Running, Arc<Notify>) {
     let tree = Tree::new(&ACCOUNTS, &SESSIONS);
     let fakes = Fakes::new();
-    let (deps, obs) = fakes.deps(&tree);
+    let held = Arc::new(Notify::new());
+    let (deps, obs) = match held_on {
+        Some(account) => {
+            let gated: Arc<dyn SessionBackend> = Arc::new(HeldLaunches {
+                inner: fakes.backend.clone(),
+                hold_on: AccountId::new(account),
+                release: Arc::new(Notify::new()),
+                held: held.clone(),
+            });
+            fakes.deps_with(&tree, gated)
+        }
+        None => fakes.deps(&tree),
+    };
     let daemon = Daemon::start(tree.config(&ACCOUNTS, &SESSIONS, extra), deps)
         .await
         .unwrap();
@@ -45,13 +66,14 @@ async fn start(extra: &str) -> Running {
         })
         .await
         .unwrap();
-    Running {
+    let running = Running {
         tree,
         fakes,
         handle,
         obs,
         task,
-    }
+    };
+    (running, held)
 }
 
 #[tokio::test]
@@ -174,12 +196,12 @@ async fn swap_pause_and_resume_answer_with_json() {
 
 #[tokio::test]
 async fn a_second_swap_while_one_runs_is_a_conflict() {
-    let r = start("").await;
+    // Hold the first swap mid-move: its launches on backup never finish.
+    let (r, held) = start_holding("", Some("backup")).await;
     let sock = r.tree.socket();
-    // Hold the first swap: the checkpoint store fails transiently for a while.
-    r.fakes.checkpoints.fail_next(1_000);
-    let first = client::unix(&sock, "POST", "/v1/swap", "").await;
+    let first = client::unix(&sock, "POST", "/v1/swap", r#"{"to":"backup"}"#).await;
     assert_eq!(first.status, 202, "{}", first.body);
+    held.notified().await;
     let second = client::unix(&sock, "POST", "/v1/swap", r#"{"to":"spare"}"#).await;
     assert_eq!(second.status, 409, "{}", second.body);
     assert_eq!(second.json()["error"]["code"], "swap_in_progress");

@@ -7,13 +7,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use common::*;
-use failover_core::testkit::FakeBackend;
 use failover_core::{
-    AccountId, BackendError, ClaudeSessionId, Detection, LaunchRequest, Launched, Liveness,
-    NotificationKind, PaneCapture, PersistedState, SessionBackend, SessionId, SignalSource,
-    Subject, TransientKind, Verdict,
+    AccountId, ClaudeSessionId, Detection, NotificationKind, PersistedState, SessionBackend,
+    SessionId, SignalSource, Subject, TransientKind, Verdict,
 };
 use failover_daemon::{Daemon, ObserverEvent};
 use tokio::sync::{Notify, oneshot};
@@ -57,6 +54,17 @@ async fn quota_on_the_active_account_moves_every_session_and_replays_its_prompt(
         tree.write_transcript(s, conv.as_str(), &format!("prompt of {s}"));
         obs.send(activity(s, true, now)).await.unwrap();
     }
+    // Activity reaches the engine by way of the session watcher, a detection directly: wait
+    // until the engine knows the turns are under way, as it would long before a quota hit.
+    handle
+        .wait_for(LIMIT, |p| {
+            p.snapshot
+                .sessions
+                .iter()
+                .all(|s| s.activity == Some(failover_core::Activity::Working))
+        })
+        .await
+        .expect("every session seen working");
     // The transcript of one session says the five-hour window ran out.
     let reset = now + Duration::from_secs(3 * 3600);
     obs.send(quota_exhausted("ccl-0", reset, now))
@@ -335,41 +343,6 @@ async fn a_restarted_daemon_adopts_running_sessions_instead_of_relaunching() {
     running.abort();
 }
 
-/// A backend whose launches on one account wait until released: a swap can be caught
-/// half done.
-struct HeldLaunches {
-    inner: Arc<FakeBackend>,
-    hold_on: AccountId,
-    release: Arc<Notify>,
-    held: Arc<Notify>,
-}
-
-#[async_trait]
-impl SessionBackend for HeldLaunches {
-    async fn launch(&self, request: &LaunchRequest) -> Result<Launched, BackendError> {
-        if request.account == self.hold_on {
-            self.held.notify_one();
-            self.release.notified().await;
-        }
-        self.inner.launch(request).await
-    }
-    async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
-        self.inner.stop(session, grace).await
-    }
-    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
-        self.inner.capture(session).await
-    }
-    async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
-        self.inner.send_input(session, text).await
-    }
-    async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError> {
-        self.inner.liveness(session).await
-    }
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
-        self.inner.list().await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_daemon_killed_mid_swap_finishes_the_swap_on_restart() {
     let tree = Tree::new(&ACCOUNTS, &SESSIONS);
@@ -382,7 +355,9 @@ async fn a_daemon_killed_mid_swap_finishes_the_swap_on_restart() {
         held: held.clone(),
     });
     let (deps, obs) = fakes.deps_with(&tree, gated);
-    let daemon = Daemon::start(tree.config(&ACCOUNTS, &SESSIONS, ""), deps)
+    // Every session of the swap moves at once, so all of them are caught mid-move.
+    let policy = "[policy]\nparallel_moves = 3\n";
+    let daemon = Daemon::start(tree.config(&ACCOUNTS, &SESSIONS, policy), deps)
         .await
         .unwrap();
     let handle = daemon.handle();
@@ -403,8 +378,12 @@ async fn a_daemon_killed_mid_swap_finishes_the_swap_on_restart() {
     ))
     .await
     .unwrap();
-    // The first session is stopped and its launch on the backup account is in flight…
+    // Every session is stopped and a launch on the backup account is in flight…
     held.notified().await;
+    eventually(LIMIT, "every session stopped", || {
+        fakes.accounts_of(&SESSIONS).iter().all(Option::is_none)
+    })
+    .await;
     eventually(LIMIT, "the swap is persisted", || {
         read_state(&tree).swap.is_some()
     })
@@ -417,13 +396,13 @@ async fn a_daemon_killed_mid_swap_finishes_the_swap_on_restart() {
         .into_iter()
         .filter(Option::is_none)
         .collect();
-    assert_eq!(stopped.len(), 1, "exactly one session was caught stopped");
+    assert_eq!(stopped.len(), 3, "every session was caught stopped");
     assert!(read_state(&tree).swap.is_some());
     // The stale socket of the dead daemon does not stop the next one.
     assert!(tree.socket().exists());
 
     let (deps, _obs) = fakes.deps(&tree);
-    let daemon = Daemon::start(tree.config(&ACCOUNTS, &SESSIONS, ""), deps)
+    let daemon = Daemon::start(tree.config(&ACCOUNTS, &SESSIONS, policy), deps)
         .await
         .unwrap();
     let handle = daemon.handle();

@@ -53,6 +53,70 @@ fn written_state_reads_back_and_leaves_no_temporary_file() {
 }
 
 #[test]
+fn a_swap_saved_by_a_version_that_moved_one_session_at_a_time_resumes_side_by_side() {
+    // The swap record has not changed with parallel moves: `pending` lists the sessions
+    // not yet moved, the one that was moving included. s1 had moved, s2 was stopped
+    // mid-move, s3..s5 still run on a.
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::new(dir.path());
+    let session = |account: &str, conv: &str| {
+        format!(
+            r#"{{"account":"{account}","claude_session":"{conv}","pending_prompt":null,"parked":false}}"#
+        )
+    };
+    let text = format!(
+        r#"{{"schema_version":1,"active_account":"b",
+        "accounts":{{"a":{{"state":"exhausted","window":"five_hour","until":7200000}},
+                    "b":{{"state":"available"}}}},
+        "sessions":{{"s1":{},"s2":{},"s3":{},"s4":{},"s5":{}}},
+        "swap":{{"from":"a","to":"b","pending":["s2","s3","s4","s5"],"started_at":1000}},
+        "paused":false}}"#,
+        session("b", "c1"),
+        session("a", "c2"),
+        session("a", "c3"),
+        session("a", "c4"),
+        session("a", "c5"),
+    );
+    std::fs::write(store.path(), text).unwrap();
+    let Loaded::State(state) = store.load(UnixMillis(0)).unwrap() else {
+        panic!("the state file did not load");
+    };
+    let swap = state.swap.clone().expect("the swap in flight is read");
+    assert_eq!(swap.pending.len(), 4);
+
+    let mut config = failover_core::testkit::config(&["a", "b"], &["s1", "s2", "s3", "s4", "s5"]);
+    config.parallel_moves = 2;
+    let mut engine = failover_core::FailoverEngine::restore(config, state).unwrap();
+    let now = UnixMillis::from_secs(100);
+    let started = |s: &str, account: &str| failover_core::Input::SessionStarted {
+        session: SessionId::new(s),
+        claude_session: None,
+        account: Some(AccountId::new(account)),
+    };
+    engine.handle(now, started("s1", "b"));
+    for s in ["s3", "s4", "s5"] {
+        engine.handle(now, started(s, "a"));
+    }
+    let effects = engine.handle(now, failover_core::Input::AdoptionComplete);
+    let moves: Vec<String> = effects
+        .iter()
+        .filter_map(|e| match e {
+            failover_core::Effect::Launch {
+                session, account, ..
+            } => Some(format!("launch {session} on {account}")),
+            failover_core::Effect::Checkpoint { session, .. } => {
+                Some(format!("checkpoint {session}"))
+            }
+            _ => None,
+        })
+        .collect();
+    // The stopped one comes back on b; two of the three still on a start moving.
+    assert_eq!(moves, ["launch s2 on b", "checkpoint s3", "checkpoint s4"]);
+    let moving = engine.snapshot().swap.expect("the swap goes on").moving;
+    assert_eq!(moving, [SessionId::new("s3"), SessionId::new("s4")]);
+}
+
+#[test]
 fn a_corrupt_state_file_is_kept_aside_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::new(dir.path());

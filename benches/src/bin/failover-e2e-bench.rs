@@ -202,6 +202,13 @@ async fn latency(runs: usize) -> Value {
     for i in 0..runs {
         let (from, to) = (names[i % 2], names[(i + 1) % 2]);
         let prompt = format!("latency probe {i}");
+        // The destination's shortened window must be over in the daemon's eyes too (a
+        // reset read from the screen has minute resolution), or the run parks instead.
+        world
+            .wait_status("the destination usable", Duration::from_secs(120), |s| {
+                s.accounts.iter().any(|a| a.name == to && a.usable)
+            })
+            .await;
         let events_before = world.events().len();
         let flipped_at = now_ms();
         world

@@ -518,6 +518,7 @@ mod tests {
                 from: Some("primary".into()),
                 to: "backup".into(),
                 pending: vec!["ccl-1".into()],
+                moving: vec!["ccl-1".into()],
                 started_at: "2026-11-26T10:00:00Z".into(),
                 started_at_ms: 1_795_687_200_000,
             }),

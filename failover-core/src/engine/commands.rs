@@ -2,7 +2,7 @@
 //! [`Effect::Reply`].
 
 use crate::config::{ConfigError, EngineConfig, PolicyMode};
-use crate::engine::{Command, CommandRefusal, CommandReply, Effect, FailoverEngine};
+use crate::engine::{Command, CommandRefusal, CommandReply, Effect, FailoverEngine, Swap};
 use crate::ids::RequestId;
 use crate::notify::{NotificationKind, Severity};
 use crate::session::{SessionMachine, SessionState};
@@ -64,7 +64,7 @@ impl FailoverEngine {
                  session has its own account",
             ));
         }
-        if self.swap.as_ref().is_some_and(|s| s.current.is_some()) {
+        if self.swap.as_ref().is_some_and(Swap::is_moving) {
             return Refused(CommandRefusal::SwapInProgress);
         }
         let target = match to {
@@ -133,7 +133,7 @@ impl FailoverEngine {
         if config.mode != self.config.mode {
             self.active = None;
             self.dirty = true;
-            if self.swap.as_ref().is_some_and(|s| s.current.is_none()) {
+            if self.swap.as_ref().is_some_and(|s| !s.is_moving()) {
                 self.swap = None;
             }
         }

@@ -50,13 +50,15 @@ pub enum CommandRefusal {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Write a checkpoint of the session (conversation, account, dir, task, last prompt,
-    /// last tool call). Reply: `Checkpointed` or `Failed`.
+    /// last tool call). Reply: `Checkpointed` or `Failed`. Asked before a stop, and again
+    /// after it when evidence read meanwhile shows the turn was cut short (the session is
+    /// then no longer running: the checkpoint reads only its transcript).
     Checkpoint {
         /// Tags the reply.
         request: RequestId,
         /// The session.
         session: SessionId,
-        /// The account it is on.
+        /// The account it is on (or was on, when asked after the stop).
         account: AccountId,
         /// Its conversation, when known.
         claude_session: Option<ClaudeSessionId>,

@@ -53,7 +53,7 @@ pub enum EffectOutcome {
         claude_session: ClaudeSessionId,
         /// On a resume: the conversation's last typed prompt when its transcript shows
         /// nothing answered it (refused by the API, or cut short when the program stopped).
-        /// The engine replays it unless it already holds a prompt to replay. This closes
+        /// The engine replays it, in place of any prompt recalled earlier. This closes
         /// the gaps the checkpoint cannot see: a prompt typed as the move began, written to
         /// the transcript only after the checkpoint read it, or a move whose checkpoint was
         /// lost with a daemon killed mid-swap.

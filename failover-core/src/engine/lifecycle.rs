@@ -6,7 +6,7 @@ use crate::engine::{EffectOutcome, FailoverEngine, Swap};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::notify::{NotificationKind, Severity};
-use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
+use crate::session::{Activity, LaunchPurpose, Recheck, SessionState, StopPurpose};
 
 impl FailoverEngine {
     pub(super) fn on_started(
@@ -184,13 +184,7 @@ impl FailoverEngine {
             })
             .collect();
         if !pending.is_empty() {
-            self.swap = Some(Swap {
-                from,
-                to,
-                pending,
-                current: None,
-                started_at: restored.started_at,
-            });
+            self.swap = Some(Swap::new(from, to, pending, restored.started_at));
         }
     }
 
@@ -283,11 +277,9 @@ impl FailoverEngine {
                     .sessions
                     .get(sid)
                     .is_some_and(|m| m.claude_session.as_ref() == Some(&claude_session));
-                let holds_prompt = self
-                    .sessions
-                    .get(sid)
-                    .is_some_and(|m| m.pending_prompt.is_some());
-                if resumed && !holds_prompt && unanswered_prompt.is_some() {
+                // The transcript read after the stop is final: the prompt it shows unanswered
+                // wins over one recalled earlier (from a transcript not yet written).
+                if resumed && unanswered_prompt.is_some() {
                     self.set_prompt(sid, unanswered_prompt);
                 }
                 if let Some(m) = self.sessions.get_mut(sid) {
@@ -332,10 +324,22 @@ impl FailoverEngine {
                     unanswered,
                 },
             ) => {
-                if (interrupted || quota_hit || unanswered) && last_prompt.is_some() {
+                let cut_short = interrupted || quota_hit || unanswered;
+                let recheck = self.sessions.get_mut(sid).map(|m| {
+                    let was = std::mem::take(&mut m.recheck);
+                    if was != Recheck::AfterStop && !quota_hit {
+                        m.recheck = Recheck::IfEvidence;
+                    }
+                    was
+                });
+                if cut_short && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
-                self.begin_stop_step(sid, account, purpose);
+                if recheck == Some(Recheck::AfterStop) {
+                    self.after_stop(sid, account, purpose);
+                } else {
+                    self.begin_stop_step(sid, account, purpose);
+                }
             }
             (
                 SessionState::Checkpointing {
@@ -344,14 +348,32 @@ impl FailoverEngine {
                 EffectOutcome::Failed { detail, .. },
             ) => {
                 self.notify_checkpoint_failed(sid, &detail);
-                self.begin_stop_step(sid, account, purpose);
+                let recheck = self
+                    .sessions
+                    .get_mut(sid)
+                    .map(|m| std::mem::take(&mut m.recheck));
+                if recheck == Some(Recheck::AfterStop) {
+                    self.after_stop(sid, account, purpose);
+                } else {
+                    self.begin_stop_step(sid, account, purpose);
+                }
             }
             (
                 SessionState::Stopping {
                     account, purpose, ..
                 },
                 EffectOutcome::Stopped,
-            ) => self.after_stop(sid, account, purpose),
+            ) => {
+                let recheck = self.sessions.get_mut(sid).is_some_and(|m| {
+                    std::mem::take(&mut m.recheck) == Recheck::IfEvidence
+                        && m.quota_hit_at.is_some()
+                });
+                if recheck {
+                    self.checkpoint_again(sid, account, purpose);
+                } else {
+                    self.after_stop(sid, account, purpose);
+                }
+            }
             (
                 SessionState::Stopping {
                     account, purpose, ..
@@ -361,6 +383,7 @@ impl FailoverEngine {
                 // It may still run there: launching it elsewhere would run it twice.
                 let hold = self.now + self.config.relaunch_backoff.max(Duration::from_secs(1));
                 if let Some(m) = self.sessions.get_mut(sid) {
+                    m.recheck = Recheck::No;
                     if m.hold_until.replace(hold).is_none() {
                         self.holds += 1;
                     }
@@ -373,11 +396,10 @@ impl FailoverEngine {
                     },
                 );
                 if matches!(purpose, StopPurpose::Swap { .. }) {
-                    // Still on the old account: it stays pending and is retried after the hold.
+                    // Still on the old account: it stays pending and is retried after the hold;
+                    // its slot goes to the next session meanwhile.
                     if let Some(swap) = self.swap.as_mut() {
-                        if swap.current.as_ref() == Some(sid) {
-                            swap.current = None;
-                        }
+                        swap.moving.remove(sid);
                     }
                 }
                 self.notify_stop_failed(sid, &account, &detail, hold);
@@ -426,6 +448,41 @@ impl FailoverEngine {
                 request,
                 deadline,
                 purpose,
+            },
+        );
+    }
+
+    /// Stopped, and its own evidence of the quota arrived only after its checkpoint had
+    /// read the transcript: read the now final transcript again for the prompt to replay
+    /// (see [`Recheck`]).
+    fn checkpoint_again(&mut self, sid: &SessionId, account: AccountId, purpose: StopPurpose) {
+        let Some(m) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        m.recheck = Recheck::AfterStop;
+        let (claude_session, dir, task) = (
+            m.claude_session.clone(),
+            m.spec.dir.clone(),
+            m.spec.task.clone(),
+        );
+        let request = self.next_request(sid);
+        let deadline = self.deadline();
+        self.out.push(crate::engine::Effect::Checkpoint {
+            request,
+            session: sid.clone(),
+            account: account.clone(),
+            claude_session,
+            dir,
+            task,
+        });
+        self.set_state(
+            sid,
+            SessionState::Checkpointing {
+                account,
+                request,
+                deadline,
+                purpose,
+                interrupted: true,
             },
         );
     }
@@ -525,12 +582,10 @@ impl FailoverEngine {
         }
     }
 
-    /// The swap's current session finished its move (or dropped out of it).
+    /// One of the swap's moving sessions finished its move (or dropped out of it).
     pub(super) fn swap_step_done(&mut self, sid: &SessionId) {
         if let Some(swap) = self.swap.as_mut() {
-            if swap.current.as_ref() == Some(sid) {
-                swap.current = None;
-            }
+            swap.moving.remove(sid);
             let before = swap.pending.len();
             swap.pending.retain(|s| s != sid);
             if swap.pending.len() != before {

@@ -29,7 +29,7 @@ mod notes;
 mod plan;
 mod snapshot;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use effect::{CommandRefusal, CommandReply, Effect};
 pub(crate) use evidence::PaneStreak;
@@ -43,16 +43,37 @@ use crate::session::{Activity, SessionMachine, SessionState};
 use crate::state::{PersistedSession, PersistedState, PersistedSwap};
 use crate::time::UnixMillis;
 
-/// The swap in flight: sessions on `from` move to `to`, one at a time.
+/// The swap in flight: sessions on `from` move to `to`, up to
+/// [`EngineConfig::parallel_moves`] of them at a time.
 #[derive(Clone, Debug, PartialEq)]
 struct Swap {
     from: AccountId,
     to: AccountId,
-    /// Sessions still on `from` that will move, in order.
+    /// Sessions that will move or are moving, in order. A session leaves the list when
+    /// its move ends (launched, failed, parked) or when it no longer runs on `from`.
     pending: Vec<SessionId>,
-    /// The session whose checkpoint, stop or launch is outstanding.
-    current: Option<SessionId>,
+    /// The sessions of `pending` whose checkpoint, stop or launch is outstanding; never
+    /// more than [`EngineConfig::parallel_moves`] when they start. While it is not empty
+    /// the swap is never dropped: those moves finish first.
+    moving: BTreeSet<SessionId>,
     started_at: UnixMillis,
+}
+
+impl Swap {
+    fn new(from: AccountId, to: AccountId, pending: Vec<SessionId>, now: UnixMillis) -> Self {
+        Self {
+            from,
+            to,
+            pending,
+            moving: BTreeSet::new(),
+            started_at: now,
+        }
+    }
+
+    /// Whether a move of this swap is under way (such a swap is never dropped).
+    fn is_moving(&self) -> bool {
+        !self.moving.is_empty()
+    }
 }
 
 /// The failover engine: a deterministic state machine. `handle(now, input)` returns the
@@ -294,6 +315,7 @@ impl FailoverEngine {
                 from: Some(s.from.clone()),
                 to: s.to.clone(),
                 pending: s.pending.clone(),
+                moving: s.moving.iter().cloned().collect(),
                 started_at: s.started_at,
             }),
             swaps_completed: self.swaps_completed,

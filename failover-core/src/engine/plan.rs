@@ -11,7 +11,7 @@
 //! 3. Launch what is not running: unstarted sessions, parked ones, dead ones whose backoff
 //!    expired.
 //! 4. Advance the swap in flight, or start one: sessions not where the policy wants them
-//!    move one at a time; urgently (mid-turn) when their account is unusable or an operator
+//!    move, up to `parallel_moves` side by side; urgently (mid-turn) when their account is unusable or an operator
 //!    asked, otherwise at a turn boundary (idle).
 //! 5. Replay interrupted prompts into idle sessions.
 
@@ -88,7 +88,7 @@ impl FailoverEngine {
         self.active = Some(account);
         self.forced = false;
         self.dirty = true;
-        if self.swap.as_ref().is_some_and(|s| s.current.is_none()) {
+        if self.swap.as_ref().is_some_and(|s| !s.is_moving()) {
             self.swap = None;
         }
     }
@@ -255,23 +255,37 @@ impl FailoverEngine {
             })
     }
 
+    /// Moves the swap on: drops the sessions that left `from`, completes the swap when
+    /// none is left, aborts it when its destination or its reason went away, and otherwise
+    /// starts moving pending sessions until [`EngineConfig::parallel_moves`] are under way.
+    ///
+    /// An abort never cuts a move short: while sessions are moving, no new one starts and
+    /// the swap stays; each moving session lands where `after_stop` finds room (its
+    /// destination re-chosen if that went unusable), and the swap is dropped once the
+    /// last one is done.
+    ///
+    /// [`EngineConfig::parallel_moves`]: crate::EngineConfig::parallel_moves
     fn advance_swap(&mut self) {
         let now = self.now;
+        let parallel = self.config.parallel_moves;
         let Some(swap) = self.swap.as_mut() else {
             return;
         };
-        if swap.current.is_some() {
-            return;
-        }
         let from = swap.from.clone();
         let to = swap.to.clone();
         let sessions = &self.sessions;
+        // A move whose session left its swap steps by a path that did not report it frees
+        // its slot: a lost report must not wedge the swap.
+        swap.moving
+            .retain(|s| sessions.get(s).is_some_and(|m| m.state.is_swap_step()));
+        let moving = &swap.moving;
         let before = swap.pending.len();
         swap.pending.retain(|s| {
-            sessions.get(s).is_some_and(|m| {
-                matches!(&m.state, SessionState::Running { account, .. }
+            moving.contains(s)
+                || sessions.get(s).is_some_and(|m| {
+                    matches!(&m.state, SessionState::Running { account, .. }
                     | SessionState::Prompting { account, .. } if *account == from)
-            })
+                })
         });
         if swap.pending.len() != before {
             self.dirty = true;
@@ -282,22 +296,27 @@ impl FailoverEngine {
             self.dirty = true;
             return;
         }
+        let free = parallel.saturating_sub(swap.moving.len());
+        if free == 0 {
+            return;
+        }
         let single = self.config.mode == PolicyMode::SingleActive;
-        if !self.pool.is_usable(&to, now) || (single && self.active.as_ref() != Some(&to)) {
-            self.swap = None;
-            self.dirty = true;
-            return;
-        }
         let urgent = !self.pool.is_usable(&from, now) || self.forced;
-        if !urgent && self.urgent_elsewhere(&from) {
-            self.swap = None;
-            self.dirty = true;
+        let abort = !self.pool.is_usable(&to, now)
+            || (single && self.active.as_ref() != Some(&to))
+            || (!urgent && self.urgent_elsewhere(&from));
+        if abort {
+            if self.swap.as_ref().is_some_and(|s| !s.is_moving()) {
+                self.swap = None;
+                self.dirty = true;
+            }
             return;
         }
-        let next = self.swap.as_ref().and_then(|swap| {
+        let next: Vec<SessionId> = self.swap.as_ref().map_or_else(Vec::new, |swap| {
             swap.pending
                 .iter()
-                .find(|s| {
+                .filter(|s| !swap.moving.contains(*s))
+                .filter(|s| {
                     self.sessions.get(*s).is_some_and(|m| {
                         m.stoppable()
                             && (urgent
@@ -310,15 +329,16 @@ impl FailoverEngine {
                                 ))
                     })
                 })
+                .take(free)
                 .cloned()
+                .collect()
         });
-        let Some(sid) = next else {
-            return;
-        };
-        if let Some(swap) = self.swap.as_mut() {
-            swap.current = Some(sid.clone());
+        for sid in next {
+            if let Some(swap) = self.swap.as_mut() {
+                swap.moving.insert(sid.clone());
+            }
+            self.begin_checkpoint(&sid, StopPurpose::Swap { to: to.clone() });
         }
-        self.begin_checkpoint(&sid, StopPurpose::Swap { to });
     }
 
     fn start_swap(&mut self) {
@@ -357,13 +377,7 @@ impl FailoverEngine {
                     return;
                 };
                 let pending = self.sessions_on(&from);
-                self.swap = Some(Swap {
-                    from,
-                    to: active,
-                    pending,
-                    current: None,
-                    started_at: now,
-                });
+                self.swap = Some(Swap::new(from, active, pending, now));
                 self.dirty = true;
             }
             PolicyMode::Spread => {
@@ -416,13 +430,7 @@ impl FailoverEngine {
                 if urgent {
                     self.notify_failover(&from, &to);
                 }
-                self.swap = Some(Swap {
-                    from,
-                    to,
-                    pending: vec![sid],
-                    current: None,
-                    started_at: now,
-                });
+                self.swap = Some(Swap::new(from, to, vec![sid], now));
                 self.dirty = true;
             }
         }
@@ -468,7 +476,7 @@ impl FailoverEngine {
 
     /// Every account is unusable: stop every session and wait for the earliest reset.
     fn park_all(&mut self) {
-        if self.swap.as_ref().is_some_and(|s| s.current.is_none()) {
+        if self.swap.as_ref().is_some_and(|s| !s.is_moving()) {
             self.swap = None;
             self.dirty = true;
         }

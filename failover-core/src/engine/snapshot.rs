@@ -40,8 +40,12 @@ pub struct SwapStatus {
     pub from: Option<AccountId>,
     /// To.
     pub to: AccountId,
-    /// Sessions not yet moved.
+    /// Sessions not yet moved (those moving included).
     pub pending: Vec<SessionId>,
+    /// Sessions whose move (checkpoint, stop, launch) is under way, in name order: at
+    /// most [`EngineConfig::parallel_moves`](crate::EngineConfig::parallel_moves) when
+    /// each started.
+    pub moving: Vec<SessionId>,
     /// When it started.
     pub started_at: UnixMillis,
 }

@@ -15,7 +15,10 @@
 //! | `Claude AI usage limit reached\|1753452000` | epoch seconds (older versions) |
 //!
 //! A wall-clock time without a date is resolved to the **first such instant strictly after**
-//! [`DetectContext::observed_at`]: after midnight it rolls to the next day, a date already
+//! [`DetectContext::observed_at`], where a time whose minute is still running counts as that
+//! minute's end (Claude Code cuts the reset to the minute: 9:38:40 shows as `9:38am`, and a
+//! screen read at 9:38:20 means "in at most 40 s", not "tomorrow"): after midnight it rolls to
+//! the next day, a date already
 //! past this year rolls to the next year, `Feb 29` rolls to the next leap year. Local times
 //! that fall into a DST gap are shifted forward by the gap (2:30 in a 2:00→3:00 gap is 3:30),
 //! and repeated local times (DST fold) resolve to the earlier one (jiff's "compatible" strategy, the one JavaScript's
@@ -171,6 +174,16 @@ fn resolve_clock(c: &Captures<'_>, ctx: &DetectContext) -> Option<UnixMillis> {
             .compatible()
             .ok()
     };
+    // Claude Code prints the reset cut to the minute (02:13:37 shows as "2:13am"), so a
+    // shown time whose minute is still running is this minute's reset, not tomorrow's:
+    // it resolves to the end of that minute, the first instant the reset has surely passed.
+    let ahead = |ts: Timestamp| -> Option<UnixMillis> {
+        if ts > now {
+            return Some(UnixMillis(ts.as_millisecond()));
+        }
+        let end = ts.checked_add(1.minute()).ok()?;
+        (end > now).then(|| UnixMillis(end.as_millisecond()))
+    };
 
     match (c.name("mon"), c.name("day")) {
         (Some(mon), Some(day)) => {
@@ -179,13 +192,13 @@ fn resolve_clock(c: &Captures<'_>, ctx: &DetectContext) -> Option<UnixMillis> {
             if let Some(year) = c.name("year") {
                 let year: i16 = year.as_str().parse().ok()?;
                 let ts = at(Date::new(year, month, day).ok()?)?;
-                return (ts > now).then(|| UnixMillis(ts.as_millisecond()));
+                return ahead(ts);
             }
             // The first year (this one or later) in which the date exists and lies ahead.
-            (0..=8).find_map(|ahead: i16| {
-                let year = today.year().checked_add(ahead)?;
+            (0..=8).find_map(|years: i16| {
+                let year = today.year().checked_add(years)?;
                 let ts = at(Date::new(year, month, day).ok()?)?;
-                (ts > now).then(|| UnixMillis(ts.as_millisecond()))
+                ahead(ts)
             })
         }
         _ => {
@@ -193,8 +206,8 @@ fn resolve_clock(c: &Captures<'_>, ctx: &DetectContext) -> Option<UnixMillis> {
             // cover every DST transition.
             let mut date = today;
             for _ in 0..3 {
-                if let Some(ts) = at(date).filter(|ts| *ts > now) {
-                    return Some(UnixMillis(ts.as_millisecond()));
+                if let Some(ms) = at(date).and_then(ahead) {
+                    return Some(ms);
                 }
                 date = date.checked_add(1.day()).ok()?;
             }
@@ -235,6 +248,18 @@ mod tests {
             "2026-11-26T09:38:00Z"
         );
         let c = ctx("2026-11-26T10:00:00Z", "UTC");
+        assert_eq!(
+            parse("resets 9:38am (UTC)", &c).unwrap(),
+            "2026-11-27T09:38:00Z"
+        );
+        // Seen within the minute it names: the reset (cut to the minute on screen) is this
+        // minute's, so it lies at the latest at the minute's end; a minute later, tomorrow's.
+        let c = ctx("2026-11-26T09:38:20Z", "UTC");
+        assert_eq!(
+            parse("resets 9:38am (UTC)", &c).unwrap(),
+            "2026-11-26T09:39:00Z"
+        );
+        let c = ctx("2026-11-26T09:39:00Z", "UTC");
         assert_eq!(
             parse("resets 9:38am (UTC)", &c).unwrap(),
             "2026-11-27T09:38:00Z"

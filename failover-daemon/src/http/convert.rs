@@ -43,6 +43,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
             from: s.from.as_ref().map(ToString::to_string),
             to: s.to.to_string(),
             pending: s.pending.iter().map(ToString::to_string).collect(),
+            moving: s.moving.iter().map(ToString::to_string).collect(),
             started_at: instant(s.started_at),
             started_at_ms: s.started_at.0,
         }),

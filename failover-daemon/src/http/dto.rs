@@ -87,8 +87,13 @@ pub struct SwapDto {
     pub from: Option<String>,
     /// The account they are moving to.
     pub to: String,
-    /// Sessions not yet moved.
+    /// Sessions not yet moved (those moving included).
     pub pending: Vec<String>,
+    /// Sessions whose move (checkpoint, stop, relaunch) is under way, at most
+    /// `[policy] parallel_moves` of them. Absent from answers of daemons that moved one
+    /// session at a time; read as empty then.
+    #[serde(default)]
+    pub moving: Vec<String>,
     /// When the swap started (RFC 3339, UTC).
     pub started_at: String,
     /// The same instant in Unix milliseconds.
@@ -310,4 +315,28 @@ pub struct NotificationDto {
     pub at_ms: i64,
     /// The kind's own fields (`from`, `to`, `reason`, `account`, ...).
     pub details: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swap_answer_without_moving_sessions_still_reads() {
+        // What a daemon that moved one session at a time answered.
+        let old = r#"{"from":"primary","to":"backup","pending":["ccl-0","ccl-1"],
+            "started_at":"2026-11-26T10:00:00Z","started_at_ms":1795687200000}"#;
+        let swap: SwapDto = serde_json::from_str(old).unwrap();
+        assert_eq!(swap.pending, ["ccl-0", "ccl-1"]);
+        assert!(swap.moving.is_empty());
+
+        let now = SwapDto {
+            moving: vec!["ccl-0".into(), "ccl-1".into()],
+            ..swap
+        };
+        let json = serde_json::to_value(&now).unwrap();
+        assert_eq!(json["moving"], serde_json::json!(["ccl-0", "ccl-1"]));
+        assert_eq!(json["pending"], serde_json::json!(["ccl-0", "ccl-1"]));
+        assert_eq!(json["to"], "backup");
+    }
 }

@@ -8,16 +8,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use failover_core::testkit::{FakeBackend, MemCheckpointer, RecordingNotifier};
 use failover_core::{
-    Checkpointer, ClaudeSessionId, Detection, LimitWindow, SessionBackend, SessionId, SignalSource,
-    Subject, UnixMillis, Verdict,
+    AccountId, BackendError, Checkpointer, ClaudeSessionId, Detection, LaunchRequest, Launched,
+    LimitWindow, Liveness, PaneCapture, SessionBackend, SessionId, SignalSource, Subject,
+    UnixMillis, Verdict,
 };
 use failover_daemon::notifiers::Channel;
 use failover_daemon::observe::{NoObservers, ObserverEvent};
 use failover_daemon::prompts::{TranscriptPrompts, project_dir_name};
 use failover_daemon::{Clock, DaemonConfig, Deps, observation_channel};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// 2026-11-20T12:00:00Z: a readable origin for the daemon's clock.
 pub const T0: UnixMillis = UnixMillis(1_795_176_000_000);
@@ -207,5 +209,40 @@ pub fn activity(session: &str, working: bool, at: UnixMillis) -> ObserverEvent {
             failover_core::Activity::Idle
         },
         observed_at: at,
+    }
+}
+
+/// A backend whose launches on one account wait until released: a swap can be caught
+/// half done.
+pub struct HeldLaunches {
+    pub inner: Arc<FakeBackend>,
+    pub hold_on: AccountId,
+    pub release: Arc<Notify>,
+    pub held: Arc<Notify>,
+}
+
+#[async_trait]
+impl SessionBackend for HeldLaunches {
+    async fn launch(&self, request: &LaunchRequest) -> Result<Launched, BackendError> {
+        if request.account == self.hold_on {
+            self.held.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.launch(request).await
+    }
+    async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
+        self.inner.stop(session, grace).await
+    }
+    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
+        self.inner.capture(session).await
+    }
+    async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
+        self.inner.send_input(session, text).await
+    }
+    async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError> {
+        self.inner.liveness(session).await
+    }
+    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
+        self.inner.list().await
     }
 }

@@ -268,9 +268,19 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
     say(&format!(
         "\n>>> {first}'s five-hour quota is now exhausted (the mock answers 429); sending each session a second prompt\n"
     ));
-    for s in &world.sessions {
-        daemon::send_prompt(world, &s.name, &prompt(2, &s.name)).await?;
-    }
+    // All at once: the first 429 starts the swap, and its moves start side by side, so a
+    // prompt typed one session after another could find its session already moving.
+    let second: Vec<(String, String)> = world
+        .sessions
+        .iter()
+        .map(|s| (s.name.clone(), prompt(2, &s.name)))
+        .collect();
+    futures_util::future::try_join_all(
+        second
+            .iter()
+            .map(|(name, text)| daemon::send_prompt(world, name, text)),
+    )
+    .await?;
 
     // 4. Follow the failover until every interrupted prompt is answered elsewhere.
     let end = tokio::time::Instant::now() + deadline;
