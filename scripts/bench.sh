@@ -5,7 +5,8 @@
 #   scripts/bench.sh idle       daemon CPU/RSS at rest with 20 and 200 sessions vs a capture-pane poller
 #   scripts/bench.sh all        all three
 # Results: stdout and target/bench-results/<name>.json. See BENCHMARKS.md.
-# Knobs: BENCH_LATENCY_RUNS, BENCH_FAILOVER_SIZES (e.g. 1,5,20), BENCH_IDLE_SIZES, BENCH_IDLE_WINDOW_SECS.
+# Knobs: BENCH_LATENCY_RUNS, BENCH_FAILOVER_SIZES (e.g. 1,5,20), BENCH_PARALLEL_MOVES (the
+# daemon's [policy] parallel_moves; default: its own), BENCH_IDLE_SIZES, BENCH_IDLE_WINDOW_SECS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"

@@ -135,6 +135,23 @@ fn cpu_secs(pid: u32, with_children: bool) -> f64 {
     t / clk_tck()
 }
 
+/// CPU seconds the whole machine has spent busy (every state but idle and iowait), from
+/// the first line of `/proc/stat`.
+fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|i| f.get(*i)).sum();
+    busy / clk_tck()
+}
+
 fn ppid(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit_once(')')?.1;
@@ -339,7 +356,18 @@ async fn failover(sizes: &[usize]) -> Value {
     println!("one cold start: {cold_cpu:.2} CPU-s, {cold_wall:.2} s wall (median of 3)");
     let mut rows = Vec::new();
     for &n in sizes {
-        let world = World::start(WorldSpec::new(daemon_bin(), &claude, 2, n)).await;
+        let mut spec = WorldSpec::new(daemon_bin(), &claude, 2, n);
+        if let Ok(k) = std::env::var("BENCH_PARALLEL_MOVES") {
+            spec.policy = format!("parallel_moves = {k}\n");
+        }
+        let world = World::start(spec).await;
+        let daemon_pid = world.daemon_pid().expect("daemon pid");
+        let server_pid = tmux_server_pid(&world.tmux);
+        let cpu_before = (
+            machine_busy_secs(),
+            tree_cpu(daemon_pid),
+            cpu_secs(server_pid, false),
+        );
         world
             .submit_all_after("a", five_hour_quota(3600), |s| {
                 format!("failover bench {s}")
@@ -377,6 +405,18 @@ async fn failover(sizes: &[usize]) -> Value {
             .max()
             .unwrap_or(resumed_at);
         let t0 = decision.event.at_ms as u64;
+        // Where the CPU went, from the prompts' submission to the end: the CLIs (stopping,
+        // cold-starting, answering) are what the machine's total has beyond the daemon and
+        // the tmux server.
+        let machine = machine_busy_secs() - cpu_before.0;
+        let daemon = tree_cpu(daemon_pid) - cpu_before.1;
+        let server = cpu_secs(server_pid, false) - cpu_before.2;
+        let cpu = json!({
+            "machine_busy_s": machine,
+            "daemon_tree_s": daemon,
+            "tmux_server_s": server,
+            "rest_s (the CLIs, the mock API, this harness)": machine - daemon - server,
+        });
         if std::env::var_os("BENCH_TIMELINE").is_some() {
             for e in world.events() {
                 let at = e.event.at_ms - t0 as i64;
@@ -399,6 +439,7 @@ async fn failover(sizes: &[usize]) -> Value {
             "ratio_to_bound": wall_s / bound_s,
             "ratio_to_one_cold_start_wall": wall_s / cold_wall,
             "swaps_completed": resumed.swaps_completed,
+            "cpu_during": cpu,
         });
         println!("{n} sessions: {row}");
         rows.push(row);
