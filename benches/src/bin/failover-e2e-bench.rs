@@ -307,11 +307,7 @@ async fn cold_start(claude: &Path) -> (f64, f64) {
         160,
         50,
         &work,
-        &[
-            ("CLAUDE_CONFIG_DIR", acct.dir.to_string_lossy().into_owned()),
-            ("ANTHROPIC_BASE_URL", api.base_url()),
-            ("DISABLE_AUTOUPDATER", "1".into()),
-        ],
+        &failover_daemon::sim::tmux::claude_env(&acct.dir, &api.base_url()),
         &[claude.to_string_lossy().into_owned()],
     )
     .expect("tmux");

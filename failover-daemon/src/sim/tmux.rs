@@ -254,14 +254,38 @@ impl Drop for PrivateTmux {
     }
 }
 
+/// What the real Claude Code CLI needs to run offline without doing network work in the
+/// background: no self-update, telemetry or error reports, and no attempt to clone the
+/// official plugin marketplace. Without the last one, every start of an offline CLI tries
+/// the clone, fails, and cleans up on its own threads, which costs CPU and holds up its exit
+/// by half a second or more (a user with a network pays it once). The start-up request the
+/// CLI makes to learn its limits stays: the statusline's `rate_limits` come from it.
+pub const OFFLINE_CLAUDE_ENV: [(&str, &str); 4] = [
+    ("DISABLE_AUTOUPDATER", "1"),
+    ("DISABLE_TELEMETRY", "1"),
+    ("DISABLE_ERROR_REPORTING", "1"),
+    ("CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL", "1"),
+];
+
+/// [`OFFLINE_CLAUDE_ENV`] as the inside of a TOML inline table (`K = "v", ...`), for a
+/// daemon configuration's `[claude] env`.
+pub fn offline_env_toml() -> String {
+    OFFLINE_CLAUDE_ENV
+        .iter()
+        .map(|(k, v)| format!("{k} = {v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The environment a Claude Code process (real or stand-in) needs to run offline on the
 /// account in `config_dir` against the API at `base_url`.
 pub fn claude_env(config_dir: &Path, base_url: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("CLAUDE_CONFIG_DIR", config_dir.display().to_string()),
         ("ANTHROPIC_BASE_URL", base_url.to_owned()),
-        ("DISABLE_AUTOUPDATER", "1".to_owned()),
-    ]
+    ];
+    env.extend(OFFLINE_CLAUDE_ENV.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env
 }
 
 /// `text` with runs of whitespace (newlines included) collapsed to one space, for finding

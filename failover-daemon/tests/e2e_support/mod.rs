@@ -190,7 +190,8 @@ impl World {
         writeln!(toml, "[claude]\ncommand = {:?}", spec.claude).ok();
         writeln!(
             toml,
-            "env = {{ DISABLE_AUTOUPDATER = \"1\", ANTHROPIC_BASE_URL = {:?}, TZ = \"UTC\" }}",
+            "env = {{ {}, ANTHROPIC_BASE_URL = {:?}, TZ = \"UTC\" }}",
+            failover_daemon::sim::tmux::offline_env_toml(),
             api.base_url()
         )
         .ok();

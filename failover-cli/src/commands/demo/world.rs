@@ -214,9 +214,10 @@ impl World {
         let command: Vec<String> = claude.command().iter().map(|c| toml_str(c)).collect();
         let _ = writeln!(
             s,
-            "[claude]\ncommand = [{}]\nshared_projects = {}\n\n[claude.env]\nDISABLE_AUTOUPDATER = \"1\"\nANTHROPIC_BASE_URL = {}\nDISABLE_TELEMETRY = \"1\"\nDISABLE_ERROR_REPORTING = \"1\"\nCLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = \"1\"\n",
+            "[claude]\ncommand = [{}]\nshared_projects = {}\nenv = {{ {}, ANTHROPIC_BASE_URL = {} }}\n",
             command.join(", "),
             q(shared),
+            failover_daemon::sim::tmux::offline_env_toml(),
             toml_str(&self.mock.base_url()),
         );
         let _ = writeln!(s, "[policy]\nmode = \"single-active\"\n");
