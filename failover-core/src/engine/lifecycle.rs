@@ -460,31 +460,7 @@ impl FailoverEngine {
             return;
         };
         m.recheck = Recheck::AfterStop;
-        let (claude_session, dir, task) = (
-            m.claude_session.clone(),
-            m.spec.dir.clone(),
-            m.spec.task.clone(),
-        );
-        let request = self.next_request(sid);
-        let deadline = self.deadline();
-        self.out.push(crate::engine::Effect::Checkpoint {
-            request,
-            session: sid.clone(),
-            account: account.clone(),
-            claude_session,
-            dir,
-            task,
-        });
-        self.set_state(
-            sid,
-            SessionState::Checkpointing {
-                account,
-                request,
-                deadline,
-                purpose,
-                interrupted: true,
-            },
-        );
+        self.emit_checkpoint(sid, account, purpose, true);
     }
 
     fn after_stop(&mut self, sid: &SessionId, from: AccountId, purpose: StopPurpose) {

@@ -212,8 +212,22 @@ impl FailoverEngine {
         // quota itself. An unknown activity is not enough (the last prompt may have been
         // answered long ago, and typing it again would redo that work).
         let interrupted = *activity == Some(Activity::Working) || m.quota_hit_at.is_some();
-        let (account, claude_session, dir, task) = (
-            account.clone(),
+        let account = account.clone();
+        self.emit_checkpoint(sid, account, purpose, interrupted);
+    }
+
+    /// Emits a checkpoint of the session on `account` and waits for it in `Checkpointing`.
+    pub(super) fn emit_checkpoint(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: StopPurpose,
+        interrupted: bool,
+    ) {
+        let Some(m) = self.sessions.get(sid) else {
+            return;
+        };
+        let (claude_session, dir, task) = (
             m.claude_session.clone(),
             m.spec.dir.clone(),
             m.spec.task.clone(),

@@ -284,7 +284,11 @@ pub fn claude_env(config_dir: &Path, base_url: &str) -> Vec<(&'static str, Strin
         ("CLAUDE_CONFIG_DIR", config_dir.display().to_string()),
         ("ANTHROPIC_BASE_URL", base_url.to_owned()),
     ];
-    env.extend(OFFLINE_CLAUDE_ENV.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env.extend(
+        OFFLINE_CLAUDE_ENV
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_owned())),
+    );
     env
 }
 
