@@ -17,9 +17,12 @@ fn the_example_prints_a_failover_and_the_return() {
     let expected_in_order = [
         "launch #1 ccl-1 on work new",
         "notify warning [failover:work:personal]",
+        // Both sessions move side by side (the engine's default `parallel_moves`).
         "checkpoint #2 ccl-0 on work",
-        "launch #4 ccl-0 on personal resume=5f1e-aaaa",
-        "prompt #6 ccl-0 \"port the parser to nom 8\"",
+        "checkpoint #3 ccl-1 on work",
+        "launch #6 ccl-0 on personal resume=5f1e-aaaa",
+        "launch #7 ccl-1 on personal resume=conv-1",
+        "prompt #8 ccl-0 \"port the parser to nom 8\"",
         "notify info [returned:personal:work]",
         "launch #14 ccl-0 on work resume=5f1e-aaaa",
         "ccl-0: on work, conversation 5f1e-aaaa",

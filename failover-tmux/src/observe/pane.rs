@@ -20,6 +20,9 @@ use crate::wire::{self, ControlLine};
 
 /// How long a [`PaneObserver`] waits, after an exit notice, for the pane to die.
 const DEATH_WAIT: Duration = Duration::from_secs(2);
+/// After [`DEATH_WAIT`] ran out, how often and how long the pane is looked at again.
+const DEATH_RECHECK: Duration = Duration::from_millis(250);
+const DEATH_WATCH: Duration = Duration::from_secs(30);
 
 /// Timing of a [`PaneObserver`].
 #[derive(Clone, Debug)]
@@ -118,6 +121,8 @@ impl PaneObserver {
         })?;
         let mut reader = BufReader::new(stdout);
         let mut line = Vec::new();
+        // An exit notice may arrive while the client is still attaching.
+        let mut early_notice = false;
         let attached = async {
             let mut answered = 0;
             while answered < ops::CONTROL_CLIENT_COMMANDS {
@@ -127,7 +132,15 @@ impl PaneObserver {
                     Ok(_) if line.starts_with(b"%end") || line.starts_with(b"%error") => {
                         answered += 1;
                     }
-                    Ok(_) => {}
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        if matches!(
+                            wire::parse_control_line(text.trim_end_matches('\n')),
+                            ControlLine::ExitNotice { .. }
+                        ) {
+                            early_notice = true;
+                        }
+                    }
                 }
             }
         };
@@ -152,14 +165,20 @@ impl PaneObserver {
         // Evaluate what is on screen now, then on each change.
         let mut dirty_at: Option<Instant> = Some(Instant::now());
         let mut recheck_at: Option<Instant> = None;
+        // After an exit notice whose pane was not dead yet (a machine too busy for the
+        // pane to die within DEATH_WAIT): look again now and then, until this instant.
+        let mut death_watch: Option<(Instant, Instant)> = early_notice.then(|| {
+            let now = Instant::now();
+            (now + DEATH_RECHECK, now + DEATH_WATCH)
+        });
         let mut last_capture = Instant::now()
             .checked_sub(self.config.min_interval)
             .unwrap_or_else(Instant::now);
         loop {
-            let wake = match (dirty_at, recheck_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wake = [dirty_at, recheck_at, death_watch.map(|(next, _)| next)]
+                .into_iter()
+                .flatten()
+                .min();
             tokio::select! {
                 () = self.tx.closed() => return Ok(()),
                 read = reader.read_until(b'\n', &mut line) => {
@@ -183,7 +202,10 @@ impl PaneObserver {
                                 return self.exited(status).await;
                             }
                             // Printed by the program itself, or a pane slow to die: carry
-                            // on (the session watcher's periodic check is the safety net).
+                            // on, looking again for a while (the session watcher's periodic
+                            // check is the last safety net).
+                            let now = Instant::now();
+                            death_watch = Some((now + DEATH_RECHECK, now + DEATH_WATCH));
                         }
                         ControlLine::Exit => break,
                         ControlLine::SessionChanged => {
@@ -194,6 +216,14 @@ impl PaneObserver {
                 }
                 () = sleep_until(wake), if wake.is_some() => {
                     let now = Instant::now();
+                    if let Some((next, until)) = death_watch.filter(|(next, _)| *next <= now) {
+                        match ops::pane_state(&self.transport, name).await {
+                            Ok(s) if s.dead => return self.exited(s.status).await,
+                            Err(TmuxError::NoSession { .. }) => return self.exited(None).await,
+                            Ok(_) | Err(_) => {}
+                        }
+                        death_watch = (next < until).then(|| (now + DEATH_RECHECK, until));
+                    }
                     let forced = recheck_at.is_some_and(|r| r <= now);
                     if forced {
                         recheck_at = None;
