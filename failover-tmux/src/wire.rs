@@ -303,6 +303,11 @@ pub enum ControlLine {
     /// `%session-changed`, `%sessions-changed`, `%window-close`, `%unlinked-window-close`,
     /// `%session-window-changed`: the session's shape changed; worth a look.
     SessionChanged,
+    /// `%window-renamed` or `%layout-change`: a window of the session changed. Among other
+    /// times, tmux renames a window the moment its pane dies (the default
+    /// `automatic-rename-format` ends in `[dead]`), and the pane's last output, the
+    /// [`EXIT_NOTICE`] included, is not always read before: a cue to look at the pane.
+    WindowChanged,
     /// `%begin`/`%end`/`%error` command guards and other notifications.
     Other,
 }
@@ -327,6 +332,7 @@ pub fn parse_control_line(line: &str) -> ControlLine {
         | "%window-close"
         | "%unlinked-window-close"
         | "%session-window-changed" => ControlLine::SessionChanged,
+        "%window-renamed" | "%layout-change" => ControlLine::WindowChanged,
         _ => ControlLine::Other,
     }
 }

@@ -107,6 +107,10 @@ fn control_mode_lines() {
         wire::parse_control_line("%window-close @4"),
         ControlLine::SessionChanged
     );
+    assert_eq!(
+        wire::parse_control_line("%window-renamed @0 sh[dead]"),
+        ControlLine::WindowChanged
+    );
     assert_eq!(wire::parse_control_line("%begin 1 2 0"), ControlLine::Other);
     assert_eq!(wire::parse_control_line(""), ControlLine::Other);
     assert_eq!(

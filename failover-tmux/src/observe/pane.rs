@@ -207,6 +207,24 @@ impl PaneObserver {
                             let now = Instant::now();
                             death_watch = Some((now + DEATH_RECHECK, now + DEATH_WATCH));
                         }
+                        ControlLine::Subscription { name: sub, value, .. } if sub == wire::DEAD_SUBSCRIPTION => {
+                            if let Some(status) = wire::parse_dead_value(&value) {
+                                // Evaluate the last screen before reporting the exit.
+                                let _ = self.evaluate(&mut seen, false).await;
+                                return self.exited(status).await;
+                            }
+                        }
+                        ControlLine::WindowChanged => {
+                            // Perhaps the pane died with its exit notice unread: one look.
+                            match ops::pane_state(&self.transport, name).await {
+                                Ok(s) if s.dead => {
+                                    let _ = self.evaluate(&mut seen, false).await;
+                                    return self.exited(s.status).await;
+                                }
+                                Err(TmuxError::NoSession { .. }) => return self.exited(None).await,
+                                Ok(_) | Err(_) => {}
+                            }
+                        }
                         ControlLine::Exit => break,
                         ControlLine::SessionChanged => {
                             dirty_at.get_or_insert_with(|| Instant::now() + self.config.debounce);
