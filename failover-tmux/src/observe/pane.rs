@@ -154,13 +154,9 @@ impl PaneObserver {
         };
         // A program that exited before the client attached printed its exit notice to
         // nobody: look once now. Later exits arrive as notices.
-        match ops::pane_state(&self.transport, name).await {
-            Ok(s) if s.dead => {
-                let _ = self.evaluate(&mut seen, false).await;
-                return self.exited(s.status).await;
-            }
-            Err(TmuxError::NoSession { .. }) => return self.exited(None).await,
-            Ok(_) | Err(_) => {}
+        if let Some(status) = self.dead_now().await {
+            let _ = self.evaluate(&mut seen, false).await;
+            return self.exited(status).await;
         }
         // Evaluate what is on screen now, then on each change.
         let mut dirty_at: Option<Instant> = Some(Instant::now());
@@ -216,13 +212,9 @@ impl PaneObserver {
                         }
                         ControlLine::WindowChanged => {
                             // Perhaps the pane died with its exit notice unread: one look.
-                            match ops::pane_state(&self.transport, name).await {
-                                Ok(s) if s.dead => {
-                                    let _ = self.evaluate(&mut seen, false).await;
-                                    return self.exited(s.status).await;
-                                }
-                                Err(TmuxError::NoSession { .. }) => return self.exited(None).await,
-                                Ok(_) | Err(_) => {}
+                            if let Some(status) = self.dead_now().await {
+                                let _ = self.evaluate(&mut seen, false).await;
+                                return self.exited(status).await;
                             }
                         }
                         ControlLine::Exit => break,
@@ -235,10 +227,8 @@ impl PaneObserver {
                 () = sleep_until(wake), if wake.is_some() => {
                     let now = Instant::now();
                     if let Some((next, until)) = death_watch.filter(|(next, _)| *next <= now) {
-                        match ops::pane_state(&self.transport, name).await {
-                            Ok(s) if s.dead => return self.exited(s.status).await,
-                            Err(TmuxError::NoSession { .. }) => return self.exited(None).await,
-                            Ok(_) | Err(_) => {}
+                        if let Some(status) = self.dead_now().await {
+                            return self.exited(status).await;
                         }
                         death_watch = (next < until).then(|| (now + DEATH_RECHECK, until));
                     }
@@ -284,21 +274,27 @@ impl PaneObserver {
     /// the wrapper prints the notice, and returns its exit status; `None` when it still
     /// runs after [`DEATH_WAIT`].
     async fn death(&self) -> Option<Option<i32>> {
-        let name = self.session.as_str();
         let until = Instant::now() + DEATH_WAIT;
         let mut pause = Duration::from_millis(5);
         loop {
-            match ops::pane_state(&self.transport, name).await {
-                Ok(s) if s.dead => return Some(s.status),
-                Err(TmuxError::NoSession { .. }) => return Some(None),
-                // A server that went away ends the control client too: handled there.
-                Ok(_) | Err(_) => {}
+            if let Some(status) = self.dead_now().await {
+                return Some(status);
             }
             if Instant::now() + pause > until {
                 return None;
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// One look at the pane: `Some(status)` when its program has exited or the session is
+    /// gone. A server that went away ends the control client too: handled there.
+    async fn dead_now(&self) -> Option<Option<i32>> {
+        match ops::pane_state(&self.transport, self.session.as_str()).await {
+            Ok(s) if s.dead => Some(s.status),
+            Err(TmuxError::NoSession { .. }) => Some(None),
+            Ok(_) | Err(_) => None,
         }
     }
 
