@@ -255,7 +255,7 @@ fn status_pause_swap_and_their_errors_against_a_real_daemon() {
 
     // The daemon picks its active account once its startup adoption is done; compare two
     // status answers only after that, or they may straddle it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = run60(sb.cmd(d.args(&["status", "--json"])));
         let st: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
@@ -263,11 +263,11 @@ fn status_pause_swap_and_their_errors_against_a_real_daemon() {
             break;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "no active account: {}",
             out.stdout
         );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     // Status: the daemon's own answer, as text and as structured content.
