@@ -8,16 +8,11 @@ mod e2e_support;
 use std::time::Duration;
 
 use e2e_support::webhook::Webhook;
-use e2e_support::{World, WorldSpec, ack, five_hour_quota, is_effect, real_claude};
+use e2e_support::{World, WorldSpec, ack, five_hour_quota, is_effect, mins, real_claude};
 use failover_daemon::http::dto::EventKindDto;
 use failover_daemon::sim::mock_api::{ClaimWindow, Mode};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_claude-failoverd");
-
-/// Minutes, for deadlines.
-const fn mins(n: u64) -> Duration {
-    Duration::from_secs(60 * n)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_on_a_moves_three_sessions_to_b_with_history_and_prompts() {

@@ -7,16 +7,11 @@ mod e2e_support;
 
 use std::time::{Duration, Instant};
 
-use e2e_support::{World, WorldSpec, ack, five_hour_quota, is_effect, now_ms, real_claude};
+use e2e_support::{World, WorldSpec, ack, five_hour_quota, is_effect, mins, now_ms, real_claude};
 use failover_daemon::http::dto::EventKindDto;
 use failover_daemon::sim::mock_api::Mode;
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_claude-failoverd");
-
-/// Minutes, for deadlines.
-const fn mins(n: u64) -> Duration {
-    Duration::from_secs(60 * n)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_error_storm_never_swaps_and_the_session_recovers() {

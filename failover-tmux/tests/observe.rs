@@ -69,38 +69,8 @@ fn quota_of(
 #[tokio::test]
 async fn a_quota_message_in_a_real_pane_is_a_verdict_within_250ms() {
     let srv = TestServer::new();
-    let session = SessionId::new("watched");
-    let req = LaunchRequest {
-        session: session.clone(),
-        dir: srv.dir("work"),
-        account: AccountId::new("primary"),
-        config_dir: srv.dir("config"),
-        resume: None,
-    };
-    srv.backend.launch(&req).await.unwrap();
-    let (tx, mut rx) = mpsc::channel(64);
-    let detector = Arc::new(PaneDetector::new());
-    let observer = PaneObserver::new(
-        &srv.backend,
-        session.clone(),
-        detector,
-        tx,
-        PaneObserverConfig::default(),
-    );
-    let task = tokio::spawn(observer.run());
-
     // The stand-in's idle prompt is reported first.
-    next_matching(&mut rx, Duration::from_secs(5), |e| {
-        matches!(
-            e,
-            ObserverEvent::Activity {
-                activity: Activity::Idle,
-                ..
-            }
-        )
-        .then_some(())
-    })
-    .await;
+    let (session, mut rx, task) = observed(&srv, "watched").await;
 
     // Write the message straight onto the pane's terminal, as Claude Code would print it.
     let tty = srv.tmux(&["display-message", "-p", "-t", "=watched:", "#{pane_tty}"]);
@@ -631,8 +601,8 @@ async fn observed(
     (session, rx, task)
 }
 
-/// The observer subscribes to nothing: the exit reaches it as the wrapper's notice in the
-/// pane's output, while the session (and so the control client) stays.
+/// The exit reaches the observer (as the wrapper's notice in the pane's output, or through
+/// its `pane_dead` subscription) while the session, and so the control client, stays.
 #[tokio::test]
 async fn an_exit_is_reported_from_the_wrappers_notice_with_its_status() {
     let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "7".into())));

@@ -56,6 +56,11 @@ pub fn real_claude(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// Minutes, for deadlines.
+pub const fn mins(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
 /// Unix milliseconds now.
 pub fn now_ms() -> u64 {
     SystemTime::now()
