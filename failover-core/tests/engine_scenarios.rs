@@ -1641,6 +1641,77 @@ fn a_limit_hit_that_ended_the_turn_still_counts_and_its_prompt_is_replayed() {
     );
 }
 
+/// The replayed prompt's turn is a turn: what it ends with counts. Here the prompt replayed
+/// on `b` meets a 401 there; the transcript line (written at 20, during the turn) is read
+/// after the session went idle, and the pane showed the error during the turn. Either must
+/// mark `b` as needing a login; the working report the CLI gives for the replayed prompt may
+/// come before the engine heard the prompt was typed, or after.
+#[test]
+fn the_turn_of_a_replayed_prompt_counts_its_evidence() {
+    let expired = || Verdict::AuthRequired {
+        reason: AuthReason::Expired,
+    };
+    let prefix = vec![
+        (0, started("s1", "c1", "a")),
+        (0, adopted()),
+        (5, working("s1")),
+        (10, idle("s1")),
+        (11, transcript("s1", exhausted(Some(9000)), 8)),
+        (12, done(1, checkpointed(Some("add tests")))),
+        (13, done(2, EffectOutcome::Stopped)),
+        (14, done(3, launched("c1"))),
+        (16, idle("s1")),
+    ];
+    let trace = "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+        t=11 checkpoint #1 s1 on a
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=12 stop #2 s1
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=13 launch #3 s1 on b resume=c1
+        t=13 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+        t=14 persist active=b accounts=a:exhausted prompts=[s1]
+        t=16 prompt #4 s1 \"add tests\"
+        t=17 persist active=b accounts=a:exhausted
+    ";
+    let needs_login = |t: i64| {
+        format!(
+            "
+            t={t} notify warning [needs-login:b] account b needs a login (Expired); it is skipped until then
+            t={t} checkpoint #5 s1 on b
+            t={t} notify critical [all-exhausted:9000000] every account is exhausted or needs a login: 1 session parked; resuming automatically at 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+            t={t} persist active=b accounts=a:exhausted,b:needs_login
+            "
+        )
+    };
+    // The working report before the typing is confirmed (ignored then) or after it.
+    for working_at in [15, 18] {
+        let mut script = prefix.clone();
+        script.extend([
+            (17, done(4, EffectOutcome::PromptSent)),
+            (working_at, working("s1")),
+        ]);
+        script.sort_by_key(|(t, _)| *t);
+        // Read from the transcript after the turn ended.
+        let mut from_transcript = script.clone();
+        from_transcript.extend([(22, idle("s1")), (23, transcript("s1", expired(), 20))]);
+        check(
+            two(),
+            from_transcript,
+            &format!("{trace}{}", needs_login(23)),
+        );
+        // Seen on the pane during the turn.
+        let mut from_pane = script;
+        from_pane.extend([
+            (20, pane("s1", expired(), 20)),
+            (21, pane("s1", expired(), 21)),
+        ]);
+        check(two(), from_pane, &format!("{trace}{}", needs_login(21)));
+    }
+}
+
 #[test]
 fn late_evidence_from_before_a_move_is_not_charged_to_the_new_account() {
     check(

@@ -8,7 +8,9 @@ mod e2e_support;
 use std::time::Duration;
 
 use e2e_support::webhook::Webhook;
-use e2e_support::{World, WorldSpec, ack, five_hour_quota, is_effect, mins, real_claude};
+use e2e_support::{
+    World, WorldSpec, ack, five_hour_quota, is_effect, mins, poll_until, real_claude,
+};
 use failover_daemon::http::dto::EventKindDto;
 use failover_daemon::sim::mock_api::{ClaimWindow, Mode};
 
@@ -78,12 +80,15 @@ async fn quota_on_a_moves_three_sessions_to_b_with_history_and_prompts() {
                 sc.contains(&ack(&prompt))
             })
             .await;
-        let transcript = world.transcript(i, &ids[i]);
+        let transcript = world
+            .wait_transcript(i, &ids[i], "the answer on B", mins(1), |t| {
+                t.contains(&ack(&prompt))
+            })
+            .await;
         assert!(
             transcript.contains(&format!("first turn of {s}")),
             "{s}: history kept"
         );
-        assert!(transcript.contains(&ack(&prompt)), "{s}: answer recorded");
     }
     // Exactly one tmux session per configured session.
     let mut tmux = world.tmux_sessions();
@@ -142,21 +147,19 @@ async fn an_account_that_needs_a_login_is_skipped_and_reported() {
         })
         .await;
     // The operator heard about B through the webhook.
-    let deadline = std::time::Instant::now() + mins(1);
-    loop {
-        let got = hook.received();
-        if got
-            .iter()
-            .any(|n| n["kind"] == "needs_login" && n["details"].to_string().contains("\"b\""))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no needs_login notification for b reached the webhook: {got:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let heard = poll_until(mins(1), Duration::from_millis(100), || {
+        let got = hook
+            .received()
+            .into_iter()
+            .any(|n| n["kind"] == "needs_login" && n["details"].to_string().contains("\"b\""));
+        async move { got.then_some(()) }
+    })
+    .await;
+    assert!(
+        heard.is_some(),
+        "no needs_login notification for b reached the webhook: {:#?}",
+        hook.received()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

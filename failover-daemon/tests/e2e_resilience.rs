@@ -5,9 +5,11 @@
 
 mod e2e_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use e2e_support::{World, WorldSpec, ack, five_hour_quota, is_effect, mins, now_ms, real_claude};
+use e2e_support::{
+    World, WorldSpec, ack, five_hour_quota, is_effect, mins, now_ms, poll_until, real_claude,
+};
 use failover_daemon::http::dto::EventKindDto;
 use failover_daemon::sim::mock_api::Mode;
 
@@ -29,23 +31,17 @@ async fn a_server_error_storm_never_swaps_and_the_session_recovers() {
     // Watch the status for the whole storm: A stays active, nothing moves.
     for (mode, status, n) in [(Mode::ServerError, 500, 2), (Mode::Overloaded, 529, 2)] {
         world.set_mode("a", mode);
-        let deadline = Instant::now() + mins(2);
-        loop {
+        let retried = poll_until(mins(2), Duration::from_millis(200), async || {
             assert_still_on_a(&world).await;
             let seen = world
                 .prompt_requests(prompt)
                 .iter()
                 .filter(|r| r.status == status)
                 .count();
-            if seen >= n {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the CLI never retried into {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            (seen >= n).then_some(())
+        })
+        .await;
+        assert!(retried.is_some(), "the CLI never retried into {status}");
     }
     world.set_mode("a", Mode::Normal);
     // The CLI's own retry gets through on A.

@@ -406,6 +406,11 @@ impl FailoverEngine {
             }
             (SessionState::Prompting { account, .. }, EffectOutcome::PromptSent) => {
                 self.set_prompt(sid, None);
+                if let Some(m) = self.sessions.get_mut(sid) {
+                    // A turn is under way (started when the prompt was typed): the screen
+                    // now shows news, whether or not the CLI's working report came first.
+                    m.pane_shows_history = false;
+                }
                 self.set_state(
                     sid,
                     SessionState::Running {
@@ -420,6 +425,9 @@ impl FailoverEngine {
                 if kind != FailureKind::Transient || timed_out {
                     let text = self.set_prompt(sid, None);
                     self.notify_prompt_dropped(sid, &detail, text.as_deref());
+                }
+                if let Some(m) = self.sessions.get_mut(sid) {
+                    m.turn_started_at = None;
                 }
                 self.set_state(
                     sid,

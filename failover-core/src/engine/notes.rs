@@ -104,8 +104,9 @@ impl FailoverEngine {
             Severity::Critical,
             NotificationKind::AllExhausted { resume_at },
             format!(
-                "every account is exhausted or needs a login: {} sessions parked; {when}",
-                self.sessions.len()
+                "every account is exhausted or needs a login: {n} session{s} parked; {when}",
+                n = self.sessions.len(),
+                s = if self.sessions.len() == 1 { "" } else { "s" },
             ),
             resume_at,
             format!("all-exhausted:{key}"),

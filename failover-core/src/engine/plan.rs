@@ -545,6 +545,11 @@ impl FailoverEngine {
                 session: sid.clone(),
                 text,
             });
+            if let Some(m) = self.sessions.get_mut(&sid) {
+                // The replayed prompt's turn starts as it is typed: what it ends with
+                // (written before the CLI's own working report, or after) is news.
+                m.turn_started_at = Some(self.now);
+            }
             self.set_state(
                 &sid,
                 SessionState::Prompting {

@@ -312,20 +312,19 @@ impl World {
         timeout: Duration,
         mut pred: impl FnMut(&StatusDto) -> bool,
     ) -> StatusDto {
-        let deadline = Instant::now() + timeout;
         let mut last = None;
-        loop {
-            if let Some(s) = self.status().await {
-                if pred(&s) {
-                    return s;
-                }
-                last = Some(s);
+        let found = poll_until(timeout, Duration::from_millis(50), async || {
+            let s = self.status().await?;
+            if pred(&s) {
+                return Some(s);
             }
-            if Instant::now() >= deadline {
-                panic!("timed out after {timeout:?} waiting for {what}; last status: {last:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            last = Some(s);
+            None
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!("timed out after {timeout:?} waiting for {what}; last status: {last:#?}")
+        })
     }
 
     /// Waits until every session runs on `account`, idle, with a known conversation, and no
@@ -361,16 +360,11 @@ impl World {
         timeout: Duration,
         mut pred: impl FnMut(&Collected) -> bool,
     ) -> Collected {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(e) = self.events().into_iter().find(|e| pred(e)) {
-                return e;
-            }
-            if Instant::now() >= deadline {
-                panic!("timed out after {timeout:?} waiting for event: {what}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        poll_until(timeout, Duration::from_millis(20), async || {
+            self.events().into_iter().find(|e| pred(e))
+        })
+        .await
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for event: {what}"))
     }
 
     /// Types `text` into session `session` and presses Enter (as two tmux calls, the way
@@ -462,19 +456,15 @@ impl World {
         timeout: Duration,
         mut pred: impl FnMut(&str) -> bool,
     ) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.screen(session);
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for {what} in {session}; screen:\n{screen}"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let mut screen = String::new();
+        let found = poll_until(timeout, Duration::from_millis(100), async || {
+            screen = self.screen(session);
+            pred(&screen).then(|| screen.clone())
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!("timed out after {timeout:?} waiting for {what} in {session}; screen:\n{screen}")
+        })
     }
 
     /// Waits until the mock has served a request satisfying `pred`.
@@ -524,6 +514,30 @@ impl World {
                 &self.project_dirs[i],
             ));
         std::fs::read_to_string(dir.join(format!("{claude_session}.jsonl"))).unwrap_or_default()
+    }
+
+    /// Waits until the transcript of conversation `claude_session` of session index `i`
+    /// satisfies `pred` (the CLI draws a reply before it writes the reply's line).
+    pub async fn wait_transcript(
+        &self,
+        i: usize,
+        claude_session: &str,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&str) -> bool,
+    ) -> String {
+        let mut text = String::new();
+        let found = poll_until(timeout, Duration::from_millis(50), async || {
+            text = self.transcript(i, claude_session);
+            pred(&text).then(|| text.clone())
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "timed out after {timeout:?} waiting for {what} in the transcript of \
+                 {claude_session}; transcript:\n{text}"
+            )
+        })
     }
 
     /// The tmux sessions that exist now.
@@ -593,6 +607,25 @@ impl Drop for World {
             }
         }
         // The tmux server (and every session in it) goes with `self.tmux`.
+    }
+}
+
+/// Calls `probe` every `every` until it yields a value or `timeout` passes (`None`). The
+/// one deadline loop behind every `wait_*`.
+pub async fn poll_until<T>(
+    timeout: Duration,
+    every: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
