@@ -268,6 +268,10 @@ pub(crate) struct SessionMachine {
     pub(crate) stale_before: Option<UnixMillis>,
     /// When the turn in progress started (the first working report after idle).
     pub(crate) turn_started_at: Option<UnixMillis>,
+    /// The last activity report that came while a prompt was being typed (state
+    /// `Prompting`), applied once the typing is confirmed: a fast turn can be reported
+    /// working and idle before then, and the observer reports changes only.
+    pub(crate) activity_while_prompting: Option<Activity>,
     /// Launched by the engine and no turn started since: a resumed screen shows the old
     /// conversation, error messages included, so until the first turn on this launch what
     /// the pane shows is history, not news (structured sources still count).
@@ -297,6 +301,7 @@ impl SessionMachine {
             pending_prompt: None,
             stale_before: None,
             turn_started_at: None,
+            activity_while_prompting: None,
             pane_shows_history: false,
             quota_hit_at: None,
             streak: None,

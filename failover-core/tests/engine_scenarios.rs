@@ -1641,6 +1641,59 @@ fn a_limit_hit_that_ended_the_turn_still_counts_and_its_prompt_is_replayed() {
     );
 }
 
+/// A limit on `a` at 11 moves `s1` to `b`, where its prompt (`#4`) is typed at 16.
+fn moved_to_b_with_prompt_replayed_at_16() -> Vec<(i64, Input)> {
+    vec![
+        (0, started("s1", "c1", "a")),
+        (0, adopted()),
+        (5, working("s1")),
+        (10, idle("s1")),
+        (11, transcript("s1", exhausted(Some(9000)), 8)),
+        (12, done(1, checkpointed(Some("add tests")))),
+        (13, done(2, EffectOutcome::Stopped)),
+        (14, done(3, launched("c1"))),
+        (16, idle("s1")),
+    ]
+}
+
+/// A replayed prompt answered so fast that the CLI's working and idle reports both came
+/// while the engine was still waiting to hear the typing was done: the session is idle
+/// once it hears, not working forever (the observer reports changes only, so no further
+/// report would come).
+#[test]
+fn a_replayed_prompt_answered_before_the_typing_is_confirmed_leaves_the_session_idle() {
+    let activity_after = |reports: &[(i64, Input)]| {
+        let mut engine = FailoverEngine::new(testkit::config(&["a", "b"], &["s1"])).unwrap();
+        let mut script = moved_to_b_with_prompt_replayed_at_16();
+        script.extend(reports.iter().cloned());
+        script.push((18, done(4, EffectOutcome::PromptSent)));
+        script.sort_by_key(|(t, _)| *t);
+        for (secs, input) in script {
+            engine.handle(UnixMillis::from_secs(secs), input);
+        }
+        let snapshot = engine.snapshot();
+        let s1 = &snapshot.sessions[0];
+        (s1.state, s1.activity)
+    };
+    let running = |a| ("running", Some(a));
+    // Both reports while the prompt was being typed: the turn is over.
+    assert_eq!(
+        activity_after(&[(17, working("s1")), (17, idle("s1"))]),
+        running(Activity::Idle)
+    );
+    // Only the working report so far: working, until the idle one.
+    assert_eq!(
+        activity_after(&[(17, working("s1"))]),
+        running(Activity::Working)
+    );
+    assert_eq!(
+        activity_after(&[(17, working("s1")), (19, idle("s1"))]),
+        running(Activity::Idle)
+    );
+    // No report yet: the typed prompt is taken to be at work.
+    assert_eq!(activity_after(&[]), running(Activity::Working));
+}
+
 /// The replayed prompt's turn is a turn: what it ends with counts. Here the prompt replayed
 /// on `b` meets a 401 there; the transcript line (written at 20, during the turn) is read
 /// after the session went idle, and the pane showed the error during the turn. Either must
@@ -1651,17 +1704,7 @@ fn the_turn_of_a_replayed_prompt_counts_its_evidence() {
     let expired = || Verdict::AuthRequired {
         reason: AuthReason::Expired,
     };
-    let prefix = vec![
-        (0, started("s1", "c1", "a")),
-        (0, adopted()),
-        (5, working("s1")),
-        (10, idle("s1")),
-        (11, transcript("s1", exhausted(Some(9000)), 8)),
-        (12, done(1, checkpointed(Some("add tests")))),
-        (13, done(2, EffectOutcome::Stopped)),
-        (14, done(3, launched("c1"))),
-        (16, idle("s1")),
-    ];
+    let prefix = moved_to_b_with_prompt_replayed_at_16();
     let trace = "
         t=0 persist active=-
         t=0 persist active=a
@@ -1686,14 +1729,18 @@ fn the_turn_of_a_replayed_prompt_counts_its_evidence() {
             "
         )
     };
-    // The working report before the typing is confirmed (ignored then) or after it.
-    for working_at in [15, 18] {
+    // The working report before the typing is confirmed or after it.
+    for working_first in [true, false] {
         let mut script = prefix.clone();
-        script.extend([
+        let (sent, working) = (
             (17, done(4, EffectOutcome::PromptSent)),
-            (working_at, working("s1")),
-        ]);
-        script.sort_by_key(|(t, _)| *t);
+            (17, working("s1")),
+        );
+        if working_first {
+            script.extend([working, sent]);
+        } else {
+            script.extend([sent, working]);
+        }
         // Read from the transcript after the turn ended.
         let mut from_transcript = script.clone();
         from_transcript.extend([(22, idle("s1")), (23, transcript("s1", expired(), 20))]);

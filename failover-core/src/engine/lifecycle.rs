@@ -101,11 +101,16 @@ impl FailoverEngine {
         let Some(m) = self.sessions.get_mut(sid) else {
             return self.ignore("activity of an unknown session");
         };
-        let SessionState::Running {
-            activity: current, ..
-        } = &mut m.state
-        else {
-            return self.ignore("activity of a session that is not running");
+        let current = match &mut m.state {
+            SessionState::Running {
+                activity: current, ..
+            } => current,
+            SessionState::Prompting { .. } => {
+                // Applied once the typing is confirmed (`PromptSent`).
+                m.activity_while_prompting = Some(activity);
+                return;
+            }
+            _ => return self.ignore("activity of a session that is not running"),
         };
         match (activity, *current) {
             (Activity::Working, Some(Activity::Working)) => {}
@@ -406,11 +411,12 @@ impl FailoverEngine {
             }
             (SessionState::Prompting { account, .. }, EffectOutcome::PromptSent) => {
                 self.set_prompt(sid, None);
-                if let Some(m) = self.sessions.get_mut(sid) {
+                let reported = self.sessions.get_mut(sid).and_then(|m| {
                     // A turn is under way (started when the prompt was typed): the screen
                     // now shows news, whether or not the CLI's working report came first.
                     m.pane_shows_history = false;
-                }
+                    m.activity_while_prompting.take()
+                });
                 self.set_state(
                     sid,
                     SessionState::Running {
@@ -418,6 +424,11 @@ impl FailoverEngine {
                         activity: Some(Activity::Working),
                     },
                 );
+                // Reports that came during the typing. The prompt was typed into an idle
+                // session, so an idle one among them means the turn is already over.
+                if let Some(activity) = reported {
+                    self.on_activity(sid, activity);
+                }
             }
             (SessionState::Prompting { account, .. }, EffectOutcome::Failed { kind, detail }) => {
                 // A transient refusal is retried at the next idle report. A timed-out one is
@@ -428,6 +439,7 @@ impl FailoverEngine {
                 }
                 if let Some(m) = self.sessions.get_mut(sid) {
                     m.turn_started_at = None;
+                    m.activity_while_prompting = None;
                 }
                 self.set_state(
                     sid,

@@ -549,6 +549,7 @@ impl FailoverEngine {
                 // The replayed prompt's turn starts as it is typed: what it ends with
                 // (written before the CLI's own working report, or after) is news.
                 m.turn_started_at = Some(self.now);
+                m.activity_while_prompting = None;
             }
             self.set_state(
                 &sid,
