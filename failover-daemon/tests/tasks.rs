@@ -385,7 +385,7 @@ async fn a_resumed_launch_reports_a_prompt_its_transcript_shows_unanswered() {
     tree.write_transcript("s1", "conv-1", "answered prompt");
     let answered = tree
         .shared()
-        .join(failover_daemon::prompts::project_dir_name(&tree.work("s1")))
+        .join(failover_tmux::paths::project_folder_name(&tree.work("s1")))
         .join("conv-1.jsonl");
     let mut text = std::fs::read_to_string(&answered).unwrap();
     text.push_str(

@@ -73,22 +73,32 @@ impl Tail {
     }
 }
 
-/// What a checkpoint keeps from a transcript.
+/// What a transcript tells about where its conversation stopped: what a checkpoint keeps,
+/// and what a failover replays.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TranscriptSummary {
-    /// The last prompt the user sent: the latest `last-prompt` line, else the latest user
-    /// line whose content is plain text.
+    /// The last prompt typed: the latest `last-prompt` record or typed user message,
+    /// whichever comes last. The CLI's own user-role lines (slash commands and their
+    /// output, reminders, the marker an interrupted turn leaves) are not prompts.
     pub last_prompt: Option<String>,
-    /// The last tool call: `Name {input…}` from the latest `tool_use` in assistant content,
-    /// cut to 200 characters.
+    /// The last tool call: `Name: {input…}` from the latest `tool_use` in assistant
+    /// content, cut to 200 characters.
     pub last_tool_call: Option<String>,
+    /// Whether the latest typed prompt has nothing from the model after it: no assistant
+    /// line other than the CLI's own API-error notices (`isApiErrorMessage`, e.g. "You've
+    /// hit your 5-hour limit"). Such a prompt was refused or is still in flight, so a
+    /// failover must replay it even when the screen looked idle. A prompt followed by any
+    /// real assistant content (text or a tool call) counts as answered.
+    pub unanswered: bool,
 }
 
-/// Summarizes the transcript at `path`, reading it once line by line. Lines that are not
-/// JSON (a half-written last line) are skipped.
+/// Summarizes the transcript at `path`, reading it once line by line (a huge transcript
+/// is never held in memory). Lines that are not JSON (a half-written last line) or not
+/// UTF-8 are skipped or read lossily.
 pub fn summarize(path: &Path) -> io::Result<TranscriptSummary> {
     let mut reader = BufReader::new(File::open(path)?);
-    let mut s = Summarizer::default();
+    let mut s = TranscriptSummary::default();
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -97,66 +107,105 @@ pub fn summarize(path: &Path) -> io::Result<TranscriptSummary> {
         }
         s.feed(&String::from_utf8_lossy(&line));
     }
-    Ok(s.finish())
+    Ok(s)
 }
 
 /// Summarizes lines already in memory.
 pub fn summarize_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> TranscriptSummary {
-    let mut s = Summarizer::default();
+    let mut s = TranscriptSummary::default();
     for l in lines {
         s.feed(l);
     }
-    s.finish()
+    s
 }
 
-#[derive(Default)]
-struct Summarizer {
-    last_prompt_line: Option<String>,
-    last_user_text: Option<String>,
-    last_tool: Option<String>,
-}
-
-impl Summarizer {
+impl TranscriptSummary {
+    /// Takes in one transcript line (later lines override earlier ones).
     fn feed(&mut self, line: &str) {
         let Ok(v) = serde_json::from_str::<Value>(line.trim()) else {
             return;
         };
         match v.get("type").and_then(Value::as_str) {
             Some("last-prompt") => {
-                if let Some(p) = v.get("lastPrompt").and_then(Value::as_str) {
-                    self.last_prompt_line = Some(p.to_owned());
+                if let Some(p) = v.get("lastPrompt").and_then(Value::as_str).and_then(typed) {
+                    self.last_prompt = Some(p);
                 }
             }
             Some("user") if v.get("isMeta").and_then(Value::as_bool) != Some(true) => {
-                if let Some(t) = v.pointer("/message/content").and_then(Value::as_str) {
-                    self.last_user_text = Some(t.to_owned());
+                if let Some(p) = v.pointer("/message/content").and_then(typed_content) {
+                    self.last_prompt = Some(p);
+                    self.unanswered = true;
                 }
             }
             Some("assistant") => {
-                let Some(items) = v.pointer("/message/content").and_then(Value::as_array) else {
-                    return;
-                };
-                for item in items {
+                if v.get("isApiErrorMessage").and_then(Value::as_bool) != Some(true) {
+                    self.unanswered = false;
+                }
+                let items = v.pointer("/message/content").and_then(Value::as_array);
+                for item in items.into_iter().flatten() {
                     if item.get("type").and_then(Value::as_str) == Some("tool_use") {
-                        let name = item.get("name").and_then(Value::as_str).unwrap_or("?");
-                        let input = item.get("input").map(Value::to_string).unwrap_or_default();
-                        let mut s = format!("{name} {input}");
-                        if let Some((cut, _)) = s.char_indices().nth(TOOL_SUMMARY_CHARS) {
-                            s.truncate(cut);
-                            s.push('…');
-                        }
-                        self.last_tool = Some(s);
+                        self.last_tool_call = Some(tool_call_summary(item));
                     }
                 }
             }
             _ => {}
         }
     }
+}
 
-    fn finish(self) -> TranscriptSummary {
-        TranscriptSummary {
-            last_prompt: self.last_prompt_line.or(self.last_user_text),
-            last_tool_call: self.last_tool,
-        }
+/// `Name: {input}`, cut to [`TOOL_SUMMARY_CHARS`].
+fn tool_call_summary(item: &Value) -> String {
+    let name = item.get("name").and_then(Value::as_str).unwrap_or("?");
+    let input = item.get("input").map(Value::to_string).unwrap_or_default();
+    let mut s = format!("{name}: {input}");
+    if let Some((cut, _)) = s.char_indices().nth(TOOL_SUMMARY_CHARS) {
+        s.truncate(cut);
+        s.push('…');
     }
+    s
+}
+
+/// The typed text of a user message's content: a string, or its `text` parts joined (tool
+/// results are user-role lines too; only typed text counts).
+fn typed_content(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => typed(s),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect();
+            if texts.is_empty() {
+                None
+            } else {
+                typed(&texts.join("\n"))
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `text` when a person typed it: not blank, not one of the CLI's own lines.
+fn typed(text: &str) -> Option<String> {
+    (!text.trim().is_empty() && !is_cli_generated(text)).then(|| text.to_owned())
+}
+
+/// User-role lines the CLI writes itself rather than the person typing: slash commands and
+/// their output (`/exit` leaves `<command-name>/exit</command-name>` and
+/// `<local-command-stdout>See ya!</local-command-stdout>`), caveats, reminders, and the
+/// marker an interrupted turn leaves. Replaying one of those as "the interrupted prompt"
+/// would send the model the CLI's own bookkeeping.
+fn is_cli_generated(text: &str) -> bool {
+    const TAGS: [&str; 6] = [
+        "<command-name>",
+        "<command-message>",
+        "<command-args>",
+        "<local-command-",
+        "<system-reminder>",
+        "<bash-",
+    ];
+    let t = text.trim_start();
+    // Escape during a turn leaves "[Request interrupted by user]" (or "... for tool use]").
+    TAGS.iter().any(|tag| t.starts_with(tag)) || t.starts_with("[Request interrupted by user")
 }

@@ -108,12 +108,139 @@ fn summary_takes_the_last_prompt_and_the_last_tool_call() {
     assert_eq!(s.last_prompt.as_deref(), Some("run the tests\nand fix"));
     assert_eq!(
         s.last_tool_call.as_deref(),
-        Some(r#"Bash {"command":"cargo test -p x"}"#)
+        Some(r#"Bash: {"command":"cargo test -p x"}"#)
     );
-    // Without a last-prompt line, the last plain user text counts.
+    assert!(!s.unanswered, "the last prompt was answered");
+    // Without a last-prompt line, the last typed user text counts.
     let s = transcript::summarize_lines(TRANSCRIPT.lines().take(6));
     assert_eq!(s.last_prompt.as_deref(), Some("first prompt"));
     assert_eq!(transcript::summarize_lines([]), Default::default());
+}
+
+/// One transcript line each.
+mod line {
+    pub(crate) fn typed(text: &str) -> String {
+        serde_json::json!({"type": "user", "message": {"role": "user", "content": text}})
+            .to_string()
+    }
+    pub(crate) fn typed_parts(text: &str) -> String {
+        serde_json::json!({"type": "user", "message": {"role": "user",
+            "content": [{"type": "text", "text": text}]}})
+        .to_string()
+    }
+    pub(crate) fn record(text: &str) -> String {
+        serde_json::json!({"type": "last-prompt", "lastPrompt": text}).to_string()
+    }
+    pub(crate) fn answer(text: &str) -> String {
+        serde_json::json!({"type": "assistant", "message": {"role": "assistant",
+            "content": [{"type": "text", "text": text}]}})
+        .to_string()
+    }
+    pub(crate) fn api_error(text: &str) -> String {
+        serde_json::json!({"type": "assistant", "isApiErrorMessage": true,
+            "message": {"role": "assistant", "content": [{"type": "text", "text": text}]}})
+        .to_string()
+    }
+    pub(crate) fn tool_result() -> String {
+        serde_json::json!({"type": "user", "message": {"role": "user",
+            "content": [{"type": "tool_result", "content": "x"}]}})
+        .to_string()
+    }
+    pub(crate) fn tool_use(name: &str, input: serde_json::Value) -> String {
+        serde_json::json!({"type": "assistant", "message": {"content":
+            [{"type": "tool_use", "name": name, "input": input}]}})
+        .to_string()
+    }
+}
+
+fn summary(lines: &[String]) -> transcript::TranscriptSummary {
+    transcript::summarize_lines(lines.iter().map(String::as_str))
+}
+
+#[test]
+fn the_cli_s_own_lines_are_not_prompts() {
+    let s = summary(&[
+        line::typed("real prompt"),
+        line::typed("<command-name>/exit</command-name>\n<command-message>exit</command-message>"),
+        line::typed("<local-command-stdout>See ya!</local-command-stdout>"),
+        line::typed_parts("[Request interrupted by user]"),
+        line::typed("   "),
+    ]);
+    assert_eq!(s.last_prompt.as_deref(), Some("real prompt"));
+}
+
+#[test]
+fn the_latest_prompt_wins_and_tool_results_do_not_count() {
+    let mut t = vec![
+        line::typed("first"),
+        line::answer("ok"),
+        line::typed_parts("second"),
+        line::tool_result(),
+        "not json".to_owned(),
+    ];
+    assert_eq!(summary(&t).last_prompt.as_deref(), Some("second"));
+    // A later record wins over an earlier typed line, and the other way round.
+    t.push(line::record("third"));
+    assert_eq!(summary(&t).last_prompt.as_deref(), Some("third"));
+    t.push(line::typed("fourth"));
+    assert_eq!(summary(&t).last_prompt.as_deref(), Some("fourth"));
+    let long = "x".repeat(500);
+    let s = summary(&[line::tool_use(
+        "Write",
+        serde_json::json!({ "content": long }),
+    )]);
+    let call = s.last_tool_call.unwrap();
+    assert!(call.starts_with(r#"Write: {"content":"xxx"#), "{call}");
+    assert_eq!(call.chars().count(), 201, "cut to 200 and an ellipsis");
+    assert!(call.ends_with('…'));
+}
+
+#[test]
+fn a_prompt_with_only_an_api_error_after_it_is_unanswered() {
+    let prompt = || line::typed("second turn");
+    let answer = || line::answer("ACK");
+    let refused = || line::api_error("You've hit your 5-hour limit");
+    let exit = || line::typed("<command-name>/exit</command-name>");
+    let record = || line::record("second turn");
+    let unanswered = |lines: &[String]| summary(lines).unanswered;
+    assert!(unanswered(&[answer(), prompt()]), "in flight");
+    assert!(
+        unanswered(&[answer(), prompt(), refused(), record(), exit()]),
+        "refused, then the CLI's own lines"
+    );
+    assert!(!unanswered(&[prompt(), answer(), record()]), "answered");
+    assert!(
+        !unanswered(&[prompt(), refused(), answer()]),
+        "answered later"
+    );
+    assert!(!unanswered(&[]), "nothing typed");
+    assert!(!unanswered(&[answer(), exit()]), "only CLI lines");
+    let cut = [
+        answer(),
+        prompt(),
+        line::typed_parts("[Request interrupted by user]"),
+    ];
+    assert!(unanswered(&cut), "cut short before any answer");
+    assert_eq!(summary(&cut).last_prompt.as_deref(), Some("second turn"));
+}
+
+#[test]
+fn a_huge_transcript_with_bad_bytes_is_read_line_by_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("big.jsonl");
+    let mut bytes = Vec::new();
+    let filler = line::answer(&"y".repeat(1000));
+    for _ in 0..20_000 {
+        bytes.extend_from_slice(filler.as_bytes());
+        bytes.push(b'\n');
+    }
+    bytes.extend_from_slice(b"\xff\xfe not utf-8\n");
+    bytes.extend_from_slice(line::typed("the last one").as_bytes());
+    bytes.push(b'\n');
+    fs::write(&p, &bytes).unwrap();
+    let s = transcript::summarize(&p).unwrap();
+    assert_eq!(s.last_prompt.as_deref(), Some("the last one"));
+    assert!(s.unanswered);
 }
 
 #[test]

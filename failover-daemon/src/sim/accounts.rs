@@ -17,6 +17,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use failover_tmux::paths::project_folder_name;
+
 use serde_json::{Value, json};
 
 /// Errors writing an account dir.
@@ -66,18 +68,9 @@ impl AccountDir {
     /// The transcript path of session `session_id` started in `cwd`.
     pub fn transcript_path(&self, cwd: &Path, session_id: &str) -> PathBuf {
         self.projects_dir()
-            .join(mangle_project_path(cwd))
+            .join(project_folder_name(cwd))
             .join(format!("{session_id}.jsonl"))
     }
-}
-
-/// Claude Code's folder name for a project: the absolute path with every character that is
-/// not ASCII alphanumeric replaced by `-` (`/home/me/my.app` → `-home-me-my-app`).
-pub fn mangle_project_path(cwd: &Path) -> String {
-    cwd.to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
 }
 
 /// Writes a fake subscription login for `token` into `dir` (created if missing), trusting
@@ -213,14 +206,6 @@ fn write_json(path: &Path, value: &Value) -> Result<(), AccountDirError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn mangles_like_claude_code() {
-        assert_eq!(
-            mangle_project_path(Path::new("/home/me/my.app")),
-            "-home-me-my-app"
-        );
-    }
 
     #[test]
     fn writes_login_and_refuses_to_clobber() {

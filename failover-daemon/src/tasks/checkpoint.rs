@@ -13,7 +13,8 @@ use tracing::Instrument;
 use super::CheckpointJob;
 use crate::clock::Clock;
 use crate::error::DaemonError;
-use crate::prompts::{PromptSource, Recall};
+use crate::prompts::PromptSource;
+use failover_tmux::transcript::TranscriptSummary;
 
 /// How long recalling the last prompt from a transcript may take.
 pub const RECALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,9 +72,9 @@ async fn checkpoint(
             .await
             .unwrap_or_else(|_| {
                 tracing::warn!("recalling the last prompt timed out");
-                Recall::default()
+                TranscriptSummary::default()
             }),
-        None => Recall::default(),
+        None => TranscriptSummary::default(),
     };
     if recall.last_prompt.is_none() {
         // The transcript may not have it (not flushed yet); the previous checkpoint of the

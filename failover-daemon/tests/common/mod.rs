@@ -17,8 +17,9 @@ use failover_core::{
 };
 use failover_daemon::notifiers::Channel;
 use failover_daemon::observe::{NoObservers, ObserverEvent};
-use failover_daemon::prompts::{TranscriptPrompts, project_dir_name};
+use failover_daemon::prompts::TranscriptPrompts;
 use failover_daemon::{Clock, DaemonConfig, Deps, observation_channel};
+use failover_tmux::paths::project_folder_name;
 use tokio::sync::{Notify, mpsc};
 
 /// 2026-11-20T12:00:00Z: a readable origin for the daemon's clock.
@@ -94,7 +95,7 @@ impl Tree {
 
     /// Writes a transcript for `conversation` of `session` whose last prompt is `prompt`.
     pub fn write_transcript(&self, session: &str, conversation: &str, prompt: &str) {
-        let dir = self.shared().join(project_dir_name(&self.work(session)));
+        let dir = self.shared().join(project_folder_name(&self.work(session)));
         std::fs::create_dir_all(&dir).unwrap();
         let line = serde_json::json!({
             "type": "user",

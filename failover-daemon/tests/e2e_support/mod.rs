@@ -510,7 +510,7 @@ impl World {
     pub fn transcript(&self, i: usize, claude_session: &str) -> String {
         let dir = self
             .shared_projects
-            .join(failover_daemon::sim::accounts::mangle_project_path(
+            .join(failover_tmux::paths::project_folder_name(
                 &self.project_dirs[i],
             ));
         std::fs::read_to_string(dir.join(format!("{claude_session}.jsonl"))).unwrap_or_default()

@@ -50,7 +50,7 @@ pub use input::{Key, PromptReader};
 pub use screen::Screen;
 pub use transcript::{PastLine, Transcript};
 
-use super::accounts::mangle_project_path;
+use failover_tmux::paths::project_folder_name;
 
 /// The spinner line while a turn runs.
 const WORKING: &str = "✻ Working…";
@@ -239,7 +239,7 @@ impl Standin {
         let path = env
             .config_dir
             .join("projects")
-            .join(mangle_project_path(&env.cwd))
+            .join(project_folder_name(&env.cwd))
             .join(format!("{session_id}.jsonl"));
         let mut transcript = Transcript::new(path, &session_id, &env.cwd, VERSION);
         let past = if resume {
