@@ -28,6 +28,7 @@ pub const ACCOUNT_ENV: &str = "FAILOVER_ACCOUNT";
 /// How the backend reaches tmux and what it runs. [`TmuxConfig::new`] fills in the values
 /// an operator would pick; adjust the public fields afterwards.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TmuxConfig {
     /// The tmux server (`-L name` or `-S path`); use a private one.
     pub socket: Socket,
@@ -414,25 +415,37 @@ impl SessionBackend for TmuxBackend {
                 })
                 .await;
             }
-            if has_draft(&self.screen_or_empty(session).await) {
-                // Ctrl-C on a non-empty input box clears it (on an empty one it would arm
-                // "press again to exit", which is why it is only sent here).
+            // Ctrl-C on a non-empty input box clears it (on an empty one it would arm
+            // "press again to exit", which is why it is only sent on a draft). While Claude
+            // Code waits to continue by itself after a usage limit, the first Ctrl-C cancels
+            // that wait instead: hence a second try.
+            let mut draft = has_draft(&self.screen_or_empty(session).await);
+            for _ in 0..2 {
+                if !draft {
+                    break;
+                }
                 tracing::debug!(session = name, "stop: clearing a draft");
                 ops::send_keys(&self.transport, name, &["C-c"]).await?;
-                self.wait_screen(session, settle, |s| !has_draft(s)).await;
+                let settle = Instant::now() + self.config.interrupt_settle.min(grace / 4);
+                draft = !self.wait_screen(session, settle, |s| !has_draft(s)).await;
             }
-            tracing::debug!(session = name, "stop: asking the program to exit");
-            ops::send_literal(&self.transport, name, "/exit").await?;
-            ops::send_keys(&self.transport, name, &["Enter"]).await?;
-            let exit_by = Instant::now() + self.config.exit_wait.min(grace / 2);
-            if self.wait_gone_or_dead(name, exit_by).await? {
-                tracing::debug!(session = name, "stop: the program exited");
+            if draft {
+                // `/exit` would be appended to it and sent as a prompt: hang up instead.
+                tracing::debug!(session = name, "stop: a draft stays; closing its terminal");
             } else {
-                tracing::debug!(
-                    session = name,
-                    wait = ?self.config.exit_wait,
-                    "stop: still exiting; closing its terminal"
-                );
+                tracing::debug!(session = name, "stop: asking the program to exit");
+                ops::send_literal(&self.transport, name, "/exit").await?;
+                ops::send_keys(&self.transport, name, &["Enter"]).await?;
+                let exit_by = Instant::now() + self.config.exit_wait.min(grace / 2);
+                if self.wait_gone_or_dead(name, exit_by).await? {
+                    tracing::debug!(session = name, "stop: the program exited");
+                } else {
+                    tracing::debug!(
+                        session = name,
+                        wait = ?self.config.exit_wait,
+                        "stop: still exiting; closing its terminal"
+                    );
+                }
             }
         }
         // Closing the session hangs up its terminal: Claude Code exits on SIGHUP.

@@ -191,6 +191,47 @@ async fn stop_asks_to_exit_at_a_turn_boundary() {
         .unwrap();
 }
 
+/// A draft that Ctrl-C does not clear (Claude Code waiting to continue after a usage limit
+/// spends the first Ctrl-C on cancelling that wait) must not get `/exit` appended: that
+/// would send it as a prompt. The stop hangs up instead.
+#[tokio::test]
+async fn stop_never_types_exit_after_a_draft_that_stays() {
+    let srv = TestServer::new();
+    let dir = srv.dir("work");
+    let program = srv.tmp.path().join("drafty.sh");
+    let typed = srv.tmp.path().join("drafty.log");
+    support::write_exec(
+        &program,
+        &format!(
+            "#!/bin/sh\ntrap '' INT\nrule='────────────────────────────────'\n\
+             printf '%s\\n❯ half a prompt\\n%s\\n' \"$rule\" \"$rule\"\n\
+             while IFS= read -r line; do printf 'line:%s\\n' \"$line\" >> '{}'; done\n",
+            typed.display()
+        ),
+    );
+    let drafty = TestServer::with(|c| {
+        c.claude_command = vec!["/bin/sh".into(), program.to_string_lossy().into_owned()];
+    });
+    let req = request(&drafty, "drafty", &dir);
+    drafty.backend.launch(&req).await.unwrap();
+    eventually(Duration::from_secs(5), "the draft", || async {
+        let c = drafty.backend.capture(&req.session).await.ok()?;
+        c.text.contains("half a prompt").then_some(())
+    })
+    .await;
+    drafty
+        .backend
+        .stop(&req.session, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        drafty.backend.liveness(&req.session).await.unwrap(),
+        Liveness::Missing
+    );
+    let lines = std::fs::read_to_string(&typed).unwrap_or_default();
+    assert!(!lines.contains("/exit"), "typed into the draft: {lines}");
+}
+
 /// Whether process `pid` runs (exited ones not yet reaped do not count).
 fn running(pid: &str) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) else {
