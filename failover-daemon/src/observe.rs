@@ -30,11 +30,6 @@ pub trait Observers: Send + Sync {
 
     /// `claude_session` now runs in `session` (its transcript lines are about it).
     fn track(&self, claude_session: ClaudeSessionId, session: SessionId);
-
-    /// Asks the watcher of `session` to report the activity it sees now, even if it is the
-    /// one it reported last (after a prompt was typed: a turn may have come and gone
-    /// between two looks). Default: nothing to ask.
-    fn resync(&self, _session: &SessionId) {}
 }
 
 /// No observers at all: every observation comes from whoever holds the sender.

@@ -9,12 +9,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use failover_core::quota::Detectors;
 use failover_core::{ClaudeSessionId, Liveness, QuotaDetector, SessionId};
 use failover_tmux::observe::{
-    PaneObserver, PaneObserverConfig, Resync, StatuslineWatcher, Tracker, TranscriptWatcher,
+    PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
 };
 use failover_tmux::{FileCheckpointer, Socket, TmuxBackend, TmuxConfig, homes, statusline};
 use futures_util::FutureExt;
@@ -101,7 +101,6 @@ pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
         backend: backend.clone(),
         detectors: Detectors::new(),
         tracker: Tracker::default(),
-        resyncs: Arc::default(),
         shared_projects: config.claude.shared_projects.clone(),
         spools,
         zone,
@@ -126,8 +125,6 @@ struct TmuxObservers {
     backend: Arc<TmuxBackend>,
     detectors: Detectors,
     tracker: Tracker,
-    /// The resync handle of each session's current pane watcher.
-    resyncs: Arc<Mutex<HashMap<SessionId, Resync>>>,
     shared_projects: PathBuf,
     spools: Vec<(failover_core::AccountId, PathBuf)>,
     zone: jiff::tz::TimeZone,
@@ -195,10 +192,6 @@ impl Observers for TmuxObservers {
                 ..PaneObserverConfig::default()
             },
         );
-        self.resyncs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(session.clone(), observer.resync_handle());
         Some(
             async move {
                 if let Err(e) = observer.run().await {
@@ -211,16 +204,6 @@ impl Observers for TmuxObservers {
 
     fn track(&self, claude_session: ClaudeSessionId, session: SessionId) {
         self.tracker.track(claude_session, session);
-    }
-
-    fn resync(&self, session: &SessionId) {
-        let resyncs = self
-            .resyncs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(r) = resyncs.get(session) {
-            r.request();
-        }
     }
 }
 

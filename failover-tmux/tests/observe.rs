@@ -15,8 +15,7 @@ use failover_core::{
 };
 use failover_core::{LimitWindow, UnixMillis};
 use failover_tmux::observe::{
-    ObserverEvent, PaneObserver, PaneObserverConfig, Resync, StatuslineWatcher, Tracker,
-    TranscriptWatcher,
+    ObserverEvent, PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
 };
 use support::TestServer;
 use tokio::sync::mpsc;
@@ -71,7 +70,7 @@ fn quota_of(
 async fn a_quota_message_in_a_real_pane_is_a_verdict_within_250ms() {
     let srv = TestServer::new();
     // The stand-in's idle prompt is reported first.
-    let (session, mut rx, task, _) = observed(&srv, "watched").await;
+    let (session, mut rx, task) = observed(&srv, "watched").await;
 
     // Write the message straight onto the pane's terminal, as Claude Code would print it.
     let tty = srv.tmux(&["display-message", "-p", "-t", "=watched:", "#{pane_tty}"]);
@@ -567,7 +566,6 @@ async fn observed(
     SessionId,
     mpsc::Receiver<ObserverEvent>,
     tokio::task::JoinHandle<Result<(), failover_tmux::ObserveError>>,
-    Resync,
 ) {
     let session = SessionId::new(name);
     let req = LaunchRequest {
@@ -579,21 +577,17 @@ async fn observed(
     };
     srv.backend.launch(&req).await.unwrap();
     let (tx, mut rx) = mpsc::channel(64);
-    let observer = PaneObserver::new(
-        &srv.backend,
-        session.clone(),
-        Arc::new(PaneDetector::new()),
-        tx,
-        PaneObserverConfig::default(),
+    let task = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session.clone(),
+            Arc::new(PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
     );
-    let resync = observer.resync_handle();
-    let task = tokio::spawn(observer.run());
-    next_idle(&mut rx).await;
-    (session, rx, task, resync)
-}
-
-async fn next_idle(rx: &mut mpsc::Receiver<ObserverEvent>) {
-    next_matching(rx, Duration::from_secs(5), |e| {
+    next_matching(&mut rx, Duration::from_secs(5), |e| {
         matches!(
             e,
             ObserverEvent::Activity {
@@ -604,26 +598,7 @@ async fn next_idle(rx: &mut mpsc::Receiver<ObserverEvent>) {
         .then_some(())
     })
     .await;
-}
-
-/// Activity is reported on changes only; a turn that came and went between two captures
-/// leaves the screen idle as before. Asked to resync, the observer reports the idle screen
-/// again, which is how the daemon learns that a prompt it typed was already answered.
-#[tokio::test]
-async fn a_resync_reports_the_activity_on_screen_again() {
-    let srv = TestServer::new();
-    let (session, mut rx, _task, resync) = observed(&srv, "resynced").await;
-    // The screen changes, the activity does not: nothing to report...
-    srv.backend
-        .send_input(&session, "answered at once")
-        .await
-        .unwrap();
-    // ...until asked.
-    resync.request();
-    next_idle(&mut rx).await;
-    // Each request gets its report.
-    resync.request();
-    next_idle(&mut rx).await;
+    (session, rx, task)
 }
 
 /// The exit reaches the observer (as the wrapper's notice in the pane's output, or through
@@ -631,7 +606,7 @@ async fn a_resync_reports_the_activity_on_screen_again() {
 #[tokio::test]
 async fn an_exit_is_reported_from_the_wrappers_notice_with_its_status() {
     let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "7".into())));
-    let (session, mut rx, task, _) = observed(&srv, "leaving").await;
+    let (session, mut rx, task) = observed(&srv, "leaving").await;
     srv.backend.send_input(&session, "/exit").await.unwrap();
     let asked = Instant::now();
     let status = next_matching(&mut rx, Duration::from_secs(5), |e| match e {
@@ -661,7 +636,7 @@ async fn an_exit_is_reported_from_the_wrappers_notice_with_its_status() {
 #[tokio::test]
 async fn an_exit_notice_printed_by_a_running_program_is_not_an_exit() {
     let srv = TestServer::with(|c| c.env.push(("STANDIN_EXIT".into(), "4".into())));
-    let (session, mut rx, task, _) = observed(&srv, "mimic").await;
+    let (session, mut rx, task) = observed(&srv, "mimic").await;
     // The program prints the notice's bytes itself and goes on running.
     let tty = srv.tmux(&["display-message", "-p", "-t", "=mimic:", "#{pane_tty}"]);
     let mut term = std::fs::OpenOptions::new().write(true).open(&tty).unwrap();

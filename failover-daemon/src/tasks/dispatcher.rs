@@ -160,9 +160,7 @@ struct Dispatcher {
     replies: HashMap<RequestId, oneshot::Sender<CommandReply>>,
     next_command: u64,
     outstanding: HashSet<RequestId>,
-    /// The session of each launch and prompt in flight: its watcher is started, or asked
-    /// to resync, when it is done.
-    watched_requests: HashMap<RequestId, SessionId>,
+    launches: HashMap<RequestId, SessionId>,
     /// Replies wait until the snapshot they imply is published, so a client that reads the
     /// status after its command sees the command's effect.
     held_replies: Vec<(oneshot::Sender<CommandReply>, CommandReply)>,
@@ -215,7 +213,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         replies: HashMap::new(),
         next_command: COMMAND_ID_BASE,
         outstanding: HashSet::new(),
-        watched_requests: HashMap::new(),
+        launches: HashMap::new(),
         held_replies: Vec::new(),
         last_detections: HashMap::new(),
     };
@@ -418,15 +416,8 @@ impl Dispatcher {
             }
             Route::Switch(job) => {
                 let request = job.request();
-                match &job {
-                    SwitchJob::Launch { launch, .. } => {
-                        self.watched_requests
-                            .insert(request, launch.session.clone());
-                    }
-                    SwitchJob::SendPrompt { session, .. } => {
-                        self.watched_requests.insert(request, session.clone());
-                    }
-                    SwitchJob::Stop { .. } => {}
+                if let SwitchJob::Launch { launch, .. } = &job {
+                    self.launches.insert(request, launch.session.clone());
                 }
                 self.outstanding.insert(request);
                 if self.switcher.send(job).await.is_err() {
@@ -475,18 +466,13 @@ impl Dispatcher {
         let cmd = match input {
             Input::EffectFinished { request, outcome } => {
                 self.outstanding.remove(request);
-                let session = self.watched_requests.remove(request);
+                let session = self.launches.remove(request);
                 match (session, outcome) {
                     (Some(session), EffectOutcome::Launched { claude_session, .. }) => {
                         Some(ObserverCmd::Watch {
                             session,
                             claude_session: Some(claude_session.clone()),
                         })
-                    }
-                    // The engine takes the typed prompt for a turn under way; the watcher
-                    // says whether it still is (a fast one may be over, unseen).
-                    (Some(session), EffectOutcome::PromptSent) => {
-                        Some(ObserverCmd::Resync { session })
                     }
                     _ => None,
                 }

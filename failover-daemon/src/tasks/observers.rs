@@ -33,12 +33,6 @@ pub enum ObserverCmd {
         /// Its conversation.
         claude_session: ClaudeSessionId,
     },
-    /// A prompt was typed into the session: have its watcher report its activity afresh
-    /// ([`Observers::resync`]).
-    Resync {
-        /// The session.
-        session: SessionId,
-    },
 }
 
 /// Runs until `cancel`.
@@ -66,7 +60,6 @@ pub async fn run(
                 Some(ObserverCmd::Track { session, claude_session }) => {
                     observers.track(claude_session, session);
                 }
-                Some(ObserverCmd::Resync { session }) => observers.resync(&session),
                 Some(ObserverCmd::Watch { session, claude_session }) => {
                     if let Some(cs) = claude_session {
                         observers.track(cs, session.clone());

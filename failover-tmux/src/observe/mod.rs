@@ -29,7 +29,7 @@ use failover_core::{
     Activity, ClaudeSessionId, Detection, Input, SessionId, SignalSource, Subject, UnixMillis,
 };
 
-pub use pane::{PaneObserver, PaneObserverConfig, Resync};
+pub use pane::{PaneObserver, PaneObserverConfig};
 pub use spool::StatuslineWatcher;
 pub use transcripts::{Tracker, TranscriptWatcher};
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use failover_core::{DetectContext, QuotaDetector, SessionId, SignalSource, Subject};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::Notify;
 use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 
@@ -67,21 +66,6 @@ pub struct PaneObserver {
     detector: Arc<dyn QuotaDetector>,
     tx: Sender<ObserverEvent>,
     config: PaneObserverConfig,
-    resync: Arc<Notify>,
-}
-
-/// Asks a running [`PaneObserver`] to report the activity it sees now, even when it is the
-/// one it reported last. Activity is reported on changes only, and a turn can come and go
-/// between two captures (a prompt typed and answered within 100 ms): whoever assumed the
-/// typed prompt started a turn asks, once the typing is done, and hears how it stands.
-#[derive(Clone, Debug)]
-pub struct Resync(Arc<Notify>);
-
-impl Resync {
-    /// Requests the report; requests made before the observer looks are merged into one.
-    pub fn request(&self) {
-        self.0.notify_one();
-    }
 }
 
 impl std::fmt::Debug for PaneObserver {
@@ -115,13 +99,7 @@ impl PaneObserver {
             detector,
             tx,
             config,
-            resync: Arc::new(Notify::new()),
         }
-    }
-
-    /// A handle that makes this observer report its session's activity afresh.
-    pub fn resync_handle(&self) -> Resync {
-        Resync(self.resync.clone())
     }
 
     /// Runs until the session's program exits or the session goes (both reported as
@@ -246,11 +224,6 @@ impl PaneObserver {
                         ControlLine::Subscription { .. } | ControlLine::Other => {}
                     }
                 }
-                () = self.resync.notified() => {
-                    // Forget the activity last reported, so the next capture reports its own.
-                    seen.activity = None;
-                    dirty_at = Some(Instant::now());
-                }
                 () = sleep_until(wake), if wake.is_some() => {
                     let now = Instant::now();
                     if let Some((next, until)) = death_watch.filter(|(next, _)| *next <= now) {
@@ -345,9 +318,10 @@ impl PaneObserver {
         let (screen, _, _) = ops::capture(&self.transport, self.session.as_str(), false).await?;
         let observed_at = clock::now();
         let changed = seen.screen.as_deref() != Some(screen.as_str());
-        // Activity is classified on a change, and when none was reported yet (or since a
-        // resync) even on the same screen.
-        if changed || seen.activity.is_none() {
+        if !changed && !forced {
+            return Ok(None);
+        }
+        if changed {
             let activity = activity_from_screen(&screen);
             if activity.is_some() && activity != seen.activity {
                 seen.activity = activity;
@@ -360,9 +334,6 @@ impl PaneObserver {
                     .await;
                 }
             }
-        }
-        if !changed && !forced {
-            return Ok(None);
         }
         let ctx = DetectContext {
             observed_at,
