@@ -1614,32 +1614,25 @@ fn a_limit_hit_that_ended_the_turn_still_counts_and_its_prompt_is_replayed() {
     // transcript line (written at 8) is read at 11.
     check(
         two(),
-        vec![
-            (0, started("s1", "c1", "a")),
-            (0, adopted()),
-            (5, working("s1")),
-            (10, idle("s1")),
-            (11, transcript("s1", exhausted(Some(9000)), 8)),
-            (12, done(1, checkpointed(Some("add tests")))),
-            (13, done(2, EffectOutcome::Stopped)),
-            (14, done(3, launched("c1"))),
-            (16, idle("s1")),
-        ],
-        "
-        t=0 persist active=-
-        t=0 persist active=a
-        t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
-        t=11 checkpoint #1 s1 on a
-        t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
-        t=12 stop #2 s1
-        t=12 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
-        t=13 launch #3 s1 on b resume=c1
-        t=13 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
-        t=14 persist active=b accounts=a:exhausted prompts=[s1]
-        t=16 prompt #4 s1 \"add tests\"
-        ",
+        moved_to_b_with_prompt_replayed_at_16(),
+        MOVED_TO_B_WITH_PROMPT_REPLAYED_AT_16,
     );
 }
+
+/// The trace of [`moved_to_b_with_prompt_replayed_at_16`].
+const MOVED_TO_B_WITH_PROMPT_REPLAYED_AT_16: &str = "
+    t=0 persist active=-
+    t=0 persist active=a
+    t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
+    t=11 checkpoint #1 s1 on a
+    t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
+    t=12 stop #2 s1
+    t=12 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+    t=13 launch #3 s1 on b resume=c1
+    t=13 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
+    t=14 persist active=b accounts=a:exhausted prompts=[s1]
+    t=16 prompt #4 s1 \"add tests\"
+";
 
 /// A limit on `a` at 11 moves `s1` to `b`, where its prompt (`#4`) is typed at 16.
 fn moved_to_b_with_prompt_replayed_at_16() -> Vec<(i64, Input)> {
@@ -1705,20 +1698,9 @@ fn the_turn_of_a_replayed_prompt_counts_its_evidence() {
         reason: AuthReason::Expired,
     };
     let prefix = moved_to_b_with_prompt_replayed_at_16();
-    let trace = "
-        t=0 persist active=-
-        t=0 persist active=a
-        t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:30:00Z (next reset 1970-01-01T02:30:00Z)
-        t=11 checkpoint #1 s1 on a
-        t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
-        t=12 stop #2 s1
-        t=12 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
-        t=13 launch #3 s1 on b resume=c1
-        t=13 persist active=b accounts=a:exhausted swap=a->b[s1] prompts=[s1]
-        t=14 persist active=b accounts=a:exhausted prompts=[s1]
-        t=16 prompt #4 s1 \"add tests\"
-        t=17 persist active=b accounts=a:exhausted
-    ";
+    let trace = format!(
+        "{MOVED_TO_B_WITH_PROMPT_REPLAYED_AT_16}t=17 persist active=b accounts=a:exhausted\n"
+    );
     let needs_login = |t: i64| {
         format!(
             "

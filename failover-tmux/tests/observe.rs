@@ -587,7 +587,12 @@ async fn observed(
         )
         .run(),
     );
-    next_matching(&mut rx, Duration::from_secs(5), |e| {
+    next_idle(&mut rx).await;
+    (session, rx, task)
+}
+
+async fn next_idle(rx: &mut mpsc::Receiver<ObserverEvent>) {
+    next_matching(rx, Duration::from_secs(5), |e| {
         matches!(
             e,
             ObserverEvent::Activity {
@@ -598,7 +603,22 @@ async fn observed(
         .then_some(())
     })
     .await;
-    (session, rx, task)
+}
+
+/// Activity is reported on changes; a turn that came and went between two captures leaves
+/// the screen idle as before. Once the pane has been still for a while, the observer
+/// reports the idle screen again: that is how the daemon learns that a prompt it typed was
+/// already answered.
+#[tokio::test]
+async fn a_still_pane_has_its_activity_reported_again() {
+    let srv = TestServer::new();
+    let (session, mut rx, _task) = observed(&srv, "settled").await;
+    // The screen changes, the activity does not; once it is still, idle is said again.
+    srv.backend
+        .send_input(&session, "answered at once")
+        .await
+        .unwrap();
+    next_idle(&mut rx).await;
 }
 
 /// The exit reaches the observer (as the wrapper's notice in the pane's output, or through

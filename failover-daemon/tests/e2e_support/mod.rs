@@ -454,17 +454,10 @@ impl World {
         session: &str,
         what: &str,
         timeout: Duration,
-        mut pred: impl FnMut(&str) -> bool,
+        pred: impl FnMut(&str) -> bool,
     ) -> String {
-        let mut screen = String::new();
-        let found = poll_until(timeout, Duration::from_millis(100), async || {
-            screen = self.screen(session);
-            pred(&screen).then(|| screen.clone())
-        })
-        .await;
-        found.unwrap_or_else(|| {
-            panic!("timed out after {timeout:?} waiting for {what} in {session}; screen:\n{screen}")
-        })
+        let place = format!("{session}'s screen");
+        wait_text(&place, what, timeout, || self.screen(session), pred).await
     }
 
     /// Waits until the mock has served a request satisfying `pred`.
@@ -524,20 +517,11 @@ impl World {
         claude_session: &str,
         what: &str,
         timeout: Duration,
-        mut pred: impl FnMut(&str) -> bool,
+        pred: impl FnMut(&str) -> bool,
     ) -> String {
-        let mut text = String::new();
-        let found = poll_until(timeout, Duration::from_millis(50), async || {
-            text = self.transcript(i, claude_session);
-            pred(&text).then(|| text.clone())
-        })
-        .await;
-        found.unwrap_or_else(|| {
-            panic!(
-                "timed out after {timeout:?} waiting for {what} in the transcript of \
-                 {claude_session}; transcript:\n{text}"
-            )
-        })
+        let place = format!("the transcript of {claude_session}");
+        let read = || self.transcript(i, claude_session);
+        wait_text(&place, what, timeout, read, pred).await
     }
 
     /// The tmux sessions that exist now.
@@ -608,6 +592,26 @@ impl Drop for World {
         }
         // The tmux server (and every session in it) goes with `self.tmux`.
     }
+}
+
+/// Reads `place` (with `read`) every 100 ms until its text satisfies `pred`, and returns
+/// that text; panics with the last text read after `timeout`.
+async fn wait_text(
+    place: &str,
+    what: &str,
+    timeout: Duration,
+    read: impl Fn() -> String,
+    mut pred: impl FnMut(&str) -> bool,
+) -> String {
+    let mut text = String::new();
+    let found = poll_until(timeout, Duration::from_millis(100), async || {
+        text = read();
+        pred(&text).then(|| text.clone())
+    })
+    .await;
+    found.unwrap_or_else(|| {
+        panic!("timed out after {timeout:?} waiting for {what} in {place}; it reads:\n{text}")
+    })
 }
 
 /// Calls `probe` every `every` until it yields a value or `timeout` passes (`None`). The

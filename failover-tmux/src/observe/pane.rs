@@ -38,6 +38,13 @@ pub struct PaneObserverConfig {
     /// printed (default 1 s), so a message that stays on screen still gets the second
     /// sighting pane evidence needs.
     pub confirm_after: Duration,
+    /// Once the pane has printed nothing for this long, the activity on screen is reported
+    /// again even when it is the one reported last (default 1.5 s). Activity is otherwise
+    /// reported on changes only, and a turn can come and go between two captures (a
+    /// prompt answered within 100 ms): whoever took a typed prompt for a turn under way
+    /// learns it is over. A working Claude Code redraws its spinner several times a
+    /// second, so a screen that stays still is not a turn in progress.
+    pub settle_after: Duration,
     /// Zone for reset times that name none.
     pub zone: jiff::tz::TimeZone,
 }
@@ -48,6 +55,7 @@ impl Default for PaneObserverConfig {
             debounce: Duration::from_millis(40),
             min_interval: Duration::from_millis(100),
             confirm_after: Duration::from_secs(1),
+            settle_after: Duration::from_millis(1500),
             zone: jiff::tz::TimeZone::UTC,
         }
     }
@@ -161,6 +169,8 @@ impl PaneObserver {
         // Evaluate what is on screen now, then on each change.
         let mut dirty_at: Option<Instant> = Some(Instant::now());
         let mut recheck_at: Option<Instant> = None;
+        // When the pane will have been still for `settle_after` (see there).
+        let mut settle_at: Option<Instant> = None;
         // After an exit notice whose pane was not dead yet (a machine too busy for the
         // pane to die within DEATH_WAIT): look again now and then, until this instant.
         let mut death_watch: Option<(Instant, Instant)> = early_notice.then(|| {
@@ -171,10 +181,15 @@ impl PaneObserver {
             .checked_sub(self.config.min_interval)
             .unwrap_or_else(Instant::now);
         loop {
-            let wake = [dirty_at, recheck_at, death_watch.map(|(next, _)| next)]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                dirty_at,
+                recheck_at,
+                settle_at,
+                death_watch.map(|(next, _)| next),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             tokio::select! {
                 () = self.tx.closed() => return Ok(()),
                 read = reader.read_until(b'\n', &mut line) => {
@@ -186,6 +201,7 @@ impl PaneObserver {
                     line.clear();
                     match wire::parse_control_line(text.trim_end_matches('\n')) {
                         ControlLine::Output { .. } => {
+                            settle_at = Some(Instant::now() + self.config.settle_after);
                             dirty_at.get_or_insert_with(|| {
                                 (Instant::now() + self.config.debounce)
                                     .max(last_capture + self.config.min_interval)
@@ -231,6 +247,11 @@ impl PaneObserver {
                             return self.exited(status).await;
                         }
                         death_watch = (next < until).then(|| (now + DEATH_RECHECK, until));
+                    }
+                    if settle_at.is_some_and(|t| t <= now) {
+                        // Still: report the activity on screen afresh.
+                        settle_at = None;
+                        seen.activity = None;
                     }
                     let forced = recheck_at.is_some_and(|r| r <= now);
                     if forced {
@@ -318,10 +339,9 @@ impl PaneObserver {
         let (screen, _, _) = ops::capture(&self.transport, self.session.as_str(), false).await?;
         let observed_at = clock::now();
         let changed = seen.screen.as_deref() != Some(screen.as_str());
-        if !changed && !forced {
-            return Ok(None);
-        }
-        if changed {
+        // Activity is classified on a change, and when none was reported yet (or since the
+        // screen settled) even on the same screen.
+        if changed || seen.activity.is_none() {
             let activity = activity_from_screen(&screen);
             if activity.is_some() && activity != seen.activity {
                 seen.activity = activity;
@@ -334,6 +354,9 @@ impl PaneObserver {
                     .await;
                 }
             }
+        }
+        if !changed && !forced {
+            return Ok(None);
         }
         let ctx = DetectContext {
             observed_at,
