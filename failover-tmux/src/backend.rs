@@ -13,7 +13,7 @@ use failover_core::{
 use tokio::time::Instant;
 
 use crate::error::TmuxError;
-use crate::observe::activity::{activity_from_screen, has_draft};
+use crate::observe::activity::{activity_from_screen, has_draft, input_box, waits_to_continue};
 use crate::ops::{self, NewSession};
 use crate::paths;
 use crate::process_group;
@@ -249,18 +249,94 @@ impl TmuxBackend {
     }
 
     /// Waits until the screen satisfies `pred` or `until` passes; whether it did.
+    /// The polite part of a stop: interrupt a turn in progress (or dismiss a dialog), clear
+    /// a draft, and type `/exit`, then give the program `exit_wait` to go. A session sitting
+    /// idle at an empty prompt goes straight to `/exit`. Whatever could turn `/exit` into
+    /// part of a prompt skips it (the caller hangs up the terminal next, which Claude Code
+    /// also exits on): a draft that stays, Claude Code waiting to continue after a usage
+    /// limit (cancelling that wait puts the refused prompt back in the input box, at a
+    /// moment of its choosing), or anything but `/exit` in the box once it is typed.
+    async fn ask_to_exit(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
+        let name = session.as_str();
+        let settle = || Instant::now() + self.config.interrupt_settle.min(grace / 4);
+        let screen = self.screen_or_empty(session).await;
+        if waits_to_continue(&screen) {
+            tracing::debug!(
+                session = name,
+                "stop: waiting to continue after a usage limit; closing its terminal"
+            );
+            return Ok(());
+        }
+        if activity_from_screen(&screen) != Some(Activity::Idle) {
+            tracing::debug!(session = name, "stop: interrupting the turn");
+            ops::send_keys(&self.transport, name, &["Escape"]).await?;
+            self.wait_screen(session, settle(), |s| {
+                activity_from_screen(s) == Some(Activity::Idle)
+            })
+            .await;
+        }
+        // Ctrl-C on a non-empty input box clears it (on an empty one it would arm "press
+        // again to exit", which is why it is only sent on a draft).
+        let mut draft = has_draft(&self.screen_or_empty(session).await);
+        for _ in 0..2 {
+            if !draft {
+                break;
+            }
+            tracing::debug!(session = name, "stop: clearing a draft");
+            ops::send_keys(&self.transport, name, &["C-c"]).await?;
+            draft = self
+                .wait_screen(session, settle(), |s| !has_draft(s))
+                .await
+                .is_none();
+        }
+        if draft {
+            tracing::debug!(session = name, "stop: a draft stays; closing its terminal");
+            return Ok(());
+        }
+        let before = self.screen_or_empty(session).await;
+        ops::send_literal(&self.transport, name, "/exit").await?;
+        // Once the typing shows, the input box must hold `/exit` alone (or nothing, for a
+        // program that echoes elsewhere): anything else there would be sent with it.
+        let after = match self.wait_screen(session, settle(), |s| s != before).await {
+            Some(screen) => screen,
+            None => self.screen_or_empty(session).await,
+        };
+        let exit_alone = input_box(&after).is_none_or(|t| t.is_empty() || t == "/exit");
+        if !exit_alone {
+            tracing::debug!(
+                session = name,
+                "stop: the input box holds more than /exit; closing its terminal"
+            );
+            return Ok(());
+        }
+        tracing::debug!(session = name, "stop: asking the program to exit");
+        ops::send_keys(&self.transport, name, &["Enter"]).await?;
+        let exit_by = Instant::now() + self.config.exit_wait.min(grace / 2);
+        if self.wait_gone_or_dead(name, exit_by).await? {
+            tracing::debug!(session = name, "stop: the program exited");
+        } else {
+            tracing::debug!(
+                session = name,
+                wait = ?self.config.exit_wait,
+                "stop: still exiting; closing its terminal"
+            );
+        }
+        Ok(())
+    }
+
     async fn wait_screen(
         &self,
         session: &SessionId,
         until: Instant,
         pred: impl Fn(&str) -> bool,
-    ) -> bool {
+    ) -> Option<String> {
         loop {
-            if pred(&self.screen_or_empty(session).await) {
-                return true;
+            let screen = self.screen_or_empty(session).await;
+            if pred(&screen) {
+                return Some(screen);
             }
             if Instant::now() >= until {
-                return false;
+                return None;
             }
             tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
         }
@@ -401,52 +477,7 @@ impl SessionBackend for TmuxBackend {
             Err(e) => return Err(e.into()),
         };
         if pane.as_ref().is_some_and(|p| !p.dead) {
-            // Interrupt a turn in progress (or dismiss a dialog), clear a draft so that
-            // `/exit` is not appended to it, then ask the program to exit. A session sitting
-            // idle at an empty prompt (the common case: a quota error ends the turn) goes
-            // straight to `/exit`.
-            let settle = Instant::now() + self.config.interrupt_settle.min(grace / 4);
-            let screen = self.screen_or_empty(session).await;
-            if activity_from_screen(&screen) != Some(Activity::Idle) {
-                tracing::debug!(session = name, "stop: interrupting the turn");
-                ops::send_keys(&self.transport, name, &["Escape"]).await?;
-                self.wait_screen(session, settle, |s| {
-                    activity_from_screen(s) == Some(Activity::Idle)
-                })
-                .await;
-            }
-            // Ctrl-C on a non-empty input box clears it (on an empty one it would arm
-            // "press again to exit", which is why it is only sent on a draft). While Claude
-            // Code waits to continue by itself after a usage limit, the first Ctrl-C cancels
-            // that wait instead: hence a second try.
-            let mut draft = has_draft(&self.screen_or_empty(session).await);
-            for _ in 0..2 {
-                if !draft {
-                    break;
-                }
-                tracing::debug!(session = name, "stop: clearing a draft");
-                ops::send_keys(&self.transport, name, &["C-c"]).await?;
-                let settle = Instant::now() + self.config.interrupt_settle.min(grace / 4);
-                draft = !self.wait_screen(session, settle, |s| !has_draft(s)).await;
-            }
-            if draft {
-                // `/exit` would be appended to it and sent as a prompt: hang up instead.
-                tracing::debug!(session = name, "stop: a draft stays; closing its terminal");
-            } else {
-                tracing::debug!(session = name, "stop: asking the program to exit");
-                ops::send_literal(&self.transport, name, "/exit").await?;
-                ops::send_keys(&self.transport, name, &["Enter"]).await?;
-                let exit_by = Instant::now() + self.config.exit_wait.min(grace / 2);
-                if self.wait_gone_or_dead(name, exit_by).await? {
-                    tracing::debug!(session = name, "stop: the program exited");
-                } else {
-                    tracing::debug!(
-                        session = name,
-                        wait = ?self.config.exit_wait,
-                        "stop: still exiting; closing its terminal"
-                    );
-                }
-            }
+            self.ask_to_exit(session, grace).await?;
         }
         // Closing the session hangs up its terminal: Claude Code exits on SIGHUP.
         match ops::kill_session(&self.transport, name).await {

@@ -191,45 +191,70 @@ async fn stop_asks_to_exit_at_a_turn_boundary() {
         .unwrap();
 }
 
-/// A draft that Ctrl-C does not clear (Claude Code waiting to continue after a usage limit
-/// spends the first Ctrl-C on cancelling that wait) must not get `/exit` appended: that
-/// would send it as a prompt. The stop hangs up instead.
+/// `/exit` must never be sent as part of a prompt. Three programs (in raw mode, logging
+/// every key) stand for the ways Claude Code can hold text in its input box: a draft that
+/// Ctrl-C does not clear (the first Ctrl-C while it waits to continue after a usage limit
+/// only cancels that wait); the wait itself (cancelling it puts the refused prompt back
+/// in the box); and a prompt put back just as `/exit` is typed. Each stop hangs up
+/// without pressing Enter.
 #[tokio::test]
-async fn stop_never_types_exit_after_a_draft_that_stays() {
+async fn stop_never_sends_exit_as_part_of_a_prompt() {
+    const PROGRAM: &str = r#"#!/bin/sh
+stty raw -echo
+rule='────────────────────────────────'
+box() { printf '\033[2J\033[H%s\r\n❯ %s\r\n%s\r\n%s\r\n' "$rule" "$1" "$rule" "$2"; }
+box "$DRAFT" "$FOOTER"
+cr=$(printf '\r')
+while k=$(dd bs=1 count=1 2>/dev/null); [ -n "$k" ]; do
+  if [ "$k" = "$cr" ]; then echo ENTER >> "$KEYS"; else printf 'key:%s\n' "$k" >> "$KEYS"; fi
+  if [ -n "$RESTORE" ]; then box "$RESTORE$k" ""; RESTORE=; fi
+done
+"#;
     let srv = TestServer::new();
     let dir = srv.dir("work");
-    let program = srv.tmp.path().join("drafty.sh");
-    let typed = srv.tmp.path().join("drafty.log");
-    support::write_exec(
-        &program,
-        &format!(
-            "#!/bin/sh\ntrap '' INT\nrule='────────────────────────────────'\n\
-             printf '%s\\n❯ half a prompt\\n%s\\n' \"$rule\" \"$rule\"\n\
-             while IFS= read -r line; do printf 'line:%s\\n' \"$line\" >> '{}'; done\n",
-            typed.display()
-        ),
-    );
-    let drafty = TestServer::with(|c| {
-        c.claude_command = vec!["/bin/sh".into(), program.to_string_lossy().into_owned()];
-    });
-    let req = request(&drafty, "drafty", &dir);
-    drafty.backend.launch(&req).await.unwrap();
-    eventually(Duration::from_secs(5), "the draft", || async {
-        let c = drafty.backend.capture(&req.session).await.ok()?;
-        c.text.contains("half a prompt").then_some(())
-    })
-    .await;
-    drafty
-        .backend
-        .stop(&req.session, Duration::from_secs(5))
-        .await
-        .unwrap();
-    assert_eq!(
-        drafty.backend.liveness(&req.session).await.unwrap(),
-        Liveness::Missing
-    );
-    let lines = std::fs::read_to_string(&typed).unwrap_or_default();
-    assert!(!lines.contains("/exit"), "typed into the draft: {lines}");
+    let program = srv.tmp.path().join("boxed.sh");
+    support::write_exec(&program, PROGRAM);
+    let waiting =
+        "  Continuing automatically at 5:29am · Esc to cancel · /usage-credits to continue now";
+    for (name, draft, footer, restore) in [
+        ("drafty", "half a prompt", "", ""),
+        ("waiting", "", waiting, ""),
+        ("restoring", "", "", "the refused prompt"),
+    ] {
+        let keys = srv.tmp.path().join(format!("{name}.keys"));
+        let boxed = TestServer::with(|c| {
+            c.claude_command = vec!["/bin/sh".into(), program.to_string_lossy().into_owned()];
+            for (k, v) in [
+                ("DRAFT", draft),
+                ("FOOTER", footer),
+                ("RESTORE", restore),
+                ("KEYS", &keys.to_string_lossy()),
+            ] {
+                c.env.push((k.into(), v.into()));
+            }
+        });
+        let req = request(&boxed, name, &dir);
+        boxed.backend.launch(&req).await.unwrap();
+        eventually(Duration::from_secs(5), "the input box", || async {
+            let c = boxed.backend.capture(&req.session).await.ok()?;
+            c.text.contains("❯").then_some(())
+        })
+        .await;
+        boxed
+            .backend
+            .stop(&req.session, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            boxed.backend.liveness(&req.session).await.unwrap(),
+            Liveness::Missing
+        );
+        let typed = std::fs::read_to_string(&keys).unwrap_or_default();
+        assert!(!typed.contains("ENTER"), "{name}: Enter pressed: {typed}");
+        if name == "waiting" {
+            assert!(typed.is_empty(), "{name}: typed into the wait: {typed}");
+        }
+    }
 }
 
 /// Whether process `pid` runs (exited ones not yet reaped do not count).

@@ -34,26 +34,47 @@ pub fn activity_from_screen(screen: &str) -> Option<Activity> {
     prompt_box.then_some(Activity::Idle)
 }
 
-/// Whether the input box holds typed text that was not sent yet (a draft): the `❯` line
-/// below a horizontal rule carries text, or lines follow it before the closing rule. `false`
-/// when there is no input box on screen.
-pub fn has_draft(screen: &str) -> bool {
+/// The text in the input box (the `❯` line below a horizontal rule, and the lines after it
+/// up to the closing rule), trimmed and joined with newlines; `None` when there is no input
+/// box on screen.
+pub fn input_box(screen: &str) -> Option<String> {
     let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
     let is_rule = |l: &str| l.trim().chars().count() >= 10 && l.trim().chars().all(|c| c == '─');
-    let Some(at) = (1..lines.len()).rev().find(|&i| {
+    let at = (1..lines.len()).rev().find(|&i| {
         is_rule(lines[i - 1]) && {
             let t = lines[i].trim_start();
             t.starts_with('❯') || t.starts_with('>')
         }
-    }) else {
-        return false;
-    };
+    })?;
     let first = lines[at].trim_start().trim_start_matches(['❯', '>']).trim();
-    let more = lines[at + 1..]
-        .iter()
-        .take_while(|l| !is_rule(l))
-        .any(|l| !l.trim().is_empty());
-    !first.is_empty() || more
+    let text: Vec<&str> = std::iter::once(first)
+        .chain(
+            lines[at + 1..]
+                .iter()
+                .take_while(|l| !is_rule(l))
+                .map(|l| l.trim()),
+        )
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some(text.join("\n"))
+}
+
+/// Whether the input box holds typed text that was not sent yet (a draft). `false` when
+/// there is no input box on screen.
+pub fn has_draft(screen: &str) -> bool {
+    input_box(screen).is_some_and(|t| !t.is_empty())
+}
+
+/// Whether Claude Code is waiting to continue by itself after a usage limit ("Continuing
+/// automatically at 5:29am · Esc to cancel"). Cancelling that wait (any key that cancels)
+/// puts the refused prompt back in the input box.
+pub fn waits_to_continue(screen: &str) -> bool {
+    screen
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(FOOTER_LINES)
+        .any(|l| l.trim_start().starts_with("Continuing automatically at "))
 }
 
 #[cfg(test)]
@@ -94,9 +115,34 @@ mod tests {
         assert!(has_draft(&boxed("❯ half a thought")), "one line");
         assert!(has_draft(&boxed("❯ line one\n  line two")), "several lines");
         assert!(!has_draft("no box at all\n"), "no box");
+        assert_eq!(input_box(&boxed("❯ /exit")).as_deref(), Some("/exit"));
+        assert_eq!(
+            input_box(&boxed("❯ line one\n  line two")).as_deref(),
+            Some("line one\nline two")
+        );
+        assert_eq!(input_box("no box at all\n"), None);
         // The box is the last rule-then-prompt pair: earlier `❯` lines are history.
         let s = format!("{RULE}\n❯ old prompt\n  answer\n{}", boxed("❯ "));
         assert!(!has_draft(&s), "history above an empty box");
+    }
+
+    #[test]
+    fn waiting_to_continue_after_a_usage_limit() {
+        // As Claude Code 2.1.328 draws it (the history line stays after the wait ends).
+        let history = "❯ second prompt\n  ⎿  You've hit your 5-hour limit · resets 5:29am (UTC)\n\
+             ● Usage limit reached · continuing automatically at 5:29am · esc to cancel\n";
+        let waiting = format!(
+            "{history}\n{RULE}\n❯ \n{RULE}\n  ⚠ Usage limit reached · limit resets 5:29am\n    \
+             Continuing automatically at 5:29am · Esc to cancel · /usage-credits to continue now\n  \
+             ⏵⏵ auto mode on (shift+tab to cycle) · ← for agents\n\n\n"
+        );
+        assert!(waits_to_continue(&waiting));
+        let cancelled = format!(
+            "{history}● Automatic continue cancelled · /rate-limit-options to re-arm\n\
+             {RULE}\n❯ second prompt\n{RULE}\n  ⏵⏵ auto mode on (shift+tab to cycle)\n"
+        );
+        assert!(!waits_to_continue(&cancelled));
+        assert_eq!(activity_from_screen(&waiting), Some(Activity::Idle));
     }
 
     #[test]
