@@ -20,6 +20,32 @@ fn request(srv: &TestServer, name: &str, dir: &std::path::Path) -> LaunchRequest
     }
 }
 
+/// Launches `name` in `dir` on `srv` and waits until its screen shows `marker`.
+async fn launch_showing(
+    srv: &TestServer,
+    name: &str,
+    dir: &std::path::Path,
+    marker: &str,
+) -> LaunchRequest {
+    let req = request(srv, name, dir);
+    srv.backend.launch(&req).await.unwrap();
+    eventually(Duration::from_secs(5), marker, || async {
+        let c = srv.backend.capture(&req.session).await.ok()?;
+        c.text.contains(marker).then_some(())
+    })
+    .await;
+    req
+}
+
+/// Stops `session` within `grace` and checks that nothing of it is left.
+async fn stop_to_nothing(srv: &TestServer, session: &SessionId, grace: Duration) {
+    srv.backend.stop(session, grace).await.unwrap();
+    assert_eq!(
+        srv.backend.liveness(session).await.unwrap(),
+        Liveness::Missing
+    );
+}
+
 async fn wait_prompt(srv: &TestServer, session: &SessionId) -> String {
     eventually(Duration::from_secs(5), "the stand-in's prompt", || async {
         let c = srv.backend.capture(session).await.ok()?;
@@ -233,22 +259,8 @@ done
                 c.env.push((k.into(), v.into()));
             }
         });
-        let req = request(&boxed, name, &dir);
-        boxed.backend.launch(&req).await.unwrap();
-        eventually(Duration::from_secs(5), "the input box", || async {
-            let c = boxed.backend.capture(&req.session).await.ok()?;
-            c.text.contains("❯").then_some(())
-        })
-        .await;
-        boxed
-            .backend
-            .stop(&req.session, Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(
-            boxed.backend.liveness(&req.session).await.unwrap(),
-            Liveness::Missing
-        );
+        let req = launch_showing(&boxed, name, &dir, "❯").await;
+        stop_to_nothing(&boxed, &req.session, Duration::from_secs(5)).await;
         let typed = std::fs::read_to_string(&keys).unwrap_or_default();
         assert!(!typed.contains("ENTER"), "{name}: Enter pressed: {typed}");
         if name == "waiting" {
@@ -291,26 +303,12 @@ async fn stop_interrupts_a_busy_program_and_kills_after_the_grace() {
         let program_srv = TestServer::with(|c| {
             c.claude_command = vec!["/bin/sh".into(), program.to_string_lossy().into_owned()];
         });
-        let req = request(&program_srv, name, &dir);
-        program_srv.backend.launch(&req).await.unwrap();
-        eventually(Duration::from_secs(5), "the program", || async {
-            let c = program_srv.backend.capture(&req.session).await.ok()?;
-            c.text.contains("esc to interrupt").then_some(())
-        })
-        .await;
+        let req = launch_showing(&program_srv, name, &dir, "esc to interrupt").await;
         let pid = std::fs::read_to_string(&pid_file).unwrap();
         let started = Instant::now();
-        program_srv
-            .backend
-            .stop(&req.session, Duration::from_millis(1500))
-            .await
-            .unwrap();
+        stop_to_nothing(&program_srv, &req.session, Duration::from_millis(1500)).await;
         let took = started.elapsed();
         assert!(took < ends_by, "{name}: {took:?}");
-        assert_eq!(
-            program_srv.backend.liveness(&req.session).await.unwrap(),
-            Liveness::Missing
-        );
         assert!(!running(&pid), "{name}: the program outlived the stop");
     }
 
