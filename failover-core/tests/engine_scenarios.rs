@@ -1343,6 +1343,62 @@ fn restore_finishes_a_swap_in_flight_without_launching_twice() {
     );
 }
 
+/// After a restart mid-swap, s1 (launched on b by the previous run) still shows a's limit
+/// message from before its move: pane text about it is history until a turn runs on b.
+/// Without this, two sightings would mark b exhausted too and park every session.
+#[test]
+fn restore_takes_a_moved_session_s_screen_for_history_until_its_first_turn() {
+    let adopted_then = |script: Vec<(i64, Input)>| {
+        let mut all = vec![
+            (100, started("s1", "c1", "b")),
+            (100, started("s3", "c3", "a")),
+            (100, adopted()),
+            (101, done(1, launched("c2"))),
+            (102, done(2, checkpointed(None))),
+            (103, done(3, EffectOutcome::Stopped)),
+            (104, done(4, launched("c3"))),
+        ];
+        all.extend(script);
+        all
+    };
+    let moved = "
+        t=100 launch #1 s2 on b resume=c2
+        t=100 checkpoint #2 s3 on a
+        t=100 persist active=b accounts=a:exhausted swap=a->b[s3]
+        t=102 stop #3 s3
+        t=103 launch #4 s3 on b resume=c3
+        t=103 persist active=b accounts=a:exhausted swap=a->b[s3]
+        t=104 persist active=b accounts=a:exhausted
+    ";
+    let setup = || Setup::Restored(cfg(&["a", "b"], &["s1", "s2", "s3"]), swap_in_flight());
+    check(
+        setup(),
+        adopted_then(vec![
+            (110, pane("s1", exhausted(None), 110)),
+            (111, pane("s1", exhausted(None), 111)),
+        ]),
+        moved,
+    );
+    // Once a turn runs on b, the same message is news.
+    check(
+        setup(),
+        adopted_then(vec![
+            (110, working("s1")),
+            (111, pane("s1", exhausted(None), 111)),
+            (112, pane("s1", exhausted(None), 112)),
+        ]),
+        &format!(
+            "{moved}
+            t=112 checkpoint #5 s1 on b
+            t=112 checkpoint #6 s2 on b
+            t=112 checkpoint #7 s3 on b
+            t=112 notify critical [all-exhausted:3712000] every account is exhausted or needs a login: 3 sessions parked; resuming automatically at 1970-01-01T01:01:52Z (next reset 1970-01-01T01:01:52Z)
+            t=112 persist active=b accounts=a:exhausted,b:exhausted
+            "
+        ),
+    );
+}
+
 #[test]
 fn restore_rolls_back_a_swap_whose_destination_became_unusable() {
     let mut state = swap_in_flight();

@@ -17,7 +17,9 @@
 //! - Pane text about a session the engine launched counts only once a turn has started in
 //!   that launch: a resumed Claude Code redraws the old conversation, the error that ended
 //!   it included, so before the first turn the screen is history (a real failure on the new
-//!   account shows up in the transcript at once, and on the pane with the first turn).
+//!   account shows up in the transcript at once, and on the pane with the first turn). The
+//!   same holds for a session adopted after a restart on the destination of the swap the
+//!   previous run was making, or with a prompt still to replay: that run launched it.
 
 use crate::account::AccountState;
 use crate::engine::{FailoverEngine, Subject};

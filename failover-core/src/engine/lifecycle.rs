@@ -67,6 +67,20 @@ impl FailoverEngine {
         else {
             return self.ignore("a session started with no account configured");
         };
+        // Found running after a restart on the destination of the swap the previous run
+        // was making, or with a prompt still to replay: launched by that run, so its screen
+        // shows the conversation's past, the error from the account it left included. As
+        // after a launch, pane text counts from its first turn on (structured evidence,
+        // transcript lines and statuslines, counts as ever).
+        let moved_here = self
+            .restored_swap
+            .as_ref()
+            .is_some_and(|swap| swap.to == account);
+        if let Some(m) = self.sessions.get_mut(sid) {
+            if moved_here || m.pending_prompt.is_some() {
+                m.pane_shows_history = true;
+            }
+        }
         self.set_state(
             sid,
             SessionState::Running {
