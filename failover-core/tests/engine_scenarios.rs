@@ -1705,6 +1705,26 @@ fn moved_to_b_with_prompt_replayed_at_16() -> Vec<(i64, Input)> {
     ]
 }
 
+/// Typed is not drawn: right after a replayed prompt is typed, a resumed CLI still shows
+/// the old limit message from `a` (its new turn is drawn a moment later). Until the CLI
+/// reports the turn working, pane text is history and not charged to `b`.
+#[test]
+fn a_replayed_prompt_s_screen_is_history_until_the_cli_reports_its_turn() {
+    let mut script = moved_to_b_with_prompt_replayed_at_16();
+    script.extend([
+        (17, done(4, EffectOutcome::PromptSent)),
+        (18, pane("s1", exhausted(None), 18)),
+        (19, pane("s1", exhausted(None), 19)),
+    ]);
+    check(
+        two(),
+        script,
+        &format!(
+            "{MOVED_TO_B_WITH_PROMPT_REPLAYED_AT_16}t=17 persist active=b accounts=a:exhausted\n"
+        ),
+    );
+}
+
 /// A replayed prompt answered so fast that the CLI's working and idle reports both came
 /// while the engine was still waiting to hear the typing was done: the session is idle
 /// once it hears, not working forever (the observer reports changes only, so no further

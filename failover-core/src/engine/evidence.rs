@@ -14,8 +14,9 @@
 //!   ended, with the prompt coming back before the transcript line was read.
 //! - A `Clear` from a session being moved off its account (checkpoint, stop) does not
 //!   prove the account works: the lines a stopping CLI writes are no API answer.
-//! - Pane text about a session the engine launched counts only once a turn has started in
-//!   that launch: a resumed Claude Code redraws the old conversation, the error that ended
+//! - Pane text about a session the engine launched counts only once the CLI reported a turn
+//!   working in that launch (a prompt the engine typed is not drawn yet when the typing is
+//!   done): a resumed Claude Code redraws the old conversation, the error that ended
 //!   it included, so before the first turn the screen is history (a real failure on the new
 //!   account shows up in the transcript at once, and on the pane with the first turn). The
 //!   same holds for a session adopted after a restart on the destination of the swap the

@@ -127,7 +127,11 @@ impl FailoverEngine {
             _ => return self.ignore("activity of a session that is not running"),
         };
         match (activity, *current) {
-            (Activity::Working, Some(Activity::Working)) => {}
+            (Activity::Working, Some(Activity::Working)) => {
+                // The turn of a typed prompt, taken for under way when the typing was done,
+                // now shows on screen: from here the screen is news.
+                m.pane_shows_history = false;
+            }
             (Activity::Working, _) => {
                 m.turn_started_at = Some(now);
                 m.pane_shows_history = false;
@@ -425,12 +429,14 @@ impl FailoverEngine {
             }
             (SessionState::Prompting { account, .. }, EffectOutcome::PromptSent) => {
                 self.set_prompt(sid, None);
-                let reported = self.sessions.get_mut(sid).and_then(|m| {
-                    // A turn is under way (started when the prompt was typed): the screen
-                    // now shows news, whether or not the CLI's working report came first.
-                    m.pane_shows_history = false;
-                    m.activity_while_prompting.take()
-                });
+                // A turn is under way (started when the prompt was typed). The screen may
+                // not show it yet (a resumed CLI draws it a moment later, below the old
+                // error that ended its last turn): what it shows is news only from the CLI's
+                // working report, applied here when it came during the typing.
+                let reported = self
+                    .sessions
+                    .get_mut(sid)
+                    .and_then(|m| m.activity_while_prompting.take());
                 self.set_state(
                     sid,
                     SessionState::Running {
