@@ -25,10 +25,11 @@
 //! `%output` notifications mark the screen dirty, one capture follows within the debounce
 //! window, and the detector runs only when the text changed. The exit wrapper, once it has
 //! recorded the status, prints an invisible exit notice that reaches the client as
-//! `%output`; the observer confirms the pane's death and reports the exit. tmux 3.3a does not
-//! always pass a dying pane's last output on, so a `refresh-client -B` subscription to
-//! `pane_dead` (evaluated once a second per client) backs it. The transcript and statusline
-//! watchers use `notify`; their
+//! `%output`; the observer confirms the pane's death and reports the exit (or on the window's
+//! renaming). tmux 3.3a does not always pass a dying pane's last output on; the caller's
+//! periodic liveness survey ([`TmuxBackend::liveness_all`]) catches those. No `pane_dead`
+//! subscription: tmux 3.3a's server crashes when sessions are created while clients holding
+//! subscriptions attach. The transcript and statusline watchers use `notify`; their
 //! callbacks only `try_send` into bounded queues. Every observer is a future the caller
 //! spawns and supervises; all of them send [`observe::ObserverEvent`]s, which convert into
 //! the engine's `Input`.

@@ -259,18 +259,17 @@ pub(crate) async fn paste(
 }
 
 /// How many commands [`control_client`] sends (each answered by `%end` or `%error`).
-pub(crate) const CONTROL_CLIENT_COMMANDS: usize = 2;
+pub(crate) const CONTROL_CLIENT_COMMANDS: usize = 1;
 
-/// A control-mode client attached to the session, subscribed to its pane's death. Pane
-/// deaths usually arrive first as the [`wire::EXIT_NOTICE`] in `%output`, but tmux 3.3a
-/// does not always pass a dying pane's last output (nor its window's renaming) to control
-/// clients (seen in about one exit in five in a loop of the observer's tests), so the
-/// subscription, which tmux evaluates once a second for every client, stays as the
-/// dependable path: about 2 % of a core with 200 sessions.
+/// A control-mode client attached to the session. Pane deaths arrive as the
+/// [`wire::EXIT_NOTICE`] in `%output`, or as the window's renaming; tmux 3.3a does not
+/// always pass a dying pane's last output to control clients, and the caller's periodic
+/// liveness survey catches what both miss. No `refresh-client -B` subscription: tmux 3.3a's
+/// server crashes (a NULL dereference) when sessions are created while clients holding
+/// subscriptions attach, which a failover does all the time (reproduced: 9 crashes in 36
+/// session creations with subscribed clients, none without; the 20-session failover
+/// benchmark lost its server in 2 runs of 2).
 pub(crate) fn control_client(t: &Transport, name: &str) -> Result<Child, TmuxError> {
-    let cmds = [
-        Cmd::new("attach-session").opt("-t", wire::session_target(name)),
-        Cmd::new("refresh-client").opt("-B", wire::dead_subscription()),
-    ];
+    let cmds = [Cmd::new("attach-session").opt("-t", wire::session_target(name))];
     t.spawn_control("attach-session -C", &cmds)
 }

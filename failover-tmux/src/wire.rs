@@ -96,8 +96,10 @@ pub fn parse_described(stdout: &str) -> Result<Described, String> {
 pub const PANE_SIZE_FORMAT: &str = "#{pane_width}\t#{pane_height}";
 
 /// Name of the control-mode subscription that reports pane deaths. The
-/// [`PaneObserver`](crate::observe::PaneObserver) no longer subscribes (it reads the
+/// [`PaneObserver`](crate::observe::PaneObserver) does not subscribe (it reads the
 /// [`EXIT_NOTICE`]); this stays for callers that want tmux's own view of a pane's death.
+/// Beware tmux 3.3a: its server crashes when sessions are created while clients holding
+/// subscriptions attach.
 pub const DEAD_SUBSCRIPTION: &str = "failover-dead";
 
 /// `refresh-client -B` argument: tmux re-evaluates this for every pane of the attached

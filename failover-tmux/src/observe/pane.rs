@@ -219,13 +219,6 @@ impl PaneObserver {
                             let now = Instant::now();
                             death_watch = Some((now + DEATH_RECHECK, now + DEATH_WATCH));
                         }
-                        ControlLine::Subscription { name: sub, value, .. } if sub == wire::DEAD_SUBSCRIPTION => {
-                            if let Some(status) = wire::parse_dead_value(&value) {
-                                // Evaluate the last screen before reporting the exit.
-                                let _ = self.evaluate(&mut seen, false).await;
-                                return self.exited(status).await;
-                            }
-                        }
                         ControlLine::WindowChanged => {
                             // Perhaps the pane died with its exit notice unread: one look.
                             if let Some(status) = self.dead_now().await {
