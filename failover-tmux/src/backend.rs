@@ -261,10 +261,14 @@ impl TmuxBackend {
         let settle = || Instant::now() + self.config.interrupt_settle.min(grace / 4);
         let screen = self.screen_or_empty(session).await;
         if waits_to_continue(&screen) {
+            // Nothing may be typed (see above), but the CLI may still be writing the
+            // refused prompt to its transcript: hanging up at once lost it (the daemon's
+            // demo, one prompt in three). Give it the exit wait first.
             tracing::debug!(
                 session = name,
-                "stop: waiting to continue after a usage limit; closing its terminal"
+                "stop: waiting to continue after a usage limit; closing its terminal shortly"
             );
+            tokio::time::sleep(self.config.exit_wait.min(grace / 2)).await;
             return Ok(());
         }
         if activity_from_screen(&screen) != Some(Activity::Idle) {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use failover_core::{SessionBackend, SessionId};
+use failover_core::{BackendError, SessionBackend, SessionId};
 use failover_daemon::config::{DaemonConfig, ProcessEnv};
 use failover_daemon::{Daemon, DaemonError, production};
 use tokio::sync::oneshot;
@@ -84,6 +84,25 @@ pub(crate) async fn send_prompt(world: &World, session: &str, text: &str) -> Res
         .send_input(&SessionId::new(session), text)
         .await
         .map_err(|e| CliError::library(format!("cannot type into {session}"), e))
+}
+
+/// [`send_prompt`] for a prompt that should hit the exhausted account. When the session is
+/// not there (the first 429 of another session started the swap, and this one is between
+/// its stop and its launch), nothing was typed: it is typed once the session is back, on
+/// the next account.
+pub(crate) async fn send_prompt_into_swap(
+    world: &World,
+    session: &str,
+    text: &str,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    match world.tmux.send_input(&SessionId::new(session), text).await {
+        Err(BackendError::SessionNotFound(_)) => {
+            tracing::debug!(session, "moving already; typing the prompt once it is back");
+            send_prompt_when_ready(world, session, text, timeout).await
+        }
+        other => other.map_err(|e| CliError::library(format!("cannot type into {session}"), e)),
+    }
 }
 
 /// [`send_prompt`], retried every half second until the session shows the text or `timeout`

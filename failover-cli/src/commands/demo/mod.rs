@@ -278,7 +278,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
     futures_util::future::try_join_all(
         second
             .iter()
-            .map(|(name, text)| daemon::send_prompt(world, name, text)),
+            .map(|(name, text)| daemon::send_prompt_into_swap(world, name, text, deadline)),
     )
     .await?;
 
