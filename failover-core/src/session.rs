@@ -266,15 +266,17 @@ pub(crate) struct SessionMachine {
     /// through), or its launch on the account it is on now (what came before is about a
     /// previous placement, possibly another account).
     pub(crate) stale_before: Option<UnixMillis>,
-    /// When the turn in progress started (the first working report after idle).
+    /// When the turn in progress started (the first working report after idle, or the
+    /// typing of a prompt the engine replays).
     pub(crate) turn_started_at: Option<UnixMillis>,
     /// The last activity report that came while a prompt was being typed (state
     /// `Prompting`), applied once the typing is confirmed: a fast turn can be reported
     /// working and idle before then, and the observer reports changes only.
     pub(crate) activity_while_prompting: Option<Activity>,
-    /// Launched by the engine and no turn started since: a resumed screen shows the old
-    /// conversation, error messages included, so until the first turn on this launch what
-    /// the pane shows is history, not news (structured sources still count).
+    /// Launched by the engine (or adopted where the previous run launched it) and no turn
+    /// reported working since: a resumed screen shows the old conversation, error messages
+    /// included, so until the CLI reports a turn on this launch what the pane shows is
+    /// history, not news (structured sources still count).
     pub(crate) pane_shows_history: bool,
     /// When its own evidence last confirmed a quota or login failure, until a turn that
     /// started later completes: the turn it hit failed, so its prompt is replayed after a

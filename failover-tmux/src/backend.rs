@@ -248,7 +248,6 @@ impl TmuxBackend {
             .unwrap_or_default()
     }
 
-    /// Waits until the screen satisfies `pred` or `until` passes; whether it did.
     /// The polite part of a stop: interrupt a turn in progress (or dismiss a dialog), clear
     /// a draft, and type `/exit`, then give the program `exit_wait` to go. A session sitting
     /// idle at an empty prompt goes straight to `/exit`. Whatever could turn `/exit` into
@@ -328,6 +327,7 @@ impl TmuxBackend {
         Ok(())
     }
 
+    /// Waits until the screen satisfies `pred` or `until` passes; the screen that did.
     async fn wait_screen(
         &self,
         session: &SessionId,

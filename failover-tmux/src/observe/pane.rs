@@ -163,8 +163,7 @@ impl PaneObserver {
         // A program that exited before the client attached printed its exit notice to
         // nobody: look once now. Later exits arrive as notices.
         if let Some(status) = self.dead_now().await {
-            let _ = self.evaluate(&mut seen, false).await;
-            return self.exited(status).await;
+            return self.last_look_and_exit(&mut seen, status).await;
         }
         // Evaluate what is on screen now, then on each change.
         let mut dirty_at: Option<Instant> = Some(Instant::now());
@@ -222,8 +221,7 @@ impl PaneObserver {
                         ControlLine::WindowChanged => {
                             // Perhaps the pane died with its exit notice unread: one look.
                             if let Some(status) = self.dead_now().await {
-                                let _ = self.evaluate(&mut seen, false).await;
-                                return self.exited(status).await;
+                                return self.last_look_and_exit(&mut seen, status).await;
                             }
                         }
                         ControlLine::Exit => break,
@@ -310,6 +308,16 @@ impl PaneObserver {
             Err(TmuxError::NoSession { .. }) => Some(None),
             Ok(_) | Err(_) => None,
         }
+    }
+
+    /// Evaluates the last screen of a pane whose program exited, then reports the exit.
+    async fn last_look_and_exit(
+        &self,
+        seen: &mut Seen,
+        status: Option<i32>,
+    ) -> Result<(), ObserveError> {
+        let _ = self.evaluate(seen, false).await;
+        self.exited(status).await
     }
 
     async fn exited(&self, status: Option<i32>) -> Result<(), ObserveError> {
