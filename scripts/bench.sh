@@ -19,5 +19,5 @@ if [ "$what" != idle ]; then
   export CLAUDE_FAILOVER_REAL_CLAUDE="$(cat "$CACHE/claude-bin")"
 fi
 export DISABLE_AUTOUPDATER=1
-cargo build --release --locked -p failover-daemon -p failover-benches --bins
+cargo build --release --locked -p failover-daemon -p failover-sim -p failover-benches --bins
 exec target/release/failover-e2e-bench "$what"

@@ -18,6 +18,6 @@ export CLAUDE_FAILOVER_REAL_CLAUDE="$(cat "$CACHE/claude-bin")"
 export DISABLE_AUTOUPDATER=1
 out=failover-core/tests/fixtures/quota/recorded
 mkdir -p "$out"
-cargo run --quiet -p failover-daemon --bin claude-failover-record-fixtures -- \
+cargo run --quiet -p failover-tools --bin claude-failover-record-fixtures -- \
   --claude "$CLAUDE_FAILOVER_REAL_CLAUDE" --out "$out" "$@"
 echo "record-fixtures: fixtures in $out" >&2

@@ -32,7 +32,6 @@ pub mod observe;
 pub mod production;
 pub mod prompts;
 pub mod queue;
-pub mod sim;
 pub mod state_store;
 pub mod tasks;
 

@@ -11,7 +11,7 @@ use e2e_support::{
     World, WorldSpec, ack, five_hour_quota, is_effect, mins, now_ms, poll_until, real_claude,
 };
 use failover_daemon::http::dto::EventKindDto;
-use failover_daemon::sim::mock_api::Mode;
+use failover_sim::mock_api::Mode;
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_claude-failoverd");
 

@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use e2e_support::{World, WorldSpec, five_hour_quota, is_effect, now_ms, now_secs};
 use failover_daemon::http::dto::EventKindDto;
-use failover_daemon::sim::accounts::make_account_dir;
-use failover_daemon::sim::mock_api::{MockAccount, MockApi, MockApiConfig};
-use failover_daemon::sim::tmux::PrivateTmux;
+use failover_sim::accounts::make_account_dir;
+use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig};
+use failover_sim::tmux::PrivateTmux;
 use serde_json::{Value, json};
 
 fn bin_dir() -> PathBuf {
@@ -307,7 +307,7 @@ async fn cold_start(claude: &Path) -> (f64, f64) {
         160,
         50,
         &work,
-        &failover_daemon::sim::tmux::claude_env(&acct.dir, &api.base_url()),
+        &failover_sim::tmux::claude_env(&acct.dir, &api.base_url()),
         &[claude.to_string_lossy().into_owned()],
     )
     .expect("tmux");

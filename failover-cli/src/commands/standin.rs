@@ -1,10 +1,10 @@
 //! The hidden `__standin` subcommand: runs the bundled Claude Code stand-in
-//! (`failover_daemon::sim::standin`), so the demo needs no second binary when the real CLI is
+//! (`failover_sim::standin`), so the demo needs no second binary when the real CLI is
 //! not installed. It takes Claude Code's own arguments and environment.
 
 use std::process::ExitCode;
 
-use failover_daemon::sim::standin::{self, StandinEnv};
+use failover_sim::standin::{self, StandinEnv};
 
 use crate::args::StandinArgs;
 

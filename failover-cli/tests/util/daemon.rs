@@ -60,7 +60,7 @@ impl TestDaemon {
         for name in spec.accounts {
             let dir = sb.home().join(format!(".claude-{name}"));
             if !dir.exists() {
-                failover_daemon::sim::accounts::make_account_dir(&dir, &format!("tok-{name}"), &[])
+                failover_sim::accounts::make_account_dir(&dir, &format!("tok-{name}"), &[])
                     .unwrap();
             }
             let _ = writeln!(

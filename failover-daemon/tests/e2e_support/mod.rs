@@ -4,10 +4,10 @@
 //! [`World::start`] builds, in a fresh temp dir:
 //!
 //! - a private tmux server (`tmux -L e2e-<pid>-<n>`, killed on drop);
-//! - the in-process mock Anthropic API (`failover_daemon::sim::mock_api`), one token per
+//! - the in-process mock Anthropic API (`failover_sim::mock_api`), one token per
 //!   account;
 //! - N throwaway accounts with fake subscription logins the mock accepts
-//!   (`failover_daemon::sim::accounts::make_account_dir`), each trusting every project dir;
+//!   (`failover_sim::accounts::make_account_dir`), each trusting every project dir;
 //! - the shared transcript tree and one project dir per session;
 //! - a daemon configuration (`config.toml`) pointing the sessions at the mock;
 //! - the real `claude-failoverd` binary as a child process (so a test can SIGKILL it and
@@ -28,9 +28,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use failover_daemon::http::dto::{EventDto, EventKindDto, StatusDto};
-use failover_daemon::sim::accounts::{AccountDir, make_account_dir};
-use failover_daemon::sim::mock_api::{MockAccount, MockApi, MockApiConfig, Mode, RecordedRequest};
-use failover_daemon::sim::tmux::PrivateTmux;
+use failover_sim::accounts::{AccountDir, make_account_dir};
+use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig, Mode, RecordedRequest};
+use failover_sim::tmux::PrivateTmux;
 
 pub use client::{Collected, EventLog};
 
@@ -196,7 +196,7 @@ impl World {
         writeln!(
             toml,
             "env = {{ {}, ANTHROPIC_BASE_URL = {:?}, TZ = \"UTC\" }}",
-            failover_daemon::sim::tmux::offline_env_toml(),
+            failover_sim::tmux::offline_env_toml(),
             api.base_url()
         )
         .ok();
@@ -640,7 +640,7 @@ pub fn token(name: &str) -> String {
 
 /// The reply the mock sends to `prompt`, as it shows on screen.
 pub fn ack(prompt: &str) -> String {
-    failover_daemon::sim::mock_api::ack_text(prompt)
+    failover_sim::mock_api::ack_text(prompt)
 }
 
 /// Whether a Claude Code screen shows the prompt ready for input (no turn in progress).
@@ -656,7 +656,7 @@ pub fn is_effect(e: &EventDto, name: &str) -> bool {
 /// A five-hour quota on the mock, resetting `secs` from now.
 pub fn five_hour_quota(secs: u64) -> Mode {
     Mode::QuotaExhausted {
-        window: failover_daemon::sim::mock_api::ClaimWindow::FiveHour,
+        window: failover_sim::mock_api::ClaimWindow::FiveHour,
         resets_at: now_secs() + secs,
     }
 }

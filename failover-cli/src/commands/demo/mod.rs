@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use failover_daemon::http::dto::{EventDto, EventKindDto, StatusDto};
-use failover_daemon::sim::mock_api::{ClaimWindow, Mode, RecordedRequest, ack_text};
+use failover_sim::mock_api::{ClaimWindow, Mode, RecordedRequest, ack_text};
 
 use crate::args::DemoArgs;
 use crate::client::{Client, Endpoint};

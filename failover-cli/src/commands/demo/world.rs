@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use failover_daemon::sim::accounts::make_account_dir;
-use failover_daemon::sim::mock_api::{MockAccount, MockApi, MockApiConfig};
+use failover_sim::accounts::make_account_dir;
+use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig};
 
 use failover_core::AccountId;
 use failover_tmux::homes;
@@ -217,7 +217,7 @@ impl World {
             "[claude]\ncommand = [{}]\nshared_projects = {}\nenv = {{ {}, ANTHROPIC_BASE_URL = {} }}\n",
             command.join(", "),
             q(shared),
-            failover_daemon::sim::tmux::offline_env_toml(),
+            failover_sim::tmux::offline_env_toml(),
             toml_str(&self.mock.base_url()),
         );
         let _ = writeln!(s, "[policy]\nmode = \"single-active\"\n");

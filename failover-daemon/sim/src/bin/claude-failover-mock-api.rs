@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use failover_daemon::sim::mock_api::{MockAccount, MockApi, MockApiConfig};
+use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig};
 
 /// A local mock of the Anthropic Messages API for driving Claude Code offline.
 #[derive(Debug, Parser)]

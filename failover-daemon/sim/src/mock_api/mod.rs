@@ -20,7 +20,7 @@
 //! its own token as name.
 //!
 //! ```
-//! use failover_daemon::sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode};
+//! use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let api = MockApi::start(MockApiConfig::local(vec![MockAccount::new("tok-a", "alice")])).await?;

@@ -15,19 +15,16 @@
 //! else (working, quota and exit detection, transcripts, statusline) comes from the real
 //! observers.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::eventually;
 use failover_core::SessionBackend;
 use failover_core::SessionId;
 use failover_daemon::config::{DaemonConfig, ProcessEnv};
-use failover_daemon::sim::accounts::make_account_dir;
-use failover_daemon::sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode};
 use failover_daemon::{Daemon, ObserverEvent, production};
+use failover_sim::accounts::make_account_dir;
+use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode};
 use failover_tmux::TmuxBackend;
 use tokio::sync::mpsc;
 
@@ -297,5 +294,17 @@ async fn report_idle_prompts(tmux: TmuxBackend, tx: mpsc::Sender<ObserverEvent>)
             last[i] = screen;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `cond` holds, failing the test after `limit`.
+async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

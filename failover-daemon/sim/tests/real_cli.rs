@@ -9,12 +9,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use failover_daemon::sim::accounts::{AccountDir, install_statusline, make_account_dir};
-use failover_daemon::sim::drive::submit_prompt;
-use failover_daemon::sim::mock_api::{
-    ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text,
-};
-use failover_daemon::sim::tmux::{PrivateTmux, claude_env, squash_ws};
+use failover_sim::accounts::{AccountDir, install_statusline, make_account_dir};
+use failover_sim::drive::submit_prompt;
+use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
+use failover_sim::tmux::{PrivateTmux, claude_env, squash_ws};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);

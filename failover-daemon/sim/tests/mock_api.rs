@@ -3,9 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use failover_daemon::sim::mock_api::{
-    ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text,
-};
+use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -14,7 +14,7 @@
 //! `README.md` next to this file records what the real CLI (2.1.328) does against the mock:
 //! the requests it sends, its screens, transcript lines and statusline JSON.
 #![doc = ""]
-#![doc = include_str!("README.md")]
+#![doc = include_str!("../README.md")]
 
 pub mod accounts;
 pub mod drive;

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use failover_daemon::sim::accounts::{AccountDir, install_statusline, make_account_dir};
-use failover_daemon::sim::drive::submit_prompt;
-use failover_daemon::sim::mock_api::{ClaimWindow, MockApi, MockApiConfig, Mode, ack_text};
-use failover_daemon::sim::tmux::{PrivateTmux, squash_ws};
+use failover_sim::accounts::{AccountDir, install_statusline, make_account_dir};
+use failover_sim::drive::submit_prompt;
+use failover_sim::mock_api::{ClaimWindow, MockApi, MockApiConfig, Mode, ack_text};
+use failover_sim::tmux::{PrivateTmux, squash_ws};
 use serde_json::{Value, json};
 
 /// Records quota fixtures from the real Claude Code CLI.

@@ -1,9 +1,9 @@
 //! `claude-standin`: the bundled stand-in for the `claude` CLI (see
-//! `failover_daemon::sim::standin`), used when the real Claude Code is not installed.
+//! `failover_sim::standin`), used when the real Claude Code is not installed.
 
 use std::process::ExitCode;
 
-use failover_daemon::sim::standin::{StandinEnv, run};
+use failover_sim::standin::{StandinEnv, run};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -4,11 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use failover_daemon::sim::accounts::{AccountDir, install_statusline, make_account_dir};
-use failover_daemon::sim::mock_api::{
-    ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text,
-};
-use failover_daemon::sim::tmux::{PrivateTmux, claude_env, squash_ws};
+use failover_sim::accounts::{AccountDir, install_statusline, make_account_dir};
+use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
+use failover_sim::tmux::{PrivateTmux, claude_env, squash_ws};
 use serde_json::Value;
 
 const STANDIN: &str = env!("CARGO_BIN_EXE_claude-standin");
@@ -400,10 +398,7 @@ async fn a_shortened_reset_is_waited_out_and_the_session_continues_by_itself() {
     w.screen_shows("s", "● Usage limit reset · Continuing automatically");
     w.screen_shows(
         "s",
-        &format!(
-            "● {}",
-            ack_text(failover_daemon::sim::standin::CONTINUE_TEXT)
-        ),
+        &format!("● {}", ack_text(failover_sim::standin::CONTINUE_TEXT)),
     );
     let req = w
         .api
