@@ -648,7 +648,11 @@ mod tests {
     fn time_in_state_counts_from_the_change() {
         let mut app = App::new(ts(100), false);
         app.on_status(status("a", None, false), ts(105));
-        assert_eq!(app.since["ccl-0"].1, ts(100), "first sighting: since the start");
+        assert_eq!(
+            app.since["ccl-0"].1,
+            ts(100),
+            "first sighting: since the start"
+        );
         let mut st = status("a", None, false);
         st.sessions[0].activity = Some("working".into());
         app.on_status(st.clone(), ts(110));

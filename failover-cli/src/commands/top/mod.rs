@@ -77,7 +77,11 @@ pub(crate) async fn dashboard(
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
     let wake_status = Arc::new(Notify::new());
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(follow_events(client.clone(), tx.clone(), wake_status.clone()));
+    tasks.spawn(follow_events(
+        client.clone(),
+        tx.clone(),
+        wake_status.clone(),
+    ));
     tasks.spawn(poll_status(client.clone(), tx.clone(), wake_status.clone()));
     if let Some(mut notes) = notes {
         let tx = tx.clone();
@@ -194,7 +198,9 @@ fn send_command(client: &Client, action: Action, tx: mpsc::Sender<Msg>) {
                 {
                     Ok(r) => format!(
                         "swap accepted{}",
-                        r.to.or(to).map(|t| format!(" (to {t})")).unwrap_or_default()
+                        r.to.or(to)
+                            .map(|t| format!(" (to {t})"))
+                            .unwrap_or_default()
                     ),
                     Err(e) => format!("swap refused: {e}"),
                 }
@@ -205,10 +211,7 @@ fn send_command(client: &Client, action: Action, tx: mpsc::Sender<Msg>) {
                 } else {
                     ("/v1/resume", "resumed")
                 };
-                match client
-                    .post_json::<(), CommandResponseDto>(path, None)
-                    .await
-                {
+                match client.post_json::<(), CommandResponseDto>(path, None).await {
                     Ok(_) => word.to_owned(),
                     Err(e) => format!("{path}: {e}"),
                 }
@@ -233,10 +236,12 @@ fn read_keys() -> (mpsc::Receiver<Option<Key>>, Arc<AtomicBool>) {
                 Err(_) => break,
             }
             let sent = match event::read() {
-                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => match key(k.code, k.modifiers) {
-                    Some(k) => tx.blocking_send(Some(k)),
-                    None => Ok(()),
-                },
+                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
+                    match key(k.code, k.modifiers) {
+                        Some(k) => tx.blocking_send(Some(k)),
+                        None => Ok(()),
+                    }
+                }
                 Ok(Event::Resize(..)) => tx.blocking_send(None),
                 Ok(_) => Ok(()),
                 Err(_) => break,

@@ -37,10 +37,9 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, now: Timestamp, tz: &TimeZo
     let n_sessions = st.map_or(0, |s| s.sessions.len()).max(1);
     let accounts_h = u16::try_from(n_accounts + 3).unwrap_or(u16::MAX);
     let sessions_h = u16::try_from(n_sessions + 3).unwrap_or(u16::MAX);
-    let swap_h = app
-        .swap
-        .as_ref()
-        .map_or(0, |s| u16::try_from(s.moves.len().max(1) + 2).unwrap_or(u16::MAX));
+    let swap_h = app.swap.as_ref().map_or(0, |s| {
+        u16::try_from(s.moves.len().max(1) + 2).unwrap_or(u16::MAX)
+    });
     let [title, accounts, sessions, swap, feed, keys] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(accounts_h),
@@ -446,7 +445,10 @@ fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: Theme) {
         .iter()
         .map(|(k, what)| {
             Line::from(vec![
-                Span::styled(format!("{k:>7}  "), Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!("{k:>7}  "),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
                 Span::raw(*what),
             ])
         })
@@ -678,10 +680,16 @@ mod tests {
         app.on_lost("the daemon is not running".into(), ts(NOW - 7));
         let t = text(&frame(&app, 80, 24));
         assert!(
-            t.lines().next().unwrap().contains("daemon unreachable since"),
+            t.lines()
+                .next()
+                .unwrap()
+                .contains("daemon unreachable since"),
             "{t}"
         );
-        assert!(t.contains("primary"), "the last status stays on screen:\n{t}");
+        assert!(
+            t.contains("primary"),
+            "the last status stays on screen:\n{t}"
+        );
     }
 
     #[test]
