@@ -3,7 +3,7 @@
 //! Pure: no terminal, no socket, no clock (instants come in as arguments), so every rule is
 //! a unit test.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use failover_daemon::http::dto::{EventDto, EventKindDto, StatusDto};
 use jiff::Timestamp;
@@ -116,6 +116,8 @@ impl Step {
 /// Where one session's move stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Move {
+    /// When it began (Unix ms of its first step).
+    pub(crate) began_ms: i64,
     /// The steps reached, in order.
     pub(crate) steps: Vec<Step>,
     /// The last failure, if a step failed.
@@ -133,6 +135,11 @@ impl Move {
     pub(crate) fn last(&self) -> Option<Step> {
         self.steps.last().copied()
     }
+
+    /// Whether the session runs on its destination already.
+    fn landed(&self) -> bool {
+        self.steps.contains(&Step::Resumed)
+    }
 }
 
 /// The swap the dashboard follows: the one in flight, or the last one once it is over.
@@ -146,8 +153,8 @@ pub(crate) struct SwapView {
     pub(crate) started_at_ms: i64,
     /// Whether the daemon still reports it in flight.
     pub(crate) in_flight: bool,
-    /// Each session's move, by name.
-    pub(crate) moves: BTreeMap<String, Move>,
+    /// The sessions it moves (or moved).
+    pub(crate) sessions: BTreeSet<String>,
 }
 
 /// One line of the decision feed.
@@ -170,6 +177,9 @@ pub(crate) struct App {
     pub(crate) feed: VecDeque<FeedLine>,
     /// The swap followed.
     pub(crate) swap: Option<SwapView>,
+    /// Each session's latest move, from the event stream (also the steps seen before the
+    /// status showed their swap).
+    pub(crate) moves: BTreeMap<String, Move>,
     /// What the screen shows.
     pub(crate) mode: Mode,
     /// A short message after a key (the daemon's answer to a command).
@@ -194,6 +204,7 @@ impl App {
             link: Link::Connecting,
             feed: VecDeque::new(),
             swap: None,
+            moves: BTreeMap::new(),
             mode: Mode::Normal,
             flash: None,
             since: BTreeMap::new(),
@@ -224,22 +235,24 @@ impl App {
             (Some(s), Some(v)) if v.started_at_ms == s.started_at_ms => {
                 v.in_flight = true;
                 v.to.clone_from(&s.to);
-                for name in s.pending.iter().chain(&s.moving) {
-                    v.moves.entry(name.clone()).or_default();
-                }
+                v.sessions.extend(s.pending.iter().chain(&s.moving).cloned());
             }
             (Some(s), _) => {
+                let mut sessions: BTreeSet<String> =
+                    s.pending.iter().chain(&s.moving).cloned().collect();
+                // Moves that began with this swap, before this status showed it.
+                sessions.extend(
+                    self.moves
+                        .iter()
+                        .filter(|(_, m)| m.began_ms >= s.started_at_ms)
+                        .map(|(n, _)| n.clone()),
+                );
                 self.swap = Some(SwapView {
                     from: s.from.clone(),
                     to: s.to.clone(),
                     started_at_ms: s.started_at_ms,
                     in_flight: true,
-                    moves: s
-                        .pending
-                        .iter()
-                        .chain(&s.moving)
-                        .map(|n| (n.clone(), Move::default()))
-                        .collect(),
+                    sessions,
                 });
             }
             (None, Some(v)) => v.in_flight = false,
@@ -275,7 +288,7 @@ impl App {
 
     /// One event from the daemon's stream.
     pub(crate) fn on_event(&mut self, ev: &EventDto) {
-        self.follow_swap(&ev.event);
+        self.follow_moves(&ev.event, ev.at_ms);
         if self.worth_a_line(&ev.event) {
             self.feed.push_back(FeedLine {
                 at_ms: ev.at_ms,
@@ -287,11 +300,8 @@ impl App {
         }
     }
 
-    /// Steps of the swap's moves, from the effects and their replies.
-    fn follow_swap(&mut self, ev: &EventKindDto) {
-        let Some(swap) = self.swap.as_mut() else {
-            return;
-        };
+    /// Steps of each session's move, from the effects and their replies.
+    fn follow_moves(&mut self, ev: &EventKindDto, at_ms: i64) {
         match ev {
             EventKindDto::Effect {
                 effect,
@@ -299,21 +309,38 @@ impl App {
                 session: Some(session),
                 ..
             } => {
-                let steps = match effect.as_str() {
-                    "checkpoint" => Some((Step::Checkpointing, Step::Checkpointed)),
-                    "stop" => Some((Step::Stopping, Step::Stopped)),
-                    "launch" => Some((Step::Resuming, Step::Resumed)),
-                    "send_prompt" => Some((Step::Prompting, Step::PromptResent)),
-                    _ => None,
+                let (doing, done) = match effect.as_str() {
+                    "checkpoint" => (Step::Checkpointing, Step::Checkpointed),
+                    "stop" => (Step::Stopping, Step::Stopped),
+                    "launch" => (Step::Resuming, Step::Resumed),
+                    "send_prompt" => (Step::Prompting, Step::PromptResent),
+                    _ => return,
                 };
-                if let Some((now, then)) = steps {
-                    // Only sessions of this swap; a relaunch elsewhere is not part of it.
-                    if let Some(m) = swap.moves.get_mut(session) {
-                        m.reach(now);
-                        if let Some(r) = request {
-                            self.requests.insert(*r, (session.clone(), then));
-                        }
+                // A checkpoint after a landing begins the next move (the second checkpoint
+                // of a move, after its stop, does not).
+                let fresh = self
+                    .moves
+                    .get(session)
+                    .is_none_or(|m| doing == Step::Checkpointing && m.landed());
+                if fresh {
+                    self.moves.insert(
+                        session.clone(),
+                        Move {
+                            began_ms: at_ms,
+                            ..Move::default()
+                        },
+                    );
+                    if let Some(v) = self.swap.as_mut().filter(|v| v.in_flight)
+                        && at_ms >= v.started_at_ms
+                    {
+                        v.sessions.insert(session.clone());
                     }
+                }
+                if let Some(m) = self.moves.get_mut(session) {
+                    m.reach(doing);
+                }
+                if let Some(r) = request {
+                    self.requests.insert(*r, (session.clone(), done));
                 }
             }
             EventKindDto::EffectFinished {
@@ -321,13 +348,13 @@ impl App {
                 outcome,
                 detail,
             } => {
-                if let Some((session, then)) = self.requests.remove(request)
-                    && let Some(m) = swap.moves.get_mut(&session)
+                if let Some((session, done)) = self.requests.remove(request)
+                    && let Some(m) = self.moves.get_mut(&session)
                 {
                     if outcome == "failed" {
                         m.failed = Some(detail.clone().unwrap_or_else(|| "failed".into()));
                     } else {
-                        m.reach(then);
+                        m.reach(done);
                     }
                 }
             }
@@ -545,16 +572,40 @@ mod tests {
             app.on_event(&effect(e, r));
             app.on_event(&finished(r, o));
         }
-        let m = &app.swap.as_ref().unwrap().moves["ccl-0"];
+        let m = &app.moves["ccl-0"];
         assert_eq!(m.last(), Some(Step::PromptResent));
         assert_eq!(m.steps.len(), 8, "{m:?}");
         app.on_status(status("b", None, false), ts(2));
         let v = app.swap.as_ref().unwrap();
         assert!(!v.in_flight);
-        assert_eq!(v.moves["ccl-0"].last(), Some(Step::PromptResent));
-        // The next swap starts afresh.
+        assert!(v.sessions.contains("ccl-0"));
+        assert_eq!(app.moves["ccl-0"].last(), Some(Step::PromptResent));
+        // The next swap's first checkpoint starts the session's move afresh.
         app.on_status(status("b", Some(swap(9)), false), ts(3));
-        assert_eq!(app.swap.as_ref().unwrap().moves["ccl-0"].last(), None);
+        app.on_event(&effect("checkpoint", 9));
+        assert_eq!(app.moves["ccl-0"].last(), Some(Step::Checkpointing));
+        assert_eq!(app.moves["ccl-0"].steps.len(), 1);
+    }
+
+    #[test]
+    fn steps_seen_before_the_status_shows_the_swap_are_kept() {
+        let mut app = App::new(ts(0), false);
+        app.on_status(status("a", None, false), ts(1));
+        let mut ev = effect("checkpoint", 1);
+        ev.at_ms = 6;
+        app.on_event(&ev);
+        app.on_event(&finished(1, "checkpointed"));
+        // The re-checkpoint after the stop belongs to the same move.
+        app.on_event(&effect("stop", 2));
+        app.on_event(&finished(2, "stopped"));
+        app.on_event(&effect("checkpoint", 3));
+        app.on_event(&finished(3, "checkpointed"));
+        let mut st = status("a", Some(swap(5)), false);
+        st.swap.as_mut().unwrap().pending.clear();
+        app.on_status(st, ts(2));
+        assert!(app.swap.as_ref().unwrap().sessions.contains("ccl-0"));
+        let m = &app.moves["ccl-0"];
+        assert!(m.steps.contains(&Step::Checkpointed) && m.steps.contains(&Step::Stopped));
     }
 
     #[test]
@@ -567,7 +618,7 @@ mod tests {
             outcome: "failed".into(),
             detail: Some("tmux gone".into()),
         }));
-        let m = &app.swap.as_ref().unwrap().moves["ccl-0"];
+        let m = &app.moves["ccl-0"];
         assert_eq!(m.failed.as_deref(), Some("tmux gone"));
         assert_eq!(m.last(), Some(Step::Stopping));
     }

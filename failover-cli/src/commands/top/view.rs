@@ -16,7 +16,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
-use super::app::{App, Link, Mode, Step, SwapView};
+use super::app::{App, Link, Mode, Move, Step, SwapView};
 use crate::render;
 
 /// The keys, as the footer and the help list them.
@@ -38,7 +38,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, now: Timestamp, tz: &TimeZo
     let accounts_h = u16::try_from(n_accounts + 3).unwrap_or(u16::MAX);
     let sessions_h = u16::try_from(n_sessions + 3).unwrap_or(u16::MAX);
     let swap_h = app.swap.as_ref().map_or(0, |s| {
-        u16::try_from(s.moves.len().max(1) + 2).unwrap_or(u16::MAX)
+        u16::try_from(s.sessions.len().max(1) + 2).unwrap_or(u16::MAX)
     });
     let [title, accounts, sessions, swap, feed, keys] = Layout::vertical([
         Constraint::Length(1),
@@ -60,7 +60,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, now: Timestamp, tz: &TimeZo
     draw_accounts(frame, accounts, app, now, tz, theme);
     draw_sessions(frame, sessions, app, now, theme);
     if let Some(s) = &app.swap {
-        draw_swap(frame, swap, s, theme);
+        draw_swap(frame, swap, s, app, theme);
     }
     draw_feed(frame, feed, app, tz, theme);
     frame.render_widget(footer(app, theme), keys);
@@ -333,17 +333,19 @@ fn draw_sessions(frame: &mut Frame<'_>, area: Rect, app: &App, now: Timestamp, t
     frame.render_widget(table, area);
 }
 
-fn draw_swap(frame: &mut Frame<'_>, area: Rect, swap: &SwapView, theme: Theme) {
+fn draw_swap(frame: &mut Frame<'_>, area: Rect, swap: &SwapView, app: &App, theme: Theme) {
     const ORDER: [(Step, Step); 4] = [
         (Step::Checkpointing, Step::Checkpointed),
         (Step::Stopping, Step::Stopped),
         (Step::Resuming, Step::Resumed),
         (Step::Prompting, Step::PromptResent),
     ];
+    let none = Move::default();
     let lines: Vec<Line<'static>> = swap
-        .moves
+        .sessions
         .iter()
-        .map(|(name, m)| {
+        .map(|name| {
+            let m = app.moves.get(name).unwrap_or(&none);
             let mut spans = vec![Span::raw(format!("{name:<10}"))];
             for (doing, done) in ORDER {
                 let (mark, style) = if m.steps.contains(&done) {
