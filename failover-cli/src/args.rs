@@ -94,6 +94,11 @@ pub(crate) enum Command {
     Resume(JsonFlag),
     /// Follow the daemon's decisions as they happen, one line each.
     Events(EventsArgs),
+    /// A live full-screen dashboard: accounts, sessions, the swap in flight, decisions.
+    ///
+    /// Keys: s swap to the best account, S choose the account, p pause / resume, ? help,
+    /// q or Esc quit. Colours follow NO_COLOR. Logs are off while it owns the terminal.
+    Top,
     /// Serve status, swap, pause and resume to AI agents: an MCP server on stdin/stdout.
     Mcp,
     /// The task queue: list, add and retry tasks (works without the daemon).
@@ -232,6 +237,9 @@ pub(crate) struct DemoArgs {
     /// Use the bundled stand-in even when the real Claude Code CLI is installed.
     #[arg(long)]
     pub(crate) stand_in: bool,
+    /// Show the failover in the live dashboard (`top`) instead of as lines; q quits.
+    #[arg(long)]
+    pub(crate) top: bool,
 }
 
 /// The hidden stand-in: everything after it is passed through.

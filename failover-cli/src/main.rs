@@ -27,7 +27,12 @@ fn main() -> ExitCode {
         args::Command::Standin(a) => return commands::standin::run(a),
         command => Cli { command, ..cli },
     };
-    init_logging(cli.global.verbose);
+    // The dashboard owns the terminal: a log line would tear its frame.
+    let full_screen = matches!(&cli.command, args::Command::Top)
+        || matches!(&cli.command, args::Command::Demo(d) if d.top);
+    if !full_screen {
+        init_logging(cli.global.verbose);
+    }
     let result = commands::run(cli);
     match result {
         Ok(()) => ExitCode::from(exit::SUCCESS),

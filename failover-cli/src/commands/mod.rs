@@ -8,6 +8,7 @@ mod doctor;
 mod init;
 pub(crate) mod standin;
 mod tasks;
+mod top;
 
 use std::path::PathBuf;
 
@@ -98,6 +99,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
                     Command::Mcp => crate::mcp::serve(ctx.client.clone()).await,
                     Command::Doctor(a) => doctor::run(&ctx, a.json).await,
                     Command::Demo(a) => demo::run(&a).await,
+                    Command::Top => top::run(&ctx).await,
                     Command::Completions(_)
                     | Command::Man(_)
                     | Command::Init(_)

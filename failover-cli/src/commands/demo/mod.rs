@@ -67,13 +67,15 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
         world.config_file.clone(),
     );
 
-    let outcome = tokio::select! {
-        r = scenario(&world, &client, Duration::from_secs(args.deadline)) => r,
-        r = daemon.exited() => Err(match r {
-            Ok(()) => CliError::Other("the daemon stopped during the demo".into()),
-            Err(e) => e,
-        }),
-        () = interrupts.recv() => Err(CliError::Interrupted),
+    let deadline = Duration::from_secs(args.deadline);
+    let outcome = if args.top {
+        in_dashboard(&world, &client, deadline, &mut daemon, &mut interrupts).await
+    } else {
+        tokio::select! {
+            r = scenario(&world, &client, deadline) => r,
+            r = daemon.exited() => Err(daemon_gone(r)),
+            () = interrupts.recv() => Err(CliError::Interrupted),
+        }
     };
 
     if args.keep && outcome.is_ok() {
@@ -98,6 +100,54 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
     world.remove();
     outcome
 }
+
+fn daemon_gone(r: Result<(), CliError>) -> CliError {
+    match r {
+        Ok(()) => CliError::Other("the daemon stopped during the demo".into()),
+        Err(e) => e,
+    }
+}
+
+/// `--top`: the scenario runs behind the dashboard, its story going to the dashboard's feed;
+/// the demo ends when the person quits the dashboard (its outcome is the scenario's, or
+/// success when they quit before it ended).
+async fn in_dashboard(
+    world: &World,
+    client: &Client,
+    deadline: Duration,
+    daemon: &mut daemon::RunningDaemon,
+    interrupts: &mut Interrupts,
+) -> Result<(), CliError> {
+    let (tx, notes) = tokio::sync::mpsc::unbounded_channel();
+    let _ = NOTES.set(tx);
+    let scenario = scenario(world, client, deadline);
+    tokio::pin!(scenario);
+    let dashboard = super::top::dashboard(client.clone(), Some(notes));
+    tokio::pin!(dashboard);
+    let mut outcome = None;
+    loop {
+        tokio::select! {
+            r = &mut scenario, if outcome.is_none() => {
+                match &r {
+                    Ok(()) => say("demo: failover complete; q leaves and cleans up"),
+                    Err(e) => say(&format!("demo failed: {e}; q leaves and cleans up")),
+                }
+                outcome = Some(r);
+            }
+            r = &mut dashboard => return r.and(outcome.unwrap_or(Ok(()))),
+            r = daemon.exited(), if outcome.is_none() => {
+                let e = daemon_gone(r);
+                say(&format!("demo failed: {e}; q leaves and cleans up"));
+                outcome = Some(Err(e));
+            }
+            () = interrupts.recv() => return Err(CliError::Interrupted),
+        }
+    }
+}
+
+/// Where the story goes while the dashboard owns the terminal (`--top`).
+static NOTES: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>> =
+    std::sync::OnceLock::new();
 
 /// SIGINT and SIGTERM, registered once.
 #[derive(Debug)]
@@ -125,6 +175,12 @@ impl Interrupts {
 }
 
 fn say(line: &str) {
+    if let Some(tx) = NOTES.get() {
+        for l in line.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let _ = tx.send(l.to_owned());
+        }
+        return;
+    }
     let _ = render::line(line);
 }
 
@@ -308,7 +364,10 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
                         if decision_ms.is_none() && is_decision(&dto.event) {
                             decision_ms = Some(dto.at_ms);
                         }
-                        if let Some(line) = live.line(&dto, flipped.elapsed()) {
+                        // The dashboard (`--top`) shows the decisions itself.
+                        if let Some(line) = live.line(&dto, flipped.elapsed())
+                            && NOTES.get().is_none()
+                        {
                             say(&line);
                         }
                     }
