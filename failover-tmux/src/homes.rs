@@ -69,7 +69,7 @@ pub fn is_credential_name(name: &OsStr) -> bool {
 pub fn refuse_share(name: &str) -> Option<&'static str> {
     let bare = name.strip_suffix('/').unwrap_or(name);
     if bare.is_empty() || bare == "." || bare == ".." || bare.contains('/') || bare.contains('\0') {
-        return Some("must be one plain name inside the account's config dir");
+        return Some("is not one plain name inside the account's config dir");
     }
     if is_credential_name(OsStr::new(bare)) {
         return Some("looks like credentials");
