@@ -395,6 +395,69 @@ fn doctor_reports_each_problem_with_its_fix() {
     );
 }
 
+#[test]
+fn doctor_names_an_mcp_server_present_on_one_account_only() {
+    let Some(real) = std::env::var_os("CLAUDE_FAILOVER_REAL_CLAUDE") else {
+        eprintln!(
+            "SKIPPED doctor_names_an_mcp_server_present_on_one_account_only: \
+             CLAUDE_FAILOVER_REAL_CLAUDE is not set (scripts/test.sh sets it)"
+        );
+        return;
+    };
+    let sb = Sandbox::new();
+    let home = sb.home();
+    // A home as people have it: the default account (`~/.claude`, global config in
+    // `~/.claude.json`) and a second one.
+    for dir in [".claude", ".claude-work"] {
+        std::fs::create_dir_all(home.join(dir)).unwrap();
+        std::fs::write(home.join(dir).join("settings.json"), "{\"model\":\"opus\"}").unwrap();
+    }
+    // The person adds an MCP server on the default account with the real CLI (no
+    // CLAUDE_CONFIG_DIR: it lands in ~/.claude.json), with a secret in its environment.
+    let mut add = Command::new(&real);
+    sb.env(&mut add);
+    add.env("DISABLE_AUTOUPDATER", "1").args([
+        "mcp",
+        "add",
+        "--scope",
+        "user",
+        "docs-search",
+        "-e",
+        "DOCS_TOKEN=sekrit-value",
+        "--",
+        "/bin/true",
+    ]);
+    run60(add).code(0);
+    assert!(
+        std::fs::read_to_string(home.join(".claude.json"))
+            .unwrap()
+            .contains("docs-search"),
+        "the CLI keeps the default account's MCP servers in ~/.claude.json"
+    );
+    let cfg = sb.path("config/claude-failover/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cfg,
+        "[[accounts]]\nname = \"main\"\nconfig_dir = \"~/.claude\"\n\n[[accounts]]\nname = \"work\"\nconfig_dir = \"~/.claude-work\"\n",
+    )
+    .unwrap();
+
+    let r = run60(sb.cmd(["doctor"]));
+    assert!(
+        r.stdout.contains(
+            "[warn] accounts: settings differ: MCP server 'docs-search' only on main (missing on work)"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains("claude mcp add --scope user docs-search"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("sekrit-value"), "{r}");
+    // Same settings otherwise: nothing else reported as differing.
+    assert_eq!(r.stdout.matches("settings differ").count(), 1, "{r}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // tasks (file-based: no daemon needed).
 

@@ -2,8 +2,9 @@
 //!
 //! Checks: the config file, tmux (present, version), the Claude Code binary (present, pinned
 //! version), each account dir (exists, logged in = credentials file present with mode 0600,
-//! `projects/` linked to the shared tree, statusline hook installed) and the control socket
-//! (present, owner-only, daemon answering). Credentials are checked by metadata only.
+//! `projects/` linked to the shared tree, statusline hook installed), the settings and
+//! user-scope MCP servers that differ between accounts, and the control socket (present,
+//! owner-only, daemon answering). Credentials are checked by metadata only.
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use crate::commands::Ctx;
 use failover_tmux::homes::{self, CREDENTIALS_FILE, LoginStatus};
-use failover_tmux::statusline;
+use failover_tmux::{person, statusline};
 
 use crate::discover::{self, PINNED_CLAUDE_VERSION};
 use crate::error::CliError;
@@ -208,6 +209,9 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
     }
     for (name, dir) in &accounts {
         check_account(&mut c, name, dir, &shared);
+    }
+    if accounts.len() > 1 {
+        check_same_person(&mut c, &accounts);
     }
     check_socket(ctx, &mut c).await;
     c.0
@@ -428,6 +432,40 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
 }
 
 /// The statusline hook: `settings.json` has a `statusLine` command that feeds claude-failover.
+/// Settings (`settings.json` keys) and user-scope MCP servers that are not the same on
+/// every account: a session moved between them behaves differently. Values are never shown.
+fn check_same_person(c: &mut Checks, accounts: &[(String, PathBuf)]) {
+    let home = paths::home();
+    let mut read = Vec::new();
+    for (name, dir) in accounts {
+        match person::read_account(name, dir, Some(&home)) {
+            Ok(s) => read.push(s),
+            Err(e) => c.warn(
+                format!("account {name}: settings"),
+                format!("cannot compare its settings: {e}"),
+                "fix the file named above (Claude Code ignores a settings file it cannot parse)",
+            ),
+        }
+    }
+    let diffs = person::differences(&read);
+    if diffs.is_empty() {
+        c.ok(
+            "accounts: same settings",
+            "settings and MCP servers are the same on every account",
+        );
+    }
+    for d in diffs {
+        let fix = if let Some(server) = d.key.strip_prefix("mcpServers.") {
+            format!(
+                "add '{server}' on the other accounts too (`CLAUDE_CONFIG_DIR=<dir> claude mcp add --scope user {server} ...`), or remove it"
+            )
+        } else {
+            "make it the same on every account's settings.json, or set `[claude] sync_settings = true` to carry the preferred account's settings to the others".to_owned()
+        };
+        c.warn("accounts: settings differ", d.to_string(), fix);
+    }
+}
+
 fn check_statusline(c: &mut Checks, label: &str, dir: &Path) {
     let settings = dir.join(statusline::SETTINGS);
     let command = std::fs::read_to_string(&settings)
