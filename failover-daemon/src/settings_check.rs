@@ -14,12 +14,14 @@ use crate::config::DaemonConfig;
 use crate::http::dto::SettingDifferenceDto;
 
 type Stamp = Option<(u64, u64, SystemTime)>;
+/// The stamps of the files last read, and what they gave.
+type Cached = Option<(Vec<Stamp>, Vec<SettingDifferenceDto>)>;
 
 /// The settings differences of the configured accounts, cached by file stamps.
 #[derive(Clone, Debug)]
 pub struct SettingsCheck {
     config: watch::Receiver<Arc<DaemonConfig>>,
-    cache: Arc<Mutex<Option<(Vec<Stamp>, Vec<SettingDifferenceDto>)>>>,
+    cache: Arc<Mutex<Cached>>,
 }
 
 fn stamp(path: &PathBuf) -> Stamp {
