@@ -458,6 +458,48 @@ fn doctor_names_an_mcp_server_present_on_one_account_only() {
     assert_eq!(r.stdout.matches("settings differ").count(), 1, "{r}");
 }
 
+#[test]
+fn doctor_points_at_unshared_entries_and_conflict_copies() {
+    let sb = Sandbox::new();
+    let home = sb.home();
+    let state = sb.path("state/cf");
+    let person = state.join("person");
+    std::fs::create_dir_all(person.join("commands")).unwrap();
+    std::fs::write(person.join("CLAUDE.md"), "main\n").unwrap();
+    std::fs::write(person.join("CLAUDE.conflict-work.md"), "work\n").unwrap();
+    for dir in [".claude", ".claude-work"] {
+        std::fs::create_dir_all(home.join(dir)).unwrap();
+    }
+    // `main` is linked, `work` still has its own CLAUDE.md.
+    std::os::unix::fs::symlink(person.join("CLAUDE.md"), home.join(".claude/CLAUDE.md")).unwrap();
+    std::os::unix::fs::symlink(person.join("commands"), home.join(".claude/commands")).unwrap();
+    std::fs::write(home.join(".claude-work/CLAUDE.md"), "work\n").unwrap();
+    std::os::unix::fs::symlink(person.join("commands"), home.join(".claude-work/commands"))
+        .unwrap();
+    let cfg = sb.path("config/claude-failover/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = {:?}\n[claude]\nshare = [\"CLAUDE.md\", \"commands/\"]\n\n[[accounts]]\nname = \"main\"\nconfig_dir = \"~/.claude\"\n\n[[accounts]]\nname = \"work\"\nconfig_dir = \"~/.claude-work\"\n",
+            state.display().to_string()
+        ),
+    )
+    .unwrap();
+    let r = run60(sb.cmd(["doctor"]));
+    assert!(
+        r.stdout
+            .contains("[warn] account work: shared entries: not linked to the person's shared copy: CLAUDE.md\n"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("account main: shared entries"), "{r}");
+    assert!(
+        r.stdout.contains("[warn] person: conflicts")
+            && r.stdout.contains("CLAUDE.conflict-work.md"),
+        "{r}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // tasks (file-based: no daemon needed).
 
