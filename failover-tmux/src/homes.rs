@@ -65,7 +65,7 @@ pub fn is_credential_name(name: &OsStr) -> bool {
 /// global config (`.claude.json` and its backups), `settings.json` (it carries each
 /// account's statusline hook: see `sync_settings`), `projects` (shared on its own); and
 /// folders holding identity, tokens or per-account state (statsig, caches, todos, shell
-/// snapshots, IDE locks, session environments).
+/// snapshots, IDE locks, session environments, sessions, config backups).
 pub fn refuse_share(name: &str) -> Option<&'static str> {
     let bare = name.strip_suffix('/').unwrap_or(name);
     if bare.is_empty() || bare == "." || bare == ".." || bare.contains('/') || bare.contains('\0') {
@@ -84,20 +84,27 @@ pub fn refuse_share(name: &str) -> Option<&'static str> {
     if lower == PROJECTS {
         return Some("is shared through shared_projects already");
     }
-    const ACCOUNT_STATE: [&str; 11] = [
+    // Words that mark identity, tokens or caches anywhere in a name, and folders that hold
+    // per-account state by their exact name.
+    const ACCOUNT_WORDS: [&str; 7] = [
         "statsig",
         "cache",
-        "auth",
+        "oauth",
         "login",
         "account",
         "identity",
         "telemetry",
+    ];
+    const ACCOUNT_STATE: [&str; 7] = [
         "todos",
         "shell-snapshots",
         "session-env",
+        "sessions",
         "ide",
+        "backups",
+        "statsig",
     ];
-    if ACCOUNT_STATE.iter().any(|w| lower.contains(w)) {
+    if ACCOUNT_WORDS.iter().any(|w| lower.contains(w)) || ACCOUNT_STATE.contains(&lower.as_str()) {
         return Some("holds the account's identity, tokens, caches or per-account state");
     }
     None

@@ -492,6 +492,9 @@ fn account_owned_names_are_refused_for_sharing() {
         "todos",
         "shell-snapshots",
         "oauth-token",
+        "ide",
+        "backups",
+        "session-env",
         "../CLAUDE.md",
         "a/b",
         "",
@@ -503,6 +506,10 @@ fn account_owned_names_are_refused_for_sharing() {
         assert_eq!(homes::refuse_share(name), None, "{name}");
     }
     assert_eq!(homes::refuse_share("commands/"), None);
+    // Ordinary names that merely contain such letters are fine.
+    for name in ["guides", "ideas.md", "authors.md", "AGENTS.md"] {
+        assert_eq!(homes::refuse_share(name), None, "{name}");
+    }
     assert_eq!(homes::EntryKind::of("CLAUDE.md"), homes::EntryKind::File);
     assert_eq!(homes::EntryKind::of("commands/"), homes::EntryKind::Folder);
     assert_eq!(
