@@ -395,6 +395,111 @@ fn doctor_reports_each_problem_with_its_fix() {
     );
 }
 
+#[test]
+fn doctor_names_an_mcp_server_present_on_one_account_only() {
+    let Some(real) = std::env::var_os("CLAUDE_FAILOVER_REAL_CLAUDE") else {
+        eprintln!(
+            "SKIPPED doctor_names_an_mcp_server_present_on_one_account_only: \
+             CLAUDE_FAILOVER_REAL_CLAUDE is not set (scripts/test.sh sets it)"
+        );
+        return;
+    };
+    let sb = Sandbox::new();
+    let home = sb.home();
+    // A home as people have it: the default account (`~/.claude`, global config in
+    // `~/.claude.json`) and a second one.
+    for dir in [".claude", ".claude-work"] {
+        std::fs::create_dir_all(home.join(dir)).unwrap();
+        std::fs::write(home.join(dir).join("settings.json"), "{\"model\":\"opus\"}").unwrap();
+    }
+    // The person adds an MCP server on the default account with the real CLI (no
+    // CLAUDE_CONFIG_DIR: it lands in ~/.claude.json), with a secret in its environment.
+    let mut add = Command::new(&real);
+    sb.env(&mut add);
+    add.env("DISABLE_AUTOUPDATER", "1").args([
+        "mcp",
+        "add",
+        "--scope",
+        "user",
+        "docs-search",
+        "-e",
+        "DOCS_TOKEN=sekrit-value",
+        "--",
+        "/bin/true",
+    ]);
+    run60(add).code(0);
+    assert!(
+        std::fs::read_to_string(home.join(".claude.json"))
+            .unwrap()
+            .contains("docs-search"),
+        "the CLI keeps the default account's MCP servers in ~/.claude.json"
+    );
+    let cfg = sb.path("config/claude-failover/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cfg,
+        "[[accounts]]\nname = \"main\"\nconfig_dir = \"~/.claude\"\n\n[[accounts]]\nname = \"work\"\nconfig_dir = \"~/.claude-work\"\n",
+    )
+    .unwrap();
+
+    let r = run60(sb.cmd(["doctor"]));
+    assert!(
+        r.stdout.contains(
+            "[warn] accounts: settings differ: MCP server 'docs-search' only on main (missing on work)"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains("claude mcp add --scope user docs-search"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("sekrit-value"), "{r}");
+    // Same settings otherwise: nothing else reported as differing.
+    assert_eq!(r.stdout.matches("settings differ").count(), 1, "{r}");
+}
+
+#[test]
+fn doctor_points_at_unshared_entries_and_conflict_copies() {
+    let sb = Sandbox::new();
+    let home = sb.home();
+    let state = sb.path("state/cf");
+    let person = state.join("person");
+    std::fs::create_dir_all(person.join("commands")).unwrap();
+    std::fs::write(person.join("CLAUDE.md"), "main\n").unwrap();
+    std::fs::write(person.join("CLAUDE.conflict-work.md"), "work\n").unwrap();
+    for dir in [".claude", ".claude-work"] {
+        std::fs::create_dir_all(home.join(dir)).unwrap();
+    }
+    // `main` is linked, `work` still has its own CLAUDE.md.
+    std::os::unix::fs::symlink(person.join("CLAUDE.md"), home.join(".claude/CLAUDE.md")).unwrap();
+    std::os::unix::fs::symlink(person.join("commands"), home.join(".claude/commands")).unwrap();
+    std::fs::write(home.join(".claude-work/CLAUDE.md"), "work\n").unwrap();
+    std::os::unix::fs::symlink(person.join("commands"), home.join(".claude-work/commands"))
+        .unwrap();
+    let cfg = sb.path("config/claude-failover/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = {:?}\n[claude]\nshare = [\"CLAUDE.md\", \"commands/\"]\n\n[[accounts]]\nname = \"main\"\nconfig_dir = \"~/.claude\"\n\n[[accounts]]\nname = \"work\"\nconfig_dir = \"~/.claude-work\"\n",
+            state.display().to_string()
+        ),
+    )
+    .unwrap();
+    let r = run60(sb.cmd(["doctor"]));
+    assert!(
+        r.stdout
+            .contains("[warn] account work: shared entries: not linked to the person's shared copy: CLAUDE.md\n"),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("account main: shared entries"), "{r}");
+    assert!(
+        r.stdout.contains("[warn] person: conflicts")
+            && r.stdout.contains("CLAUDE.conflict-work.md"),
+        "{r}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // tasks (file-based: no daemon needed).
 

@@ -125,6 +125,10 @@ pub struct RawClaude {
     pub env: BTreeMap<String, String>,
     /// The shared `projects/` tree every account links to.
     pub shared_projects: Option<Spanned<String>>,
+    /// The person's entries of each config dir kept once and linked from every account.
+    pub share: Option<Spanned<Vec<String>>>,
+    /// Carry the preferred account's `settings.json` to the others.
+    pub sync_settings: Option<bool>,
 }
 
 /// `[policy]`: the engine's knobs.
@@ -260,6 +264,13 @@ pub struct ClaudeSettings {
     pub env: BTreeMap<String, String>,
     /// The shared `projects/` tree.
     pub shared_projects: PathBuf,
+    /// The person's entries (`CLAUDE.md`, `commands`, ...) kept once under
+    /// `<state_dir>/person/` and linked from every account's config dir; never one that
+    /// holds credentials, identity or per-account state (refused when loading).
+    pub share: Vec<String>,
+    /// Whether the preferred account's `settings.json` is carried to the others at start
+    /// (each keeps its own `statusLine`).
+    pub sync_settings: bool,
 }
 
 /// The control plane.
@@ -642,6 +653,33 @@ impl Resolver<'_> {
                 })?,
         };
 
+        let share = match &claude_raw.share {
+            None => failover_tmux::homes::DEFAULT_SHARE
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            Some(list) => {
+                let mut seen = BTreeSet::new();
+                for name in list.get_ref() {
+                    if let Some(why) = failover_tmux::homes::refuse_share(name) {
+                        return Err(self.err(
+                            Some(list.span()),
+                            "claude.share",
+                            format!("{name:?} cannot be shared: it {why}"),
+                        ));
+                    }
+                    if !seen.insert(name.trim_end_matches('/')) {
+                        return Err(self.err(
+                            Some(list.span()),
+                            "claude.share",
+                            format!("{name:?} is listed twice"),
+                        ));
+                    }
+                }
+                list.get_ref().clone()
+            }
+        };
+
         let mut accounts = Vec::new();
         let mut names = BTreeSet::new();
         for (i, a) in raw.accounts.iter().enumerate() {
@@ -976,6 +1014,8 @@ impl Resolver<'_> {
                 command,
                 env: claude_raw.env,
                 shared_projects,
+                share,
+                sync_settings: claude_raw.sync_settings.unwrap_or(false),
             },
             engine,
             stop_grace,

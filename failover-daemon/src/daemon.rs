@@ -166,6 +166,7 @@ impl Daemon {
         let config = Arc::new(config);
         let (config_tx, config_rx) = watch::channel(config.clone());
         let config_rx_queue = config_rx.clone();
+        let settings_check = crate::settings_check::SettingsCheck::new(config_rx.clone());
         let backend_for_queue = backend.clone();
 
         let shutdown = CancellationToken::new();
@@ -315,6 +316,7 @@ impl Daemon {
             clock,
             socket: unix.path.clone(),
             tcp: tcp_addr,
+            settings: settings_check,
         };
         let app = AppState {
             handle: handle.clone(),

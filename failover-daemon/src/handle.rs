@@ -39,9 +39,16 @@ pub struct DaemonHandle {
     pub(crate) clock: Clock,
     pub(crate) socket: PathBuf,
     pub(crate) tcp: Option<SocketAddr>,
+    pub(crate) settings: crate::settings_check::SettingsCheck,
 }
 
 impl DaemonHandle {
+    /// Settings and MCP servers that differ between the accounts (reads files when they
+    /// changed; call from a blocking context).
+    pub fn setting_differences(&self) -> Vec<crate::http::dto::SettingDifferenceDto> {
+        self.settings.differences()
+    }
+
     /// The latest published status.
     pub fn published(&self) -> Arc<Published> {
         self.status.borrow().clone()

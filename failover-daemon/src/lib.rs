@@ -32,6 +32,7 @@ pub mod observe;
 pub mod production;
 pub mod prompts;
 pub mod queue;
+pub mod settings_check;
 pub mod state_store;
 pub mod tasks;
 

@@ -2,7 +2,8 @@
 //! observers driven by tmux control mode and `notify`, notifiers from the configuration.
 //!
 //! Before anything runs, each account's `projects/` is linked to the shared transcript tree
-//! (so any account can resume any conversation) and the statusline hook is installed in its
+//! (so any account can resume any conversation), the person's entries (`[claude] share`) to
+//! their shared copies, and the statusline hook is installed in its
 //! `settings.json` (the user's own statusline keeps working). A failure there is reported and
 //! the account still runs: resuming across accounts or the statusline feed may then be
 //! missing for it, which the log says.
@@ -12,11 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use failover_core::quota::Detectors;
-use failover_core::{ClaudeSessionId, Liveness, QuotaDetector, SessionId};
+use failover_core::{Account, ClaudeSessionId, Liveness, QuotaDetector, SessionId};
 use failover_tmux::observe::{
     PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
 };
-use failover_tmux::{FileCheckpointer, Socket, TmuxBackend, TmuxConfig, homes, statusline};
+use failover_tmux::{FileCheckpointer, Socket, TmuxBackend, TmuxConfig, homes, person, statusline};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
@@ -37,6 +38,71 @@ pub fn spool_dir(config: &DaemonConfig, account: &str) -> PathBuf {
 /// Where checkpoints are stored.
 pub fn checkpoint_dir(config: &DaemonConfig) -> PathBuf {
     config.state_dir.join("checkpoints")
+}
+
+/// Where the person's shared entries (`[claude] share`) are kept.
+pub fn person_dir(config: &DaemonConfig) -> PathBuf {
+    config.state_dir.join("person")
+}
+
+/// Brings one account in: links its `projects/` to the shared transcript tree and each
+/// `[claude] share` entry to the person's shared copy, merging what the account had (see
+/// [`homes`]). Failures and conflicts are logged; the account still runs.
+pub fn adopt_account(config: &DaemonConfig, account: &Account) {
+    match homes::adopt(
+        &config.claude.shared_projects,
+        &account.config_dir,
+        &account.id,
+    ) {
+        Ok(report) => {
+            tracing::info!(account = %account.id, ?report, "account linked to the shared transcript tree")
+        }
+        Err(e) => {
+            tracing::error!(account = %account.id, error = %e, "cannot link the account's projects to the shared tree; its sessions may not resume on other accounts")
+        }
+    }
+    let shared = person_dir(config);
+    for entry in &config.claude.share {
+        let name = entry.trim_end_matches('/');
+        match homes::adopt_entry(
+            &shared.join(name),
+            &account.config_dir,
+            entry,
+            homes::EntryKind::of(entry),
+            &account.id,
+        ) {
+            Ok(report) if !report.conflicts.is_empty() => {
+                tracing::warn!(account = %account.id, entry = %name, conflicts = ?report.conflicts, "the account's copy differs from the shared one: both kept side by side, the shared one is in use")
+            }
+            Ok(report) => {
+                tracing::info!(account = %account.id, entry = %name, ?report, "shared with every account")
+            }
+            Err(e) => {
+                tracing::error!(account = %account.id, entry = %name, error = %e, "cannot share this entry; sessions moved to or from this account may behave differently")
+            }
+        }
+    }
+}
+
+/// Carries the preferred account's `settings.json` to every other account (`[claude]
+/// sync_settings`), each keeping its own `statusLine`.
+pub fn sync_settings(config: &DaemonConfig) {
+    let Some(from) = config.engine.accounts.iter().min_by_key(|a| a.preference) else {
+        return;
+    };
+    for to in config.engine.accounts.iter().filter(|a| a.id != from.id) {
+        match person::sync_settings(&from.config_dir, &to.config_dir) {
+            Ok(person::SyncOutcome::Busy) => {
+                tracing::warn!(from = %from.id, to = %to.id, "settings not synced: the account's CLI holds settings.json.lock; will try at the next start")
+            }
+            Ok(outcome) => {
+                tracing::info!(from = %from.id, to = %to.id, ?outcome, "settings synced")
+            }
+            Err(e) => {
+                tracing::error!(from = %from.id, to = %to.id, error = %e, "settings not synced")
+            }
+        }
+    }
 }
 
 /// The tmux configuration the daemon's backend uses.
@@ -73,18 +139,7 @@ pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
 
     let mut spools = Vec::new();
     for account in &config.engine.accounts {
-        match homes::adopt(
-            &config.claude.shared_projects,
-            &account.config_dir,
-            &account.id,
-        ) {
-            Ok(report) => {
-                tracing::info!(account = %account.id, ?report, "account linked to the shared transcript tree")
-            }
-            Err(e) => {
-                tracing::error!(account = %account.id, error = %e, "cannot link the account's projects to the shared tree; its sessions may not resume on other accounts")
-            }
-        }
+        adopt_account(config, account);
         let spool = spool_dir(config, account.id.as_str());
         match statusline::install(&account.config_dir, &spool) {
             Ok(_) => spools.push((account.id.clone(), spool)),
@@ -92,6 +147,9 @@ pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
                 tracing::warn!(account = %account.id, error = %e, "statusline hook not installed; usage percentages will come from panes and transcripts only")
             }
         }
+    }
+    if config.claude.sync_settings {
+        sync_settings(config);
     }
 
     let backend_for_records = backend.clone();

@@ -296,3 +296,36 @@ fn loading_names_the_file() {
         "{missing}"
     );
 }
+
+#[test]
+fn the_persons_shared_entries_default_and_account_owned_names_are_refused() {
+    let dir = tree();
+    let cfg = parse(dir.path(), MINIMAL).unwrap();
+    assert_eq!(
+        cfg.claude.share,
+        ["CLAUDE.md", "commands", "agents", "skills", "output-styles"]
+    );
+    assert!(!cfg.claude.sync_settings);
+
+    let set = format!(
+        "[claude]\nshare = [\"CLAUDE.md\", \"commands/\"]\nsync_settings = true\n{MINIMAL}"
+    );
+    let cfg = parse(dir.path(), &set).unwrap();
+    assert_eq!(cfg.claude.share, ["CLAUDE.md", "commands/"]);
+    assert!(cfg.claude.sync_settings);
+
+    for bad in [
+        ".credentials.json",
+        ".claude.json",
+        "settings.json",
+        "statsig",
+        "../CLAUDE.md",
+    ] {
+        let text = format!("[claude]\nshare = [\"CLAUDE.md\", {bad:?}]\n{MINIMAL}");
+        let err = parse(dir.path(), &text).unwrap_err().to_string();
+        assert!(
+            err.contains("config.toml:2:") && err.contains("claude.share") && err.contains(bad),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -17,8 +17,14 @@ fn the_daemon_package_ships_one_binary_and_no_simulator() {
         .unwrap_or_default();
     assert_eq!(bins, ["claude-failoverd"]);
     // Cargo would pick up any file under src/bin as another binary.
-    assert!(!root.join("src/bin").exists(), "src/bin holds extra binaries");
-    assert!(!root.join("src/sim").exists(), "the simulator is in failover-sim");
+    assert!(
+        !root.join("src/bin").exists(),
+        "src/bin holds extra binaries"
+    );
+    assert!(
+        !root.join("src/sim").exists(),
+        "the simulator is in failover-sim"
+    );
     let deps = manifest["dependencies"].as_table().unwrap();
     assert!(
         !deps.contains_key("failover-sim"),

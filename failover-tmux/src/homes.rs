@@ -1,30 +1,40 @@
-//! Account homes: every account's `CLAUDE_CONFIG_DIR/projects` is a symbolic link to one
-//! shared transcript tree, so a conversation written under one account can be resumed
-//! under another.
+//! Account homes: what belongs to the person, not to the account, is kept once and every
+//! account's `CLAUDE_CONFIG_DIR` links to it. Every account's `projects` is a symbolic link
+//! to one shared transcript tree, so a conversation written under one account can be resumed
+//! under another; the person's memory and customisations (`CLAUDE.md`, `commands/`,
+//! `agents/`, `skills/`, `output-styles/`, see [`DEFAULT_SHARE`]) are linked the same way to
+//! one shared copy each, so a session moved to another account still behaves as theirs.
 //!
-//! [`adopt`] brings an existing account in. When its `projects/` is a real folder, every
-//! file is merged into the shared tree first, never overwriting anything:
+//! [`adopt_entry`] brings one such entry of an existing account in ([`adopt`] is the
+//! `projects/` case). When the account holds a real folder (or file) there, its content is
+//! merged into the shared copy first, never overwriting anything:
 //!
 //! - a file the shared tree lacks is copied in (to a temporary name, synced, renamed);
 //! - the same content already there is left as is;
-//! - different content is kept side by side as `<stem>.conflict-<account>[-N].<ext>`;
+//! - different content is kept side by side as `<stem>.conflict-<account>[-N].<ext>` and
+//!   reported (e.g. `CLAUDE.md` differing between two accounts: both are kept);
 //!   transcripts are append-only, so when one version is a prefix of the other the shared
 //!   file ends up with the longer content (the missing tail is appended, never rewritten,
 //!   so a process appending to it keeps its file) and the shorter one is kept as a
 //!   conflict copy as well.
 //!
-//! Then the folder is renamed aside (`projects.pre-failover[-N]`, kept, never deleted) and
-//! the link takes its place. Each step can be interrupted and [`adopt`] re-run: merging is
-//! idempotent and a folder left aside without a link is merged again.
+//! Then the original is renamed aside (`<name>.pre-failover[-N]`, kept, never deleted) and
+//! the link takes its place. Each step can be interrupted and [`adopt_entry`] re-run:
+//! merging is idempotent and an original left aside without a link is merged again.
+//!
+//! Symbolic links are never followed or recreated while merging: a link inside an account's
+//! folder stays only in the copy set aside and is reported as skipped.
 //!
 //! Credentials are never touched: nothing here opens, copies, moves or re-permissions
-//! `.credentials.json` or any file whose name suggests credentials or keys;
-//! [`login_status`] only looks at metadata.
+//! `.credentials.json` or any file whose name suggests credentials or keys (the check is on
+//! file names only: a project folder such as `-home-u-src-tokenizers` is merged like any
+//! other); [`refuse_share`] keeps account-owned entries (credentials, `.claude.json`,
+//! settings, caches) out of the shared set; [`login_status`] only looks at metadata.
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, symlink};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use failover_core::AccountId;
@@ -37,6 +47,9 @@ pub const PROJECTS: &str = "projects";
 pub const CREDENTIALS_FILE: &str = ".credentials.json";
 /// Prefix of the folder an adopted `projects/` is renamed to.
 pub const ASIDE_PREFIX: &str = "projects.pre-failover";
+/// The person's entries shared by default: user memory, custom slash commands, subagents,
+/// skills and output styles.
+pub const DEFAULT_SHARE: [&str; 5] = ["CLAUDE.md", "commands", "agents", "skills", "output-styles"];
 
 /// Whether a file name looks like credential material; such files are skipped, never read.
 pub fn is_credential_name(name: &OsStr) -> bool {
@@ -44,6 +57,78 @@ pub fn is_credential_name(name: &OsStr) -> bool {
     ["credential", "keychain", "token", "secret", ".pem", ".key"]
         .iter()
         .any(|w| n.contains(w))
+}
+
+/// Why `name` can never be one of the person's shared entries, or `None` when it can.
+///
+/// Refused: anything that is not a single plain name; credential-like names; the account's
+/// global config (`.claude.json` and its backups), `settings.json` (it carries each
+/// account's statusline hook: see `sync_settings`), `projects` (shared on its own); and
+/// folders holding identity, tokens or per-account state (statsig, caches, todos, shell
+/// snapshots, IDE locks, session environments, sessions, config backups).
+pub fn refuse_share(name: &str) -> Option<&'static str> {
+    let bare = name.strip_suffix('/').unwrap_or(name);
+    if bare.is_empty() || bare == "." || bare == ".." || bare.contains('/') || bare.contains('\0') {
+        return Some("is not one plain name inside the account's config dir");
+    }
+    if is_credential_name(OsStr::new(bare)) {
+        return Some("looks like credentials");
+    }
+    let lower = bare.to_ascii_lowercase();
+    if lower.starts_with(".claude.json") || lower == ".claude" {
+        return Some("is the account's global config (login, identity, trusted folders)");
+    }
+    if lower.starts_with("settings") {
+        return Some("is the account's settings (statusline hook); use sync_settings instead");
+    }
+    if lower == PROJECTS {
+        return Some("is shared through shared_projects already");
+    }
+    // Words that mark identity, tokens or caches anywhere in a name, and folders that hold
+    // per-account state by their exact name.
+    const ACCOUNT_WORDS: [&str; 7] = [
+        "statsig",
+        "cache",
+        "oauth",
+        "login",
+        "account",
+        "identity",
+        "telemetry",
+    ];
+    const ACCOUNT_STATE: [&str; 7] = [
+        "todos",
+        "shell-snapshots",
+        "session-env",
+        "sessions",
+        "ide",
+        "backups",
+        "statsig",
+    ];
+    if ACCOUNT_WORDS.iter().any(|w| lower.contains(w)) || ACCOUNT_STATE.contains(&lower.as_str()) {
+        return Some("holds the account's identity, tokens, caches or per-account state");
+    }
+    None
+}
+
+/// What a shared entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A folder (`projects`, `commands`, ...): merged file by file.
+    Folder,
+    /// A single file (`CLAUDE.md`).
+    File,
+}
+
+impl EntryKind {
+    /// The kind a `share` entry names: a trailing `/` or no extension is a folder
+    /// (`commands/`, `agents`), a name with an extension is a file (`CLAUDE.md`).
+    pub fn of(name: &str) -> Self {
+        if name.ends_with('/') || !name.trim_start_matches('.').contains('.') {
+            Self::Folder
+        } else {
+            Self::File
+        }
+    }
 }
 
 /// What an adoption did.
@@ -57,10 +142,10 @@ pub struct AdoptReport {
     pub extended: Vec<PathBuf>,
     /// Conflict copies written (shared-tree paths).
     pub conflicts: Vec<PathBuf>,
-    /// Entries left only in the folder set aside (credential-like names, special files,
-    /// links that clash), relative to it.
+    /// Entries left only in the original set aside (credential-like file names, symbolic
+    /// links, special files), relative to it.
     pub skipped: Vec<PathBuf>,
-    /// Where the account's original folder was moved, if it was a folder.
+    /// Where the account's original folder (or file) was moved, if there was one.
     pub set_aside: Option<PathBuf>,
     /// Whether the link was created now (false: it was already in place).
     pub linked: bool,
@@ -73,10 +158,45 @@ pub fn adopt(
     config_dir: &Path,
     account: &AccountId,
 ) -> Result<AdoptReport, FsError> {
-    fs::create_dir_all(shared).map_err(FsError::io("create", shared))?;
-    let shared = fs::canonicalize(shared).map_err(FsError::io("resolve", shared))?;
+    adopt_entry(shared, config_dir, PROJECTS, EntryKind::Folder, account)
+}
+
+/// Links `config_dir/<name>` to `shared` (a folder or a file, as `kind` says), merging the
+/// account's own entry into it first and setting that aside (see the module docs).
+///
+/// A folder `shared` is created if needed; a file `shared` only gets its parent created,
+/// and while no account has one the link dangles until the person writes it.
+pub fn adopt_entry(
+    shared: &Path,
+    config_dir: &Path,
+    name: &str,
+    kind: EntryKind,
+    account: &AccountId,
+) -> Result<AdoptReport, FsError> {
+    let name = name.strip_suffix('/').unwrap_or(name);
+    let shared = match kind {
+        EntryKind::Folder => {
+            fs::create_dir_all(shared).map_err(FsError::io("create", shared))?;
+            fs::canonicalize(shared).map_err(FsError::io("resolve", shared))?
+        }
+        EntryKind::File => {
+            let parent = shared.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(parent).map_err(FsError::io("create", parent))?;
+            let parent = fs::canonicalize(parent).map_err(FsError::io("resolve", parent))?;
+            let file = parent.join(shared.file_name().unwrap_or(OsStr::new(name)));
+            match fs::symlink_metadata(&file) {
+                Ok(m) if !m.is_file() => {
+                    return Err(FsError::Invalid {
+                        path: file,
+                        reason: "is shared as a file but is not a plain file".to_owned(),
+                    });
+                }
+                _ => file,
+            }
+        }
+    };
     fs::create_dir_all(config_dir).map_err(FsError::io("create", config_dir))?;
-    let link = config_dir.join(PROJECTS);
+    let link = config_dir.join(name);
     let mut report = AdoptReport::default();
     if let Ok(real) = fs::canonicalize(&link) {
         if !fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink())
@@ -89,19 +209,20 @@ pub fn adopt(
         }
     }
 
+    let aside_prefix = format!("{name}.pre-failover");
     let state = fs::symlink_metadata(&link);
     if !state.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
-        // Not linked yet: folders set aside by an earlier, interrupted run are merged again
-        // (idempotent). Once linked, they are history and left alone.
-        for aside in asides(config_dir)? {
-            merge_tree(&aside, &shared, account, &mut report)?;
+        // Not linked yet: originals set aside by an earlier, interrupted run are merged
+        // again (idempotent). Once linked, they are history and left alone.
+        for aside in asides(config_dir, &aside_prefix, kind)? {
+            merge_entry(&aside, &shared, kind, account, &mut report)?;
         }
     }
     match state {
         Ok(m) if m.file_type().is_symlink() => {
             let target = fs::read_link(&link).map_err(FsError::io("read link", &link))?;
             let resolved = fs::canonicalize(&link).ok();
-            if resolved.as_deref() == Some(shared.as_path()) {
+            if resolved.as_deref() == Some(shared.as_path()) || target == shared {
                 return Ok(report);
             }
             return Err(FsError::ForeignLink {
@@ -110,9 +231,12 @@ pub fn adopt(
                 shared,
             });
         }
-        Ok(m) if m.is_dir() => {
-            merge_tree(&link, &shared, account, &mut report)?;
-            let aside = free_aside_name(config_dir);
+        Ok(m)
+            if (kind == EntryKind::Folder && m.is_dir())
+                || (kind == EntryKind::File && m.is_file()) =>
+        {
+            merge_entry(&link, &shared, kind, account, &mut report)?;
+            let aside = free_aside_name(config_dir, &aside_prefix);
             fs::rename(&link, &aside).map_err(FsError::io("set aside", &link))?;
             sync_dir(config_dir)?;
             report.set_aside = Some(aside);
@@ -120,14 +244,18 @@ pub fn adopt(
         Ok(_) => {
             return Err(FsError::Invalid {
                 path: link,
-                reason: "is neither a folder nor a link".to_owned(),
+                reason: match kind {
+                    EntryKind::Folder => "is shared as a folder but is not one",
+                    EntryKind::File => "is shared as a file but is not one",
+                }
+                .to_owned(),
             });
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(FsError::io("inspect", &link)(e)),
     }
     // Create the link under a temporary name, then rename it into place.
-    let tmp = config_dir.join(format!(".{PROJECTS}.link-{}", std::process::id()));
+    let tmp = config_dir.join(format!(".{name}.link-{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     symlink(&shared, &tmp).map_err(FsError::io("link", &tmp))?;
     fs::rename(&tmp, &link).map_err(FsError::io("link", &link))?;
@@ -136,13 +264,28 @@ pub fn adopt(
     Ok(report)
 }
 
-fn asides(config_dir: &Path) -> Result<Vec<PathBuf>, FsError> {
+fn merge_entry(
+    from: &Path,
+    to: &Path,
+    kind: EntryKind,
+    account: &AccountId,
+    report: &mut AdoptReport,
+) -> Result<(), FsError> {
+    match kind {
+        EntryKind::Folder => merge_tree(from, to, account, report),
+        EntryKind::File => merge_file(from, to, account, report),
+    }
+}
+
+fn asides(config_dir: &Path, prefix: &str, kind: EntryKind) -> Result<Vec<PathBuf>, FsError> {
     let mut out = Vec::new();
     for e in fs::read_dir(config_dir).map_err(FsError::io("list", config_dir))? {
         let e = e.map_err(FsError::io("list", config_dir))?;
-        if e.file_name().to_string_lossy().starts_with(ASIDE_PREFIX)
-            && e.file_type().is_ok_and(|t| t.is_dir())
-        {
+        let is_kind = e.file_type().is_ok_and(|t| match kind {
+            EntryKind::Folder => t.is_dir(),
+            EntryKind::File => t.is_file(),
+        });
+        if e.file_name().to_string_lossy().starts_with(prefix) && is_kind {
             out.push(e.path());
         }
     }
@@ -150,18 +293,19 @@ fn asides(config_dir: &Path) -> Result<Vec<PathBuf>, FsError> {
     Ok(out)
 }
 
-fn free_aside_name(config_dir: &Path) -> PathBuf {
-    let first = config_dir.join(ASIDE_PREFIX);
-    if !first.exists() {
+fn free_aside_name(config_dir: &Path, prefix: &str) -> PathBuf {
+    let first = config_dir.join(prefix);
+    if fs::symlink_metadata(&first).is_err() {
         return first;
     }
     (2..)
-        .map(|n| config_dir.join(format!("{ASIDE_PREFIX}-{n}")))
+        .map(|n| config_dir.join(format!("{prefix}-{n}")))
         .find(|p| fs::symlink_metadata(p).is_err())
         .unwrap_or(first)
 }
 
-/// Merges every entry of `from` into `to` (see the module docs).
+/// Merges every entry of `from` into `to` (see the module docs). Links are neither followed
+/// nor recreated, on either side.
 fn merge_tree(
     from: &Path,
     to: &Path,
@@ -172,7 +316,16 @@ fn merge_tree(
     while let Some(rel) = stack.pop() {
         let src_dir = from.join(&rel);
         let dst_dir = to.join(&rel);
-        fs::create_dir_all(&dst_dir).map_err(FsError::io("create", &dst_dir))?;
+        match fs::symlink_metadata(&dst_dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                // A link or a file where the shared tree needs a folder: never written
+                // through; the account's folder stays set aside.
+                report.skipped.push(rel);
+                continue;
+            }
+            Err(_) => fs::create_dir(&dst_dir).map_err(FsError::io("create", &dst_dir))?,
+        }
         let mut entries: Vec<_> = fs::read_dir(&src_dir)
             .map_err(FsError::io("list", &src_dir))?
             .collect::<Result<_, _>>()
@@ -181,27 +334,18 @@ fn merge_tree(
         for e in entries {
             let name = e.file_name();
             let rel_child = rel.join(&name);
-            if is_credential_name(&name) {
-                report.skipped.push(rel_child);
-                continue;
-            }
             let ft = e.file_type().map_err(FsError::io("inspect", e.path()))?;
             if ft.is_dir() {
                 stack.push(rel_child);
-            } else if ft.is_file() {
-                merge_file(&e.path(), &to.join(&rel_child), account, report)?;
-            } else if ft.is_symlink() {
-                let target = fs::read_link(e.path()).map_err(FsError::io("read link", e.path()))?;
+            } else if ft.is_file() && !is_credential_name(&name) {
                 let dst = to.join(&rel_child);
-                match fs::read_link(&dst) {
-                    Ok(t) if t == target => report.identical += 1,
-                    Err(_) if fs::symlink_metadata(&dst).is_err() => {
-                        symlink(&target, &dst).map_err(FsError::io("link", &dst))?;
-                        report.copied.push(dst);
-                    }
-                    _ => report.skipped.push(rel_child),
+                if fs::symlink_metadata(&dst).is_ok_and(|m| !m.is_file()) {
+                    report.skipped.push(rel_child);
+                } else {
+                    merge_file(&e.path(), &dst, account, report)?;
                 }
             } else {
+                // Credential-like files, symbolic links, sockets, FIFOs: left alone.
                 report.skipped.push(rel_child);
             }
         }
@@ -221,8 +365,8 @@ enum Relation {
 }
 
 fn relation(a: &Path, b: &Path) -> io::Result<Relation> {
-    let mut fa = File::open(a)?;
-    let mut fb = File::open(b)?;
+    let mut fa = open_nofollow(a)?;
+    let mut fb = open_nofollow(b)?;
     let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     loop {
         let na = read_full(&mut fa, &mut ba)?;
@@ -244,6 +388,14 @@ fn relation(a: &Path, b: &Path) -> io::Result<Relation> {
             Relation::Extends
         });
     }
+}
+
+/// Opens a file for reading without following a final symbolic link.
+fn open_nofollow(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -331,10 +483,23 @@ fn copy_into_place(src: &Path, dst: &Path) -> Result<(), FsError> {
         dst.file_name().unwrap_or_default().to_string_lossy(),
         std::process::id()
     ));
-    fs::copy(src, &tmp).map_err(FsError::io("copy", src))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(FsError::io("sync", &tmp))?;
+    let copied = (|| {
+        let mut from = open_nofollow(src)?;
+        let mode = from.metadata()?.permissions();
+        let _ = fs::remove_file(&tmp);
+        let mut to = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        io::copy(&mut from, &mut to)?;
+        to.set_permissions(mode)?;
+        to.sync_all()
+    })();
+    if let Err(e) = copied {
+        let _ = fs::remove_file(&tmp);
+        return Err(FsError::io("copy", src)(e));
+    }
     // A hard link fails instead of replacing a file that appeared since the check.
     let linked = fs::hard_link(&tmp, dst);
     let _ = fs::remove_file(&tmp);
@@ -347,10 +512,11 @@ fn append_tail(src: &Path, dst: &Path) -> Result<(), FsError> {
     let have = fs::metadata(dst)
         .map_err(FsError::io("inspect", dst))?
         .len();
-    let mut from = File::open(src).map_err(FsError::io("open", src))?;
+    let mut from = open_nofollow(src).map_err(FsError::io("open", src))?;
     io::Seek::seek(&mut from, io::SeekFrom::Start(have)).map_err(FsError::io("seek", src))?;
     let mut to = fs::OpenOptions::new()
         .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(dst)
         .map_err(FsError::io("open", dst))?;
     io::copy(&mut from, &mut to).map_err(FsError::io("append", dst))?;

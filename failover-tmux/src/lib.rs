@@ -3,7 +3,10 @@
 //! - [`TmuxBackend`] runs Claude Code sessions in a private tmux server
 //!   ([`SessionBackend`](failover_core::SessionBackend)).
 //! - [`homes`] links every account's `projects/` to one shared transcript tree, so a
-//!   conversation started on one account resumes on another.
+//!   conversation started on one account resumes on another, and the person's memory,
+//!   commands, agents, skills and output styles to one shared copy each.
+//! - [`person`] reports the settings and MCP servers that differ between accounts and
+//!   carries one account's settings to another.
 //! - [`observe`] turns what sessions show and write (pane output, transcript lines,
 //!   statusline JSON) into typed [`observe::ObserverEvent`]s, event-driven.
 //! - [`FileCheckpointer`] stores checkpoints crash-safely
@@ -47,6 +50,7 @@ pub mod homes;
 pub mod observe;
 mod ops;
 pub mod paths;
+pub mod person;
 mod process_group;
 pub mod statusline;
 pub mod transcript;

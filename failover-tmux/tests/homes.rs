@@ -261,3 +261,259 @@ fn a_shared_tree_inside_an_accounts_projects_is_refused() {
     after.retain(|p, _| !p.starts_with("shared"));
     assert_eq!(after, before);
 }
+
+#[test]
+fn project_folders_with_credential_like_names_are_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = tmp.path().join("shared");
+    let a = account(
+        tmp.path(),
+        "a",
+        &[
+            ("-home-u-src-tokenizers/t.jsonl", b"{\"n\":1}\n"),
+            ("-home-u-secrets-app/memory/notes.md", b"notes\n"),
+            ("-home-u-src-tokenizers/api-token.txt", b"not moved"),
+        ],
+    );
+    let r = homes::adopt(&shared, &a, &AccountId::new("a")).unwrap();
+    let after = snapshot(&shared);
+    assert_eq!(
+        after
+            .get(Path::new("-home-u-src-tokenizers/t.jsonl"))
+            .map(Vec::as_slice),
+        Some(b"{\"n\":1}\n".as_slice()),
+        "{r:?}"
+    );
+    assert_eq!(
+        after
+            .get(Path::new("-home-u-secrets-app/memory/notes.md"))
+            .map(Vec::as_slice),
+        Some(b"notes\n".as_slice())
+    );
+    // The filter still applies to files.
+    assert_eq!(
+        r.skipped,
+        vec![PathBuf::from("-home-u-src-tokenizers/api-token.txt")]
+    );
+}
+
+#[test]
+fn links_are_neither_followed_nor_recreated_while_merging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = tmp.path().join("shared");
+    let outside = tmp.path().join("outside");
+    write(&outside.join("private.txt"), b"outside the home\n");
+    let a = account(tmp.path(), "a", &[("-p/x.jsonl", b"x\n")]);
+    std::os::unix::fs::symlink(&outside, a.join("projects/-p/escape")).unwrap();
+    std::os::unix::fs::symlink(outside.join("private.txt"), a.join("projects/-p/file-link"))
+        .unwrap();
+    // The shared tree already holds a link where the account has a folder: never written
+    // through.
+    write(&a.join("projects/-q/y.jsonl"), b"y\n");
+    fs::create_dir_all(&shared).unwrap();
+    std::os::unix::fs::symlink(&outside, shared.join("-q")).unwrap();
+
+    let r = homes::adopt(&shared, &a, &AccountId::new("a")).unwrap();
+    let mut skipped = r.skipped.clone();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        vec![
+            PathBuf::from("-p/escape"),
+            PathBuf::from("-p/file-link"),
+            PathBuf::from("-q"),
+        ]
+    );
+    for p in ["-p/escape", "-p/file-link"] {
+        assert!(
+            fs::symlink_metadata(shared.join(p)).is_err(),
+            "{p} recreated"
+        );
+    }
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        1,
+        "nothing written through the link"
+    );
+    assert_eq!(fs::read(shared.join("-p/x.jsonl")).unwrap(), b"x\n");
+    // What was skipped is kept in the folder set aside.
+    let aside = r.set_aside.unwrap();
+    assert!(
+        fs::symlink_metadata(aside.join("-p/escape"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read(aside.join("-q/y.jsonl")).unwrap(), b"y\n");
+}
+
+/// Writes the person's entries of one account.
+fn persons_files(dir: &Path, files: &[(&str, &[u8])]) {
+    for (rel, bytes) in files {
+        write(&dir.join(rel), bytes);
+    }
+}
+
+fn adopt_all(shared: &Path, dir: &Path, name: &str) -> Vec<homes::AdoptReport> {
+    homes::DEFAULT_SHARE
+        .iter()
+        .map(|entry| {
+            homes::adopt_entry(
+                &shared.join(entry),
+                dir,
+                entry,
+                homes::EntryKind::of(entry),
+                &AccountId::new(name),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn the_persons_entries_are_kept_once_and_conflicts_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = tmp.path().join("person");
+    let a = account(tmp.path(), "a", &[]);
+    let b = account(tmp.path(), "b", &[]);
+    persons_files(
+        &a,
+        &[
+            ("CLAUDE.md", b"# Memory of a\nUse tabs.\n"),
+            ("commands/foo.md", b"Say foo\n"),
+            ("agents/reviewer.md", b"review\n"),
+            ("skills/deploy/SKILL.md", b"deploy\n"),
+        ],
+    );
+    persons_files(
+        &b,
+        &[
+            ("CLAUDE.md", b"# Memory of b\nUse spaces.\n"),
+            ("commands/bar.md", b"Say bar\n"),
+            ("commands/foo.md", b"Say foo differently\n"),
+            ("output-styles/terse.md", b"terse\n"),
+        ],
+    );
+    let creds = [credential_fingerprint(&a), credential_fingerprint(&b)];
+    adopt_all(&shared, &a, "a");
+    let rb = adopt_all(&shared, &b, "b");
+    // A fresh account (nothing of the person yet) sees everything.
+    let fresh = tmp.path().join("fresh");
+    adopt_all(&shared, &fresh, "fresh");
+
+    for dir in [&a, &b, &fresh] {
+        for entry in homes::DEFAULT_SHARE {
+            let link = dir.join(entry);
+            assert!(
+                fs::symlink_metadata(&link)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink(),
+                "{}",
+                link.display()
+            );
+        }
+        assert_eq!(
+            fs::read(dir.join("CLAUDE.md")).unwrap(),
+            b"# Memory of a\nUse tabs.\n"
+        );
+        assert_eq!(fs::read(dir.join("commands/bar.md")).unwrap(), b"Say bar\n");
+        assert_eq!(fs::read(dir.join("commands/foo.md")).unwrap(), b"Say foo\n");
+        assert_eq!(
+            fs::read(dir.join("output-styles/terse.md")).unwrap(),
+            b"terse\n"
+        );
+        assert_eq!(
+            fs::read(dir.join("skills/deploy/SKILL.md")).unwrap(),
+            b"deploy\n"
+        );
+    }
+    // b's differing memory and command are kept beside the shared ones and reported.
+    assert_eq!(
+        fs::read(shared.join("CLAUDE.conflict-b.md")).unwrap(),
+        b"# Memory of b\nUse spaces.\n"
+    );
+    assert_eq!(
+        fs::read(shared.join("commands/foo.conflict-b.md")).unwrap(),
+        b"Say foo differently\n"
+    );
+    let conflicts: Vec<_> = rb.iter().flat_map(|r| r.conflicts.clone()).collect();
+    assert_eq!(conflicts.len(), 2, "{conflicts:?}");
+    // The originals are set aside untouched.
+    assert_eq!(
+        fs::read(b.join("CLAUDE.md.pre-failover")).unwrap(),
+        b"# Memory of b\nUse spaces.\n"
+    );
+    assert_eq!(
+        fs::read(b.join("commands.pre-failover/foo.md")).unwrap(),
+        b"Say foo differently\n"
+    );
+    assert_eq!(
+        [credential_fingerprint(&a), credential_fingerprint(&b)],
+        creds
+    );
+    // Re-running changes nothing.
+    let again = adopt_all(&shared, &b, "b");
+    assert!(
+        again.iter().all(|r| !r.linked && r.copied.is_empty()),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn memory_written_later_on_any_account_is_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = tmp.path().join("person");
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    adopt_all(&shared, &a, "a");
+    adopt_all(&shared, &b, "b");
+    // Nobody had a CLAUDE.md: the links wait for one.
+    assert!(fs::metadata(a.join("CLAUDE.md")).is_err());
+    fs::write(a.join("CLAUDE.md"), b"remember me\n").unwrap();
+    assert_eq!(fs::read(b.join("CLAUDE.md")).unwrap(), b"remember me\n");
+    assert_eq!(
+        fs::read(shared.join("CLAUDE.md")).unwrap(),
+        b"remember me\n"
+    );
+}
+
+#[test]
+fn account_owned_names_are_refused_for_sharing() {
+    for name in [
+        ".credentials.json",
+        ".claude.json",
+        ".claude.json.backup",
+        "settings.json",
+        "settings.local.json",
+        "statsig",
+        "cache",
+        "projects",
+        "todos",
+        "shell-snapshots",
+        "oauth-token",
+        "ide",
+        "backups",
+        "session-env",
+        "../CLAUDE.md",
+        "a/b",
+        "",
+        ".",
+    ] {
+        assert!(homes::refuse_share(name).is_some(), "{name:?} accepted");
+    }
+    for name in homes::DEFAULT_SHARE {
+        assert_eq!(homes::refuse_share(name), None, "{name}");
+    }
+    assert_eq!(homes::refuse_share("commands/"), None);
+    // Ordinary names that merely contain such letters are fine.
+    for name in ["guides", "ideas.md", "authors.md", "AGENTS.md"] {
+        assert_eq!(homes::refuse_share(name), None, "{name}");
+    }
+    assert_eq!(homes::EntryKind::of("CLAUDE.md"), homes::EntryKind::File);
+    assert_eq!(homes::EntryKind::of("commands/"), homes::EntryKind::Folder);
+    assert_eq!(
+        homes::EntryKind::of("output-styles"),
+        homes::EntryKind::Folder
+    );
+}

@@ -442,11 +442,18 @@ pub(crate) fn status_text(st: &StatusDto, now: Timestamp) -> String {
     // The header block has no column titles.
     let head = head.render();
     let head: String = head.lines().skip(1).map(|l| format!("{l}\n")).collect();
-    format!(
+    let mut out = format!(
         "{head}\n{}\n{}",
         accounts_table(st, now),
         sessions_table(&st.sessions)
-    )
+    );
+    if !st.setting_differences.is_empty() {
+        out.push_str("\nsettings differ between accounts (a moved session behaves differently):\n");
+        for d in &st.setting_differences {
+            out.push_str(&format!("  {}\n", d.summary));
+        }
+    }
+    out
 }
 
 /// The accounts table; the active account is marked `*`.
@@ -549,6 +556,12 @@ mod tests {
                 notifications_dropped: 0,
                 state_error: None,
             },
+            setting_differences: vec![failover_daemon::http::dto::SettingDifferenceDto {
+                key: "mcpServers.github".into(),
+                groups: vec![vec!["primary".into()]],
+                missing: vec!["backup".into()],
+                summary: "MCP server 'github' only on primary (missing on backup)".into(),
+            }],
         }
     }
 
@@ -564,6 +577,11 @@ mod tests {
         assert!(text.contains("(in 2h 13m)"), "{text}");
         assert!(
             text.contains("ccl-0    backup   running  idle      4f1c2b9e"),
+            "{text}"
+        );
+        assert!(
+            text.contains("settings differ between accounts")
+                && text.contains("  MCP server 'github' only on primary (missing on backup)"),
             "{text}"
         );
     }

@@ -2,8 +2,10 @@
 //!
 //! Checks: the config file, tmux (present, version), the Claude Code binary (present, pinned
 //! version), each account dir (exists, logged in = credentials file present with mode 0600,
-//! `projects/` linked to the shared tree, statusline hook installed) and the control socket
-//! (present, owner-only, daemon answering). Credentials are checked by metadata only.
+//! `projects/` linked to the shared tree, statusline hook installed), the settings and
+//! user-scope MCP servers that differ between accounts, the person's shared entries (linked
+//! on every account, conflict copies left by adoption), and the control socket (present,
+//! owner-only, daemon answering). Credentials are checked by metadata only.
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use serde::Serialize;
 
 use crate::commands::Ctx;
 use failover_tmux::homes::{self, CREDENTIALS_FILE, LoginStatus};
-use failover_tmux::statusline;
+use failover_tmux::{person, statusline};
 
 use crate::discover::{self, PINNED_CLAUDE_VERSION};
 use crate::error::CliError;
@@ -209,6 +211,10 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
     for (name, dir) in &accounts {
         check_account(&mut c, name, dir, &shared);
     }
+    if accounts.len() > 1 {
+        check_same_person(&mut c, &accounts);
+    }
+    check_shared_entries(ctx, &mut c);
     check_socket(ctx, &mut c).await;
     c.0
 }
@@ -428,6 +434,101 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
 }
 
 /// The statusline hook: `settings.json` has a `statusLine` command that feeds claude-failover.
+/// Settings (`settings.json` keys) and user-scope MCP servers that are not the same on
+/// every account: a session moved between them behaves differently. Values are never shown.
+fn check_same_person(c: &mut Checks, accounts: &[(String, PathBuf)]) {
+    let home = paths::home();
+    let mut read = Vec::new();
+    for (name, dir) in accounts {
+        match person::read_account(name, dir, Some(&home)) {
+            Ok(s) => read.push(s),
+            Err(e) => c.warn(
+                format!("account {name}: settings"),
+                format!("cannot compare its settings: {e}"),
+                "fix the file named above (Claude Code ignores a settings file it cannot parse)",
+            ),
+        }
+    }
+    let diffs = person::differences(&read);
+    if diffs.is_empty() {
+        c.ok(
+            "accounts: same settings",
+            "settings and MCP servers are the same on every account",
+        );
+    }
+    for d in diffs {
+        let fix = if let Some(server) = d.key.strip_prefix("mcpServers.") {
+            format!(
+                "add '{server}' on the other accounts too (`CLAUDE_CONFIG_DIR=<dir> claude mcp add --scope user {server} ...`), or remove it"
+            )
+        } else {
+            "make it the same on every account's settings.json, or set `[claude] sync_settings = true` to carry the preferred account's settings to the others".to_owned()
+        };
+        c.warn("accounts: settings differ", d.to_string(), fix);
+    }
+}
+
+/// Each account's `[claude] share` entries link to the person's shared copy, and conflict
+/// copies left by adoption (`<stem>.conflict-<account>.<ext>`) are pointed out.
+fn check_shared_entries(ctx: &Ctx, c: &mut Checks) {
+    let Ok(cfg) = DaemonConfig::load(&ctx.config, &ProcessEnv) else {
+        return;
+    };
+    let shared = failover_daemon::production::person_dir(&cfg);
+    for a in &cfg.engine.accounts {
+        let unlinked: Vec<&str> = cfg
+            .claude
+            .share
+            .iter()
+            .map(|e| e.trim_end_matches('/'))
+            .filter(|e| {
+                let target = shared.join(e);
+                let link = a.config_dir.join(e);
+                !(std::fs::read_link(&link).is_ok_and(|t| t == target)
+                    || std::fs::canonicalize(&link).ok() == std::fs::canonicalize(&target).ok()
+                        && std::fs::symlink_metadata(&link)
+                            .is_ok_and(|m| m.file_type().is_symlink()))
+            })
+            .collect();
+        if !unlinked.is_empty() {
+            c.warn(
+                format!("account {}: shared entries", a.id),
+                format!("not linked to the person's shared copy: {}", unlinked.join(", ")),
+                format!(
+                    "start (or restart) the daemon: it merges the account's own copy into {} and links it",
+                    tilde(&shared)
+                ),
+            );
+        }
+    }
+    let mut conflicts = Vec::new();
+    let mut stack = vec![shared.clone()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if e.file_name().to_string_lossy().contains(".conflict-") {
+                conflicts.push(tilde(&e.path()));
+            }
+        }
+    }
+    conflicts.sort();
+    if !conflicts.is_empty() {
+        c.warn(
+            "person: conflicts",
+            format!(
+                "accounts had different versions; the shared one is in use, the others are kept beside it: {}",
+                conflicts.join(", ")
+            ),
+            "compare each copy with the file it sits beside, keep what you want in that file, then delete the copy",
+        );
+    }
+}
+
 fn check_statusline(c: &mut Checks, label: &str, dir: &Path) {
     let settings = dir.join(statusline::SETTINGS);
     let command = std::fs::read_to_string(&settings)

@@ -92,6 +92,8 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
             notifications_dropped: facts.notifications_dropped,
             state_error: facts.state_error.clone(),
         },
+        // Filled in by the status route from the account files.
+        setting_differences: Vec::new(),
     }
 }
 

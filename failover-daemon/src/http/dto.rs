@@ -42,6 +42,25 @@ pub struct StatusDto {
     pub sessions: Vec<SessionDto>,
     /// About the daemon process itself.
     pub daemon: DaemonDto,
+    /// Settings and MCP servers not the same on every account: a session moved between
+    /// them behaves differently. Empty when they all agree.
+    #[serde(default)]
+    pub setting_differences: Vec<SettingDifferenceDto>,
+}
+
+/// One setting (`settings.json` key such as `model`, `permissions.allow`, `hooks.Stop`,
+/// `env.NAME`) or user-scope MCP server (`mcpServers.NAME`) that differs between accounts.
+/// Values are never included (they may hold keys).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingDifferenceDto {
+    /// The flattened key.
+    pub key: String,
+    /// Accounts that set it, grouped by equal value.
+    pub groups: Vec<Vec<String>>,
+    /// Accounts that do not set it.
+    pub missing: Vec<String>,
+    /// One line for people, e.g. `MCP server 'github' only on main (missing on work)`.
+    pub summary: String,
 }
 
 /// One account in [`StatusDto`].

@@ -97,7 +97,12 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn status(State(s): State<AppState>) -> Json<StatusDto> {
     let p = s.handle.published();
-    Json(status_dto(&p.snapshot, &p.facts, s.handle.clock().now()))
+    let mut dto = status_dto(&p.snapshot, &p.facts, s.handle.clock().now());
+    let handle = s.handle.clone();
+    dto.setting_differences = tokio::task::spawn_blocking(move || handle.setting_differences())
+        .await
+        .unwrap_or_default();
+    Json(dto)
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

@@ -94,6 +94,9 @@ pub struct WorldSpec {
     pub wait_ready: bool,
     /// The window of each session (the CLI wraps its own lines at this width).
     pub width: u16,
+    /// Files written into account dirs before the daemon starts: (account, path relative
+    /// to its config dir, content).
+    pub account_files: Vec<(String, String, String)>,
 }
 
 impl WorldSpec {
@@ -115,6 +118,7 @@ impl WorldSpec {
             extra: String::new(),
             wait_ready: true,
             width: 160,
+            account_files: Vec::new(),
         }
     }
 }
@@ -184,6 +188,15 @@ impl World {
                 (n.clone(), dir)
             })
             .collect();
+        for (account, rel, content) in &spec.account_files {
+            let (_, dir) = accounts
+                .iter()
+                .find(|(n, _)| n == account)
+                .expect("account_files names a configured account");
+            let path = dir.dir.join(rel);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("account file dir");
+            std::fs::write(&path, content).expect("account file");
+        }
         let shared_projects = root.join("shared-projects");
         let control = root.join("control.sock");
         let config = root.join("config.toml");

@@ -235,7 +235,8 @@ impl App {
             (Some(s), Some(v)) if v.started_at_ms == s.started_at_ms => {
                 v.in_flight = true;
                 v.to.clone_from(&s.to);
-                v.sessions.extend(s.pending.iter().chain(&s.moving).cloned());
+                v.sessions
+                    .extend(s.pending.iter().chain(&s.moving).cloned());
             }
             (Some(s), _) => {
                 let mut sessions: BTreeSet<String> =
@@ -501,6 +502,7 @@ mod tests {
             draining: false,
             swap,
             swaps_completed: 0,
+            setting_differences: Vec::new(),
             accounts: vec![account("a", 0), account("b", 1), account("c", 2)],
             sessions: vec![SessionDto {
                 name: "ccl-0".into(),

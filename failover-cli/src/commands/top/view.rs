@@ -558,6 +558,7 @@ mod tests {
                 started_at_ms: (NOW - 4) * 1000,
             }),
             swaps_completed: 3,
+            setting_differences: Vec::new(),
             accounts: vec![
                 account("primary", 0, "exhausted", None, "five_hour"),
                 account("backup", 1, "near_limit", Some(91.0), "five_hour"),

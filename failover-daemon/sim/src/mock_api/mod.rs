@@ -170,6 +170,10 @@ pub struct RecordedRequest {
     pub model: Option<String>,
     /// For message requests: how many messages the conversation held (history length).
     pub message_count: Option<usize>,
+    /// The texts given to [`MockApi::watch_for`] that appear anywhere in the request body
+    /// (system prompt, memory, tools, messages).
+    #[serde(default)]
+    pub seen: Vec<String>,
 }
 
 /// An account as the mock currently sees it.
@@ -195,11 +199,28 @@ struct Shared {
     /// Number of recorded requests; tests wait on it.
     served: watch::Sender<u64>,
     delays: Mutex<(Duration, Duration)>,
+    /// Texts to look for in request bodies (see [`RecordedRequest::seen`]).
+    watched: Mutex<Vec<String>>,
 }
 
 impl Shared {
     fn lock_accounts(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AccountEntry>> {
         self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The watched texts found in `body` (as sent, or with JSON string escaping).
+    fn seen_in(&self, body: &[u8]) -> Vec<String> {
+        let body = String::from_utf8_lossy(body);
+        self.watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|t| {
+                let escaped = serde_json::to_string(t.as_str()).unwrap_or_default();
+                body.contains(t.as_str()) || body.contains(escaped.trim_matches('"'))
+            })
+            .cloned()
+            .collect()
     }
 
     fn lock_requests(&self) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
@@ -293,6 +314,7 @@ impl MockApi {
             requests: Mutex::new(Vec::new()),
             served: watch::channel(0).0,
             delays: Mutex::new((config.reply_delay, config.chunk_delay)),
+            watched: Mutex::new(Vec::new()),
         });
         let cancel = CancellationToken::new();
         let task = tokio::spawn(server::serve(
@@ -349,6 +371,16 @@ impl MockApi {
             .delays
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = (reply_delay, chunk_delay);
+    }
+
+    /// From now on, notes in each recorded request whether `text` appears anywhere in its
+    /// body ([`RecordedRequest::seen`]); bodies themselves are not kept.
+    pub fn watch_for(&self, text: impl Into<String>) {
+        self.shared
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(text.into());
     }
 
     /// Every request served so far, in order of arrival.

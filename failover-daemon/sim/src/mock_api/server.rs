@@ -80,6 +80,7 @@ fn record_simple(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMa
         last_user_text: None,
         model: None,
         message_count: None,
+        seen: Vec::new(),
     });
 }
 
@@ -187,6 +188,7 @@ async fn messages(
         None => (None, Mode::Unauthorized),
     };
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let seen = shared.seen_in(&body);
     let last_text = parsed.as_ref().and_then(last_user_text);
     let model = parsed
         .as_ref()
@@ -278,6 +280,7 @@ async fn messages(
         last_user_text: last_text,
         model,
         message_count,
+        seen,
     });
     response
 }
