@@ -78,13 +78,7 @@ impl Daemon {
         } = deps;
         let started_at = clock.now();
 
-        std::fs::create_dir_all(&config.state_dir).map_err(|source| {
-            DaemonError::State(crate::state_store::StateError::Io {
-                op: "create the state directory",
-                path: config.state_dir.clone(),
-                source,
-            })
-        })?;
+        crate::state_store::create_private_dir(&config.state_dir)?;
         let store = StateStore::new(&config.state_dir);
         let mut startup_alert = None;
         let persisted = match store.load(started_at)? {

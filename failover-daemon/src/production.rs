@@ -86,6 +86,10 @@ pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
             }
         }
         let spool = spool_dir(config, account.id.as_str());
+        // Owner-only, like everything under the state directory.
+        if let Err(e) = crate::state_store::create_private_dir(&spool) {
+            tracing::warn!(account = %account.id, error = %e, "cannot create the statusline spool");
+        }
         match statusline::install(&account.config_dir, &spool) {
             Ok(_) => spools.push((account.id.clone(), spool)),
             Err(e) => {
