@@ -320,7 +320,8 @@ impl fmt::Debug for SecretSource {
     }
 }
 
-/// A generic JSON webhook. `Debug` shows header names only (values may be credentials).
+/// A generic JSON webhook. `Debug` shows header names only (values may be credentials) and
+/// hides the URL (a Slack or Discord hook URL is itself the credential).
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
     /// Where to POST.
@@ -332,7 +333,7 @@ pub struct WebhookSettings {
 impl fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSettings")
-            .field("url", &self.url)
+            .field("url", &"<redacted>")
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
     }

@@ -33,6 +33,7 @@ pub mod observe;
 pub mod production;
 pub mod prompts;
 pub mod queue;
+pub mod secret_file;
 pub mod sim;
 pub mod state_store;
 pub mod tasks;

@@ -327,6 +327,7 @@ async fn tcp_without_a_usable_token_refuses_to_start() {
     let tree = Tree::new(&ACCOUNTS, &SESSIONS);
     let token = tree.path().join("token");
     std::fs::write(&token, "short\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let fakes = Fakes::new();
     let (deps, _obs) = fakes.deps(&tree);
     let extra = format!(
@@ -353,6 +354,21 @@ async fn tcp_without_a_usable_token_refuses_to_start() {
     assert!(matches!(err, DaemonError::TcpWithoutToken { .. }), "{err}");
     assert!(err.to_string().contains("at least 16 characters"), "{err}");
 
+    // A good token in a file others can read is refused, not only warned about.
+    std::fs::write(&token, "0123456789abcdef-long-enough\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (deps, _obs) = fakes.deps(&tree);
+    let err = Daemon::start(cfg_tcp.clone(), deps).await.unwrap_err();
+    assert!(matches!(err, DaemonError::TcpWithoutToken { .. }), "{err}");
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+    assert!(!err.to_string().contains("long-enough"), "{err}");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let tcp = cfg_tcp.control.tcp.clone().unwrap();
+    assert_eq!(
+        failover_daemon::http::read_token(&tcp).unwrap(),
+        "0123456789abcdef-long-enough"
+    );
+
     // An unreadable token file is refused the same way.
     std::fs::remove_file(&token).unwrap();
     let (deps, _obs) = fakes.deps(&tree);
@@ -366,6 +382,7 @@ async fn tcp_requires_the_bearer_token_on_every_request() {
     let secret = "0123456789abcdef-secret";
     let token = tree.path().join("token");
     std::fs::write(&token, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let text = tree.toml(&ACCOUNTS, &SESSIONS, "").replacen(
         "[control]\n",
         &format!(
