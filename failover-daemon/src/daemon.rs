@@ -332,12 +332,15 @@ impl Daemon {
                     })
             }));
         }
-        if let Some((listener, token)) = tcp {
+        if let (Some((listener, token)), Some(settings)) = (tcp, &config.control.tcp) {
             let router = http::tcp_router(app, token);
             let stop = shutdown.clone();
+            let limits = http::TcpLimits {
+                max_connections: settings.max_connections,
+                header_timeout: settings.header_timeout,
+            };
             set.spawn(named("control tcp", async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stop.cancelled_owned())
+                http::serve_tcp(listener, router, limits, stop)
                     .await
                     .map_err(|e| DaemonError::Task {
                         task: "control tcp",

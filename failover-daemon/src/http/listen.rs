@@ -133,9 +133,13 @@ pub fn read_token(settings: &TcpSettings) -> Result<String, DaemonError> {
     Ok(token)
 }
 
-/// Binds the TCP listener; refuses without a usable token.
+/// Binds the TCP listener; refuses without a usable token. A non-loopback address (the
+/// configuration refuses one without `allow_remote`) is bound with a warning.
 pub async fn bind_tcp(settings: &TcpSettings) -> Result<(TcpListener, String), DaemonError> {
     let token = read_token(settings)?;
+    if !settings.addr.ip().is_loopback() {
+        tracing::warn!(addr = %settings.addr, "the control plane listens beyond this machine (allow_remote = true): its bearer token crosses the network in clear on every request; prefer 127.0.0.1 and an SSH or TLS tunnel");
+    }
     let listener = TcpListener::bind(settings.addr)
         .await
         .map_err(|e| DaemonError::Listen {
