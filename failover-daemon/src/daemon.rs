@@ -160,6 +160,7 @@ impl Daemon {
         let config = Arc::new(config);
         let (config_tx, config_rx) = watch::channel(config.clone());
         let config_rx_queue = config_rx.clone();
+        let config_rx_janitor = config_rx.clone();
         let backend_for_queue = backend.clone();
 
         let shutdown = CancellationToken::new();
@@ -240,8 +241,7 @@ impl Daemon {
             "janitor",
             tasks::janitor::run(
                 checkpointer,
-                config.janitor.clone(),
-                tasks::janitor::QueueWork::from_config(&config),
+                config_rx_janitor,
                 hub.clone(),
                 clock,
                 shutdown.clone(),
@@ -263,7 +263,13 @@ impl Daemon {
         if let Some(file) = config.file.clone() {
             set.spawn(named(
                 "config watcher",
-                tasks::config_watch::run(file, env, control_tx.clone(), shutdown.clone()),
+                tasks::config_watch::run(
+                    file,
+                    env,
+                    config.clone(),
+                    control_tx.clone(),
+                    shutdown.clone(),
+                ),
             ));
         }
         if let Some(interval) = tasks::systemd::watchdog_interval() {

@@ -54,6 +54,36 @@ pub fn tmux_config(config: &DaemonConfig) -> TmuxConfig {
     t
 }
 
+/// Prepares `account` to run sessions: links its `projects/` to the shared transcript tree
+/// and installs the statusline hook. Failures are logged and the account still runs. Returns
+/// the statusline spool when the hook is installed. Blocking (it may merge a big folder).
+pub fn adopt_account(config: &DaemonConfig, account: &failover_core::Account) -> Option<PathBuf> {
+    match homes::adopt(
+        &config.claude.shared_projects,
+        &account.config_dir,
+        &account.id,
+    ) {
+        Ok(report) => {
+            tracing::info!(account = %account.id, ?report, "account linked to the shared transcript tree")
+        }
+        Err(e) => {
+            tracing::error!(account = %account.id, error = %e, "cannot link the account's projects to the shared tree; its sessions may not resume on other accounts")
+        }
+    }
+    let spool = spool_dir(config, account.id.as_str());
+    // Owner-only, like everything under the state directory.
+    if let Err(e) = crate::state_store::create_private_dir(&spool) {
+        tracing::warn!(account = %account.id, error = %e, "cannot create the statusline spool");
+    }
+    match statusline::install(&account.config_dir, &spool) {
+        Ok(_) => Some(spool),
+        Err(e) => {
+            tracing::warn!(account = %account.id, error = %e, "statusline hook not installed; usage percentages will come from panes and transcripts only");
+            None
+        }
+    }
+}
+
 /// Builds the production dependencies (starting the tmux server if needed).
 pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
     let backend =
@@ -73,28 +103,8 @@ pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
 
     let mut spools = Vec::new();
     for account in &config.engine.accounts {
-        match homes::adopt(
-            &config.claude.shared_projects,
-            &account.config_dir,
-            &account.id,
-        ) {
-            Ok(report) => {
-                tracing::info!(account = %account.id, ?report, "account linked to the shared transcript tree")
-            }
-            Err(e) => {
-                tracing::error!(account = %account.id, error = %e, "cannot link the account's projects to the shared tree; its sessions may not resume on other accounts")
-            }
-        }
-        let spool = spool_dir(config, account.id.as_str());
-        // Owner-only, like everything under the state directory.
-        if let Err(e) = crate::state_store::create_private_dir(&spool) {
-            tracing::warn!(account = %account.id, error = %e, "cannot create the statusline spool");
-        }
-        match statusline::install(&account.config_dir, &spool) {
-            Ok(_) => spools.push((account.id.clone(), spool)),
-            Err(e) => {
-                tracing::warn!(account = %account.id, error = %e, "statusline hook not installed; usage percentages will come from panes and transcripts only")
-            }
+        if let Some(spool) = adopt_account(config, account) {
+            spools.push((account.id.clone(), spool));
         }
     }
 
