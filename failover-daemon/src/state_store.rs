@@ -67,7 +67,7 @@ pub enum Loaded {
     Fresh,
     /// The state as last written.
     State(PersistedState),
-    /// The file could not be read or understood; it was moved aside.
+    /// The file is not a valid state file; it was moved aside.
     Corrupt {
         /// Where it now is.
         kept_at: PathBuf,
