@@ -122,14 +122,10 @@ fn set_session_option(name: &str, option: &str, value: &str) -> Cmd {
         .arg(value)
 }
 
-/// Session option holding the pane's process group as `pgid:leader start time`, recorded
-/// right after launch so that `stop` never signals a group that merely reuses the number.
-pub(crate) const LEADER_OPTION: &str = "@failover-leader";
-
-/// Records `record` (see [`LEADER_OPTION`]) on the session.
+/// Records `record` (see [`wire::LEADER_OPTION`]) on the session.
 pub(crate) async fn set_leader(t: &Transport, name: &str, record: &str) -> Result<(), TmuxError> {
     const OP: &str = "set-option";
-    let cmd = set_session_option(name, LEADER_OPTION, record);
+    let cmd = set_session_option(name, wire::LEADER_OPTION, record);
     check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
 }
 
@@ -139,7 +135,7 @@ pub(crate) async fn leader(t: &Transport, name: &str) -> Result<Option<String>, 
     let cmd = Cmd::new("display-message")
         .arg("-p")
         .opt("-t", wire::pane_target(name))
-        .arg(format!("#{{{LEADER_OPTION}}}"));
+        .arg(wire::LEADER_FORMAT);
     let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
     let text = out.stdout.trim();
     Ok((!text.is_empty()).then(|| text.to_owned()))
