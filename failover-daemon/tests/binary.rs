@@ -391,3 +391,52 @@ dir = "work/s0"
     let (code, log) = first.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// `[control] allow_remote = true` lets TCP listen beyond loopback, and the daemon says at
+/// start that the token crosses the network in clear.
+#[tokio::test]
+async fn a_remote_tcp_listener_is_allowed_only_when_asked_and_warned_about() {
+    let dir = tempfile::Builder::new().prefix("cfr").tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("acc/a")).unwrap();
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let token = root.join("token");
+    std::fs::write(&token, "0123456789abcdef-remote\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let cfg = root.join("config.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "state_dir = \"state\"\n[tmux]\npath = \"{}\"\n[claude]\nshared_projects = \"shared\"\n[control]\nsocket = \"{}\"\ntcp = \"0.0.0.0:0\"\ntoken_file = \"{}\"\n{extra}\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc/a\"\n",
+                tmux.0.display(),
+                socket.display(),
+                token.display()
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("allow_remote = true"), "{err}");
+
+    write("allow_remote = true");
+    let daemon = Daemon::start(&cfg);
+    wait_status(&socket, "serving", |_| true).await;
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("crosses the network in clear"),
+        "no warning in: {log}"
+    );
+}
