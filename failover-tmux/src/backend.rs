@@ -259,12 +259,18 @@ impl TmuxBackend {
             return;
         };
         let group = process_group::Group::led_by(pid);
-        let still = ops::pane_state(&self.transport, name).await;
-        if !matches!(still, Ok(p) if !p.dead && p.pid == Some(pid)) {
+        let Some(record) = group.to_record() else {
             return;
-        }
-        if let Some(record) = group.to_record() {
-            if let Err(e) = ops::set_leader(&self.transport, name, &record).await {
+        };
+        // Still alive once recorded: the start time was read before tmux could reap the
+        // program, so it is the program's. Otherwise the record may describe whatever took
+        // the number, and goes.
+        match ops::set_leader(&self.transport, name, &record).await {
+            Ok(p) if !p.dead && p.pid == Some(pid) => {}
+            Ok(_) => {
+                let _ = ops::unset_leader(&self.transport, name).await;
+            }
+            Err(e) => {
                 tracing::debug!(session = name, error = %e, "cannot record the process group");
             }
         }
