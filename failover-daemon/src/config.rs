@@ -193,6 +193,12 @@ pub struct RawControl {
     pub tcp: Option<Spanned<String>>,
     /// The bearer token file for TCP.
     pub token_file: Option<Spanned<String>>,
+    /// Allow a TCP address that is not loopback (default false).
+    pub allow_remote: Option<bool>,
+    /// Simultaneous TCP connections at most (default 32).
+    pub max_connections: Option<Spanned<usize>>,
+    /// Seconds a TCP client has to send a request's headers (default 10).
+    pub header_timeout_secs: Option<Spanned<u64>>,
 }
 
 /// `[notify]`.
@@ -282,13 +288,20 @@ pub struct ControlSettings {
     pub tcp: Option<TcpSettings>,
 }
 
-/// A TCP listener; always has a token file (the config refuses TCP without one).
+/// A TCP listener; always has a token file (the config refuses TCP without one), and a
+/// non-loopback address only with `allow_remote`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpSettings {
     /// Listen address.
     pub addr: SocketAddr,
     /// The bearer token file.
     pub token_file: PathBuf,
+    /// A non-loopback address was explicitly allowed.
+    pub allow_remote: bool,
+    /// Connections beyond this many are closed at once.
+    pub max_connections: usize,
+    /// A connection that has not sent a request's headers within this time is closed.
+    pub header_timeout: Duration,
 }
 
 /// Telegram Bot API settings. The token is read when the notifier is built.
@@ -331,7 +344,8 @@ impl fmt::Debug for SecretSource {
     }
 }
 
-/// A generic JSON webhook. `Debug` shows header names only (values may be credentials).
+/// A generic JSON webhook. `Debug` shows header names only (values may be credentials) and
+/// hides the URL (a Slack or Discord hook URL is itself the credential).
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
     /// Where to POST.
@@ -343,7 +357,7 @@ pub struct WebhookSettings {
 impl fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSettings")
-            .field("url", &self.url)
+            .field("url", &"<redacted>")
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -843,12 +857,66 @@ impl Resolver<'_> {
                         ),
                     )
                 })?;
+                let allow_remote = control_raw.allow_remote.unwrap_or(false);
+                if !parsed.ip().is_loopback() && !allow_remote {
+                    return Err(self.err(
+                        Some(addr.span()),
+                        "control.tcp",
+                        format!(
+                            "{parsed} is reachable from other machines and the bearer token would cross the network in clear; listen on 127.0.0.1 (and tunnel), or set [control] allow_remote = true"
+                        ),
+                    ));
+                }
+                let max_connections = match &control_raw.max_connections {
+                    None => 32,
+                    Some(n) if *n.get_ref() >= 1 => *n.get_ref(),
+                    Some(n) => {
+                        return Err(self.err(
+                            Some(n.span()),
+                            "control.max_connections",
+                            "must be at least 1".into(),
+                        ));
+                    }
+                };
+                let header_timeout = match &control_raw.header_timeout_secs {
+                    None => Duration::from_secs(10),
+                    Some(n) if *n.get_ref() >= 1 => Duration::from_secs(*n.get_ref()),
+                    Some(n) => {
+                        return Err(self.err(
+                            Some(n.span()),
+                            "control.header_timeout_secs",
+                            "must be at least 1".into(),
+                        ));
+                    }
+                };
                 Some(TcpSettings {
                     addr: parsed,
                     token_file: self.path(tok.get_ref(), tok.span(), "control.token_file")?,
+                    allow_remote,
+                    max_connections,
+                    header_timeout,
                 })
             }
         };
+
+        if tcp.is_none() {
+            let stray = [
+                control_raw
+                    .allow_remote
+                    .map(|_| ("control.allow_remote", None)),
+                control_raw
+                    .max_connections
+                    .as_ref()
+                    .map(|n| ("control.max_connections", Some(n.span()))),
+                control_raw
+                    .header_timeout_secs
+                    .as_ref()
+                    .map(|n| ("control.header_timeout_secs", Some(n.span()))),
+            ];
+            if let Some((key, span)) = stray.into_iter().flatten().next() {
+                return Err(self.err(span, key, "is only used with control.tcp".into()));
+            }
+        }
 
         let notify_raw = raw.notify.unwrap_or_default();
         let telegram = match &notify_raw.telegram {

@@ -78,13 +78,7 @@ impl Daemon {
         } = deps;
         let started_at = clock.now();
 
-        std::fs::create_dir_all(&config.state_dir).map_err(|source| {
-            DaemonError::State(crate::state_store::StateError::Io {
-                op: "create the state directory",
-                path: config.state_dir.clone(),
-                source,
-            })
-        })?;
+        crate::state_store::create_private_dir(&config.state_dir)?;
         let store = StateStore::new(&config.state_dir);
         let mut startup_alert = None;
         let persisted = match store.load(started_at)? {
@@ -167,6 +161,7 @@ impl Daemon {
         let (config_tx, config_rx) = watch::channel(config.clone());
         let config_rx_queue = config_rx.clone();
         let settings_check = crate::settings_check::SettingsCheck::new(config_rx.clone());
+        let config_rx_janitor = config_rx.clone();
         let backend_for_queue = backend.clone();
 
         let shutdown = CancellationToken::new();
@@ -247,8 +242,7 @@ impl Daemon {
             "janitor",
             tasks::janitor::run(
                 checkpointer,
-                config.janitor.clone(),
-                tasks::janitor::QueueWork::from_config(&config),
+                config_rx_janitor,
                 hub.clone(),
                 clock,
                 shutdown.clone(),
@@ -270,7 +264,13 @@ impl Daemon {
         if let Some(file) = config.file.clone() {
             set.spawn(named(
                 "config watcher",
-                tasks::config_watch::run(file, env, control_tx.clone(), shutdown.clone()),
+                tasks::config_watch::run(
+                    file,
+                    env,
+                    config.clone(),
+                    control_tx.clone(),
+                    shutdown.clone(),
+                ),
             ));
         }
         if let Some(interval) = tasks::systemd::watchdog_interval() {
@@ -340,12 +340,15 @@ impl Daemon {
                     })
             }));
         }
-        if let Some((listener, token)) = tcp {
+        if let (Some((listener, token)), Some(settings)) = (tcp, &config.control.tcp) {
             let router = http::tcp_router(app, token);
             let stop = shutdown.clone();
+            let limits = http::TcpLimits {
+                max_connections: settings.max_connections,
+                header_timeout: settings.header_timeout,
+            };
             set.spawn(named("control tcp", async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stop.cancelled_owned())
+                http::serve_tcp(listener, router, limits, stop)
                     .await
                     .map_err(|e| DaemonError::Task {
                         task: "control tcp",

@@ -16,7 +16,7 @@ pub enum DaemonError {
     /// The engine refused the configuration.
     #[error("the engine refused the configuration: {0}")]
     Engine(#[from] failover_core::ConfigError),
-    /// The state file could not be read and could not be set aside, or is from a newer version.
+    /// The state file could not be read, or could not be set aside, or is from a newer version.
     #[error(transparent)]
     State(#[from] StateError),
     /// Another daemon already serves the control socket.

@@ -74,6 +74,8 @@ fn main() -> ExitCode {
 }
 
 fn run(config: DaemonConfig) -> anyhow::Result<()> {
+    // Before anything is touched: one daemon per state directory.
+    let _lock = failover_daemon::lock::StateLock::acquire(&config.state_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

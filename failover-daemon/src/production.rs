@@ -47,8 +47,10 @@ pub fn person_dir(config: &DaemonConfig) -> PathBuf {
 
 /// Brings one account in: links its `projects/` to the shared transcript tree and each
 /// `[claude] share` entry to the person's shared copy, merging what the account had (see
-/// [`homes`]). Failures and conflicts are logged; the account still runs.
-pub fn adopt_account(config: &DaemonConfig, account: &Account) {
+/// [`homes`]), and installs the statusline hook. Failures and conflicts are logged; the
+/// account still runs. Returns the statusline spool when the hook is installed. Blocking (it
+/// may merge a big folder). Called at start and for accounts a reload adds.
+pub fn adopt_account(config: &DaemonConfig, account: &Account) -> Option<PathBuf> {
     match homes::adopt(
         &config.claude.shared_projects,
         &account.config_dir,
@@ -80,6 +82,18 @@ pub fn adopt_account(config: &DaemonConfig, account: &Account) {
             Err(e) => {
                 tracing::error!(account = %account.id, entry = %name, error = %e, "cannot share this entry; sessions moved to or from this account may behave differently")
             }
+        }
+    }
+    let spool = spool_dir(config, account.id.as_str());
+    // Owner-only, like everything under the state directory.
+    if let Err(e) = crate::state_store::create_private_dir(&spool) {
+        tracing::warn!(account = %account.id, error = %e, "cannot create the statusline spool");
+    }
+    match statusline::install(&account.config_dir, &spool) {
+        Ok(_) => Some(spool),
+        Err(e) => {
+            tracing::warn!(account = %account.id, error = %e, "statusline hook not installed; usage percentages will come from panes and transcripts only");
+            None
         }
     }
 }
@@ -139,13 +153,8 @@ pub async fn deps(config: &DaemonConfig) -> Result<Deps, DaemonError> {
 
     let mut spools = Vec::new();
     for account in &config.engine.accounts {
-        adopt_account(config, account);
-        let spool = spool_dir(config, account.id.as_str());
-        match statusline::install(&account.config_dir, &spool) {
-            Ok(_) => spools.push((account.id.clone(), spool)),
-            Err(e) => {
-                tracing::warn!(account = %account.id, error = %e, "statusline hook not installed; usage percentages will come from panes and transcripts only")
-            }
+        if let Some(spool) = adopt_account(config, account) {
+            spools.push((account.id.clone(), spool));
         }
     }
     if config.claude.sync_settings {

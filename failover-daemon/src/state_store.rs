@@ -6,11 +6,16 @@
 //! at any point leaves either the old file or the new one, never a mix. A failed write (a full
 //! disk, say) leaves the old file untouched and removes the temporary file.
 //!
-//! A state file that cannot be read or understood is not deleted: it is moved aside to
-//! `state.json.corrupt-<unix seconds>` and the daemon starts from an empty state.
+//! A state file that cannot be understood is not deleted: it is moved aside to
+//! `state.json.corrupt-<unix seconds>` and the daemon starts from an empty state. A file that
+//! cannot be *read* (EACCES, EIO, a directory in its place) is a [`StateError::Io`]: the daemon
+//! stops with it, and the file, which may be perfectly good, stays where it is.
+//!
+//! The file is written mode 0600 and its directory created 0700: it holds prompts.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use failover_core::{PersistedState, UnixMillis};
@@ -62,7 +67,7 @@ pub enum Loaded {
     Fresh,
     /// The state as last written.
     State(PersistedState),
-    /// The file could not be read or understood; it was moved aside.
+    /// The file is not a valid state file; it was moved aside.
     Corrupt {
         /// Where it now is.
         kept_at: PathBuf,
@@ -90,13 +95,19 @@ impl StateStore {
         &self.path
     }
 
-    /// Reads the state. A corrupt or unreadable file is moved aside (stamped with `now`);
-    /// a file from a newer version is an error and is left in place.
+    /// Reads the state. A file that is not a valid state is moved aside (stamped with `now`);
+    /// a file that cannot be read, or is from a newer version, is an error and is left in place.
     pub fn load(&self, now: UnixMillis) -> Result<Loaded, StateError> {
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Fresh),
-            Err(e) => return self.set_aside(now, format!("cannot be read: {e}")),
+            Err(source) => {
+                return Err(StateError::Io {
+                    op: "read it (it is left as it is)",
+                    path: self.path.clone(),
+                    source,
+                });
+            }
         };
         #[derive(serde::Deserialize)]
         struct Version {
@@ -145,11 +156,7 @@ impl StateStore {
     pub fn save(&self, state: &PersistedState) -> Result<(), StateError> {
         let bytes = serde_json::to_vec_pretty(state).map_err(StateError::Encode)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|source| StateError::Io {
-            op: "create the state directory",
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        create_private_dir(dir)?;
         let tmp = dir.join(format!(
             ".{}.tmp-{}",
             file_name(&self.path),
@@ -188,11 +195,25 @@ fn write_synced(tmp: &Path, bytes: &[u8]) -> Result<(), StateError> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o600)
         .open(tmp)
         .map_err(io("create the temporary file"))?;
     f.write_all(bytes).map_err(io("write the temporary file"))?;
     f.sync_all().map_err(io("fsync the temporary file"))?;
     Ok(())
+}
+
+/// Creates `dir` and its missing parents mode 0700 (an existing directory is left as it is).
+pub fn create_private_dir(dir: &Path) -> Result<(), StateError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StateError::Io {
+            op: "create the state directory",
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 fn file_name(p: &Path) -> String {

@@ -85,10 +85,15 @@ struct Daemon(Child);
 
 impl Daemon {
     fn start(config: &Path) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    fn start_with(config: &Path, env: &[(&str, &Path)]) -> Self {
         let child = Command::new(BIN)
             .arg("--config")
             .arg(config)
             .env("FAILOVER_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -301,4 +306,137 @@ async fn systemd_is_told_ready_watchdog_and_stopping() {
         }
         assert!(m.contains("WATCHDOG=1"), "unexpected {m}");
     }
+}
+
+/// Two daemons on one state directory, started with different `XDG_RUNTIME_DIR`s (so each
+/// would get its own control socket): the second exits at once naming the first's pid, and
+/// the first keeps serving and keeps its session.
+#[tokio::test]
+async fn a_second_daemon_on_the_same_state_dir_exits_at_once_naming_the_first() {
+    let dir = tempfile::Builder::new().prefix("cfl").tempdir().unwrap();
+    let root = dir.path();
+    for d in ["acc/a", "work/s0", "run1", "run2"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let tmux = Tmux(root.join("tmux.sock"));
+    let cfg = root.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"state_dir = "state"
+[tmux]
+path = "{tmux}"
+[claude]
+command = ["sh", "-c", "echo ready; exec sleep 600", "stand-in"]
+shared_projects = "shared"
+[[accounts]]
+name = "a"
+config_dir = "acc/a"
+[[sessions]]
+name = "s0"
+dir = "work/s0"
+"#,
+            tmux = tmux.0.display(),
+        ),
+    )
+    .unwrap();
+    let (run1, run2) = (root.join("run1"), root.join("run2"));
+    let socket1 = run1.join("claude-failover.sock");
+
+    let first = Daemon::start_with(&cfg, &[("XDG_RUNTIME_DIR", &run1)]);
+    wait_status(&socket1, "s0 running", |s| {
+        s.sessions
+            .iter()
+            .any(|x| x.name == "s0" && x.state == "running")
+    })
+    .await;
+    let pane = tmux.pane_pid("s0").expect("the session runs in tmux");
+    let lock = std::fs::read_to_string(root.join("state/daemon.lock")).unwrap();
+    assert_eq!(lock.trim(), first.0.id().to_string());
+
+    let mut second = Daemon::start_with(&cfg, &[("XDG_RUNTIME_DIR", &run2)]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(status) = second.0.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second daemon is still running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("already running (pid {})", first.0.id())),
+        "{err}"
+    );
+    assert!(
+        !run2.join("claude-failover.sock").exists(),
+        "the second daemon bound nothing"
+    );
+
+    // The first is undisturbed: it serves, its session is the same process.
+    let s = status(&socket1)
+        .await
+        .expect("the first daemon still answers");
+    assert!(
+        s.sessions
+            .iter()
+            .any(|x| x.name == "s0" && x.state == "running")
+    );
+    assert_eq!(tmux.pane_pid("s0").as_deref(), Some(pane.as_str()));
+    let (code, log) = first.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+/// `[control] allow_remote = true` lets TCP listen beyond loopback, and the daemon says at
+/// start that the token crosses the network in clear.
+#[tokio::test]
+async fn a_remote_tcp_listener_is_allowed_only_when_asked_and_warned_about() {
+    let dir = tempfile::Builder::new().prefix("cfr").tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("acc/a")).unwrap();
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let token = root.join("token");
+    std::fs::write(&token, "0123456789abcdef-remote\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let cfg = root.join("config.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "state_dir = \"state\"\n[tmux]\npath = \"{}\"\n[claude]\nshared_projects = \"shared\"\n[control]\nsocket = \"{}\"\ntcp = \"0.0.0.0:0\"\ntoken_file = \"{}\"\n{extra}\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc/a\"\n",
+                tmux.0.display(),
+                socket.display(),
+                token.display()
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("allow_remote = true"), "{err}");
+
+    write("allow_remote = true");
+    let daemon = Daemon::start(&cfg);
+    wait_status(&socket, "serving", |_| true).await;
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("crosses the network in clear"),
+        "no warning in: {log}"
+    );
 }

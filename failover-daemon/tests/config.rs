@@ -329,3 +329,52 @@ fn the_persons_shared_entries_default_and_account_owned_names_are_refused() {
         );
     }
 }
+
+#[test]
+fn tcp_beyond_loopback_needs_allow_remote() {
+    let dir = tree();
+    let control = |extra: &str| {
+        format!("{MINIMAL}\n[control]\ntcp = \"0.0.0.0:7411\"\ntoken_file = \"token\"\n{extra}\n")
+    };
+    let err = parse(dir.path(), &control("")).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("control.tcp"));
+    assert_eq!(err.line, Some(14), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("allow_remote = true") && msg.contains("in clear"),
+        "{msg}"
+    );
+    let err = parse(
+        dir.path(),
+        &control("").replace("0.0.0.0:7411", "[::]:7411"),
+    )
+    .unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("control.tcp"));
+
+    let cfg = parse(dir.path(), &control("allow_remote = true")).unwrap();
+    let tcp = cfg.control.tcp.unwrap();
+    assert!(tcp.allow_remote);
+    assert_eq!(tcp.max_connections, 32);
+    assert_eq!(tcp.header_timeout, std::time::Duration::from_secs(10));
+    for local in ["127.0.0.1:7411", "[::1]:7411"] {
+        let cfg = parse(dir.path(), &control("").replace("0.0.0.0:7411", local)).unwrap();
+        assert!(cfg.control.tcp.is_some(), "{local}");
+    }
+
+    let err = parse(
+        dir.path(),
+        &control("allow_remote = true\nmax_connections = 0"),
+    )
+    .unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("control.max_connections"));
+    let err = parse(
+        dir.path(),
+        &format!("{MINIMAL}\n[control]\nallow_remote = true\n"),
+    )
+    .unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("control.allow_remote"));
+    assert!(
+        err.to_string().contains("only used with control.tcp"),
+        "{err}"
+    );
+}

@@ -327,6 +327,7 @@ async fn tcp_without_a_usable_token_refuses_to_start() {
     let tree = Tree::new(&ACCOUNTS, &SESSIONS);
     let token = tree.path().join("token");
     std::fs::write(&token, "short\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let fakes = Fakes::new();
     let (deps, _obs) = fakes.deps(&tree);
     let extra = format!(
@@ -353,6 +354,21 @@ async fn tcp_without_a_usable_token_refuses_to_start() {
     assert!(matches!(err, DaemonError::TcpWithoutToken { .. }), "{err}");
     assert!(err.to_string().contains("at least 16 characters"), "{err}");
 
+    // A good token in a file others can read is refused, not only warned about.
+    std::fs::write(&token, "0123456789abcdef-long-enough\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (deps, _obs) = fakes.deps(&tree);
+    let err = Daemon::start(cfg_tcp.clone(), deps).await.unwrap_err();
+    assert!(matches!(err, DaemonError::TcpWithoutToken { .. }), "{err}");
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+    assert!(!err.to_string().contains("long-enough"), "{err}");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let tcp = cfg_tcp.control.tcp.clone().unwrap();
+    assert_eq!(
+        failover_daemon::http::read_token(&tcp).unwrap(),
+        "0123456789abcdef-long-enough"
+    );
+
     // An unreadable token file is refused the same way.
     std::fs::remove_file(&token).unwrap();
     let (deps, _obs) = fakes.deps(&tree);
@@ -366,6 +382,7 @@ async fn tcp_requires_the_bearer_token_on_every_request() {
     let secret = "0123456789abcdef-secret";
     let token = tree.path().join("token");
     std::fs::write(&token, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let text = tree.toml(&ACCOUNTS, &SESSIONS, "").replacen(
         "[control]\n",
         &format!(
@@ -411,5 +428,127 @@ async fn tcp_requires_the_bearer_token_on_every_request() {
     }
     let swap = client::tcp(addr, "POST", "/v1/pause", None).await;
     assert_eq!(swap.status, 401);
+    task.abort();
+}
+
+/// A running daemon with a TCP listener; `control` is added to its `[control]` table.
+async fn tcp_daemon(
+    control: &str,
+) -> (
+    Tree,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Result<(), DaemonError>>,
+) {
+    let tree = Tree::new(&ACCOUNTS, &SESSIONS);
+    let token = tree.path().join("token");
+    std::fs::write(&token, format!("{TCP_SECRET}\n")).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = tree.toml(&ACCOUNTS, &SESSIONS, "").replacen(
+        "[control]\n",
+        &format!(
+            "[control]\ntcp = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n{control}\n",
+            token.display()
+        ),
+        1,
+    );
+    let env = |_: &str| None;
+    let cfg = failover_daemon::DaemonConfig::parse(
+        &text,
+        std::path::Path::new("config.toml"),
+        tree.path(),
+        &env,
+    )
+    .unwrap();
+    let fakes = Fakes::new();
+    let (deps, _obs) = fakes.deps(&tree);
+    let daemon = Daemon::start(cfg, deps).await.unwrap();
+    let addr = daemon.handle().tcp_addr().expect("tcp bound");
+    let task = tokio::spawn(daemon.run(std::future::pending()));
+    (tree, addr, task)
+}
+
+const TCP_SECRET: &str = "0123456789abcdef-secret";
+
+/// Sends a complete status request on `conn`; what came back before the answer's headers
+/// ended or the connection closed (within 5 s).
+async fn raw_status(conn: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req =
+        format!("GET /v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TCP_SECRET}\r\n\r\n");
+    if conn.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn tcp_closes_a_connection_that_does_not_send_its_headers_in_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_tree, addr, task) = tcp_daemon("header_timeout_secs = 1").await;
+    // Headers started and never finished.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // And a connection that says nothing at all.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for conn in [&mut slow, &mut silent] {
+        let mut buf = [0u8; 1024];
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the connection is still open after 10 s");
+    }
+    // A client that sends its request is served.
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let reply = raw_status(&mut ok).await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    task.abort();
+}
+
+#[tokio::test]
+async fn tcp_closes_connections_beyond_the_cap_and_serves_again_when_one_ends() {
+    let (_tree, addr, task) = tcp_daemon("max_connections = 2").await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let reply = raw_status(&mut c).await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        held.push(c); // kept open (keep-alive)
+    }
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let reply = raw_status(&mut third).await;
+    assert_eq!(reply, "", "a third connection is closed unanswered");
+
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if raw_status(&mut c).await.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     task.abort();
 }

@@ -146,6 +146,7 @@ async fn transient_failures_are_retried_with_backoff() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    owner_only(&token_file);
     let channels = channels_from_settings(&settings(
         Some(TelegramSettings {
             token: SecretSource::File(token_file),
@@ -185,17 +186,101 @@ async fn transient_failures_are_retried_with_backoff() {
     worker.await.unwrap();
 }
 
+fn owner_only(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn a_bot_token_file_others_can_read_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let telegram = |file: &std::path::Path| {
+        settings(
+            Some(TelegramSettings {
+                token: SecretSource::File(file.to_path_buf()),
+                chat_id: "7".into(),
+                api_base: "http://127.0.0.1:9".into(),
+            }),
+            None,
+        )
+    };
+    for mode in [0o644, 0o640, 0o604, 0o620] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = channels_from_settings(&telegram(&token_file)).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("chmod 600"), "{mode:o}: {shown}");
+        assert!(!shown.contains("very-secret"), "token leaked: {shown}");
+    }
+    owner_only(&token_file);
+    assert_eq!(
+        channels_from_settings(&telegram(&token_file))
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// Answers every POST with a redirect to `to`.
+async fn redirect_to(to: String) -> String {
+    let app = Router::new().route(
+        "/{*path}",
+        post(move || {
+            let to = to.clone();
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", to)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn the_webhook_does_not_follow_a_redirect_with_its_headers() {
+    let (elsewhere, landed) = serve(vec![]).await;
+    let base = redirect_to(format!("{elsewhere}/collect")).await;
+    let webhook = WebhookSettings {
+        url: format!("{base}/hook"),
+        headers: [("X-Api-Key".to_owned(), "k-123".to_owned())].into(),
+    };
+    let channels = channels_from_settings(&settings(None, Some(webhook))).unwrap();
+    let err = channels[0]
+        .notifier
+        .notify(&failover_note("k"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NotifyError::Rejected { .. }), "{err}");
+    assert!(
+        err.to_string().contains("redirects are not followed"),
+        "{err}"
+    );
+    assert_eq!(
+        landed.hits.load(Ordering::SeqCst),
+        0,
+        "the headers went where the redirect pointed"
+    );
+}
+
 #[tokio::test]
 async fn the_webhook_gets_json_and_its_headers() {
     let (base, server) = serve(vec![]).await;
     let webhook = WebhookSettings {
-        url: format!("{base}/hook"),
+        url: format!("{base}/hook-T0SECRET-path"),
         headers: [("X-Api-Key".to_owned(), "k-123".to_owned())].into(),
     };
     assert!(
         !format!("{webhook:?}").contains("k-123"),
         "header values are not shown"
     );
+    assert!(
+        !format!("{webhook:?}").contains("T0SECRET"),
+        "the URL is not shown"
+    );
+    let notifier = failover_daemon::notifiers::WebhookNotifier::from_settings(&webhook).unwrap();
+    assert!(!format!("{notifier:?}").contains("T0SECRET"));
     let channels = channels_from_settings(&settings(None, Some(webhook))).unwrap();
     channels[0]
         .notifier
@@ -204,7 +289,7 @@ async fn the_webhook_gets_json_and_its_headers() {
         .unwrap();
     let bodies = server.bodies.lock().unwrap();
     let (path, body, headers) = &bodies[0];
-    assert_eq!(path, "hook");
+    assert_eq!(path, "hook-T0SECRET-path");
     assert_eq!(headers["x-api-key"], "k-123");
     assert_eq!(body["api_version"], 1);
     assert_eq!(body["kind"], "failover");

@@ -12,7 +12,7 @@ use common::*;
 use failover_core::{
     AccountId, AccountState, PersistedSession, PersistedState, SessionId, UnixMillis,
 };
-use failover_daemon::state_store::{Loaded, StateStore};
+use failover_daemon::state_store::{Loaded, StateError, StateStore};
 use failover_daemon::{Daemon, DaemonError};
 
 fn sample(active: &str) -> PersistedState {
@@ -139,17 +139,67 @@ fn a_corrupt_state_file_is_kept_aside_not_deleted() {
 }
 
 #[test]
-fn an_unreadable_state_file_is_kept_aside() {
+fn a_state_file_that_cannot_be_read_is_an_error_and_stays_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::new(dir.path());
-    // A directory where the file should be: reading fails (EISDIR), whatever the user.
+    // A directory where the file should be: reading fails (EISDIR), a real I/O error that is
+    // not "corrupt JSON", whatever the user (chmod 000 does not stop root).
     std::fs::create_dir(store.path()).unwrap();
     std::fs::write(store.path().join("inside"), b"x").unwrap();
-    let Loaded::Corrupt { kept_at, reason } = store.load(UnixMillis(5_000)).unwrap() else {
-        panic!("expected Corrupt");
-    };
-    assert!(reason.contains("cannot be read"), "{reason}");
-    assert!(kept_at.join("inside").exists(), "nothing is lost");
+    let err = store.load(UnixMillis(5_000)).unwrap_err();
+    assert!(
+        matches!(err, StateError::Io { ref source, .. } if source.raw_os_error() == Some(libc_eisdir())),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("state.json"), "{err}");
+    assert!(store.path().join("inside").exists(), "left where it was");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, vec!["state.json".to_owned()], "nothing set aside");
+}
+
+fn libc_eisdir() -> i32 {
+    21
+}
+
+#[tokio::test]
+async fn the_daemon_stops_with_the_error_when_the_state_file_cannot_be_read() {
+    let tree = Tree::new(&["primary"], &["ccl-0"]);
+    std::fs::create_dir_all(tree.state_dir().join("state.json")).unwrap();
+    let fakes = Fakes::new();
+    let (deps, _obs) = fakes.deps(&tree);
+    let err = Daemon::start(tree.config(&["primary"], &["ccl-0"], ""), deps)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DaemonError::State(StateError::Io { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cannot read"), "{err}");
+    assert!(tree.state_dir().join("state.json").is_dir());
+    assert!(
+        fakes.backend.account_of(&SessionId::new("ccl-0")).is_none(),
+        "nothing was launched"
+    );
+}
+
+#[test]
+fn state_files_are_owner_only_and_a_new_state_directory_is_0700() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("new/state");
+    let store = StateStore::new(&state_dir);
+    store.save(&sample("a")).unwrap();
+    assert_eq!(mode(store.path()), 0o600);
+    assert_eq!(mode(&state_dir), 0o700);
+    assert_eq!(mode(&dir.path().join("new")), 0o700);
+    // A file an older version left world-readable is replaced by an owner-only one.
+    std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    store.save(&sample("b")).unwrap();
+    assert_eq!(mode(store.path()), 0o600);
 }
 
 #[test]

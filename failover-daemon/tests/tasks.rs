@@ -50,17 +50,23 @@ async fn the_janitor_prunes_checkpoints_past_their_retention() {
     store.save(&cp("new", T0, None)).await.unwrap();
     let cancel = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
-    let task = tokio::spawn(janitor::run(
-        store.clone(),
+    let tree = Tree::new(&["primary"], &[]);
+    let config = tree.config(
+        &["primary"],
+        &[],
+        "[janitor]\ninterval_secs = 600\ncheckpoint_retention_hours = 1\n",
+    );
+    assert_eq!(
+        config.janitor,
         JanitorSettings {
             checkpoint_retention: Duration::from_secs(3600),
             interval: Duration::from_secs(600),
-        },
-        janitor::QueueWork {
-            projects: Vec::new(),
-            sessions: Vec::new(),
-            config: failover_daemon::queue::janitor::JanitorConfig::new(Duration::from_secs(3600)),
-        },
+        }
+    );
+    let (_config_tx, config_rx) = watch::channel(Arc::new(config));
+    let task = tokio::spawn(janitor::run(
+        store.clone(),
+        config_rx,
         Arc::new(failover_daemon::notifiers::NotifyHub::new(
             &[],
             4,

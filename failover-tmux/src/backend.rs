@@ -248,6 +248,42 @@ impl TmuxBackend {
             .unwrap_or_default()
     }
 
+    /// Records the pane's process group (pid and leader start time) as a session option.
+    /// Read while the pane is not dead, so the pid is still the program's (tmux has not
+    /// reaped it); a program that exits at once is simply not recorded.
+    async fn record_leader(&self, name: &str) {
+        let Ok(before) = ops::pane_state(&self.transport, name).await else {
+            return;
+        };
+        let (Some(pid), false) = (before.pid, before.dead) else {
+            return;
+        };
+        let group = process_group::Group::led_by(pid);
+        let Some(record) = group.to_record() else {
+            return;
+        };
+        // Still alive once recorded: the start time was read before tmux could reap the
+        // program, so it is the program's. Otherwise the record may describe whatever took
+        // the number, and goes.
+        match ops::set_leader(&self.transport, name, &record).await {
+            Ok(p) if !p.dead && p.pid == Some(pid) => {}
+            Ok(_) => {
+                let _ = ops::unset_leader(&self.transport, name).await;
+            }
+            Err(e) => {
+                tracing::debug!(session = name, error = %e, "cannot record the process group");
+            }
+        }
+    }
+
+    /// The process group recorded at launch for the pane whose pid is `pid`, if any.
+    async fn recorded_group(&self, name: &str, pid: u32) -> Option<process_group::Group> {
+        match ops::leader(&self.transport, name).await {
+            Ok(Some(text)) => process_group::Group::from_record(&text).filter(|g| g.pgid == pid),
+            _ => None,
+        }
+    }
+
     /// The polite part of a stop: interrupt a turn in progress (or dismiss a dialog), clear
     /// a draft, and type `/exit`, then give the program `exit_wait` to go. A session sitting
     /// idle at an empty prompt goes straight to `/exit`. Whatever could turn `/exit` into
@@ -467,6 +503,7 @@ impl SessionBackend for TmuxBackend {
             },
         )
         .await?;
+        self.record_leader(name).await;
         tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
         Ok(Launched { claude_session })
     }
@@ -480,26 +517,44 @@ impl SessionBackend for TmuxBackend {
             Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        if pane.as_ref().is_some_and(|p| !p.dead) {
-            self.ask_to_exit(session, grace).await?;
-        }
+        // Identified now, while a live pane's pid cannot have been reused; the launch record
+        // is looked up alongside the polite request, which it must not delay.
+        let unrecorded = pane.as_ref().and_then(unrecorded_group);
+        let (recorded, asked) = tokio::join!(
+            async {
+                match unrecorded {
+                    Some(g) => self.recorded_group(name, g.pgid).await,
+                    None => None,
+                }
+            },
+            async {
+                if pane.as_ref().is_some_and(|p| !p.dead) {
+                    self.ask_to_exit(session, grace).await
+                } else {
+                    Ok(())
+                }
+            }
+        );
+        asked?;
+        let group = recorded.or(unrecorded);
         // Closing the session hangs up its terminal: Claude Code exits on SIGHUP.
         match ops::kill_session(&self.transport, name).await {
             Ok(()) | Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         // Nothing of the session may outlive the stop: a second copy of the program on
-        // another account would write the same transcript.
-        if let Some(pid) = pane.and_then(|p| p.pid) {
-            if !process_group::wait_gone(pid, deadline).await {
+        // another account would write the same transcript. Only the group launched here is
+        // signalled, never one that took over its number.
+        if let Some(group) = group {
+            if !group.wait_gone(deadline).await {
                 tracing::info!(
                     session = name,
                     ?grace,
                     "still running after the hang-up; killing"
                 );
-                process_group::kill(pid);
+                group.kill();
                 let until = Instant::now() + Duration::from_secs(1);
-                if !process_group::wait_gone(pid, until).await {
+                if !group.wait_gone(until).await {
                     return Err(BackendError::Unavailable {
                         reason: format!("{name}: the program survived SIGKILL"),
                     });
@@ -580,6 +635,21 @@ impl SessionBackend for TmuxBackend {
 
 /// Whether a live session is already what `request` asks for: same account, and the same
 /// conversation when a resume is asked for.
+/// The pane's process group as far as it can be told without the launch record: while the
+/// pane is not dead its pid cannot have been reused, so the leader's start time now
+/// identifies it; a dead pane's bare number is only trusted while no process holds it.
+fn unrecorded_group(pane: &crate::wire::PaneState) -> Option<process_group::Group> {
+    let pid = pane.pid?;
+    Some(if pane.dead {
+        process_group::Group {
+            pgid: pid,
+            leader_start: None,
+        }
+    } else {
+        process_group::Group::led_by(pid)
+    })
+}
+
 fn running_as_requested(d: &crate::wire::Described, request: &LaunchRequest) -> bool {
     let same_account = d.account.as_deref() == Some(request.account.as_str());
     let same_conversation = match &request.resume {

@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -118,10 +119,15 @@ impl Checkpointer for FileCheckpointer {
         let dir = self.dir.clone();
         let record = CheckpointRecordV1::new(checkpoint.clone());
         blocking(move || {
-            fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io {
-                path: dir.clone(),
-                source,
-            })?;
+            // Owner-only: checkpoints hold prompts.
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|source| CheckpointError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
             let mut bytes = serde_json::to_vec_pretty(&record)
                 .map_err(|e| CheckpointError::Other(Box::new(e)))?;
             bytes.push(b'\n');

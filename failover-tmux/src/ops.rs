@@ -122,6 +122,47 @@ fn set_session_option(name: &str, option: &str, value: &str) -> Cmd {
         .arg(value)
 }
 
+/// Records `record` (see [`wire::LEADER_OPTION`]) on the session and, in the same call,
+/// reads the pane's state as it is once recorded.
+pub(crate) async fn set_leader(
+    t: &Transport,
+    name: &str,
+    record: &str,
+) -> Result<PaneState, TmuxError> {
+    const OP: &str = "set-option";
+    let cmds = [
+        set_session_option(name, wire::LEADER_OPTION, record),
+        Cmd::new("list-panes")
+            .arg("-s")
+            .opt("-t", wire::pane_target(name))
+            .opt("-F", wire::PANE_STATE_FORMAT),
+    ];
+    let out = check(t, OP, Some(name), t.run(OP, &cmds, None).await?)?;
+    wire::parse_pane_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
+}
+
+/// Removes the record [`set_leader`] left.
+pub(crate) async fn unset_leader(t: &Transport, name: &str) -> Result<(), TmuxError> {
+    const OP: &str = "set-option";
+    let cmd = Cmd::new("set-option")
+        .arg("-u")
+        .opt("-t", wire::pane_target(name))
+        .arg(wire::LEADER_OPTION);
+    check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
+}
+
+/// The record [`set_leader`] left, if any.
+pub(crate) async fn leader(t: &Transport, name: &str) -> Result<Option<String>, TmuxError> {
+    const OP: &str = "display-message";
+    let cmd = Cmd::new("display-message")
+        .arg("-p")
+        .opt("-t", wire::pane_target(name))
+        .arg(wire::LEADER_FORMAT);
+    let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
+    let text = out.stdout.trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
 /// What was recorded about the session at launch, and its working directory.
 pub(crate) async fn describe(t: &Transport, name: &str) -> Result<wire::Described, TmuxError> {
     const OP: &str = "list-panes";

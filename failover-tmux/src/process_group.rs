@@ -2,6 +2,14 @@
 //! pid is also the id of the group holding it and everything it started in the foreground.
 //! `stop` uses this to make sure nothing of a session outlives it (a second copy of the CLI
 //! writing the same transcript on another account would clobber it).
+//!
+//! A pid is only a number: once the pane's program has exited and been reaped, the number can
+//! go to an unrelated process, which may lead a group of its own. A [`Group`] therefore also
+//! carries the leader's start time (field 22 of `/proc/<pid>/stat`), recorded at launch, and
+//! is checked before every look and every signal: a process with the group's number but
+//! another start time is not ours, and is never signalled. While any member of the original
+//! group lives, the kernel keeps the number allocated, so a group whose leader is gone is
+//! still ours.
 
 use std::time::Duration;
 
@@ -16,10 +24,95 @@ fn group(pgid: u32) -> Option<Pid> {
         .and_then(Pid::from_raw)
 }
 
+/// A pane's process group, identified by its leader's pid and start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Group {
+    pub(crate) pgid: u32,
+    /// The leader's start time in clock ticks since boot; `None` when unknown.
+    pub(crate) leader_start: Option<u64>,
+}
+
+impl Group {
+    /// The group led by `pid`, identified by the start time `pid` has now. Only meaningful
+    /// while `pid` cannot have been reaped (its pane is not dead).
+    pub(crate) fn led_by(pid: u32) -> Self {
+        Self {
+            pgid: pid,
+            leader_start: start_time(pid),
+        }
+    }
+
+    /// Whether the processes numbered `pgid` are still this group: the leader, if a process
+    /// has its number, started when ours did. Without `/proc` nothing can be told apart and
+    /// the group is taken as ours.
+    pub(crate) fn is_ours(&self) -> bool {
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return true;
+        }
+        match start_time(self.pgid) {
+            // Gone: its number stays allocated while any member of its group lives.
+            None => true,
+            Some(now) => Some(now) == self.leader_start,
+        }
+    }
+
+    /// Whether any process of the group still runs (never true once it is not ours).
+    pub(crate) fn alive(&self) -> bool {
+        self.is_ours() && alive(self.pgid)
+    }
+
+    /// SIGKILL to every process of the group, if it is still ours.
+    pub(crate) fn kill(&self) {
+        if self.is_ours() {
+            kill(self.pgid);
+        } else {
+            tracing::warn!(
+                pgid = self.pgid,
+                "the session's process number now belongs to another program; not signalling it"
+            );
+        }
+    }
+
+    /// Waits until the group is empty (or no longer ours) or `until` passes; whether it did.
+    pub(crate) async fn wait_gone(&self, until: Instant) -> bool {
+        loop {
+            if !self.alive() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10).min(until - Instant::now())).await;
+        }
+    }
+
+    /// `pgid:start`, as recorded in a tmux option.
+    pub(crate) fn to_record(self) -> Option<String> {
+        self.leader_start.map(|s| format!("{}:{s}", self.pgid))
+    }
+
+    /// Parses [`to_record`](Self::to_record)'s text.
+    pub(crate) fn from_record(text: &str) -> Option<Self> {
+        let (pid, start) = text.trim().split_once(':')?;
+        Some(Self {
+            pgid: pid.parse().ok()?,
+            leader_start: Some(start.parse().ok()?),
+        })
+    }
+}
+
+/// The start time of process `pid` (field 22 of `/proc/<pid>/stat`, clock ticks since boot).
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ...`: field 3 is the first after the last ')'; 22 is the 20th.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Whether any process of group `pgid` is still running. Zombies do not count: a program
 /// that exited but whose parent has not reaped it yet (or never will, under an init that
 /// does not reap) writes nothing more.
-pub(crate) fn alive(pgid: u32) -> bool {
+fn alive(pgid: u32) -> bool {
     let Some(pid) = group(pgid) else {
         return false;
     };
@@ -64,21 +157,8 @@ fn running_members(pgid: u32) -> Option<usize> {
 }
 
 /// Sends SIGKILL to every process of group `pgid`.
-pub(crate) fn kill(pgid: u32) {
+fn kill(pgid: u32) {
     if let Some(pid) = group(pgid) {
         let _ = kill_process_group(pid, Signal::KILL);
-    }
-}
-
-/// Waits until group `pgid` is empty or `until` passes; whether it emptied.
-pub(crate) async fn wait_gone(pgid: u32, until: Instant) -> bool {
-    loop {
-        if !alive(pgid) {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10).min(until - Instant::now())).await;
     }
 }

@@ -59,6 +59,13 @@ pub const CONVERSATION_OPTION: &str = "@failover-claude-session";
 /// Session option holding the `CLAUDE_CONFIG_DIR` a session was launched with.
 pub const CONFIG_DIR_OPTION: &str = "@failover-config-dir";
 
+/// Session option holding the pane's process group as `pgid:leader start time`, recorded
+/// right after launch so that a stop never signals a group that merely reuses the number.
+pub const LEADER_OPTION: &str = "@failover-leader";
+
+/// `display-message -p`: [`LEADER_OPTION`]'s value.
+pub const LEADER_FORMAT: &str = "#{@failover-leader}";
+
 /// `list-panes -s -F`: what the backend recorded at launch, and the working directory.
 pub const DESCRIBE_FORMAT: &str =
     "#{@failover-account}\t#{@failover-claude-session}\t#{@failover-config-dir}\t#{session_path}";

@@ -587,3 +587,84 @@ async fn one_call_tells_every_session_liveness_as_liveness_does() {
     );
     assert_eq!(all.get(&alive.session), Some(&Liveness::Alive));
 }
+
+/// Starts `sleep 600` as the leader of a new process group with pid `pid`, by setting the
+/// kernel's last-allocated pid just below it (root in the initial pid namespace); `None`
+/// where that is not allowed.
+fn impostor_with_pid(pid: u32) -> Option<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    for _ in 0..500 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let child = std::process::Command::new("sleep")
+            .arg("600")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        if child.id() == pid {
+            return Some(child);
+        }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("pid {pid} could not be taken over in 500 tries");
+}
+
+/// The pane's program exited and tmux reaped it; its pid now leads an unrelated process
+/// group. Stopping the session must not signal that group.
+#[tokio::test]
+async fn stop_never_signals_a_group_that_took_over_the_programs_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("brief.sh");
+    let pid_file = dir.path().join("brief.pid");
+    let go = dir.path().join("go");
+    support::write_exec(
+        &program,
+        &format!(
+            "#!/bin/sh\necho $$ > '{}'\nprintf 'ready\\n'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\nexit 0\n",
+            pid_file.display(),
+            go.display()
+        ),
+    );
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec!["/bin/sh".into(), program.to_string_lossy().into_owned()];
+    });
+    let work = srv.dir("work");
+    let req = launch_showing(&srv, "brief", &work, "ready").await;
+    // The pane's process (the exit-status wrapper around the program) leads the group.
+    let pid: u32 = srv
+        .tmux(&["display-message", "-p", "-t", "brief", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(std::fs::read_to_string(&pid_file).is_ok());
+    std::fs::write(&go, "").unwrap();
+    eventually(Duration::from_secs(5), "the program reaped", || async {
+        let exited = matches!(
+            srv.backend.liveness(&req.session).await.ok()?,
+            Liveness::Exited { .. }
+        );
+        (exited && !std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+    let Some(mut impostor) = impostor_with_pid(pid) else {
+        eprintln!("skipped: cannot write /proc/sys/kernel/ns_last_pid to reuse a pid (needs root)");
+        return;
+    };
+
+    srv.backend
+        .stop(&req.session, Duration::from_millis(500))
+        .await
+        .unwrap();
+    let survived = impostor.try_wait().unwrap().is_none();
+    let _ = impostor.kill();
+    let _ = impostor.wait();
+    assert!(
+        survived,
+        "stop killed an unrelated process group with the program's old pid"
+    );
+    assert_eq!(
+        srv.backend.liveness(&req.session).await.unwrap(),
+        Liveness::Missing
+    );
+}

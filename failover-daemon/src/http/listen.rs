@@ -110,17 +110,16 @@ pub fn remove_socket_if_ours(path: &Path, identity: (u64, u64)) {
     }
 }
 
-/// Reads the bearer token from `file`: the first line, trimmed; refuses an empty one.
+/// Reads the bearer token from `file`: the first line, trimmed; refuses an empty or short
+/// one, and a file others can read.
 pub fn read_token(settings: &TcpSettings) -> Result<String, DaemonError> {
     let addr = settings.addr.to_string();
-    let text =
-        fs::read_to_string(&settings.token_file).map_err(|e| DaemonError::TcpWithoutToken {
+    let text = crate::secret_file::read_private(&settings.token_file).map_err(|reason| {
+        DaemonError::TcpWithoutToken {
             addr: addr.clone(),
-            reason: format!(
-                "cannot read token_file {}: {e}",
-                settings.token_file.display()
-            ),
-        })?;
+            reason: format!("token_file: {reason}"),
+        }
+    })?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     if token.len() < 16 {
         return Err(DaemonError::TcpWithoutToken {
@@ -131,17 +130,16 @@ pub fn read_token(settings: &TcpSettings) -> Result<String, DaemonError> {
             ),
         });
     }
-    if let Ok(meta) = fs::metadata(&settings.token_file) {
-        if meta.mode() & 0o077 != 0 {
-            tracing::warn!(file = %settings.token_file.display(), "the token file is readable by others; chmod 600 it");
-        }
-    }
     Ok(token)
 }
 
-/// Binds the TCP listener; refuses without a usable token.
+/// Binds the TCP listener; refuses without a usable token. A non-loopback address (the
+/// configuration refuses one without `allow_remote`) is bound with a warning.
 pub async fn bind_tcp(settings: &TcpSettings) -> Result<(TcpListener, String), DaemonError> {
     let token = read_token(settings)?;
+    if !settings.addr.ip().is_loopback() {
+        tracing::warn!(addr = %settings.addr, "the control plane listens beyond this machine (allow_remote = true): its bearer token crosses the network in clear on every request; prefer 127.0.0.1 and an SSH or TLS tunnel");
+    }
     let listener = TcpListener::bind(settings.addr)
         .await
         .map_err(|e| DaemonError::Listen {

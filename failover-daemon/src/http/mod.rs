@@ -9,6 +9,7 @@ pub mod convert;
 pub mod dto;
 mod listen;
 mod routes;
+mod tcp;
 
 pub use listen::{BoundUnix, bind_tcp, bind_unix, read_token, remove_socket_if_ours};
 
@@ -21,3 +22,4 @@ pub struct BoundUnixIdentity {
     pub identity: (u64, u64),
 }
 pub use routes::{AppState, router, tcp_router};
+pub use tcp::{TcpLimits, serve_tcp};

@@ -58,14 +58,15 @@ impl TelegramNotifier {
         })
     }
 
-    /// Builds from settings, reading the token file if that is where the token is.
+    /// Builds from settings, reading the token file if that is where the token is (refused
+    /// when others can read it).
     pub fn from_settings(s: &TelegramSettings) -> Result<Self, DaemonError> {
         let token = match &s.token {
             SecretSource::Inline(t) => t.clone(),
             SecretSource::File(p) => {
-                std::fs::read_to_string(p).map_err(|e| DaemonError::Notifier {
+                crate::secret_file::read_private(p).map_err(|e| DaemonError::Notifier {
                     channel: CHANNEL,
-                    reason: format!("cannot read bot_token_file {}: {e}", p.display()),
+                    reason: format!("bot_token_file: {e}"),
                 })?
             }
         };

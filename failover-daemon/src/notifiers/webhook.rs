@@ -1,6 +1,11 @@
 //! A generic JSON webhook: `POST <url>` with a [`NotificationDto`] body and the configured
 //! extra headers (for example an `Authorization` header).
+//!
+//! Redirects are not followed: the headers (and the body) would go wherever the answer
+//! points; a 3xx is reported as a rejection. The URL often carries a secret itself (a Slack or
+//! Discord hook), so `Debug` and errors never show it.
 
+use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,10 +20,18 @@ use crate::http::dto::NotificationDto;
 const CHANNEL: &str = "webhook";
 
 /// Posts notifications as JSON.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WebhookNotifier {
     client: reqwest::Client,
     url: String,
+}
+
+impl fmt::Debug for WebhookNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookNotifier")
+            .field("url", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookNotifier {
@@ -40,6 +53,7 @@ impl WebhookNotifier {
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers)
             .build()
             .map_err(|e| DaemonError::Notifier {
@@ -71,7 +85,13 @@ impl Notifier for WebhookNotifier {
         if status.is_success() {
             return Ok(());
         }
-        let reason = format!("HTTP {status}");
+        let reason = if status.is_redirection() {
+            format!(
+                "HTTP {status}: redirects are not followed (they would carry the headers); configure the final URL"
+            )
+        } else {
+            format!("HTTP {status}")
+        };
         if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
             Err(NotifyError::Unavailable {
                 channel: CHANNEL.into(),

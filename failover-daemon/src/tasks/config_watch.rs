@@ -5,6 +5,13 @@
 //! waits [`DEBOUNCE`] for the write to settle, reads and checks the file, and hands the
 //! dispatcher the new configuration, or the error that says why it was refused (the
 //! dispatcher keeps the old one and tells people).
+//!
+//! An account the new configuration adds is adopted first, as at start
+//! ([`adopt_account`](crate::production::adopt_account): its `projects/` linked to the shared
+//! tree, the statusline hook installed), so a session can move to it as soon as the
+//! dispatcher takes the configuration. Only the statusline feed of such an account waits for
+//! the next restart (the watcher of the spools is built at start); until then its usage
+//! comes from panes and transcripts, and the log says so.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +21,8 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use failover_core::AccountId;
+
 use super::ControlMsg;
 use crate::config::{DaemonConfig, Env};
 use crate::error::DaemonError;
@@ -21,13 +30,20 @@ use crate::error::DaemonError;
 /// How long to wait after a change before reading the file.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
-/// Runs until `cancel`.
+/// Runs until `cancel`; `initial` is the configuration the daemon started with.
 pub async fn run(
     file: PathBuf,
     env: Arc<dyn Env + Send + Sync>,
+    initial: Arc<DaemonConfig>,
     control: mpsc::Sender<ControlMsg>,
     cancel: CancellationToken,
 ) -> Result<(), DaemonError> {
+    let mut known: Vec<AccountId> = initial
+        .engine
+        .accounts
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
     let (wake_tx, mut wake) = mpsc::channel::<()>(1);
     let name = file.file_name().map(ToOwned::to_owned);
     let dir = file
@@ -76,11 +92,37 @@ pub async fn run(
                         key: None,
                         message: format!("reading the configuration panicked: {e}"),
                     }));
+                if let Ok(cfg) = &loaded {
+                    adopt_new_accounts(cfg, &mut known).await;
+                }
                 let msg = ControlMsg::Reload(loaded.map(Box::new));
                 if control.send(msg).await.is_err() {
                     return Ok(());
                 }
             }
         }
+    }
+}
+
+/// Adopts the accounts of `cfg` not in `known`, then remembers them.
+async fn adopt_new_accounts(cfg: &DaemonConfig, known: &mut Vec<AccountId>) {
+    let new: Vec<_> = cfg
+        .engine
+        .accounts
+        .iter()
+        .filter(|a| !known.contains(&a.id))
+        .cloned()
+        .collect();
+    for account in new {
+        let (config, a) = (cfg.clone(), account.clone());
+        let spool =
+            tokio::task::spawn_blocking(move || crate::production::adopt_account(&config, &a))
+                .await
+                .ok()
+                .flatten();
+        if spool.is_some() {
+            tracing::warn!(account = %account.id, "account added by a reload: its statusline feed is read from the next restart; until then its usage comes from panes and transcripts");
+        }
+        known.push(account.id);
     }
 }

@@ -580,7 +580,6 @@ fn restart_only_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<&'static 
         (old.claude != new.claude, "claude"),
         (old.control != new.control, "control"),
         (old.notify != new.notify, "notify"),
-        (old.janitor != new.janitor, "janitor"),
         (old.queue != new.queue, "queue"),
         (old.stop_grace != new.stop_grace, "policy.stop_grace_secs"),
     ]

@@ -3,6 +3,9 @@
 //! ([`crate::queue::janitor::run_once`]): claims of sessions that are gone go back to the
 //! inbox, `done/` entries older than `queue.done_retention_hours` are archived. A failure is
 //! logged and tried again next time; a task that ran out of attempts is notified.
+//!
+//! It follows configuration reloads: the next pass uses the new interval, retention,
+//! sessions and projects.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +13,7 @@ use std::time::Duration;
 use std::path::PathBuf;
 
 use failover_core::{Checkpointer, Notification, NotificationKind, Severity};
+use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -55,21 +59,42 @@ impl QueueWork {
     }
 }
 
-/// Runs until `cancel`.
+/// Runs until `cancel`, with the configuration in force from `config`.
 pub async fn run(
     checkpointer: Arc<dyn Checkpointer>,
-    settings: JanitorSettings,
-    queue: QueueWork,
+    mut config: watch::Receiver<Arc<DaemonConfig>>,
     hub: Arc<NotifyHub>,
     clock: Clock,
     cancel: CancellationToken,
 ) -> Result<(), DaemonError> {
+    let current = |c: &DaemonConfig| (c.janitor.clone(), QueueWork::from_config(c));
+    let (mut settings, mut queue): (JanitorSettings, QueueWork) =
+        current(&config.borrow_and_update());
     let mut tick = tokio::time::interval(settings.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut following = true;
     loop {
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Ok(()),
+            changed = config.changed(), if following => {
+                if changed.is_err() {
+                    // No more reloads (the daemon is stopping): keep what is in force.
+                    following = false;
+                    continue;
+                }
+                let (new_settings, new_queue) = current(&config.borrow_and_update());
+                if new_settings.interval != settings.interval {
+                    // Next pass one new interval from now.
+                    tick = tokio::time::interval_at(
+                        tokio::time::Instant::now() + new_settings.interval,
+                        new_settings.interval,
+                    );
+                    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                }
+                tracing::debug!(interval = ?new_settings.interval, "janitor follows the reloaded configuration");
+                (settings, queue) = (new_settings, new_queue);
+            }
             _ = tick.tick() => {
                 let before = clock.now() - settings.checkpoint_retention;
                 match tokio::time::timeout(PRUNE_TIMEOUT, checkpointer.prune(before)).await {
