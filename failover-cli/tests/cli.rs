@@ -395,6 +395,63 @@ fn doctor_reports_each_problem_with_its_fix() {
     );
 }
 
+#[test]
+fn doctor_explains_the_default_account() {
+    let sb = Sandbox::new();
+    let home = sb.home();
+    for dir in [".claude", ".claude-work"] {
+        let d = home.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(".credentials.json"), "{}").unwrap();
+        std::fs::set_permissions(
+            d.join(".credentials.json"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    std::fs::write(home.join(".claude-work/.claude.json"), "{}").unwrap();
+    let cfg = sb.path("config/claude-failover/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cfg,
+        "[[accounts]]\nname = \"main\"\nconfig_dir = \"~/.claude\"\n\n[[accounts]]\nname = \"work\"\nconfig_dir = \"~/.claude-work\"\n",
+    )
+    .unwrap();
+
+    // No ~/.claude.json: the default account would start on the first-run screen.
+    let r = run60(sb.cmd(["doctor"]));
+    let out = &r.stdout;
+    assert!(
+        out.contains(
+            "[FAIL] account main: global config: default account, but ~/.claude.json is missing"
+        ),
+        "{r}"
+    );
+    assert!(
+        out.contains("[ok]   account work: global config: ~/.claude-work/.claude.json"),
+        "{r}"
+    );
+
+    // With it, and a stray ~/.claude/.claude.json left by an explicit CLAUDE_CONFIG_DIR.
+    std::fs::write(home.join(".claude.json"), "{}").unwrap();
+    std::fs::write(home.join(".claude/.claude.json"), "{}").unwrap();
+    let r = run60(sb.cmd(["doctor"]));
+    let out = &r.stdout;
+    assert!(
+        out.contains("[ok]   account main: global config: default account: started without CLAUDE_CONFIG_DIR, so Claude Code keeps using ~/.claude.json"),
+        "{r}"
+    );
+    assert!(
+        out.contains("[warn] account main: stray config: ~/.claude/.claude.json exists"),
+        "{r}"
+    );
+    assert!(
+        out.contains("mv ~/.claude/.claude.json ~/.claude/.claude.json.bak"),
+        "{r}"
+    );
+    assert!(!out.contains("account work: stray config"), "{r}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // tasks (file-based: no daemon needed).
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::commands::Ctx;
 use failover_tmux::homes::{self, CREDENTIALS_FILE, LoginStatus};
-use failover_tmux::statusline;
+use failover_tmux::{global_config, statusline};
 
 use crate::discover::{self, PINNED_CLAUDE_VERSION};
 use crate::error::CliError;
@@ -374,6 +374,8 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
         ),
     }
 
+    check_global_config(c, &label, dir, &paths::home());
+
     let projects = dir.join("projects");
     let link = std::fs::read_link(&projects).ok();
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
@@ -425,6 +427,62 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
     }
 
     check_statusline(c, &label, dir);
+}
+
+/// The account's global config (`.claude.json`): where Claude Code keeps its login and
+/// onboarding. The default dir `~/.claude` keeps it at `~/.claude.json` and is launched
+/// without `CLAUDE_CONFIG_DIR`; any other dir keeps it inside.
+fn check_global_config(c: &mut Checks, label: &str, dir: &Path, home: &Path) {
+    let check = format!("{label}: global config");
+    let global = global_config::path(dir, Some(home));
+    let present = global.is_file();
+    if global_config::is_default_dir(dir, home) {
+        if present {
+            c.ok(
+                &check,
+                format!(
+                    "default account: started without CLAUDE_CONFIG_DIR, so Claude Code keeps using {}",
+                    tilde(&global)
+                ),
+            );
+        } else {
+            c.fail(
+                &check,
+                format!(
+                    "default account, but {} is missing: Claude Code would show its first-run screen",
+                    tilde(&global)
+                ),
+                "run `claude` once without CLAUDE_CONFIG_DIR and log in (`claude /login`)",
+            );
+        }
+        let stray = dir.join(global_config::FILE);
+        if stray.is_file() {
+            c.warn(
+                format!("{label}: stray config"),
+                format!(
+                    "{} exists: left by a launch with CLAUDE_CONFIG_DIR={}; Claude Code ignores it for the default account, which uses {}",
+                    tilde(&stray),
+                    tilde(dir),
+                    tilde(&global)
+                ),
+                format!(
+                    "move it aside once you have checked nothing in it is needed: mv {s} {s}.bak",
+                    s = tilde(&stray)
+                ),
+            );
+        }
+    } else if present {
+        c.ok(&check, format!("{}", tilde(&global)));
+    } else {
+        c.warn(
+            &check,
+            format!(
+                "{} is missing: Claude Code would show its first-run screen",
+                tilde(&global)
+            ),
+            format!("log in: CLAUDE_CONFIG_DIR={} claude /login", tilde(dir)),
+        );
+    }
 }
 
 /// The statusline hook: `settings.json` has a `statusLine` command that feeds claude-failover.
