@@ -538,6 +538,21 @@ impl SessionBackend for TmuxBackend {
             Some(id) => {
                 let projects = request.config_dir.join("projects");
                 match paths::find_transcript(&projects, &request.dir, id) {
+                    Ok(path)
+                        if crate::transcript::holds_no_conversation(&path).unwrap_or(false) =>
+                    {
+                        // Written by a CLI that exited before any turn: it cannot be
+                        // resumed and would block `--session-id`. Kept beside, under
+                        // another name; the conversation starts fresh under its id.
+                        let aside = set_aside_empty(&path)?;
+                        tracing::info!(
+                            session = name,
+                            claude_session = %id,
+                            aside = %aside.display(),
+                            "the conversation never had a turn; starting it fresh under its id"
+                        );
+                        argv.extend(["--session-id".to_owned(), id.to_string()]);
+                    }
                     Ok(_) => argv.extend(["--resume".to_owned(), id.to_string()]),
                     Err(_) if self.never_written(&projects, id) => {
                         // It never had a turn: nothing to resume, and nothing is lost by
@@ -706,6 +721,22 @@ impl SessionBackend for TmuxBackend {
             .map(SessionId::new)
             .collect())
     }
+}
+
+/// Renames a transcript that holds no conversation to `<name>.no-conversation-<ms>` in its
+/// folder (never deleted); returns the new path.
+fn set_aside_empty(path: &std::path::Path) -> Result<PathBuf, BackendError> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".no-conversation-{ms}"));
+    let aside = path.with_file_name(name);
+    std::fs::rename(path, &aside).map_err(|e| BackendError::Command {
+        op: "launch",
+        detail: format!("cannot set aside {}: {e}", path.display()),
+    })?;
+    Ok(aside)
 }
 
 /// Whether a live session is already what `request` asks for: same account, and the same
