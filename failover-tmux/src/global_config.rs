@@ -176,8 +176,11 @@ impl Stamp {
     }
 }
 
+/// A parsed global config and the metadata it was read with.
+type Loaded = (Map<String, Value>, fs::Metadata);
+
 /// Reads and parses a global config; `None` when it does not exist.
-fn read(path: &Path) -> Result<Option<(Map<String, Value>, fs::Metadata)>, FsError> {
+fn read(path: &Path) -> Result<Option<Loaded>, FsError> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -93,8 +93,11 @@ fn is_hook(line: &Value) -> bool {
         .is_some_and(|c| c.contains(HOOK))
 }
 
+/// A parsed `settings.json` and its mode.
+type Settings = (Map<String, Value>, u32);
+
 /// Reads `settings.json` (refusing a symbolic link); `None` when it does not exist.
-fn read_settings(settings: &Path) -> Result<Option<(Map<String, Value>, u32)>, FsError> {
+fn read_settings(settings: &Path) -> Result<Option<Settings>, FsError> {
     match fs::symlink_metadata(settings) {
         Ok(m) if m.file_type().is_symlink() => Err(FsError::Invalid {
             path: settings.to_owned(),

@@ -2,7 +2,8 @@
 //!
 //! Checks: the config file, tmux (present, version), the Claude Code binary (present, pinned
 //! version), each account dir (exists, logged in = credentials file present with mode 0600,
-//! `projects/` linked to the shared tree, statusline hook installed) and the control socket
+//! its global config where Claude Code reads it (`~/.claude.json` for the default
+//! `~/.claude`), `projects/` linked to the shared tree, statusline hook installed) and the control socket
 //! (present, owner-only, daemon answering). Credentials are checked by metadata only.
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -472,7 +473,7 @@ fn check_global_config(c: &mut Checks, label: &str, dir: &Path, home: &Path) {
             );
         }
     } else if present {
-        c.ok(&check, format!("{}", tilde(&global)));
+        c.ok(&check, tilde(&global));
     } else {
         c.warn(
             &check,
