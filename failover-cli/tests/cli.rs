@@ -399,7 +399,7 @@ fn doctor_reports_each_problem_with_its_fix() {
 fn doctor_explains_the_default_account() {
     let sb = Sandbox::new();
     let home = sb.home();
-    for dir in [".claude", ".claude-work"] {
+    let login = |dir: &str| {
         let d = home.join(dir);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(".credentials.json"), "{}").unwrap();
@@ -408,7 +408,9 @@ fn doctor_explains_the_default_account() {
             std::fs::Permissions::from_mode(0o600),
         )
         .unwrap();
-    }
+    };
+    std::fs::create_dir_all(home.join(".claude")).unwrap();
+    login(".claude-work");
     std::fs::write(home.join(".claude-work/.claude.json"), "{}").unwrap();
     let cfg = sb.path("config/claude-failover/config.toml");
     std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
@@ -431,6 +433,12 @@ fn doctor_explains_the_default_account() {
         out.contains("[ok]   account work: global config: ~/.claude-work/.claude.json"),
         "{r}"
     );
+    // Logging in to the default account must not set CLAUDE_CONFIG_DIR (that would write a
+    // stray ~/.claude/.claude.json).
+    assert!(out.contains("[FAIL] account main: login"), "{r}");
+    assert!(out.contains("fix: log in: claude /login"), "{r}");
+    assert!(!out.contains("CLAUDE_CONFIG_DIR=~/.claude claude"), "{r}");
+    login(".claude");
 
     // With it, and a stray ~/.claude/.claude.json left by an explicit CLAUDE_CONFIG_DIR.
     std::fs::write(home.join(".claude.json"), "{}").unwrap();

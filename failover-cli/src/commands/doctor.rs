@@ -345,7 +345,7 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
         c.fail(
             &label,
             format!("config dir {} does not exist", tilde(dir)),
-            format!("log in: CLAUDE_CONFIG_DIR={} claude /login", tilde(dir)),
+            format!("log in: {}", login_command(dir)),
         );
         return;
     }
@@ -354,7 +354,7 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
         Ok(LoginStatus::Missing) => c.fail(
             format!("{label}: login"),
             format!("not logged in (no {CREDENTIALS_FILE} in {})", tilde(dir)),
-            format!("log in: CLAUDE_CONFIG_DIR={} claude /login", tilde(dir)),
+            format!("log in: {}", login_command(dir)),
         ),
         Ok(LoginStatus::PresentWorldReadable) => {
             let mode = std::fs::metadata(&cred).map_or(0, |m| m.permissions().mode() & 0o777);
@@ -430,6 +430,17 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
     check_statusline(c, &label, dir);
 }
 
+/// How to log in to the account in `dir`: plain `claude /login` for the default `~/.claude`
+/// (with `CLAUDE_CONFIG_DIR=~/.claude` the CLI would write its login into a stray
+/// `~/.claude/.claude.json` instead of `~/.claude.json`).
+pub(crate) fn login_command(dir: &Path) -> String {
+    if global_config::is_default_dir(dir, &paths::home()) {
+        "claude /login".to_owned()
+    } else {
+        format!("CLAUDE_CONFIG_DIR={} claude /login", tilde(dir))
+    }
+}
+
 /// The account's global config (`.claude.json`): where Claude Code keeps its login and
 /// onboarding. The default dir `~/.claude` keeps it at `~/.claude.json` and is launched
 /// without `CLAUDE_CONFIG_DIR`; any other dir keeps it inside.
@@ -481,7 +492,7 @@ fn check_global_config(c: &mut Checks, label: &str, dir: &Path, home: &Path) {
                 "{} is missing: Claude Code would show its first-run screen",
                 tilde(&global)
             ),
-            format!("log in: CLAUDE_CONFIG_DIR={} claude /login", tilde(dir)),
+            format!("log in: {}", login_command(dir)),
         );
     }
 }
