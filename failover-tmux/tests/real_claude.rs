@@ -387,3 +387,86 @@ async fn a_session_without_a_turn_moves_fresh_under_its_id() {
         .await
         .unwrap();
 }
+
+/// A folder no account trusts is never trusted on the person's behalf: the launch leaves
+/// every global config as it was, and the session is reported as waiting for trust.
+#[tokio::test]
+async fn a_folder_trusted_nowhere_waits_for_trust() {
+    let Some(claude) = real_claude() else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_500s(listener));
+    let accounts = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(accounts.path()).unwrap();
+    let (a, b, shared) = (root.join("a"), root.join("b"), root.join("shared"));
+    std::fs::create_dir_all(&shared).unwrap();
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec![claude.to_string_lossy().into_owned()];
+        c.env.push(("ANTHROPIC_BASE_URL".into(), base.clone()));
+        c.account_dirs = vec![a.clone(), b.clone()];
+        c.width = 120;
+        c.height = 40;
+        c.command_timeout = Duration::from_secs(10);
+    });
+    let trusted = std::fs::canonicalize(srv.dir("elsewhere")).unwrap();
+    let dir = std::fs::canonicalize(srv.dir("untrusted")).unwrap();
+    // Both accounts trust another folder only.
+    fake_account(&a, &trusted, &shared);
+    fake_account(&b, &trusted, &shared);
+    let before = (std::fs::read(a.join(".claude.json")).unwrap(),);
+
+    let session = SessionId::new("untrusted-0");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    srv.backend
+        .launch(&LaunchRequest {
+            session: session.clone(),
+            dir: dir.clone(),
+            account: AccountId::new("b"),
+            config_dir: b.clone(),
+            resume: None,
+        })
+        .await
+        .unwrap();
+    let detector = std::sync::Arc::new(failover_core::quota::PaneDetector::new());
+    let observer = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session.clone(),
+            detector,
+            tx,
+            Default::default(),
+        )
+        .run(),
+    );
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(ObserverEvent::Activity {
+                activity: Activity::WaitingForTrust,
+                ..
+            })) => break,
+            Ok(Some(_)) => {}
+            other => panic!("no waiting-for-trust report: {other:?}"),
+        }
+    }
+    observer.abort();
+    assert_eq!(
+        srv.backend.liveness(&session).await.unwrap(),
+        Liveness::Alive,
+        "it waits; nothing answered the dialog"
+    );
+    // The CLI rewrites its own account's file at start; neither trusts the folder, and the
+    // other account's file is untouched.
+    for d in [&a, &b] {
+        assert!(
+            !failover_tmux::global_config::is_trusted(&d.join(".claude.json"), &dir).unwrap(),
+            "{} was made to trust the folder",
+            d.display()
+        );
+    }
+    assert_eq!(std::fs::read(a.join(".claude.json")).unwrap(), before.0);
+    srv.backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+}
