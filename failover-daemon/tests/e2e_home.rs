@@ -112,3 +112,31 @@ async fn the_default_account_starts_and_fails_over_to_a_second_one_and_back() {
     let log = world.daemon_log();
     assert!(!log.contains("failed 3 times"), "no relaunch loop");
 }
+
+/// A folder no account trusts: the session is reported as waiting for trust in the status,
+/// and no account's global config is made to trust it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_trusted_by_no_account_is_reported_as_waiting_for_trust() {
+    let Some(claude) =
+        real_claude("a_folder_trusted_by_no_account_is_reported_as_waiting_for_trust")
+    else {
+        return;
+    };
+    let mut spec = WorldSpec::new(DAEMON, &claude, 2, 1);
+    spec.accounts = vec!["main".to_owned(), "work".to_owned()];
+    spec.home_layout = true;
+    spec.untrusting = spec.accounts.clone();
+    spec.wait_ready = false;
+    let world = World::start(spec).await;
+    let home = world.root().join("home");
+    let proj = world.project_dirs[0].clone();
+    world
+        .wait_status("s0 waiting for trust", mins(2), |s| {
+            s.sessions
+                .iter()
+                .any(|x| x.name == "s0" && x.activity.as_deref() == Some("waiting_for_trust"))
+        })
+        .await;
+    assert!(!trusts(&home.join(".claude.json"), &proj));
+    assert!(!trusts(&home.join(".claude-work/.claude.json"), &proj));
+}
