@@ -853,3 +853,68 @@ fn an_exhausted_account_shows_its_reset_and_refuses_swaps() {
     assert!(r.stderr.contains("beta"), "{r}");
     assert!(r.stderr.contains("exhausted"), "{r}");
 }
+
+#[test]
+fn doctor_explains_the_default_account() {
+    let sb = Sandbox::new();
+    let home = sb.home();
+    let login = |dir: &str| {
+        let d = home.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(".credentials.json"), "{}").unwrap();
+        std::fs::set_permissions(
+            d.join(".credentials.json"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    };
+    std::fs::create_dir_all(home.join(".claude")).unwrap();
+    login(".claude-work");
+    std::fs::write(home.join(".claude-work/.claude.json"), "{}").unwrap();
+    let cfg = sb.path("config/claude-failover/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cfg,
+        "[[accounts]]\nname = \"main\"\nconfig_dir = \"~/.claude\"\n\n[[accounts]]\nname = \"work\"\nconfig_dir = \"~/.claude-work\"\n",
+    )
+    .unwrap();
+
+    // No ~/.claude.json: the default account would start on the first-run screen.
+    let r = run60(sb.cmd(["doctor"]));
+    let out = &r.stdout;
+    assert!(
+        out.contains(
+            "[FAIL] account main: global config: default account, but ~/.claude.json is missing"
+        ),
+        "{r}"
+    );
+    assert!(
+        out.contains("[ok]   account work: global config: ~/.claude-work/.claude.json"),
+        "{r}"
+    );
+    // Logging in to the default account must not set CLAUDE_CONFIG_DIR (that would write a
+    // stray ~/.claude/.claude.json).
+    assert!(out.contains("[FAIL] account main: login"), "{r}");
+    assert!(out.contains("fix: log in: claude /login"), "{r}");
+    assert!(!out.contains("CLAUDE_CONFIG_DIR=~/.claude claude"), "{r}");
+    login(".claude");
+
+    // With it, and a stray ~/.claude/.claude.json left by an explicit CLAUDE_CONFIG_DIR.
+    std::fs::write(home.join(".claude.json"), "{}").unwrap();
+    std::fs::write(home.join(".claude/.claude.json"), "{}").unwrap();
+    let r = run60(sb.cmd(["doctor"]));
+    let out = &r.stdout;
+    assert!(
+        out.contains("[ok]   account main: global config: default account: started without CLAUDE_CONFIG_DIR, so Claude Code keeps using ~/.claude.json"),
+        "{r}"
+    );
+    assert!(
+        out.contains("[warn] account main: stray config: ~/.claude/.claude.json exists"),
+        "{r}"
+    );
+    assert!(
+        out.contains("mv ~/.claude/.claude.json ~/.claude/.claude.json.bak"),
+        "{r}"
+    );
+    assert!(!out.contains("account work: stray config"), "{r}");
+}

@@ -17,7 +17,8 @@ pub struct SessionSpec {
     pub task: Option<String>,
 }
 
-/// Whether a live session is waiting at its prompt or in the middle of a turn.
+/// Whether a live session is waiting at its prompt, in the middle of a turn, or stopped at
+/// the folder-trust dialog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
@@ -25,6 +26,10 @@ pub enum Activity {
     Idle,
     /// A turn is in progress.
     Working,
+    /// Claude Code asks whether to trust the working directory (no account has trusted
+    /// it): the session waits until someone answers its dialog. Never answered on the
+    /// person's behalf.
+    WaitingForTrust,
 }
 
 use crate::ids::{AccountId, RequestId};

@@ -131,6 +131,12 @@ pub fn tmux_config(config: &DaemonConfig) -> TmuxConfig {
         t.env.retain(|(name, _)| name != k);
         t.env.push((k.clone(), v.clone()));
     }
+    t.account_dirs = config
+        .engine
+        .accounts
+        .iter()
+        .map(|a| a.config_dir.clone())
+        .collect();
     t
 }
 

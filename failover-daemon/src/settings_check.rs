@@ -56,7 +56,7 @@ impl SettingsCheck {
             .flat_map(|a| {
                 [
                     a.config_dir.join(person::SETTINGS_FILE),
-                    person::global_config_path(&a.config_dir, home.as_deref()),
+                    failover_tmux::global_config::path(&a.config_dir, home.as_deref()),
                 ]
             })
             .collect();

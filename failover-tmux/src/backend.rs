@@ -13,6 +13,7 @@ use failover_core::{
 use tokio::time::Instant;
 
 use crate::error::TmuxError;
+use crate::global_config::{self, Trust};
 use crate::observe::activity::{activity_from_screen, has_draft, input_box, waits_to_continue};
 use crate::ops::{self, NewSession};
 use crate::paths;
@@ -45,6 +46,18 @@ pub struct TmuxConfig {
     /// Extra environment for every session (default `DISABLE_AUTOUPDATER=1`), besides
     /// `CLAUDE_CONFIG_DIR`, [`SESSION_ENV`] and [`ACCOUNT_ENV`].
     pub env: Vec<(String, String)>,
+    /// The home dir sessions run with (default: this process's `HOME`; a `HOME` in `env`
+    /// wins). The account whose dir is `<home>/.claude` is the default account: it runs
+    /// without `CLAUDE_CONFIG_DIR`, so Claude Code keeps using `<home>/.claude.json` (see
+    /// [`crate::global_config`]).
+    pub home: Option<PathBuf>,
+    /// Every account's config dir. Before a launch, a working directory the destination
+    /// account has not trusted yet gets the trust one of these gave it
+    /// ([`crate::global_config::carry_trust`]); and a resume of a conversation none of
+    /// them (nor the destination) holds a transcript of, one that never had a turn, starts
+    /// it fresh under the same id. Default empty: nothing is carried over, and such a
+    /// resume fails with `TranscriptMissing`.
+    pub account_dirs: Vec<PathBuf>,
     /// Terminal width of new sessions (default 200 columns).
     pub width: u16,
     /// Terminal height of new sessions (default 50 lines).
@@ -73,6 +86,8 @@ impl TmuxConfig {
             command_timeout: Duration::from_secs(5),
             claude_command: vec!["claude".to_owned()],
             env: vec![("DISABLE_AUTOUPDATER".to_owned(), "1".to_owned())],
+            home: global_config::home_from_env(),
+            account_dirs: Vec::new(),
             width: 200,
             height: 50,
             input_timeout: Duration::from_secs(5),
@@ -147,6 +162,101 @@ impl TmuxBackend {
     /// The configuration.
     pub fn config(&self) -> &TmuxConfig {
         &self.config
+    }
+
+    /// The home dir sessions see: `HOME` in [`TmuxConfig::env`], else [`TmuxConfig::home`].
+    pub fn session_home(&self) -> Option<PathBuf> {
+        self.config
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| PathBuf::from(v))
+            .filter(|p| p.is_absolute())
+            .or_else(|| self.config.home.clone())
+    }
+
+    /// The global config file (`.claude.json`) of the account in `config_dir`, as the
+    /// sessions this backend launches on it read it.
+    pub fn global_config(&self, config_dir: &std::path::Path) -> PathBuf {
+        global_config::path(config_dir, self.session_home().as_deref())
+    }
+
+    /// Before a launch: gives the destination account the trust another account gave the
+    /// working directory, if it lacks it. Never fails the launch: without the trust, the
+    /// CLI asks (and the operator sees the dialog on the session's screen).
+    async fn carry_trust(&self, request: &LaunchRequest) {
+        let dest = self.global_config(&request.config_dir);
+        let sources: Vec<PathBuf> = self
+            .config
+            .account_dirs
+            .iter()
+            .map(|d| self.global_config(d))
+            .collect();
+        let session = request.session.as_str();
+        let dir = request.dir.clone();
+        // It may wait for a CLI holding the file's lock: off the async threads.
+        let carried =
+            tokio::task::spawn_blocking(move || global_config::carry_trust(&dest, &sources, &dir))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::FsError::Invalid {
+                        path: request.config_dir.clone(),
+                        reason: format!("the trust check did not finish: {e}"),
+                    })
+                });
+        match carried {
+            Ok(Trust::Already) => {}
+            Ok(Trust::CarriedFrom(from)) => tracing::info!(
+                session,
+                account = %request.account,
+                dir = %request.dir.display(),
+                from = %from.display(),
+                "carried the folder's trust over to the account"
+            ),
+            Ok(Trust::Nowhere) => tracing::warn!(
+                session,
+                account = %request.account,
+                dir = %request.dir.display(),
+                "no account trusts this folder: the session waits at Claude Code's trust dialog until someone answers it"
+            ),
+            Err(e) => tracing::warn!(
+                session,
+                account = %request.account,
+                error = %e,
+                "could not carry the folder's trust over; the session may wait at the trust dialog"
+            ),
+        }
+    }
+
+    /// Whether no transcript of conversation `id` exists in `projects` (the destination's)
+    /// nor in the `projects/` of any of [`TmuxConfig::account_dirs`], in any project folder.
+    /// With no account dirs known, nothing can be ruled out: `false`.
+    fn never_written(&self, projects: &std::path::Path, id: &ClaudeSessionId) -> bool {
+        if self.config.account_dirs.is_empty() {
+            return false;
+        }
+        let file = format!("{id}.jsonl");
+        let trees = std::iter::once(projects.to_owned()).chain(
+            self.config
+                .account_dirs
+                .iter()
+                .map(|d| d.join(crate::homes::PROJECTS)),
+        );
+        for tree in trees {
+            let entries = match std::fs::read_dir(&tree) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // Cannot look: cannot rule it out.
+                Err(_) => return false,
+            };
+            for e in entries.flatten() {
+                if std::fs::symlink_metadata(e.path().join(&file)).is_ok() {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// The transport, for observers on the same server.
@@ -463,14 +573,41 @@ impl SessionBackend for TmuxBackend {
         let claude_session = match &request.resume {
             Some(id) => {
                 let projects = request.config_dir.join("projects");
-                if let Err(path) = paths::find_transcript(&projects, &request.dir, id) {
-                    return Err(BackendError::TranscriptMissing {
-                        claude_session: id.clone(),
-                        account: request.account.clone(),
-                        path,
-                    });
+                match paths::find_transcript(&projects, &request.dir, id) {
+                    Ok(path)
+                        if crate::transcript::holds_no_conversation(&path).unwrap_or(false) =>
+                    {
+                        // Written by a CLI that exited before any turn: it cannot be
+                        // resumed and would block `--session-id`. Kept beside, under
+                        // another name; the conversation starts fresh under its id.
+                        let aside = set_aside_empty(&path)?;
+                        tracing::info!(
+                            session = name,
+                            claude_session = %id,
+                            aside = %aside.display(),
+                            "the conversation never had a turn; starting it fresh under its id"
+                        );
+                        argv.extend(["--session-id".to_owned(), id.to_string()]);
+                    }
+                    Ok(_) => argv.extend(["--resume".to_owned(), id.to_string()]),
+                    Err(_) if self.never_written(&projects, id) => {
+                        // It never had a turn: nothing to resume, and nothing is lost by
+                        // starting it again under its id.
+                        tracing::info!(
+                            session = name,
+                            claude_session = %id,
+                            "no account holds a transcript of the conversation (it never had a turn); starting it fresh under its id"
+                        );
+                        argv.extend(["--session-id".to_owned(), id.to_string()]);
+                    }
+                    Err(path) => {
+                        return Err(BackendError::TranscriptMissing {
+                            claude_session: id.clone(),
+                            account: request.account.clone(),
+                            path,
+                        });
+                    }
                 }
-                argv.extend(["--resume".to_owned(), id.to_string()]);
                 id.clone()
             }
             None => {
@@ -479,14 +616,22 @@ impl SessionBackend for TmuxBackend {
                 id
             }
         };
-        let mut env = vec![
-            (
+        self.carry_trust(request).await;
+        let mut env = Vec::new();
+        // The default account runs without CLAUDE_CONFIG_DIR (set to `~/.claude`, Claude
+        // Code would look for its global config inside it instead of at `~/.claude.json`),
+        // with the home it is the default of.
+        match self.session_home() {
+            Some(home) if global_config::is_default_dir(&request.config_dir, &home) => {
+                env.push(("HOME".to_owned(), home.to_string_lossy().into_owned()));
+            }
+            _ => env.push((
                 "CLAUDE_CONFIG_DIR".to_owned(),
                 request.config_dir.to_string_lossy().into_owned(),
-            ),
-            (SESSION_ENV.to_owned(), name.to_owned()),
-            (ACCOUNT_ENV.to_owned(), request.account.to_string()),
-        ];
+            )),
+        }
+        env.push((SESSION_ENV.to_owned(), name.to_owned()));
+        env.push((ACCOUNT_ENV.to_owned(), request.account.to_string()));
         env.extend(self.config.env.iter().cloned());
         ops::new_session(
             &self.transport,
@@ -631,6 +776,22 @@ impl SessionBackend for TmuxBackend {
             .map(SessionId::new)
             .collect())
     }
+}
+
+/// Renames a transcript that holds no conversation to `<name>.no-conversation-<ms>` in its
+/// folder (never deleted); returns the new path.
+fn set_aside_empty(path: &std::path::Path) -> Result<PathBuf, BackendError> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".no-conversation-{ms}"));
+    let aside = path.with_file_name(name);
+    std::fs::rename(path, &aside).map_err(|e| BackendError::Command {
+        op: "launch",
+        detail: format!("cannot set aside {}: {e}", path.display()),
+    })?;
+    Ok(aside)
 }
 
 /// Whether a live session is already what `request` asks for: same account, and the same

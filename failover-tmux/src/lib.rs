@@ -46,6 +46,7 @@ mod backend;
 pub mod checkpoint;
 mod clock;
 pub mod error;
+pub mod global_config;
 pub mod homes;
 pub mod observe;
 mod ops;

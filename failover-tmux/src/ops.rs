@@ -104,6 +104,13 @@ pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(),
             .arg("-wg")
             .arg("remain-on-exit")
             .arg("on"),
+        // A session gets CLAUDE_CONFIG_DIR only through `-e`: one inherited from whoever
+        // started the server would send the default account (launched without it) to
+        // another account's files.
+        Cmd::new("set-environment")
+            .arg("-g")
+            .arg("-u")
+            .arg("CLAUDE_CONFIG_DIR"),
         new,
         set_session_option(s.name, wire::ACCOUNT_OPTION, s.account),
         set_session_option(s.name, wire::CONVERSATION_OPTION, s.conversation),

@@ -9,7 +9,7 @@
 //!
 //! Values are never reported, only where they differ: `env` and MCP server definitions often
 //! carry API keys. Credentials files are never read; of the account's global config
-//! (`.claude.json`, see [`global_config_path`]) only `mcpServers` is kept after parsing.
+//! (`.claude.json`, see [`crate::global_config::path`]) only `mcpServers` is kept after parsing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -26,27 +26,6 @@ use crate::statusline::write_atomic;
 pub const SETTINGS_FILE: &str = "settings.json";
 /// The settings key that stays each account's own.
 pub const STATUS_LINE_KEY: &str = "statusLine";
-
-/// Where Claude Code keeps the global config (login identity, trusted folders, user-scope
-/// MCP servers) of the account whose config dir is `config_dir`.
-///
-/// The default account (`~/.claude`, used without `CLAUDE_CONFIG_DIR`) keeps it in
-/// `~/.claude.json`, beside the folder; any other config dir keeps it inside, as
-/// `<config_dir>/.claude.json`.
-pub fn global_config_path(config_dir: &Path, home: Option<&Path>) -> PathBuf {
-    if let Some(home) = home {
-        let default = home.join(".claude");
-        let same = config_dir == default
-            || fs::canonicalize(config_dir)
-                .ok()
-                .zip(fs::canonicalize(&default).ok())
-                .is_some_and(|(a, b)| a == b);
-        if same {
-            return home.join(".claude.json");
-        }
-    }
-    config_dir.join(".claude.json")
-}
 
 /// What of one account's configuration can change a session's behaviour.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -103,7 +82,7 @@ pub fn read_account(
             }
         }
     }
-    if let Some(global) = read_json(&global_config_path(config_dir, home))? {
+    if let Some(global) = read_json(&crate::global_config::path(config_dir, home))? {
         if let Some(Value::Object(servers)) = global.get("mcpServers") {
             for (name, def) in servers {
                 keys.insert(format!("mcpServers.{name}"), def.clone());

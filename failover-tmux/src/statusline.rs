@@ -3,10 +3,12 @@
 //! a spool folder, then runs the user's own statusline command on the same input so its
 //! output is unchanged. [`crate::observe::StatuslineWatcher`] reads the spool.
 //!
-//! [`install`] keeps the user's `settings.json` byte for byte in
-//! `settings.json.failover-backup` (or notes with `settings.json.failover-absent` that there
-//! was none) before rewriting it; [`uninstall`] puts that exact file back. Re-installing is
-//! safe: the backup is written only once.
+//! [`install`] and [`uninstall`] change only the `statusLine` key of the live
+//! `settings.json` (atomically, keeping its mode and the order of the other keys), so every
+//! edit the person makes (model, env, hooks, permission rules) survives re-installs, which
+//! happen at each daemon start. The person's own `statusLine` is kept in
+//! `settings.json.failover-statusline` while the hook is installed; its command keeps
+//! running behind the hook, and [`uninstall`] puts it back.
 //!
 //! The hook is a small POSIX `sh` script (no other dependency): `cat > tmp`, `mv tmp
 //! <session>.json` (atomic: the watcher never sees half a document), then `exec sh -c
@@ -26,9 +28,13 @@ use crate::homes::sync_dir;
 
 /// Claude Code's settings file inside a `CLAUDE_CONFIG_DIR`.
 pub const SETTINGS: &str = "settings.json";
-/// The user's original settings, kept while the hook is installed.
+/// The user's own `statusLine` (`{"statusLine": <value or null>}`), kept while the hook is
+/// installed.
+pub const ORIGINAL: &str = "settings.json.failover-statusline";
+/// A whole-file backup written by earlier versions; only its `statusLine` is read (once,
+/// then it is removed).
 pub const BACKUP: &str = "settings.json.failover-backup";
-/// Marks that there was no `settings.json` before installation.
+/// Written by earlier versions when there was no `settings.json` before installation.
 pub const ABSENT: &str = "settings.json.failover-absent";
 /// The hook script, inside the `CLAUDE_CONFIG_DIR`.
 pub const HOOK: &str = "failover-statusline.sh";
@@ -80,54 +86,103 @@ pub struct Installed {
     pub hook: PathBuf,
 }
 
-/// Installs the hook in `config_dir/settings.json`, spooling into `spool`.
+/// Whether a `statusLine` value is this crate's hook.
+fn is_hook(line: &Value) -> bool {
+    line.get("command")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.contains(HOOK))
+}
+
+/// A parsed `settings.json` and its mode.
+type Settings = (Map<String, Value>, u32);
+
+/// Reads `settings.json` (refusing a symbolic link); `None` when it does not exist.
+fn read_settings(settings: &Path) -> Result<Option<Settings>, FsError> {
+    match fs::symlink_metadata(settings) {
+        Ok(m) if m.file_type().is_symlink() => Err(FsError::Invalid {
+            path: settings.to_owned(),
+            reason: "is a symbolic link; left unchanged".to_owned(),
+        }),
+        Ok(m) => {
+            let bytes = fs::read(settings).map_err(FsError::io("read", settings))?;
+            Ok(Some((
+                parse_settings(Some(&bytes), settings)?,
+                m.permissions().mode() & 0o7777,
+            )))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(FsError::io("inspect", settings)(e)),
+    }
+}
+
+/// The user's own `statusLine` as [`ORIGINAL`] (or a backup left by an earlier version)
+/// recorded it: `Some(None)` when they had none, `None` when nothing was recorded.
+fn recorded_original(config_dir: &Path) -> Result<Option<Option<Value>>, FsError> {
+    let original = config_dir.join(ORIGINAL);
+    match fs::read(&original) {
+        Ok(bytes) => {
+            let doc = parse_settings(Some(&bytes), &original)?;
+            return Ok(Some(
+                doc.get("statusLine").filter(|v| !v.is_null()).cloned(),
+            ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(FsError::io("read", &original)(e)),
+    }
+    let backup = config_dir.join(BACKUP);
+    match fs::read(&backup) {
+        Ok(bytes) => {
+            let doc = parse_settings(Some(&bytes), &backup)?;
+            Ok(Some(doc.get("statusLine").cloned()))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Ok(config_dir.join(ABSENT).exists().then_some(None))
+        }
+        Err(e) => Err(FsError::io("read", &backup)(e)),
+    }
+}
+
+/// Writes `doc` as `settings.json` (2-space indented, keys in their order) with `mode`.
+fn write_settings(settings: &Path, doc: Map<String, Value>, mode: u32) -> Result<(), FsError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(&Value::Object(doc)).map_err(|e| FsError::Invalid {
+            path: settings.to_owned(),
+            reason: e.to_string(),
+        })?;
+    bytes.push(b'\n');
+    write_atomic(settings, &bytes, mode)
+}
+
+/// Installs the hook in `config_dir/settings.json`, spooling into `spool`. Only the
+/// `statusLine` key of the live file changes (written to a temporary file with the file's
+/// mode and renamed over it); every other key and its order stay as the user left them.
+/// The user's own `statusLine` is recorded in [`ORIGINAL`] for [`uninstall`], and its
+/// command keeps running behind the hook. Installing again (each daemon start) keeps every
+/// edit made since.
 pub fn install(config_dir: &Path, spool: &Path) -> Result<Installed, FsError> {
     let settings = config_dir.join(SETTINGS);
-    let backup = config_dir.join(BACKUP);
-    let absent = config_dir.join(ABSENT);
-    if fs::symlink_metadata(&settings).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(FsError::Invalid {
-            path: settings,
-            reason: "is a symbolic link; left unchanged".to_owned(),
-        });
-    }
+    let live = read_settings(&settings)?;
     fs::create_dir_all(spool).map_err(FsError::io("create", spool))?;
-    // The user's original: the backup when already installed, else the live file.
-    let already = backup.exists() || absent.exists();
-    let original = if backup.exists() {
-        Some(fs::read(&backup).map_err(FsError::io("read", &backup))?)
-    } else if absent.exists() {
-        None
-    } else {
-        match fs::read(&settings) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(FsError::io("read", &settings)(e)),
-        }
+    let (mut doc, mode) = live.unwrap_or_else(|| (Map::new(), 0o644));
+    let current = doc.get("statusLine").cloned();
+    // The user's own line: the live one unless it is our hook (then the one recorded when
+    // the hook went in). A line the user set since replaces the record.
+    let own = match current {
+        Some(line) if !is_hook(&line) => Some(line),
+        Some(_) => recorded_original(config_dir)?.flatten(),
+        None => None,
     };
-    let origin = if backup.exists() { &backup } else { &settings };
-    let mut doc = parse_settings(original.as_deref(), origin)?;
-    let user_command = doc
-        .get("statusLine")
+    let user_command = own
+        .as_ref()
         .filter(|s| s.get("type").and_then(Value::as_str) == Some("command"))
         .and_then(|s| s.get("command"))
         .and_then(Value::as_str)
-        // Our own hook (its backup lost) must not end up calling itself.
+        // Our own hook (its record lost) must not end up calling itself.
         .filter(|c| !c.contains(HOOK))
         .map(str::to_owned);
-    if !already {
-        match &original {
-            Some(_) => {
-                let mode = fs::metadata(&settings)
-                    .map_err(FsError::io("inspect", &settings))?
-                    .permissions()
-                    .mode();
-                // A byte-for-byte copy, synced, before anything else changes.
-                write_atomic(&backup, original.as_deref().unwrap_or_default(), mode)?;
-            }
-            None => write_atomic(&absent, b"", 0o600)?,
-        }
-    }
+    let mut record = Map::new();
+    record.insert("statusLine".into(), own.clone().unwrap_or(Value::Null));
+    write_settings(&config_dir.join(ORIGINAL), record, 0o600)?;
     let hook = config_dir.join(HOOK);
     write_atomic(
         &hook,
@@ -140,18 +195,16 @@ pub fn install(config_dir: &Path, spool: &Path) -> Result<Installed, FsError> {
         "command".into(),
         Value::from(sh_quote(&hook.to_string_lossy())),
     );
-    if let Some(p) = doc.get("statusLine").and_then(|s| s.get("padding")) {
+    if let Some(p) = own.as_ref().and_then(|s| s.get("padding")) {
         line.insert("padding".into(), p.clone());
     }
     doc.insert("statusLine".into(), Value::Object(line));
-    let mut bytes =
-        serde_json::to_vec_pretty(&Value::Object(doc)).map_err(|e| FsError::Invalid {
-            path: settings.clone(),
-            reason: e.to_string(),
-        })?;
-    bytes.push(b'\n');
-    let mode = fs::metadata(&settings).map_or(0o644, |m| m.permissions().mode());
-    write_atomic(&settings, &bytes, mode)?;
+    write_settings(&settings, doc, mode)?;
+    // Backups of whole files from earlier versions are not used any more: their
+    // statusLine is in the record now.
+    for old in [BACKUP, ABSENT] {
+        let _ = fs::remove_file(config_dir.join(old));
+    }
     Ok(Installed { user_command, hook })
 }
 
@@ -172,31 +225,41 @@ fn parse_settings(bytes: Option<&[u8]>, path: &Path) -> Result<Map<String, Value
     }
 }
 
-/// Restores the user's `settings.json` exactly as it was and removes the hook. Returns
+/// Removes the hook: when the live `settings.json` still runs it, its `statusLine` goes
+/// back to the user's own (or away, if they had none); every other key, edits made since
+/// the install included, stays. A statusline the user set since is left alone. Returns
 /// whether anything was installed.
 pub fn uninstall(config_dir: &Path) -> Result<bool, FsError> {
     let settings = config_dir.join(SETTINGS);
-    let backup = config_dir.join(BACKUP);
-    let absent = config_dir.join(ABSENT);
     let hook = config_dir.join(HOOK);
-    let was = if backup.exists() {
-        fs::rename(&backup, &settings).map_err(FsError::io("restore", &settings))?;
-        true
-    } else if absent.exists() {
-        match fs::remove_file(&settings) {
+    let original = recorded_original(config_dir)?;
+    let live = read_settings(&settings)?;
+    let hooked = live
+        .as_ref()
+        .is_some_and(|(doc, _)| doc.get("statusLine").is_some_and(is_hook));
+    let was = original.is_some() || hooked || hook.exists();
+    if let Some((mut doc, mode)) = live.filter(|_| hooked) {
+        match original.flatten() {
+            Some(line) => {
+                doc.insert("statusLine".into(), line);
+            }
+            None => {
+                doc.shift_remove("statusLine");
+            }
+        }
+        write_settings(&settings, doc, mode)?;
+    }
+    for f in [
+        config_dir.join(ORIGINAL),
+        hook,
+        config_dir.join(BACKUP),
+        config_dir.join(ABSENT),
+    ] {
+        match fs::remove_file(&f) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(FsError::io("remove", &settings)(e)),
+            Err(e) => return Err(FsError::io("remove", &f)(e)),
         }
-        fs::remove_file(&absent).map_err(FsError::io("remove", &absent))?;
-        true
-    } else {
-        false
-    };
-    match fs::remove_file(&hook) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(FsError::io("remove", &hook)(e)),
     }
     sync_dir(config_dir)?;
     Ok(was)

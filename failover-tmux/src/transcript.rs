@@ -93,6 +93,25 @@ pub struct TranscriptSummary {
     pub unanswered: bool,
 }
 
+/// Line types Claude Code writes into a transcript before (or without) any turn: the
+/// session's mode, permission mode and owning account (2.1.328 writes these when a
+/// session that never had a turn exits).
+pub const METADATA_LINE_TYPES: [&str; 3] = ["mode", "permission-mode", "session-owner"];
+
+/// Whether the transcript at `path` holds no conversation: every line is one of
+/// [`METADATA_LINE_TYPES`] (or blank). Such a file cannot be resumed (the CLI answers "No
+/// conversation found" and exits 1) and blocks `--session-id` with its id ("already in
+/// use"). Any line of another type, or one that does not parse, counts as conversation.
+pub fn holds_no_conversation(path: &Path) -> io::Result<bool> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.lines().filter(|l| !l.trim().is_empty()).all(|l| {
+        serde_json::from_str::<Value>(l)
+            .ok()
+            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
+            .is_some_and(|t| METADATA_LINE_TYPES.contains(&t.as_str()))
+    }))
+}
+
 /// Summarizes the transcript at `path`, reading it once line by line (a huge transcript
 /// is never held in memory). Lines that are not JSON (a half-written last line) or not
 /// UTF-8 are skipped or read lossily.

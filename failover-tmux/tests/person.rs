@@ -21,15 +21,15 @@ fn the_default_account_keeps_its_global_config_beside_the_folder() {
     fs::create_dir_all(home.join(".claude")).unwrap();
     fs::create_dir_all(home.join(".claude-work")).unwrap();
     assert_eq!(
-        person::global_config_path(&home.join(".claude"), Some(home)),
+        failover_tmux::global_config::path(&home.join(".claude"), Some(home)),
         home.join(".claude.json")
     );
     assert_eq!(
-        person::global_config_path(&home.join(".claude-work"), Some(home)),
+        failover_tmux::global_config::path(&home.join(".claude-work"), Some(home)),
         home.join(".claude-work/.claude.json")
     );
     assert_eq!(
-        person::global_config_path(&home.join(".claude"), None),
+        failover_tmux::global_config::path(&home.join(".claude"), None),
         home.join(".claude/.claude.json")
     );
 }

@@ -237,3 +237,236 @@ async fn real_claude_launch_prompt_transcript_stop_resume() {
         .unwrap();
     statusline::uninstall(&config).unwrap();
 }
+
+/// Writes a fake subscription login trusting `dir` into `config`, its `projects` a link to
+/// `shared`.
+fn fake_account(config: &std::path::Path, dir: &std::path::Path, shared: &std::path::Path) {
+    std::fs::create_dir_all(config).unwrap();
+    std::fs::write(
+        config.join(".credentials.json"),
+        r#"{"claudeAiOauth":{"accessToken":"test-access","refreshToken":"test-refresh","expiresAt":99999999999999,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        config.join(".claude.json"),
+        serde_json::json!({
+            "hasCompletedOnboarding": true,
+            "projects": { dir.to_string_lossy(): { "hasTrustDialogAccepted": true } }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(shared, config.join("projects")).unwrap();
+}
+
+/// A session that never had a turn moves to the next account as a fresh session under its
+/// id: after a stop (2.1.328 then leaves a transcript of metadata lines only, which
+/// `--resume` refuses and which blocks `--session-id`), and with no transcript at all.
+#[tokio::test]
+async fn a_session_without_a_turn_moves_fresh_under_its_id() {
+    let Some(claude) = real_claude() else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_500s(listener));
+    let accounts = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(accounts.path()).unwrap();
+    let (a, b, shared) = (root.join("a"), root.join("b"), root.join("shared"));
+    std::fs::create_dir_all(&shared).unwrap();
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec![claude.to_string_lossy().into_owned()];
+        c.env.push(("ANTHROPIC_BASE_URL".into(), base.clone()));
+        c.env.push(("CLAUDE_CODE_MAX_RETRIES".into(), "0".into()));
+        c.account_dirs = vec![a.clone(), b.clone()];
+        c.width = 120;
+        c.height = 40;
+        c.command_timeout = Duration::from_secs(10);
+    });
+    let dir = std::fs::canonicalize(srv.dir("proj")).unwrap();
+    fake_account(&a, &dir, &shared);
+    fake_account(&b, &dir, &shared);
+
+    let idle = |session: SessionId| {
+        let srv = &srv;
+        async move {
+            eventually(Duration::from_secs(60), "the idle prompt", || async {
+                let c = srv.backend.capture(&session).await.ok()?;
+                (activity_from_screen(&c.text) == Some(Activity::Idle)).then_some(())
+            })
+            .await;
+        }
+    };
+    let session = SessionId::new("fresh-0");
+    let mut req = LaunchRequest {
+        session: session.clone(),
+        dir: dir.clone(),
+        account: AccountId::new("a"),
+        config_dir: a.clone(),
+        resume: None,
+    };
+    let id = srv.backend.launch(&req).await.unwrap().claude_session;
+    idle(session.clone()).await;
+    srv.backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    req.account = AccountId::new("b");
+    req.config_dir = b.clone();
+    req.resume = Some(id.clone());
+    let moved = srv.backend.launch(&req).await.unwrap();
+    assert_eq!(moved.claude_session, id);
+    idle(session.clone()).await;
+    assert_eq!(
+        srv.backend.liveness(&session).await.unwrap(),
+        Liveness::Alive
+    );
+    let described = srv.backend.describe(&session).await.unwrap();
+    assert_eq!(described.claude_session.as_ref(), Some(&id));
+    srv.backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    // What 2.1.328 writes when a session that never had a turn exits (recorded from the
+    // real CLI): metadata lines only.
+    let folder = shared.join(paths::project_folder_name(&dir));
+    std::fs::create_dir_all(&folder).unwrap();
+    let stub = failover_core::ClaudeSessionId::new("43349eaf-f44a-4538-81b8-4a715f045259");
+    let metadata = format!(
+        "{{\"type\":\"mode\",\"mode\":\"normal\",\"sessionId\":\"{stub}\"}}\n\
+         {{\"type\":\"permission-mode\",\"permissionMode\":\"auto\",\"sessionId\":\"{stub}\"}}\n\
+         {{\"type\":\"session-owner\",\"accountUuid\":\"746f6b6d-6169-4e00-8000-000000000001\",\"organizationUuid\":\"746f6b6d-6169-4e00-8000-000000000002\",\"sessionId\":\"{stub}\"}}\n"
+    );
+    std::fs::write(folder.join(format!("{stub}.jsonl")), &metadata).unwrap();
+    let third = SessionId::new("fresh-2");
+    let req = LaunchRequest {
+        session: third.clone(),
+        dir: dir.clone(),
+        account: AccountId::new("a"),
+        config_dir: a.clone(),
+        resume: Some(stub.clone()),
+    };
+    assert_eq!(srv.backend.launch(&req).await.unwrap().claude_session, stub);
+    idle(third.clone()).await;
+    assert_eq!(srv.backend.liveness(&third).await.unwrap(), Liveness::Alive);
+    srv.backend
+        .stop(&third, Duration::from_secs(20))
+        .await
+        .unwrap();
+    // The metadata-only file is kept beside, never deleted.
+    let aside: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{stub}.jsonl.no-conversation-"))
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), metadata);
+
+    // No transcript anywhere: started under the id asked for.
+    let never = failover_core::ClaudeSessionId::new("0b3c1d2e-4f50-4a6b-8c7d-9e0f1a2b3c4d");
+    let other = SessionId::new("fresh-1");
+    let req = LaunchRequest {
+        session: other.clone(),
+        dir: dir.clone(),
+        account: AccountId::new("b"),
+        config_dir: b.clone(),
+        resume: Some(never.clone()),
+    };
+    assert_eq!(
+        srv.backend.launch(&req).await.unwrap().claude_session,
+        never
+    );
+    idle(other.clone()).await;
+    srv.backend
+        .stop(&other, Duration::from_secs(20))
+        .await
+        .unwrap();
+}
+
+/// A folder no account trusts is never trusted on the person's behalf: the launch leaves
+/// every global config as it was, and the session is reported as waiting for trust.
+#[tokio::test]
+async fn a_folder_trusted_nowhere_waits_for_trust() {
+    let Some(claude) = real_claude() else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_500s(listener));
+    let accounts = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(accounts.path()).unwrap();
+    let (a, b, shared) = (root.join("a"), root.join("b"), root.join("shared"));
+    std::fs::create_dir_all(&shared).unwrap();
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec![claude.to_string_lossy().into_owned()];
+        c.env.push(("ANTHROPIC_BASE_URL".into(), base.clone()));
+        c.account_dirs = vec![a.clone(), b.clone()];
+        c.width = 120;
+        c.height = 40;
+        c.command_timeout = Duration::from_secs(10);
+    });
+    let trusted = std::fs::canonicalize(srv.dir("elsewhere")).unwrap();
+    let dir = std::fs::canonicalize(srv.dir("untrusted")).unwrap();
+    // Both accounts trust another folder only.
+    fake_account(&a, &trusted, &shared);
+    fake_account(&b, &trusted, &shared);
+    let before = (std::fs::read(a.join(".claude.json")).unwrap(),);
+
+    let session = SessionId::new("untrusted-0");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    srv.backend
+        .launch(&LaunchRequest {
+            session: session.clone(),
+            dir: dir.clone(),
+            account: AccountId::new("b"),
+            config_dir: b.clone(),
+            resume: None,
+        })
+        .await
+        .unwrap();
+    let detector = std::sync::Arc::new(failover_core::quota::PaneDetector::new());
+    let observer = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            session.clone(),
+            detector,
+            tx,
+            Default::default(),
+        )
+        .run(),
+    );
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(ObserverEvent::Activity {
+                activity: Activity::WaitingForTrust,
+                ..
+            })) => break,
+            Ok(Some(_)) => {}
+            other => panic!("no waiting-for-trust report: {other:?}"),
+        }
+    }
+    observer.abort();
+    assert_eq!(
+        srv.backend.liveness(&session).await.unwrap(),
+        Liveness::Alive,
+        "it waits; nothing answered the dialog"
+    );
+    // The CLI rewrites its own account's file at start; neither trusts the folder, and the
+    // other account's file is untouched.
+    for d in [&a, &b] {
+        assert!(
+            !failover_tmux::global_config::is_trusted(&d.join(".claude.json"), &dir).unwrap(),
+            "{} was made to trust the folder",
+            d.display()
+        );
+    }
+    assert_eq!(std::fs::read(a.join(".claude.json")).unwrap(), before.0);
+    srv.backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+}

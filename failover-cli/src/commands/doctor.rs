@@ -2,6 +2,7 @@
 //!
 //! Checks: the config file, tmux (present, version), the Claude Code binary (present, pinned
 //! version), each account dir (exists, logged in = credentials file present with mode 0600,
+//! its global config where Claude Code reads it (`~/.claude.json` for the default `~/.claude`),
 //! `projects/` linked to the shared tree, statusline hook installed), the settings and
 //! user-scope MCP servers that differ between accounts, the person's shared entries (linked
 //! on every account, conflict copies left by adoption), and the control socket (present,
@@ -17,7 +18,7 @@ use serde::Serialize;
 
 use crate::commands::Ctx;
 use failover_tmux::homes::{self, CREDENTIALS_FILE, LoginStatus};
-use failover_tmux::{person, statusline};
+use failover_tmux::{global_config, person, statusline};
 
 use crate::discover::{self, PINNED_CLAUDE_VERSION};
 use crate::error::CliError;
@@ -350,7 +351,7 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
         c.fail(
             &label,
             format!("config dir {} does not exist", tilde(dir)),
-            format!("log in: CLAUDE_CONFIG_DIR={} claude /login", tilde(dir)),
+            format!("log in: {}", login_command(dir)),
         );
         return;
     }
@@ -359,7 +360,7 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
         Ok(LoginStatus::Missing) => c.fail(
             format!("{label}: login"),
             format!("not logged in (no {CREDENTIALS_FILE} in {})", tilde(dir)),
-            format!("log in: CLAUDE_CONFIG_DIR={} claude /login", tilde(dir)),
+            format!("log in: {}", login_command(dir)),
         ),
         Ok(LoginStatus::PresentWorldReadable) => {
             let mode = std::fs::metadata(&cred).map_or(0, |m| m.permissions().mode() & 0o777);
@@ -379,6 +380,8 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
             format!("make {} readable by this user", tilde(dir)),
         ),
     }
+
+    check_global_config(c, &label, dir, &paths::home());
 
     let projects = dir.join("projects");
     let link = std::fs::read_link(&projects).ok();
@@ -431,6 +434,73 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
     }
 
     check_statusline(c, &label, dir);
+}
+
+/// How to log in to the account in `dir`: plain `claude /login` for the default `~/.claude`
+/// (with `CLAUDE_CONFIG_DIR=~/.claude` the CLI would write its login into a stray
+/// `~/.claude/.claude.json` instead of `~/.claude.json`).
+pub(crate) fn login_command(dir: &Path) -> String {
+    if global_config::is_default_dir(dir, &paths::home()) {
+        "claude /login".to_owned()
+    } else {
+        format!("CLAUDE_CONFIG_DIR={} claude /login", tilde(dir))
+    }
+}
+
+/// The account's global config (`.claude.json`): where Claude Code keeps its login and
+/// onboarding. The default dir `~/.claude` keeps it at `~/.claude.json` and is launched
+/// without `CLAUDE_CONFIG_DIR`; any other dir keeps it inside.
+fn check_global_config(c: &mut Checks, label: &str, dir: &Path, home: &Path) {
+    let check = format!("{label}: global config");
+    let global = global_config::path(dir, Some(home));
+    let present = global.is_file();
+    if global_config::is_default_dir(dir, home) {
+        if present {
+            c.ok(
+                &check,
+                format!(
+                    "default account: started without CLAUDE_CONFIG_DIR, so Claude Code keeps using {}",
+                    tilde(&global)
+                ),
+            );
+        } else {
+            c.fail(
+                &check,
+                format!(
+                    "default account, but {} is missing: Claude Code would show its first-run screen",
+                    tilde(&global)
+                ),
+                "run `claude` once without CLAUDE_CONFIG_DIR and log in (`claude /login`)",
+            );
+        }
+        let stray = dir.join(global_config::FILE);
+        if stray.is_file() {
+            c.warn(
+                format!("{label}: stray config"),
+                format!(
+                    "{} exists: left by a launch with CLAUDE_CONFIG_DIR={}; Claude Code ignores it for the default account, which uses {}",
+                    tilde(&stray),
+                    tilde(dir),
+                    tilde(&global)
+                ),
+                format!(
+                    "move it aside once you have checked nothing in it is needed: mv {s} {s}.bak",
+                    s = tilde(&stray)
+                ),
+            );
+        }
+    } else if present {
+        c.ok(&check, tilde(&global));
+    } else {
+        c.warn(
+            &check,
+            format!(
+                "{} is missing: Claude Code would show its first-run screen",
+                tilde(&global)
+            ),
+            format!("log in: {}", login_command(dir)),
+        );
+    }
 }
 
 /// The statusline hook: `settings.json` has a `statusLine` command that feeds claude-failover.

@@ -149,8 +149,8 @@ pub(crate) fn render(
             "logged in".to_owned()
         } else {
             format!(
-                "NOT logged in yet: CLAUDE_CONFIG_DIR={} claude /login",
-                tilde(&d.path)
+                "NOT logged in yet: {}",
+                crate::commands::doctor::login_command(&d.path)
             )
         };
         let _ = writeln!(

@@ -149,6 +149,8 @@ impl FailoverEngine {
                 m.conversation_unproven = false;
             }
             (Activity::Idle, _) => {}
+            // Shown as it is; the dialog is answered by a person, never by the engine.
+            (Activity::WaitingForTrust, _) => {}
         }
         *current = Some(activity);
     }

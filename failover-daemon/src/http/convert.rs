@@ -101,6 +101,7 @@ fn activity_name(a: Activity) -> &'static str {
     match a {
         Activity::Idle => "idle",
         Activity::Working => "working",
+        Activity::WaitingForTrust => "waiting_for_trust",
     }
 }
 

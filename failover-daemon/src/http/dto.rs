@@ -95,7 +95,9 @@ pub struct SessionDto {
     pub claude_session: Option<String>,
     /// The engine's name for its state (`running`, `stopping`, `launching`, `parked`, ...).
     pub state: String,
-    /// `idle` or `working`, when running and known.
+    /// `idle`, `working`, or `waiting_for_trust` (stopped at Claude Code's folder-trust
+    /// dialog: no account has trusted the folder, and it is never answered for the person),
+    /// when running and known.
     pub activity: Option<String>,
 }
 

@@ -97,6 +97,12 @@ pub struct WorldSpec {
     /// Files written into account dirs before the daemon starts: (account, path relative
     /// to its config dir, content).
     pub account_files: Vec<(String, String, String)>,
+    /// Lay the accounts out as in a real home (`<root>/home`, the sessions' `HOME`): the
+    /// first account is the default `~/.claude` with its global config at `~/.claude.json`,
+    /// the others `~/.claude-<name>`.
+    pub home_layout: bool,
+    /// Accounts (by name) whose global config trusts no project dir.
+    pub untrusting: Vec<String>,
 }
 
 impl WorldSpec {
@@ -119,6 +125,8 @@ impl WorldSpec {
             wait_ready: true,
             width: 160,
             account_files: Vec::new(),
+            home_layout: false,
+            untrusting: Vec::new(),
         }
     }
 }
@@ -178,13 +186,28 @@ impl World {
                 d
             })
             .collect();
+        let home = root.join("home");
         let accounts: Vec<(String, AccountDir)> = spec
             .accounts
             .iter()
-            .map(|n| {
-                let dir =
-                    make_account_dir(&root.join("accounts").join(n), &token(n), &project_dirs)
-                        .expect("account dir");
+            .enumerate()
+            .map(|(i, n)| {
+                let at = match (spec.home_layout, i) {
+                    (false, _) => root.join("accounts").join(n),
+                    (true, 0) => home.join(".claude"),
+                    (true, _) => home.join(format!(".claude-{n}")),
+                };
+                let trusted: &[PathBuf] = if spec.untrusting.contains(n) {
+                    &[]
+                } else {
+                    &project_dirs
+                };
+                let dir = make_account_dir(&at, &token(n), trusted).expect("account dir");
+                if spec.home_layout && i == 0 {
+                    // The default account keeps its global config beside its dir.
+                    std::fs::rename(at.join(".claude.json"), home.join(".claude.json"))
+                        .expect("move the default account's .claude.json");
+                }
                 (n.clone(), dir)
             })
             .collect();
@@ -206,9 +229,14 @@ impl World {
         writeln!(toml, "state_dir = {}", q(&root.join("state"))).ok();
         writeln!(toml, "[tmux]\nsocket = {:?}", tmux.socket()).ok();
         writeln!(toml, "[claude]\ncommand = {:?}", spec.claude).ok();
+        let home_env = if spec.home_layout {
+            format!(", HOME = {}", q(&home))
+        } else {
+            String::new()
+        };
         writeln!(
             toml,
-            "env = {{ {}, ANTHROPIC_BASE_URL = {:?}, TZ = \"UTC\" }}",
+            "env = {{ {}, ANTHROPIC_BASE_URL = {:?}, TZ = \"UTC\"{home_env} }}",
             failover_sim::tmux::offline_env_toml(),
             api.base_url()
         )

@@ -9,8 +9,18 @@ use failover_core::Activity;
 /// How many lines at the bottom of the screen count as the footer.
 const FOOTER_LINES: usize = 6;
 
-/// Classifies a screen capture; `None` when it shows neither state.
+/// Whether the screen shows Claude Code's folder-trust dialog ("Accessing workspace: …
+/// Is this a project you created or one you trust?", with "Yes, I trust this folder" among
+/// its choices; 2.1.328).
+pub fn shows_trust_dialog(screen: &str) -> bool {
+    screen.contains("Accessing workspace") && screen.contains("I trust this folder")
+}
+
+/// Classifies a screen capture; `None` when it shows none of the states.
 pub fn activity_from_screen(screen: &str) -> Option<Activity> {
+    if shows_trust_dialog(screen) {
+        return Some(Activity::WaitingForTrust);
+    }
     let mut lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
     while lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
@@ -143,6 +153,16 @@ mod tests {
         );
         assert!(!waits_to_continue(&cancelled));
         assert_eq!(activity_from_screen(&waiting), Some(Activity::Idle));
+    }
+
+    #[test]
+    fn the_trust_dialog_waits_for_a_person() {
+        // Recorded from Claude Code 2.1.328 in a folder its account had not trusted.
+        let screen = "────────────────────────────────────────\n Accessing workspace:\n /tmp/cfexp4/proj\n Quick safety check: Is this a project you created or one you trust? (Like your own code, a well-known open source\n project, or work from your team). If not, take a moment to review what's in this folder first.\n Claude Code'll be able to read, edit, and execute files here.\n Security guide\n ❯ No, exit\n   Yes, I trust this folder\n Enter to confirm · Esc to cancel\n";
+        assert_eq!(
+            activity_from_screen(screen),
+            Some(Activity::WaitingForTrust)
+        );
     }
 
     #[test]
