@@ -191,7 +191,8 @@ fn transient_message() -> impl Strategy<Value = String> {
     ]
 }
 
-/// How a message sits on screen: under the latest user turn, or as a bullet/spinner row.
+/// How a message sits on screen: under the latest user turn (0), as a `●` row (1: only
+/// Claude Code's own notices and retries count there) or as a status row (2).
 fn placed(message: String, marker: u8) -> Vec<String> {
     match marker {
         0 => vec!["❯ please continue".to_owned(), format!("  ⎿  {message}")],
@@ -285,6 +286,18 @@ fn style(text: &str, at: &[usize]) -> String {
     out
 }
 
+/// Whether `v` says `window` is used up: an exhausted account, or for a model's own weekly
+/// window `near_limit` at 100 % (the account still serves other models).
+fn used_up(v: &Verdict, window: LimitWindow) -> bool {
+    match window {
+        LimitWindow::WeeklyOpus | LimitWindow::WeeklySonnet => matches!(
+            v,
+            Verdict::NearLimit { window: w, used_percent, .. } if *w == window && *used_percent >= 100.0
+        ),
+        _ => matches!(v, Verdict::QuotaExhausted { window: w, .. } if *w == window),
+    }
+}
+
 fn ctx() -> DetectContext {
     DetectContext::utc(UnixMillis(1_785_000_000_000))
 }
@@ -313,7 +326,7 @@ proptest! {
     fn a_quota_message_anywhere_is_exhausted_with_its_window(
         before in conversation(),
         (message, window) in quota_message(),
-        marker in 0u8..2,
+        marker in select(&[0u8, 2][..]),
         follow_up in any::<bool>(),
         slash in any::<bool>(),
         (width, terminal, at) in layout(),
@@ -326,7 +339,7 @@ proptest! {
         }
         let got = detectors().pane.detect(&screen, &ctx());
         prop_assert!(
-            matches!(got.verdict, Verdict::QuotaExhausted { window: w, .. } if w == window),
+            used_up(&got.verdict, window),
             "expected {window:?}, got {got:?} on\n{screen}"
         );
         // Every generated message names its reset, and wrapping never loses it.
@@ -539,7 +552,7 @@ proptest! {
         let with_message = [rows[..border].join("\n"), turn, rows[border..].join("\n")].join("\n");
         let got = detectors().pane.detect(&with_message, &ctx());
         prop_assert!(
-            matches!(got.verdict, Verdict::QuotaExhausted { window: w, .. } if w == window),
+            used_up(&got.verdict, window),
             "expected {window:?}, got {got:?} on\n{with_message}"
         );
         prop_assert_eq!(detectors().pane.detect(screen, &ctx()).verdict, Verdict::Clear);

@@ -265,6 +265,8 @@ fn parse_row(start: usize, line: &str) -> Row<'_> {
 struct Candidate {
     verdict: Verdict,
     evidence: String,
+    /// Survives later replies of the same turn (the wrap-up notice).
+    sticky: bool,
 }
 
 impl PaneDetector {
@@ -319,6 +321,7 @@ impl PaneDetector {
         let mut block = Block::Loose;
         let mut after_blank = false;
         let mut after_rule = false;
+        let mut seen_content = false;
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut i = 0;
         while i < rows.len() {
@@ -359,18 +362,20 @@ impl PaneDetector {
                     check = Some(Anchor::Start);
                 }
                 (_, Kind::Bullet) => check = Some(Anchor::Start),
-                (Block::Reply, Kind::Result) if !after_blank => {}
-                (_, Kind::Result) => {
-                    if block == Block::Reply {
-                        block = Block::Loose;
-                    }
+                // The error of a refused turn hangs right under the prompt (or under the
+                // error before it); at the top of the capture the prompt may have scrolled
+                // away. Any other `⎿` is a tool's output or a quote inside a reply.
+                (Block::UserTurn | Block::Message, Kind::Result) if !after_blank => {
                     check = Some(Anchor::Start);
                 }
+                (Block::Loose, Kind::Result) if !seen_content => check = Some(Anchor::Start),
+                (_, Kind::Result) => block = Block::Reply,
                 (Block::UserTurn | Block::Reply, Kind::Other) => {}
                 (Block::Loose | Block::Message, Kind::Other) => check = Some(Anchor::Start),
             }
             after_blank = false;
             after_rule = false;
+            seen_content = true;
 
             if let Some(anchor) = check {
                 let last = Self::continuation_end(&rows, i);
@@ -378,20 +383,33 @@ impl PaneDetector {
                     .then(|| Self::joined(&rows, i, last, row.content))
                     .and_then(|joined| {
                         let (verdict, at) = self.messages.classify(&joined, anchor, ctx)?;
+                        // On a `●` row only Claude Code's own notices (and retries) count:
+                        // any other wording there is the model's reply quoting it.
+                        let own_notice = matches!(verdict, Verdict::Transient { .. })
+                            || (row.indent == 0 && self.messages.is_notice_bullet(&joined));
+                        if row.kind == Kind::Bullet && block != Block::Footer && !own_notice {
+                            return None;
+                        }
                         Some((verdict, joined[at..].trim().to_owned()))
                     });
                 match found {
                     Some((verdict, evidence)) => {
-                        candidates.push(Candidate { verdict, evidence });
+                        let sticky = self.messages.is_wrap_up(&evidence);
+                        candidates.push(Candidate {
+                            verdict,
+                            evidence,
+                            sticky,
+                        });
                         if block != Block::Footer {
                             block = Block::Message;
                         }
                         next = last + 1;
                     }
                     None if row.kind == Kind::Bullet && block != Block::Footer => {
-                        // A reply or tool call: everything above is history.
+                        // A reply or tool call: everything above is history, except the
+                        // wrap-up notice, after which the model goes on working.
                         block = Block::Reply;
-                        candidates.clear();
+                        candidates.retain(|c| c.sticky);
                     }
                     None => {}
                 }
@@ -436,9 +454,24 @@ fn choose(candidates: Vec<Candidate>) -> Detection {
             best = Some(c);
         }
     }
-    let Some(best) = best else {
+    let Some(mut best) = best else {
         return Detection::clear();
     };
+    // A quota that names no window (`Usage limit reached · continuing automatically …`)
+    // beside a model's used-up weekly window is that window's companion notice.
+    if matches!(
+        best.verdict,
+        Verdict::QuotaExhausted {
+            window: LimitWindow::Other,
+            ..
+        }
+    ) {
+        if let Some(model) = candidates.iter().rev().find(|c| {
+            matches!(c.verdict, Verdict::NearLimit { used_percent, .. } if used_percent >= 100.0)
+        }) {
+            best = model;
+        }
+    }
     let mut verdict = best.verdict.clone();
     if let Verdict::QuotaExhausted { resets_at, .. } = &mut verdict {
         if resets_at.is_none() {
