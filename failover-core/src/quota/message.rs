@@ -176,7 +176,7 @@ impl MessageClassifier {
                   | (?:claude\s*(?:ai\s*)?)?usage\s*limit\s*reached\s*\|\s*\d{9,13}
                   | approaching\s*your\s*[^·∙•|.:\n—–]{0,40}?limit\s*[—–-]+\s*claude\s*will\s*wrap\s*up
                   | (?:please\s*run\s*/login\s*[·∙•]\s*)?api\s*error\b
-                  | (?:not\s*logged\s*in|invalid\s*api\s*key|oauth\s*token\s*(?:has\s*)?(?:expired|been\s*revoked|revoked)|login\s*(?:has\s*)?expired|login\s*reached\s*its\s*time\s*limit)\s*[·∙•]\s*(?:please\s*)?run\s*/login
+                  | (?:not\s*logged\s*in|invalid\s*api\s*key|oauth\s*token\s*(?:has\s*)?(?:expired|been\s*revoked|revoked)|login\s*(?:has\s*)?expired|login\s*reached\s*its\s*time\s*limit)\s*[·∙•]\s*(?:please\s*)?run\s*/login\s*$
                   | failed\s*to\s*authenticate\s*:
                 )",
             ),
@@ -231,7 +231,13 @@ impl MessageClassifier {
                         .map(|((i, c), _)| i + c.len_utf8()),
                 );
                 let mut best: Option<(Verdict, usize)> = None;
+                // The end of the notice found last: a later word start inside it is the tail
+                // of that notice (`Opus weekly limit reached` holds `weekly limit reached`).
+                let mut inside_until = 0;
                 for start in starts {
+                    if start < inside_until {
+                        continue;
+                    }
                     // Retries are never shown in the footer; a user's own statusline there
                     // may well say "error" or "429", so transient wordings count only at the
                     // start of a conversation row.
@@ -239,6 +245,7 @@ impl MessageClassifier {
                         .classify_at(&text[start..], ctx)
                         .filter(|v| !matches!(v, Verdict::Transient { .. }));
                     if let Some(v) = found {
+                        inside_until = notice_end(text, start);
                         if best.as_ref().is_none_or(|(b, _)| rank(&v) > rank(b)) {
                             best = Some((v, start));
                         }
@@ -350,6 +357,15 @@ impl MessageClassifier {
     }
 }
 
+/// Where the notice that starts at `start` in a footer row ends: at the next separator
+/// (`·`, `∙`, `•`, `|`) or a gap of two spaces, whichever comes first.
+fn notice_end(text: &str, start: usize) -> usize {
+    let rest = &text[start..];
+    let sep = rest.find(['·', '∙', '•', '|']).unwrap_or(rest.len());
+    let gap = rest.find("  ").unwrap_or(rest.len());
+    start + sep.min(gap)
+}
+
 /// The verdict for a window used up: an exhausted account, except for a model's own weekly
 /// window, which leaves the account usable with other models (`near_limit` at 100 %).
 pub(crate) fn used_up(window: LimitWindow, resets_at: Option<UnixMillis>) -> Verdict {
@@ -405,6 +421,8 @@ fn foreign_agent(text: &str) -> bool {
         "upgrade to pro",
         "upgrade to plus",
         "upgrade your plan to continue",
+        "pro models",
+        "access resets",
     ]
     .iter()
     .any(|w| lower.contains(w))

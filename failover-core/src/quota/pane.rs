@@ -106,6 +106,8 @@ const KEYWORDS: &[&str] = &[
     "oo many",
     "oo Many",
     "etwork",
+    "xtra usage",
+    "sage credits",
 ];
 
 /// Detects quota, login and transient failures in a captured pane (with or without ANSI).
