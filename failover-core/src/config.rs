@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(config().validate(), Ok(()));
-        assert_eq!(config().proactive_percent, 95.0);
+        assert_eq!(config().proactive_percent, 90.0);
         assert_eq!(config().mode, PolicyMode::SingleActive);
     }
 
