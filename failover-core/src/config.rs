@@ -58,7 +58,11 @@ pub struct EngineConfig {
     pub sessions: Vec<SessionSpec>,
     /// Single-active or spread.
     pub mode: PolicyMode,
-    /// Fail over before exhaustion once a window's use reaches this percentage (default 95).
+    /// Fail over before exhaustion once a window's use reaches this percentage (default 90).
+    ///
+    /// The default sits below the 95 % at which Claude Code 2.1.3xx tells the model to wrap
+    /// up the current step (0.95 for most plans, 0.99 and 0.9975 for the Max tiers): moving
+    /// at the next turn boundary before that keeps a person's work from being cut short.
     pub proactive_percent: f32,
     /// Consecutive pane observations with the same quota verdict needed to act (default 2).
     /// Structured sources (transcript, statusline, headers) need one.
@@ -97,7 +101,7 @@ impl EngineConfig {
             accounts,
             sessions,
             mode: PolicyMode::SingleActive,
-            proactive_percent: 95.0,
+            proactive_percent: 90.0,
             pane_confirmations: 2,
             unknown_reset_retry: Duration::from_secs(3600),
             return_to_preferred: true,
@@ -204,7 +208,7 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(config().validate(), Ok(()));
-        assert_eq!(config().proactive_percent, 95.0);
+        assert_eq!(config().proactive_percent, 90.0);
         assert_eq!(config().mode, PolicyMode::SingleActive);
     }
 

@@ -5,6 +5,8 @@
 //! `t=<seconds> <effect>` line per effect (see `failover_core::testkit::render_effect`).
 //! Effect replies are part of the script, so request ids (`#1`, `#2`, ...) are deterministic.
 
+use failover_core::quota::message::WRAP_UP_PERCENT;
+use failover_core::quota::{DetectContext, PaneDetector, QuotaDetector};
 use failover_core::testkit::{self, render_effect};
 use failover_core::{
     AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError, Detection,
@@ -472,7 +474,7 @@ fn proactive_failover_at_the_threshold_waits_for_a_turn_boundary() {
             (0, started("s1", "c1", "a")),
             (0, adopted()),
             (5, working("s1")),
-            (10, statusline("a", near(94.0, None), 10)),
+            (10, statusline("a", near(89.0, None), 10)),
             (20, statusline("a", near(96.0, Some(9000)), 20)),
             (30, idle("s1")),
             (31, done(1, checkpointed(Some("last")))),
@@ -483,6 +485,54 @@ fn proactive_failover_at_the_threshold_waits_for_a_turn_boundary() {
         t=10 persist active=a accounts=a:near_limit
         t=20 notify info [failover:a:b] failing over from a to b: a used 96% of its five_hour window (next reset 1970-01-01T02:30:00Z)
         t=20 persist active=b accounts=a:near_limit swap=a->b[s1]
+        t=30 checkpoint #1 s1 on a
+        t=31 stop #2 s1
+        ",
+    );
+}
+
+#[test]
+fn the_wrap_up_notice_moves_the_session_at_the_next_turn_boundary() {
+    // Past its wrap-up threshold Claude Code 2.1.3xx tells the model to wrap up the current
+    // step and says so on screen; the model goes on working. That notice, read by the pane
+    // detector, is near_limit evidence at or above the default proactive threshold: the
+    // session moves once its turn ends, not in the middle of it.
+    let screen = "❯ Refactor the parser module and run the tests\n\n\
+        ● Bash(cargo test)\n  ⎿  test result: ok. 40 passed\n\n\
+        ● Approaching your 5-hour usage limit — Claude will wrap up the current step.\n\n\
+        ● Finishing the lexer split now.\n\n\
+        ────────────────────────────────────────────────────────────\n❯ \n\
+        ────────────────────────────────────────────────────────────\n\
+          ⏵⏵ auto mode on (shift+tab to cycle)\n";
+    let config = cfg(&["a", "b"], &["s1"]);
+    // The default threshold moves sessions before the CLI starts wrapping up.
+    assert!(config.proactive_percent < WRAP_UP_PERCENT);
+    let seen = |at: i64| {
+        let detection =
+            PaneDetector::new().detect(screen, &DetectContext::utc(UnixMillis::from_secs(at)));
+        assert!(
+            matches!(detection.verdict, Verdict::NearLimit { used_percent, .. } if used_percent >= config.proactive_percent),
+            "{detection:?}"
+        );
+        pane("s1", detection.verdict, at)
+    };
+    check(
+        Setup::Fresh(config.clone()),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, seen(10)),
+            (12, seen(12)),
+            (20, working("s1")),
+            (30, idle("s1")),
+            (31, done(1, checkpointed(Some("last")))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=12 notify info [failover:a:b] failing over from a to b: a used 95% of its five_hour window
+        t=12 persist active=b accounts=a:near_limit swap=a->b[s1]
         t=30 checkpoint #1 s1 on a
         t=31 stop #2 s1
         ",

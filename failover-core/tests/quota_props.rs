@@ -191,7 +191,8 @@ fn transient_message() -> impl Strategy<Value = String> {
     ]
 }
 
-/// How a message sits on screen: under the latest user turn, or as a bullet/spinner row.
+/// How a message sits on screen: under the latest user turn (0), as a `●` row (1: only
+/// Claude Code's own notices and retries count there) or as a status row (2).
 fn placed(message: String, marker: u8) -> Vec<String> {
     match marker {
         0 => vec!["❯ please continue".to_owned(), format!("  ⎿  {message}")],
@@ -244,16 +245,18 @@ fn wrap(rows: &[String], width: usize, terminal: bool) -> String {
             .char_indices()
             .find(|(_, c)| !matches!(c, ' ' | '⎿' | '●' | '❯' | '✻'))
             .map_or(0, |(i, _)| row[..i].chars().count());
-        let mut line = String::new();
-        let mut len = 0;
-        for word in row.split(' ') {
+        // The row's own lead (indentation, marker, padding) stays on its first line.
+        let lead_end = row.char_indices().nth(indent).map_or(row.len(), |(i, _)| i);
+        let mut line = row[..lead_end].to_owned();
+        let mut len = indent;
+        for word in row[lead_end..].split(' ').filter(|w| !w.is_empty()) {
             let wlen = word.chars().count();
             if len > indent && len + 1 + wlen > width {
                 out.push(std::mem::take(&mut line));
                 line = " ".repeat(indent);
                 len = indent;
             }
-            if len > indent || (!line.is_empty() && !line.ends_with(' ')) {
+            if len > indent {
                 line.push(' ');
                 len += 1;
             }
@@ -285,6 +288,18 @@ fn style(text: &str, at: &[usize]) -> String {
     out
 }
 
+/// Whether `v` says `window` is used up: an exhausted account, or for a model's own weekly
+/// window `near_limit` at 100 % (the account still serves other models).
+fn used_up(v: &Verdict, window: LimitWindow) -> bool {
+    match window {
+        LimitWindow::WeeklyOpus | LimitWindow::WeeklySonnet => matches!(
+            v,
+            Verdict::NearLimit { window: w, used_percent, .. } if *w == window && *used_percent >= 100.0
+        ),
+        _ => matches!(v, Verdict::QuotaExhausted { window: w, .. } if *w == window),
+    }
+}
+
 fn ctx() -> DetectContext {
     DetectContext::utc(UnixMillis(1_785_000_000_000))
 }
@@ -313,7 +328,7 @@ proptest! {
     fn a_quota_message_anywhere_is_exhausted_with_its_window(
         before in conversation(),
         (message, window) in quota_message(),
-        marker in 0u8..2,
+        marker in select(&[0u8, 2][..]),
         follow_up in any::<bool>(),
         slash in any::<bool>(),
         (width, terminal, at) in layout(),
@@ -326,7 +341,7 @@ proptest! {
         }
         let got = detectors().pane.detect(&screen, &ctx());
         prop_assert!(
-            matches!(got.verdict, Verdict::QuotaExhausted { window: w, .. } if w == window),
+            used_up(&got.verdict, window),
             "expected {window:?}, got {got:?} on\n{screen}"
         );
         // Every generated message names its reset, and wrapping never loses it.
@@ -539,7 +554,7 @@ proptest! {
         let with_message = [rows[..border].join("\n"), turn, rows[border..].join("\n")].join("\n");
         let got = detectors().pane.detect(&with_message, &ctx());
         prop_assert!(
-            matches!(got.verdict, Verdict::QuotaExhausted { window: w, .. } if w == window),
+            used_up(&got.verdict, window),
             "expected {window:?}, got {got:?} on\n{with_message}"
         );
         prop_assert_eq!(detectors().pane.detect(screen, &ctx()).verdict, Verdict::Clear);
@@ -573,5 +588,388 @@ proptest! {
         let screen = style(&wrap(&rows, width, terminal), &at);
         let got = detectors().pane.detect(&screen, &ctx());
         prop_assert_eq!(got.verdict, Verdict::Clear, "on\n{}", screen);
+    }
+}
+
+/// What a limit wording says when Claude Code itself draws it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Meaning {
+    /// The window is used up (`near_limit` at 100 % for a model's own window).
+    UsedUp(LimitWindow),
+    /// A window is close to its cap.
+    Near(LimitWindow),
+    /// The account must log in again.
+    Auth,
+}
+
+impl Meaning {
+    fn holds(self, v: &Verdict) -> bool {
+        match self {
+            Self::UsedUp(w) => used_up(v, w),
+            Self::Near(w) => matches!(v, Verdict::NearLimit { window, .. } if *window == w),
+            Self::Auth => matches!(v, Verdict::AuthRequired { .. }),
+        }
+    }
+}
+
+/// Every family of limit, near-limit and login wording (real strings of Claude Code 1.0.x to
+/// 2.1.3xx), with what it means and whether Claude Code draws it as a `●` row of its own.
+fn limit_wording() -> impl Strategy<Value = (String, Meaning, bool)> {
+    let sep = select(&["·", "∙"][..]);
+    let near_window = select(
+        &[
+            ("5-hour limit", LimitWindow::FiveHour),
+            ("session limit", LimitWindow::FiveHour),
+            ("weekly limit", LimitWindow::Weekly),
+            ("Opus limit", LimitWindow::WeeklyOpus),
+            ("Sonnet limit", LimitWindow::WeeklySonnet),
+        ][..],
+    );
+    let auth = select(
+        &[
+            ("Not logged in · Please run /login", true),
+            ("Login expired · Please run /login", true),
+            ("Login reached its time limit · Please run /login", true),
+            ("OAuth token revoked · Please run /login", true),
+            ("Invalid API key · Please run /login", true),
+            (
+                "Please run /login · API Error: 401 OAuth token has expired. Please obtain a new token or refresh your existing token.",
+                true,
+            ),
+            (
+                "API Error: 401 {\"type\":\"error\",\"error\":{\"type\":\"authentication_error\",\"message\":\"Invalid bearer token\"}} · Please run /login",
+                true,
+            ),
+            (
+                "Failed to authenticate: OAuth token revoked. Please log in again or contact your administrator.",
+                true,
+            ),
+            (
+                "Session expired. Please run /login to sign in again.",
+                false,
+            ),
+            (
+                "OAuth token refresh failed — run /login to re-authenticate",
+                false,
+            ),
+            (
+                "OAuth refresh token is no longer valid; run /login to re-authenticate",
+                false,
+            ),
+        ][..],
+    );
+    let reporter = select(
+        &[
+            "researcher@refactor-team failed:",
+            "Teammate tester:",
+            "Background task 3 failed:",
+            "Subagent Explore ·",
+            "Agent \"docs-writer\" failed:",
+        ][..],
+    );
+    prop_oneof![
+        quota_message().prop_map(|(m, w)| {
+            let epoch = m.contains('|');
+            (m, Meaning::UsedUp(w), epoch)
+        }),
+        (near_window.clone(), 50u8..100, sep.clone(), reset_text()).prop_map(
+            |((w, win), p, s, r)| (
+                format!("You've used {p}% of your {w} {s} resets {r}"),
+                Meaning::Near(win),
+                false
+            )
+        ),
+        (near_window, sep.clone(), prop::option::of(reset_text())).prop_map(|((w, win), s, r)| (
+            match r {
+                Some(r) => format!("You've hit your {w} {s} resets {r}"),
+                None => format!("You've hit your {w}"),
+            },
+            Meaning::UsedUp(win),
+            false
+        )),
+        select(&["Opus", "Sonnet"][..]).prop_map(|m| {
+            let (w, other) = if m == "Opus" {
+                (LimitWindow::WeeklyOpus, "Sonnet 4.5")
+            } else {
+                (LimitWindow::WeeklySonnet, "Opus 4.1")
+            };
+            (
+                format!("Claude {m} 4 limit reached, now using {other}"),
+                Meaning::UsedUp(w),
+                false,
+            )
+        }),
+        Just((
+            "Approaching your 5-hour usage limit — Claude will wrap up the current step."
+                .to_owned(),
+            Meaning::Near(LimitWindow::FiveHour),
+            true,
+        )),
+        Just((
+            "Approaching Opus usage limit · /model to use best available model".to_owned(),
+            Meaning::Near(LimitWindow::WeeklyOpus),
+            false,
+        )),
+        (
+            select(
+                &[
+                    "You're out of extra usage",
+                    "You're out of usage credits",
+                    "Your organization is out of usage credits."
+                ][..]
+            ),
+            sep.clone(),
+            reset_text(),
+        )
+            .prop_map(|(m, s, r)| (
+                format!("{m} {s} resets {r}"),
+                Meaning::UsedUp(LimitWindow::Other),
+                false
+            )),
+        (sep, time_text()).prop_map(|(s, t)| (
+            format!("Usage limit reached {s} continuing automatically at {t} {s} esc to cancel"),
+            Meaning::UsedUp(LimitWindow::Other),
+            true
+        )),
+        auth.prop_map(|(m, bullet)| (m.to_owned(), Meaning::Auth, bullet)),
+        (reporter, quota_message()).prop_map(|(p, (m, w))| (
+            format!("{p} {m}"),
+            Meaning::UsedUp(w),
+            false
+        )),
+        Just((
+            "Goal paused · usage limit reached · continues automatically when it resets".to_owned(),
+            Meaning::UsedUp(LimitWindow::Other),
+            false
+        )),
+    ]
+}
+
+/// One block of conversation content that holds `wording`, laid out as Claude Code lays out
+/// content: the model's reply (first line or a later paragraph, quoting a screen line with its
+/// glyph), a tool call's output (shown or collapsed), or the person's prompt.
+fn content_with(wording: &str, bullet_notice: bool, layout: u8, words: &str) -> Vec<String> {
+    match layout {
+        // A reply that starts with the wording. Wordings Claude Code draws as a `●` row of its
+        // own are, as the first words of a reply, indistinguishable on a plain screen; they
+        // are quoted after some words instead (the transcript tells those two apart).
+        0 if !bullet_notice => vec![format!("● {wording}"), String::new()],
+        0 | 1 => vec![format!("● {words}: {wording} {words}"), String::new()],
+        2 => vec![
+            format!("● {words}:"),
+            String::new(),
+            format!("  {wording}"),
+            String::new(),
+            format!("  {words}"),
+            String::new(),
+        ],
+        // A reply quoting the screen, glyphs included.
+        3 => vec![
+            "● It looks like this on screen:".to_owned(),
+            String::new(),
+            "  ❯ Refactor the parser".to_owned(),
+            format!("  ⎿  {wording}"),
+            String::new(),
+            format!("  ● {wording}"),
+            format!("  ✻ {wording}"),
+            format!("  ⚠ {wording}"),
+            String::new(),
+        ],
+        4 => vec![
+            format!("● Bash(printf '%s\\n' \"{}\")", wording.replace('"', "'")),
+            format!("  ⎿  {wording}"),
+            format!("     {wording}"),
+            format!("     {words}"),
+            String::new(),
+        ],
+        5 => vec![
+            "● Read 1 file (ctrl+o to expand)".to_owned(),
+            String::new(),
+            format!("● Update(notes/limits.md)"),
+            "  ⎿  Updated notes/limits.md with 2 additions".to_owned(),
+            format!("       12 + {wording}"),
+            format!("       13 + {words}"),
+            String::new(),
+        ],
+        _ => vec![format!("❯ {wording} <- {words}"), String::new()],
+    }
+}
+
+/// Lays rows out the three ways a capture can hold them: wrapped by Claude Code, wrapped by
+/// the terminal, or joined (`capture-pane -J`, long rows whole).
+fn laid_out(rows: &[String], width: usize, how: u8) -> String {
+    match how {
+        0 => wrap(rows, width, false),
+        1 => wrap(rows, width, true),
+        _ => rows.join("\n"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+
+    /// Limit wording inside conversation content never yields a verdict.
+    #[test]
+    fn limit_wording_inside_conversation_content_never_yields_a_verdict(
+        before in conversation(),
+        quoted in prop::collection::vec((limit_wording(), 0u8..7), 1..4),
+        words in sentence(1, 8),
+        summary in any::<bool>(),
+        width in 60usize..=200,
+        how in 0u8..3,
+        at in prop::collection::vec(0usize..4000, 0..40),
+        styled in any::<bool>(),
+    ) {
+        let mut rows = before;
+        for ((wording, _, bullet_notice), layout) in &quoted {
+            rows.extend(content_with(wording, *bullet_notice, *layout, &words));
+        }
+        if summary {
+            rows.push("✻ Worked for 3s · done 10:39 PM".into());
+        }
+        rows.extend(trailer(width, false, false));
+        let mut screen = laid_out(&rows, width, how);
+        if styled {
+            screen = style(&screen, &at);
+        }
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert!(
+            !matches!(
+                got.verdict,
+                Verdict::QuotaExhausted { .. } | Verdict::NearLimit { .. } | Verdict::AuthRequired { .. }
+            ),
+            "got {got:?} on\n{screen}"
+        );
+    }
+
+    /// The converse: the same wordings drawn by Claude Code itself (the error under the
+    /// refused prompt, a status row, the footer, its own `●` notices) yield their verdict,
+    /// also with the turn summary `✻ <verb> for 0s` under the refused turn.
+    #[test]
+    fn the_same_wording_as_chrome_yields_its_verdict(
+        before in conversation(),
+        (wording, meaning, bullet_notice) in limit_wording(),
+        place in 0u8..4,
+        summary in select(&["Worked", "Baked", "Churned", "Sautéed", "Cogitated"][..]),
+        with_summary in any::<bool>(),
+        width in 60usize..=200,
+        how in 0u8..3,
+        at in prop::collection::vec(0usize..4000, 0..40),
+        styled in any::<bool>(),
+    ) {
+        let mut rows = before;
+        rows.push("❯ Refactor the parser module and run the tests again".into());
+        let footer = match place {
+            0 => {
+                rows.push(format!("  ⎿  {wording}"));
+                None
+            }
+            1 => {
+                rows.push(format!("✻ {wording}"));
+                None
+            }
+            2 if bullet_notice => {
+                rows.push(String::new());
+                rows.push(format!("● {wording}"));
+                None
+            }
+            _ => Some(format!("  ⚠ {wording}")),
+        };
+        if with_summary {
+            rows.push(String::new());
+            rows.push(format!("✻ {summary} for 0s · done 10:39 PM"));
+        }
+        rows.push(String::new());
+        rows.push("─".repeat(width));
+        rows.push("❯ ".into());
+        rows.push("─".repeat(width));
+        rows.extend(footer);
+        rows.push("  ⏵⏵ auto mode on (shift+tab to cycle)".into());
+        let mut screen = laid_out(&rows, width, how);
+        if styled {
+            screen = style(&screen, &at);
+        }
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert!(meaning.holds(&got.verdict), "expected {meaning:?}, got {got:?} on\n{screen}");
+    }
+
+    /// Other agents' limit wordings (Gemini CLI, Codex) never count as Claude's, wherever they
+    /// are drawn.
+    #[test]
+    fn other_agents_limit_wording_never_counts(
+        wording in select(&[
+            "You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) or try again in 5 days 22 hours 11 minutes.",
+            "You've hit your usage limit. Try again in 4 days 20 hours 9 minutes.",
+            "You've hit your usage limit. Upgrade your plan to continue, or try again at Jul 10th, 2026 11:52 AM.",
+            "You have reached your daily gemini-2.5-pro quota limit.",
+            "You have reached your daily quota limit.",
+            "Usage limit reached for gemini-3-flash-preview.",
+            "Usage limit reached for all Pro models. Access resets at 3:54 PM PST.",
+        ][..]),
+        marker in select(&["", "■ ", "✕ ", "⚡ "][..]),
+        place in 0u8..3,
+        width in 60usize..=200,
+        how in 0u8..3,
+    ) {
+        let row = format!("{marker}{wording}");
+        let mut rows = vec!["❯ Refactor the parser".to_owned()];
+        let mut footer = None;
+        match place {
+            0 => rows.push(format!("  ⎿  {row}")),
+            1 => rows.push(row),
+            _ => footer = Some(format!("  {row}")),
+        }
+        rows.push(String::new());
+        rows.push("─".repeat(width));
+        rows.push("❯ ".into());
+        rows.push("─".repeat(width));
+        rows.extend(footer);
+        let screen = laid_out(&rows, width, how);
+        let got = detectors().pane.detect(&screen, &ctx());
+        prop_assert!(
+            !matches!(got.verdict, Verdict::QuotaExhausted { .. } | Verdict::NearLimit { .. }),
+            "got {got:?} on\n{screen}"
+        );
+    }
+
+    /// The wrap-up notice stays current while the model goes on working in the same turn; a
+    /// later prompt makes it history.
+    #[test]
+    fn the_wrap_up_notice_outlives_the_replies_of_its_turn(
+        before in conversation(),
+        replies in prop::collection::vec(sentence(1, 20), 1..4),
+        later_prompt in any::<bool>(),
+        width in 60usize..=200,
+        how in 0u8..3,
+    ) {
+        let mut rows = before;
+        rows.push("❯ Refactor the parser module".into());
+        rows.push(String::new());
+        rows.push("● Bash(cargo test)".into());
+        rows.push("  ⎿  test result: ok. 40 passed".into());
+        rows.push(String::new());
+        rows.push("● Approaching your 5-hour usage limit — Claude will wrap up the current step.".into());
+        rows.push(String::new());
+        for r in &replies {
+            rows.push(format!("● Done: {r}"));
+            rows.push(String::new());
+        }
+        if later_prompt {
+            rows.push("❯ Please go on".into());
+            rows.push(String::new());
+            rows.push("● Done.".into());
+            rows.push(String::new());
+        }
+        rows.extend(trailer(width, false, false));
+        let screen = laid_out(&rows, width, how);
+        let got = detectors().pane.detect(&screen, &ctx());
+        if later_prompt {
+            prop_assert_eq!(got.verdict, Verdict::Clear, "on\n{}", screen);
+        } else {
+            prop_assert!(
+                matches!(got.verdict, Verdict::NearLimit { window: LimitWindow::FiveHour, used_percent, .. } if used_percent == 95.0),
+                "got {got:?} on\n{screen}"
+            );
+        }
     }
 }

@@ -179,15 +179,17 @@ fn statusline_windows() {
 fn transcript_lines() {
     let t = TranscriptDetector::new();
     let line = |v: serde_json::Value| t.detect(&v.to_string(), &ctx()).verdict;
-    // Structured quota fields win over the text's window and reset.
+    // Structured quota fields win over the text's window and reset; a model's own weekly
+    // window used up is near_limit at 100 % (the account still serves other models).
     assert_eq!(
         line(serde_json::json!({
             "type": "assistant", "isApiErrorMessage": true, "apiErrorStatus": 429,
             "quotaLimits": {"status": "rejected", "resetsAt": 1_795_700_000, "rateLimitType": "seven_day_opus"},
             "message": {"model": "<synthetic>", "content": [{"type": "text", "text": "Usage limit reached"}]}
         })),
-        Verdict::QuotaExhausted {
+        Verdict::NearLimit {
             window: LimitWindow::WeeklyOpus,
+            used_percent: 100.0,
             resets_at: Some(UnixMillis(1_795_700_000_000)),
         }
     );

@@ -65,7 +65,7 @@ fn defaults_fill_in_what_is_not_said() {
         dir.path().join("accounts/b")
     );
     assert_eq!(cfg.engine.accounts[1].preference, 1);
-    assert_eq!(cfg.engine.proactive_percent, 95.0);
+    assert_eq!(cfg.engine.proactive_percent, 90.0);
     assert!(cfg.control.tcp.is_none());
     assert!(cfg.notify.log);
 }
@@ -248,7 +248,7 @@ fn the_documented_example_parses_and_sets_every_key() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.engine.accounts.len(), 2);
     assert_eq!(cfg.engine.sessions.len(), 2);
-    assert_eq!(cfg.engine.proactive_percent, 95.0);
+    assert_eq!(cfg.engine.proactive_percent, 90.0);
     assert_eq!(
         cfg.claude
             .env

@@ -17,8 +17,23 @@
 //!    `Opus`, `Sonnet` variants), `Claude usage limit reached. Your limit will reset at …`,
 //!    `5-hour limit reached ∙ resets 3pm`, `Usage limit reached · continuing automatically
 //!    at …`.
+//!    Extra usage or usage credits used up (`You're out of extra usage`, `You're out of
+//!    usage credits`, `Your organization is out of usage credits`): quota, window `other`.
 //! 5. Near-limit wordings: `You've used 92% of your 5-hour limit · resets …`,
-//!    `Over 90% of your weekly limit used`.
+//!    `Over 90% of your weekly limit used`, and the notices that carry no figure:
+//!    2.1.3xx's wrap-up notice `Approaching your 5-hour usage limit — Claude will wrap up the
+//!    current step.` and older `Approaching Opus usage limit`, taken as
+//!    [`WRAP_UP_PERCENT`] (the lowest threshold at which the CLI shows them).
+//!
+//! **Model-scoped windows** (`Opus`, `Sonnet`): a model's weekly cap used up leaves the
+//! account usable with other models, so every wording of it (`You've hit your Opus limit ·
+//! resets …`, `Opus weekly limit reached ∙ resets …`, `You've used 100% of your Sonnet
+//! limit`) and the model-fallback notices (`Claude Opus 4 limit reached, now using Sonnet
+//! 4`) are `near_limit` at 100 % for that model's window, never an exhausted account.
+//!
+//! **Other agents' wordings** never count: a text naming Gemini, Codex, OpenAI or ChatGPT,
+//! or using their phrasing (`try again in 4 days`, `daily quota limit`, `Usage limit
+//! reached for gemini-2.5-pro`), is not Claude Code's.
 //!
 //! Matching is case-insensitive and tolerant of missing spaces, because a hard wrap may
 //! glue two words together when the rows are joined back.
@@ -28,6 +43,7 @@ use regex::{Regex, RegexSet};
 use super::reset::ResetParser;
 use super::{AuthReason, DetectContext, TransientKind, Verdict};
 use crate::account::LimitWindow;
+use crate::time::UnixMillis;
 
 /// Where a message must start in the text handed to [`MessageClassifier::classify`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +58,11 @@ pub enum Anchor {
     Anywhere,
 }
 
+/// The used percentage a near-limit notice without a figure stands for: the CLI's default
+/// wrap-up threshold (0.95 of the window; some plans use 0.99 or 0.9975), so at least this
+/// much is used when the notice shows.
+pub const WRAP_UP_PERCENT: f32 = 95.0;
+
 /// Classifies single message texts. Build it once; it holds compiled regexes.
 #[derive(Debug, Clone)]
 pub struct MessageClassifier {
@@ -55,6 +76,11 @@ pub struct MessageClassifier {
     window_reached: Regex,
     near_used: Regex,
     near_over: Regex,
+    near_approaching: Regex,
+    extra_usage: Regex,
+    model_fallback: Regex,
+    notice_bullet: Regex,
+    wrap_up: Regex,
     resets: ResetParser,
 }
 
@@ -92,6 +118,13 @@ impl MessageClassifier {
                   | api\s*error\b[^\n]*?(?:authentication_error|invalid\s*api\s*key|oauth\s*token|token\s*(?:has\s*)?(?:expired|been\s*revoked|revoked)|please\s*run\s*/login|not\s*logged\s*in|permission_error)
                   | (?:401|403)\b[^\n]*?(?:unauthori[sz]ed|forbidden|authentication|/login)
                   | you{apos}?ve\s*been\s*logged\s*out
+                  | not\s*signed\s*in\s*to\s*claude\b
+                  | login\s*(?:has\s*)?expired
+                  | login\s*reached\s*its\s*time\s*limit
+                  | session\s*expired\b[^\n]*?/login
+                  | failed\s*to\s*authenticate
+                  | oauth\s*(?:refresh\s*)?token\s*(?:is\s*)?(?:no\s*longer\s*valid|refresh\s*failed|expired)
+                  | oauth\s*refresh\s*token\b[^\n]*?/login
                 )"
             )),
             transient: compile(
@@ -128,6 +161,28 @@ impl MessageClassifier {
             near_over: compile(
                 r"(?i)^over\s*(?P<p>\d{1,3}(?:\.\d+)?)\s*%\s*of\s*(?:your|the)\s*(?P<w>[^·∙•|.:\n%]{0,40}?)\s*limit\s*used",
             ),
+            near_approaching: compile(
+                r"(?i)^approaching\s*(?:your\s*|the\s*)?(?P<w>[^·∙•|.:\n%—–]{0,40}?)\s*(?:usage\s*)?limit\b",
+            ),
+            extra_usage: compile(&format!(
+                r"(?i)^(?:you{apos}\s*re|you\s*are|your\s*(?:organization|org|team|account)\s*is)\s*out\s*of\s*(?:extra\s*usage|usage\s*credits)"
+            )),
+            model_fallback: compile(
+                r"(?i)^(?:claude\s*)?(?P<w>opus|sonnet)\b[^·∙•|:\n]{0,24}?\blimit\s*reached\s*[,·∙•—–-]?\s*(?:now\s*using|switching\s*to|falling\s*back\s*to|using)\b",
+            ),
+            notice_bullet: compile(
+                r"(?ix)^(?:
+                    usage\s*limit\s*reached(?:\s*again)?\s*[·∙•]\s*(?:continuing\s*automatically|set\s*to\s*continue\s*automatically|wrapping\s*up|brief\s*included\s*wrap-?up)
+                  | (?:claude\s*(?:ai\s*)?)?usage\s*limit\s*reached\s*\|\s*\d{9,13}
+                  | approaching\s*your\s*[^·∙•|.:\n—–]{0,40}?limit\s*[—–-]+\s*claude\s*will\s*wrap\s*up
+                  | (?:please\s*run\s*/login\s*[·∙•]\s*)?api\s*error\b
+                  | (?:not\s*logged\s*in|invalid\s*api\s*key|oauth\s*token\s*(?:has\s*)?(?:expired|been\s*revoked|revoked)|login\s*(?:has\s*)?expired|login\s*reached\s*its\s*time\s*limit)\s*[·∙•]\s*(?:please\s*)?run\s*/login\s*$
+                  | failed\s*to\s*authenticate\s*:
+                )",
+            ),
+            wrap_up: compile(
+                r"(?i)^approaching\s*your\s*[^·∙•|.:\n—–]{0,40}?limit\s*[—–-]+\s*claude\s*will\s*wrap\s*up",
+            ),
             resets: ResetParser::new(),
         };
         let patterns = [
@@ -139,6 +194,9 @@ impl MessageClassifier {
             &this.window_reached,
             &this.near_used,
             &this.near_over,
+            &this.near_approaching,
+            &this.extra_usage,
+            &this.model_fallback,
         ]
         .map(Regex::as_str);
         #[allow(clippy::expect_used)]
@@ -162,7 +220,7 @@ impl MessageClassifier {
         ctx: &DetectContext,
     ) -> Option<(Verdict, usize)> {
         match anchor {
-            Anchor::Start => self.classify_at(text, ctx).map(|v| (v, 0)),
+            Anchor::Start => self.classify_start(text, ctx).map(|v| (v, 0)),
             Anchor::Anywhere => {
                 // Try the text from the start, then from every word start: footer rows put
                 // several notices side by side.
@@ -173,7 +231,13 @@ impl MessageClassifier {
                         .map(|((i, c), _)| i + c.len_utf8()),
                 );
                 let mut best: Option<(Verdict, usize)> = None;
+                // The end of the notice found last: a later word start inside it is the tail
+                // of that notice (`Opus weekly limit reached` holds `weekly limit reached`).
+                let mut inside_until = 0;
                 for start in starts {
+                    if start < inside_until {
+                        continue;
+                    }
                     // Retries are never shown in the footer; a user's own statusline there
                     // may well say "error" or "429", so transient wordings count only at the
                     // start of a conversation row.
@@ -181,6 +245,7 @@ impl MessageClassifier {
                         .classify_at(&text[start..], ctx)
                         .filter(|v| !matches!(v, Verdict::Transient { .. }));
                     if let Some(v) = found {
+                        inside_until = notice_end(text, start);
                         if best.as_ref().is_none_or(|(b, _)| rank(&v) > rank(b)) {
                             best = Some((v, start));
                         }
@@ -191,6 +256,32 @@ impl MessageClassifier {
         }
     }
 
+    /// Whether `text` starts with one of the notices Claude Code draws as a `●` row of its
+    /// own (`Usage limit reached · continuing automatically at …`, `Claude AI usage limit
+    /// reached|<epoch>`, the wrap-up notice). Any other wording on a `●` row is the model's
+    /// reply quoting it.
+    pub fn is_notice_bullet(&self, text: &str) -> bool {
+        self.notice_bullet.is_match(text.trim_start())
+    }
+
+    /// Whether `text` starts with the wrap-up notice (`Approaching your 5-hour usage limit —
+    /// Claude will wrap up the current step.`). The model keeps working after it, so a reply
+    /// below it does not make it history.
+    pub fn is_wrap_up(&self, text: &str) -> bool {
+        self.wrap_up.is_match(text.trim_start())
+    }
+
+    /// Classifies `text` from its start, or else after a short prefix naming who reports it
+    /// (`researcher failed: You've hit your limit …`, `Background task 3 · usage limit
+    /// reached`, `Goal paused · usage limit reached · …`).
+    fn classify_start(&self, text: &str, ctx: &DetectContext) -> Option<Verdict> {
+        if let Some(v) = self.classify_at(text, ctx) {
+            return Some(v);
+        }
+        let (rest, _) = after_reporter_prefix(text)?;
+        self.classify_at(rest, ctx)
+    }
+
     fn classify_at(&self, text: &str, ctx: &DetectContext) -> Option<Verdict> {
         let text = text.trim_start();
         // One lazy-DFA pass rejects almost every row; only a row that starts a message runs
@@ -199,10 +290,10 @@ impl MessageClassifier {
             return None;
         }
         if self.epoch_quota.is_match(text) {
-            return Some(Verdict::QuotaExhausted {
-                window: window_in(text).unwrap_or(LimitWindow::Other),
-                resets_at: self.resets.find(text, ctx),
-            });
+            return Some(used_up(
+                window_in(text).unwrap_or(LimitWindow::Other),
+                self.resets.find(text, ctx),
+            ));
         }
         if self.auth.is_match(text) {
             return Some(Verdict::AuthRequired {
@@ -213,43 +304,128 @@ impl MessageClassifier {
             // An unrecognised `API Error: 400 …` is neither transient nor a quota.
             return transient_kind(text).map(|kind| Verdict::Transient { kind });
         }
-        if let Some(c) = self.quota_hit.captures(text) {
-            let words = c.name("w").map_or("", |m| m.as_str());
-            return window_from_words(words).map(|window| Verdict::QuotaExhausted {
-                window,
+        if foreign_agent(text) {
+            return None;
+        }
+        if self.extra_usage.is_match(text) {
+            return Some(Verdict::QuotaExhausted {
+                window: LimitWindow::Other,
                 resets_at: self.resets.find(text, ctx),
             });
         }
-        if let Some(c) = self.window_reached.captures(text) {
+        if let Some(c) = self.model_fallback.captures(text) {
             let words = c.name("w").map_or("", |m| m.as_str());
-            return window_from_words(words).map(|window| Verdict::QuotaExhausted {
-                window,
-                resets_at: self.resets.find(text, ctx),
-            });
+            return window_from_words(words).map(|w| used_up(w, self.resets.find(text, ctx)));
+        }
+        for pattern in [&self.quota_hit, &self.window_reached] {
+            if let Some(c) = pattern.captures(text) {
+                let words = c.name("w").map_or("", |m| m.as_str());
+                return window_from_words(words).map(|w| used_up(w, self.resets.find(text, ctx)));
+            }
         }
         if self.quota_reached.is_match(text) {
-            return Some(Verdict::QuotaExhausted {
-                window: window_in(text).unwrap_or(LimitWindow::Other),
-                resets_at: self.resets.find(text, ctx),
-            });
+            return Some(used_up(
+                window_in(text).unwrap_or(LimitWindow::Other),
+                self.resets.find(text, ctx),
+            ));
         }
-        let near = self
+        if let Some(near) = self
             .near_used
             .captures(text)
-            .or_else(|| self.near_over.captures(text))?;
-        let used_percent: f32 = near.name("p")?.as_str().parse().ok()?;
+            .or_else(|| self.near_over.captures(text))
+        {
+            let used_percent: f32 = near.name("p")?.as_str().parse().ok()?;
+            let window = window_from_words(near.name("w").map_or("", |m| m.as_str()))?;
+            let resets_at = self.resets.find(text, ctx);
+            return Some(if used_percent >= 100.0 {
+                used_up(window, resets_at)
+            } else {
+                Verdict::NearLimit {
+                    window,
+                    used_percent,
+                    resets_at,
+                }
+            });
+        }
+        let near = self.near_approaching.captures(text)?;
         let window = window_from_words(near.name("w").map_or("", |m| m.as_str()))?;
-        let resets_at = self.resets.find(text, ctx);
-        Some(if used_percent >= 100.0 {
-            Verdict::QuotaExhausted { window, resets_at }
-        } else {
-            Verdict::NearLimit {
-                window,
-                used_percent,
-                resets_at,
-            }
+        Some(Verdict::NearLimit {
+            window,
+            used_percent: WRAP_UP_PERCENT,
+            resets_at: self.resets.find(text, ctx),
         })
     }
+}
+
+/// Where the notice that starts at `start` in a footer row ends: at the next separator
+/// (`·`, `∙`, `•`, `|`) or a gap of two spaces, whichever comes first.
+fn notice_end(text: &str, start: usize) -> usize {
+    let rest = &text[start..];
+    let sep = rest.find(['·', '∙', '•', '|']).unwrap_or(rest.len());
+    let gap = rest.find("  ").unwrap_or(rest.len());
+    start + sep.min(gap)
+}
+
+/// The verdict for a window used up: an exhausted account, except for a model's own weekly
+/// window, which leaves the account usable with other models (`near_limit` at 100 %).
+pub(crate) fn used_up(window: LimitWindow, resets_at: Option<UnixMillis>) -> Verdict {
+    match window {
+        LimitWindow::WeeklyOpus | LimitWindow::WeeklySonnet => Verdict::NearLimit {
+            window,
+            used_percent: 100.0,
+            resets_at,
+        },
+        _ => Verdict::QuotaExhausted { window, resets_at },
+    }
+}
+
+/// Words of a prefix that names who reports a failure on Claude Code's own rows: an agent
+/// team's teammate, a subagent, a background task, a paused goal.
+const REPORTERS: &[&str] = &[
+    "agent", "teammate", "task", "worker", "goal", "job", "failed", "error", "@",
+];
+
+/// The text after a reporter's prefix (`researcher@team failed: …`, `Goal paused · …`): at
+/// most 80 bytes ending in `:`, `·`, `∙` or `—`, and naming a reporter. `None` when the
+/// text has no such prefix.
+fn after_reporter_prefix(text: &str) -> Option<(&str, &str)> {
+    let mut search = 0;
+    while let Some(found) = text[search..].find([':', '·', '∙', '—']) {
+        let at = search + found;
+        if at > 80 {
+            return None;
+        }
+        let sep_len = text[at..].chars().next().map_or(1, char::len_utf8);
+        let (prefix, rest) = (&text[..at], &text[at + sep_len..]);
+        let lower = prefix.to_lowercase();
+        if REPORTERS.iter().any(|w| lower.contains(w)) && rest.starts_with(' ') {
+            return Some((rest.trim_start(), prefix));
+        }
+        search = at + sep_len;
+    }
+    None
+}
+
+/// Whether a limit text is another coding agent's (Gemini CLI, Codex), not Claude Code's.
+fn foreign_agent(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    [
+        "gemini",
+        "codex",
+        "openai",
+        "chatgpt",
+        "gpt-",
+        "try again in ",
+        "try again at ",
+        "quota limit",
+        "upgrade to pro",
+        "upgrade to plus",
+        "upgrade your plan to continue",
+        "pro models",
+        "access resets",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 /// How much a verdict matters when several are current at once: a quota outranks a login
@@ -412,10 +588,12 @@ mod tests {
 
     #[test]
     fn families() {
+        // A model's weekly window used up leaves the account usable with other models.
         assert!(matches!(
             v("You've hit your weekly Opus limit · resets 3pm"),
-            Some(Verdict::QuotaExhausted {
+            Some(Verdict::NearLimit {
                 window: LimitWindow::WeeklyOpus,
+                used_percent: 100.0,
                 ..
             })
         ));
@@ -451,8 +629,15 @@ mod tests {
         ));
         assert_eq!(v("API Error: 400 prompt is too long"), None);
         assert_eq!(v("OAuth token refreshed"), None);
-        // Model fallback, not an account quota.
-        assert_eq!(v("Claude Opus 4 limit reached, now using Sonnet 4"), None);
+        // Model fallback: that model's window, not an account quota.
+        assert!(matches!(
+            v("Claude Opus 4 limit reached, now using Sonnet 4"),
+            Some(Verdict::NearLimit {
+                window: LimitWindow::WeeklyOpus,
+                used_percent: 100.0,
+                ..
+            })
+        ));
         assert!(matches!(
             v("Claude Max usage limit reached · resets 3pm"),
             Some(Verdict::QuotaExhausted {

@@ -19,23 +19,43 @@
 //!
 //! # Rules
 //!
-//! - **Only messages count.** A message is a row whose content, after its `⎿`/`●` marker,
-//!   *starts* with one of the wordings of [`MessageClassifier`]. Text that merely contains a
-//!   wording (an assistant explaining what the limit message looks like) is not a message.
-//! - **Quotes are not messages.** Rows of a user turn (`>`/`❯` and its indented
-//!   continuation), of the input box, and of a tool call's output (`⎿` rows directly under a
-//!   `●` tool call or reply, and their continuation) are skipped. A `⎿` after a blank row
-//!   starts a block of its own (Claude Code renders an API error as its own block).
-//! - **Status rows count.** A row that starts with a spinner or notice glyph at the left
-//!   edge (`✻`, `✶`, `✳`, `✢`, `✽`, `⚠`) is Claude Code's own status line: Claude Code
-//!   shows retries there (`✻ 500 Internal server error · retrying in 1s · attempt 3/10`).
+//! - **Only Claude Code's own rows count, never conversation content.** Messages are read
+//!   only where Claude Code draws them itself:
+//!   - a `⎿` row right under a user turn (or under the error before it): the error of the
+//!     refused turn. At the top of the capture, where the prompt may have scrolled away, a
+//!     `⎿` row counts too. Any other `⎿` row is a tool's output (under a `● Tool(…)` call)
+//!     or a quote inside a reply (after a blank row): content.
+//!   - a `●` row at the left edge that is one of Claude Code's own notices
+//!     ([`MessageClassifier::is_notice_bullet`]: `Usage limit reached · continuing
+//!     automatically at …`, `Claude AI usage limit reached|<epoch>`, an API error or a login
+//!     failure as the CLI draws it, the wrap-up notice) or a retry. Any other wording on a
+//!     `●` row is the model's reply: it quotes the wording and makes what is above history.
+//!     A reply whose first line is character for character one of those notices cannot be
+//!     told apart on a plain-text screen; the transcript can.
+//!   - a status row (spinner or notice glyph at the left edge: `✻`, `✶`, `✳`, `✢`, `✽`,
+//!     `⚠`): Claude Code shows retries there (`✻ 500 Internal server error · retrying in 1s ·
+//!     attempt 3/10`). The turn summary after a refused turn (`✻ Worked for 0s`) is such a
+//!     row, not a reply: the message above it stays current.
+//!   - the footer under the input box (see below).
+//!
+//!   Everything else is content: replies and their continuation rows, tool calls and their
+//!   output, the person's prompts (`>`/`❯` and their indented continuation), the input box.
+//! - **A message must start its row**, after the marker, or follow a short prefix naming who
+//!   reports it (`researcher@team failed: You've hit your limit …`, `Goal paused · usage
+//!   limit reached …`). Text that merely contains a wording is not a message.
 //! - **Only the current state counts.** A later user turn or a later `●` reply/tool call
-//!   makes every message above it stale. A slash command or shell escape (`❯ /model`,
+//!   makes every message above it stale, except the wrap-up notice (`Approaching your 5-hour
+//!   usage limit — Claude will wrap up the current step.`), after which the model goes on
+//!   working: only a later user turn makes that one history. A slash command or shell escape (`❯ /model`,
 //!   `❯ ! ls`) does not: it asks nothing of the model (Claude Code itself opens
 //!   `/rate-limit-options` right under a quota message). The footer under the input box is
 //!   always current; there a message may start anywhere in a row (Claude Code puts its
 //!   notices beside other hints), but transient wordings do not count (retries are shown
-//!   above the box, and a user's own statusline down there may mention errors).
+//!   above the box, and a user's own statusline down there may mention errors), and a word
+//!   inside a notice already found is its tail, not a notice of its own.
+//! - **A model's used-up weekly window** (`near_limit` at 100 %) beside a notice that names
+//!   no window (`Usage limit reached · continuing automatically …`) is what that notice is
+//!   about: the account is not exhausted.
 //! - **The input box** is a prompt row right under a top border (`───` or `╭───╮`); what
 //!   follows until the closing border is being typed, what follows that is the footer.
 //! - **Several current messages:** the highest rank wins (quota, then login, then transient,
@@ -106,6 +126,8 @@ const KEYWORDS: &[&str] = &[
     "oo many",
     "oo Many",
     "etwork",
+    "xtra usage",
+    "sage credits",
 ];
 
 /// Detects quota, login and transient failures in a captured pane (with or without ANSI).
@@ -265,6 +287,8 @@ fn parse_row(start: usize, line: &str) -> Row<'_> {
 struct Candidate {
     verdict: Verdict,
     evidence: String,
+    /// Survives later replies of the same turn (the wrap-up notice).
+    sticky: bool,
 }
 
 impl PaneDetector {
@@ -319,6 +343,7 @@ impl PaneDetector {
         let mut block = Block::Loose;
         let mut after_blank = false;
         let mut after_rule = false;
+        let mut seen_content = false;
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut i = 0;
         while i < rows.len() {
@@ -359,18 +384,20 @@ impl PaneDetector {
                     check = Some(Anchor::Start);
                 }
                 (_, Kind::Bullet) => check = Some(Anchor::Start),
-                (Block::Reply, Kind::Result) if !after_blank => {}
-                (_, Kind::Result) => {
-                    if block == Block::Reply {
-                        block = Block::Loose;
-                    }
+                // The error of a refused turn hangs right under the prompt (or under the
+                // error before it); at the top of the capture the prompt may have scrolled
+                // away. Any other `⎿` is a tool's output or a quote inside a reply.
+                (Block::UserTurn | Block::Message, Kind::Result) if !after_blank => {
                     check = Some(Anchor::Start);
                 }
+                (Block::Loose, Kind::Result) if !seen_content => check = Some(Anchor::Start),
+                (_, Kind::Result) => block = Block::Reply,
                 (Block::UserTurn | Block::Reply, Kind::Other) => {}
                 (Block::Loose | Block::Message, Kind::Other) => check = Some(Anchor::Start),
             }
             after_blank = false;
             after_rule = false;
+            seen_content = true;
 
             if let Some(anchor) = check {
                 let last = Self::continuation_end(&rows, i);
@@ -378,20 +405,33 @@ impl PaneDetector {
                     .then(|| Self::joined(&rows, i, last, row.content))
                     .and_then(|joined| {
                         let (verdict, at) = self.messages.classify(&joined, anchor, ctx)?;
+                        // On a `●` row only Claude Code's own notices (and retries) count:
+                        // any other wording there is the model's reply quoting it.
+                        let own_notice = matches!(verdict, Verdict::Transient { .. })
+                            || (row.indent == 0 && self.messages.is_notice_bullet(&joined));
+                        if row.kind == Kind::Bullet && block != Block::Footer && !own_notice {
+                            return None;
+                        }
                         Some((verdict, joined[at..].trim().to_owned()))
                     });
                 match found {
                     Some((verdict, evidence)) => {
-                        candidates.push(Candidate { verdict, evidence });
+                        let sticky = self.messages.is_wrap_up(&evidence);
+                        candidates.push(Candidate {
+                            verdict,
+                            evidence,
+                            sticky,
+                        });
                         if block != Block::Footer {
                             block = Block::Message;
                         }
                         next = last + 1;
                     }
                     None if row.kind == Kind::Bullet && block != Block::Footer => {
-                        // A reply or tool call: everything above is history.
+                        // A reply or tool call: everything above is history, except the
+                        // wrap-up notice, after which the model goes on working.
                         block = Block::Reply;
-                        candidates.clear();
+                        candidates.retain(|c| c.sticky);
                     }
                     None => {}
                 }
@@ -436,9 +476,24 @@ fn choose(candidates: Vec<Candidate>) -> Detection {
             best = Some(c);
         }
     }
-    let Some(best) = best else {
+    let Some(mut best) = best else {
         return Detection::clear();
     };
+    // A quota that names no window (`Usage limit reached · continuing automatically …`)
+    // beside a model's used-up weekly window is that window's companion notice.
+    if matches!(
+        best.verdict,
+        Verdict::QuotaExhausted {
+            window: LimitWindow::Other,
+            ..
+        }
+    ) {
+        if let Some(model) = candidates.iter().rev().find(|c| {
+            matches!(c.verdict, Verdict::NearLimit { used_percent, .. } if used_percent >= 100.0)
+        }) {
+            best = model;
+        }
+    }
     let mut verdict = best.verdict.clone();
     if let Verdict::QuotaExhausted { resets_at, .. } = &mut verdict {
         if resets_at.is_none() {

@@ -36,7 +36,7 @@
 
 use serde_json::Value;
 
-use super::message::{Anchor, MessageClassifier, rank};
+use super::message::{Anchor, MessageClassifier, rank, used_up};
 use super::statusline::{instant_from_json, window_from_claim};
 use super::{
     AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind, Verdict,
@@ -87,19 +87,31 @@ impl TranscriptDetector {
             }
         }
         if let Some(limits) = structured_limits(&obj) {
-            let (window, resets_at) = match &best {
-                Some((Verdict::QuotaExhausted { window, resets_at }, _)) => (*window, *resets_at),
-                _ => (LimitWindow::Other, None),
+            // The text's own reading of a used-up window (a model's weekly window reads as
+            // `near_limit` at 100 %, see `message`).
+            let (window, resets_at, from_text) = match &best {
+                Some((Verdict::QuotaExhausted { window, resets_at }, _)) => {
+                    (*window, *resets_at, true)
+                }
+                Some((
+                    Verdict::NearLimit {
+                        window,
+                        used_percent,
+                        resets_at,
+                    },
+                    _,
+                )) if *used_percent >= 100.0 => (*window, *resets_at, true),
+                _ => (LimitWindow::Other, None, false),
             };
             let evidence = match best {
-                Some((Verdict::QuotaExhausted { .. }, text)) => text,
+                Some((_, text)) if from_text => text,
                 _ => limits.evidence,
             };
             return Detection {
-                verdict: Verdict::QuotaExhausted {
-                    window: limits.window.unwrap_or(window),
-                    resets_at: limits.resets_at.or(resets_at),
-                },
+                verdict: used_up(
+                    limits.window.unwrap_or(window),
+                    limits.resets_at.or(resets_at),
+                ),
                 evidence: Some(evidence),
             };
         }
