@@ -28,7 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use failover_daemon::http::dto::{EventDto, EventKindDto, StatusDto};
-use failover_daemon::sim::accounts::{AccountDir, make_account_dir};
+use failover_daemon::sim::accounts::{AccountDir, allow_tools, make_account_dir};
 use failover_daemon::sim::mock_api::{MockAccount, MockApi, MockApiConfig, Mode, RecordedRequest};
 use failover_daemon::sim::tmux::PrivateTmux;
 
@@ -94,6 +94,9 @@ pub struct WorldSpec {
     pub wait_ready: bool,
     /// The window of each session (the CLI wraps its own lines at this width).
     pub width: u16,
+    /// Tool calls every account allows without asking (`settings.json`
+    /// `permissions.allow`, e.g. `Bash(printf:*)`).
+    pub allow_tools: Vec<String>,
 }
 
 impl WorldSpec {
@@ -115,6 +118,7 @@ impl WorldSpec {
             extra: String::new(),
             wait_ready: true,
             width: 160,
+            allow_tools: Vec::new(),
         }
     }
 }
@@ -181,6 +185,10 @@ impl World {
                 let dir =
                     make_account_dir(&root.join("accounts").join(n), &token(n), &project_dirs)
                         .expect("account dir");
+                if !spec.allow_tools.is_empty() {
+                    let patterns: Vec<&str> = spec.allow_tools.iter().map(String::as_str).collect();
+                    allow_tools(&dir.dir, &patterns).expect("allowed tools");
+                }
                 (n.clone(), dir)
             })
             .collect();
