@@ -19,8 +19,8 @@ const DAEMON: &str = env!("CARGO_BIN_EXE_claude-failoverd");
 /// sighting follows the next redraw; a swap starts with a checkpoint at once.
 const SETTLE: Duration = Duration::from_secs(5);
 
-/// How long the mock waits before each answer while the tool output is on screen.
-const REPLY_DELAY: Duration = Duration::from_secs(3);
+/// How long the mock holds the answer after the tool, while its output is on screen.
+const ANSWER_HOLD_SECS: u64 = 3;
 
 /// Whether `e` is the daemon learning that `session`'s transcript ends in an ordinary reply.
 fn ordinary_reply_of(e: &EventKindDto, session: &str) -> bool {
@@ -53,11 +53,15 @@ async fn limit_wording_in_a_reply_or_a_tool_output_never_swaps() {
 
     // s1: the model runs `printf`, whose output prints them; then it answers (the answer
     // comes only once the tool's result went back: the CLI ran the allowed command).
-    world.set_mode("a", Mode::PrintLimits);
     // Claude Code folds a finished shell call into `Ran 1 shell command` once the turn
-    // ends; the answers come a while after each request so the output stays drawn (and
+    // ends; the answer after the tool comes a while later so the output stays drawn (and
     // observed) meanwhile.
-    world.api.set_delays(REPLY_DELAY, Duration::ZERO);
+    world.set_mode(
+        "a",
+        Mode::PrintLimits {
+            hold_answer_secs: ANSWER_HOLD_SECS,
+        },
+    );
     let printed = "print the usage limit messages for the docs";
     world
         .wait_screen("s1", "an idle prompt", mins(1), e2e_support::is_idle)
@@ -73,7 +77,6 @@ async fn limit_wording_in_a_reply_or_a_tool_output_never_swaps() {
             sc.contains(&ack(printed))
         })
         .await;
-    world.api.set_delays(Duration::ZERO, Duration::ZERO);
 
     // The daemon has read both turns' replies, then had time to act on both screens.
     for s in ["s0", "s1"] {

@@ -218,10 +218,15 @@ async fn messages(
             | Mode::Usage { .. }
             | Mode::NearLimit { .. }
             | Mode::QuoteLimits
-            | Mode::PrintLimits,
+            | Mode::PrintLimits { .. },
         ) => {
-            let (delay, chunk) = delays(&shared);
+            let (mut delay, chunk) = delays(&shared);
             let answer = answer(mode, request, last_text.as_deref());
+            if let (Mode::PrintLimits { hold_answer_secs }, Answer::Text(_)) = (mode, &answer) {
+                if ends_with_tool_result(request) {
+                    delay = delay.max(Duration::from_secs(hold_answer_secs));
+                }
+            }
             let mut r = success(
                 &shared,
                 model.as_deref(),
@@ -308,7 +313,7 @@ fn answer(mode: Mode, request: &Value, last_text: Option<&str>) -> Answer {
         Mode::QuoteLimits if offers_tool(request, None) => {
             Answer::Text(limit_quotes(last_text.unwrap_or("")))
         }
-        Mode::PrintLimits if offers_tool(request, Some("Bash")) => {
+        Mode::PrintLimits { .. } if offers_tool(request, Some("Bash")) => {
             if ends_with_tool_result(request) {
                 Answer::Text(ack_text(prompt_text(request).as_deref().unwrap_or("")))
             } else {
