@@ -101,6 +101,17 @@ fn the_binary_agrees_with_every_fixture() {
             .unwrap()
             .display()
             .to_string();
+        if expected["vetoed_by"].as_str() == Some("transcript")
+            && matches!(
+                got["verdict"].as_str(),
+                Some("quota_exhausted" | "auth_required")
+            )
+        {
+            // A trap Claude Code draws like its own message: one file cannot tell, the
+            // engine's veto does (checked with the scenario's transcript in
+            // failover-core/tests/quota_fixtures.rs).
+            continue;
+        }
         for field in ["verdict", "window"] {
             if got[field] != expected[field] {
                 problems.push(format!(

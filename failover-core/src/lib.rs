@@ -140,7 +140,8 @@ pub use error_kind::FailureKind;
 pub use ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use quota::{
-    AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind, Verdict,
+    AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,
+    TransientKind, Verdict, VetoReason, WindowUsage,
 };
 pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
 pub use state::{PersistedSession, PersistedState, PersistedSwap};

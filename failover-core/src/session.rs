@@ -289,6 +289,14 @@ pub(crate) struct SessionMachine {
     pub(crate) quota_hit_at: Option<UnixMillis>,
     /// Consecutive identical pane verdicts.
     pub(crate) streak: Option<crate::engine::PaneStreak>,
+    /// The transcript's latest assistant message on this placement is an ordinary reply
+    /// (no prompt and no API error written since): pane limits are vetoed.
+    pub(crate) replied: bool,
+    /// The windows' use from the session's latest statusline on this placement.
+    pub(crate) usage: Vec<crate::quota::WindowUsage>,
+    /// When the engine last launched it: structured facts read before are about the
+    /// previous placement.
+    pub(crate) launched_at: Option<UnixMillis>,
     /// Deaths (exits, failed launches) since its last completed turn.
     pub(crate) deaths: u32,
     /// After a failed stop, no new stop is tried before this instant.
@@ -312,6 +320,9 @@ impl SessionMachine {
             pane_shows_history: false,
             quota_hit_at: None,
             streak: None,
+            replied: false,
+            usage: Vec::new(),
+            launched_at: None,
             deaths: 0,
             hold_until: None,
             recheck: Recheck::No,

@@ -9,9 +9,10 @@ use failover_core::quota::message::WRAP_UP_PERCENT;
 use failover_core::quota::{DetectContext, PaneDetector, QuotaDetector};
 use failover_core::testkit::{self, render_effect};
 use failover_core::{
-    AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError, Detection,
-    EffectOutcome, EngineConfig, FailoverEngine, FailureKind, Input, LimitWindow, PersistedState,
-    PolicyMode, RequestId, SignalSource, Subject, TransientKind, UnixMillis, Verdict,
+    AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError, Corroboration,
+    Detection, EffectOutcome, EngineConfig, FailoverEngine, FailureKind, Input, LimitWindow,
+    PersistedState, PolicyMode, RequestId, SignalSource, Subject, TransientKind, UnixMillis,
+    Verdict, WindowUsage,
 };
 
 // ----- the harness -----
@@ -108,6 +109,33 @@ fn statusline(account: &str, verdict: Verdict, observed: i64) -> Input {
         Subject::Account(account.into()),
         SignalSource::Statusline,
         verdict,
+        observed,
+    )
+}
+
+fn fact(s: &str, fact: Corroboration, observed: i64) -> Input {
+    Input::Corroboration {
+        session: s.into(),
+        fact,
+        observed_at: UnixMillis::from_secs(observed),
+    }
+}
+
+fn replied(s: &str, observed: i64) -> Input {
+    fact(s, Corroboration::OrdinaryReply, observed)
+}
+
+fn prompt_written(s: &str, observed: i64) -> Input {
+    fact(s, Corroboration::PromptWritten, observed)
+}
+
+fn usage(s: &str, used_percent: f32, observed: i64) -> Input {
+    fact(
+        s,
+        Corroboration::Usage(vec![WindowUsage {
+            window: LimitWindow::FiveHour,
+            used_percent,
+        }]),
         observed,
     )
 }
@@ -440,6 +468,173 @@ fn transient_verdict_vetoes_and_restarts_the_pane_count() {
         t=16 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T01:00:16Z (next reset 1970-01-01T01:00:16Z)
         t=16 checkpoint #1 s1 on a
         t=16 persist active=b accounts=a:exhausted swap=a->b[s1]
+        ",
+    );
+}
+
+// ----- corroboration: structured facts veto pane text -----
+
+#[test]
+fn a_pane_limit_after_an_ordinary_reply_is_vetoed_counted_and_never_swaps() {
+    // The reply quotes a limit message: the pane shows it, the transcript shows the turn
+    // ended in an ordinary assistant message.
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (5, prompt_written("s1", 5)),
+            (6, replied("s1", 6)),
+            (6, pane("s1", exhausted(None), 6)),
+            (7, pane("s1", exhausted(None), 7)),
+            (8, idle("s1")),
+            (9, pane("s1", exhausted(None), 9)),
+            (
+                10,
+                pane(
+                    "s1",
+                    Verdict::AuthRequired {
+                        reason: AuthReason::NotLoggedIn,
+                    },
+                    10,
+                ),
+            ),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=6 vetoed s1 on a quota_exhausted (transcript_ordinary_reply)
+        t=7 vetoed s1 on a quota_exhausted (transcript_ordinary_reply)
+        t=9 vetoed s1 on a quota_exhausted (transcript_ordinary_reply)
+        t=10 vetoed s1 on a auth_required (transcript_ordinary_reply)
+        ",
+    );
+}
+
+#[test]
+fn a_pane_limit_the_statusline_shows_under_100_percent_is_vetoed() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, usage("s1", 40.0, 5)),
+            (6, pane("s1", exhausted(None), 6)),
+            (7, pane("s1", exhausted(None), 7)),
+            // Nor is a near-limit notice the statusline puts far under the floor.
+            (8, pane("s1", near(92.0, None), 8)),
+            (9, pane("s1", near(92.0, None), 9)),
+            // A window the statusline does not report is not contradicted.
+            (
+                10,
+                pane(
+                    "s1",
+                    Verdict::QuotaExhausted {
+                        window: LimitWindow::Weekly,
+                        resets_at: None,
+                    },
+                    10,
+                ),
+            ),
+            (
+                11,
+                pane(
+                    "s1",
+                    Verdict::QuotaExhausted {
+                        window: LimitWindow::Weekly,
+                        resets_at: None,
+                    },
+                    11,
+                ),
+            ),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=6 vetoed s1 on a quota_exhausted (statusline_below_limit)
+        t=7 vetoed s1 on a quota_exhausted (statusline_below_limit)
+        t=8 vetoed s1 on a near_limit (statusline_below_limit)
+        t=9 vetoed s1 on a near_limit (statusline_below_limit)
+        t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its weekly window until 1970-01-01T01:00:11Z (next reset 1970-01-01T01:00:11Z)
+        t=11 checkpoint #1 s1 on a
+        t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
+        ",
+    );
+}
+
+#[test]
+fn pane_evidence_still_swaps_after_confirmations_when_the_transcript_has_no_reply() {
+    // A new prompt ends the previous reply's word; the transcript lags (or the version
+    // writes no error line): the pane alone decides, on its second sighting.
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (2, replied("s1", 2)),
+            (5, working("s1")),
+            (5, prompt_written("s1", 5)),
+            (6, pane("s1", exhausted(None), 6)),
+            (7, pane("s1", exhausted(None), 7)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=7 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T01:00:07Z (next reset 1970-01-01T01:00:07Z)
+        t=7 checkpoint #1 s1 on a
+        t=7 persist active=b accounts=a:exhausted swap=a->b[s1]
+        ",
+    );
+}
+
+#[test]
+fn a_429_in_the_transcript_swaps_even_after_an_ordinary_reply_and_lifts_the_veto() {
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (2, replied("s1", 2)),
+            (3, pane("s1", exhausted(None), 3)),
+            (5, transcript("s1", exhausted(Some(7200)), 5)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=3 vetoed s1 on a quota_exhausted (transcript_ordinary_reply)
+        t=5 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T02:00:00Z (next reset 1970-01-01T02:00:00Z)
+        t=5 checkpoint #1 s1 on a
+        t=5 persist active=b accounts=a:exhausted swap=a->b[s1]
+        ",
+    );
+    // An error line that is no quota (a throttle) still ends the reply's word: the pane
+    // then counts again.
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (2, replied("s1", 2)),
+            (
+                4,
+                transcript(
+                    "s1",
+                    Verdict::Transient {
+                        kind: TransientKind::Throttled,
+                    },
+                    4,
+                ),
+            ),
+            (5, pane("s1", exhausted(None), 5)),
+            (6, pane("s1", exhausted(None), 6)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=6 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T01:00:06Z (next reset 1970-01-01T01:00:06Z)
+        t=6 checkpoint #1 s1 on a
+        t=6 persist active=b accounts=a:exhausted swap=a->b[s1]
         ",
     );
 }

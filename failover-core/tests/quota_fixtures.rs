@@ -4,7 +4,10 @@
 //! (`.json`) or headers (`.headers.txt`), next to `<name>.expected.json`: the fields of
 //! `claude-failover detect --json` (`verdict`, `window`, `resets_at`, `used_percent`, and
 //! optionally `evidence`) plus `observed_at` (the `--now` it was recorded at) and optionally
-//! `local_zone` (an IANA name; UTC when absent). `recorded/` holds captures of the real CLI,
+//! `local_zone` (an IANA name; UTC when absent), and for traps `vetoed_by: "transcript"`: the
+//! pane may show what Claude Code draws exactly like its own limit message (it draws a reply
+//! that starts with one as an error block), and then the scenario's transcript must end in
+//! an ordinary reply, which the engine's veto needs. `recorded/` holds captures of the real CLI,
 //! `wordings/` hand-made variants and the wordings of older versions. Every file is picked
 //! up; a fixture without an expectation fails the test.
 
@@ -93,6 +96,22 @@ fn check(detectors: &Detectors, input: &Path) -> Vec<String> {
     }
     let report = detectors.report(Source::Auto, &text, &ctx);
     let verdict = &report.detection.verdict;
+    if verdict.name() != expected["verdict"].as_str().unwrap()
+        && expected["vetoed_by"].as_str() == Some("transcript")
+    {
+        // A trap Claude Code itself draws like its own message (a reply that starts with a
+        // limit message is drawn as an error block): the screen cannot tell, the engine's
+        // veto must. It does when the scenario's transcript ends in an ordinary reply and
+        // the verdict is one that reply contradicts.
+        return match vetoed_by_transcript(detectors, input, verdict) {
+            Ok(()) => Vec::new(),
+            Err(why) => vec![format!(
+                "{}: verdict {} and no veto: {why}",
+                input.strip_prefix(fixture_root()).unwrap().display(),
+                verdict.name()
+            )],
+        };
+    }
     if verdict.name() != expected["verdict"].as_str().unwrap() {
         problems.push(format!(
             "verdict {} ≠ {}",
@@ -139,6 +158,40 @@ fn check(detectors: &Detectors, input: &Path) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// Whether the transcript fixture of `pane`'s scenario ends in an ordinary reply, which
+/// makes the engine veto `verdict` (see `Corroboration` and the engine's Evidence rules).
+fn vetoed_by_transcript(
+    detectors: &Detectors,
+    pane: &Path,
+    verdict: &failover_core::Verdict,
+) -> Result<(), String> {
+    use failover_core::{Corroboration, Verdict};
+    if !matches!(
+        verdict,
+        Verdict::QuotaExhausted { .. } | Verdict::AuthRequired { .. }
+    ) {
+        return Err("an ordinary reply vetoes only quota_exhausted and auth_required".into());
+    }
+    let name = pane.file_name().unwrap().to_string_lossy().into_owned();
+    let scenario = name.rsplit_once("-w").map_or(name.as_str(), |(s, _)| s);
+    let transcript = pane.with_file_name(format!("{scenario}.transcript.jsonl"));
+    let text =
+        fs::read_to_string(&transcript).map_err(|e| format!("{}: {e}", transcript.display()))?;
+    let mut last = None;
+    for line in text.lines() {
+        if let Some(fact) = detectors.transcript.corroboration(line) {
+            last = Some(fact);
+        }
+    }
+    match last {
+        Some(Corroboration::OrdinaryReply) => Ok(()),
+        other => Err(format!(
+            "{} ends in {other:?}, not an ordinary reply",
+            transcript.display()
+        )),
+    }
 }
 
 #[test]

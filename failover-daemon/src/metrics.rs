@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use failover_core::{SignalSource, StatusSnapshot};
+use failover_core::{SignalSource, StatusSnapshot, VetoReason};
 
 /// Upper bounds (seconds) of the detection-latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 11] = [
@@ -20,6 +20,7 @@ pub const LATENCY_BUCKETS: [f64; 11] = [
 #[derive(Debug, Default)]
 pub struct Metrics {
     detections: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    vetoed: Mutex<BTreeMap<&'static str, u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -45,6 +46,21 @@ impl Metrics {
         if let Ok(mut map) = self.detections.lock() {
             *map.entry((source.as_str(), verdict)).or_default() += 1;
         }
+    }
+
+    /// Counts one pane verdict the engine vetoed.
+    pub fn record_veto(&self, reason: VetoReason) {
+        if let Ok(mut map) = self.vetoed.lock() {
+            *map.entry(reason.as_str()).or_default() += 1;
+        }
+    }
+
+    /// How many pane verdicts were vetoed for `reason`.
+    pub fn vetoed(&self, reason: VetoReason) -> u64 {
+        self.vetoed
+            .lock()
+            .map(|m| m.get(reason.as_str()).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// Records how long a detection took to reach the engine.
@@ -106,6 +122,18 @@ impl Metrics {
                 let _ = writeln!(
                     o,
                     "claude_failover_detections_total{{source=\"{source}\",verdict=\"{verdict}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP claude_failover_detections_vetoed_total Pane verdicts not acted on because a structured source contradicts them, by reason.\n# TYPE claude_failover_detections_vetoed_total counter"
+        );
+        if let Ok(map) = self.vetoed.lock() {
+            for (reason, n) in map.iter() {
+                let _ = writeln!(
+                    o,
+                    "claude_failover_detections_vetoed_total{{reason=\"{reason}\"}} {n}"
                 );
             }
         }

@@ -733,3 +733,106 @@ async fn a_program_that_exited_before_its_observer_attached_is_reported() {
     assert_eq!(status, Some(3));
     task.await.unwrap().unwrap();
 }
+
+/// The corroboration facts of one session, in order, until `until` is seen.
+async fn facts_until(
+    rx: &mut mpsc::Receiver<ObserverEvent>,
+    until: &failover_core::Corroboration,
+    seen: &mut Vec<failover_core::Corroboration>,
+) {
+    next_matching(rx, Duration::from_secs(2), |e| match e {
+        ObserverEvent::Corroboration { session, fact, .. } => {
+            assert_eq!(session, &SessionId::new("ccl-0"));
+            seen.push(fact.clone());
+            (fact == until).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transcript_and_statusline_report_what_is_fine_once_per_change() {
+    use failover_core::{Corroboration, WindowUsage};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("projects");
+    let folder = root.join("-work-proj");
+    std::fs::create_dir_all(&folder).unwrap();
+    let conv = "6a4b2c1d-0000-4000-8000-0000000000c0";
+    let path = folder.join(format!("{conv}.jsonl"));
+    std::fs::write(&path, "").unwrap();
+    let tracker = Tracker::default();
+    tracker.track(ClaudeSessionId::new(conv), SessionId::new("ccl-0"));
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = tokio::spawn(
+        TranscriptWatcher::new(&root, Arc::new(TranscriptDetector::new()), tx, tracker).run(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let prompt = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"what does the weekly limit look like?\"}}\n";
+    // A reply that quotes the limit word for word is an ordinary reply.
+    let reply = "{\"type\":\"assistant\",\"message\":{\"model\":\"claude-opus-5-5\",\"content\":[{\"type\":\"text\",\"text\":\"You've hit your weekly limit · resets Dec 9, 5am (UTC)\"}]}}\n";
+    let append = |text: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    let mut seen = Vec::new();
+    append(&format!("{prompt}{reply}{reply}"));
+    facts_until(&mut rx, &Corroboration::OrdinaryReply, &mut seen).await;
+    // An API error line ends the reply's word: the next reply is reported again, and a
+    // repeated reply of the same turn is not.
+    append(&format!("{}{reply}{reply}{prompt}", rate_limit_line(conv)));
+    facts_until(&mut rx, &Corroboration::PromptWritten, &mut seen).await;
+    assert_eq!(
+        seen,
+        [
+            Corroboration::PromptWritten,
+            Corroboration::OrdinaryReply,
+            Corroboration::OrdinaryReply,
+            Corroboration::PromptWritten,
+        ]
+    );
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    // The statusline's use per window, for the session whose document it is.
+    let spool = tmp.path().join("spool");
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = tokio::spawn(
+        StatuslineWatcher::new(
+            vec![(AccountId::new("a"), spool.clone())],
+            Arc::new(StatuslineDetector::new()),
+            tx,
+        )
+        .run(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reset = future_reset_secs();
+    spool_doc(
+        &spool,
+        "ccl-0",
+        1,
+        &format!(
+            r#"{{"session_id":"c1","rate_limits":{{"five_hour":{{"used_percentage":40,"resets_at":{reset}}}}}}}"#
+        ),
+    );
+    let mut seen = Vec::new();
+    let want = Corroboration::Usage(vec![WindowUsage {
+        window: LimitWindow::FiveHour,
+        used_percent: 40.0,
+    }]);
+    facts_until(&mut rx, &want, &mut seen).await;
+    assert_eq!(seen, [want]);
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -137,6 +137,9 @@ impl Embedder {
             }
             Effect::Persist(state) => self.stored = Some(state),
             Effect::Reply { request, reply } => println!("          reply to {request}: {reply:?}"),
+            Effect::DetectionVetoed {
+                session, reason, ..
+            } => println!("          pane evidence about {session} vetoed: {reason}"),
         }
     }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::notify::Notification;
+use crate::quota::VetoReason;
 use crate::state::PersistedState;
 
 /// The engine's answer to an operator [`Command`](crate::Command).
@@ -110,6 +111,22 @@ pub enum Effect {
         /// The answer.
         reply: CommandReply,
     },
+    /// For the record (metrics, event stream): pane evidence about a session was not acted
+    /// on because a structured source contradicts it. No reply.
+    ///
+    /// Added for the corroboration of pane evidence.
+    DetectionVetoed {
+        /// The session the pane belongs to.
+        session: SessionId,
+        /// The account it is on.
+        account: AccountId,
+        /// The vetoed verdict's name (`quota_exhausted`, `auth_required`, `near_limit`).
+        verdict: &'static str,
+        /// The pane text the verdict rested on.
+        evidence: Option<String>,
+        /// Which structured fact contradicts it.
+        reason: VetoReason,
+    },
 }
 
 impl Effect {
@@ -120,7 +137,10 @@ impl Effect {
             | Self::Stop { request, .. }
             | Self::Launch { request, .. }
             | Self::SendPrompt { request, .. } => Some(*request),
-            Self::Notify(_) | Self::Persist(_) | Self::Reply { .. } => None,
+            Self::Notify(_)
+            | Self::Persist(_)
+            | Self::Reply { .. }
+            | Self::DetectionVetoed { .. } => None,
         }
     }
 }

@@ -22,19 +22,21 @@
 //!   same holds for a session adopted after a restart on the destination of the swap the
 //!   previous run was making, or with a prompt still to replay: that run launched it.
 
-use crate::account::AccountState;
-use crate::engine::{FailoverEngine, Subject};
-use crate::ids::AccountId;
+use crate::account::{AccountState, LimitWindow};
+use crate::engine::{Effect, FailoverEngine, Subject};
+use crate::ids::{AccountId, SessionId};
 use crate::notify::{NotificationKind, Severity};
-use crate::quota::{Detection, SignalSource, Verdict};
-use crate::session::SessionState;
+use crate::quota::{
+    Corroboration, Detection, NEAR_LIMIT_FLOOR_PERCENT, SignalSource, Verdict, VetoReason,
+};
+use crate::session::{SessionMachine, SessionState};
 use crate::time::UnixMillis;
 
 /// Consecutive identical pane verdicts about one subject.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PaneStreak {
     /// The verdict's name and window: what "the same verdict" means.
-    key: (&'static str, Option<crate::account::LimitWindow>),
+    key: (&'static str, Option<LimitWindow>),
     count: u32,
 }
 
@@ -46,7 +48,7 @@ impl FailoverEngine {
         detection: Detection,
         observed_at: UnixMillis,
     ) {
-        let verdict = detection.verdict;
+        let Detection { verdict, evidence } = detection;
         let account = match &subject {
             Subject::Session(sid) => {
                 let Some(m) = self.sessions.get(sid) else {
@@ -64,6 +66,17 @@ impl FailoverEngine {
                 let Some(account) = m.state.account().cloned() else {
                     return self.ignore("detection for a session on no account");
                 };
+                if source == SignalSource::Pane {
+                    if let Some(reason) = veto(m, &verdict) {
+                        return self.veto(sid, account, &verdict, evidence, reason);
+                    }
+                }
+                if source == SignalSource::Transcript && !matches!(verdict, Verdict::Clear) {
+                    // An API error written after the reply: the latest answer failed.
+                    if let Some(m) = self.sessions.get_mut(sid) {
+                        m.replied = false;
+                    }
+                }
                 account
             }
             Subject::Account(account) => {
@@ -104,6 +117,49 @@ impl FailoverEngine {
             None => false,
         };
         self.apply_verdict(&subject, &account, verdict, source, confirmed, observed_at);
+    }
+
+    /// Pane evidence a structured fact contradicts: not acted on, recorded, and the run of
+    /// identical pane verdicts starts again.
+    fn veto(
+        &mut self,
+        session: &SessionId,
+        account: AccountId,
+        verdict: &Verdict,
+        evidence: Option<String>,
+        reason: VetoReason,
+    ) {
+        if let Some(m) = self.sessions.get_mut(session) {
+            m.streak = None;
+        }
+        self.out.push(Effect::DetectionVetoed {
+            session: session.clone(),
+            account,
+            verdict: verdict.name(),
+            evidence,
+            reason,
+        });
+    }
+
+    pub(super) fn on_corroboration(
+        &mut self,
+        session: &SessionId,
+        fact: Corroboration,
+        observed_at: UnixMillis,
+    ) {
+        let Some(m) = self.sessions.get_mut(session) else {
+            return self.ignore("corroboration for an unknown session");
+        };
+        if m.launched_at.is_some_and(|t| observed_at < t) {
+            // Read before the launch on the account it is on now: about the previous
+            // placement.
+            return self.ignore("stale corroboration (before the launch)");
+        }
+        match fact {
+            Corroboration::OrdinaryReply => m.replied = true,
+            Corroboration::PromptWritten => m.replied = false,
+            Corroboration::Usage(usage) => m.usage = usage,
+        }
     }
 
     fn apply_verdict(
@@ -236,10 +292,41 @@ impl FailoverEngine {
     }
 }
 
+/// The structured fact that contradicts a pane verdict about session `m`, if any:
+/// - an ordinary reply as the transcript's latest assistant message vetoes
+///   `quota_exhausted` and `auth_required` (the API answered this login's turn);
+/// - the statusline's reading of the verdict's window vetoes `quota_exhausted` under 100 %
+///   and `near_limit` under [`NEAR_LIMIT_FLOOR_PERCENT`]. A window the statusline does not
+///   report (or `other`) is not contradicted.
+fn veto(m: &SessionMachine, verdict: &Verdict) -> Option<VetoReason> {
+    let reading = |window: LimitWindow| {
+        m.usage
+            .iter()
+            .find(|u| u.window == window && window != LimitWindow::Other)
+            .map(|u| u.used_percent)
+    };
+    match verdict {
+        Verdict::QuotaExhausted { window, .. } => {
+            if m.replied {
+                Some(VetoReason::OrdinaryReply)
+            } else if reading(*window).is_some_and(|p| p < 100.0) {
+                Some(VetoReason::StatuslineBelowLimit)
+            } else {
+                None
+            }
+        }
+        Verdict::AuthRequired { .. } => m.replied.then_some(VetoReason::OrdinaryReply),
+        Verdict::NearLimit { window, .. } => reading(*window)
+            .is_some_and(|p| p < NEAR_LIMIT_FLOOR_PERCENT)
+            .then_some(VetoReason::StatuslineBelowLimit),
+        Verdict::Clear | Verdict::Transient { .. } => None,
+    }
+}
+
 /// Updates a streak with one observation; returns whether the verdict is confirmed.
 fn count(
     slot: &mut Option<PaneStreak>,
-    key: Option<(&'static str, Option<crate::account::LimitWindow>)>,
+    key: Option<(&'static str, Option<LimitWindow>)>,
     source: SignalSource,
     threshold: u32,
 ) -> bool {

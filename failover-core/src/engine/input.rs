@@ -4,7 +4,7 @@ use crate::account::AccountState;
 use crate::config::{ConfigError, EngineConfig};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
-use crate::quota::{Detection, SignalSource};
+use crate::quota::{Corroboration, Detection, SignalSource};
 use crate::session::Activity;
 use crate::time::UnixMillis;
 
@@ -87,6 +87,21 @@ pub enum Input {
         /// account, is stale and never counts.
         observed_at: UnixMillis,
     },
+    /// A structured source says something is fine with a session (its transcript shows an
+    /// ordinary reply, a new prompt, its statusline the windows' use). The engine keeps the
+    /// latest facts per session and vetoes pane evidence they contradict (see
+    /// [`Corroboration`] and [`Effect::DetectionVetoed`](crate::Effect::DetectionVetoed)).
+    ///
+    /// Added for the corroboration of pane evidence.
+    Corroboration {
+        /// The session.
+        session: SessionId,
+        /// What the source says.
+        fact: Corroboration,
+        /// When it was read. A fact from before the session's launch on its current
+        /// account is about the previous placement and is ignored.
+        observed_at: UnixMillis,
+    },
     /// A session was found running (adopted at startup, or started outside the engine).
     SessionStarted {
         /// The session.
@@ -162,6 +177,7 @@ impl Input {
     pub const fn kind(&self) -> &'static str {
         match self {
             Self::Detection { .. } => "detection",
+            Self::Corroboration { .. } => "corroboration",
             Self::SessionStarted { .. } => "session_started",
             Self::SessionExited { .. } => "session_exited",
             Self::SessionActivity { .. } => "session_activity",

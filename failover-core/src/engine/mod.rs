@@ -218,6 +218,11 @@ impl FailoverEngine {
                 detection,
                 observed_at,
             } => self.on_detection(subject, source, detection, observed_at),
+            Input::Corroboration {
+                session,
+                fact,
+                observed_at,
+            } => self.on_corroboration(&session, fact, observed_at),
             Input::SessionStarted {
                 session,
                 claude_session,

@@ -180,6 +180,9 @@ impl FailoverEngine {
             m.pane_shows_history = true;
             m.quota_hit_at = None;
             m.streak = None;
+            m.replied = false;
+            m.usage.clear();
+            m.launched_at = Some(self.now);
         }
         self.out.push(Effect::Launch {
             request,

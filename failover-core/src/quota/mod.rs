@@ -25,6 +25,7 @@ use crate::account::LimitWindow;
 use crate::time::UnixMillis;
 
 pub mod ansi;
+pub mod corroboration;
 pub mod headers;
 pub mod message;
 pub mod pane;
@@ -32,6 +33,7 @@ pub mod reset;
 pub mod statusline;
 pub mod transcript;
 
+pub use corroboration::{Corroboration, VetoReason, WindowUsage};
 pub use headers::HeadersDetector;
 pub use message::MessageClassifier;
 pub use pane::PaneDetector;

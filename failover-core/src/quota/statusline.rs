@@ -24,7 +24,9 @@
 
 use serde_json::Value;
 
-use super::{DetectContext, Detection, QuotaDetector, SignalSource, Verdict};
+use super::{
+    Corroboration, DetectContext, Detection, QuotaDetector, SignalSource, Verdict, WindowUsage,
+};
 use crate::account::LimitWindow;
 use crate::time::UnixMillis;
 
@@ -101,12 +103,16 @@ pub struct Usage {
 }
 
 impl StatuslineDetector {
-    /// The window with the highest used percentage among those not yet reset at
-    /// `ctx.observed_at`; `None` when the document is not JSON or has no usable window.
-    pub fn highest_usage(&self, evidence: &str, ctx: &DetectContext) -> Option<Usage> {
-        let doc = serde_json::from_str::<Value>(evidence.trim()).ok()?;
-        let limits = doc.get("rate_limits")?.as_object()?;
-        let mut best: Option<Usage> = None;
+    /// Every window's reading not yet reset at `ctx.observed_at`, in document order;
+    /// empty when the document is not JSON or has no usable window.
+    pub fn usages(&self, evidence: &str, ctx: &DetectContext) -> Vec<Usage> {
+        let Ok(doc) = serde_json::from_str::<Value>(evidence.trim()) else {
+            return Vec::new();
+        };
+        let Some(limits) = doc.get("rate_limits").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
         for (name, entry) in limits {
             let Some(used) = entry.get("used_percentage").and_then(Value::as_f64) else {
                 continue;
@@ -120,15 +126,42 @@ impl StatuslineDetector {
             }
             #[allow(clippy::cast_possible_truncation)]
             let used = used as f32;
-            if best.as_ref().is_none_or(|b| used > b.used_percent) {
-                best = Some(Usage {
-                    name: name.clone(),
-                    used_percent: used,
-                    resets_at,
-                });
+            out.push(Usage {
+                name: name.clone(),
+                used_percent: used,
+                resets_at,
+            });
+        }
+        out
+    }
+
+    /// The window with the highest used percentage among those not yet reset at
+    /// `ctx.observed_at`; `None` when the document is not JSON or has no usable window.
+    pub fn highest_usage(&self, evidence: &str, ctx: &DetectContext) -> Option<Usage> {
+        let mut best: Option<Usage> = None;
+        for usage in self.usages(evidence, ctx) {
+            if best
+                .as_ref()
+                .is_none_or(|b| usage.used_percent > b.used_percent)
+            {
+                best = Some(usage);
             }
         }
         best
+    }
+
+    /// The document's readings as a [`Corroboration::Usage`], for the engine's veto of
+    /// pane text; `None` when it reports no usable window.
+    pub fn corroboration(&self, evidence: &str, ctx: &DetectContext) -> Option<Corroboration> {
+        let usages: Vec<WindowUsage> = self
+            .usages(evidence, ctx)
+            .into_iter()
+            .map(|u| WindowUsage {
+                window: window_from_claim(&u.name),
+                used_percent: u.used_percent,
+            })
+            .collect();
+        (!usages.is_empty()).then_some(Corroboration::Usage(usages))
     }
 }
 

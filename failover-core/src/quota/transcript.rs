@@ -39,7 +39,8 @@ use serde_json::Value;
 use super::message::{Anchor, MessageClassifier, rank, used_up};
 use super::statusline::{instant_from_json, window_from_claim};
 use super::{
-    AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind, Verdict,
+    AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,
+    TransientKind, Verdict,
 };
 use crate::account::LimitWindow;
 use crate::time::UnixMillis;
@@ -127,6 +128,56 @@ impl TranscriptDetector {
         }
         from_fields(&obj)
     }
+}
+
+impl TranscriptDetector {
+    /// What one line says is fine, for the engine's veto of pane text
+    /// ([`Corroboration`]): an assistant message from a real model (not an API error) is
+    /// [`Corroboration::OrdinaryReply`]; a prompt the person (or the daemon) typed is
+    /// [`Corroboration::PromptWritten`]. Tool results, the CLI's own lines (slash commands
+    /// and their output, meta lines, the interruption marker) and every other line say
+    /// nothing (`None`).
+    pub fn corroboration(&self, line: &str) -> Option<Corroboration> {
+        let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line.trim()) else {
+            return None;
+        };
+        match obj.get("type").and_then(Value::as_str) {
+            Some("assistant") => is_model_reply(line).then_some(Corroboration::OrdinaryReply),
+            Some("user") if is_typed_prompt(&obj) => Some(Corroboration::PromptWritten),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a `user` line is a prompt that starts a turn: text typed by a person, not a
+/// tool result, a meta line or the CLI's own bookkeeping.
+fn is_typed_prompt(obj: &serde_json::Map<String, Value>) -> bool {
+    if obj.get("isMeta").and_then(Value::as_bool) == Some(true)
+        || obj.get("isCompactSummary").and_then(Value::as_bool) == Some(true)
+        || obj.get("toolUseResult").is_some()
+    {
+        return false;
+    }
+    let message = obj.get("message");
+    if let Some(Value::Array(items)) = message.and_then(|m| m.get("content")) {
+        if items
+            .iter()
+            .any(|i| i.get("type").and_then(Value::as_str) == Some("tool_result"))
+        {
+            return false;
+        }
+    }
+    let texts = texts(message);
+    let own = |t: &str| {
+        let t = t.trim_start();
+        t.starts_with("<command-name>")
+            || t.starts_with("<command-message>")
+            || t.starts_with("<local-command-")
+            || t.starts_with("<bash-")
+            || t.starts_with("[Request interrupted")
+            || t.starts_with("Caveat:")
+    };
+    !texts.is_empty() && !texts.iter().any(|t| own(t))
 }
 
 /// What the structured quota fields of an error line say (`quotaLimits`,

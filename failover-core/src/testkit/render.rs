@@ -90,6 +90,13 @@ pub fn render_effect(effect: &Effect) -> String {
             CommandReply::Accepted => format!("reply {request} accepted"),
             CommandReply::Refused(why) => format!("reply {request} refused: {why}"),
         },
+        Effect::DetectionVetoed {
+            session,
+            account,
+            verdict,
+            reason,
+            ..
+        } => format!("vetoed {session} on {account} {verdict} ({reason})"),
     }
 }
 

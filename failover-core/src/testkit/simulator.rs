@@ -336,6 +336,7 @@ impl Simulator {
             }
             Effect::Persist(state) => self.persisted = Some(state),
             Effect::Reply { request, reply } => self.replies.push((request, reply)),
+            Effect::DetectionVetoed { .. } => {}
         }
     }
 }

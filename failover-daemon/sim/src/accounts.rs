@@ -181,6 +181,53 @@ pub fn install_statusline(dir: &Path, command: &str) -> Result<(), AccountDirErr
     write_json(&path, &settings)
 }
 
+/// Allows tool calls matching `patterns` (e.g. `Bash(printf:*)`) in `<dir>/settings.json`,
+/// with the `default` permission mode, so the CLI runs them without asking (2.1.3xx would
+/// otherwise check a tool call with the model first). Keeps every other setting. Also
+/// records in `<dir>/.claude.json` that the question 2.1.3xx asks once with that mode
+/// (`Make auto mode your default permission mode?`) was answered, so the CLI starts at its
+/// prompt.
+pub fn allow_tools(dir: &Path, patterns: &[&str]) -> Result<(), AccountDirError> {
+    let global = dir.join(".claude.json");
+    let text = fs::read_to_string(&global).map_err(|source| AccountDirError::Io {
+        op: "read",
+        path: global.clone(),
+        source,
+    })?;
+    let mut doc: Value =
+        serde_json::from_str(&text).map_err(|source| AccountDirError::BadJson {
+            path: global.clone(),
+            source,
+        })?;
+    if let Value::Object(map) = &mut doc {
+        map.insert("hasResetAutoModeOptInForDefaultOffer".into(), json!(true));
+        map.insert("hasSeenAutoDefaultNudge".into(), json!(true));
+    }
+    write_json(&global, &doc)?;
+    let path = dir.join("settings.json");
+    let mut settings = match fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|source| AccountDirError::BadJson {
+            path: path.clone(),
+            source,
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
+        Err(source) => {
+            return Err(AccountDirError::Io {
+                op: "read",
+                path,
+                source,
+            });
+        }
+    };
+    if let Value::Object(map) = &mut settings {
+        map.insert(
+            "permissions".into(),
+            json!({"allow": patterns, "defaultMode": "default"}),
+        );
+    }
+    write_json(&path, &settings)
+}
+
 /// A stable, valid-looking UUID derived from a name (not random, so runs are repeatable).
 fn uuid_from(name: &str, salt: u8) -> String {
     let mut bytes = [0u8; 16];

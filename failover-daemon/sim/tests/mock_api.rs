@@ -407,3 +407,75 @@ async fn every_request_is_recorded_and_can_be_awaited() {
     );
     api.shutdown().await.unwrap();
 }
+
+/// Sends a non-streamed request with `tools` and `messages` (a conversation turn when tools
+/// are offered).
+async fn send_turn(api: &MockApi, tools: Value, messages: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/messages?beta=true", api.base_url()))
+        .bearer_auth(ALICE)
+        .json(&json!({"model":"m","max_tokens":100,"tools":tools,"messages":messages}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+fn text_of(message: &Value) -> String {
+    message["content"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn trap_modes_quote_or_print_limit_messages_in_conversation_turns_only() {
+    use failover_sim::mock_api::{LIMIT_QUOTES, print_limits_command};
+    let api = start().await;
+    let bash = json!([{"name":"Bash","input_schema":{}}]);
+    let prompt = json!([{"role":"user","content":"what do limits look like?"}]);
+
+    api.set_mode("alice", Mode::QuoteLimits);
+    let reply = send_turn(&api, bash.clone(), prompt.clone()).await;
+    let text = text_of(&reply);
+    for q in LIMIT_QUOTES {
+        assert!(text.contains(q), "{q} in {text}");
+    }
+    assert!(text.ends_with(&ack_text("what do limits look like?")));
+    // The title and probe requests offer no tools: an ordinary answer.
+    let title = send_turn(&api, json!([]), prompt.clone()).await;
+    assert_eq!(text_of(&title), ack_text("what do limits look like?"));
+
+    api.set_mode(
+        "alice",
+        Mode::PrintLimits {
+            hold_answer_secs: 1,
+        },
+    );
+    let call = send_turn(&api, bash.clone(), prompt.clone()).await;
+    assert_eq!(call["stop_reason"], "tool_use");
+    assert_eq!(call["content"][0]["name"], "Bash");
+    assert_eq!(
+        call["content"][0]["input"]["command"].as_str(),
+        Some(print_limits_command().as_str())
+    );
+    let id = call["content"][0]["id"].clone();
+    let started = Instant::now();
+    let answer = send_turn(
+        &api,
+        bash,
+        json!([
+            {"role":"user","content":"what do limits look like?"},
+            {"role":"assistant","content":[call["content"][0].clone()]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":id,"content":LIMIT_QUOTES.join("\n")}]}
+        ]),
+    )
+    .await;
+    assert_eq!(text_of(&answer), ack_text("what do limits look like?"));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the answer after the tool is held"
+    );
+    api.shutdown().await.unwrap();
+}

@@ -1,8 +1,8 @@
 //! Conversions from engine and daemon types to the wire types of [`dto`](super::dto).
 
 use failover_core::{
-    AccountState, Activity, Command, CommandRefusal, CommandReply, Effect, EffectOutcome, Input,
-    Notification, StatusSnapshot, Subject, UnixMillis,
+    AccountState, Activity, Command, CommandRefusal, CommandReply, Corroboration, Effect,
+    EffectOutcome, Input, Notification, StatusSnapshot, Subject, UnixMillis,
 };
 
 use super::dto::*;
@@ -210,6 +210,18 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
             change: activity_name(*activity).into(),
             detail: None,
         },
+        Input::Corroboration { session, fact, .. } => EventKindDto::Session {
+            session: session.to_string(),
+            change: "corroboration".into(),
+            detail: Some(match fact {
+                Corroboration::Usage(usage) => usage
+                    .iter()
+                    .map(|u| format!("{}={}%", u.window.as_str(), u.used_percent))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.name().to_owned(),
+            }),
+        },
         Input::ClaudeSessionLearned {
             session,
             claude_session,
@@ -343,6 +355,22 @@ fn effect_event(effect: &Effect) -> EventKindDto {
                 reason: Some(r.to_string()),
             },
         },
+        Effect::DetectionVetoed {
+            session,
+            account,
+            verdict,
+            evidence,
+            reason,
+        } => e(
+            "detection_vetoed",
+            None,
+            Some(session.to_string()),
+            Some(account.to_string()),
+            match evidence {
+                Some(text) => format!("pane {verdict} vetoed ({reason}): {text}"),
+                None => format!("pane {verdict} vetoed ({reason})"),
+            },
+        ),
         #[allow(unreachable_patterns)]
         _ => e("other", None, None, None, format!("{effect:?}")),
     }

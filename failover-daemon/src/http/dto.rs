@@ -238,7 +238,8 @@ pub enum EventKindDto {
         latency_ms: Option<u64>,
     },
     /// The engine asked for something (`checkpoint`, `stop`, `launch`, `send_prompt`,
-    /// `notify`, `persist`, `reply`).
+    /// `notify`, `persist`, `reply`), or recorded a decision (`detection_vetoed`: pane
+    /// evidence a structured source contradicts, not acted on).
     Effect {
         /// Which effect.
         effect: String,
@@ -264,7 +265,9 @@ pub enum EventKindDto {
     Session {
         /// The session.
         session: String,
-        /// `started`, `exited`, `idle`, `working` or `claude_session`.
+        /// `started`, `exited`, `idle`, `working`, `claude_session` or `corroboration` (a
+        /// structured "all is well" fact: `ordinary_reply`, `prompt_written`, or the
+        /// statusline's use per window, in `detail`).
         change: String,
         /// Details (exit status, conversation id, account).
         detail: Option<String>,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use failover_core::{
     Command, CommandReply, Effect, EffectOutcome, FailoverEngine, Input, LaunchRequest,
-    Notification, NotificationKind, PersistedState, RequestId, SessionId, Severity,
+    Notification, NotificationKind, PersistedState, RequestId, SessionId, Severity, VetoReason,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +47,8 @@ pub enum Route {
     Persist(PersistedState),
     /// Back to the operator who asked.
     Reply(RequestId, CommandReply),
+    /// Counted (`/metrics`): pane evidence vetoed by a structured source.
+    Vetoed(VetoReason),
 }
 
 /// Decides which worker executes `effect`. Pure, so tests can check the routing table.
@@ -97,6 +99,7 @@ pub fn route(effect: Effect) -> Route {
         Effect::Notify(n) => Route::Notify(n),
         Effect::Persist(s) => Route::Persist(s),
         Effect::Reply { request, reply } => Route::Reply(request, reply),
+        Effect::DetectionVetoed { reason, .. } => Route::Vetoed(reason),
     }
 }
 
@@ -433,6 +436,7 @@ impl Dispatcher {
                 Some(tx) => self.held_replies.push((tx, reply)),
                 None => tracing::debug!(%request, "reply for a command nobody waits for"),
             },
+            Route::Vetoed(reason) => self.metrics.record_veto(reason),
         }
     }
 

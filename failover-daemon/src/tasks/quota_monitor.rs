@@ -4,7 +4,8 @@
 //! and kept repeated `clear` verdicts off the channel. The monitor counts each detection by
 //! source and verdict for `/metrics`, and passes it to the dispatcher as
 //! [`Input::Detection`], stamped with when the evidence was read so the dispatcher measures
-//! detection latency when the engine receives it. Session events (activity, exit,
+//! detection latency when the engine receives it. Corroboration facts (an ordinary reply,
+//! a new prompt, the statusline's use) go to the engine as they are. Session events (activity, exit,
 //! conversation id) go to the session watcher.
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub fn classify(event: ObserverEvent, metrics: &Metrics) -> Classified {
                 observed_at,
             })
         }
+        e @ ObserverEvent::Corroboration { .. } => Classified::Input(Input::from(e)),
         other => Classified::Session(other),
     }
 }

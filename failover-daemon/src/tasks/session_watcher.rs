@@ -238,6 +238,6 @@ fn session_input(event: ObserverEvent, seen: &mut HashMap<SessionId, Seen>) -> O
         ObserverEvent::Activity { .. } | ObserverEvent::ClaudeSessionLearned { .. } => {
             Some(Input::from(event))
         }
-        ObserverEvent::Observation { .. } => None,
+        ObserverEvent::Observation { .. } | ObserverEvent::Corroboration { .. } => None,
     }
 }

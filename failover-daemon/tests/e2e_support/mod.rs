@@ -28,7 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use failover_daemon::http::dto::{EventDto, EventKindDto, StatusDto};
-use failover_sim::accounts::{AccountDir, make_account_dir};
+use failover_sim::accounts::{AccountDir, allow_tools, make_account_dir};
 use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig, Mode, RecordedRequest};
 use failover_sim::tmux::PrivateTmux;
 
@@ -103,6 +103,9 @@ pub struct WorldSpec {
     pub home_layout: bool,
     /// Accounts (by name) whose global config trusts no project dir.
     pub untrusting: Vec<String>,
+    /// Tool calls every account allows without asking (`settings.json`
+    /// `permissions.allow`, e.g. `Bash(printf:*)`).
+    pub allow_tools: Vec<String>,
 }
 
 impl WorldSpec {
@@ -127,6 +130,7 @@ impl WorldSpec {
             account_files: Vec::new(),
             home_layout: false,
             untrusting: Vec::new(),
+            allow_tools: Vec::new(),
         }
     }
 }
@@ -203,6 +207,10 @@ impl World {
                     &project_dirs
                 };
                 let dir = make_account_dir(&at, &token(n), trusted).expect("account dir");
+                if !spec.allow_tools.is_empty() {
+                    let patterns: Vec<&str> = spec.allow_tools.iter().map(String::as_str).collect();
+                    allow_tools(&dir.dir, &patterns).expect("allowed tools");
+                }
                 if spec.home_layout && i == 0 {
                     // The default account keeps its global config beside its dir.
                     std::fs::rename(at.join(".claude.json"), home.join(".claude.json"))

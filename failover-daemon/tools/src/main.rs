@@ -14,9 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use failover_sim::accounts::{AccountDir, install_statusline, make_account_dir};
+use failover_sim::accounts::{AccountDir, allow_tools, install_statusline, make_account_dir};
 use failover_sim::drive::submit_prompt;
-use failover_sim::mock_api::{ClaimWindow, MockApi, MockApiConfig, Mode, ack_text};
+use failover_sim::mock_api::{ClaimWindow, LIMIT_QUOTES, MockApi, MockApiConfig, Mode, ack_text};
 use failover_sim::tmux::{PrivateTmux, squash_ws};
 use serde_json::{Value, json};
 
@@ -45,6 +45,11 @@ const HEIGHT: u16 = 50;
 const FIRST_PROMPT: &str = "Summarise the build log in one line please";
 const SECOND_PROMPT: &str = "Refactor the parser module and run the tests again";
 const THIRD_PROMPT: &str = "Now update the changelog for the parser work";
+const TRAP_PROMPT: &str = "What do the usage limit messages look like?";
+/// While a trap's tool output is captured, the mock holds the answer after the tool this
+/// long (Claude Code folds a finished shell call into `Ran 1 shell command` once the turn
+/// ends).
+const TOOL_OUTPUT_HOLD: Duration = Duration::from_secs(15);
 
 /// The truth one recorded file is labelled with.
 #[derive(Debug, Clone, Copy)]
@@ -53,14 +58,46 @@ struct Label {
     window: Option<ClaimWindow>,
     resets_at: Option<u64>,
     used_percent: Option<f64>,
+    /// A trap whose pane the transcript's ordinary reply vetoes.
+    vetoed_by_transcript: bool,
 }
 
 impl Label {
+    /// A window used up: the whole account for the five-hour and weekly windows, but only
+    /// that model's room for a weekly Opus or Sonnet cap (`near_limit` at 100 %: the account
+    /// still serves the other models).
+    fn spent(window: ClaimWindow, resets_at: u64, used_percent: Option<f64>) -> Self {
+        let model_scoped = matches!(
+            window,
+            ClaimWindow::SevenDayOpus | ClaimWindow::SevenDaySonnet
+        );
+        Self {
+            verdict: if model_scoped {
+                "near_limit"
+            } else {
+                "quota_exhausted"
+            },
+            window: Some(window),
+            resets_at: Some(resets_at),
+            used_percent: if model_scoped {
+                Some(100.0)
+            } else {
+                used_percent
+            },
+            vetoed_by_transcript: false,
+        }
+    }
+
     const CLEAR: Self = Self {
         verdict: "clear",
         window: None,
         resets_at: None,
         used_percent: None,
+        vetoed_by_transcript: false,
+    };
+    const TRAP: Self = Self {
+        vetoed_by_transcript: true,
+        ..Self::CLEAR
     };
     const TRANSIENT: Self = Self {
         verdict: "transient",
@@ -72,13 +109,17 @@ impl Label {
     };
 
     fn to_json(self, observed_at: u64) -> Value {
-        json!({
+        let mut v = json!({
             "verdict": self.verdict,
             "window": self.window.map(|w| w.limit_window().as_str()),
             "resets_at": self.resets_at.map(rfc3339),
             "used_percent": self.used_percent,
             "observed_at": rfc3339_ms(observed_at),
-        })
+        });
+        if self.vetoed_by_transcript {
+            v["vetoed_by"] = json!("transcript");
+        }
+        v
     }
 }
 
@@ -90,6 +131,10 @@ enum Kind {
     Transient(Mode, &'static str),
     Auth,
     Stale,
+    /// The model's reply quotes Claude Code's limit messages: no limit (a trap).
+    QuotedLimits,
+    /// A `Bash` tool call prints them: no limit (a trap), captured while the output shows.
+    PrintedLimits,
 }
 
 #[derive(Debug)]
@@ -109,6 +154,9 @@ impl Scenario {
             Kind::Transient(_, marker) => marker.into(),
             Kind::Auth => "Please run /login".into(),
             Kind::Stale => ack_text(THIRD_PROMPT),
+            Kind::QuotedLimits => ack_text(TRAP_PROMPT),
+            // The third line: Claude Code shows the first three lines of a tool output.
+            Kind::PrintedLimits => LIMIT_QUOTES[2].into(),
         }
     }
 }
@@ -176,6 +224,16 @@ fn scenarios(now: u64) -> Vec<Scenario> {
             name: "stale_quota_then_reply",
             tz: "UTC",
             kind: Kind::Stale,
+        },
+        Scenario {
+            name: "trap_quoted_limits",
+            tz: "UTC",
+            kind: Kind::QuotedLimits,
+        },
+        Scenario {
+            name: "trap_printed_limits",
+            tz: "UTC",
+            kind: Kind::PrintedLimits,
         },
     ]
 }
@@ -269,16 +327,22 @@ fn main() -> anyhow::Result<()> {
 fn record_all(world: &World, only: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut pending = Vec::new();
+    let mut failed = Vec::new();
     for scenario in scenarios(now_secs()) {
         if !only.is_empty() && !only.iter().any(|o| o == scenario.name) {
             continue;
         }
         let t = Instant::now();
-        if let Some(p) = world
-            .record(&scenario)
-            .with_context(|| format!("scenario {}", scenario.name))?
-        {
-            pending.push(p);
+        match world.record(&scenario) {
+            Ok(Some(p)) => pending.push(p),
+            Ok(None) => {}
+            Err(e) => {
+                // The others still get recorded (transient ones are finished below).
+                eprintln!("FAILED {}: {e:#}", scenario.name);
+                failed.push(scenario.name);
+                world.tmux.run(&["kill-session", "-t", scenario.name]).ok();
+                continue;
+            }
         }
         eprintln!("recorded {} in {:.1?}", scenario.name, t.elapsed());
     }
@@ -288,6 +352,9 @@ fn record_all(world: &World, only: &[String]) -> anyhow::Result<()> {
             .finish_transient(&p)
             .with_context(|| format!("scenario {} (final)", p.name))?;
         eprintln!("finished {} in {:.1?}", p.name, t.elapsed());
+    }
+    if !failed.is_empty() {
+        bail!("scenarios not recorded: {}", failed.join(", "));
     }
     eprintln!("all fixtures recorded in {:.1?}", started.elapsed());
     Ok(())
@@ -303,6 +370,9 @@ impl World {
             std::slice::from_ref(&self.project),
         )?;
         let statusline_file = account.dir.join("statusline.json");
+        if sc.kind == Kind::PrintedLimits {
+            allow_tools(&account.dir, &["Bash(printf:*)"])?;
+        }
         install_statusline(
             &account.dir,
             &format!(
@@ -400,21 +470,31 @@ impl World {
                 )?;
                 self.exchange(target, &token, THIRD_PROMPT, &sc.marker())?;
             }
+            Kind::QuotedLimits => {
+                self.api.set_mode(&token, Mode::QuoteLimits);
+                self.exchange(target, &token, TRAP_PROMPT, &sc.marker())?;
+            }
+            Kind::PrintedLimits => {
+                self.api.set_mode(
+                    &token,
+                    Mode::PrintLimits {
+                        hold_answer_secs: TOOL_OUTPUT_HOLD.as_secs(),
+                    },
+                );
+                self.exchange(target, &token, TRAP_PROMPT, &sc.marker())?;
+            }
         }
 
         let pane_label = match sc.kind {
             Kind::Clear | Kind::Stale => Label::CLEAR,
-            Kind::Quota(window, resets_at) => Label {
-                verdict: "quota_exhausted",
-                window: Some(window),
-                resets_at: Some(resets_at),
-                used_percent: None,
-            },
+            Kind::QuotedLimits | Kind::PrintedLimits => Label::TRAP,
+            Kind::Quota(window, resets_at) => Label::spent(window, resets_at, None),
             Kind::NearLimit(window, u, resets_at) => Label {
                 verdict: "near_limit",
                 window: Some(window),
                 resets_at: Some(resets_at),
                 used_percent: Some((u * 100.0).round()),
+                vetoed_by_transcript: false,
             },
             Kind::Transient(..) => Label::TRANSIENT,
             Kind::Auth => Label::AUTH,
@@ -432,6 +512,15 @@ impl World {
                 session_id,
                 started: Instant::now(),
             }));
+        }
+        if sc.kind == Kind::PrintedLimits {
+            // The answer after the tool's result ends the turn.
+            self.tmux.wait_for(
+                target,
+                "the answer after the tool",
+                TOOL_OUTPUT_HOLD * 3,
+                |s| s.contains(&ack_text(TRAP_PROMPT)),
+            )?;
         }
         let transcript_label = match sc.kind {
             Kind::Quota(..) | Kind::Auth => pane_label,
@@ -646,17 +735,13 @@ impl World {
 /// What the statusline tells of each scenario once it has played out.
 fn statusline_label(kind: Kind) -> Label {
     match kind {
-        Kind::Quota(window, resets_at) => Label {
-            verdict: "quota_exhausted",
-            window: Some(window),
-            resets_at: Some(resets_at),
-            used_percent: Some(100.0),
-        },
+        Kind::Quota(window, resets_at) => Label::spent(window, resets_at, Some(100.0)),
         Kind::NearLimit(window, u, resets_at) => Label {
             verdict: "near_limit",
             window: Some(window),
             resets_at: Some(resets_at),
             used_percent: Some((u * 100.0).round()),
+            vetoed_by_transcript: false,
         },
         _ => Label::CLEAR,
     }

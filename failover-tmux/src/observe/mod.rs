@@ -6,9 +6,12 @@
 //!   dirty, a capture follows within the debounce window, and the pane detector and
 //!   [`activity`] classifier run only when the screen changed;
 //! - [`TranscriptWatcher`]: `notify` on the shared projects tree; tails appended JSONL
-//!   lines and runs the transcript detector on each;
+//!   lines and runs the transcript detector on each; also reports, once per change, that
+//!   a session's latest assistant message is an ordinary reply or that a new prompt was
+//!   written ([`ObserverEvent::Corroboration`]);
 //! - [`StatuslineWatcher`]: `notify` on the statusline spool folders; runs the statusline
-//!   detector on each document and learns conversation ids.
+//!   detector on each document, reports the windows' use of a session's document
+//!   ([`ObserverEvent::Corroboration`]) and learns conversation ids.
 //!
 //! No observer polls. `notify` callbacks only `try_send` into a bounded queue, and only
 //! events that can change content (not opens and read-closes, which our own reads cause);
@@ -26,7 +29,8 @@ mod spool;
 mod transcripts;
 
 use failover_core::{
-    Activity, ClaudeSessionId, Detection, Input, SessionId, SignalSource, Subject, UnixMillis,
+    Activity, ClaudeSessionId, Corroboration, Detection, Input, SessionId, SignalSource, Subject,
+    UnixMillis,
 };
 
 pub use pane::{PaneObserver, PaneObserverConfig};
@@ -45,6 +49,17 @@ pub enum ObserverEvent {
         /// The verdict and its evidence.
         detection: Detection,
         /// When the evidence was read.
+        observed_at: UnixMillis,
+    },
+    /// A structured source says something is fine with a session (an ordinary reply or a
+    /// new prompt in its transcript, the windows' use on its statusline): the engine vetoes
+    /// pane evidence it contradicts.
+    Corroboration {
+        /// The session.
+        session: SessionId,
+        /// What the source says.
+        fact: Corroboration,
+        /// When it was read.
         observed_at: UnixMillis,
     },
     /// A session went idle (prompt ready) or started a turn.
@@ -84,6 +99,15 @@ impl From<ObserverEvent> for Input {
                 subject,
                 source,
                 detection,
+                observed_at,
+            },
+            ObserverEvent::Corroboration {
+                session,
+                fact,
+                observed_at,
+            } => Input::Corroboration {
+                session,
+                fact,
                 observed_at,
             },
             ObserverEvent::Activity {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use failover_core::quota::StatuslineDetector;
 use failover_core::{
     AccountId, ClaudeSessionId, DetectContext, QuotaDetector, SessionId, SignalSource, Subject,
 };
@@ -22,7 +23,8 @@ use crate::statusline::UNATTACHED;
 const QUEUE: usize = 256;
 
 /// Reads each statusline document the hook spools (see [`crate::statusline`]): runs the
-/// statusline detector on it (about the account whose spool it is), and reports the
+/// statusline detector on it (about the account whose spool it is), reports the windows'
+/// use to the session that wrote it ([`ObserverEvent::Corroboration`]), and reports the
 /// conversation id of the session that wrote it when that id is new. A document identical
 /// to the one last read from the same file is skipped: same evidence, nothing to say.
 pub struct StatuslineWatcher {
@@ -30,6 +32,8 @@ pub struct StatuslineWatcher {
     detector: Arc<dyn QuotaDetector>,
     tx: Sender<ObserverEvent>,
     zone: jiff::tz::TimeZone,
+    /// Reads the windows' use for [`ObserverEvent::Corroboration`].
+    usage: StatuslineDetector,
 }
 
 impl std::fmt::Debug for StatuslineWatcher {
@@ -52,6 +56,7 @@ impl StatuslineWatcher {
             detector,
             tx,
             zone: jiff::tz::TimeZone::UTC,
+            usage: StatuslineDetector::new(),
         }
     }
 
@@ -126,8 +131,23 @@ impl StatuslineWatcher {
                     continue;
                 }
                 last_doc.insert(path.clone(), doc.clone());
+                let observed_at = clock::now();
+                let ctx = DetectContext {
+                    observed_at,
+                    local_zone: self.zone.clone(),
+                };
                 if stem != UNATTACHED {
                     let session = SessionId::new(stem);
+                    if let Some(fact) = self.usage.corroboration(&doc, &ctx) {
+                        let _ = self
+                            .tx
+                            .send(ObserverEvent::Corroboration {
+                                session: session.clone(),
+                                fact,
+                                observed_at,
+                            })
+                            .await;
+                    }
                     if let Some(id) = conversation_of(&doc) {
                         if learned.get(&session) != Some(&id) {
                             learned.insert(session.clone(), id.clone());
@@ -141,11 +161,6 @@ impl StatuslineWatcher {
                         }
                     }
                 }
-                let observed_at = clock::now();
-                let ctx = DetectContext {
-                    observed_at,
-                    local_zone: self.zone.clone(),
-                };
                 let detection = self.detector.detect(&doc, &ctx);
                 if gate.pass(path.clone(), &detection) {
                     let _ = self

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use failover_core::quota::TranscriptDetector;
 use failover_core::{
-    ClaudeSessionId, DetectContext, QuotaDetector, SessionId, SignalSource, Subject,
+    ClaudeSessionId, Corroboration, DetectContext, QuotaDetector, SessionId, SignalSource, Subject,
+    Verdict,
 };
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc::{self, Sender};
@@ -53,7 +55,7 @@ impl Tracker {
 }
 
 /// Tails every `*.jsonl` under the shared projects tree and classifies each new line of a
-/// tracked conversation. Transcripts present at start are read from their end (their
+/// tracked conversation (and reports its corroboration facts when they change). Transcripts present at start are read from their end (their
 /// content is history); files created later are read from their start; a file that shrinks
 /// or is replaced is read again from its start.
 pub struct TranscriptWatcher {
@@ -62,6 +64,8 @@ pub struct TranscriptWatcher {
     tx: Sender<ObserverEvent>,
     tracker: Tracker,
     zone: jiff::tz::TimeZone,
+    /// Reads the "all is well" facts of each line (ordinary reply, new prompt).
+    facts: TranscriptDetector,
 }
 
 impl std::fmt::Debug for TranscriptWatcher {
@@ -86,6 +90,7 @@ impl TranscriptWatcher {
             tx,
             tracker,
             zone: jiff::tz::TimeZone::UTC,
+            facts: TranscriptDetector::new(),
         }
     }
 
@@ -128,6 +133,7 @@ impl TranscriptWatcher {
             }
         }
         let mut gate = Gate::new();
+        let mut facts = Facts::default();
         loop {
             let event = tokio::select! {
                 e = nrx.recv() => e,
@@ -149,10 +155,10 @@ impl TranscriptWatcher {
                 if path.is_dir() {
                     // A new project folder: files may have been created before the watch.
                     for p in jsonl_files(&path) {
-                        self.read(&mut tails, &mut gate, p).await;
+                        self.read(&mut tails, &mut gate, &mut facts, p).await;
                     }
                 } else if is_jsonl(&path) {
-                    self.read(&mut tails, &mut gate, path).await;
+                    self.read(&mut tails, &mut gate, &mut facts, path).await;
                 }
             }
         }
@@ -162,6 +168,7 @@ impl TranscriptWatcher {
         &self,
         tails: &mut HashMap<PathBuf, Tail>,
         gate: &mut Gate<ClaudeSessionId>,
+        facts: &mut Facts,
         path: PathBuf,
     ) {
         let tail = tails.entry(path.clone()).or_insert_with(Tail::from_start);
@@ -185,7 +192,24 @@ impl TranscriptWatcher {
                 local_zone: self.zone.clone(),
             };
             let detection = self.detector.detect(&line, &ctx);
-            if gate.pass(ClaudeSessionId::new(conversation.clone()), &detection) {
+            let key = ClaudeSessionId::new(conversation.clone());
+            if detection.verdict != Verdict::Clear {
+                // The engine drops the reply's word on an error line: say it again later.
+                facts.last.remove(&key);
+            } else if let Some(fact) = self.facts.corroboration(&line) {
+                if facts.last.get(&key) != Some(&fact) {
+                    facts.last.insert(key.clone(), fact.clone());
+                    let _ = self
+                        .tx
+                        .send(ObserverEvent::Corroboration {
+                            session: session.clone(),
+                            fact,
+                            observed_at,
+                        })
+                        .await;
+                }
+            }
+            if gate.pass(key, &detection) {
                 let _ = self
                     .tx
                     .send(ObserverEvent::Observation {
@@ -198,6 +222,13 @@ impl TranscriptWatcher {
             }
         }
     }
+}
+
+/// The last transcript fact sent per conversation: an ordinary reply or a new prompt is
+/// reported when it changes, not for every line of a turn.
+#[derive(Debug, Default)]
+struct Facts {
+    last: HashMap<ClaudeSessionId, Corroboration>,
 }
 
 fn is_jsonl(p: &Path) -> bool {

@@ -57,7 +57,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use mode::{ClaimWindow, Mode};
-pub use reply::{ECHO_CHARS, ack_text, last_user_text};
+pub use reply::{
+    ECHO_CHARS, LIMIT_QUOTES, ack_text, last_user_text, limit_quotes, print_limits_command,
+};
 
 /// Errors of the mock API.
 #[derive(Debug, thiserror::Error)]

@@ -107,6 +107,22 @@ pub enum Mode {
     },
     /// 401 `authentication_error`: the token is rejected.
     Unauthorized,
+    /// 200 like [`Mode::Normal`], but a conversation turn (a request that offers tools)
+    /// gets a reply that quotes Claude Code's limit messages, one a paragraph, before the
+    /// usual `ACK: …` line ([`limit_quotes`](super::limit_quotes)): a person talking about
+    /// limits with Claude. No limit is reached.
+    QuoteLimits,
+    /// 200 like [`Mode::Normal`], but a conversation turn that offers the `Bash` tool gets
+    /// a `Bash` tool call whose command `printf`s Claude Code's limit messages
+    /// ([`print_limits_command`](super::print_limits_command)); the request carrying the
+    /// tool's result gets the usual `ACK: …` reply to the prompt, after `hold_answer_secs`.
+    /// Claude Code folds a finished shell call into `Ran 1 shell command` once the turn
+    /// ends; the hold keeps the output drawn meanwhile. Allow the command in the account's
+    /// `settings.json` (`Bash(printf:*)`) so the CLI runs it without asking.
+    PrintLimits {
+        /// Seconds the answer after the tool's result waits.
+        hold_answer_secs: u64,
+    },
 }
 
 impl Mode {

@@ -14,7 +14,10 @@ use axum::routing::{get, post};
 use serde_json::Value;
 
 use super::mode::{ClaimWindow, Mode};
-use super::reply::{ack_text, error_json, last_user_text, message_json, sse_frames};
+use super::reply::{
+    ack_text, ends_with_tool_result, error_json, last_user_text, limit_quotes, message_json,
+    offers_tool, print_limits_command, prompt_text, sse_frames, sse_tool_frames, tool_message_json,
+};
 use super::{RecordedRequest, Shared, now_ms, now_secs};
 
 type AppState = Arc<Shared>;
@@ -211,12 +214,25 @@ async fn messages(
             StatusCode::BAD_REQUEST,
             &error_json("invalid_request_error", "request body is not JSON"),
         ),
-        (Some(_), Mode::Normal | Mode::Usage { .. } | Mode::NearLimit { .. }) => {
-            let (delay, chunk) = delays(&shared);
+        (
+            Some(request),
+            Mode::Normal
+            | Mode::Usage { .. }
+            | Mode::NearLimit { .. }
+            | Mode::QuoteLimits
+            | Mode::PrintLimits { .. },
+        ) => {
+            let (mut delay, chunk) = delays(&shared);
+            let answer = answer(mode, request, last_text.as_deref());
+            if let (Mode::PrintLimits { hold_answer_secs }, Answer::Text(_)) = (mode, &answer) {
+                if ends_with_tool_result(request) {
+                    delay = delay.max(Duration::from_secs(hold_answer_secs));
+                }
+            }
             let mut r = success(
                 &shared,
                 model.as_deref(),
-                last_text.as_deref(),
+                answer,
                 stream,
                 body.len(),
                 delay,
@@ -285,15 +301,41 @@ async fn messages(
     response
 }
 
+/// What a successful request is answered with.
+enum Answer {
+    /// A text reply.
+    Text(String),
+    /// A call of the `Bash` tool with this command.
+    Bash(String),
+}
+
+/// The answer in `mode` to `request`, whose last user text is `last_text`.
+fn answer(mode: Mode, request: &Value, last_text: Option<&str>) -> Answer {
+    let ack = || ack_text(last_text.unwrap_or(""));
+    match mode {
+        Mode::QuoteLimits if offers_tool(request, None) => {
+            Answer::Text(limit_quotes(last_text.unwrap_or("")))
+        }
+        Mode::PrintLimits { .. } if offers_tool(request, Some("Bash")) => {
+            if ends_with_tool_result(request) {
+                Answer::Text(ack_text(prompt_text(request).as_deref().unwrap_or("")))
+            } else {
+                Answer::Bash(print_limits_command())
+            }
+        }
+        _ => Answer::Text(ack()),
+    }
+}
+
 fn delays(shared: &Shared) -> (Duration, Duration) {
     *shared.delays.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A 200 answer echoing the prompt, streamed as SSE or as one JSON message.
+/// A 200 answer, streamed as SSE or as one JSON message.
 async fn success(
     shared: &Shared,
     model: Option<&str>,
-    last_text: Option<&str>,
+    answer: Answer,
     stream: bool,
     body_len: usize,
     reply_delay: Duration,
@@ -305,10 +347,17 @@ async fn success(
     let n = shared.lock_requests().len();
     let id = format!("msg_mock_{n:06}");
     let model = model.unwrap_or("claude-mock");
-    let text = ack_text(last_text.unwrap_or(""));
     let input_tokens = (body_len as u64).div_ceil(4);
+    let tool_id = format!("toolu_mock_{n:06}");
+    let bash_input =
+        |cmd: &str| serde_json::json!({"command": cmd, "description": "Print the limit messages"});
     let mut response = if stream {
-        let frames = sse_frames(&id, model, &text, input_tokens);
+        let frames = match &answer {
+            Answer::Text(text) => sse_frames(&id, model, text, input_tokens),
+            Answer::Bash(cmd) => {
+                sse_tool_frames(&id, model, &tool_id, "Bash", &bash_input(cmd), input_tokens)
+            }
+        };
         let body_stream = futures_util::stream::unfold(
             (frames.into_iter(), true),
             move |(mut it, first)| async move {
@@ -324,10 +373,13 @@ async fn success(
         insert(r.headers_mut(), "cache-control", "no-cache");
         r
     } else {
-        json_response(
-            StatusCode::OK,
-            &message_json(&id, model, &text, input_tokens),
-        )
+        let message = match &answer {
+            Answer::Text(text) => message_json(&id, model, text, input_tokens),
+            Answer::Bash(cmd) => {
+                tool_message_json(&id, model, &tool_id, "Bash", &bash_input(cmd), input_tokens)
+            }
+        };
+        json_response(StatusCode::OK, &message)
     };
     insert(
         response.headers_mut(),
