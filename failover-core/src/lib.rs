@@ -126,14 +126,14 @@ pub mod state;
 pub mod testkit;
 pub mod time;
 
-pub use account::{Account, AccountState, LimitWindow};
-pub use accounts::{AccountPool, Tier};
+pub use account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
+pub use accounts::{AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
 pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};
-pub use config::{ConfigError, EngineConfig, PolicyMode};
+pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
 pub use engine::{
-    AccountStatus, Command, CommandRefusal, CommandReply, Effect, EffectOutcome, FailoverEngine,
-    Input, SessionStatus, StatusSnapshot, Subject, SwapStatus,
+    AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
+    FailoverEngine, Input, SessionStatus, StatusSnapshot, Subject, SwapStatus,
 };
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;

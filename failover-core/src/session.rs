@@ -290,6 +290,10 @@ pub(crate) struct SessionMachine {
     pub(crate) hold_until: Option<UnixMillis>,
     /// Whether its prompt is looked up again once it is stopped (while being moved).
     pub(crate) recheck: Recheck,
+    /// The model it asked for, when known (statusline `model.id`, transcript
+    /// `message.model`). A report of another family once that model's weekly window is used
+    /// up on its account is Claude Code's own fallback, and does not replace it.
+    pub(crate) model: Option<String>,
 }
 
 impl SessionMachine {
@@ -310,6 +314,7 @@ impl SessionMachine {
             deaths: 0,
             hold_until: None,
             recheck: Recheck::No,
+            model: None,
         }
     }
 
