@@ -367,7 +367,9 @@ impl AccountPool {
         models: &[LimitWindow],
         load: impl Fn(&AccountId) -> usize,
     ) -> Option<&AccountId> {
-        let mut best: Option<((Tier, usize, i64, u32), &AccountId)> = None;
+        /// Tier, load, the strategy's key, used percent.
+        type Key = (Tier, usize, i64, u32);
+        let mut best: Option<(Key, &AccountId)> = None;
         for e in &self.entries {
             if Some(&e.account.id) == exclude {
                 continue;

@@ -385,7 +385,7 @@ fn a_structured_quota_verdict_in_a_simulated_run_moves_every_session() {
         source: SignalSource::Transcript,
         detection: Detection {
             verdict: Verdict::QuotaExhausted {
-                window: failover_core::LimitWindow::FiveHour,
+                window: LimitWindow::FiveHour,
                 resets_at: None,
             },
             evidence: None,
