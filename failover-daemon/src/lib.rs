@@ -35,6 +35,7 @@ pub mod queue;
 pub mod sim;
 pub mod state_store;
 pub mod tasks;
+pub mod usage;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -1,8 +1,8 @@
 //! Conversions from engine and daemon types to the wire types of [`dto`](super::dto).
 
 use failover_core::{
-    AccountState, Activity, Command, CommandRefusal, CommandReply, Effect, EffectOutcome, Input,
-    Notification, StatusSnapshot, Subject, UnixMillis,
+    AccountState, Activity, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
+    Input, Notification, StatusSnapshot, Subject, UnixMillis,
 };
 
 use super::dto::*;
@@ -64,11 +64,31 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                     name: a.id.to_string(),
                     preference: a.preference,
                     state: a.state.name().to_owned(),
-                    usable: a.state.is_usable(now),
+                    // On extra usage it is usable only where that is allowed.
+                    usable: if a.extra_usage {
+                        !matches!(a.choice, Choice::ExtraUsage | Choice::NeedsLogin)
+                    } else {
+                        a.state.is_usable(now)
+                    },
                     used_percent: a.used_percent,
                     window,
                     resets_at: resets.map(instant),
                     resets_at_ms: resets.map(|r| r.0),
+                    windows: a
+                        .windows
+                        .iter()
+                        .map(|w| WindowDto {
+                            window: w.window.as_str().to_owned(),
+                            used_percent: w.used_percent,
+                            resets_at: w.resets_at.map(instant),
+                            resets_at_ms: w.resets_at.map(|r| r.0),
+                        })
+                        .collect(),
+                    extra_usage: a.extra_usage,
+                    choice: ChoiceDto {
+                        next: a.choice.is_next(),
+                        reason: a.choice.to_string(),
+                    },
                 }
             })
             .collect(),

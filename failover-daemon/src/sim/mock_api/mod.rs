@@ -14,6 +14,7 @@
 //! | `POST /_mock/accounts/<token-or-name>/mode` | body: a [`Mode`] as JSON; `resets_in_secs` may replace `resets_at` |
 //! | `GET /_mock/accounts` | every known account and its mode |
 //! | `GET /_mock/requests` | every request served so far ([`RecordedRequest`]) |
+//! | `GET /api/oauth/usage` | the account's [`UsageAnswer`] (set with [`MockApi::set_usage`]); 401 without `anthropic-beta: oauth-2025-04-20` |
 //! | anything else | logged, recorded, answered 404 with an API error body |
 //!
 //! A token the mock has never heard of is served in [`Mode::Normal`] and registered under
@@ -45,6 +46,7 @@
 mod mode;
 mod reply;
 mod server;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -58,6 +60,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use mode::{ClaimWindow, Mode};
 pub use reply::{ECHO_CHARS, ack_text, last_user_text};
+pub use usage::UsageAnswer;
 
 /// Errors of the mock API.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +198,8 @@ struct Shared {
     /// Number of recorded requests; tests wait on it.
     served: watch::Sender<u64>,
     delays: Mutex<(Duration, Duration)>,
+    /// token → what the OAuth usage endpoint answers.
+    usage: Mutex<BTreeMap<String, UsageAnswer>>,
 }
 
 impl Shared {
@@ -240,6 +245,15 @@ impl Shared {
                 mode: Mode::Normal,
             });
         (entry.name.clone(), entry.mode)
+    }
+
+    fn usage_answer(&self, token: &str) -> UsageAnswer {
+        self.usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .cloned()
+            .unwrap_or_else(UsageAnswer::unused)
     }
 
     fn record(&self, mut req: RecordedRequest) {
@@ -293,6 +307,7 @@ impl MockApi {
             requests: Mutex::new(Vec::new()),
             served: watch::channel(0).0,
             delays: Mutex::new((config.reply_delay, config.chunk_delay)),
+            usage: Mutex::new(BTreeMap::new()),
         });
         let cancel = CancellationToken::new();
         let task = tokio::spawn(server::serve(
@@ -328,6 +343,16 @@ impl MockApi {
     pub fn mode(&self, account: &str) -> Option<Mode> {
         let token = self.shared.resolve(account);
         self.shared.lock_accounts().get(&token).map(|e| e.mode)
+    }
+
+    /// What `GET /api/oauth/usage` answers for an account (token or name) from now on.
+    pub fn set_usage(&self, account: &str, answer: UsageAnswer) {
+        let token = self.shared.resolve(account);
+        self.shared
+            .usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, answer);
     }
 
     /// Every known account by name, with its mode.
