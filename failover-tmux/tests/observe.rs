@@ -361,6 +361,49 @@ async fn statusline_teaches_the_conversation_id() {
 }
 
 #[tokio::test]
+async fn statusline_teaches_the_model_once_per_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let (tx, mut rx) = mpsc::channel(64);
+    let detector = Arc::new(StatuslineDetector::new());
+    let task = tokio::spawn(
+        StatuslineWatcher::new(vec![(AccountId::new("a"), spool.clone())], detector, tx).run(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let publish = |n: u32, model: &str| {
+        let doc = format!(
+            r#"{{"session_id":"abc","model":{{"id":"{model}","display_name":"x"}},"turn":{n}}}"#
+        );
+        std::fs::write(spool.join(format!(".ccl-4.{n}.tmp")), doc).unwrap();
+        std::fs::rename(
+            spool.join(format!(".ccl-4.{n}.tmp")),
+            spool.join("ccl-4.json"),
+        )
+        .unwrap();
+    };
+    let model_of = |e: &ObserverEvent| match e {
+        ObserverEvent::ModelLearned { session, model } => Some((session.clone(), model.clone())),
+        _ => None,
+    };
+    publish(1, "claude-opus-4-1-20250805");
+    let learned = next_matching(&mut rx, Duration::from_secs(1), model_of).await;
+    assert_eq!(
+        learned,
+        (
+            SessionId::new("ccl-4"),
+            "claude-opus-4-1-20250805".to_owned()
+        )
+    );
+    // The same model again is no news; another one is.
+    publish(2, "claude-opus-4-1-20250805");
+    publish(3, "claude-sonnet-4-5-20250929");
+    let learned = next_matching(&mut rx, Duration::from_secs(1), model_of).await;
+    assert_eq!(learned.1, "claude-sonnet-4-5-20250929");
+    drop(rx);
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn a_pane_observer_ends_when_its_listener_goes() {
     let srv = TestServer::new();
     let session = SessionId::new("listened");
