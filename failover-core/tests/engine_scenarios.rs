@@ -2309,3 +2309,35 @@ fn status_says_why_each_account_is_or_is_not_the_next_choice() {
         ]
     );
 }
+
+/// The README's example ("Choosing the next account"): where each strategy sends the pool
+/// when `primary` runs out.
+#[test]
+fn the_readme_example_holds_for_every_strategy() {
+    let destination = |strategy: Strategy, backup_used: f32| {
+        let mut config = cfg(&["primary", "backup", "spare", "laptop"], &["s1"]);
+        config.strategy = strategy;
+        let mut engine = FailoverEngine::new(config).unwrap();
+        let at = UnixMillis::from_secs;
+        engine.handle(at(0), started("s1", "c1", "primary"));
+        engine.handle(
+            at(0),
+            usage("backup", &[(H5, backup_used, Some(2400))], false),
+        );
+        engine.handle(at(0), usage("spare", &[(H5, 50.0, Some(10_800))], false));
+        engine.handle(at(0), usage("laptop", &[(H5, 100.0, Some(2400))], false));
+        engine.handle(at(0), adopted());
+        engine.handle(at(10), transcript("s1", exhausted(Some(8000)), 10));
+        engine.snapshot().active_account.unwrap().to_string()
+    };
+    for strategy in [
+        Strategy::DrainSoonest,
+        Strategy::MostHeadroom,
+        Strategy::Preference,
+    ] {
+        assert_eq!(destination(strategy, 92.0), "spare", "{strategy:?}");
+    }
+    assert_eq!(destination(Strategy::DrainSoonest, 70.0), "backup");
+    assert_eq!(destination(Strategy::Preference, 70.0), "backup");
+    assert_eq!(destination(Strategy::MostHeadroom, 70.0), "spare");
+}
