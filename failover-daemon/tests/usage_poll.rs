@@ -303,3 +303,40 @@ async fn a_running_daemon_reads_idle_accounts_and_fails_over_past_one_spent_else
     task.abort();
     api.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_mock_reports_the_usage_its_mode_implies() {
+    let api = MockApi::start(MockApiConfig::local(vec![MockAccount::new("tok-a", "a")]))
+        .await
+        .unwrap();
+    let tree = Tree::new(&["a"], &[]);
+    let dir = tree.path().join("accounts").join("a");
+    write_credentials(&dir, "tok-a", FAR);
+    let http = reqwest::Client::new();
+    let url = usage_url(&api);
+    let resets = 4_102_444_800u64;
+    api.set_mode(
+        "a",
+        failover_daemon::sim::mock_api::Mode::QuotaExhausted {
+            window: failover_daemon::sim::mock_api::ClaimWindow::SevenDay,
+            resets_at: resets,
+        },
+    );
+    let UsageRead::Report(report) = read_usage(&http, &url, &dir, T0).await else {
+        panic!("expected a report");
+    };
+    let weekly = report
+        .windows
+        .iter()
+        .find(|w| w.window == LimitWindow::Weekly)
+        .unwrap();
+    assert_eq!(weekly.used_percent, 100.0);
+    assert_eq!(weekly.resets_at, Some(UnixMillis::from_secs(resets as i64)));
+    let five = report
+        .windows
+        .iter()
+        .find(|w| w.window == LimitWindow::FiveHour)
+        .unwrap();
+    assert_eq!(five.used_percent, 0.0);
+    api.shutdown().await.unwrap();
+}

@@ -14,7 +14,7 @@
 //! | `POST /_mock/accounts/<token-or-name>/mode` | body: a [`Mode`] as JSON; `resets_in_secs` may replace `resets_at` |
 //! | `GET /_mock/accounts` | every known account and its mode |
 //! | `GET /_mock/requests` | every request served so far ([`RecordedRequest`]) |
-//! | `GET /api/oauth/usage` | the account's [`UsageAnswer`] (set with [`MockApi::set_usage`]); 401 without `anthropic-beta: oauth-2025-04-20` |
+//! | `GET /api/oauth/usage` | the account's [`UsageAnswer`] (set with [`MockApi::set_usage`], else [`UsageAnswer::from_mode`]); 401 without `anthropic-beta: oauth-2025-04-20` |
 //! | anything else | logged, recorded, answered 404 with an API error body |
 //!
 //! A token the mock has never heard of is served in [`Mode::Normal`] and registered under
@@ -247,13 +247,12 @@ impl Shared {
         (entry.name.clone(), entry.mode)
     }
 
-    fn usage_answer(&self, token: &str) -> UsageAnswer {
+    fn usage_answer(&self, token: &str) -> Option<UsageAnswer> {
         self.usage
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(token)
             .cloned()
-            .unwrap_or_else(UsageAnswer::unused)
     }
 
     fn record(&self, mut req: RecordedRequest) {

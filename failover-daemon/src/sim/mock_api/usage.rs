@@ -8,9 +8,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::Shared;
+use super::mode::Mode;
 use super::reply::error_json;
 use super::server::{caller_token, json_response, record_simple};
+use super::{Shared, now_secs};
 
 /// What the usage endpoint answers for one account.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +27,35 @@ pub enum UsageAnswer {
 }
 
 impl UsageAnswer {
+    /// What the endpoint reports for an account in `mode` at `now_secs` when nothing else
+    /// was set: the window an exhausted mode names at 100 %, a near-limit or usage mode's
+    /// window at its utilization, every other window unused.
+    pub fn from_mode(mode: Mode, now_secs: u64) -> Self {
+        let Self::Body(mut body) = Self::unused() else {
+            unreachable!("unused() is a body");
+        };
+        let (window, percent, resets_at) = match mode.effective(now_secs) {
+            Mode::QuotaExhausted { window, resets_at } => (window, 100.0, resets_at),
+            Mode::NearLimit {
+                window,
+                utilization,
+                resets_at,
+            }
+            | Mode::Usage {
+                window,
+                utilization,
+                resets_at,
+            } => (window, utilization * 100.0, resets_at),
+            _ => return Self::Body(body),
+        };
+        let resets = i64::try_from(resets_at)
+            .ok()
+            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+            .map(|t| t.to_string());
+        body[window.claim()] = json!({"utilization": percent, "resets_at": resets});
+        Self::Body(body)
+    }
+
     /// The answer for an account nothing was set for: every window unused.
     pub fn unused() -> Self {
         Self::Body(json!({
@@ -60,7 +90,9 @@ pub(super) async fn oauth_usage(
             ),
         );
     };
-    let answer = shared.usage_answer(&token);
+    let answer = shared
+        .usage_answer(&token)
+        .unwrap_or_else(|| UsageAnswer::from_mode(shared.account_for(&token).1, now_secs()));
     match answer {
         UsageAnswer::Body(body) => {
             record_simple(&shared, &method, &uri, &headers, 200);
