@@ -46,8 +46,14 @@
 //! - one swap in flight, at most [`EngineConfig::parallel_moves`] of its sessions moving
 //!   at once, each by checkpoint, stop, launch with `--resume`, then replay of the
 //!   interrupted prompt once the session is idle;
-//! - never onto an exhausted account, one that needs a login, or one near its limit when a
-//!   better one exists; return to the preferred account after its reset, between turns;
+//! - never onto an exhausted account, one that needs a login, or one on extra usage (unless
+//!   [`EngineConfig::allow_extra_usage`]); among the rest the best [`Tier`] (room left, then
+//!   a session model's weekly window used up, then under
+//!   [`EngineConfig::min_headroom_percent`], then past the proactive threshold), then the
+//!   [`Strategy`] (drain-soonest by default); a model's weekly cap marks that window only;
+//! - return to the preferred account after its reset, between turns, once it has
+//!   [`EngineConfig::return_headroom_percent`] of room, at most once per
+//!   [`EngineConfig::return_cooldown`];
 //! - every account exhausted: park all sessions and resume them at the earliest reset.
 //!
 //! # Example
