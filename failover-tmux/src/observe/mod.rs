@@ -70,7 +70,8 @@ pub enum ObserverEvent {
         /// The conversation.
         claude_session: ClaudeSessionId,
     },
-    /// The model a session uses was learned (its statusline's `model.id`).
+    /// The model a session uses was learned (its statusline's `model.id`, its transcript's
+    /// `message.model`).
     ModelLearned {
         /// The session.
         session: SessionId,
