@@ -340,3 +340,60 @@ async fn the_mock_reports_the_usage_its_mode_implies() {
     assert_eq!(five.used_percent, 0.0);
     api.shutdown().await.unwrap();
 }
+
+#[test]
+fn usage_reports_and_models_show_in_the_event_stream() {
+    use failover_core::{UsageReport, WindowUsage};
+    use failover_daemon::events::{DaemonEvent, DaemonEventKind};
+    use failover_daemon::http::convert::event_dto;
+    use failover_daemon::http::dto::EventKindDto;
+    let event = |input: Input| {
+        event_dto(&DaemonEvent {
+            seq: 1,
+            at: T0,
+            kind: DaemonEventKind::Input {
+                input,
+                latency_ms: None,
+            },
+        })
+        .unwrap()
+        .event
+    };
+    let usage = event(Input::UsageObserved {
+        account: AccountId::new("spare"),
+        report: UsageReport {
+            windows: vec![WindowUsage {
+                window: LimitWindow::FiveHour,
+                used_percent: 100.0,
+                resets_at: None,
+            }],
+            extra_usage: true,
+        },
+    });
+    let EventKindDto::Effect {
+        effect,
+        account,
+        detail,
+        ..
+    } = usage
+    else {
+        panic!("{usage:?}");
+    };
+    assert_eq!(
+        (effect.as_str(), account.as_deref(), detail.as_str()),
+        (
+            "usage_observed",
+            Some("spare"),
+            "five_hour 100%, extra usage"
+        )
+    );
+    let model = event(Input::SessionModel {
+        session: SessionId::new("ccl-0"),
+        model: "claude-opus-4-1-20250805".into(),
+    });
+    assert!(
+        matches!(&model, EventKindDto::Effect { effect, detail, .. }
+            if effect == "session_model" && detail == "claude-opus-4-1-20250805"),
+        "{model:?}"
+    );
+}

@@ -284,6 +284,26 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
             account: Some(account.to_string()),
             detail: state.name().into(),
         },
+        Input::UsageObserved { account, report } => EventKindDto::Effect {
+            effect: "usage_observed".into(),
+            request: None,
+            session: None,
+            account: Some(account.to_string()),
+            detail: report
+                .windows
+                .iter()
+                .map(|w| format!("{} {:.0}%", w.window, w.used_percent))
+                .chain(report.extra_usage.then(|| "extra usage".to_owned()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        Input::SessionModel { session, model } => EventKindDto::Effect {
+            effect: "session_model".into(),
+            request: None,
+            session: Some(session.to_string()),
+            account: None,
+            detail: model.clone(),
+        },
         Input::Tick => return None,
         #[allow(unreachable_patterns)]
         _ => return None,
