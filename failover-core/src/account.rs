@@ -57,6 +57,52 @@ impl LimitWindow {
     }
 }
 
+impl LimitWindow {
+    /// Whether the window meters one model family only (the weekly Opus and Sonnet caps):
+    /// when it runs out the account still serves other models.
+    pub const fn is_model_scoped(self) -> bool {
+        matches!(self, Self::WeeklyOpus | Self::WeeklySonnet)
+    }
+
+    /// The model-scoped window that meters `model` (a model id such as
+    /// `claude-opus-4-1-20250805`, as the statusline's `model.id` and the transcript's
+    /// `message.model` carry it), if any.
+    pub fn for_model(model: &str) -> Option<Self> {
+        let model = model.to_ascii_lowercase();
+        if model.contains("opus") {
+            Some(Self::WeeklyOpus)
+        } else if model.contains("sonnet") {
+            Some(Self::WeeklySonnet)
+        } else {
+            None
+        }
+    }
+}
+
+/// One reading of one window's use.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowUsage {
+    /// The window.
+    pub window: LimitWindow,
+    /// How much of it is used, 0–100.
+    pub used_percent: f32,
+    /// When it resets, when known.
+    pub resets_at: Option<UnixMillis>,
+}
+
+/// An account's usage as its usage report (Anthropic's OAuth usage endpoint) gives it:
+/// every window it meters, and whether it is spending extra usage.
+///
+/// Plans without a five-hour window simply report none.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageReport {
+    /// Each window the account has (absent windows are not metered).
+    pub windows: Vec<WindowUsage>,
+    /// The account is running on extra usage (paid usage credits): its plan's windows are
+    /// used up and it goes on at a cost.
+    pub extra_usage: bool,
+}
+
 impl fmt::Display for LimitWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

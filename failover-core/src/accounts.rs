@@ -1,24 +1,88 @@
 //! [`AccountPool`]: what the engine knows of every account, and the selection policy that
 //! picks where a session may run.
 //!
-//! The policy in one sentence: a session only ever goes to a *usable* account (not exhausted
-//! at that instant, not waiting for a login), and among usable accounts one with headroom
-//! ([`Tier::Headroom`]) always beats one at or past the proactive threshold
-//! ([`Tier::NearLimit`]); ties go to the operator's preference order, then the name.
+//! The policy: a session only ever goes to a *usable* account (not exhausted at that
+//! instant, not waiting for a login, not spending extra usage unless that is allowed), and
+//! among usable accounts the best [`Tier`] wins: room left beats a used-up model window,
+//! which beats less than `min_headroom_percent` left, which beats an account past its
+//! proactive threshold. Within a tier the [`Strategy`] ranks them (drain-soonest,
+//! most-headroom or preference), and ties go to the operator's preference order, then the
+//! name.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::account::{Account, AccountState};
+use crate::account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
+use crate::config::{EngineConfig, Strategy};
 use crate::ids::AccountId;
 use crate::time::UnixMillis;
 
 /// How good a usable account is as a destination. Lower is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tier {
-    /// Below the proactive threshold (or nothing known yet).
+    /// Below the proactive threshold with at least `min_headroom_percent` left (or nothing
+    /// known yet).
     Headroom,
-    /// A window is at or past the proactive threshold.
+    /// Room left, but the weekly window of a model the sessions use is used up there
+    /// (Claude Code would fall back to another model).
+    ModelCapped,
+    /// Below the proactive threshold, but with less than `min_headroom_percent` left.
+    LowHeadroom,
+    /// A window is at or past the proactive threshold (or, when allowed, the account runs
+    /// on extra usage).
     NearLimit,
+}
+
+impl Tier {
+    /// What the tier means, for people.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::Headroom => "has headroom",
+            Self::ModelCapped => "a model's weekly window is used up",
+            Self::LowHeadroom => "less than min_headroom_percent left",
+            Self::NearLimit => "past its proactive threshold",
+        }
+    }
+}
+
+/// The selection rules of an [`EngineConfig`] the pool applies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    /// How equally good accounts are ranked.
+    pub strategy: Strategy,
+    /// The proactive threshold.
+    pub proactive_percent: f32,
+    /// Per-account thresholds.
+    pub proactive_overrides: BTreeMap<AccountId, f32>,
+    /// Less room than this makes an account a last resort.
+    pub min_headroom_percent: f32,
+    /// Whether an account on extra usage may be chosen.
+    pub allow_extra_usage: bool,
+}
+
+impl Rules {
+    /// The rules of `config`.
+    pub fn from_config(config: &EngineConfig) -> Self {
+        Self {
+            strategy: config.strategy,
+            proactive_percent: config.proactive_percent,
+            proactive_overrides: config.proactive_overrides.clone(),
+            min_headroom_percent: config.min_headroom_percent,
+            allow_extra_usage: config.allow_extra_usage,
+        }
+    }
+
+    fn threshold(&self, id: &AccountId) -> f32 {
+        self.proactive_overrides
+            .get(id)
+            .copied()
+            .unwrap_or(self.proactive_percent)
+    }
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self::from_config(&EngineConfig::new(Vec::new(), Vec::new()))
+    }
 }
 
 /// One account and what is known of it.
@@ -28,6 +92,55 @@ pub struct AccountEntry {
     pub account: Account,
     /// Its quota state.
     pub state: AccountState,
+    /// The latest reading of each window (usage reports, model-scoped evidence); a reading
+    /// is dropped when its window resets.
+    pub usage: BTreeMap<LimitWindow, WindowUsage>,
+    /// It is spending extra usage (paid usage credits).
+    pub extra_usage: bool,
+}
+
+impl AccountEntry {
+    fn new(account: Account) -> Self {
+        Self {
+            account,
+            state: AccountState::Unknown,
+            usage: BTreeMap::new(),
+            extra_usage: false,
+        }
+    }
+
+    /// The window closest to its cap among those that meter the whole account (the state's
+    /// near-limit reading and the usage readings), if any is known.
+    pub fn binding(&self) -> Option<WindowUsage> {
+        let from_state = match &self.state {
+            AccountState::NearLimit {
+                window,
+                used_percent,
+                resets_at,
+            } if !window.is_model_scoped() => Some(WindowUsage {
+                window: *window,
+                used_percent: *used_percent,
+                resets_at: *resets_at,
+            }),
+            _ => None,
+        };
+        from_state
+            .into_iter()
+            .chain(
+                self.usage
+                    .values()
+                    .filter(|u| !u.window.is_model_scoped())
+                    .copied(),
+            )
+            .max_by(|a, b| a.used_percent.total_cmp(&b.used_percent))
+    }
+
+    /// Whether `window` (a model-scoped one) is used up at `now`.
+    pub fn model_capped(&self, window: LimitWindow, now: UnixMillis) -> bool {
+        self.usage
+            .get(&window)
+            .is_some_and(|u| u.used_percent >= 100.0 && u.resets_at.is_none_or(|at| at > now))
+    }
 }
 
 /// Every configured account, kept in preference order (then by name).
@@ -37,25 +150,32 @@ pub struct AccountPool {
     /// Accounts that went from unusable (or near the limit) back to full headroom since the
     /// engine last looked; a trigger for returning to the preferred account.
     recovered: BTreeSet<AccountId>,
+    rules: Rules,
 }
 
 impl AccountPool {
-    /// A pool of `accounts`, every one in [`AccountState::Unknown`].
+    /// A pool of `accounts`, every one in [`AccountState::Unknown`], with the default rules.
     pub fn new(accounts: &[Account]) -> Self {
-        let mut entries: Vec<AccountEntry> = accounts
-            .iter()
-            .map(|a| AccountEntry {
-                account: a.clone(),
-                state: AccountState::Unknown,
-            })
-            .collect();
+        let mut entries: Vec<AccountEntry> =
+            accounts.iter().cloned().map(AccountEntry::new).collect();
         entries.sort_by(|a, b| {
             (a.account.preference, &a.account.id).cmp(&(b.account.preference, &b.account.id))
         });
         Self {
             entries,
             recovered: BTreeSet::new(),
+            rules: Rules::default(),
         }
+    }
+
+    /// Replaces the selection rules.
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.rules = rules;
+    }
+
+    /// The selection rules in force.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     /// Takes a new account list (configuration reload): known accounts keep their state,
@@ -65,10 +185,7 @@ impl AccountPool {
         for a in accounts {
             match self.entries.iter_mut().find(|e| e.account.id == a.id) {
                 Some(e) => e.account = a.clone(),
-                None => self.entries.push(AccountEntry {
-                    account: a.clone(),
-                    state: AccountState::Unknown,
-                }),
+                None => self.entries.push(AccountEntry::new(a.clone())),
             }
         }
         self.entries.sort_by(|a, b| {
@@ -111,61 +228,160 @@ impl AccountPool {
         if !good(&entry.state) && good(&state) {
             self.recovered.insert(id.clone());
         }
+        if matches!(entry.state, AccountState::Exhausted { .. })
+            && !matches!(state, AccountState::Exhausted { .. })
+        {
+            // The spent window is back: no longer on paid usage.
+            entry.extra_usage = false;
+        }
         entry.state = state;
         true
     }
 
-    /// Whether a session may be placed on `id` at `now`. Unknown accounts are not usable.
-    pub fn is_usable(&self, id: &AccountId, now: UnixMillis) -> bool {
-        self.state(id).is_some_and(|s| s.is_usable(now))
+    /// Records one window's reading for `id` (a model-scoped window's evidence); returns
+    /// whether anything changed.
+    pub fn record_window(&mut self, id: &AccountId, usage: WindowUsage) -> bool {
+        let Some(entry) = self.entries.iter_mut().find(|e| &e.account.id == id) else {
+            return false;
+        };
+        entry.usage.insert(usage.window, usage) != Some(usage)
     }
 
-    /// How good `id` is as a destination at `now`; `None` when it is not usable.
-    pub fn tier(&self, id: &AccountId, now: UnixMillis, proactive_percent: f32) -> Option<Tier> {
-        let state = self.state(id)?;
-        tier_of(state, now, proactive_percent)
+    /// Takes a usage report for `id`: its readings replace the previous ones, and its
+    /// extra-usage flag is set. The account's state is the engine's business. Returns
+    /// whether anything changed.
+    pub fn record_report(&mut self, id: &AccountId, report: &UsageReport) -> bool {
+        let Some(entry) = self.entries.iter_mut().find(|e| &e.account.id == id) else {
+            return false;
+        };
+        let usage: BTreeMap<LimitWindow, WindowUsage> =
+            report.windows.iter().map(|u| (u.window, *u)).collect();
+        let changed = entry.usage != usage || entry.extra_usage != report.extra_usage;
+        entry.usage = usage;
+        entry.extra_usage = report.extra_usage;
+        changed
+    }
+
+    /// Whether a session may be placed on `id` at `now`: not exhausted, not waiting for a
+    /// login, and not spending extra usage unless that is allowed (an account on extra
+    /// usage whose window is out is usable only then).
+    pub fn is_usable(&self, id: &AccountId, now: UnixMillis) -> bool {
+        self.get(id).is_some_and(|e| self.entry_usable(e, now))
+    }
+
+    fn entry_usable(&self, e: &AccountEntry, now: UnixMillis) -> bool {
+        if e.extra_usage {
+            return self.rules.allow_extra_usage && e.state != AccountState::NeedsLogin;
+        }
+        e.state.is_usable(now)
+    }
+
+    /// How good `id` is as a destination at `now` for sessions of no particular model;
+    /// `None` when it is not usable.
+    pub fn tier(&self, id: &AccountId, now: UnixMillis) -> Option<Tier> {
+        self.tier_for(id, now, &[])
+    }
+
+    /// How good `id` is as a destination at `now` for sessions whose models are metered by
+    /// `models` (model-scoped windows); `None` when it is not usable.
+    pub fn tier_for(
+        &self,
+        id: &AccountId,
+        now: UnixMillis,
+        models: &[LimitWindow],
+    ) -> Option<Tier> {
+        self.get(id).and_then(|e| self.rank(e, now, models))
+    }
+
+    fn rank(&self, e: &AccountEntry, now: UnixMillis, models: &[LimitWindow]) -> Option<Tier> {
+        if !self.entry_usable(e, now) {
+            return None;
+        }
+        if e.extra_usage {
+            return Some(Tier::NearLimit);
+        }
+        let used = e.binding().map_or(0.0, |b| b.used_percent);
+        Some(if used >= self.rules.threshold(&e.account.id) {
+            Tier::NearLimit
+        } else if 100.0 - used < self.rules.min_headroom_percent {
+            Tier::LowHeadroom
+        } else if models.iter().any(|w| e.model_capped(*w, now)) {
+            Tier::ModelCapped
+        } else {
+            Tier::Headroom
+        })
+    }
+
+    /// The strategy's order within a tier: lower first.
+    fn strategy_key(&self, e: &AccountEntry) -> i64 {
+        match self.rules.strategy {
+            Strategy::Preference => 0,
+            Strategy::DrainSoonest => e
+                .binding()
+                .and_then(|b| b.resets_at)
+                .map_or(i64::MAX, |t| t.0),
+            // Tenths of a percent are precise enough to rank on, and keep the key `Ord`.
+            Strategy::MostHeadroom => e
+                .binding()
+                .map_or(0, |b| (b.used_percent.clamp(0.0, 100.0) * 10.0) as i64),
+        }
     }
 
     /// Whether any account is usable at `now`.
     pub fn any_usable(&self, now: UnixMillis) -> bool {
-        self.entries.iter().any(|e| e.state.is_usable(now))
+        self.entries.iter().any(|e| self.entry_usable(e, now))
     }
 
-    /// The best usable account other than `exclude`: best tier, then preference.
-    pub fn best(
+    /// The best usable account other than `exclude`: best tier, then the strategy, then
+    /// preference.
+    pub fn best(&self, now: UnixMillis, exclude: Option<&AccountId>) -> Option<&AccountId> {
+        self.best_for(now, exclude, &[])
+    }
+
+    /// [`best`](Self::best) for sessions whose models are metered by `models`.
+    pub fn best_for(
         &self,
         now: UnixMillis,
-        proactive_percent: f32,
         exclude: Option<&AccountId>,
+        models: &[LimitWindow],
     ) -> Option<&AccountId> {
         self.entries
             .iter()
             .filter(|e| Some(&e.account.id) != exclude)
-            .filter_map(|e| tier_of(&e.state, now, proactive_percent).map(|t| (t, e)))
-            .min_by_key(|(t, _)| *t)
+            .filter_map(|e| {
+                self.rank(e, now, models)
+                    .map(|t| ((t, self.strategy_key(e)), e))
+            })
+            // `min_by_key` keeps the first of equals: entries are in preference order.
+            .min_by_key(|(k, _)| *k)
             .map(|(_, e)| &e.account.id)
     }
 
     /// The best usable account for one more session under the `spread` policy: best tier,
-    /// then fewest sessions (`load`), then lowest used percentage, then preference.
+    /// then fewest sessions (`load`), then the strategy, then lowest used percentage, then
+    /// preference.
     pub fn best_spread(
         &self,
         now: UnixMillis,
-        proactive_percent: f32,
         exclude: Option<&AccountId>,
+        models: &[LimitWindow],
         load: impl Fn(&AccountId) -> usize,
     ) -> Option<&AccountId> {
-        let mut best: Option<((Tier, usize, u32), &AccountId)> = None;
+        /// Tier, load, the strategy's key, used percent.
+        type Key = (Tier, usize, i64, u32);
+        let mut best: Option<(Key, &AccountId)> = None;
         for e in &self.entries {
             if Some(&e.account.id) == exclude {
                 continue;
             }
-            let Some(tier) = tier_of(&e.state, now, proactive_percent) else {
+            let Some(tier) = self.rank(e, now, models) else {
                 continue;
             };
             // Whole percent is precise enough to balance on, and keeps the key `Ord`.
-            let used = used_percent(&e.state).map_or(0, |p| p.clamp(0.0, 100.0) as u32);
-            let key = (tier, load(&e.account.id), used);
+            let used = e
+                .binding()
+                .map_or(0, |b| b.used_percent.clamp(0.0, 100.0) as u32);
+            let key = (tier, load(&e.account.id), self.strategy_key(e), used);
             // Entries are in preference order, so a strict `<` keeps the preferred one on ties.
             if best.as_ref().is_none_or(|(k, _)| key < *k) {
                 best = Some((key, &e.account.id));
@@ -174,8 +390,15 @@ impl AccountPool {
         best.map(|(_, id)| id)
     }
 
-    /// Turns windows whose reset instant has passed back into [`AccountState::Available`].
-    /// Returns whether anything changed.
+    /// How much room `id`'s binding window has left, 0–100 (100 when nothing is known).
+    pub fn headroom(&self, id: &AccountId) -> f32 {
+        self.get(id)
+            .and_then(AccountEntry::binding)
+            .map_or(100.0, |b| (100.0 - b.used_percent).clamp(0.0, 100.0))
+    }
+
+    /// Turns windows whose reset instant has passed back into [`AccountState::Available`],
+    /// and drops readings of windows that reset. Returns whether anything changed.
     pub fn expire(&mut self, now: UnixMillis) -> bool {
         let mut changed = false;
         for i in 0..self.entries.len() {
@@ -191,6 +414,10 @@ impl AccountPool {
                 let id = self.entries[i].account.id.clone();
                 changed |= self.set_state(&id, AccountState::Available);
             }
+            let usage = &mut self.entries[i].usage;
+            let before = usage.len();
+            usage.retain(|_, u| u.resets_at.is_none_or(|at| at > now));
+            changed |= usage.len() != before;
         }
         changed
     }
@@ -199,10 +426,15 @@ impl AccountPool {
     pub fn next_reset(&self) -> Option<UnixMillis> {
         self.entries
             .iter()
-            .filter_map(|e| match &e.state {
-                AccountState::Exhausted { until, .. } => Some(*until),
-                AccountState::NearLimit { resets_at, .. } => *resets_at,
-                _ => None,
+            .flat_map(|e| {
+                let state = match &e.state {
+                    AccountState::Exhausted { until, .. } => Some(*until),
+                    AccountState::NearLimit { resets_at, .. } => *resets_at,
+                    _ => None,
+                };
+                state
+                    .into_iter()
+                    .chain(e.usage.values().filter_map(|u| u.resets_at))
             })
             .min()
     }
@@ -233,18 +465,6 @@ pub fn used_percent(state: &AccountState) -> Option<f32> {
     }
 }
 
-fn tier_of(state: &AccountState, now: UnixMillis, proactive_percent: f32) -> Option<Tier> {
-    if !state.is_usable(now) {
-        return None;
-    }
-    Some(match state {
-        AccountState::NearLimit { used_percent, .. } if *used_percent >= proactive_percent => {
-            Tier::NearLimit
-        }
-        _ => Tier::Headroom,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -273,9 +493,9 @@ mod tests {
     fn best_prefers_headroom_then_preference() {
         let now = UnixMillis(0);
         let mut p = pool();
-        assert_eq!(p.best(now, 95.0, None).unwrap().as_str(), "a");
+        assert_eq!(p.best(now, None).unwrap().as_str(), "a");
         p.set_state(&"a".into(), near(97.0));
-        assert_eq!(p.best(now, 95.0, None).unwrap().as_str(), "b");
+        assert_eq!(p.best(now, None).unwrap().as_str(), "b");
         p.set_state(&"b".into(), AccountState::NeedsLogin);
         p.set_state(
             &"c".into(),
@@ -285,10 +505,10 @@ mod tests {
             },
         );
         // Only the near-limit account is usable: it is still chosen.
-        assert_eq!(p.best(now, 95.0, None).unwrap().as_str(), "a");
-        assert_eq!(p.best(now, 95.0, Some(&"a".into())), None);
+        assert_eq!(p.best(now, None).unwrap().as_str(), "a");
+        assert_eq!(p.best(now, Some(&"a".into())), None);
         // At the reset instant the exhausted one is usable again, and has headroom.
-        assert_eq!(p.best(UnixMillis(10), 95.0, None).unwrap().as_str(), "c");
+        assert_eq!(p.best(UnixMillis(10), None).unwrap().as_str(), "c");
     }
 
     #[test]
@@ -296,9 +516,9 @@ mod tests {
         let now = UnixMillis(0);
         let mut p = pool();
         let load = |id: &AccountId| usize::from(id.as_str() == "a");
-        assert_eq!(p.best_spread(now, 95.0, None, load).unwrap().as_str(), "b");
+        assert_eq!(p.best_spread(now, None, &[], load).unwrap().as_str(), "b");
         p.set_state(&"b".into(), near(50.0));
-        assert_eq!(p.best_spread(now, 95.0, None, load).unwrap().as_str(), "c");
+        assert_eq!(p.best_spread(now, None, &[], load).unwrap().as_str(), "c");
     }
 
     #[test]

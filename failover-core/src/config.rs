@@ -1,11 +1,12 @@
 //! [`EngineConfig`]: the validated policy the engine runs with.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
+use crate::ids::AccountId;
 use crate::session::SessionSpec;
 
 /// How sessions are spread over accounts.
@@ -17,6 +18,35 @@ pub enum PolicyMode {
     SingleActive,
     /// Each session on its own account, balancing headroom.
     Spread,
+}
+
+/// How the next account is chosen among those that qualify equally (same [`Tier`]).
+///
+/// [`Tier`]: crate::Tier
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The operator's preference order, then the name.
+    Preference,
+    /// The account whose binding window (the one closest to its cap) resets first, then
+    /// preference. Quota left in a window at its reset is lost, so spending the window
+    /// that resets soonest first wastes the least and keeps the others for later. The
+    /// default.
+    #[default]
+    DrainSoonest,
+    /// The account with the most room left in its binding window, then preference.
+    MostHeadroom,
+}
+
+impl Strategy {
+    /// The kebab-case name used in the configuration (`drain-soonest`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Preference => "preference",
+            Self::DrainSoonest => "drain-soonest",
+            Self::MostHeadroom => "most-headroom",
+        }
+    }
 }
 
 /// A configuration the engine refuses.
@@ -92,6 +122,26 @@ pub struct EngineConfig {
     /// `[policy] parallel_moves` (default: the CPU cores); 1 moves sessions strictly one
     /// after the other.
     pub parallel_moves: usize,
+    /// How to rank accounts that qualify equally (default [`Strategy::DrainSoonest`]).
+    pub strategy: Strategy,
+    /// An account with less room than this in its binding window is chosen only when no
+    /// account with more exists (default 10).
+    pub min_headroom_percent: f32,
+    /// Per-account [`proactive_percent`](Self::proactive_percent) overrides.
+    pub proactive_overrides: BTreeMap<AccountId, f32>,
+    /// Whether an account spending extra usage (paid usage credits) may still be chosen
+    /// (default false: it counts as exhausted).
+    pub allow_extra_usage: bool,
+    /// Whether a session whose model's weekly window ran out moves to an account with room
+    /// for that model (default false: Claude Code falls back to another model by itself,
+    /// which is no reason to move).
+    pub follow_model: bool,
+    /// Going back to a more preferred account waits until it has this much room in its
+    /// binding window (default 50).
+    pub return_headroom_percent: f32,
+    /// At most one return to a more preferred account per this long (default 30 min), so
+    /// sessions never bounce between two accounts.
+    pub return_cooldown: Duration,
 }
 
 impl EngineConfig {
@@ -110,7 +160,22 @@ impl EngineConfig {
             relaunch_backoff_max: Duration::from_secs(300),
             degraded_after: 3,
             parallel_moves: 4,
+            strategy: Strategy::DrainSoonest,
+            min_headroom_percent: 10.0,
+            proactive_overrides: BTreeMap::new(),
+            allow_extra_usage: false,
+            follow_model: false,
+            return_headroom_percent: 50.0,
+            return_cooldown: Duration::from_secs(1800),
         }
+    }
+
+    /// The proactive threshold of `account`: its override, or the pool's.
+    pub fn proactive_percent_of(&self, account: &AccountId) -> f32 {
+        self.proactive_overrides
+            .get(account)
+            .copied()
+            .unwrap_or(self.proactive_percent)
     }
 
     /// Checks the configuration.
@@ -136,6 +201,27 @@ impl EngineConfig {
                 value: self.proactive_percent.to_string(),
                 expected: "greater than 0 and at most 100",
             });
+        }
+        for (account, pct) in &self.proactive_overrides {
+            if !(*pct > 0.0 && *pct <= 100.0) {
+                return Err(ConfigError::OutOfRange {
+                    key: "proactive_percent",
+                    value: format!("{pct} (account {account})"),
+                    expected: "greater than 0 and at most 100",
+                });
+            }
+        }
+        for (key, value) in [
+            ("min_headroom_percent", self.min_headroom_percent),
+            ("return_headroom_percent", self.return_headroom_percent),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                return Err(ConfigError::OutOfRange {
+                    key,
+                    value: value.to_string(),
+                    expected: "between 0 and 100",
+                });
+            }
         }
         if self.pane_confirmations == 0 {
             return Err(ConfigError::OutOfRange {
@@ -242,6 +328,15 @@ mod tests {
         let mut c = config();
         c.parallel_moves = 0;
         assert_eq!(key(c), "parallel_moves");
+        let mut c = config();
+        c.min_headroom_percent = 101.0;
+        assert_eq!(key(c), "min_headroom_percent");
+        let mut c = config();
+        c.return_headroom_percent = f32::NAN;
+        assert_eq!(key(c), "return_headroom_percent");
+        let mut c = config();
+        c.proactive_overrides.insert(AccountId::new("a"), 0.0);
+        assert_eq!(key(c), "proactive_percent");
     }
 
     #[test]

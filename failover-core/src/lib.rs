@@ -46,8 +46,14 @@
 //! - one swap in flight, at most [`EngineConfig::parallel_moves`] of its sessions moving
 //!   at once, each by checkpoint, stop, launch with `--resume`, then replay of the
 //!   interrupted prompt once the session is idle;
-//! - never onto an exhausted account, one that needs a login, or one near its limit when a
-//!   better one exists; return to the preferred account after its reset, between turns;
+//! - never onto an exhausted account, one that needs a login, or one on extra usage (unless
+//!   [`EngineConfig::allow_extra_usage`]); among the rest the best [`Tier`] (room left, then
+//!   a session model's weekly window used up, then under
+//!   [`EngineConfig::min_headroom_percent`], then past the proactive threshold), then the
+//!   [`Strategy`] (drain-soonest by default); a model's weekly cap marks that window only;
+//! - return to the preferred account after its reset, between turns, once it has
+//!   [`EngineConfig::return_headroom_percent`] of room, at most once per
+//!   [`EngineConfig::return_cooldown`];
 //! - every account exhausted: park all sessions and resume them at the earliest reset.
 //!
 //! # Example
@@ -126,14 +132,14 @@ pub mod state;
 pub mod testkit;
 pub mod time;
 
-pub use account::{Account, AccountState, LimitWindow};
-pub use accounts::{AccountPool, Tier};
+pub use account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
+pub use accounts::{AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
 pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};
-pub use config::{ConfigError, EngineConfig, PolicyMode};
+pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
 pub use engine::{
-    AccountStatus, Command, CommandRefusal, CommandReply, Effect, EffectOutcome, FailoverEngine,
-    Input, SessionStatus, StatusSnapshot, Subject, SwapStatus,
+    AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
+    FailoverEngine, Input, SessionStatus, StatusSnapshot, Subject, SwapStatus,
 };
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
@@ -141,7 +147,7 @@ pub use ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use quota::{
     AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,
-    TransientKind, Verdict, VetoReason, WindowUsage,
+    TransientKind, Verdict, VetoReason,
 };
 pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
 pub use state::{PersistedSession, PersistedState, PersistedSwap};

@@ -293,7 +293,7 @@ pub(crate) struct SessionMachine {
     /// (no prompt and no API error written since): pane limits are vetoed.
     pub(crate) replied: bool,
     /// The windows' use from the session's latest statusline on this placement.
-    pub(crate) usage: Vec<crate::quota::WindowUsage>,
+    pub(crate) usage: Vec<crate::account::WindowUsage>,
     /// When the engine last launched it: structured facts read before are about the
     /// previous placement.
     pub(crate) launched_at: Option<UnixMillis>,
@@ -303,6 +303,10 @@ pub(crate) struct SessionMachine {
     pub(crate) hold_until: Option<UnixMillis>,
     /// Whether its prompt is looked up again once it is stopped (while being moved).
     pub(crate) recheck: Recheck,
+    /// The model it asked for, when known (statusline `model.id`, transcript
+    /// `message.model`). A report of another family once that model's weekly window is used
+    /// up on its account is Claude Code's own fallback, and does not replace it.
+    pub(crate) model: Option<String>,
 }
 
 impl SessionMachine {
@@ -326,6 +330,7 @@ impl SessionMachine {
             deaths: 0,
             hold_until: None,
             recheck: Recheck::No,
+            model: None,
         }
     }
 

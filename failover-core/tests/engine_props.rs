@@ -4,7 +4,10 @@
 //! - never two swaps in flight, and within the one in flight never more than
 //!   `parallel_moves` sessions moving: the sessions in swap steps are exactly the swap's
 //!   moving ones, and there are at most that many;
-//! - no launch onto an account that is exhausted at that instant or needs a login;
+//! - no launch onto an account that is exhausted at that instant, needs a login or runs on
+//!   extra usage (unless allowed), nor onto one past its proactive threshold while a better
+//!   one exists, whatever the strategy, thresholds and usage reports; and the pool's own
+//!   choice (`best_for`) is always of the best tier there is;
 //! - a transient verdict never causes anything a plain tick would not (so never a swap);
 //! - the same inputs give the same effects;
 //! - `next_deadline()` is never in the past after `handle`;
@@ -18,8 +21,9 @@ use std::time::Duration;
 
 use failover_core::testkit::{self, Simulator, strategies};
 use failover_core::{
-    AccountId, Detection, Effect, EngineConfig, FailoverEngine, Input, PolicyMode, SessionId,
-    SessionState, SignalSource, Subject, Tier, TransientKind, UnixMillis, Verdict,
+    AccountId, Detection, Effect, EngineConfig, FailoverEngine, Input, LimitWindow, PolicyMode,
+    SessionId, SessionState, SignalSource, Strategy as Pick, Subject, Tier, TransientKind,
+    UnixMillis, Verdict,
 };
 use proptest::prelude::*;
 
@@ -48,6 +52,37 @@ fn config(spread: bool, parallel: usize) -> EngineConfig {
         config.mode = PolicyMode::Spread;
     }
     config.parallel_moves = parallel;
+    config
+}
+
+/// The selection knobs: strategy, `min_headroom_percent`, a per-account threshold,
+/// `allow_extra_usage`, `follow_model`.
+type Knobs = (Pick, f32, Option<f32>, bool, bool);
+
+fn knobs() -> impl Strategy<Value = Knobs> {
+    (
+        prop::sample::select(vec![
+            Pick::Preference,
+            Pick::DrainSoonest,
+            Pick::MostHeadroom,
+        ]),
+        0.0f32..40.0,
+        prop::option::of(50.0f32..100.0),
+        prop::bool::ANY,
+        prop::bool::ANY,
+    )
+}
+
+fn tuned(spread: bool, parallel: usize, knobs: Knobs) -> EngineConfig {
+    let (strategy, min_headroom, override_b, allow_extra, follow) = knobs;
+    let mut config = config(spread, parallel);
+    config.strategy = strategy;
+    config.min_headroom_percent = min_headroom;
+    if let Some(pct) = override_b {
+        config.proactive_overrides.insert(AccountId::new("b"), pct);
+    }
+    config.allow_extra_usage = allow_extra;
+    config.follow_model = follow;
     config
 }
 
@@ -106,26 +141,43 @@ fn run_checked(engine: &mut FailoverEngine, script: &[(Duration, Input)]) -> Vec
             panic!("{e}");
         }
 
-        // Launches only onto accounts usable at this instant, and never onto one past the
-        // proactive threshold while another has headroom.
-        let pct = engine.config().proactive_percent;
-        let headroom = engine
-            .accounts()
+        // Launches only onto accounts usable at this instant (not exhausted, no login
+        // needed, not on extra usage unless allowed), and never onto one past its
+        // proactive threshold while a better one exists.
+        let pool = engine.accounts();
+        let best_tier = pool
             .iter()
-            .any(|e| engine.accounts().tier(&e.account.id, now, pct) == Some(Tier::Headroom));
+            .filter_map(|e| pool.tier(&e.account.id, now))
+            .min();
         for effect in &effects {
             if let Effect::Launch { account, .. } = effect {
-                let state = engine.accounts().state(account).cloned();
+                let state = pool.state(account).cloned();
                 assert!(
-                    state.as_ref().is_some_and(|s| s.is_usable(now)),
+                    pool.is_usable(account, now),
                     "launch onto {account} in state {state:?} at {now}"
                 );
-                let tier = engine.accounts().tier(account, now, pct);
+                let tier = pool.tier(account, now);
                 assert!(
-                    tier == Some(Tier::Headroom) || !headroom,
-                    "launch onto near-limit {account} while another account has headroom"
+                    tier != Some(Tier::NearLimit) || best_tier == Some(Tier::NearLimit),
+                    "launch onto {account} past its threshold while a better one exists \
+                     ({best_tier:?})"
                 );
             }
+        }
+        // The pool's choice, for any models, is of the best tier there is.
+        for models in [
+            &[][..],
+            &[LimitWindow::WeeklyOpus][..],
+            &[LimitWindow::WeeklySonnet][..],
+        ] {
+            let best = pool.best_for(now, None, models);
+            let best = best.and_then(|b| pool.tier_for(b, now, models));
+            let min = pool
+                .iter()
+                .filter_map(|e| pool.tier_for(&e.account.id, now, models))
+                .min();
+            assert_eq!(best, min, "the pool chose an account of a worse tier");
+            assert_eq!(best.is_some(), pool.any_usable(now));
         }
 
         // No effect for a session that is not configured.
@@ -193,14 +245,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn invariants_hold_single_active(script in script(), parallel in parallel()) {
-        let mut engine = FailoverEngine::new(config(false, parallel)).unwrap();
+    fn invariants_hold_single_active(
+        script in script(),
+        parallel in parallel(),
+        knobs in knobs(),
+    ) {
+        let mut engine = FailoverEngine::new(tuned(false, parallel, knobs)).unwrap();
         run_checked(&mut engine, &script);
     }
 
     #[test]
-    fn invariants_hold_spread(script in script(), parallel in parallel()) {
-        let mut engine = FailoverEngine::new(config(true, parallel)).unwrap();
+    fn invariants_hold_spread(script in script(), parallel in parallel(), knobs in knobs()) {
+        let mut engine = FailoverEngine::new(tuned(true, parallel, knobs)).unwrap();
         run_checked(&mut engine, &script);
     }
 
@@ -329,7 +385,7 @@ fn a_structured_quota_verdict_in_a_simulated_run_moves_every_session() {
         source: SignalSource::Transcript,
         detection: Detection {
             verdict: Verdict::QuotaExhausted {
-                window: failover_core::LimitWindow::FiveHour,
+                window: LimitWindow::FiveHour,
                 resets_at: None,
             },
             evidence: None,

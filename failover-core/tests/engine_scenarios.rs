@@ -11,8 +11,8 @@ use failover_core::testkit::{self, render_effect};
 use failover_core::{
     AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError, Corroboration,
     Detection, EffectOutcome, EngineConfig, FailoverEngine, FailureKind, Input, LimitWindow,
-    PersistedState, PolicyMode, RequestId, SignalSource, Subject, TransientKind, UnixMillis,
-    Verdict, WindowUsage,
+    PersistedState, PolicyMode, RequestId, SignalSource, Strategy, Subject, TransientKind,
+    UnixMillis, UsageReport, Verdict, WindowUsage,
 };
 
 // ----- the harness -----
@@ -129,12 +129,13 @@ fn prompt_written(s: &str, observed: i64) -> Input {
     fact(s, Corroboration::PromptWritten, observed)
 }
 
-fn usage(s: &str, used_percent: f32, observed: i64) -> Input {
+fn statusline_usage(s: &str, used_percent: f32, observed: i64) -> Input {
     fact(
         s,
         Corroboration::Usage(vec![WindowUsage {
             window: LimitWindow::FiveHour,
             used_percent,
+            resets_at: None,
         }]),
         observed,
     )
@@ -519,7 +520,7 @@ fn a_pane_limit_the_statusline_shows_under_100_percent_is_vetoed() {
         vec![
             (0, started("s1", "c1", "a")),
             (0, adopted()),
-            (5, usage("s1", 40.0, 5)),
+            (5, statusline_usage("s1", 40.0, 5)),
             (6, pane("s1", exhausted(None), 6)),
             (7, pane("s1", exhausted(None), 7)),
             // Nor is a near-limit notice the statusline puts far under the floor.
@@ -2117,4 +2118,471 @@ fn a_launched_session_s_pane_is_history_until_its_first_turn() {
         t=11 persist active=b accounts=a:exhausted swap=a->b[s1]
         ",
     );
+}
+
+// ----- choosing the next account (strategy, headroom, models, extra usage, usage reports) -----
+
+fn usage(account: &str, windows: &[(LimitWindow, f32, Option<i64>)], extra_usage: bool) -> Input {
+    Input::UsageObserved {
+        account: account.into(),
+        report: UsageReport {
+            windows: windows
+                .iter()
+                .map(|(window, used_percent, resets)| WindowUsage {
+                    window: *window,
+                    used_percent: *used_percent,
+                    resets_at: resets.map(UnixMillis::from_secs),
+                })
+                .collect(),
+            extra_usage,
+        },
+    }
+}
+
+fn model(s: &str, model: &str) -> Input {
+    Input::SessionModel {
+        session: s.into(),
+        model: model.to_owned(),
+    }
+}
+
+/// Three accounts, one session, with `tune` applied to the default configuration.
+fn three(tune: impl FnOnce(&mut EngineConfig)) -> Setup {
+    let mut config = cfg(&["a", "b", "c"], &["s1"]);
+    tune(&mut config);
+    Setup::Fresh(config)
+}
+
+const H5: LimitWindow = LimitWindow::FiveHour;
+const WEEK: LimitWindow = LimitWindow::Weekly;
+const OPUS: LimitWindow = LimitWindow::WeeklyOpus;
+
+/// b's five-hour window resets in two hours, c's in one; both at 30 %.
+fn b_and_c_at_30() -> Vec<(i64, Input)> {
+    vec![
+        (0, started("s1", "c1", "a")),
+        (0, usage("b", &[(H5, 30.0, Some(7200))], false)),
+        (0, usage("c", &[(H5, 30.0, Some(3600))], false)),
+        (0, adopted()),
+        (10, transcript("s1", exhausted(Some(600)), 10)),
+    ]
+}
+
+#[test]
+fn drain_soonest_is_the_default_and_fails_over_to_the_window_that_resets_first() {
+    check(
+        three(|_| {}),
+        b_and_c_at_30(),
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:available
+        t=0 persist active=- accounts=b:available,c:available
+        t=0 persist active=a accounts=b:available,c:available
+        t=10 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=c accounts=a:exhausted,b:available,c:available swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn the_preference_strategy_fails_over_by_preference() {
+    check(
+        three(|c| c.strategy = Strategy::Preference),
+        b_and_c_at_30(),
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:available
+        t=0 persist active=- accounts=b:available,c:available
+        t=0 persist active=a accounts=b:available,c:available
+        t=10 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:exhausted,b:available,c:available swap=a->b[s1]
+        ",
+    );
+}
+
+#[test]
+fn most_headroom_fails_over_to_the_emptiest_account() {
+    check(
+        three(|c| c.strategy = Strategy::MostHeadroom),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, usage("b", &[(H5, 60.0, Some(3600))], false)),
+            (0, usage("c", &[(H5, 20.0, Some(7200))], false)),
+            (0, adopted()),
+            (10, transcript("s1", exhausted(Some(600)), 10)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:available
+        t=0 persist active=- accounts=b:available,c:available
+        t=0 persist active=a accounts=b:available,c:available
+        t=10 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=c accounts=a:exhausted,b:available,c:available swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn never_lands_on_an_account_under_min_headroom_when_a_better_one_exists() {
+    // b has 8 % left and resets in 40 minutes: drain-soonest alone would pick it.
+    check(
+        three(|_| {}),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, usage("b", &[(H5, 92.0, Some(2400))], false)),
+            (0, usage("c", &[(H5, 50.0, Some(7200))], false)),
+            (0, adopted()),
+            (10, transcript("s1", exhausted(Some(600)), 10)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:available
+        t=0 persist active=- accounts=b:available,c:available
+        t=0 persist active=a accounts=b:available,c:available
+        t=10 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=c accounts=a:exhausted,b:available,c:available swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn a_per_account_proactive_percent_overrides_the_pools() {
+    let script = vec![
+        (0, started("s1", "c1", "a")),
+        (0, adopted()),
+        (5, idle("s1")),
+        (10, statusline("a", near(85.0, Some(9000)), 10)),
+    ];
+    // The pool's 95 % lets a run on at 85 %.
+    check(
+        two(),
+        script.clone(),
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 persist active=a accounts=a:near_limit
+        ",
+    );
+    let mut config = cfg(&["a", "b"], &["s1"]);
+    config.proactive_overrides.insert("a".into(), 80.0);
+    check(Setup::Fresh(config), script, "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify info [failover:a:b] failing over from a to b: a used 85% of its five_hour window (next reset 1970-01-01T02:30:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=b accounts=a:near_limit swap=a->b[s1]
+        ");
+}
+
+#[test]
+fn a_weekly_opus_cap_marks_that_window_not_the_whole_account() {
+    check(
+        three(|_| {}),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (1, model("s1", "claude-opus-4-1-20250805")),
+            (5, working("s1")),
+            (
+                10,
+                transcript(
+                    "s1",
+                    Verdict::QuotaExhausted {
+                        window: OPUS,
+                        resets_at: Some(UnixMillis::from_secs(86_400)),
+                    },
+                    10,
+                ),
+            ),
+            (20, idle("s1")),
+            (30, tick()),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        ",
+    );
+}
+
+#[test]
+fn claude_codes_fallback_to_sonnet_is_no_reason_to_swap_unless_follow_model() {
+    let script = vec![
+        (0, started("s1", "c1", "a")),
+        (0, adopted()),
+        (1, model("s1", "claude-opus-4-1-20250805")),
+        (5, working("s1")),
+        (
+            10,
+            statusline(
+                "a",
+                Verdict::QuotaExhausted {
+                    window: OPUS,
+                    resets_at: Some(UnixMillis::from_secs(86_400)),
+                },
+                10,
+            ),
+        ),
+        // Claude Code goes on with Sonnet by itself.
+        (11, model("s1", "claude-sonnet-4-5-20250929")),
+        (20, idle("s1")),
+    ];
+    check(
+        three(|_| {}),
+        script.clone(),
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        ",
+    );
+    check(three(|c| c.follow_model = true), script, "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify info [failover:a:b] failing over from a to b: a used up its weekly_opus window (next reset 1970-01-02T00:00:00Z)
+        t=10 persist active=b swap=a->b[s1]
+        t=20 checkpoint #1 s1 on a
+        ");
+}
+
+#[test]
+fn a_session_whose_model_is_known_goes_where_that_model_has_room() {
+    // b is preferred over c, but its Opus week is used up: the Opus session goes to c.
+    check(
+        three(|_| {}),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, usage("b", &[(H5, 10.0, Some(3600)), (OPUS, 100.0, Some(86_400))], false)),
+            (0, adopted()),
+            (1, model("s1", "claude-opus-4-1-20250805")),
+            (10, transcript("s1", exhausted(Some(600)), 10)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:available
+        t=0 persist active=a accounts=b:available
+        t=10 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=c accounts=a:exhausted,b:available swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn an_account_on_extra_usage_counts_as_exhausted_unless_allowed() {
+    let script = vec![
+        (0, started("s1", "c1", "a")),
+        (0, observed("b", exhausted_until(3600))),
+        (0, adopted()),
+        (10, usage("a", &[(H5, 100.0, Some(1800))], true)),
+    ];
+    // No surprise spend: every account is out, so the session is parked.
+    check(two(), script.clone(), "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 checkpoint #1 s1 on a
+        t=10 notify critical [all-exhausted:1800000] every account is exhausted or needs a login: 1 session parked; resuming automatically at 1970-01-01T00:30:00Z (next reset 1970-01-01T00:30:00Z)
+        t=10 persist active=a accounts=a:exhausted,b:exhausted
+        ");
+    let mut config = cfg(&["a", "b"], &["s1"]);
+    config.allow_extra_usage = true;
+    check(
+        Setup::Fresh(config),
+        script,
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 persist active=a accounts=a:exhausted,b:exhausted
+        ",
+    );
+}
+
+#[test]
+fn an_idle_account_spent_elsewhere_is_skipped_from_its_usage_report() {
+    check(
+        three(|_| {}),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, usage("b", &[(H5, 100.0, Some(3600)), (WEEK, 40.0, Some(400_000))], false)),
+            (10, transcript("s1", exhausted(Some(600)), 10)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=5 persist active=a accounts=b:exhausted
+        t=10 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=c accounts=a:exhausted,b:exhausted swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn plans_with_only_a_weekly_window_are_handled() {
+    check(
+        three(|_| {}),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, usage("b", &[(WEEK, 40.0, Some(200_000))], false)),
+            (0, usage("c", &[(WEEK, 40.0, Some(100_000))], false)),
+            (0, adopted()),
+            (10, usage("a", &[(WEEK, 100.0, Some(300_000))], false)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:available
+        t=0 persist active=- accounts=b:available,c:available
+        t=0 persist active=a accounts=b:available,c:available
+        t=10 notify warning [failover:a:c] failing over from a to c: a exhausted its weekly window until 1970-01-04T11:20:00Z (next reset 1970-01-04T11:20:00Z)
+        t=10 checkpoint #1 s1 on a
+        t=10 persist active=c accounts=a:exhausted,b:available,c:available swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn going_back_waits_for_return_headroom_percent() {
+    // a resets at 100 s, but its week is 70 % used: 30 % room is short of the 50 % asked.
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "b")),
+            (0, observed("a", exhausted_until(100))),
+            (0, adopted()),
+            (5, idle("s1")),
+            (50, usage("a", &[(WEEK, 70.0, Some(400_000))], false)),
+            (100, tick()),
+            (200, usage("a", &[(H5, 5.0, Some(18_000)), (WEEK, 40.0, Some(400_000))], false)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=a:exhausted
+        t=0 persist active=b accounts=a:exhausted
+        t=100 persist active=b accounts=a:available
+        t=200 notify info [returned:b:a] a has quota again: returning from b at the next turn boundaries
+        t=200 checkpoint #1 s1 on b
+        t=200 persist active=a accounts=a:available swap=b->a[s1]
+        ",
+    );
+}
+
+#[test]
+fn going_back_happens_at_most_once_per_return_cooldown() {
+    let mut config = cfg(&["a", "b"], &["s1"]);
+    config.return_cooldown = std::time::Duration::from_secs(1000);
+    check(
+        Setup::Fresh(config),
+        vec![
+            (0, started("s1", "c1", "b")),
+            (0, observed("a", exhausted_until(100))),
+            (0, adopted()),
+            (5, idle("s1")),
+            // Back to a at its reset; the session moves at once (idle).
+            (100, tick()),
+            (101, done(1, checkpointed(None))),
+            (102, done(2, EffectOutcome::Stopped)),
+            (103, done(3, launched("c1"))),
+            (104, idle("s1")),
+            // a runs hot again: off to b.
+            (150, statusline("a", near(96.0, Some(300)), 150)),
+            (151, done(4, checkpointed(None))),
+            (152, done(5, EffectOutcome::Stopped)),
+            (153, done(6, launched("c1"))),
+            (154, idle("s1")),
+            // a's window resets at 300: no return before 1100.
+            (300, tick()),
+            (1099, tick()),
+            (1100, tick()),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=a:exhausted
+        t=0 persist active=b accounts=a:exhausted
+        t=100 notify info [returned:b:a] a has quota again: returning from b at the next turn boundaries
+        t=100 checkpoint #1 s1 on b
+        t=100 persist active=a accounts=a:available swap=b->a[s1]
+        t=101 stop #2 s1
+        t=102 launch #3 s1 on a resume=c1
+        t=102 persist active=a accounts=a:available swap=b->a[s1]
+        t=103 persist active=a accounts=a:available
+        t=150 notify info [failover:a:b] failing over from a to b: a used 96% of its five_hour window (next reset 1970-01-01T00:05:00Z)
+        t=150 checkpoint #4 s1 on a
+        t=150 persist active=b accounts=a:near_limit swap=a->b[s1]
+        t=151 stop #5 s1
+        t=152 launch #6 s1 on b resume=c1
+        t=152 persist active=b accounts=a:near_limit swap=a->b[s1]
+        t=153 persist active=b accounts=a:near_limit
+        t=300 persist active=b accounts=a:available
+        t=1100 notify info [returned:b:a] a has quota again: returning from b at the next turn boundaries
+        t=1100 checkpoint #7 s1 on b
+        t=1100 persist active=a accounts=a:available swap=b->a[s1]
+        ",
+    );
+}
+
+#[test]
+fn status_says_why_each_account_is_or_is_not_the_next_choice() {
+    let mut config = cfg(&["a", "b", "c", "d", "e"], &["s1"]);
+    config.proactive_overrides.insert("e".into(), 50.0);
+    let mut engine = FailoverEngine::new(config).unwrap();
+    let at = UnixMillis::from_secs;
+    engine.handle(at(0), started("s1", "c1", "a"));
+    engine.handle(at(0), observed("b", AccountState::NeedsLogin));
+    engine.handle(at(0), usage("c", &[(H5, 100.0, Some(3600))], true));
+    engine.handle(at(0), usage("d", &[(H5, 30.0, Some(3600))], false));
+    engine.handle(at(0), usage("e", &[(H5, 60.0, Some(1800))], false));
+    engine.handle(at(0), adopted());
+    let choices: Vec<String> = engine
+        .snapshot()
+        .accounts
+        .iter()
+        .map(|a| format!("{}: {} ({})", a.id, a.choice, a.choice.is_next()))
+        .collect();
+    assert_eq!(
+        choices,
+        [
+            "a: active: the pool runs on it (false)",
+            "b: not next: needs a login (false)",
+            "c: not next: running on extra usage (paid); allow_extra_usage is off (false)",
+            "d: next: has headroom; first by drain-soonest among the best (true)",
+            "e: not next: past its proactive threshold; d ranks ahead (false)",
+        ]
+    );
+}
+
+/// The README's example ("Choosing the next account"): where each strategy sends the pool
+/// when `primary` runs out.
+#[test]
+fn the_readme_example_holds_for_every_strategy() {
+    let destination = |strategy: Strategy, backup_used: f32| {
+        let mut config = cfg(&["primary", "backup", "spare", "laptop"], &["s1"]);
+        config.strategy = strategy;
+        let mut engine = FailoverEngine::new(config).unwrap();
+        let at = UnixMillis::from_secs;
+        engine.handle(at(0), started("s1", "c1", "primary"));
+        engine.handle(
+            at(0),
+            usage("backup", &[(H5, backup_used, Some(2400))], false),
+        );
+        engine.handle(at(0), usage("spare", &[(H5, 50.0, Some(10_800))], false));
+        engine.handle(at(0), usage("laptop", &[(H5, 100.0, Some(2400))], false));
+        engine.handle(at(0), adopted());
+        engine.handle(at(10), transcript("s1", exhausted(Some(8000)), 10));
+        engine.snapshot().active_account.unwrap().to_string()
+    };
+    for strategy in [
+        Strategy::DrainSoonest,
+        Strategy::MostHeadroom,
+        Strategy::Preference,
+    ] {
+        assert_eq!(destination(strategy, 92.0), "spare", "{strategy:?}");
+    }
+    assert_eq!(destination(Strategy::DrainSoonest, 70.0), "backup");
+    assert_eq!(destination(Strategy::Preference, 70.0), "backup");
+    assert_eq!(destination(Strategy::MostHeadroom, 70.0), "spare");
 }

@@ -333,11 +333,13 @@ fn statusline_reports_every_window_not_yet_reset() {
         Some(Corroboration::Usage(vec![
             WindowUsage {
                 window: LimitWindow::FiveHour,
-                used_percent: 40.0
+                used_percent: 40.0,
+                resets_at: Some(UnixMillis((now_s + 3600) * 1000)),
             },
             WindowUsage {
                 window: LimitWindow::Weekly,
-                used_percent: 12.5
+                used_percent: 12.5,
+                resets_at: Some(UnixMillis((now_s + 86_400) * 1000)),
             },
         ]))
     );

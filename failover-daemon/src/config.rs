@@ -16,7 +16,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use failover_core::{Account, AccountId, EngineConfig, PolicyMode, SessionId, SessionSpec};
+use failover_core::{
+    Account, AccountId, EngineConfig, PolicyMode, SessionId, SessionSpec, Strategy,
+};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -82,6 +84,57 @@ pub struct RawConfig {
     pub projects: Vec<RawProject>,
     /// The task queue.
     pub queue: Option<RawQueue>,
+    /// Reading idle accounts' usage.
+    pub quota: Option<RawQuota>,
+}
+
+/// `[quota]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    /// Read idle accounts' usage from the OAuth usage endpoint (default true).
+    pub poll_usage: Option<bool>,
+    /// The endpoint.
+    pub usage_url: Option<Spanned<String>>,
+    /// At most one read per idle account per this long: seconds, or `"10m"`-style.
+    pub usage_poll: Option<Spanned<RawDuration>>,
+}
+
+/// A duration: whole seconds, or a number with a unit (`"90s"`, `"10m"`, `"1h"`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    /// Seconds.
+    Secs(u64),
+    /// With a unit.
+    Text(String),
+}
+
+impl RawDuration {
+    fn resolve(&self) -> Result<Duration, String> {
+        let text = match self {
+            Self::Secs(s) => return Ok(Duration::from_secs(*s)),
+            Self::Text(t) => t.trim(),
+        };
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let n: u64 = number.parse().map_err(|_| {
+            format!("{text:?} is not a duration (e.g. 600, \"90s\", \"10m\", \"1h\")")
+        })?;
+        let secs = match unit.trim() {
+            "" | "s" => n,
+            "m" => n.saturating_mul(60),
+            "h" => n.saturating_mul(3600),
+            _ => {
+                return Err(format!(
+                    "{text:?} has an unknown unit (use s, m or h, e.g. \"10m\")"
+                ));
+            }
+        };
+        Ok(Duration::from_secs(secs))
+    }
 }
 
 /// `[[projects]]`.
@@ -157,6 +210,18 @@ pub struct RawPolicy {
     pub stop_grace_secs: Option<u64>,
     /// Sessions of a swap moved side by side.
     pub parallel_moves: Option<Spanned<usize>>,
+    /// `preference`, `drain-soonest` or `most-headroom`.
+    pub strategy: Option<Strategy>,
+    /// Less room than this makes an account a last resort, percent.
+    pub min_headroom_percent: Option<Spanned<f32>>,
+    /// Whether an account on extra usage (paid) may be chosen.
+    pub allow_extra_usage: Option<bool>,
+    /// Move a session whose model's weekly window ran out.
+    pub follow_model: Option<bool>,
+    /// Room the preferred account needs before the pool goes back, percent.
+    pub return_headroom_percent: Option<Spanned<f32>>,
+    /// At most one return per this long: seconds, or `"30m"`-style.
+    pub return_cooldown: Option<Spanned<RawDuration>>,
 }
 
 /// `[[accounts]]`.
@@ -169,6 +234,8 @@ pub struct RawAccount {
     pub config_dir: Spanned<String>,
     /// Lower is preferred; default: the order in the file.
     pub preference: Option<u32>,
+    /// This account's proactive threshold, percent (default: `[policy]`'s).
+    pub proactive_percent: Option<Spanned<f32>>,
 }
 
 /// `[[sessions]]`.
@@ -402,6 +469,20 @@ pub struct QueueSettings {
     pub done_retention: Duration,
 }
 
+/// Reading idle accounts' usage from Anthropic's OAuth usage endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaSettings {
+    /// Whether to read it at all (`[quota] poll_usage`).
+    pub poll_usage: bool,
+    /// The endpoint (`[quota] usage_url`).
+    pub usage_url: String,
+    /// At most one read per idle account per this long, jittered (`[quota] usage_poll`).
+    pub usage_poll: Duration,
+}
+
+/// The default `[quota] usage_url`.
+pub const DEFAULT_USAGE_URL: &str = "https://api.anthropic.com/api/oauth/usage";
+
 /// The checked, resolved configuration the daemon runs with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DaemonConfig {
@@ -425,6 +506,8 @@ pub struct DaemonConfig {
     pub janitor: JanitorSettings,
     /// The task queue.
     pub queue: QueueSettings,
+    /// Reading idle accounts' usage.
+    pub quota: QuotaSettings,
 }
 
 /// What the loader may look up in the environment (tests pass their own).
@@ -695,6 +778,7 @@ impl Resolver<'_> {
         };
 
         let mut accounts = Vec::new();
+        let mut overrides = BTreeMap::new();
         let mut names = BTreeSet::new();
         for (i, a) in raw.accounts.iter().enumerate() {
             let key = format!("accounts[{i}]");
@@ -726,6 +810,17 @@ impl Resolver<'_> {
                 config_dir: dir,
                 preference: a.preference.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX)),
             });
+            if let Some(p) = &a.proactive_percent {
+                let pct = *p.get_ref();
+                if !(pct > 0.0 && pct <= 100.0) {
+                    return Err(self.err(
+                        Some(p.span()),
+                        &format!("{key}.proactive_percent"),
+                        format!("{pct} is out of range: greater than 0 and at most 100"),
+                    ));
+                }
+                overrides.insert(AccountId::new(name.clone()), pct);
+            }
         }
         if accounts.is_empty() {
             return Err(self.err(
@@ -805,6 +900,28 @@ impl Resolver<'_> {
             .parallel_moves
             .as_ref()
             .map_or_else(default_parallel_moves, |p| *p.get_ref());
+        engine.proactive_overrides = overrides;
+        if let Some(s) = policy.strategy {
+            engine.strategy = s;
+        }
+        if let Some(p) = &policy.min_headroom_percent {
+            engine.min_headroom_percent = *p.get_ref();
+        }
+        if let Some(b) = policy.allow_extra_usage {
+            engine.allow_extra_usage = b;
+        }
+        if let Some(b) = policy.follow_model {
+            engine.follow_model = b;
+        }
+        if let Some(p) = &policy.return_headroom_percent {
+            engine.return_headroom_percent = *p.get_ref();
+        }
+        if let Some(d) = &policy.return_cooldown {
+            engine.return_cooldown = d
+                .get_ref()
+                .resolve()
+                .map_err(|m| self.err(Some(d.span()), "policy.return_cooldown", m))?;
+        }
         if let Err(e) = engine.validate() {
             let span = match &e {
                 failover_core::ConfigError::OutOfRange { key, .. } => match *key {
@@ -812,6 +929,12 @@ impl Resolver<'_> {
                     "pane_confirmations" => policy.pane_confirmations.as_ref().map(|s| s.span()),
                     "degraded_after" => policy.degraded_after.as_ref().map(|s| s.span()),
                     "parallel_moves" => policy.parallel_moves.as_ref().map(|s| s.span()),
+                    "min_headroom_percent" => {
+                        policy.min_headroom_percent.as_ref().map(|s| s.span())
+                    }
+                    "return_headroom_percent" => {
+                        policy.return_headroom_percent.as_ref().map(|s| s.span())
+                    }
                     _ => None,
                 },
                 _ => None,
@@ -1074,6 +1197,46 @@ impl Resolver<'_> {
             ),
         };
 
+        let quota_raw = raw.quota.unwrap_or_default();
+        let usage_url = match &quota_raw.usage_url {
+            Some(u) => {
+                let url = u.get_ref().trim();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(self.err(
+                        Some(u.span()),
+                        "quota.usage_url",
+                        format!("{url:?} is not an http(s) URL"),
+                    ));
+                }
+                url.to_owned()
+            }
+            None => DEFAULT_USAGE_URL.to_owned(),
+        };
+        let usage_poll = match &quota_raw.usage_poll {
+            Some(d) => {
+                let poll = d
+                    .get_ref()
+                    .resolve()
+                    .map_err(|m| self.err(Some(d.span()), "quota.usage_poll", m))?;
+                if poll < Duration::from_secs(60) {
+                    return Err(self.err(
+                        Some(d.span()),
+                        "quota.usage_poll",
+                        "must be at least 60 seconds (the endpoint allows about 30 reads an \
+                         hour per account, shared with Claude Code)"
+                            .into(),
+                    ));
+                }
+                poll
+            }
+            None => Duration::from_secs(600),
+        };
+        let quota = QuotaSettings {
+            poll_usage: quota_raw.poll_usage.unwrap_or(true),
+            usage_url,
+            usage_poll,
+        };
+
         Ok(DaemonConfig {
             file: None,
             state_dir,
@@ -1091,6 +1254,7 @@ impl Resolver<'_> {
             notify,
             janitor,
             queue,
+            quota,
         })
     }
 }

@@ -226,6 +226,22 @@ impl Daemon {
             tasks::observers::run(observers, observer_cmd_rx, observation_tx, shutdown.clone()),
         ));
         set.spawn(named(
+            "usage poller",
+            tasks::usage_poller::run(
+                config.quota.clone(),
+                config
+                    .engine
+                    .accounts
+                    .iter()
+                    .map(|a| (a.id.clone(), a.config_dir.clone()))
+                    .collect(),
+                status_rx.clone(),
+                inbox_tx.clone(),
+                clock,
+                shutdown.clone(),
+            ),
+        ));
+        set.spawn(named(
             "session watcher",
             tasks::session_watcher::run(
                 backend,

@@ -37,6 +37,7 @@ pub mod secret_file;
 pub mod settings_check;
 pub mod state_store;
 pub mod tasks;
+pub mod usage;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

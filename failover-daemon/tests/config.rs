@@ -378,3 +378,100 @@ fn tcp_beyond_loopback_needs_allow_remote() {
         "{err}"
     );
 }
+
+#[test]
+fn choosing_the_next_account_and_the_usage_poll_are_configured() {
+    let dir = tree();
+    let cfg = parse(dir.path(), MINIMAL).unwrap();
+    assert_eq!(cfg.engine.strategy, failover_core::Strategy::DrainSoonest);
+    assert_eq!(cfg.engine.min_headroom_percent, 10.0);
+    assert!(!cfg.engine.allow_extra_usage);
+    assert!(!cfg.engine.follow_model);
+    assert_eq!(cfg.engine.return_headroom_percent, 50.0);
+    assert_eq!(
+        cfg.engine.return_cooldown,
+        std::time::Duration::from_secs(1800)
+    );
+    assert!(cfg.quota.poll_usage);
+    assert_eq!(
+        cfg.quota.usage_url,
+        "https://api.anthropic.com/api/oauth/usage"
+    );
+    assert_eq!(cfg.quota.usage_poll, std::time::Duration::from_secs(600));
+
+    let text = MINIMAL.replacen(
+        "config_dir = \"accounts/b\"\n",
+        "config_dir = \"accounts/b\"\nproactive_percent = 80\n",
+        1,
+    );
+    let text = format!(
+        "[policy]\nstrategy = \"most-headroom\"\nmin_headroom_percent = 20\n\
+         allow_extra_usage = true\nfollow_model = true\nreturn_headroom_percent = 70\n\
+         return_cooldown = \"1h\"\n\n[quota]\npoll_usage = false\n\
+         usage_url = \"http://127.0.0.1:9/api/oauth/usage\"\nusage_poll = 900\n\n{text}"
+    );
+    let cfg = parse(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.engine.strategy, failover_core::Strategy::MostHeadroom);
+    assert_eq!(cfg.engine.min_headroom_percent, 20.0);
+    assert!(cfg.engine.allow_extra_usage);
+    assert!(cfg.engine.follow_model);
+    assert_eq!(cfg.engine.return_headroom_percent, 70.0);
+    assert_eq!(
+        cfg.engine.return_cooldown,
+        std::time::Duration::from_secs(3600)
+    );
+    assert_eq!(
+        cfg.engine
+            .proactive_percent_of(&failover_core::AccountId::new("b")),
+        80.0
+    );
+    assert_eq!(
+        cfg.engine
+            .proactive_percent_of(&failover_core::AccountId::new("a")),
+        90.0,
+        "the pool's default, below Claude Code's 95 % wrap-up"
+    );
+    assert!(!cfg.quota.poll_usage);
+    assert_eq!(cfg.quota.usage_url, "http://127.0.0.1:9/api/oauth/usage");
+    assert_eq!(cfg.quota.usage_poll, std::time::Duration::from_secs(900));
+
+    // A strategy that does not exist names the ones that do, and where it was written.
+    let err = parse(
+        dir.path(),
+        &format!("[policy]\nstrategy = \"cheapest\"\n\n{MINIMAL}"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("`drain-soonest`"), "{err}");
+    assert_eq!(err.line, Some(2), "{err}");
+    // Bad values name their key.
+    for (extra, key) in [
+        (
+            "[policy]\nmin_headroom_percent = 120\n",
+            "policy.min_headroom_percent",
+        ),
+        (
+            "[policy]\nreturn_cooldown = \"soon\"\n",
+            "policy.return_cooldown",
+        ),
+        ("[quota]\nusage_poll = 30\n", "quota.usage_poll"),
+        (
+            "[quota]\nusage_url = \"api.anthropic.com\"\n",
+            "quota.usage_url",
+        ),
+    ] {
+        let err = parse(dir.path(), &format!("{extra}\n{MINIMAL}")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{err}");
+        assert!(err.line.is_some(), "{err}");
+    }
+    let bad = MINIMAL.replacen(
+        "config_dir = \"accounts/b\"\n",
+        "config_dir = \"accounts/b\"\nproactive_percent = 0\n",
+        1,
+    );
+    let err = parse(dir.path(), &bad).unwrap_err();
+    assert_eq!(
+        err.key.as_deref(),
+        Some("accounts[1].proactive_percent"),
+        "{err}"
+    );
+}

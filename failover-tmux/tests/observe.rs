@@ -361,6 +361,96 @@ async fn statusline_teaches_the_conversation_id() {
 }
 
 #[tokio::test]
+async fn statusline_teaches_the_model_once_per_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let (tx, mut rx) = mpsc::channel(64);
+    let detector = Arc::new(StatuslineDetector::new());
+    let task = tokio::spawn(
+        StatuslineWatcher::new(vec![(AccountId::new("a"), spool.clone())], detector, tx).run(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let publish = |n: u32, model: &str| {
+        let doc = format!(
+            r#"{{"session_id":"abc","model":{{"id":"{model}","display_name":"x"}},"turn":{n}}}"#
+        );
+        std::fs::write(spool.join(format!(".ccl-4.{n}.tmp")), doc).unwrap();
+        std::fs::rename(
+            spool.join(format!(".ccl-4.{n}.tmp")),
+            spool.join("ccl-4.json"),
+        )
+        .unwrap();
+    };
+    let model_of = |e: &ObserverEvent| match e {
+        ObserverEvent::ModelLearned { session, model } => Some((session.clone(), model.clone())),
+        _ => None,
+    };
+    publish(1, "claude-opus-4-1-20250805");
+    let learned = next_matching(&mut rx, Duration::from_secs(1), model_of).await;
+    assert_eq!(
+        learned,
+        (
+            SessionId::new("ccl-4"),
+            "claude-opus-4-1-20250805".to_owned()
+        )
+    );
+    // The same model again is no news; another one is.
+    publish(2, "claude-opus-4-1-20250805");
+    publish(3, "claude-sonnet-4-5-20250929");
+    let learned = next_matching(&mut rx, Duration::from_secs(1), model_of).await;
+    assert_eq!(learned.1, "claude-sonnet-4-5-20250929");
+    drop(rx);
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn transcript_assistant_lines_teach_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("projects");
+    let folder = root.join("-work-proj");
+    std::fs::create_dir_all(&folder).unwrap();
+    let conv = "6a4b2c1d-0000-4000-8000-000000000009";
+    let path = folder.join(format!("{conv}.jsonl"));
+    std::fs::write(&path, "").unwrap();
+    let tracker = Tracker::default();
+    tracker.track(ClaudeSessionId::new(conv), SessionId::new("ccl-5"));
+    let (tx, mut rx) = mpsc::channel(64);
+    let detector = Arc::new(TranscriptDetector::new());
+    let task = tokio::spawn(TranscriptWatcher::new(&root, detector, tx, tracker).run());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let assistant = |model: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({"type": "assistant", "sessionId": conv,
+                "message": {"role": "assistant", "model": model, "content": [{"type": "text", "text": "ok"}]}})
+        )
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    // The CLI's own notices name no model; the first real answer does.
+    f.write_all(assistant("<synthetic>").as_bytes()).unwrap();
+    f.write_all(assistant("claude-opus-4-1-20250805").as_bytes())
+        .unwrap();
+    f.flush().unwrap();
+    let model_of = |e: &ObserverEvent| match e {
+        ObserverEvent::ModelLearned { session, model } => Some((session.clone(), model.clone())),
+        _ => None,
+    };
+    let learned = next_matching(&mut rx, Duration::from_secs(2), model_of).await;
+    assert_eq!(
+        learned,
+        (
+            SessionId::new("ccl-5"),
+            "claude-opus-4-1-20250805".to_owned()
+        )
+    );
+    drop(rx);
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn a_pane_observer_ends_when_its_listener_goes() {
     let srv = TestServer::new();
     let session = SessionId::new("listened");
@@ -826,6 +916,7 @@ async fn transcript_and_statusline_report_what_is_fine_once_per_change() {
     let want = Corroboration::Usage(vec![WindowUsage {
         window: LimitWindow::FiveHour,
         used_percent: 40.0,
+        resets_at: Some(UnixMillis(reset * 1000)),
     }]);
     facts_until(&mut rx, &want, &mut seen).await;
     assert_eq!(seen, [want]);

@@ -459,7 +459,7 @@ pub(crate) fn status_text(st: &StatusDto, now: Timestamp) -> String {
 /// The accounts table; the active account is marked `*`.
 pub(crate) fn accounts_table(st: &StatusDto, now: Timestamp) -> String {
     let mut t = Table::new(&[
-        "ACCOUNT", "PREF", "STATE", "USABLE", "USED", "WINDOW", "RESETS",
+        "ACCOUNT", "PREF", "STATE", "USABLE", "USED", "WINDOW", "RESETS", "CHOICE",
     ]);
     for a in &st.accounts {
         t.row(account_row(a, st.active_account.as_deref(), now));
@@ -488,6 +488,11 @@ fn account_row(a: &AccountDto, active: Option<&str>, now: Timestamp) -> Vec<Stri
         render::percent(a.used_percent.map(f64::from)),
         render::opt(a.window.as_deref()),
         resets,
+        if a.choice.reason.is_empty() {
+            "-".into()
+        } else {
+            a.choice.reason.clone()
+        },
     ]
 }
 
@@ -511,7 +516,7 @@ pub(crate) fn sessions_table(sessions: &[SessionDto]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use failover_daemon::http::dto::{DaemonDto, SwapDto};
+    use failover_daemon::http::dto::{ChoiceDto, DaemonDto, SwapDto};
 
     use super::*;
 
@@ -539,6 +544,12 @@ mod tests {
                 window: Some("five_hour".into()),
                 resets_at: Some("2026-11-26T12:13:00Z".into()),
                 resets_at_ms: Some(1_795_695_180_000),
+                windows: Vec::new(),
+                extra_usage: false,
+                choice: ChoiceDto {
+                    next: false,
+                    reason: "not next: five_hour used up until 2026-11-26T12:13:00Z".into(),
+                },
             }],
             sessions: vec![SessionDto {
                 name: "ccl-0".into(),
@@ -575,6 +586,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("(in 2h 13m)"), "{text}");
+        assert!(
+            text.contains("not next: five_hour used up until 2026-11-26T12:13:00Z"),
+            "{text}"
+        );
         assert!(
             text.contains("ccl-0    backup   running  idle      4f1c2b9e"),
             "{text}"

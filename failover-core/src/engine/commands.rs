@@ -79,8 +79,8 @@ impl FailoverEngine {
                 account
             }
             None => {
-                let pct = self.config.proactive_percent;
-                match self.pool.best(now, pct, self.active.as_ref()) {
+                let models = self.pool_models();
+                match self.pool.best_for(now, self.active.as_ref(), &models) {
                     Some(best) => best.clone(),
                     None => return Refused(CommandRefusal::NoUsableAccount),
                 }
@@ -92,6 +92,8 @@ impl FailoverEngine {
         if let Some(from) = self.active.clone() {
             self.notify_operator_swap(&from, &target);
         }
+        // The operator's choice stands: no return to a preferred account undoes it.
+        self.return_wanted.clear();
         self.set_active(target);
         self.forced = true;
         Accepted
@@ -119,6 +121,8 @@ impl FailoverEngine {
             return self.reject_config(format!("{why}; removing needs a restart"));
         }
         self.pool.reconfigure(&config.accounts);
+        self.pool
+            .set_rules(crate::accounts::Rules::from_config(&config));
         for spec in &config.sessions {
             match self.sessions.get_mut(&spec.id) {
                 Some(m) => m.spec = spec.clone(),

@@ -22,7 +22,7 @@
 //!   same holds for a session adopted after a restart on the destination of the swap the
 //!   previous run was making, or with a prompt still to replay: that run launched it.
 
-use crate::account::{AccountState, LimitWindow};
+use crate::account::{AccountState, LimitWindow, UsageReport, WindowUsage};
 use crate::engine::{Effect, FailoverEngine, Subject};
 use crate::ids::{AccountId, SessionId};
 use crate::notify::{NotificationKind, Severity};
@@ -217,6 +217,37 @@ impl FailoverEngine {
                 window,
                 used_percent,
                 resets_at,
+            } if window.is_model_scoped() => {
+                // One model family's weekly window: the account still serves the others.
+                if used_percent.is_finite() {
+                    self.pool.record_window(
+                        account,
+                        WindowUsage {
+                            window,
+                            used_percent: used_percent.clamp(0.0, 100.0),
+                            resets_at: resets_at.filter(|t| *t > now),
+                        },
+                    );
+                }
+            }
+            Verdict::QuotaExhausted { window, resets_at } if window.is_model_scoped() => {
+                if resets_at.is_some_and(|t| t <= now) {
+                    return;
+                }
+                let until = resets_at.unwrap_or(now + self.config.unknown_reset_retry);
+                self.pool.record_window(
+                    account,
+                    WindowUsage {
+                        window,
+                        used_percent: 100.0,
+                        resets_at: Some(until),
+                    },
+                );
+            }
+            Verdict::NearLimit {
+                window,
+                used_percent,
+                resets_at,
             } => {
                 if matches!(current, Some(AccountState::Exhausted { .. }))
                     || !used_percent.is_finite()
@@ -264,6 +295,92 @@ impl FailoverEngine {
                     format!("needs-login:{account}"),
                 );
             }
+        }
+    }
+
+    /// A usage report about `account` (the OAuth usage endpoint): readings replace the
+    /// previous ones; a whole-account window at 100 % or more makes it exhausted until that
+    /// window's reset; otherwise a reading that supersedes the near-limit state's window
+    /// (or a first reading) makes it available. Model-scoped windows only mark themselves.
+    /// An exhaustion the CLI reported stands until its reset, and a login matter is not
+    /// one of usage.
+    pub(super) fn on_usage(&mut self, account: &AccountId, report: &UsageReport) {
+        if !self.pool.contains(account) {
+            return self.ignore("usage of an unknown account");
+        }
+        let now = self.now;
+        let report = UsageReport {
+            windows: report
+                .windows
+                .iter()
+                .filter(|u| u.used_percent.is_finite())
+                .map(|u| WindowUsage {
+                    used_percent: u.used_percent.clamp(0.0, 100.0),
+                    resets_at: u.resets_at.filter(|t| *t > now),
+                    ..*u
+                })
+                .collect(),
+            extra_usage: report.extra_usage,
+        };
+        self.pool.record_report(account, &report);
+        let current = self.pool.state(account).cloned();
+        if current == Some(AccountState::NeedsLogin) {
+            return;
+        }
+        let spent = report
+            .windows
+            .iter()
+            .filter(|u| !u.window.is_model_scoped() && u.used_percent >= 100.0)
+            .max_by_key(|u| u.resets_at);
+        if let Some(spent) = spent {
+            let until = spent
+                .resets_at
+                .unwrap_or(now + self.config.unknown_reset_retry);
+            if let Some(AccountState::Exhausted { until: known, .. }) = current {
+                if known >= until {
+                    return;
+                }
+            }
+            let state = AccountState::Exhausted {
+                window: spent.window,
+                until,
+            };
+            self.dirty |= self.pool.set_state(account, state);
+            return;
+        }
+        let superseded = match &current {
+            Some(AccountState::Unknown) => true,
+            Some(AccountState::NearLimit { window, .. }) => {
+                report.windows.iter().any(|u| u.window == *window)
+            }
+            _ => false,
+        };
+        if superseded {
+            self.dirty |= self.pool.set_state(account, AccountState::Available);
+        }
+    }
+
+    /// The model a session uses. A report of another family while the family it asked for
+    /// is used up on its account is Claude Code's fallback: the session keeps asking for
+    /// the first one (what `follow_model` goes by).
+    pub(super) fn on_model(&mut self, sid: &SessionId, model: String) {
+        let now = self.now;
+        let Some(m) = self.sessions.get(sid) else {
+            return self.ignore("model of an unknown session");
+        };
+        let wanted = m.model.as_deref().and_then(LimitWindow::for_model);
+        let fallback = wanted.is_some_and(|w| {
+            LimitWindow::for_model(&model) != Some(w)
+                && m.state
+                    .account()
+                    .and_then(|a| self.pool.get(a))
+                    .is_some_and(|e| e.model_capped(w, now))
+        });
+        if fallback {
+            return;
+        }
+        if let Some(m) = self.sessions.get_mut(sid) {
+            m.model = Some(model);
         }
     }
 

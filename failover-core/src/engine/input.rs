@@ -1,6 +1,6 @@
 //! [`Input`]: the closed set of everything that can happen to the engine.
 
-use crate::account::AccountState;
+use crate::account::{AccountState, UsageReport};
 use crate::config::{ConfigError, EngineConfig};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
@@ -140,6 +140,28 @@ pub enum Input {
         /// Its state.
         state: AccountState,
     },
+    /// An account's usage was read (Anthropic's OAuth usage endpoint, for an account no
+    /// session feeds the statusline of). Windows at 100 % or more make it exhausted until
+    /// their reset; a model-scoped window only marks that window; an account running on
+    /// extra usage counts as exhausted unless `allow_extra_usage`.
+    ///
+    /// Added for choosing the next account.
+    UsageObserved {
+        /// The account.
+        account: AccountId,
+        /// What was read.
+        report: UsageReport,
+    },
+    /// The model a session uses was learned (statusline `model.id`, transcript
+    /// `message.model`): it is placed on accounts with room for that model.
+    ///
+    /// Added for choosing the next account.
+    SessionModel {
+        /// The session.
+        session: SessionId,
+        /// The model id, e.g. `claude-opus-4-1-20250805`.
+        model: String,
+    },
     /// An effect finished.
     EffectFinished {
         /// The request the effect carried.
@@ -183,6 +205,8 @@ impl Input {
             Self::SessionActivity { .. } => "session_activity",
             Self::ClaudeSessionLearned { .. } => "claude_session_learned",
             Self::AccountStateObserved { .. } => "account_state_observed",
+            Self::UsageObserved { .. } => "usage_observed",
+            Self::SessionModel { .. } => "session_model",
             Self::EffectFinished { .. } => "effect_finished",
             Self::Tick => "tick",
             Self::Command { .. } => "command",

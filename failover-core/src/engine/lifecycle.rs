@@ -515,14 +515,16 @@ impl FailoverEngine {
         // Keep the destination chosen when the move began unless it stopped being usable,
         // stopped being the active account, or fell behind an account with more headroom.
         let now = self.now;
-        let pct = self.config.proactive_percent;
-        let headroom_elsewhere = self
+        let models = self.session_models(sid);
+        let best_tier = self
             .pool
-            .best(now, pct, None)
-            .is_some_and(|b| self.pool.tier(b, now, pct) == Some(crate::accounts::Tier::Headroom));
+            .best_for(now, None, &models)
+            .and_then(|b| self.pool.tier_for(b, now, &models));
         let keep = self.pool.is_usable(&to, now)
-            && (self.pool.tier(&to, now, pct) == Some(crate::accounts::Tier::Headroom)
-                || !headroom_elsewhere)
+            && self
+                .pool
+                .tier_for(&to, now, &models)
+                .is_some_and(|t| Some(t) <= best_tier)
             && (self.config.mode == crate::config::PolicyMode::Spread
                 || self.active.as_ref() == Some(&to));
         let target = if keep { Some(to) } else { self.target_for(sid) };

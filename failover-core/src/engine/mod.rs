@@ -34,8 +34,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use effect::{CommandRefusal, CommandReply, Effect};
 pub(crate) use evidence::PaneStreak;
 pub use input::{Command, EffectOutcome, Input, Subject};
-pub use snapshot::{AccountStatus, SessionStatus, StatusSnapshot, SwapStatus};
+pub use snapshot::{AccountStatus, Choice, SessionStatus, StatusSnapshot, SwapStatus};
 
+use crate::account::AccountState;
 use crate::accounts::AccountPool;
 use crate::config::{ConfigError, EngineConfig};
 use crate::ids::{AccountId, RequestId, SessionId};
@@ -110,6 +111,11 @@ pub struct FailoverEngine {
     index: index::Index,
     /// How many sessions have a retry hold (so the common case skips looking for them).
     holds: usize,
+    /// Accounts that recovered and are more preferred than the active one when they
+    /// recovered: the pool goes back to one once it has `return_headroom_percent` of room.
+    return_wanted: BTreeSet<AccountId>,
+    /// The last return to a more preferred account (at most one per `return_cooldown`).
+    last_return: Option<UnixMillis>,
     /// The persisted state changed during this `handle`.
     dirty: bool,
     now: UnixMillis,
@@ -120,7 +126,8 @@ impl FailoverEngine {
     /// A fresh engine. It launches nothing until [`Input::AdoptionComplete`].
     pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let pool = AccountPool::new(&config.accounts);
+        let mut pool = AccountPool::new(&config.accounts);
+        pool.set_rules(crate::accounts::Rules::from_config(&config));
         let sessions = config
             .sessions
             .iter()
@@ -146,6 +153,8 @@ impl FailoverEngine {
             ignored: 0,
             index: index::Index::default(),
             holds: 0,
+            return_wanted: BTreeSet::new(),
+            last_return: None,
             dirty: false,
             now: UnixMillis::EPOCH,
             out: Vec::new(),
@@ -237,6 +246,8 @@ impl FailoverEngine {
             Input::AccountStateObserved { account, state } => {
                 self.on_account_state(&account, state);
             }
+            Input::UsageObserved { account, report } => self.on_usage(&account, &report),
+            Input::SessionModel { session, model } => self.on_model(&session, model),
             Input::EffectFinished { request, outcome } => self.on_finished(request, outcome),
             Input::Tick => {}
             Input::Command { request, command } => self.on_command(request, command),
@@ -298,7 +309,13 @@ impl FailoverEngine {
                     id: e.account.id.clone(),
                     preference: e.account.preference,
                     state: e.state.clone(),
-                    used_percent: crate::accounts::used_percent(&e.state),
+                    used_percent: crate::accounts::used_percent(&e.state)
+                        .into_iter()
+                        .chain(e.binding().map(|b| b.used_percent))
+                        .reduce(f32::max),
+                    windows: e.usage.values().copied().collect(),
+                    extra_usage: e.extra_usage,
+                    choice: self.choice(&e.account.id),
                 })
                 .collect(),
             sessions: self
@@ -325,6 +342,48 @@ impl FailoverEngine {
             }),
             swaps_completed: self.swaps_completed,
             ignored_inputs: self.ignored,
+        }
+    }
+
+    /// Why `account` is or is not the next choice, as things stand.
+    pub fn choice(&self, account: &AccountId) -> Choice {
+        let now = self.now;
+        let models = self.pool_models();
+        let single = self.config.mode == crate::config::PolicyMode::SingleActive;
+        let Some(entry) = self.pool.get(account) else {
+            return Choice::NeedsLogin;
+        };
+        if single && self.active.as_ref() == Some(account) && self.pool.is_usable(account, now) {
+            return Choice::Active;
+        }
+        let next = if single {
+            self.pool.best_for(now, self.active.as_ref(), &models)
+        } else {
+            self.pool
+                .best_spread(now, None, &models, |a| self.index.load_of(a))
+        };
+        match self.pool.tier_for(account, now, &models) {
+            Some(tier) if next == Some(account) => Choice::Next {
+                tier,
+                strategy: self.config.strategy,
+            },
+            Some(tier) => Choice::Behind {
+                tier,
+                ahead: next
+                    .or(self.active.as_ref())
+                    .cloned()
+                    .unwrap_or_else(|| account.clone()),
+            },
+            None if entry.extra_usage && entry.state != AccountState::NeedsLogin => {
+                Choice::ExtraUsage
+            }
+            None => match &entry.state {
+                AccountState::Exhausted { window, until } => Choice::Exhausted {
+                    window: *window,
+                    until: *until,
+                },
+                _ => Choice::NeedsLogin,
+            },
         }
     }
 
@@ -412,6 +471,27 @@ impl FailoverEngine {
             m.state = state;
             self.index.add(session, m);
         }
+    }
+
+    /// The model-scoped windows metering the models `sid` uses (none when unknown).
+    fn session_models(&self, sid: &SessionId) -> Vec<crate::account::LimitWindow> {
+        self.sessions
+            .get(sid)
+            .and_then(|m| m.model.as_deref())
+            .and_then(crate::account::LimitWindow::for_model)
+            .into_iter()
+            .collect()
+    }
+
+    /// The model-scoped windows metering the models the pool's sessions use.
+    fn pool_models(&self) -> Vec<crate::account::LimitWindow> {
+        let set: BTreeSet<crate::account::LimitWindow> = self
+            .sessions
+            .values()
+            .filter_map(|m| m.model.as_deref())
+            .filter_map(crate::account::LimitWindow::for_model)
+            .collect();
+        set.into_iter().collect()
     }
 
     /// Replaces a session's interrupted prompt.

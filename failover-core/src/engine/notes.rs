@@ -28,6 +28,20 @@ impl FailoverEngine {
 
     /// Why `account` is being left, in words, and when it resets.
     fn leaving_reason(&self, account: &AccountId) -> (String, Option<UnixMillis>) {
+        let entry = self.pool.get(account);
+        if entry.is_some_and(|e| e.extra_usage) && !self.config.allow_extra_usage {
+            return (
+                format!("{account} runs on extra usage (paid) and allow_extra_usage is off"),
+                self.pool.earliest_exhausted_reset(),
+            );
+        }
+        let capped = entry.and_then(|e| {
+            self.pool_models()
+                .into_iter()
+                .find(|w| e.model_capped(*w, self.now))
+                .map(|w| (w, e.usage.get(&w).and_then(|u| u.resets_at)))
+        });
+        let binding = entry.and_then(|e| e.binding());
         match self.pool.state(account) {
             Some(AccountState::Exhausted { window, until }) => (
                 format!("{account} exhausted its {window} window until {until}"),
@@ -42,7 +56,19 @@ impl FailoverEngine {
                 format!("{account} used {used_percent:.0}% of its {window} window"),
                 *resets_at,
             ),
-            _ => (format!("{account} was left on request"), None),
+            _ => match (binding, capped) {
+                (Some(b), _) if b.used_percent >= self.config.proactive_percent_of(account) => (
+                    format!(
+                        "{account} used {:.0}% of its {} window",
+                        b.used_percent, b.window
+                    ),
+                    b.resets_at,
+                ),
+                (_, Some((window, resets_at))) => {
+                    (format!("{account} used up its {window} window"), resets_at)
+                }
+                _ => (format!("{account} was left on request"), None),
+            },
         }
     }
 

@@ -48,39 +48,107 @@ impl FailoverEngine {
 
     fn choose_active(&mut self) {
         let now = self.now;
-        let pct = self.config.proactive_percent;
         let recovered = self.pool.take_recovered();
-        let Some(best) = self.pool.best(now, pct, None).cloned() else {
+        let models = self.pool_models();
+        let Some(best) = self.pool.best_for(now, None, &models).cloned() else {
             return;
         };
         let Some(active) = self.active.clone() else {
-            self.set_active(best);
+            // Start where most sessions already run when it is as good as the best: a
+            // strategy's ranking among equals is no reason to move a running pool.
+            let best_tier = self.pool.tier_for(&best, now, &models);
+            let home = self
+                .pool
+                .iter()
+                .map(|e| &e.account.id)
+                .filter(|a| self.index.load_of(a) > 0)
+                .filter(|a| self.pool.tier_for(a, now, &models) == best_tier)
+                .max_by_key(|a| (self.index.load_of(a), std::cmp::Reverse(*a)))
+                .cloned();
+            self.set_active(home.unwrap_or(best));
             return;
         };
-        if best == active {
-            return;
-        }
-        if !self.pool.is_usable(&active, now) {
-            self.notify_failover(&active, &best);
-            self.set_active(best);
-            return;
-        }
-        let best_tier = self.pool.tier(&best, now, pct);
-        if self.pool.tier(&active, now, pct) == Some(Tier::NearLimit)
-            && best_tier == Some(Tier::Headroom)
-        {
-            self.notify_failover(&active, &best);
-            self.set_active(best);
-            return;
-        }
+        // A recovery of an account more preferred than the active one is remembered until
+        // the pool can go back to it.
         let preference = |id: &AccountId| self.pool.get(id).map(|e| e.account.preference);
-        if self.config.return_to_preferred
-            && recovered.contains(&best)
-            && best_tier == Some(Tier::Headroom)
-            && preference(&best) < preference(&active)
+        let wanted: Vec<AccountId> = recovered
+            .into_iter()
+            .filter(|a| preference(a) < preference(&active))
+            .collect();
+        self.return_wanted.extend(wanted);
+        if best != active {
+            if !self.pool.is_usable(&active, now) {
+                self.leave_for(&active, best);
+                return;
+            }
+            // A model's used-up weekly window is a reason to move only with `follow_model`:
+            // otherwise Claude Code falls back to another model by itself.
+            let follow: &[_] = if self.config.follow_model {
+                &models
+            } else {
+                &[]
+            };
+            let active_tier = self.pool.tier_for(&active, now, follow);
+            let best_tier = self.pool.tier_for(&best, now, &models);
+            let leave = match active_tier {
+                Some(Tier::NearLimit) => best_tier.is_some_and(|t| t < Tier::NearLimit),
+                Some(Tier::ModelCapped) => best_tier == Some(Tier::Headroom),
+                _ => false,
+            };
+            if leave {
+                self.leave_for(&active, best);
+                return;
+            }
+        }
+        self.try_return(&active, &models);
+    }
+
+    /// Fails the pool over from `active` to `best`; `active` must recover anew before the
+    /// pool goes back to it.
+    fn leave_for(&mut self, active: &AccountId, best: AccountId) {
+        self.return_wanted.remove(active);
+        self.notify_failover(active, &best);
+        self.set_active(best);
+    }
+
+    /// Goes back to the most preferred account that recovered, once it has
+    /// `return_headroom_percent` of room for the pool's models, at most once per
+    /// `return_cooldown` (the sessions then move at a turn boundary).
+    fn try_return(&mut self, active: &AccountId, models: &[crate::account::LimitWindow]) {
+        if !self.config.return_to_preferred {
+            self.return_wanted.clear();
+            return;
+        }
+        if self.return_wanted.is_empty() {
+            return;
+        }
+        let now = self.now;
+        if self
+            .last_return
+            .is_some_and(|t| now < t + self.config.return_cooldown)
         {
-            self.notify_returned(&active, &best);
-            self.set_active(best);
+            return;
+        }
+        let pool = &self.pool;
+        let active_pref = pool.get(active).map(|e| e.account.preference);
+        self.return_wanted.retain(|a| {
+            pool.get(a)
+                .is_some_and(|e| Some(e.account.preference) < active_pref)
+        });
+        let target = pool
+            .iter()
+            .map(|e| &e.account.id)
+            .filter(|a| self.return_wanted.contains(*a))
+            .find(|a| {
+                pool.tier_for(a, now, models) == Some(Tier::Headroom)
+                    && pool.headroom(a) >= self.config.return_headroom_percent
+            })
+            .cloned();
+        if let Some(target) = target {
+            self.return_wanted.remove(&target);
+            self.last_return = Some(now);
+            self.notify_returned(active, &target);
+            self.set_active(target);
         }
     }
 
@@ -96,23 +164,23 @@ impl FailoverEngine {
     /// Where a session that is not running should be launched, if anywhere.
     pub(super) fn target_for(&self, sid: &SessionId) -> Option<AccountId> {
         let now = self.now;
-        let pct = self.config.proactive_percent;
+        let models = self.session_models(sid);
         match self.config.mode {
             PolicyMode::SingleActive => self
                 .active
                 .clone()
                 .filter(|a| self.pool.is_usable(a, now))
-                .or_else(|| self.pool.best(now, pct, None).cloned()),
+                .or_else(|| self.pool.best_for(now, None, &models).cloned()),
             PolicyMode::Spread => {
-                // Back where it ran, while that account still has headroom.
+                // Back where it ran, while that account still has headroom (for its model).
                 let home = self.sessions.get(sid).and_then(|m| m.state.home());
                 if let Some(home) = home {
-                    if self.pool.tier(home, now, pct) == Some(Tier::Headroom) {
+                    if self.pool.tier_for(home, now, &models) == Some(Tier::Headroom) {
                         return Some(home.clone());
                     }
                 }
                 let load_of = |a: &AccountId| self.index.load_of(a);
-                self.pool.best_spread(now, pct, None, load_of).cloned()
+                self.pool.best_spread(now, None, &models, load_of).cloned()
             }
         }
     }
@@ -163,7 +231,7 @@ impl FailoverEngine {
             return;
         };
         debug_assert!(
-            entry.state.is_usable(self.now),
+            self.pool.is_usable(&account, self.now),
             "launch on unusable account"
         );
         let (config_dir, dir, resume) = (
@@ -360,7 +428,6 @@ impl FailoverEngine {
 
     fn start_swap(&mut self) {
         let now = self.now;
-        let pct = self.config.proactive_percent;
         match self.config.mode {
             PolicyMode::SingleActive => {
                 let Some(active) = self.active.clone() else {
@@ -403,15 +470,18 @@ impl FailoverEngine {
                 let mut chosen: Option<(SessionId, AccountId, AccountId, bool)> = None;
                 // Only walk the sessions when some loaded account calls for it.
                 let loaded_unusable = load.keys().any(|a| !self.pool.is_usable(a, now));
-                let loaded_near = load
-                    .keys()
-                    .any(|a| self.pool.tier(a, now, pct) == Some(Tier::NearLimit));
+                let follow = self.config.follow_model;
+                let loaded_near = load.keys().any(|a| {
+                    let tier = self.pool.tier(a, now);
+                    tier == Some(Tier::NearLimit) || (follow && tier == Some(Tier::Headroom))
+                });
                 // Urgent: a session on an unusable account.
                 for (sid, m) in self.sessions.iter().filter(|_| loaded_unusable) {
                     if let SessionState::Running { account, .. } = &m.state {
                         if !self.pool.is_usable(account, now) {
+                            let models = self.session_models(sid);
                             if let Some(to) =
-                                self.pool.best_spread(now, pct, Some(account), load_of)
+                                self.pool.best_spread(now, Some(account), &models, load_of)
                             {
                                 chosen = Some((sid.clone(), account.clone(), to.clone(), true));
                                 break;
@@ -419,15 +489,22 @@ impl FailoverEngine {
                         }
                     }
                 }
-                // Proactive: a session on an account past the threshold, when one with
-                // headroom exists (at a turn boundary).
+                // Proactive: a session on an account past the threshold (or, with
+                // `follow_model`, where its model's weekly window is used up), when one with
+                // headroom for it exists (at a turn boundary).
                 if chosen.is_none() && loaded_near {
                     for (sid, m) in &self.sessions {
                         if let SessionState::Running { account, .. } = &m.state {
-                            if self.pool.tier(account, now, pct) == Some(Tier::NearLimit) {
-                                let to = self.pool.best_spread(now, pct, Some(account), load_of);
+                            let models = self.session_models(sid);
+                            let tier = self.pool.tier(account, now);
+                            let capped = follow
+                                && self.pool.tier_for(account, now, &models)
+                                    == Some(Tier::ModelCapped);
+                            if tier == Some(Tier::NearLimit) || capped {
+                                let to =
+                                    self.pool.best_spread(now, Some(account), &models, load_of);
                                 if let Some(to) = to.filter(|to| {
-                                    self.pool.tier(to, now, pct) == Some(Tier::Headroom)
+                                    self.pool.tier_for(to, now, &models) == Some(Tier::Headroom)
                                 }) {
                                     chosen =
                                         Some((sid.clone(), account.clone(), to.clone(), false));
@@ -458,11 +535,10 @@ impl FailoverEngine {
         load: &BTreeMap<AccountId, usize>,
     ) -> Option<(SessionId, AccountId, AccountId, bool)> {
         let now = self.now;
-        let pct = self.config.proactive_percent;
         let load_of = |a: &AccountId| load.get(a).copied().unwrap_or(0);
         let empty = self.pool.iter().find(|e| {
             load_of(&e.account.id) == 0
-                && self.pool.tier(&e.account.id, now, pct) == Some(Tier::Headroom)
+                && self.pool.tier(&e.account.id, now) == Some(Tier::Headroom)
         })?;
         let busiest = self
             .pool

@@ -1,6 +1,10 @@
 //! [`StatusSnapshot`]: a cheap, read-only view of the engine for status pages and the CLI.
 
-use crate::account::AccountState;
+use std::fmt;
+
+use crate::account::{AccountState, LimitWindow, WindowUsage};
+use crate::accounts::Tier;
+use crate::config::Strategy;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
 use crate::session::Activity;
 use crate::time::UnixMillis;
@@ -16,6 +20,77 @@ pub struct AccountStatus {
     pub state: AccountState,
     /// The highest used percentage seen for it, when known.
     pub used_percent: Option<f32>,
+    /// The latest reading of each window it meters (usage reports, model-scoped
+    /// evidence).
+    pub windows: Vec<WindowUsage>,
+    /// It is spending extra usage (paid usage credits).
+    pub extra_usage: bool,
+    /// Why it is or is not the next choice.
+    pub choice: Choice,
+}
+
+/// Why an account is or is not the next choice: where sessions go on the next failover
+/// (single-active) or the next launch (spread).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Choice {
+    /// The pool runs on it (single-active).
+    Active,
+    /// It is the next choice.
+    Next {
+        /// How good it is.
+        tier: Tier,
+        /// The strategy that ranked it first among equals.
+        strategy: Strategy,
+    },
+    /// Usable, but another account ranks ahead.
+    Behind {
+        /// How good it is.
+        tier: Tier,
+        /// The account chosen before it.
+        ahead: AccountId,
+    },
+    /// Out of quota until `until`.
+    Exhausted {
+        /// The window that ran out.
+        window: LimitWindow,
+        /// When it resets.
+        until: UnixMillis,
+    },
+    /// Waiting for a login.
+    NeedsLogin,
+    /// Spending extra usage (paid), and `allow_extra_usage` is off: it counts as exhausted.
+    ExtraUsage,
+}
+
+impl Choice {
+    /// Whether the account is the next choice.
+    pub const fn is_next(&self) -> bool {
+        matches!(self, Self::Next { .. })
+    }
+}
+
+impl fmt::Display for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Active => f.write_str("active: the pool runs on it"),
+            Self::Next { tier, strategy } => write!(
+                f,
+                "next: {}; first by {} among the best",
+                tier.describe(),
+                strategy.as_str()
+            ),
+            Self::Behind { tier, ahead } => {
+                write!(f, "not next: {}; {ahead} ranks ahead", tier.describe())
+            }
+            Self::Exhausted { window, until } => {
+                write!(f, "not next: {window} used up until {until}")
+            }
+            Self::NeedsLogin => f.write_str("not next: needs a login"),
+            Self::ExtraUsage => {
+                f.write_str("not next: running on extra usage (paid); allow_extra_usage is off")
+            }
+        }
+    }
 }
 
 /// One session as the engine sees it.

@@ -15,7 +15,7 @@
 //! The rule that uses them is in the engine (`engine/evidence.rs`): see
 //! [`VetoReason`].
 
-use crate::account::LimitWindow;
+use crate::account::WindowUsage;
 
 /// A structured "all is well" fact about one session.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,15 +38,6 @@ impl Corroboration {
             Self::Usage(_) => "usage",
         }
     }
-}
-
-/// One window's use, as the statusline reports it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WindowUsage {
-    /// The window.
-    pub window: LimitWindow,
-    /// How much of it is used, in percent.
-    pub used_percent: f32,
 }
 
 /// Why pane evidence was vetoed.

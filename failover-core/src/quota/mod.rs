@@ -33,7 +33,7 @@ pub mod reset;
 pub mod statusline;
 pub mod transcript;
 
-pub use corroboration::{Corroboration, VetoReason, WindowUsage};
+pub use corroboration::{Corroboration, VetoReason};
 pub use headers::HeadersDetector;
 pub use message::MessageClassifier;
 pub use pane::PaneDetector;

@@ -417,13 +417,24 @@ impl PaneDetector {
                 match found {
                     Some((verdict, evidence)) => {
                         let sticky = self.messages.is_wrap_up(&evidence);
+                        // A transient error on a `●` row not drawn in the CLI's own forms
+                        // (`API Error: …`, a retry) may be the model talking ("429
+                        // error: …"): it counts (a transient never moves anything), but
+                        // what follows it is the reply, not more of the CLI's messages.
+                        let reply_like = row.kind == Kind::Bullet
+                            && matches!(verdict, Verdict::Transient { .. })
+                            && !is_cli_transient(&evidence);
                         candidates.push(Candidate {
                             verdict,
                             evidence,
                             sticky,
                         });
                         if block != Block::Footer {
-                            block = Block::Message;
+                            block = if reply_like {
+                                Block::Reply
+                            } else {
+                                Block::Message
+                            };
                         }
                         next = last + 1;
                     }
@@ -440,6 +451,13 @@ impl PaneDetector {
         }
         choose(candidates)
     }
+}
+
+/// Whether a `●` row's transient error is drawn the way Claude Code draws its own: an
+/// `API Error: …` line, or a retry (`… · retrying in 2s · attempt 4/10`).
+fn is_cli_transient(text: &str) -> bool {
+    let t = text.trim_start();
+    t.starts_with("API Error") || t.contains("retrying in") || t.contains("Retrying in")
 }
 
 /// Picks the verdict that describes the current state from the current messages.

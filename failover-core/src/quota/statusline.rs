@@ -24,10 +24,8 @@
 
 use serde_json::Value;
 
-use super::{
-    Corroboration, DetectContext, Detection, QuotaDetector, SignalSource, Verdict, WindowUsage,
-};
-use crate::account::LimitWindow;
+use super::{Corroboration, DetectContext, Detection, QuotaDetector, SignalSource, Verdict};
+use crate::account::{LimitWindow, WindowUsage};
 use crate::time::UnixMillis;
 
 /// Used percentages below this are reported as clear.
@@ -159,6 +157,7 @@ impl StatuslineDetector {
             .map(|u| WindowUsage {
                 window: window_from_claim(&u.name),
                 used_percent: u.used_percent,
+                resets_at: u.resets_at,
             })
             .collect();
         (!usages.is_empty()).then_some(Corroboration::Usage(usages))

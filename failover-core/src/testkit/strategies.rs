@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::account::{AccountState, LimitWindow};
+use crate::account::{AccountState, LimitWindow, UsageReport, WindowUsage};
 use crate::engine::{Command, EffectOutcome, Input, Subject};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
@@ -75,6 +75,40 @@ pub fn account_state(horizon_secs: i64) -> impl Strategy<Value = AccountState> {
             .prop_map(|(window, until)| AccountState::Exhausted { window, until }),
         Just(AccountState::NeedsLogin),
     ]
+}
+
+/// Any usage report (windows at any use, sometimes past 100 %, sometimes on extra usage);
+/// reset instants fall within `horizon_secs`.
+pub fn usage_report(horizon_secs: i64) -> impl Strategy<Value = UsageReport> {
+    (
+        prop::collection::vec(
+            (
+                window(),
+                0.0f32..=110.0,
+                prop::option::of(instant(horizon_secs)),
+            )
+                .prop_map(|(window, used_percent, resets_at)| WindowUsage {
+                    window,
+                    used_percent,
+                    resets_at,
+                }),
+            0..4,
+        ),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(windows, extra_usage)| UsageReport {
+            windows,
+            extra_usage,
+        })
+}
+
+/// A model id: Opus, Sonnet, or another family.
+pub fn model() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "claude-opus-4-1-20250805".to_owned(),
+        "claude-sonnet-4-5-20250929".to_owned(),
+        "claude-haiku-4-5".to_owned(),
+    ])
 }
 
 /// Any operator command about `accounts` (plus one unknown account).
@@ -170,12 +204,15 @@ pub fn input(
             session,
             activity: if idle { Activity::Idle } else { Activity::Working },
         }),
-        1 => (s, "[a-z0-9]{4}").prop_map(|(session, id)| Input::ClaudeSessionLearned {
+        1 => (s.clone(), "[a-z0-9]{4}").prop_map(|(session, id)| Input::ClaudeSessionLearned {
             session,
             claude_session: ClaudeSessionId::new(id),
         }),
-        1 => (a, account_state(horizon_secs))
+        1 => (a.clone(), account_state(horizon_secs))
             .prop_map(|(account, state)| Input::AccountStateObserved { account, state }),
+        2 => (a, usage_report(horizon_secs))
+            .prop_map(|(account, report)| Input::UsageObserved { account, report }),
+        1 => (s, model()).prop_map(|(session, model)| Input::SessionModel { session, model }),
         6 => (1u64..40, outcome())
             .prop_map(|(r, outcome)| Input::EffectFinished { request: RequestId(r), outcome }),
         3 => Just(Input::Tick),

@@ -1,7 +1,7 @@
 //! Conversions from engine and daemon types to the wire types of [`dto`](super::dto).
 
 use failover_core::{
-    AccountState, Activity, Command, CommandRefusal, CommandReply, Corroboration, Effect,
+    AccountState, Activity, Choice, Command, CommandRefusal, CommandReply, Corroboration, Effect,
     EffectOutcome, Input, Notification, StatusSnapshot, Subject, UnixMillis,
 };
 
@@ -64,11 +64,31 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                     name: a.id.to_string(),
                     preference: a.preference,
                     state: a.state.name().to_owned(),
-                    usable: a.state.is_usable(now),
+                    // On extra usage it is usable only where that is allowed.
+                    usable: if a.extra_usage {
+                        !matches!(a.choice, Choice::ExtraUsage | Choice::NeedsLogin)
+                    } else {
+                        a.state.is_usable(now)
+                    },
                     used_percent: a.used_percent,
                     window,
                     resets_at: resets.map(instant),
                     resets_at_ms: resets.map(|r| r.0),
+                    windows: a
+                        .windows
+                        .iter()
+                        .map(|w| WindowDto {
+                            window: w.window.as_str().to_owned(),
+                            used_percent: w.used_percent,
+                            resets_at: w.resets_at.map(instant),
+                            resets_at_ms: w.resets_at.map(|r| r.0),
+                        })
+                        .collect(),
+                    extra_usage: a.extra_usage,
+                    choice: ChoiceDto {
+                        next: a.choice.is_next(),
+                        reason: a.choice.to_string(),
+                    },
                 }
             })
             .collect(),
@@ -278,6 +298,26 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
             session: None,
             account: Some(account.to_string()),
             detail: state.name().into(),
+        },
+        Input::UsageObserved { account, report } => EventKindDto::Effect {
+            effect: "usage_observed".into(),
+            request: None,
+            session: None,
+            account: Some(account.to_string()),
+            detail: report
+                .windows
+                .iter()
+                .map(|w| format!("{} {:.0}%", w.window, w.used_percent))
+                .chain(report.extra_usage.then(|| "extra usage".to_owned()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        Input::SessionModel { session, model } => EventKindDto::Effect {
+            effect: "session_model".into(),
+            request: None,
+            session: Some(session.to_string()),
+            account: None,
+            detail: model.clone(),
         },
         Input::Tick => return None,
         #[allow(unreachable_patterns)]

@@ -82,6 +82,38 @@ pub struct AccountDto {
     pub resets_at: Option<String>,
     /// The same instant in Unix milliseconds.
     pub resets_at_ms: Option<i64>,
+    /// Every window read for it (usage endpoint, model-scoped limits).
+    #[serde(default)]
+    pub windows: Vec<WindowDto>,
+    /// It runs on extra usage (paid usage credits).
+    #[serde(default)]
+    pub extra_usage: bool,
+    /// Why it is or is not the next choice.
+    #[serde(default)]
+    pub choice: ChoiceDto,
+}
+
+/// Whether an account is the next choice (where sessions go on the next failover, or the
+/// next launch under `spread`), and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoiceDto {
+    /// It is the next choice.
+    pub next: bool,
+    /// Why it is or is not, e.g. `not next: weekly used up until 2026-11-28T09:00:00Z`.
+    pub reason: String,
+}
+
+/// One window of an account in [`AccountDto`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowDto {
+    /// `five_hour`, `weekly`, `weekly_opus`, `weekly_sonnet` or `other`.
+    pub window: String,
+    /// How much of it is used, 0–100.
+    pub used_percent: f32,
+    /// When it resets (RFC 3339, UTC), when known.
+    pub resets_at: Option<String>,
+    /// The same instant in Unix milliseconds.
+    pub resets_at_ms: Option<i64>,
 }
 
 /// One session in [`StatusDto`].

@@ -22,6 +22,7 @@ pub mod quota_monitor;
 pub mod session_watcher;
 pub mod switcher;
 pub mod systemd;
+pub mod usage_poller;
 
 use std::path::PathBuf;
 

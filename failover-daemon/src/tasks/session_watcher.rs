@@ -235,9 +235,9 @@ fn session_input(event: ObserverEvent, seen: &mut HashMap<SessionId, Seen>) -> O
             seen.insert(session.clone(), Seen::Dead);
             Some(Input::SessionExited { session, status })
         }
-        ObserverEvent::Activity { .. } | ObserverEvent::ClaudeSessionLearned { .. } => {
-            Some(Input::from(event))
-        }
+        ObserverEvent::Activity { .. }
+        | ObserverEvent::ClaudeSessionLearned { .. }
+        | ObserverEvent::ModelLearned { .. } => Some(Input::from(event)),
         ObserverEvent::Observation { .. } | ObserverEvent::Corroboration { .. } => None,
     }
 }

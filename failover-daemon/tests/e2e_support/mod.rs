@@ -251,6 +251,12 @@ impl World {
         .ok();
         writeln!(toml, "shared_projects = {}", q(&shared_projects)).ok();
         writeln!(toml, "[policy]\n{}", spec.policy).ok();
+        writeln!(
+            toml,
+            "[quota]\nusage_url = \"{}/api/oauth/usage\"",
+            api.base_url()
+        )
+        .ok();
         for (name, dir) in &accounts {
             writeln!(
                 toml,

@@ -85,6 +85,14 @@ pub enum ObserverEvent {
         /// The conversation.
         claude_session: ClaudeSessionId,
     },
+    /// The model a session uses was learned (its statusline's `model.id`, its transcript's
+    /// `message.model`).
+    ModelLearned {
+        /// The session.
+        session: SessionId,
+        /// The model id, e.g. `claude-opus-4-1-20250805`.
+        model: String,
+    },
 }
 
 impl From<ObserverEvent> for Input {
@@ -114,6 +122,9 @@ impl From<ObserverEvent> for Input {
                 session, activity, ..
             } => Input::SessionActivity { session, activity },
             ObserverEvent::Exited { session, status } => Input::SessionExited { session, status },
+            ObserverEvent::ModelLearned { session, model } => {
+                Input::SessionModel { session, model }
+            }
             ObserverEvent::ClaudeSessionLearned {
                 session,
                 claude_session,

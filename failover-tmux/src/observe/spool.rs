@@ -97,6 +97,7 @@ impl StatuslineWatcher {
         }
         let mut gate = Gate::new();
         let mut learned: HashMap<SessionId, ClaudeSessionId> = HashMap::new();
+        let mut models: HashMap<SessionId, String> = HashMap::new();
         // The document last read from each file: the hook rewrites it on every statusline
         // refresh, and the same bytes again are no new evidence.
         let mut last_doc: HashMap<PathBuf, String> = HashMap::new();
@@ -148,6 +149,18 @@ impl StatuslineWatcher {
                             })
                             .await;
                     }
+                    if let Some(model) = model_of(&doc) {
+                        if models.get(&session) != Some(&model) {
+                            models.insert(session.clone(), model.clone());
+                            let _ = self
+                                .tx
+                                .send(ObserverEvent::ModelLearned {
+                                    session: session.clone(),
+                                    model,
+                                })
+                                .await;
+                        }
+                    }
                     if let Some(id) = conversation_of(&doc) {
                         if learned.get(&session) != Some(&id) {
                             learned.insert(session.clone(), id.clone());
@@ -183,6 +196,14 @@ fn spool_stem(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let stem = name.strip_suffix(".json")?;
     (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_owned())
+}
+
+/// The statusline document's `model.id` (a bare string `model` is taken too).
+fn model_of(doc: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(doc).ok()?;
+    let model = v.get("model")?;
+    let id = model.get("id").unwrap_or(model).as_str()?;
+    (!id.is_empty()).then(|| id.to_owned())
 }
 
 fn conversation_of(doc: &str) -> Option<ClaudeSessionId> {

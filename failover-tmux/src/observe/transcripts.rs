@@ -134,6 +134,8 @@ impl TranscriptWatcher {
         }
         let mut gate = Gate::new();
         let mut facts = Facts::default();
+        // The model each session's assistant lines last named.
+        let mut models: HashMap<SessionId, String> = HashMap::new();
         loop {
             let event = tokio::select! {
                 e = nrx.recv() => e,
@@ -155,10 +157,12 @@ impl TranscriptWatcher {
                 if path.is_dir() {
                     // A new project folder: files may have been created before the watch.
                     for p in jsonl_files(&path) {
-                        self.read(&mut tails, &mut gate, &mut facts, p).await;
+                        self.read(&mut tails, &mut gate, &mut facts, &mut models, p)
+                            .await;
                     }
                 } else if is_jsonl(&path) {
-                    self.read(&mut tails, &mut gate, &mut facts, path).await;
+                    self.read(&mut tails, &mut gate, &mut facts, &mut models, path)
+                        .await;
                 }
             }
         }
@@ -169,6 +173,7 @@ impl TranscriptWatcher {
         tails: &mut HashMap<PathBuf, Tail>,
         gate: &mut Gate<ClaudeSessionId>,
         facts: &mut Facts,
+        models: &mut HashMap<SessionId, String>,
         path: PathBuf,
     ) {
         let tail = tails.entry(path.clone()).or_insert_with(Tail::from_start);
@@ -186,6 +191,18 @@ impl TranscriptWatcher {
             return;
         };
         for line in lines {
+            if let Some(model) = model_of(&line) {
+                if models.get(&session) != Some(&model) {
+                    models.insert(session.clone(), model.clone());
+                    let _ = self
+                        .tx
+                        .send(ObserverEvent::ModelLearned {
+                            session: session.clone(),
+                            model,
+                        })
+                        .await;
+                }
+            }
             let observed_at = clock::now();
             let ctx = DetectContext {
                 observed_at,
@@ -229,6 +246,20 @@ impl TranscriptWatcher {
 #[derive(Debug, Default)]
 struct Facts {
     last: HashMap<ClaudeSessionId, Corroboration>,
+}
+
+/// The model an assistant line names (`message.model`); the CLI's own notices
+/// (`<synthetic>`) name none.
+fn model_of(line: &str) -> Option<String> {
+    if !line.contains("\"model\"") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v.get("type").and_then(serde_json::Value::as_str) != Some("assistant") {
+        return None;
+    }
+    let model = v.get("message")?.get("model")?.as_str()?;
+    (!model.is_empty() && !model.starts_with('<')).then(|| model.to_owned())
 }
 
 fn is_jsonl(p: &Path) -> bool {

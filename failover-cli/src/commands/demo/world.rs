@@ -221,6 +221,11 @@ impl World {
             toml_str(&self.mock.base_url()),
         );
         let _ = writeln!(s, "[policy]\nmode = \"single-active\"\n");
+        let _ = writeln!(
+            s,
+            "[quota]\nusage_url = {}\n",
+            toml_str(&format!("{}/api/oauth/usage", self.mock.base_url())),
+        );
         for (i, a) in self.accounts.iter().enumerate() {
             let _ = writeln!(
                 s,

@@ -494,6 +494,12 @@ mod tests {
             window: None,
             resets_at: None,
             resets_at_ms: None,
+            windows: Vec::new(),
+            extra_usage: false,
+            choice: failover_daemon::http::dto::ChoiceDto {
+                next: false,
+                reason: String::new(),
+            },
         };
         StatusDto {
             api_version: 1,

@@ -33,7 +33,9 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, now: Timestamp, tz: &TimeZo
     let area = frame.area();
     let theme = Theme { color: app.color };
     let st = app.status.as_ref();
-    let n_accounts = st.map_or(0, |s| s.accounts.len()).max(1);
+    let n_accounts = st
+        .map_or(0, |s| s.accounts.iter().map(|a| gauges(a).len()).sum())
+        .max(1);
     let n_sessions = st.map_or(0, |s| s.sessions.len()).max(1);
     let accounts_h = u16::try_from(n_accounts + 3).unwrap_or(u16::MAX);
     let sessions_h = u16::try_from(n_sessions + 3).unwrap_or(u16::MAX);
@@ -166,13 +168,13 @@ fn title_line(
     Paragraph::new(Line::from(spans))
 }
 
-/// `5h`, `7d`, `7d opus`… for a window name.
+/// `5h`, `week`, `opus`… for a window name (six cells at most).
 fn window_label(window: Option<&str>) -> &'static str {
     match window {
         Some("five_hour") => "5h",
-        Some("weekly") => "7d",
-        Some("weekly_opus") => "7d opus",
-        Some("weekly_sonnet") => "7d sonnet",
+        Some("weekly") => "week",
+        Some("weekly_opus") => "opus",
+        Some("weekly_sonnet") => "sonnet",
         Some(_) => "other",
         None => "",
     }
@@ -204,17 +206,45 @@ fn used(a: &AccountDto) -> Option<f32> {
     }
 }
 
-/// Why an account is or is not where sessions go next, in words.
-fn next_choice(a: &AccountDto, active: Option<&str>) -> String {
-    if active == Some(a.name.as_str()) {
+/// Why an account is or is not where sessions go next, as the daemon says it; `short` for
+/// narrow screens (the chooser and wide screens show it whole).
+fn next_choice(a: &AccountDto, short: bool) -> String {
+    let r = a.choice.reason.as_str();
+    if r.starts_with("active") {
         return "in use".into();
     }
-    match a.state.as_str() {
-        "exhausted" => "no: exhausted".into(),
-        "needs_login" => "no: needs /login".into(),
-        _ if !a.usable => "no: unusable".into(),
-        "near_limit" => format!("yes, near limit (pref {})", a.preference),
-        _ => format!("yes (pref {})", a.preference),
+    if !short {
+        return r
+            .strip_prefix("not next: ")
+            .map_or_else(|| r.to_owned(), |rest| format!("no: {rest}"));
+    }
+    if a.choice.next {
+        return "next".into();
+    }
+    let rest = r.strip_prefix("not next: ").unwrap_or(r);
+    if let Some((window, _)) = rest.split_once(" used up") {
+        format!("no: {window} out")
+    } else if rest.contains("login") {
+        "no: login".into()
+    } else if rest.contains("extra usage") {
+        "no: extra usage".into()
+    } else if let Some((_, ahead)) = rest.split_once("; ") {
+        format!("no: {ahead}")
+    } else {
+        format!("no: {rest}")
+    }
+}
+
+/// The windows an account's gauges show: every window read for it, else the one its state
+/// is about.
+fn gauges(a: &AccountDto) -> Vec<(Option<String>, Option<f32>, Option<i64>)> {
+    if a.windows.is_empty() {
+        vec![(a.window.clone(), used(a), a.resets_at_ms)]
+    } else {
+        a.windows
+            .iter()
+            .map(|w| (Some(w.window.clone()), Some(w.used_percent), w.resets_at_ms))
+            .collect()
     }
 }
 
@@ -235,34 +265,55 @@ fn draw_accounts(
     };
     // Wider terminals get a longer bar.
     let bar = if area.width >= 120 { 20 } else { 10 };
-    let rows = st.accounts.iter().map(|a| {
+    let rows = st.accounts.iter().flat_map(|a| {
         let active = st.active_account.as_deref() == Some(a.name.as_str());
-        let resets = a
-            .resets_at_ms
-            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-            .map_or_else(|| "-".into(), |t| render::instant_in(t, now, tz));
         let name_style = if active {
             Style::new().add_modifier(Modifier::BOLD)
         } else {
             Style::new()
         };
-        Row::new(vec![
-            Cell::from(if active { "▶" } else { " " }),
-            Cell::from(Span::styled(a.name.clone(), name_style)),
-            Cell::from(Span::styled(a.state.clone(), theme.state(&a.state))),
-            Cell::from(Span::styled(
-                format!(
-                    "{:<3} {}",
-                    window_label(a.window.as_deref()),
-                    gauge(used(a), bar)
-                ),
-                theme.state(&a.state),
-            )),
-            Cell::from(resets),
-            Cell::from(next_choice(a, st.active_account.as_deref())),
-        ])
+        let state = if a.extra_usage {
+            format!("{} +extra", a.state)
+        } else {
+            a.state.clone()
+        };
+        gauges(a)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (window, used, resets_ms))| {
+                let resets = resets_ms
+                    .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                    .map_or_else(|| "-".into(), |t| render::instant_in(t, now, tz));
+                let first = i == 0;
+                Row::new(vec![
+                    Cell::from(if active && first { "▶" } else { " " }),
+                    Cell::from(Span::styled(
+                        if first { a.name.clone() } else { String::new() },
+                        name_style,
+                    )),
+                    Cell::from(Span::styled(
+                        if first { state.clone() } else { String::new() },
+                        theme.state(&a.state),
+                    )),
+                    Cell::from(Span::styled(
+                        format!(
+                            "{:<6} {}",
+                            window_label(window.as_deref()),
+                            gauge(used, bar)
+                        ),
+                        theme.state(&a.state),
+                    )),
+                    Cell::from(resets),
+                    Cell::from(if first {
+                        next_choice(a, area.width < 120)
+                    } else {
+                        String::new()
+                    }),
+                ])
+            })
+            .collect::<Vec<_>>()
     });
-    let bar_w = u16::try_from(bar).unwrap_or(10) + 9;
+    let bar_w = u16::try_from(bar).unwrap_or(10) + 12;
     let table = Table::new(
         rows,
         [
@@ -270,7 +321,7 @@ fn draw_accounts(
             Constraint::Length(widest(st.accounts.iter().map(|a| a.name.as_str()), 7, 16)),
             Constraint::Length(11),
             Constraint::Length(bar_w),
-            Constraint::Length(18),
+            Constraint::Length(if area.width >= 100 { 24 } else { 18 }),
             Constraint::Fill(1),
         ],
     )
@@ -483,7 +534,7 @@ fn draw_chooser(frame: &mut Frame<'_>, area: Rect, app: &App, selected: usize, t
                 i + 1,
                 a.name,
                 a.state,
-                next_choice(a, st.active_account.as_deref())
+                next_choice(a, false)
             );
             let style = if i == selected {
                 Style::new().add_modifier(Modifier::REVERSED)
@@ -505,7 +556,8 @@ fn draw_chooser(frame: &mut Frame<'_>, area: Rect, app: &App, selected: usize, t
 #[cfg(test)]
 mod tests {
     use failover_daemon::http::dto::{
-        AccountDto, DaemonDto, EventDto, EventKindDto, SessionDto, StatusDto, SwapDto,
+        AccountDto, ChoiceDto, DaemonDto, EventDto, EventKindDto, SessionDto, StatusDto, SwapDto,
+        WindowDto,
     };
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
@@ -530,6 +582,21 @@ mod tests {
             window: (!window.is_empty()).then(|| window.into()),
             resets_at: None,
             resets_at_ms: (!window.is_empty()).then_some((NOW + 3 * 3600 + 120) * 1000),
+            windows: Vec::new(),
+            extra_usage: false,
+            choice: ChoiceDto {
+                next: name == "spare",
+                reason: match state {
+                    "exhausted" => "not next: five_hour used up until 2026-09-21T17:15:20Z",
+                    "needs_login" => "not next: needs a login",
+                    "near_limit" => "active: the pool runs on it",
+                    "available" if name == "spare" => {
+                        "next: room left; first by drain-soonest among the best"
+                    }
+                    _ => "not next: room left; spare ranks ahead",
+                }
+                .into(),
+            },
         }
     }
 
@@ -562,7 +629,23 @@ mod tests {
             accounts: vec![
                 account("primary", 0, "exhausted", None, "five_hour"),
                 account("backup", 1, "near_limit", Some(91.0), "five_hour"),
-                account("spare", 2, "available", Some(12.0), "weekly"),
+                AccountDto {
+                    windows: vec![
+                        WindowDto {
+                            window: "five_hour".into(),
+                            used_percent: 12.0,
+                            resets_at: None,
+                            resets_at_ms: Some((NOW + 3600) * 1000),
+                        },
+                        WindowDto {
+                            window: "weekly_opus".into(),
+                            used_percent: 64.0,
+                            resets_at: None,
+                            resets_at_ms: Some((NOW + 3 * 86_400) * 1000),
+                        },
+                    ],
+                    ..account("spare", 2, "available", Some(12.0), "weekly")
+                },
                 account("old", 3, "needs_login", None, ""),
             ],
             sessions: vec![

@@ -14,6 +14,7 @@
 //! | `POST /_mock/accounts/<token-or-name>/mode` | body: a [`Mode`] as JSON; `resets_in_secs` may replace `resets_at` |
 //! | `GET /_mock/accounts` | every known account and its mode |
 //! | `GET /_mock/requests` | every request served so far ([`RecordedRequest`]) |
+//! | `GET /api/oauth/usage` | the account's [`UsageAnswer`] (set with [`MockApi::set_usage`], else [`UsageAnswer::from_mode`]); 401 without `anthropic-beta: oauth-2025-04-20` |
 //! | anything else | logged, recorded, answered 404 with an API error body |
 //!
 //! A token the mock has never heard of is served in [`Mode::Normal`] and registered under
@@ -45,6 +46,7 @@
 mod mode;
 mod reply;
 mod server;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -60,6 +62,7 @@ pub use mode::{ClaimWindow, Mode};
 pub use reply::{
     ECHO_CHARS, LIMIT_QUOTES, ack_text, last_user_text, limit_quotes, print_limits_command,
 };
+pub use usage::UsageAnswer;
 
 /// Errors of the mock API.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +206,8 @@ struct Shared {
     delays: Mutex<(Duration, Duration)>,
     /// Texts to look for in request bodies (see [`RecordedRequest::seen`]).
     watched: Mutex<Vec<String>>,
+    /// token → what the OAuth usage endpoint answers.
+    usage: Mutex<BTreeMap<String, UsageAnswer>>,
 }
 
 impl Shared {
@@ -265,6 +270,14 @@ impl Shared {
         (entry.name.clone(), entry.mode)
     }
 
+    fn usage_answer(&self, token: &str) -> Option<UsageAnswer> {
+        self.usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .cloned()
+    }
+
     fn record(&self, mut req: RecordedRequest) {
         let mut requests = self.lock_requests();
         req.seq = requests.len() as u64;
@@ -317,6 +330,7 @@ impl MockApi {
             served: watch::channel(0).0,
             delays: Mutex::new((config.reply_delay, config.chunk_delay)),
             watched: Mutex::new(Vec::new()),
+            usage: Mutex::new(BTreeMap::new()),
         });
         let cancel = CancellationToken::new();
         let task = tokio::spawn(server::serve(
@@ -352,6 +366,16 @@ impl MockApi {
     pub fn mode(&self, account: &str) -> Option<Mode> {
         let token = self.shared.resolve(account);
         self.shared.lock_accounts().get(&token).map(|e| e.mode)
+    }
+
+    /// What `GET /api/oauth/usage` answers for an account (token or name) from now on.
+    pub fn set_usage(&self, account: &str, answer: UsageAnswer) {
+        let token = self.shared.resolve(account);
+        self.shared
+            .usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, answer);
     }
 
     /// Every known account by name, with its mode.

@@ -35,6 +35,7 @@ pub(super) async fn serve(
         .route("/_mock/accounts", get(list_accounts))
         .route("/_mock/accounts/{account}/mode", post(set_mode))
         .route("/_mock/requests", get(list_requests))
+        .route("/api/oauth/usage", get(super::usage::oauth_usage))
         .fallback(unknown)
         .with_state(shared);
     axum::serve(listener, app)
@@ -68,7 +69,18 @@ fn caller(headers: &HeaderMap) -> Caller {
     }
 }
 
-fn record_simple(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, status: u16) {
+/// The token a request carried (bearer or `x-api-key`), if any.
+pub(super) fn caller_token(headers: &HeaderMap) -> Option<String> {
+    caller(headers).token
+}
+
+pub(super) fn record_simple(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    status: u16,
+) {
     let c = caller(headers);
     let account = c.token.as_deref().map(|t| shared.account_for(t).0);
     shared.record(RecordedRequest {
@@ -480,7 +492,7 @@ fn insert(h: &mut HeaderMap, name: &str, value: &str) {
     }
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
+pub(super) fn json_response(status: StatusCode, value: &Value) -> Response {
     let mut r = (status, value.to_string()).into_response();
     insert(r.headers_mut(), "content-type", "application/json");
     r
