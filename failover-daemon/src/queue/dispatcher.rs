@@ -35,8 +35,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Runs the dispatcher until `shutdown` completes or the sessions channel closes.
 ///
-/// Starts by recovering every known project's queue from whatever a previous run left, and
-/// scanning every inbox. Errors on single files are logged and retried; only a watcher that
+/// Serves the queues of the configured projects ([`QueueConfig::projects`]) only; a session
+/// takes tasks from the project that is its directory. Starts by recovering every project's
+/// queue from whatever a previous run left, and scanning every inbox.
+///
+/// [`QueueConfig::projects`]: crate::queue::QueueConfig::projects Errors on single files are logged and retried; only a watcher that
 /// cannot start ends it with an error.
 pub async fn run<F>(
     queue: Queue,
@@ -123,6 +126,9 @@ enum Checked {
 #[derive(Debug)]
 struct InboxEntry {
     key: FileKey,
+    /// When this file was first seen with this key: unchanged since then counts as settled
+    /// even when its mtime lies in the future (a clock set back, a copied mtime).
+    seen_at: Instant,
     checked: Checked,
 }
 
@@ -163,6 +169,10 @@ struct Core {
     watcher: InboxWatcher,
     projects: Vec<Project>,
     by_dir: HashMap<PathBuf, usize>,
+    /// The configured projects, canonical (those that existed when looked at).
+    served: Vec<PathBuf>,
+    /// Directories found not to be a configured project (sessions' dirs not listed).
+    unserved: std::collections::HashSet<PathBuf>,
     active: BTreeMap<SessionId, Active>,
     view: SessionsView,
 }
@@ -178,20 +188,43 @@ impl Core {
             watcher,
             projects: Vec::new(),
             by_dir: HashMap::new(),
+            served: Vec::new(),
+            unserved: std::collections::HashSet::new(),
             active: BTreeMap::new(),
             view: SessionsView::default(),
         }
     }
 
-    /// The project serving `dir`, opened (and recovered) on first sight.
+    /// The project serving `dir`, opened (and recovered) on first sight; `None` unless `dir`
+    /// is one of the configured projects. A session's own directory is served only when it
+    /// is listed: a repository cloned with a committed `.agent-queue/inbox/` must not run its
+    /// tasks unasked.
     fn project_of(&mut self, dir: &Path) -> Option<usize> {
         if let Some(&i) = self.by_dir.get(dir) {
             return Some(i);
+        }
+        if self.unserved.contains(dir) {
+            return None;
         }
         let canonical = std::fs::canonicalize(dir).ok()?;
         if let Some(&i) = self.by_dir.get(&canonical) {
             self.by_dir.insert(dir.to_path_buf(), i);
             return Some(i);
+        }
+        if !self.served.contains(&canonical) {
+            let listed = self
+                .queue
+                .config
+                .projects
+                .iter()
+                .filter_map(|p| std::fs::canonicalize(p).ok())
+                .any(|p| p == canonical);
+            if !listed {
+                tracing::debug!(dir = %dir.display(), "queue: not a configured project; not served");
+                self.unserved.insert(dir.to_path_buf());
+                return None;
+            }
+            self.served.push(canonical.clone());
         }
         let store = match Store::open(&canonical) {
             Ok(s) => s,
@@ -351,22 +384,29 @@ impl Core {
                 continue;
             };
             let key = FileKey::of(&meta);
+            let now = Instant::now();
+            let mut seen_at = now;
             if let Some(e) = p.inbox.get(&name) {
-                if e.key == key && matches!(e.checked, Checked::Ready(_)) {
-                    continue;
+                if e.key == key {
+                    if matches!(e.checked, Checked::Ready(_)) {
+                        continue;
+                    }
+                    seen_at = e.seen_at;
                 }
             }
-            let age = meta
+            let by_mtime = meta
                 .modified()
                 .ok()
                 .and_then(|m| SystemTime::now().duration_since(m).ok())
                 .unwrap_or(Duration::ZERO);
+            let age = by_mtime.max(now.saturating_duration_since(seen_at));
             if age < settle {
-                let at = Instant::now() + (settle - age);
+                let at = now + (settle - age);
                 p.inbox.insert(
                     name,
                     InboxEntry {
                         key,
+                        seen_at,
                         checked: Checked::Wait(at),
                     },
                 );
@@ -378,6 +418,7 @@ impl Core {
                         name,
                         InboxEntry {
                             key,
+                            seen_at,
                             checked: Checked::Ready(task.meta),
                         },
                     );
