@@ -159,8 +159,10 @@ async fn a_task_with_a_future_mtime_is_not_stalled() {
         .unwrap()
         .set_modified(future)
         .unwrap();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.write_settle = Duration::from_millis(200);
     let run = Running::start(
-        config(vec![p.to_path_buf()]),
+        cfg,
         vec![view("s0", p)],
         Some(Duration::from_millis(20)),
     );
