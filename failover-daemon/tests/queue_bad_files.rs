@@ -161,11 +161,7 @@ async fn a_task_with_a_future_mtime_is_not_stalled() {
         .unwrap();
     let mut cfg = config(vec![p.to_path_buf()]);
     cfg.write_settle = Duration::from_millis(200);
-    let run = Running::start(
-        cfg,
-        vec![view("s0", p)],
-        Some(Duration::from_millis(20)),
-    );
+    let run = Running::start(cfg, vec![view("s0", p)], Some(Duration::from_millis(20)));
     within(20, async {
         wait_for("the task done", Duration::from_secs(10), || {
             tasks_in(p, "done") == ["from-the-future.md"]
