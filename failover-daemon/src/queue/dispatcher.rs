@@ -33,6 +33,25 @@ use crate::queue::{
 /// How long to wait before retrying a project whose files could not be handled.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// While a delivered task's session is idle and has not been seen working on it, the queue
+/// asks [`Deliver::probe`] whether its turn has already ended (a turn too short for the
+/// session's observer to see, or one that ended while the daemon was down): this often at
+/// first...
+const CHECK_SOON: Duration = Duration::from_millis(100);
+/// ...for this long...
+const CHECK_SOON_FOR: Duration = Duration::from_secs(5);
+/// ...then this often, until `unconfirmed_after`.
+const CHECK_LATER: Duration = Duration::from_secs(1);
+
+/// When to look at the transcript again, `quiet` after the session last gave a sign of work.
+fn next_check(now: Instant, quiet: Duration) -> Instant {
+    now + if quiet < CHECK_SOON_FOR {
+        CHECK_SOON
+    } else {
+        CHECK_LATER
+    }
+}
+
 /// Runs the dispatcher until `shutdown` completes or the sessions channel closes.
 ///
 /// Serves the queues of the configured projects ([`QueueConfig::projects`]) only; a session
@@ -154,13 +173,18 @@ struct Active {
     quiet_since: Instant,
     /// The account the session was last seen on: a change means a swap happened.
     account: Option<AccountId>,
+    /// When to ask [`Deliver::probe`] next whether the turn has ended (see [`CHECK_SOON`]).
+    next_check: Instant,
 }
 
 enum Verdict {
     Wait,
     Done,
     Dead,
+    /// Quiet for `unconfirmed_after`: settle it from the probe.
     Probe,
+    /// Quiet for less: done if the probe shows its turn ended.
+    Check,
 }
 
 /// The dispatcher's state; every method is plain code over the files, driven by [`run`].
@@ -285,6 +309,8 @@ impl Core {
                                     baseline: None,
                                     quiet_since: now,
                                     account,
+                                    // The turn may have ended while the daemon was down.
+                                    next_check: now,
                                 },
                             );
                         }
@@ -328,8 +354,12 @@ impl Core {
             }
         }
         for (name, a) in &self.active {
-            if self.session(name).is_some_and(|v| v.idle && v.alive) {
+            if self
+                .session(name)
+                .is_some_and(|v| v.idle && v.alive && !v.mid_swap)
+            {
                 consider(a.quiet_since + self.queue.config.unconfirmed_after);
+                consider(a.next_check);
             }
         }
         next
@@ -460,6 +490,7 @@ impl Core {
                     active.saw_working = false;
                     active.baseline = Some(v.turns_started);
                     active.quiet_since = now;
+                    active.next_check = next_check(now, Duration::ZERO);
                     Verdict::Wait
                 }
                 Some(v) if !v.alive => Verdict::Dead,
@@ -479,6 +510,7 @@ impl Core {
                         active.saw_working = false;
                         active.baseline = Some(v.turns_started);
                         active.quiet_since = now;
+                        active.next_check = next_check(now, Duration::ZERO);
                     }
                     let base = *active.baseline.get_or_insert(v.turns_started);
                     if !v.idle {
@@ -490,6 +522,8 @@ impl Core {
                     } else if now.saturating_duration_since(active.quiet_since) >= unconfirmed_after
                     {
                         Verdict::Probe
+                    } else if now >= active.next_check {
+                        Verdict::Check
                     } else {
                         Verdict::Wait
                     }
@@ -500,6 +534,7 @@ impl Core {
                 Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
                 Verdict::Dead => blocking(|| self.session_died(&name)),
                 Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
+                Verdict::Check => self.check(&name, view.as_ref(), deliver).await,
             }
         }
     }
@@ -584,6 +619,23 @@ impl Core {
         }
     }
 
+    /// The session is idle and has not been seen working on its task: done if the probe shows
+    /// the task's turn has ended; otherwise look again later.
+    async fn check(&mut self, name: &SessionId, view: Option<&SessionView>, deliver: &dyn Deliver) {
+        let delivery = self.active.get(name).and_then(|a| self.delivery_of(a));
+        let answer = match &delivery {
+            Some(d) => deliver.probe(d).await,
+            // Settled by the probe at `unconfirmed_after`.
+            None => Probe::Unknown,
+        };
+        if answer == Probe::Finished {
+            blocking(|| self.complete(name, view, None));
+        } else if let Some(a) = self.active.get_mut(name) {
+            let now = Instant::now();
+            a.next_check = next_check(now, now.saturating_duration_since(a.quiet_since));
+        }
+    }
+
     /// The session stayed idle without being seen to work on its task: ask whether the prompt
     /// ever arrived.
     async fn probe(&mut self, name: &SessionId, view: Option<&SessionView>, deliver: &dyn Deliver) {
@@ -605,6 +657,7 @@ impl Core {
             return;
         };
         match deliver.probe(&delivery).await {
+            Probe::Finished => self.complete(name, view, None),
             Probe::Received => self.complete(
                 name,
                 view,
@@ -850,6 +903,7 @@ impl Core {
                 baseline: Some(session.turns_started),
                 quiet_since: Instant::now(),
                 account: session.account.clone(),
+                next_check: next_check(Instant::now(), Duration::ZERO),
             },
         );
         Ok(Some(delivery))

@@ -94,6 +94,8 @@ pub struct WorldSpec {
     pub wait_ready: bool,
     /// The window of each session (the CLI wraps its own lines at this width).
     pub width: u16,
+    /// List every session's project dir as `[[projects]]`, so its task queue is served.
+    pub serve_queues: bool,
 }
 
 impl WorldSpec {
@@ -115,6 +117,7 @@ impl WorldSpec {
             extra: String::new(),
             wait_ready: true,
             width: 160,
+            serve_queues: false,
         }
     }
 }
@@ -212,6 +215,9 @@ impl World {
         }
         for (s, d) in sessions.iter().zip(&project_dirs) {
             writeln!(toml, "[[sessions]]\nname = {s:?}\ndir = {}", q(d)).ok();
+            if spec.serve_queues {
+                writeln!(toml, "[[projects]]\ndir = {}", q(d)).ok();
+            }
         }
         writeln!(toml, "[control]\nsocket = {}", q(&control)).ok();
         toml.push_str(&spec.extra);
