@@ -9,6 +9,8 @@
 //! - `queue`: from the previous task's turn end to the queue starting to type this one (the
 //!   queue seeing the turn end, finishing the previous task's files, claiming this one and
 //!   recording its delivery, each with its `fsync`s);
+//!   (split at the previous task's "task done" log line: seeing the end and finishing its
+//!   files, then claiming and recording the next);
 //! - `typing`: from then to the prompt's `user` line (the paste into tmux, the CLI drawing it,
 //!   Enter, the CLI taking it): the CLI's input handling, not the queue's files.
 
@@ -82,9 +84,13 @@ pub async fn queue(claude: &Path, daemon: &Path, tasks: usize) -> Value {
         .expect("a conversation");
     // The CLI appends the turn's end a moment after the session idles.
     let transcript = world
-        .wait_transcript(0, &conversation, "every turn ended", Duration::from_secs(10), |t| {
-            t.matches("\"turn_duration\"").count() >= tasks
-        })
+        .wait_transcript(
+            0,
+            &conversation,
+            "every turn ended",
+            Duration::from_secs(10),
+            |t| t.matches("\"turn_duration\"").count() >= tasks,
+        )
         .await;
 
     // Prompt submitted and turn ended, per task, from the transcript.
@@ -95,7 +101,9 @@ pub async fn queue(claude: &Path, daemon: &Path, tasks: usize) -> Value {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        let at = v["timestamp"].as_str().and_then(|t| t.parse::<Timestamp>().ok());
+        let at = v["timestamp"]
+            .as_str()
+            .and_then(|t| t.parse::<Timestamp>().ok());
         match v["type"].as_str() {
             Some("user") => {
                 let text = v["message"]["content"].as_str().unwrap_or_default();
@@ -112,15 +120,18 @@ pub async fn queue(claude: &Path, daemon: &Path, tasks: usize) -> Value {
             _ => {}
         }
     }
-    // The queue starting to type each task, from the daemon's log.
+    // The queue starting to type each task, and finishing it, from the daemon's log.
     let mut delivering: Vec<Option<Timestamp>> = vec![None; tasks];
+    let mut finished: Vec<Option<Timestamp>> = vec![None; tasks];
     for line in world.daemon_log().lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        if v["message"] != "queue: delivering" {
-            continue;
-        }
+        let slot = match v["message"].as_str() {
+            Some("queue: delivering") => &mut delivering,
+            Some("queue: task done") => &mut finished,
+            _ => continue,
+        };
         let task = v["task"].as_str().unwrap_or_default();
         let Some(i) = task
             .strip_prefix('t')
@@ -130,20 +141,28 @@ pub async fn queue(claude: &Path, daemon: &Path, tasks: usize) -> Value {
             continue;
         };
         if i < tasks {
-            delivering[i] = v["timestamp"].as_str().and_then(|t| t.parse().ok());
+            slot[i] = v["timestamp"].as_str().and_then(|t| t.parse().ok());
         }
     }
 
     let (mut turn, mut queue_part, mut typing, mut between) = (vec![], vec![], vec![], vec![]);
+    let (mut noticed, mut claimed) = (vec![], vec![]);
     for i in 0..tasks {
         let (Some(s), Some(e), Some(d)) = (submitted[i], ended[i], delivering[i]) else {
-            panic!("task {i}: submitted {:?} ended {:?} delivering {:?}", submitted[i], ended[i], delivering[i]);
+            panic!(
+                "task {i}: submitted {:?} ended {:?} delivering {:?}",
+                submitted[i], ended[i], delivering[i]
+            );
         };
         turn.push(ms(e.duration_since(s)));
         typing.push(ms(s.duration_since(d)));
         if i > 0 {
             let prev_end = ended[i - 1].expect("previous turn end");
             queue_part.push(ms(d.duration_since(prev_end)));
+            if let Some(f) = finished[i - 1] {
+                noticed.push(ms(f.duration_since(prev_end)));
+                claimed.push(ms(d.duration_since(f)));
+            }
             between.push(ms(s.duration_since(prev_end)));
         }
     }
@@ -156,6 +175,8 @@ pub async fn queue(claude: &Path, daemon: &Path, tasks: usize) -> Value {
         "wall_minus_turns_per_task_ms": (wall.as_secs_f64() * 1000.0 - turns_total) / tasks as f64,
         "turn": stats(turn),
         "queue_turn_end_to_typing": stats(queue_part),
+        "of_which_turn_end_to_task_done": stats(noticed),
+        "of_which_task_done_to_next_typing": stats(claimed),
         "typing_to_cli_submit": stats(typing),
         "turn_end_to_next_submit": stats(between),
         "machine": crate::machine(),
