@@ -3,15 +3,16 @@
 #   scripts/bench.sh latency    detection latency (real CLI), p50/p99 over 20 quota events
 #   scripts/bench.sh failover   failover wall time for 1, 5, 20 real CLI sessions vs the machine's bound
 #   scripts/bench.sh idle       daemon CPU/RSS at rest with 20 and 200 sessions vs a capture-pane poller
+#   scripts/bench.sh queue      what the task queue adds per task beyond the turn (real CLI, 20 tasks)
 #   scripts/bench.sh all        all three
 # Results: stdout and target/bench-results/<name>.json. See BENCHMARKS.md.
 # Knobs: BENCH_LATENCY_RUNS, BENCH_FAILOVER_SIZES (e.g. 1,5,20), BENCH_PARALLEL_MOVES (the
-# daemon's [policy] parallel_moves; default: its own), BENCH_IDLE_SIZES, BENCH_IDLE_WINDOW_SECS.
+# daemon's [policy] parallel_moves; default: its own), BENCH_IDLE_SIZES, BENCH_IDLE_WINDOW_SECS, BENCH_QUEUE_TASKS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
-case "$what" in latency|failover|idle|all) ;; *)
-  echo "usage: scripts/bench.sh latency|failover|idle|all" >&2; exit 2 ;;
+case "$what" in latency|failover|idle|queue|all) ;; *)
+  echo "usage: scripts/bench.sh latency|failover|idle|queue|all" >&2; exit 2 ;;
 esac
 if [ "$what" != idle ]; then
   bash scripts/setup.sh

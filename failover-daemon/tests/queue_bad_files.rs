@@ -143,3 +143,74 @@ async fn odd_names_and_inner_symlinks_run() {
     assert!(tasks_in(p, "failed").is_empty());
     run.stop().await;
 }
+
+/// A task whose mtime lies in the future (a clock set back, an mtime copied from elsewhere)
+/// is still taken once it has been unchanged for the settle time, instead of waiting forever
+/// for its mtime to age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_with_a_future_mtime_is_not_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let path = drop_task(p, "from-the-future.md", b"Run me\n");
+    let future = std::time::SystemTime::now() + Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(future)
+        .unwrap();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.write_settle = Duration::from_millis(200);
+    let run = Running::start(cfg, vec![view("s0", p)], Some(Duration::from_millis(20)));
+    within(20, async {
+        wait_for("the task done", Duration::from_secs(10), || {
+            tasks_in(p, "done") == ["from-the-future.md"]
+        })
+        .await;
+    })
+    .await;
+    assert_eq!(run.recorder.tasks_delivered(), ["from-the-future.md"]);
+    run.stop().await;
+}
+
+/// A task that Claude Code would run as a command (`/logout` removes the account's login,
+/// `!cmd` runs a shell command) goes to `failed/` with the reason, never to a session; the
+/// same with `allow_commands: true` is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_task_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    drop_task(p, "logout.md", b"\n/logout\n");
+    drop_task(p, "shell.md", b"---\npriority: 3\n---\n!rm -rf build\n");
+    drop_task(
+        p,
+        "compact.md",
+        b"---\nallow_commands: true\n---\n/compact\n",
+    );
+    let run = Running::start(
+        config(vec![p.to_path_buf()]),
+        vec![view("s0", p)],
+        Some(Duration::from_millis(20)),
+    );
+    within(20, async {
+        wait_for("two refused, one done", Duration::from_secs(10), || {
+            tasks_in(p, "failed").len() == 2 && tasks_in(p, "done").len() == 1
+        })
+        .await;
+    })
+    .await;
+    assert_eq!(tasks_in(p, "failed"), ["logout.md", "shell.md"]);
+    for name in ["logout", "shell"] {
+        let r = json(&p.join(format!(".agent-queue/failed/{name}.result.json")));
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains("allow_commands: true"), "{reason}");
+    }
+    let prompts: Vec<String> = run
+        .recorder
+        .deliveries()
+        .into_iter()
+        .map(|d| d.prompt)
+        .collect();
+    assert_eq!(prompts, ["/compact"]);
+    run.stop().await;
+}

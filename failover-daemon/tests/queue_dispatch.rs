@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use failover_core::AccountId;
+use failover_daemon::queue::Probe;
 use queue_support::*;
 
 const T: Duration = Duration::from_secs(10);
@@ -391,5 +392,54 @@ async fn a_task_dropped_later_is_seen_through_the_watcher() {
     let rec = run.recorder.clone();
     within(20, wait_for("delivered", T, || rec.deliveries().len() == 1)).await;
     assert_eq!(rec.deliveries()[0].task, "late.md");
+    run.stop().await;
+}
+
+/// A turn too short for the session's observer: the view never shows the session working.
+/// The queue asks the probe (the transcript, in the daemon) whether the task's turn ended and
+/// finishes it at once, instead of waiting `unconfirmed_after` for the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_never_seen_working_is_done_when_the_probe_shows_it_ended() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(60); // the fallback must not be what ends it
+    let run = Running::start(cfg, vec![view("s0", p)], None);
+    *run.recorder.probe.lock().unwrap() = Some(Probe::Finished);
+    drop_task(p, "a.md", b"first\n");
+    drop_task(p, "b.md", b"second\n");
+    within(
+        10,
+        wait_for("both done", T, || tasks_in(p, "done") == ["a.md", "b.md"]),
+    )
+    .await;
+    assert_eq!(run.recorder.tasks_delivered().len(), 2);
+    let r = json(&p.join(".agent-queue/done/a.result.json"));
+    assert_eq!(r["reason"], serde_json::Value::Null);
+    run.stop().await;
+}
+
+/// The probe saying the prompt arrived but its turn has not ended keeps the task claimed
+/// (the session idles between the prompt's arrival and the turn's first sign of work).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_prompt_whose_turn_has_not_ended_stays_claimed() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(60);
+    let run = Running::start(cfg, vec![view("s0", p)], None);
+    *run.recorder.probe.lock().unwrap() = Some(Probe::Received);
+    drop_task(p, "a.md", b"first\n");
+    within(
+        10,
+        wait_for("delivered", T, || run.recorder.deliveries().len() == 1),
+    )
+    .await;
+    // Several checks' worth of time (they run every 100 ms at first).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tasks_in(p, "claimed/s0"), ["a.md"]);
+    *run.recorder.probe.lock().unwrap() = Some(Probe::Finished);
+    within(10, wait_for("done", T, || tasks_in(p, "done") == ["a.md"])).await;
+    assert_eq!(run.recorder.deliveries().len(), 1);
     run.stop().await;
 }

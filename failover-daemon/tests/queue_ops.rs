@@ -53,7 +53,9 @@ fn add_checks_the_file_and_never_overwrites() {
             b"---\ncolour: red\n---\nx",
             BadTask::FrontMatter {
                 line: 2,
-                message: "unknown key `colour` (known: priority, session, max_attempts)".into(),
+                message:
+                    "unknown key `colour` (known: priority, session, max_attempts, allow_commands)"
+                        .into(),
             },
         ),
     ];
@@ -155,6 +157,29 @@ fn retry_moves_a_failed_task_back_and_resets_attempts() {
     }
     let only_two = ops::retry(&projects[1..], "same").unwrap();
     assert_eq!(only_two.name, "same.md");
+}
+
+/// `tasks retry ID` takes a name in `failed/`, never a path: `../done/x.md` must not pull a
+/// finished task out of `done/` (it would run a second time), nor `..` touch the queue dir.
+#[test]
+fn retry_refuses_ids_that_are_paths() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let done = p.join(".agent-queue/done");
+    fs::create_dir_all(&done).unwrap();
+    fs::create_dir_all(p.join(".agent-queue/failed")).unwrap();
+    fs::write(done.join("x.md"), "ran once\n").unwrap();
+    let projects = [p.to_path_buf()];
+    for id in ["../done/x.md", "../done/x", "..", ".", "", "a/b.md"] {
+        match ops::retry(&projects, id) {
+            Err(e @ QueueError::InvalidId { .. }) => {
+                assert!(e.to_string().contains("not a task name"), "{e}");
+            }
+            other => panic!("retry {id:?}: {other:?}"),
+        }
+    }
+    assert_eq!(tasks_in(p, "done"), ["x.md"]);
+    assert!(tasks_in(p, "inbox").is_empty());
 }
 
 fn write_claim(p: &Path, session: &str, task: &str, attempt: u32, max: u32, delivered: bool) {

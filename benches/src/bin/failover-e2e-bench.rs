@@ -11,6 +11,8 @@
 //!   machine's bound measured in the same run (N cold starts' CPU time / cores).
 //! - `idle`: the daemon's CPU and memory at rest with 20 and 200 stand-in sessions, beside a
 //!   polling baseline (`tmux capture-pane` on every session every 2 s) over the same window.
+//! - `queue`: what the task queue adds to each task beyond the model's turn, 20 tasks on one
+//!   real CLI session (see `benches/src/queue_bench.rs`).
 
 #![allow(
     missing_docs,
@@ -21,6 +23,8 @@
 
 #[path = "../../../failover-daemon/tests/e2e_support/mod.rs"]
 mod e2e_support;
+#[path = "../queue_bench.rs"]
+mod queue_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -601,13 +605,21 @@ async fn main() {
         "latency" => write_result("latency", &latency(runs).await),
         "failover" => write_result("failover", &failover(&sizes).await),
         "idle" => write_result("idle", &idle(&idle_sizes, window).await),
+        "queue" => {
+            let tasks = std::env::var("BENCH_QUEUE_TASKS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20);
+            let result = queue_bench::queue(&need_claude(), &daemon_bin(), tasks).await;
+            write_result("queue", &result);
+        }
         "all" => {
             write_result("latency", &latency(runs).await);
             write_result("failover", &failover(&sizes).await);
             write_result("idle", &idle(&idle_sizes, window).await);
         }
         other => {
-            eprintln!("unknown benchmark {other:?}: latency|failover|idle|all");
+            eprintln!("unknown benchmark {other:?}: latency|failover|idle|queue|all");
             std::process::exit(2);
         }
     }

@@ -180,6 +180,16 @@ pub(crate) fn render(
             quote(&tilde(&t.dir))
         );
     }
+    if !sessions.is_empty() {
+        s.push_str(
+            "# The task queue serves <dir>/.agent-queue/inbox/ of the projects listed here, and only\n\
+             # those. Uncomment a session's dir to let queued tasks run there:\n",
+        );
+        for t in sessions {
+            let _ = writeln!(s, "# [[projects]]\n# dir = {}", quote(&tilde(&t.dir)));
+        }
+        s.push('\n');
+    }
     s.push_str(
         "[control]\n\
          # The control socket (default: $XDG_RUNTIME_DIR/claude-failover.sock); owner-only.\n\
@@ -274,5 +284,11 @@ mod tests {
         assert_eq!(v["sessions"][0]["dir"].as_str(), Some("/src/a \"b\""));
         assert_eq!(v["tmux"]["path"].as_str(), Some("/tmp/tmux-0/default"));
         assert!(text.contains("NOT logged in yet"));
+        // The queue serves only listed projects; a session's dir is offered, commented out.
+        assert!(v.get("projects").is_none());
+        assert!(
+            text.contains("# [[projects]]\n# dir = \"/src/a \\\"b\\\"\""),
+            "{text}"
+        );
     }
 }

@@ -102,6 +102,7 @@ fn queue_err(e: QueueError) -> CliError {
         QueueError::NotFound(_) => CliError::Other(format!(
             "{e}\nhint: `claude-failover tasks list` shows the failed tasks"
         )),
+        QueueError::InvalidId { .. } => CliError::Usage(e.to_string()),
         other => CliError::library("the task queue", other),
     }
 }

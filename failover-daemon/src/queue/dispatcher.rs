@@ -33,10 +33,32 @@ use crate::queue::{
 /// How long to wait before retrying a project whose files could not be handled.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// While a delivered task's session is idle and has not been seen working on it, the queue
+/// asks [`Deliver::probe`] whether its turn has already ended (a turn too short for the
+/// session's observer to see, or one that ended while the daemon was down): this often at
+/// first...
+const CHECK_SOON: Duration = Duration::from_millis(100);
+/// ...for this long...
+const CHECK_SOON_FOR: Duration = Duration::from_secs(5);
+/// ...then this often, until `unconfirmed_after`.
+const CHECK_LATER: Duration = Duration::from_secs(1);
+
+/// When to look at the transcript again, `quiet` after the session last gave a sign of work.
+fn next_check(now: Instant, quiet: Duration) -> Instant {
+    now + if quiet < CHECK_SOON_FOR {
+        CHECK_SOON
+    } else {
+        CHECK_LATER
+    }
+}
+
 /// Runs the dispatcher until `shutdown` completes or the sessions channel closes.
 ///
-/// Starts by recovering every known project's queue from whatever a previous run left, and
-/// scanning every inbox. Errors on single files are logged and retried; only a watcher that
+/// Serves the queues of the configured projects ([`QueueConfig::projects`]) only; a session
+/// takes tasks from the project that is its directory. Starts by recovering every project's
+/// queue from whatever a previous run left, and scanning every inbox.
+///
+/// [`QueueConfig::projects`]: crate::queue::QueueConfig::projects Errors on single files are logged and retried; only a watcher that
 /// cannot start ends it with an error.
 pub async fn run<F>(
     queue: Queue,
@@ -123,6 +145,9 @@ enum Checked {
 #[derive(Debug)]
 struct InboxEntry {
     key: FileKey,
+    /// When this file was first seen with this key: unchanged since then counts as settled
+    /// even when its mtime lies in the future (a clock set back, a copied mtime).
+    seen_at: Instant,
     checked: Checked,
 }
 
@@ -148,13 +173,18 @@ struct Active {
     quiet_since: Instant,
     /// The account the session was last seen on: a change means a swap happened.
     account: Option<AccountId>,
+    /// When to ask [`Deliver::probe`] next whether the turn has ended (see [`CHECK_SOON`]).
+    next_check: Instant,
 }
 
 enum Verdict {
     Wait,
     Done,
     Dead,
+    /// Quiet for `unconfirmed_after`: settle it from the probe.
     Probe,
+    /// Quiet for less: done if the probe shows its turn ended.
+    Check,
 }
 
 /// The dispatcher's state; every method is plain code over the files, driven by [`run`].
@@ -163,6 +193,10 @@ struct Core {
     watcher: InboxWatcher,
     projects: Vec<Project>,
     by_dir: HashMap<PathBuf, usize>,
+    /// The configured projects, canonical (those that existed when looked at).
+    served: Vec<PathBuf>,
+    /// Directories found not to be a configured project (sessions' dirs not listed).
+    unserved: std::collections::HashSet<PathBuf>,
     active: BTreeMap<SessionId, Active>,
     view: SessionsView,
 }
@@ -178,20 +212,43 @@ impl Core {
             watcher,
             projects: Vec::new(),
             by_dir: HashMap::new(),
+            served: Vec::new(),
+            unserved: std::collections::HashSet::new(),
             active: BTreeMap::new(),
             view: SessionsView::default(),
         }
     }
 
-    /// The project serving `dir`, opened (and recovered) on first sight.
+    /// The project serving `dir`, opened (and recovered) on first sight; `None` unless `dir`
+    /// is one of the configured projects. A session's own directory is served only when it
+    /// is listed: a repository cloned with a committed `.agent-queue/inbox/` must not run its
+    /// tasks unasked.
     fn project_of(&mut self, dir: &Path) -> Option<usize> {
         if let Some(&i) = self.by_dir.get(dir) {
             return Some(i);
+        }
+        if self.unserved.contains(dir) {
+            return None;
         }
         let canonical = std::fs::canonicalize(dir).ok()?;
         if let Some(&i) = self.by_dir.get(&canonical) {
             self.by_dir.insert(dir.to_path_buf(), i);
             return Some(i);
+        }
+        if !self.served.contains(&canonical) {
+            let listed = self
+                .queue
+                .config
+                .projects
+                .iter()
+                .filter_map(|p| std::fs::canonicalize(p).ok())
+                .any(|p| p == canonical);
+            if !listed {
+                tracing::debug!(dir = %dir.display(), "queue: not a configured project; not served");
+                self.unserved.insert(dir.to_path_buf());
+                return None;
+            }
+            self.served.push(canonical.clone());
         }
         let store = match Store::open(&canonical) {
             Ok(s) => s,
@@ -252,6 +309,8 @@ impl Core {
                                     baseline: None,
                                     quiet_since: now,
                                     account,
+                                    // The turn may have ended while the daemon was down.
+                                    next_check: now,
                                 },
                             );
                         }
@@ -295,8 +354,12 @@ impl Core {
             }
         }
         for (name, a) in &self.active {
-            if self.session(name).is_some_and(|v| v.idle && v.alive) {
+            if self
+                .session(name)
+                .is_some_and(|v| v.idle && v.alive && !v.mid_swap)
+            {
                 consider(a.quiet_since + self.queue.config.unconfirmed_after);
+                consider(a.next_check);
             }
         }
         next
@@ -351,22 +414,29 @@ impl Core {
                 continue;
             };
             let key = FileKey::of(&meta);
+            let now = Instant::now();
+            let mut seen_at = now;
             if let Some(e) = p.inbox.get(&name) {
-                if e.key == key && matches!(e.checked, Checked::Ready(_)) {
-                    continue;
+                if e.key == key {
+                    if matches!(e.checked, Checked::Ready(_)) {
+                        continue;
+                    }
+                    seen_at = e.seen_at;
                 }
             }
-            let age = meta
+            let by_mtime = meta
                 .modified()
                 .ok()
                 .and_then(|m| SystemTime::now().duration_since(m).ok())
                 .unwrap_or(Duration::ZERO);
+            let age = by_mtime.max(now.saturating_duration_since(seen_at));
             if age < settle {
-                let at = Instant::now() + (settle - age);
+                let at = now + (settle - age);
                 p.inbox.insert(
                     name,
                     InboxEntry {
                         key,
+                        seen_at,
                         checked: Checked::Wait(at),
                     },
                 );
@@ -378,6 +448,7 @@ impl Core {
                         name,
                         InboxEntry {
                             key,
+                            seen_at,
                             checked: Checked::Ready(task.meta),
                         },
                     );
@@ -419,6 +490,7 @@ impl Core {
                     active.saw_working = false;
                     active.baseline = Some(v.turns_started);
                     active.quiet_since = now;
+                    active.next_check = next_check(now, Duration::ZERO);
                     Verdict::Wait
                 }
                 Some(v) if !v.alive => Verdict::Dead,
@@ -438,6 +510,7 @@ impl Core {
                         active.saw_working = false;
                         active.baseline = Some(v.turns_started);
                         active.quiet_since = now;
+                        active.next_check = next_check(now, Duration::ZERO);
                     }
                     let base = *active.baseline.get_or_insert(v.turns_started);
                     if !v.idle {
@@ -449,6 +522,8 @@ impl Core {
                     } else if now.saturating_duration_since(active.quiet_since) >= unconfirmed_after
                     {
                         Verdict::Probe
+                    } else if now >= active.next_check {
+                        Verdict::Check
                     } else {
                         Verdict::Wait
                     }
@@ -459,6 +534,7 @@ impl Core {
                 Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
                 Verdict::Dead => blocking(|| self.session_died(&name)),
                 Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
+                Verdict::Check => self.check(&name, view.as_ref(), deliver).await,
             }
         }
     }
@@ -543,6 +619,23 @@ impl Core {
         }
     }
 
+    /// The session is idle and has not been seen working on its task: done if the probe shows
+    /// the task's turn has ended; otherwise look again later.
+    async fn check(&mut self, name: &SessionId, view: Option<&SessionView>, deliver: &dyn Deliver) {
+        let delivery = self.active.get(name).and_then(|a| self.delivery_of(a));
+        let answer = match &delivery {
+            Some(d) => deliver.probe(d).await,
+            // Settled by the probe at `unconfirmed_after`.
+            None => Probe::Unknown,
+        };
+        if answer == Probe::Finished {
+            blocking(|| self.complete(name, view, None));
+        } else if let Some(a) = self.active.get_mut(name) {
+            let now = Instant::now();
+            a.next_check = next_check(now, now.saturating_duration_since(a.quiet_since));
+        }
+    }
+
     /// The session stayed idle without being seen to work on its task: ask whether the prompt
     /// ever arrived.
     async fn probe(&mut self, name: &SessionId, view: Option<&SessionView>, deliver: &dyn Deliver) {
@@ -564,6 +657,7 @@ impl Core {
             return;
         };
         match deliver.probe(&delivery).await {
+            Probe::Finished => self.complete(name, view, None),
             Probe::Received => self.complete(
                 name,
                 view,
@@ -809,6 +903,7 @@ impl Core {
                 baseline: Some(session.turns_started),
                 quiet_since: Instant::now(),
                 account: session.account.clone(),
+                next_check: next_check(Instant::now(), Duration::ZERO),
             },
         );
         Ok(Some(delivery))

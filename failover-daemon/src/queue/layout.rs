@@ -70,7 +70,13 @@ impl Layout {
         self.root.join("status.json")
     }
 
-    /// Creates every directory of the queue.
+    /// `.agent-queue/.gitignore`: `*`, so a repository never commits (or ships) its queue.
+    pub fn gitignore(&self) -> PathBuf {
+        self.root.join(".gitignore")
+    }
+
+    /// Creates every directory of the queue, and a `.gitignore` holding `*` in its root when
+    /// there is none (an existing one is left as it is).
     pub fn create(&self) -> std::io::Result<()> {
         for dir in [
             self.inbox(),
@@ -83,7 +89,15 @@ impl Layout {
         ] {
             std::fs::create_dir_all(dir)?;
         }
-        Ok(())
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.gitignore())
+        {
+            Ok(mut f) => std::io::Write::write_all(&mut f, b"*\n"),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -183,5 +197,19 @@ mod tests {
         std::fs::write(dir.path().join("t~2.result.json"), "x").unwrap();
         assert_eq!(free_name(dir.path(), "t.md"), "t~3.md");
         assert_eq!(free_name(dir.path(), "u.md"), "u.md");
+    }
+
+    #[test]
+    fn create_ignores_the_queue_in_git_and_keeps_an_existing_ignore_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.create().unwrap();
+        assert_eq!(std::fs::read_to_string(layout.gitignore()).unwrap(), "*\n");
+        std::fs::write(layout.gitignore(), "*\n!keep\n").unwrap();
+        layout.create().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(layout.gitignore()).unwrap(),
+            "*\n!keep\n"
+        );
     }
 }

@@ -56,8 +56,8 @@ pub const DEFAULT_MAX_TASK_BYTES: u64 = 1024 * 1024;
 /// How the queue behaves. Built by the daemon from its configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueConfig {
-    /// Project directories whose queues are served, beyond those of the sessions (a session's
-    /// `dir` is always served).
+    /// Project directories whose queues are served. Only these: a session whose `dir` is
+    /// not listed takes no tasks (a cloned repository's committed inbox must not run unasked).
     pub projects: Vec<PathBuf>,
     /// Bigger task files are rejected (judged from metadata, never read).
     pub max_task_bytes: u64,
@@ -190,6 +190,15 @@ pub enum QueueError {
     /// No task by that name.
     #[error("no task named {0:?} in failed/ of the given projects")]
     NotFound(String),
+    /// A task id that is not a plain file name (empty, `.`, `..`, or holding a path separator
+    /// or NUL): refused before any file is looked at.
+    #[error("{id:?} is not a task name: {reason}")]
+    InvalidId {
+        /// The id given.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Several tasks by that name.
     #[error("{id:?} names several failed tasks: {}", .candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     Ambiguous {

@@ -243,6 +243,28 @@ pub fn add(project: &Path, file: &Path, max_bytes: u64) -> Result<Added, QueueEr
     result
 }
 
+/// A task id must be a plain name inside `failed/`: no path separator, no `.` or `..`, no NUL.
+fn check_id(id: &str) -> Result<(), QueueError> {
+    let reason = if id.is_empty() {
+        Some("it is empty")
+    } else if id == "." || id == ".." {
+        Some("`.` and `..` name directories")
+    } else if id.contains(std::path::MAIN_SEPARATOR) || id.contains('/') {
+        Some("it holds a path separator (give the name shown by `tasks list`)")
+    } else if id.contains('\0') {
+        Some("it holds a NUL byte")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(QueueError::InvalidId {
+            id: id.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What [`retry`] did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Retried {
@@ -263,6 +285,7 @@ pub struct Retried {
 /// a crash in between leaves two names for one file, which the dispatcher's recovery resolves
 /// by dropping the `failed/` one.
 pub fn retry(projects: &[PathBuf], id: &str) -> Result<Retried, QueueError> {
+    check_id(id)?;
     let wanted = [id.to_owned(), format!("{id}.md")];
     let mut found = Vec::new();
     for project in projects {

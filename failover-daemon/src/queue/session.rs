@@ -19,7 +19,9 @@ pub struct SessionView {
     pub claude_session: Option<ClaudeSessionId>,
     /// At its prompt with no turn in progress.
     pub idle: bool,
-    /// Being moved to another account: neither idle nor dead, whatever the other fields say.
+    /// Being moved to another account, or (re)started with its state not known yet (as after
+    /// a daemon restart, until the session is adopted and observed): neither idle nor dead
+    /// nor working, whatever the other fields say.
     pub mid_swap: bool,
     /// Its process is running.
     pub alive: bool,
@@ -88,11 +90,15 @@ pub enum DeliverError {
     Unknown(String),
 }
 
-/// Whether a session received a prompt, asked after a restart when the session was found idle
-/// and the queue never saw it work on the task.
+/// Whether a session received a prompt and finished its turn: asked while the session is idle
+/// and the queue has not seen it work on the task (a turn too short to be seen, or one that
+/// ended while the daemon was down).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Probe {
-    /// It did (so it has finished: it is idle again).
+    /// It did, and the turn it started has ended: the task is done.
+    Finished,
+    /// It did; whether its turn has ended is not known (asked once the session has stayed
+    /// idle for `unconfirmed_after`, this counts as done).
     Received,
     /// It certainly did not: sending it now is the first delivery.
     NotReceived,
@@ -106,9 +112,11 @@ pub trait Deliver: Send + Sync {
     /// Types and submits `delivery.prompt` into the session.
     async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliverError>;
 
-    /// Whether the session received `delivery` earlier. Only an authoritative source (such as
-    /// the session's transcript, see [`transcript_probe`](crate::queue::probe::transcript_probe))
-    /// may answer other than [`Probe::Unknown`].
+    /// Whether the session received `delivery` earlier, and finished its turn. Only an
+    /// authoritative source (such as the session's transcript, see
+    /// [`transcript_probe`](crate::queue::probe::transcript_probe)) may answer other than
+    /// [`Probe::Unknown`]; it is asked every few hundred milliseconds while the session is idle
+    /// and has not been seen working on the task, so keep it cheap.
     async fn probe(&self, _delivery: &Delivery) -> Probe {
         Probe::Unknown
     }

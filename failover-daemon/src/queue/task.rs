@@ -5,12 +5,22 @@
 //! priority: 5          # integer, higher runs first (default 0)
 //! session: ccl-1       # only this session may take it (default: any session of the project)
 //! max_attempts: 2      # deliveries before it fails for good (default from the config)
+//! allow_commands: true # the prompt may start with `/` or `!` (default false)
 //! ---
 //! The prompt: everything after the closing `---`.
 //! ```
+//!
+//! The prompt is typed into Claude Code, where a first character `/` makes it a command
+//! (`/logout` removes the account's login, `/exit` ends the session) and `!` runs a shell
+//! command. Such a task is refused unless its front matter says `allow_commands: true`.
+//!
+//! Files are opened with `O_NOFOLLOW | O_NONBLOCK` and judged by the opened descriptor, so a
+//! file swapped for a FIFO or a symlink after it was looked at is refused rather than followed
+//! or waited on.
 
 use std::fs::{self, Metadata};
 use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Settings read from a task's front matter.
@@ -22,6 +32,8 @@ pub struct TaskMeta {
     pub session: Option<String>,
     /// Deliveries allowed; `None` means the configured default.
     pub max_attempts: Option<u32>,
+    /// The prompt may start with `/` or `!` (a Claude Code command or a shell command).
+    pub allow_commands: bool,
 }
 
 /// A task file that passed every check.
@@ -80,6 +92,17 @@ pub enum BadTask {
     /// Reading failed.
     #[error("cannot read: {0}")]
     Unreadable(String),
+    /// The prompt starts with `/` or `!`: Claude Code would run it as a command.
+    #[error(
+        "the prompt starts with `{first}`, which Claude Code runs as a {what}; add \
+         `allow_commands: true` to the front matter to send it anyway"
+    )]
+    Command {
+        /// `/` or `!`.
+        first: char,
+        /// What Claude Code makes of it.
+        what: &'static str,
+    },
 }
 
 /// Checks the file named `name` at `path` in `project` and reads it. `meta` is its
@@ -95,7 +118,7 @@ pub fn inspect(
     if !name.ends_with(".md") {
         return Err(BadTask::NotMarkdown);
     }
-    let meta = if meta.file_type().is_symlink() {
+    let (open_path, expected) = if meta.file_type().is_symlink() {
         let outside = || BadTask::SymlinkOutside {
             target: fs::read_link(path)
                 .map(|t| t.display().to_string())
@@ -106,13 +129,24 @@ pub fn inspect(
         if !target.starts_with(&root) {
             return Err(outside());
         }
-        fs::metadata(&target).map_err(|e| BadTask::Unreadable(e.to_string()))?
+        let meta = fs::symlink_metadata(&target).map_err(|e| BadTask::Unreadable(e.to_string()))?;
+        (target, meta)
     } else {
-        meta.clone()
+        (path.to_path_buf(), meta.clone())
     };
-    if !meta.is_file() {
+    if !expected.is_file() {
         return Err(BadTask::NotAFile);
     }
+    if expected.len() > max_bytes {
+        return Err(BadTask::TooLarge {
+            size: expected.len(),
+            limit: max_bytes,
+        });
+    }
+    let file = open_checked(&open_path, &expected)?;
+    let meta = file
+        .metadata()
+        .map_err(|e| BadTask::Unreadable(e.to_string()))?;
     if meta.len() > max_bytes {
         return Err(BadTask::TooLarge {
             size: meta.len(),
@@ -123,8 +157,8 @@ pub fn inspect(
         return Err(BadTask::Empty);
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    fs::File::open(path)
-        .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| BadTask::Unreadable(e.to_string()))?;
     if bytes.len() as u64 > max_bytes {
         // It grew after the metadata was read.
@@ -136,7 +170,37 @@ pub fn inspect(
     parse(&bytes)
 }
 
-/// Parses a task's bytes: UTF-8, front matter, non-empty prompt.
+/// Opens `path` without following a symlink in its last component and without waiting on a
+/// FIFO or device, and checks that what was opened is the regular file `expected` describes
+/// (a file swapped after it was looked at is refused, never read).
+fn open_checked(path: &Path, expected: &Metadata) -> Result<fs::File, BadTask> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                BadTask::Unreadable("it became a symlink while being checked".into())
+            } else {
+                BadTask::Unreadable(e.to_string())
+            }
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| BadTask::Unreadable(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(BadTask::NotAFile);
+    }
+    if meta.dev() != expected.dev() || meta.ino() != expected.ino() {
+        return Err(BadTask::Unreadable(
+            "it was replaced by another file while being checked".into(),
+        ));
+    }
+    Ok(file)
+}
+
+/// Parses a task's bytes: UTF-8, front matter, non-empty prompt (one that Claude Code would
+/// run as a command only when the front matter allows it).
 pub fn parse(bytes: &[u8]) -> Result<TaskFile, BadTask> {
     let text = std::str::from_utf8(bytes).map_err(|e| BadTask::NotUtf8 {
         offset: e.valid_up_to(),
@@ -145,6 +209,23 @@ pub fn parse(bytes: &[u8]) -> Result<TaskFile, BadTask> {
     let (meta, body) = split_front_matter(text)?;
     if body.trim().is_empty() {
         return Err(BadTask::Empty);
+    }
+    if !meta.allow_commands {
+        match body.trim_start().chars().next() {
+            Some(first @ '/') => {
+                return Err(BadTask::Command {
+                    first,
+                    what: "command (e.g. /logout, /exit)",
+                });
+            }
+            Some(first @ '!') => {
+                return Err(BadTask::Command {
+                    first,
+                    what: "shell command",
+                });
+            }
+            _ => {}
+        }
     }
     Ok(TaskFile {
         meta,
@@ -207,9 +288,21 @@ fn split_front_matter(text: &str) -> Result<(TaskMeta, &str), BadTask> {
                 }
                 meta.max_attempts = Some(n);
             }
+            "allow_commands" => {
+                meta.allow_commands = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(bad(format!(
+                            "allow_commands must be true or false, found `{value}`"
+                        )));
+                    }
+                };
+            }
             other => {
                 return Err(bad(format!(
-                    "unknown key `{other}` (known: priority, session, max_attempts)"
+                    "unknown key `{other}` (known: priority, session, max_attempts, \
+                     allow_commands)"
                 )));
             }
         }
@@ -274,5 +367,70 @@ mod tests {
     fn empty_and_invalid_utf8() {
         assert_eq!(parse(b"---\npriority: 1\n---\n  \n"), Err(BadTask::Empty));
         assert_eq!(parse(b"ab\xffcd"), Err(BadTask::NotUtf8 { offset: 2 }));
+    }
+
+    #[test]
+    fn a_prompt_claude_code_would_run_as_a_command_is_refused() {
+        for body in [
+            "/logout\n",
+            "\n\n  /exit",
+            "---\npriority: 1\n---\n\n!rm -rf ~\n",
+        ] {
+            assert!(
+                matches!(parse(body.as_bytes()), Err(BadTask::Command { .. })),
+                "{body:?} was accepted"
+            );
+        }
+        let reason = parse(b"/logout").unwrap_err().to_string();
+        assert!(reason.contains("allow_commands: true"), "{reason}");
+        let t = parse(b"---\nallow_commands: true\n---\n/compact\n").unwrap();
+        assert!(t.meta.allow_commands);
+        assert_eq!(t.prompt, "/compact");
+        // Only the first character counts.
+        assert_eq!(
+            parse(b"Fix a/b and say hi!").unwrap().prompt,
+            "Fix a/b and say hi!"
+        );
+        assert!(matches!(
+            parse(b"---\nallow_commands: yes\n---\n/x"),
+            Err(BadTask::FrontMatter { line: 2, .. })
+        ));
+    }
+
+    /// A file looked at as a regular file, then swapped for a FIFO (nobody writing) or a
+    /// symlink before it is read: refused at once, never waited on or followed.
+    #[test]
+    fn a_file_swapped_after_its_metadata_was_read_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.md");
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        fs::write(outside.path(), "secret").unwrap();
+        for swap in ["fifo", "symlink"] {
+            fs::write(&path, "a task").unwrap();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            fs::remove_file(&path).unwrap();
+            if swap == "fifo" {
+                let made = std::process::Command::new("mkfifo")
+                    .arg(&path)
+                    .status()
+                    .unwrap();
+                assert!(made.success());
+            } else {
+                std::os::unix::fs::symlink(outside.path(), &path).unwrap();
+            }
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (project, p) = (dir.path().to_path_buf(), path.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(inspect(&project, &p, "t.md".as_ref(), &meta, 1024));
+            });
+            let got = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("reading a file swapped for a {swap} hung"));
+            assert!(
+                matches!(got, Err(BadTask::NotAFile | BadTask::Unreadable(_))),
+                "{swap}: {got:?}"
+            );
+            fs::remove_file(&path).unwrap();
+        }
     }
 }

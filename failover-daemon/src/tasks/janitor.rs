@@ -29,7 +29,8 @@ pub const PRUNE_TIMEOUT: Duration = Duration::from_secs(60);
 /// What the queue's janitor works on.
 #[derive(Clone, Debug)]
 pub struct QueueWork {
-    /// Every project directory (the extra projects and the sessions' own).
+    /// The served project directories (`[[projects]]`; a session's own dir only when listed
+    /// there, so no queue folder is created in a directory that did not ask for one).
     pub projects: Vec<PathBuf>,
     /// The configured sessions and their directories.
     pub sessions: Vec<(failover_core::SessionId, PathBuf)>,
@@ -40,14 +41,8 @@ pub struct QueueWork {
 impl QueueWork {
     /// From the daemon configuration.
     pub fn from_config(config: &DaemonConfig) -> Self {
-        let mut projects = config.queue.projects.clone();
-        for s in &config.engine.sessions {
-            if !projects.contains(&s.dir) {
-                projects.push(s.dir.clone());
-            }
-        }
         Self {
-            projects,
+            projects: config.queue.projects.clone(),
             sessions: config
                 .engine
                 .sessions

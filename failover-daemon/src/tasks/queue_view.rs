@@ -13,8 +13,12 @@ use crate::tasks::Published;
 
 /// Engine states in which the session's process runs.
 const ALIVE: [&str; 3] = ["running", "prompting", "checkpointing"];
-/// Engine states of a session being moved or restarted.
-const MOVING: [&str; 3] = ["checkpointing", "stopping", "launching"];
+/// Engine states of a session being moved or restarted, or not known yet: `unstarted` is
+/// also where every session is after a daemon restart until it is adopted, and a session
+/// adopted running is not idle or working until its observer has said which. The queue
+/// keeps a claim through these (a delivered task is never sent again because the daemon
+/// restarted), and does not count them as work.
+const MOVING: [&str; 4] = ["checkpointing", "stopping", "launching", "unstarted"];
 
 /// The queue's view of every configured session.
 pub fn sessions_view(p: &Published, config: &DaemonConfig) -> SessionsView {
@@ -38,7 +42,9 @@ pub fn sessions_view(p: &Published, config: &DaemonConfig) -> SessionsView {
                     claude_session: st.claude_session.clone(),
                     idle: st.state == "running"
                         && st.activity == Some(failover_core::Activity::Idle),
-                    mid_swap: MOVING.contains(&st.state) || swap_pending(&spec.id),
+                    mid_swap: MOVING.contains(&st.state)
+                        || (st.state == "running" && st.activity.is_none())
+                        || swap_pending(&spec.id),
                     alive: ALIVE.contains(&st.state),
                     turns_started: p.facts.turns_started.get(&spec.id).copied().unwrap_or(0),
                 })

@@ -106,6 +106,8 @@ pub struct WorldSpec {
     /// Tool calls every account allows without asking (`settings.json`
     /// `permissions.allow`, e.g. `Bash(printf:*)`).
     pub allow_tools: Vec<String>,
+    /// List every session's project dir as `[[projects]]`, so its task queue is served.
+    pub serve_queues: bool,
 }
 
 impl WorldSpec {
@@ -131,6 +133,7 @@ impl WorldSpec {
             home_layout: false,
             untrusting: Vec::new(),
             allow_tools: Vec::new(),
+            serve_queues: false,
         }
     }
 }
@@ -267,6 +270,9 @@ impl World {
         }
         for (s, d) in sessions.iter().zip(&project_dirs) {
             writeln!(toml, "[[sessions]]\nname = {s:?}\ndir = {}", q(d)).ok();
+            if spec.serve_queues {
+                writeln!(toml, "[[projects]]\ndir = {}", q(d)).ok();
+            }
         }
         writeln!(toml, "[control]\nsocket = {}", q(&control)).ok();
         toml.push_str(&spec.extra);
