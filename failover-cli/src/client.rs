@@ -62,7 +62,7 @@ impl Client {
     /// `GET path`, decoding a JSON answer.
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let body = self.request(Method::GET, path, None).await?;
-        decode(&body)
+        self.decode(&body)
     }
 
     /// `POST path` with an optional JSON body, decoding a JSON answer.
@@ -76,15 +76,89 @@ impl Client {
             None => None,
         };
         let answer = self.request(Method::POST, path, body).await?;
-        decode(&answer)
+        self.decode(&answer)
+    }
+
+    /// The socket path or TCP address, for messages.
+    fn endpoint_name(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Unix(p) => p.display().to_string(),
+            Endpoint::Tcp { addr, .. } => addr.clone(),
+        }
+    }
+
+    /// Decodes the daemon's JSON; anything else means something other than the daemon
+    /// answered.
+    fn decode<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, CliError> {
+        serde_json::from_slice(body).map_err(|e| CliError::NotADaemon {
+            endpoint: self.endpoint_name(),
+            detail: format!("its answer is not the daemon's JSON: {e}"),
+        })
+    }
+
+    /// A failed exchange: an answer that is not HTTP (or that came unasked, as an SSH
+    /// banner does) means something else listens there.
+    fn exchange_error(&self, e: hyper::Error) -> CliError {
+        let mut foreign = false;
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = cur {
+            if let Some(h) = err.downcast_ref::<hyper::Error>() {
+                foreign |= h.is_parse() || h.is_parse_status() || h.is_parse_too_large();
+                // hyper has no predicate for "received unexpected message".
+                foreign |= !h.is_canceled()
+                    && !h.is_incomplete_message()
+                    && !h.is_closed()
+                    && !h.is_timeout()
+                    && !h.is_body_write_aborted()
+                    && h.to_string().contains("unexpected message");
+            }
+            cur = err.source();
+        }
+        if foreign {
+            CliError::NotADaemon {
+                endpoint: self.endpoint_name(),
+                detail: format!("its answer is not HTTP: {}", root(&e)),
+            }
+        } else {
+            transport(e)
+        }
+    }
+
+    /// The response, or the error its status means; an error status without the daemon's
+    /// JSON error body means something other than the daemon answered.
+    async fn check(&self, resp: Response<Incoming>) -> Result<Response<Incoming>, CliError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        if serde_json::from_slice::<ErrorDto>(&body).is_err()
+            && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+        {
+            let text = String::from_utf8_lossy(&body);
+            let text: String = text.trim().chars().take(80).collect();
+            return Err(CliError::NotADaemon {
+                endpoint: self.endpoint_name(),
+                detail: format!("it answered {status} {text}").trim_end().to_owned(),
+            });
+        }
+        Err(status_error(status, &body))
     }
 
     /// `GET path` as a server-sent event stream.
     pub(crate) async fn events(&self, path: &str) -> Result<EventStream, CliError> {
         let mut sender = self.connect().await?;
         let req = self.build(Method::GET, path, None, "text/event-stream")?;
-        let resp = sender.send_request(req).await.map_err(transport)?;
-        let resp = check_status(resp).await?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| self.exchange_error(e))?;
+        let resp = self.check(resp).await?;
         Ok(EventStream {
             body: resp.into_body(),
             buf: Vec::new(),
@@ -101,8 +175,11 @@ impl Client {
         let fut = async {
             let mut sender = self.connect().await?;
             let req = self.build(method, path, body, "application/json")?;
-            let resp = sender.send_request(req).await.map_err(transport)?;
-            let resp = check_status(resp).await?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| self.exchange_error(e))?;
+            let resp = self.check(resp).await?;
             let collected = resp.into_body().collect().await.map_err(transport)?;
             Ok(collected.to_bytes())
         };
@@ -179,22 +256,45 @@ impl Client {
     }
 }
 
-/// Maps a failed unix-socket connection to the error a person can act on.
+/// Maps a failed unix-socket connection to the error a person can act on: no socket, a
+/// stale socket, a file or directory that is no socket, or no permission.
 pub(crate) fn connect_error(
     socket: &std::path::Path,
     config: &std::path::Path,
     e: io::Error,
 ) -> CliError {
-    match e.kind() {
-        io::ErrorKind::PermissionDenied => CliError::PermissionDenied {
+    use std::os::unix::fs::FileTypeExt;
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        return CliError::PermissionDenied {
             socket: socket.to_path_buf(),
             source: e,
-        },
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => CliError::DaemonNotRunning {
+        };
+    }
+    let kind = std::fs::metadata(socket).map(|m| m.file_type());
+    let not_a_socket = |what| CliError::NotASocket {
+        socket: socket.to_path_buf(),
+        what,
+    };
+    match kind {
+        Ok(t) if t.is_dir() => not_a_socket("a directory"),
+        Ok(t) if t.is_file() => not_a_socket("a regular file"),
+        Ok(t) if !t.is_socket() => not_a_socket("not a socket (a device or pipe)"),
+        Ok(_) if e.kind() == io::ErrorKind::ConnectionRefused => CliError::StaleSocket {
             socket: socket.to_path_buf(),
             config: config.to_path_buf(),
             source: e,
         },
+        _ if matches!(
+            e.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+        ) =>
+        {
+            CliError::DaemonNotRunning {
+                socket: socket.to_path_buf(),
+                config: config.to_path_buf(),
+                source: e,
+            }
+        }
         _ => CliError::Transport(Box::new(e)),
     }
 }
@@ -214,31 +314,17 @@ where
     Ok(sender)
 }
 
+/// The innermost cause of an error.
+fn root(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
 fn transport(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
     CliError::Transport(Box::new(e))
-}
-
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CliError> {
-    serde_json::from_slice(body).map_err(|e| CliError::Protocol {
-        status: 200,
-        message: format!("cannot decode the answer: {e}"),
-    })
-}
-
-/// Turns an error status into the matching [`CliError`], using the daemon's JSON error body
-/// (`{"error": "..."}`) when there is one.
-async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>, CliError> {
-    let status = resp.status();
-    if status.is_success() {
-        return Ok(resp);
-    }
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    Err(status_error(status, &body))
 }
 
 /// The error for an HTTP error status and its body (an [`ErrorDto`] from the daemon, or any

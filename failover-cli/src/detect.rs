@@ -213,7 +213,7 @@ pub(crate) fn run(args: &DetectArgs) -> ExitCode {
     let text = match read_input(args.input.as_ref()) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("claude-failover detect: error: {e}");
+            errln!("claude-failover detect: error: {e}");
             return ExitCode::from(EXIT_INPUT);
         }
     };
@@ -227,7 +227,7 @@ pub(crate) fn run(args: &DetectArgs) -> ExitCode {
         match serde_json::to_string(&DetectOutput::from(&report)) {
             Ok(json) => json,
             Err(e) => {
-                eprintln!("claude-failover detect: error: cannot encode the verdict: {e}");
+                errln!("claude-failover detect: error: cannot encode the verdict: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -239,7 +239,7 @@ pub(crate) fn run(args: &DetectArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("claude-failover detect: error: cannot write the verdict: {e}");
+            errln!("claude-failover detect: error: cannot write the verdict: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,7 +1,9 @@
-//! Output for people: aligned tables and instants shown as local time plus "in 2h 13m".
+//! Output for people: aligned tables, instants shown as local time plus "in 2h 13m",
+//! coloured states on a terminal, and the command prefix hints repeat.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+use std::sync::OnceLock;
 
 use jiff::{Timestamp, tz::TimeZone};
 
@@ -59,8 +61,22 @@ impl Table {
     }
 }
 
+/// How many columns `s` takes: characters, not counting ANSI colour sequences.
 fn width(s: &str) -> usize {
-    s.chars().count()
+    let mut n = 0;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// An instant as local wall time, with the date when it is not today, and relative to `now`:
@@ -115,6 +131,73 @@ pub(crate) fn percent(p: Option<f64>) -> String {
 /// An optional value for tables, `-` when absent.
 pub(crate) fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// Writes one line to stderr, ignoring a closed stream (`cmd 2>&1 | head -1` must not
+/// panic the way `eprintln!` does).
+pub(crate) fn err_line(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.write_all(b"\n");
+    let _ = err.flush();
+}
+
+/// The flags that choose the daemon and its config (`--socket`, `--config`, `--tcp`,
+/// `--token-file`), as given on this command line; [`cmd`] repeats them in hints.
+static PREFIX: OnceLock<String> = OnceLock::new();
+
+/// Records the flags hints must repeat (called once by `main`).
+pub(crate) fn set_hint_flags(flags: &[(&str, &std::ffi::OsStr)]) {
+    let mut s = String::from("claude-failover");
+    for (flag, value) in flags {
+        let _ = write!(s, " {flag} {}", shell_word(&value.to_string_lossy()));
+    }
+    let _ = PREFIX.set(s);
+}
+
+/// A command to suggest: `claude-failover [the flags given] <rest>`, e.g.
+/// `claude-failover --socket /run/x.sock accounts`.
+pub(crate) fn cmd(rest: &str) -> String {
+    let prefix = PREFIX.get().map_or("claude-failover", String::as_str);
+    format!("{prefix} {rest}")
+}
+
+/// `s` quoted for a POSIX shell when it holds anything but plain path characters.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:+=,@%~".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Whether stdout gets colour: a terminal, and `NO_COLOR` unset or empty.
+pub(crate) fn stdout_colour() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Whether stderr gets colour (logs): a terminal, and `NO_COLOR` unset or empty.
+pub(crate) fn stderr_colour() -> bool {
+    io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// An account or session state, coloured when `colour` is set: red for states that stop
+/// work (exhausted, needs login, dead), yellow for the ones on their way (near limit,
+/// launching, stopping), green for working ones.
+pub(crate) fn state(text: &str, colour: bool) -> String {
+    if !colour {
+        return text.to_owned();
+    }
+    let code = match text {
+        "exhausted" | "needs_login" | "dead" | "halted" | "failed" => "31",
+        "near_limit" | "launching" | "prompting" | "checkpointing" | "stopping" | "parked" => "33",
+        "available" | "running" | "working" => "32",
+        _ => return text.to_owned(),
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
 }
 
 /// Writes `text` to stdout and flushes; a closed pipe comes back as an error the caller's

@@ -20,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "claude-failoverd", version, about)]
 struct Args {
     /// The configuration file (default: $XDG_CONFIG_HOME/claude-failover/config.toml).
-    #[arg(long, short, value_name = "FILE", env = "FAILOVER_CONFIG")]
+    #[arg(long, short, value_name = "FILE", env = "CLAUDE_FAILOVER_CONFIG")]
     config: Option<PathBuf>,
     /// More logging (-v debug, -vv trace); FAILOVER_LOG takes precedence.
     #[arg(short, long, action = clap::ArgAction::Count)]

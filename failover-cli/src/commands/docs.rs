@@ -31,7 +31,7 @@ pub(crate) fn man(args: &ManArgs) -> Result<(), CliError> {
             std::fs::create_dir_all(dir).map_err(|e| CliError::io("cannot create", dir, e))?;
             clap_mangen::generate_to(cmd, dir)
                 .map_err(|e| CliError::io("cannot write man pages into", dir, e))?;
-            eprintln!("wrote man pages into {}", dir.display());
+            errln!("wrote man pages into {}", dir.display());
             Ok(())
         }
     }

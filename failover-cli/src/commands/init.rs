@@ -45,14 +45,14 @@ pub(crate) fn run(args: &InitArgs) -> Result<(), CliError> {
     }
     write_atomically(&target, &text)?;
 
-    eprintln!("wrote {}", target.display());
+    errln!("wrote {}", target.display());
     for d in &dirs {
         let login = if d.logged_in {
             "logged in"
         } else {
             "NOT logged in"
         };
-        eprintln!(
+        errln!(
             "  account {:<12} {} ({login}; found as {})",
             d.name,
             tilde(&d.path),
@@ -60,15 +60,15 @@ pub(crate) fn run(args: &InitArgs) -> Result<(), CliError> {
         );
     }
     if dirs.is_empty() {
-        eprintln!(
+        errln!(
             "  no Claude Code config dir found: log in once per account with\n    \
              CLAUDE_CONFIG_DIR=~/.claude-NAME claude /login\n  then add one [[accounts]] entry each"
         );
     }
     for s in &sessions {
-        eprintln!("  session {:<12} {}", s.name, tilde(&s.dir));
+        errln!("  session {:<12} {}", s.name, tilde(&s.dir));
     }
-    eprintln!(
+    errln!(
         "next: `claude-failover doctor --config {}`, then `claude-failoverd --config {}`",
         target.display(),
         target.display()

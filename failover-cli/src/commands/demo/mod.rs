@@ -83,7 +83,7 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
     if args.keep && outcome.is_err() {
         daemon.stop().await;
         if let Some(dir) = world.keep() {
-            eprintln!(
+            errln!(
                 "--keep: left {} and the sessions (tmux -L {} attach) in place for a look;                  remove them with: tmux -L {} kill-server; rm -rf {}",
                 dir.display(),
                 world.tmux_socket,
@@ -292,7 +292,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
         tokio::select! {
             () = tokio::time::sleep_until(end) => {
                 let sessions = match client.get_json::<StatusDto>("/v1/status").await {
-                    Ok(st) => control::sessions_table(&st.sessions),
+                    Ok(st) => control::sessions_table(&st.sessions, false),
                     Err(e) => format!("(no status: {e})\n"),
                 };
                 return Err(CliError::TimedOut(format!(
@@ -523,7 +523,7 @@ async fn wait_status(
         }
         if tokio::time::Instant::now() >= end {
             let sessions = last
-                .map(|st| control::sessions_table(&st.sessions))
+                .map(|st| control::sessions_table(&st.sessions, false))
                 .unwrap_or_else(|| "(the daemon never answered)\n".into());
             return Err(CliError::TimedOut(format!(
                 "waited {}s for {what}; the sessions were:\n{sessions}",

@@ -1,0 +1,281 @@
+//! What a person running a fleet trips over: times in their own zone, refusals that say what
+//! to do, hints that keep the flags given, clear answers about what sits at `--socket`, exit
+//! codes that hold when pipes close or the daemon goes away.
+
+mod util;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use util::daemon::{Spec, TestDaemon};
+use util::{Sandbox, run60, wait_until};
+
+const NEW_YORK: &str = "America/New_York";
+
+fn two_accounts(sb: &Sandbox) -> TestDaemon {
+    TestDaemon::start(
+        sb,
+        Spec {
+            accounts: &["alpha", "beta"],
+            tcp: false,
+        },
+    )
+}
+
+/// Waits until the daemon has adopted what runs (it refuses swaps as "starting up" before).
+fn wait_started(sb: &Sandbox, d: &TestDaemon) {
+    let mut r = run60(sb.cmd(d.args(&["status", "--json"])));
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            r = run60(sb.cmd(d.args(&["swap", "--to", "alpha", "--no-wait"])));
+            !r.stderr.contains("starting up")
+        }),
+        "the daemon never finished starting: {r}"
+    );
+}
+
+fn wait_state(sb: &Sandbox, d: &TestDaemon, index: usize, state: &str) {
+    let mut r = run60(sb.cmd(d.args(&["accounts", "--json"])));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            r = run60(sb.cmd(d.args(&["accounts", "--json"])));
+            let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            v[index]["state"] == state
+        }),
+        "account {index} never showed {state}: {r}"
+    );
+}
+
+#[test]
+fn times_are_shown_in_the_zone_of_tz() {
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    let resets = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4 * 3600 + 59 * 60 + 30);
+    d.exhaust("beta", resets);
+    wait_state(&sb, &d, 1, "exhausted");
+
+    let ny = jiff::tz::TimeZone::get(NEW_YORK).unwrap();
+    let local = resets.to_zoned(ny).strftime("%H:%M").to_string();
+    let utc = resets
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%H:%M")
+        .to_string();
+    assert_ne!(local, utc);
+    for sub in ["accounts", "status"] {
+        let mut c = sb.cmd(d.args(&[sub]));
+        c.env("TZ", NEW_YORK);
+        let r = run60(c);
+        r.ok();
+        let beta = r.stdout.lines().find(|l| l.starts_with("beta")).unwrap();
+        assert!(beta.contains(&format!("{local} (in 4h 59m)")), "{sub}: {r}");
+    }
+    // JSON keeps RFC 3339 with its offset.
+    let mut c = sb.cmd(d.args(&["accounts", "--json"]));
+    c.env("TZ", NEW_YORK);
+    let r = run60(c);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let at: jiff::Timestamp = v[1]["resets_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(at.as_second(), resets.as_second());
+}
+
+#[test]
+fn refusals_say_what_to_do_and_hints_keep_the_flags() {
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    wait_started(&sb, &d);
+    let sock = d.socket.display().to_string();
+    let prefix = format!("claude-failover --socket {sock}");
+
+    // An unknown name: the valid ones, and a hint that repeats --socket.
+    let r = run60(sb.cmd(d.args(&["swap", "--to", "nosuch"])));
+    r.code(5);
+    assert!(r.stderr.contains("nosuch"), "{r}");
+    assert!(r.stderr.contains("alpha, beta"), "{r}");
+    assert!(r.stderr.contains(&format!("{prefix} accounts")), "{r}");
+
+    // The active account: nothing to move, said so.
+    let st: serde_json::Value =
+        serde_json::from_str(&run60(sb.cmd(d.args(&["status", "--json"]))).stdout).unwrap();
+    let active = st["active_account"].as_str().unwrap().to_owned();
+    let r = run60(sb.cmd(d.args(&["swap", "--to", &active])));
+    r.ok();
+    assert!(r.stdout.contains("already the active account"), "{r}");
+    assert!(!r.stdout.contains("swap complete"), "{r}");
+
+    // Paused: the refusal says how to undo it; pausing twice says nothing changed.
+    run60(sb.cmd(d.args(&["pause"]))).ok();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let r = run60(sb.cmd(d.args(&["status", "--json"])));
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["paused"] == true
+    }));
+    let r = run60(sb.cmd(d.args(&["pause"])));
+    r.ok();
+    assert!(r.stdout.contains("already paused"), "{r}");
+    let other = if active == "alpha" { "beta" } else { "alpha" };
+    let r = run60(sb.cmd(d.args(&["swap", "--to", other])));
+    r.code(6);
+    assert!(r.stderr.contains(&format!("`{prefix} resume`")), "{r}");
+    run60(sb.cmd(d.args(&["resume"]))).ok();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let r = run60(sb.cmd(d.args(&["status", "--json"])));
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["paused"] == false
+    }));
+
+    // No usable account: each account's state and reset.
+    let resets = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3 * 3600 + 60);
+    d.exhaust("alpha", resets);
+    d.exhaust("beta", resets);
+    wait_state(&sb, &d, 0, "exhausted");
+    wait_state(&sb, &d, 1, "exhausted");
+    let r = run60(sb.cmd(d.args(&["swap"])));
+    r.code(6);
+    for name in ["alpha", "beta"] {
+        let line = r
+            .stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no line for {name}: {r}"));
+        assert!(line.contains("exhausted"), "{r}");
+        assert!(line.contains("resets") && line.contains("(in 3h"), "{r}");
+    }
+}
+
+#[test]
+fn a_closed_stderr_does_not_panic() {
+    let sb = Sandbox::new();
+    // `doctor` fails checks here (no config) and reports that on stderr, which is a pipe
+    // whose reader is gone: the write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut c = sb.cmd(["doctor"]);
+    c.stdout(Stdio::null()).stderr(writer);
+    let status = c.status().unwrap();
+    assert_eq!(status.code(), Some(7), "{status:?}");
+
+    // And with stdout gone too (`doctor 2>&1 | head -0`): a closed pipe counts as success.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut c = sb.cmd(["doctor"]);
+    c.stdout(writer.try_clone().unwrap()).stderr(writer);
+    let status = c.status().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn events_exits_3_when_the_daemon_goes_away() {
+    use std::io::BufRead;
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    let mut c = sb.cmd(d.args(&["events"]));
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // Once it shows a command, it is subscribed.
+    let mut seen = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            run60(sb.cmd(d.args(&["pause"]))).ok();
+            while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+                seen.push(l);
+            }
+            seen.iter().any(|l| l.contains("command     pause"))
+        }),
+        "no pause event among {seen:#?}"
+    );
+    drop(d);
+    let mut status = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "events kept running after the daemon stopped"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.unwrap().code(), Some(3), "{err}");
+    assert!(err.contains("went away"), "{err}");
+}
+
+#[test]
+fn what_sits_at_the_socket_gets_its_own_message() {
+    let sb = Sandbox::new();
+    let status =
+        |sock: &std::path::Path| run60(sb.cmd(["--socket", sock.to_str().unwrap(), "status"]));
+
+    let file = sb.path("run/file.sock");
+    std::fs::write(&file, "").unwrap();
+    let r = status(&file);
+    r.code(2);
+    assert!(
+        r.stderr.contains("is a regular file, not a control socket"),
+        "{r}"
+    );
+
+    let dir = sb.path("run/dir.sock");
+    std::fs::create_dir(&dir).unwrap();
+    let r = status(&dir);
+    r.code(2);
+    assert!(
+        r.stderr.contains("is a directory, not a control socket"),
+        "{r}"
+    );
+
+    let stale = sb.path("run/stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let r = status(&stale);
+    r.code(3);
+    assert!(r.stderr.contains("stale socket"), "{r}");
+
+    let missing = sb.path("run/missing.sock");
+    let r = status(&missing);
+    r.code(3);
+    assert!(r.stderr.contains("no control socket at"), "{r}");
+
+    // Something else listens there and answers in its own protocol.
+    let other = sb.path("run/other.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&other).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let _ = std::io::Write::write_all(&mut conn, b"SSH-2.0-OpenSSH_9.6\r\n");
+        }
+    });
+    let r = status(&other);
+    r.code(1);
+    assert!(r.stderr.contains("not a claude-failover daemon"), "{r}");
+}
+
+#[test]
+fn a_tcp_address_without_a_port_is_bad_usage() {
+    let sb = Sandbox::new();
+    for addr in ["notanaddr", "127.0.0.1", "host:port", ":80"] {
+        let r = run60(sb.cmd(["--tcp", addr, "status"]));
+        r.code(2);
+        assert!(r.stderr.contains("HOST:PORT"), "{addr}: {r}");
+    }
+}
+
+#[test]
+fn subcommand_help_lists_its_own_flags_first() {
+    let sb = Sandbox::new();
+    for (sub, own) in [("swap", "--to"), ("tasks", "--help"), ("events", "--json")] {
+        let r = run60(sb.cmd([sub, "--help"]));
+        r.ok();
+        let own_at = r.stdout.find(own).unwrap();
+        let global_at = r
+            .stdout
+            .find("Global options")
+            .unwrap_or_else(|| panic!("{r}"));
+        let socket_at = r.stdout.find("--socket").unwrap();
+        assert!(own_at < global_at && global_at < socket_at, "{sub}: {r}");
+    }
+}
