@@ -1011,6 +1011,22 @@ pub fn default_parallel_moves() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
+/// The project directories whose task queues are served: the `[[projects]]` dirs, then each
+/// session's dir not already listed. The one place this rule lives: the janitor and
+/// `claude-failover tasks` both ask here.
+pub fn served_projects<'a>(
+    projects: &[PathBuf],
+    session_dirs: impl IntoIterator<Item = &'a Path>,
+) -> Vec<PathBuf> {
+    let mut out = projects.to_vec();
+    for dir in session_dirs {
+        if !out.iter().any(|p| p == dir) {
+            out.push(dir.to_path_buf());
+        }
+    }
+    out
+}
+
 /// The default config file: `$XDG_CONFIG_HOME/claude-failover/config.toml`, else
 /// `~/.config/claude-failover/config.toml`.
 pub fn default_config_file(env: &dyn Env) -> Option<PathBuf> {

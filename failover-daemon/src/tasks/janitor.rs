@@ -36,12 +36,10 @@ pub struct QueueWork {
 impl QueueWork {
     /// From the daemon configuration.
     pub fn from_config(config: &DaemonConfig) -> Self {
-        let mut projects = config.queue.projects.clone();
-        for s in &config.engine.sessions {
-            if !projects.contains(&s.dir) {
-                projects.push(s.dir.clone());
-            }
-        }
+        let projects = crate::config::served_projects(
+            &config.queue.projects,
+            config.engine.sessions.iter().map(|s| s.dir.as_path()),
+        );
         Self {
             projects,
             sessions: config
