@@ -406,8 +406,24 @@ fn tasks_add_list_retry_round_trip() {
     let p = project.to_str().unwrap();
     let task = sb.path("fix-tests.md");
     std::fs::write(&task, "---\npriority: 5\n---\nMake the tests pass.\n").unwrap();
+    // Tasks are only queued into a project the config serves.
+    let cfg = sb.path("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[sessions]]\nname = \"ccl-0\"\ndir = {p:?}\n"),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
 
-    let r = run60(sb.cmd(["tasks", "add", task.to_str().unwrap(), "--project", p]));
+    let r = run60(sb.cmd([
+        "--config",
+        c,
+        "tasks",
+        "add",
+        task.to_str().unwrap(),
+        "--project",
+        p,
+    ]));
     r.ok();
     assert!(r.stdout.contains("queued fix-tests.md"), "{r}");
     assert!(project.join(".agent-queue/inbox/fix-tests.md").is_file());
@@ -415,7 +431,15 @@ fn tasks_add_list_retry_round_trip() {
     // A file that is not markdown gets its reason and a failure code.
     let bad = sb.path("notes.txt");
     std::fs::write(&bad, "hello").unwrap();
-    let r = run60(sb.cmd(["tasks", "add", bad.to_str().unwrap(), "--project", p]));
+    let r = run60(sb.cmd([
+        "--config",
+        c,
+        "tasks",
+        "add",
+        bad.to_str().unwrap(),
+        "--project",
+        p,
+    ]));
     r.code(1);
     assert!(r.stderr.contains("notes.txt"), "{r}");
 
@@ -425,13 +449,6 @@ fn tasks_add_list_retry_round_trip() {
     std::fs::write(failed.join("old.md"), "Try again.\n").unwrap();
 
     // The projects come from the config's session dirs when --project is not given.
-    let cfg = sb.path("c.toml");
-    std::fs::write(
-        &cfg,
-        format!("[[sessions]]\nname = \"ccl-0\"\ndir = {p:?}\n"),
-    )
-    .unwrap();
-    let c = cfg.to_str().unwrap();
     let r = run60(sb.cmd(["--config", c, "tasks", "list"]));
     r.ok();
     assert!(r.stdout.starts_with("PROJECT"), "{r}");
@@ -557,7 +574,10 @@ fn swap_pause_resume_and_their_errors() {
     // Unknown account: the daemon's 404, exit 5, and where to look.
     r.code(5);
     assert!(r.stderr.contains("nope"), "{r}");
-    assert!(r.stderr.contains("claude-failover accounts"), "{r}");
+    assert!(
+        r.stderr.contains(" accounts` lists the account names"),
+        "{r}"
+    );
 
     // Paused: swaps are refused (409), exit 6.
     let r = run60(sb.cmd(d.args(&["pause"])));

@@ -279,3 +279,128 @@ fn subcommand_help_lists_its_own_flags_first() {
         assert!(own_at < global_at && global_at < socket_at, "{sub}: {r}");
     }
 }
+
+#[test]
+fn tasks_say_why_and_refuse_what_would_never_run() {
+    use failover_daemon::queue::layout::{claim_record_name, result_record_name};
+    let sb = Sandbox::new();
+    let project = sb.path("src/proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let p = project.to_str().unwrap();
+    let cfg = sb.path("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[sessions]]\nname = \"ccl-0\"\ndir = {p:?}\n"),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let q = project.join(".agent-queue");
+
+    // A task rejected as malformed, as the dispatcher leaves it: the file and its record.
+    let failed = q.join("failed");
+    std::fs::create_dir_all(&failed).unwrap();
+    std::fs::write(failed.join("blank.md"), "").unwrap();
+    let record = serde_json::json!({
+        "version": 1, "task": "blank.md", "outcome": "failed", "session": null,
+        "account": null, "claude_session": null, "started_at": null,
+        "ended_at": "2026-11-26T10:00:00Z", "attempts": 0, "reason": "rejected: empty task",
+    });
+    std::fs::write(
+        failed.join(result_record_name("blank.md")),
+        record.to_string(),
+    )
+    .unwrap();
+    // A task whose prompt was sent, waiting for the session to come back.
+    let claimed = q.join("claimed/ccl-0");
+    std::fs::create_dir_all(&claimed).unwrap();
+    std::fs::write(claimed.join("work.md"), "Do the work.\n").unwrap();
+    let claim = serde_json::json!({
+        "version": 1, "task": "work.md", "session": "ccl-0", "attempt": 1, "max_attempts": 3,
+        "claimed_at": "2026-11-26T10:00:00Z", "delivered_at": "2026-11-26T10:00:01Z",
+        "account": null, "claude_session": null, "outcome": null,
+    });
+    std::fs::write(
+        claimed.join(claim_record_name("work.md")),
+        claim.to_string(),
+    )
+    .unwrap();
+
+    let r = run60(sb.cmd(["--config", c, "tasks", "list"]));
+    r.ok();
+    let line = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no {name}: {r}"))
+            .to_owned()
+    };
+    assert!(line("blank.md").contains("rejected: empty task"), "{r}");
+    assert!(line("work.md").contains("waiting for the session"), "{r}");
+
+    // Retrying the malformed task says why instead of re-rejecting it as blank~2.md.
+    let r = run60(sb.cmd(["--config", c, "tasks", "retry", "blank"]));
+    r.code(1);
+    assert!(r.stderr.starts_with("error: cannot retry blank.md"), "{r}");
+    assert!(r.stderr.contains("empty task"), "{r}");
+    assert!(failed.join("blank.md").is_file());
+    let inbox: Vec<_> = std::fs::read_dir(q.join("inbox"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(inbox.is_empty(), "{inbox:?}");
+
+    // A project no session serves: refused, naming the served ones; nothing created there.
+    let task = sb.path("x.md");
+    std::fs::write(&task, "Hello.\n").unwrap();
+    let stray = sb.path("not-served");
+    std::fs::create_dir_all(&stray).unwrap();
+    let r = run60(sb.cmd([
+        "--config",
+        c,
+        "tasks",
+        "add",
+        task.to_str().unwrap(),
+        "--project",
+        stray.to_str().unwrap(),
+    ]));
+    r.code(2);
+    assert!(r.stderr.contains("no session serves it"), "{r}");
+    assert!(r.stderr.contains(p), "{r}");
+    assert!(!stray.join(".agent-queue").exists());
+
+    // Errors start with what failed.
+    let missing = sb.path("missing.md");
+    let r = run60(sb.cmd([
+        "--config",
+        c,
+        "tasks",
+        "add",
+        missing.to_str().unwrap(),
+        "--project",
+        p,
+    ]));
+    r.code(1);
+    assert!(
+        r.stderr
+            .starts_with(&format!("error: cannot queue {}", missing.display())),
+        "{r}"
+    );
+}
+
+#[test]
+fn tasks_read_the_running_daemons_config_when_only_the_socket_is_given() {
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    let project = sb.path("src/served");
+    std::fs::create_dir_all(&project).unwrap();
+    // The daemon's config file, which is not the default one, gains a project.
+    let mut text = std::fs::read_to_string(&d.config).unwrap();
+    text.push_str(&format!(
+        "[[projects]]\ndir = {:?}\n",
+        project.display().to_string()
+    ));
+    std::fs::write(&d.config, text).unwrap();
+    let r = run60(sb.cmd(d.args(&["tasks", "list"])));
+    r.ok();
+    assert!(r.stdout.contains("no tasks in"), "{r}");
+    assert!(r.stdout.contains("src/served"), "{r}");
+}

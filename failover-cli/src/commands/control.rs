@@ -353,7 +353,7 @@ pub(crate) async fn events(ctx: &Ctx, json: bool) -> Result<(), CliError> {
                     "it closed the event stream (stopped or restarting)".into(),
                 ));
             }
-            Err(e) => return Err(CliError::DaemonGone(format!("{}", display_root(&e)))),
+            Err(e) => return Err(CliError::DaemonGone(display_root(&e))),
         };
         let text = if json {
             ev.data.clone()

@@ -25,6 +25,8 @@ pub(crate) struct Ctx {
     pub(crate) config: PathBuf,
     /// Whether the config file was named explicitly (not the default).
     pub(crate) config_explicit: bool,
+    /// Whether the socket was named explicitly (`--socket` or its variable).
+    pub(crate) socket_explicit: bool,
     /// The control-plane client.
     pub(crate) client: Client,
 }
@@ -64,6 +66,7 @@ impl Ctx {
             client: Client::new(endpoint, config.clone()),
             socket,
             config_explicit: g.config.is_some(),
+            socket_explicit: g.socket.is_some(),
             config,
         })
     }
