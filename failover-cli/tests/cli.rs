@@ -353,7 +353,7 @@ fn doctor_reports_each_problem_with_its_fix() {
             "[FAIL] account loose: login: .credentials.json is readable by others (mode 0644)",
             Some("fix: chmod 600 ~/.claude-loose/.credentials.json"),
         ),
-        ("[FAIL] account loose: transcripts", Some("ln -s")),
+        ("[info] account loose: transcripts", Some("ln -s")),
         (
             "[FAIL] account gone: config dir ~/.claude-gone does not exist",
             Some("fix: log in: CLAUDE_CONFIG_DIR=~/.claude-gone claude /login"),

@@ -404,3 +404,83 @@ fn tasks_read_the_running_daemons_config_when_only_the_socket_is_given() {
     assert!(r.stdout.contains("no tasks in"), "{r}");
     assert!(r.stdout.contains("src/served"), "{r}");
 }
+
+#[test]
+fn doctor_right_after_init_is_calm() {
+    let sb = Sandbox::new();
+    // Two logged-in accounts as a person has them: one without projects/, one with a plain
+    // projects/ directory holding a transcript.
+    let a = sb.home().join(".claude-a");
+    let b = sb.home().join(".claude-b");
+    for (dir, token) in [(&a, "tok-a"), (&b, "tok-b")] {
+        failover_daemon::sim::accounts::make_account_dir(dir, token, &[]).unwrap();
+        let _ = std::fs::remove_dir_all(dir.join("projects"));
+    }
+    std::fs::create_dir_all(b.join("projects/-src-x")).unwrap();
+    std::fs::write(b.join("projects/-src-x/s.jsonl"), "{}\n").unwrap();
+
+    let r = run60(sb.cmd(["init"]));
+    r.ok();
+    assert!(r.stderr.contains("no tmux sessions"), "{r}");
+    assert!(r.stderr.contains("[[sessions]]"), "{r}");
+
+    let r = run60(sb.cmd(["doctor", "--json"]));
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r}"));
+    let checks = v["checks"].as_array().unwrap();
+    for account in ["a", "b"] {
+        for what in ["transcripts", "statusline hook"] {
+            let name = format!("account {account}: {what}");
+            let c = checks
+                .iter()
+                .find(|c| c["check"] == name.as_str())
+                .unwrap_or_else(|| panic!("no {name}: {v}"));
+            assert_eq!(c["status"], "info", "{name}: {c}");
+        }
+    }
+    // Every fix works when pasted: no copy out of a folder that does not exist.
+    let a_fix = checks
+        .iter()
+        .find(|c| c["check"] == "account a: transcripts")
+        .unwrap()["fix"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!a_fix.contains("cp -a"), "{a_fix}");
+    let b_fix = checks
+        .iter()
+        .find(|c| c["check"] == "account b: transcripts")
+        .unwrap()["fix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shared = sb.path("shared");
+    let cmd = b_fix
+        .trim_start_matches("or by hand: ")
+        .replace(
+            "~/.local/share/claude-failover/projects",
+            shared.to_str().unwrap(),
+        )
+        .replace("~/", &format!("{}/", sb.home().display()));
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{cmd}");
+    assert!(shared.join("-src-x/s.jsonl").is_file(), "{cmd}");
+    let a_cmd = a_fix
+        .trim_start_matches("or by hand: ")
+        .replace(
+            "~/.local/share/claude-failover/projects",
+            shared.to_str().unwrap(),
+        )
+        .replace("~/", &format!("{}/", sb.home().display()));
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&a_cmd)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{a_cmd}");
+    assert!(a.join("projects/-src-x/s.jsonl").is_file(), "{a_cmd}");
+}

@@ -134,7 +134,8 @@ pub(crate) async fn swap(ctx: &Ctx, args: &SwapArgs) -> Result<(), CliError> {
         }
         let to = reply.to.as_deref().unwrap_or("the best other account");
         return render::line(&format!(
-            "swap accepted: moving sessions to {to} (follow it with `claude-failover events`)"
+            "swap accepted: moving sessions to {to} (follow it with `{}`)",
+            render::cmd("events")
         ))
         .map_err(out);
     };
@@ -230,8 +231,9 @@ pub(crate) async fn follow_swap(
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => {
                 return Err(CliError::TimedOut(format!(
-                    "the swap did not finish within {}s; `claude-failover status` shows where it stands",
-                    timeout.as_secs()
+                    "the swap did not finish within {}s; `{}` shows where it stands",
+                    timeout.as_secs(),
+                    render::cmd("status")
                 )));
             }
             ev = events.next(), if stream_open => {

@@ -68,6 +68,14 @@ pub(crate) fn run(args: &InitArgs) -> Result<(), CliError> {
     for s in &sessions {
         errln!("  session {:<12} {}", s.name, tilde(&s.dir));
     }
+    if sessions.is_empty() {
+        errln!(
+            "  no tmux sessions named ccl-* found on your default tmux server; add one per project\n    \
+             as a [[sessions]] entry (name = \"ccl-0\", dir = \"~/src/project\") in {}:\n    \
+             the daemon starts Claude Code in it on its private tmux server",
+            target.display()
+        );
+    }
     errln!(
         "next: `claude-failover doctor --config {}`, then `claude-failoverd --config {}`",
         target.display(),
