@@ -45,7 +45,10 @@ fn main() -> ExitCode {
     .filter_map(|(flag, v)| Some((flag, v?)))
     .collect();
     render::set_hint_flags(&flags);
-    init_logging(cli.global.verbose);
+    // The demo tells its own story on stdout; the in-process daemon's log lines would only
+    // interleave with it, so it logs errors alone unless -v asks for more.
+    let quiet = matches!(cli.command, args::Command::Demo(_));
+    init_logging(cli.global.verbose, quiet);
     let result = commands::run(cli);
     match result {
         Ok(()) => ExitCode::from(exit::SUCCESS),
@@ -62,11 +65,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr: `FAILOVER_LOG` (an env filter) wins, else warnings, more with `-v`.
+/// Logs go to stderr: `FAILOVER_LOG` (an env filter) wins, else warnings (errors only for
+/// `quiet` commands), more with `-v`.
 /// Colour only on a terminal, and not with `NO_COLOR`.
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
+        0 if quiet => "error",
         0 => "warn",
         1 => "info",
         2 => "debug",

@@ -327,15 +327,22 @@ fn tasks_say_why_and_refuse_what_would_never_run() {
 
     let r = run60(sb.cmd(["--config", c, "tasks", "list"]));
     r.ok();
+    // A task's row and any continuation lines of its note, as one text.
     let line = |name: &str| {
-        r.stdout
-            .lines()
-            .find(|l| l.contains(name))
+        let mut rows = r.stdout.lines().skip_while(|l| !l.contains(name));
+        let mut text = rows
+            .next()
             .unwrap_or_else(|| panic!("no {name}: {r}"))
-            .to_owned()
+            .to_owned();
+        for more in rows.take_while(|l| l.starts_with(' ')) {
+            text.push(' ');
+            text.push_str(more.trim());
+        }
+        text
     };
+    assert!(r.stdout.lines().all(|l| l.chars().count() <= 100), "{r}");
     assert!(line("blank.md").contains("rejected: empty task"), "{r}");
-    assert!(line("work.md").contains("waiting for the session"), "{r}");
+    assert!(line("work.md").contains("waiting for completion"), "{r}");
 
     // Retrying the malformed task says why instead of re-rejecting it as blank~2.md.
     let r = run60(sb.cmd(["--config", c, "tasks", "retry", "blank"]));

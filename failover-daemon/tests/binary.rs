@@ -53,6 +53,21 @@ fn a_config_typo_exits_2_naming_file_line_and_key() {
     );
 }
 
+#[test]
+fn the_config_file_comes_from_the_same_variable_as_the_clis() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("from-env.toml");
+    std::fs::write(&cfg, "[polcy]\n").unwrap();
+    let out = Command::new(BIN)
+        .env("CLAUDE_FAILOVER_CONFIG", &cfg)
+        .env_remove("FAILOVER_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:1:", cfg.display())), "{err}");
+}
+
 /// A private tmux server, killed on drop.
 struct Tmux(PathBuf);
 

@@ -320,7 +320,7 @@ impl TmuxBackend {
         } else {
             tracing::debug!(
                 session = name,
-                wait = ?self.config.exit_wait,
+                wait_ms = self.config.exit_wait.as_millis() as u64,
                 "stop: still exiting; closing its terminal"
             );
         }

@@ -180,7 +180,7 @@ pub(crate) async fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
                 text.push_str(&format!("       fix: {fix}\n"));
             }
         }
-        render::print(&text).map_err(out)?;
+        render::print(&render::wrap(&text, render::COLUMNS)).map_err(out)?;
     }
     if failed > 0 {
         return Err(CliError::ChecksFailed(failed));

@@ -63,7 +63,7 @@ pub(crate) fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
                     note,
                 ]);
             }
-            render::print(&t.render()).map_err(out)
+            render::print(&t.render_fit(render::COLUMNS)).map_err(out)
         }
         TasksAction::Add {
             file,
@@ -112,8 +112,8 @@ fn note(e: &ops::TaskEntry) -> String {
         return reason.to_owned();
     }
     match e.delivered {
-        Some(true) => return "prompt sent; waiting for the session to confirm it finished".into(),
-        Some(false) => return "claimed; the prompt is not sent yet".into(),
+        Some(true) => return "prompt sent, waiting for completion".into(),
+        Some(false) => return "claimed, prompt not sent yet".into(),
         None => {}
     }
     e.target_session

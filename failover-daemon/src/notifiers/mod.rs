@@ -223,7 +223,7 @@ pub async fn run_channel(
                     break;
                 }
                 Err(e) if e.is_transient() && attempt < max_attempts => {
-                    tracing::warn!(channel = %channel.name, attempt, error = %e, retry_in = ?backoff, "notification failed; will retry");
+                    tracing::warn!(channel = %channel.name, attempt, error = %e, retry_in_ms = backoff.as_millis() as u64, "notification failed; will retry");
                     tokio::select! {
                         () = cancel.cancelled() => return,
                         () = tokio::time::sleep(backoff) => {}

@@ -55,11 +55,11 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
     ));
     let mut world = World::build(args.accounts, args.sessions, &claude).await?;
     say(&format!(
-        "  world      {} (mock Anthropic API at {}, tmux -L {})",
+        "  world      {} (tmux -L {})",
         world.root().display(),
-        world.mock.base_url(),
         world.tmux_socket
     ));
+    say(&format!("  mock API   {}", world.mock.base_url()));
 
     let mut daemon = daemon::start(&world.config_file).await?;
     let client = Client::new(
@@ -125,7 +125,7 @@ impl Interrupts {
 }
 
 fn say(line: &str) {
-    let _ = render::line(line);
+    let _ = render::line(&render::wrap(line, render::COLUMNS));
 }
 
 async fn pick_claude(force_stand_in: bool) -> Result<Claude, CliError> {
