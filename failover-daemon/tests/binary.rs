@@ -68,6 +68,30 @@ fn the_config_file_comes_from_the_same_variable_as_the_clis() {
     assert!(err.contains(&format!("{}:1:", cfg.display())), "{err}");
 }
 
+#[test]
+fn a_claude_command_that_is_not_found_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("acc")).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[claude]\ncommand = [\"no-such-claude-4c1f\"]\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc\"\n[[sessions]]\nname = \"s0\"\ndir = \".\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`no-such-claude-4c1f` is not found on PATH"),
+        "{err}"
+    );
+    assert!(err.contains("exit 127"), "{err}");
+}
+
 /// A private tmux server, killed on drop.
 struct Tmux(PathBuf);
 
@@ -224,6 +248,23 @@ dir = "work/s0"
     let (code, log) = daemon.terminate();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("daemon stopped"), "{log}");
+    // Off a terminal the log is JSON whose fields are values, not Rust Debug text.
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for (key, value) in v.as_object().unwrap() {
+            let text = value.to_string();
+            for debug in ["Some(", "None", "AdoptReport", "[\\\"", "{ "] {
+                assert!(!text.contains(debug), "{key} = {text} in {line}");
+            }
+        }
+    }
+    let linked = log
+        .lines()
+        .find(|l| l.contains("account linked to the shared transcript tree"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let v: serde_json::Value = serde_json::from_str(linked).unwrap();
+    assert_eq!(v["linked"], true, "{linked}");
     assert!(!socket.exists(), "the socket is removed on exit");
     assert_eq!(
         tmux.pane_pid("s0").as_deref(),
