@@ -491,3 +491,55 @@ fn doctor_right_after_init_is_calm() {
     assert!(status.success(), "{a_cmd}");
     assert!(a.join("projects/-src-x/s.jsonl").is_file(), "{a_cmd}");
 }
+
+#[test]
+fn mcp_answers_pending_requests_before_exiting_when_stdin_closes() {
+    use std::io::{Read, Write};
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    wait_started(&sb, &d);
+    let mut c = sb.cmd(d.args(&["mcp"]));
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}}});
+    let swap = serde_json::json!({"jsonrpc": "2.0", "id": "swap", "method": "tools/call",
+        "params": {"name": "failover_swap", "arguments": {"to": "beta"}}});
+    writeln!(stdin, "{init}").unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    writeln!(stdin, "{swap}").unwrap();
+    drop(stdin);
+    let mut out = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        stdout.read_to_string(&mut out).unwrap();
+        out
+    });
+    let mut status = None;
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "mcp kept running after stdin closed"
+    );
+    let out = reader.join().unwrap();
+    assert!(status.unwrap().success(), "{out}");
+    let answers: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let swap = answers
+        .iter()
+        .find(|a| a["id"] == "swap")
+        .unwrap_or_else(|| panic!("the swap was never answered: {out}"));
+    assert!(swap.get("result").is_some(), "{swap}");
+}
