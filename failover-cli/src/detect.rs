@@ -128,6 +128,13 @@ fn read_input(path: Option<&PathBuf>) -> Result<String, InputError> {
             }
         }
         _ => {
+            use std::io::IsTerminal;
+            if io::stdin().is_terminal() {
+                errln!(
+                    "claude-failover detect: reading a capture from standard input; paste it, \
+                     then press Ctrl-D (or pass a FILE)"
+                );
+            }
             let mut b = Vec::new();
             if let Err(source) = io::stdin().lock().read_to_end(&mut b) {
                 return Err(InputError::Read {

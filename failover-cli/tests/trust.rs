@@ -543,3 +543,99 @@ fn mcp_answers_pending_requests_before_exiting_when_stdin_closes() {
         .unwrap_or_else(|| panic!("the swap was never answered: {out}"));
     assert!(swap.get("result").is_some(), "{swap}");
 }
+
+/// Runs `claude-failover <args>` on a pseudo-terminal (Python's `pty`), types `input` and
+/// Ctrl-D, and returns everything the terminal showed.
+fn on_a_terminal(sb: &Sandbox, args: &[&str], input: &str, env: &[(&str, &str)]) -> String {
+    let script = r#"
+import os, pty, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+os.write(fd, sys.stdin.buffer.read())
+time.sleep(0.2)
+os.write(fd, b"\x04")
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+"#;
+    let mut c = std::process::Command::new("python3");
+    sb.env(&mut c);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.arg("-c").arg(script).arg(util::BIN).args(args);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn detect_on_a_terminal_says_it_reads_stdin() {
+    let sb = Sandbox::new();
+    let shown = on_a_terminal(
+        &sb,
+        &["detect"],
+        "You've hit your 5-hour limit · resets 9:38am (UTC)\n",
+        &[],
+    );
+    assert!(
+        shown.contains("reading a capture from standard input"),
+        "{shown}"
+    );
+    assert!(shown.contains("Ctrl-D"), "{shown}");
+    // Piped input stays quiet.
+    let mut c = sb.cmd(["detect"]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("standard input"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn states_are_coloured_on_a_terminal_unless_no_color() {
+    let sb = Sandbox::new();
+    let d = two_accounts(&sb);
+    let resets = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600);
+    d.exhaust("beta", resets);
+    wait_state(&sb, &d, 1, "exhausted");
+    let args = d.args(&["accounts"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let shown = on_a_terminal(&sb, &args, "", &[("NO_COLOR", "")]);
+    assert!(shown.contains("\x1b[31mexhausted\x1b[0m"), "{shown:?}");
+    // Columns stay aligned: the colour codes take no width.
+    let header = shown.lines().find(|l| l.starts_with("ACCOUNT")).unwrap();
+    let beta = shown.lines().find(|l| l.starts_with("beta")).unwrap();
+    assert_eq!(
+        header.find("USABLE"),
+        beta.replace("\x1b[31m", "")
+            .replace("\x1b[0m", "")
+            .find("no"),
+        "{shown:?}"
+    );
+    let plain = on_a_terminal(&sb, &args, "", &[("NO_COLOR", "1")]);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert!(plain.contains("exhausted"), "{plain:?}");
+    // Off a terminal: no colour either.
+    let r = run60(sb.cmd(d.args(&["accounts"])));
+    assert!(!r.stdout.contains('\x1b'), "{r}");
+}
