@@ -639,3 +639,42 @@ fn states_are_coloured_on_a_terminal_unless_no_color() {
     let r = run60(sb.cmd(d.args(&["accounts"])));
     assert!(!r.stdout.contains('\x1b'), "{r}");
 }
+
+#[test]
+fn completions_offer_the_configured_account_names() {
+    let sb = Sandbox::new();
+    let cfg = sb.path("c.toml");
+    std::fs::write(
+        &cfg,
+        "[[accounts]]\nname = \"primary-7f3\"\nconfig_dir = \"~/.claude\"\n\n\
+         [[accounts]]\nname = \"backup-9k2\"\nconfig_dir = \"~/.claude-b\"\n",
+    )
+    .unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run60(sb.cmd(["--config", cfg.to_str().unwrap(), "completions", shell]));
+        r.ok();
+        for name in ["primary-7f3", "backup-9k2"] {
+            assert!(r.stdout.contains(name), "{shell} lacks {name}");
+        }
+    }
+    // In bash, they are what `swap --to <TAB>` offers.
+    let r = run60(sb.cmd(["--config", cfg.to_str().unwrap(), "completions", "bash"]));
+    let script = sb.path("complete.bash");
+    std::fs::write(&script, &r.stdout).unwrap();
+    let probe = format!(
+        "source {}; COMP_WORDS=(claude-failover swap --to ''); COMP_CWORD=3; \
+         _claude__failover claude-failover '' --to; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&probe)
+        .output()
+        .unwrap();
+    let offered = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        offered.lines().any(|l| l == "primary-7f3"),
+        "{offered}\n{out:?}"
+    );
+    assert!(offered.lines().any(|l| l == "backup-9k2"), "{offered}");
+}

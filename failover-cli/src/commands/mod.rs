@@ -77,7 +77,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Ctx::new(&cli.global)?;
     match cli.command {
         // Commands with no async work run without a runtime.
-        Command::Completions(a) => docs::completions(&a),
+        Command::Completions(a) => docs::completions(&a, &ctx.config),
         Command::Man(a) => docs::man(&a),
         Command::Init(a) => init::run(&a),
         Command::Tasks(a) => tasks::run(&ctx, &a),
