@@ -295,6 +295,43 @@ dir = "work/s0"
 }
 
 #[tokio::test]
+async fn sigterm_leaves_no_empty_tmux_server_behind() {
+    let dir = tempfile::Builder::new().prefix("cfe").tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("acc/a")).unwrap();
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let cfg = root.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"state\"\n[tmux]\npath = \"{}\"\n[claude]\ncommand = [\"sh\"]\nshared_projects = \"shared\"\n[control]\nsocket = \"{}\"\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc/a\"\n",
+            tmux.0.display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&cfg);
+    wait_status(&socket, "started", |_| true).await;
+    let alive = |t: &Tmux| {
+        t.cmd()
+            .arg("list-sessions")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(alive(&tmux), "the daemon's tmux server runs, empty");
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(&tmux) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!alive(&tmux), "an empty tmux server was left behind: {log}");
+}
+
+#[tokio::test]
 async fn systemd_is_told_ready_watchdog_and_stopping() {
     let dir = tempfile::Builder::new().prefix("cfn").tempdir().unwrap();
     let root = dir.path();
