@@ -78,12 +78,23 @@ fn a_claude_command_that_is_not_found_is_refused_at_start() {
         "[claude]\ncommand = [\"no-such-claude-4c1f\"]\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc\"\n[[sessions]]\nname = \"s0\"\ndir = \".\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
+    // It must refuse at once; a daemon that starts anyway is stopped and the test fails.
+    let mut child = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("`no-such-claude-4c1f` is not found on PATH"),
