@@ -140,12 +140,19 @@ fn refusals_say_what_to_do_and_hints_keep_the_flags() {
     }
 }
 
+/// A connected pair whose first end the caller drops: writing to the second then fails with
+/// EPIPE, as writing into a pipe whose reader has gone does.
+fn closed_reader() -> (std::os::unix::net::UnixStream, std::os::fd::OwnedFd) {
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    (a, b.into())
+}
+
 #[test]
 fn a_closed_stderr_does_not_panic() {
     let sb = Sandbox::new();
     // `doctor` fails checks here (no config) and reports that on stderr, which is a pipe
     // whose reader is gone: the write fails with EPIPE.
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = closed_reader();
     drop(reader);
     let mut c = sb.cmd(["doctor"]);
     c.stdout(Stdio::null()).stderr(writer);
@@ -153,10 +160,11 @@ fn a_closed_stderr_does_not_panic() {
     assert_eq!(status.code(), Some(7), "{status:?}");
 
     // And with stdout gone too (`doctor 2>&1 | head -0`): a closed pipe counts as success.
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = closed_reader();
     drop(reader);
     let mut c = sb.cmd(["doctor"]);
-    c.stdout(writer.try_clone().unwrap()).stderr(writer);
+    c.stdout(Stdio::from(writer.try_clone().unwrap()))
+        .stderr(writer);
     let status = c.status().unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
