@@ -181,6 +181,9 @@ pub(crate) fn refusal_text(message: &str, st: &StatusDto, now: Timestamp) -> Str
         ));
         return text;
     }
+    if message.contains("starting up") {
+        return text;
+    }
     if st.swap.is_some() || message.contains("in progress") {
         text.push_str(&format!(
             "\nhint: `{}` follows the running swap",
