@@ -23,8 +23,10 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Options every subcommand accepts.
+/// Options every subcommand accepts (listed after a subcommand's own, under their own
+/// heading).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
     /// The daemon's control socket [default: `[control] socket` of the config file, else
     /// $XDG_RUNTIME_DIR/claude-failover.sock, else <state_dir>/control.sock].
@@ -42,7 +44,8 @@ pub(crate) struct GlobalArgs {
         long,
         global = true,
         env = "CLAUDE_FAILOVER_TCP",
-        value_name = "HOST:PORT"
+        value_name = "HOST:PORT",
+        value_parser = host_port
     )]
     pub(crate) tcp: Option<String>,
 
@@ -69,6 +72,22 @@ pub(crate) struct GlobalArgs {
     /// More logging on stderr (-v, -vv, -vvv); FAILOVER_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+}
+
+/// `--tcp`: `host:port` with a port number (a name or an IP for the host; `[::1]:port` for
+/// IPv6).
+fn host_port(s: &str) -> Result<String, String> {
+    let bad = || format!("{s:?} is not HOST:PORT (for example 127.0.0.1:7878)");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let host_ok = !host.is_empty()
+        && (host.starts_with('[') && host.ends_with(']')
+            || host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && host_ok => Ok(s.to_owned()),
+        _ => Err(bad()),
+    }
 }
 
 /// The subcommands.

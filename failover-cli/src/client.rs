@@ -62,7 +62,7 @@ impl Client {
     /// `GET path`, decoding a JSON answer.
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let body = self.request(Method::GET, path, None).await?;
-        decode(&body)
+        self.decode(&body)
     }
 
     /// `POST path` with an optional JSON body, decoding a JSON answer.
@@ -76,19 +76,90 @@ impl Client {
             None => None,
         };
         let answer = self.request(Method::POST, path, body).await?;
-        decode(&answer)
+        self.decode(&answer)
+    }
+
+    /// The socket path or TCP address, for messages.
+    fn endpoint_name(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Unix(p) => p.display().to_string(),
+            Endpoint::Tcp { addr, .. } => addr.clone(),
+        }
+    }
+
+    /// Decodes the daemon's JSON; anything else means something other than the daemon
+    /// answered.
+    fn decode<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, CliError> {
+        serde_json::from_slice(body).map_err(|e| CliError::NotADaemon {
+            endpoint: self.endpoint_name(),
+            detail: format!("its answer is not the daemon's JSON: {e}"),
+        })
+    }
+
+    /// A failed exchange: an answer that is not HTTP (or that came unasked, as an SSH
+    /// banner does) means something else listens there.
+    fn exchange_error(&self, e: hyper::Error) -> CliError {
+        let mut foreign = false;
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = cur {
+            if let Some(h) = err.downcast_ref::<hyper::Error>() {
+                foreign |= h.is_parse() || h.is_parse_status() || h.is_parse_too_large();
+                // hyper has no predicate for "received unexpected message".
+                foreign |= !h.is_canceled()
+                    && !h.is_incomplete_message()
+                    && !h.is_closed()
+                    && !h.is_timeout()
+                    && !h.is_body_write_aborted()
+                    && h.to_string().contains("unexpected message");
+            }
+            cur = err.source();
+        }
+        if foreign {
+            CliError::NotADaemon {
+                endpoint: self.endpoint_name(),
+                detail: format!("its answer is not HTTP: {}", root(&e)),
+            }
+        } else {
+            transport(e)
+        }
+    }
+
+    /// The response, or the error its status means; an error status without the daemon's
+    /// JSON error body means something other than the daemon answered.
+    async fn check(&self, resp: Response<Incoming>) -> Result<Response<Incoming>, CliError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        if serde_json::from_slice::<ErrorDto>(&body).is_err()
+            && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+        {
+            let text = String::from_utf8_lossy(&body);
+            let text: String = text.trim().chars().take(80).collect();
+            return Err(CliError::NotADaemon {
+                endpoint: self.endpoint_name(),
+                detail: format!("it answered {status} {text}").trim_end().to_owned(),
+            });
+        }
+        Err(status_error(status, &body))
     }
 
     /// `GET path` as a server-sent event stream.
     pub(crate) async fn events(&self, path: &str) -> Result<EventStream, CliError> {
-        let mut sender = self.connect().await?;
+        let mut conn = self.connect().await?;
         let req = self.build(Method::GET, path, None, "text/event-stream")?;
-        let resp = sender.send_request(req).await.map_err(transport)?;
-        let resp = check_status(resp).await?;
+        let resp = conn.send(self, req).await?;
+        let resp = self.check(resp).await?;
         Ok(EventStream {
             body: resp.into_body(),
             buf: Vec::new(),
-            _sender: sender,
+            _sender: conn.sender,
         })
     }
 
@@ -99,10 +170,10 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, CliError> {
         let fut = async {
-            let mut sender = self.connect().await?;
+            let mut conn = self.connect().await?;
             let req = self.build(method, path, body, "application/json")?;
-            let resp = sender.send_request(req).await.map_err(transport)?;
-            let resp = check_status(resp).await?;
+            let resp = conn.send(self, req).await?;
+            let resp = self.check(resp).await?;
             let collected = resp.into_body().collect().await.map_err(transport)?;
             Ok(collected.to_bytes())
         };
@@ -150,7 +221,7 @@ impl Client {
             .map_err(|e| CliError::Usage(format!("bad request path {path}: {e}")))
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, CliError> {
+    async fn connect(&self) -> Result<Conn, CliError> {
         match &self.endpoint {
             Endpoint::Unix(path) => {
                 let stream = tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(path))
@@ -179,66 +250,109 @@ impl Client {
     }
 }
 
-/// Maps a failed unix-socket connection to the error a person can act on.
+/// Maps a failed unix-socket connection to the error a person can act on: no socket, a
+/// stale socket, a file or directory that is no socket, or no permission.
 pub(crate) fn connect_error(
     socket: &std::path::Path,
     config: &std::path::Path,
     e: io::Error,
 ) -> CliError {
-    match e.kind() {
-        io::ErrorKind::PermissionDenied => CliError::PermissionDenied {
+    use std::os::unix::fs::FileTypeExt;
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        return CliError::PermissionDenied {
             socket: socket.to_path_buf(),
             source: e,
-        },
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => CliError::DaemonNotRunning {
+        };
+    }
+    let kind = std::fs::metadata(socket).map(|m| m.file_type());
+    let not_a_socket = |what| CliError::NotASocket {
+        socket: socket.to_path_buf(),
+        what,
+    };
+    match kind {
+        Ok(t) if t.is_dir() => not_a_socket("a directory"),
+        Ok(t) if t.is_file() => not_a_socket("a regular file"),
+        Ok(t) if !t.is_socket() => not_a_socket("not a socket (a device or pipe)"),
+        Ok(_) if e.kind() == io::ErrorKind::ConnectionRefused => CliError::StaleSocket {
             socket: socket.to_path_buf(),
             config: config.to_path_buf(),
             source: e,
         },
+        _ if matches!(
+            e.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+        ) =>
+        {
+            CliError::DaemonNotRunning {
+                socket: socket.to_path_buf(),
+                config: config.to_path_buf(),
+                source: e,
+            }
+        }
         _ => CliError::Transport(Box::new(e)),
     }
 }
 
-async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, CliError>
+async fn handshake<T>(io: T) -> Result<Conn, CliError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(transport)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "control connection ended");
+    let fate = tokio::spawn(async move {
+        match conn.await {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "control connection ended");
+                Some(e)
+            }
         }
     });
-    Ok(sender)
+    Ok(Conn { sender, fate })
+}
+
+/// One connection: the request side, and the task driving it (which ends with the
+/// connection's own error, if any).
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    fate: tokio::task::JoinHandle<Option<hyper::Error>>,
+}
+
+impl Conn {
+    /// Sends `req`. When the request was cancelled because the connection broke first (an
+    /// SSH server's banner arrives before the request goes out), the connection's own error
+    /// says why.
+    async fn send(
+        &mut self,
+        client: &Client,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, CliError> {
+        match self.sender.send_request(req).await {
+            Ok(resp) => Ok(resp),
+            Err(e) if e.is_canceled() => {
+                let fate = tokio::time::timeout(Duration::from_millis(500), &mut self.fate).await;
+                match fate {
+                    Ok(Ok(Some(conn_err))) => Err(client.exchange_error(conn_err)),
+                    _ => Err(client.exchange_error(e)),
+                }
+            }
+            Err(e) => Err(client.exchange_error(e)),
+        }
+    }
+}
+
+/// The innermost cause of an error.
+fn root(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 fn transport(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
     CliError::Transport(Box::new(e))
-}
-
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CliError> {
-    serde_json::from_slice(body).map_err(|e| CliError::Protocol {
-        status: 200,
-        message: format!("cannot decode the answer: {e}"),
-    })
-}
-
-/// Turns an error status into the matching [`CliError`], using the daemon's JSON error body
-/// (`{"error": "..."}`) when there is one.
-async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>, CliError> {
-    let status = resp.status();
-    if status.is_success() {
-        return Ok(resp);
-    }
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    Err(status_error(status, &body))
 }
 
 /// The error for an HTTP error status and its body (an [`ErrorDto`] from the daemon, or any

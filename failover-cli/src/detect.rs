@@ -128,6 +128,13 @@ fn read_input(path: Option<&PathBuf>) -> Result<String, InputError> {
             }
         }
         _ => {
+            use std::io::IsTerminal;
+            if io::stdin().is_terminal() {
+                errln!(
+                    "claude-failover detect: reading a capture from standard input; paste it, \
+                     then press Ctrl-D (or pass a FILE)"
+                );
+            }
             let mut b = Vec::new();
             if let Err(source) = io::stdin().lock().read_to_end(&mut b) {
                 return Err(InputError::Read {
@@ -213,7 +220,7 @@ pub(crate) fn run(args: &DetectArgs) -> ExitCode {
     let text = match read_input(args.input.as_ref()) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("claude-failover detect: error: {e}");
+            errln!("claude-failover detect: error: {e}");
             return ExitCode::from(EXIT_INPUT);
         }
     };
@@ -227,7 +234,7 @@ pub(crate) fn run(args: &DetectArgs) -> ExitCode {
         match serde_json::to_string(&DetectOutput::from(&report)) {
             Ok(json) => json,
             Err(e) => {
-                eprintln!("claude-failover detect: error: cannot encode the verdict: {e}");
+                errln!("claude-failover detect: error: cannot encode the verdict: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -239,7 +246,7 @@ pub(crate) fn run(args: &DetectArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("claude-failover detect: error: cannot write the verdict: {e}");
+            errln!("claude-failover detect: error: cannot write the verdict: {e}");
             ExitCode::FAILURE
         }
     }

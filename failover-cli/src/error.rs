@@ -11,9 +11,11 @@ pub(crate) mod exit {
     pub(crate) const SUCCESS: u8 = 0;
     /// Something failed that has no more specific code (I/O, an unexpected daemon answer).
     pub(crate) const FAILURE: u8 = 1;
-    /// The command line was not understood (clap's own code).
+    /// The command line was not understood (clap's own code), or `--socket` names something
+    /// that is not a socket.
     pub(crate) const USAGE: u8 = 2;
-    /// The daemon is not running: its control socket is missing or refuses connections.
+    /// The daemon is not running: its control socket is missing or stale, or it went away
+    /// while `events` followed it.
     pub(crate) const DAEMON_NOT_RUNNING: u8 = 3;
     /// The control socket (or its directory) is not accessible to this user.
     pub(crate) const PERMISSION_DENIED: u8 = 4;
@@ -33,8 +35,8 @@ pub(crate) mod exit {
 Exit codes:
     0  success
     1  failure without a more specific code
-    2  bad usage
-    3  the daemon is not running (socket missing or connection refused)
+    2  bad usage (also: --socket names a file or directory, not a socket)
+    3  the daemon is not running (socket missing or stale), or went away during `events`
     4  permission denied on the control socket
     5  unknown account name
     6  the daemon refused the command (swap in progress, no usable account, paused)
@@ -62,6 +64,47 @@ pub(crate) enum CliError {
         #[source]
         source: io::Error,
     },
+    /// A socket file exists but nothing listens on it: the daemon stopped without removing it.
+    #[error(
+        "the claude-failover daemon is not running: {} is a stale socket nobody listens on\n\
+         hint: start the daemon (`claude-failoverd --config {}`); it replaces the stale socket",
+        .socket.display(), .config.display()
+    )]
+    StaleSocket {
+        /// The socket tried.
+        socket: PathBuf,
+        /// The config file to suggest.
+        config: PathBuf,
+        /// The connection error.
+        #[source]
+        source: io::Error,
+    },
+    /// The control socket path names something that is not a socket.
+    #[error(
+        "{} is {what}, not a control socket\n\
+         hint: point --socket at the daemon's socket (`[control] socket` in its config)",
+        .socket.display()
+    )]
+    NotASocket {
+        /// The path tried.
+        socket: PathBuf,
+        /// What it is: "a regular file", "a directory", ….
+        what: &'static str,
+    },
+    /// Something listens on the socket, but it is not a claude-failover daemon.
+    #[error(
+        "something listens on {endpoint}, but it is not a claude-failover daemon ({detail})\n\
+         hint: point --socket (or --tcp) at the daemon's control endpoint"
+    )]
+    NotADaemon {
+        /// The socket or address tried.
+        endpoint: String,
+        /// What came back.
+        detail: String,
+    },
+    /// The daemon went away while a command was following it (`events`).
+    #[error("the claude-failover daemon went away: {0}")]
+    DaemonGone(String),
     /// A TCP control endpoint refused the connection.
     #[error(
         "the claude-failover daemon is not reachable at {addr}\n\
@@ -96,7 +139,10 @@ pub(crate) enum CliError {
         message: String,
     },
     /// The daemon does not know the account.
-    #[error("{message}\nhint: `claude-failover accounts` lists the account names")]
+    #[error(
+        "{message}\nhint: `{}` lists the account names",
+        crate::render::cmd("accounts")
+    )]
     UnknownAccount {
         /// The daemon's message.
         message: String,
@@ -159,7 +205,11 @@ impl CliError {
     /// The process exit code for this error (see [`exit`]).
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::DaemonNotRunning { .. } | Self::TcpUnreachable { .. } => exit::DAEMON_NOT_RUNNING,
+            Self::DaemonNotRunning { .. }
+            | Self::StaleSocket { .. }
+            | Self::DaemonGone(_)
+            | Self::TcpUnreachable { .. } => exit::DAEMON_NOT_RUNNING,
+            Self::NotASocket { .. } => exit::USAGE,
             Self::PermissionDenied { .. } | Self::Unauthorized { .. } => exit::PERMISSION_DENIED,
             Self::UnknownAccount { .. } => exit::UNKNOWN_ACCOUNT,
             Self::Refused { .. } => exit::REFUSED,
@@ -168,6 +218,7 @@ impl CliError {
             Self::Interrupted => exit::INTERRUPTED,
             Self::Usage(_) => exit::USAGE,
             Self::Protocol { .. }
+            | Self::NotADaemon { .. }
             | Self::Transport(_)
             | Self::Io { .. }
             | Self::Library { .. }

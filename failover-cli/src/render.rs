@@ -1,7 +1,9 @@
-//! Output for people: aligned tables and instants shown as local time plus "in 2h 13m".
+//! Output for people: aligned tables, instants shown as local time plus "in 2h 13m",
+//! coloured states on a terminal, and the command prefix hints repeat.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+use std::sync::OnceLock;
 
 use jiff::{Timestamp, tz::TimeZone};
 
@@ -24,6 +26,54 @@ impl Table {
     /// Adds a row (missing cells are blank).
     pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
+    }
+
+    /// The table as [`Table::render`] does, with the last column's long cells wrapped onto
+    /// continuation lines under that column, so that no line is wider than `max` columns
+    /// (unless the other columns alone are).
+    pub(crate) fn render_fit(&self, max: usize) -> String {
+        let cols = self.header.len();
+        if cols == 0 {
+            return self.render();
+        }
+        let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(cols) {
+                widths[i] = widths[i].max(width(c));
+            }
+        }
+        let before: usize = widths[..cols - 1].iter().map(|w| w + 2).sum();
+        let room = max.saturating_sub(before).max(16);
+        let mut head = Table::new(&[]);
+        head.header.clone_from(&self.header);
+        let mut continuation: Vec<Option<Vec<String>>> = Vec::new();
+        for r in &self.rows {
+            let mut r = r.clone();
+            r.resize(cols, String::new());
+            let last = wrap(&r[cols - 1], room);
+            let mut lines = last.lines().map(str::to_owned);
+            r[cols - 1] = lines.next().unwrap_or_default();
+            let rest: Vec<String> = lines.map(|l| l.trim_start().to_owned()).collect();
+            head.rows.push(r);
+            continuation.push((!rest.is_empty()).then_some(rest));
+        }
+        let text = head.render();
+        let mut out = String::new();
+        let mut lines = text.lines();
+        if let Some(h) = lines.next() {
+            out.push_str(h);
+            out.push('\n');
+        }
+        for (line, more) in lines.zip(continuation) {
+            out.push_str(line);
+            out.push('\n');
+            for m in more.into_iter().flatten() {
+                out.push_str(&" ".repeat(before));
+                out.push_str(&m);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// Whether no rows were added.
@@ -59,8 +109,22 @@ impl Table {
     }
 }
 
+/// How many columns `s` takes: characters, not counting ANSI colour sequences.
 fn width(s: &str) -> usize {
-    s.chars().count()
+    let mut n = 0;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// An instant as local wall time, with the date when it is not today, and relative to `now`:
@@ -117,6 +181,116 @@ pub(crate) fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
+/// Lines for people fit this many columns.
+pub(crate) const COLUMNS: usize = 100;
+
+/// `text` with every line longer than `max` columns broken at spaces; continuation lines are
+/// indented four columns past the line's own indentation (or its `[  0.1s] ` stamp).
+pub(crate) fn wrap(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for line in text.split('\n') {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        if width(line) <= max {
+            out.push_str(line);
+            continue;
+        }
+        let lead = line.len() - line.trim_start().len();
+        let stamp = line[lead..]
+            .starts_with('[')
+            .then(|| line[lead..].find("] ").map(|i| i + 2))
+            .flatten()
+            .unwrap_or(0);
+        let indent = " ".repeat((lead + stamp).max(lead + 4).min(max / 2));
+        let mut cur = String::new();
+        for word in line.split(' ') {
+            let room = if cur.trim().is_empty() {
+                usize::MAX
+            } else {
+                max
+            };
+            if !cur.is_empty() && width(&cur) + 1 + width(word) > room {
+                out.push_str(cur.trim_end());
+                out.push('\n');
+                cur = indent.clone();
+            } else if !cur.is_empty() && !cur.ends_with(' ') {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+        out.push_str(cur.trim_end());
+    }
+    out
+}
+
+/// Writes one line to stderr, ignoring a closed stream (`cmd 2>&1 | head -1` must not
+/// panic the way `eprintln!` does).
+pub(crate) fn err_line(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.write_all(b"\n");
+    let _ = err.flush();
+}
+
+/// The flags that choose the daemon and its config (`--socket`, `--config`, `--tcp`,
+/// `--token-file`), as given on this command line; [`cmd`] repeats them in hints.
+static PREFIX: OnceLock<String> = OnceLock::new();
+
+/// Records the flags hints must repeat (called once by `main`).
+pub(crate) fn set_hint_flags(flags: &[(&str, &std::ffi::OsStr)]) {
+    let mut s = String::from("claude-failover");
+    for (flag, value) in flags {
+        let _ = write!(s, " {flag} {}", shell_word(&value.to_string_lossy()));
+    }
+    let _ = PREFIX.set(s);
+}
+
+/// A command to suggest: `claude-failover [the flags given] <rest>`, e.g.
+/// `claude-failover --socket /run/x.sock accounts`.
+pub(crate) fn cmd(rest: &str) -> String {
+    let prefix = PREFIX.get().map_or("claude-failover", String::as_str);
+    format!("{prefix} {rest}")
+}
+
+/// `s` quoted for a POSIX shell when it holds anything but plain path characters.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:+=,@%~".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Whether stdout gets colour: a terminal, and `NO_COLOR` unset or empty.
+pub(crate) fn stdout_colour() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Whether stderr gets colour (logs): a terminal, and `NO_COLOR` unset or empty.
+pub(crate) fn stderr_colour() -> bool {
+    io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// An account or session state, coloured when `colour` is set: red for states that stop
+/// work (exhausted, needs login, dead), yellow for the ones on their way (near limit,
+/// launching, stopping), green for working ones.
+pub(crate) fn state(text: &str, colour: bool) -> String {
+    if !colour {
+        return text.to_owned();
+    }
+    let code = match text {
+        "exhausted" | "needs_login" | "dead" | "halted" | "failed" => "31",
+        "near_limit" | "launching" | "prompting" | "checkpointing" | "stopping" | "parked" => "33",
+        "available" | "running" | "working" => "32",
+        _ => return text.to_owned(),
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
 /// Writes `text` to stdout and flushes; a closed pipe comes back as an error the caller's
 /// `main` treats as success.
 pub(crate) fn print(text: &str) -> io::Result<()> {
@@ -142,6 +316,32 @@ pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_wrap_under_their_stamp() {
+        let line = format!("   [  0.1s] detection   {}", "word ".repeat(30));
+        let text = wrap(line.trim_end(), 60);
+        for l in text.lines() {
+            assert!(l.chars().count() <= 60, "{text}");
+        }
+        let second = text.lines().nth(1).unwrap();
+        assert!(second.starts_with(&" ".repeat(12)), "{text}");
+        assert!(!second.starts_with(&" ".repeat(13)), "{text}");
+        assert_eq!(wrap("short", 60), "short");
+    }
+
+    #[test]
+    fn fitted_tables_wrap_the_last_column_under_itself() {
+        let mut t = Table::new(&["A", "NOTE"]);
+        t.row(vec!["x".into(), "word ".repeat(20).trim_end().into()]);
+        let text = t.render_fit(40);
+        assert!(text.lines().all(|l| l.chars().count() <= 40), "{text}");
+        assert_eq!(text.matches("word").count(), 20, "{text}");
+        assert!(
+            text.lines().nth(2).unwrap().starts_with("   word"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn tables_align_and_trim() {

@@ -353,7 +353,7 @@ fn doctor_reports_each_problem_with_its_fix() {
             "[FAIL] account loose: login: .credentials.json is readable by others (mode 0644)",
             Some("fix: chmod 600 ~/.claude-loose/.credentials.json"),
         ),
-        ("[FAIL] account loose: transcripts", Some("ln -s")),
+        ("[info] account loose: transcripts", Some("ln -s")),
         (
             "[FAIL] account gone: config dir ~/.claude-gone does not exist",
             Some("fix: log in: CLAUDE_CONFIG_DIR=~/.claude-gone claude /login"),
@@ -443,14 +443,16 @@ fn doctor_names_an_mcp_server_present_on_one_account_only() {
     .unwrap();
 
     let r = run60(sb.cmd(["doctor"]));
+    // Lines wrap at 100 columns: compare with the whitespace folded.
+    let flat = r.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        r.stdout.contains(
+        flat.contains(
             "[warn] accounts: settings differ: MCP server 'docs-search' only on main (missing on work)"
         ),
         "{r}"
     );
     assert!(
-        r.stdout.contains("claude mcp add --scope user docs-search"),
+        flat.contains("claude mcp add --scope user docs-search"),
         "{r}"
     );
     assert!(!r.stdout.contains("sekrit-value"), "{r}");
@@ -511,8 +513,24 @@ fn tasks_add_list_retry_round_trip() {
     let p = project.to_str().unwrap();
     let task = sb.path("fix-tests.md");
     std::fs::write(&task, "---\npriority: 5\n---\nMake the tests pass.\n").unwrap();
+    // Tasks are only queued into a project the config serves.
+    let cfg = sb.path("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[sessions]]\nname = \"ccl-0\"\ndir = {p:?}\n[[projects]]\ndir = {p:?}\n"),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
 
-    let r = run60(sb.cmd(["tasks", "add", task.to_str().unwrap(), "--project", p]));
+    let r = run60(sb.cmd([
+        "--config",
+        c,
+        "tasks",
+        "add",
+        task.to_str().unwrap(),
+        "--project",
+        p,
+    ]));
     r.ok();
     assert!(r.stdout.contains("queued fix-tests.md"), "{r}");
     assert!(project.join(".agent-queue/inbox/fix-tests.md").is_file());
@@ -520,7 +538,15 @@ fn tasks_add_list_retry_round_trip() {
     // A file that is not markdown gets its reason and a failure code.
     let bad = sb.path("notes.txt");
     std::fs::write(&bad, "hello").unwrap();
-    let r = run60(sb.cmd(["tasks", "add", bad.to_str().unwrap(), "--project", p]));
+    let r = run60(sb.cmd([
+        "--config",
+        c,
+        "tasks",
+        "add",
+        bad.to_str().unwrap(),
+        "--project",
+        p,
+    ]));
     r.code(1);
     assert!(r.stderr.contains("notes.txt"), "{r}");
 
@@ -530,13 +556,6 @@ fn tasks_add_list_retry_round_trip() {
     std::fs::write(failed.join("old.md"), "Try again.\n").unwrap();
 
     // The projects come from the config's session dirs when --project is not given.
-    let cfg = sb.path("c.toml");
-    std::fs::write(
-        &cfg,
-        format!("[[sessions]]\nname = \"ccl-0\"\ndir = {p:?}\n"),
-    )
-    .unwrap();
-    let c = cfg.to_str().unwrap();
     let r = run60(sb.cmd(["--config", c, "tasks", "list"]));
     r.ok();
     assert!(r.stdout.starts_with("PROJECT"), "{r}");
@@ -634,7 +653,7 @@ fn status_accounts_sessions_tables_and_json() {
     r.ok();
     let header = r.stdout.lines().next().unwrap();
     assert!(header.starts_with("ACCOUNT  PREF  STATE"), "{r}");
-    assert!(header.ends_with("RESETS"), "{r}");
+    assert!(header.ends_with("RESETS  CHOICE"), "{r}");
     assert_eq!(r.stdout.lines().count(), 3, "{r}");
 
     let r = run60(sb.cmd(d.args(&["sessions", "--json"])));
@@ -662,7 +681,10 @@ fn swap_pause_resume_and_their_errors() {
     // Unknown account: the daemon's 404, exit 5, and where to look.
     r.code(5);
     assert!(r.stderr.contains("nope"), "{r}");
-    assert!(r.stderr.contains("claude-failover accounts"), "{r}");
+    assert!(
+        r.stderr.contains(" accounts` lists the account names"),
+        "{r}"
+    );
 
     // Paused: swaps are refused (409), exit 6.
     let r = run60(sb.cmd(d.args(&["pause"])));
@@ -903,9 +925,10 @@ fn doctor_explains_the_default_account() {
     std::fs::write(home.join(".claude.json"), "{}").unwrap();
     std::fs::write(home.join(".claude/.claude.json"), "{}").unwrap();
     let r = run60(sb.cmd(["doctor"]));
-    let out = &r.stdout;
+    // Lines wrap at 100 columns: compare with the whitespace folded.
+    let out = &r.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        out.contains("[ok]   account main: global config: default account: started without CLAUDE_CONFIG_DIR, so Claude Code keeps using ~/.claude.json"),
+        out.contains("[ok] account main: global config: default account: started without CLAUDE_CONFIG_DIR, so Claude Code keeps using ~/.claude.json"),
         "{r}"
     );
     assert!(

@@ -81,6 +81,19 @@ fn assert_failed_over(sb: &Sandbox, r: &Run, sessions: usize) {
         same, sessions,
         "every session resumed its own conversation:\n{r}"
     );
+    // A narrative that fits 100 columns, with no log lines inside it.
+    for l in out.lines() {
+        assert!(
+            l.chars().count() <= 100,
+            "a line wider than 100 columns: {l:?}\n{r}"
+        );
+    }
+    for level in [" WARN ", " INFO ", " ERROR ", "\x1b["] {
+        assert!(
+            !r.stderr.contains(level),
+            "log output {level:?} in the demo:\n{r}"
+        );
+    }
     let (root, tmux) = announced(out);
     assert_cleaned_up(sb, &root, &tmux);
 }

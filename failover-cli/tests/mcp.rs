@@ -297,7 +297,10 @@ fn status_pause_swap_and_their_errors_against_a_real_daemon() {
     );
     assert_eq!(r["isError"], true, "{r}");
     assert!(text(&r).contains("nope"), "{r}");
-    assert!(text(&r).contains("claude-failover accounts"), "{r}");
+    assert!(
+        text(&r).contains(" accounts` lists the account names"),
+        "{r}"
+    );
 
     // Bad arguments are a tool error the model can correct, not a protocol error.
     let r = mcp.call("failover_swap", json!({"to": 5}));

@@ -1283,6 +1283,20 @@ pub fn default_parallel_moves() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
+/// The project directories whose task queues are served: the `[[projects]]` dirs only. A
+/// session's own dir is served only when it is listed there, so a cloned repository's
+/// committed `.agent-queue/inbox` never runs unasked. The one place this rule lives: the
+/// janitor, the dispatcher's view and `claude-failover tasks` all ask here.
+pub fn served_projects(projects: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::with_capacity(projects.len());
+    for p in projects {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
 /// The default config file: `$XDG_CONFIG_HOME/claude-failover/config.toml`, else
 /// `~/.config/claude-failover/config.toml`.
 pub fn default_config_file(env: &dyn Env) -> Option<PathBuf> {

@@ -373,7 +373,7 @@ impl Daemon {
             }));
         }
 
-        tracing::info!(socket = %handle.socket.display(), tcp = ?tcp_addr, "daemon started");
+        tracing::info!(socket = %handle.socket.display(), tcp = tcp_addr.map(|a| a.to_string()).as_deref(), "daemon started");
         Ok(Self {
             tasks: set,
             handle,

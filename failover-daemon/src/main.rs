@@ -20,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "claude-failoverd", version, about)]
 struct Args {
     /// The configuration file (default: $XDG_CONFIG_HOME/claude-failover/config.toml).
-    #[arg(long, short, value_name = "FILE", env = "FAILOVER_CONFIG")]
+    #[arg(long, short, value_name = "FILE", env = "CLAUDE_FAILOVER_CONFIG")]
     config: Option<PathBuf>,
     /// More logging (-v debug, -vv trace); FAILOVER_LOG takes precedence.
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -63,6 +63,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = check_command(&config) {
+        // With sessions to run, starting would only produce dead sessions; without any yet,
+        // say it loudly and go on (a reload may fix the command before one is added).
+        if config.engine.sessions.is_empty() {
+            tracing::error!("{e}");
+            eprintln!("warning: {e}");
+        } else {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -73,6 +84,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks that the `[claude] command`'s program can be found: otherwise every session dies at
+/// once with exit 127 and only shows `dead`.
+fn check_command(config: &DaemonConfig) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = config.claude.command.first() else {
+        return Ok(());
+    };
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = std::path::Path::new(program);
+        if !p.is_absolute() || runnable(p) {
+            return Ok(());
+        }
+        return Err(format!(
+            "[claude] command: {program} is not an executable file; every session would die with exit 127"
+        ));
+    }
+    let path = config
+        .claude
+        .env
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))) {
+        return Ok(());
+    }
+    Err(format!(
+        "[claude] command: `{program}` is not found on PATH ({path}); every session would die \
+         with exit 127 (command not found)\nhint: set [claude] command to the program's full path \
+         (`command -v {program}` prints it), or install it"
+    ))
+}
+
 fn run(config: DaemonConfig) -> anyhow::Result<()> {
     // Before anything is touched: one daemon per state directory.
     let _lock = failover_daemon::lock::StateLock::acquire(&config.state_dir)?;
@@ -80,9 +127,21 @@ fn run(config: DaemonConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let tmux = failover_daemon::production::tmux_config(&config);
     runtime.block_on(async {
         let deps = failover_daemon::production::deps(&config).await?;
-        failover_daemon::run(config, deps, shutdown_signal()?).await?;
+        let result = failover_daemon::run(config, deps, shutdown_signal()?).await;
+        // Sessions outlive the daemon; an empty server should not: let it exit with its
+        // last session (at once when it has none).
+        match failover_tmux::TmuxBackend::new(tmux) {
+            Ok(backend) => {
+                if let Err(e) = backend.release_server().await {
+                    tracing::warn!(error = %e, "cannot let the tmux server exit when empty");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reach the tmux server to release it"),
+        }
+        result?;
         Ok(())
     })
 }

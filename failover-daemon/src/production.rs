@@ -57,7 +57,17 @@ pub fn adopt_account(config: &DaemonConfig, account: &Account) -> Option<PathBuf
         &account.id,
     ) {
         Ok(report) => {
-            tracing::info!(account = %account.id, ?report, "account linked to the shared transcript tree")
+            tracing::info!(
+                account = %account.id,
+                copied = report.copied.len(),
+                identical = report.identical,
+                extended = report.extended.len(),
+                conflicts = report.conflicts.len(),
+                skipped = report.skipped.len(),
+                set_aside = report.set_aside.as_ref().map(|p| p.display().to_string()).as_deref(),
+                linked = report.linked,
+                "account linked to the shared transcript tree"
+            )
         }
         Err(e) => {
             tracing::error!(account = %account.id, error = %e, "cannot link the account's projects to the shared tree; its sessions may not resume on other accounts")

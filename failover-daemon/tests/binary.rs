@@ -53,6 +53,56 @@ fn a_config_typo_exits_2_naming_file_line_and_key() {
     );
 }
 
+#[test]
+fn the_config_file_comes_from_the_same_variable_as_the_clis() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("from-env.toml");
+    std::fs::write(&cfg, "[polcy]\n").unwrap();
+    let out = Command::new(BIN)
+        .env("CLAUDE_FAILOVER_CONFIG", &cfg)
+        .env_remove("FAILOVER_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:1:", cfg.display())), "{err}");
+}
+
+#[test]
+fn a_claude_command_that_is_not_found_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("acc")).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[claude]\ncommand = [\"no-such-claude-4c1f\"]\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc\"\n[[sessions]]\nname = \"s0\"\ndir = \".\"\n",
+    )
+    .unwrap();
+    // It must refuse at once; a daemon that starts anyway is stopped and the test fails.
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`no-such-claude-4c1f` is not found on PATH"),
+        "{err}"
+    );
+    assert!(err.contains("exit 127"), "{err}");
+}
+
 /// A private tmux server, killed on drop.
 struct Tmux(PathBuf);
 
@@ -214,6 +264,23 @@ dir = "work/s0"
     let (code, log) = daemon.terminate();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("daemon stopped"), "{log}");
+    // Off a terminal the log is JSON whose fields are values, not Rust Debug text.
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for (key, value) in v.as_object().unwrap() {
+            let text = value.to_string();
+            for debug in ["Some(", "None", "AdoptReport", "[\\\"", "{ "] {
+                assert!(!text.contains(debug), "{key} = {text} in {line}");
+            }
+        }
+    }
+    let linked = log
+        .lines()
+        .find(|l| l.contains("account linked to the shared transcript tree"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let v: serde_json::Value = serde_json::from_str(linked).unwrap();
+    assert_eq!(v["linked"], true, "{linked}");
     assert!(!socket.exists(), "the socket is removed on exit");
     assert_eq!(
         tmux.pane_pid("s0").as_deref(),
@@ -241,6 +308,43 @@ dir = "work/s0"
     );
     let (code, log) = daemon.terminate();
     assert_eq!(code, Some(0), "{log}");
+}
+
+#[tokio::test]
+async fn sigterm_leaves_no_empty_tmux_server_behind() {
+    let dir = tempfile::Builder::new().prefix("cfe").tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("acc/a")).unwrap();
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let cfg = root.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"state\"\n[tmux]\npath = \"{}\"\n[claude]\ncommand = [\"sh\"]\nshared_projects = \"shared\"\n[control]\nsocket = \"{}\"\n[[accounts]]\nname = \"a\"\nconfig_dir = \"acc/a\"\n",
+            tmux.0.display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&cfg);
+    wait_status(&socket, "started", |_| true).await;
+    let alive = |t: &Tmux| {
+        t.cmd()
+            .arg("list-sessions")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(alive(&tmux), "the daemon's tmux server runs, empty");
+    let (code, log) = daemon.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(&tmux) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!alive(&tmux), "an empty tmux server was left behind: {log}");
 }
 
 #[tokio::test]

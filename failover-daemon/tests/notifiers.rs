@@ -112,8 +112,15 @@ async fn telegram_posts_the_summary_and_the_next_reset() {
         text.starts_with("[warning] failed over from primary to backup"),
         "{text}"
     );
+    // In the local zone (the test's own, whatever it is).
+    let local = "2026-11-20T16:00:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string();
     assert!(
-        text.contains("next reset: 2026-11-20T16:00:00Z (in 4 h)"),
+        text.contains(&format!("next reset: {local} (in 4 h)")),
         "{text}"
     );
 }

@@ -270,6 +270,12 @@ impl TmuxBackend {
         Ok(ops::start_server(&self.transport).await?)
     }
 
+    /// Lets the server exit once its last session has gone (undoing [`Self::start_server`]),
+    /// for when the daemon stops: an empty server exits now instead of lingering.
+    pub async fn release_server(&self) -> Result<(), BackendError> {
+        Ok(ops::release_server(&self.transport).await?)
+    }
+
     /// What the backend recorded when it launched `session` (account, conversation, config
     /// dir), its working directory and whether it runs: enough to adopt sessions that
     /// outlived a daemon restart.
@@ -466,7 +472,7 @@ impl TmuxBackend {
         } else {
             tracing::debug!(
                 session = name,
-                wait = ?self.config.exit_wait,
+                wait_ms = self.config.exit_wait.as_millis() as u64,
                 "stop: still exiting; closing its terminal"
             );
         }

@@ -199,6 +199,18 @@ pub(crate) async fn start_server(t: &Transport) -> Result<(), TmuxError> {
     check(t, OP, None, out).map(drop)
 }
 
+/// Lets the server exit once it has no sessions (tmux's default, undoing [`start_server`]);
+/// an empty server exits at once. No server running is not an error.
+pub(crate) async fn release_server(t: &Transport) -> Result<(), TmuxError> {
+    const OP: &str = "release-server";
+    let cmd = Cmd::new("set-option").arg("-s").arg("exit-empty").arg("on");
+    let out = t.run(OP, &[cmd], None).await?;
+    if !out.success() && wire::classify_failure(&out.stderr) == Failure::ServerDown {
+        return Ok(());
+    }
+    check(t, OP, None, out).map(drop)
+}
+
 /// The names of every session.
 pub(crate) async fn list_sessions(t: &Transport) -> Result<Vec<String>, TmuxError> {
     const OP: &str = "list-sessions";

@@ -26,7 +26,7 @@ pub(crate) async fn status(ctx: &Ctx, json: bool) -> Result<(), CliError> {
     if json {
         return render::json(&st).map_err(out);
     }
-    render::print(&status_text(&st, Timestamp::now())).map_err(out)
+    render::print(&status_text(&st, Timestamp::now(), render::stdout_colour())).map_err(out)
 }
 
 /// `accounts`.
@@ -35,7 +35,12 @@ pub(crate) async fn accounts(ctx: &Ctx, json: bool) -> Result<(), CliError> {
     if json {
         return render::json(&st.accounts).map_err(out);
     }
-    render::print(&accounts_table(&st, Timestamp::now())).map_err(out)
+    render::print(&accounts_table(
+        &st,
+        Timestamp::now(),
+        render::stdout_colour(),
+    ))
+    .map_err(out)
 }
 
 /// `sessions`.
@@ -44,27 +49,66 @@ pub(crate) async fn sessions(ctx: &Ctx, json: bool) -> Result<(), CliError> {
     if json {
         return render::json(&st.sessions).map_err(out);
     }
-    render::print(&sessions_table(&st.sessions)).map_err(out)
+    render::print(&sessions_table(&st.sessions, render::stdout_colour())).map_err(out)
 }
 
 /// `pause` (`pause == true`) and `resume`.
 pub(crate) async fn pause(ctx: &Ctx, pause: bool, json: bool) -> Result<(), CliError> {
     let path = if pause { "/v1/pause" } else { "/v1/resume" };
+    let st: StatusDto = ctx.client.get_json("/v1/status").await?;
+    if st.paused == pause && !json {
+        // Pausing (or resuming) twice is harmless: the daemon accepts it and nothing changes.
+        let text = if pause {
+            format!(
+                "already paused: nothing changed (`{}` to undo)",
+                render::cmd("resume")
+            )
+        } else {
+            "not paused: nothing changed; the daemon makes decisions".to_owned()
+        };
+        return render::line(&text).map_err(out);
+    }
     let reply: CommandResponseDto = ctx.client.post_json::<(), _>(path, None).await?;
     if json {
         return render::json(&reply).map_err(out);
     }
     let text = if pause {
-        "paused: no swaps, relaunches or task dispatch until `claude-failover resume`"
+        format!(
+            "paused: no swaps, relaunches or task dispatch until `{}`",
+            render::cmd("resume")
+        )
     } else {
-        "resumed: the daemon makes decisions again"
+        "resumed: the daemon makes decisions again".to_owned()
     };
-    render::line(text).map_err(out)
+    render::line(&text).map_err(out)
 }
 
 /// `swap [--to NAME] [--no-wait]`.
 pub(crate) async fn swap(ctx: &Ctx, args: &SwapArgs) -> Result<(), CliError> {
     let before: StatusDto = ctx.client.get_json("/v1/status").await?;
+    if let Some(to) = args.to.as_deref() {
+        if !before.accounts.iter().any(|a| a.name == to) {
+            return Err(CliError::UnknownAccount {
+                message: format!(
+                    "no account named {to:?}; the accounts are: {}",
+                    names(&before)
+                ),
+            });
+        }
+        let all_there = before
+            .sessions
+            .iter()
+            .all(|s| s.account.as_deref() == Some(to));
+        if before.active_account.as_deref() == Some(to) && all_there && before.swap.is_none() {
+            if args.json {
+                return render::json(&before).map_err(out);
+            }
+            return render::line(&format!(
+                "{to} is already the active account and every session is on it: nothing to move"
+            ))
+            .map_err(out);
+        }
+    }
     // Subscribe before asking, so no event of this swap is missed.
     let mut events = if args.no_wait {
         None
@@ -74,14 +118,24 @@ pub(crate) async fn swap(ctx: &Ctx, args: &SwapArgs) -> Result<(), CliError> {
     let body = SwapRequestDto {
         to: args.to.clone(),
     };
-    let reply: CommandResponseDto = ctx.client.post_json("/v1/swap", Some(&body)).await?;
+    let reply: CommandResponseDto = match ctx.client.post_json("/v1/swap", Some(&body)).await {
+        Ok(r) => r,
+        Err(CliError::Refused { message }) => {
+            let now: StatusDto = ctx.client.get_json("/v1/status").await.unwrap_or(before);
+            return Err(CliError::Refused {
+                message: refusal_text(&message, &now, Timestamp::now()),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let Some(events) = events.as_mut() else {
         if args.json {
             return render::json(&reply).map_err(out);
         }
         let to = reply.to.as_deref().unwrap_or("the best other account");
         return render::line(&format!(
-            "swap accepted: moving sessions to {to} (follow it with `claude-failover events`)"
+            "swap accepted: moving sessions to {to} (follow it with `{}`)",
+            render::cmd("events")
         ))
         .map_err(out);
     };
@@ -105,6 +159,49 @@ pub(crate) async fn swap(ctx: &Ctx, args: &SwapArgs) -> Result<(), CliError> {
         done.status.sessions.len(),
     ))
     .map_err(out)
+}
+
+/// The account names, for messages: `alpha, beta`.
+fn names(st: &StatusDto) -> String {
+    st.accounts
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A refused swap, with what to do: `resume` when paused, and each account's state and
+/// reset when no account is usable.
+pub(crate) fn refusal_text(message: &str, st: &StatusDto, now: Timestamp) -> String {
+    let mut text = message.to_owned();
+    if st.paused || message.contains("paused") {
+        text.push_str(&format!(
+            "\nhint: the daemon is paused; `{}` lets it swap again",
+            render::cmd("resume")
+        ));
+        return text;
+    }
+    if message.contains("starting up") {
+        return text;
+    }
+    if st.swap.is_some() || message.contains("in progress") {
+        text.push_str(&format!(
+            "\nhint: `{}` follows the running swap",
+            render::cmd("events")
+        ));
+        return text;
+    }
+    text.push_str("\nthe accounts:");
+    for a in &st.accounts {
+        let usable = if a.usable { "usable" } else { "not usable" };
+        let resets = a
+            .resets_at_ms
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+            .map(|t| format!(", resets {}", render::instant(t, now)))
+            .unwrap_or_default();
+        text.push_str(&format!("\n  {}: {} ({usable}){resets}", a.name, a.state));
+    }
+    text
 }
 
 /// How a followed swap ended.
@@ -137,8 +234,9 @@ pub(crate) async fn follow_swap(
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => {
                 return Err(CliError::TimedOut(format!(
-                    "the swap did not finish within {}s; `claude-failover status` shows where it stands",
-                    timeout.as_secs()
+                    "the swap did not finish within {}s; `{}` shows where it stands",
+                    timeout.as_secs(),
+                    render::cmd("status")
                 )));
             }
             ev = events.next(), if stream_open => {
@@ -252,7 +350,16 @@ impl ProgressTracker {
 /// `events`.
 pub(crate) async fn events(ctx: &Ctx, json: bool) -> Result<(), CliError> {
     let mut stream = ctx.client.events("/v1/events").await?;
-    while let Some(ev) = stream.next().await? {
+    loop {
+        let ev = match stream.next().await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                return Err(CliError::DaemonGone(
+                    "it closed the event stream (stopped or restarting)".into(),
+                ));
+            }
+            Err(e) => return Err(CliError::DaemonGone(display_root(&e))),
+        };
         let text = if json {
             ev.data.clone()
         } else {
@@ -264,8 +371,15 @@ pub(crate) async fn events(ctx: &Ctx, json: bool) -> Result<(), CliError> {
         };
         render::line(&text).map_err(out)?;
     }
-    eprintln!("the daemon closed the event stream");
-    Ok(())
+}
+
+/// The innermost cause of an error, for one-line messages.
+fn display_root(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// One event as a line for people: local time, sequence number, kind, what happened.
@@ -387,7 +501,7 @@ pub(crate) fn describe(ev: &EventKindDto) -> String {
 }
 
 /// The `status` view: a header block, then the account and session tables.
-pub(crate) fn status_text(st: &StatusDto, now: Timestamp) -> String {
+pub(crate) fn status_text(st: &StatusDto, now: Timestamp, colour: bool) -> String {
     let mut head = Table::new(&["", ""]);
     let d = &st.daemon;
     let since = d
@@ -404,11 +518,11 @@ pub(crate) fn status_text(st: &StatusDto, now: Timestamp) -> String {
         render::opt(st.active_account.as_deref()),
     ]);
     let mode = match (st.paused, st.draining) {
-        (true, _) => "paused (`claude-failover resume` to undo)",
-        (_, true) => "draining",
-        _ => "running",
+        (true, _) => format!("paused (`{}` to undo)", render::cmd("resume")),
+        (_, true) => "draining".to_owned(),
+        _ => "running".to_owned(),
     };
-    head.row(vec!["mode".into(), mode.into()]);
+    head.row(vec!["mode".into(), mode]);
     let swap = match &st.swap {
         None => "none in progress".to_owned(),
         Some(s) => {
@@ -444,8 +558,8 @@ pub(crate) fn status_text(st: &StatusDto, now: Timestamp) -> String {
     let head: String = head.lines().skip(1).map(|l| format!("{l}\n")).collect();
     let mut out = format!(
         "{head}\n{}\n{}",
-        accounts_table(st, now),
-        sessions_table(&st.sessions)
+        accounts_table(st, now, colour),
+        sessions_table(&st.sessions, colour)
     );
     if !st.setting_differences.is_empty() {
         out.push_str("\nsettings differ between accounts (a moved session behaves differently):\n");
@@ -457,12 +571,12 @@ pub(crate) fn status_text(st: &StatusDto, now: Timestamp) -> String {
 }
 
 /// The accounts table; the active account is marked `*`.
-pub(crate) fn accounts_table(st: &StatusDto, now: Timestamp) -> String {
+pub(crate) fn accounts_table(st: &StatusDto, now: Timestamp, colour: bool) -> String {
     let mut t = Table::new(&[
         "ACCOUNT", "PREF", "STATE", "USABLE", "USED", "WINDOW", "RESETS", "CHOICE",
     ]);
     for a in &st.accounts {
-        t.row(account_row(a, st.active_account.as_deref(), now));
+        t.row(account_row(a, st.active_account.as_deref(), now, colour));
     }
     if t.is_empty() {
         return "no accounts configured\n".into();
@@ -470,7 +584,7 @@ pub(crate) fn accounts_table(st: &StatusDto, now: Timestamp) -> String {
     t.render()
 }
 
-fn account_row(a: &AccountDto, active: Option<&str>, now: Timestamp) -> Vec<String> {
+fn account_row(a: &AccountDto, active: Option<&str>, now: Timestamp, colour: bool) -> Vec<String> {
     let name = if active == Some(a.name.as_str()) {
         format!("{} *", a.name)
     } else {
@@ -483,7 +597,7 @@ fn account_row(a: &AccountDto, active: Option<&str>, now: Timestamp) -> Vec<Stri
     vec![
         name,
         a.preference.to_string(),
-        a.state.clone(),
+        render::state(&a.state, colour),
         if a.usable { "yes" } else { "no" }.into(),
         render::percent(a.used_percent.map(f64::from)),
         render::opt(a.window.as_deref()),
@@ -497,13 +611,13 @@ fn account_row(a: &AccountDto, active: Option<&str>, now: Timestamp) -> Vec<Stri
 }
 
 /// The sessions table.
-pub(crate) fn sessions_table(sessions: &[SessionDto]) -> String {
+pub(crate) fn sessions_table(sessions: &[SessionDto], colour: bool) -> String {
     let mut t = Table::new(&["SESSION", "ACCOUNT", "STATE", "ACTIVITY", "CONVERSATION"]);
     for s in sessions {
         t.row(vec![
             s.name.clone(),
             render::opt(s.account.as_deref()),
-            s.state.clone(),
+            render::state(&s.state, colour),
             render::opt(s.activity.as_deref()),
             render::opt(s.claude_session.as_deref()),
         ]);
@@ -579,7 +693,7 @@ mod tests {
     #[test]
     fn status_view_names_everything_a_person_needs() {
         let now: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
-        let text = status_text(&sample(), now);
+        let text = status_text(&sample(), now, false);
         assert!(text.contains("active  backup"), "{text}");
         assert!(
             text.contains("primary -> backup, 1 session(s) pending"),

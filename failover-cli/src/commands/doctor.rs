@@ -31,6 +31,8 @@ use crate::render;
 pub(crate) enum Outcome {
     /// Fine.
     Ok,
+    /// Not done yet, but the daemon does it by itself when it starts; does not fail `doctor`.
+    Info,
     /// Works, but worth a look; does not fail `doctor`.
     Warn,
     /// Broken; `doctor` exits non-zero.
@@ -65,6 +67,9 @@ struct Checks(Vec<Check>);
 impl Checks {
     fn ok(&mut self, check: impl Into<String>, detail: impl Into<String>) {
         self.push(check, Outcome::Ok, detail, None::<String>);
+    }
+    fn info(&mut self, check: impl Into<String>, detail: impl Into<String>, fix: Option<String>) {
+        self.push(check, Outcome::Info, detail, fix);
     }
     fn warn(
         &mut self,
@@ -169,6 +174,7 @@ pub(crate) async fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
         for c in &checks {
             let mark = match c.status {
                 Outcome::Ok => "[ok]  ",
+                Outcome::Info => "[info]",
                 Outcome::Warn => "[warn]",
                 Outcome::Fail => "[FAIL]",
             };
@@ -177,7 +183,7 @@ pub(crate) async fn run(ctx: &Ctx, json: bool) -> Result<(), CliError> {
                 text.push_str(&format!("       fix: {fix}\n"));
             }
         }
-        render::print(&text).map_err(out)?;
+        render::print(&render::wrap(&text, render::COLUMNS)).map_err(out)?;
     }
     if failed > 0 {
         return Err(CliError::ChecksFailed(failed));
@@ -417,17 +423,43 @@ fn check_account(c: &mut Checks, name: &str, dir: &Path, shared: &Path) {
                 );
             }
         }
+        // The daemon links it on its first start (moving what is there into the shared
+        // tree); the commands shown do the same by hand and work as pasted.
+        None if projects.is_dir() => c.info(
+            format!("{label}: transcripts"),
+            format!(
+                "{} is a plain directory; the daemon moves it into the shared tree {} and links it when it starts",
+                tilde(&projects),
+                tilde(shared)
+            ),
+            Some(format!(
+                "or by hand: mkdir -p {s} && cp -a {p}/. {s}/ && mv {p} {p}.bak && ln -s {s} {p}",
+                s = tilde(shared),
+                p = tilde(&projects)
+            )),
+        ),
+        None if projects.symlink_metadata().is_err() => c.info(
+            format!("{label}: transcripts"),
+            format!(
+                "{} is not there yet; the daemon links it to the shared tree {} when it starts",
+                tilde(&projects),
+                tilde(shared)
+            ),
+            Some(format!(
+                "or by hand: mkdir -p {s} && ln -s {s} {p}",
+                s = tilde(shared),
+                p = tilde(&projects)
+            )),
+        ),
         None => c.fail(
             format!("{label}: transcripts"),
-            if projects.exists() {
-                format!("{} is a plain directory, not linked to the shared tree {}", tilde(&projects), tilde(shared))
-            } else {
-                format!("{} is missing", tilde(&projects))
-            },
             format!(
-                "move its contents into {} and link it: mkdir -p {s} && cp -a {p}/. {s}/ && mv {p} {p}.bak && ln -s {s} {p} (the daemon does this itself when it starts)",
-                tilde(shared),
-                s = tilde(shared),
+                "{} is neither a directory nor a link to the shared tree {}",
+                tilde(&projects),
+                tilde(shared)
+            ),
+            format!(
+                "move it aside (mv {p} {p}.bak); the daemon then links it when it starts",
                 p = tilde(&projects)
             ),
         ),
@@ -618,10 +650,10 @@ fn check_statusline(c: &mut Checks, label: &str, dir: &Path) {
             format!("settings.json runs another statusline command ({cmd})"),
             "the daemon installs its hook when it starts and keeps calling yours; or ignore: usage then comes from the pane and transcript only",
         ),
-        None => c.warn(
+        None => c.info(
             check,
-            "not installed (usage percentages come only after an error)",
-            "start the daemon once: it installs the hook in each account's settings.json",
+            "not installed yet; the daemon installs it in settings.json when it starts",
+            None,
         ),
     }
 }

@@ -45,14 +45,14 @@ pub(crate) fn run(args: &InitArgs) -> Result<(), CliError> {
     }
     write_atomically(&target, &text)?;
 
-    eprintln!("wrote {}", target.display());
+    errln!("wrote {}", target.display());
     for d in &dirs {
         let login = if d.logged_in {
             "logged in"
         } else {
             "NOT logged in"
         };
-        eprintln!(
+        errln!(
             "  account {:<12} {} ({login}; found as {})",
             d.name,
             tilde(&d.path),
@@ -60,15 +60,23 @@ pub(crate) fn run(args: &InitArgs) -> Result<(), CliError> {
         );
     }
     if dirs.is_empty() {
-        eprintln!(
+        errln!(
             "  no Claude Code config dir found: log in once per account with\n    \
              CLAUDE_CONFIG_DIR=~/.claude-NAME claude /login\n  then add one [[accounts]] entry each"
         );
     }
     for s in &sessions {
-        eprintln!("  session {:<12} {}", s.name, tilde(&s.dir));
+        errln!("  session {:<12} {}", s.name, tilde(&s.dir));
     }
-    eprintln!(
+    if sessions.is_empty() {
+        errln!(
+            "  no tmux sessions named ccl-* found on your default tmux server; add one per project\n    \
+             as a [[sessions]] entry (name = \"ccl-0\", dir = \"~/src/project\") in {}:\n    \
+             the daemon starts Claude Code in it on its private tmux server",
+            target.display()
+        );
+    }
+    errln!(
         "next: `claude-failover doctor --config {}`, then `claude-failoverd --config {}`",
         target.display(),
         target.display()

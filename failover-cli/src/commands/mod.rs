@@ -26,6 +26,8 @@ pub(crate) struct Ctx {
     pub(crate) config: PathBuf,
     /// Whether the config file was named explicitly (not the default).
     pub(crate) config_explicit: bool,
+    /// Whether the socket was named explicitly (`--socket` or its variable).
+    pub(crate) socket_explicit: bool,
     /// The control-plane client.
     pub(crate) client: Client,
 }
@@ -65,6 +67,7 @@ impl Ctx {
             client: Client::new(endpoint, config.clone()),
             socket,
             config_explicit: g.config.is_some(),
+            socket_explicit: g.socket.is_some(),
             config,
         })
     }
@@ -75,7 +78,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Ctx::new(&cli.global)?;
     match cli.command {
         // Commands with no async work run without a runtime.
-        Command::Completions(a) => docs::completions(&a),
+        Command::Completions(a) => docs::completions(&a, &ctx.config),
         Command::Man(a) => docs::man(&a),
         Command::Init(a) => init::run(&a),
         Command::Tasks(a) => tasks::run(&ctx, &a),

@@ -18,7 +18,7 @@ pub(crate) fn run(args: StandinArgs) -> ExitCode {
     let env = match StandinEnv::from_process() {
         Ok(env) => env,
         Err(e) => {
-            eprintln!("error: cannot read the environment: {e}");
+            errln!("error: cannot read the environment: {e}");
             return ExitCode::from(1);
         }
     };

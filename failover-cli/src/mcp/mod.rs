@@ -6,8 +6,8 @@
 //! `tools/list`, `tools/call`; notifications `notifications/initialized` and
 //! `notifications/cancelled`. Tool calls run concurrently, so a long `failover_swap` does not
 //! hold up `ping` or `failover_status`; everything else is answered in order. Batches (a JSON
-//! array, allowed by protocol 2025-03-26) are answered with one array. The server stops when
-//! stdin closes.
+//! array, allowed by protocol 2025-03-26) are answered with one array. When stdin closes the
+//! server answers every request still running (cancelled ones excepted), then stops.
 
 mod jsonrpc;
 mod tools;
@@ -98,9 +98,10 @@ pub(crate) async fn serve(client: Client) -> Result<(), CliError> {
             },
         }
     }
-    // The client has gone: calls still running have no one to answer.
-    tracing::info!("stdin closed; stopping the MCP server");
-    calls.shutdown().await;
+    // No more requests: answer the ones still running (each call has its own deadline), then
+    // stop. A client that closes its end after sending a request still reads the answer.
+    tracing::info!("stdin closed; answering the pending requests, then stopping");
+    while calls.join_next().await.is_some() {}
     drop(tx);
     writer
         .await

@@ -205,7 +205,7 @@ fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolResult> {
 async fn status(client: &Client) -> Result<ToolResult, CliError> {
     let st: StatusDto = client.get_json("/v1/status").await?;
     Ok(ToolResult::ok(
-        control::status_text(&st, Timestamp::now()),
+        control::status_text(&st, Timestamp::now(), false),
         to_value(&st)?,
     ))
 }

@@ -223,7 +223,7 @@ pub async fn run_channel(
                     break;
                 }
                 Err(e) if e.is_transient() && attempt < max_attempts => {
-                    tracing::warn!(channel = %channel.name, attempt, error = %e, retry_in = ?backoff, "notification failed; will retry");
+                    tracing::warn!(channel = %channel.name, attempt, error = %e, retry_in_ms = backoff.as_millis() as u64, "notification failed; will retry");
                     tokio::select! {
                         () = cancel.cancelled() => return,
                         () = tokio::time::sleep(backoff) => {}
@@ -241,13 +241,27 @@ pub async fn run_channel(
     }
 }
 
-/// The text people read: severity, summary, and the next reset when known.
+/// The text people read: severity, summary, and the next reset when known, in the local
+/// time zone (`TZ`, else `/etc/localtime`).
 pub fn render_text(n: &Notification) -> String {
+    render_text_in(n, &jiff::tz::TimeZone::system())
+}
+
+/// [`render_text`] with the reset shown in `zone`: `next reset: 2026-11-26 08:29 EST (in 4 h)`.
+pub fn render_text_in(n: &Notification, zone: &jiff::tz::TimeZone) -> String {
     let mut text = format!("[{}] {}", n.severity, n.summary);
     if let Some(reset) = n.next_reset {
         let wait = reset.saturating_since(n.at);
+        let local = reset.to_timestamp().map_or_else(
+            || reset.to_string(),
+            |t| {
+                t.to_zoned(zone.clone())
+                    .strftime("%Y-%m-%d %H:%M %Z")
+                    .to_string()
+            },
+        );
         text.push_str(&format!(
-            "\nnext reset: {reset} (in {})",
+            "\nnext reset: {local} (in {})",
             human_duration(wait)
         ));
     }
@@ -275,6 +289,28 @@ pub(crate) fn redact(text: &str, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_reset_reads_in_the_local_zone() {
+        let at = UnixMillis::from_timestamp("2026-11-26T13:29:00Z".parse().unwrap());
+        let reset = UnixMillis::from_timestamp("2026-11-26T18:29:00Z".parse().unwrap());
+        let n = Notification {
+            severity: failover_core::Severity::Warning,
+            kind: failover_core::NotificationKind::AllExhausted {
+                resume_at: Some(reset),
+            },
+            summary: "all accounts exhausted".into(),
+            next_reset: Some(reset),
+            dedup_key: "all-exhausted".into(),
+            at,
+        };
+        let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let text = render_text_in(&n, &ny);
+        assert!(
+            text.ends_with("next reset: 2026-11-26 13:29 EST (in 5 h)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn durations_read_well() {

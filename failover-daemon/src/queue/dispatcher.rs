@@ -602,7 +602,12 @@ impl Core {
         let store = &self.projects[project].store;
         match store.finish(&mut record, ending, Timestamp::now()) {
             Ok(dest) => {
-                tracing::warn!(task = %dest, %session, reason, ?kind, "queue: claim ended");
+                let kind_name = match kind {
+                    OutcomeKind::Done => "done",
+                    OutcomeKind::Failed => "failed",
+                    OutcomeKind::Requeue => "requeue",
+                };
+                tracing::warn!(task = %dest, %session, reason, kind = kind_name, "queue: claim ended");
                 if kind == OutcomeKind::Failed {
                     self.queue.report_failed(&FailedTask {
                         project: store.layout.project.clone(),

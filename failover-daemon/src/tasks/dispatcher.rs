@@ -344,7 +344,7 @@ impl Dispatcher {
     async fn reload(&mut self, cfg: Arc<DaemonConfig>) {
         let restart_needed = restart_only_changes(&self.config, &cfg);
         if !restart_needed.is_empty() {
-            tracing::warn!(keys = ?restart_needed, "these configuration changes take effect at the next restart");
+            tracing::warn!(keys = %restart_needed.join(", "), "these configuration changes take effect at the next restart");
         }
         if cfg.engine != *self.engine.config() {
             self.on_input(Input::ConfigChanged(Ok(cfg.engine.clone())))

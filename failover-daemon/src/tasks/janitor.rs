@@ -42,7 +42,7 @@ impl QueueWork {
     /// From the daemon configuration.
     pub fn from_config(config: &DaemonConfig) -> Self {
         Self {
-            projects: config.queue.projects.clone(),
+            projects: crate::config::served_projects(&config.queue.projects),
             sessions: config
                 .engine
                 .sessions
@@ -96,7 +96,7 @@ pub async fn run(
                     Ok(Ok(0)) => tracing::debug!("no checkpoint to prune"),
                     Ok(Ok(n)) => tracing::info!(pruned = n, %before, "pruned old checkpoints"),
                     Ok(Err(e)) => tracing::warn!(error = %e, "pruning checkpoints failed"),
-                    Err(_) => tracing::warn!(after = ?PRUNE_TIMEOUT, "pruning checkpoints timed out"),
+                    Err(_) => tracing::warn!(after_ms = PRUNE_TIMEOUT.as_millis() as u64, "pruning checkpoints timed out"),
                 }
                 let Some(now) = clock.now().to_timestamp() else { continue };
                 let work = queue.clone();

@@ -142,7 +142,7 @@ pub async fn run(
                     if reported.contains(&session) {
                         continue;
                     }
-                    tracing::info!(%session, ?status, "session is gone");
+                    tracing::info!(%session, exit_status = status, "session is gone");
                     reported.insert(session.clone());
                     if inbox.send(Input::SessionExited { session, status }).await.is_err() {
                         return Ok(());
@@ -170,7 +170,7 @@ async fn liveness(backend: &dyn SessionBackend, session: &SessionId) -> Option<L
             None
         }
         Err(_) => {
-            tracing::warn!(%session, after = ?BACKEND_TIMEOUT, "liveness check timed out");
+            tracing::warn!(%session, after_ms = BACKEND_TIMEOUT.as_millis() as u64, "liveness check timed out");
             None
         }
     }
@@ -205,7 +205,7 @@ async fn adopt(
                     let claude_session = recorded
                         .claude_session
                         .or_else(|| remembered.and_then(|p| p.claude_session.clone()));
-                    tracing::info!(%session, account = ?account, conversation = ?claude_session, "adopting the running session");
+                    tracing::info!(%session, account = account.as_ref().map(ToString::to_string).as_deref(), conversation = claude_session.as_ref().map(ToString::to_string).as_deref(), "adopting the running session");
                     let input = Input::SessionStarted {
                         session,
                         claude_session,
@@ -223,7 +223,7 @@ async fn adopt(
         if still.is_empty() {
             return;
         }
-        tracing::warn!(sessions = ?still, "waiting to learn whether these sessions run before launching anything");
+        tracing::warn!(sessions = %still.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "), "waiting to learn whether these sessions run before launching anything");
         tokio::time::sleep(ADOPTION_RETRY).await;
         unknown = still;
     }

@@ -161,7 +161,7 @@ async fn outcome<T>(
             }
         }
         Err(_) => {
-            tracing::warn!(op, ?limit, "timed out");
+            tracing::warn!(op, limit_ms = limit.as_millis() as u64, "timed out");
             EffectOutcome::Failed {
                 kind: FailureKind::Transient,
                 detail: format!("{op} timed out after {limit:?}"),

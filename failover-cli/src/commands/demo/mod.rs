@@ -55,11 +55,11 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
     ));
     let mut world = World::build(args.accounts, args.sessions, &claude).await?;
     say(&format!(
-        "  world      {} (mock Anthropic API at {}, tmux -L {})",
+        "  world      {} (tmux -L {})",
         world.root().display(),
-        world.mock.base_url(),
         world.tmux_socket
     ));
+    say(&format!("  mock API   {}", world.mock.base_url()));
 
     let mut daemon = daemon::start(&world.config_file).await?;
     let client = Client::new(
@@ -85,7 +85,7 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), CliError> {
     if args.keep && outcome.is_err() {
         daemon.stop().await;
         if let Some(dir) = world.keep() {
-            eprintln!(
+            errln!(
                 "--keep: left {} and the sessions (tmux -L {} attach) in place for a look;                  remove them with: tmux -L {} kill-server; rm -rf {}",
                 dir.display(),
                 world.tmux_socket,
@@ -181,7 +181,7 @@ fn say(line: &str) {
         }
         return;
     }
-    let _ = render::line(line);
+    let _ = render::line(&render::wrap(line, render::COLUMNS));
 }
 
 async fn pick_claude(force_stand_in: bool) -> Result<Claude, CliError> {
@@ -348,7 +348,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
         tokio::select! {
             () = tokio::time::sleep_until(end) => {
                 let sessions = match client.get_json::<StatusDto>("/v1/status").await {
-                    Ok(st) => control::sessions_table(&st.sessions),
+                    Ok(st) => control::sessions_table(&st.sessions, false),
                     Err(e) => format!("(no status: {e})\n"),
                 };
                 return Err(CliError::TimedOut(format!(
@@ -582,7 +582,7 @@ async fn wait_status(
         }
         if tokio::time::Instant::now() >= end {
             let sessions = last
-                .map(|st| control::sessions_table(&st.sessions))
+                .map(|st| control::sessions_table(&st.sessions, false))
                 .unwrap_or_else(|| "(the daemon never answered)\n".into());
             return Err(CliError::TimedOut(format!(
                 "waited {}s for {what}; the sessions were:\n{sessions}",

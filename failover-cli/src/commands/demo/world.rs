@@ -296,7 +296,7 @@ impl World {
                 Ok(()) => return,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
                 Err(e) if std::time::Instant::now() >= deadline => {
-                    eprintln!("warning: could not remove {}: {e}", path.display());
+                    errln!("warning: could not remove {}: {e}", path.display());
                     return;
                 }
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
