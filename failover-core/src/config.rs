@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
+use crate::ledger::LedgerSettings;
 use crate::session::SessionSpec;
 
 /// How sessions are spread over accounts.
@@ -88,6 +89,11 @@ pub struct EngineConfig {
     /// `[policy] parallel_moves` (default: the CPU cores); 1 moves sessions strictly one
     /// after the other.
     pub parallel_moves: usize,
+    /// A ledger shared with daemons on other hosts (default none: nothing is shared and
+    /// the engine emits no ledger effect). When set, the engine publishes what its own
+    /// evidence changes, follows news from other hosts, and asks for the swap lease before
+    /// starting a swap (see [`crate::ledger`]).
+    pub ledger: Option<LedgerSettings>,
 }
 
 impl EngineConfig {
@@ -106,6 +112,7 @@ impl EngineConfig {
             relaunch_backoff_max: Duration::from_secs(300),
             degraded_after: 3,
             parallel_moves: 4,
+            ledger: None,
         }
     }
 
@@ -173,6 +180,17 @@ impl EngineConfig {
                 key: "parallel_moves",
                 value: "0".into(),
                 expected: "at least 1",
+            });
+        }
+        if self
+            .ledger
+            .as_ref()
+            .is_some_and(|l| l.lease_retry.is_zero())
+        {
+            return Err(ConfigError::OutOfRange {
+                key: "lease_retry",
+                value: "0s".into(),
+                expected: "greater than zero",
             });
         }
         Ok(())

@@ -137,6 +137,11 @@ impl Embedder {
             }
             Effect::Persist(state) => self.stored = Some(state),
             Effect::Reply { request, reply } => println!("          reply to {request}: {reply:?}"),
+            // One host, no shared ledger configured: the engine never asks for these.
+            Effect::PublishAccount(_)
+            | Effect::PublishActive(_)
+            | Effect::AcquireLease { .. }
+            | Effect::ReleaseLease => {}
         }
     }
 

@@ -4,6 +4,7 @@ use crate::account::AccountState;
 use crate::config::{ConfigError, EngineConfig};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::ledger::{AccountNews, ActiveNews, LeaseOutcome};
 use crate::quota::{Detection, SignalSource};
 use crate::session::Activity;
 use crate::time::UnixMillis;
@@ -61,6 +62,8 @@ pub enum EffectOutcome {
     },
     /// The prompt was accepted.
     PromptSent,
+    /// The answer to [`Effect::AcquireLease`](crate::Effect::AcquireLease).
+    Lease(LeaseOutcome),
     /// The effect failed.
     Failed {
         /// How it failed, for policy.
@@ -125,6 +128,14 @@ pub enum Input {
         /// Its state.
         state: AccountState,
     },
+    /// Another host's evidence about an account, from the shared ledger (see
+    /// [`crate::ledger`]): applied when it is newer than what the engine knows, and acted
+    /// on as the engine's own evidence. Ignored without [`EngineConfig::ledger`].
+    AccountNews(AccountNews),
+    /// The account another host's pool moved to under `single-active`: followed when it is
+    /// newer than the last choice the engine knows of and the account is usable here.
+    /// Ignored without [`EngineConfig::ledger`].
+    ActiveAccountNews(ActiveNews),
     /// An effect finished.
     EffectFinished {
         /// The request the effect carried.
@@ -167,6 +178,8 @@ impl Input {
             Self::SessionActivity { .. } => "session_activity",
             Self::ClaudeSessionLearned { .. } => "claude_session_learned",
             Self::AccountStateObserved { .. } => "account_state_observed",
+            Self::AccountNews(_) => "account_news",
+            Self::ActiveAccountNews(_) => "active_account_news",
             Self::EffectFinished { .. } => "effect_finished",
             Self::Tick => "tick",
             Self::Command { .. } => "command",
