@@ -37,6 +37,8 @@ pub struct Metrics {
     pub observations_dropped: AtomicU64,
     /// Configuration reloads refused.
     pub config_reload_failures: AtomicU64,
+    /// The shared ledger: 0 without `[ledger]` (or not yet tried), 1 reachable, 2 degraded.
+    pub ledger_state: AtomicU64,
 }
 
 impl Metrics {
@@ -209,6 +211,17 @@ impl Metrics {
             "Configuration reloads refused.",
             load(&self.config_reload_failures),
         );
+        let ledger = match load(&self.ledger_state) {
+            1 => Some("ok"),
+            2 => Some("degraded"),
+            _ => None,
+        };
+        if let Some(state) = ledger {
+            let _ = writeln!(
+                o,
+                "# HELP claude_failover_ledger 1 for the shared ledger's state (ok, degraded: Redis unreachable, the local view is used).\n# TYPE claude_failover_ledger gauge\nclaude_failover_ledger{{state=\"{state}\"}} 1"
+            );
+        }
         counter(
             &mut o,
             "claude_failover_ignored_inputs_total",

@@ -441,7 +441,13 @@ pub(crate) fn status_text(st: &StatusDto, now: Timestamp) -> String {
     }
     // The header block has no column titles.
     let head = head.render();
-    let head: String = head.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let mut head: String = head.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    match d.ledger.as_deref() {
+        Some("degraded") => head
+            .push_str("ledger: degraded (Redis unreachable; going on with this host's own view)\n"),
+        Some(state) => head.push_str(&format!("ledger: {state}\n")),
+        None => {}
+    }
     let mut out = format!(
         "{head}\n{}\n{}",
         accounts_table(st, now),
@@ -555,6 +561,7 @@ mod tests {
                 config_error: None,
                 notifications_dropped: 0,
                 state_error: None,
+                ledger: None,
             },
             setting_differences: vec![failover_daemon::http::dto::SettingDifferenceDto {
                 key: "mcpServers.github".into(),

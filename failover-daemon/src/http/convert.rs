@@ -24,6 +24,9 @@ pub struct DaemonFacts {
     /// Turns each session was seen to start (idle or unknown → working) since the daemon
     /// started; the task queue uses it to notice a turn however briefly it showed.
     pub turns_started: std::collections::BTreeMap<failover_core::SessionId, u64>,
+    /// The shared ledger: `ok`, `degraded`, or `None` without `[ledger]` (or before the
+    /// first connection attempt is over).
+    pub ledger: Option<String>,
 }
 
 fn instant(t: UnixMillis) -> String {
@@ -91,6 +94,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
             config_error: facts.config_error.clone(),
             notifications_dropped: facts.notifications_dropped,
             state_error: facts.state_error.clone(),
+            ledger: facts.ledger.clone(),
         },
         // Filled in by the status route from the account files.
         setting_differences: Vec::new(),
@@ -242,6 +246,7 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
                     }),
                 ),
                 EffectOutcome::PromptSent => ("prompt_sent", None),
+                EffectOutcome::Lease(outcome) => ("lease", Some(format!("{outcome:?}"))),
                 EffectOutcome::Failed { kind, detail } => {
                     ("failed", Some(format!("{kind:?}: {detail}")))
                 }
@@ -342,6 +347,34 @@ fn effect_event(effect: &Effect) -> EventKindDto {
                 reason: Some(r.to_string()),
             },
         },
+        Effect::PublishAccount(n) => e(
+            "ledger_publish",
+            None,
+            None,
+            Some(n.account.to_string()),
+            format!("tell the other hosts {} is {}", n.account, n.state.name()),
+        ),
+        Effect::PublishActive(n) => e(
+            "ledger_publish_active",
+            None,
+            None,
+            Some(n.account.to_string()),
+            format!("tell the other hosts the pool runs on {}", n.account),
+        ),
+        Effect::AcquireLease { request } => e(
+            "ledger_lease",
+            Some(request.0),
+            None,
+            None,
+            "take the swap lease".into(),
+        ),
+        Effect::ReleaseLease => e(
+            "ledger_release",
+            None,
+            None,
+            None,
+            "give the swap lease back".into(),
+        ),
         #[allow(unreachable_patterns)]
         _ => e("other", None, None, None, format!("{effect:?}")),
     }

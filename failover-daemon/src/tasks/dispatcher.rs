@@ -27,6 +27,7 @@ use crate::config::DaemonConfig;
 use crate::error::DaemonError;
 use crate::events::{DaemonEvent, DaemonEventKind};
 use crate::http::convert::DaemonFacts;
+use crate::ledger::{LedgerHealth, LedgerJob, Wire};
 use crate::metrics::Metrics;
 use crate::notifiers::NotifyHub;
 use crate::state_store::StateStore;
@@ -47,6 +48,8 @@ pub enum Route {
     Persist(PersistedState),
     /// Back to the operator who asked.
     Reply(RequestId, CommandReply),
+    /// To the shared-ledger worker.
+    Ledger(LedgerJob),
 }
 
 /// Decides which worker executes `effect`. Pure, so tests can check the routing table.
@@ -97,6 +100,10 @@ pub fn route(effect: Effect) -> Route {
         Effect::Notify(n) => Route::Notify(n),
         Effect::Persist(s) => Route::Persist(s),
         Effect::Reply { request, reply } => Route::Reply(request, reply),
+        Effect::PublishAccount(news) => Route::Ledger(LedgerJob::Publish(Wire::Account(news))),
+        Effect::PublishActive(news) => Route::Ledger(LedgerJob::Publish(Wire::Active(news))),
+        Effect::AcquireLease { request } => Route::Ledger(LedgerJob::Acquire { request }),
+        Effect::ReleaseLease => Route::Ledger(LedgerJob::Release),
     }
 }
 
@@ -139,6 +146,8 @@ pub struct DispatcherParts {
     pub shutdown: CancellationToken,
     /// How long in-flight effects may take to finish after shutdown.
     pub shutdown_grace: Duration,
+    /// The shared-ledger worker, when `[ledger]` is configured.
+    pub ledger: Option<mpsc::Sender<LedgerJob>>,
 }
 
 struct Dispatcher {
@@ -169,6 +178,7 @@ struct Dispatcher {
     /// broadcast again: a verdict repeated thousands of times made SSE readers fall behind.
     last_detections:
         HashMap<(failover_core::Subject, failover_core::SignalSource), failover_core::Detection>,
+    ledger: Option<mpsc::Sender<LedgerJob>>,
 }
 
 /// Runs the dispatcher until `shutdown`, then drains: the engine is told to
@@ -193,6 +203,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         facts,
         shutdown,
         shutdown_grace,
+        ledger,
     } = parts;
     let mut d = Dispatcher {
         engine,
@@ -216,6 +227,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         launches: HashMap::new(),
         held_replies: Vec::new(),
         last_detections: HashMap::new(),
+        ledger,
     };
     d.publish();
     loop {
@@ -332,6 +344,16 @@ impl Dispatcher {
                 self.publish();
             }
             ControlMsg::Reload(Ok(cfg)) => self.reload(Arc::from(cfg)).await,
+            ControlMsg::Ledger(health) => {
+                let code = if health == LedgerHealth::Degraded {
+                    2
+                } else {
+                    1
+                };
+                self.metrics.ledger_state.store(code, Ordering::Relaxed);
+                self.facts.ledger = Some(health.as_str().to_owned());
+                self.publish();
+            }
         }
     }
 
@@ -433,6 +455,31 @@ impl Dispatcher {
                 Some(tx) => self.held_replies.push((tx, reply)),
                 None => tracing::debug!(%request, "reply for a command nobody waits for"),
             },
+            Route::Ledger(job) => {
+                let acquire = match &job {
+                    LedgerJob::Acquire { request } => Some(*request),
+                    _ => None,
+                };
+                let sent = match &self.ledger {
+                    Some(tx) => tx.send(job).await.is_ok(),
+                    None => false,
+                };
+                if let (false, Some(request)) = (sent, acquire) {
+                    // No worker to ask: the engine goes on with its local view.
+                    let now = self.clock.now();
+                    let effects = self.engine.handle(
+                        now,
+                        Input::EffectFinished {
+                            request,
+                            outcome: EffectOutcome::Lease(failover_core::LeaseOutcome::Unavailable),
+                        },
+                    );
+                    for effect in effects {
+                        self.emit(DaemonEventKind::Effect(effect.clone()));
+                        Box::pin(self.execute(self::route(effect))).await;
+                    }
+                }
+            }
         }
     }
 
