@@ -594,6 +594,18 @@ mod tests {
     }
 
     #[test]
+    fn status_view_says_when_the_shared_ledger_is_degraded() {
+        let now: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let mut st = sample();
+        assert!(!status_text(&st, now).contains("ledger"));
+        st.daemon.ledger = Some("ok".into());
+        assert!(status_text(&st, now).contains("ledger: ok\n"));
+        st.daemon.ledger = Some("degraded".into());
+        let text = status_text(&st, now);
+        assert!(text.contains("ledger: degraded (Redis unreachable"), "{text}");
+    }
+
+    #[test]
     fn progress_lines_follow_requests_to_their_session() {
         let mut t = ProgressTracker::default();
         let ev = |kind: EventKindDto| {
