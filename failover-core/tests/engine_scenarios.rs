@@ -2120,3 +2120,24 @@ fn ledger_news_is_ignored_without_a_ledger() {
         "{effects:?}"
     );
 }
+
+#[test]
+fn an_unanswered_lease_request_counts_as_an_unreachable_ledger() {
+    let (mut h1, mut h2) = two_hosts();
+    h2.take_trace();
+    h1.feed(10, transcript("s1", exhausted(Some(3600)), 10));
+    h2.receive(11, &mut h1);
+    // The default effect timeout is two minutes: the swap waits that long at most.
+    assert_eq!(h2.engine.next_deadline(), Some(UnixMillis::from_secs(131)));
+    h2.feed(130, tick());
+    assert!(!h2.trace.contains("checkpoint"), "{}", h2.trace);
+    h2.feed(131, tick());
+    let trace = h2.take_trace();
+    assert!(trace.contains("t=131 checkpoint #2 s1 on a\n"), "{trace}");
+    // A reply that comes after that changes nothing.
+    h2.feed(132, lease(1, LeaseOutcome::Denied));
+    assert_eq!(
+        h2.engine.snapshot().swap.map(|s| s.to.to_string()),
+        Some("b".into())
+    );
+}

@@ -237,3 +237,33 @@ fn escape_label(v: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+#[cfg(test)]
+mod ledger_tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_state_shows_only_when_a_ledger_is_configured() {
+        let engine =
+            failover_core::FailoverEngine::new(failover_core::testkit::config(&["a"], &["s"]))
+                .unwrap();
+        let metrics = Metrics::default();
+        assert!(
+            !metrics
+                .render(&engine.snapshot())
+                .contains("claude_failover_ledger")
+        );
+        metrics.ledger_state.store(2, Ordering::Relaxed);
+        let text = metrics.render(&engine.snapshot());
+        assert!(
+            text.contains("\nclaude_failover_ledger{state=\"degraded\"} 1\n"),
+            "{text}"
+        );
+        metrics.ledger_state.store(1, Ordering::Relaxed);
+        let text = metrics.render(&engine.snapshot());
+        assert!(
+            text.contains("\nclaude_failover_ledger{state=\"ok\"} 1\n"),
+            "{text}"
+        );
+    }
+}

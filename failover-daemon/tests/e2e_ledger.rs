@@ -93,6 +93,14 @@ async fn three_hosts_share_one_ledger_and_converge_after_an_outage() {
     redis.kill();
     for (i, world) in hosts.iter().enumerate() {
         wait_ledger(world, &format!("host{}", i + 1), "degraded").await;
+        let (code, metrics) = e2e_support::client::request(&world.control, "GET", "/metrics", "")
+            .await
+            .expect("/metrics while Redis is down");
+        assert_eq!(code, 200);
+        assert!(
+            metrics.contains("claude_failover_ledger{state=\"degraded\"} 1"),
+            "{metrics}"
+        );
     }
     // Meanwhile host 1 meets b's limit too and moves on alone; the others cannot hear it.
     h1.set_mode("b", five_hour_quota(3600));

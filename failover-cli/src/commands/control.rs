@@ -602,7 +602,10 @@ mod tests {
         assert!(status_text(&st, now).contains("ledger: ok\n"));
         st.daemon.ledger = Some("degraded".into());
         let text = status_text(&st, now);
-        assert!(text.contains("ledger: degraded (Redis unreachable"), "{text}");
+        assert!(
+            text.contains("ledger: degraded (Redis unreachable"),
+            "{text}"
+        );
     }
 
     #[test]

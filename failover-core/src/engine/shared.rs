@@ -244,32 +244,4 @@ impl FailoverEngine {
             Lease::Free | Lease::Held { .. } => None,
         }
     }
-
-    /// What this engine would tell the ledger now: each account whose state rests on
-    /// evidence it knows the age of, and the active account. For an embedder reconciling
-    /// with a ledger that was unreachable for a while (the ledger keeps the newest).
-    pub fn ledger_news(&self) -> (Vec<AccountNews>, Option<ActiveNews>) {
-        let accounts = self
-            .ledger
-            .evidence
-            .iter()
-            .filter_map(|(account, (seen_at, seen_by))| {
-                Some(AccountNews {
-                    account: account.clone(),
-                    state: self.pool.state(account)?.clone(),
-                    seen_by: seen_by.clone(),
-                    seen_at: *seen_at,
-                })
-            })
-            .collect();
-        let active = match (&self.active, self.ledger.active_at, self.host()) {
-            (Some(account), Some(seen_at), Some(host)) => Some(ActiveNews {
-                account: account.clone(),
-                seen_by: host.clone(),
-                seen_at,
-            }),
-            _ => None,
-        };
-        (accounts, active)
-    }
 }

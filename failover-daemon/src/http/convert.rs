@@ -271,6 +271,20 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
             account: Some(account.to_string()),
             detail: state.name().into(),
         },
+        Input::AccountNews(n) => EventKindDto::Effect {
+            effect: "ledger_news".into(),
+            request: None,
+            session: None,
+            account: Some(n.account.to_string()),
+            detail: format!("{} saw it {}", n.seen_by, n.state.name()),
+        },
+        Input::ActiveAccountNews(n) => EventKindDto::Effect {
+            effect: "ledger_active_news".into(),
+            request: None,
+            session: None,
+            account: Some(n.account.to_string()),
+            detail: format!("{} runs its pool on it", n.seen_by),
+        },
         Input::Tick => return None,
         #[allow(unreachable_patterns)]
         _ => return None,
