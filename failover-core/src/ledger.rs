@@ -17,6 +17,7 @@
 //!
 //! [`Input::AccountNews`]: crate::Input::AccountNews
 //! [`Input::ActiveAccountNews`]: crate::Input::ActiveAccountNews
+//! [`Input::EffectFinished`]: crate::Input::EffectFinished
 //! [`Effect::PublishAccount`]: crate::Effect::PublishAccount
 //! [`Effect::PublishActive`]: crate::Effect::PublishActive
 //! [`Effect::AcquireLease`]: crate::Effect::AcquireLease
