@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what claude-failover's demo and tests need on a fresh machine:
 #   - tmux (from the system's package manager, when missing)
+#   - redis-server (likewise; the shared-ledger tests start their own on a free loopback port)
 #   - the pinned Claude Code CLI (npm package @anthropic-ai/claude-code), into a cache folder
 # Prints nothing but progress; the CLI's path is written to $CLAUDE_FAILOVER_CACHE/claude-bin.
 set -euo pipefail
@@ -24,6 +25,16 @@ if ! command -v tmux >/dev/null 2>&1; then
   else echo "setup: install tmux with your package manager" >&2; exit 1; fi
 fi
 
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "setup: installing redis-server" >&2
+  if command -v apt-get >/dev/null 2>&1; then
+    as_root apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  elif command -v dnf >/dev/null 2>&1; then as_root dnf install -y redis
+  elif command -v brew >/dev/null 2>&1; then brew install redis
+  else echo "setup: install redis-server with your package manager" >&2; exit 1; fi
+fi
+
 dest="$CACHE/claude-code-$CLAUDE_CODE_VERSION"
 bin="$dest/node_modules/.bin/claude"
 if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION"; then
@@ -39,4 +50,4 @@ if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VE
 fi
 DISABLE_AUTOUPDATER=1 "$bin" --version >/dev/null
 printf '%s\n' "$bin" > "$CACHE/claude-bin"
-echo "setup: tmux $(tmux -V | cut -d' ' -f2), Claude Code $("$bin" --version | cut -d' ' -f1) at $bin" >&2
+echo "setup: tmux $(tmux -V | cut -d' ' -f2), $(redis-server --version | cut -d' ' -f1-3), Claude Code $("$bin" --version | cut -d' ' -f1) at $bin" >&2

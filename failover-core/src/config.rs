@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
 use crate::ids::AccountId;
+use crate::ledger::LedgerSettings;
 use crate::session::SessionSpec;
 
 /// How sessions are spread over accounts.
@@ -142,6 +143,11 @@ pub struct EngineConfig {
     /// At most one return to a more preferred account per this long (default 30 min), so
     /// sessions never bounce between two accounts.
     pub return_cooldown: Duration,
+    /// A ledger shared with daemons on other hosts (default none: nothing is shared and
+    /// the engine emits no ledger effect). When set, the engine publishes what its own
+    /// evidence changes, follows news from other hosts, and asks for the swap lease before
+    /// starting a swap (see [`crate::ledger`]).
+    pub ledger: Option<LedgerSettings>,
 }
 
 impl EngineConfig {
@@ -167,6 +173,7 @@ impl EngineConfig {
             follow_model: false,
             return_headroom_percent: 50.0,
             return_cooldown: Duration::from_secs(1800),
+            ledger: None,
         }
     }
 
@@ -263,6 +270,17 @@ impl EngineConfig {
                 key: "parallel_moves",
                 value: "0".into(),
                 expected: "at least 1",
+            });
+        }
+        if self
+            .ledger
+            .as_ref()
+            .is_some_and(|l| l.lease_retry.is_zero())
+        {
+            return Err(ConfigError::OutOfRange {
+                key: "lease_retry",
+                value: "0s".into(),
+                expected: "greater than zero",
             });
         }
         Ok(())

@@ -123,6 +123,7 @@ pub mod engine;
 pub mod error;
 mod error_kind;
 pub mod ids;
+pub mod ledger;
 pub mod notify;
 pub mod quota;
 pub mod session;
@@ -144,6 +145,7 @@ pub use engine::{
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
 pub use ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use quota::{
     AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,

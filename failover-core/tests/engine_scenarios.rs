@@ -9,10 +9,11 @@ use failover_core::quota::message::WRAP_UP_PERCENT;
 use failover_core::quota::{DetectContext, PaneDetector, QuotaDetector};
 use failover_core::testkit::{self, render_effect};
 use failover_core::{
-    AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError, Corroboration,
-    Detection, EffectOutcome, EngineConfig, FailoverEngine, FailureKind, Input, LimitWindow,
-    PersistedState, PolicyMode, RequestId, SignalSource, Strategy, Subject, TransientKind,
-    UnixMillis, UsageReport, Verdict, WindowUsage,
+    AccountNews, AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError,
+    Corroboration, Detection, Effect, EffectOutcome, EngineConfig, FailoverEngine, FailureKind,
+    HostId, Input, LeaseOutcome, LedgerSettings, LimitWindow, PersistedState, PolicyMode,
+    RequestId, SignalSource, Strategy, Subject, TransientKind, UnixMillis, UsageReport, Verdict,
+    WindowUsage,
 };
 
 // ----- the harness -----
@@ -2585,4 +2586,271 @@ fn the_readme_example_holds_for_every_strategy() {
     assert_eq!(destination(Strategy::DrainSoonest, 70.0), "backup");
     assert_eq!(destination(Strategy::Preference, 70.0), "backup");
     assert_eq!(destination(Strategy::MostHeadroom, 70.0), "spare");
+}
+
+// ----- a ledger shared by two hosts -----
+
+/// Two accounts, one session, sharing a ledger as `host`.
+fn shared_cfg(host: &str) -> EngineConfig {
+    let mut config = cfg(&["a", "b"], &["s1"]);
+    config.ledger = Some(LedgerSettings::new(HostId::new(host)));
+    config
+}
+
+/// One host in a two-host test: its engine, and the trace of everything it did.
+struct Host {
+    engine: FailoverEngine,
+    trace: String,
+    /// What it published, not yet delivered to the other host.
+    outbox: Vec<Input>,
+}
+
+impl Host {
+    fn new(name: &str) -> Self {
+        Self {
+            engine: FailoverEngine::new(shared_cfg(name)).unwrap(),
+            trace: String::new(),
+            outbox: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, secs: i64, input: Input) {
+        for effect in self.engine.handle(UnixMillis::from_secs(secs), input) {
+            self.trace
+                .push_str(&format!("t={secs} {}\n", render_effect(&effect)));
+            match effect {
+                Effect::PublishAccount(news) => self.outbox.push(Input::AccountNews(news)),
+                Effect::PublishActive(news) => self.outbox.push(Input::ActiveAccountNews(news)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Delivers what `from` published to this host at `secs`.
+    fn receive(&mut self, secs: i64, from: &mut Host) {
+        for input in std::mem::take(&mut from.outbox) {
+            self.feed(secs, input);
+        }
+    }
+
+    fn take_trace(&mut self) -> String {
+        std::mem::take(&mut self.trace)
+    }
+}
+
+fn lines(expect: &str) -> String {
+    expect
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn lease(request: u64, outcome: LeaseOutcome) -> Input {
+    done(request, EffectOutcome::Lease(outcome))
+}
+
+/// Both hosts run `s1` on `a` (conversations `c1`, `c2`); host 1's traces are dropped.
+fn two_hosts() -> (Host, Host) {
+    let (mut h1, mut h2) = (Host::new("host1"), Host::new("host2"));
+    h1.feed(0, started("s1", "c1", "a"));
+    h1.feed(0, adopted());
+    h2.feed(0, started("s1", "c2", "a"));
+    h2.feed(0, adopted());
+    h2.receive(0, &mut h1);
+    h1.receive(0, &mut h2);
+    h1.take_trace();
+    (h1, h2)
+}
+
+#[test]
+fn a_host_moves_off_an_account_another_host_saw_exhausted_without_a_request_on_it() {
+    let (mut h1, mut h2) = two_hosts();
+    assert_eq!(
+        h2.take_trace(),
+        lines(
+            "t=0 persist active=-
+             t=0 publish active a by host2 at 1970-01-01T00:00:00Z
+             t=0 persist active=a"
+        ),
+    );
+    // Only host 1's session meets the limit.
+    h1.feed(10, transcript("s1", exhausted(Some(3600)), 10));
+    let published = h1.take_trace();
+    assert!(
+        published.contains(
+            "t=10 publish a exhausted seen by host1 at 1970-01-01T00:00:10Z \
+             until 1970-01-01T01:00:00Z\n"
+        ) && published.contains("t=10 publish active b by host1 at 1970-01-01T00:00:10Z\n"),
+        "{published}"
+    );
+    // Host 2 hears of it and moves its session to b under the lease, though nothing it
+    // saw itself said a word about a.
+    h2.receive(11, &mut h1);
+    h2.feed(12, lease(1, LeaseOutcome::Granted));
+    h2.feed(13, done(2, checkpointed(None)));
+    h2.feed(14, done(3, EffectOutcome::Stopped));
+    h2.feed(20, done(4, launched("c2")));
+    assert_eq!(
+        h2.take_trace(),
+        lines(
+            "
+            t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T01:00:00Z (next reset 1970-01-01T01:00:00Z)
+            t=11 lease #1
+            t=11 publish active b by host2 at 1970-01-01T00:00:11Z
+            t=11 persist active=b accounts=a:exhausted
+            t=12 checkpoint #2 s1 on a
+            t=12 persist active=b accounts=a:exhausted swap=a->b[s1]
+            t=13 stop #3 s1
+            t=14 launch #4 s1 on b resume=c2
+            t=14 persist active=b accounts=a:exhausted swap=a->b[s1]
+            t=20 release lease
+            t=20 persist active=b accounts=a:exhausted
+            "
+        ),
+    );
+    // What host 2 learnt from another host is not published back as its own evidence.
+    assert!(
+        h2.outbox
+            .iter()
+            .all(|i| !matches!(i, Input::AccountNews(_))),
+        "{:?}",
+        h2.outbox
+    );
+}
+
+#[test]
+fn a_denied_lease_holds_the_swap_until_it_is_granted() {
+    let (mut h1, mut h2) = two_hosts();
+    h2.take_trace();
+    h1.feed(10, transcript("s1", exhausted(Some(3600)), 10));
+    h2.receive(11, &mut h1);
+    h2.feed(11, lease(1, LeaseOutcome::Denied));
+    // Nothing moves while another host holds the lease; the engine asks again later.
+    assert!(!h2.trace.contains("checkpoint"), "{}", h2.trace);
+    let retry = h2.engine.next_deadline().unwrap();
+    assert_eq!(retry, UnixMillis::from_secs(13));
+    h2.feed(12, tick());
+    assert!(!h2.trace.contains("lease #5"), "{}", h2.trace);
+    h2.feed(13, tick());
+    h2.feed(14, lease(2, LeaseOutcome::Granted));
+    assert_eq!(
+        h2.take_trace(),
+        lines(
+            "
+            t=11 notify warning [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T01:00:00Z (next reset 1970-01-01T01:00:00Z)
+            t=11 lease #1
+            t=11 publish active b by host2 at 1970-01-01T00:00:11Z
+            t=11 persist active=b accounts=a:exhausted
+            t=13 lease #2
+            t=14 checkpoint #3 s1 on a
+            t=14 persist active=b accounts=a:exhausted swap=a->b[s1]
+            "
+        ),
+    );
+}
+
+#[test]
+fn an_unreachable_ledger_never_holds_a_swap() {
+    let (mut h1, mut h2) = two_hosts();
+    h2.take_trace();
+    h1.feed(10, transcript("s1", exhausted(Some(3600)), 10));
+    h2.receive(11, &mut h1);
+    h2.feed(12, lease(1, LeaseOutcome::Unavailable));
+    h2.feed(13, done(2, checkpointed(None)));
+    h2.feed(14, done(3, EffectOutcome::Stopped));
+    h2.feed(20, done(4, launched("c2")));
+    let trace = h2.take_trace();
+    assert!(trace.contains("t=12 checkpoint #2 s1 on a\n"), "{trace}");
+    assert!(
+        trace.contains("t=14 launch #4 s1 on b resume=c2\n"),
+        "{trace}"
+    );
+    // A lease the store never granted is not given back to it.
+    assert!(!trace.contains("release lease"), "{trace}");
+}
+
+#[test]
+fn older_available_news_never_undoes_a_future_exhausted_until() {
+    let (mut h1, mut h2) = two_hosts();
+    h1.feed(10, transcript("s1", exhausted(Some(3600)), 10));
+    h2.receive(11, &mut h1);
+    let news = |state: AccountState, at: i64| {
+        Input::AccountNews(AccountNews {
+            account: "a".into(),
+            state,
+            seen_by: HostId::new("host3"),
+            seen_at: UnixMillis::from_secs(at),
+        })
+    };
+    let state_of_a = |h: &Host| h.engine.accounts().state(&"a".into()).cloned().unwrap();
+    // Delayed news (a third host, back from a partition) from before the exhaustion.
+    h2.feed(12, news(AccountState::Available, 5));
+    assert_eq!(
+        state_of_a(&h2),
+        AccountState::Exhausted {
+            window: LimitWindow::FiveHour,
+            until: UnixMillis::from_secs(3600)
+        }
+    );
+    // As old as the exhaustion: still not newer.
+    h2.feed(12, news(AccountState::Available, 10));
+    assert!(matches!(state_of_a(&h2), AccountState::Exhausted { .. }));
+    // News seen after it wins: the newest evidence decides.
+    h2.feed(13, news(AccountState::Available, 12));
+    assert_eq!(state_of_a(&h2), AccountState::Available);
+    // The same holds for the host that saw the exhaustion itself.
+    h1.feed(14, news(AccountState::Available, 9));
+    assert!(matches!(state_of_a(&h1), AccountState::Exhausted { .. }));
+}
+
+#[test]
+fn ledger_news_is_ignored_without_a_ledger() {
+    let mut engine = FailoverEngine::new(cfg(&["a", "b"], &["s1"])).unwrap();
+    engine.handle(UnixMillis::from_secs(0), started("s1", "c1", "a"));
+    engine.handle(UnixMillis::from_secs(0), adopted());
+    let effects = engine.handle(
+        UnixMillis::from_secs(5),
+        Input::AccountNews(AccountNews {
+            account: "a".into(),
+            state: exhausted_until(3600),
+            seen_by: HostId::new("host1"),
+            seen_at: UnixMillis::from_secs(5),
+        }),
+    );
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(engine.snapshot().ignored_inputs, 1);
+    // And a local verdict publishes nothing and takes no lease.
+    let effects = engine.handle(
+        UnixMillis::from_secs(6),
+        transcript("s1", exhausted(Some(3600)), 6),
+    );
+    assert!(
+        effects
+            .iter()
+            .all(|e| !matches!(e, Effect::PublishAccount(_) | Effect::AcquireLease { .. })),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn an_unanswered_lease_request_counts_as_an_unreachable_ledger() {
+    let (mut h1, mut h2) = two_hosts();
+    h2.take_trace();
+    h1.feed(10, transcript("s1", exhausted(Some(3600)), 10));
+    h2.receive(11, &mut h1);
+    // The default effect timeout is two minutes: the swap waits that long at most.
+    assert_eq!(h2.engine.next_deadline(), Some(UnixMillis::from_secs(131)));
+    h2.feed(130, tick());
+    assert!(!h2.trace.contains("checkpoint"), "{}", h2.trace);
+    h2.feed(131, tick());
+    let trace = h2.take_trace();
+    assert!(trace.contains("t=131 checkpoint #2 s1 on a\n"), "{trace}");
+    // A reply that comes after that changes nothing.
+    h2.feed(132, lease(1, LeaseOutcome::Denied));
+    assert_eq!(
+        h2.engine.snapshot().swap.map(|s| s.to.to_string()),
+        Some("b".into())
+    );
 }

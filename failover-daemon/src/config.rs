@@ -86,6 +86,8 @@ pub struct RawConfig {
     pub queue: Option<RawQueue>,
     /// Reading idle accounts' usage.
     pub quota: Option<RawQuota>,
+    /// A ledger shared with daemons on other hosts.
+    pub ledger: Option<RawLedger>,
 }
 
 /// `[quota]`.
@@ -135,6 +137,22 @@ impl RawDuration {
         };
         Ok(Duration::from_secs(secs))
     }
+}
+
+/// `[ledger]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLedger {
+    /// `redis://HOST:PORT[/DB]` or `rediss://…`.
+    pub url: Spanned<String>,
+    /// A file holding the Redis password.
+    pub password_file: Option<Spanned<String>>,
+    /// Prefix of every key (default `claude-failover`).
+    pub key_prefix: Option<Spanned<String>>,
+    /// This daemon's name in the ledger (default: the host name).
+    pub host: Option<Spanned<String>>,
+    /// Lifetime of the swap lease in seconds (default 120).
+    pub lease_ttl_secs: Option<Spanned<u64>>,
 }
 
 /// `[[projects]]`.
@@ -508,6 +526,8 @@ pub struct DaemonConfig {
     pub queue: QueueSettings,
     /// Reading idle accounts' usage.
     pub quota: QuotaSettings,
+    /// The ledger shared with other hosts (`[ledger]`), if any.
+    pub ledger: Option<crate::ledger::LedgerConfig>,
 }
 
 /// What the loader may look up in the environment (tests pass their own).
@@ -922,6 +942,13 @@ impl Resolver<'_> {
                 .resolve()
                 .map_err(|m| self.err(Some(d.span()), "policy.return_cooldown", m))?;
         }
+        let ledger = match &raw.ledger {
+            Some(l) => Some(self.ledger(l)?),
+            None => None,
+        };
+        engine.ledger = ledger
+            .as_ref()
+            .map(|l| failover_core::LedgerSettings::new(l.host.clone()));
         if let Err(e) = engine.validate() {
             let span = match &e {
                 failover_core::ConfigError::OutOfRange { key, .. } => match *key {
@@ -1255,8 +1282,79 @@ impl Resolver<'_> {
             janitor,
             queue,
             quota,
+            ledger,
         })
     }
+
+    fn ledger(&self, raw: &RawLedger) -> Result<crate::ledger::LedgerConfig, ConfigFileError> {
+        let url = raw.url.get_ref().trim().to_owned();
+        crate::ledger::check_url(&url)
+            .map_err(|why| self.err(Some(raw.url.span()), "ledger.url", why))?;
+        let password_file = match &raw.password_file {
+            Some(p) => {
+                let path = self.path(p.get_ref(), p.span(), "ledger.password_file")?;
+                crate::ledger::read_password(&path)
+                    .map_err(|why| self.err(Some(p.span()), "ledger.password_file", why))?;
+                Some(path)
+            }
+            None => None,
+        };
+        let key_prefix = match &raw.key_prefix {
+            Some(k) => {
+                let prefix = k.get_ref().clone();
+                if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c == '*') {
+                    return Err(self.err(
+                        Some(k.span()),
+                        "ledger.key_prefix",
+                        format!("{prefix:?}: must be non-empty, without spaces or '*'"),
+                    ));
+                }
+                prefix
+            }
+            None => "claude-failover".to_owned(),
+        };
+        let host = match &raw.host {
+            Some(h) => {
+                check_name(h.get_ref())
+                    .map_err(|why| self.err(Some(h.span()), "ledger.host", why))?;
+                h.get_ref().clone()
+            }
+            None => host_name().ok_or_else(|| {
+                self.err(
+                    None,
+                    "ledger.host",
+                    "the host name cannot be read; set ledger.host".into(),
+                )
+            })?,
+        };
+        let lease_ttl = match &raw.lease_ttl_secs {
+            Some(t) if *t.get_ref() == 0 => {
+                return Err(self.err(
+                    Some(t.span()),
+                    "ledger.lease_ttl_secs",
+                    "must be at least 1".into(),
+                ));
+            }
+            Some(t) => Duration::from_secs(*t.get_ref()),
+            None => Duration::from_secs(120),
+        };
+        Ok(crate::ledger::LedgerConfig {
+            url,
+            password_file,
+            key_prefix,
+            host: failover_core::HostId::new(host),
+            lease_ttl,
+        })
+    }
+}
+
+/// This machine's host name, if it can be read.
+fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// The default control socket: `$XDG_RUNTIME_DIR/claude-failover.sock`, else

@@ -152,6 +152,7 @@ impl Daemon {
             state_error: startup_alert,
             notifications_dropped: 0,
             turns_started: Default::default(),
+            ledger: None,
         };
         let (status_tx, status_rx) = watch::channel(Arc::new(Published {
             snapshot: engine.snapshot(),
@@ -167,6 +168,44 @@ impl Daemon {
         let shutdown = CancellationToken::new();
         let notify_stop = CancellationToken::new();
         let mut set: JoinSet<TaskExit> = JoinSet::new();
+
+        let ledger_tx = match &config.ledger {
+            Some(settings) => {
+                let store = crate::ledger::LedgerStore::new(settings).map_err(|reason| {
+                    DaemonError::Task {
+                        task: "ledger",
+                        reason,
+                    }
+                })?;
+                let (jobs_tx, jobs_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
+                let (health_tx, mut health_rx) = mpsc::channel(4);
+                let identities = crate::ledger::account_identities(&config.engine.accounts);
+                set.spawn(named("ledger", {
+                    let inbox = inbox_tx.clone();
+                    let shutdown = shutdown.clone();
+                    async move {
+                        crate::ledger::run(store, jobs_rx, inbox, health_tx, identities, shutdown)
+                            .await;
+                        Ok(())
+                    }
+                }));
+                let control = control_tx.clone();
+                set.spawn(async move {
+                    while let Some(health) = health_rx.recv().await {
+                        if control
+                            .send(tasks::ControlMsg::Ledger(health))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    ("ledger health", Ok(()))
+                });
+                Some(jobs_tx)
+            }
+            None => None,
+        };
 
         set.spawn(named(
             "dispatcher",
@@ -189,6 +228,7 @@ impl Daemon {
                 facts,
                 shutdown: shutdown.clone(),
                 shutdown_grace: SHUTDOWN_GRACE,
+                ledger: ledger_tx,
             }),
         ));
         set.spawn(named(

@@ -26,6 +26,7 @@ pub mod error;
 pub mod events;
 pub mod handle;
 pub mod http;
+pub mod ledger;
 pub mod lock;
 pub mod metrics;
 pub mod notifiers;

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub observations_dropped: AtomicU64,
     /// Configuration reloads refused.
     pub config_reload_failures: AtomicU64,
+    /// The shared ledger: 0 without `[ledger]` (or not yet tried), 1 reachable, 2 degraded.
+    pub ledger_state: AtomicU64,
 }
 
 impl Metrics {
@@ -237,6 +239,17 @@ impl Metrics {
             "Configuration reloads refused.",
             load(&self.config_reload_failures),
         );
+        let ledger = match load(&self.ledger_state) {
+            1 => Some("ok"),
+            2 => Some("degraded"),
+            _ => None,
+        };
+        if let Some(state) = ledger {
+            let _ = writeln!(
+                o,
+                "# HELP claude_failover_ledger 1 for the shared ledger's state (ok, degraded: Redis unreachable, the local view is used).\n# TYPE claude_failover_ledger gauge\nclaude_failover_ledger{{state=\"{state}\"}} 1"
+            );
+        }
         counter(
             &mut o,
             "claude_failover_ignored_inputs_total",
@@ -251,4 +264,34 @@ fn escape_label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod ledger_tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_state_shows_only_when_a_ledger_is_configured() {
+        let engine =
+            failover_core::FailoverEngine::new(failover_core::testkit::config(&["a"], &["s"]))
+                .unwrap();
+        let metrics = Metrics::default();
+        assert!(
+            !metrics
+                .render(&engine.snapshot())
+                .contains("claude_failover_ledger")
+        );
+        metrics.ledger_state.store(2, Ordering::Relaxed);
+        let text = metrics.render(&engine.snapshot());
+        assert!(
+            text.contains("\nclaude_failover_ledger{state=\"degraded\"} 1\n"),
+            "{text}"
+        );
+        metrics.ledger_state.store(1, Ordering::Relaxed);
+        let text = metrics.render(&engine.snapshot());
+        assert!(
+            text.contains("\nclaude_failover_ledger{state=\"ok\"} 1\n"),
+            "{text}"
+        );
+    }
 }

@@ -475,3 +475,52 @@ fn choosing_the_next_account_and_the_usage_poll_are_configured() {
         "{err}"
     );
 }
+
+#[test]
+fn ledger_is_off_unless_configured_and_its_keys_are_checked() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tree();
+    let cfg = parse(dir.path(), MINIMAL).unwrap();
+    assert!(cfg.ledger.is_none());
+    assert!(cfg.engine.ledger.is_none());
+
+    let pw = dir.path().join("redis-password");
+    std::fs::write(&pw, "hunter2\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        "{MINIMAL}\n[ledger]\nurl = \"rediss://cache.example:6380/3\"\npassword_file = \"redis-password\"\nhost = \"build-1\"\n"
+    );
+    let cfg = parse(dir.path(), &text).unwrap();
+    let ledger = cfg.ledger.unwrap();
+    assert_eq!(ledger.url, "rediss://cache.example:6380/3");
+    assert_eq!(ledger.key_prefix, "claude-failover");
+    assert_eq!(ledger.password_file, Some(pw.clone()));
+    assert_eq!(ledger.host.as_str(), "build-1");
+    assert_eq!(
+        cfg.engine.ledger.map(|l| l.host),
+        Some(failover_core::HostId::new("build-1"))
+    );
+
+    // A password file others can read is refused, naming the key and not the password.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = parse(dir.path(), &text).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("ledger.password_file"));
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    for (bad, key) in [
+        ("url = \"http://x:1\"", "ledger.url"),
+        ("url = \"redis://user:pw@x:1\"", "ledger.url"),
+        (
+            "url = \"redis://x:1\"\nkey_prefix = \"\"",
+            "ledger.key_prefix",
+        ),
+        (
+            "url = \"redis://x:1\"\nlease_ttl_secs = 0",
+            "ledger.lease_ttl_secs",
+        ),
+    ] {
+        let err = parse(dir.path(), &format!("{MINIMAL}\n[ledger]\n{bad}\n")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{bad}: {err}");
+    }
+}

@@ -140,6 +140,11 @@ impl Embedder {
             Effect::DetectionVetoed {
                 session, reason, ..
             } => println!("          pane evidence about {session} vetoed: {reason}"),
+            // One host, no shared ledger configured: the engine never asks for these.
+            Effect::PublishAccount(_)
+            | Effect::PublishActive(_)
+            | Effect::AcquireLease { .. }
+            | Effect::ReleaseLease => {}
         }
     }
 

@@ -555,7 +555,13 @@ pub(crate) fn status_text(st: &StatusDto, now: Timestamp, colour: bool) -> Strin
     }
     // The header block has no column titles.
     let head = head.render();
-    let head: String = head.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let mut head: String = head.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    match d.ledger.as_deref() {
+        Some("degraded") => head
+            .push_str("ledger: degraded (Redis unreachable; going on with this host's own view)\n"),
+        Some(state) => head.push_str(&format!("ledger: {state}\n")),
+        None => {}
+    }
     let mut out = format!(
         "{head}\n{}\n{}",
         accounts_table(st, now, colour),
@@ -680,6 +686,7 @@ mod tests {
                 config_error: None,
                 notifications_dropped: 0,
                 state_error: None,
+                ledger: None,
             },
             setting_differences: vec![failover_daemon::http::dto::SettingDifferenceDto {
                 key: "mcpServers.github".into(),
@@ -711,6 +718,21 @@ mod tests {
         assert!(
             text.contains("settings differ between accounts")
                 && text.contains("  MCP server 'github' only on primary (missing on backup)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn status_view_says_when_the_shared_ledger_is_degraded() {
+        let now: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let mut st = sample();
+        assert!(!status_text(&st, now, false).contains("ledger"));
+        st.daemon.ledger = Some("ok".into());
+        assert!(status_text(&st, now, false).contains("ledger: ok\n"));
+        st.daemon.ledger = Some("degraded".into());
+        let text = status_text(&st, now, false);
+        assert!(
+            text.contains("ledger: degraded (Redis unreachable"),
             "{text}"
         );
     }

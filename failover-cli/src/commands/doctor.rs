@@ -222,8 +222,72 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
         check_same_person(&mut c, &accounts);
     }
     check_shared_entries(ctx, &mut c);
+    check_ledger(ctx, &mut c).await;
     check_socket(ctx, &mut c).await;
     c.0
+}
+
+/// `[ledger]`: Redis answers, and no two hosts log in as different Anthropic accounts under
+/// one account name (compared by the non-secret account uuid each host records).
+async fn check_ledger(ctx: &Ctx, c: &mut Checks) {
+    use failover_daemon::ledger::{LedgerStore, account_identities, conflicts};
+    let Ok(cfg) = DaemonConfig::load(&ctx.config, &ProcessEnv) else {
+        return;
+    };
+    let Some(ledger) = &cfg.ledger else {
+        return;
+    };
+    let store = match LedgerStore::new(ledger) {
+        Ok(s) => s,
+        Err(e) => {
+            c.fail("ledger", e, "correct [ledger] in the config file");
+            return;
+        }
+    };
+    let mut con = match store.connect().await {
+        Ok(con) => con,
+        Err(e) => {
+            c.warn(
+                "ledger",
+                format!(
+                    "degraded: {} does not answer ({e}); each daemon goes on with its own view",
+                    ledger.url
+                ),
+                "start Redis or correct ledger.url; the daemons reconcile once it answers",
+            );
+            return;
+        }
+    };
+    c.ok(
+        "ledger",
+        format!("{} answers; this host is {}", ledger.url, ledger.host),
+    );
+    let local = account_identities(&cfg.engine.accounts);
+    let mut recorded = std::collections::BTreeMap::new();
+    for account in &cfg.engine.accounts {
+        let mut by_host = store
+            .identities(&mut con, &account.id)
+            .await
+            .unwrap_or_default();
+        if let Some(uuid) = local.get(&account.id) {
+            by_host.insert(ledger.host.to_string(), uuid.clone());
+        }
+        recorded.insert(account.id.clone(), by_host);
+    }
+    for (account, by_host) in conflicts(recorded) {
+        let who: Vec<String> = by_host
+            .iter()
+            .map(|(host, uuid)| format!("{host} as {uuid}"))
+            .collect();
+        c.warn(
+            format!("ledger account {account}"),
+            format!(
+                "hosts log in as different Anthropic accounts under this name: {}",
+                who.join(", ")
+            ),
+            "log in with the same Anthropic account on every host, or name the accounts differently",
+        );
+    }
 }
 
 fn check_config(ctx: &Ctx, c: &mut Checks) -> Loose {
@@ -703,6 +767,16 @@ async fn check_socket(ctx: &Ctx, c: &mut Checks) {
         Ok(_) => c.ok("control socket permissions", "owner-only (0600)"),
     }
     match ctx.client.get_json::<StatusDto>("/v1/status").await {
+        Ok(st) if st.daemon.ledger.as_deref() == Some("degraded") => c.warn(
+            "daemon",
+            format!(
+                "claude-failoverd {} (pid {}) answering on {}; ledger: degraded (it cannot reach Redis and goes on with its own view)",
+                st.daemon.version,
+                st.daemon.pid,
+                socket.display()
+            ),
+            "start Redis or correct ledger.url; the daemon reconciles once it answers",
+        ),
         Ok(st) => c.ok(
             "daemon",
             format!(

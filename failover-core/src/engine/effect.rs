@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::ledger::{AccountNews, ActiveNews};
 use crate::notify::Notification;
 use crate::quota::VetoReason;
 use crate::state::PersistedState;
@@ -104,6 +105,21 @@ pub enum Effect {
     Notify(Notification),
     /// Store this state durably (crash-safe). No reply. The latest one wins.
     Persist(PersistedState),
+    /// Tell the other hosts what this engine's own evidence made of an account (shared
+    /// ledger only). No reply.
+    PublishAccount(AccountNews),
+    /// Tell the other hosts the pool moved to this account by this engine's own decision
+    /// (shared ledger, `single-active` only). No reply.
+    PublishActive(ActiveNews),
+    /// Take the swap lease shared by every host before starting a swap (shared ledger
+    /// only). Reply: [`EffectOutcome::Lease`](crate::EffectOutcome::Lease); no reply
+    /// within the effect timeout counts as an unreachable ledger.
+    AcquireLease {
+        /// Tags the reply.
+        request: RequestId,
+    },
+    /// Give the swap lease back: the swap it was taken for is over. No reply.
+    ReleaseLease,
     /// Answer an operator command. No reply.
     Reply {
         /// The command's request id.
@@ -136,11 +152,15 @@ impl Effect {
             Self::Checkpoint { request, .. }
             | Self::Stop { request, .. }
             | Self::Launch { request, .. }
-            | Self::SendPrompt { request, .. } => Some(*request),
+            | Self::SendPrompt { request, .. }
+            | Self::AcquireLease { request } => Some(*request),
             Self::Notify(_)
             | Self::Persist(_)
             | Self::Reply { .. }
-            | Self::DetectionVetoed { .. } => None,
+            | Self::DetectionVetoed { .. }
+            | Self::PublishAccount(_)
+            | Self::PublishActive(_)
+            | Self::ReleaseLease => None,
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::account::{AccountState, UsageReport};
 use crate::config::{ConfigError, EngineConfig};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::ledger::{AccountNews, ActiveNews, LeaseOutcome};
 use crate::quota::{Corroboration, Detection, SignalSource};
 use crate::session::Activity;
 use crate::time::UnixMillis;
@@ -61,6 +62,8 @@ pub enum EffectOutcome {
     },
     /// The prompt was accepted.
     PromptSent,
+    /// The answer to [`Effect::AcquireLease`](crate::Effect::AcquireLease).
+    Lease(LeaseOutcome),
     /// The effect failed.
     Failed {
         /// How it failed, for policy.
@@ -162,6 +165,14 @@ pub enum Input {
         /// The model id, e.g. `claude-opus-4-1-20250805`.
         model: String,
     },
+    /// Another host's evidence about an account, from the shared ledger (see
+    /// [`crate::ledger`]): applied when it is newer than what the engine knows, and acted
+    /// on as the engine's own evidence. Ignored without [`EngineConfig::ledger`].
+    AccountNews(AccountNews),
+    /// The account another host's pool moved to under `single-active`: followed when it is
+    /// newer than the last choice the engine knows of and the account is usable here.
+    /// Ignored without [`EngineConfig::ledger`].
+    ActiveAccountNews(ActiveNews),
     /// An effect finished.
     EffectFinished {
         /// The request the effect carried.
@@ -207,6 +218,8 @@ impl Input {
             Self::AccountStateObserved { .. } => "account_state_observed",
             Self::UsageObserved { .. } => "usage_observed",
             Self::SessionModel { .. } => "session_model",
+            Self::AccountNews(_) => "account_news",
+            Self::ActiveAccountNews(_) => "active_account_news",
             Self::EffectFinished { .. } => "effect_finished",
             Self::Tick => "tick",
             Self::Command { .. } => "command",

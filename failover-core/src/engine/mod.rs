@@ -16,6 +16,7 @@
 //! - `plan.rs`: the policy: active account, swaps, parking, launches, prompt replay;
 //! - `commands.rs`: operator commands and configuration reload;
 //! - `notes.rs`: the notifications the engine raises;
+//! - `shared.rs`: the ledger shared with other hosts (news in and out, the swap lease);
 //! - `index.rs`: per-account load, stopped sessions and prompts to replay, kept up to date
 //!   on every state change so that an input costs what it changes, not the pool's size.
 
@@ -27,6 +28,7 @@ mod input;
 mod lifecycle;
 mod notes;
 mod plan;
+mod shared;
 mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,6 +118,8 @@ pub struct FailoverEngine {
     return_wanted: BTreeSet<AccountId>,
     /// The last return to a more preferred account (at most one per `return_cooldown`).
     last_return: Option<UnixMillis>,
+    /// The ledger shared with other hosts (unused without [`EngineConfig::ledger`]).
+    ledger: shared::LedgerView,
     /// The persisted state changed during this `handle`.
     dirty: bool,
     now: UnixMillis,
@@ -155,6 +159,7 @@ impl FailoverEngine {
             holds: 0,
             return_wanted: BTreeSet::new(),
             last_return: None,
+            ledger: shared::LedgerView::default(),
             dirty: false,
             now: UnixMillis::EPOCH,
             out: Vec::new(),
@@ -220,13 +225,20 @@ impl FailoverEngine {
     pub fn handle(&mut self, now: UnixMillis, input: Input) -> Vec<Effect> {
         self.now = now;
         self.expire();
+        let active_before = self.active.clone();
         match input {
             Input::Detection {
                 subject,
                 source,
                 detection,
                 observed_at,
-            } => self.on_detection(subject, source, detection, observed_at),
+            } => {
+                let before = self.ledger_states();
+                self.on_detection(subject, source, detection, observed_at);
+                if let Some(before) = before {
+                    self.publish_changes(before, observed_at);
+                }
+            }
             Input::Corroboration {
                 session,
                 fact,
@@ -248,6 +260,18 @@ impl FailoverEngine {
             }
             Input::UsageObserved { account, report } => self.on_usage(&account, &report),
             Input::SessionModel { session, model } => self.on_model(&session, model),
+            Input::AccountNews(news) => self.on_account_news(news),
+            Input::ActiveAccountNews(news) => self.on_active_news(news),
+            Input::EffectFinished {
+                request,
+                outcome: EffectOutcome::Lease(outcome),
+            } => {
+                if self.is_lease_request(request) {
+                    self.on_lease(outcome);
+                } else {
+                    self.ignore("reply to a lease request that is no longer outstanding");
+                }
+            }
             Input::EffectFinished { request, outcome } => self.on_finished(request, outcome),
             Input::Tick => {}
             Input::Command { request, command } => self.on_command(request, command),
@@ -256,7 +280,9 @@ impl FailoverEngine {
         }
         self.expire();
         self.time_out_requests();
+        self.time_out_lease();
         self.plan();
+        self.ledger_after(active_before);
         debug_assert_eq!(
             self.index,
             index::Index::build(&self.sessions),
@@ -275,6 +301,9 @@ impl FailoverEngine {
     pub fn next_deadline(&self) -> Option<UnixMillis> {
         let relaunching = !self.adopting && !self.paused && !self.draining;
         let mut next = self.pool.next_reset();
+        if let Some(at) = self.lease_deadline() {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         let mut consider = |at: UnixMillis| {
             if next.is_none_or(|n| at < n) {
                 next = Some(at);

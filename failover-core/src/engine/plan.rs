@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::accounts::Tier;
 use crate::config::PolicyMode;
-use crate::engine::{Effect, FailoverEngine, Swap};
+use crate::engine::{Effect, FailoverEngine, Swap, shared};
 use crate::ids::{AccountId, SessionId};
 use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
 
@@ -40,10 +40,32 @@ impl FailoverEngine {
         self.launch_stopped();
         self.advance_swap();
         if self.swap.is_none() {
+            let (mark, dirty) = (self.out.len(), self.dirty);
             self.start_swap();
+            if self.swap.is_some() && !self.lease_allows_swap_after(mark, dirty) {
+                return self.replay_prompts();
+            }
             self.advance_swap();
         }
         self.replay_prompts();
+    }
+
+    /// With a shared ledger, a swap just planned starts only under the swap lease: without
+    /// it the plan is undone (its effects from `mark` on, the dirty flag) and the lease is
+    /// asked for; the swap is planned afresh once the answer arrives.
+    fn lease_allows_swap_after(&mut self, mark: usize, dirty: bool) -> bool {
+        if self.config.ledger.is_none() {
+            return true;
+        }
+        let held = matches!(self.ledger.lease, shared::Lease::Held { .. });
+        if held {
+            return true;
+        }
+        self.swap = None;
+        self.out.truncate(mark);
+        self.dirty = dirty;
+        self.lease_allows_swap();
+        false
     }
 
     fn choose_active(&mut self) {

@@ -86,6 +86,25 @@ pub fn render_effect(effect: &Effect) -> String {
             }
             line
         }
+        Effect::PublishAccount(news) => {
+            let mut line = format!(
+                "publish {} {} seen by {} at {}",
+                news.account,
+                news.state.name(),
+                news.seen_by,
+                news.seen_at
+            );
+            if let crate::account::AccountState::Exhausted { until, .. } = &news.state {
+                let _ = write!(line, " until {until}");
+            }
+            line
+        }
+        Effect::PublishActive(news) => format!(
+            "publish active {} by {} at {}",
+            news.account, news.seen_by, news.seen_at
+        ),
+        Effect::AcquireLease { request } => format!("lease {request}"),
+        Effect::ReleaseLease => "release lease".to_owned(),
         Effect::Reply { request, reply } => match reply {
             CommandReply::Accepted => format!("reply {request} accepted"),
             CommandReply::Refused(why) => format!("reply {request} refused: {why}"),

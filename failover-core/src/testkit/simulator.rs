@@ -337,6 +337,12 @@ impl Simulator {
             Effect::Persist(state) => self.persisted = Some(state),
             Effect::Reply { request, reply } => self.replies.push((request, reply)),
             Effect::DetectionVetoed { .. } => {}
+            // The simulator runs one engine and no shared ledger: the lease is always free.
+            Effect::AcquireLease { request } => self.reply(
+                request,
+                EffectOutcome::Lease(crate::ledger::LeaseOutcome::Granted),
+            ),
+            Effect::PublishAccount(_) | Effect::PublishActive(_) | Effect::ReleaseLease => {}
         }
     }
 }

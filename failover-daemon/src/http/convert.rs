@@ -24,6 +24,9 @@ pub struct DaemonFacts {
     /// Turns each session was seen to start (idle or unknown → working) since the daemon
     /// started; the task queue uses it to notice a turn however briefly it showed.
     pub turns_started: std::collections::BTreeMap<failover_core::SessionId, u64>,
+    /// The shared ledger: `ok`, `degraded`, or `None` without `[ledger]` (or before the
+    /// first connection attempt is over).
+    pub ledger: Option<String>,
 }
 
 fn instant(t: UnixMillis) -> String {
@@ -111,6 +114,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
             config_error: facts.config_error.clone(),
             notifications_dropped: facts.notifications_dropped,
             state_error: facts.state_error.clone(),
+            ledger: facts.ledger.clone(),
         },
         // Filled in by the status route from the account files.
         setting_differences: Vec::new(),
@@ -275,6 +279,7 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
                     }),
                 ),
                 EffectOutcome::PromptSent => ("prompt_sent", None),
+                EffectOutcome::Lease(outcome) => ("lease", Some(format!("{outcome:?}"))),
                 EffectOutcome::Failed { kind, detail } => {
                     ("failed", Some(format!("{kind:?}: {detail}")))
                 }
@@ -318,6 +323,20 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
             session: Some(session.to_string()),
             account: None,
             detail: model.clone(),
+        },
+        Input::AccountNews(n) => EventKindDto::Effect {
+            effect: "ledger_news".into(),
+            request: None,
+            session: None,
+            account: Some(n.account.to_string()),
+            detail: format!("{} saw it {}", n.seen_by, n.state.name()),
+        },
+        Input::ActiveAccountNews(n) => EventKindDto::Effect {
+            effect: "ledger_active_news".into(),
+            request: None,
+            session: None,
+            account: Some(n.account.to_string()),
+            detail: format!("{} runs its pool on it", n.seen_by),
         },
         Input::Tick => return None,
         #[allow(unreachable_patterns)]
@@ -410,6 +429,34 @@ fn effect_event(effect: &Effect) -> EventKindDto {
                 Some(text) => format!("pane {verdict} vetoed ({reason}): {text}"),
                 None => format!("pane {verdict} vetoed ({reason})"),
             },
+        ),
+        Effect::PublishAccount(n) => e(
+            "ledger_publish",
+            None,
+            None,
+            Some(n.account.to_string()),
+            format!("tell the other hosts {} is {}", n.account, n.state.name()),
+        ),
+        Effect::PublishActive(n) => e(
+            "ledger_publish_active",
+            None,
+            None,
+            Some(n.account.to_string()),
+            format!("tell the other hosts the pool runs on {}", n.account),
+        ),
+        Effect::AcquireLease { request } => e(
+            "ledger_lease",
+            Some(request.0),
+            None,
+            None,
+            "take the swap lease".into(),
+        ),
+        Effect::ReleaseLease => e(
+            "ledger_release",
+            None,
+            None,
+            None,
+            "give the swap lease back".into(),
         ),
         #[allow(unreachable_patterns)]
         _ => e("other", None, None, None, format!("{effect:?}")),

@@ -170,6 +170,10 @@ pub struct DaemonDto {
     pub notifications_dropped: u64,
     /// Why the last state write failed, if it did (cleared by the next good write).
     pub state_error: Option<String>,
+    /// The ledger shared with other hosts (`[ledger]`): `ok`, or `degraded` while Redis is
+    /// unreachable (the daemon goes on with its local view). Absent without `[ledger]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<String>,
 }
 
 /// `POST /v1/swap` body; an empty body or `{}` means "the best other account".

@@ -27,6 +27,7 @@ use crate::config::DaemonConfig;
 use crate::error::DaemonError;
 use crate::events::{DaemonEvent, DaemonEventKind};
 use crate::http::convert::DaemonFacts;
+use crate::ledger::{LedgerHealth, LedgerJob, Wire};
 use crate::metrics::Metrics;
 use crate::notifiers::NotifyHub;
 use crate::state_store::StateStore;
@@ -49,6 +50,8 @@ pub enum Route {
     Reply(RequestId, CommandReply),
     /// Counted (`/metrics`): pane evidence vetoed by a structured source.
     Vetoed(VetoReason),
+    /// To the shared-ledger worker.
+    Ledger(LedgerJob),
 }
 
 /// Decides which worker executes `effect`. Pure, so tests can check the routing table.
@@ -100,6 +103,10 @@ pub fn route(effect: Effect) -> Route {
         Effect::Persist(s) => Route::Persist(s),
         Effect::Reply { request, reply } => Route::Reply(request, reply),
         Effect::DetectionVetoed { reason, .. } => Route::Vetoed(reason),
+        Effect::PublishAccount(news) => Route::Ledger(LedgerJob::Publish(Wire::Account(news))),
+        Effect::PublishActive(news) => Route::Ledger(LedgerJob::Publish(Wire::Active(news))),
+        Effect::AcquireLease { request } => Route::Ledger(LedgerJob::Acquire { request }),
+        Effect::ReleaseLease => Route::Ledger(LedgerJob::Release),
     }
 }
 
@@ -142,6 +149,8 @@ pub struct DispatcherParts {
     pub shutdown: CancellationToken,
     /// How long in-flight effects may take to finish after shutdown.
     pub shutdown_grace: Duration,
+    /// The shared-ledger worker, when `[ledger]` is configured.
+    pub ledger: Option<mpsc::Sender<LedgerJob>>,
 }
 
 struct Dispatcher {
@@ -172,6 +181,7 @@ struct Dispatcher {
     /// broadcast again: a verdict repeated thousands of times made SSE readers fall behind.
     last_detections:
         HashMap<(failover_core::Subject, failover_core::SignalSource), failover_core::Detection>,
+    ledger: Option<mpsc::Sender<LedgerJob>>,
 }
 
 /// Runs the dispatcher until `shutdown`, then drains: the engine is told to
@@ -196,6 +206,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         facts,
         shutdown,
         shutdown_grace,
+        ledger,
     } = parts;
     let mut d = Dispatcher {
         engine,
@@ -219,6 +230,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         launches: HashMap::new(),
         held_replies: Vec::new(),
         last_detections: HashMap::new(),
+        ledger,
     };
     d.publish();
     loop {
@@ -335,6 +347,16 @@ impl Dispatcher {
                 self.publish();
             }
             ControlMsg::Reload(Ok(cfg)) => self.reload(Arc::from(cfg)).await,
+            ControlMsg::Ledger(health) => {
+                let code = if health == LedgerHealth::Degraded {
+                    2
+                } else {
+                    1
+                };
+                self.metrics.ledger_state.store(code, Ordering::Relaxed);
+                self.facts.ledger = Some(health.as_str().to_owned());
+                self.publish();
+            }
         }
     }
 
@@ -437,6 +459,31 @@ impl Dispatcher {
                 None => tracing::debug!(%request, "reply for a command nobody waits for"),
             },
             Route::Vetoed(reason) => self.metrics.record_veto(reason),
+            Route::Ledger(job) => {
+                let acquire = match &job {
+                    LedgerJob::Acquire { request } => Some(*request),
+                    _ => None,
+                };
+                let sent = match &self.ledger {
+                    Some(tx) => tx.send(job).await.is_ok(),
+                    None => false,
+                };
+                if let (false, Some(request)) = (sent, acquire) {
+                    // No worker to ask: the engine goes on with its local view.
+                    let now = self.clock.now();
+                    let effects = self.engine.handle(
+                        now,
+                        Input::EffectFinished {
+                            request,
+                            outcome: EffectOutcome::Lease(failover_core::LeaseOutcome::Unavailable),
+                        },
+                    );
+                    for effect in effects {
+                        self.emit(DaemonEventKind::Effect(effect.clone()));
+                        Box::pin(self.execute(self::route(effect))).await;
+                    }
+                }
+            }
         }
     }
 

@@ -60,6 +60,8 @@ pub enum ControlMsg {
     Ping(oneshot::Sender<()>),
     /// The configuration file changed: the new configuration, or why it was refused.
     Reload(Result<Box<DaemonConfig>, ConfigFileError>),
+    /// The shared ledger became reachable or unreachable.
+    Ledger(crate::ledger::LedgerHealth),
 }
 
 /// What the dispatcher publishes for readers (HTTP, the CLI, tests).

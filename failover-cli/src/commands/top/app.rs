@@ -525,6 +525,7 @@ mod tests {
                 config_error: None,
                 notifications_dropped: 0,
                 state_error: None,
+                ledger: None,
             },
         }
     }
