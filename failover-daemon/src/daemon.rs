@@ -336,6 +336,7 @@ impl Daemon {
             ));
         }
 
+        let (tasks_tx, tasks_rx) = watch::channel(crate::queue::dispatcher::CurrentTasks::new());
         {
             let (view_tx, view_rx) = watch::channel(SessionsView::default());
             set.spawn(named(
@@ -355,8 +356,14 @@ impl Daemon {
             let stop = shutdown.clone();
             set.spawn(named("task queue", async move {
                 if let Err(e) =
-                    crate::queue::dispatcher::run(queue, view_rx, deliver, stop.cancelled_owned())
-                        .await
+                    crate::queue::dispatcher::run_publishing(
+                        queue,
+                        view_rx,
+                        deliver,
+                        tasks_tx,
+                        stop.cancelled_owned(),
+                    )
+                    .await
                 {
                     tracing::error!(error = %e, "the task queue stopped; sessions and failover keep working");
                 }
@@ -373,6 +380,7 @@ impl Daemon {
             socket: unix.path.clone(),
             tcp: tcp_addr,
             settings: settings_check,
+            tasks: tasks_rx,
         };
         let app = AppState {
             handle: handle.clone(),

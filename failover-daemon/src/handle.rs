@@ -40,6 +40,8 @@ pub struct DaemonHandle {
     pub(crate) socket: PathBuf,
     pub(crate) tcp: Option<SocketAddr>,
     pub(crate) settings: crate::settings_check::SettingsCheck,
+    /// Which queued task each session holds (empty without a task queue).
+    pub(crate) tasks: watch::Receiver<crate::queue::dispatcher::CurrentTasks>,
 }
 
 impl DaemonHandle {
@@ -47,6 +49,25 @@ impl DaemonHandle {
     /// changed; call from a blocking context).
     pub fn setting_differences(&self) -> Vec<crate::http::dto::SettingDifferenceDto> {
         self.settings.differences()
+    }
+
+    /// The control plane's status: the published snapshot with each session's held task
+    /// (the settings differences, which read files, are the route's to add).
+    pub fn status(&self) -> crate::http::dto::StatusDto {
+        let p = self.published();
+        let mut dto = crate::http::convert::status_dto(&p.snapshot, &p.facts, self.clock.now());
+        let tasks = self.current_tasks();
+        for session in &mut dto.sessions {
+            session.task = tasks
+                .get(&failover_core::SessionId::new(session.name.as_str()))
+                .cloned();
+        }
+        dto
+    }
+
+    /// Which queued task each session holds.
+    pub fn current_tasks(&self) -> crate::queue::dispatcher::CurrentTasks {
+        self.tasks.borrow().clone()
     }
 
     /// The latest published status.

@@ -47,6 +47,14 @@ async fn a_queued_task_is_delivered_to_the_idle_session_and_finished() {
     })
     .await;
     assert!(!inbox.join("fix-parser.md").exists());
+    // `status` names the task the session holds.
+    eventually(LIMIT, "the task in the session's status", || {
+        handle.current_tasks().get(&s).map(String::as_str) == Some("fix-parser.md")
+    })
+    .await;
+    let dto = handle.status();
+    let ccl0 = dto.sessions.iter().find(|x| x.name == "ccl-0").unwrap();
+    assert_eq!(ccl0.task.as_deref(), Some("fix-parser.md"), "{dto:?}");
 
     // The session works on it, then is idle again: the task is done.
     obs.send(activity("ccl-0", true, handle.clock().now()))
@@ -57,6 +65,10 @@ async fn a_queued_task_is_delivered_to_the_idle_session_and_finished() {
         .unwrap();
     eventually(LIMIT, "the task in done/", || {
         queue.join("done/fix-parser.md").exists()
+    })
+    .await;
+    eventually(LIMIT, "no task held once it is done", || {
+        handle.current_tasks().is_empty()
     })
     .await;
     // Delivered exactly once.

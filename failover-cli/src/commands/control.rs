@@ -677,6 +677,7 @@ mod tests {
                 claude_session: Some("4f1c2b9e-0000-4000-8000-000000000000".into()),
                 state: "running".into(),
                 activity: Some("idle".into()),
+                task: None,
             }],
             daemon: DaemonDto {
                 version: "0.1.0".into(),

@@ -104,6 +104,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                 claude_session: s.claude_session.as_ref().map(ToString::to_string),
                 state: s.state.to_owned(),
                 activity: s.activity.map(|a| activity_name(a).to_owned()),
+                task: None,
             })
             .collect(),
         daemon: DaemonDto {

@@ -131,6 +131,9 @@ pub struct SessionDto {
     /// dialog: no account has trusted the folder, and it is never answered for the person),
     /// when running and known.
     pub activity: Option<String>,
+    /// The queued task it holds (`.agent-queue`), if any.
+    #[serde(default)]
+    pub task: Option<String>,
 }
 
 /// The swap in flight, in [`StatusDto`].

@@ -17,7 +17,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::convert::{command_parts, error_dto, event_dto, refusal_status, status_dto};
+use super::convert::{command_parts, error_dto, event_dto, refusal_status};
 use super::dto::*;
 use crate::handle::{CommandError, DaemonHandle};
 
@@ -96,8 +96,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn status(State(s): State<AppState>) -> Json<StatusDto> {
-    let p = s.handle.published();
-    let mut dto = status_dto(&p.snapshot, &p.facts, s.handle.clock().now());
+    let mut dto = s.handle.status();
     let handle = s.handle.clone();
     dto.setting_differences = tokio::task::spawn_blocking(move || handle.setting_differences())
         .await

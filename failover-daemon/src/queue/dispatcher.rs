@@ -54,16 +54,33 @@ fn next_check(now: Instant, quiet: Duration) -> Instant {
 
 /// Runs the dispatcher until `shutdown` completes or the sessions channel closes.
 ///
-/// Serves the queues of the configured projects ([`QueueConfig::projects`]) only; a session
-/// takes tasks from the project that is its directory. Starts by recovering every project's
-/// queue from whatever a previous run left, and scanning every inbox.
-///
-/// [`QueueConfig::projects`]: crate::queue::QueueConfig::projects Errors on single files are logged and retried; only a watcher that
-/// cannot start ends it with an error.
+/// Serves the queues of the configured projects
+/// ([`QueueConfig::projects`](crate::queue::QueueConfig::projects)) only; a session takes
+/// tasks from the project that is its directory. Starts by recovering every project's queue
+/// from whatever a previous run left, and scanning every inbox. Errors on single files are
+/// logged and retried; only a watcher that cannot start ends it with an error.
 pub async fn run<F>(
+    queue: Queue,
+    sessions: watch::Receiver<SessionsView>,
+    deliver: Arc<dyn Deliver>,
+    shutdown: F,
+) -> Result<(), QueueError>
+where
+    F: Future<Output = ()>,
+{
+    let (tasks, _) = watch::channel(CurrentTasks::new());
+    run_publishing(queue, sessions, deliver, tasks, shutdown).await
+}
+
+/// Which task each session holds: what `status` shows beside the session.
+pub type CurrentTasks = BTreeMap<SessionId, String>;
+
+/// [`run`], also publishing on `tasks` which task each session holds whenever that changes.
+pub async fn run_publishing<F>(
     queue: Queue,
     mut sessions: watch::Receiver<SessionsView>,
     deliver: Arc<dyn Deliver>,
+    tasks: watch::Sender<CurrentTasks>,
     shutdown: F,
 ) -> Result<(), QueueError>
 where
@@ -72,6 +89,7 @@ where
     let (wake_tx, mut wake_rx) = mpsc::channel(1);
     let watcher = InboxWatcher::new(wake_tx)?;
     let mut core = Core::new(queue, watcher);
+    core.tasks = Some(tasks);
     for dir in core.queue.config.projects.clone() {
         if blocking(|| core.project_of(&dir)).is_none() {
             tracing::warn!(project = %dir.display(), "queue: project directory not usable; \
@@ -199,6 +217,8 @@ struct Core {
     unserved: std::collections::HashSet<PathBuf>,
     active: BTreeMap<SessionId, Active>,
     view: SessionsView,
+    /// Where the task each session holds is published, if anyone listens.
+    tasks: Option<watch::Sender<CurrentTasks>>,
 }
 
 fn log_err(what: &str, err: &QueueError) {
@@ -216,6 +236,7 @@ impl Core {
             unserved: std::collections::HashSet::new(),
             active: BTreeMap::new(),
             view: SessionsView::default(),
+            tasks: None,
         }
     }
 
@@ -916,6 +937,20 @@ impl Core {
 
     /// Rewrites each project's `status.json` when what it would say changed.
     fn publish_status(&mut self) {
+        if let Some(tx) = &self.tasks {
+            let now: CurrentTasks = self
+                .active
+                .iter()
+                .map(|(s, a)| (s.clone(), a.record.task.clone()))
+                .collect();
+            tx.send_if_modified(|held| {
+                let changed = *held != now;
+                if changed {
+                    *held = now;
+                }
+                changed
+            });
+        }
         let mut per_project: Vec<Vec<SessionStatusV1>> = vec![Vec::new(); self.projects.len()];
         let mut sessions = self.view.sessions.clone();
         sessions.sort_by(|a, b| a.name.cmp(&b.name));

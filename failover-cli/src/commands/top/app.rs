@@ -516,6 +516,7 @@ mod tests {
                 claude_session: None,
                 state: "running".into(),
                 activity: Some("idle".into()),
+                task: None,
             }],
             daemon: DaemonDto {
                 version: "0".into(),

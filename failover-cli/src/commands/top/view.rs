@@ -363,6 +363,7 @@ fn draw_sessions(frame: &mut Frame<'_>, area: Rect, app: &App, now: Timestamp, t
                     .to_owned(),
             ),
             Cell::from(since),
+            Cell::from(render::opt(s.task.as_deref())),
         ])
     });
     let table = Table::new(
@@ -376,10 +377,11 @@ fn draw_sessions(frame: &mut Frame<'_>, area: Rect, app: &App, now: Timestamp, t
             )),
             Constraint::Length(12),
             Constraint::Length(9),
+            Constraint::Length(8),
             Constraint::Fill(1),
         ],
     )
-    .header(Row::new(["SESSION", "ACCOUNT", "STATE", "CONV", "FOR"]).style(theme.dim()))
+    .header(Row::new(["SESSION", "ACCOUNT", "STATE", "CONV", "FOR", "TASK"]).style(theme.dim()))
     .block(block(format!(" Sessions ({}) ", sessions.len()), theme));
     frame.render_widget(table, area);
 }
@@ -607,6 +609,7 @@ mod tests {
             claude_session: Some(format!("{name}-0c6f1a2b-3d4e-5f60-7182-93a4b5c6d7e8")),
             state: state.into(),
             activity: activity.map(Into::into),
+            task: (name == "ccl-0").then(|| "fix-parser.md".to_owned()),
         }
     }
 
