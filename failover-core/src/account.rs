@@ -147,6 +147,24 @@ impl AccountState {
         }
     }
 
+    /// The state with a near-limit percentage clamped to 0–100, or `None` when that
+    /// percentage is not a number (such a report says nothing).
+    pub(crate) fn sanitized(self) -> Option<Self> {
+        match self {
+            Self::NearLimit { used_percent, .. } if !used_percent.is_finite() => None,
+            Self::NearLimit {
+                window,
+                used_percent,
+                resets_at,
+            } => Some(Self::NearLimit {
+                window,
+                used_percent: used_percent.clamp(0.0, 100.0),
+                resets_at,
+            }),
+            s => Some(s),
+        }
+    }
+
     /// A short snake_case name for tables and metrics.
     pub const fn name(&self) -> &'static str {
         match self {

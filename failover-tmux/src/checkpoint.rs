@@ -13,8 +13,8 @@ use failover_core::{
 };
 use serde_json::Value;
 
+use crate::atomic::write_atomic;
 use crate::error::FsError;
-use crate::statusline::write_atomic;
 
 /// Extension of record files.
 const EXT: &str = "json";

@@ -26,13 +26,14 @@
 //! account trusts is never trusted on the person's behalf.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 
+use crate::atomic::write_temp;
 use crate::error::FsError;
 use crate::homes::sync_dir;
 
@@ -278,34 +279,6 @@ fn new_project() -> Value {
         "hasClaudeMdExternalIncludesApproved": false,
         "hasClaudeMdExternalIncludesWarningShown": false,
     })
-}
-
-/// Writes `bytes` with `mode` into a synced temporary file beside `path`; returns its name.
-fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FsError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let tmp = parent.join(format!(
-        "{}.failover-tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    match write() {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(FsError::io("write", &tmp)(e))
-        }
-    }
 }
 
 /// The CLI's own lock on its global config: the directory `<file>.lock`.

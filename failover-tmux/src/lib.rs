@@ -42,6 +42,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+mod atomic;
 mod backend;
 pub mod checkpoint;
 mod clock;

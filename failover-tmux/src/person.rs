@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::atomic::write_atomic;
 use crate::error::FsError;
-use crate::statusline::write_atomic;
 
 /// Name of an account's settings file inside its config dir.
 pub const SETTINGS_FILE: &str = "settings.json";

@@ -16,12 +16,13 @@
 //! the `FAILOVER_SESSION` variable the backend sets in each pane (`_unattached` otherwise).
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::atomic::write_atomic;
 use crate::backend::SESSION_ENV;
 use crate::error::FsError;
 use crate::homes::sync_dir;
@@ -263,32 +264,4 @@ pub fn uninstall(config_dir: &Path) -> Result<bool, FsError> {
     }
     sync_dir(config_dir)?;
     Ok(was)
-}
-
-/// Writes `bytes` to a temporary file beside `path` with `mode`, syncs it, renames it over
-/// `path` and syncs the folder.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FsError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode & 0o7777)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(FsError::io("write", &tmp)(e));
-    }
-    fs::rename(&tmp, path).map_err(FsError::io("rename", path))?;
-    sync_dir(parent)
 }

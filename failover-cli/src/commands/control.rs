@@ -394,6 +394,38 @@ pub(crate) fn event_line(ev: &EventDto) -> String {
     format!("{at}  #{:<5} {}", ev.seq, describe(&ev.event))
 }
 
+/// Which events are decisions worth a line for a person following the daemon live (the
+/// demo's trace, `top`'s feed): every step and reply, each distinct verdict once per subject
+/// and source (detectors repeat themselves on every screen or statusline update), sessions
+/// coming and going; no bookkeeping (state writes, replies to commands, corroborating facts).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Decisions {
+    verdicts: std::collections::BTreeMap<(String, String), String>,
+}
+
+impl Decisions {
+    /// Whether `ev` makes a line.
+    pub(crate) fn keep(&mut self, ev: &EventKindDto) -> bool {
+        match ev {
+            EventKindDto::Detection {
+                subject,
+                source,
+                verdict,
+                ..
+            } => {
+                let key = (subject.clone(), source.clone());
+                let changed = self.verdicts.get(&key) != Some(verdict);
+                self.verdicts.insert(key, verdict.clone());
+                changed && verdict != "clear"
+            }
+            EventKindDto::Effect { effect, .. } => effect != "persist" && effect != "reply",
+            EventKindDto::Session { change, .. } => change == "started" || change == "exited",
+            EventKindDto::Lagged { .. } | EventKindDto::Reply { .. } => false,
+            _ => true,
+        }
+    }
+}
+
 /// What an event says, in words.
 pub(crate) fn describe(ev: &EventKindDto) -> String {
     match ev {

@@ -6,6 +6,7 @@ mod demo;
 mod docs;
 mod doctor;
 mod init;
+mod signals;
 pub(crate) mod standin;
 mod tasks;
 mod top;

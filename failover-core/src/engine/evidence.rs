@@ -388,20 +388,8 @@ impl FailoverEngine {
         if !self.pool.contains(account) {
             return self.ignore("state of an unknown account");
         }
-        let state = match state {
-            AccountState::NearLimit { used_percent, .. } if !used_percent.is_finite() => {
-                return self.ignore("near-limit state without a usable percentage");
-            }
-            AccountState::NearLimit {
-                window,
-                used_percent,
-                resets_at,
-            } => AccountState::NearLimit {
-                window,
-                used_percent: used_percent.clamp(0.0, 100.0),
-                resets_at,
-            },
-            s => s,
+        let Some(state) = state.sanitized() else {
+            return self.ignore("near-limit state without a usable percentage");
         };
         if self.pool.set_state(account, state) {
             self.dirty = true;

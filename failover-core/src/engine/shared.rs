@@ -108,23 +108,11 @@ impl FailoverEngine {
             // the reset, not news of unknown order, makes it usable again.
             return self.ignore("usable news about an account exhausted on older evidence");
         }
-        let state = match news.state {
-            AccountState::Exhausted { until, .. } if until <= self.now => {
-                return self.ignore("ledger news of a window that has reset since");
-            }
-            AccountState::NearLimit { used_percent, .. } if !used_percent.is_finite() => {
-                return self.ignore("near-limit news without a usable percentage");
-            }
-            AccountState::NearLimit {
-                window,
-                used_percent,
-                resets_at,
-            } => AccountState::NearLimit {
-                window,
-                used_percent: used_percent.clamp(0.0, 100.0),
-                resets_at,
-            },
-            s => s,
+        if matches!(news.state, AccountState::Exhausted { until, .. } if until <= self.now) {
+            return self.ignore("ledger news of a window that has reset since");
+        }
+        let Some(state) = news.state.sanitized() else {
+            return self.ignore("near-limit news without a usable percentage");
         };
         self.ledger
             .evidence

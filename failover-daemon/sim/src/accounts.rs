@@ -158,20 +158,7 @@ pub fn make_account_dir(
 /// Sets `statusLine` in `<dir>/settings.json` to run `command`, keeping every other setting.
 pub fn install_statusline(dir: &Path, command: &str) -> Result<(), AccountDirError> {
     let path = dir.join("settings.json");
-    let mut settings = match fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|source| AccountDirError::BadJson {
-            path: path.clone(),
-            source,
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
-        Err(source) => {
-            return Err(AccountDirError::Io {
-                op: "read",
-                path,
-                source,
-            });
-        }
-    };
+    let mut settings = read_json_or_empty(&path)?;
     if let Value::Object(map) = &mut settings {
         map.insert(
             "statusLine".into(),
@@ -205,20 +192,7 @@ pub fn allow_tools(dir: &Path, patterns: &[&str]) -> Result<(), AccountDirError>
     }
     write_json(&global, &doc)?;
     let path = dir.join("settings.json");
-    let mut settings = match fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|source| AccountDirError::BadJson {
-            path: path.clone(),
-            source,
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
-        Err(source) => {
-            return Err(AccountDirError::Io {
-                op: "read",
-                path,
-                source,
-            });
-        }
-    };
+    let mut settings = read_json_or_empty(&path)?;
     if let Value::Object(map) = &mut settings {
         map.insert(
             "permissions".into(),
@@ -226,6 +200,22 @@ pub fn allow_tools(dir: &Path, patterns: &[&str]) -> Result<(), AccountDirError>
         );
     }
     write_json(&path, &settings)
+}
+
+/// The JSON document at `path`, or `{}` when there is no file.
+fn read_json_or_empty(path: &Path) -> Result<Value, AccountDirError> {
+    match fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|source| AccountDirError::BadJson {
+            path: path.to_owned(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
+        Err(source) => Err(AccountDirError::Io {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        }),
+    }
 }
 
 /// A stable, valid-looking UUID derived from a name (not random, so runs are repeatable).

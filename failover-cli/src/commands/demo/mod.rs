@@ -30,6 +30,7 @@ use failover_sim::mock_api::{ClaimWindow, Mode, RecordedRequest, ack_text};
 use crate::args::DemoArgs;
 use crate::client::{Client, Endpoint};
 use crate::commands::control;
+use crate::commands::signals::Interrupts;
 use crate::discover;
 use crate::error::CliError;
 use crate::render;
@@ -148,31 +149,6 @@ async fn in_dashboard(
 /// Where the story goes while the dashboard owns the terminal (`--top`).
 static NOTES: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>> =
     std::sync::OnceLock::new();
-
-/// SIGINT and SIGTERM, registered once.
-#[derive(Debug)]
-struct Interrupts {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Interrupts {
-    fn new() -> Result<Self, CliError> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let io = |e| CliError::Other(format!("cannot catch Ctrl-C: {e}"));
-        Ok(Self {
-            int: signal(SignalKind::interrupt()).map_err(io)?,
-            term: signal(SignalKind::terminate()).map_err(io)?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
-    }
-}
 
 fn say(line: &str) {
     if let Some(tx) = NOTES.get() {
@@ -441,12 +417,11 @@ fn is_decision(ev: &EventKindDto) -> bool {
     matches!(ev, EventKindDto::Effect { effect, .. } if effect == "checkpoint" || effect == "stop" || effect == "launch")
 }
 
-/// What the demo prints of the daemon's events: every step of the failover, each distinct
-/// verdict once per subject and source (detectors repeat themselves on every screen or
-/// statusline update), and no bookkeeping (state writes, replies).
+/// What the demo prints of the daemon's events: the decisions ([`control::Decisions`]), and
+/// once that it fell behind the stream.
 #[derive(Debug, Default)]
 struct LiveView {
-    verdicts: BTreeMap<(String, String), String>,
+    decisions: control::Decisions,
     /// Events the stream dropped because this view fell behind.
     missed: u64,
     lag_reported: bool,
@@ -456,27 +431,11 @@ impl LiveView {
     /// The line for an event, or `None` for noise.
     fn line(&mut self, ev: &EventDto, since: Duration) -> Option<String> {
         let keep = match &ev.event {
-            EventKindDto::Detection {
-                subject,
-                source,
-                verdict,
-                ..
-            } => {
-                let key = (subject.clone(), source.clone());
-                let changed = self.verdicts.get(&key) != Some(verdict);
-                self.verdicts.insert(key, verdict.clone());
-                changed && verdict != "clear"
-            }
-            EventKindDto::Effect { effect, .. } => effect != "persist",
-            EventKindDto::EffectFinished { .. }
-            | EventKindDto::Notification { .. }
-            | EventKindDto::Command { .. } => true,
             EventKindDto::Lagged { missed } => {
                 self.missed += missed;
                 !std::mem::replace(&mut self.lag_reported, true)
             }
-            EventKindDto::Session { change, .. } => change == "started" || change == "exited",
-            _ => false,
+            other => self.decisions.keep(other),
         };
         keep.then(|| {
             format!(

@@ -192,8 +192,8 @@ pub(crate) struct App {
     pub(crate) color: bool,
     /// Outstanding requests seen on the event stream: request id → (session, step it ends).
     requests: BTreeMap<u64, (String, Step)>,
-    /// The last verdict per (subject, source), so repeated sightings stay out of the feed.
-    verdicts: BTreeMap<(String, String), String>,
+    /// Which events make a line of the feed.
+    decisions: control::Decisions,
 }
 
 impl App {
@@ -211,7 +211,7 @@ impl App {
             started: now,
             color,
             requests: BTreeMap::new(),
-            verdicts: BTreeMap::new(),
+            decisions: control::Decisions::default(),
         }
     }
 
@@ -290,7 +290,7 @@ impl App {
     /// One event from the daemon's stream.
     pub(crate) fn on_event(&mut self, ev: &EventDto) {
         self.follow_moves(&ev.event, ev.at_ms);
-        if self.worth_a_line(&ev.event) {
+        if self.decisions.keep(&ev.event) {
             self.feed.push_back(FeedLine {
                 at_ms: ev.at_ms,
                 text: control::describe(&ev.event),
@@ -360,27 +360,6 @@ impl App {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// Whether an event makes a line of the feed: decisions, not bookkeeping, and each
-    /// distinct verdict once per subject and source.
-    fn worth_a_line(&mut self, ev: &EventKindDto) -> bool {
-        match ev {
-            EventKindDto::Detection {
-                subject,
-                source,
-                verdict,
-                ..
-            } => {
-                let key = (subject.clone(), source.clone());
-                let changed = self.verdicts.get(&key) != Some(verdict);
-                self.verdicts.insert(key, verdict.clone());
-                changed && verdict != "clear"
-            }
-            EventKindDto::Effect { effect, .. } => effect != "persist" && effect != "reply",
-            EventKindDto::Session { change, .. } => change == "started" || change == "exited",
-            _ => true,
         }
     }
 

@@ -23,6 +23,7 @@ use tokio::sync::{Notify, mpsc};
 use self::app::{Action, App, Key};
 use crate::client::Client;
 use crate::commands::Ctx;
+use crate::commands::signals::Interrupts;
 use crate::error::CliError;
 
 /// How often the status is fetched when nothing happens (the countdowns tick with it).
@@ -95,7 +96,8 @@ pub(crate) async fn dashboard(
     }
     let (keys, stop_keys) = read_keys();
     let mut keys = keys;
-    let mut signals = Signals::new()?;
+    // A Ctrl-C typed in raw mode arrives as a key; these are the signals sent from outside.
+    let mut signals = Interrupts::new()?;
     let mut redraw = tokio::time::interval(Duration::from_millis(500));
 
     let result = loop {
@@ -264,29 +266,4 @@ fn key(code: KeyCode, mods: KeyModifiers) -> Option<Key> {
         KeyCode::Down => Key::Down,
         _ => return None,
     })
-}
-
-/// SIGINT and SIGTERM (a Ctrl-C typed in raw mode arrives as a key instead).
-#[derive(Debug)]
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Self, CliError> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let io = |e| CliError::Other(format!("cannot catch signals: {e}"));
-        Ok(Self {
-            int: signal(SignalKind::interrupt()).map_err(io)?,
-            term: signal(SignalKind::terminate()).map_err(io)?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
-    }
 }
