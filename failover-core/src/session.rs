@@ -292,6 +292,9 @@ pub(crate) struct SessionMachine {
     /// The transcript's latest assistant message on this placement is an ordinary reply
     /// (no prompt and no API error written since): pane limits are vetoed.
     pub(crate) replied: bool,
+    /// The exit status of its last exit, until it works again (a session that keeps dying
+    /// says why).
+    pub(crate) last_exit: Option<i32>,
     /// The windows' use from the session's latest statusline on this placement.
     pub(crate) usage: Vec<crate::account::WindowUsage>,
     /// When the engine last launched it: structured facts read before are about the
@@ -325,6 +328,7 @@ impl SessionMachine {
             quota_hit_at: None,
             streak: None,
             replied: false,
+            last_exit: None,
             usage: Vec::new(),
             launched_at: None,
             deaths: 0,

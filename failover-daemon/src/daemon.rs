@@ -153,6 +153,7 @@ impl Daemon {
             notifications_dropped: 0,
             turns_started: Default::default(),
             ledger: None,
+            program: config.claude.command.first().cloned(),
         };
         let (status_tx, status_rx) = watch::channel(Arc::new(Published {
             snapshot: engine.snapshot(),

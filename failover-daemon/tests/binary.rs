@@ -103,6 +103,87 @@ fn a_claude_command_that_is_not_found_is_refused_at_start() {
     assert!(err.contains("exit 127"), "{err}");
 }
 
+/// A session whose program disappears says why it keeps dying (`exit 127: … not found`) and
+/// keeps its conversation id across the retries.
+#[tokio::test]
+async fn a_dead_session_says_why_and_keeps_its_conversation() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("cfd").tempdir().unwrap();
+    let root = dir.path();
+    for d in ["acc/a", "work/s0", "bin"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let program = root.join("bin/claude");
+    std::fs::write(&program, "#!/bin/sh\necho ready\nexec sleep 600\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let cfg = root.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"state_dir = "state"
+[tmux]
+path = "{tmux}"
+[claude]
+command = ["{program}"]
+shared_projects = "shared"
+[policy]
+relaunch_backoff_secs = 1
+relaunch_backoff_max_secs = 1
+[control]
+socket = "{socket}"
+[[accounts]]
+name = "a"
+config_dir = "acc/a"
+[[sessions]]
+name = "s0"
+dir = "work/s0"
+"#,
+            tmux = tmux.0.display(),
+            program = program.display(),
+            socket = socket.display()
+        ),
+    )
+    .unwrap();
+    let _daemon = Daemon::start(&cfg);
+    let s = wait_status(&socket, "s0 running", |s| {
+        s.sessions
+            .iter()
+            .any(|x| x.name == "s0" && x.state == "running")
+    })
+    .await;
+    let conv = s.sessions[0]
+        .claude_session
+        .clone()
+        .expect("a conversation id");
+    assert_eq!(s.sessions[0].last_exit, None);
+
+    // The program goes away, and the running one ends: every relaunch now fails.
+    std::fs::remove_file(&program).unwrap();
+    let pid = tmux.pane_pid("s0").expect("the session runs in tmux");
+    Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    let s = wait_status(&socket, "s0 dead with exit 127", |s| {
+        s.sessions.iter().any(|x| {
+            x.name == "s0"
+                && x.last_exit
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("exit 127"))
+        })
+    })
+    .await;
+    let s0 = &s.sessions[0];
+    assert_eq!(
+        s0.last_exit.as_deref(),
+        Some(format!("exit 127: {} not found", program.display()).as_str())
+    );
+    assert_eq!(
+        s0.claude_session.as_deref(),
+        Some(conv.as_str()),
+        "the same conversation across retries"
+    );
+}
+
 /// A private tmux server, killed on drop.
 struct Tmux(PathBuf);
 

@@ -330,6 +330,7 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
             notifications_dropped: 0,
             turns_started: Default::default(),
             ledger: None,
+            program: None,
         },
     }));
     let (_ev_tx, ev_rx) = mpsc::channel(4);
@@ -492,6 +493,7 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
             notifications_dropped: 0,
             turns_started: Default::default(),
             ledger: None,
+            program: None,
         },
     }));
     // The survey sees s0 and s2 alive and does not show s1, whose program has exited.

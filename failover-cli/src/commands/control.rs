@@ -655,7 +655,11 @@ pub(crate) fn sessions_table(sessions: &[SessionDto], colour: bool) -> String {
         t.row(vec![
             s.name.clone(),
             render::opt(s.account.as_deref()),
-            render::state(&s.state, colour),
+            match &s.last_exit {
+                // A session that keeps dying says why.
+                Some(why) => format!("{} ({why})", render::state(&s.state, colour)),
+                None => render::state(&s.state, colour),
+            },
             render::opt(s.activity.as_deref()),
             render::opt(s.claude_session.as_deref()),
         ]);
@@ -710,6 +714,7 @@ mod tests {
                 state: "running".into(),
                 activity: Some("idle".into()),
                 task: None,
+                last_exit: None,
             }],
             daemon: DaemonDto {
                 version: "0.1.0".into(),
@@ -728,6 +733,16 @@ mod tests {
                 summary: "MCP server 'github' only on primary (missing on backup)".into(),
             }],
         }
+    }
+
+    #[test]
+    fn a_dead_session_says_why_in_the_sessions_table() {
+        let mut st = sample();
+        st.sessions[0].state = "dead".into();
+        st.sessions[0].activity = None;
+        st.sessions[0].last_exit = Some("exit 127: claude not found".into());
+        let table = sessions_table(&st.sessions, false);
+        assert!(table.contains("dead (exit 127: claude not found)"), "{table}");
     }
 
     #[test]

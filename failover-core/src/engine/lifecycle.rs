@@ -107,6 +107,9 @@ impl FailoverEngine {
             _ => return self.ignore("exit of a session that is not running"),
         };
         let how = status.map_or_else(|| "exited".to_owned(), |s| format!("exited with {s}"));
+        if let Some(m) = self.sessions.get_mut(sid) {
+            m.last_exit = status;
+        }
         self.death(sid, account, how);
     }
 
@@ -134,6 +137,7 @@ impl FailoverEngine {
             }
             (Activity::Working, _) => {
                 m.turn_started_at = Some(now);
+                m.last_exit = None;
                 m.pane_shows_history = false;
             }
             (Activity::Idle, Some(Activity::Working)) => {

@@ -360,6 +360,7 @@ impl FailoverEngine {
                         SessionState::Prompting { .. } => Some(Activity::Idle),
                         _ => None,
                     },
+                    last_exit: m.last_exit,
                 })
                 .collect(),
             swap: self.swap.as_ref().map(|s| SwapStatus {

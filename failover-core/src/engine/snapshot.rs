@@ -106,6 +106,9 @@ pub struct SessionStatus {
     pub state: &'static str,
     /// Idle or working, when running and known.
     pub activity: Option<Activity>,
+    /// The exit status of its last exit, while it has not worked since (why a session keeps
+    /// dying), when known.
+    pub last_exit: Option<i32>,
 }
 
 /// The swap in flight.

@@ -27,6 +27,20 @@ pub struct DaemonFacts {
     /// The shared ledger: `ok`, `degraded`, or `None` without `[ledger]` (or before the
     /// first connection attempt is over).
     pub ledger: Option<String>,
+    /// The program sessions run (`[claude] command`'s first word), to say why one exited.
+    pub program: Option<String>,
+}
+
+/// A session program's exit status in words, as a shell reports it: `exit 127: claude not
+/// found`, `exit 126: claude cannot be run`, `exit 137: killed by signal 9`.
+pub fn exit_reason(code: i32, program: Option<&str>) -> String {
+    let program = program.unwrap_or("the session program");
+    match code {
+        127 => format!("exit 127: {program} not found"),
+        126 => format!("exit 126: {program} cannot be run (not executable)"),
+        129..=192 => format!("exit {code}: killed by signal {}", code - 128),
+        _ => format!("exit {code}"),
+    }
 }
 
 fn instant(t: UnixMillis) -> String {
@@ -105,6 +119,9 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                 state: s.state.to_owned(),
                 activity: s.activity.map(|a| activity_name(a).to_owned()),
                 task: None,
+                last_exit: s
+                    .last_exit
+                    .map(|code| exit_reason(code, facts.program.as_deref())),
             })
             .collect(),
         daemon: DaemonDto {

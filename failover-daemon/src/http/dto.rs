@@ -134,6 +134,9 @@ pub struct SessionDto {
     /// The queued task it holds (`.agent-queue`), if any.
     #[serde(default)]
     pub task: Option<String>,
+    /// Why it last exited, while it has not worked since: `exit 127: claude not found`.
+    #[serde(default)]
+    pub last_exit: Option<String>,
 }
 
 /// The swap in flight, in [`StatusDto`].

@@ -496,6 +496,7 @@ mod tests {
                 state: "running".into(),
                 activity: Some("idle".into()),
                 task: None,
+                last_exit: None,
             }],
             daemon: DaemonDto {
                 version: "0".into(),

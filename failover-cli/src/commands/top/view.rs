@@ -337,8 +337,9 @@ fn widest<'a>(names: impl Iterator<Item = &'a str>, min: u16, max: u16) -> u16 {
 }
 
 fn session_state(s: &SessionDto) -> String {
-    match s.activity.as_deref() {
-        Some(a) if s.state == "running" => a.to_owned(),
+    match (s.activity.as_deref(), &s.last_exit) {
+        (Some(a), _) if s.state == "running" => a.to_owned(),
+        (_, Some(why)) => format!("{} ({why})", s.state),
         _ => s.state.clone(),
     }
 }
@@ -610,6 +611,7 @@ mod tests {
             state: state.into(),
             activity: activity.map(Into::into),
             task: (name == "ccl-0").then(|| "fix-parser.md".to_owned()),
+            last_exit: None,
         }
     }
 
