@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use failover_core::quota::reset::lookup_zone;
 use failover_core::quota::{DetectContext, Detectors, Report, Source};
 use failover_core::{UnixMillis, Verdict};
 use serde::Serialize;
@@ -157,30 +156,10 @@ fn read_input(path: Option<&PathBuf>) -> Result<String, InputError> {
     })
 }
 
-/// The local time zone: `$TZ` (an IANA name), else `/etc/timezone`, else the target of the
-/// `/etc/localtime` link; UTC when none names a zone the bundled database knows.
+/// The local time zone, as the daemon reads it: `$TZ`, else `/etc/localtime`; UTC when
+/// neither names a zone.
 fn local_zone() -> jiff::tz::TimeZone {
-    let from_env = std::env::var("TZ")
-        .ok()
-        .map(|v| v.trim_start_matches(':').to_owned());
-    let from_file = || {
-        std::fs::read_to_string("/etc/timezone")
-            .ok()
-            .map(|s| s.trim().to_owned())
-    };
-    let from_link = || {
-        let target = std::fs::read_link("/etc/localtime").ok()?;
-        let target = target.to_string_lossy();
-        target
-            .split_once("zoneinfo/")
-            .map(|(_, name)| name.to_owned())
-    };
-    from_env
-        .into_iter()
-        .chain(std::iter::from_fn(from_file).take(1))
-        .chain(std::iter::from_fn(from_link).take(1))
-        .find_map(|name| lookup_zone(&name))
-        .unwrap_or(jiff::tz::TimeZone::UTC)
+    jiff::tz::TimeZone::system()
 }
 
 /// The snake_case name a verdict detail has in JSON (`server_error`, `not_logged_in`, …).
