@@ -84,10 +84,26 @@ pub fn adopt_account(config: &DaemonConfig, account: &Account) -> Option<PathBuf
             &account.id,
         ) {
             Ok(report) if !report.conflicts.is_empty() => {
-                tracing::warn!(account = %account.id, entry = %name, conflicts = ?report.conflicts, "the account's copy differs from the shared one: both kept side by side, the shared one is in use")
+                let conflicts = report
+                    .conflicts
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                tracing::warn!(account = %account.id, entry = %name, conflicts = %conflicts, "the account's copy differs from the shared one: both kept side by side, the shared one is in use")
             }
             Ok(report) => {
-                tracing::info!(account = %account.id, entry = %name, ?report, "shared with every account")
+                tracing::info!(
+                    account = %account.id,
+                    entry = %name,
+                    copied = report.copied.len(),
+                    identical = report.identical,
+                    extended = report.extended.len(),
+                    skipped = report.skipped.len(),
+                    set_aside = report.set_aside.as_ref().map(|p| p.display().to_string()).as_deref(),
+                    linked = report.linked,
+                    "shared with every account"
+                )
             }
             Err(e) => {
                 tracing::error!(account = %account.id, entry = %name, error = %e, "cannot share this entry; sessions moved to or from this account may behave differently")

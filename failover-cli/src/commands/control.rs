@@ -742,7 +742,10 @@ mod tests {
         st.sessions[0].activity = None;
         st.sessions[0].last_exit = Some("exit 127: claude not found".into());
         let table = sessions_table(&st.sessions, false);
-        assert!(table.contains("dead (exit 127: claude not found)"), "{table}");
+        assert!(
+            table.contains("dead (exit 127: claude not found)"),
+            "{table}"
+        );
     }
 
     #[test]
