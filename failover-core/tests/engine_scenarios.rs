@@ -2752,6 +2752,30 @@ fn a_denied_lease_holds_the_swap_until_it_is_granted() {
 }
 
 #[test]
+fn an_operator_swap_waits_for_the_lease_too() {
+    let (_h1, mut h2) = two_hosts();
+    h2.take_trace();
+    h2.feed(10, cmd(7, Command::SwapTo("b".into())));
+    let trace = h2.take_trace();
+    assert!(
+        trace.contains("lease #"),
+        "the lease is asked for first:\n{trace}"
+    );
+    assert!(
+        !trace.contains("checkpoint"),
+        "nothing moves without it:\n{trace}"
+    );
+    h2.feed(11, lease(1, LeaseOutcome::Denied));
+    assert!(!h2.take_trace().contains("checkpoint"));
+    h2.feed(13, tick());
+    h2.feed(14, lease(2, LeaseOutcome::Granted));
+    assert!(
+        h2.take_trace().contains("t=14 checkpoint"),
+        "the swap starts once the lease is held"
+    );
+}
+
+#[test]
 fn an_unreachable_ledger_never_holds_a_swap() {
     let (mut h1, mut h2) = two_hosts();
     h2.take_trace();
