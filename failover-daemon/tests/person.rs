@@ -79,10 +79,24 @@ dir = "proj"
     );
     // Only what `share` lists is linked.
     assert!(std::fs::symlink_metadata(root.join("work/agents")).is_err());
+    // The preferred account's keys, and the account's own statusline: adoption put the
+    // daemon's hook in front of it, and the hook still runs the person's `work-hook`.
+    let mut work = read(&root.join("work/settings.json"));
+    let status_line = work.as_object_mut().unwrap().remove("statusLine").unwrap();
     assert_eq!(
-        read(&root.join("work/settings.json")),
-        json!({"model":"opus","permissions":{"allow":["Bash(ls:*)"]},
-               "statusLine":{"type":"command","command":"work-hook"}})
+        work,
+        json!({"model":"opus","permissions":{"allow":["Bash(ls:*)"]}})
+    );
+    assert!(
+        status_line["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("failover-statusline")),
+        "{status_line}"
+    );
+    assert!(
+        std::fs::read_to_string(root.join("work/settings.json.failover-statusline"))
+            .unwrap()
+            .contains("work-hook")
     );
     assert_eq!(read(&root.join("main/settings.json"))["model"], "opus");
     assert_eq!(

@@ -74,5 +74,16 @@ async fn probes_the_transcript_found_by_the_locator() {
         Some(Arc::new(move |_: &Delivery| Some(path.clone()))),
     );
     assert_eq!(deliver.probe(&delivery("Fix it")).await, Probe::Received);
+    // Another prompt arrived since the delivery: whether ours was typed cannot be said.
+    assert_eq!(deliver.probe(&delivery("Other")).await, Probe::Unknown);
+    // Read to the end, nothing submitted since the delivery: certainly not received.
+    std::fs::write(
+        &transcript,
+        concat!(
+            r#"{"type":"user","message":{"role":"user","content":"Older"},"timestamp":"2026-11-26T08:59:00Z"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
     assert_eq!(deliver.probe(&delivery("Other")).await, Probe::NotReceived);
 }
