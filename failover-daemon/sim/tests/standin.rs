@@ -165,7 +165,7 @@ async fn answers_through_the_mock_then_shows_the_quota_like_the_real_cli() {
     w.tmux.submit("s", "now refactor the parser").unwrap();
     w.screen_shows("s", "You've hit your 5-hour limit · resets");
     // The waiting notice is drawn a moment after the error.
-    let screen = w.screen_shows("s", "● Usage limit reached · continuing automatically at");
+    w.screen_shows("s", "● Usage limit reached · continuing automatically at");
     let err = lines(&transcript)
         .into_iter()
         .find(|l| l["isApiErrorMessage"] == true)
