@@ -186,11 +186,13 @@ fn events_exits_3_when_the_daemon_goes_away() {
             }
         }
     });
-    // Once it shows a command, it is subscribed.
+    // Once it shows a command, it is subscribed. Pause and resume in turn, so that every
+    // round reaches the engine (a second pause is answered "already paused" without one).
     let mut seen = Vec::new();
     assert!(
         wait_until(Duration::from_secs(20), || {
             run60(sb.cmd(d.args(&["pause"]))).ok();
+            run60(sb.cmd(d.args(&["resume"]))).ok();
             while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
                 seen.push(l);
             }
