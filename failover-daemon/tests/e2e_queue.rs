@@ -89,6 +89,28 @@ async fn twenty_tasks_across_a_daemon_kill_run_once_each_and_finish_quickly() {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    // What reached the API, in order: the turn requests' last user text, by conversation.
+    let sent: String = world
+        .api
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            let t = r.last_user_text.as_deref()?;
+            (!t.contains("Write the title") && t != "quota").then(|| {
+                format!(
+                    "  {} {}: {:?}\n",
+                    r.status,
+                    r.session_id
+                        .as_deref()
+                        .unwrap_or("-")
+                        .get(..8)
+                        .unwrap_or("-"),
+                    t
+                )
+            })
+        })
+        .collect();
+    let report = format!("{report}\nturn requests:\n{sent}");
     let took = all.unwrap_or_else(|| panic!("not all {TASKS} tasks done:\n{report}"));
     eprintln!(
         "{killed_with} done at the kill; all {TASKS} done {:.1} s after the restart",
@@ -111,6 +133,6 @@ async fn twenty_tasks_across_a_daemon_kill_run_once_each_and_finish_quickly() {
     }
     assert!(
         took <= Duration::from_secs(60),
-        "all {TASKS} done only {took:?} after the restart"
+        "all {TASKS} done only {took:?} after the restart:\n{report}"
     );
 }

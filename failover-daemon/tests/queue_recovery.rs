@@ -197,6 +197,28 @@ async fn delivered_but_never_sent_is_sent_once() {
     run.stop().await;
 }
 
+/// Same, with the default `unconfirmed_after` (60 s): a transcript read to the end without
+/// the prompt settles it within seconds, not after a minute of a stalled queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_but_never_sent_is_sent_within_seconds_not_a_minute() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    claimed(p, "s0", "t.md", Some(&record("s0", "t.md", 1, true)));
+    let mut c = config(vec![p.into()]);
+    c.unconfirmed_after = Duration::from_secs(60);
+    let run = Running::start(c, vec![view("s0", p)], Some(Duration::from_millis(10)));
+    within(
+        20,
+        wait_for("sent again", Duration::from_secs(10), || {
+            !run.recorder.deliveries().is_empty()
+        }),
+    )
+    .await;
+    within(20, wait_for("done", T, || tasks_in(p, "done") == ["t.md"])).await;
+    assert_eq!(run.recorder.deliveries().len(), 1);
+    run.stop().await;
+}
+
 /// Same, but nothing can tell whether it arrived: it is not re-sent; it fails with a reason
 /// and the hook hears of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

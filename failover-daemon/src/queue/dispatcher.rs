@@ -43,6 +43,12 @@ const CHECK_SOON_FOR: Duration = Duration::from_secs(5);
 /// ...then this often, until `unconfirmed_after`.
 const CHECK_LATER: Duration = Duration::from_secs(1);
 
+/// How long a session stays idle, with a transcript read to the end that lacks the prompt,
+/// before the prompt is taken for never having arrived and is sent again (rather than
+/// waiting for `unconfirmed_after`): covers the CLI writing its transcript line a moment
+/// after the request, and a delivery recorded just before the daemon was killed.
+const NOT_RECEIVED_GRACE: Duration = Duration::from_secs(3);
+
 /// When to look at the transcript again, `quiet` after the session last gave a sign of work.
 fn next_check(now: Instant, quiet: Duration) -> Instant {
     now + if quiet < CHECK_SOON_FOR {
@@ -654,8 +660,14 @@ impl Core {
             // Settled by the probe at `unconfirmed_after`.
             None => Probe::Unknown,
         };
+        let quiet_for = self.active.get(name).map_or(Duration::ZERO, |a| {
+            Instant::now().saturating_duration_since(a.quiet_since)
+        });
         if answer == Probe::Finished {
             blocking(|| self.complete(name, view, None));
+        } else if answer == Probe::NotReceived && quiet_for >= NOT_RECEIVED_GRACE {
+            // Read to the end, and the prompt is not there: settle it now.
+            self.probe(name, view, deliver).await;
         } else if let Some(a) = self.active.get_mut(name) {
             let now = Instant::now();
             a.next_check = next_check(now, now.saturating_duration_since(a.quiet_since));
