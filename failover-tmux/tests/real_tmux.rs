@@ -639,7 +639,7 @@ async fn stop_never_signals_a_group_that_took_over_the_programs_pid() {
         .unwrap();
     assert!(std::fs::read_to_string(&pid_file).is_ok());
     std::fs::write(&go, "").unwrap();
-    eventually(Duration::from_secs(5), "the program reaped", || async {
+    eventually(Duration::from_secs(30), "the program reaped", || async {
         let exited = matches!(
             srv.backend.liveness(&req.session).await.ok()?,
             Liveness::Exited { .. }
