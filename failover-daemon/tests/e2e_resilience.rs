@@ -8,7 +8,7 @@ mod e2e_support;
 use std::time::Duration;
 
 use e2e_support::{
-    World, WorldSpec, ack, five_hour_quota, is_effect, mins, now_ms, poll_until, real_claude,
+    World, WorldSpec, ack, five_hour_quota, is_effect, mins, poll_until, real_claude,
 };
 use failover_daemon::http::dto::EventKindDto;
 use failover_sim::mock_api::Mode;
@@ -94,8 +94,14 @@ async fn every_account_exhausted_parks_then_resumes_at_the_reset() {
         .unwrap();
     world.converse("s0", "turn before exhaustion").await;
     // Both windows run out, resetting shortly.
-    let reset_ms = now_ms() + 50_000;
-    world.set_mode("b", five_hour_quota(50));
+    // The mock resets at a whole second (`resets_at`), so the reset instant is that second,
+    // not "now + 50 s" in milliseconds (up to a second later).
+    let quota = five_hour_quota(50);
+    let Mode::QuotaExhausted { resets_at, .. } = quota else {
+        unreachable!("five_hour_quota is a quota mode")
+    };
+    let reset_ms = resets_at * 1000;
+    world.set_mode("b", quota);
     let prompt = "turn that waits for the reset";
     world
         .submit_all_after("a", five_hour_quota(50), |_| prompt.to_owned())

@@ -320,6 +320,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
     let mut decision_ms: Option<i64> = None;
     let mut live = LiveView::default();
     let mut stream_open = true;
+    let mut lost = LostPrompts::default();
     let target = loop {
         tokio::select! {
             () = tokio::time::sleep_until(end) => {
@@ -353,6 +354,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
                 if let Some(target) = all_answered_elsewhere(world, &before, &first) {
                     break target;
                 }
+                lost.retype(world, client, &before, &first, deadline).await?;
             }
         }
     };
@@ -402,14 +404,88 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
         let b = &before[&s.name];
         let same = s.claude_session.as_deref() == Some(b.conversation.as_str());
         say(&format!(
-            "  {:<8} on {:<8} conversation {} ({}), interrupted prompt answered",
+            "  {:<8} on {:<8} conversation {} ({}), {}",
             s.name,
             s.account.as_deref().unwrap_or("-"),
             short(&b.conversation),
-            if same { "same id" } else { "NEW id" }
+            if same { "same id" } else { "NEW id" },
+            if lost.retyped.contains(&s.name) {
+                "second prompt typed again and answered"
+            } else {
+                "interrupted prompt answered"
+            }
         ));
     }
     Ok(())
+}
+
+/// Second prompts typed as their session was being stopped: Claude Code never got them (no
+/// request carries them, on any account), so there was nothing interrupted to replay. Once
+/// the session has run idle on another account for a while, the demo types it again, as a
+/// person would, and says so.
+#[derive(Debug, Default)]
+struct LostPrompts {
+    /// Since when each session has been idle on another account with its prompt nowhere.
+    idle_since: BTreeMap<String, Instant>,
+    /// Sessions whose prompt was typed again.
+    retyped: std::collections::BTreeSet<String>,
+}
+
+impl LostPrompts {
+    /// How long the daemon gets to replay a prompt before the demo decides it was lost.
+    const GRACE: Duration = Duration::from_secs(5);
+
+    async fn retype(
+        &mut self,
+        world: &World,
+        client: &Client,
+        before: &BTreeMap<String, Before>,
+        first: &str,
+        deadline: Duration,
+    ) -> Result<(), CliError> {
+        let Ok(st) = client.get_json::<StatusDto>("/v1/status").await else {
+            return Ok(());
+        };
+        if st.swap.is_some() {
+            self.idle_since.clear();
+            return Ok(());
+        }
+        let requests = world.mock.requests();
+        for s in &st.sessions {
+            let Some(b) = before.get(&s.name) else {
+                continue;
+            };
+            let marker = marker(2, &s.name);
+            let reached = requests.iter().any(|r| {
+                r.session_id.as_deref() == Some(b.conversation.as_str())
+                    && r.last_user_text
+                        .as_deref()
+                        .is_some_and(|t| t.contains(&marker))
+            });
+            let idle_elsewhere = s.state == "running"
+                && s.activity.as_deref() == Some("idle")
+                && s.account.as_deref().is_some_and(|a| a != first);
+            if reached || !idle_elsewhere || self.retyped.contains(&s.name) {
+                self.idle_since.remove(&s.name);
+                continue;
+            }
+            let since = *self
+                .idle_since
+                .entry(s.name.clone())
+                .or_insert_with(Instant::now);
+            if since.elapsed() >= Self::GRACE {
+                say(&format!(
+                    "  {} never got its second prompt (it was typed as the session was being \
+                     stopped); typing it again",
+                    s.name
+                ));
+                daemon::send_prompt_when_ready(world, &s.name, &prompt(2, &s.name), deadline)
+                    .await?;
+                self.retyped.insert(s.name.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The first decision the engine made about the quota: stopping or checkpointing a session.
