@@ -147,12 +147,7 @@ dir = "work/s0"
     )
     .unwrap();
     let _daemon = Daemon::start(&cfg);
-    let s = wait_status(&socket, "s0 running", |s| {
-        s.sessions
-            .iter()
-            .any(|x| x.name == "s0" && x.state == "running")
-    })
-    .await;
+    let s = wait_running(&socket, "s0").await;
     let conv = s.sessions[0]
         .claude_session
         .clone()
@@ -275,6 +270,16 @@ async fn wait_status(socket: &Path, what: &str, pred: impl Fn(&StatusDto) -> boo
     }
 }
 
+/// Waits until the daemon at `socket` reports `session` running.
+async fn wait_running(socket: &Path, session: &str) -> StatusDto {
+    wait_status(socket, &format!("{session} running"), |s| {
+        s.sessions
+            .iter()
+            .any(|x| x.name == session && x.state == "running")
+    })
+    .await
+}
+
 #[tokio::test]
 async fn runs_over_real_tmux_stops_on_sigterm_and_adopts_on_restart() {
     let dir = tempfile::Builder::new().prefix("cfb").tempdir().unwrap();
@@ -313,12 +318,7 @@ dir = "work/s0"
     .unwrap();
 
     let daemon = Daemon::start(&cfg);
-    let s = wait_status(&socket, "s0 running", |s| {
-        s.sessions
-            .iter()
-            .any(|x| x.name == "s0" && x.state == "running")
-    })
-    .await;
+    let s = wait_running(&socket, "s0").await;
     assert_eq!(s.active_account.as_deref(), Some("a"));
     let conv = s.sessions[0]
         .claude_session
