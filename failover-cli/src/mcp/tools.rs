@@ -17,6 +17,7 @@ use super::jsonrpc::RpcError;
 use crate::client::Client;
 use crate::commands::control;
 use crate::error::{CliError, display_chain};
+use crate::render;
 
 /// How long `failover_swap` follows a swap when the caller does not say.
 const DEFAULT_SWAP_TIMEOUT_SECS: u64 = 120;
@@ -205,7 +206,7 @@ fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolResult> {
 async fn status(client: &Client) -> Result<ToolResult, CliError> {
     let st: StatusDto = client.get_json("/v1/status").await?;
     Ok(ToolResult::ok(
-        control::status_text(&st, Timestamp::now(), false),
+        render::status_text(&st, Timestamp::now(), false),
         to_value(&st)?,
     ))
 }
@@ -213,12 +214,10 @@ async fn status(client: &Client) -> Result<ToolResult, CliError> {
 async fn pause(client: &Client, pause: bool) -> Result<ToolResult, CliError> {
     let path = if pause { "/v1/pause" } else { "/v1/resume" };
     let reply: CommandResponseDto = client.post_json::<(), _>(path, None).await?;
-    let text = if pause {
-        "paused: no swaps, relaunches or task dispatch until failover_resume"
-    } else {
-        "resumed: the daemon makes decisions again"
-    };
-    Ok(ToolResult::ok(text.to_owned(), to_value(&reply)?))
+    Ok(ToolResult::ok(
+        render::pause_reply(pause, "failover_resume"),
+        to_value(&reply)?,
+    ))
 }
 
 async fn swap(client: &Client, args: SwapArgs) -> Result<ToolResult, CliError> {
@@ -244,9 +243,11 @@ async fn swap(client: &Client, args: SwapArgs) -> Result<ToolResult, CliError> {
     };
     let reply: CommandResponseDto = client.post_json("/v1/swap", Some(&body)).await?;
     let Some(events) = events.as_mut() else {
-        let to = reply.to.as_deref().unwrap_or("the best other account");
         return Ok(ToolResult::ok(
-            format!("swap accepted: moving sessions to {to} (failover_status shows progress)"),
+            format!(
+                "{} (failover_status shows progress)",
+                render::swap_accepted(&reply)
+            ),
             to_value(&reply)?,
         ));
     };
@@ -259,13 +260,10 @@ async fn swap(client: &Client, args: SwapArgs) -> Result<ToolResult, CliError> {
         false,
     )
     .await?;
-    let text = format!(
-        "swap complete in {:.1}s: {} session(s) on {}",
-        done.elapsed.as_secs_f64(),
-        done.status.sessions.len(),
-        done.status.active_account.as_deref().unwrap_or("-"),
-    );
-    Ok(ToolResult::ok(text, to_value(&done.status)?))
+    Ok(ToolResult::ok(
+        render::swap_complete(&done.status, done.elapsed),
+        to_value(&done.status)?,
+    ))
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, CliError> {

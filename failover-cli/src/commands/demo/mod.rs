@@ -29,7 +29,6 @@ use failover_sim::mock_api::{ClaimWindow, Mode, RecordedRequest, ack_text};
 
 use crate::args::DemoArgs;
 use crate::client::{Client, Endpoint};
-use crate::commands::control;
 use crate::commands::signals::Interrupts;
 use crate::discover;
 use crate::error::CliError;
@@ -325,7 +324,7 @@ async fn scenario(world: &World, client: &Client, deadline: Duration) -> Result<
         tokio::select! {
             () = tokio::time::sleep_until(end) => {
                 let sessions = match client.get_json::<StatusDto>("/v1/status").await {
-                    Ok(st) => control::sessions_table(&st.sessions, false),
+                    Ok(st) => render::sessions_table(&st.sessions, false),
                     Err(e) => format!("(no status: {e})\n"),
                 };
                 return Err(CliError::TimedOut(format!(
@@ -493,11 +492,11 @@ fn is_decision(ev: &EventKindDto) -> bool {
     matches!(ev, EventKindDto::Effect { effect, .. } if effect == "checkpoint" || effect == "stop" || effect == "launch")
 }
 
-/// What the demo prints of the daemon's events: the decisions ([`control::Decisions`]), and
+/// What the demo prints of the daemon's events: the decisions ([`render::Decisions`]), and
 /// once that it fell behind the stream.
 #[derive(Debug, Default)]
 struct LiveView {
-    decisions: control::Decisions,
+    decisions: render::Decisions,
     /// Events the stream dropped because this view fell behind.
     missed: u64,
     lag_reported: bool,
@@ -517,7 +516,7 @@ impl LiveView {
             format!(
                 "  [{:>5.1}s] {}",
                 since.as_secs_f64(),
-                control::describe(&ev.event)
+                render::describe(&ev.event)
             )
         })
     }
@@ -617,7 +616,7 @@ async fn wait_status(
         }
         if tokio::time::Instant::now() >= end {
             let sessions = last
-                .map(|st| control::sessions_table(&st.sessions, false))
+                .map(|st| render::sessions_table(&st.sessions, false))
                 .unwrap_or_else(|| "(the daemon never answered)\n".into());
             return Err(CliError::TimedOut(format!(
                 "waited {}s for {what}; the sessions were:\n{sessions}",

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use failover_daemon::http::dto::{EventDto, EventKindDto, StatusDto};
 use jiff::Timestamp;
 
-use crate::commands::control;
+use crate::render;
 
 /// How many decisions the feed keeps.
 pub(crate) const FEED_LEN: usize = 200;
@@ -193,7 +193,7 @@ pub(crate) struct App {
     /// Outstanding requests seen on the event stream: request id → (session, step it ends).
     requests: BTreeMap<u64, (String, Step)>,
     /// Which events make a line of the feed.
-    decisions: control::Decisions,
+    decisions: render::Decisions,
 }
 
 impl App {
@@ -211,7 +211,7 @@ impl App {
             started: now,
             color,
             requests: BTreeMap::new(),
-            decisions: control::Decisions::default(),
+            decisions: render::Decisions::default(),
         }
     }
 
@@ -293,7 +293,7 @@ impl App {
         if self.decisions.keep(&ev.event) {
             self.feed.push_back(FeedLine {
                 at_ms: ev.at_ms,
-                text: control::describe(&ev.event),
+                text: render::describe(&ev.event),
             });
             while self.feed.len() > FEED_LEN {
                 self.feed.pop_front();

@@ -1,11 +1,18 @@
 //! Output for people: aligned tables, instants shown as local time plus "in 2h 13m",
 //! coloured states on a terminal, and the command prefix hints repeat.
 
+mod control;
+
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 use std::sync::OnceLock;
 
 use jiff::{Timestamp, tz::TimeZone};
+
+pub(crate) use control::{
+    Decisions, ProgressTracker, accounts_table, describe, event_line, pause_reply, refusal_text,
+    sessions_table, status_text, swap_accepted, swap_complete,
+};
 
 /// A table with a header row, columns padded to their widest cell.
 #[derive(Debug, Default)]
