@@ -39,31 +39,23 @@ pub(crate) fn default_state_dir() -> PathBuf {
     state_home().join("claude-failover")
 }
 
-/// The control socket to use when `--socket` is not given: the config file's
-/// `[control] socket` (or its `state_dir`) when the file exists, else the daemon's default:
-/// `$XDG_RUNTIME_DIR/claude-failover.sock`, else `<state_dir>/control.sock`.
-pub(crate) fn socket_for_config(config: &Path) -> PathBuf {
-    let loose = std::fs::read_to_string(config)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok());
-    let get = |section: Option<&str>, key: &str| -> Option<PathBuf> {
-        let table = match section {
-            Some(s) => loose.as_ref()?.get(s)?.as_table()?,
-            None => loose.as_ref()?,
-        };
-        let raw = table.get(key)?.as_str()?;
-        let p = expand_tilde(raw);
-        Some(if p.is_absolute() {
-            p
-        } else {
-            config.parent().unwrap_or(Path::new(".")).join(p)
-        })
-    };
-    if let Some(s) = get(Some("control"), "socket") {
-        return s;
+/// The control socket to use when `--socket` is not given, by the daemon's own
+/// configuration rules ([`failover_daemon::config::control_socket`]): the config file's
+/// `[control] socket`, else the default for its `state_dir`
+/// (`$XDG_RUNTIME_DIR/claude-failover.sock`, else `<state_dir>/control.sock`). Without a
+/// config file, the default for the default state directory. A file the daemon would refuse
+/// gives that default too, with the daemon's reason.
+pub(crate) fn socket_for_config(
+    config: &Path,
+) -> (PathBuf, Option<failover_daemon::config::ConfigFileError>) {
+    let fallback = || default_socket(&default_state_dir());
+    if !config.exists() {
+        return (fallback(), None);
     }
-    let state_dir = get(None, "state_dir").unwrap_or_else(default_state_dir);
-    default_socket(&state_dir)
+    match failover_daemon::config::control_socket(config, &failover_daemon::config::ProcessEnv) {
+        Ok(socket) => (socket, None),
+        Err(e) => (fallback(), Some(e)),
+    }
 }
 
 /// The daemon's default control socket for a state directory (the daemon's own rule).

@@ -70,6 +70,23 @@ fn the_config_files_control_socket_is_used_when_no_socket_is_given() {
 }
 
 #[test]
+fn a_config_file_the_daemon_refuses_is_named_and_the_default_socket_tried() {
+    let sb = Sandbox::new();
+    let cfg = sb.path("c.toml");
+    std::fs::write(&cfg, "[control]\nsokcet = \"/tmp/elsewhere.sock\"\n").unwrap();
+    let r = run60(sb.cmd(["--config", cfg.to_str().unwrap(), "status"]));
+    r.code(3);
+    // The daemon's own reason, located in the file, then the socket looked for instead.
+    assert!(r.stderr.contains("warning: "), "{r}");
+    assert!(r.stderr.contains("unknown key 'sokcet'"), "{r}");
+    assert!(
+        r.stderr
+            .contains(&sb.path("run/claude-failover.sock").display().to_string()),
+        "{r}"
+    );
+}
+
+#[test]
 fn permission_denied_on_the_socket_exits_4() {
     let sb = Sandbox::new();
     let dir = sb.path("private");
@@ -504,6 +521,18 @@ fn doctor_points_at_unshared_entries_and_conflict_copies() {
 
 // ---------------------------------------------------------------------------------------------
 // tasks (file-based: no daemon needed).
+
+#[test]
+fn tasks_reads_the_served_projects_by_the_daemons_rules() {
+    let sb = Sandbox::new();
+    let cfg = sb.path("c.toml");
+    // A project dir the daemon would refuse (it does not exist) is named, not listed empty.
+    std::fs::write(&cfg, "[[projects]]\ndir = \"gone\"\n").unwrap();
+    let r = run60(sb.cmd(["--config", cfg.to_str().unwrap(), "tasks", "list"]));
+    assert_ne!(r.code, Some(0), "{r}");
+    assert!(r.stderr.contains("projects[0].dir"), "{r}");
+    assert!(r.stderr.contains("does not exist"), "{r}");
+}
 
 #[test]
 fn tasks_add_list_retry_round_trip() {

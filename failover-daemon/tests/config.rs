@@ -524,3 +524,43 @@ fn ledger_is_off_unless_configured_and_its_keys_are_checked() {
         assert_eq!(err.key.as_deref(), Some(key), "{bad}: {err}");
     }
 }
+
+/// What a client finds in a config file (the socket, the served projects) is what the daemon
+/// resolves from it, and the rest of the file is not needed for it.
+#[test]
+fn clients_find_the_socket_and_projects_by_the_daemons_rules() {
+    use failover_daemon::config::{control_socket, served_projects_in};
+    let dir = tree();
+    std::fs::create_dir_all(dir.path().join("proj")).unwrap();
+    let home = dir.path().to_path_buf();
+    let env = move |k: &str| match k {
+        "HOME" => Some(home.display().to_string()),
+        _ => None,
+    };
+    let file = dir.path().join("config.toml");
+    let text = format!(
+        "state_dir = \"state\"\n{MINIMAL}\n[[projects]]\ndir = \"~/proj\"\n[[projects]]\ndir = \"proj\"\n"
+    );
+    std::fs::write(&file, &text).unwrap();
+    let full = DaemonConfig::load(&file, &env).unwrap();
+    assert_eq!(full.control.socket, dir.path().join("state/control.sock"));
+    assert_eq!(control_socket(&file, &env).unwrap(), full.control.socket);
+    assert_eq!(
+        served_projects_in(&file, &env).unwrap(),
+        vec![dir.path().join("proj")]
+    );
+
+    // A file too incomplete to run a daemon still says where its socket would be.
+    std::fs::write(&file, "[control]\nsocket = \"~/ctl.sock\"\n").unwrap();
+    assert_eq!(
+        control_socket(&file, &env).unwrap(),
+        dir.path().join("ctl.sock")
+    );
+    // What the daemon refuses, the client is told, with the key.
+    std::fs::write(&file, "[control]\nsokcet = \"x\"\n").unwrap();
+    let e = control_socket(&file, &env).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("sokcet"), "{e}");
+    std::fs::write(&file, "[[projects]]\ndir = \"gone\"\n").unwrap();
+    let e = served_projects_in(&file, &env).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("projects[0].dir"), "{e}");
+}

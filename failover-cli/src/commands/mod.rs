@@ -36,10 +36,19 @@ pub(crate) struct Ctx {
 impl Ctx {
     fn new(g: &GlobalArgs) -> Result<Self, CliError> {
         let config = g.config.clone().unwrap_or_else(paths::default_config_file);
-        let socket = g
-            .socket
-            .clone()
-            .unwrap_or_else(|| paths::socket_for_config(&config));
+        let socket = match &g.socket {
+            Some(s) => s.clone(),
+            None => {
+                let (socket, refused) = paths::socket_for_config(&config);
+                if let Some(e) = refused {
+                    crate::render::err_line(&format!(
+                        "warning: {e}\nwarning: looking for the daemon at the default socket {}",
+                        socket.display()
+                    ));
+                }
+                socket
+            }
+        };
         let endpoint = match &g.tcp {
             Some(addr) => {
                 let file = g.token_file.as_ref().ok_or_else(|| {

@@ -1,7 +1,7 @@
 //! `tasks list|add|retry`: a thin layer over the file-based queue
 //! (`failover_daemon::queue::ops`). The files are the queue, so these work whether or not the
 //! daemon runs. The projects are `--project DIR`, else the ones the daemon serves
-//! ([`failover_daemon::config::served_projects`] over the config file: with only `--socket`
+//! ([`failover_daemon::config::served_projects_in`] the config file: with only `--socket`
 //! given, the running daemon's own config file).
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use failover_daemon::queue::{DEFAULT_MAX_TASK_BYTES, QueueError, ops, task};
 use crate::args::{TasksAction, TasksArgs};
 use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::paths::{expand_tilde, tilde};
+use crate::paths::tilde;
 use crate::render::{self, Table};
 
 /// Runs `tasks`.
@@ -226,33 +226,19 @@ fn projects(ctx: &Ctx, project: Option<&Path>) -> Result<Vec<PathBuf>, CliError>
         .map_err(|why| CliError::Usage(format!("no --project given and {why}; pass --project DIR")))
 }
 
-/// The projects the config file serves, or why they are unknown.
+/// The projects the config file serves (by the daemon's own rules,
+/// [`failover_daemon::config::served_projects_in`]), or why they are unknown.
 fn served(ctx: &Ctx) -> Result<Vec<PathBuf>, String> {
-    let file = ctx.config.display();
-    let text = std::fs::read_to_string(&ctx.config)
-        .map_err(|e| format!("the config file {file} cannot be read ({e})"))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| format!("the config file {file} is not valid TOML ({e})"))?;
-    let base = ctx.config.parent().unwrap_or(Path::new("."));
-    let dirs = |key: &str| -> Vec<PathBuf> {
-        table
-            .get(key)
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.get("dir")?.as_str())
-            .map(|d| {
-                let p = expand_tilde(d);
-                if p.is_absolute() { p } else { base.join(p) }
-            })
-            .collect()
-    };
-    let out = failover_daemon::config::served_projects(&dirs("projects"));
+    let out = failover_daemon::config::served_projects_in(
+        &ctx.config,
+        &failover_daemon::config::ProcessEnv,
+    )
+    .map_err(|e| format!("the config file cannot be used ({e})"))?;
     if out.is_empty() {
         return Err(format!(
-            "the config file {file} lists no [[projects]]: a queue is served only in a dir \
-             listed there"
+            "the config file {} lists no [[projects]]: a queue is served only in a dir \
+             listed there",
+            ctx.config.display()
         ));
     }
     Ok(out)

@@ -41,15 +41,8 @@ use resolve::Resolver;
 impl DaemonConfig {
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path, env: &dyn Env) -> Result<Self, ConfigFileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            key: None,
-            message: format!("cannot read the configuration file: {e}"),
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let mut cfg = Self::parse(&text, path, base, env)?;
+        let text = read(path)?;
+        let mut cfg = Self::parse(&text, path, base_dir(path), env)?;
         cfg.file = Some(path.to_path_buf());
         Ok(cfg)
     }
@@ -62,20 +55,7 @@ impl DaemonConfig {
         base_dir: &Path,
         env: &dyn Env,
     ) -> Result<Self, ConfigFileError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
-            let (key, message) = describe_toml_error(e.message());
-            ConfigFileError {
-                file: file.to_path_buf(),
-                line,
-                column,
-                key,
-                message,
-            }
-        })?;
+        let raw = parse_raw(text, file)?;
         Resolver {
             text,
             file,
@@ -84,6 +64,74 @@ impl DaemonConfig {
         }
         .resolve(raw)
     }
+}
+
+/// The control socket a daemon started with the file at `path` listens on, by the daemon's
+/// own rules (`[control] socket`, else the default for its `state_dir`), without checking
+/// the rest of the file: clients find the daemon with it.
+pub fn control_socket(path: &Path, env: &dyn Env) -> Result<PathBuf, ConfigFileError> {
+    let text = read(path)?;
+    let raw = parse_raw(&text, path)?;
+    let r = Resolver {
+        text: &text,
+        file: path,
+        base_dir: base_dir(path),
+        env,
+    };
+    let state_dir = r.state_dir(raw.state_dir.as_ref())?;
+    r.socket(
+        raw.control.as_ref().and_then(|c| c.socket.as_ref()),
+        &state_dir,
+    )
+}
+
+/// The project directories a daemon started with the file at `path` serves
+/// ([`served_projects`] of its `[[projects]]`, each checked as the daemon checks it),
+/// without checking the rest of the file.
+pub fn served_projects_in(path: &Path, env: &dyn Env) -> Result<Vec<PathBuf>, ConfigFileError> {
+    let text = read(path)?;
+    let raw = parse_raw(&text, path)?;
+    let r = Resolver {
+        text: &text,
+        file: path,
+        base_dir: base_dir(path),
+        env,
+    };
+    Ok(served_projects(&r.projects(&raw.projects)?))
+}
+
+/// The file's text.
+fn read(path: &Path) -> Result<String, ConfigFileError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigFileError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot read the configuration file: {e}"),
+    })
+}
+
+/// What relative paths in the file at `path` are taken against: its directory.
+fn base_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// `text` as written, unknown keys refused; `file` names it in errors.
+fn parse_raw(text: &str, file: &Path) -> Result<RawConfig, ConfigFileError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_col(text, s.start))
+            .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        let (key, message) = describe_toml_error(e.message());
+        ConfigFileError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key,
+            message,
+        }
+    })
 }
 
 /// The project directories whose task queues are served: the `[[projects]]` dirs only. A
