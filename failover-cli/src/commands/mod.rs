@@ -1,5 +1,7 @@
-//! One module per subcommand. [`run`] builds what they share (the control-plane client, the
-//! config path) and dispatches.
+//! The subcommands, grouped by what they talk to: `control` holds the seven that ask the
+//! daemon (`status`, `accounts`, `sessions`, `swap`, `pause`, `resume`, `events`), the others
+//! one module each. [`run`] builds what they share (the control-plane client, the config
+//! path) and dispatches.
 
 pub(crate) mod control;
 mod demo;
