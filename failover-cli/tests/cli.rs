@@ -175,6 +175,23 @@ fn completions_mention_the_subcommands() {
 }
 
 #[test]
+fn completions_offer_the_account_names_the_daemon_reads() {
+    let sb = Sandbox::new();
+    let cfg = sb.path("c.toml");
+    let accounts = "[[accounts]]\nname = \"alpha-acct\"\nconfig_dir = \"~/a\"\n";
+    std::fs::write(&cfg, accounts).unwrap();
+    let r = run60(sb.cmd(["--config", cfg.to_str().unwrap(), "completions", "bash"]));
+    r.ok();
+    assert!(r.stdout.contains("alpha-acct"), "{r}");
+    // A file the daemon refuses offers none, and says why.
+    std::fs::write(&cfg, format!("{accounts}acounts = 1\n")).unwrap();
+    let r = run60(sb.cmd(["--config", cfg.to_str().unwrap(), "completions", "bash"]));
+    r.ok();
+    assert!(!r.stdout.contains("alpha-acct"), "{r}");
+    assert!(r.stderr.contains("unknown key 'acounts'"), "{r}");
+}
+
+#[test]
 fn man_renders_to_stdout_and_to_a_directory() {
     let sb = Sandbox::new();
     let r = run60(sb.cmd(["man"]));

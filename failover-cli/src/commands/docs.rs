@@ -60,18 +60,17 @@ pub(crate) fn man(args: &ManArgs) -> Result<(), CliError> {
     }
 }
 
-/// The `[[accounts]] name`s of a config file, read loosely; none when it cannot be read.
+/// The `[[accounts]] name`s of a config file, read by the daemon's rules
+/// ([`failover_daemon::config::read_raw`]); none when it cannot be read or is refused.
 fn account_names(config: &Path) -> Vec<String> {
-    let table = std::fs::read_to_string(config)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok());
-    table
-        .as_ref()
-        .and_then(|t| t.get("accounts")?.as_array().cloned())
+    failover_daemon::config::read_raw(config)
+        .map(|raw| {
+            raw.accounts
+                .iter()
+                .map(|a| a.name.get_ref().clone())
+                .collect()
+        })
         .unwrap_or_default()
-        .iter()
-        .filter_map(|a| a.get("name")?.as_str().map(str::to_owned))
-        .collect()
 }
 
 fn write_stdout(buf: &[u8]) -> Result<(), CliError> {

@@ -100,6 +100,12 @@ pub fn served_projects_in(path: &Path, env: &dyn Env) -> Result<Vec<PathBuf>, Co
     Ok(served_projects(&r.projects(&raw.projects)?))
 }
 
+/// The file at `path` exactly as written, read by the daemon's rules (unknown keys refused),
+/// nothing resolved or checked beyond that.
+pub fn read_raw(path: &Path) -> Result<RawConfig, ConfigFileError> {
+    parse_raw(&read(path)?, path)
+}
+
 /// The file's text.
 fn read(path: &Path) -> Result<String, ConfigFileError> {
     std::fs::read_to_string(path).map_err(|e| ConfigFileError {
