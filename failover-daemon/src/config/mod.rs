@@ -1,7 +1,7 @@
 //! The daemon's configuration: a TOML file read into [`RawConfig`] (exactly what the file
 //! says, unknown keys refused), then checked and resolved into [`DaemonConfig`] (paths
-//! expanded, defaults applied, directories verified, the engine's [`EngineConfig`] built and
-//! validated).
+//! expanded, defaults applied, directories verified, the engine's
+//! [`EngineConfig`](failover_core::EngineConfig) built and validated).
 //!
 //! Every error names the file, the line and column, and the key:
 //! `config.toml:12:1: unknown key 'acounts' (expected one of: ...)`,
