@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failover_core::{FailoverEngine, Notification, NotificationKind, PersistedState, Severity};
+use failover_queue::backend::{BackendDeliver, TranscriptLocator};
+use failover_queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -23,8 +25,6 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::notifiers::{NotifyHub, run_channel};
 use crate::prompts::TranscriptPrompts;
-use crate::queue::backend::{BackendDeliver, TranscriptLocator};
-use crate::queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
 use crate::state_store::{Loaded, StateStore};
 use crate::tasks::switcher::SwitchTimeouts;
 use crate::tasks::{self, Published, TaskExit, dispatcher};
@@ -337,7 +337,7 @@ impl Daemon {
             ));
         }
 
-        let (tasks_tx, tasks_rx) = watch::channel(crate::queue::dispatcher::CurrentTasks::new());
+        let (tasks_tx, tasks_rx) = watch::channel(failover_queue::dispatcher::CurrentTasks::new());
         {
             let (view_tx, view_rx) = watch::channel(SessionsView::default());
             set.spawn(named(
@@ -357,7 +357,7 @@ impl Daemon {
             let stop = shutdown.clone();
             set.spawn(named("task queue", async move {
                 if let Err(e) =
-                    crate::queue::dispatcher::run_publishing(
+                    failover_queue::dispatcher::run_publishing(
                         queue,
                         view_rx,
                         deliver,

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use failover_core::{AccountId, ClaudeSessionId, SessionId};
-use failover_daemon::queue::{
+use failover_queue::{
     Deliver, DeliverError, Delivery, Probe, Queue, QueueConfig, SessionView, SessionsView,
     dispatcher,
 };

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use failover_core::AccountId;
-use failover_daemon::queue::Probe;
+use failover_queue::Probe;
 use queue_support::*;
 
 const T: Duration = Duration::from_secs(10);
@@ -186,7 +186,7 @@ async fn refused_delivery_goes_back_to_the_inbox() {
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     drop_task(p, "t.md", b"x\n");
-    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
         sessions: vec![view("s0", p)],
     });
     let recorder = Recorder::default();

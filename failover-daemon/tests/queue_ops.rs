@@ -8,10 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use failover_core::SessionId;
-use failover_daemon::queue::janitor::{self, JanitorConfig};
-use failover_daemon::queue::ops::{self, TaskState};
-use failover_daemon::queue::records::ClaimRecordV1;
-use failover_daemon::queue::{BadTask, DEFAULT_MAX_TASK_BYTES, QueueError};
+use failover_queue::janitor::{self, JanitorConfig};
+use failover_queue::ops::{self, TaskState};
+use failover_queue::records::ClaimRecordV1;
+use failover_queue::{BadTask, DEFAULT_MAX_TASK_BYTES, QueueError};
 use jiff::{SignedDuration, Timestamp};
 use queue_support::*;
 

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use failover_core::{AccountId, SessionId};
-use failover_daemon::queue::Probe;
-use failover_daemon::queue::records::{ClaimRecordV1, OutcomeKind, PendingOutcome};
+use failover_queue::Probe;
+use failover_queue::records::{ClaimRecordV1, OutcomeKind, PendingOutcome};
 use jiff::Timestamp;
 use queue_support::*;
 
@@ -162,7 +162,7 @@ async fn delivered_claim_finished_while_down_is_done_after_the_probe() {
     claimed(p, "s0", "t.md", Some(&record("s0", "t.md", 1, true)));
     let recorder = Recorder::default();
     *recorder.probe.lock().unwrap() = Some(Probe::Received);
-    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
         sessions: vec![view("s0", p)],
     });
     let run = Running::start_with(config(vec![p.into()]), views, rx, recorder.clone());
@@ -228,7 +228,7 @@ async fn unknown_outcome_fails_rather_than_resending() {
     claimed(p, "s0", "t.md", Some(&record("s0", "t.md", 1, true)));
     let recorder = Recorder::default();
     *recorder.probe.lock().unwrap() = Some(Probe::Unknown);
-    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
         sessions: vec![view("s0", p)],
     });
     let run = Running::start_with(config(vec![p.into()]), views, rx, recorder.clone());

@@ -1,6 +1,6 @@
 //! The janitor: every `janitor.interval_secs`, prunes checkpoints older than
 //! `janitor.checkpoint_retention_hours`, and runs the task queue's janitor
-//! ([`crate::queue::janitor::run_once`]): claims of sessions that are gone go back to the
+//! ([`failover_queue::janitor::run_once`]): claims of sessions that are gone go back to the
 //! inbox, `done/` entries older than `queue.done_retention_hours` are archived. A failure is
 //! logged and tried again next time; a task that ran out of attempts is notified.
 //!
@@ -13,6 +13,7 @@ use std::time::Duration;
 use std::path::PathBuf;
 
 use failover_core::{Checkpointer, Notification, NotificationKind, Severity};
+use failover_queue::janitor::{JanitorConfig, run_once};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,6 @@ use crate::clock::Clock;
 use crate::config::{DaemonConfig, JanitorSettings};
 use crate::error::DaemonError;
 use crate::notifiers::NotifyHub;
-use crate::queue::janitor::{JanitorConfig, run_once};
 
 /// Longest a prune may take.
 pub const PRUNE_TIMEOUT: Duration = Duration::from_secs(60);

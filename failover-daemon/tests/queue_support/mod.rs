@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use failover_core::{AccountId, ClaudeSessionId, SessionId};
-use failover_daemon::queue::{
+use failover_queue::{
     Deliver, DeliverError, Delivery, FailedTask, Probe, Queue, QueueConfig, QueueError,
     SessionView, SessionsView, dispatcher,
 };

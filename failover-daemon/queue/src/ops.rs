@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::queue::fsio::{LinkOutcome, exists_nofollow, link_noclobber, remove_synced, sync_dir};
-use crate::queue::layout::{
+use crate::fsio::{LinkOutcome, exists_nofollow, link_noclobber, remove_synced, sync_dir};
+use crate::layout::{
     Layout, attempts_record_name, claim_record_name, free_name, is_record_name, result_record_name,
 };
-use crate::queue::records::{ClaimRecordV1, ResultRecordV1};
-use crate::queue::store::{Store, read_json};
-use crate::queue::task::{self, BadTask, TaskFile};
-use crate::queue::{DEFAULT_MAX_TASK_BYTES, QueueError};
+use crate::records::{ClaimRecordV1, ResultRecordV1};
+use crate::store::{Store, read_json};
+use crate::task::{self, BadTask, TaskFile};
+use crate::{DEFAULT_MAX_TASK_BYTES, QueueError};
 
 /// Where a task is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

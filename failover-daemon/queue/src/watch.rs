@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::queue::QueueError;
+use crate::QueueError;
 
 #[derive(Debug, Default)]
 struct Marks {

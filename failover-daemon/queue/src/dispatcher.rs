@@ -19,13 +19,13 @@ use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::queue::fsio::write_atomic;
-use crate::queue::records::{ClaimRecordV1, OutcomeKind, RECORD_VERSION};
-use crate::queue::status::{ProjectStatusV1, PublishedState, SessionStatusV1};
-use crate::queue::store::{Ending, Store, session_dir_ok};
-use crate::queue::task::{TaskMeta, inspect};
-use crate::queue::watch::InboxWatcher;
-use crate::queue::{
+use crate::fsio::write_atomic;
+use crate::records::{ClaimRecordV1, OutcomeKind, RECORD_VERSION};
+use crate::status::{ProjectStatusV1, PublishedState, SessionStatusV1};
+use crate::store::{Ending, Store, session_dir_ok};
+use crate::task::{TaskMeta, inspect};
+use crate::watch::InboxWatcher;
+use crate::{
     Deliver, DeliverError, Delivery, FailedTask, Probe, Queue, QueueError, SessionView,
     SessionsView,
 };
@@ -61,7 +61,7 @@ fn next_check(now: Instant, quiet: Duration) -> Instant {
 /// Runs the dispatcher until `shutdown` completes or the sessions channel closes.
 ///
 /// Serves the queues of the configured projects
-/// ([`QueueConfig::projects`](crate::queue::QueueConfig::projects)) only; a session takes
+/// ([`QueueConfig::projects`](crate::QueueConfig::projects)) only; a session takes
 /// tasks from the project that is its directory. Starts by recovering every project's queue
 /// from whatever a previous run left, and scanning every inbox. Errors on single files are
 /// logged and retried; only a watcher that cannot start ends it with an error.
@@ -886,7 +886,7 @@ impl Core {
         // Re-read from the claimed name: the file is ours now and cannot change under us by
         // a rename any more.
         let checked = std::fs::symlink_metadata(&path)
-            .map_err(|e| crate::queue::task::BadTask::Unreadable(e.to_string()))
+            .map_err(|e| crate::task::BadTask::Unreadable(e.to_string()))
             .and_then(|meta| {
                 let used = store.attempts_used(&task_name, &meta);
                 inspect(

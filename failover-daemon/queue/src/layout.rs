@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::queue::fsio::exists_nofollow;
+use crate::fsio::exists_nofollow;
 
 /// The queue's directory inside a project.
 pub const QUEUE_DIR: &str = ".agent-queue";

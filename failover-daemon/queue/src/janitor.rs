@@ -11,11 +11,11 @@ use failover_core::SessionId;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::queue::QueueError;
-use crate::queue::fsio::{exists_nofollow, remove_synced, rename_synced};
-use crate::queue::layout::{free_name, is_record_name, result_record_name};
-use crate::queue::records::{AttemptsRecordV1, OutcomeKind, ResultRecordV1};
-use crate::queue::store::{Store, read_json};
+use crate::QueueError;
+use crate::fsio::{exists_nofollow, remove_synced, rename_synced};
+use crate::layout::{free_name, is_record_name, result_record_name};
+use crate::records::{AttemptsRecordV1, OutcomeKind, ResultRecordV1};
+use crate::store::{Store, read_json};
 
 /// What the janitor keeps and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,15 +12,15 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::queue::QueueError;
-use crate::queue::fsio::{
+use crate::QueueError;
+use crate::fsio::{
     LinkOutcome, exists_nofollow, link_noclobber, remove_synced, rename_synced, same_file,
     write_atomic,
 };
-use crate::queue::layout::{
+use crate::layout::{
     Layout, attempts_record_name, claim_record_name, free_name, is_record_name, result_record_name,
 };
-use crate::queue::records::{
+use crate::records::{
     AttemptsRecordV1, ClaimRecordV1, OutcomeKind, PendingOutcome, RECORD_VERSION, ResultKind,
     ResultRecordV1,
 };

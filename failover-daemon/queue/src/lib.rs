@@ -9,7 +9,7 @@
 //! a write-ahead *claim record* says what has happened to it; it is rewritten (temp file,
 //! `fsync`, rename) *before* each step it announces, most importantly before the prompt is
 //! sent, so a restarted dispatcher never sends a task twice. Every crash window and its
-//! recovery is listed in `failover-daemon/QUEUE.md`.
+//! recovery is listed in `failover-daemon/queue/QUEUE.md`.
 //!
 //! - [`dispatcher::run`] owns the queue while the daemon runs: it watches inboxes with
 //!   `notify`, follows sessions through a `watch` channel of [`SessionsView`], and delivers
