@@ -337,7 +337,7 @@ impl Daemon {
             ));
         }
 
-        let (tasks_tx, tasks_rx) = watch::channel(failover_queue::dispatcher::CurrentTasks::new());
+        let (tasks_tx, tasks_rx) = watch::channel(failover_queue::runner::CurrentTasks::new());
         {
             let (view_tx, view_rx) = watch::channel(SessionsView::default());
             set.spawn(named(
@@ -357,7 +357,7 @@ impl Daemon {
             let stop = shutdown.clone();
             set.spawn(named("task queue", async move {
                 if let Err(e) =
-                    failover_queue::dispatcher::run_publishing(
+                    failover_queue::runner::run_publishing(
                         queue,
                         view_rx,
                         deliver,

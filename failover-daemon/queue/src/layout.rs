@@ -53,7 +53,7 @@ impl Layout {
     pub fn failed(&self) -> PathBuf {
         self.root.join("failed")
     }
-    /// Old `done/` entries moved away by the janitor.
+    /// Old `done/` entries moved away by the sweep.
     pub fn archive(&self) -> PathBuf {
         self.root.join("archive")
     }

@@ -8,20 +8,20 @@
 //! whoever renames first owns it) → `done/` or `failed/`, or back to `inbox/`. Beside a claim,
 //! a write-ahead *claim record* says what has happened to it; it is rewritten (temp file,
 //! `fsync`, rename) *before* each step it announces, most importantly before the prompt is
-//! sent, so a restarted dispatcher never sends a task twice. Every crash window and its
+//! sent, so a restarted runner never sends a task twice. Every crash window and its
 //! recovery is listed in `failover-daemon/queue/QUEUE.md`.
 //!
-//! - [`dispatcher::run`] owns the queue while the daemon runs: it watches inboxes with
+//! - [`runner::run`] owns the queue while the daemon runs: it watches inboxes with
 //!   `notify`, follows sessions through a `watch` channel of [`SessionsView`], and delivers
 //!   prompts through a [`Deliver`].
-//! - [`janitor::run_once`] sends back claims of sessions that are gone and archives old
+//! - [`sweep::run_once`] sends back claims of sessions that are gone and archives old
 //!   `done/` entries.
 //! - [`ops`] lists, adds and retries tasks straight on the files, for the CLI (no daemon
 //!   needed).
 //! - [`backend::BackendDeliver`] is the [`Deliver`] for real sessions: `send_input` to type the
 //!   prompt, [`probe::transcript_probe`] to tell after a restart whether it arrived.
 //!
-//! The dispatcher does its file operations (renames, small record writes, `fsync`s) in line on
+//! The runner does its file operations (renames, small record writes, `fsync`s) in line on
 //! its own task, in `block_in_place` on a multi-thread runtime (so the worker thread's other
 //! tasks move elsewhere first), rather than shipping them to a blocking pool: keeping them in
 //! line keeps every step's order obvious. A very slow disk delays the queue, not the engine.
@@ -29,17 +29,19 @@
 //! What it deliberately does not do: run tasks itself, or decide anything about accounts (a
 //! task interrupted by a failover stays claimed; the engine replays the prompt).
 
+#![deny(missing_docs)]
+
 pub mod backend;
-pub mod dispatcher;
 mod fsio;
-pub mod janitor;
 pub mod layout;
 pub mod ops;
 pub mod probe;
 pub mod records;
+pub mod runner;
 mod session;
 pub mod status;
 mod store;
+pub mod sweep;
 pub mod task;
 mod watch;
 
@@ -102,11 +104,11 @@ pub struct FailedTask {
     pub reason: String,
 }
 
-/// Called (on the dispatcher's task; keep it quick, e.g. a `try_send`) when a task fails for
+/// Called (on the runner's task; keep it quick, e.g. a `try_send`) when a task fails for
 /// good.
 pub type FailureHook = Arc<dyn Fn(&FailedTask) + Send + Sync>;
 
-/// The queue: its configuration and hooks. Pass it to [`dispatcher::run`].
+/// The queue: its configuration and hooks. Pass it to [`runner::run`].
 #[derive(Clone)]
 pub struct Queue {
     /// The configuration.

@@ -170,9 +170,9 @@ pub struct Added {
 
 static ADD_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Copies `file` into `project`'s inbox, after checking it as the dispatcher would (size,
+/// Copies `file` into `project`'s inbox, after checking it as the runner would (size,
 /// UTF-8, front matter, `.md` name). The copy is written to `tmp/`, `fsync`ed, then linked
-/// into the inbox under a free name, so the dispatcher never sees it half-written and never
+/// into the inbox under a free name, so the runner never sees it half-written and never
 /// loses a task already there.
 pub fn add(project: &Path, file: &Path, max_bytes: u64) -> Result<Added, QueueError> {
     let bad = |reason| QueueError::BadTask {
@@ -282,7 +282,7 @@ pub struct Retried {
 /// reset. Searched in every project's `failed/`; a name found in several is refused.
 ///
 /// The task is linked into the inbox first, then its `failed/` name and record are removed:
-/// a crash in between leaves two names for one file, which the dispatcher's recovery resolves
+/// a crash in between leaves two names for one file, which the runner's recovery resolves
 /// by dropping the `failed/` one.
 pub fn retry(projects: &[PathBuf], id: &str) -> Result<Retried, QueueError> {
     check_id(id)?;

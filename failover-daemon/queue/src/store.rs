@@ -30,7 +30,7 @@ pub(crate) fn session_dir_ok(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/') && name.len() <= 200
 }
 
-/// The end state of a claim, as decided by the dispatcher or the janitor.
+/// The end state of a claim, as decided by the runner or the sweep.
 #[derive(Debug)]
 pub(crate) struct Ending {
     pub(crate) kind: OutcomeKind,
@@ -392,7 +392,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Ends every claim of `session` (the janitor, when the session is gone): recorded
+    /// Ends every claim of `session` (the sweep, when the session is gone): recorded
     /// outcomes are finished; claims never delivered go back to the inbox with no attempt
     /// used; delivered ones go back with one used, or to `failed/` when out of attempts.
     /// Returns each task's new name and where it went.

@@ -61,7 +61,7 @@ impl InboxWatcher {
                 }
                 _ => cb_marks.rescan_all.store(true, Ordering::SeqCst),
             }
-            // Full means a wake-up is already pending; closed means the dispatcher is gone.
+            // Full means a wake-up is already pending; closed means the runner is gone.
             let _ = wake.try_send(());
         })
         .map_err(|source| QueueError::Watch {

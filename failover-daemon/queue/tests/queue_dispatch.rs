@@ -1,4 +1,4 @@
-//! The dispatcher against simulated sessions: priority, targeting, failover, session death,
+//! The runner against simulated sessions: priority, targeting, failover, session death,
 //! refused delivery, status publishing, and files still being written.
 
 mod queue_support;
@@ -363,7 +363,7 @@ async fn replaced_conversation_sends_the_task_back() {
     run.stop().await;
 }
 
-/// The dispatcher also runs on a current-thread runtime (file work then runs in line).
+/// The runner also runs on a current-thread runtime (file work then runs in line).
 #[tokio::test]
 async fn runs_on_a_current_thread_runtime() {
     let project = tempfile::tempdir().unwrap();
@@ -379,7 +379,7 @@ async fn runs_on_a_current_thread_runtime() {
     run.stop().await;
 }
 
-/// A task dropped while the dispatcher idles is seen through the inbox watcher: nothing else
+/// A task dropped while the runner idles is seen through the inbox watcher: nothing else
 /// (no session change, no timer) happens to wake it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_dropped_later_is_seen_through_the_watcher() {

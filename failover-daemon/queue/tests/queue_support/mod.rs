@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use failover_core::{AccountId, ClaudeSessionId, SessionId};
 use failover_queue::{
     Deliver, DeliverError, Delivery, FailedTask, Probe, Queue, QueueConfig, QueueError,
-    SessionView, SessionsView, dispatcher,
+    SessionView, SessionsView, runner,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -156,7 +156,7 @@ pub fn simulate_sessions(
     })
 }
 
-/// A running dispatcher.
+/// A queue runner, running.
 pub struct Running {
     pub views: watch::Sender<SessionsView>,
     pub recorder: Recorder,
@@ -174,7 +174,7 @@ pub fn config(projects: Vec<PathBuf>) -> QueueConfig {
 }
 
 impl Running {
-    /// Starts the dispatcher over `sessions`; with `turn`, sessions are simulated.
+    /// Starts the runner over `sessions`; with `turn`, sessions are simulated.
     pub fn start(config: QueueConfig, sessions: Vec<SessionView>, turn: Option<Duration>) -> Self {
         let (views, rx) = watch::channel(SessionsView { sessions });
         let mut recorder = Recorder::default();
@@ -199,7 +199,7 @@ impl Running {
         }));
         let (stop, stopped) = oneshot::channel::<()>();
         let deliver: Arc<dyn Deliver> = Arc::new(recorder.clone());
-        let handle = tokio::spawn(dispatcher::run(queue, rx, deliver, async {
+        let handle = tokio::spawn(runner::run(queue, rx, deliver, async {
             let _ = stopped.await;
         }));
         Self {
@@ -220,7 +220,7 @@ impl Running {
         });
     }
 
-    /// Stops the dispatcher and checks it ended cleanly.
+    /// Stops the runner and checks it ended cleanly.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -1,4 +1,4 @@
-//! The dispatcher task: hands inbox tasks to idle sessions and follows each claim to its end.
+//! The queue runner: hands inbox tasks to idle sessions and follows each claim to its end.
 //!
 //! One task owns every project's queue while the daemon runs. It wakes on three things: the
 //! sessions view changed, an inbox changed (a `notify` wake-up), or a deadline passed (a
@@ -58,7 +58,7 @@ fn next_check(now: Instant, quiet: Duration) -> Instant {
     }
 }
 
-/// Runs the dispatcher until `shutdown` completes or the sessions channel closes.
+/// Runs the queue until `shutdown` completes or the sessions channel closes.
 ///
 /// Serves the queues of the configured projects
 /// ([`QueueConfig::projects`](crate::QueueConfig::projects)) only; a session takes
@@ -201,7 +201,9 @@ struct Active {
     next_check: Instant,
 }
 
-enum Verdict {
+/// What a step does with a delivered claim, judged from its session's view (not the core's
+/// quota `Verdict`).
+enum DeliveryVerdict {
     Wait,
     Done,
     Dead,
@@ -211,7 +213,7 @@ enum Verdict {
     Check,
 }
 
-/// The dispatcher's state; every method is plain code over the files, driven by [`run`].
+/// The runner's state; every method is plain code over the files, driven by [`run`].
 struct Core {
     queue: Queue,
     watcher: InboxWatcher,
@@ -506,28 +508,28 @@ impl Core {
                 .store
                 .claimed_path(&name, &active.record.task);
             if claimed.symlink_metadata().is_err() {
-                // Sent back by the janitor (session gone) while we were not looking.
+                // Sent back by the sweep (session gone) while we were not looking.
                 self.active.remove(&name);
                 continue;
             }
             let verdict = match &view {
-                None => Verdict::Wait,
+                None => DeliveryVerdict::Wait,
                 Some(v) if v.mid_swap => {
                     active.account = v.account.clone();
                     active.saw_working = false;
                     active.baseline = Some(v.turns_started);
                     active.quiet_since = now;
                     active.next_check = next_check(now, Duration::ZERO);
-                    Verdict::Wait
+                    DeliveryVerdict::Wait
                 }
-                Some(v) if !v.alive => Verdict::Dead,
+                Some(v) if !v.alive => DeliveryVerdict::Dead,
                 Some(v)
                     if active.record.claude_session.is_some()
                         && v.claude_session.is_some()
                         && v.claude_session != active.record.claude_session =>
                 {
                     // Relaunched into a new conversation: the one holding the task is gone.
-                    Verdict::Dead
+                    DeliveryVerdict::Dead
                 }
                 Some(v) => {
                     if v.account != active.account {
@@ -543,25 +545,25 @@ impl Core {
                     if !v.idle {
                         active.saw_working = true;
                         active.quiet_since = now;
-                        Verdict::Wait
+                        DeliveryVerdict::Wait
                     } else if active.saw_working || v.turns_started > base {
-                        Verdict::Done
+                        DeliveryVerdict::Done
                     } else if now.saturating_duration_since(active.quiet_since) >= unconfirmed_after
                     {
-                        Verdict::Probe
+                        DeliveryVerdict::Probe
                     } else if now >= active.next_check {
-                        Verdict::Check
+                        DeliveryVerdict::Check
                     } else {
-                        Verdict::Wait
+                        DeliveryVerdict::Wait
                     }
                 }
             };
             match verdict {
-                Verdict::Wait => {}
-                Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
-                Verdict::Dead => blocking(|| self.session_died(&name)),
-                Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
-                Verdict::Check => self.check(&name, view.as_ref(), deliver).await,
+                DeliveryVerdict::Wait => {}
+                DeliveryVerdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
+                DeliveryVerdict::Dead => blocking(|| self.session_died(&name)),
+                DeliveryVerdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
+                DeliveryVerdict::Check => self.check(&name, view.as_ref(), deliver).await,
             }
         }
     }
