@@ -506,12 +506,14 @@ impl Daemon {
     }
 }
 
-/// The task queue over the configured projects, notifying tasks that fail for good.
+/// The task queue over the configured projects, on the daemon's clock, notifying tasks that
+/// fail for good.
 fn build_queue(config: &DaemonConfig, hub: Arc<NotifyHub>, clock: Clock) -> Queue {
     let mut qc = QueueConfig::new(config.queue.projects.clone());
     qc.max_task_bytes = config.queue.max_task_bytes;
     qc.default_max_attempts = config.queue.max_attempts;
-    Queue::new(qc).with_failure_hook(Arc::new(move |f: &FailedTask| {
+    let queue = Queue::new(qc).with_clock(Arc::new(clock));
+    queue.with_failure_hook(Arc::new(move |f: &FailedTask| {
         let at = clock.now();
         hub.submit(
             Notification {

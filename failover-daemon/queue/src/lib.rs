@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+mod clock;
 mod fsio;
 pub mod layout;
 pub mod ops;
@@ -49,6 +50,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use clock::{Clock, SystemClock};
 pub use session::{Deliver, DeliverError, Delivery, Probe, SessionView, SessionsView};
 pub use task::{BadTask, TaskMeta};
 
@@ -114,6 +116,7 @@ pub struct Queue {
     /// The configuration.
     pub config: QueueConfig,
     on_failed: Option<FailureHook>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -121,17 +124,30 @@ impl std::fmt::Debug for Queue {
         f.debug_struct("Queue")
             .field("config", &self.config)
             .field("on_failed", &self.on_failed.is_some())
+            .field("clock", &self.clock)
             .finish()
     }
 }
 
 impl Queue {
-    /// A queue with no hooks.
+    /// A queue with no hooks, on the system clock.
     pub fn new(config: QueueConfig) -> Self {
         Self {
             config,
             on_failed: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads the time it records (claims, deliveries, endings, rejections) from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, by its clock.
+    pub(crate) fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
     }
 
     /// Calls `hook` whenever a claimed task fails for good (out of attempts or unknown

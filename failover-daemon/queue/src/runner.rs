@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use failover_core::{AccountId, SessionId};
-use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -308,7 +307,7 @@ impl Core {
     /// follows its delivered claims.
     fn recover(&mut self, idx: usize) {
         let now = Instant::now();
-        match self.projects[idx].store.recover(Timestamp::now()) {
+        match self.projects[idx].store.recover(self.queue.now()) {
             Ok(recovered) => {
                 self.projects[idx].retry_at = None;
                 for record in recovered.delivered {
@@ -484,7 +483,7 @@ impl Core {
                 }
                 Err(bad) => {
                     p.inbox.remove(&name);
-                    match p.store.reject(&name, &bad.to_string(), Timestamp::now()) {
+                    match p.store.reject(&name, &bad.to_string(), self.queue.now()) {
                         Ok(dest) => tracing::warn!(task = %dest, reason = %bad,
                             "queue: rejected a task file"),
                         Err(e) => log_err("cannot reject a bad task file", &e),
@@ -581,7 +580,7 @@ impl Core {
             claude_session: view.and_then(|v| v.claude_session.clone()),
         };
         let store = &self.projects[a.project].store;
-        match store.finish(&mut a.record, ending, Timestamp::now()) {
+        match store.finish(&mut a.record, ending, self.queue.now()) {
             Ok(dest) => tracing::info!(task = %dest, session = %name, "queue: task done"),
             Err(e) => {
                 log_err("cannot finish a done task; will retry", &e);
@@ -629,7 +628,7 @@ impl Core {
         };
         let session = record.session.clone();
         let store = &self.projects[project].store;
-        match store.finish(&mut record, ending, Timestamp::now()) {
+        match store.finish(&mut record, ending, self.queue.now()) {
             Ok(dest) => {
                 let kind_name = match kind {
                     OutcomeKind::Done => "done",
@@ -872,7 +871,7 @@ impl Core {
             return Ok(None);
         }
         let path = store.claimed_path(&session.name, &task_name);
-        let now = Timestamp::now();
+        let now = self.queue.now();
         let mut record = ClaimRecordV1 {
             version: RECORD_VERSION,
             task: task_name.clone(),
@@ -921,7 +920,7 @@ impl Core {
             .max(record.attempt);
         store.write_claim(&record)?;
         // Recorded as delivered BEFORE sending: a crash after this never sends it again.
-        let recorded_at = Timestamp::now();
+        let recorded_at = self.queue.now();
         record.delivered_at = Some(recorded_at);
         store.write_claim(&record)?;
         let delivery = Delivery {

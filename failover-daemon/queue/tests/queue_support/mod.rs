@@ -176,6 +176,11 @@ pub fn config(projects: Vec<PathBuf>) -> QueueConfig {
 impl Running {
     /// Starts the runner over `sessions`; with `turn`, sessions are simulated.
     pub fn start(config: QueueConfig, sessions: Vec<SessionView>, turn: Option<Duration>) -> Self {
+        Self::start_queue(Queue::new(config), sessions, turn)
+    }
+
+    /// [`Running::start`] with a queue built by the caller (e.g. on a clock of its own).
+    pub fn start_queue(queue: Queue, sessions: Vec<SessionView>, turn: Option<Duration>) -> Self {
         let (views, rx) = watch::channel(SessionsView { sessions });
         let mut recorder = Recorder::default();
         if let Some(turn) = turn {
@@ -183,7 +188,7 @@ impl Running {
             recorder.feed = Some(tx);
             simulate_sessions(views.clone(), feed, turn);
         }
-        Self::start_with(config, views, rx, recorder)
+        Self::run(queue, views, rx, recorder)
     }
 
     pub fn start_with(
@@ -192,9 +197,18 @@ impl Running {
         rx: watch::Receiver<SessionsView>,
         recorder: Recorder,
     ) -> Self {
+        Self::run(Queue::new(config), views, rx, recorder)
+    }
+
+    fn run(
+        queue: Queue,
+        views: watch::Sender<SessionsView>,
+        rx: watch::Receiver<SessionsView>,
+        recorder: Recorder,
+    ) -> Self {
         let failed = Arc::new(Mutex::new(Vec::new()));
         let hook_failed = Arc::clone(&failed);
-        let queue = Queue::new(config).with_failure_hook(Arc::new(move |f: &FailedTask| {
+        let queue = queue.with_failure_hook(Arc::new(move |f: &FailedTask| {
             hook_failed.lock().unwrap().push(f.clone())
         }));
         let (stop, stopped) = oneshot::channel::<()>();
