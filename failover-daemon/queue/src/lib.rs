@@ -32,7 +32,6 @@
 #![deny(missing_docs)]
 
 pub mod backend;
-mod clock;
 mod fsio;
 pub mod layout;
 pub mod ops;
@@ -50,7 +49,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use clock::{Clock, SystemClock};
 pub use session::{Deliver, DeliverError, Delivery, Probe, SessionView, SessionsView};
 pub use task::{BadTask, TaskMeta};
 
@@ -90,6 +88,31 @@ impl QueueConfig {
             unconfirmed_after: Duration::from_secs(60),
             deliver_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+/// The wall-clock time of the process running the queue: where it reads the time it records
+/// (when a task was claimed, delivered, ended or rejected). The daemon passes its own clock,
+/// so a test that controls the daemon's time controls these records too. Two readings stay
+/// on other clocks on purpose: timers (settling, probing, retrying) run on tokio's monotonic
+/// clock, and a file's age is measured against the system clock that stamped it.
+///
+/// It should follow the system's wall clock closely in production: a delivery's recorded time
+/// is compared with the timestamps Claude Code writes in its transcript
+/// ([`transcript_probe`](crate::probe::transcript_probe)).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time.
+    fn now(&self) -> jiff::Timestamp;
+}
+
+/// The system's wall clock: what [`Queue::new`](crate::Queue::new) uses until
+/// [`Queue::with_clock`](crate::Queue::with_clock) says otherwise.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
     }
 }
 
