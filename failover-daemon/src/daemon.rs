@@ -20,14 +20,13 @@ use crate::config::{DaemonConfig, Env, ProcessEnv};
 use crate::deps::Deps;
 use crate::error::DaemonError;
 use crate::handle::DaemonHandle;
-use crate::http::convert::DaemonFacts;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::notifiers::{NotifyHub, run_channel};
 use crate::prompts::TranscriptPrompts;
 use crate::state_store::{Loaded, StateStore};
 use crate::tasks::switcher::SwitchTimeouts;
-use crate::tasks::{self, Published, TaskExit, dispatcher};
+use crate::tasks::{self, DaemonFacts, Published, TaskExit, dispatcher};
 
 /// How long in-flight effects may take to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
