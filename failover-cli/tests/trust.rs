@@ -294,7 +294,7 @@ fn subcommand_help_lists_its_own_flags_first() {
 
 #[test]
 fn tasks_say_why_and_refuse_what_would_never_run() {
-    use failover_daemon::queue::layout::{claim_record_name, result_record_name};
+    use failover_queue::layout::{claim_record_name, result_record_name};
     let sb = Sandbox::new();
     let project = sb.path("src/proj");
     std::fs::create_dir_all(&project).unwrap();

@@ -47,3 +47,14 @@ impl Clock {
         self.now().saturating_since(then)
     }
 }
+
+/// The task queue records claims, deliveries and endings at the daemon's time.
+impl failover_queue::Clock for Clock {
+    fn now(&self) -> jiff::Timestamp {
+        let ms = self.now().0.clamp(
+            jiff::Timestamp::MIN.as_millisecond(),
+            jiff::Timestamp::MAX.as_millisecond(),
+        );
+        jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+}

@@ -21,17 +21,16 @@ use crate::config::{ControlSettings, DaemonConfig, Env, ProcessEnv};
 use crate::deps::Deps;
 use crate::error::DaemonError;
 use crate::handle::DaemonHandle;
-use crate::http::convert::DaemonFacts;
 use crate::http::{self, AppState};
 use crate::ledger::LedgerJob;
 use crate::metrics::Metrics;
 use crate::notifiers::{NotifyHub, run_channel};
 use crate::prompts::TranscriptPrompts;
-use crate::queue::backend::{BackendDeliver, TranscriptLocator};
-use crate::queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
+use failover_queue::backend::{BackendDeliver, TranscriptLocator};
+use failover_queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
 use crate::state_store::{Loaded, StateStore};
 use crate::tasks::switcher::SwitchTimeouts;
-use crate::tasks::{self, Published, TaskExit, dispatcher};
+use crate::tasks::{self, DaemonFacts, Published, TaskExit, dispatcher};
 
 /// How long in-flight effects may take to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -535,8 +534,8 @@ fn spawn_queue(
     set: &mut JoinSet<TaskExit>,
     config: &DaemonConfig,
     w: QueueWiring,
-) -> watch::Receiver<crate::queue::dispatcher::CurrentTasks> {
-    let (tasks_tx, tasks_rx) = watch::channel(crate::queue::dispatcher::CurrentTasks::new());
+) -> watch::Receiver<failover_queue::runner::CurrentTasks> {
+    let (tasks_tx, tasks_rx) = watch::channel(failover_queue::runner::CurrentTasks::new());
     let (view_tx, view_rx) = watch::channel(SessionsView::default());
     set.spawn(named(
         "queue view",
@@ -549,7 +548,7 @@ fn spawn_queue(
     ));
     let stop = w.shutdown;
     set.spawn(named("task queue", async move {
-        if let Err(e) = crate::queue::dispatcher::run_publishing(
+        if let Err(e) = failover_queue::runner::run_publishing(
             queue,
             view_rx,
             deliver,
@@ -617,7 +616,8 @@ fn build_queue(config: &DaemonConfig, hub: Arc<NotifyHub>, clock: Clock) -> Queu
     let mut qc = QueueConfig::new(config.queue.projects.clone());
     qc.max_task_bytes = config.queue.max_task_bytes;
     qc.default_max_attempts = config.queue.max_attempts;
-    Queue::new(qc).with_failure_hook(Arc::new(move |f: &FailedTask| {
+    let queue = Queue::new(qc).with_clock(Arc::new(clock));
+    queue.with_failure_hook(Arc::new(move |f: &FailedTask| {
         let at = clock.now();
         hub.submit(
             Notification {

@@ -41,7 +41,7 @@ pub struct DaemonHandle {
     pub(crate) tcp: Option<SocketAddr>,
     pub(crate) settings: crate::settings_check::SettingsCheck,
     /// Which queued task each session holds (empty without a task queue).
-    pub(crate) tasks: watch::Receiver<crate::queue::dispatcher::CurrentTasks>,
+    pub(crate) tasks: watch::Receiver<failover_queue::runner::CurrentTasks>,
 }
 
 impl DaemonHandle {
@@ -66,7 +66,7 @@ impl DaemonHandle {
     }
 
     /// Which queued task each session holds.
-    pub fn current_tasks(&self) -> crate::queue::dispatcher::CurrentTasks {
+    pub fn current_tasks(&self) -> failover_queue::runner::CurrentTasks {
         self.tasks.borrow().clone()
     }
 

@@ -33,7 +33,6 @@ pub mod notifiers;
 pub mod observe;
 pub mod production;
 pub mod prompts;
-pub mod queue;
 pub mod secret_file;
 pub mod settings_check;
 pub mod state_store;

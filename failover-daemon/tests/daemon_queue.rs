@@ -71,6 +71,14 @@ async fn a_queued_task_is_delivered_to_the_idle_session_and_finished() {
         handle.current_tasks().is_empty()
     })
     .await;
+    // Its record carries the daemon's time (its clock starts at T0), not the system's.
+    let record: failover_queue::records::ResultRecordV1 =
+        serde_json::from_slice(&std::fs::read(queue.join("done/fix-parser.result.json")).unwrap())
+            .unwrap();
+    let daemon_time = T0.to_timestamp().unwrap()..=handle.clock().now().to_timestamp().unwrap();
+    for at in [record.started_at.unwrap(), record.ended_at] {
+        assert!(daemon_time.contains(&at), "{at} not in {daemon_time:?}");
+    }
     // Delivered exactly once.
     let inputs = fakes.backend.session(&s).unwrap().inputs;
     assert_eq!(

@@ -322,7 +322,7 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
     let engine = failover_core::FailoverEngine::new(config.engine.clone()).unwrap();
     let (_status_tx, status_rx) = watch::channel(Arc::new(Published {
         snapshot: engine.snapshot(),
-        facts: failover_daemon::http::convert::DaemonFacts {
+        facts: failover_daemon::tasks::DaemonFacts {
             started_at: T0,
             config_file: None,
             config_error: None,
@@ -485,7 +485,7 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
     );
     let (_status_tx, status_rx) = watch::channel(Arc::new(Published {
         snapshot,
-        facts: failover_daemon::http::convert::DaemonFacts {
+        facts: failover_daemon::tasks::DaemonFacts {
             started_at: T0,
             config_file: None,
             config_error: None,

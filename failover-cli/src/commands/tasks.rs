@@ -1,12 +1,12 @@
 //! `tasks list|add|retry`: a thin layer over the file-based queue
-//! (`failover_daemon::queue::ops`). The files are the queue, so these work whether or not the
+//! (`failover_queue::ops`). The files are the queue, so these work whether or not the
 //! daemon runs. The projects are `--project DIR`, else the ones the daemon serves
 //! ([`failover_daemon::config::served_projects_in`] the config file: with only `--socket`
 //! given, the running daemon's own config file).
 
 use std::path::{Path, PathBuf};
 
-use failover_daemon::queue::{DEFAULT_MAX_TASK_BYTES, QueueError, ops, task};
+use failover_queue::{DEFAULT_MAX_TASK_BYTES, QueueError, ops, task};
 
 use crate::args::{TasksAction, TasksArgs};
 use crate::commands::Ctx;

@@ -7,29 +7,7 @@ use failover_core::{
 
 use super::dto::*;
 use crate::events::{DaemonEvent, DaemonEventKind};
-
-/// Daemon facts that are not in the engine's snapshot.
-#[derive(Clone, Debug)]
-pub struct DaemonFacts {
-    /// When the daemon started.
-    pub started_at: UnixMillis,
-    /// The config file.
-    pub config_file: Option<String>,
-    /// Why the last reload was refused.
-    pub config_error: Option<String>,
-    /// Why the last state write failed.
-    pub state_error: Option<String>,
-    /// Notifications dropped.
-    pub notifications_dropped: u64,
-    /// Turns each session was seen to start (idle or unknown → working) since the daemon
-    /// started; the task queue uses it to notice a turn however briefly it showed.
-    pub turns_started: std::collections::BTreeMap<failover_core::SessionId, u64>,
-    /// The shared ledger: `ok`, `degraded`, or `None` without `[ledger]` (or before the
-    /// first connection attempt is over).
-    pub ledger: Option<String>,
-    /// The program sessions run (`[claude] command`'s first word), to say why one exited.
-    pub program: Option<String>,
-}
+use crate::tasks::DaemonFacts;
 
 /// A session program's exit status in words, as a shell reports it: `exit 127: claude not
 /// found`, `exit 126: claude cannot be run`, `exit 137: killed by signal 9`.

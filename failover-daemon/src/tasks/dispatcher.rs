@@ -21,12 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::observers::ObserverCmd;
-use super::{CheckpointJob, ControlMsg, Published, SwitchJob};
+use super::{CheckpointJob, ControlMsg, DaemonFacts, Published, SwitchJob};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
 use crate::error::DaemonError;
 use crate::events::{DaemonEvent, DaemonEventKind};
-use crate::http::convert::DaemonFacts;
 use crate::ledger::{LedgerHealth, LedgerJob, Wire};
 use crate::metrics::Metrics;
 use crate::notifiers::NotifyHub;

@@ -1,6 +1,6 @@
 //! The janitor: every `janitor.interval_secs`, prunes checkpoints older than
-//! `janitor.checkpoint_retention_hours`, and runs the task queue's janitor
-//! ([`crate::queue::janitor::run_once`]): claims of sessions that are gone go back to the
+//! `janitor.checkpoint_retention_hours`, and runs the task queue's sweep
+//! ([`failover_queue::sweep::run_once`]): claims of sessions that are gone go back to the
 //! inbox, `done/` entries older than `queue.done_retention_hours` are archived. A failure is
 //! logged and tried again next time; a task that ran out of attempts is notified.
 //!
@@ -13,6 +13,7 @@ use std::time::Duration;
 use std::path::PathBuf;
 
 use failover_core::{Checkpointer, Notification, NotificationKind, Severity};
+use failover_queue::sweep::{SweepConfig, run_once};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -21,12 +22,11 @@ use crate::clock::Clock;
 use crate::config::{DaemonConfig, JanitorSettings};
 use crate::error::DaemonError;
 use crate::notifiers::NotifyHub;
-use crate::queue::janitor::{JanitorConfig, run_once};
 
 /// Longest a prune may take.
 pub const PRUNE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What the queue's janitor works on.
+/// What the queue's sweep works on.
 #[derive(Clone, Debug)]
 pub struct QueueWork {
     /// The served project directories (`[[projects]]`; a session's own dir only when listed
@@ -35,7 +35,7 @@ pub struct QueueWork {
     /// The configured sessions and their directories.
     pub sessions: Vec<(failover_core::SessionId, PathBuf)>,
     /// Its settings.
-    pub config: JanitorConfig,
+    pub config: SweepConfig,
 }
 
 impl QueueWork {
@@ -49,7 +49,7 @@ impl QueueWork {
                 .iter()
                 .map(|s| (s.id.clone(), s.dir.clone()))
                 .collect(),
-            config: JanitorConfig::new(config.queue.done_retention),
+            config: SweepConfig::new(config.queue.done_retention),
         }
     }
 }
@@ -107,7 +107,7 @@ pub async fn run(
                 match report {
                     Ok(Ok(r)) => {
                         if !(r.requeued.is_empty() && r.archived.is_empty()) {
-                            tracing::info!(requeued = r.requeued.len(), archived = r.archived.len(), "queue janitor");
+                            tracing::info!(requeued = r.requeued.len(), archived = r.archived.len(), "queue sweep");
                         }
                         for (project, task) in r.failed {
                             let at = clock.now();
@@ -128,8 +128,8 @@ pub async fn run(
                             );
                         }
                     }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "queue janitor failed"),
-                    Err(e) => tracing::error!(error = %e, "queue janitor panicked"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "queue sweep failed"),
+                    Err(e) => tracing::error!(error = %e, "queue sweep panicked"),
                 }
             }
         }

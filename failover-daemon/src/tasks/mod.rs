@@ -28,13 +28,12 @@ use std::path::PathBuf;
 
 use failover_core::{
     AccountId, ClaudeSessionId, Command, CommandReply, LaunchRequest, RequestId, SessionId,
-    StatusSnapshot,
+    StatusSnapshot, UnixMillis,
 };
 use tokio::sync::oneshot;
 
 use crate::config::{ConfigFileError, DaemonConfig};
 use crate::error::DaemonError;
-use crate::http::convert::DaemonFacts;
 
 /// Capacity of the dispatcher's input inbox.
 pub const INBOX_CAPACITY: usize = 1024;
@@ -71,6 +70,30 @@ pub struct Published {
     pub snapshot: StatusSnapshot,
     /// Daemon facts the engine does not know.
     pub facts: DaemonFacts,
+}
+
+/// Daemon facts that are not in the engine's snapshot, kept by the dispatcher (the control
+/// plane renders them, the task queue's view reads `turns_started`).
+#[derive(Clone, Debug)]
+pub struct DaemonFacts {
+    /// When the daemon started.
+    pub started_at: UnixMillis,
+    /// The config file.
+    pub config_file: Option<String>,
+    /// Why the last reload was refused.
+    pub config_error: Option<String>,
+    /// Why the last state write failed.
+    pub state_error: Option<String>,
+    /// Notifications dropped.
+    pub notifications_dropped: u64,
+    /// Turns each session was seen to start (idle or unknown → working) since the daemon
+    /// started; the task queue uses it to notice a turn however briefly it showed.
+    pub turns_started: std::collections::BTreeMap<SessionId, u64>,
+    /// The shared ledger: `ok`, `degraded`, or `None` without `[ledger]` (or before the
+    /// first connection attempt is over).
+    pub ledger: Option<String>,
+    /// The program sessions run (`[claude] command`'s first word), to say why one exited.
+    pub program: Option<String>,
 }
 
 /// A checkpoint for the checkpoint worker.

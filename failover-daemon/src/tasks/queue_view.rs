@@ -1,14 +1,14 @@
-//! Feeds the task queue ([`crate::queue`]) what it needs to know about sessions: the
+//! Feeds the task queue ([`failover_queue`]) what it needs to know about sessions: the
 //! dispatcher's published status, turned into a [`SessionsView`] on a `watch` channel.
 
 use std::sync::Arc;
 
+use failover_queue::{SessionView, SessionsView};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DaemonConfig;
 use crate::error::DaemonError;
-use crate::queue::{SessionView, SessionsView};
 use crate::tasks::Published;
 
 /// Engine states in which the session's process runs.

@@ -1,13 +1,15 @@
-//! The dispatcher against simulated sessions: priority, targeting, failover, session death,
+//! The runner against simulated sessions: priority, targeting, failover, session death,
 //! refused delivery, status publishing, and files still being written.
 
 mod queue_support;
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use failover_core::AccountId;
-use failover_daemon::queue::Probe;
+use failover_queue::{Clock, Probe, Queue};
+use jiff::Timestamp;
 use queue_support::*;
 
 const T: Duration = Duration::from_secs(10);
@@ -186,7 +188,7 @@ async fn refused_delivery_goes_back_to_the_inbox() {
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     drop_task(p, "t.md", b"x\n");
-    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
         sessions: vec![view("s0", p)],
     });
     let recorder = Recorder::default();
@@ -363,7 +365,7 @@ async fn replaced_conversation_sends_the_task_back() {
     run.stop().await;
 }
 
-/// The dispatcher also runs on a current-thread runtime (file work then runs in line).
+/// The runner also runs on a current-thread runtime (file work then runs in line).
 #[tokio::test]
 async fn runs_on_a_current_thread_runtime() {
     let project = tempfile::tempdir().unwrap();
@@ -379,7 +381,7 @@ async fn runs_on_a_current_thread_runtime() {
     run.stop().await;
 }
 
-/// A task dropped while the dispatcher idles is seen through the inbox watcher: nothing else
+/// A task dropped while the runner idles is seen through the inbox watcher: nothing else
 /// (no session change, no timer) happens to wake it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_dropped_later_is_seen_through_the_watcher() {
@@ -441,5 +443,40 @@ async fn a_received_prompt_whose_turn_has_not_ended_stays_claimed() {
     *run.recorder.probe.lock().unwrap() = Some(Probe::Finished);
     within(10, wait_for("done", T, || tasks_in(p, "done") == ["a.md"])).await;
     assert_eq!(run.recorder.deliveries().len(), 1);
+    run.stop().await;
+}
+
+/// Every time the queue records (a claim, a delivery, an ending, a rejection) is read from the
+/// clock it is given, not from the system's: the daemon passes its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_times_come_from_the_given_clock() {
+    #[derive(Debug)]
+    struct Fixed(Timestamp);
+    impl Clock for Fixed {
+        fn now(&self) -> Timestamp {
+            self.0
+        }
+    }
+    let at: Timestamp = "2031-04-05T06:07:08Z".parse().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    drop_task(p, "t.md", b"Do the thing.\n");
+    drop_task(p, "empty.md", b"");
+    let queue = Queue::new(config(vec![p.to_path_buf()])).with_clock(Arc::new(Fixed(at)));
+    let run = Running::start_queue(queue, vec![view("s0", p)], Some(Duration::from_millis(50)));
+    let q = p.join(".agent-queue");
+    within(
+        20,
+        wait_for("both files settled", T, || {
+            q.join("done/t.result.json").exists() && q.join("failed/empty.result.json").exists()
+        }),
+    )
+    .await;
+    assert_eq!(run.recorder.deliveries()[0].recorded_at, at);
+    let done = json(&q.join("done/t.result.json"));
+    assert_eq!(done["started_at"], at.to_string(), "{done}");
+    assert_eq!(done["ended_at"], at.to_string(), "{done}");
+    let rejected = json(&q.join("failed/empty.result.json"));
+    assert_eq!(rejected["ended_at"], at.to_string(), "{rejected}");
     run.stop().await;
 }

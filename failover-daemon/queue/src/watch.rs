@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::queue::QueueError;
+use crate::QueueError;
 
 #[derive(Debug, Default)]
 struct Marks {
@@ -61,7 +61,7 @@ impl InboxWatcher {
                 }
                 _ => cb_marks.rescan_all.store(true, Ordering::SeqCst),
             }
-            // Full means a wake-up is already pending; closed means the dispatcher is gone.
+            // Full means a wake-up is already pending; closed means the runner is gone.
             let _ = wake.try_send(());
         })
         .map_err(|source| QueueError::Watch {

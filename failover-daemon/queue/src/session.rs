@@ -114,7 +114,7 @@ pub trait Deliver: Send + Sync {
 
     /// Whether the session received `delivery` earlier, and finished its turn. Only an
     /// authoritative source (such as the session's transcript, see
-    /// [`transcript_probe`](crate::queue::probe::transcript_probe)) may answer other than
+    /// [`transcript_probe`](crate::probe::transcript_probe)) may answer other than
     /// [`Probe::Unknown`]; it is asked every few hundred milliseconds while the session is idle
     /// and has not been seen working on the task, so keep it cheap.
     async fn probe(&self, _delivery: &Delivery) -> Probe {

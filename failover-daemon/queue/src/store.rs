@@ -12,15 +12,15 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::queue::QueueError;
-use crate::queue::fsio::{
+use crate::QueueError;
+use crate::fsio::{
     LinkOutcome, exists_nofollow, link_noclobber, remove_synced, rename_synced, same_file,
     write_atomic,
 };
-use crate::queue::layout::{
+use crate::layout::{
     Layout, attempts_record_name, claim_record_name, free_name, is_record_name, result_record_name,
 };
-use crate::queue::records::{
+use crate::records::{
     AttemptsRecordV1, ClaimRecordV1, OutcomeKind, PendingOutcome, RECORD_VERSION, ResultKind,
     ResultRecordV1,
 };
@@ -30,7 +30,7 @@ pub(crate) fn session_dir_ok(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/') && name.len() <= 200
 }
 
-/// The end state of a claim, as decided by the dispatcher or the janitor.
+/// The end state of a claim, as decided by the runner or the sweep.
 #[derive(Debug)]
 pub(crate) struct Ending {
     pub(crate) kind: OutcomeKind,
@@ -392,7 +392,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Ends every claim of `session` (the janitor, when the session is gone): recorded
+    /// Ends every claim of `session` (the sweep, when the session is gone): recorded
     /// outcomes are finished; claims never delivered go back to the inbox with no attempt
     /// used; delivered ones go back with one used, or to `failed/` when out of attempts.
     /// Returns each task's new name and where it went.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use failover_core::{BackendError, SessionBackend};
 
-use crate::queue::probe::transcript_probe;
-use crate::queue::{Deliver, DeliverError, Delivery, Probe};
+use crate::probe::transcript_probe;
+use crate::{Deliver, DeliverError, Delivery, Probe};
 
 /// Finds the transcript of the conversation a delivery went to (the daemon knows each
 /// session's account config dir and Claude session id); `None` when it cannot.

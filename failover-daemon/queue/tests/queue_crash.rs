@@ -1,13 +1,13 @@
 //! THE exactly-once test: 200 tasks dropped across 3 projects while 5 sessions work them;
-//! the dispatcher process is SIGKILLed at random moments 20 times and restarted each time.
+//! the runner process is SIGKILLed at random moments 20 times and restarted each time.
 //! At the end every task is in `done/` exactly once and no task was delivered or run twice.
 //!
 //! The fake sessions live in this (the test) process, so they and their ledgers survive the
-//! dispatcher's deaths, as tmux sessions survive the daemon's. The dispatcher runs in a child
+//! runner's deaths, as tmux sessions survive the daemon's. The runner runs in a child
 //! process: this same test binary, re-executed with `QUEUE_CRASH_WORKER` set.
 //!
 //! Per session, three files are the truth:
-//! - `spool.jsonl`: every prompt the dispatcher delivered (one `O_APPEND` write + `fsync` per
+//! - `spool.jsonl`: every prompt the runner delivered (one `O_APPEND` write + `fsync` per
 //!   delivery). A task on two spool lines was *delivered* twice.
 //! - `ledger`: every task the session started working on (append + `fsync` before working).
 //!   A task on two ledger lines, in any ledgers, *ran* twice.
@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use failover_core::{AccountId, ClaudeSessionId, SessionId};
-use failover_daemon::queue::{
-    Deliver, DeliverError, Delivery, Probe, Queue, QueueConfig, SessionView, SessionsView,
-    dispatcher,
+use failover_queue::{
+    Deliver, DeliverError, Delivery, Probe, Queue, QueueConfig, SessionView, SessionsView, runner,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +117,7 @@ fn fake_session(dir: PathBuf, stop: Arc<AtomicBool>, seed: u64) {
     }
 }
 
-/// The dispatcher side of the fakes: delivery appends to the session's spool.
+/// The runner side of the fakes: delivery appends to the session's spool.
 struct SpoolDeliver {
     root: PathBuf,
 }
@@ -153,7 +152,7 @@ impl Deliver for SpoolDeliver {
 }
 
 /// The child process: polls the fake sessions' state files into a `watch` channel and runs
-/// the dispatcher until killed.
+/// the runner until killed.
 fn worker(root: PathBuf) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -202,7 +201,7 @@ fn worker(root: PathBuf) {
         config.write_settle = Duration::from_millis(20);
         config.unconfirmed_after = Duration::from_millis(200);
         let deliver: Arc<dyn Deliver> = Arc::new(SpoolDeliver { root: root.clone() });
-        dispatcher::run(Queue::new(config), rx, deliver, std::future::pending())
+        runner::run(Queue::new(config), rx, deliver, std::future::pending())
             .await
             .unwrap();
     });

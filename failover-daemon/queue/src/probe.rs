@@ -1,4 +1,4 @@
-//! Answering [`Deliver::probe`](crate::queue::Deliver::probe) from a Claude Code transcript.
+//! Answering [`Deliver::probe`](crate::Deliver::probe) from a Claude Code transcript.
 //!
 //! Claude Code appends every submitted prompt to its transcript
 //! (`$CLAUDE_CONFIG_DIR/projects/<cwd with / as ->/<session id>.jsonl`) as a line
@@ -15,7 +15,7 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
-use crate::queue::Probe;
+use crate::Probe;
 
 /// Whether `transcript` shows `prompt` submitted at or after `since`, and its turn ended.
 ///

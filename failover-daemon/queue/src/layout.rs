@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::queue::fsio::exists_nofollow;
+use crate::fsio::exists_nofollow;
 
 /// The queue's directory inside a project.
 pub const QUEUE_DIR: &str = ".agent-queue";
@@ -53,7 +53,7 @@ impl Layout {
     pub fn failed(&self) -> PathBuf {
         self.root.join("failed")
     }
-    /// Old `done/` entries moved away by the janitor.
+    /// Old `done/` entries moved away by the sweep.
     pub fn archive(&self) -> PathBuf {
         self.root.join("archive")
     }

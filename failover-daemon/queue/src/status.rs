@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::queue::records::RECORD_VERSION;
+use crate::records::RECORD_VERSION;
 
 /// What a session is doing, as published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Crash-window recovery: each test builds on disk the exact state a SIGKILL leaves at one
-//! point of the protocol (see QUEUE.md, "Crash windows"), starts a dispatcher on it, and checks
+//! point of the protocol (see QUEUE.md, "Crash windows"), starts a runner on it, and checks
 //! that the task is neither lost nor delivered twice.
 
 mod queue_support;
@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use failover_core::{AccountId, SessionId};
-use failover_daemon::queue::Probe;
-use failover_daemon::queue::records::{ClaimRecordV1, OutcomeKind, PendingOutcome};
+use failover_queue::Probe;
+use failover_queue::records::{ClaimRecordV1, OutcomeKind, PendingOutcome};
 use jiff::Timestamp;
 use queue_support::*;
 
@@ -153,7 +153,7 @@ async fn delivered_claim_on_a_working_session_is_followed_to_done() {
     run.stop().await;
 }
 
-/// Delivered, and the session finished it while the dispatcher was down: idle, never seen
+/// Delivered, and the session finished it while the runner was down: idle, never seen
 /// working. The probe says it arrived: done, not re-sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivered_claim_finished_while_down_is_done_after_the_probe() {
@@ -162,7 +162,7 @@ async fn delivered_claim_finished_while_down_is_done_after_the_probe() {
     claimed(p, "s0", "t.md", Some(&record("s0", "t.md", 1, true)));
     let recorder = Recorder::default();
     *recorder.probe.lock().unwrap() = Some(Probe::Received);
-    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
         sessions: vec![view("s0", p)],
     });
     let run = Running::start_with(config(vec![p.into()]), views, rx, recorder.clone());
@@ -228,7 +228,7 @@ async fn unknown_outcome_fails_rather_than_resending() {
     claimed(p, "s0", "t.md", Some(&record("s0", "t.md", 1, true)));
     let recorder = Recorder::default();
     *recorder.probe.lock().unwrap() = Some(Probe::Unknown);
-    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
         sessions: vec![view("s0", p)],
     });
     let run = Running::start_with(config(vec![p.into()]), views, rx, recorder.clone());
@@ -245,7 +245,7 @@ async fn unknown_outcome_fails_rather_than_resending() {
     run.stop().await;
 }
 
-/// Delivered, and the session died while the dispatcher was down: back to the inbox with
+/// Delivered, and the session died while the runner was down: back to the inbox with
 /// one attempt used, then run as attempt 2 by a live session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivered_claim_on_a_dead_session_is_retried() {

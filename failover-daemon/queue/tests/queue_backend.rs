@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use failover_core::testkit::{FakeBackend, FakeFailure, FakeOp};
 use failover_core::{AccountId, ClaudeSessionId, SessionId};
-use failover_daemon::queue::backend::BackendDeliver;
-use failover_daemon::queue::{Deliver, DeliverError, Delivery, Probe};
+use failover_queue::backend::BackendDeliver;
+use failover_queue::{Deliver, DeliverError, Delivery, Probe};
 use jiff::Timestamp;
 
 fn delivery(prompt: &str) -> Delivery {

@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::queue::fsio::{LinkOutcome, exists_nofollow, link_noclobber, remove_synced, sync_dir};
-use crate::queue::layout::{
+use crate::fsio::{LinkOutcome, exists_nofollow, link_noclobber, remove_synced, sync_dir};
+use crate::layout::{
     Layout, attempts_record_name, claim_record_name, free_name, is_record_name, result_record_name,
 };
-use crate::queue::records::{ClaimRecordV1, ResultRecordV1};
-use crate::queue::store::{Store, read_json};
-use crate::queue::task::{self, BadTask, TaskFile};
-use crate::queue::{DEFAULT_MAX_TASK_BYTES, QueueError};
+use crate::records::{ClaimRecordV1, ResultRecordV1};
+use crate::store::{Store, read_json};
+use crate::task::{self, BadTask, TaskFile};
+use crate::{DEFAULT_MAX_TASK_BYTES, QueueError};
 
 /// Where a task is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -170,9 +170,9 @@ pub struct Added {
 
 static ADD_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Copies `file` into `project`'s inbox, after checking it as the dispatcher would (size,
+/// Copies `file` into `project`'s inbox, after checking it as the runner would (size,
 /// UTF-8, front matter, `.md` name). The copy is written to `tmp/`, `fsync`ed, then linked
-/// into the inbox under a free name, so the dispatcher never sees it half-written and never
+/// into the inbox under a free name, so the runner never sees it half-written and never
 /// loses a task already there.
 pub fn add(project: &Path, file: &Path, max_bytes: u64) -> Result<Added, QueueError> {
     let bad = |reason| QueueError::BadTask {
@@ -282,7 +282,7 @@ pub struct Retried {
 /// reset. Searched in every project's `failed/`; a name found in several is refused.
 ///
 /// The task is linked into the inbox first, then its `failed/` name and record are removed:
-/// a crash in between leaves two names for one file, which the dispatcher's recovery resolves
+/// a crash in between leaves two names for one file, which the runner's recovery resolves
 /// by dropping the `failed/` one.
 pub fn retry(projects: &[PathBuf], id: &str) -> Result<Retried, QueueError> {
     check_id(id)?;

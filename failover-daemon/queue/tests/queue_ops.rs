@@ -1,4 +1,4 @@
-//! The CLI's operations (`tasks list|add|retry`) and the janitor, straight on the files with
+//! The CLI's operations (`tasks list|add|retry`) and the sweep, straight on the files with
 //! no daemon running.
 
 mod queue_support;
@@ -8,10 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use failover_core::SessionId;
-use failover_daemon::queue::janitor::{self, JanitorConfig};
-use failover_daemon::queue::ops::{self, TaskState};
-use failover_daemon::queue::records::ClaimRecordV1;
-use failover_daemon::queue::{BadTask, DEFAULT_MAX_TASK_BYTES, QueueError};
+use failover_queue::ops::{self, TaskState};
+use failover_queue::records::ClaimRecordV1;
+use failover_queue::sweep::{self, SweepConfig};
+use failover_queue::{BadTask, DEFAULT_MAX_TASK_BYTES, QueueError};
 use jiff::{SignedDuration, Timestamp};
 use queue_support::*;
 
@@ -207,7 +207,7 @@ fn write_claim(p: &Path, session: &str, task: &str, attempt: u32, max: u32, deli
 }
 
 #[test]
-fn janitor_releases_gone_sessions_and_archives_old_done() {
+fn sweep_releases_gone_sessions_and_archives_old_done() {
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     let q = p.join(".agent-queue");
@@ -228,10 +228,10 @@ fn janitor_releases_gone_sessions_and_archives_old_done() {
     fs::create_dir_all(q.join("tmp")).unwrap();
     fs::write(q.join("tmp/w-1-1.tmp"), "half").unwrap();
 
-    let mut cfg = JanitorConfig::new(Duration::from_secs(24 * 3600));
+    let mut cfg = SweepConfig::new(Duration::from_secs(24 * 3600));
     cfg.scratch_max_age = Duration::ZERO;
     let sessions = [(SessionId::new("live"), p.to_path_buf())];
-    let report = janitor::run_once(Timestamp::now(), &[p.to_path_buf()], &sessions, &cfg).unwrap();
+    let report = sweep::run_once(Timestamp::now(), &[p.to_path_buf()], &sessions, &cfg).unwrap();
 
     let mut requeued: Vec<_> = report.requeued.iter().map(|(_, t)| t.as_str()).collect();
     requeued.sort();
@@ -260,6 +260,6 @@ fn janitor_releases_gone_sessions_and_archives_old_done() {
     assert!(!q.join("tmp/w-1-1.tmp").exists());
 
     // A second run changes nothing more.
-    let again = janitor::run_once(Timestamp::now(), &[p.to_path_buf()], &sessions, &cfg).unwrap();
+    let again = sweep::run_once(Timestamp::now(), &[p.to_path_buf()], &sessions, &cfg).unwrap();
     assert!(again.requeued.is_empty() && again.archived.is_empty() && again.failed.is_empty());
 }

@@ -1,7 +1,7 @@
-//! Housekeeping, run now and then by the daemon: claims of sessions that are gone go back to
-//! the inbox, old `done/` entries move to `archive/`, stale temp and attempt files go. It
-//! never deletes a task: unfinished tasks are only ever moved back to the inbox (or, out of
-//! attempts, to `failed/`).
+//! The sweep: housekeeping, run now and then by the daemon's janitor. Claims of sessions that
+//! are gone go back to the inbox, old `done/` entries move to `archive/`, stale temp and
+//! attempt files go. It never deletes a task: unfinished tasks are only ever moved back to the
+//! inbox (or, out of attempts, to `failed/`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,22 +11,22 @@ use failover_core::SessionId;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::queue::QueueError;
-use crate::queue::fsio::{exists_nofollow, remove_synced, rename_synced};
-use crate::queue::layout::{free_name, is_record_name, result_record_name};
-use crate::queue::records::{AttemptsRecordV1, OutcomeKind, ResultRecordV1};
-use crate::queue::store::{Store, read_json};
+use crate::QueueError;
+use crate::fsio::{exists_nofollow, remove_synced, rename_synced};
+use crate::layout::{free_name, is_record_name, result_record_name};
+use crate::records::{AttemptsRecordV1, OutcomeKind, ResultRecordV1};
+use crate::store::{Store, read_json};
 
-/// What the janitor keeps and for how long.
+/// What the sweep keeps and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JanitorConfig {
+pub struct SweepConfig {
     /// `done/` entries that ended longer ago than this move to `archive/`.
     pub done_max_age: Duration,
     /// Leftover temp files and unused attempt records older than this are removed.
     pub scratch_max_age: Duration,
 }
 
-impl JanitorConfig {
+impl SweepConfig {
     /// Archive `done/` entries after `done_max_age`; remove scratch after an hour.
     pub fn new(done_max_age: Duration) -> Self {
         Self {
@@ -38,7 +38,7 @@ impl JanitorConfig {
 
 /// What one run did, per project.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct JanitorReport {
+pub struct SweepReport {
     /// Claims sent back to the inbox: `(project, task)`.
     pub requeued: Vec<(PathBuf, String)>,
     /// Claims that ran out of attempts: `(project, task)`.
@@ -68,9 +68,9 @@ pub fn run_once(
     now: Timestamp,
     projects: &[PathBuf],
     sessions: &[(SessionId, PathBuf)],
-    config: &JanitorConfig,
-) -> Result<JanitorReport, QueueError> {
-    let mut report = JanitorReport::default();
+    config: &SweepConfig,
+) -> Result<SweepReport, QueueError> {
+    let mut report = SweepReport::default();
     let sessions: Vec<(String, PathBuf)> = sessions
         .iter()
         .map(|(s, d)| (s.to_string(), canonical(d)))
@@ -90,7 +90,7 @@ fn release_gone(
     now: Timestamp,
     project: &Path,
     sessions: &[(String, PathBuf)],
-    report: &mut JanitorReport,
+    report: &mut SweepReport,
 ) -> Result<(), QueueError> {
     let claimed = store.layout.claimed();
     let Ok(dirs) = fs::read_dir(&claimed) else {
@@ -119,7 +119,7 @@ fn archive_done(
     store: &Store,
     now: Timestamp,
     max_age: Duration,
-    report: &mut JanitorReport,
+    report: &mut SweepReport,
 ) -> Result<(), QueueError> {
     let done = store.layout.done();
     let archive = store.layout.archive();

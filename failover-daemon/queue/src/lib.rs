@@ -8,20 +8,20 @@
 //! whoever renames first owns it) → `done/` or `failed/`, or back to `inbox/`. Beside a claim,
 //! a write-ahead *claim record* says what has happened to it; it is rewritten (temp file,
 //! `fsync`, rename) *before* each step it announces, most importantly before the prompt is
-//! sent, so a restarted dispatcher never sends a task twice. Every crash window and its
-//! recovery is listed in `failover-daemon/QUEUE.md`.
+//! sent, so a restarted runner never sends a task twice. Every crash window and its
+//! recovery is listed in `failover-daemon/queue/QUEUE.md`.
 //!
-//! - [`dispatcher::run`] owns the queue while the daemon runs: it watches inboxes with
+//! - [`runner::run`] owns the queue while the daemon runs: it watches inboxes with
 //!   `notify`, follows sessions through a `watch` channel of [`SessionsView`], and delivers
 //!   prompts through a [`Deliver`].
-//! - [`janitor::run_once`] sends back claims of sessions that are gone and archives old
+//! - [`sweep::run_once`] sends back claims of sessions that are gone and archives old
 //!   `done/` entries.
 //! - [`ops`] lists, adds and retries tasks straight on the files, for the CLI (no daemon
 //!   needed).
 //! - [`backend::BackendDeliver`] is the [`Deliver`] for real sessions: `send_input` to type the
 //!   prompt, [`probe::transcript_probe`] to tell after a restart whether it arrived.
 //!
-//! The dispatcher does its file operations (renames, small record writes, `fsync`s) in line on
+//! The runner does its file operations (renames, small record writes, `fsync`s) in line on
 //! its own task, in `block_in_place` on a multi-thread runtime (so the worker thread's other
 //! tasks move elsewhere first), rather than shipping them to a blocking pool: keeping them in
 //! line keeps every step's order obvious. A very slow disk delays the queue, not the engine.
@@ -29,17 +29,19 @@
 //! What it deliberately does not do: run tasks itself, or decide anything about accounts (a
 //! task interrupted by a failover stays claimed; the engine replays the prompt).
 
+#![deny(missing_docs)]
+
 pub mod backend;
-pub mod dispatcher;
 mod fsio;
-pub mod janitor;
 pub mod layout;
 pub mod ops;
 pub mod probe;
 pub mod records;
+pub mod runner;
 mod session;
 pub mod status;
 mod store;
+pub mod sweep;
 pub mod task;
 mod watch;
 
@@ -89,6 +91,31 @@ impl QueueConfig {
     }
 }
 
+/// The wall-clock time of the process running the queue: where it reads the time it records
+/// (when a task was claimed, delivered, ended or rejected). The daemon passes its own clock,
+/// so a test that controls the daemon's time controls these records too. Two readings stay
+/// on other clocks on purpose: timers (settling, probing, retrying) run on tokio's monotonic
+/// clock, and a file's age is measured against the system clock that stamped it.
+///
+/// It should follow the system's wall clock closely in production: a delivery's recorded time
+/// is compared with the timestamps Claude Code writes in its transcript
+/// ([`transcript_probe`](crate::probe::transcript_probe)).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time.
+    fn now(&self) -> jiff::Timestamp;
+}
+
+/// The system's wall clock: what [`Queue::new`](crate::Queue::new) uses until
+/// [`Queue::with_clock`](crate::Queue::with_clock) says otherwise.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
+    }
+}
+
 /// A task that failed for good, as told to the failure hook.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedTask {
@@ -102,16 +129,17 @@ pub struct FailedTask {
     pub reason: String,
 }
 
-/// Called (on the dispatcher's task; keep it quick, e.g. a `try_send`) when a task fails for
+/// Called (on the runner's task; keep it quick, e.g. a `try_send`) when a task fails for
 /// good.
 pub type FailureHook = Arc<dyn Fn(&FailedTask) + Send + Sync>;
 
-/// The queue: its configuration and hooks. Pass it to [`dispatcher::run`].
+/// The queue: its configuration and hooks. Pass it to [`runner::run`].
 #[derive(Clone)]
 pub struct Queue {
     /// The configuration.
     pub config: QueueConfig,
     on_failed: Option<FailureHook>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -119,17 +147,30 @@ impl std::fmt::Debug for Queue {
         f.debug_struct("Queue")
             .field("config", &self.config)
             .field("on_failed", &self.on_failed.is_some())
+            .field("clock", &self.clock)
             .finish()
     }
 }
 
 impl Queue {
-    /// A queue with no hooks.
+    /// A queue with no hooks, on the system clock.
     pub fn new(config: QueueConfig) -> Self {
         Self {
             config,
             on_failed: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads the time it records (claims, deliveries, endings, rejections) from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, by its clock.
+    pub(crate) fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
     }
 
     /// Calls `hook` whenever a claimed task fails for good (out of attempts or unknown

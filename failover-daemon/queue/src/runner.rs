@@ -1,4 +1,4 @@
-//! The dispatcher task: hands inbox tasks to idle sessions and follows each claim to its end.
+//! The queue runner: hands inbox tasks to idle sessions and follows each claim to its end.
 //!
 //! One task owns every project's queue while the daemon runs. It wakes on three things: the
 //! sessions view changed, an inbox changed (a `notify` wake-up), or a deadline passed (a
@@ -15,17 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use failover_core::{AccountId, SessionId};
-use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::queue::fsio::write_atomic;
-use crate::queue::records::{ClaimRecordV1, OutcomeKind, RECORD_VERSION};
-use crate::queue::status::{ProjectStatusV1, PublishedState, SessionStatusV1};
-use crate::queue::store::{Ending, Store, session_dir_ok};
-use crate::queue::task::{TaskMeta, inspect};
-use crate::queue::watch::InboxWatcher;
-use crate::queue::{
+use crate::fsio::write_atomic;
+use crate::records::{ClaimRecordV1, OutcomeKind, RECORD_VERSION};
+use crate::status::{ProjectStatusV1, PublishedState, SessionStatusV1};
+use crate::store::{Ending, Store, session_dir_ok};
+use crate::task::{TaskMeta, inspect};
+use crate::watch::InboxWatcher;
+use crate::{
     Deliver, DeliverError, Delivery, FailedTask, Probe, Queue, QueueError, SessionView,
     SessionsView,
 };
@@ -58,10 +57,10 @@ fn next_check(now: Instant, quiet: Duration) -> Instant {
     }
 }
 
-/// Runs the dispatcher until `shutdown` completes or the sessions channel closes.
+/// Runs the queue until `shutdown` completes or the sessions channel closes.
 ///
 /// Serves the queues of the configured projects
-/// ([`QueueConfig::projects`](crate::queue::QueueConfig::projects)) only; a session takes
+/// ([`QueueConfig::projects`](crate::QueueConfig::projects)) only; a session takes
 /// tasks from the project that is its directory. Starts by recovering every project's queue
 /// from whatever a previous run left, and scanning every inbox. Errors on single files are
 /// logged and retried; only a watcher that cannot start ends it with an error.
@@ -201,7 +200,9 @@ struct Active {
     next_check: Instant,
 }
 
-enum Verdict {
+/// What a step does with a delivered claim, judged from its session's view (not the core's
+/// quota `Verdict`).
+enum DeliveryVerdict {
     Wait,
     Done,
     Dead,
@@ -211,7 +212,7 @@ enum Verdict {
     Check,
 }
 
-/// The dispatcher's state; every method is plain code over the files, driven by [`run`].
+/// The runner's state; every method is plain code over the files, driven by [`run`].
 struct Core {
     queue: Queue,
     watcher: InboxWatcher,
@@ -306,7 +307,7 @@ impl Core {
     /// follows its delivered claims.
     fn recover(&mut self, idx: usize) {
         let now = Instant::now();
-        match self.projects[idx].store.recover(Timestamp::now()) {
+        match self.projects[idx].store.recover(self.queue.now()) {
             Ok(recovered) => {
                 self.projects[idx].retry_at = None;
                 for record in recovered.delivered {
@@ -482,7 +483,7 @@ impl Core {
                 }
                 Err(bad) => {
                     p.inbox.remove(&name);
-                    match p.store.reject(&name, &bad.to_string(), Timestamp::now()) {
+                    match p.store.reject(&name, &bad.to_string(), self.queue.now()) {
                         Ok(dest) => tracing::warn!(task = %dest, reason = %bad,
                             "queue: rejected a task file"),
                         Err(e) => log_err("cannot reject a bad task file", &e),
@@ -506,28 +507,28 @@ impl Core {
                 .store
                 .claimed_path(&name, &active.record.task);
             if claimed.symlink_metadata().is_err() {
-                // Sent back by the janitor (session gone) while we were not looking.
+                // Sent back by the sweep (session gone) while we were not looking.
                 self.active.remove(&name);
                 continue;
             }
             let verdict = match &view {
-                None => Verdict::Wait,
+                None => DeliveryVerdict::Wait,
                 Some(v) if v.mid_swap => {
                     active.account = v.account.clone();
                     active.saw_working = false;
                     active.baseline = Some(v.turns_started);
                     active.quiet_since = now;
                     active.next_check = next_check(now, Duration::ZERO);
-                    Verdict::Wait
+                    DeliveryVerdict::Wait
                 }
-                Some(v) if !v.alive => Verdict::Dead,
+                Some(v) if !v.alive => DeliveryVerdict::Dead,
                 Some(v)
                     if active.record.claude_session.is_some()
                         && v.claude_session.is_some()
                         && v.claude_session != active.record.claude_session =>
                 {
                     // Relaunched into a new conversation: the one holding the task is gone.
-                    Verdict::Dead
+                    DeliveryVerdict::Dead
                 }
                 Some(v) => {
                     if v.account != active.account {
@@ -543,25 +544,25 @@ impl Core {
                     if !v.idle {
                         active.saw_working = true;
                         active.quiet_since = now;
-                        Verdict::Wait
+                        DeliveryVerdict::Wait
                     } else if active.saw_working || v.turns_started > base {
-                        Verdict::Done
+                        DeliveryVerdict::Done
                     } else if now.saturating_duration_since(active.quiet_since) >= unconfirmed_after
                     {
-                        Verdict::Probe
+                        DeliveryVerdict::Probe
                     } else if now >= active.next_check {
-                        Verdict::Check
+                        DeliveryVerdict::Check
                     } else {
-                        Verdict::Wait
+                        DeliveryVerdict::Wait
                     }
                 }
             };
             match verdict {
-                Verdict::Wait => {}
-                Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
-                Verdict::Dead => blocking(|| self.session_died(&name)),
-                Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
-                Verdict::Check => self.check(&name, view.as_ref(), deliver).await,
+                DeliveryVerdict::Wait => {}
+                DeliveryVerdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
+                DeliveryVerdict::Dead => blocking(|| self.session_died(&name)),
+                DeliveryVerdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
+                DeliveryVerdict::Check => self.check(&name, view.as_ref(), deliver).await,
             }
         }
     }
@@ -579,7 +580,7 @@ impl Core {
             claude_session: view.and_then(|v| v.claude_session.clone()),
         };
         let store = &self.projects[a.project].store;
-        match store.finish(&mut a.record, ending, Timestamp::now()) {
+        match store.finish(&mut a.record, ending, self.queue.now()) {
             Ok(dest) => tracing::info!(task = %dest, session = %name, "queue: task done"),
             Err(e) => {
                 log_err("cannot finish a done task; will retry", &e);
@@ -627,7 +628,7 @@ impl Core {
         };
         let session = record.session.clone();
         let store = &self.projects[project].store;
-        match store.finish(&mut record, ending, Timestamp::now()) {
+        match store.finish(&mut record, ending, self.queue.now()) {
             Ok(dest) => {
                 let kind_name = match kind {
                     OutcomeKind::Done => "done",
@@ -870,7 +871,7 @@ impl Core {
             return Ok(None);
         }
         let path = store.claimed_path(&session.name, &task_name);
-        let now = Timestamp::now();
+        let now = self.queue.now();
         let mut record = ClaimRecordV1 {
             version: RECORD_VERSION,
             task: task_name.clone(),
@@ -886,7 +887,7 @@ impl Core {
         // Re-read from the claimed name: the file is ours now and cannot change under us by
         // a rename any more.
         let checked = std::fs::symlink_metadata(&path)
-            .map_err(|e| crate::queue::task::BadTask::Unreadable(e.to_string()))
+            .map_err(|e| crate::task::BadTask::Unreadable(e.to_string()))
             .and_then(|meta| {
                 let used = store.attempts_used(&task_name, &meta);
                 inspect(
@@ -919,7 +920,7 @@ impl Core {
             .max(record.attempt);
         store.write_claim(&record)?;
         // Recorded as delivered BEFORE sending: a crash after this never sends it again.
-        let recorded_at = Timestamp::now();
+        let recorded_at = self.queue.now();
         record.delivered_at = Some(recorded_at);
         store.write_claim(&record)?;
         let delivery = Delivery {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use failover_core::{AccountId, ClaudeSessionId, SessionId};
-use failover_daemon::queue::{
+use failover_queue::{
     Deliver, DeliverError, Delivery, FailedTask, Probe, Queue, QueueConfig, QueueError,
-    SessionView, SessionsView, dispatcher,
+    SessionView, SessionsView, runner,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -156,7 +156,7 @@ pub fn simulate_sessions(
     })
 }
 
-/// A running dispatcher.
+/// A queue runner, running.
 pub struct Running {
     pub views: watch::Sender<SessionsView>,
     pub recorder: Recorder,
@@ -174,8 +174,13 @@ pub fn config(projects: Vec<PathBuf>) -> QueueConfig {
 }
 
 impl Running {
-    /// Starts the dispatcher over `sessions`; with `turn`, sessions are simulated.
+    /// Starts the runner over `sessions`; with `turn`, sessions are simulated.
     pub fn start(config: QueueConfig, sessions: Vec<SessionView>, turn: Option<Duration>) -> Self {
+        Self::start_queue(Queue::new(config), sessions, turn)
+    }
+
+    /// [`Running::start`] with a queue built by the caller (e.g. on a clock of its own).
+    pub fn start_queue(queue: Queue, sessions: Vec<SessionView>, turn: Option<Duration>) -> Self {
         let (views, rx) = watch::channel(SessionsView { sessions });
         let mut recorder = Recorder::default();
         if let Some(turn) = turn {
@@ -183,7 +188,7 @@ impl Running {
             recorder.feed = Some(tx);
             simulate_sessions(views.clone(), feed, turn);
         }
-        Self::start_with(config, views, rx, recorder)
+        Self::run(queue, views, rx, recorder)
     }
 
     pub fn start_with(
@@ -192,14 +197,23 @@ impl Running {
         rx: watch::Receiver<SessionsView>,
         recorder: Recorder,
     ) -> Self {
+        Self::run(Queue::new(config), views, rx, recorder)
+    }
+
+    fn run(
+        queue: Queue,
+        views: watch::Sender<SessionsView>,
+        rx: watch::Receiver<SessionsView>,
+        recorder: Recorder,
+    ) -> Self {
         let failed = Arc::new(Mutex::new(Vec::new()));
         let hook_failed = Arc::clone(&failed);
-        let queue = Queue::new(config).with_failure_hook(Arc::new(move |f: &FailedTask| {
+        let queue = queue.with_failure_hook(Arc::new(move |f: &FailedTask| {
             hook_failed.lock().unwrap().push(f.clone())
         }));
         let (stop, stopped) = oneshot::channel::<()>();
         let deliver: Arc<dyn Deliver> = Arc::new(recorder.clone());
-        let handle = tokio::spawn(dispatcher::run(queue, rx, deliver, async {
+        let handle = tokio::spawn(runner::run(queue, rx, deliver, async {
             let _ = stopped.await;
         }));
         Self {
@@ -220,7 +234,7 @@ impl Running {
         });
     }
 
-    /// Stops the dispatcher and checks it ended cleanly.
+    /// Stops the runner and checks it ended cleanly.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
