@@ -76,6 +76,16 @@ pub trait SessionBackend: Send + Sync {
     /// Types `text` (may be several lines) and submits it, confirming it was accepted.
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError>;
 
+    /// Whether the session's program, launched to resume its conversation, took up by
+    /// itself the interrupted turn whose prompt is `prompt` (Claude Code does with
+    /// `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`): then a replay must not type the prompt
+    /// again, or the turn would run twice. Asked before a replay is typed; may wait a
+    /// short while for the program to do so. The default: never (the prompt is typed).
+    async fn resumed_turn(&self, session: &SessionId, prompt: &str) -> Result<bool, BackendError> {
+        let _ = (session, prompt);
+        Ok(false)
+    }
+
     /// Whether the session is alive.
     async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError>;
 

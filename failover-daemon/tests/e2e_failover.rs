@@ -89,6 +89,18 @@ async fn quota_on_a_moves_three_sessions_to_b_with_history_and_prompts() {
             transcript.contains(&format!("first turn of {s}")),
             "{s}: history kept"
         );
+        // Resumed with CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1, Claude Code took the refused
+        // turn up by itself: the prompt was typed once (on A) and never again.
+        assert_eq!(
+            user_lines(&transcript, &prompt),
+            1,
+            "{s}: the prompt typed once:\n{transcript}"
+        );
+        assert_eq!(
+            user_lines(&transcript, "Continue from where you left off."),
+            1,
+            "{s}: the turn taken up by the CLI once:\n{transcript}"
+        );
     }
     // Exactly one tmux session per configured session.
     let mut tmux = world.tmux_sessions();
@@ -222,4 +234,18 @@ async fn usage_past_the_threshold_moves_the_pool_before_any_error() {
             .any(|e| is_effect(&e.event, "send_prompt")),
         "nothing was interrupted, so nothing replayed"
     );
+}
+
+/// How many `user` lines of `transcript` hold `text` as their typed text.
+fn user_lines(transcript: &str, text: &str) -> usize {
+    transcript
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "user")
+        .filter(|v| match &v["message"]["content"] {
+            serde_json::Value::String(s) => s == text,
+            serde_json::Value::Array(parts) => parts.iter().any(|p| p["text"] == text),
+            _ => false,
+        })
+        .count()
 }

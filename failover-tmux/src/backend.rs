@@ -74,7 +74,19 @@ pub struct TmuxConfig {
     /// append-only and complete at that point; what a slow exit may miss is only the CLI's
     /// own bookkeeping of the `/exit` itself.
     pub exit_wait: Duration,
+    /// A launch that resumes a conversation whose last turn was cut short (refused, or in
+    /// flight at the stop; not cancelled by the person) sets [`RESUME_TURN_ENV`]`=1`, with
+    /// which Claude Code takes that turn up by itself; a replay of that turn's prompt then
+    /// waits up to this long (default 6 s) for it to do so before typing the prompt (a
+    /// version that does not, or an `env` entry setting the variable to `0`). Zero: the
+    /// variable is not set and replayed prompts are always typed.
+    pub resume_turn_wait: Duration,
 }
+
+/// The Claude Code variable with which `claude --resume` takes the conversation's
+/// interrupted turn up by itself (seen in 2.1.328 and 2.1.332: a turn refused by a usage
+/// limit, before or after tool calls, or whose request was in flight at the stop).
+pub const RESUME_TURN_ENV: &str = "CLAUDE_CODE_RESUME_INTERRUPTED_TURN";
 
 impl TmuxConfig {
     /// The defaults, on `socket`.
@@ -93,6 +105,7 @@ impl TmuxConfig {
             input_timeout: Duration::from_secs(5),
             interrupt_settle: Duration::from_millis(300),
             exit_wait: Duration::from_millis(300),
+            resume_turn_wait: Duration::from_secs(6),
         }
     }
 }
@@ -576,6 +589,7 @@ impl SessionBackend for TmuxBackend {
             Err(e) => return Err(e.into()),
         }
         let mut argv = self.config.claude_command.clone();
+        let mut resume_mark = None;
         let claude_session = match &request.resume {
             Some(id) => {
                 let projects = request.config_dir.join("projects");
@@ -595,7 +609,19 @@ impl SessionBackend for TmuxBackend {
                         );
                         argv.extend(["--session-id".to_owned(), id.to_string()]);
                     }
-                    Ok(_) => argv.extend(["--resume".to_owned(), id.to_string()]),
+                    Ok(path) => {
+                        argv.extend(["--resume".to_owned(), id.to_string()]);
+                        // Only a turn cut short by a refusal or the stop is taken up, never
+                        // one the person cancelled.
+                        let cut_short =
+                            crate::transcript::summarize(&path).is_ok_and(|s| s.turn_cut_short());
+                        if cut_short && !self.config.resume_turn_wait.is_zero() {
+                            // Where the program's own lines will start: the file is
+                            // append-only, and nothing writes it between stop and launch.
+                            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                            resume_mark = Some(format!("{len}:{}", path.display()));
+                        }
+                    }
                     Err(_) if self.never_written(&projects, id) => {
                         // It never had a turn: nothing to resume, and nothing is lost by
                         // starting it again under its id.
@@ -638,6 +664,9 @@ impl SessionBackend for TmuxBackend {
         }
         env.push((SESSION_ENV.to_owned(), name.to_owned()));
         env.push((ACCOUNT_ENV.to_owned(), request.account.to_string()));
+        if resume_mark.is_some() {
+            env.push((RESUME_TURN_ENV.to_owned(), "1".to_owned()));
+        }
         env.extend(self.config.env.iter().cloned());
         ops::new_session(
             &self.transport,
@@ -651,6 +680,7 @@ impl SessionBackend for TmuxBackend {
                 account: request.account.as_str(),
                 conversation: claude_session.as_str(),
                 config_dir: &request.config_dir.to_string_lossy(),
+                resume_mark: resume_mark.as_deref(),
             },
         )
         .await?;
@@ -751,6 +781,55 @@ impl SessionBackend for TmuxBackend {
                 return Err(reject(session, "Enter did not change the screen"));
             }
             tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+        }
+    }
+
+    async fn resumed_turn(&self, session: &SessionId, prompt: &str) -> Result<bool, BackendError> {
+        let name = session.as_str();
+        ops::validate_name(name)?;
+        let Some(mark) = ops::resume_mark(&self.transport, name).await? else {
+            return Ok(false);
+        };
+        // One resume takes up one turn: the mark answers one replay.
+        ops::unset_resume_mark(&self.transport, name).await?;
+        let Some((len, path)) = crate::wire::parse_resume_mark(&mark) else {
+            return Ok(false);
+        };
+        // Only the turn that was interrupted at the launch is taken up, and only its prompt
+        // is not typed again (a prompt that never reached the program is).
+        let (before, mut tail) = match (
+            crate::transcript::summarize_prefix(&path, len),
+            crate::transcript::Tail::at_offset(&path, len),
+        ) {
+            (Ok(before), Ok(tail)) => (before, tail),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(session = name, error = %e, "transcript unreadable; typing the prompt");
+                return Ok(false);
+            }
+        };
+        if !before.unanswered || before.last_prompt.as_deref().map(str::trim) != Some(prompt.trim())
+        {
+            return Ok(false);
+        }
+        let until = Instant::now() + self.config.resume_turn_wait;
+        loop {
+            let lines = tail.read_new(&path).unwrap_or_default();
+            if crate::transcript::took_up_turn(lines.iter().map(String::as_str), prompt) {
+                tracing::info!(
+                    session = name,
+                    "the resumed program took its interrupted turn up by itself; the prompt is not typed again"
+                );
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                tracing::info!(
+                    session = name,
+                    wait_ms = self.config.resume_turn_wait.as_millis() as u64,
+                    "the resumed program did not take its interrupted turn up; typing the prompt"
+                );
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -59,7 +59,9 @@ pub mod transcript;
 pub mod transport;
 pub mod wire;
 
-pub use backend::{ACCOUNT_ENV, SESSION_ENV, SessionInfo, TmuxBackend, TmuxConfig, sanitize_input};
+pub use backend::{
+    ACCOUNT_ENV, RESUME_TURN_ENV, SESSION_ENV, SessionInfo, TmuxBackend, TmuxConfig, sanitize_input,
+};
 pub use checkpoint::FileCheckpointer;
 pub use error::{FsError, ObserveError, TmuxError};
 pub use transport::{Socket, Transport};

@@ -70,6 +70,8 @@ pub(crate) struct NewSession<'a> {
     pub(crate) config_dir: &'a str,
     /// The program and its arguments.
     pub(crate) argv: &'a [String],
+    /// The [`wire::RESUME_OPTION`] value, for a launch that resumes a conversation.
+    pub(crate) resume_mark: Option<&'a str>,
 }
 
 /// Starts the server if needed (kept alive with no sessions, so "no server" always means
@@ -94,7 +96,7 @@ pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(),
     for a in s.argv {
         new = new.arg(a);
     }
-    let cmds = [
+    let mut cmds = vec![
         Cmd::new("start-server"),
         Cmd::new("set-option")
             .arg("-s")
@@ -116,6 +118,9 @@ pub(crate) async fn new_session(t: &Transport, s: &NewSession<'_>) -> Result<(),
         set_session_option(s.name, wire::CONVERSATION_OPTION, s.conversation),
         set_session_option(s.name, wire::CONFIG_DIR_OPTION, s.config_dir),
     ];
+    if let Some(mark) = s.resume_mark {
+        cmds.push(set_session_option(s.name, wire::RESUME_OPTION, mark));
+    }
     let gate = t.attach_gate().await;
     let out = t.run(OP, &cmds, None).await;
     drop(gate);
@@ -146,6 +151,28 @@ pub(crate) async fn set_leader(
     ];
     let out = check(t, OP, Some(name), t.run(OP, &cmds, None).await?)?;
     wire::parse_pane_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
+}
+
+/// The [`wire::RESUME_OPTION`] value the launch left, if any.
+pub(crate) async fn resume_mark(t: &Transport, name: &str) -> Result<Option<String>, TmuxError> {
+    const OP: &str = "display-message";
+    let cmd = Cmd::new("display-message")
+        .arg("-p")
+        .opt("-t", wire::pane_target(name))
+        .arg(wire::RESUME_FORMAT);
+    let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
+    let text = out.stdout.trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+/// Removes the [`wire::RESUME_OPTION`] mark.
+pub(crate) async fn unset_resume_mark(t: &Transport, name: &str) -> Result<(), TmuxError> {
+    const OP: &str = "set-option";
+    let cmd = Cmd::new("set-option")
+        .arg("-u")
+        .opt("-t", wire::pane_target(name))
+        .arg(wire::RESUME_OPTION);
+    check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
 }
 
 /// Removes the record [`set_leader`] left.

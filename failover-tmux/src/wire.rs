@@ -63,6 +63,21 @@ pub const CONFIG_DIR_OPTION: &str = "@failover-config-dir";
 /// right after launch so that a stop never signals a group that merely reuses the number.
 pub const LEADER_OPTION: &str = "@failover-leader";
 
+/// Session option set on a launch that resumes a conversation (with
+/// `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`): `<transcript length at launch>:<transcript
+/// path>`, so a replay can tell whether the program took the interrupted turn up by itself.
+/// Removed by the first replay that reads it.
+pub const RESUME_OPTION: &str = "@failover-resume";
+
+/// `display-message -p`: [`RESUME_OPTION`]'s value.
+pub const RESUME_FORMAT: &str = "#{@failover-resume}";
+
+/// Parses a [`RESUME_OPTION`] value into the transcript's length at launch and its path.
+pub fn parse_resume_mark(value: &str) -> Option<(u64, std::path::PathBuf)> {
+    let (len, path) = value.trim_end_matches('\n').split_once(':')?;
+    Some((len.parse().ok()?, std::path::PathBuf::from(path)))
+}
+
 /// `display-message -p`: [`LEADER_OPTION`]'s value.
 pub const LEADER_FORMAT: &str = "#{@failover-leader}";
 

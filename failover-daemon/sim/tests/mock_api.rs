@@ -479,3 +479,29 @@ async fn trap_modes_quote_or_print_limit_messages_in_conversation_turns_only() {
     );
     api.shutdown().await.unwrap();
 }
+
+/// Claude Code taking a refused turn up by itself (`CLAUDE_CODE_RESUME_INTERRUPTED_TURN`)
+/// sends "Continue from where you left off." after the history: the mock answers, as a
+/// model would, the prompt that turn was about (past earlier continuations too), and a
+/// request ending in a tool result keeps having no user text.
+#[test]
+fn a_continuation_is_answered_as_the_prompt_it_continues() {
+    use failover_sim::mock_api::{CONTINUATION_PROMPT, last_user_text};
+    let body = serde_json::json!({"messages": [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ACK: first"},
+        {"role": "user", "content": [{"type": "text", "text": "the refused prompt"}]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "<system-reminder>\ncontext\n</system-reminder>"},
+            {"type": "text", "text": CONTINUATION_PROMPT}]},
+        {"role": "user", "content": [{"type": "text", "text": CONTINUATION_PROMPT}]},
+    ]});
+    assert_eq!(last_user_text(&body).as_deref(), Some("the refused prompt"));
+    let typed = serde_json::json!({"messages": [{"role": "user", "content": "typed"}]});
+    assert_eq!(last_user_text(&typed).as_deref(), Some("typed"));
+    let tool = serde_json::json!({"messages": [
+        {"role": "user", "content": "run it"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x", "content": "ok"}]},
+    ]});
+    assert_eq!(last_user_text(&tool), None);
+}

@@ -591,6 +591,9 @@ impl World {
             .run(&["list-sessions", "-F", "#{session_name}"])
             .unwrap_or_default()
             .lines()
+            // The pane observers' own session ("failover observer <pid>") is not one of
+            // the pool's.
+            .filter(|name| !name.starts_with("failover observer "))
             .map(str::to_owned)
             .collect()
     }

@@ -90,6 +90,15 @@ struct Seen {
     screen: Option<String>,
     activity: Option<failover_core::Activity>,
     gate: Gate<()>,
+    /// Verdicts the screen showed before the program's first activity report, in a session
+    /// launched to resume a conversation whose last turn was cut short: that screen
+    /// redraws the old conversation, the limit message that ended it included, and
+    /// Claude Code then takes the refused turn up by itself below that message, so the
+    /// message stays in the latest turn on screen. It is the previous account's news, never
+    /// reported about this one (the transcript reports whatever this launch meets).
+    history: Vec<failover_core::Verdict>,
+    /// Still learning [`Seen::history`].
+    history_open: bool,
 }
 
 impl PaneObserver {
@@ -155,10 +164,13 @@ impl PaneObserver {
         let _ = tokio::time::timeout(self.transport.timeout(), attached).await;
         line.clear();
         drop(gate);
+        let resumed_turn = matches!(ops::resume_mark(&self.transport, name).await, Ok(Some(_)));
         let mut seen = Seen {
             screen: None,
             activity: None,
             gate: Gate::new(),
+            history: Vec::new(),
+            history_open: resumed_turn,
         };
         // A program that exited before the client attached printed its exit notice to
         // nobody: look once now. Later exits arrive as notices.
@@ -363,7 +375,18 @@ impl PaneObserver {
             observed_at,
             local_zone: self.config.zone.clone(),
         };
-        let detection = self.detector.detect(&screen, &ctx);
+        let mut detection = self.detector.detect(&screen, &ctx);
+        if seen.history_open {
+            if detection.verdict != failover_core::Verdict::Clear
+                && !seen.history.contains(&detection.verdict)
+            {
+                seen.history.push(detection.verdict.clone());
+            }
+            seen.history_open = seen.activity.is_none();
+        }
+        if seen.history.contains(&detection.verdict) {
+            detection = failover_core::Detection::clear();
+        }
         let alarm = detection.verdict != failover_core::Verdict::Clear;
         seen.screen = Some(screen);
         if seen.gate.pass((), &detection) {

@@ -60,7 +60,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use mode::{ClaimWindow, Mode};
 pub use reply::{
-    ECHO_CHARS, LIMIT_QUOTES, ack_text, last_user_text, limit_quotes, print_limits_command,
+    CONTINUATION_PROMPT, ECHO_CHARS, LIMIT_QUOTES, ack_text, last_user_text, limit_quotes,
+    print_limits_command,
 };
 pub use usage::UsageAnswer;
 

@@ -94,25 +94,48 @@ fn user_text(content: &Value) -> Option<String> {
     }
 }
 
+/// What Claude Code sends, after the history, when it takes an interrupted turn up by
+/// itself (`claude --resume` with `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`).
+pub const CONTINUATION_PROMPT: &str = "Continue from where you left off.";
+
 /// The text of the last `user` message of a Messages API request body, skipping
-/// `<system-reminder>` blocks that Claude Code adds around the typed prompt.
+/// `<system-reminder>` blocks that Claude Code adds around the typed prompt. When that text
+/// is the CLI's [`CONTINUATION_PROMPT`], the prompt it continues (the user text before it,
+/// in that message or an earlier one, past any earlier continuation), as a model answers
+/// the turn it is asked to go on with.
 pub fn last_user_text(body: &Value) -> Option<String> {
     let messages = body.get("messages")?.as_array()?;
-    let last = messages
+    let texts = |m: &Value| -> Vec<String> {
+        let all = match m.get("content") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(blocks)) => blocks
+                .iter()
+                .rev()
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        all.into_iter()
+            .filter(|t| !t.trim_start().starts_with("<system-reminder>"))
+            .collect()
+    };
+    let mut users = messages
         .iter()
         .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
-    match last.get("content")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(blocks) => blocks
-            .iter()
-            .rev()
-            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .find(|t| !t.trim_start().starts_with("<system-reminder>"))
-            .map(str::to_owned),
-        _ => None,
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    let last = texts(users.next()?);
+    let first = last.first()?.clone();
+    if first.trim() != CONTINUATION_PROMPT {
+        return Some(first);
     }
+    // Taken up again after another refusal, a turn holds several continuations.
+    last.into_iter()
+        .skip(1)
+        .chain(users.flat_map(texts))
+        .find(|t| t.trim() != CONTINUATION_PROMPT)
+        .or(Some(first))
 }
 
 /// The SSE events of one complete streamed reply whose text is `text`, split into a few
