@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::LimitWindow;
 use crate::time::UnixMillis;
 
+pub mod activity;
 pub mod ansi;
 pub mod corroboration;
 pub mod headers;

@@ -21,7 +21,7 @@
 //! watcher also sends nothing for a document that is byte for byte the one it last read
 //! from the same file.
 
-pub mod activity;
+pub use failover_core::quota::activity;
 mod fs_events;
 mod gate;
 mod pane;
