@@ -114,9 +114,6 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The pane activity classifier moved here from failover-tmux names the crate by its name.
-extern crate self as failover_core;
-
 pub mod account;
 pub mod accounts;
 pub mod backend;

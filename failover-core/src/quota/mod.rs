@@ -12,6 +12,10 @@
 //! [`Detectors`] holds one of each and can recognise the source from the evidence's shape
 //! ([`Source::Auto`], [`detect_auto`]). Reset texts are resolved by [`reset::ResetParser`].
 //!
+//! [`activity`] reads the same pane captures for what the engine's
+//! [`Input::SessionActivity`](crate::Input::SessionActivity) reports: a turn running, the
+//! prompt waiting, a draft in the input box.
+//!
 //! Everything here is pure: no I/O, no clock (the observation time comes in the
 //! [`DetectContext`]), and no panics whatever the input.
 

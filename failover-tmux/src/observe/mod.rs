@@ -21,6 +21,7 @@
 //! watcher also sends nothing for a document that is byte for byte the one it last read
 //! from the same file.
 
+/// The pure pane activity classifier, kept in `failover-core` beside the quota detectors.
 pub use failover_core::quota::activity;
 mod fs_events;
 mod gate;
