@@ -30,6 +30,29 @@ pub struct Checkpoint {
     pub taken_at: UnixMillis,
 }
 
+/// What a conversation's record (Claude Code's transcript) tells about where it stopped:
+/// what a checkpoint keeps, and what a failover replays. A prompt source returns it
+/// (`failover-tmux` reads it from the transcript file), and
+/// [`EffectOutcome::Checkpointed`](crate::EffectOutcome::Checkpointed) carries its
+/// `last_prompt` and `unanswered` back to the engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TranscriptSummary {
+    /// The last prompt typed: the latest `last-prompt` record or typed user message,
+    /// whichever comes last. The CLI's own user-role lines (slash commands and their
+    /// output, reminders, the marker an interrupted turn leaves) are not prompts.
+    pub last_prompt: Option<String>,
+    /// The last tool call: `Name: {input…}` from the latest `tool_use` in assistant
+    /// content, cut to 200 characters.
+    pub last_tool_call: Option<String>,
+    /// Whether the latest typed prompt has nothing from the model after it: no assistant
+    /// line other than the CLI's own API-error notices (`isApiErrorMessage`, e.g. "You've
+    /// hit your 5-hour limit"). Such a prompt was refused or is still in flight, so a
+    /// failover must replay it even when the screen looked idle. A prompt followed by any
+    /// real assistant content (text or a tool call) counts as answered.
+    pub unanswered: bool,
+}
+
 /// The on-disk form of a [`Checkpoint`]: `schema_version` first, so a reader can refuse a
 /// record from a newer version instead of misreading it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

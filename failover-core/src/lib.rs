@@ -125,6 +125,7 @@ mod error_kind;
 pub mod ids;
 pub mod ledger;
 pub mod notify;
+pub mod observe;
 pub mod quota;
 pub mod session;
 pub mod state;
@@ -136,7 +137,7 @@ pub mod time;
 pub use account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
 pub use accounts::{AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
-pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};
+pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer, TranscriptSummary};
 pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
 pub use engine::{
     AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
@@ -147,6 +148,7 @@ pub use error_kind::FailureKind;
 pub use ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
+pub use observe::ObserverEvent;
 pub use quota::{
     AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,
     TransientKind, Verdict, VetoReason,

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use failover_core::ClaudeSessionId;
+use failover_core::TranscriptSummary;
 use failover_tmux::paths::find_transcript;
-use failover_tmux::transcript::{TranscriptSummary, summarize};
+use failover_tmux::transcript::summarize;
 
 /// Where the last prompt of a conversation can be found.
 #[async_trait]

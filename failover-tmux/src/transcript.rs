@@ -1,12 +1,13 @@
 //! Reading Claude Code transcripts (`<session-id>.jsonl`, one JSON object a line, appended
 //! while the session runs): following new lines as they are written ([`Tail`]) and pulling
-//! out what a checkpoint needs ([`summarize`]).
+//! out what a checkpoint needs ([`summarize`] into a [`TranscriptSummary`]).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use failover_core::TranscriptSummary;
 use serde_json::Value;
 
 /// Longest tool-call summary kept, in characters.
@@ -73,26 +74,6 @@ impl Tail {
     }
 }
 
-/// What a transcript tells about where its conversation stopped: what a checkpoint keeps,
-/// and what a failover replays.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TranscriptSummary {
-    /// The last prompt typed: the latest `last-prompt` record or typed user message,
-    /// whichever comes last. The CLI's own user-role lines (slash commands and their
-    /// output, reminders, the marker an interrupted turn leaves) are not prompts.
-    pub last_prompt: Option<String>,
-    /// The last tool call: `Name: {input…}` from the latest `tool_use` in assistant
-    /// content, cut to 200 characters.
-    pub last_tool_call: Option<String>,
-    /// Whether the latest typed prompt has nothing from the model after it: no assistant
-    /// line other than the CLI's own API-error notices (`isApiErrorMessage`, e.g. "You've
-    /// hit your 5-hour limit"). Such a prompt was refused or is still in flight, so a
-    /// failover must replay it even when the screen looked idle. A prompt followed by any
-    /// real assistant content (text or a tool call) counts as answered.
-    pub unanswered: bool,
-}
-
 /// Line types Claude Code writes into a transcript before (or without) any turn: the
 /// session's mode, permission mode and owning account (2.1.328 writes these when a
 /// session that never had a turn exits).
@@ -124,7 +105,7 @@ pub fn summarize(path: &Path) -> io::Result<TranscriptSummary> {
         if reader.read_until(b'\n', &mut line)? == 0 {
             break;
         }
-        s.feed(&String::from_utf8_lossy(&line));
+        feed(&mut s, &String::from_utf8_lossy(&line));
     }
     Ok(s)
 }
@@ -133,42 +114,40 @@ pub fn summarize(path: &Path) -> io::Result<TranscriptSummary> {
 pub fn summarize_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> TranscriptSummary {
     let mut s = TranscriptSummary::default();
     for l in lines {
-        s.feed(l);
+        feed(&mut s, l);
     }
     s
 }
 
-impl TranscriptSummary {
-    /// Takes in one transcript line (later lines override earlier ones).
-    fn feed(&mut self, line: &str) {
-        let Ok(v) = serde_json::from_str::<Value>(line.trim()) else {
-            return;
-        };
-        match v.get("type").and_then(Value::as_str) {
-            Some("last-prompt") => {
-                if let Some(p) = v.get("lastPrompt").and_then(Value::as_str).and_then(typed) {
-                    self.last_prompt = Some(p);
-                }
+/// Takes in one transcript line (later lines override earlier ones).
+fn feed(s: &mut TranscriptSummary, line: &str) {
+    let Ok(v) = serde_json::from_str::<Value>(line.trim()) else {
+        return;
+    };
+    match v.get("type").and_then(Value::as_str) {
+        Some("last-prompt") => {
+            if let Some(p) = v.get("lastPrompt").and_then(Value::as_str).and_then(typed) {
+                s.last_prompt = Some(p);
             }
-            Some("user") if v.get("isMeta").and_then(Value::as_bool) != Some(true) => {
-                if let Some(p) = v.pointer("/message/content").and_then(typed_content) {
-                    self.last_prompt = Some(p);
-                    self.unanswered = true;
-                }
-            }
-            Some("assistant") => {
-                if v.get("isApiErrorMessage").and_then(Value::as_bool) != Some(true) {
-                    self.unanswered = false;
-                }
-                let items = v.pointer("/message/content").and_then(Value::as_array);
-                for item in items.into_iter().flatten() {
-                    if item.get("type").and_then(Value::as_str) == Some("tool_use") {
-                        self.last_tool_call = Some(tool_call_summary(item));
-                    }
-                }
-            }
-            _ => {}
         }
+        Some("user") if v.get("isMeta").and_then(Value::as_bool) != Some(true) => {
+            if let Some(p) = v.pointer("/message/content").and_then(typed_content) {
+                s.last_prompt = Some(p);
+                s.unanswered = true;
+            }
+        }
+        Some("assistant") => {
+            if v.get("isApiErrorMessage").and_then(Value::as_bool) != Some(true) {
+                s.unanswered = false;
+            }
+            let items = v.pointer("/message/content").and_then(Value::as_array);
+            for item in items.into_iter().flatten() {
+                if item.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    s.last_tool_call = Some(tool_call_summary(item));
+                }
+            }
+        }
+        _ => {}
     }
 }
 
