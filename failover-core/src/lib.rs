@@ -136,7 +136,7 @@ pub mod time;
 
 pub use account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
 pub use accounts::{AccountPool, Rules, Tier};
-pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
+pub use backend::{LaunchRequest, Launched, Liveness, SessionBackend};
 pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer, TranscriptSummary};
 pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
 pub use engine::{

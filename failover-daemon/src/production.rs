@@ -8,12 +8,11 @@
 //! the account still runs: resuming across accounts or the statusline feed may then be
 //! missing for it, which the log says.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use failover_core::quota::Detectors;
-use failover_core::{Account, ClaudeSessionId, Liveness, QuotaDetector, SessionId};
+use failover_core::{Account, ClaudeSessionId, QuotaDetector, SessionId};
 use failover_tmux::observe::{
     PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
 };
@@ -319,16 +318,6 @@ impl SessionRecords for TmuxRecords {
             }),
             Err(e) => {
                 tracing::debug!(%session, error = %e, "no launch record in tmux");
-                None
-            }
-        }
-    }
-
-    async fn liveness_all(&self) -> Option<HashMap<SessionId, Liveness>> {
-        match self.0.liveness_all().await {
-            Ok(all) => Some(all),
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot list every pane; asking session by session");
                 None
             }
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use failover_core::{
     AccountId, Activity, BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness,
-    PaneCapture, SessionBackend, SessionId,
+    SessionBackend, SessionId,
 };
 use tokio::time::Instant;
 
@@ -25,6 +25,17 @@ use crate::transport::{Socket, Transport};
 pub const SESSION_ENV: &str = "FAILOVER_SESSION";
 /// Environment variable naming the account, set in every pane this backend starts.
 pub const ACCOUNT_ENV: &str = "FAILOVER_ACCOUNT";
+
+/// A capture of what a session shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaneCapture {
+    /// The visible screen, lines joined where the terminal wrapped them.
+    pub text: String,
+    /// Width in columns.
+    pub width: u16,
+    /// Height in lines.
+    pub height: u16,
+}
 
 /// How the backend reaches tmux and what it runs. [`TmuxConfig::new`] fills in the values
 /// an operator would pick; adjust the public fields afterwards.
@@ -292,27 +303,17 @@ impl TmuxBackend {
         })
     }
 
-    /// The liveness of every session on the server, from one tmux call: what
-    /// [`liveness`](SessionBackend::liveness) tells of each, for the price of one. A session
-    /// not in the map is missing. A pane that died so recently that tmux has not recorded
-    /// its status yet shows as `Exited { status: None }` here (`liveness` waits a moment for
-    /// the status); with no server running the map is empty.
-    pub async fn liveness_all(&self) -> Result<HashMap<SessionId, Liveness>, BackendError> {
-        let states = match ops::all_pane_states(&self.transport).await {
-            Ok(states) => states,
-            Err(TmuxError::ServerDown { .. }) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(states
+    /// Captures the visible screen, lines joined where the terminal wrapped them.
+    pub async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
+        self.capture_inner(session, false).await
+    }
+
+    /// The sessions on the server.
+    pub async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
+        Ok(ops::list_sessions(&self.transport)
+            .await?
             .into_iter()
-            .map(|(name, s)| {
-                let live = if s.dead {
-                    Liveness::Exited { status: s.status }
-                } else {
-                    Liveness::Alive
-                };
-                (SessionId::new(name), live)
-            })
+            .map(SessionId::new)
             .collect())
     }
 
@@ -558,13 +559,12 @@ impl SessionBackend for TmuxBackend {
                 // a stale exit report that made the caller believe it died), it is the
                 // answer; anything else running under that name is a conflict.
                 return match ops::describe(&self.transport, name).await {
-                    Ok(d) if running_as_requested(&d, request) => Ok(Launched {
-                        claude_session: d
-                            .conversation
+                    Ok(d) if running_as_requested(&d, request) => Ok(Launched::new(
+                        d.conversation
                             .map(ClaudeSessionId::new)
                             .or_else(|| request.resume.clone())
                             .unwrap_or_else(|| ClaudeSessionId::new("")),
-                    }),
+                    )),
                     _ => Err(BackendError::SessionExists(request.session.clone())),
                 };
             }
@@ -656,7 +656,7 @@ impl SessionBackend for TmuxBackend {
         .await?;
         self.record_leader(name).await;
         tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
-        Ok(Launched { claude_session })
+        Ok(Launched::new(claude_session))
     }
 
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
@@ -715,10 +715,6 @@ impl SessionBackend for TmuxBackend {
         Ok(())
     }
 
-    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
-        self.capture_inner(session, false).await
-    }
-
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
         let name = session.as_str();
         ops::validate_name(name)?;
@@ -775,11 +771,25 @@ impl SessionBackend for TmuxBackend {
         }
     }
 
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
-        Ok(ops::list_sessions(&self.transport)
-            .await?
+    /// From one tmux call. A pane that died so recently that tmux has not recorded
+    /// its status yet shows as `Exited { status: None }` here (`liveness` waits a moment for
+    /// the status); with no server running the map is empty.
+    async fn liveness_all(&self) -> Result<HashMap<SessionId, Liveness>, BackendError> {
+        let states = match ops::all_pane_states(&self.transport).await {
+            Ok(states) => states,
+            Err(TmuxError::ServerDown { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(states
             .into_iter()
-            .map(SessionId::new)
+            .map(|(name, s)| {
+                let live = if s.dead {
+                    Liveness::Exited { status: s.status }
+                } else {
+                    Liveness::Alive
+                };
+                (SessionId::new(name), live)
+            })
             .collect())
     }
 }

@@ -30,7 +30,8 @@
 //! recorded the status, prints an invisible exit notice that reaches the client as
 //! `%output`; the observer confirms the pane's death and reports the exit (or on the window's
 //! renaming). tmux 3.3a does not always pass a dying pane's last output on; the caller's
-//! periodic liveness survey ([`TmuxBackend::liveness_all`]) catches those. No `pane_dead`
+//! periodic liveness survey
+//! ([`SessionBackend::liveness_all`](failover_core::SessionBackend::liveness_all)) catches those. No `pane_dead`
 //! subscription: tmux 3.3a's server crashes when sessions are created while clients holding
 //! subscriptions attach. The transcript and statusline watchers use `notify`; their
 //! callbacks only `try_send` into bounded queues. Every observer is a future the caller
@@ -59,7 +60,9 @@ pub mod transcript;
 pub mod transport;
 pub mod wire;
 
-pub use backend::{ACCOUNT_ENV, SESSION_ENV, SessionInfo, TmuxBackend, TmuxConfig, sanitize_input};
+pub use backend::{
+    ACCOUNT_ENV, PaneCapture, SESSION_ENV, SessionInfo, TmuxBackend, TmuxConfig, sanitize_input,
+};
 pub use checkpoint::FileCheckpointer;
 pub use error::{FsError, ObserveError, TmuxError};
 pub use transport::{Socket, Transport};

@@ -1,13 +1,13 @@
 //! [`FakeBackend`]: sessions as entries in a map, with scripted failures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
+use crate::backend::{LaunchRequest, Launched, Liveness, SessionBackend};
 use crate::error::BackendError;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
 
@@ -18,8 +18,6 @@ pub enum FakeOp {
     Launch,
     /// [`SessionBackend::stop`].
     Stop,
-    /// [`SessionBackend::capture`].
-    Capture,
     /// [`SessionBackend::send_input`].
     SendInput,
     /// [`SessionBackend::liveness`].
@@ -84,7 +82,6 @@ fn op_name(op: FakeOp) -> &'static str {
     match op {
         FakeOp::Launch => "launch",
         FakeOp::Stop => "stop",
-        FakeOp::Capture => "capture",
         FakeOp::SendInput => "send_input",
         FakeOp::Liveness => "liveness",
     }
@@ -259,7 +256,7 @@ impl SessionBackend for FakeBackend {
                 launches,
             },
         );
-        Ok(Launched { claude_session })
+        Ok(Launched::new(claude_session))
     }
 
     async fn stop(&self, session: &SessionId, _grace: Duration) -> Result<(), BackendError> {
@@ -270,20 +267,6 @@ impl SessionBackend for FakeBackend {
             s.alive = false;
         }
         Ok(())
-    }
-
-    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
-        if let Some(f) = self.call(FakeOp::Capture, session) {
-            return Err(f.error(FakeOp::Capture, session, None));
-        }
-        match self.lock().sessions.get(session) {
-            Some(s) => Ok(PaneCapture {
-                text: s.pane.clone(),
-                width: 200,
-                height: 50,
-            }),
-            None => Err(BackendError::SessionNotFound(session.clone())),
-        }
     }
 
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
@@ -310,8 +293,20 @@ impl SessionBackend for FakeBackend {
         })
     }
 
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
-        Ok(self.lock().sessions.keys().cloned().collect())
+    async fn liveness_all(&self) -> Result<HashMap<SessionId, Liveness>, BackendError> {
+        Ok(self
+            .lock()
+            .sessions
+            .iter()
+            .map(|(id, s)| {
+                let live = if s.alive {
+                    Liveness::Alive
+                } else {
+                    Liveness::Exited { status: None }
+                };
+                (id.clone(), live)
+            })
+            .collect())
     }
 }
 
