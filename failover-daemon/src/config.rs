@@ -514,8 +514,6 @@ pub struct DaemonConfig {
     pub claude: ClaudeSettings,
     /// The engine's policy, accounts and sessions (validated).
     pub engine: EngineConfig,
-    /// Grace given to a session to exit before it is killed.
-    pub stop_grace: Duration,
     /// The control plane.
     pub control: ControlSettings,
     /// Notifications.
@@ -972,7 +970,7 @@ impl Resolver<'_> {
             };
             return Err(self.err(span, &key, e.to_string()));
         }
-        let stop_grace = Duration::from_secs(policy.stop_grace_secs.unwrap_or(10));
+        engine.stop_grace = Duration::from_secs(policy.stop_grace_secs.unwrap_or(10));
 
         let control_raw = raw.control.unwrap_or_default();
         let socket = match &control_raw.socket {
@@ -1276,7 +1274,6 @@ impl Resolver<'_> {
                 sync_settings: claude_raw.sync_settings.unwrap_or(false),
             },
             engine,
-            stop_grace,
             control: ControlSettings { socket, tcp },
             notify,
             janitor,

@@ -249,7 +249,7 @@ impl Daemon {
                 backend.clone(),
                 prompts.clone(),
                 inbox_tx.clone(),
-                SwitchTimeouts::with_grace(config.stop_grace),
+                SwitchTimeouts::standard(),
             ),
         ));
         set.spawn(named(

@@ -129,7 +129,7 @@ impl SessionBackend for Slow {
 async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
     let (jobs_tx, jobs_rx) = mpsc::channel(16);
     let (inbox_tx, mut inbox) = mpsc::channel(16);
-    let timeouts = SwitchTimeouts::with_grace(Duration::from_secs(10));
+    let timeouts = SwitchTimeouts::standard();
     let task = tokio::spawn(switcher::run(
         jobs_rx,
         Arc::new(Slow {
@@ -146,6 +146,7 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
         .send(SwitchJob::Stop {
             request: RequestId(1),
             session: SessionId::new("hung"),
+            grace: Duration::from_secs(7),
         })
         .await
         .unwrap();
@@ -198,7 +199,8 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
         matches!(stop, EffectOutcome::Failed { kind: FailureKind::Transient, detail } if detail.contains("timed out")),
         "{stop:?}"
     );
-    assert_eq!(*after, timeouts.stop_grace + timeouts.stop_slack);
+    // The engine's grace, then the slack.
+    assert_eq!(*after, Duration::from_secs(7) + timeouts.stop_slack);
     drop(jobs_tx);
     task.await.unwrap().unwrap();
 }
@@ -404,7 +406,7 @@ async fn a_resumed_launch_reports_a_prompt_its_transcript_shows_unanswered() {
 
     let backend = FakeBackend::new();
     let prompts = TranscriptPrompts::new(tree.shared());
-    let timeouts = SwitchTimeouts::with_grace(Duration::from_secs(1));
+    let timeouts = SwitchTimeouts::standard();
     let launch = |s: &str, resume: Option<&str>| SwitchJob::Launch {
         request: RequestId(1),
         launch: LaunchRequest {

@@ -82,8 +82,12 @@ impl Embedder {
                 };
                 self.later(LATENCY, Input::EffectFinished { request, outcome });
             }
-            Effect::Stop { request, session } => {
-                let outcome = match block_on(self.backend.stop(&session, Duration::from_secs(5))) {
+            Effect::Stop {
+                request,
+                session,
+                grace,
+            } => {
+                let outcome = match block_on(self.backend.stop(&session, grace)) {
                     Ok(()) => EffectOutcome::Stopped,
                     Err(e) => failed(FailureKind::from(&e), e.to_string()),
                 };

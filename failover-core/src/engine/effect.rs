@@ -1,6 +1,7 @@
 //! [`Effect`]: the closed set of everything the engine can ask the outside world to do.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::ledger::{AccountNews, ActiveNews};
@@ -75,6 +76,10 @@ pub enum Effect {
         request: RequestId,
         /// The session.
         session: SessionId,
+        /// How long its program gets to exit by itself before it is killed
+        /// ([`EngineConfig::stop_grace`](crate::EngineConfig::stop_grace)); pass it to
+        /// [`SessionBackend::stop`](crate::SessionBackend::stop).
+        grace: Duration,
     },
     /// Start the session on an account, resuming a conversation when `resume` is set.
     /// Reply: `Launched` or `Failed`.

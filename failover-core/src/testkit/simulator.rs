@@ -263,8 +263,12 @@ impl Simulator {
                 };
                 self.reply(request, outcome);
             }
-            Effect::Stop { request, session } => {
-                let outcome = match block_on(self.backend.stop(&session, Duration::from_secs(10))) {
+            Effect::Stop {
+                request,
+                session,
+                grace,
+            } => {
+                let outcome = match block_on(self.backend.stop(&session, grace)) {
                     Ok(()) => EffectOutcome::Stopped,
                     Err(e) => failed(FailureKind::from(&e), e.to_string()),
                 };
