@@ -1,6 +1,6 @@
 //! The [`Checkpointer`] port and the versioned checkpoint record.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -92,4 +92,15 @@ pub trait Checkpointer: Send + Sync {
 
     /// Removes checkpoints taken before `before`; returns how many went.
     async fn prune(&self, before: UnixMillis) -> Result<usize, CheckpointError>;
+}
+
+/// Where a conversation's last prompt can be found (`failover-tmux` reads Claude Code's
+/// transcript in the shared projects tree). [`execute`](crate::execute) asks it when it
+/// takes a checkpoint and after a launch that resumed a conversation.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait PromptSource: Send + Sync {
+    /// What is known of the conversation's last prompt and tool call; the default (nothing
+    /// known) when there is no record or it cannot be read.
+    async fn recall(&self, dir: &Path, claude_session: &ClaudeSessionId) -> TranscriptSummary;
 }

@@ -122,6 +122,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 mod error_kind;
+mod execute;
 pub mod ids;
 pub mod ledger;
 pub mod notify;
@@ -137,7 +138,9 @@ pub mod time;
 pub use account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
 pub use accounts::{AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, SessionBackend};
-pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer, TranscriptSummary};
+pub use checkpoint::{
+    Checkpoint, CheckpointRecordV1, Checkpointer, PromptSource, TranscriptSummary,
+};
 pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
 pub use engine::{
     AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
@@ -145,6 +148,7 @@ pub use engine::{
 };
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
+pub use execute::{Ports, execute};
 pub use ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};

@@ -9,17 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use failover_core::ClaudeSessionId;
-use failover_core::TranscriptSummary;
+pub use failover_core::PromptSource;
+use failover_core::{ClaudeSessionId, TranscriptSummary};
 use failover_tmux::paths::find_transcript;
 use failover_tmux::transcript::summarize;
-
-/// Where the last prompt of a conversation can be found.
-#[async_trait]
-pub trait PromptSource: Send + Sync {
-    /// What is known of the conversation's last prompt and tool call.
-    async fn recall(&self, dir: &Path, claude_session: &ClaudeSessionId) -> TranscriptSummary;
-}
 
 /// Reads transcripts from the shared projects tree.
 #[derive(Clone, Debug)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backend::{LaunchRequest, Launched, Liveness, SessionBackend};
+use crate::checkpoint::{PromptSource, TranscriptSummary};
 use crate::error::BackendError;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
 
@@ -307,6 +308,28 @@ impl SessionBackend for FakeBackend {
                 (id.clone(), live)
             })
             .collect())
+    }
+}
+
+/// The fake's record of a conversation: the last input typed into the session running it
+/// (as answered: the fake keeps no record of answers).
+#[async_trait]
+impl PromptSource for FakeBackend {
+    async fn recall(
+        &self,
+        _dir: &std::path::Path,
+        claude_session: &ClaudeSessionId,
+    ) -> TranscriptSummary {
+        let last_prompt = self
+            .lock()
+            .sessions
+            .values()
+            .find(|s| s.claude_session == *claude_session)
+            .and_then(|s| s.inputs.last().cloned());
+        TranscriptSummary {
+            last_prompt,
+            ..TranscriptSummary::default()
+        }
     }
 }
 
