@@ -23,11 +23,17 @@
 //! 2. `handle` updates the engine's view (account states, per-session
 //!    [`SessionState`]s, the swap in flight) and returns the [`Effect`]s to execute, in
 //!    order. It never fails: an input that does not apply is ignored and counted.
-//! 3. The embedder executes each effect through its ports. Effects that expect an answer
+//! 3. The embedder executes each effect through its ports; [`execute`] does it for every
+//!    port effect and returns the answer to feed back. Effects that expect an answer
 //!    carry a [`RequestId`]; the answer comes back later as [`Input::EffectFinished`] with
 //!    the same id. An answer that never comes is not a problem: after
 //!    [`EngineConfig::effect_timeout`] the engine treats it as failed.
-//! 4. The embedder sleeps until [`FailoverEngine::next_deadline`] or the next input,
+//! 4. The embedder reports what its sessions do: [`Input::SessionActivity`] when one shows
+//!    its prompt (idle) or starts a turn, [`Input::SessionExited`] when its program ends,
+//!    and the detectors' verdicts ([`ObserverEvent`]s convert into these inputs). A launched
+//!    session must be reported idle once it shows its prompt: a prompt replayed after a
+//!    failover is sent only then (the contract is on [`Effect::Launch`]).
+//! 5. The embedder sleeps until [`FailoverEngine::next_deadline`] or the next input,
 //!    whichever comes first, and stores every [`Effect::Persist`] durably.
 //!
 //! At startup the embedder reports the sessions already running ([`Input::SessionStarted`]),
