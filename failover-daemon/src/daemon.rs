@@ -22,7 +22,7 @@ use crate::http::convert::DaemonFacts;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::notifiers::{NotifyHub, run_channel};
-use crate::prompts::TranscriptPrompts;
+use crate::production::TranscriptPrompts;
 use crate::queue::backend::{BackendDeliver, TranscriptLocator};
 use crate::queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
 use crate::state_store::{Loaded, StateStore};

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::clock::Clock;
 use crate::notifiers::Channel;
 use crate::observe::{ObserverEvent, Observers};
-use crate::prompts::PromptSource;
+use failover_core::PromptSource;
 
 /// How many observations may wait for the quota monitor.
 pub const OBSERVATION_CAPACITY: usize = 1024;

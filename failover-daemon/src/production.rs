@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use failover_core::quota::Detectors;
 use failover_core::{Account, ClaudeSessionId, QuotaDetector, SessionId};
+pub use failover_tmux::TranscriptPrompts;
 use failover_tmux::observe::{
     PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
 };
@@ -27,11 +28,23 @@ use crate::deps::{Deps, Recorded, SessionRecords, observation_channel};
 use crate::error::DaemonError;
 use crate::notifiers::channels_from_settings;
 use crate::observe::{ObserverEvent, Observers};
-use crate::prompts::TranscriptPrompts;
 
 /// Where account `name`'s statusline documents are spooled.
 pub fn spool_dir(config: &DaemonConfig, account: &str) -> PathBuf {
     config.state_dir.join("spool").join(account)
+}
+
+/// Sessions outlive the daemon; an empty tmux server should not: lets it exit with its
+/// last session (at once when it has none). Failures are logged.
+pub async fn release_tmux_server(tmux: TmuxConfig) {
+    match TmuxBackend::new(tmux) {
+        Ok(backend) => {
+            if let Err(e) = backend.release_server().await {
+                tracing::warn!(error = %e, "cannot let the tmux server exit when empty");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot reach the tmux server to release it"),
+    }
 }
 
 /// Where checkpoints are stored.

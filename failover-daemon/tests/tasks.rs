@@ -18,7 +18,7 @@ use failover_core::{
 use failover_daemon::Clock;
 use failover_daemon::config::JanitorSettings;
 use failover_daemon::metrics::Metrics;
-use failover_daemon::prompts::TranscriptPrompts;
+use failover_daemon::production::TranscriptPrompts;
 use failover_daemon::tasks::quota_monitor::{Classified, classify};
 use failover_daemon::tasks::switcher::{self, SwitchTimeouts};
 use failover_daemon::tasks::{

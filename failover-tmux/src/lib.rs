@@ -11,6 +11,8 @@
 //!   statusline JSON) into typed [`observe::ObserverEvent`]s, event-driven.
 //! - [`FileCheckpointer`] stores checkpoints crash-safely
 //!   ([`Checkpointer`](failover_core::Checkpointer)).
+//! - [`TranscriptPrompts`] recalls a conversation's last prompt from its transcript
+//!   ([`PromptSource`](failover_core::PromptSource)).
 //!
 //! Only `transport.rs` builds tmux command lines and only `wire.rs` knows tmux's formats;
 //! `tests/architecture.rs` enforces both. This crate never installs a logger.
@@ -65,4 +67,5 @@ pub use backend::{
 };
 pub use checkpoint::FileCheckpointer;
 pub use error::{FsError, ObserveError, TmuxError};
+pub use transcript::TranscriptPrompts;
 pub use transport::{Socket, Transport};

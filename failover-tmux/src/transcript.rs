@@ -1,14 +1,18 @@
 //! Reading Claude Code transcripts (`<session-id>.jsonl`, one JSON object a line, appended
 //! while the session runs): following new lines as they are written ([`Tail`]) and pulling
-//! out what a checkpoint needs ([`summarize`] into a [`TranscriptSummary`]).
+//! out what a checkpoint needs ([`summarize`] into a [`TranscriptSummary`]; [`TranscriptPrompts`]
+//! is the core's [`PromptSource`] port over it).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use failover_core::TranscriptSummary;
+use async_trait::async_trait;
+use failover_core::{ClaudeSessionId, PromptSource, TranscriptSummary};
 use serde_json::Value;
+
+use crate::paths::find_transcript;
 
 /// Longest tool-call summary kept, in characters.
 const TOOL_SUMMARY_CHARS: usize = 200;
@@ -71,6 +75,47 @@ impl Tail {
             self.partial = rest;
         }
         Ok(lines)
+    }
+}
+
+/// The [`PromptSource`] over Claude Code's transcripts in the shared projects tree (where
+/// Claude Code puts them: [`crate::paths`]), read with [`summarize`] on a blocking thread.
+#[derive(Clone, Debug)]
+pub struct TranscriptPrompts {
+    shared_projects: PathBuf,
+}
+
+impl TranscriptPrompts {
+    /// Transcripts under `shared_projects`.
+    pub fn new(shared_projects: PathBuf) -> Self {
+        Self { shared_projects }
+    }
+
+    /// Where the transcript of `claude_session`, run in `dir`, lives (or will).
+    pub fn transcript_path(&self, dir: &Path, claude_session: &ClaudeSessionId) -> PathBuf {
+        find_transcript(&self.shared_projects, dir, claude_session).unwrap_or_else(|p| p)
+    }
+}
+
+#[async_trait]
+impl PromptSource for TranscriptPrompts {
+    async fn recall(&self, dir: &Path, claude_session: &ClaudeSessionId) -> TranscriptSummary {
+        let path = self.transcript_path(dir, claude_session);
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || summarize(&path)).await
+        };
+        match read {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(e)) => {
+                tracing::debug!(path = %path.display(), error = %e, "no transcript to recall from");
+                TranscriptSummary::default()
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "reading the transcript failed");
+                TranscriptSummary::default()
+            }
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::CheckpointJob;
 use crate::clock::Clock;
 use crate::error::DaemonError;
-use crate::prompts::PromptSource;
+use failover_core::PromptSource;
 
 /// How long recalling the last prompt from a transcript may take.
 pub const RECALL_TIMEOUT: Duration = Duration::from_secs(5);

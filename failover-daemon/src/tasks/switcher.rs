@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::SwitchJob;
 use super::checkpoint::RECALL_TIMEOUT;
 use crate::error::DaemonError;
-use crate::prompts::PromptSource;
+use failover_core::PromptSource;
 
 /// Time limits of the switcher's backend calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

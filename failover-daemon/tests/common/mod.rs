@@ -16,7 +16,7 @@ use failover_core::{
 };
 use failover_daemon::notifiers::Channel;
 use failover_daemon::observe::{NoObservers, ObserverEvent};
-use failover_daemon::prompts::TranscriptPrompts;
+use failover_daemon::production::TranscriptPrompts;
 use failover_daemon::{Clock, DaemonConfig, Deps, observation_channel};
 use failover_tmux::paths::project_folder_name;
 use tokio::sync::{Notify, mpsc};
