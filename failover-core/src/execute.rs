@@ -29,20 +29,49 @@ impl std::fmt::Debug for Ports<'_> {
 /// Carries out `effect` through `ports` at `now` and returns the input to feed the engine
 /// next: [`Input::EffectFinished`] for an effect that expects a reply, `None` otherwise.
 ///
-/// The whole effect loop of an embedder is then:
+/// The whole effect loop of an embedder, here with the testkit's in-memory ports and
+/// every reply fed back at once (a real embedder feeds them back as they arrive, and
+/// sleeps until [`FailoverEngine::next_deadline`](crate::FailoverEngine::next_deadline)):
 ///
-/// ```text
-/// for effect in engine.handle(now, input) {
-///     match effect {
-///         Effect::Persist(state) => store(state),          // durably, before what follows
-///         Effect::Reply { request, reply } => answer(request, reply),
-///         effect => if let Some(input) = execute(effect, &ports, now).await {
-///             queue(input);                                // handle it next
-///         },
+/// ```
+/// use std::collections::VecDeque;
+/// use failover_core::testkit::{self, FakeBackend, MemCheckpointer, RecordingNotifier, block_on};
+/// use failover_core::{Activity, Effect, EffectOutcome, FailoverEngine, Input, Ports, UnixMillis, execute};
+///
+/// let mut engine = FailoverEngine::new(testkit::config(&["primary", "backup"], &["ccl-0"]))?;
+/// let backend = FakeBackend::new();
+/// let (checkpoints, notifier) = (MemCheckpointer::new(), RecordingNotifier::new());
+/// let ports = Ports { backend: &backend, checkpointer: &checkpoints, notifier: &notifier, prompts: &backend };
+/// let now = UnixMillis::from_secs(1_795_683_600);
+/// let mut stored = None;
+///
+/// let mut inputs = VecDeque::from([Input::AdoptionComplete]);
+/// while let Some(input) = inputs.pop_front() {
+///     for effect in engine.handle(now, input) {
+///         match effect {
+///             Effect::Persist(state) => stored = Some(state), // durably, before what follows
+///             Effect::Reply { .. } => {}                      // to the operator who asked
+///             effect => {
+///                 let launching = match &effect {
+///                     Effect::Launch { session, .. } => Some(session.clone()),
+///                     _ => None,
+///                 };
+///                 let Some(reply) = block_on(execute(effect, &ports, now)) else { continue };
+///                 let launched = matches!(&reply,
+///                     Input::EffectFinished { outcome: EffectOutcome::Launched { .. }, .. });
+///                 inputs.push_back(reply);
+///                 // The activity contract (see `Effect::Launch`): report the session idle
+///                 // once it shows its prompt; a replayed prompt waits for that report.
+///                 if let Some(session) = launching.filter(|_| launched) {
+///                     inputs.push_back(Input::SessionActivity { session, activity: Activity::Idle });
+///                 }
+///             }
+///         }
 ///     }
 /// }
-/// // and, for every session launched, Input::SessionActivity { activity: Idle, .. } once
-/// // its prompt shows (see Effect::Launch): a replayed prompt waits for it.
+/// assert_eq!(backend.account_of(&"ccl-0".into()).unwrap().as_str(), "primary");
+/// assert!(stored.is_some());
+/// # Ok::<(), failover_core::ConfigError>(())
 /// ```
 ///
 /// `execute` is runtime-agnostic: it only awaits the ports. It puts no time limit on a

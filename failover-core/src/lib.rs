@@ -167,6 +167,15 @@ pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpos
 pub use state::{PersistedSession, PersistedState, PersistedSwap};
 pub use time::UnixMillis;
 
+/// The time library of the public signatures that take or give time zones and timestamps
+/// ([`quota::DetectContext::local_zone`], [`UnixMillis::to_timestamp`]), so an embedder
+/// builds them without pinning a second copy.
+pub use jiff;
+
+/// The attribute the port traits are declared with: an embedder implements them with
+/// `#[failover_core::async_trait]` and needs no `async-trait` dependency of its own.
+pub use async_trait::async_trait;
+
 // The README's examples are compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
