@@ -576,6 +576,7 @@ impl SessionBackend for TmuxBackend {
             Err(e) => return Err(e.into()),
         }
         let mut argv = self.config.claude_command.clone();
+        let mut unanswered_prompt = None;
         let claude_session = match &request.resume {
             Some(id) => {
                 let projects = request.config_dir.join("projects");
@@ -595,7 +596,14 @@ impl SessionBackend for TmuxBackend {
                         );
                         argv.extend(["--session-id".to_owned(), id.to_string()]);
                     }
-                    Ok(_) => argv.extend(["--resume".to_owned(), id.to_string()]),
+                    Ok(path) => {
+                        // The previous program has stopped: the transcript is final. A
+                        // typed prompt nothing answered is the one to replay.
+                        unanswered_prompt = crate::transcript::summarize(&path)
+                            .ok()
+                            .and_then(|s| s.last_prompt.filter(|_| s.unanswered));
+                        argv.extend(["--resume".to_owned(), id.to_string()]);
+                    }
                     Err(_) if self.never_written(&projects, id) => {
                         // It never had a turn: nothing to resume, and nothing is lost by
                         // starting it again under its id.
@@ -656,7 +664,10 @@ impl SessionBackend for TmuxBackend {
         .await?;
         self.record_leader(name).await;
         tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
-        Ok(Launched::new(claude_session))
+        Ok(Launched {
+            claude_session,
+            unanswered_prompt,
+        })
     }
 
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
