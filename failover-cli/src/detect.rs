@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use failover_core::quota::{DetectContext, Detectors, Report, Source};
+use failover_core::SignalSource;
+use failover_core::quota::{DetectContext, Detectors, Report};
 use failover_core::{UnixMillis, Verdict};
 use serde::Serialize;
 
@@ -46,14 +47,15 @@ pub(crate) enum SourceArg {
     Headers,
 }
 
-impl From<SourceArg> for Source {
-    fn from(s: SourceArg) -> Self {
-        match s {
-            SourceArg::Auto => Self::Auto,
-            SourceArg::Pane => Self::Pane,
-            SourceArg::Transcript => Self::Transcript,
-            SourceArg::Statusline => Self::Statusline,
-            SourceArg::Headers => Self::Headers,
+impl SourceArg {
+    /// The source named, `None` for `auto` (recognised from the input's shape).
+    fn source(self) -> Option<SignalSource> {
+        match self {
+            Self::Auto => None,
+            Self::Pane => Some(SignalSource::Pane),
+            Self::Transcript => Some(SignalSource::Transcript),
+            Self::Statusline => Some(SignalSource::Statusline),
+            Self::Headers => Some(SignalSource::Headers),
         }
     }
 }
@@ -208,7 +210,7 @@ pub(crate) fn run(args: &DetectArgs) -> ExitCode {
         observed_at: UnixMillis(now.as_millisecond()),
         local_zone: local_zone(),
     };
-    let report = Detectors::new().report(args.source.into(), &text, &ctx);
+    let report = Detectors::new().report(args.source.source(), &text, &ctx);
     let out = if args.json {
         match serde_json::to_string(&DetectOutput::from(&report)) {
             Ok(json) => json,

@@ -1,5 +1,6 @@
 //! The [`SessionBackend`] port: where sessions actually run (tmux, in `failover-tmux`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,11 +24,27 @@ pub struct LaunchRequest {
     pub resume: Option<ClaudeSessionId>,
 }
 
-/// What a launch produced.
+/// What a launch produced: what [`EffectOutcome::Launched`](crate::EffectOutcome::Launched)
+/// reports to the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Launched {
     /// The conversation now running (the resumed one, or the id chosen for a new one).
     pub claude_session: ClaudeSessionId,
+    /// On a resume: the conversation's last typed prompt when its record shows nothing
+    /// answered it. `None` when there is none, or when the backend does not read the
+    /// conversation's record (then the embedder may fill it from a
+    /// [`PromptSource`](crate::PromptSource), as [`execute`](crate::execute) does).
+    pub unanswered_prompt: Option<String>,
+}
+
+impl Launched {
+    /// A launch of `claude_session` with no unanswered prompt found.
+    pub fn new(claude_session: ClaudeSessionId) -> Self {
+        Self {
+            claude_session,
+            unanswered_prompt: None,
+        }
+    }
 }
 
 /// Whether a session is still there.
@@ -44,19 +61,14 @@ pub enum Liveness {
     Missing,
 }
 
-/// A capture of what a session shows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PaneCapture {
-    /// The visible screen, lines joined where the terminal wrapped them.
-    pub text: String,
-    /// Width in columns.
-    pub width: u16,
-    /// Height in lines.
-    pub height: u16,
-}
-
-/// Where sessions run. The engine never calls this; the daemon executes the engine's
-/// effects through it.
+/// Where sessions run. The engine never calls this; the embedder executes the engine's
+/// [`Stop`](crate::Effect::Stop), [`Launch`](crate::Effect::Launch) and
+/// [`SendPrompt`](crate::Effect::SendPrompt) effects through it ([`execute`](crate::execute)
+/// does), and surveys liveness with it to report [`Input::SessionExited`](crate::Input::SessionExited).
+///
+/// Reading what a session shows is not part of the port: the engine never asks for it.
+/// Observers do that (pane captures, transcripts) and report what they saw as
+/// [`ObserverEvent`](crate::ObserverEvent)s, with the pure classifiers of [`crate::quota`].
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait SessionBackend: Send + Sync {
@@ -68,10 +80,8 @@ pub trait SessionBackend: Send + Sync {
     /// Returns once nothing of the session runs any more (a program still writing its
     /// transcript would race the copy resumed on the next account). Stopping a session that
     /// is not there succeeds.
+    /// The grace is the one [`Effect::Stop`](crate::Effect::Stop) carries.
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError>;
-
-    /// Captures the visible screen.
-    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError>;
 
     /// Types `text` (may be several lines) and submits it, confirming it was accepted.
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError>;
@@ -89,6 +99,12 @@ pub trait SessionBackend: Send + Sync {
     /// Whether the session is alive.
     async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError>;
 
-    /// The sessions the backend holds.
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError>;
+    /// The liveness of every session the backend holds, from one look; a session not in
+    /// the map is [`Liveness::Missing`]. An embedder's periodic liveness check asks this
+    /// once rather than [`liveness`](Self::liveness) once per session (a tmux server asked
+    /// about 200 sessions one by one every few seconds stays busy). It may be less precise
+    /// than `liveness` about a program that exited a moment ago (an exit status not yet
+    /// recorded shows as `Exited { status: None }`); ask `liveness` about a session it does
+    /// not show alive.
+    async fn liveness_all(&self) -> Result<HashMap<SessionId, Liveness>, BackendError>;
 }

@@ -1,6 +1,6 @@
 //! The [`Checkpointer`] port and the versioned checkpoint record.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,44 @@ pub struct Checkpoint {
     pub last_tool_call: Option<String>,
     /// When the checkpoint was taken.
     pub taken_at: UnixMillis,
+}
+
+/// What a conversation's record (Claude Code's transcript) tells about where it stopped:
+/// what a checkpoint keeps, and what a failover replays. A prompt source returns it
+/// (`failover-tmux` reads it from the transcript file), and
+/// [`EffectOutcome::Checkpointed`](crate::EffectOutcome::Checkpointed) carries its
+/// `last_prompt` and `unanswered` back to the engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TranscriptSummary {
+    /// The last prompt typed: the latest `last-prompt` record or typed user message,
+    /// whichever comes last. The CLI's own user-role lines (slash commands and their
+    /// output, reminders, the marker an interrupted turn leaves) are not prompts.
+    pub last_prompt: Option<String>,
+    /// The last tool call: `Name: {input…}` from the latest `tool_use` in assistant
+    /// content, cut to 200 characters.
+    pub last_tool_call: Option<String>,
+    /// Whether the latest typed prompt has nothing from the model after it: no assistant
+    /// line other than the CLI's own API-error notices (`isApiErrorMessage`, e.g. "You've
+    /// hit your 5-hour limit"). Such a prompt was refused or is still in flight, so a
+    /// failover must replay it even when the screen looked idle. A prompt followed by any
+    /// real assistant content (text or a tool call) counts as answered.
+    pub unanswered: bool,
+    /// Whether the latest assistant line is one of the CLI's API-error notices (a turn
+    /// refused by a usage limit, before or after tool calls).
+    pub ended_in_error: bool,
+    /// Whether the person cut the latest turn short (Escape leaves the CLI's
+    /// `[Request interrupted by user]` marker after it).
+    pub interrupted_by_user: bool,
+}
+
+impl TranscriptSummary {
+    /// Whether the latest turn was cut short by something other than the person (refused,
+    /// or its request in flight when its program stopped): the turn Claude Code, resumed
+    /// with `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`, takes up by itself.
+    pub fn turn_cut_short(&self) -> bool {
+        (self.unanswered || self.ended_in_error) && !self.interrupted_by_user
+    }
 }
 
 /// The on-disk form of a [`Checkpoint`]: `schema_version` first, so a reader can refuse a
@@ -69,4 +107,15 @@ pub trait Checkpointer: Send + Sync {
 
     /// Removes checkpoints taken before `before`; returns how many went.
     async fn prune(&self, before: UnixMillis) -> Result<usize, CheckpointError>;
+}
+
+/// Where a conversation's last prompt can be found (`failover-tmux` reads Claude Code's
+/// transcript in the shared projects tree). [`execute`](crate::execute) asks it when it
+/// takes a checkpoint and after a launch that resumed a conversation.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait PromptSource: Send + Sync {
+    /// What is known of the conversation's last prompt and tool call; the default (nothing
+    /// known) when there is no record or it cannot be read.
+    async fn recall(&self, dir: &Path, claude_session: &ClaudeSessionId) -> TranscriptSummary;
 }

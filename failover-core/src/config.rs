@@ -105,6 +105,10 @@ pub struct EngineConfig {
     pub return_to_preferred: bool,
     /// How long an effect may stay unanswered before the engine gives up on it (default 2 min).
     pub effect_timeout: Duration,
+    /// How long a stopped session's program gets to exit by itself before it is killed
+    /// (default 10 s): carried by every [`Effect::Stop`](crate::Effect::Stop). Keep it well
+    /// under [`effect_timeout`](Self::effect_timeout), which bounds the whole stop.
+    pub stop_grace: Duration,
     /// Delay before relaunching a session that died (default 5 s), doubled on each death in
     /// a row up to [`relaunch_backoff_max`](Self::relaunch_backoff_max).
     pub relaunch_backoff: Duration,
@@ -162,6 +166,7 @@ impl EngineConfig {
             unknown_reset_retry: Duration::from_secs(3600),
             return_to_preferred: true,
             effect_timeout: Duration::from_secs(120),
+            stop_grace: Duration::from_secs(10),
             relaunch_backoff: Duration::from_secs(5),
             relaunch_backoff_max: Duration::from_secs(300),
             degraded_after: 3,

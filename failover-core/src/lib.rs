@@ -23,11 +23,17 @@
 //! 2. `handle` updates the engine's view (account states, per-session
 //!    [`SessionState`]s, the swap in flight) and returns the [`Effect`]s to execute, in
 //!    order. It never fails: an input that does not apply is ignored and counted.
-//! 3. The embedder executes each effect through its ports. Effects that expect an answer
+//! 3. The embedder executes each effect through its ports; [`execute`] does it for every
+//!    port effect and returns the answer to feed back. Effects that expect an answer
 //!    carry a [`RequestId`]; the answer comes back later as [`Input::EffectFinished`] with
 //!    the same id. An answer that never comes is not a problem: after
 //!    [`EngineConfig::effect_timeout`] the engine treats it as failed.
-//! 4. The embedder sleeps until [`FailoverEngine::next_deadline`] or the next input,
+//! 4. The embedder reports what its sessions do: [`Input::SessionActivity`] when one shows
+//!    its prompt (idle) or starts a turn, [`Input::SessionExited`] when its program ends,
+//!    and the detectors' verdicts ([`ObserverEvent`]s convert into these inputs). A launched
+//!    session must be reported idle once it shows its prompt: a prompt replayed after a
+//!    failover is sent only then (the contract is on [`Effect::Launch`]).
+//! 5. The embedder sleeps until [`FailoverEngine::next_deadline`] or the next input,
 //!    whichever comes first, and stores every [`Effect::Persist`] durably.
 //!
 //! At startup the embedder reports the sessions already running ([`Input::SessionStarted`]),
@@ -122,9 +128,11 @@ pub mod config;
 pub mod engine;
 pub mod error;
 mod error_kind;
+mod execute;
 pub mod ids;
 pub mod ledger;
 pub mod notify;
+pub mod observe;
 pub mod quota;
 pub mod session;
 pub mod state;
@@ -135,8 +143,10 @@ pub mod time;
 
 pub use account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
 pub use accounts::{AccountPool, Rules, Tier};
-pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
-pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};
+pub use backend::{LaunchRequest, Launched, Liveness, SessionBackend};
+pub use checkpoint::{
+    Checkpoint, CheckpointRecordV1, Checkpointer, PromptSource, TranscriptSummary,
+};
 pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
 pub use engine::{
     AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
@@ -144,9 +154,11 @@ pub use engine::{
 };
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
+pub use execute::{Ports, execute};
 pub use ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
+pub use observe::ObserverEvent;
 pub use quota::{
     AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,
     TransientKind, Verdict, VetoReason,
@@ -154,6 +166,15 @@ pub use quota::{
 pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
 pub use state::{PersistedSession, PersistedState, PersistedSwap};
 pub use time::UnixMillis;
+
+/// The time library of the public signatures that take or give time zones and timestamps
+/// ([`quota::DetectContext::local_zone`], [`UnixMillis::to_timestamp`]), so an embedder
+/// builds them without pinning a second copy.
+pub use jiff;
+
+/// The attribute the port traits are declared with: an embedder implements them with
+/// `#[failover_core::async_trait]` and needs no `async-trait` dependency of its own.
+pub use async_trait::async_trait;
 
 // The README's examples are compiled and run as doctests.
 #[doc = include_str!("../README.md")]

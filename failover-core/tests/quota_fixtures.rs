@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use failover_core::quota::reset::lookup_zone;
-use failover_core::quota::{DetectContext, Detectors, Source, recognise};
+use failover_core::quota::{DetectContext, Detectors, recognise};
 use failover_core::{SignalSource, UnixMillis};
 use serde_json::Value;
 
@@ -94,7 +94,7 @@ fn check(detectors: &Detectors, input: &Path) -> Vec<String> {
             problems.push(format!("recognised as {}, not {source}", recognise(&text)));
         }
     }
-    let report = detectors.report(Source::Auto, &text, &ctx);
+    let report = detectors.report(None, &text, &ctx);
     let verdict = &report.detection.verdict;
     if verdict.name() != expected["verdict"].as_str().unwrap()
         && expected["vetoed_by"].as_str() == Some("transcript")

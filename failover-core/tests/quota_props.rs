@@ -20,7 +20,7 @@
 use failover_core::LimitWindow;
 use failover_core::quota::reset::ResetParser;
 use failover_core::quota::{
-    DetectContext, Detectors, QuotaDetector, Source, Verdict, detect_auto, recognise,
+    DetectContext, Detectors, QuotaDetector, Verdict, detect_auto, recognise,
 };
 use failover_core::{SignalSource, UnixMillis};
 use proptest::prelude::*;
@@ -346,7 +346,7 @@ proptest! {
         );
         // Every generated message names its reset, and wrapping never loses it.
         prop_assert!(got.verdict.resets_at().is_some(), "no reset in {got:?} on\n{screen}");
-        prop_assert_eq!(detect_auto(&screen, &ctx()).verdict, got.verdict);
+        prop_assert_eq!(detect_auto(&screen, &ctx()).detection.verdict, got.verdict);
     }
 
     #[test]
@@ -435,7 +435,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..3000)) {
         let text = String::from_utf8_lossy(&bytes);
-        for source in [Source::Auto, Source::Pane, Source::Transcript, Source::Statusline, Source::Headers] {
+        for source in std::iter::once(None).chain(SignalSource::ALL.map(Some)) {
             let _ = detectors().detect(source, &text, &ctx());
             let _ = detectors().report(source, &text, &ctx());
         }
@@ -446,7 +446,7 @@ proptest! {
     fn screen_like_noise_never_panics(
         text in "[\\x1b\\[\\]0-9;m⎿●⏺❯>│─╭╰✻⚠·∙|:{}\",a-zA-Z%() \n\t\r-]{0,2000}"
     ) {
-        for source in [Source::Auto, Source::Pane, Source::Transcript, Source::Statusline, Source::Headers] {
+        for source in std::iter::once(None).chain(SignalSource::ALL.map(Some)) {
             let _ = detectors().detect(source, &text, &ctx());
         }
     }
@@ -457,14 +457,14 @@ proptest! {
         window in "[a-z_]{0,12}", text in ".{0,80}",
     ) {
         let statusline = format!(r#"{{"rate_limits":{{"{window}":{{"used_percentage":{used},"resets_at":{resets}}}}}}}"#);
-        let _ = detectors().detect(Source::Auto, &statusline, &ctx());
+        let _ = detectors().detect(None, &statusline, &ctx());
         let line = serde_json::json!({"isApiErrorMessage": true, "apiErrorStatus": status,
             "quotaLimits": {"status": "rejected", "resetsAt": resets, "rateLimitType": window},
             "message": {"content": [{"text": text}]}}).to_string();
-        let _ = detectors().detect(Source::Auto, &line, &ctx());
+        let _ = detectors().detect(None, &line, &ctx());
         let headers = format!("anthropic-ratelimit-unified-status: rejected\nanthropic-ratelimit-unified-reset: {resets}\nanthropic-ratelimit-unified-5h-utilization: {used}\nretry-after: {used}\n");
         prop_assert_eq!(recognise(&headers), SignalSource::Headers);
-        let _ = detectors().detect(Source::Auto, &headers, &ctx());
+        let _ = detectors().detect(None, &headers, &ctx());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! case, beyond what the fixtures show.
 
 use failover_core::quota::{
-    DetectContext, Detectors, HeadersDetector, QuotaDetector, Source, StatuslineDetector,
+    DetectContext, Detectors, HeadersDetector, QuotaDetector, StatuslineDetector,
     TranscriptDetector, Verdict, detect_auto, recognise,
 };
 use failover_core::{AuthReason, LimitWindow, SignalSource, TransientKind, UnixMillis};
@@ -267,15 +267,26 @@ fn sources_are_recognised_by_shape() {
     );
     assert_eq!(recognise(""), SignalSource::Pane);
 
-    // `detect_auto` and `Source::Auto` agree with the explicit source.
+    // `detect_auto` names the source it recognised and agrees with the explicit source.
     let status = r#"{"rate_limits":{"five_hour":{"used_percentage":92,"resets_at":1795700000}}}"#;
     let detectors = Detectors::new();
+    let auto = detect_auto(status, &ctx());
+    assert_eq!(auto.source, SignalSource::Statusline);
     assert_eq!(
-        detect_auto(status, &ctx()),
-        detectors.detect(Source::Statusline, status, &ctx())
+        auto.detection,
+        detectors.detect(Some(SignalSource::Statusline), status, &ctx())
     );
-    assert_eq!("Statusline".parse::<Source>(), Ok(Source::Statusline));
-    assert!("fax".parse::<Source>().is_err());
+    assert_eq!(detectors.detect(None, status, &ctx()), auto.detection);
+    assert_eq!(
+        detect_auto("❯ hi\n  ⎿  You've hit your 5-hour limit", &ctx()).source,
+        SignalSource::Pane
+    );
+    assert_eq!(
+        "Statusline".parse::<SignalSource>(),
+        Ok(SignalSource::Statusline)
+    );
+    assert!("fax".parse::<SignalSource>().is_err());
+    assert!("auto".parse::<SignalSource>().is_err());
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::http::{self, AppState};
 use crate::ledger::LedgerJob;
 use crate::metrics::Metrics;
 use crate::notifiers::{NotifyHub, run_channel};
-use crate::prompts::TranscriptPrompts;
+use crate::production::TranscriptPrompts;
 use failover_queue::backend::{BackendDeliver, TranscriptLocator};
 use failover_queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
 use crate::state_store::{Loaded, StateStore};
@@ -349,7 +349,7 @@ fn spawn_tasks(
             backend.clone(),
             prompts.clone(),
             inbox_tx.clone(),
-            SwitchTimeouts::with_grace(config.stop_grace),
+            SwitchTimeouts::standard(),
         ),
     ));
     set.spawn(named(

@@ -2,20 +2,17 @@
 //! (`failover_core::testkit`) while production wires tmux, files and HTTP notifiers
 //! ([`crate::production`]).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use failover_core::{
-    AccountId, Checkpointer, ClaudeSessionId, Liveness, SessionBackend, SessionId,
-};
+use failover_core::{AccountId, Checkpointer, ClaudeSessionId, SessionBackend, SessionId};
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::notifiers::Channel;
 use crate::observe::{ObserverEvent, Observers};
-use crate::prompts::PromptSource;
+use failover_core::PromptSource;
 
 /// How many observations may wait for the quota monitor.
 pub const OBSERVATION_CAPACITY: usize = 1024;
@@ -73,15 +70,6 @@ pub struct Recorded {
 pub trait SessionRecords: Send + Sync {
     /// The record of `session`, if the backend kept one.
     async fn recorded(&self, session: &SessionId) -> Option<Recorded>;
-
-    /// The liveness of every session the backend holds, from one look (sessions not in the
-    /// map are missing), for the session watcher's periodic check: asking a tmux server
-    /// once costs what asking it about one session costs, and 200 sessions asked one by
-    /// one every few seconds kept the server busy. `None` (the default, and when the look
-    /// failed) means "ask each session".
-    async fn liveness_all(&self) -> Option<HashMap<SessionId, Liveness>> {
-        None
-    }
 }
 
 /// No records: adoption relies on the state file alone.

@@ -32,7 +32,6 @@ pub mod metrics;
 pub mod notifiers;
 pub mod observe;
 pub mod production;
-pub mod prompts;
 pub mod secret_file;
 pub mod settings_check;
 pub mod state_store;

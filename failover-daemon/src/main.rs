@@ -131,16 +131,7 @@ fn run(config: DaemonConfig) -> anyhow::Result<()> {
     runtime.block_on(async {
         let deps = failover_daemon::production::deps(&config).await?;
         let result = failover_daemon::run(config, deps, shutdown_signal()?).await;
-        // Sessions outlive the daemon; an empty server should not: let it exit with its
-        // last session (at once when it has none).
-        match failover_tmux::TmuxBackend::new(tmux) {
-            Ok(backend) => {
-                if let Err(e) = backend.release_server().await {
-                    tracing::warn!(error = %e, "cannot let the tmux server exit when empty");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot reach the tmux server to release it"),
-        }
+        failover_daemon::production::release_tmux_server(tmux).await;
         result?;
         Ok(())
     })

@@ -9,8 +9,8 @@
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
+pub use failover_core::ObserverEvent;
 use failover_core::{ClaudeSessionId, SessionId};
-pub use failover_tmux::observe::ObserverEvent;
 
 /// Starts observers. Implemented over tmux in production ([`crate::production`]); tests
 /// use [`NoObservers`] and send [`ObserverEvent`]s themselves.

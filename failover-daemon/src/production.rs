@@ -8,12 +8,12 @@
 //! the account still runs: resuming across accounts or the statusline feed may then be
 //! missing for it, which the log says.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use failover_core::quota::Detectors;
-use failover_core::{Account, ClaudeSessionId, Liveness, QuotaDetector, SessionId};
+use failover_core::{Account, ClaudeSessionId, QuotaDetector, SessionId};
+pub use failover_tmux::TranscriptPrompts;
 use failover_tmux::observe::{
     PaneObserver, PaneObserverConfig, StatuslineWatcher, Tracker, TranscriptWatcher,
 };
@@ -28,11 +28,23 @@ use crate::deps::{Deps, Recorded, SessionRecords, observation_channel};
 use crate::error::DaemonError;
 use crate::notifiers::channels_from_settings;
 use crate::observe::{ObserverEvent, Observers};
-use crate::prompts::TranscriptPrompts;
 
 /// Where account `name`'s statusline documents are spooled.
 pub fn spool_dir(config: &DaemonConfig, account: &str) -> PathBuf {
     config.state_dir.join("spool").join(account)
+}
+
+/// Sessions outlive the daemon; an empty tmux server should not: lets it exit with its
+/// last session (at once when it has none). Failures are logged.
+pub async fn release_tmux_server(tmux: TmuxConfig) {
+    match TmuxBackend::new(tmux) {
+        Ok(backend) => {
+            if let Err(e) = backend.release_server().await {
+                tracing::warn!(error = %e, "cannot let the tmux server exit when empty");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot reach the tmux server to release it"),
+    }
 }
 
 /// Where checkpoints are stored.
@@ -319,16 +331,6 @@ impl SessionRecords for TmuxRecords {
             }),
             Err(e) => {
                 tracing::debug!(%session, error = %e, "no launch record in tmux");
-                None
-            }
-        }
-    }
-
-    async fn liveness_all(&self) -> Option<HashMap<SessionId, Liveness>> {
-        match self.0.liveness_all().await {
-            Ok(all) => Some(all),
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot list every pane; asking session by session");
                 None
             }
         }

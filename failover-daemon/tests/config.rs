@@ -99,6 +99,16 @@ fn parallel_moves_defaults_to_the_cores_and_can_be_set() {
 }
 
 #[test]
+fn the_stop_grace_is_the_engines_and_rides_on_its_stops() {
+    let dir = tree();
+    let cfg = parse(dir.path(), MINIMAL).unwrap();
+    assert_eq!(cfg.engine.stop_grace, std::time::Duration::from_secs(10));
+    let set = format!("{MINIMAL}\n[policy]\nstop_grace_secs = 4\n");
+    let cfg = parse(dir.path(), &set).unwrap();
+    assert_eq!(cfg.engine.stop_grace, std::time::Duration::from_secs(4));
+}
+
+#[test]
 fn a_typo_names_file_line_and_key() {
     let dir = tree();
     let text = format!(

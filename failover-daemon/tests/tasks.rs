@@ -12,13 +12,13 @@ use common::*;
 use failover_core::testkit::{FakeBackend, FakeFailure, FakeOp, MemCheckpointer};
 use failover_core::{
     AccountId, BackendError, Checkpoint, Checkpointer, ClaudeSessionId, EffectOutcome, FailureKind,
-    Input, LaunchRequest, Launched, Liveness, PaneCapture, PersistedSession, PersistedState,
-    RequestId, SessionBackend, SessionId, SignalSource, UnixMillis,
+    Input, LaunchRequest, Launched, Liveness, PersistedSession, PersistedState, RequestId,
+    SessionBackend, SessionId, SignalSource, UnixMillis,
 };
 use failover_daemon::Clock;
 use failover_daemon::config::JanitorSettings;
 use failover_daemon::metrics::Metrics;
-use failover_daemon::prompts::TranscriptPrompts;
+use failover_daemon::production::TranscriptPrompts;
 use failover_daemon::tasks::quota_monitor::{Classified, classify};
 use failover_daemon::tasks::switcher::{self, SwitchTimeouts};
 use failover_daemon::tasks::{
@@ -101,15 +101,13 @@ struct Slow {
 impl SessionBackend for Slow {
     async fn launch(&self, r: &LaunchRequest) -> Result<Launched, BackendError> {
         self.barrier.wait().await;
-        Ok(Launched {
-            claude_session: ClaudeSessionId::new(format!("c-{}", r.session)),
-        })
+        Ok(Launched::new(ClaudeSessionId::new(format!(
+            "c-{}",
+            r.session
+        ))))
     }
     async fn stop(&self, _: &SessionId, _: Duration) -> Result<(), BackendError> {
         std::future::pending().await
-    }
-    async fn capture(&self, s: &SessionId) -> Result<PaneCapture, BackendError> {
-        Err(BackendError::SessionNotFound(s.clone()))
     }
     async fn send_input(&self, s: &SessionId, _: &str) -> Result<(), BackendError> {
         Err(BackendError::InputRejected {
@@ -120,8 +118,10 @@ impl SessionBackend for Slow {
     async fn liveness(&self, _: &SessionId) -> Result<Liveness, BackendError> {
         Ok(Liveness::Alive)
     }
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
-        Ok(Vec::new())
+    async fn liveness_all(
+        &self,
+    ) -> Result<std::collections::HashMap<SessionId, Liveness>, BackendError> {
+        Ok(Default::default())
     }
 }
 
@@ -129,7 +129,7 @@ impl SessionBackend for Slow {
 async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
     let (jobs_tx, jobs_rx) = mpsc::channel(16);
     let (inbox_tx, mut inbox) = mpsc::channel(16);
-    let timeouts = SwitchTimeouts::with_grace(Duration::from_secs(10));
+    let timeouts = SwitchTimeouts::standard();
     let task = tokio::spawn(switcher::run(
         jobs_rx,
         Arc::new(Slow {
@@ -146,6 +146,7 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
         .send(SwitchJob::Stop {
             request: RequestId(1),
             session: SessionId::new("hung"),
+            grace: Duration::from_secs(7),
         })
         .await
         .unwrap();
@@ -198,7 +199,8 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
         matches!(stop, EffectOutcome::Failed { kind: FailureKind::Transient, detail } if detail.contains("timed out")),
         "{stop:?}"
     );
-    assert_eq!(*after, timeouts.stop_grace + timeouts.stop_slack);
+    // The engine's grace, then the slack.
+    assert_eq!(*after, Duration::from_secs(7) + timeouts.stop_slack);
     drop(jobs_tx);
     task.await.unwrap().unwrap();
 }
@@ -404,7 +406,7 @@ async fn a_resumed_launch_reports_a_prompt_its_transcript_shows_unanswered() {
 
     let backend = FakeBackend::new();
     let prompts = TranscriptPrompts::new(tree.shared());
-    let timeouts = SwitchTimeouts::with_grace(Duration::from_secs(1));
+    let timeouts = SwitchTimeouts::standard();
     let launch = |s: &str, resume: Option<&str>| SwitchJob::Launch {
         request: RequestId(1),
         launch: LaunchRequest {
@@ -434,21 +436,33 @@ async fn a_resumed_launch_reports_a_prompt_its_transcript_shows_unanswered() {
     assert_eq!(unanswered(got), None, "fresh");
 }
 
-/// Tells every session's liveness from a fixed survey, counting the surveys.
+/// A fake backend whose survey of every session gives a fixed answer, counted.
 struct Survey {
+    inner: Arc<FakeBackend>,
     all: std::collections::HashMap<SessionId, Liveness>,
     surveys: std::sync::atomic::AtomicU32,
 }
 
 #[async_trait]
-impl failover_daemon::SessionRecords for Survey {
-    async fn recorded(&self, _: &SessionId) -> Option<failover_daemon::Recorded> {
-        None
+impl SessionBackend for Survey {
+    async fn launch(&self, r: &LaunchRequest) -> Result<Launched, BackendError> {
+        self.inner.launch(r).await
     }
-    async fn liveness_all(&self) -> Option<std::collections::HashMap<SessionId, Liveness>> {
+    async fn stop(&self, s: &SessionId, grace: Duration) -> Result<(), BackendError> {
+        self.inner.stop(s, grace).await
+    }
+    async fn send_input(&self, s: &SessionId, text: &str) -> Result<(), BackendError> {
+        self.inner.send_input(s, text).await
+    }
+    async fn liveness(&self, s: &SessionId) -> Result<Liveness, BackendError> {
+        self.inner.liveness(s).await
+    }
+    async fn liveness_all(
+        &self,
+    ) -> Result<std::collections::HashMap<SessionId, Liveness>, BackendError> {
         self.surveys
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Some(self.all.clone())
+        Ok(self.all.clone())
     }
 }
 
@@ -499,6 +513,7 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
     // The survey sees s0 and s2 alive and does not show s1, whose program has exited.
     backend.kill(&SessionId::new("s1"));
     let survey = Arc::new(Survey {
+        inner: backend.clone(),
         all: [("s0", Liveness::Alive), ("s2", Liveness::Alive)]
             .into_iter()
             .map(|(s, l)| (SessionId::new(s), l))
@@ -510,8 +525,8 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
     let (inbox_tx, mut inbox) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(session_watcher::run(
-        backend.clone(),
         survey.clone(),
+        Arc::new(failover_daemon::NoRecords),
         cfg_rx,
         status_rx,
         PersistedState::default(),

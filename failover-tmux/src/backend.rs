@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use failover_core::{
     AccountId, Activity, BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness,
-    PaneCapture, SessionBackend, SessionId,
+    SessionBackend, SessionId,
 };
 use tokio::time::Instant;
 
@@ -25,6 +25,17 @@ use crate::transport::{Socket, Transport};
 pub const SESSION_ENV: &str = "FAILOVER_SESSION";
 /// Environment variable naming the account, set in every pane this backend starts.
 pub const ACCOUNT_ENV: &str = "FAILOVER_ACCOUNT";
+
+/// A capture of what a session shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaneCapture {
+    /// The visible screen, lines joined where the terminal wrapped them.
+    pub text: String,
+    /// Width in columns.
+    pub width: u16,
+    /// Height in lines.
+    pub height: u16,
+}
 
 /// How the backend reaches tmux and what it runs. [`TmuxConfig::new`] fills in the values
 /// an operator would pick; adjust the public fields afterwards.
@@ -305,27 +316,17 @@ impl TmuxBackend {
         })
     }
 
-    /// The liveness of every session on the server, from one tmux call: what
-    /// [`liveness`](SessionBackend::liveness) tells of each, for the price of one. A session
-    /// not in the map is missing. A pane that died so recently that tmux has not recorded
-    /// its status yet shows as `Exited { status: None }` here (`liveness` waits a moment for
-    /// the status); with no server running the map is empty.
-    pub async fn liveness_all(&self) -> Result<HashMap<SessionId, Liveness>, BackendError> {
-        let states = match ops::all_pane_states(&self.transport).await {
-            Ok(states) => states,
-            Err(TmuxError::ServerDown { .. }) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(states
+    /// Captures the visible screen, lines joined where the terminal wrapped them.
+    pub async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
+        self.capture_inner(session, false).await
+    }
+
+    /// The sessions on the server.
+    pub async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
+        Ok(ops::list_sessions(&self.transport)
+            .await?
             .into_iter()
-            .map(|(name, s)| {
-                let live = if s.dead {
-                    Liveness::Exited { status: s.status }
-                } else {
-                    Liveness::Alive
-                };
-                (SessionId::new(name), live)
-            })
+            .map(SessionId::new)
             .collect())
     }
 
@@ -571,13 +572,12 @@ impl SessionBackend for TmuxBackend {
                 // a stale exit report that made the caller believe it died), it is the
                 // answer; anything else running under that name is a conflict.
                 return match ops::describe(&self.transport, name).await {
-                    Ok(d) if running_as_requested(&d, request) => Ok(Launched {
-                        claude_session: d
-                            .conversation
+                    Ok(d) if running_as_requested(&d, request) => Ok(Launched::new(
+                        d.conversation
                             .map(ClaudeSessionId::new)
                             .or_else(|| request.resume.clone())
                             .unwrap_or_else(|| ClaudeSessionId::new("")),
-                    }),
+                    )),
                     _ => Err(BackendError::SessionExists(request.session.clone())),
                 };
             }
@@ -590,6 +590,7 @@ impl SessionBackend for TmuxBackend {
         }
         let mut argv = self.config.claude_command.clone();
         let mut resume_mark = None;
+        let mut unanswered_prompt = None;
         let claude_session = match &request.resume {
             Some(id) => {
                 let projects = request.config_dir.join("projects");
@@ -611,10 +612,15 @@ impl SessionBackend for TmuxBackend {
                     }
                     Ok(path) => {
                         argv.extend(["--resume".to_owned(), id.to_string()]);
+                        // The previous program has stopped: the transcript is final. A
+                        // typed prompt nothing answered is the one to replay.
+                        let summary = crate::transcript::summarize(&path).ok();
+                        unanswered_prompt = summary
+                            .as_ref()
+                            .and_then(|s| s.last_prompt.clone().filter(|_| s.unanswered));
                         // Only a turn cut short by a refusal or the stop is taken up, never
                         // one the person cancelled.
-                        let cut_short =
-                            crate::transcript::summarize(&path).is_ok_and(|s| s.turn_cut_short());
+                        let cut_short = summary.as_ref().is_some_and(|s| s.turn_cut_short());
                         if cut_short && !self.config.resume_turn_wait.is_zero() {
                             // Where the program's own lines will start: the file is
                             // append-only, and nothing writes it between stop and launch.
@@ -686,7 +692,10 @@ impl SessionBackend for TmuxBackend {
         .await?;
         self.record_leader(name).await;
         tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
-        Ok(Launched { claude_session })
+        Ok(Launched {
+            claude_session,
+            unanswered_prompt,
+        })
     }
 
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
@@ -743,10 +752,6 @@ impl SessionBackend for TmuxBackend {
             }
         }
         Ok(())
-    }
-
-    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
-        self.capture_inner(session, false).await
     }
 
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
@@ -854,11 +859,25 @@ impl SessionBackend for TmuxBackend {
         }
     }
 
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
-        Ok(ops::list_sessions(&self.transport)
-            .await?
+    /// From one tmux call. A pane that died so recently that tmux has not recorded
+    /// its status yet shows as `Exited { status: None }` here (`liveness` waits a moment for
+    /// the status); with no server running the map is empty.
+    async fn liveness_all(&self) -> Result<HashMap<SessionId, Liveness>, BackendError> {
+        let states = match ops::all_pane_states(&self.transport).await {
+            Ok(states) => states,
+            Err(TmuxError::ServerDown { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(states
             .into_iter()
-            .map(SessionId::new)
+            .map(|(name, s)| {
+                let live = if s.dead {
+                    Liveness::Exited { status: s.status }
+                } else {
+                    Liveness::Alive
+                };
+                (SessionId::new(name), live)
+            })
             .collect())
     }
 }

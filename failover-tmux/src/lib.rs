@@ -11,6 +11,8 @@
 //!   statusline JSON) into typed [`observe::ObserverEvent`]s, event-driven.
 //! - [`FileCheckpointer`] stores checkpoints crash-safely
 //!   ([`Checkpointer`](failover_core::Checkpointer)).
+//! - [`TranscriptPrompts`] recalls a conversation's last prompt from its transcript
+//!   ([`PromptSource`](failover_core::PromptSource)).
 //!
 //! Only `transport.rs` builds tmux command lines and only `wire.rs` knows tmux's formats;
 //! `tests/architecture.rs` enforces both. This crate never installs a logger.
@@ -30,7 +32,8 @@
 //! recorded the status, prints an invisible exit notice that reaches the client as
 //! `%output`; the observer confirms the pane's death and reports the exit (or on the window's
 //! renaming). tmux 3.3a does not always pass a dying pane's last output on; the caller's
-//! periodic liveness survey ([`TmuxBackend::liveness_all`]) catches those. No `pane_dead`
+//! periodic liveness survey
+//! ([`SessionBackend::liveness_all`](failover_core::SessionBackend::liveness_all)) catches those. No `pane_dead`
 //! subscription: tmux 3.3a's server crashes when sessions are created while clients holding
 //! subscriptions attach. The transcript and statusline watchers use `notify`; their
 //! callbacks only `try_send` into bounded queues. Every observer is a future the caller
@@ -60,8 +63,10 @@ pub mod transport;
 pub mod wire;
 
 pub use backend::{
-    ACCOUNT_ENV, RESUME_TURN_ENV, SESSION_ENV, SessionInfo, TmuxBackend, TmuxConfig, sanitize_input,
+    ACCOUNT_ENV, PaneCapture, RESUME_TURN_ENV, SESSION_ENV, SessionInfo, TmuxBackend, TmuxConfig,
+    sanitize_input,
 };
 pub use checkpoint::FileCheckpointer;
 pub use error::{FsError, ObserveError, TmuxError};
+pub use transcript::TranscriptPrompts;
 pub use transport::{Socket, Transport};

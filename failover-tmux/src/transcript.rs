@@ -1,13 +1,18 @@
 //! Reading Claude Code transcripts (`<session-id>.jsonl`, one JSON object a line, appended
 //! while the session runs): following new lines as they are written ([`Tail`]) and pulling
-//! out what a checkpoint needs ([`summarize`]).
+//! out what a checkpoint needs ([`summarize`] into a [`TranscriptSummary`]; [`TranscriptPrompts`]
+//! is the core's [`PromptSource`] port over it).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
+use failover_core::{ClaudeSessionId, PromptSource, TranscriptSummary};
 use serde_json::Value;
+
+use crate::paths::find_transcript;
 
 /// Longest tool-call summary kept, in characters.
 const TOOL_SUMMARY_CHARS: usize = 200;
@@ -84,38 +89,44 @@ impl Tail {
     }
 }
 
-/// What a transcript tells about where its conversation stopped: what a checkpoint keeps,
-/// and what a failover replays.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TranscriptSummary {
-    /// The last prompt typed: the latest `last-prompt` record or typed user message,
-    /// whichever comes last. The CLI's own user-role lines (slash commands and their
-    /// output, reminders, the marker an interrupted turn leaves) are not prompts.
-    pub last_prompt: Option<String>,
-    /// The last tool call: `Name: {input…}` from the latest `tool_use` in assistant
-    /// content, cut to 200 characters.
-    pub last_tool_call: Option<String>,
-    /// Whether the latest typed prompt has nothing from the model after it: no assistant
-    /// line other than the CLI's own API-error notices (`isApiErrorMessage`, e.g. "You've
-    /// hit your 5-hour limit"). Such a prompt was refused or is still in flight, so a
-    /// failover must replay it even when the screen looked idle. A prompt followed by any
-    /// real assistant content (text or a tool call) counts as answered.
-    pub unanswered: bool,
-    /// Whether the latest assistant line is one of the CLI's API-error notices (a turn
-    /// refused by a usage limit, before or after tool calls).
-    pub ended_in_error: bool,
-    /// Whether the person cut the latest turn short (Escape leaves the CLI's
-    /// `[Request interrupted by user]` marker after it).
-    pub interrupted_by_user: bool,
+/// The [`PromptSource`] over Claude Code's transcripts in the shared projects tree (where
+/// Claude Code puts them: [`crate::paths`]), read with [`summarize`] on a blocking thread.
+#[derive(Clone, Debug)]
+pub struct TranscriptPrompts {
+    shared_projects: PathBuf,
 }
 
-impl TranscriptSummary {
-    /// Whether the latest turn was cut short by something other than the person (refused,
-    /// or its request in flight when its program stopped): the turn Claude Code, resumed
-    /// with `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`, takes up by itself.
-    pub fn turn_cut_short(&self) -> bool {
-        (self.unanswered || self.ended_in_error) && !self.interrupted_by_user
+impl TranscriptPrompts {
+    /// Transcripts under `shared_projects`.
+    pub fn new(shared_projects: PathBuf) -> Self {
+        Self { shared_projects }
+    }
+
+    /// Where the transcript of `claude_session`, run in `dir`, lives (or will).
+    pub fn transcript_path(&self, dir: &Path, claude_session: &ClaudeSessionId) -> PathBuf {
+        find_transcript(&self.shared_projects, dir, claude_session).unwrap_or_else(|p| p)
+    }
+}
+
+#[async_trait]
+impl PromptSource for TranscriptPrompts {
+    async fn recall(&self, dir: &Path, claude_session: &ClaudeSessionId) -> TranscriptSummary {
+        let path = self.transcript_path(dir, claude_session);
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || summarize(&path)).await
+        };
+        match read {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(e)) => {
+                tracing::debug!(path = %path.display(), error = %e, "no transcript to recall from");
+                TranscriptSummary::default()
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "reading the transcript failed");
+                TranscriptSummary::default()
+            }
+        }
     }
 }
 
@@ -150,7 +161,7 @@ pub fn summarize(path: &Path) -> io::Result<TranscriptSummary> {
         if reader.read_until(b'\n', &mut line)? == 0 {
             break;
         }
-        s.feed(&String::from_utf8_lossy(&line));
+        feed(&mut s, &String::from_utf8_lossy(&line));
     }
     Ok(s)
 }
@@ -166,7 +177,7 @@ pub fn summarize_prefix(path: &Path, len: u64) -> io::Result<TranscriptSummary> 
         if reader.read_until(b'\n', &mut line)? == 0 {
             break;
         }
-        s.feed(&String::from_utf8_lossy(&line));
+        feed(&mut s, &String::from_utf8_lossy(&line));
     }
     Ok(s)
 }
@@ -234,56 +245,54 @@ pub fn took_up_turn<'a>(lines: impl IntoIterator<Item = &'a str>, prompt: &str) 
 pub fn summarize_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> TranscriptSummary {
     let mut s = TranscriptSummary::default();
     for l in lines {
-        s.feed(l);
+        feed(&mut s, l);
     }
     s
 }
 
-impl TranscriptSummary {
-    /// Takes in one transcript line (later lines override earlier ones).
-    fn feed(&mut self, line: &str) {
-        let Ok(v) = serde_json::from_str::<Value>(line.trim()) else {
-            return;
-        };
-        match v.get("type").and_then(Value::as_str) {
-            Some("last-prompt") => {
-                if let Some(p) = v.get("lastPrompt").and_then(Value::as_str).and_then(typed) {
-                    self.last_prompt = Some(p);
-                }
+/// Takes in one transcript line (later lines override earlier ones).
+fn feed(s: &mut TranscriptSummary, line: &str) {
+    let Ok(v) = serde_json::from_str::<Value>(line.trim()) else {
+        return;
+    };
+    match v.get("type").and_then(Value::as_str) {
+        Some("last-prompt") => {
+            if let Some(p) = v.get("lastPrompt").and_then(Value::as_str).and_then(typed) {
+                s.last_prompt = Some(p);
             }
-            Some("user") => {
-                let content = v.pointer("/message/content");
-                let meta = v.get("isMeta").and_then(Value::as_bool) == Some(true);
-                // The continuation is written as a meta line (`isMeta: true`).
-                if let Some(p) = content.filter(|_| !meta).and_then(typed_content) {
-                    self.last_prompt = Some(p);
-                    self.unanswered = true;
-                    self.ended_in_error = false;
-                    self.interrupted_by_user = false;
-                } else if content.is_some_and(is_continuation) {
-                    // The CLI took the interrupted turn up again: its prompt is in flight.
-                    self.unanswered = true;
-                    self.ended_in_error = false;
-                    self.interrupted_by_user = false;
-                } else if !meta && content.is_some_and(is_user_interrupt) {
-                    self.interrupted_by_user = true;
-                }
-            }
-            Some("assistant") => {
-                let error = v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true);
-                if !error {
-                    self.unanswered = false;
-                }
-                self.ended_in_error = error;
-                let items = v.pointer("/message/content").and_then(Value::as_array);
-                for item in items.into_iter().flatten() {
-                    if item.get("type").and_then(Value::as_str) == Some("tool_use") {
-                        self.last_tool_call = Some(tool_call_summary(item));
-                    }
-                }
-            }
-            _ => {}
         }
+        Some("user") => {
+            let content = v.pointer("/message/content");
+            let meta = v.get("isMeta").and_then(Value::as_bool) == Some(true);
+            // The continuation is written as a meta line (`isMeta: true`).
+            if let Some(p) = content.filter(|_| !meta).and_then(typed_content) {
+                s.last_prompt = Some(p);
+                s.unanswered = true;
+                s.ended_in_error = false;
+                s.interrupted_by_user = false;
+            } else if content.is_some_and(is_continuation) {
+                // The CLI took the interrupted turn up again: its prompt is in flight.
+                s.unanswered = true;
+                s.ended_in_error = false;
+                s.interrupted_by_user = false;
+            } else if !meta && content.is_some_and(is_user_interrupt) {
+                s.interrupted_by_user = true;
+            }
+        }
+        Some("assistant") => {
+            let error = v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true);
+            if !error {
+                s.unanswered = false;
+            }
+            s.ended_in_error = error;
+            let items = v.pointer("/message/content").and_then(Value::as_array);
+            for item in items.into_iter().flatten() {
+                if item.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    s.last_tool_call = Some(tool_call_summary(item));
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -153,7 +153,7 @@ mod line {
     }
 }
 
-fn summary(lines: &[String]) -> transcript::TranscriptSummary {
+fn summary(lines: &[String]) -> failover_core::TranscriptSummary {
     transcript::summarize_lines(lines.iter().map(String::as_str))
 }
 

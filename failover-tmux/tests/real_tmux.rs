@@ -359,12 +359,27 @@ async fn resume_checks_transcript_and_dir_first() {
                     .join(format!("{id}.jsonl"))
             );
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, "{\"type\":\"user\"}\n").unwrap();
+            // A typed prompt the API refused: nothing from the model after it.
+            std::fs::write(
+                &path,
+                concat!(
+                    r#"{"type":"user","message":{"role":"user","content":"port the parser"}}"#,
+                    "\n",
+                    r#"{"type":"assistant","isApiErrorMessage":true,"message":{"content":[{"type":"text","text":"You've hit your limit"}]}}"#,
+                    "\n",
+                ),
+            )
+            .unwrap();
         }
         other => panic!("expected TranscriptMissing, got {other}"),
     }
     let launched = srv.backend.launch(&req).await.unwrap();
     assert_eq!(launched.claude_session, id);
+    // The launch reports the prompt the record shows unanswered, for the engine to replay.
+    assert_eq!(
+        launched.unanswered_prompt.as_deref(),
+        Some("port the parser")
+    );
     let log = eventually(Duration::from_secs(3), "the stand-in's args", || async {
         let l = srv.log();
         l.contains("args:").then_some(l)

@@ -4,18 +4,20 @@
 //! Run it with `cargo run -p failover-examples --bin in_memory_failover`.
 //!
 //! The loop below is the whole embedding contract: feed each input to
-//! `FailoverEngine::handle` with the current time, execute every effect through a port,
-//! feed each result back as `Input::EffectFinished`, and wake the engine at
-//! `next_deadline()`. A real daemon does the same with tmux, files and a real clock.
+//! `FailoverEngine::handle` with the current time, store `Persist`, answer `Reply`, run
+//! every other effect with `failover_core::execute` and feed its result back, report a
+//! launched session idle once its prompt shows (a replayed prompt waits for that), and wake
+//! the engine at `next_deadline()`. A real daemon does the same with tmux, files and a real
+//! clock.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use failover_core::testkit::{self, FakeBackend, MemCheckpointer, RecordingNotifier, block_on};
 use failover_core::{
-    Activity, Checkpoint, Checkpointer, ClaudeSessionId, Detection, Effect, EffectOutcome,
-    FailoverEngine, FailureKind, Input, LaunchRequest, LimitWindow, Notifier, PersistedState,
-    SessionBackend, SessionId, SignalSource, Subject, UnixMillis, Verdict,
+    Activity, ClaudeSessionId, Detection, Effect, EffectOutcome, FailoverEngine, Input,
+    LimitWindow, PersistedState, Ports, SessionBackend, SessionId, SignalSource, Subject,
+    UnixMillis, Verdict, execute,
 };
 
 /// How long every port call takes in this simulation.
@@ -42,109 +44,47 @@ impl Embedder {
     }
 
     fn handle(&mut self, input: Input) {
-        let effects = self.engine.handle(self.now, input);
-        for effect in effects {
+        for effect in self.engine.handle(self.now, input) {
             let secs = self.now.saturating_since(self.start).as_secs_f64();
             println!("[{secs:7.1}s] {}", testkit::render_effect(&effect));
-            self.execute(effect);
-        }
-    }
-
-    /// Routes one effect to the port that executes it.
-    fn execute(&mut self, effect: Effect) {
-        let failed = |kind, detail| EffectOutcome::Failed { kind, detail };
-        match effect {
-            Effect::Checkpoint {
-                request,
-                session,
-                account,
-                claude_session,
-                dir,
-                task,
-            } => {
-                let last_prompt = self.backend.last_input(&session);
-                let checkpoint = Checkpoint {
-                    session,
-                    claude_session,
-                    account,
-                    dir,
-                    task,
-                    last_prompt: last_prompt.clone(),
-                    last_tool_call: None,
-                    taken_at: self.now,
-                };
-                let outcome = match block_on(self.checkpoints.save(&checkpoint)) {
-                    Ok(()) => EffectOutcome::Checkpointed {
-                        last_prompt,
-                        unanswered: false,
-                    },
-                    Err(e) => failed(FailureKind::from(&e), e.to_string()),
-                };
-                self.later(LATENCY, Input::EffectFinished { request, outcome });
-            }
-            Effect::Stop { request, session } => {
-                let outcome = match block_on(self.backend.stop(&session, Duration::from_secs(5))) {
-                    Ok(()) => EffectOutcome::Stopped,
-                    Err(e) => failed(FailureKind::from(&e), e.to_string()),
-                };
-                self.later(LATENCY, Input::EffectFinished { request, outcome });
-            }
-            Effect::Launch {
-                request,
-                session,
-                account,
-                config_dir,
-                dir,
-                resume,
-            } => {
-                let launch = LaunchRequest {
-                    session: session.clone(),
-                    dir,
-                    account,
-                    config_dir,
-                    resume,
-                };
-                let outcome = match block_on(self.backend.launch(&launch)) {
-                    Ok(launched) => {
-                        // Claude Code draws its prompt a moment after it starts.
+            match effect {
+                Effect::Persist(state) => self.stored = Some(state),
+                Effect::Reply { request, reply } => {
+                    println!("          reply to {request}: {reply:?}")
+                }
+                effect => {
+                    let launching = match &effect {
+                        Effect::Launch { session, .. } => Some(session.clone()),
+                        _ => None,
+                    };
+                    let ports = Ports {
+                        backend: &self.backend,
+                        checkpointer: &self.checkpoints,
+                        notifier: &self.notifier,
+                        prompts: &self.backend,
+                    };
+                    let Some(reply) = block_on(execute(effect, &ports, self.now)) else {
+                        continue;
+                    };
+                    let launched = matches!(
+                        &reply,
+                        Input::EffectFinished {
+                            outcome: EffectOutcome::Launched { .. },
+                            ..
+                        }
+                    );
+                    self.later(LATENCY, reply);
+                    // The activity contract: Claude Code draws its prompt a moment after it
+                    // starts, and the engine replays an interrupted prompt only then.
+                    if let Some(session) = launching.filter(|_| launched) {
                         let idle = Input::SessionActivity {
                             session,
                             activity: Activity::Idle,
                         };
                         self.later(LATENCY * 2, idle);
-                        EffectOutcome::Launched {
-                            claude_session: launched.claude_session,
-                            unanswered_prompt: None,
-                        }
                     }
-                    Err(e) => failed(FailureKind::from(&e), e.to_string()),
-                };
-                self.later(LATENCY, Input::EffectFinished { request, outcome });
+                }
             }
-            Effect::SendPrompt {
-                request,
-                session,
-                text,
-            } => {
-                let outcome = match block_on(self.backend.send_input(&session, &text)) {
-                    Ok(()) => EffectOutcome::PromptSent,
-                    Err(e) => failed(FailureKind::from(&e), e.to_string()),
-                };
-                self.later(LATENCY, Input::EffectFinished { request, outcome });
-            }
-            Effect::Notify(notification) => {
-                let _ = block_on(self.notifier.notify(&notification));
-            }
-            Effect::Persist(state) => self.stored = Some(state),
-            Effect::Reply { request, reply } => println!("          reply to {request}: {reply:?}"),
-            Effect::DetectionVetoed {
-                session, reason, ..
-            } => println!("          pane evidence about {session} vetoed: {reason}"),
-            // One host, no shared ledger configured: the engine never asks for these.
-            Effect::PublishAccount(_)
-            | Effect::PublishActive(_)
-            | Effect::AcquireLease { .. }
-            | Effect::ReleaseLease => {}
         }
     }
 

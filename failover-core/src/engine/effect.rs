@@ -1,6 +1,7 @@
 //! [`Effect`]: the closed set of everything the engine can ask the outside world to do.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::ledger::{AccountNews, ActiveNews};
@@ -75,9 +76,22 @@ pub enum Effect {
         request: RequestId,
         /// The session.
         session: SessionId,
+        /// How long its program gets to exit by itself before it is killed
+        /// ([`EngineConfig::stop_grace`](crate::EngineConfig::stop_grace)); pass it to
+        /// [`SessionBackend::stop`](crate::SessionBackend::stop).
+        grace: Duration,
     },
     /// Start the session on an account, resuming a conversation when `resume` is set.
     /// Reply: `Launched` or `Failed`.
+    ///
+    /// **Activity contract.** The reply says the program started, not that it is ready: once
+    /// the launched session shows its prompt, report
+    /// [`Input::SessionActivity`](crate::Input::SessionActivity) with
+    /// [`Activity::Idle`](crate::Activity::Idle) (and, as it runs turns, `Working` then
+    /// `Idle` again). A prompt to replay after a move (the turn the failover interrupted) is
+    /// sent, as [`Effect::SendPrompt`], only after that report: without it the engine keeps
+    /// the prompt and the session never gets it. `failover-tmux`'s pane observer reports
+    /// activity from the screen ([`quota::activity`](crate::quota::activity) classifies it).
     Launch {
         /// Tags the reply.
         request: RequestId,
@@ -93,6 +107,9 @@ pub enum Effect {
         resume: Option<ClaudeSessionId>,
     },
     /// Type a prompt into the session and submit it. Reply: `PromptSent` or `Failed`.
+    /// Asked for a replayed prompt once the session reported itself idle (see
+    /// [`Effect::Launch`]); the turn it starts ends with the next
+    /// [`Activity::Idle`](crate::Activity::Idle) report.
     SendPrompt {
         /// Tags the reply.
         request: RequestId,

@@ -486,6 +486,7 @@ impl FailoverEngine {
         self.out.push(crate::engine::Effect::Stop {
             request,
             session: sid.clone(),
+            grace: self.config.stop_grace,
         });
         self.set_state(
             sid,

@@ -10,7 +10,11 @@
 //! | response headers | [`HeadersDetector`] | `name: value` lines |
 //!
 //! [`Detectors`] holds one of each and can recognise the source from the evidence's shape
-//! ([`Source::Auto`], [`detect_auto`]). Reset texts are resolved by [`reset::ResetParser`].
+//! ([`recognise`], [`detect_auto`]). Reset texts are resolved by [`reset::ResetParser`].
+//!
+//! [`activity`] reads the same pane captures for what the engine's
+//! [`Input::SessionActivity`](crate::Input::SessionActivity) reports: a turn running, the
+//! prompt waiting, a draft in the input box.
 //!
 //! Everything here is pure: no I/O, no clock (the observation time comes in the
 //! [`DetectContext`]), and no panics whatever the input.
@@ -24,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::LimitWindow;
 use crate::time::UnixMillis;
 
+pub mod activity;
 pub mod ansi;
 pub mod corroboration;
 pub mod headers;
@@ -226,78 +231,16 @@ pub trait QuotaDetector: Send + Sync {
     fn detect(&self, evidence: &str, ctx: &DetectContext) -> Detection;
 }
 
-/// Which detector to use: one source, or [`Source::Auto`] to recognise it from the shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// Recognise the source: statusline JSON (a document with `rate_limits`,
-    /// `transcript_path` or `workspace`), transcript JSONL (other JSON objects, one a line),
-    /// headers (an `HTTP/` status line, or only `name: value` lines among which an
-    /// `anthropic-ratelimit-*` or `retry-after` header), and pane text otherwise.
-    Auto,
-    /// A captured terminal pane.
-    Pane,
-    /// Transcript JSONL.
-    Transcript,
-    /// Statusline JSON.
-    Statusline,
-    /// Response headers.
-    Headers,
-}
-
-impl Source {
-    /// The name used on the command line (`auto`, `pane`, …).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Pane => "pane",
-            Self::Transcript => "transcript",
-            Self::Statusline => "statusline",
-            Self::Headers => "headers",
-        }
-    }
-}
-
-impl Source {
-    /// The source that produced `evidence`: this one, or the recognised one for `Auto`.
-    pub fn resolve(self, evidence: &str) -> SignalSource {
-        match self {
-            Self::Auto => recognise(evidence),
-            Self::Pane => SignalSource::Pane,
-            Self::Transcript => SignalSource::Transcript,
-            Self::Statusline => SignalSource::Statusline,
-            Self::Headers => SignalSource::Headers,
-        }
-    }
-}
-
-impl From<SignalSource> for Source {
-    fn from(s: SignalSource) -> Self {
-        match s {
-            SignalSource::Pane => Self::Pane,
-            SignalSource::Transcript => Self::Transcript,
-            SignalSource::Statusline => Self::Statusline,
-            SignalSource::Headers => Self::Headers,
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A source name that is not one of `auto`, `pane`, `transcript`, `statusline`, `headers`.
+/// A source name that is not one of `pane`, `transcript`, `statusline`, `headers`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown source `{0}` (expected auto, pane, transcript, statusline or headers)")]
+#[error("unknown source `{0}` (expected pane, transcript, statusline or headers)")]
 pub struct UnknownSource(pub String);
 
-impl FromStr for Source {
+impl FromStr for SignalSource {
     type Err = UnknownSource;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
             "pane" => Ok(Self::Pane),
             "transcript" => Ok(Self::Transcript),
             "statusline" => Ok(Self::Statusline),
@@ -336,16 +279,23 @@ impl Detectors {
         }
     }
 
-    /// Classifies `evidence` with the detector of `source` (recognised when `Auto`).
-    pub fn detect(&self, source: Source, evidence: &str, ctx: &DetectContext) -> Detection {
-        self.get(source.resolve(evidence)).detect(evidence, ctx)
+    /// Classifies `evidence` with the detector of `source`; `None` recognises the source
+    /// from the evidence's shape ([`recognise`]).
+    pub fn detect(
+        &self,
+        source: Option<SignalSource>,
+        evidence: &str,
+        ctx: &DetectContext,
+    ) -> Detection {
+        let source = source.unwrap_or_else(|| recognise(evidence));
+        self.get(source).detect(evidence, ctx)
     }
 }
 
 /// A detection with what a report needs besides the verdict.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
-    /// The source that was read (the recognised one for [`Source::Auto`]).
+    /// The source that was read (the recognised one when none was given).
     pub source: SignalSource,
     /// The verdict and its evidence.
     pub detection: Detection,
@@ -357,8 +307,13 @@ pub struct Report {
 
 impl Detectors {
     /// Classifies `evidence` like [`Detectors::detect`] and adds what a report shows.
-    pub fn report(&self, source: Source, evidence: &str, ctx: &DetectContext) -> Report {
-        let source = source.resolve(evidence);
+    pub fn report(
+        &self,
+        source: Option<SignalSource>,
+        evidence: &str,
+        ctx: &DetectContext,
+    ) -> Report {
+        let source = source.unwrap_or_else(|| recognise(evidence));
         let detection = self.get(source).detect(evidence, ctx);
         let used_percent = match (&detection.verdict, source) {
             (Verdict::NearLimit { used_percent, .. }, _) => Some(*used_percent),
@@ -379,7 +334,11 @@ impl Detectors {
     }
 }
 
-/// Recognises which source produced `evidence` from its shape (see [`Source::Auto`]).
+/// Recognises which source produced `evidence` from its shape: statusline JSON (a document
+/// with `rate_limits`, `transcript_path`, `workspace` or `hook_event_name`), transcript
+/// JSONL (other JSON objects, one a line), headers (an `HTTP/` status line, or only
+/// `name: value` lines among which an `anthropic-ratelimit-*` or `retry-after` header), and
+/// pane text otherwise.
 pub fn recognise(evidence: &str) -> SignalSource {
     let trimmed = evidence.trim_start();
     if trimmed.starts_with('{') {
@@ -438,10 +397,11 @@ pub fn recognise(evidence: &str) -> SignalSource {
 }
 
 /// Classifies `evidence` after recognising its source, with detectors built once per
-/// process. Equivalent to `Detectors::new().detect(Source::Auto, evidence, ctx)`.
-pub fn detect_auto(evidence: &str, ctx: &DetectContext) -> Detection {
+/// process; the [`Report`] says which source it recognised. Equivalent to
+/// `Detectors::new().report(None, evidence, ctx)`.
+pub fn detect_auto(evidence: &str, ctx: &DetectContext) -> Report {
     static DETECTORS: OnceLock<Detectors> = OnceLock::new();
     DETECTORS
         .get_or_init(Detectors::new)
-        .detect(Source::Auto, evidence, ctx)
+        .report(None, evidence, ctx)
 }

@@ -1,13 +1,14 @@
 //! [`FakeBackend`]: sessions as entries in a map, with scripted failures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
+use crate::backend::{LaunchRequest, Launched, Liveness, SessionBackend};
+use crate::checkpoint::{PromptSource, TranscriptSummary};
 use crate::error::BackendError;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
 
@@ -18,8 +19,6 @@ pub enum FakeOp {
     Launch,
     /// [`SessionBackend::stop`].
     Stop,
-    /// [`SessionBackend::capture`].
-    Capture,
     /// [`SessionBackend::send_input`].
     SendInput,
     /// [`SessionBackend::liveness`].
@@ -84,7 +83,6 @@ fn op_name(op: FakeOp) -> &'static str {
     match op {
         FakeOp::Launch => "launch",
         FakeOp::Stop => "stop",
-        FakeOp::Capture => "capture",
         FakeOp::SendInput => "send_input",
         FakeOp::Liveness => "liveness",
     }
@@ -259,7 +257,7 @@ impl SessionBackend for FakeBackend {
                 launches,
             },
         );
-        Ok(Launched { claude_session })
+        Ok(Launched::new(claude_session))
     }
 
     async fn stop(&self, session: &SessionId, _grace: Duration) -> Result<(), BackendError> {
@@ -270,20 +268,6 @@ impl SessionBackend for FakeBackend {
             s.alive = false;
         }
         Ok(())
-    }
-
-    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
-        if let Some(f) = self.call(FakeOp::Capture, session) {
-            return Err(f.error(FakeOp::Capture, session, None));
-        }
-        match self.lock().sessions.get(session) {
-            Some(s) => Ok(PaneCapture {
-                text: s.pane.clone(),
-                width: 200,
-                height: 50,
-            }),
-            None => Err(BackendError::SessionNotFound(session.clone())),
-        }
     }
 
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
@@ -310,8 +294,42 @@ impl SessionBackend for FakeBackend {
         })
     }
 
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
-        Ok(self.lock().sessions.keys().cloned().collect())
+    async fn liveness_all(&self) -> Result<HashMap<SessionId, Liveness>, BackendError> {
+        Ok(self
+            .lock()
+            .sessions
+            .iter()
+            .map(|(id, s)| {
+                let live = if s.alive {
+                    Liveness::Alive
+                } else {
+                    Liveness::Exited { status: None }
+                };
+                (id.clone(), live)
+            })
+            .collect())
+    }
+}
+
+/// The fake's record of a conversation: the last input typed into the session running it
+/// (as answered: the fake keeps no record of answers).
+#[async_trait]
+impl PromptSource for FakeBackend {
+    async fn recall(
+        &self,
+        _dir: &std::path::Path,
+        claude_session: &ClaudeSessionId,
+    ) -> TranscriptSummary {
+        let last_prompt = self
+            .lock()
+            .sessions
+            .values()
+            .find(|s| s.claude_session == *claude_session)
+            .and_then(|s| s.inputs.last().cloned());
+        TranscriptSummary {
+            last_prompt,
+            ..TranscriptSummary::default()
+        }
     }
 }
 

@@ -18,7 +18,9 @@ pub fn render_effect(effect: &Effect) -> String {
             account,
             ..
         } => format!("checkpoint {request} {session} on {account}"),
-        Effect::Stop { request, session } => format!("stop {request} {session}"),
+        Effect::Stop {
+            request, session, ..
+        } => format!("stop {request} {session}"),
         Effect::Launch {
             request,
             session,

@@ -1,13 +1,15 @@
 //! [`Simulator`]: a [`FailoverEngine`] wired to the fakes on a fake clock.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{LaunchRequest, SessionBackend};
-use crate::checkpoint::{Checkpoint, Checkpointer};
+use crate::backend::SessionBackend;
+use crate::checkpoint::{Checkpointer, PromptSource};
 use crate::config::{ConfigError, EngineConfig};
 use crate::engine::{CommandReply, Effect, EffectOutcome, FailoverEngine, Input};
-use crate::error_kind::FailureKind;
+use crate::error::BackendError;
+use crate::execute::{Ports, execute};
 use crate::ids::{RequestId, SessionId};
 use crate::notify::Notifier;
 use crate::session::Activity;
@@ -24,20 +26,25 @@ pub struct TraceEntry {
     pub effect: Effect,
 }
 
-/// Drives a [`FailoverEngine`] the way a daemon would, but in memory and on a fake clock:
-/// effects run against [`FakeBackend`], [`MemCheckpointer`] and [`RecordingNotifier`], their
+/// Drives a [`FailoverEngine`] the way a daemon would, but in memory and on a fake clock
+/// that starts at [`Simulator::START`]: effects run through [`execute`] against the ports
+/// (by default [`FakeBackend`], which is also the prompt source, [`MemCheckpointer`] and
+/// [`RecordingNotifier`]; [`with_ports`](Self::with_ports) takes an embedder's own), their
 /// results come back as inputs after [`latency`](Self::set_latency), and the engine is woken
 /// at its [`next_deadline`](FailoverEngine::next_deadline).
 ///
-/// The simulated Claude Code is simple: a launched session is idle once its launch reply
+/// The simulated Claude Code is simple, and keeps the activity contract of
+/// [`Effect::Launch`]: a launched session reports [`Activity::Idle`] once its launch reply
 /// arrives, and a prompt makes it work for [`turn`](Self::set_turn) and go idle again.
-#[derive(Debug)]
-pub struct Simulator {
+/// Port futures are run with [`block_on`]: ports that complete without a runtime (like the
+/// fakes) or wake the calling thread themselves.
+pub struct Simulator<B = FakeBackend, C = MemCheckpointer, N = RecordingNotifier, P = FakeBackend> {
     engine: FailoverEngine,
     now: UnixMillis,
-    backend: FakeBackend,
-    checkpointer: MemCheckpointer,
-    notifier: RecordingNotifier,
+    backend: Arc<B>,
+    checkpointer: Arc<C>,
+    notifier: Arc<N>,
+    prompts: Arc<P>,
     latency: Duration,
     turn: Duration,
     drop_replies: u32,
@@ -50,24 +57,68 @@ pub struct Simulator {
     launch_conflicts: u32,
 }
 
+impl<B, C, N, P> std::fmt::Debug for Simulator<B, C, N, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("engine", &self.engine)
+            .field("now", &self.now)
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Simulator {
-    /// A fresh engine for `config`, no sessions running, the clock at the epoch.
+    /// Where the fake clock of [`new`](Self::new) starts: 2026-11-26T09:00:00Z, a
+    /// plausible present (reset instants, transcripts' timestamps and the engine's
+    /// staleness rules all read wall-clock values).
+    pub const START: UnixMillis = UnixMillis::from_secs(1_795_683_600);
+
+    /// A fresh engine for `config`, no sessions running, the clock at [`Self::START`].
     pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
         Ok(Self::with_parts(
             FailoverEngine::new(config)?,
             FakeBackend::new(),
-            UnixMillis::EPOCH,
+            Self::START,
         ))
     }
 
     /// An engine (fresh or restored) with a backend that may already hold sessions.
     pub fn with_parts(engine: FailoverEngine, backend: FakeBackend, now: UnixMillis) -> Self {
+        let backend = Arc::new(backend);
+        Self::with_ports(
+            engine,
+            backend.clone(),
+            Arc::new(MemCheckpointer::new()),
+            Arc::new(RecordingNotifier::new()),
+            backend,
+            now,
+        )
+    }
+}
+
+impl<B, C, N, P> Simulator<B, C, N, P>
+where
+    B: SessionBackend,
+    C: Checkpointer,
+    N: Notifier,
+    P: PromptSource,
+{
+    /// An engine run against an embedder's own ports, the clock at `now`.
+    pub fn with_ports(
+        engine: FailoverEngine,
+        backend: Arc<B>,
+        checkpointer: Arc<C>,
+        notifier: Arc<N>,
+        prompts: Arc<P>,
+        now: UnixMillis,
+    ) -> Self {
         Self {
             engine,
             now,
             backend,
-            checkpointer: MemCheckpointer::new(),
-            notifier: RecordingNotifier::new(),
+            checkpointer,
+            notifier,
+            prompts,
             latency: Duration::from_secs(1),
             turn: Duration::from_secs(30),
             drop_replies: 0,
@@ -95,16 +146,10 @@ impl Simulator {
         self.drop_replies = n;
     }
 
-    /// Adopts every session the backend runs, then completes adoption: the startup
-    /// handshake a daemon performs.
-    pub fn start(&mut self) {
-        for (session, account, claude_session) in self.backend.running() {
-            self.send(Input::SessionStarted {
-                session,
-                claude_session: Some(claude_session),
-                account: Some(account),
-            });
-        }
+    /// Completes adoption with nothing running: the startup handshake of an embedder
+    /// whose backend holds no session. With a [`FakeBackend`] holding sessions, use
+    /// [`start`](Simulator::start).
+    pub fn start_empty(&mut self) {
         self.send(Input::AdoptionComplete);
     }
 
@@ -126,8 +171,9 @@ impl Simulator {
         self.queue.insert((self.now + delay, self.seq), input);
     }
 
-    /// An operator types a prompt into a session: it is recorded by the backend (so a
-    /// checkpoint finds it) and the session starts working; it goes idle after a turn.
+    /// An operator types a prompt into a session: it is recorded by the backend (the fake
+    /// backend's prompt source finds it) and the session starts working; it goes idle
+    /// after a turn.
     pub fn type_prompt(&mut self, session: &SessionId, text: &str) {
         if block_on(self.backend.send_input(session, text)).is_ok() {
             self.send(Input::SessionActivity {
@@ -183,18 +229,18 @@ impl Simulator {
         &self.engine
     }
 
-    /// The fake backend.
-    pub fn backend(&self) -> &FakeBackend {
+    /// The backend.
+    pub fn backend(&self) -> &B {
         &self.backend
     }
 
-    /// The fake checkpoint store.
-    pub fn checkpointer(&self) -> &MemCheckpointer {
+    /// The checkpoint store.
+    pub fn checkpointer(&self) -> &C {
         &self.checkpointer
     }
 
-    /// The recording notifier.
-    pub fn notifier(&self) -> &RecordingNotifier {
+    /// The notifier.
+    pub fn notifier(&self) -> &N {
         &self.notifier
     }
 
@@ -233,116 +279,77 @@ impl Simulator {
     }
 
     fn execute(&mut self, effect: Effect) {
-        let failed = |kind: FailureKind, detail: String| EffectOutcome::Failed { kind, detail };
         match effect {
-            Effect::Checkpoint {
+            Effect::Persist(state) => self.persisted = Some(state),
+            Effect::Reply { request, reply } => self.replies.push((request, reply)),
+            // The simulator runs one engine and no shared ledger: the lease is always free.
+            Effect::AcquireLease { request } => self.reply(
                 request,
-                session,
-                account,
-                claude_session,
-                dir,
-                task,
-            } => {
-                let last_prompt = self.backend.last_input(&session);
-                let checkpoint = Checkpoint {
-                    session,
-                    claude_session,
-                    account,
-                    dir,
-                    task,
-                    last_prompt: last_prompt.clone(),
-                    last_tool_call: None,
-                    taken_at: self.now,
+                EffectOutcome::Lease(crate::ledger::LeaseOutcome::Granted),
+            ),
+            effect => {
+                let launched = match &effect {
+                    Effect::Launch { session, .. } => Some(session.clone()),
+                    _ => None,
                 };
-                let outcome = match block_on(self.checkpointer.save(&checkpoint)) {
-                    Ok(()) => EffectOutcome::Checkpointed {
-                        last_prompt,
-                        unanswered: false,
-                    },
-                    Err(e) => failed(FailureKind::from(&e), e.to_string()),
+                let prompted = match &effect {
+                    Effect::SendPrompt { session, .. } => Some(session.clone()),
+                    _ => None,
+                };
+                let ports = Ports {
+                    backend: &*self.backend,
+                    checkpointer: &*self.checkpointer,
+                    notifier: &*self.notifier,
+                    prompts: &*self.prompts,
+                };
+                let Some(Input::EffectFinished { request, outcome }) =
+                    block_on(execute(effect, &ports, self.now))
+                else {
+                    return;
+                };
+                let dropped = self.drop_replies > 0;
+                let idle_after = match (&outcome, launched, prompted) {
+                    // The reply, then the prompt is ready (when the reply arrives at all).
+                    (EffectOutcome::Launched { .. }, Some(session), _) if !dropped => {
+                        Some((session, self.latency))
+                    }
+                    (EffectOutcome::PromptSent, _, Some(session)) => {
+                        Some((session, self.latency + self.turn))
+                    }
+                    (EffectOutcome::Failed { detail, .. }, Some(session), _)
+                        if *detail == BackendError::SessionExists(session.clone()).to_string() =>
+                    {
+                        self.launch_conflicts += 1;
+                        None
+                    }
+                    _ => None,
                 };
                 self.reply(request, outcome);
-            }
-            Effect::Stop { request, session } => {
-                let outcome = match block_on(self.backend.stop(&session, Duration::from_secs(10))) {
-                    Ok(()) => EffectOutcome::Stopped,
-                    Err(e) => failed(FailureKind::from(&e), e.to_string()),
-                };
-                self.reply(request, outcome);
-            }
-            Effect::Launch {
-                request,
-                session,
-                account,
-                config_dir,
-                dir,
-                resume,
-            } => {
-                let launch = LaunchRequest {
-                    session: session.clone(),
-                    dir,
-                    account,
-                    config_dir,
-                    resume,
-                };
-                match block_on(self.backend.launch(&launch)) {
-                    Ok(launched) => {
-                        let outcome = EffectOutcome::Launched {
-                            claude_session: launched.claude_session,
-                            unanswered_prompt: None,
-                        };
-                        if self.drop_replies == 0 {
-                            // The reply, then the prompt is ready.
-                            self.reply(request, outcome);
-                            self.schedule(
-                                self.latency,
-                                Input::SessionActivity {
-                                    session,
-                                    activity: Activity::Idle,
-                                },
-                            );
-                        } else {
-                            self.reply(request, outcome);
-                        }
-                    }
-                    Err(e) => {
-                        if matches!(e, crate::error::BackendError::SessionExists(_)) {
-                            self.launch_conflicts += 1;
-                        }
-                        self.reply(request, failed(FailureKind::from(&e), e.to_string()));
-                    }
-                }
-            }
-            Effect::SendPrompt {
-                request,
-                session,
-                text,
-            } => match block_on(self.backend.send_input(&session, &text)) {
-                Ok(()) => {
-                    self.reply(request, EffectOutcome::PromptSent);
+                if let Some((session, after)) = idle_after {
                     self.schedule(
-                        self.latency + self.turn,
+                        after,
                         Input::SessionActivity {
                             session,
                             activity: Activity::Idle,
                         },
                     );
                 }
-                Err(e) => self.reply(request, failed(FailureKind::from(&e), e.to_string())),
-            },
-            Effect::Notify(notification) => {
-                // Delivery failures are the notifier task's business, not the engine's.
-                let _ = block_on(self.notifier.notify(&notification));
             }
-            Effect::Persist(state) => self.persisted = Some(state),
-            Effect::Reply { request, reply } => self.replies.push((request, reply)),
-            Effect::DetectionVetoed { .. } => {}
-            // The simulator runs one engine and no shared ledger: the lease is always free.
-            Effect::AcquireLease { request } => self.reply(
-                request,
-                EffectOutcome::Lease(crate::ledger::LeaseOutcome::Granted),
-            ),
-            Effect::PublishAccount(_) | Effect::PublishActive(_) | Effect::ReleaseLease => {}
         }
+    }
+}
+
+impl Simulator {
+    /// Adopts every session the fake backend runs, then completes adoption: the startup
+    /// handshake a daemon performs.
+    pub fn start(&mut self) {
+        for (session, account, claude_session) in self.backend.running() {
+            self.send(Input::SessionStarted {
+                session,
+                claude_session: Some(claude_session),
+                account: Some(account),
+            });
+        }
+        self.send(Input::AdoptionComplete);
     }
 }

@@ -107,7 +107,7 @@ impl Resolver<'_> {
             .as_ref()
             .map(|l| failover_core::LedgerSettings::new(l.host.clone()));
         self.validate(&engine, &policy)?;
-        let stop_grace = Duration::from_secs(policy.stop_grace_secs.unwrap_or(10));
+        engine.stop_grace = Duration::from_secs(policy.stop_grace_secs.unwrap_or(10));
         let control = self.control(raw.control.unwrap_or_default(), &state_dir)?;
         let notify = self.notify(raw.notify.unwrap_or_default())?;
         let janitor = self.janitor(raw.janitor.unwrap_or_default())?;
@@ -119,7 +119,6 @@ impl Resolver<'_> {
             tmux,
             claude,
             engine,
-            stop_grace,
             control,
             notify,
             janitor,

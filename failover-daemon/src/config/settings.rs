@@ -183,8 +183,6 @@ pub struct DaemonConfig {
     pub claude: ClaudeSettings,
     /// The engine's policy, accounts and sessions (validated).
     pub engine: EngineConfig,
-    /// Grace given to a session to exit before it is killed.
-    pub stop_grace: Duration,
     /// The control plane.
     pub control: ControlSettings,
     /// Notifications.

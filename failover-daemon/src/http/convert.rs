@@ -363,7 +363,9 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             Some(account.to_string()),
             format!("checkpoint {session}"),
         ),
-        Effect::Stop { request, session } => e(
+        Effect::Stop {
+            request, session, ..
+        } => e(
             "stop",
             Some(request.0),
             Some(session.to_string()),

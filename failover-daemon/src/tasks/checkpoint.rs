@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use failover_core::{Checkpoint, Checkpointer, EffectOutcome, FailureKind, Input, RequestId};
+use failover_core::{
+    Checkpoint, Checkpointer, EffectOutcome, FailureKind, Input, RequestId, TranscriptSummary,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -13,8 +15,7 @@ use tracing::Instrument;
 use super::CheckpointJob;
 use crate::clock::Clock;
 use crate::error::DaemonError;
-use crate::prompts::PromptSource;
-use failover_tmux::transcript::TranscriptSummary;
+use failover_core::PromptSource;
 
 /// How long recalling the last prompt from a transcript may take.
 pub const RECALL_TIMEOUT: Duration = Duration::from_secs(5);

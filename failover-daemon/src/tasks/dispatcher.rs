@@ -71,7 +71,15 @@ pub fn route(effect: Effect) -> Route {
             dir,
             task,
         }),
-        Effect::Stop { request, session } => Route::Switch(SwitchJob::Stop { request, session }),
+        Effect::Stop {
+            request,
+            session,
+            grace,
+        } => Route::Switch(SwitchJob::Stop {
+            request,
+            session,
+            grace,
+        }),
         Effect::Launch {
             request,
             session,
@@ -631,7 +639,6 @@ fn restart_only_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<&'static 
         (old.control != new.control, "control"),
         (old.notify != new.notify, "notify"),
         (old.queue != new.queue, "queue"),
-        (old.stop_grace != new.stop_grace, "policy.stop_grace_secs"),
     ]
     .into_iter()
     .filter_map(|(changed, key)| changed.then_some(key))
@@ -653,7 +660,8 @@ mod tests {
         assert!(matches!(
             route(Effect::Stop {
                 request: RequestId(1),
-                session: s.clone()
+                session: s.clone(),
+                grace: Duration::from_secs(3),
             }),
             Route::Switch(SwitchJob::Stop { .. })
         ));

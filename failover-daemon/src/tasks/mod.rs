@@ -25,6 +25,7 @@ pub mod systemd;
 pub mod usage_poller;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use failover_core::{
     AccountId, ClaudeSessionId, Command, CommandReply, LaunchRequest, RequestId, SessionId,
@@ -122,6 +123,8 @@ pub enum SwitchJob {
         request: RequestId,
         /// The session.
         session: SessionId,
+        /// How long its program gets to exit by itself (from the engine's effect).
+        grace: Duration,
     },
     /// Launch (or resume) the session.
     Launch {

@@ -11,7 +11,7 @@
 //! call under [`BACKEND_TIMEOUT`]), the liveness of each session the engine believes has a
 //! live process (its published state is `running`, `prompting` or `checkpointing`), as a
 //! safety net under the event-driven observers, and reports one that is gone, once. When
-//! [`SessionRecords::liveness_all`] answers, one call covers every session and only those
+//! [`SessionBackend::liveness_all`] answers, one call covers every session and only those
 //! it does not show alive are asked on their own: with tmux, 200 sessions asked one by one
 //! every 5 s cost the server more than a `capture-pane` poller. Observers' activity, exit and
 //! conversation-id events arrive from the quota monitor and are passed on at once, except
@@ -111,15 +111,19 @@ pub async fn run(
                     .map(|s| s.id.clone())
                     .collect();
                 reported.retain(|s| believed_live.contains(s));
-                // One look at every session when the backend offers it; a session it does
-                // not show alive is then asked on its own, as before.
+                // One look at every session; a session it does not show alive (or every
+                // session, when the look fails) is then asked on its own.
                 let all = if believed_live.is_empty() {
                     None
                 } else {
-                    tokio::time::timeout(BACKEND_TIMEOUT, records.liveness_all())
-                        .await
-                        .ok()
-                        .flatten()
+                    match tokio::time::timeout(BACKEND_TIMEOUT, backend.liveness_all()).await {
+                        Ok(Ok(all)) => Some(all),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "cannot survey every session; asking each");
+                            None
+                        }
+                        Err(_) => None,
+                    }
                 };
                 for session in believed_live {
                     let alive_in_all = all

@@ -14,14 +14,12 @@ use tracing::Instrument;
 use super::SwitchJob;
 use super::checkpoint::RECALL_TIMEOUT;
 use crate::error::DaemonError;
-use crate::prompts::PromptSource;
+use failover_core::PromptSource;
 
 /// Time limits of the switcher's backend calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SwitchTimeouts {
-    /// Grace a session gets to exit before it is killed.
-    pub stop_grace: Duration,
-    /// Extra time, beyond the grace, a stop may take.
+    /// Extra time, beyond the grace the engine's stop carries, a stop may take.
     pub stop_slack: Duration,
     /// How long a launch (a cold start) may take.
     pub launch: Duration,
@@ -30,10 +28,9 @@ pub struct SwitchTimeouts {
 }
 
 impl SwitchTimeouts {
-    /// Timeouts for a given stop grace.
-    pub fn with_grace(stop_grace: Duration) -> Self {
+    /// The standard timeouts.
+    pub fn standard() -> Self {
         Self {
-            stop_grace,
             stop_slack: Duration::from_secs(15),
             launch: Duration::from_secs(90),
             send: Duration::from_secs(30),
@@ -82,13 +79,17 @@ pub async fn execute(
     t: SwitchTimeouts,
 ) -> EffectOutcome {
     match job {
-        SwitchJob::Stop { request, session } => {
+        SwitchJob::Stop {
+            request,
+            session,
+            grace,
+        } => {
             let span = tracing::info_span!("stop", %session, %request);
-            let limit = t.stop_grace + t.stop_slack;
+            let limit = grace + t.stop_slack;
             outcome(
                 "stop",
                 limit,
-                backend.stop(&session, t.stop_grace).instrument(span),
+                backend.stop(&session, grace).instrument(span),
                 |()| EffectOutcome::Stopped,
             )
             .await
@@ -101,7 +102,7 @@ pub async fn execute(
                 backend.launch(&launch).instrument(span),
                 |l| EffectOutcome::Launched {
                     claude_session: l.claude_session,
-                    unanswered_prompt: None,
+                    unanswered_prompt: l.unanswered_prompt,
                 },
             )
             .await;

@@ -12,12 +12,11 @@ use async_trait::async_trait;
 use failover_core::testkit::{FakeBackend, MemCheckpointer, RecordingNotifier};
 use failover_core::{
     AccountId, BackendError, Checkpointer, ClaudeSessionId, Detection, LaunchRequest, Launched,
-    LimitWindow, Liveness, PaneCapture, SessionBackend, SessionId, SignalSource, Subject,
-    UnixMillis, Verdict,
+    LimitWindow, Liveness, SessionBackend, SessionId, SignalSource, Subject, UnixMillis, Verdict,
 };
 use failover_daemon::notifiers::Channel;
 use failover_daemon::observe::{NoObservers, ObserverEvent};
-use failover_daemon::prompts::TranscriptPrompts;
+use failover_daemon::production::TranscriptPrompts;
 use failover_daemon::{Clock, DaemonConfig, Deps, observation_channel};
 use failover_tmux::paths::project_folder_name;
 use tokio::sync::{Notify, mpsc};
@@ -234,16 +233,15 @@ impl SessionBackend for HeldLaunches {
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
         self.inner.stop(session, grace).await
     }
-    async fn capture(&self, session: &SessionId) -> Result<PaneCapture, BackendError> {
-        self.inner.capture(session).await
-    }
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
         self.inner.send_input(session, text).await
     }
     async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError> {
         self.inner.liveness(session).await
     }
-    async fn list(&self) -> Result<Vec<SessionId>, BackendError> {
-        self.inner.list().await
+    async fn liveness_all(
+        &self,
+    ) -> Result<std::collections::HashMap<SessionId, Liveness>, BackendError> {
+        self.inner.liveness_all().await
     }
 }

@@ -4,7 +4,7 @@
 //! box is a `❯` (older versions `>`) line between two horizontal rules, and the footer has
 //! no `esc to interrupt`. Anything else (a dialog, a startup screen) is unknown.
 
-use failover_core::Activity;
+use crate::session::Activity;
 
 /// How many lines at the bottom of the screen count as the footer.
 const FOOTER_LINES: usize = 6;
