@@ -202,6 +202,74 @@ async fn refused_delivery_goes_back_to_the_inbox() {
     run.stop().await;
 }
 
+/// A session whose input box holds someone's draft refuses the prompt without typing it: the
+/// task stays claimed (no attempt used, not sent back), the turn the person runs meanwhile
+/// is not taken for the task, and the prompt is typed once the session takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_in_the_way_keeps_the_claim_until_the_prompt_can_be_typed() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(60);
+    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+        sessions: vec![view("s0", p)],
+    });
+    let mut recorder = Recorder::default();
+    *recorder.not_now.lock().unwrap() = 2;
+    let (tx, feed) = tokio::sync::mpsc::unbounded_channel();
+    recorder.feed = Some(tx);
+    // Until the prompt is typed, the probe would call it finished: it must not be asked.
+    *recorder.probe.lock().unwrap() = Some(Probe::Finished);
+    let run = Running::start_with(cfg, views.clone(), rx, recorder.clone());
+    drop_task(p, "t.md", b"the task\n");
+    within(
+        10,
+        wait_for("refused once", T, || {
+            recorder.refused.lock().unwrap().len() == 1
+        }),
+    )
+    .await;
+    assert_eq!(tasks_in(p, "claimed/s0"), ["t.md"]);
+    // The person sends their draft: a turn of theirs, then idle again.
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.set("s0", |s| s.idle = true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        tasks_in(p, "claimed/s0"),
+        ["t.md"],
+        "their turn is not the task"
+    );
+    assert!(tasks_in(p, "done").is_empty());
+    // Offered again while idle; the second refusal too, then typed.
+    within(
+        20,
+        wait_for("typed", T, || recorder.deliveries().len() == 1),
+    )
+    .await;
+    assert_eq!(recorder.refused.lock().unwrap().len(), 2);
+    let sent = &recorder.deliveries()[0];
+    assert_eq!(sent.attempt, 1, "no attempt used by the refusals");
+    assert!(sent.recorded_at > recorder.refused.lock().unwrap()[0].recorded_at);
+    let record = json(&p.join(".agent-queue/claimed/s0/t.claim.json"));
+    assert_eq!(
+        record["delivered_at"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap(),
+        sent.recorded_at,
+        "recorded afresh before typing"
+    );
+    simulate_sessions(views, feed, Duration::from_millis(50));
+    within(10, wait_for("done", T, || tasks_in(p, "done") == ["t.md"])).await;
+    assert!(run.failed.lock().unwrap().is_empty());
+    run.stop().await;
+}
+
 /// `status.json` follows the sessions: working with its task, then idle with none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_tracks_sessions_and_tasks() {

@@ -39,9 +39,13 @@ impl BackendDeliver {
     }
 }
 
-/// Whether a failed `send_input` certainly left the session without the prompt.
+/// Whether a failed `send_input` certainly left the session without the prompt, and
+/// whether it can be sent later as it is.
 pub fn classify(err: BackendError) -> DeliverError {
     match err {
+        // Nothing typed: a draft in the input box is in the way until someone sends or
+        // clears it.
+        BackendError::DraftInInputBox { .. } => DeliverError::NotNow(err.to_string()),
         // Nothing reached the session: no server, no session, or it refused the input.
         BackendError::Unavailable { .. }
         | BackendError::SessionNotFound(_)
@@ -93,6 +97,13 @@ mod tests {
                 reason: "copy mode".into()
             }),
             DeliverError::NotDelivered(_)
+        ));
+        assert!(matches!(
+            classify(BackendError::DraftInInputBox {
+                session: s.clone(),
+                chars: 3
+            }),
+            DeliverError::NotNow(_)
         ));
         assert!(matches!(
             classify(BackendError::SessionNotFound(s)),

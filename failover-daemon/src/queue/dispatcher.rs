@@ -49,6 +49,10 @@ const CHECK_LATER: Duration = Duration::from_secs(1);
 /// after the request, and a delivery recorded just before the daemon was killed.
 const NOT_RECEIVED_GRACE: Duration = Duration::from_secs(3);
 
+/// How long after a session refused a prompt because of a draft in its input box
+/// ([`DeliverError::NotNow`]) it is offered again, while it stays idle.
+const NOT_NOW_RETRY: Duration = Duration::from_secs(2);
+
 /// When to look at the transcript again, `quiet` after the session last gave a sign of work.
 fn next_check(now: Instant, quiet: Duration) -> Instant {
     now + if quiet < CHECK_SOON_FOR {
@@ -199,10 +203,18 @@ struct Active {
     account: Option<AccountId>,
     /// When to ask [`Deliver::probe`] next whether the turn has ended (see [`CHECK_SOON`]).
     next_check: Instant,
+    /// Set while the prompt is known not to have been typed (the session refused it for a
+    /// draft in its input box): when to offer it again. Nothing the session does meanwhile
+    /// counts as work on the task.
+    send_again_at: Option<Instant>,
+    /// The refusal was logged (once per claim).
+    refusal_logged: bool,
 }
 
 enum Verdict {
     Wait,
+    /// Not typed yet: offer it again.
+    SendAgain,
     Done,
     Dead,
     /// Quiet for `unconfirmed_after`: settle it from the probe.
@@ -338,6 +350,8 @@ impl Core {
                                     account,
                                     // The turn may have ended while the daemon was down.
                                     next_check: now,
+                                    send_again_at: None,
+                                    refusal_logged: false,
                                 },
                             );
                         }
@@ -385,8 +399,12 @@ impl Core {
                 .session(name)
                 .is_some_and(|v| v.idle && v.alive && !v.mid_swap)
             {
-                consider(a.quiet_since + self.queue.config.unconfirmed_after);
-                consider(a.next_check);
+                if let Some(at) = a.send_again_at {
+                    consider(at);
+                } else {
+                    consider(a.quiet_since + self.queue.config.unconfirmed_after);
+                    consider(a.next_check);
+                }
             }
         }
         next
@@ -529,6 +547,14 @@ impl Core {
                     // Relaunched into a new conversation: the one holding the task is gone.
                     Verdict::Dead
                 }
+                Some(v) if active.send_again_at.is_some() => {
+                    // Not typed: whatever the session does now is not this task.
+                    if v.idle && active.send_again_at.is_some_and(|at| now >= at) {
+                        Verdict::SendAgain
+                    } else {
+                        Verdict::Wait
+                    }
+                }
                 Some(v) => {
                     if v.account != active.account {
                         // Moved to another account without the queue seeing it mid-swap (the
@@ -558,6 +584,7 @@ impl Core {
             };
             match verdict {
                 Verdict::Wait => {}
+                Verdict::SendAgain => self.send_again(&name, view.as_ref(), deliver).await,
                 Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
                 Verdict::Dead => blocking(|| self.session_died(&name)),
                 Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
@@ -724,6 +751,55 @@ impl Core {
         }
     }
 
+    /// Offers a prompt the session refused earlier (a draft in its input box) again. It was
+    /// never typed, so the delivery is recorded afresh first: what the session did
+    /// meanwhile (the person sending their draft) is not taken for this task, and a probe
+    /// after a restart looks for the prompt from now on.
+    async fn send_again(
+        &mut self,
+        name: &SessionId,
+        view: Option<&SessionView>,
+        deliver: &dyn Deliver,
+    ) {
+        let Some(a) = self.active.get(name) else {
+            return;
+        };
+        let Some(mut delivery) = self.delivery_of(a) else {
+            let Some(a) = self.active.remove(name) else {
+                return;
+            };
+            self.end_claim(
+                a.project,
+                a.record,
+                OutcomeKind::Failed,
+                "the claimed task file can no longer be read; it was never typed",
+            );
+            return;
+        };
+        let Some(a) = self.active.get_mut(name) else {
+            return;
+        };
+        let mut record = a.record.clone();
+        let recorded_at = Timestamp::now();
+        record.delivered_at = Some(recorded_at);
+        let store = &self.projects[a.project].store;
+        if let Err(e) = blocking(|| store.write_claim(&record)) {
+            log_err("cannot record the delivery; will retry", &e);
+            a.send_again_at = Some(Instant::now() + NOT_NOW_RETRY);
+            return;
+        }
+        let now = Instant::now();
+        a.record = record;
+        a.saw_working = false;
+        a.baseline = view.map(|v| v.turns_started);
+        a.quiet_since = now;
+        a.next_check = next_check(now, Duration::ZERO);
+        a.send_again_at = None;
+        delivery.recorded_at = recorded_at;
+        tracing::info!(task = %delivery.task, session = %name, "queue: delivering again");
+        self.send(name, &delivery, deliver).await;
+    }
+
     fn delivery_of(&self, a: &Active) -> Option<Delivery> {
         let store = &self.projects[a.project].store;
         let path = store.claimed_path(&a.record.session, &a.record.task);
@@ -754,6 +830,21 @@ impl Core {
                 .unwrap_or_else(|_| Err(DeliverError::Unknown("delivery timed out".into())));
         match sent {
             Ok(()) => {}
+            Err(DeliverError::NotNow(why)) => {
+                let Some(a) = self.active.get_mut(name) else {
+                    return;
+                };
+                a.send_again_at = Some(Instant::now() + NOT_NOW_RETRY);
+                if a.refusal_logged {
+                    tracing::debug!(task = %delivery.task, session = %name, why,
+                        "queue: still not typed; the task stays claimed");
+                } else {
+                    a.refusal_logged = true;
+                    tracing::warn!(task = %delivery.task, session = %name, why,
+                        "queue: the session cannot take the prompt now (a draft in its input \
+                         box); the task stays claimed and is typed once the box is empty");
+                }
+            }
             Err(DeliverError::Unknown(why)) => {
                 tracing::warn!(task = %delivery.task, session = %name, why,
                     "queue: delivery outcome unknown; watching the session");
@@ -942,6 +1033,8 @@ impl Core {
                 quiet_since: Instant::now(),
                 account: session.account.clone(),
                 next_check: next_check(Instant::now(), Duration::ZERO),
+                send_again_at: None,
+                refusal_logged: false,
             },
         );
         Ok(Some(delivery))

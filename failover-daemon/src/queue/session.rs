@@ -88,6 +88,10 @@ pub enum DeliverError {
     /// It may or may not have got it (e.g. a timeout mid-typing).
     #[error("delivery outcome unknown: {0}")]
     Unknown(String),
+    /// Nothing was typed, and the session cannot take it now (its input box holds someone's
+    /// draft): the claim is kept and the prompt sent once the session can take it.
+    #[error("prompt not typed yet: {0}")]
+    NotNow(String),
 }
 
 /// Whether a session received a prompt and finished its turn: asked while the session is idle

@@ -79,6 +79,10 @@ pub struct Recorder {
     pub delivered: Arc<Mutex<Vec<Delivery>>>,
     pub probe: Arc<Mutex<Option<Probe>>>,
     pub reject_next: Arc<Mutex<Option<String>>>,
+    /// How many deliveries to refuse as [`DeliverError::NotNow`] (a draft in the box).
+    pub not_now: Arc<Mutex<u32>>,
+    /// Deliveries refused as not now.
+    pub refused: Arc<Mutex<Vec<Delivery>>>,
     pub feed: Option<mpsc::UnboundedSender<Delivery>>,
 }
 
@@ -96,6 +100,14 @@ impl Deliver for Recorder {
     async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliverError> {
         if let Some(why) = self.reject_next.lock().unwrap().take() {
             return Err(DeliverError::NotDelivered(why));
+        }
+        {
+            let mut not_now = self.not_now.lock().unwrap();
+            if *not_now > 0 {
+                *not_now -= 1;
+                self.refused.lock().unwrap().push(delivery.clone());
+                return Err(DeliverError::NotNow("a draft in the input box".into()));
+            }
         }
         self.delivered.lock().unwrap().push(delivery.clone());
         if let Some(feed) = &self.feed {
