@@ -270,6 +270,105 @@ async fn a_draft_in_the_way_keeps_the_claim_until_the_prompt_can_be_typed() {
     run.stop().await;
 }
 
+/// Appends one line to a transcript, as Claude Code does.
+fn append_line(path: &std::path::Path, line: &serde_json::Value) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+/// A turn as Claude Code 2.1.3xx writes it: the prompt, the reply, the turn's end.
+fn write_turn(path: &std::path::Path, prompt: &str) {
+    let now = || jiff::Timestamp::now().to_string();
+    append_line(
+        path,
+        &serde_json::json!({"type": "user", "isSidechain": false, "timestamp": now(),
+            "message": {"role": "user", "content": prompt}}),
+    );
+    append_line(
+        path,
+        &serde_json::json!({"type": "assistant", "isSidechain": false, "timestamp": now(),
+            "message": {"role": "assistant", "stop_reason": "end_turn", "content": []}}),
+    );
+    append_line(
+        path,
+        &serde_json::json!({"type": "system", "subtype": "turn_duration", "isSidechain": false,
+            "durationMs": 5, "timestamp": now()}),
+    );
+}
+
+/// The transcript's turn end finishes the task as soon as it is written, while the view still
+/// says working (the pane observer has not caught up); the screen showing an idle prompt lets
+/// the next task go at once. The view's late `working → idle` of the first turn is then not
+/// taken for the second task's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_end_in_the_transcript_finishes_the_task_before_the_view_says_idle() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let conv = tempfile::tempdir().unwrap();
+    let transcript = conv.path().join("s0-conv.jsonl");
+    std::fs::write(&transcript, "").unwrap();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(60);
+    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+        sessions: vec![view("s0", p)],
+    });
+    let recorder = Recorder::default();
+    *recorder.transcript.lock().unwrap() = Some(transcript.clone());
+    recorder
+        .idle_now
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let run = Running::start_with(cfg, views, rx, recorder.clone());
+    drop_task(p, "a.md", b"---\npriority: 2\n---\nfirst task\n");
+    drop_task(p, "b.md", b"---\npriority: 1\n---\nsecond task\n");
+    within(
+        10,
+        wait_for("a delivered", T, || recorder.tasks_delivered() == ["a.md"]),
+    )
+    .await;
+    // The observer saw the turn start, and has not seen it end.
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    // Past the first look at the transcript: from here only the watcher is quick.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ended = std::time::Instant::now();
+    write_turn(&transcript, "first task");
+    within(
+        10,
+        wait_for("a done, b delivered", T, || {
+            tasks_in(p, "done") == ["a.md"] && recorder.tasks_delivered().len() == 2
+        }),
+    )
+    .await;
+    eprintln!("turn end written → next task typed: {:?}", ended.elapsed());
+    assert!(
+        !run.views.borrow().sessions[0].idle,
+        "the view never said idle"
+    );
+    // The observer catches up with the first turn's end: not the second task's.
+    run.set("s0", |s| s.idle = true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tasks_in(p, "claimed/s0"), ["b.md"]);
+    // The second turn.
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    write_turn(&transcript, "second task");
+    within(
+        10,
+        wait_for("b done", T, || tasks_in(p, "done") == ["a.md", "b.md"]),
+    )
+    .await;
+    assert_eq!(recorder.tasks_delivered(), ["a.md", "b.md"]);
+    run.stop().await;
+}
+
 /// `status.json` follows the sessions: working with its task, then idle with none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_tracks_sessions_and_tasks() {

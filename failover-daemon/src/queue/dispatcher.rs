@@ -49,6 +49,17 @@ const CHECK_LATER: Duration = Duration::from_secs(1);
 /// after the request, and a delivery recorded just before the daemon was killed.
 const NOT_RECEIVED_GRACE: Duration = Duration::from_secs(3);
 
+/// While a delivered task's session is working, how often the transcript is read for the
+/// turn's end when the watcher brings no news (it cannot watch a folder that does not exist
+/// yet; the CLI creates it with the conversation's first line).
+const CHECK_WORKING: Duration = Duration::from_secs(1);
+
+/// After a task's turn ended while the sessions view still says working, how often the
+/// session's screen is asked whether it is idle ([`Deliver::idle_now`])...
+const IDLE_RECHECK: Duration = Duration::from_millis(25);
+/// ...and for how long, before leaving it to the view.
+const IDLE_RECHECK_FOR: Duration = Duration::from_secs(1);
+
 /// How long after a session refused a prompt because of a draft in its input box
 /// ([`DeliverError::NotNow`]) it is offered again, while it stays idle.
 const NOT_NOW_RETRY: Duration = Duration::from_secs(2);
@@ -209,6 +220,33 @@ struct Active {
     send_again_at: Option<Instant>,
     /// The refusal was logged (once per claim).
     refusal_logged: bool,
+    /// Delivered while the view still said working (the previous turn's end, learnt from
+    /// the transcript before the session's observer saw it): that `working` is not this
+    /// task's, until the view has shown the session idle.
+    stale_working: bool,
+    /// The folder of the delivery's transcript, once watched.
+    transcript_dir: Option<PathBuf>,
+    /// The watcher reported a change in that folder since the last probe.
+    transcript_news: bool,
+}
+
+impl Active {
+    fn new(project: usize, record: ClaimRecordV1, baseline: Option<u64>, now: Instant) -> Self {
+        Self {
+            project,
+            account: record.account.clone(),
+            record,
+            saw_working: false,
+            baseline,
+            quiet_since: now,
+            next_check: next_check(now, Duration::ZERO),
+            send_again_at: None,
+            refusal_logged: false,
+            stale_working: false,
+            transcript_dir: None,
+            transcript_news: false,
+        }
+    }
 }
 
 enum Verdict {
@@ -221,6 +259,9 @@ enum Verdict {
     Probe,
     /// Quiet for less: done if the probe shows its turn ended.
     Check,
+    /// Working, and the transcript changed (or a while passed): done if it shows the turn's
+    /// end.
+    CheckEnded,
 }
 
 /// The dispatcher's state; every method is plain code over the files, driven by [`run`].
@@ -237,6 +278,12 @@ struct Core {
     view: SessionsView,
     /// Where the task each session holds is published, if anyone listens.
     tasks: Option<watch::Sender<CurrentTasks>>,
+    /// Sessions whose task's turn ended while the view said working: their screen is asked
+    /// whether they are idle until this instant (`turns_started` as it was then).
+    idle_checks: BTreeMap<SessionId, (Instant, u64)>,
+    /// Sessions whose screen showed an idle prompt after their task's turn ended, before the
+    /// view did: ready for a task while `turns_started` is still this.
+    idle_seen: BTreeMap<SessionId, u64>,
 }
 
 fn log_err(what: &str, err: &QueueError) {
@@ -255,6 +302,8 @@ impl Core {
             active: BTreeMap::new(),
             view: SessionsView::default(),
             tasks: None,
+            idle_checks: BTreeMap::new(),
+            idle_seen: BTreeMap::new(),
         }
     }
 
@@ -338,22 +387,10 @@ impl Core {
                         None => {
                             tracing::info!(task = %record.task, session = %record.session,
                                 "queue: following a claim delivered before a restart");
-                            let account = record.account.clone();
-                            self.active.insert(
-                                record.session.clone(),
-                                Active {
-                                    project: idx,
-                                    record,
-                                    saw_working: false,
-                                    baseline: None,
-                                    quiet_since: now,
-                                    account,
-                                    // The turn may have ended while the daemon was down.
-                                    next_check: now,
-                                    send_again_at: None,
-                                    refusal_logged: false,
-                                },
-                            );
+                            let mut active = Active::new(idx, record, None, now);
+                            // The turn may have ended while the daemon was down.
+                            active.next_check = now;
+                            self.active.insert(active.record.session.clone(), active);
                         }
                     }
                 }
@@ -379,6 +416,36 @@ impl Core {
                 p.dirty = true;
             }
         }
+        for a in self.active.values_mut() {
+            if changes.rescan_all
+                || a.transcript_dir
+                    .as_ref()
+                    .is_some_and(|d| changes.inboxes.contains(d))
+            {
+                a.transcript_news = true;
+            }
+        }
+    }
+
+    /// Watches the folder of the transcript `delivery` goes to, if not yet: a change there
+    /// wakes the dispatcher to look for the turn's end.
+    fn watch_transcript(&mut self, name: &SessionId, delivery: &Delivery, deliver: &dyn Deliver) {
+        let Some(a) = self.active.get_mut(name) else {
+            return;
+        };
+        if a.transcript_dir.is_some() {
+            return;
+        }
+        let Some(dir) = deliver
+            .transcript_of(delivery)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        else {
+            return;
+        };
+        // A folder that does not exist yet is watched at a later look.
+        if self.watcher.watch(&dir).is_ok() {
+            a.transcript_dir = Some(dir);
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -395,17 +462,25 @@ impl Core {
             }
         }
         for (name, a) in &self.active {
-            if self
-                .session(name)
-                .is_some_and(|v| v.idle && v.alive && !v.mid_swap)
-            {
-                if let Some(at) = a.send_again_at {
-                    consider(at);
-                } else {
-                    consider(a.quiet_since + self.queue.config.unconfirmed_after);
+            let Some(v) = self.session(name) else {
+                continue;
+            };
+            if !v.alive || v.mid_swap {
+                continue;
+            }
+            if !v.idle {
+                if a.send_again_at.is_none() {
                     consider(a.next_check);
                 }
+            } else if let Some(at) = a.send_again_at {
+                consider(at);
+            } else {
+                consider(a.quiet_since + self.queue.config.unconfirmed_after);
+                consider(a.next_check);
             }
+        }
+        if !self.idle_checks.is_empty() {
+            consider(Instant::now() + IDLE_RECHECK);
         }
         next
     }
@@ -431,6 +506,7 @@ impl Core {
             }
         }
         self.settle_claims(deliver).await;
+        self.check_idle(deliver).await;
         self.dispatch(deliver).await;
         blocking(|| self.publish_status());
     }
@@ -566,10 +642,20 @@ impl Core {
                         active.next_check = next_check(now, Duration::ZERO);
                     }
                     let base = *active.baseline.get_or_insert(v.turns_started);
+                    if v.idle {
+                        // Any `working` from now on is this task's.
+                        active.stale_working = false;
+                    }
                     if !v.idle {
-                        active.saw_working = true;
-                        active.quiet_since = now;
-                        Verdict::Wait
+                        if !active.stale_working {
+                            active.saw_working = true;
+                            active.quiet_since = now;
+                        }
+                        if active.transcript_news || now >= active.next_check {
+                            Verdict::CheckEnded
+                        } else {
+                            Verdict::Wait
+                        }
                     } else if active.saw_working || v.turns_started > base {
                         Verdict::Done
                     } else if now.saturating_duration_since(active.quiet_since) >= unconfirmed_after
@@ -589,6 +675,7 @@ impl Core {
                 Verdict::Dead => blocking(|| self.session_died(&name)),
                 Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
                 Verdict::Check => self.check(&name, view.as_ref(), deliver).await,
+                Verdict::CheckEnded => self.check_ended(&name, view.as_ref(), deliver).await,
             }
         }
     }
@@ -682,6 +769,9 @@ impl Core {
     /// the task's turn has ended; otherwise look again later.
     async fn check(&mut self, name: &SessionId, view: Option<&SessionView>, deliver: &dyn Deliver) {
         let delivery = self.active.get(name).and_then(|a| self.delivery_of(a));
+        if let Some(d) = &delivery {
+            self.watch_transcript(name, d, deliver);
+        }
         let answer = match &delivery {
             Some(d) => deliver.probe(d).await,
             // Settled by the probe at `unconfirmed_after`.
@@ -690,7 +780,7 @@ impl Core {
         let quiet_for = self.active.get(name).map_or(Duration::ZERO, |a| {
             Instant::now().saturating_duration_since(a.quiet_since)
         });
-        if answer == Probe::Finished {
+        if matches!(answer, Probe::Finished | Probe::Replied) {
             blocking(|| self.complete(name, view, None));
         } else if answer == Probe::NotReceived && quiet_for >= NOT_RECEIVED_GRACE {
             // Read to the end, and the prompt is not there: settle it now.
@@ -698,6 +788,67 @@ impl Core {
         } else if let Some(a) = self.active.get_mut(name) {
             let now = Instant::now();
             a.next_check = next_check(now, now.saturating_duration_since(a.quiet_since));
+        }
+    }
+
+    /// The session is working (as far as the view knows) and its transcript changed, or a
+    /// while passed: done at once if the transcript shows the task's turn ended; then the
+    /// session's screen is asked whether it is idle, so the next task need not wait for the
+    /// view.
+    async fn check_ended(
+        &mut self,
+        name: &SessionId,
+        view: Option<&SessionView>,
+        deliver: &dyn Deliver,
+    ) {
+        let delivery = self.active.get(name).and_then(|a| self.delivery_of(a));
+        if let Some(d) = &delivery {
+            self.watch_transcript(name, d, deliver);
+        }
+        if let Some(a) = self.active.get_mut(name) {
+            a.transcript_news = false;
+            a.next_check = Instant::now() + CHECK_WORKING;
+        }
+        let Some(delivery) = delivery else {
+            return;
+        };
+        if deliver.probe(&delivery).await != Probe::Finished {
+            return;
+        }
+        tracing::debug!(task = %delivery.task, session = %name,
+            "queue: the transcript shows the turn's end");
+        blocking(|| self.complete(name, view, None));
+        if let Some(v) = view {
+            self.idle_checks.insert(
+                name.clone(),
+                (Instant::now() + IDLE_RECHECK_FOR, v.turns_started),
+            );
+        }
+    }
+
+    /// Asks the screen of each session whose task's turn ended before the view said idle
+    /// whether it shows an idle prompt now (until the view says so, or it starts another
+    /// turn, or [`IDLE_RECHECK_FOR`] passes).
+    async fn check_idle(&mut self, deliver: &dyn Deliver) {
+        let now = Instant::now();
+        let due: Vec<(SessionId, Instant, u64)> = self
+            .idle_checks
+            .iter()
+            .map(|(n, &(until, turns))| (n.clone(), until, turns))
+            .collect();
+        for (name, until, turns) in due {
+            let still = self
+                .session(&name)
+                .is_some_and(|v| v.alive && !v.mid_swap && !v.idle && v.turns_started == turns)
+                && !self.active.contains_key(&name);
+            if !still || now >= until {
+                self.idle_checks.remove(&name);
+                continue;
+            }
+            if deliver.idle_now(&name).await {
+                self.idle_checks.remove(&name);
+                self.idle_seen.insert(name, turns);
+            }
         }
     }
 
@@ -722,7 +873,7 @@ impl Core {
             return;
         };
         match deliver.probe(&delivery).await {
-            Probe::Finished => self.complete(name, view, None),
+            Probe::Finished | Probe::Replied => self.complete(name, view, None),
             Probe::Received => self.complete(
                 name,
                 view,
@@ -798,6 +949,7 @@ impl Core {
         delivery.recorded_at = recorded_at;
         tracing::info!(task = %delivery.task, session = %name, "queue: delivering again");
         self.send(name, &delivery, deliver).await;
+        self.watch_transcript(name, &delivery, deliver);
     }
 
     fn delivery_of(&self, a: &Active) -> Option<Delivery> {
@@ -866,11 +1018,22 @@ impl Core {
 
     /// Gives every ready session without a task the best task it may take.
     async fn dispatch(&mut self, deliver: &dyn Deliver) {
+        // The screen's idle, seen after a turn's end the view has not caught up with, holds
+        // only while the view shows nothing newer.
+        let view = &self.view;
+        self.idle_seen.retain(|name, turns| {
+            view.sessions
+                .iter()
+                .any(|s| &s.name == name && !s.idle && s.turns_started == *turns)
+        });
         let mut ready: Vec<SessionView> = self
             .view
             .sessions
             .iter()
-            .filter(|s| s.ready() && !self.active.contains_key(&s.name))
+            .filter(|s| {
+                (s.ready() || (s.alive && !s.mid_swap && self.idle_seen.contains_key(&s.name)))
+                    && !self.active.contains_key(&s.name)
+            })
             .cloned()
             .collect();
         ready.sort_by(|a, b| a.name.cmp(&b.name));
@@ -939,6 +1102,7 @@ impl Core {
         match blocking(|| self.claim(idx, name, session))? {
             Some(delivery) => {
                 self.send(&session.name, &delivery, deliver).await;
+                self.watch_transcript(&session.name, &delivery, deliver);
                 Ok(true)
             }
             None => Ok(false),
@@ -1023,20 +1187,11 @@ impl Core {
         };
         tracing::info!(task = %task_name, session = %session.name, attempt = record.attempt,
             "queue: delivering");
-        self.active.insert(
-            session.name.clone(),
-            Active {
-                project: idx,
-                record,
-                saw_working: false,
-                baseline: Some(session.turns_started),
-                quiet_since: Instant::now(),
-                account: session.account.clone(),
-                next_check: next_check(Instant::now(), Duration::ZERO),
-                send_again_at: None,
-                refusal_logged: false,
-            },
-        );
+        let mut active = Active::new(idx, record, Some(session.turns_started), Instant::now());
+        active.account = session.account.clone();
+        active.stale_working = !session.idle;
+        self.idle_seen.remove(&session.name);
+        self.active.insert(session.name.clone(), active);
         Ok(Some(delivery))
     }
 

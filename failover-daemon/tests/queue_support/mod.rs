@@ -83,6 +83,10 @@ pub struct Recorder {
     pub not_now: Arc<Mutex<u32>>,
     /// Deliveries refused as not now.
     pub refused: Arc<Mutex<Vec<Delivery>>>,
+    /// A transcript to probe (with the daemon's reader) instead of the recorded deliveries.
+    pub transcript: Arc<Mutex<Option<PathBuf>>>,
+    /// What [`Deliver::idle_now`] answers.
+    pub idle_now: Arc<std::sync::atomic::AtomicBool>,
     pub feed: Option<mpsc::UnboundedSender<Delivery>>,
 }
 
@@ -120,6 +124,13 @@ impl Deliver for Recorder {
         if let Some(p) = *self.probe.lock().unwrap() {
             return p;
         }
+        if let Some(path) = self.transcript_of(delivery) {
+            return failover_daemon::queue::probe::transcript_probe(
+                &path,
+                &delivery.prompt,
+                delivery.recorded_at,
+            );
+        }
         if self
             .delivered
             .lock()
@@ -131,6 +142,14 @@ impl Deliver for Recorder {
         } else {
             Probe::NotReceived
         }
+    }
+
+    fn transcript_of(&self, _delivery: &Delivery) -> Option<PathBuf> {
+        self.transcript.lock().unwrap().clone()
+    }
+
+    async fn idle_now(&self, _session: &SessionId) -> bool {
+        self.idle_now.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
