@@ -280,8 +280,9 @@ fn append_line(path: &std::path::Path, line: &serde_json::Value) {
     writeln!(f, "{line}").unwrap();
 }
 
-/// A turn as Claude Code 2.1.3xx writes it: the prompt, the reply, the turn's end.
-fn write_turn(path: &std::path::Path, prompt: &str) {
+/// A turn as Claude Code 2.1.3xx writes it: the prompt, the reply, and (with `end`) the
+/// turn's end (which the CLI writes up to 100 ms after drawing its idle prompt).
+fn write_turn(path: &std::path::Path, prompt: &str, end: bool) {
     let now = || jiff::Timestamp::now().to_string();
     append_line(
         path,
@@ -293,17 +294,20 @@ fn write_turn(path: &std::path::Path, prompt: &str) {
         &serde_json::json!({"type": "assistant", "isSidechain": false, "timestamp": now(),
             "message": {"role": "assistant", "stop_reason": "end_turn", "content": []}}),
     );
-    append_line(
-        path,
-        &serde_json::json!({"type": "system", "subtype": "turn_duration", "isSidechain": false,
-            "durationMs": 5, "timestamp": now()}),
-    );
+    if end {
+        append_line(
+            path,
+            &serde_json::json!({"type": "system", "subtype": "turn_duration",
+                "isSidechain": false, "durationMs": 5, "timestamp": now()}),
+        );
+    }
 }
 
 /// The transcript's turn end finishes the task as soon as it is written, while the view still
 /// says working (the pane observer has not caught up); the screen showing an idle prompt lets
 /// the next task go at once. The view's late `working → idle` of the first turn is then not
-/// taken for the second task's.
+/// taken for the second task's. A reply that ended, with the screen idle, finishes the task
+/// before the CLI writes the turn's end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_turn_end_in_the_transcript_finishes_the_task_before_the_view_says_idle() {
     let project = tempfile::tempdir().unwrap();
@@ -337,7 +341,7 @@ async fn a_turn_end_in_the_transcript_finishes_the_task_before_the_view_says_idl
     // Past the first look at the transcript: from here only the watcher is quick.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ended = std::time::Instant::now();
-    write_turn(&transcript, "first task");
+    write_turn(&transcript, "first task", true);
     within(
         10,
         wait_for("a done, b delivered", T, || {
@@ -354,17 +358,31 @@ async fn a_turn_end_in_the_transcript_finishes_the_task_before_the_view_says_idl
     run.set("s0", |s| s.idle = true);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(tasks_in(p, "claimed/s0"), ["b.md"]);
-    // The second turn.
+    // The second turn: its reply ends, its end is not written yet, and the screen shows an
+    // idle prompt: done, the view still saying working.
+    recorder
+        .idle_now
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     run.set("s0", |s| {
         s.idle = false;
         s.turns_started += 1;
     });
-    write_turn(&transcript, "second task");
+    write_turn(&transcript, "second task", false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        tasks_in(p, "claimed/s0"),
+        ["b.md"],
+        "the reply ended, the screen not idle yet"
+    );
+    recorder
+        .idle_now
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     within(
         10,
         wait_for("b done", T, || tasks_in(p, "done") == ["a.md", "b.md"]),
     )
     .await;
+    assert!(!run.views.borrow().sessions[0].idle);
     assert_eq!(recorder.tasks_delivered(), ["a.md", "b.md"]);
     run.stop().await;
 }

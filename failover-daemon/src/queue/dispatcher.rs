@@ -278,12 +278,24 @@ struct Core {
     view: SessionsView,
     /// Where the task each session holds is published, if anyone listens.
     tasks: Option<watch::Sender<CurrentTasks>>,
-    /// Sessions whose task's turn ended while the view said working: their screen is asked
-    /// whether they are idle until this instant (`turns_started` as it was then).
-    idle_checks: BTreeMap<SessionId, (Instant, u64)>,
+    /// Sessions whose task's turn (or the model's reply) ended while the view said working:
+    /// their screen is asked whether they are idle.
+    idle_checks: BTreeMap<SessionId, IdleCheck>,
     /// Sessions whose screen showed an idle prompt after their task's turn ended, before the
     /// view did: ready for a task while `turns_started` is still this.
     idle_seen: BTreeMap<SessionId, u64>,
+}
+
+/// A session whose screen is asked whether it is idle (see [`Core::check_idle`]).
+#[derive(Clone, Copy, Debug)]
+struct IdleCheck {
+    /// Asked until then.
+    until: Instant,
+    /// Its `turns_started` when asking began: a newer turn ends the asking.
+    turns: u64,
+    /// The task it holds is done once the screen is idle (its reply ended, the turn's end
+    /// is not in the transcript yet: the CLI writes it up to 100 ms later).
+    completes_task: bool,
 }
 
 fn log_err(what: &str, err: &QueueError) {
@@ -794,7 +806,9 @@ impl Core {
     /// The session is working (as far as the view knows) and its transcript changed, or a
     /// while passed: done at once if the transcript shows the task's turn ended; then the
     /// session's screen is asked whether it is idle, so the next task need not wait for the
-    /// view.
+    /// view. When it shows only the model's reply ended (the CLI writes its transcript every
+    /// 100 ms, and draws its idle prompt sooner), the screen is asked at once, and an idle
+    /// prompt there ends the task as an idle view would.
     async fn check_ended(
         &mut self,
         name: &SessionId,
@@ -812,43 +826,59 @@ impl Core {
         let Some(delivery) = delivery else {
             return;
         };
-        if deliver.probe(&delivery).await != Probe::Finished {
-            return;
-        }
-        tracing::debug!(task = %delivery.task, session = %name,
-            "queue: the transcript shows the turn's end");
-        blocking(|| self.complete(name, view, None));
+        let answer = deliver.probe(&delivery).await;
+        let completes_task = match answer {
+            Probe::Finished => {
+                tracing::debug!(task = %delivery.task, session = %name,
+                    "queue: the transcript shows the turn's end");
+                blocking(|| self.complete(name, view, None));
+                false
+            }
+            Probe::Replied => true,
+            _ => return,
+        };
         if let Some(v) = view {
-            self.idle_checks.insert(
-                name.clone(),
-                (Instant::now() + IDLE_RECHECK_FOR, v.turns_started),
-            );
+            let check = IdleCheck {
+                until: Instant::now() + IDLE_RECHECK_FOR,
+                turns: v.turns_started,
+                completes_task,
+            };
+            self.idle_checks.entry(name.clone()).or_insert(check);
+            // Asked now, not at the next wake-up.
+            self.check_idle(deliver).await;
         }
     }
 
-    /// Asks the screen of each session whose task's turn ended before the view said idle
-    /// whether it shows an idle prompt now (until the view says so, or it starts another
-    /// turn, or [`IDLE_RECHECK_FOR`] passes).
+    /// Asks the screen of each session whose task's turn (or reply) ended before the view
+    /// said idle whether it shows an idle prompt now (until the view says so, or it starts
+    /// another turn, or [`IDLE_RECHECK_FOR`] passes). Idle: the task whose reply ended is
+    /// done, and the session may take the next task at once.
     async fn check_idle(&mut self, deliver: &dyn Deliver) {
         let now = Instant::now();
-        let due: Vec<(SessionId, Instant, u64)> = self
+        let due: Vec<(SessionId, IdleCheck)> = self
             .idle_checks
             .iter()
-            .map(|(n, &(until, turns))| (n.clone(), until, turns))
+            .map(|(n, c)| (n.clone(), *c))
             .collect();
-        for (name, until, turns) in due {
-            let still = self
-                .session(&name)
-                .is_some_and(|v| v.alive && !v.mid_swap && !v.idle && v.turns_started == turns)
-                && !self.active.contains_key(&name);
-            if !still || now >= until {
+        for (name, check) in due {
+            let view = self.session(&name).cloned();
+            let still = view.as_ref().is_some_and(|v| {
+                v.alive && !v.mid_swap && !v.idle && v.turns_started == check.turns
+            }) && self.active.contains_key(&name) == check.completes_task;
+            if !still || now >= check.until {
                 self.idle_checks.remove(&name);
                 continue;
             }
-            if deliver.idle_now(&name).await {
-                self.idle_checks.remove(&name);
-                self.idle_seen.insert(name, turns);
+            if !deliver.idle_now(&name).await {
+                continue;
             }
+            self.idle_checks.remove(&name);
+            if check.completes_task {
+                tracing::debug!(session = %name,
+                    "queue: the reply ended and the screen shows an idle prompt");
+                blocking(|| self.complete(&name, view.as_ref(), None));
+            }
+            self.idle_seen.insert(name, check.turns);
         }
     }
 
