@@ -287,15 +287,16 @@ struct Core {
 }
 
 /// A session whose screen is asked whether it is idle (see [`Core::check_idle`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct IdleCheck {
     /// Asked until then.
     until: Instant,
     /// Its `turns_started` when asking began: a newer turn ends the asking.
     turns: u64,
-    /// The task it holds is done once the screen is idle (its reply ended, the turn's end
-    /// is not in the transcript yet: the CLI writes it up to 100 ms later).
-    completes_task: bool,
+    /// The task it holds, done once the screen is idle (its reply ended, the turn's end is
+    /// not in the transcript yet: the CLI writes it up to 100 ms later); `None`: the task is
+    /// done already, the session may take the next.
+    completes: Option<String>,
 }
 
 fn log_err(what: &str, err: &QueueError) {
@@ -827,23 +828,29 @@ impl Core {
             return;
         };
         let answer = deliver.probe(&delivery).await;
-        let completes_task = match answer {
+        let completes = match answer {
             Probe::Finished => {
                 tracing::debug!(task = %delivery.task, session = %name,
                     "queue: the transcript shows the turn's end");
                 blocking(|| self.complete(name, view, None));
-                false
+                None
             }
-            Probe::Replied => true,
+            Probe::Replied => Some(delivery.task.clone()),
             _ => return,
         };
         if let Some(v) = view {
             let check = IdleCheck {
                 until: Instant::now() + IDLE_RECHECK_FOR,
                 turns: v.turns_started,
-                completes_task,
+                completes,
             };
-            self.idle_checks.entry(name.clone()).or_insert(check);
+            match self.idle_checks.get(name) {
+                // Already asking since the reply ended.
+                Some(c) if c.completes == check.completes => {}
+                _ => {
+                    self.idle_checks.insert(name.clone(), check);
+                }
+            }
             // Asked now, not at the next wake-up.
             self.check_idle(deliver).await;
         }
@@ -858,13 +865,14 @@ impl Core {
         let due: Vec<(SessionId, IdleCheck)> = self
             .idle_checks
             .iter()
-            .map(|(n, c)| (n.clone(), *c))
+            .map(|(n, c)| (n.clone(), c.clone()))
             .collect();
         for (name, check) in due {
             let view = self.session(&name).cloned();
+            let holds = self.active.get(&name).map(|a| &a.record.task);
             let still = view.as_ref().is_some_and(|v| {
                 v.alive && !v.mid_swap && !v.idle && v.turns_started == check.turns
-            }) && self.active.contains_key(&name) == check.completes_task;
+            }) && holds == check.completes.as_ref();
             if !still || now >= check.until {
                 self.idle_checks.remove(&name);
                 continue;
@@ -873,7 +881,7 @@ impl Core {
                 continue;
             }
             self.idle_checks.remove(&name);
-            if check.completes_task {
+            if check.completes.is_some() {
                 tracing::debug!(session = %name,
                     "queue: the reply ended and the screen shows an idle prompt");
                 blocking(|| self.complete(&name, view.as_ref(), None));
