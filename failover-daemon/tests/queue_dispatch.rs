@@ -387,6 +387,52 @@ async fn a_turn_end_in_the_transcript_finishes_the_task_before_the_view_says_idl
     run.stop().await;
 }
 
+/// Working then idle in the view is not enough when the transcript, read to the end, does
+/// not hold the prompt (another turn's end drawn late, or the prompt still on its way): the
+/// task is done once the transcript shows its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seen_working_and_idle_waits_for_the_prompt_in_the_transcript() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let conv = tempfile::tempdir().unwrap();
+    let transcript = conv.path().join("s0-conv.jsonl");
+    std::fs::write(&transcript, "").unwrap();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(60);
+    let (views, rx) = tokio::sync::watch::channel(failover_daemon::queue::SessionsView {
+        sessions: vec![view("s0", p)],
+    });
+    let recorder = Recorder::default();
+    *recorder.transcript.lock().unwrap() = Some(transcript.clone());
+    let run = Running::start_with(cfg, views, rx, recorder.clone());
+    drop_task(p, "a.md", b"first task\n");
+    within(
+        10,
+        wait_for("a delivered", T, || recorder.tasks_delivered() == ["a.md"]),
+    )
+    .await;
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.set("s0", |s| s.idle = true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        tasks_in(p, "claimed/s0"),
+        ["a.md"],
+        "not in the transcript yet"
+    );
+    write_turn(&transcript, "first task", true);
+    within(
+        10,
+        wait_for("a done", T, || tasks_in(p, "done") == ["a.md"]),
+    )
+    .await;
+    assert_eq!(recorder.tasks_delivered(), ["a.md"], "never sent again");
+    run.stop().await;
+}
+
 /// `status.json` follows the sessions: working with its task, then idle with none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_tracks_sessions_and_tasks() {

@@ -684,7 +684,7 @@ impl Core {
             match verdict {
                 Verdict::Wait => {}
                 Verdict::SendAgain => self.send_again(&name, view.as_ref(), deliver).await,
-                Verdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
+                Verdict::Done => self.confirm_done(&name, view.as_ref(), deliver).await,
                 Verdict::Dead => blocking(|| self.session_died(&name)),
                 Verdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
                 Verdict::Check => self.check(&name, view.as_ref(), deliver).await,
@@ -802,6 +802,32 @@ impl Core {
             let now = Instant::now();
             a.next_check = next_check(now, now.saturating_duration_since(a.quiet_since));
         }
+    }
+
+    /// The view shows the session idle after working: the task is done, unless its
+    /// transcript, read to the end, shows the prompt never arrived (the `working` seen was
+    /// not this task's: another turn's end drawn late, or the prompt still on its way). Then
+    /// the task waits for its transcript like a turn never seen working.
+    async fn confirm_done(
+        &mut self,
+        name: &SessionId,
+        view: Option<&SessionView>,
+        deliver: &dyn Deliver,
+    ) {
+        let delivery = self.active.get(name).and_then(|a| self.delivery_of(a));
+        if let Some(d) = &delivery {
+            if deliver.probe(d).await == Probe::NotReceived {
+                if let Some(a) = self.active.get_mut(name) {
+                    tracing::debug!(task = %d.task, session = %name,
+                        "queue: seen working and idle, but the prompt is not in the transcript yet");
+                    a.saw_working = false;
+                    a.baseline = view.map(|v| v.turns_started);
+                    a.next_check = next_check(Instant::now(), Duration::ZERO);
+                }
+                return;
+            }
+        }
+        blocking(|| self.complete(name, view, None));
     }
 
     /// The session is working (as far as the view knows) and its transcript changed, or a
