@@ -96,6 +96,19 @@ pub trait SessionBackend: Send + Sync {
         Ok(false)
     }
 
+    /// What the session shows right now, in one look: [`Activity::Idle`](crate::Activity)
+    /// only when its program waits at an empty prompt for the next one (not when it waits
+    /// to continue by itself after a usage limit). `None` when the backend cannot tell
+    /// (the default). The engine never asks it; a task queue asks it to hand the next task
+    /// over as soon as a turn ends, without waiting for an observer's report.
+    async fn activity_now(
+        &self,
+        session: &SessionId,
+    ) -> Result<Option<crate::Activity>, BackendError> {
+        let _ = session;
+        Ok(None)
+    }
+
     /// Whether the session is alive.
     async fn liveness(&self, session: &SessionId) -> Result<Liveness, BackendError>;
 

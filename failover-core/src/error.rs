@@ -55,6 +55,18 @@ pub enum BackendError {
         /// What was seen.
         reason: String,
     },
+    /// The session's input box holds text typed but not sent (a person's draft, or another
+    /// prompt): typing would add to it and Enter would send both, so nothing was typed.
+    /// Retry once the box is empty.
+    #[error(
+        "session {session} has a draft of {chars} characters in its input box; nothing was typed"
+    )]
+    DraftInInputBox {
+        /// The session.
+        session: SessionId,
+        /// The draft's length (its text is the person's and is not repeated here).
+        chars: usize,
+    },
     /// A command the backend ran failed.
     #[error("{op} failed: {detail}")]
     Command {
@@ -73,7 +85,10 @@ impl BackendError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable { .. } | Self::Timeout { .. } | Self::InputRejected { .. }
+            Self::Unavailable { .. }
+                | Self::Timeout { .. }
+                | Self::InputRejected { .. }
+                | Self::DraftInInputBox { .. }
         )
     }
 }

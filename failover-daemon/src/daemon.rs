@@ -26,11 +26,11 @@ use crate::ledger::LedgerJob;
 use crate::metrics::Metrics;
 use crate::notifiers::{NotifyHub, run_channel};
 use crate::production::TranscriptPrompts;
-use failover_queue::backend::{BackendDeliver, TranscriptLocator};
-use failover_queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
 use crate::state_store::{Loaded, StateStore};
 use crate::tasks::switcher::SwitchTimeouts;
 use crate::tasks::{self, DaemonFacts, Published, TaskExit, dispatcher};
+use failover_queue::backend::{BackendDeliver, TranscriptLocator};
+use failover_queue::{Delivery, FailedTask, Queue, QueueConfig, SessionsView};
 
 /// How long in-flight effects may take to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

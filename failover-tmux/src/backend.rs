@@ -14,7 +14,9 @@ use tokio::time::Instant;
 
 use crate::error::TmuxError;
 use crate::global_config::{self, Trust};
-use crate::observe::activity::{activity_from_screen, has_draft, input_box, waits_to_continue};
+use crate::observe::activity::{
+    activity_from_screen, box_holds, has_draft, input_box, waits_to_continue,
+};
 use crate::ops::{self, NewSession};
 use crate::paths;
 use crate::process_group;
@@ -372,7 +374,13 @@ impl TmuxBackend {
 
     /// The screen now, or an empty string when it cannot be read.
     async fn screen_or_empty(&self, session: &SessionId) -> String {
-        self.capture_inner(session, false)
+        self.capture_or_empty(session, false).await
+    }
+
+    /// The screen now (with escapes when `ansi`: what tells a draft in the input box from a
+    /// placeholder), or an empty string when it cannot be read.
+    async fn capture_or_empty(&self, session: &SessionId, ansi: bool) -> String {
+        self.capture_inner(session, ansi)
             .await
             .map(|c| c.text)
             .unwrap_or_default()
@@ -439,14 +447,14 @@ impl TmuxBackend {
         if activity_from_screen(&screen) != Some(Activity::Idle) {
             tracing::debug!(session = name, "stop: interrupting the turn");
             ops::send_keys(&self.transport, name, &["Escape"]).await?;
-            self.wait_screen(session, settle(), |s| {
+            self.wait_screen(session, false, settle(), |s| {
                 activity_from_screen(s) == Some(Activity::Idle)
             })
             .await;
         }
         // Ctrl-C on a non-empty input box clears it (on an empty one it would arm "press
-        // again to exit", which is why it is only sent on a draft).
-        let mut draft = has_draft(&self.screen_or_empty(session).await);
+        // again to exit", which is why it is only sent on a draft, never on a placeholder).
+        let mut draft = has_draft(&self.capture_or_empty(session, true).await);
         for _ in 0..2 {
             if !draft {
                 break;
@@ -454,7 +462,7 @@ impl TmuxBackend {
             tracing::debug!(session = name, "stop: clearing a draft");
             ops::send_keys(&self.transport, name, &["C-c"]).await?;
             draft = self
-                .wait_screen(session, settle(), |s| !has_draft(s))
+                .wait_screen(session, true, settle(), |s| !has_draft(s))
                 .await
                 .is_none();
         }
@@ -462,13 +470,16 @@ impl TmuxBackend {
             tracing::debug!(session = name, "stop: a draft stays; closing its terminal");
             return Ok(());
         }
-        let before = self.screen_or_empty(session).await;
+        let before = self.capture_or_empty(session, true).await;
         ops::send_literal(&self.transport, name, "/exit").await?;
         // Once the typing shows, the input box must hold `/exit` alone (or nothing, for a
         // program that echoes elsewhere): anything else there would be sent with it.
-        let after = match self.wait_screen(session, settle(), |s| s != before).await {
+        let after = match self
+            .wait_screen(session, true, settle(), |s| s != before)
+            .await
+        {
             Some(screen) => screen,
-            None => self.screen_or_empty(session).await,
+            None => self.capture_or_empty(session, true).await,
         };
         let exit_alone = input_box(&after).is_none_or(|t| t.is_empty() || t == "/exit");
         if !exit_alone {
@@ -493,15 +504,17 @@ impl TmuxBackend {
         Ok(())
     }
 
-    /// Waits until the screen satisfies `pred` or `until` passes; the screen that did.
+    /// Waits until the screen (with escapes when `ansi`) satisfies `pred` or `until`
+    /// passes; the screen that did.
     async fn wait_screen(
         &self,
         session: &SessionId,
+        ansi: bool,
         until: Instant,
         pred: impl Fn(&str) -> bool,
     ) -> Option<String> {
         loop {
-            let screen = self.screen_or_empty(session).await;
+            let screen = self.capture_or_empty(session, ansi).await;
             if pred(&screen) {
                 return Some(screen);
             }
@@ -512,15 +525,17 @@ impl TmuxBackend {
         }
     }
 
-    /// Waits until the screen differs from `before`; returns the new screen.
+    /// Waits until the screen (captured with escapes when `ansi`, as `before` was) differs
+    /// from `before`; returns the new screen.
     async fn wait_screen_change(
         &self,
         session: &SessionId,
         before: &str,
+        ansi: bool,
         until: Instant,
     ) -> Result<Option<String>, BackendError> {
         loop {
-            let now = self.capture_inner(session, false).await?.text;
+            let now = self.capture_inner(session, ansi).await?.text;
             if now != before {
                 return Ok(Some(now));
             }
@@ -754,6 +769,11 @@ impl SessionBackend for TmuxBackend {
         Ok(())
     }
 
+    /// Pastes `text` (as [`sanitize_input`] leaves it) and presses Enter, looking at the
+    /// input box first: when it already holds this text (pasted before a crash and never
+    /// sent: after a restart the queue sends a prompt whose delivery it cannot confirm), only
+    /// Enter is pressed; when it holds anything else (the person's own typing), nothing is
+    /// typed and [`BackendError::DraftInInputBox`] is returned.
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
         let name = session.as_str();
         ops::validate_name(name)?;
@@ -761,23 +781,40 @@ impl SessionBackend for TmuxBackend {
             return Err(reject(session, "the program has exited"));
         }
         let text = sanitize_input(text);
-        let mut screen = self.capture_inner(session, false).await?.text;
-        if !text.is_empty() {
-            let seq = self.paste_seq.fetch_add(1, Ordering::Relaxed);
-            let buffer = format!("failover-{}-{seq}", std::process::id());
-            ops::paste(&self.transport, name, &buffer, &text).await?;
-            let until = Instant::now() + self.config.input_timeout;
-            screen = self
-                .wait_screen_change(session, &screen, until)
-                .await?
-                .ok_or_else(|| reject(session, "the pasted text never appeared"))?;
+        // With escapes: a placeholder in an empty box is drawn dim, a draft is not.
+        let mut screen = self.capture_inner(session, true).await?.text;
+        let draft = input_box(&screen).filter(|d| !d.is_empty());
+        match draft {
+            Some(draft) if box_holds(&draft, &text) => {
+                tracing::info!(
+                    session = name,
+                    "the input box already holds this prompt, typed and never sent; sending it"
+                );
+            }
+            Some(draft) => {
+                return Err(BackendError::DraftInInputBox {
+                    session: session.clone(),
+                    chars: draft.chars().count(),
+                });
+            }
+            None if !text.is_empty() => {
+                let seq = self.paste_seq.fetch_add(1, Ordering::Relaxed);
+                let buffer = format!("failover-{}-{seq}", std::process::id());
+                ops::paste(&self.transport, name, &buffer, &text).await?;
+                let until = Instant::now() + self.config.input_timeout;
+                screen = self
+                    .wait_screen_change(session, &screen, true, until)
+                    .await?
+                    .ok_or_else(|| reject(session, "the pasted text never appeared"))?;
+            }
+            None => {}
         }
         ops::send_keys(&self.transport, name, &["Enter"]).await?;
         // Taken when the screen changes (the input box empties, the prompt moves into the
         // conversation), or when the program exits in response.
         let until = Instant::now() + self.config.input_timeout;
         loop {
-            if self.capture_inner(session, false).await?.text != screen
+            if self.capture_inner(session, true).await?.text != screen
                 || ops::pane_state(&self.transport, name).await?.dead
             {
                 return Ok(());
@@ -787,6 +824,15 @@ impl SessionBackend for TmuxBackend {
             }
             tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
         }
+    }
+
+    async fn activity_now(&self, session: &SessionId) -> Result<Option<Activity>, BackendError> {
+        let screen = self.capture_inner(session, false).await?.text;
+        Ok(if waits_to_continue(&screen) {
+            Some(Activity::Working)
+        } else {
+            activity_from_screen(&screen)
+        })
     }
 
     async fn resumed_turn(&self, session: &SessionId, prompt: &str) -> Result<bool, BackendError> {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use failover_core::{AccountId, Activity, LaunchRequest, Liveness, SessionBackend, SessionId};
-use failover_tmux::observe::activity::activity_from_screen;
+use failover_tmux::observe::activity::{activity_from_screen, input_box};
 use failover_tmux::observe::{ObserverEvent, PaneObserver};
 use failover_tmux::{paths, statusline};
 use support::{TestServer, eventually};
@@ -465,6 +465,160 @@ async fn a_folder_trusted_nowhere_waits_for_trust() {
         );
     }
     assert_eq!(std::fs::read(a.join(".claude.json")).unwrap(), before.0);
+    srv.backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+}
+
+/// The user lines of a transcript whose prompt text mentions `needle`, as submitted.
+fn prompts_with(transcript: &std::path::Path, needle: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(transcript).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "user")
+        .filter_map(|v| match &v["message"]["content"] {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(blocks) => blocks
+                .iter()
+                .find(|b| b["type"] == "text")
+                .and_then(|b| b["text"].as_str().map(str::to_owned)),
+            _ => None,
+        })
+        .filter(|p| p.contains(needle))
+        .collect()
+}
+
+/// A prompt pasted and never sent (the daemon killed between the paste and Enter) is still
+/// in the input box after a restart: sending the same prompt again submits it once, not
+/// twice in one message, short and wrapped or long and shown as `[Pasted text #N +M
+/// lines]`. Anything else in the box (the person's own typing) is never typed over or
+/// added to: the input is refused and the draft stays.
+#[tokio::test]
+async fn a_leftover_draft_is_sent_once_and_another_refused() {
+    let Some(claude) = real_claude() else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_500s(listener));
+    let accounts = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(accounts.path()).unwrap();
+    let (a, shared) = (root.join("a"), root.join("shared"));
+    std::fs::create_dir_all(&shared).unwrap();
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec![claude.to_string_lossy().into_owned()];
+        c.env.push(("ANTHROPIC_BASE_URL".into(), base.clone()));
+        c.env.push(("CLAUDE_CODE_MAX_RETRIES".into(), "0".into()));
+        c.width = 120;
+        c.height = 40;
+        c.input_timeout = Duration::from_secs(10);
+        c.command_timeout = Duration::from_secs(10);
+    });
+    let dir = std::fs::canonicalize(srv.dir("proj")).unwrap();
+    fake_account(&a, &dir, &shared);
+    let session = SessionId::new("draft-0");
+    let id = srv
+        .backend
+        .launch(&LaunchRequest {
+            session: session.clone(),
+            dir: dir.clone(),
+            account: AccountId::new("a"),
+            config_dir: a.clone(),
+            resume: None,
+        })
+        .await
+        .unwrap()
+        .claude_session;
+    let transcript = shared
+        .join(paths::project_folder_name(&dir))
+        .join(format!("{id}.jsonl"));
+    let idle_and_empty = || async {
+        let c = srv.backend.capture_ansi(&session).await.ok()?;
+        let plain = srv.backend.capture(&session).await.ok()?;
+        (activity_from_screen(&plain.text) == Some(Activity::Idle)
+            && input_box(&c.text).is_some_and(|t| t.is_empty()))
+        .then_some(())
+    };
+    let box_text = || async {
+        let c = srv.backend.capture_ansi(&session).await.ok()?;
+        input_box(&c.text).filter(|t| !t.is_empty())
+    };
+    // What the backend does, stopped before Enter.
+    let paste_only = |text: &str| {
+        srv.tmux(&["set-buffer", "-b", "left", "--", text]);
+        srv.tmux(&["paste-buffer", "-p", "-d", "-b", "left", "-t", "draft-0"]);
+    };
+
+    let cases = [
+        // Wraps across three rows of the box.
+        "Leftover one: review the authentication module carefully and write a concise \
+         report about every problem you find in it, including the session handling, token \
+         refresh logic and the messages shown to users."
+            .to_owned(),
+        // Seven lines: drawn as `[Pasted text #2 +6 lines]`.
+        (0..7)
+            .map(|i| format!("leftover two, line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ];
+    for (n, prompt) in cases.iter().enumerate() {
+        eventually(
+            Duration::from_secs(60),
+            "an idle, empty box",
+            idle_and_empty,
+        )
+        .await;
+        paste_only(prompt);
+        let left = eventually(Duration::from_secs(10), "the leftover draft", box_text).await;
+        eprintln!("case {n}: the box shows {left:?}");
+        srv.backend.send_input(&session, prompt).await.unwrap();
+        let needle = if n == 0 {
+            "Leftover one"
+        } else {
+            "leftover two"
+        };
+        let sent = eventually(Duration::from_secs(60), "the prompt submitted", || async {
+            let p = prompts_with(&transcript, needle);
+            (!p.is_empty()).then_some(p)
+        })
+        .await;
+        assert_eq!(
+            sent,
+            std::slice::from_ref(prompt),
+            "submitted once, as it was"
+        );
+    }
+
+    // The person's own draft: refused, left as it was, nothing submitted.
+    eventually(
+        Duration::from_secs(60),
+        "an idle, empty box",
+        idle_and_empty,
+    )
+    .await;
+    srv.tmux(&["send-keys", "-t", "draft-0", "-l", "my own half thought"]);
+    eventually(Duration::from_secs(10), "the person's draft", || async {
+        box_text()
+            .await
+            .filter(|t| t == "my own half thought")
+            .map(drop)
+    })
+    .await;
+    let err = srv
+        .backend
+        .send_input(&session, "queued task three")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            failover_core::BackendError::DraftInInputBox { chars: 19, .. }
+        ),
+        "{err}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(box_text().await.as_deref(), Some("my own half thought"));
+    assert!(prompts_with(&transcript, "queued task three").is_empty());
+    assert!(prompts_with(&transcript, "my own half thought").is_empty());
     srv.backend
         .stop(&session, Duration::from_secs(20))
         .await

@@ -47,32 +47,191 @@ pub fn activity_from_screen(screen: &str) -> Option<Activity> {
 /// The text in the input box (the `❯` line below a horizontal rule, and the lines after it
 /// up to the closing rule), trimmed and joined with newlines; `None` when there is no input
 /// box on screen.
+///
+/// `screen` is a plain capture or one with colours and attributes as ANSI escapes
+/// ([`TmuxBackend::capture_ansi`](crate::TmuxBackend::capture_ansi)). Only the latter tells
+/// a draft from a placeholder Claude Code shows in an empty box, drawn dim behind the cursor
+/// (`Try "fix lint errors"` in a new session with prompt suggestions on, `Press up to edit
+/// queued messages`, …): with escapes, a box holding nothing but dim text (and the cursor
+/// cell) is empty; a plain capture shows the placeholder as text.
 pub fn input_box(screen: &str) -> Option<String> {
-    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let cells = styled_lines(screen);
+    let plain: Vec<String> = cells
+        .iter()
+        .map(|l| {
+            l.iter()
+                .map(|c| c.ch)
+                .collect::<String>()
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
     let is_rule = |l: &str| l.trim().chars().count() >= 10 && l.trim().chars().all(|c| c == '─');
-    let at = (1..lines.len()).rev().find(|&i| {
-        is_rule(lines[i - 1]) && {
-            let t = lines[i].trim_start();
+    let at = (1..plain.len()).rev().find(|&i| {
+        is_rule(&plain[i - 1]) && {
+            let t = plain[i].trim_start();
             t.starts_with('❯') || t.starts_with('>')
         }
     })?;
-    let first = lines[at].trim_start().trim_start_matches(['❯', '>']).trim();
+    let end = (at + 1..plain.len())
+        .find(|&i| is_rule(&plain[i]))
+        .unwrap_or(plain.len());
+    if placeholder_only(&cells[at..end]) {
+        return Some(String::new());
+    }
+    let first = plain[at].trim_start().trim_start_matches(['❯', '>']).trim();
     let text: Vec<&str> = std::iter::once(first)
-        .chain(
-            lines[at + 1..]
-                .iter()
-                .take_while(|l| !is_rule(l))
-                .map(|l| l.trim()),
-        )
+        .chain(plain[at + 1..end].iter().map(|l| l.trim()))
         .filter(|l| !l.is_empty())
         .collect();
     Some(text.join("\n"))
+}
+
+/// One character of a captured screen and the attributes that tell typed text from a
+/// placeholder.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    ch: char,
+    dim: bool,
+    inverse: bool,
+}
+
+/// The screen's lines as cells, its ANSI escapes (SGR) applied; a plain capture gives plain
+/// cells. Attributes carry over from line to line, as `capture-pane -e` writes them.
+fn styled_lines(screen: &str) -> Vec<Vec<Cell>> {
+    let (mut dim, mut inverse) = (false, false);
+    let mut lines = Vec::new();
+    for line in screen.lines() {
+        let mut cells = Vec::new();
+        let mut chars = line.chars().peekable();
+        while let Some(ch) = chars.next() {
+            if ch != '\u{1b}' {
+                cells.push(Cell { ch, dim, inverse });
+                continue;
+            }
+            match chars.next() {
+                Some('[') => {
+                    let mut params = String::new();
+                    let mut last = None;
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            last = Some(c);
+                            break;
+                        }
+                        params.push(c);
+                    }
+                    if last == Some('m') {
+                        apply_sgr(&params, &mut dim, &mut inverse);
+                    }
+                }
+                Some(']') => {
+                    // An operating system command (a hyperlink): up to BEL or ESC \.
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        lines.push(cells);
+    }
+    lines
+}
+
+/// Applies one SGR sequence's parameters to the two attributes kept.
+fn apply_sgr(params: &str, dim: &mut bool, inverse: &mut bool) {
+    let mut it = params.split(';');
+    while let Some(p) = it.next() {
+        match p.split(':').next().unwrap_or("") {
+            "" | "0" => (*dim, *inverse) = (false, false),
+            "2" => *dim = true,
+            "22" => *dim = false,
+            "7" => *inverse = true,
+            "27" => *inverse = false,
+            // Extended colours: skip their arguments.
+            "38" | "48" | "58" if !p.contains(':') => match it.next() {
+                Some("5") => {
+                    it.next();
+                }
+                Some("2") => {
+                    it.nth(2);
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Whether the input box's cells (its `❯` line first) show only a placeholder: some dim
+/// text, and no character that is neither dim nor the cursor (inverse).
+fn placeholder_only(lines: &[Vec<Cell>]) -> bool {
+    let mut cells = lines.iter().enumerate().flat_map(|(i, l)| {
+        // The prompt mark and what precedes it are not part of the text.
+        let skip = if i == 0 {
+            l.iter()
+                .position(|c| c.ch == '❯' || c.ch == '>')
+                .map_or(0, |p| p + 1)
+        } else {
+            0
+        };
+        l[skip..].iter().filter(|c| !c.ch.is_whitespace())
+    });
+    let mut any_dim = false;
+    cells.all(|c| {
+        any_dim |= c.dim;
+        c.dim || c.inverse
+    }) && any_dim
 }
 
 /// Whether the input box holds typed text that was not sent yet (a draft). `false` when
 /// there is no input box on screen.
 pub fn has_draft(screen: &str) -> bool {
     input_box(screen).is_some_and(|t| !t.is_empty())
+}
+
+/// Whether `draft`, the text of an input box ([`input_box`]), is `prompt` pasted and not
+/// sent yet (`prompt` as typed: through [`sanitize_input`](crate::sanitize_input)).
+///
+/// White space is ignored: the box wraps long lines at the pane's width and indents the
+/// rows after the first. A long paste (over 800 characters, or more than two line breaks in
+/// 2.1.328) shows as a placeholder, `[Pasted text #3 +12 lines]` (`[Pasted text #3]` for
+/// one long line); the box then holds `prompt` when it holds that placeholder alone and the
+/// line breaks it counts are the prompt's.
+pub fn box_holds(draft: &str, prompt: &str) -> bool {
+    let squeezed = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let want = squeezed(prompt);
+    if want.is_empty() {
+        return false;
+    }
+    if squeezed(draft) == want {
+        return true;
+    }
+    let Some(inner) = draft
+        .trim()
+        .strip_prefix("[Pasted text #")
+        .and_then(|r| r.strip_suffix(']'))
+    else {
+        return false;
+    };
+    let (number, lines) = match inner.split_once(" +") {
+        Some((n, rest)) => match rest.strip_suffix(" lines").map(str::parse::<usize>) {
+            Some(Ok(lines)) => (n, lines),
+            _ => return false,
+        },
+        None => (inner, 0),
+    };
+    !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) && lines == line_breaks(prompt)
+}
+
+/// Line breaks as Claude Code counts them in a paste: `\r\n`, `\r` and `\n` one each.
+fn line_breaks(text: &str) -> usize {
+    text.replace("\r\n", "\n")
+        .chars()
+        .filter(|&c| c == '\n' || c == '\r')
+        .count()
 }
 
 /// Whether Claude Code is waiting to continue by itself after a usage limit ("Continuing
@@ -134,6 +293,90 @@ mod tests {
         // The box is the last rule-then-prompt pair: earlier `❯` lines are history.
         let s = format!("{RULE}\n❯ old prompt\n  answer\n{}", boxed("❯ "));
         assert!(!has_draft(&s), "history above an empty box");
+    }
+
+    /// Captured with escapes from Claude Code 2.1.328 (`capture-pane -e`).
+    const EMPTY_BOX_SUGGESTION: &str = include_str!("fixtures/empty-box-suggestion.ansi");
+    const TYPED_DRAFT: &str = include_str!("fixtures/typed-draft.ansi");
+    const WRAPPED_DRAFT: &str = include_str!("fixtures/wrapped-draft.ansi");
+    const PASTED_DRAFT: &str = include_str!("fixtures/pasted-draft.ansi");
+
+    fn strip(ansi: &str) -> String {
+        styled_lines(ansi)
+            .iter()
+            .map(|l| l.iter().map(|c| c.ch).collect::<String>() + "\n")
+            .collect()
+    }
+
+    #[test]
+    fn a_placeholder_in_an_empty_box_is_not_a_draft() {
+        // A new session with prompt suggestions on: `❯ Try "how do I log an error?"`, the
+        // first letter under the cursor, the rest dim. As plain text it reads as a draft.
+        let plain = strip(EMPTY_BOX_SUGGESTION);
+        assert_eq!(
+            input_box(&plain).as_deref(),
+            Some("Try \"how do I log an error?\"")
+        );
+        assert_eq!(input_box(EMPTY_BOX_SUGGESTION).as_deref(), Some(""));
+        assert!(!has_draft(EMPTY_BOX_SUGGESTION));
+        assert_eq!(
+            activity_from_screen(&plain),
+            Some(Activity::Idle),
+            "still an idle prompt"
+        );
+    }
+
+    #[test]
+    fn drafts_captured_with_escapes() {
+        assert_eq!(input_box(TYPED_DRAFT).as_deref(), Some("half a thought"));
+        assert_eq!(
+            input_box(WRAPPED_DRAFT).as_deref(),
+            Some(
+                "Please review the authentication module carefully and then write a concise \
+                 report about every problem you find in\nit, including the session handling, \
+                 token refresh logic, error messages shown to users, and the logging of \
+                 sensitive\nvalues; supercalifragilisticexpialidociouslyverylongwordthatmustwrap \
+                 somewhere here."
+            )
+        );
+        assert_eq!(
+            input_box(PASTED_DRAFT).as_deref(),
+            Some("[Pasted text #2 +6 lines]")
+        );
+        for screen in [TYPED_DRAFT, WRAPPED_DRAFT, PASTED_DRAFT] {
+            assert!(has_draft(screen));
+            assert_eq!(input_box(screen), input_box(&strip(screen)));
+        }
+        // One letter under the cursor is typed text, not a placeholder.
+        let boxed = format!("{RULE}\n❯ \u{1b}[7mx\u{1b}[0m\n{RULE}\n");
+        assert_eq!(input_box(&boxed).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn the_box_holds_this_prompt() {
+        let wrapped = input_box(WRAPPED_DRAFT).unwrap();
+        let prompt = "Please review the authentication module carefully and then write a concise \
+            report about every problem you find in it, including the session handling, token \
+            refresh logic, error messages shown to users, and the logging of sensitive values; \
+            supercalifragilisticexpialidociouslyverylongwordthatmustwrap somewhere here.";
+        assert!(box_holds(&wrapped, prompt), "wrapped across rows");
+        assert!(!box_holds(
+            &wrapped,
+            "Please review the authentication module"
+        ));
+        assert!(!box_holds(&wrapped, &format!("{prompt} And more.")));
+        assert!(box_holds("line one\nline two", "line one\nline two"));
+        assert!(!box_holds("", "x"));
+        assert!(!box_holds("x", ""));
+        // The long paste in the fixture: seven lines, six line breaks.
+        let pasted = input_box(PASTED_DRAFT).unwrap();
+        let seven_lines = "a\nb\nc\nd\ne\nf\ng";
+        assert!(box_holds(&pasted, seven_lines));
+        assert!(box_holds(&pasted, "a\r\nb\rc\nd\ne\nf\ng"));
+        assert!(!box_holds(&pasted, "a\nb\nc"), "another line count");
+        assert!(box_holds("[Pasted text #12]", &"x".repeat(900)));
+        assert!(!box_holds("[Pasted text #12] and more", &"x".repeat(900)));
+        assert!(!box_holds("[Pasted text #] ", &"x".repeat(900)));
     }
 
     #[test]

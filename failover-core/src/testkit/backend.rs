@@ -40,6 +40,8 @@ pub enum FakeFailure {
     InputRejected,
     /// [`BackendError::Command`] (permanent).
     Command,
+    /// [`BackendError::DraftInInputBox`] (transient; nothing was typed).
+    DraftInInputBox,
 }
 
 impl FakeFailure {
@@ -74,6 +76,10 @@ impl FakeFailure {
             Self::Command => BackendError::Command {
                 op: op_name(op),
                 detail: "scripted failure".to_owned(),
+            },
+            Self::DraftInInputBox => BackendError::DraftInInputBox {
+                session: session.clone(),
+                chars: 12,
             },
         }
     }

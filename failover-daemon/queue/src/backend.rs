@@ -1,13 +1,14 @@
 //! [`BackendDeliver`]: the [`Deliver`] the daemon uses, sending prompts through a
 //! [`SessionBackend`] and answering probes from transcripts.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use failover_core::{BackendError, SessionBackend};
+use failover_core::{Activity, BackendError, SessionBackend, SessionId};
 
-use crate::probe::transcript_probe;
+use crate::probe::TranscriptTail;
 use crate::{Deliver, DeliverError, Delivery, Probe};
 
 /// Finds the transcript of the conversation a delivery went to (the daemon knows each
@@ -19,6 +20,8 @@ pub type TranscriptLocator = Arc<dyn Fn(&Delivery) -> Option<PathBuf> + Send + S
 pub struct BackendDeliver {
     backend: Arc<dyn SessionBackend>,
     transcripts: Option<TranscriptLocator>,
+    /// Per session, the transcript read so far for its delivery (one at a time).
+    tails: Arc<Mutex<HashMap<SessionId, TranscriptTail>>>,
 }
 
 impl std::fmt::Debug for BackendDeliver {
@@ -35,13 +38,18 @@ impl BackendDeliver {
         Self {
             backend,
             transcripts,
+            tails: Arc::default(),
         }
     }
 }
 
-/// Whether a failed `send_input` certainly left the session without the prompt.
+/// Whether a failed `send_input` certainly left the session without the prompt, and
+/// whether it can be sent later as it is.
 pub fn classify(err: BackendError) -> DeliverError {
     match err {
+        // Nothing typed: a draft in the input box is in the way until someone sends or
+        // clears it.
+        BackendError::DraftInInputBox { .. } => DeliverError::NotNow(err.to_string()),
         // Nothing reached the session: no server, no session, or it refused the input.
         BackendError::Unavailable { .. }
         | BackendError::SessionNotFound(_)
@@ -62,17 +70,42 @@ impl Deliver for BackendDeliver {
     }
 
     async fn probe(&self, delivery: &Delivery) -> Probe {
-        let Some(path) = self
-            .transcripts
-            .as_ref()
-            .and_then(|locate| locate(delivery))
+        let Some(path) = self.transcript_of(delivery) else {
+            return Probe::Unknown;
+        };
+        let (prompt, since) = (&delivery.prompt, delivery.recorded_at);
+        let kept = self
+            .tails
+            .lock()
+            .ok()
+            .and_then(|mut t| t.remove(&delivery.session))
+            .filter(|t| t.follows(&path, prompt, since));
+        let mut tail = kept.unwrap_or_else(|| TranscriptTail::new(path, prompt, since));
+        let Ok((tail, answer)) = tokio::task::spawn_blocking(move || {
+            let answer = tail.probe();
+            (tail, answer)
+        })
+        .await
         else {
             return Probe::Unknown;
         };
-        let (prompt, since) = (delivery.prompt.clone(), delivery.recorded_at);
-        tokio::task::spawn_blocking(move || transcript_probe(&path, &prompt, since))
-            .await
-            .unwrap_or(Probe::Unknown)
+        if let Ok(mut tails) = self.tails.lock() {
+            tails.insert(delivery.session.clone(), tail);
+        }
+        answer
+    }
+
+    fn transcript_of(&self, delivery: &Delivery) -> Option<PathBuf> {
+        self.transcripts
+            .as_ref()
+            .and_then(|locate| locate(delivery))
+    }
+
+    async fn idle_now(&self, session: &SessionId) -> bool {
+        matches!(
+            self.backend.activity_now(session).await,
+            Ok(Some(Activity::Idle))
+        )
     }
 }
 
@@ -93,6 +126,13 @@ mod tests {
                 reason: "copy mode".into()
             }),
             DeliverError::NotDelivered(_)
+        ));
+        assert!(matches!(
+            classify(BackendError::DraftInInputBox {
+                session: s.clone(),
+                chars: 3
+            }),
+            DeliverError::NotNow(_)
         ));
         assert!(matches!(
             classify(BackendError::SessionNotFound(s)),

@@ -48,6 +48,21 @@ const CHECK_LATER: Duration = Duration::from_secs(1);
 /// after the request, and a delivery recorded just before the daemon was killed.
 const NOT_RECEIVED_GRACE: Duration = Duration::from_secs(3);
 
+/// While a delivered task's session is working, how often the transcript is read for the
+/// turn's end when the watcher brings no news (it cannot watch a folder that does not exist
+/// yet; the CLI creates it with the conversation's first line).
+const CHECK_WORKING: Duration = Duration::from_secs(1);
+
+/// After a task's turn ended while the sessions view still says working, how often the
+/// session's screen is asked whether it is idle ([`Deliver::idle_now`])...
+const IDLE_RECHECK: Duration = Duration::from_millis(25);
+/// ...and for how long, before leaving it to the view.
+const IDLE_RECHECK_FOR: Duration = Duration::from_secs(1);
+
+/// How long after a session refused a prompt because of a draft in its input box
+/// ([`DeliverError::NotNow`]) it is offered again, while it stays idle.
+const NOT_NOW_RETRY: Duration = Duration::from_secs(2);
+
 /// When to look at the transcript again, `quiet` after the session last gave a sign of work.
 fn next_check(now: Instant, quiet: Duration) -> Instant {
     now + if quiet < CHECK_SOON_FOR {
@@ -198,18 +213,56 @@ struct Active {
     account: Option<AccountId>,
     /// When to ask [`Deliver::probe`] next whether the turn has ended (see [`CHECK_SOON`]).
     next_check: Instant,
+    /// Set while the prompt is known not to have been typed (the session refused it for a
+    /// draft in its input box): when to offer it again. Nothing the session does meanwhile
+    /// counts as work on the task.
+    send_again_at: Option<Instant>,
+    /// The refusal was logged (once per claim).
+    refusal_logged: bool,
+    /// Delivered while the view still said working (the previous turn's end, learnt from
+    /// the transcript before the session's observer saw it): that `working` is not this
+    /// task's, until the view has shown the session idle.
+    stale_working: bool,
+    /// The folder of the delivery's transcript, once watched.
+    transcript_dir: Option<PathBuf>,
+    /// The watcher reported a change in that folder since the last probe.
+    transcript_news: bool,
+}
+
+impl Active {
+    fn new(project: usize, record: ClaimRecordV1, baseline: Option<u64>, now: Instant) -> Self {
+        Self {
+            project,
+            account: record.account.clone(),
+            record,
+            saw_working: false,
+            baseline,
+            quiet_since: now,
+            next_check: next_check(now, Duration::ZERO),
+            send_again_at: None,
+            refusal_logged: false,
+            stale_working: false,
+            transcript_dir: None,
+            transcript_news: false,
+        }
+    }
 }
 
 /// What a step does with a delivered claim, judged from its session's view (not the core's
 /// quota `Verdict`).
 enum DeliveryVerdict {
     Wait,
+    /// Not typed yet: offer it again.
+    SendAgain,
     Done,
     Dead,
     /// Quiet for `unconfirmed_after`: settle it from the probe.
     Probe,
     /// Quiet for less: done if the probe shows its turn ended.
     Check,
+    /// Working, and the transcript changed (or a while passed): done if it shows the turn's
+    /// end.
+    CheckEnded,
 }
 
 /// The runner's state; every method is plain code over the files, driven by [`run`].
@@ -226,6 +279,25 @@ struct Core {
     view: SessionsView,
     /// Where the task each session holds is published, if anyone listens.
     tasks: Option<watch::Sender<CurrentTasks>>,
+    /// Sessions whose task's turn (or the model's reply) ended while the view said working:
+    /// their screen is asked whether they are idle.
+    idle_checks: BTreeMap<SessionId, IdleCheck>,
+    /// Sessions whose screen showed an idle prompt after their task's turn ended, before the
+    /// view did: ready for a task while `turns_started` is still this.
+    idle_seen: BTreeMap<SessionId, u64>,
+}
+
+/// A session whose screen is asked whether it is idle (see [`Core::check_idle`]).
+#[derive(Clone, Debug)]
+struct IdleCheck {
+    /// Asked until then.
+    until: Instant,
+    /// Its `turns_started` when asking began: a newer turn ends the asking.
+    turns: u64,
+    /// The task it holds, done once the screen is idle (its reply ended, the turn's end is
+    /// not in the transcript yet: the CLI writes it up to 100 ms later); `None`: the task is
+    /// done already, the session may take the next.
+    completes: Option<String>,
 }
 
 fn log_err(what: &str, err: &QueueError) {
@@ -244,6 +316,8 @@ impl Core {
             active: BTreeMap::new(),
             view: SessionsView::default(),
             tasks: None,
+            idle_checks: BTreeMap::new(),
+            idle_seen: BTreeMap::new(),
         }
     }
 
@@ -327,20 +401,10 @@ impl Core {
                         None => {
                             tracing::info!(task = %record.task, session = %record.session,
                                 "queue: following a claim delivered before a restart");
-                            let account = record.account.clone();
-                            self.active.insert(
-                                record.session.clone(),
-                                Active {
-                                    project: idx,
-                                    record,
-                                    saw_working: false,
-                                    baseline: None,
-                                    quiet_since: now,
-                                    account,
-                                    // The turn may have ended while the daemon was down.
-                                    next_check: now,
-                                },
-                            );
+                            let mut active = Active::new(idx, record, None, now);
+                            // The turn may have ended while the daemon was down.
+                            active.next_check = now;
+                            self.active.insert(active.record.session.clone(), active);
                         }
                     }
                 }
@@ -366,6 +430,36 @@ impl Core {
                 p.dirty = true;
             }
         }
+        for a in self.active.values_mut() {
+            if changes.rescan_all
+                || a.transcript_dir
+                    .as_ref()
+                    .is_some_and(|d| changes.inboxes.contains(d))
+            {
+                a.transcript_news = true;
+            }
+        }
+    }
+
+    /// Watches the folder of the transcript `delivery` goes to, if not yet: a change there
+    /// wakes the dispatcher to look for the turn's end.
+    fn watch_transcript(&mut self, name: &SessionId, delivery: &Delivery, deliver: &dyn Deliver) {
+        let Some(a) = self.active.get_mut(name) else {
+            return;
+        };
+        if a.transcript_dir.is_some() {
+            return;
+        }
+        let Some(dir) = deliver
+            .transcript_of(delivery)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        else {
+            return;
+        };
+        // A folder that does not exist yet is watched at a later look.
+        if self.watcher.watch(&dir).is_ok() {
+            a.transcript_dir = Some(dir);
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -382,13 +476,25 @@ impl Core {
             }
         }
         for (name, a) in &self.active {
-            if self
-                .session(name)
-                .is_some_and(|v| v.idle && v.alive && !v.mid_swap)
-            {
+            let Some(v) = self.session(name) else {
+                continue;
+            };
+            if !v.alive || v.mid_swap {
+                continue;
+            }
+            if !v.idle {
+                if a.send_again_at.is_none() {
+                    consider(a.next_check);
+                }
+            } else if let Some(at) = a.send_again_at {
+                consider(at);
+            } else {
                 consider(a.quiet_since + self.queue.config.unconfirmed_after);
                 consider(a.next_check);
             }
+        }
+        if !self.idle_checks.is_empty() {
+            consider(Instant::now() + IDLE_RECHECK);
         }
         next
     }
@@ -414,6 +520,7 @@ impl Core {
             }
         }
         self.settle_claims(deliver).await;
+        self.check_idle(deliver).await;
         self.dispatch(deliver).await;
         blocking(|| self.publish_status());
     }
@@ -530,6 +637,14 @@ impl Core {
                     // Relaunched into a new conversation: the one holding the task is gone.
                     DeliveryVerdict::Dead
                 }
+                Some(v) if active.send_again_at.is_some() => {
+                    // Not typed: whatever the session does now is not this task.
+                    if v.idle && active.send_again_at.is_some_and(|at| now >= at) {
+                        DeliveryVerdict::SendAgain
+                    } else {
+                        DeliveryVerdict::Wait
+                    }
+                }
                 Some(v) => {
                     if v.account != active.account {
                         // Moved to another account without the queue seeing it mid-swap (the
@@ -541,10 +656,20 @@ impl Core {
                         active.next_check = next_check(now, Duration::ZERO);
                     }
                     let base = *active.baseline.get_or_insert(v.turns_started);
+                    if v.idle {
+                        // Any `working` from now on is this task's.
+                        active.stale_working = false;
+                    }
                     if !v.idle {
-                        active.saw_working = true;
-                        active.quiet_since = now;
-                        DeliveryVerdict::Wait
+                        if !active.stale_working {
+                            active.saw_working = true;
+                            active.quiet_since = now;
+                        }
+                        if active.transcript_news || now >= active.next_check {
+                            DeliveryVerdict::CheckEnded
+                        } else {
+                            DeliveryVerdict::Wait
+                        }
                     } else if active.saw_working || v.turns_started > base {
                         DeliveryVerdict::Done
                     } else if now.saturating_duration_since(active.quiet_since) >= unconfirmed_after
@@ -559,10 +684,14 @@ impl Core {
             };
             match verdict {
                 DeliveryVerdict::Wait => {}
-                DeliveryVerdict::Done => blocking(|| self.complete(&name, view.as_ref(), None)),
+                DeliveryVerdict::SendAgain => self.send_again(&name, view.as_ref(), deliver).await,
+                DeliveryVerdict::Done => self.confirm_done(&name, view.as_ref(), deliver).await,
                 DeliveryVerdict::Dead => blocking(|| self.session_died(&name)),
                 DeliveryVerdict::Probe => self.probe(&name, view.as_ref(), deliver).await,
                 DeliveryVerdict::Check => self.check(&name, view.as_ref(), deliver).await,
+                DeliveryVerdict::CheckEnded => {
+                    self.check_ended(&name, view.as_ref(), deliver).await
+                }
             }
         }
     }
@@ -656,6 +785,9 @@ impl Core {
     /// the task's turn has ended; otherwise look again later.
     async fn check(&mut self, name: &SessionId, view: Option<&SessionView>, deliver: &dyn Deliver) {
         let delivery = self.active.get(name).and_then(|a| self.delivery_of(a));
+        if let Some(d) = &delivery {
+            self.watch_transcript(name, d, deliver);
+        }
         let answer = match &delivery {
             Some(d) => deliver.probe(d).await,
             // Settled by the probe at `unconfirmed_after`.
@@ -664,7 +796,7 @@ impl Core {
         let quiet_for = self.active.get(name).map_or(Duration::ZERO, |a| {
             Instant::now().saturating_duration_since(a.quiet_since)
         });
-        if answer == Probe::Finished {
+        if matches!(answer, Probe::Finished | Probe::Replied) {
             blocking(|| self.complete(name, view, None));
         } else if answer == Probe::NotReceived && quiet_for >= NOT_RECEIVED_GRACE {
             // Read to the end, and the prompt is not there: settle it now.
@@ -672,6 +804,118 @@ impl Core {
         } else if let Some(a) = self.active.get_mut(name) {
             let now = Instant::now();
             a.next_check = next_check(now, now.saturating_duration_since(a.quiet_since));
+        }
+    }
+
+    /// The view shows the session idle after working: the task is done, unless its
+    /// transcript, read to the end, shows the prompt never arrived (the `working` seen was
+    /// not this task's: another turn's end drawn late, or the prompt still on its way). Then
+    /// the task waits for its transcript like a turn never seen working.
+    async fn confirm_done(
+        &mut self,
+        name: &SessionId,
+        view: Option<&SessionView>,
+        deliver: &dyn Deliver,
+    ) {
+        let delivery = self.active.get(name).and_then(|a| self.delivery_of(a));
+        if let Some(d) = &delivery {
+            if deliver.probe(d).await == Probe::NotReceived {
+                if let Some(a) = self.active.get_mut(name) {
+                    tracing::debug!(task = %d.task, session = %name,
+                        "queue: seen working and idle, but the prompt is not in the transcript yet");
+                    a.saw_working = false;
+                    a.baseline = view.map(|v| v.turns_started);
+                    a.next_check = next_check(Instant::now(), Duration::ZERO);
+                }
+                return;
+            }
+        }
+        blocking(|| self.complete(name, view, None));
+    }
+
+    /// The session is working (as far as the view knows) and its transcript changed, or a
+    /// while passed: done at once if the transcript shows the task's turn ended; then the
+    /// session's screen is asked whether it is idle, so the next task need not wait for the
+    /// view. When it shows only the model's reply ended (the CLI writes its transcript every
+    /// 100 ms, and draws its idle prompt sooner), the screen is asked at once, and an idle
+    /// prompt there ends the task as an idle view would.
+    async fn check_ended(
+        &mut self,
+        name: &SessionId,
+        view: Option<&SessionView>,
+        deliver: &dyn Deliver,
+    ) {
+        let delivery = self.active.get(name).and_then(|a| self.delivery_of(a));
+        if let Some(d) = &delivery {
+            self.watch_transcript(name, d, deliver);
+        }
+        if let Some(a) = self.active.get_mut(name) {
+            a.transcript_news = false;
+            a.next_check = Instant::now() + CHECK_WORKING;
+        }
+        let Some(delivery) = delivery else {
+            return;
+        };
+        let answer = deliver.probe(&delivery).await;
+        let completes = match answer {
+            Probe::Finished => {
+                tracing::debug!(task = %delivery.task, session = %name,
+                    "queue: the transcript shows the turn's end");
+                blocking(|| self.complete(name, view, None));
+                None
+            }
+            Probe::Replied => Some(delivery.task.clone()),
+            _ => return,
+        };
+        if let Some(v) = view {
+            let check = IdleCheck {
+                until: Instant::now() + IDLE_RECHECK_FOR,
+                turns: v.turns_started,
+                completes,
+            };
+            match self.idle_checks.get(name) {
+                // Already asking since the reply ended.
+                Some(c) if c.completes == check.completes => {}
+                _ => {
+                    self.idle_checks.insert(name.clone(), check);
+                }
+            }
+            // Asked now, not at the next wake-up.
+            self.check_idle(deliver).await;
+        }
+    }
+
+    /// Asks the screen of each session whose task's turn (or reply) ended before the view
+    /// said idle whether it shows an idle prompt now (until the view says so, or it starts
+    /// another turn, or [`IDLE_RECHECK_FOR`] passes). Idle: the task whose reply ended is
+    /// done, and the session may take the next task at once.
+    async fn check_idle(&mut self, deliver: &dyn Deliver) {
+        let now = Instant::now();
+        let due: Vec<(SessionId, IdleCheck)> = self
+            .idle_checks
+            .iter()
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect();
+        for (name, check) in due {
+            let view = self.session(&name).cloned();
+            let holds = self.active.get(&name).map(|a| &a.record.task);
+            let still = view.as_ref().is_some_and(|v| {
+                v.alive && !v.mid_swap && !v.idle && v.turns_started == check.turns
+            }) && holds == check.completes.as_ref();
+            if !still || now >= check.until {
+                self.idle_checks.remove(&name);
+                continue;
+            }
+            if !deliver.idle_now(&name).await {
+                continue;
+            }
+            self.idle_checks.remove(&name);
+            if check.completes.is_some() {
+                tracing::debug!(session = %name,
+                    "queue: the reply ended and the screen shows an idle prompt");
+                blocking(|| self.complete(&name, view.as_ref(), None));
+            }
+            self.idle_seen.insert(name, check.turns);
         }
     }
 
@@ -696,7 +940,7 @@ impl Core {
             return;
         };
         match deliver.probe(&delivery).await {
-            Probe::Finished => self.complete(name, view, None),
+            Probe::Finished | Probe::Replied => self.complete(name, view, None),
             Probe::Received => self.complete(
                 name,
                 view,
@@ -723,6 +967,56 @@ impl Core {
                 );
             }
         }
+    }
+
+    /// Offers a prompt the session refused earlier (a draft in its input box) again. It was
+    /// never typed, so the delivery is recorded afresh first: what the session did
+    /// meanwhile (the person sending their draft) is not taken for this task, and a probe
+    /// after a restart looks for the prompt from now on.
+    async fn send_again(
+        &mut self,
+        name: &SessionId,
+        view: Option<&SessionView>,
+        deliver: &dyn Deliver,
+    ) {
+        let Some(a) = self.active.get(name) else {
+            return;
+        };
+        let Some(mut delivery) = self.delivery_of(a) else {
+            let Some(a) = self.active.remove(name) else {
+                return;
+            };
+            self.end_claim(
+                a.project,
+                a.record,
+                OutcomeKind::Failed,
+                "the claimed task file can no longer be read; it was never typed",
+            );
+            return;
+        };
+        let Some(a) = self.active.get_mut(name) else {
+            return;
+        };
+        let mut record = a.record.clone();
+        let recorded_at = self.queue.now();
+        record.delivered_at = Some(recorded_at);
+        let store = &self.projects[a.project].store;
+        if let Err(e) = blocking(|| store.write_claim(&record)) {
+            log_err("cannot record the delivery; will retry", &e);
+            a.send_again_at = Some(Instant::now() + NOT_NOW_RETRY);
+            return;
+        }
+        let now = Instant::now();
+        a.record = record;
+        a.saw_working = false;
+        a.baseline = view.map(|v| v.turns_started);
+        a.quiet_since = now;
+        a.next_check = next_check(now, Duration::ZERO);
+        a.send_again_at = None;
+        delivery.recorded_at = recorded_at;
+        tracing::info!(task = %delivery.task, session = %name, "queue: delivering again");
+        self.send(name, &delivery, deliver).await;
+        self.watch_transcript(name, &delivery, deliver);
     }
 
     fn delivery_of(&self, a: &Active) -> Option<Delivery> {
@@ -755,6 +1049,21 @@ impl Core {
                 .unwrap_or_else(|_| Err(DeliverError::Unknown("delivery timed out".into())));
         match sent {
             Ok(()) => {}
+            Err(DeliverError::NotNow(why)) => {
+                let Some(a) = self.active.get_mut(name) else {
+                    return;
+                };
+                a.send_again_at = Some(Instant::now() + NOT_NOW_RETRY);
+                if a.refusal_logged {
+                    tracing::debug!(task = %delivery.task, session = %name, why,
+                        "queue: still not typed; the task stays claimed");
+                } else {
+                    a.refusal_logged = true;
+                    tracing::warn!(task = %delivery.task, session = %name, why,
+                        "queue: the session cannot take the prompt now (a draft in its input \
+                         box); the task stays claimed and is typed once the box is empty");
+                }
+            }
             Err(DeliverError::Unknown(why)) => {
                 tracing::warn!(task = %delivery.task, session = %name, why,
                     "queue: delivery outcome unknown; watching the session");
@@ -776,11 +1085,22 @@ impl Core {
 
     /// Gives every ready session without a task the best task it may take.
     async fn dispatch(&mut self, deliver: &dyn Deliver) {
+        // The screen's idle, seen after a turn's end the view has not caught up with, holds
+        // only while the view shows nothing newer.
+        let view = &self.view;
+        self.idle_seen.retain(|name, turns| {
+            view.sessions
+                .iter()
+                .any(|s| &s.name == name && !s.idle && s.turns_started == *turns)
+        });
         let mut ready: Vec<SessionView> = self
             .view
             .sessions
             .iter()
-            .filter(|s| s.ready() && !self.active.contains_key(&s.name))
+            .filter(|s| {
+                (s.ready() || (s.alive && !s.mid_swap && self.idle_seen.contains_key(&s.name)))
+                    && !self.active.contains_key(&s.name)
+            })
             .cloned()
             .collect();
         ready.sort_by(|a, b| a.name.cmp(&b.name));
@@ -849,6 +1169,7 @@ impl Core {
         match blocking(|| self.claim(idx, name, session))? {
             Some(delivery) => {
                 self.send(&session.name, &delivery, deliver).await;
+                self.watch_transcript(&session.name, &delivery, deliver);
                 Ok(true)
             }
             None => Ok(false),
@@ -933,18 +1254,11 @@ impl Core {
         };
         tracing::info!(task = %task_name, session = %session.name, attempt = record.attempt,
             "queue: delivering");
-        self.active.insert(
-            session.name.clone(),
-            Active {
-                project: idx,
-                record,
-                saw_working: false,
-                baseline: Some(session.turns_started),
-                quiet_since: Instant::now(),
-                account: session.account.clone(),
-                next_check: next_check(Instant::now(), Duration::ZERO),
-            },
-        );
+        let mut active = Active::new(idx, record, Some(session.turns_started), Instant::now());
+        active.account = session.account.clone();
+        active.stale_working = !session.idle;
+        self.idle_seen.remove(&session.name);
+        self.active.insert(session.name.clone(), active);
         Ok(Some(delivery))
     }
 

@@ -88,6 +88,10 @@ pub enum DeliverError {
     /// It may or may not have got it (e.g. a timeout mid-typing).
     #[error("delivery outcome unknown: {0}")]
     Unknown(String),
+    /// Nothing was typed, and the session cannot take it now (its input box holds someone's
+    /// draft): the claim is kept and the prompt sent once the session can take it.
+    #[error("prompt not typed yet: {0}")]
+    NotNow(String),
 }
 
 /// Whether a session received a prompt and finished its turn: asked while the session is idle
@@ -95,8 +99,13 @@ pub enum DeliverError {
 /// ended while the daemon was down).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Probe {
-    /// It did, and the turn it started has ended: the task is done.
+    /// It did, and the turn it started has ended: the task is done, even while the session
+    /// still looks busy (its observer has not caught up).
     Finished,
+    /// It did, and the model's reply to it ended, but not the turn (yet): done once the
+    /// session is idle (versions that write no turn end, a turn whose background agents
+    /// still run).
+    Replied,
     /// It did; whether its turn has ended is not known (asked once the session has stayed
     /// idle for `unconfirmed_after`, this counts as done).
     Received,
@@ -119,6 +128,19 @@ pub trait Deliver: Send + Sync {
     /// and has not been seen working on the task, so keep it cheap.
     async fn probe(&self, _delivery: &Delivery) -> Probe {
         Probe::Unknown
+    }
+
+    /// The file [`probe`](Self::probe) reads for `delivery`, if any: the queue watches its
+    /// folder and probes as soon as it changes, so a turn's end finishes the task at once.
+    fn transcript_of(&self, _delivery: &Delivery) -> Option<PathBuf> {
+        None
+    }
+
+    /// Whether `session` shows an idle prompt right now, asked when a task's turn ended (a
+    /// [`Probe::Finished`]) before the sessions view says idle: `true` lets the next task go
+    /// to it at once rather than after the view catches up.
+    async fn idle_now(&self, _session: &SessionId) -> bool {
+        false
     }
 }
 

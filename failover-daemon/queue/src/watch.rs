@@ -1,6 +1,9 @@
-//! Inbox watching with `notify`. The callback, on notify's thread, only marks which inbox
-//! changed and `try_send`s a wake-up on a channel of one slot: when the slot is full a wake-up
-//! is already pending and the marks are read with it, so nothing is lost and nothing blocks.
+//! Inbox watching with `notify` (and the folders of the transcripts the queue waits on). The
+//! callback, on notify's thread, ignores access events (opening, reading or closing a file
+//! changes nothing, and the dispatcher's own reads would wake it without end), only marks
+//! which folder changed and `try_send`s a wake-up on a channel of one slot: when the slot is
+//! full a wake-up is already pending and the marks are read with it, so nothing is lost and
+//! nothing blocks.
 //! A watcher overflow (or error) marks every inbox for a full rescan.
 
 use std::collections::BTreeSet;
@@ -50,6 +53,9 @@ impl InboxWatcher {
         let cb_marks = Arc::clone(&marks);
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             match res {
+                // Opening or reading a file is no change; the dispatcher's own reads (task
+                // files, transcripts) would otherwise wake it again and again.
+                Ok(event) if event.kind.is_access() => return,
                 Ok(event) if !event.need_rescan() => {
                     if let Ok(mut dirty) = cb_marks.dirty.lock() {
                         for path in &event.paths {
@@ -110,6 +116,37 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Reading a file is no change: the queue reads the transcripts it watches, and each
+    /// read waking it again kept it reading without end.
+    #[tokio::test]
+    async fn reading_a_file_marks_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("t.jsonl"), "x\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut w = InboxWatcher::new(tx).unwrap();
+        w.watch(&a).unwrap();
+        w.watch(&b).unwrap();
+        for _ in 0..3 {
+            std::fs::read_to_string(a.join("t.jsonl")).unwrap();
+        }
+        // Events come in order: once b's change is marked, a's reads have been seen.
+        std::fs::write(b.join("t.md"), "x").unwrap();
+        let mut seen = Changes::default();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !seen.inboxes.contains(&b) {
+            assert!(tokio::time::Instant::now() < deadline, "no wake-up for b");
+            let _ = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await;
+            let c = w.take();
+            seen.inboxes.extend(c.inboxes);
+            seen.rescan_all |= c.rescan_all;
+        }
+        assert!(!seen.inboxes.contains(&a), "{seen:?}");
+        assert!(!seen.rescan_all);
+    }
 
     #[tokio::test]
     async fn a_new_file_wakes_and_marks_its_inbox() {

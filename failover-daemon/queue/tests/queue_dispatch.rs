@@ -204,6 +204,237 @@ async fn refused_delivery_goes_back_to_the_inbox() {
     run.stop().await;
 }
 
+/// A session whose input box holds someone's draft refuses the prompt without typing it: the
+/// task stays claimed (no attempt used, not sent back), the turn the person runs meanwhile
+/// is not taken for the task, and the prompt is typed once the session takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_in_the_way_keeps_the_claim_until_the_prompt_can_be_typed() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(60);
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
+        sessions: vec![view("s0", p)],
+    });
+    let mut recorder = Recorder::default();
+    *recorder.not_now.lock().unwrap() = 2;
+    let (tx, feed) = tokio::sync::mpsc::unbounded_channel();
+    recorder.feed = Some(tx);
+    // Until the prompt is typed, the probe would call it finished: it must not be asked.
+    *recorder.probe.lock().unwrap() = Some(Probe::Finished);
+    let run = Running::start_with(cfg, views.clone(), rx, recorder.clone());
+    drop_task(p, "t.md", b"the task\n");
+    within(
+        10,
+        wait_for("refused once", T, || {
+            recorder.refused.lock().unwrap().len() == 1
+        }),
+    )
+    .await;
+    assert_eq!(tasks_in(p, "claimed/s0"), ["t.md"]);
+    // The person sends their draft: a turn of theirs, then idle again.
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.set("s0", |s| s.idle = true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        tasks_in(p, "claimed/s0"),
+        ["t.md"],
+        "their turn is not the task"
+    );
+    assert!(tasks_in(p, "done").is_empty());
+    // Offered again while idle; the second refusal too, then typed.
+    within(
+        20,
+        wait_for("typed", T, || recorder.deliveries().len() == 1),
+    )
+    .await;
+    assert_eq!(recorder.refused.lock().unwrap().len(), 2);
+    let sent = &recorder.deliveries()[0];
+    assert_eq!(sent.attempt, 1, "no attempt used by the refusals");
+    assert!(sent.recorded_at > recorder.refused.lock().unwrap()[0].recorded_at);
+    let record = json(&p.join(".agent-queue/claimed/s0/t.claim.json"));
+    assert_eq!(
+        record["delivered_at"]
+            .as_str()
+            .unwrap()
+            .parse::<Timestamp>()
+            .unwrap(),
+        sent.recorded_at,
+        "recorded afresh before typing"
+    );
+    simulate_sessions(views, feed, Duration::from_millis(50));
+    within(10, wait_for("done", T, || tasks_in(p, "done") == ["t.md"])).await;
+    assert!(run.failed.lock().unwrap().is_empty());
+    run.stop().await;
+}
+
+/// Appends one line to a transcript, as Claude Code does.
+fn append_line(path: &std::path::Path, line: &serde_json::Value) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+/// A turn as Claude Code 2.1.3xx writes it: the prompt, the reply, and (with `end`) the
+/// turn's end (which the CLI writes up to 100 ms after drawing its idle prompt).
+fn write_turn(path: &std::path::Path, prompt: &str, end: bool) {
+    let now = || Timestamp::now().to_string();
+    append_line(
+        path,
+        &serde_json::json!({"type": "user", "isSidechain": false, "timestamp": now(),
+            "message": {"role": "user", "content": prompt}}),
+    );
+    append_line(
+        path,
+        &serde_json::json!({"type": "assistant", "isSidechain": false, "timestamp": now(),
+            "message": {"role": "assistant", "stop_reason": "end_turn", "content": []}}),
+    );
+    if end {
+        append_line(
+            path,
+            &serde_json::json!({"type": "system", "subtype": "turn_duration",
+                "isSidechain": false, "durationMs": 5, "timestamp": now()}),
+        );
+    }
+}
+
+/// The transcript's turn end finishes the task as soon as it is written, while the view still
+/// says working (the pane observer has not caught up); the screen showing an idle prompt lets
+/// the next task go at once. The view's late `working → idle` of the first turn is then not
+/// taken for the second task's. A reply that ended, with the screen idle, finishes the task
+/// before the CLI writes the turn's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_end_in_the_transcript_finishes_the_task_before_the_view_says_idle() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let conv = tempfile::tempdir().unwrap();
+    let transcript = conv.path().join("s0-conv.jsonl");
+    std::fs::write(&transcript, "").unwrap();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(60);
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
+        sessions: vec![view("s0", p)],
+    });
+    let recorder = Recorder::default();
+    *recorder.transcript.lock().unwrap() = Some(transcript.clone());
+    recorder
+        .idle_now
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let run = Running::start_with(cfg, views, rx, recorder.clone());
+    drop_task(p, "a.md", b"---\npriority: 2\n---\nfirst task\n");
+    drop_task(p, "b.md", b"---\npriority: 1\n---\nsecond task\n");
+    within(
+        10,
+        wait_for("a delivered", T, || recorder.tasks_delivered() == ["a.md"]),
+    )
+    .await;
+    // The observer saw the turn start, and has not seen it end.
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    // Past the first look at the transcript: from here only the watcher is quick.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ended = std::time::Instant::now();
+    write_turn(&transcript, "first task", true);
+    within(
+        10,
+        wait_for("a done, b delivered", T, || {
+            tasks_in(p, "done") == ["a.md"] && recorder.tasks_delivered().len() == 2
+        }),
+    )
+    .await;
+    eprintln!("turn end written → next task typed: {:?}", ended.elapsed());
+    assert!(
+        !run.views.borrow().sessions[0].idle,
+        "the view never said idle"
+    );
+    // The observer catches up with the first turn's end: not the second task's.
+    run.set("s0", |s| s.idle = true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tasks_in(p, "claimed/s0"), ["b.md"]);
+    // The second turn: its reply ends, its end is not written yet, and the screen shows an
+    // idle prompt: done, the view still saying working.
+    recorder
+        .idle_now
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    write_turn(&transcript, "second task", false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        tasks_in(p, "claimed/s0"),
+        ["b.md"],
+        "the reply ended, the screen not idle yet"
+    );
+    recorder
+        .idle_now
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    within(
+        10,
+        wait_for("b done", T, || tasks_in(p, "done") == ["a.md", "b.md"]),
+    )
+    .await;
+    assert!(!run.views.borrow().sessions[0].idle);
+    assert_eq!(recorder.tasks_delivered(), ["a.md", "b.md"]);
+    run.stop().await;
+}
+
+/// Working then idle in the view is not enough when the transcript, read to the end, does
+/// not hold the prompt (another turn's end drawn late, or the prompt still on its way): the
+/// task is done once the transcript shows its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seen_working_and_idle_waits_for_the_prompt_in_the_transcript() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let conv = tempfile::tempdir().unwrap();
+    let transcript = conv.path().join("s0-conv.jsonl");
+    std::fs::write(&transcript, "").unwrap();
+    let mut cfg = config(vec![p.to_path_buf()]);
+    cfg.unconfirmed_after = Duration::from_secs(60);
+    let (views, rx) = tokio::sync::watch::channel(failover_queue::SessionsView {
+        sessions: vec![view("s0", p)],
+    });
+    let recorder = Recorder::default();
+    *recorder.transcript.lock().unwrap() = Some(transcript.clone());
+    let run = Running::start_with(cfg, views, rx, recorder.clone());
+    drop_task(p, "a.md", b"first task\n");
+    within(
+        10,
+        wait_for("a delivered", T, || recorder.tasks_delivered() == ["a.md"]),
+    )
+    .await;
+    run.set("s0", |s| {
+        s.idle = false;
+        s.turns_started += 1;
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.set("s0", |s| s.idle = true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        tasks_in(p, "claimed/s0"),
+        ["a.md"],
+        "not in the transcript yet"
+    );
+    write_turn(&transcript, "first task", true);
+    within(
+        10,
+        wait_for("a done", T, || tasks_in(p, "done") == ["a.md"]),
+    )
+    .await;
+    assert_eq!(recorder.tasks_delivered(), ["a.md"], "never sent again");
+    run.stop().await;
+}
+
 /// `status.json` follows the sessions: working with its task, then idle with none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_tracks_sessions_and_tasks() {

@@ -135,6 +135,9 @@ async fn delivered_claim_on_a_working_session_is_followed_to_done() {
     let mut working = view("s0", p);
     working.idle = false;
     let run = Running::start(config(vec![p.into()]), vec![working], None);
+    // Its transcript shows the prompt (the recorder did not see the delivery: it was made
+    // before the restart).
+    *run.recorder.probe.lock().unwrap() = Some(Probe::Received);
     let status = q(p).join("status.json");
     within(
         20,

@@ -79,6 +79,14 @@ pub struct Recorder {
     pub delivered: Arc<Mutex<Vec<Delivery>>>,
     pub probe: Arc<Mutex<Option<Probe>>>,
     pub reject_next: Arc<Mutex<Option<String>>>,
+    /// How many deliveries to refuse as [`DeliverError::NotNow`] (a draft in the box).
+    pub not_now: Arc<Mutex<u32>>,
+    /// Deliveries refused as not now.
+    pub refused: Arc<Mutex<Vec<Delivery>>>,
+    /// A transcript to probe (with the daemon's reader) instead of the recorded deliveries.
+    pub transcript: Arc<Mutex<Option<PathBuf>>>,
+    /// What [`Deliver::idle_now`] answers.
+    pub idle_now: Arc<std::sync::atomic::AtomicBool>,
     pub feed: Option<mpsc::UnboundedSender<Delivery>>,
 }
 
@@ -97,6 +105,14 @@ impl Deliver for Recorder {
         if let Some(why) = self.reject_next.lock().unwrap().take() {
             return Err(DeliverError::NotDelivered(why));
         }
+        {
+            let mut not_now = self.not_now.lock().unwrap();
+            if *not_now > 0 {
+                *not_now -= 1;
+                self.refused.lock().unwrap().push(delivery.clone());
+                return Err(DeliverError::NotNow("a draft in the input box".into()));
+            }
+        }
         self.delivered.lock().unwrap().push(delivery.clone());
         if let Some(feed) = &self.feed {
             let _ = feed.send(delivery.clone());
@@ -107,6 +123,13 @@ impl Deliver for Recorder {
     async fn probe(&self, delivery: &Delivery) -> Probe {
         if let Some(p) = *self.probe.lock().unwrap() {
             return p;
+        }
+        if let Some(path) = self.transcript_of(delivery) {
+            return failover_queue::probe::transcript_probe(
+                &path,
+                &delivery.prompt,
+                delivery.recorded_at,
+            );
         }
         if self
             .delivered
@@ -119,6 +142,14 @@ impl Deliver for Recorder {
         } else {
             Probe::NotReceived
         }
+    }
+
+    fn transcript_of(&self, _delivery: &Delivery) -> Option<PathBuf> {
+        self.transcript.lock().unwrap().clone()
+    }
+
+    async fn idle_now(&self, _session: &SessionId) -> bool {
+        self.idle_now.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
