@@ -2,10 +2,11 @@
 //! [`Effect::Reply`].
 
 use crate::config::{ConfigError, EngineConfig, PolicyMode};
+use crate::engine::machine::SessionMachine;
 use crate::engine::{Command, CommandRefusal, CommandReply, Effect, FailoverEngine, Swap};
 use crate::ids::RequestId;
 use crate::notify::{NotificationKind, Severity};
-use crate::session::{SessionMachine, SessionState};
+use crate::session::SessionState;
 
 impl FailoverEngine {
     pub(super) fn on_command(&mut self, request: RequestId, command: Command) {

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+use crate::engine::machine::Recheck;
 use crate::engine::{EffectOutcome, FailoverEngine, Swap};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::notify::{NotificationKind, Severity};
-use crate::session::{Activity, LaunchPurpose, Recheck, SessionState, StopPurpose};
+use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
 
 impl FailoverEngine {
     pub(super) fn on_started(

@@ -26,6 +26,7 @@ mod evidence;
 mod index;
 mod input;
 mod lifecycle;
+mod machine;
 mod notes;
 mod plan;
 mod shared;
@@ -42,9 +43,10 @@ use crate::account::AccountState;
 use crate::accounts::AccountPool;
 use crate::config::{ConfigError, EngineConfig};
 use crate::ids::{AccountId, RequestId, SessionId};
-use crate::session::{Activity, SessionMachine, SessionState};
+use crate::session::{Activity, SessionState};
 use crate::state::{PersistedSession, PersistedState, PersistedSwap};
 use crate::time::UnixMillis;
+use machine::SessionMachine;
 
 /// The swap in flight: sessions on `from` move to `to`, up to
 /// [`EngineConfig::parallel_moves`] of them at a time.
