@@ -264,16 +264,14 @@ impl FailoverEngine {
         }
     }
 
+    /// A reply (or a timeout, `timed_out`) to the session's outstanding request: each state
+    /// with a request outstanding has its own handler.
     fn apply_outcome(&mut self, sid: &SessionId, outcome: EffectOutcome, timed_out: bool) {
         let Some(m) = self.sessions.get(sid) else {
             return;
         };
         let state = m.state.clone();
-        // Evidence that the session's turn hit the quota may arrive while it is being
-        // checkpointed (the transcript line often lands just after the account-wide signal
-        // that started the swap): it counts as much as evidence seen before.
-        let quota_hit = m.quota_hit_at.is_some();
-        let matching = matches!(
+        let answers = matches!(
             (&state, &outcome),
             (_, EffectOutcome::Failed { .. })
                 | (
@@ -287,22 +285,49 @@ impl FailoverEngine {
                 | (SessionState::Stopping { .. }, EffectOutcome::Stopped)
                 | (SessionState::Prompting { .. }, EffectOutcome::PromptSent)
         );
-        if !matching {
+        if !answers {
             return self.ignore("reply of the wrong kind for the request");
         }
         if let Some((request, _)) = state.pending_request() {
             self.requests.remove(&request);
         }
-        match (state, outcome) {
-            (
-                SessionState::Launching {
-                    account, purpose, ..
-                },
-                EffectOutcome::Launched {
-                    claude_session,
-                    unanswered_prompt,
-                },
-            ) => {
+        match state {
+            SessionState::Launching {
+                account, purpose, ..
+            } => self.on_launch_reply(sid, account, purpose, outcome),
+            SessionState::Checkpointing {
+                account,
+                purpose,
+                interrupted,
+                ..
+            } => self.on_checkpoint_reply(sid, account, purpose, interrupted, outcome),
+            SessionState::Stopping {
+                account, purpose, ..
+            } => self.on_stop_reply(sid, account, purpose, outcome),
+            SessionState::Prompting { account, .. } => {
+                self.on_prompt_reply(sid, account, outcome, timed_out);
+            }
+            SessionState::Unstarted { .. }
+            | SessionState::Running { .. }
+            | SessionState::Parked { .. }
+            | SessionState::Dead { .. }
+            | SessionState::Halted { .. } => {}
+        }
+    }
+
+    /// The launch's reply: running, or dead (or halted when it cannot be resumed).
+    fn on_launch_reply(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: LaunchPurpose,
+        outcome: EffectOutcome,
+    ) {
+        match outcome {
+            EffectOutcome::Launched {
+                claude_session,
+                unanswered_prompt,
+            } => {
                 let resumed = self
                     .sessions
                     .get(sid)
@@ -331,29 +356,38 @@ impl FailoverEngine {
                     self.swap_step_done(sid);
                 }
             }
-            (
-                SessionState::Launching {
-                    account, purpose, ..
-                },
-                EffectOutcome::Failed { kind, detail },
-            ) => {
+            EffectOutcome::Failed { kind, detail } => {
                 if purpose == LaunchPurpose::Swap {
                     self.swap_step_done(sid);
                 }
                 self.launch_failed(sid, account, kind, detail);
             }
-            (
-                SessionState::Checkpointing {
-                    account,
-                    purpose,
-                    interrupted,
-                    ..
-                },
-                EffectOutcome::Checkpointed {
-                    last_prompt,
-                    unanswered,
-                },
-            ) => {
+            _ => {}
+        }
+    }
+
+    /// The checkpoint's reply (written or not): the stop follows, or, for a checkpoint
+    /// taken again once stopped, the rest of the move.
+    fn on_checkpoint_reply(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: StopPurpose,
+        interrupted: bool,
+        outcome: EffectOutcome,
+    ) {
+        // Evidence that the session's turn hit the quota may arrive while it is being
+        // checkpointed (the transcript line often lands just after the account-wide signal
+        // that started the swap): it counts as much as evidence seen before.
+        let quota_hit = self
+            .sessions
+            .get(sid)
+            .is_some_and(|m| m.quota_hit_at.is_some());
+        let recheck = match outcome {
+            EffectOutcome::Checkpointed {
+                last_prompt,
+                unanswered,
+            } => {
                 let cut_short = interrupted || quota_hit || unanswered;
                 let recheck = self.sessions.get_mut(sid).map(|m| {
                     let was = std::mem::take(&mut m.recheck);
@@ -365,35 +399,34 @@ impl FailoverEngine {
                 if cut_short && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
-                if recheck == Some(Recheck::AfterStop) {
-                    self.after_stop(sid, account, purpose);
-                } else {
-                    self.begin_stop_step(sid, account, purpose);
-                }
+                recheck
             }
-            (
-                SessionState::Checkpointing {
-                    account, purpose, ..
-                },
-                EffectOutcome::Failed { detail, .. },
-            ) => {
+            EffectOutcome::Failed { detail, .. } => {
                 self.notify_checkpoint_failed(sid, &detail);
-                let recheck = self
-                    .sessions
+                self.sessions
                     .get_mut(sid)
-                    .map(|m| std::mem::take(&mut m.recheck));
-                if recheck == Some(Recheck::AfterStop) {
-                    self.after_stop(sid, account, purpose);
-                } else {
-                    self.begin_stop_step(sid, account, purpose);
-                }
+                    .map(|m| std::mem::take(&mut m.recheck))
             }
-            (
-                SessionState::Stopping {
-                    account, purpose, ..
-                },
-                EffectOutcome::Stopped,
-            ) => {
+            _ => return,
+        };
+        if recheck == Some(Recheck::AfterStop) {
+            self.after_stop(sid, account, purpose);
+        } else {
+            self.begin_stop_step(sid, account, purpose);
+        }
+    }
+
+    /// The stop's reply: on to the move's next step, or back to running (it may still run
+    /// there) with a hold before the next try.
+    fn on_stop_reply(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: StopPurpose,
+        outcome: EffectOutcome,
+    ) {
+        match outcome {
+            EffectOutcome::Stopped => {
                 let recheck = self.sessions.get_mut(sid).is_some_and(|m| {
                     std::mem::take(&mut m.recheck) == Recheck::IfEvidence
                         && m.quota_hit_at.is_some()
@@ -404,12 +437,7 @@ impl FailoverEngine {
                     self.after_stop(sid, account, purpose);
                 }
             }
-            (
-                SessionState::Stopping {
-                    account, purpose, ..
-                },
-                EffectOutcome::Failed { detail, .. },
-            ) => {
+            EffectOutcome::Failed { detail, .. } => {
                 // It may still run there: launching it elsewhere would run it twice.
                 let hold = self.now + self.config.relaunch_backoff.max(Duration::from_secs(1));
                 if let Some(m) = self.sessions.get_mut(sid) {
@@ -434,7 +462,21 @@ impl FailoverEngine {
                 }
                 self.notify_stop_failed(sid, &account, &detail, hold);
             }
-            (SessionState::Prompting { account, .. }, EffectOutcome::PromptSent) => {
+            _ => {}
+        }
+    }
+
+    /// The replayed prompt's reply: the turn is under way, or the prompt is kept for the
+    /// next idle report (or dropped when retrying could type it twice).
+    fn on_prompt_reply(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        outcome: EffectOutcome,
+        timed_out: bool,
+    ) {
+        match outcome {
+            EffectOutcome::PromptSent => {
                 self.set_prompt(sid, None);
                 // A turn is under way (started when the prompt was typed). The screen may
                 // not show it yet (a resumed CLI draws it a moment later, below the old
@@ -457,7 +499,7 @@ impl FailoverEngine {
                     self.on_activity(sid, activity);
                 }
             }
-            (SessionState::Prompting { account, .. }, EffectOutcome::Failed { kind, detail }) => {
+            EffectOutcome::Failed { kind, detail } => {
                 // A transient refusal is retried at the next idle report. A timed-out one is
                 // not: the text may have been typed, and typing it twice is worse.
                 if kind != FailureKind::Transient || timed_out {
