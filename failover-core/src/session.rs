@@ -91,6 +91,9 @@ pub enum SessionState {
         account: AccountId,
         /// Idle or working, once reported.
         activity: Option<Activity>,
+        /// After a failed stop (it may still run here), no new stop is tried before this
+        /// instant.
+        stop_held_until: Option<UnixMillis>,
     },
     /// Running; a [`SendPrompt`](crate::Effect::SendPrompt) replaying the interrupted prompt
     /// is outstanding.
@@ -101,9 +104,15 @@ pub enum SessionState {
         request: RequestId,
         /// When the engine stops waiting for the reply.
         deadline: UnixMillis,
+        /// The last activity reported while the prompt was being typed, applied once the
+        /// typing is confirmed: a fast turn can be reported working and idle before then,
+        /// and activity is reported on change only.
+        reported: Option<Activity>,
+        /// Carried over from [`Running`](Self::Running): no stop before this instant.
+        stop_held_until: Option<UnixMillis>,
     },
     /// A [`Checkpoint`](crate::Effect::Checkpoint) is outstanding; a stop follows (or, for
-    /// a checkpoint taken again once stopped, the rest of the move: see `Recheck`).
+    /// a checkpoint taken again once stopped, the rest of the move).
     Checkpointing {
         /// The account it is still on.
         account: AccountId,
@@ -115,6 +124,10 @@ pub enum SessionState {
         purpose: StopPurpose,
         /// Whether its current turn is being cut short, so the prompt must be replayed.
         interrupted: bool,
+        /// The session is already stopped: this checkpoint reads its transcript again, final
+        /// now, for the prompt to replay (see [`Stopping`](Self::Stopping)'s
+        /// `recheck_on_evidence`); the move goes on once it comes back.
+        after_stop: bool,
     },
     /// A [`Stop`](crate::Effect::Stop) is outstanding.
     Stopping {
@@ -126,6 +139,18 @@ pub enum SessionState {
         deadline: UnixMillis,
         /// What happens once it is stopped.
         purpose: StopPurpose,
+        /// The checkpoint came back before any evidence of the session's own quota
+        /// failure: if such evidence arrives before the stop completes, it is checkpointed
+        /// again once stopped.
+        ///
+        /// A checkpoint reads the last prompt from the transcript before the stop. Moves
+        /// start side by side on the first account-wide signal, often before a session's
+        /// own evidence of the quota is read, and its transcript may not hold yet the
+        /// prompt that hit the limit (typed an instant before): the checkpoint then found
+        /// nothing to replay, or an older prompt. When that evidence lands while the
+        /// session stops, the transcript, final once stopped, is read again and the prompt
+        /// found then is the one replayed.
+        recheck_on_evidence: bool,
     },
     /// Stopped because every account is exhausted; resumes when one resets.
     Parked {
@@ -210,6 +235,20 @@ impl SessionState {
         }
     }
 
+    /// While [`Running`](Self::Running) (or typing a prompt) after a failed stop: the
+    /// instant before which no new stop is tried.
+    pub fn stop_held_until(&self) -> Option<UnixMillis> {
+        match self {
+            Self::Running {
+                stop_held_until, ..
+            }
+            | Self::Prompting {
+                stop_held_until, ..
+            } => *stop_held_until,
+            _ => None,
+        }
+    }
+
     /// Whether the session is in one of the steps of a swap (checkpoint, stop, launch).
     pub fn is_swap_step(&self) -> bool {
         matches!(
@@ -238,7 +277,9 @@ mod tests {
         let running = SessionState::Running {
             account: a.clone(),
             activity: None,
+            stop_held_until: Some(UnixMillis(5)),
         };
+        assert_eq!(running.stop_held_until(), Some(UnixMillis(5)));
         assert_eq!(running.account(), Some(&a));
         assert_eq!(running.pending_request(), None);
         assert!(!running.is_swap_step());
@@ -250,6 +291,7 @@ mod tests {
             purpose: StopPurpose::Swap {
                 to: AccountId::new("b"),
             },
+            recheck_on_evidence: false,
         };
         assert_eq!(
             stopping.pending_request(),
@@ -262,6 +304,7 @@ mod tests {
             request: RequestId(8),
             deadline: UnixMillis(10),
             purpose: StopPurpose::Park,
+            recheck_on_evidence: false,
         };
         assert!(!parking.is_swap_step());
 

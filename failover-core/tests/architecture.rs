@@ -105,11 +105,7 @@ fn engine_mentions(text: &str) -> Vec<(usize, String)> {
         })
     };
     // The top-level words of a `use crate::{ ... }` group (or of one of its lines).
-    let names_in_group = |group: &str| {
-        group
-            .split([',', ' ', '{', '}', ';'])
-            .any(is_engine_item)
-    };
+    let names_in_group = |group: &str| group.split([',', ' ', '{', '}', ';']).any(is_engine_item);
     let mut in_crate_group = false;
     let mut found = Vec::new();
     for (i, line) in text.lines().enumerate() {

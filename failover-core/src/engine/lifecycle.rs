@@ -2,12 +2,18 @@
 
 use std::time::Duration;
 
-use crate::engine::machine::Recheck;
 use crate::engine::{EffectOutcome, FailoverEngine, Swap};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::notify::{NotificationKind, Severity};
 use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
+
+/// What a reply to a typed prompt needs of its [`SessionState::Prompting`] state.
+struct Prompting {
+    account: AccountId,
+    reported: Option<Activity>,
+    stop_held_until: Option<crate::time::UnixMillis>,
+}
 
 impl FailoverEngine {
     pub(super) fn on_started(
@@ -45,6 +51,7 @@ impl FailoverEngine {
                     SessionState::Running {
                         account,
                         activity: None,
+                        stop_held_until: None,
                     },
                 );
                 if purpose == LaunchPurpose::Swap {
@@ -87,6 +94,7 @@ impl FailoverEngine {
             SessionState::Running {
                 account,
                 activity: None,
+                stop_held_until: None,
             },
         );
     }
@@ -123,9 +131,9 @@ impl FailoverEngine {
             SessionState::Running {
                 activity: current, ..
             } => current,
-            SessionState::Prompting { .. } => {
+            SessionState::Prompting { reported, .. } => {
                 // Applied once the typing is confirmed (`PromptSent`).
-                m.activity_while_prompting = Some(activity);
+                *reported = Some(activity);
                 return;
             }
             _ => return self.ignore("activity of a session that is not running"),
@@ -299,13 +307,27 @@ impl FailoverEngine {
                 account,
                 purpose,
                 interrupted,
+                after_stop,
                 ..
-            } => self.on_checkpoint_reply(sid, account, purpose, interrupted, outcome),
+            } => self.on_checkpoint_reply(sid, account, purpose, interrupted, after_stop, outcome),
             SessionState::Stopping {
-                account, purpose, ..
-            } => self.on_stop_reply(sid, account, purpose, outcome),
-            SessionState::Prompting { account, .. } => {
-                self.on_prompt_reply(sid, account, outcome, timed_out);
+                account,
+                purpose,
+                recheck_on_evidence,
+                ..
+            } => self.on_stop_reply(sid, account, purpose, recheck_on_evidence, outcome),
+            SessionState::Prompting {
+                account,
+                reported,
+                stop_held_until,
+                ..
+            } => {
+                let prompting = Prompting {
+                    account,
+                    reported,
+                    stop_held_until,
+                };
+                self.on_prompt_reply(sid, prompting, outcome, timed_out);
             }
             SessionState::Unstarted { .. }
             | SessionState::Running { .. }
@@ -350,6 +372,7 @@ impl FailoverEngine {
                     SessionState::Running {
                         account,
                         activity: None,
+                        stop_held_until: None,
                     },
                 );
                 if purpose == LaunchPurpose::Swap {
@@ -374,6 +397,7 @@ impl FailoverEngine {
         account: AccountId,
         purpose: StopPurpose,
         interrupted: bool,
+        after_stop: bool,
         outcome: EffectOutcome,
     ) {
         // Evidence that the session's turn hit the quota may arrive while it is being
@@ -383,36 +407,27 @@ impl FailoverEngine {
             .sessions
             .get(sid)
             .is_some_and(|m| m.quota_hit_at.is_some());
-        let recheck = match outcome {
+        let recheck_on_evidence = match outcome {
             EffectOutcome::Checkpointed {
                 last_prompt,
                 unanswered,
             } => {
                 let cut_short = interrupted || quota_hit || unanswered;
-                let recheck = self.sessions.get_mut(sid).map(|m| {
-                    let was = std::mem::take(&mut m.recheck);
-                    if was != Recheck::AfterStop && !quota_hit {
-                        m.recheck = Recheck::IfEvidence;
-                    }
-                    was
-                });
                 if cut_short && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
-                recheck
+                !quota_hit
             }
             EffectOutcome::Failed { detail, .. } => {
                 self.notify_checkpoint_failed(sid, &detail);
-                self.sessions
-                    .get_mut(sid)
-                    .map(|m| std::mem::take(&mut m.recheck))
+                false
             }
             _ => return,
         };
-        if recheck == Some(Recheck::AfterStop) {
+        if after_stop {
             self.after_stop(sid, account, purpose);
         } else {
-            self.begin_stop_step(sid, account, purpose);
+            self.begin_stop_step(sid, account, purpose, recheck_on_evidence);
         }
     }
 
@@ -423,14 +438,16 @@ impl FailoverEngine {
         sid: &SessionId,
         account: AccountId,
         purpose: StopPurpose,
+        recheck_on_evidence: bool,
         outcome: EffectOutcome,
     ) {
         match outcome {
             EffectOutcome::Stopped => {
-                let recheck = self.sessions.get_mut(sid).is_some_and(|m| {
-                    std::mem::take(&mut m.recheck) == Recheck::IfEvidence
-                        && m.quota_hit_at.is_some()
-                });
+                let recheck = recheck_on_evidence
+                    && self
+                        .sessions
+                        .get(sid)
+                        .is_some_and(|m| m.quota_hit_at.is_some());
                 if recheck {
                     self.checkpoint_again(sid, account, purpose);
                 } else {
@@ -440,17 +457,12 @@ impl FailoverEngine {
             EffectOutcome::Failed { detail, .. } => {
                 // It may still run there: launching it elsewhere would run it twice.
                 let hold = self.now + self.config.relaunch_backoff.max(Duration::from_secs(1));
-                if let Some(m) = self.sessions.get_mut(sid) {
-                    m.recheck = Recheck::No;
-                    if m.hold_until.replace(hold).is_none() {
-                        self.holds += 1;
-                    }
-                }
                 self.set_state(
                     sid,
                     SessionState::Running {
                         account: account.clone(),
                         activity: None,
+                        stop_held_until: Some(hold),
                     },
                 );
                 if matches!(purpose, StopPurpose::Swap { .. }) {
@@ -471,10 +483,15 @@ impl FailoverEngine {
     fn on_prompt_reply(
         &mut self,
         sid: &SessionId,
-        account: AccountId,
+        prompting: Prompting,
         outcome: EffectOutcome,
         timed_out: bool,
     ) {
+        let Prompting {
+            account,
+            reported,
+            stop_held_until,
+        } = prompting;
         match outcome {
             EffectOutcome::PromptSent => {
                 self.set_prompt(sid, None);
@@ -482,15 +499,12 @@ impl FailoverEngine {
                 // not show it yet (a resumed CLI draws it a moment later, below the old
                 // error that ended its last turn): what it shows is news only from the CLI's
                 // working report, applied here when it came during the typing.
-                let reported = self
-                    .sessions
-                    .get_mut(sid)
-                    .and_then(|m| m.activity_while_prompting.take());
                 self.set_state(
                     sid,
                     SessionState::Running {
                         account,
                         activity: Some(Activity::Working),
+                        stop_held_until,
                     },
                 );
                 // Reports that came during the typing. The prompt was typed into an idle
@@ -508,13 +522,13 @@ impl FailoverEngine {
                 }
                 if let Some(m) = self.sessions.get_mut(sid) {
                     m.turn_started_at = None;
-                    m.activity_while_prompting = None;
                 }
                 self.set_state(
                     sid,
                     SessionState::Running {
                         account,
                         activity: None,
+                        stop_held_until,
                     },
                 );
             }
@@ -523,7 +537,13 @@ impl FailoverEngine {
     }
 
     /// After the checkpoint (written or not): ask for the stop.
-    fn begin_stop_step(&mut self, sid: &SessionId, account: AccountId, purpose: StopPurpose) {
+    fn begin_stop_step(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: StopPurpose,
+        recheck_on_evidence: bool,
+    ) {
         let request = self.next_request(sid);
         let deadline = self.deadline();
         self.out.push(crate::engine::Effect::Stop {
@@ -537,19 +557,16 @@ impl FailoverEngine {
                 request,
                 deadline,
                 purpose,
+                recheck_on_evidence,
             },
         );
     }
 
     /// Stopped, and its own evidence of the quota arrived only after its checkpoint had
     /// read the transcript: read the now final transcript again for the prompt to replay
-    /// (see [`Recheck`]).
+    /// (see [`SessionState::Stopping`]'s `recheck_on_evidence`).
     fn checkpoint_again(&mut self, sid: &SessionId, account: AccountId, purpose: StopPurpose) {
-        let Some(m) = self.sessions.get_mut(sid) else {
-            return;
-        };
-        m.recheck = Recheck::AfterStop;
-        self.emit_checkpoint(sid, account, purpose, true);
+        self.emit_checkpoint(sid, account, purpose, true, true);
     }
 
     fn after_stop(&mut self, sid: &SessionId, from: AccountId, purpose: StopPurpose) {

@@ -4,30 +4,8 @@
 use crate::account::WindowUsage;
 use crate::engine::PaneStreak;
 use crate::ids::ClaudeSessionId;
-use crate::session::{Activity, SessionSpec, SessionState};
+use crate::session::{SessionSpec, SessionState};
 use crate::time::UnixMillis;
-
-/// Whether the prompt a move found must be looked up again once the session is stopped.
-///
-/// A checkpoint reads the last prompt from the transcript before the stop. Moves start
-/// side by side on the first account-wide signal, often before a session's own evidence
-/// of the quota is read, and its transcript may not hold yet the prompt that hit the limit
-/// (typed an instant before): the checkpoint then found nothing to replay, or an older
-/// prompt. When that evidence lands while the session stops, the transcript, final once
-/// stopped, is read again and the prompt found then is the one replayed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum Recheck {
-    /// Nothing to look up again.
-    #[default]
-    No,
-    /// The checkpoint came back before any evidence of the session's own quota failure:
-    /// if such evidence arrives before the stop completes, a checkpoint is taken again
-    /// once stopped.
-    IfEvidence,
-    /// Stopped, with a checkpoint taken again outstanding: its prompt is replayed, then
-    /// the move goes on as after any stop.
-    AfterStop,
-}
 
 /// The engine's record of one configured session: its state plus the data that survives
 /// every state.
@@ -53,10 +31,6 @@ pub(crate) struct SessionMachine {
     /// When the turn in progress started (the first working report after idle, or the
     /// typing of a prompt the engine replays).
     pub(crate) turn_started_at: Option<UnixMillis>,
-    /// The last activity report that came while a prompt was being typed (state
-    /// `Prompting`), applied once the typing is confirmed: a fast turn can be reported
-    /// working and idle before then, and the observer reports changes only.
-    pub(crate) activity_while_prompting: Option<Activity>,
     /// Launched by the engine (or adopted where the previous run launched it) and no turn
     /// reported working since: a resumed screen shows the old conversation, error messages
     /// included, so until the CLI reports a turn on this launch what the pane shows is
@@ -81,10 +55,6 @@ pub(crate) struct SessionMachine {
     pub(crate) launched_at: Option<UnixMillis>,
     /// Deaths (exits, failed launches) since its last completed turn.
     pub(crate) deaths: u32,
-    /// After a failed stop, no new stop is tried before this instant.
-    pub(crate) hold_until: Option<UnixMillis>,
-    /// Whether its prompt is looked up again once it is stopped (while being moved).
-    pub(crate) recheck: Recheck,
     /// The model it asked for, when known (statusline `model.id`, transcript
     /// `message.model`). A report of another family once that model's weekly window is used
     /// up on its account is Claude Code's own fallback, and does not replace it.
@@ -102,7 +72,6 @@ impl SessionMachine {
             pending_prompt: None,
             stale_before: None,
             turn_started_at: None,
-            activity_while_prompting: None,
             pane_shows_history: false,
             quota_hit_at: None,
             streak: None,
@@ -111,14 +80,18 @@ impl SessionMachine {
             usage: Vec::new(),
             launched_at: None,
             deaths: 0,
-            hold_until: None,
-            recheck: Recheck::No,
             model: None,
         }
     }
 
     /// Whether a stop may be started now.
     pub(crate) fn stoppable(&self) -> bool {
-        self.hold_until.is_none() && matches!(self.state, SessionState::Running { .. })
+        matches!(
+            self.state,
+            SessionState::Running {
+                stop_held_until: None,
+                ..
+            }
+        )
     }
 }

@@ -315,7 +315,7 @@ impl FailoverEngine {
             if let Some((_, deadline)) = m.state.pending_request() {
                 consider(deadline);
             }
-            if let Some(hold) = m.hold_until {
+            if let Some(hold) = m.state.stop_held_until() {
                 consider(hold);
             }
             if let SessionState::Dead { relaunch_at, .. } = &m.state {
@@ -499,6 +499,11 @@ impl FailoverEngine {
             if m.state.home() != state.home() || parked(&m.state) != parked(&state) {
                 self.dirty = true;
             }
+            match (m.state.stop_held_until(), state.stop_held_until()) {
+                (None, Some(_)) => self.holds += 1,
+                (Some(_), None) => self.holds -= 1,
+                _ => {}
+            }
             self.index.remove(session, m);
             m.state = state;
             self.index.add(session, m);
@@ -546,9 +551,19 @@ impl FailoverEngine {
         }
         if self.holds > 0 {
             for m in self.sessions.values_mut() {
-                if m.hold_until.is_some_and(|h| h <= now) {
-                    m.hold_until = None;
-                    self.holds -= 1;
+                if let SessionState::Running {
+                    stop_held_until: hold,
+                    ..
+                }
+                | SessionState::Prompting {
+                    stop_held_until: hold,
+                    ..
+                } = &mut m.state
+                {
+                    if hold.is_some_and(|h| h <= now) {
+                        *hold = None;
+                        self.holds -= 1;
+                    }
                 }
             }
         }
