@@ -57,7 +57,6 @@ pub struct PaneCapture {
 
 /// Where sessions run. The engine never calls this; the daemon executes the engine's
 /// effects through it.
-#[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait SessionBackend: Send + Sync {
     /// Starts a session on an account, resuming `resume` when given. Must verify, before a

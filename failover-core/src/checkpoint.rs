@@ -55,7 +55,6 @@ impl CheckpointRecordV1 {
 }
 
 /// Durable checkpoints, one (the latest) per session.
-#[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait Checkpointer: Send + Sync {
     /// Stores `checkpoint` crash-safely, replacing the session's previous one.
