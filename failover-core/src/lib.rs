@@ -144,7 +144,7 @@ pub use engine::{
 };
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
-pub use ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+pub use ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use quota::{

@@ -286,7 +286,7 @@ mod tests {
 
         let stopping = SessionState::Stopping {
             account: a.clone(),
-            request: RequestId(7),
+            request: RequestId::new(7),
             deadline: UnixMillis(10),
             purpose: StopPurpose::Swap {
                 to: AccountId::new("b"),
@@ -295,13 +295,13 @@ mod tests {
         };
         assert_eq!(
             stopping.pending_request(),
-            Some((RequestId(7), UnixMillis(10)))
+            Some((RequestId::new(7), UnixMillis(10)))
         );
         assert!(stopping.is_swap_step());
 
         let parking = SessionState::Stopping {
             account: a.clone(),
-            request: RequestId(8),
+            request: RequestId::new(8),
             deadline: UnixMillis(10),
             purpose: StopPurpose::Park,
             recheck_on_evidence: false,

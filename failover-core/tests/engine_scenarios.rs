@@ -9,11 +9,11 @@ use failover_core::quota::message::WRAP_UP_PERCENT;
 use failover_core::quota::{DetectContext, PaneDetector, QuotaDetector};
 use failover_core::testkit::{self, render_effect};
 use failover_core::{
-    AccountNews, AccountState, Activity, AuthReason, ClaudeSessionId, Command, ConfigError,
-    Corroboration, Detection, Effect, EffectOutcome, EngineConfig, FailoverEngine, FailureKind,
-    HostId, Input, LeaseOutcome, LedgerSettings, LimitWindow, PersistedState, PolicyMode,
-    RequestId, SignalSource, Strategy, Subject, TransientKind, UnixMillis, UsageReport, Verdict,
-    WindowUsage,
+    AccountNews, AccountState, Activity, AuthReason, ClaudeSessionId, Command, CommandId,
+    ConfigError, Corroboration, Detection, Effect, EffectOutcome, EngineConfig, FailoverEngine,
+    FailureKind, HostId, Input, LeaseOutcome, LedgerSettings, LimitWindow, PersistedState,
+    PolicyMode, RequestId, SignalSource, Strategy, Subject, TransientKind, UnixMillis, UsageReport,
+    Verdict, WindowUsage,
 };
 
 // ----- the harness -----
@@ -201,7 +201,7 @@ fn exited(s: &str) -> Input {
 
 fn done(request: u64, outcome: EffectOutcome) -> Input {
     Input::EffectFinished {
-        request: RequestId(request),
+        request: RequestId::for_tests(request),
         outcome,
     }
 }
@@ -227,9 +227,9 @@ fn failed(kind: FailureKind) -> EffectOutcome {
     }
 }
 
-fn cmd(request: u64, command: Command) -> Input {
+fn cmd(id: u64, command: Command) -> Input {
     Input::Command {
-        request: RequestId(request),
+        id: CommandId::new(id),
         command,
     }
 }

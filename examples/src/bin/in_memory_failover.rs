@@ -136,7 +136,7 @@ impl Embedder {
                 let _ = block_on(self.notifier.notify(&notification));
             }
             Effect::Persist(state) => self.stored = Some(state),
-            Effect::Reply { request, reply } => println!("          reply to {request}: {reply:?}"),
+            Effect::Reply { id, reply } => println!("          reply to {id}: {reply:?}"),
             Effect::DetectionVetoed {
                 session, reason, ..
             } => println!("          pane evidence about {session} vetoed: {reason}"),

@@ -4,12 +4,12 @@
 use crate::config::{ConfigError, EngineConfig, PolicyMode};
 use crate::engine::machine::SessionMachine;
 use crate::engine::{Command, CommandRefusal, CommandReply, Effect, FailoverEngine, Swap};
-use crate::ids::RequestId;
+use crate::ids::CommandId;
 use crate::notify::{NotificationKind, Severity};
 use crate::session::SessionState;
 
 impl FailoverEngine {
-    pub(super) fn on_command(&mut self, request: RequestId, command: Command) {
+    pub(super) fn on_command(&mut self, id: CommandId, command: Command) {
         let reply = match command {
             Command::Pause => {
                 if !self.paused {
@@ -44,7 +44,7 @@ impl FailoverEngine {
             Command::SwapNow => self.operator_swap(None),
             Command::SwapTo(account) => self.operator_swap(Some(account)),
         };
-        self.out.push(Effect::Reply { request, reply });
+        self.out.push(Effect::Reply { id, reply });
     }
 
     fn operator_swap(&mut self, to: Option<crate::ids::AccountId>) -> CommandReply {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 use crate::ledger::{AccountNews, ActiveNews};
 use crate::notify::Notification;
 use crate::quota::VetoReason;
@@ -122,8 +122,8 @@ pub enum Effect {
     ReleaseLease,
     /// Answer an operator command. No reply.
     Reply {
-        /// The command's request id.
-        request: RequestId,
+        /// The command's id.
+        id: CommandId,
         /// The answer.
         reply: CommandReply,
     },

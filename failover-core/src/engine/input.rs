@@ -3,7 +3,7 @@
 use crate::account::{AccountState, UsageReport};
 use crate::config::{ConfigError, EngineConfig};
 use crate::error_kind::FailureKind;
-use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 use crate::ledger::{AccountNews, ActiveNews, LeaseOutcome};
 use crate::quota::{Corroboration, Detection, SignalSource};
 use crate::session::Activity;
@@ -184,8 +184,8 @@ pub enum Input {
     Tick,
     /// An operator command; the engine answers with [`Effect::Reply`](crate::Effect::Reply).
     Command {
-        /// Tags the reply.
-        request: RequestId,
+        /// Tags the reply; issued by the embedder.
+        id: CommandId,
         /// The command.
         command: Command,
     },

@@ -276,7 +276,7 @@ impl FailoverEngine {
             }
             Input::EffectFinished { request, outcome } => self.on_finished(request, outcome),
             Input::Tick => {}
-            Input::Command { request, command } => self.on_command(request, command),
+            Input::Command { id, command } => self.on_command(id, command),
             Input::AdoptionComplete => self.on_adoption_complete(),
             Input::ConfigChanged(config) => self.on_config(config),
         }
@@ -481,7 +481,7 @@ impl FailoverEngine {
     }
 
     fn next_request(&mut self, session: &SessionId) -> RequestId {
-        let id = RequestId(self.next_request);
+        let id = RequestId::new(self.next_request);
         self.next_request += 1;
         self.requests.insert(id, session.clone());
         id

@@ -8,7 +8,7 @@ use crate::checkpoint::{Checkpoint, Checkpointer};
 use crate::config::{ConfigError, EngineConfig};
 use crate::engine::{CommandReply, Effect, EffectOutcome, FailoverEngine, Input};
 use crate::error_kind::FailureKind;
-use crate::ids::{RequestId, SessionId};
+use crate::ids::{CommandId, RequestId, SessionId};
 use crate::notify::Notifier;
 use crate::session::Activity;
 use crate::state::PersistedState;
@@ -46,7 +46,7 @@ pub struct Simulator {
     seq: u64,
     trace: Vec<TraceEntry>,
     persisted: Option<PersistedState>,
-    replies: Vec<(RequestId, CommandReply)>,
+    replies: Vec<(CommandId, CommandReply)>,
     launch_conflicts: u32,
 }
 
@@ -220,7 +220,7 @@ impl Simulator {
     }
 
     /// Every command reply so far.
-    pub fn replies(&self) -> &[(RequestId, CommandReply)] {
+    pub fn replies(&self) -> &[(CommandId, CommandReply)] {
         &self.replies
     }
 
@@ -335,7 +335,7 @@ impl Simulator {
                 let _ = block_on(self.notifier.notify(&notification));
             }
             Effect::Persist(state) => self.persisted = Some(state),
-            Effect::Reply { request, reply } => self.replies.push((request, reply)),
+            Effect::Reply { id, reply } => self.replies.push((id, reply)),
             Effect::DetectionVetoed { .. } => {}
             // The simulator runs one engine and no shared ledger: the lease is always free.
             Effect::AcquireLease { request } => self.reply(

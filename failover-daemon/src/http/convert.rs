@@ -303,7 +303,7 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
                 }
             };
             EventKindDto::EffectFinished {
-                request: request.0,
+                request: request.get(),
                 outcome: name.into(),
                 detail,
             }
@@ -380,14 +380,14 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             ..
         } => e(
             "checkpoint",
-            Some(request.0),
+            Some(request.get()),
             Some(session.to_string()),
             Some(account.to_string()),
             format!("checkpoint {session}"),
         ),
         Effect::Stop { request, session } => e(
             "stop",
-            Some(request.0),
+            Some(request.get()),
             Some(session.to_string()),
             None,
             format!("stop {session}"),
@@ -400,7 +400,7 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             ..
         } => e(
             "launch",
-            Some(request.0),
+            Some(request.get()),
             Some(session.to_string()),
             Some(account.to_string()),
             match resume {
@@ -412,7 +412,7 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             request, session, ..
         } => e(
             "send_prompt",
-            Some(request.0),
+            Some(request.get()),
             Some(session.to_string()),
             None,
             format!("send the prompt to {session}"),
@@ -464,7 +464,7 @@ fn effect_event(effect: &Effect) -> EventKindDto {
         ),
         Effect::AcquireLease { request } => e(
             "ledger_lease",
-            Some(request.0),
+            Some(request.get()),
             None,
             None,
             "take the swap lease".into(),
