@@ -140,7 +140,8 @@ pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};
 pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
 pub use engine::{
     AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
-    FailoverEngine, Input, SessionStatus, StatusSnapshot, Subject, SwapStatus,
+    FailoverEngine, Input, SessionStatus, Standstill, StatusSnapshot, Subject, SwapStatus,
+    Unsupported,
 };
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
@@ -151,7 +152,9 @@ pub use quota::{
     AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,
     TransientKind, Verdict, VetoReason,
 };
-pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
+pub use session::{
+    Activity, LaunchPurpose, SessionSpec, SessionState, SessionStateKind, StopPurpose,
+};
 pub use state::{PersistedSession, PersistedState, PersistedSwap};
 pub use time::UnixMillis;
 

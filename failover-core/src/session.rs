@@ -1,5 +1,6 @@
 //! Sessions: what the operator asked for, and where each one stands.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -175,20 +176,74 @@ pub enum SessionState {
     },
 }
 
-impl SessionState {
-    /// A short snake_case name for status tables.
-    pub const fn name(&self) -> &'static str {
+/// Which [`SessionState`] a session is in, without its data: for status tables, metrics and
+/// JSON. Its [`Display`](fmt::Display) and serde names are the snake_case names below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SessionStateKind {
+    /// [`SessionState::Unstarted`]: `unstarted`.
+    Unstarted,
+    /// [`SessionState::Launching`]: `launching`.
+    Launching,
+    /// [`SessionState::Running`]: `running`.
+    Running,
+    /// [`SessionState::Prompting`]: `prompting`.
+    Prompting,
+    /// [`SessionState::Checkpointing`]: `checkpointing`.
+    Checkpointing,
+    /// [`SessionState::Stopping`]: `stopping`.
+    Stopping,
+    /// [`SessionState::Parked`]: `parked`.
+    Parked,
+    /// [`SessionState::Dead`]: `dead`.
+    Dead,
+    /// [`SessionState::Halted`]: `halted`.
+    Halted,
+}
+
+impl SessionStateKind {
+    /// The snake_case name (`running`, `stopping`, ...).
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Self::Unstarted { .. } => "unstarted",
-            Self::Launching { .. } => "launching",
-            Self::Running { .. } => "running",
-            Self::Prompting { .. } => "prompting",
-            Self::Checkpointing { .. } => "checkpointing",
-            Self::Stopping { .. } => "stopping",
-            Self::Parked { .. } => "parked",
-            Self::Dead { .. } => "dead",
-            Self::Halted { .. } => "halted",
+            Self::Unstarted => "unstarted",
+            Self::Launching => "launching",
+            Self::Running => "running",
+            Self::Prompting => "prompting",
+            Self::Checkpointing => "checkpointing",
+            Self::Stopping => "stopping",
+            Self::Parked => "parked",
+            Self::Dead => "dead",
+            Self::Halted => "halted",
         }
+    }
+}
+
+impl fmt::Display for SessionStateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl SessionState {
+    /// Which state it is, without its data.
+    pub const fn kind(&self) -> SessionStateKind {
+        match self {
+            Self::Unstarted { .. } => SessionStateKind::Unstarted,
+            Self::Launching { .. } => SessionStateKind::Launching,
+            Self::Running { .. } => SessionStateKind::Running,
+            Self::Prompting { .. } => SessionStateKind::Prompting,
+            Self::Checkpointing { .. } => SessionStateKind::Checkpointing,
+            Self::Stopping { .. } => SessionStateKind::Stopping,
+            Self::Parked { .. } => SessionStateKind::Parked,
+            Self::Dead { .. } => SessionStateKind::Dead,
+            Self::Halted { .. } => SessionStateKind::Halted,
+        }
+    }
+
+    /// A short snake_case name for status tables (the name of its [`kind`](Self::kind)).
+    pub const fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// The account the session is on (running, or being launched, stopped or
@@ -314,5 +369,26 @@ mod tests {
         assert_eq!(parked.account(), None);
         assert_eq!(parked.home(), Some(&a));
         assert_eq!(parked.name(), "parked");
+        assert_eq!(parked.kind(), SessionStateKind::Parked);
+    }
+
+    #[test]
+    fn state_kinds_are_named_in_snake_case_everywhere() {
+        for (kind, name) in [
+            (SessionStateKind::Unstarted, "unstarted"),
+            (SessionStateKind::Launching, "launching"),
+            (SessionStateKind::Running, "running"),
+            (SessionStateKind::Prompting, "prompting"),
+            (SessionStateKind::Checkpointing, "checkpointing"),
+            (SessionStateKind::Stopping, "stopping"),
+            (SessionStateKind::Parked, "parked"),
+            (SessionStateKind::Dead, "dead"),
+            (SessionStateKind::Halted, "halted"),
+        ] {
+            assert_eq!(kind.to_string(), name);
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            let back: SessionStateKind = serde_json::from_value(name.into()).unwrap();
+            assert_eq!(back, kind);
+        }
     }
 }

@@ -42,10 +42,11 @@ const ENGINE_ITEMS: &[&str] = &[
     "Subject",
     "StatusSnapshot",
     "SessionStatus",
-    "SessionStateName",
     "AccountStatus",
     "SwapStatus",
     "Choice",
+    "Standstill",
+    "Unsupported",
 ];
 
 fn rust_files(path: &Path) -> Vec<PathBuf> {

@@ -1989,7 +1989,7 @@ fn a_replayed_prompt_answered_before_the_typing_is_confirmed_leaves_the_session_
         }
         let snapshot = engine.snapshot();
         let s1 = &snapshot.sessions[0];
-        (s1.state, s1.activity)
+        (s1.state.as_str(), s1.activity)
     };
     let running = |a| ("running", Some(a));
     // Both reports while the prompt was being typed: the turn is over.

@@ -480,7 +480,10 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
     engine.handle(T0, Input::AdoptionComplete);
     let snapshot = engine.snapshot();
     assert!(
-        snapshot.sessions.iter().all(|s| s.state == "running"),
+        snapshot
+            .sessions
+            .iter()
+            .all(|s| s.state == failover_core::SessionStateKind::Running),
         "{snapshot:?}"
     );
     let (_status_tx, status_rx) = watch::channel(Arc::new(Published {

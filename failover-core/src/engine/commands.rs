@@ -3,7 +3,9 @@
 
 use crate::config::{ConfigError, EngineConfig, PolicyMode};
 use crate::engine::machine::SessionMachine;
-use crate::engine::{Command, CommandRefusal, CommandReply, Effect, FailoverEngine, Swap};
+use crate::engine::{
+    Command, CommandRefusal, CommandReply, Effect, FailoverEngine, Standstill, Swap, Unsupported,
+};
 use crate::ids::CommandId;
 use crate::notify::{NotificationKind, Severity};
 use crate::session::SessionState;
@@ -51,19 +53,16 @@ impl FailoverEngine {
         use CommandReply::{Accepted, Refused};
         let now = self.now;
         if self.adopting {
-            return Refused(CommandRefusal::NotRunning("starting up"));
+            return Refused(CommandRefusal::NotRunning(Standstill::StartingUp));
         }
         if self.paused {
-            return Refused(CommandRefusal::NotRunning("paused"));
+            return Refused(CommandRefusal::NotRunning(Standstill::Paused));
         }
         if self.draining {
-            return Refused(CommandRefusal::NotRunning("draining"));
+            return Refused(CommandRefusal::NotRunning(Standstill::Draining));
         }
         if self.config.mode == PolicyMode::Spread {
-            return Refused(CommandRefusal::Unsupported(
-                "swap-now and swap-to need the single-active policy; under spread every \
-                 session has its own account",
-            ));
+            return Refused(CommandRefusal::Unsupported(Unsupported::SwapUnderSpread));
         }
         if self.swap.as_ref().is_some_and(Swap::is_moving) {
             return Refused(CommandRefusal::SwapInProgress);
@@ -74,7 +73,7 @@ impl FailoverEngine {
                     return Refused(CommandRefusal::UnknownAccount(account));
                 };
                 if !state.is_usable(now) {
-                    let state = state.name();
+                    let state = state.clone();
                     return Refused(CommandRefusal::AccountUnusable { account, state });
                 }
                 account

@@ -34,7 +34,7 @@ mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use effect::{CommandRefusal, CommandReply, Effect};
+pub use effect::{CommandRefusal, CommandReply, Effect, Standstill, Unsupported};
 pub(crate) use evidence::PaneStreak;
 pub use input::{Command, EffectOutcome, Input, Subject};
 pub use snapshot::{AccountStatus, Choice, SessionStatus, StatusSnapshot, SwapStatus};
@@ -356,7 +356,7 @@ impl FailoverEngine {
                     id: id.clone(),
                     account: m.state.account().cloned(),
                     claude_session: m.claude_session.clone(),
-                    state: m.state.name(),
+                    state: m.state.kind(),
                     activity: match &m.state {
                         SessionState::Running { activity, .. } => *activity,
                         SessionState::Prompting { .. } => Some(Activity::Idle),

@@ -6,7 +6,7 @@ use crate::account::{AccountState, LimitWindow, WindowUsage};
 use crate::accounts::Tier;
 use crate::config::Strategy;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
-use crate::session::Activity;
+use crate::session::{Activity, SessionStateKind};
 use crate::time::UnixMillis;
 
 /// One account as the engine sees it.
@@ -102,8 +102,8 @@ pub struct SessionStatus {
     pub account: Option<AccountId>,
     /// Its conversation, when known.
     pub claude_session: Option<ClaudeSessionId>,
-    /// The name of its state (`running`, `stopping`, `launching`, `parked`, ...).
-    pub state: &'static str,
+    /// Which state it is in (`running`, `stopping`, `launching`, `parked`, ...).
+    pub state: SessionStateKind,
     /// Idle or working, when running and known.
     pub activity: Option<Activity>,
     /// The exit status of its last exit, while it has not worked since (why a session keeps

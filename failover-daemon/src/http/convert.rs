@@ -116,7 +116,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                 name: s.id.to_string(),
                 account: s.account.as_ref().map(ToString::to_string),
                 claude_session: s.claude_session.as_ref().map(ToString::to_string),
-                state: s.state.to_owned(),
+                state: s.state.to_string(),
                 activity: s.activity.map(|a| activity_name(a).to_owned()),
                 task: None,
                 last_exit: s
