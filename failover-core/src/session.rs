@@ -69,6 +69,7 @@ pub enum LaunchPurpose {
 /// Data that survives every state (the conversation id, an interrupted prompt to replay)
 /// lives beside the state, not in it.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum SessionState {
     /// Configured, not seen running, not launched yet (startup, or after a restart).
     Unstarted {

@@ -77,6 +77,10 @@ pub enum Unsupported {
 
 /// Something the engine asks for. Effects that expect a reply carry a [`RequestId`]; the
 /// reply comes back as [`Input::EffectFinished`](crate::Input::EffectFinished).
+///
+/// Deliberately not `#[non_exhaustive]`: an embedder must execute every effect, so a new
+/// one breaks its build instead of being skipped (see the crate docs, "Which enums may
+/// grow").
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Write a checkpoint of the session (conversation, account, dir, task, last prompt,

@@ -35,6 +35,7 @@ pub enum Command {
 
 /// The result of an effect that expected a reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EffectOutcome {
     /// A checkpoint was written; carries the last prompt the session was sent, to replay.
     Checkpointed {
@@ -76,6 +77,7 @@ pub enum EffectOutcome {
 /// Everything that can happen. [`FailoverEngine::handle`](crate::FailoverEngine::handle)
 /// accepts any input in any state; an input that does not apply is ignored and counted.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Input {
     /// A detector classified a piece of evidence.
     Detection {

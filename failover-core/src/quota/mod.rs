@@ -114,6 +114,7 @@ pub enum AuthReason {
 /// What one piece of evidence says about the account's quota.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// Nothing wrong (or nothing relevant).
     Clear,

@@ -301,6 +301,8 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
                 EffectOutcome::Failed { kind, detail } => {
                     ("failed", Some(format!("{kind:?}: {detail}")))
                 }
+                // Outcomes added to the core after this daemon was written.
+                other => ("other", Some(format!("{other:?}"))),
             };
             EventKindDto::EffectFinished {
                 request: request.get(),
