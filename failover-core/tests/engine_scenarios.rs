@@ -1952,6 +1952,35 @@ fn moved_to_b_with_prompt_replayed_at_16() -> Vec<(i64, Input)> {
     ]
 }
 
+/// The status shows a prompt waiting to be replayed from the move until its typing is
+/// confirmed: the launched session must be reported idle before it goes out.
+#[test]
+fn the_status_shows_a_replay_pending_until_the_prompt_is_typed() {
+    let mut engine = FailoverEngine::new(testkit::config(&["a", "b"], &["s1"])).unwrap();
+    let replay_pending = |engine: &FailoverEngine| engine.snapshot().sessions[0].replay_pending;
+    let mut script = moved_to_b_with_prompt_replayed_at_16();
+    let idle_at_16 = script.pop().unwrap();
+    for (secs, input) in script {
+        engine.handle(UnixMillis::from_secs(secs), input);
+    }
+    // Launched on b, the prompt found by the checkpoint not typed yet: nothing goes out
+    // until the session is reported idle.
+    assert!(replay_pending(&engine));
+    let effects = engine.handle(UnixMillis::from_secs(idle_at_16.0), idle_at_16.1);
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::SendPrompt { text, .. } if text == "add tests")),
+        "{effects:?}"
+    );
+    assert!(replay_pending(&engine), "typed, not confirmed yet");
+    engine.handle(
+        UnixMillis::from_secs(17),
+        done(4, EffectOutcome::PromptSent),
+    );
+    assert!(!replay_pending(&engine));
+}
+
 /// Typed is not drawn: right after a replayed prompt is typed, a resumed CLI still shows
 /// the old limit message from `a` (its new turn is drawn a moment later). Until the CLI
 /// reports the turn working, pane text is history and not charged to `b`.

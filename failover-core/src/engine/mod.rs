@@ -363,10 +363,11 @@ impl FailoverEngine {
                         _ => None,
                     },
                     last_exit: m.last_exit,
+                    replay_pending: m.pending_prompt.is_some(),
                 })
                 .collect(),
             swap: self.swap.as_ref().map(|s| SwapStatus {
-                from: Some(s.from.clone()),
+                from: s.from.clone(),
                 to: s.to.clone(),
                 pending: s.pending.clone(),
                 moving: s.moving.iter().cloned().collect(),

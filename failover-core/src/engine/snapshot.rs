@@ -106,6 +106,11 @@ pub struct SessionStatus {
     pub state: SessionStateKind,
     /// Idle or working, when running and known.
     pub activity: Option<Activity>,
+    /// A prompt cut short by a move or a park waits to be typed again. It goes out once the
+    /// session runs and is reported idle ([`Input::SessionActivity`](crate::Input::SessionActivity)
+    /// with [`Activity::Idle`]): an embedder that never reports activity never gets it
+    /// replayed.
+    pub replay_pending: bool,
     /// The exit status of its last exit, while it has not worked since (why a session keeps
     /// dying), when known.
     pub last_exit: Option<i32>,
@@ -115,7 +120,7 @@ pub struct SessionStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SwapStatus {
     /// From.
-    pub from: Option<AccountId>,
+    pub from: AccountId,
     /// To.
     pub to: AccountId,
     /// Sessions not yet moved (those moving included).

@@ -57,7 +57,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
         paused: snap.paused,
         draining: snap.draining,
         swap: snap.swap.as_ref().map(|s| SwapDto {
-            from: s.from.as_ref().map(ToString::to_string),
+            from: Some(s.from.to_string()),
             to: s.to.to_string(),
             pending: s.pending.iter().map(ToString::to_string).collect(),
             moving: s.moving.iter().map(ToString::to_string).collect(),
