@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::account::LimitWindow;
 use crate::time::UnixMillis;
 
-pub mod ansi;
+pub(crate) mod ansi;
 pub mod corroboration;
 pub mod headers;
-pub mod message;
+pub(crate) mod message;
 pub mod pane;
 pub mod reset;
 pub mod statusline;
@@ -35,7 +35,7 @@ pub mod transcript;
 
 pub use corroboration::{Corroboration, VetoReason};
 pub use headers::HeadersDetector;
-pub use message::MessageClassifier;
+pub use message::WRAP_UP_PERCENT;
 pub use pane::PaneDetector;
 pub use statusline::{NEAR_LIMIT_FLOOR_PERCENT, StatuslineDetector};
 pub use transcript::TranscriptDetector;

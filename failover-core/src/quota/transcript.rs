@@ -18,7 +18,7 @@
 //!   `last-prompt`, `cost-state`, …) is [`Verdict::Clear`]. Malformed JSON is clear too.
 //! - The error's text (every `text` item of `message.content`, or a string `content`) is
 //!   read line by line with the same vocabulary as the pane
-//!   ([`MessageClassifier`], anchored at the line start).
+//!   (`MessageClassifier`, anchored at the line start).
 //! - Newer versions also write structured quota fields (`quotaLimits` /
 //!   `apiErrorParams.rate_limit_info` with `status: "rejected"`, `rateLimitType`,
 //!   `resetsAt`; `apiError: "usage_limit_reached"`): they make the line a quota whatever the
