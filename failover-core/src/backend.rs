@@ -55,7 +55,7 @@ pub struct PaneCapture {
     pub height: u16,
 }
 
-/// Where sessions run. The engine never calls this; the daemon executes the engine's
+/// Where sessions run. The engine never calls this; the embedder executes the engine's
 /// effects through it.
 #[async_trait]
 pub trait SessionBackend: Send + Sync {

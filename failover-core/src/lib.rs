@@ -14,7 +14,7 @@
 //!
 //! # Theory of Operation
 //!
-//! An embedder (the `failover-daemon` crate, or a test) owns one engine and runs one loop:
+//! An embedder (a daemon, a test) owns one engine and runs one loop:
 //!
 //! 1. Something happens: a detector classified a pane capture, a session went idle, an
 //!    effect finished, an operator typed a command, or the deadline the engine asked for

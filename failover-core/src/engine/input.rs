@@ -58,7 +58,7 @@ pub enum EffectOutcome {
         /// The engine replays it, in place of any prompt recalled earlier. This closes
         /// the gaps the checkpoint cannot see: a prompt typed as the move began, written to
         /// the transcript only after the checkpoint read it, or a move whose checkpoint was
-        /// lost with a daemon killed mid-swap.
+        /// lost with an embedder killed mid-swap.
         unanswered_prompt: Option<String>,
     },
     /// The prompt was accepted.
@@ -182,7 +182,8 @@ pub enum Input {
         /// How it went.
         outcome: EffectOutcome,
     },
-    /// Time passed (the daemon wakes the engine at [`next_deadline`](crate::FailoverEngine::next_deadline)).
+    /// Time passed (the embedder wakes the engine at
+    /// [`next_deadline`](crate::FailoverEngine::next_deadline)).
     Tick,
     /// An operator command; the engine answers with [`Effect::Reply`](crate::Effect::Reply).
     Command {

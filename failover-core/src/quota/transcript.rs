@@ -133,7 +133,7 @@ impl TranscriptDetector {
 impl TranscriptDetector {
     /// What one line says is fine, for the engine's veto of pane text
     /// ([`Corroboration`]): an assistant message from a real model (not an API error) is
-    /// [`Corroboration::OrdinaryReply`]; a prompt the person (or the daemon) typed is
+    /// [`Corroboration::OrdinaryReply`]; a prompt the person (or the embedder, replaying one) typed is
     /// [`Corroboration::PromptWritten`]. Tool results, the CLI's own lines (slash commands
     /// and their output, meta lines, the interruption marker) and every other line say
     /// nothing (`None`).
