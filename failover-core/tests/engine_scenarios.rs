@@ -12,8 +12,8 @@ use failover_core::{
     AccountNews, AccountState, Activity, AuthReason, ClaudeSessionId, Command, CommandId,
     ConfigError, Corroboration, Detection, Effect, EffectOutcome, EngineConfig, FailoverEngine,
     FailureKind, HostId, Input, LeaseOutcome, LedgerSettings, LimitWindow, PersistedState,
-    PolicyMode, RequestId, SignalSource, Strategy, Subject, TransientKind, UnixMillis, UsageReport,
-    Verdict, WindowUsage,
+    PolicyMode, RequestId, SessionState, SignalSource, Strategy, Subject, TransientKind,
+    UnixMillis, UsageReport, Verdict, WindowUsage,
 };
 
 // ----- the harness -----
@@ -1950,6 +1950,55 @@ fn moved_to_b_with_prompt_replayed_at_16() -> Vec<(i64, Input)> {
         (14, done(3, launched("c1"))),
         (16, idle("s1")),
     ]
+}
+
+/// The hold after a failed stop belongs to the running session, through the replay of its
+/// interrupted prompt: typing the prompt does not lift it early.
+#[test]
+fn a_failed_stop_s_hold_survives_the_replay_of_the_prompt() {
+    let mut engine = FailoverEngine::new(testkit::config(&["a", "b"], &["s1"])).unwrap();
+    let script = [
+        (0, started("s1", "c1", "a")),
+        (0, adopted()),
+        (5, working("s1")),
+        (10, idle("s1")),
+        (11, transcript("s1", exhausted(Some(9000)), 8)),
+        (12, done(1, checkpointed(Some("add tests")))),
+        (13, done(2, failed(FailureKind::Transient))),
+    ];
+    for (secs, input) in script {
+        engine.handle(UnixMillis::from_secs(secs), input);
+    }
+    let hold = UnixMillis::from_secs(13) + engine.config().relaunch_backoff;
+    let s1_state = |engine: &FailoverEngine| engine.session_states().next().unwrap().1.clone();
+    assert_eq!(s1_state(&engine).stop_held_until(), Some(hold));
+    let effects = engine.handle(UnixMillis::from_secs(14), idle("s1"));
+    let Some(Effect::SendPrompt { request, .. }) = effects
+        .iter()
+        .find(|e| matches!(e, Effect::SendPrompt { .. }))
+    else {
+        panic!("the prompt is replayed at the idle report: {effects:?}");
+    };
+    let request = *request;
+    assert_eq!(s1_state(&engine).stop_held_until(), Some(hold));
+    let effects = engine.handle(
+        UnixMillis::from_secs(15),
+        Input::EffectFinished {
+            request,
+            outcome: EffectOutcome::PromptSent,
+        },
+    );
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Checkpoint { .. })),
+        "no new stop before the hold ends: {effects:?}"
+    );
+    assert!(matches!(
+        s1_state(&engine),
+        SessionState::Running { stop_held_until: Some(h), .. } if h == hold
+    ));
+    assert_eq!(engine.next_deadline(), Some(hold));
 }
 
 /// The status shows a prompt waiting to be replayed from the move until its typing is
