@@ -186,6 +186,8 @@ fn human(report: &Report) -> String {
             format!("transient failure ({}), not a quota", snake(kind))
         }
         Verdict::AuthRequired { reason } => format!("login required ({})", snake(reason)),
+        // Verdicts added to the core after this command was written.
+        other => other.name().replace('_', " "),
     };
     if let Some(at) = d.verdict.resets_at() {
         line.push_str(&format!(", resets {at}"));

@@ -112,6 +112,7 @@ impl fmt::Display for LimitWindow {
 /// What the engine believes about one account's quota.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AccountState {
     /// Nothing seen yet.
     Unknown,

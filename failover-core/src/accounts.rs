@@ -61,7 +61,7 @@ pub struct Rules {
 
 impl Rules {
     /// The rules of `config`.
-    pub fn from_config(config: &EngineConfig) -> Self {
+    pub(crate) fn from_config(config: &EngineConfig) -> Self {
         Self {
             strategy: config.strategy,
             proactive_percent: config.proactive_percent,
@@ -144,6 +144,14 @@ impl AccountEntry {
 }
 
 /// Every configured account, kept in preference order (then by name).
+///
+/// An embedder reads it through [`FailoverEngine::accounts`](crate::FailoverEngine::accounts);
+/// only the engine changes it, from the inputs it is given:
+///
+/// ```compile_fail
+/// let mut pool = failover_core::AccountPool::new(&[]);
+/// pool.set_state(&"a".into(), failover_core::AccountState::NeedsLogin);
+/// ```
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct AccountPool {
     entries: Vec<AccountEntry>,
@@ -155,7 +163,7 @@ pub struct AccountPool {
 
 impl AccountPool {
     /// A pool of `accounts`, every one in [`AccountState::Unknown`], with the default rules.
-    pub fn new(accounts: &[Account]) -> Self {
+    pub(crate) fn new(accounts: &[Account]) -> Self {
         let mut entries: Vec<AccountEntry> =
             accounts.iter().cloned().map(AccountEntry::new).collect();
         entries.sort_by(|a, b| {
@@ -169,7 +177,7 @@ impl AccountPool {
     }
 
     /// Replaces the selection rules.
-    pub fn set_rules(&mut self, rules: Rules) {
+    pub(crate) fn set_rules(&mut self, rules: Rules) {
         self.rules = rules;
     }
 
@@ -181,7 +189,7 @@ impl AccountPool {
     /// Takes a new account list (configuration reload): known accounts keep their state,
     /// new ones start [`AccountState::Unknown`], the order follows the new preferences.
     /// Accounts missing from `accounts` are kept (removing one needs a restart).
-    pub fn reconfigure(&mut self, accounts: &[Account]) {
+    pub(crate) fn reconfigure(&mut self, accounts: &[Account]) {
         for a in accounts {
             match self.entries.iter_mut().find(|e| e.account.id == a.id) {
                 Some(e) => e.account = a.clone(),
@@ -215,7 +223,7 @@ impl AccountPool {
 
     /// Replaces the state of `id`; returns whether anything changed. A move from unusable or
     /// near-the-limit to full headroom is remembered as a recovery.
-    pub fn set_state(&mut self, id: &AccountId, state: AccountState) -> bool {
+    pub(crate) fn set_state(&mut self, id: &AccountId, state: AccountState) -> bool {
         let Some(entry) = self.entries.iter_mut().find(|e| &e.account.id == id) else {
             return false;
         };
@@ -240,7 +248,7 @@ impl AccountPool {
 
     /// Records one window's reading for `id` (a model-scoped window's evidence); returns
     /// whether anything changed.
-    pub fn record_window(&mut self, id: &AccountId, usage: WindowUsage) -> bool {
+    pub(crate) fn record_window(&mut self, id: &AccountId, usage: WindowUsage) -> bool {
         let Some(entry) = self.entries.iter_mut().find(|e| &e.account.id == id) else {
             return false;
         };
@@ -250,7 +258,7 @@ impl AccountPool {
     /// Takes a usage report for `id`: its readings replace the previous ones, and its
     /// extra-usage flag is set. The account's state is the engine's business. Returns
     /// whether anything changed.
-    pub fn record_report(&mut self, id: &AccountId, report: &UsageReport) -> bool {
+    pub(crate) fn record_report(&mut self, id: &AccountId, report: &UsageReport) -> bool {
         let Some(entry) = self.entries.iter_mut().find(|e| &e.account.id == id) else {
             return false;
         };
@@ -399,7 +407,7 @@ impl AccountPool {
 
     /// Turns windows whose reset instant has passed back into [`AccountState::Available`],
     /// and drops readings of windows that reset. Returns whether anything changed.
-    pub fn expire(&mut self, now: UnixMillis) -> bool {
+    pub(crate) fn expire(&mut self, now: UnixMillis) -> bool {
         let mut changed = false;
         for i in 0..self.entries.len() {
             let due = match &self.entries[i].state {
@@ -451,7 +459,7 @@ impl AccountPool {
     }
 
     /// Takes the set of accounts that recovered since the last call.
-    pub fn take_recovered(&mut self) -> BTreeSet<AccountId> {
+    pub(crate) fn take_recovered(&mut self) -> BTreeSet<AccountId> {
         std::mem::take(&mut self.recovered)
     }
 }

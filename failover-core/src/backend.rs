@@ -69,7 +69,6 @@ pub enum Liveness {
 /// Reading what a session shows is not part of the port: the engine never asks for it.
 /// Observers do that (pane captures, transcripts) and report what they saw as
 /// [`ObserverEvent`](crate::ObserverEvent)s, with the pure classifiers of [`crate::quota`].
-#[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait SessionBackend: Send + Sync {
     /// Starts a session on an account, resuming `resume` when given. Must verify, before a

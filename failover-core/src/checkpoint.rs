@@ -93,7 +93,6 @@ impl CheckpointRecordV1 {
 }
 
 /// Durable checkpoints, one (the latest) per session.
-#[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait Checkpointer: Send + Sync {
     /// Stores `checkpoint` crash-safely, replacing the session's previous one.
@@ -112,7 +111,6 @@ pub trait Checkpointer: Send + Sync {
 /// Where a conversation's last prompt can be found (`failover-tmux` reads Claude Code's
 /// transcript in the shared projects tree). [`execute`](crate::execute) asks it when it
 /// takes a checkpoint and after a launch that resumed a conversation.
-#[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait PromptSource: Send + Sync {
     /// What is known of the conversation's last prompt and tool call; the default (nothing

@@ -123,9 +123,8 @@ pub struct EngineConfig {
     /// the sessions of that swap whose steps are outstanding together. Each step waits on
     /// the CLI (its exit, then its cold start), so moving sessions side by side brings a
     /// pool back in about `sessions / parallel_moves` move times instead of one per
-    /// session, as far as the machine's cores allow. The daemon sets it from
-    /// `[policy] parallel_moves` (default: the CPU cores); 1 moves sessions strictly one
-    /// after the other.
+    /// session, as far as the machine's cores allow (default 4; the number of CPU cores is a
+    /// good choice); 1 moves sessions strictly one after the other.
     pub parallel_moves: usize,
     /// How to rank accounts that qualify equally (default [`Strategy::DrainSoonest`]).
     pub strategy: Strategy,
@@ -147,7 +146,7 @@ pub struct EngineConfig {
     /// At most one return to a more preferred account per this long (default 30 min), so
     /// sessions never bounce between two accounts.
     pub return_cooldown: Duration,
-    /// A ledger shared with daemons on other hosts (default none: nothing is shared and
+    /// A ledger shared with the engines of other hosts (default none: nothing is shared and
     /// the engine emits no ledger effect). When set, the engine publishes what its own
     /// evidence changes, follows news from other hosts, and asks for the swap lease before
     /// starting a swap (see [`crate::ledger`]).

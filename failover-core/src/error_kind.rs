@@ -5,6 +5,7 @@ use crate::error::{BackendError, CheckpointError, NotifyError};
 
 /// How an effect failed, as far as policy cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FailureKind {
     /// Retrying later may work (backend down, timeout).
     Transient,

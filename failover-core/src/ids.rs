@@ -65,11 +65,73 @@ string_id!(
 
 /// Tags an [`Effect`](crate::Effect) that expects a reply; the reply
 /// ([`Input::EffectFinished`](crate::Input::EffectFinished)) echoes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Only the engine issues them (an embedder echoes them back, never makes one up), so it
+/// never answers a request it did not ask. Operator commands carry a [`CommandId`]
+/// instead, issued by the embedder.
+///
+/// ```compile_fail
+/// // An embedder cannot make one up...
+/// let forged = failover_core::RequestId(5);
+/// ```
+///
+/// ```compile_fail
+/// // ...nor pass a command's id for one.
+/// let reply = failover_core::Input::EffectFinished {
+///     request: failover_core::CommandId::new(5),
+///     outcome: failover_core::EffectOutcome::PromptSent,
+/// };
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
-pub struct RequestId(pub u64);
+pub struct RequestId(u64);
+
+impl RequestId {
+    /// An id issued by the engine.
+    pub(crate) const fn new(n: u64) -> Self {
+        Self(n)
+    }
+
+    /// The number, for logs and event streams.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// A request id made up by a test, for effects and replies the test builds by hand
+    /// (the engine issues ids from 1 up, in order, so a scripted test can predict them).
+    #[cfg(feature = "testkit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+    pub const fn for_tests(n: u64) -> Self {
+        Self(n)
+    }
+}
 
 impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Tags an operator [`Command`](crate::Command); the engine's
+/// [`Effect::Reply`](crate::Effect::Reply) echoes it. The embedder issues them, in a space
+/// of its own: they never meet the engine's [`RequestId`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommandId(u64);
+
+impl CommandId {
+    /// Wraps the embedder's number for a command.
+    pub const fn new(n: u64) -> Self {
+        Self(n)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for CommandId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.0)
     }

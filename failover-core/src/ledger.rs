@@ -1,4 +1,4 @@
-//! The shared ledger port: what several daemons (one per host) running the same accounts
+//! The shared ledger port: what the engines of several hosts running the same accounts
 //! tell each other.
 //!
 //! The engine stays sans-IO: news from other hosts arrives as [`Input::AccountNews`] and
@@ -32,7 +32,7 @@ use crate::account::AccountState;
 use crate::ids::AccountId;
 use crate::time::UnixMillis;
 
-/// The name a daemon goes by in the shared ledger (by default its host name).
+/// The name a host goes by in the shared ledger (its host name, typically).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct HostId(String);
@@ -58,7 +58,7 @@ impl fmt::Display for HostId {
 /// The engine's part in a shared ledger ([`EngineConfig::ledger`](crate::EngineConfig::ledger)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerSettings {
-    /// This daemon's name in the ledger: the `seen_by` of what it publishes.
+    /// This host's name in the ledger: the `seen_by` of what its engine publishes.
     pub host: HostId,
     /// After a denied lease, ask again this long later (default 2 s).
     pub lease_retry: Duration,

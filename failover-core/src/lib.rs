@@ -14,7 +14,7 @@
 //!
 //! # Theory of Operation
 //!
-//! An embedder (the `failover-daemon` crate, or a test) owns one engine and runs one loop:
+//! An embedder (a daemon, a test) owns one engine and runs one loop:
 //!
 //! 1. Something happens: a detector classified a pane capture, a session went idle, an
 //!    effect finished, an operator typed a command, or the deadline the engine asked for
@@ -115,6 +115,27 @@
 //! # Ok::<(), failover_core::ConfigError>(())
 //! ```
 //!
+//! # Which enums may grow
+//!
+//! Enums marked `#[non_exhaustive]` may gain variants in a minor release; match them with a
+//! wildcard arm:
+//! - [`Input`]: a new kind of news. An embedder that never sends it loses nothing.
+//! - [`EffectOutcome`]: a new effect's result.
+//! - [`SessionState`] (and [`SessionStateKind`]): a new step in a session's life.
+//! - [`Verdict`]: a new thing a detector recognises.
+//! - [`AccountState`]: a new thing known about an account's quota.
+//! - [`FailureKind`]: a new class of failure the policy tells apart.
+//! - the errors ([`BackendError`], [`CheckpointError`], [`NotifyError`], [`ConfigError`])
+//!   and the reasons ([`CommandRefusal`], [`Standstill`], [`Unsupported`],
+//!   [`NotificationKind`]).
+//!
+//! [`Effect`] is exhaustive on purpose. Every effect is something the engine counts on
+//! being done: a checkpoint, stop or launch it waits for, a state it expects stored, a reply
+//! an operator waits for. An embedder that skipped an effect it did not know would leave a
+//! session stopped for good or a state unsaved, silently; a new effect must instead break
+//! the embedder's build, so `Effect` gains variants only in a major release. The other
+//! enums (an [`Activity`], a [`Command`], a [`Subject`], ...) are complete as they are.
+//!
 //! For tests, the `testkit` feature adds in-memory fakes of every port, proptest strategies
 //! and a simulator that runs an engine against the fakes on a fake clock.
 #![deny(missing_docs)]
@@ -150,12 +171,13 @@ pub use checkpoint::{
 pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
 pub use engine::{
     AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
-    FailoverEngine, Input, SessionStatus, StatusSnapshot, Subject, SwapStatus,
+    FailoverEngine, Input, SessionStatus, Standstill, StatusSnapshot, Subject, SwapStatus,
+    Unsupported,
 };
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
 pub use execute::{Ports, execute};
-pub use ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+pub use ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use observe::ObserverEvent;
@@ -163,7 +185,9 @@ pub use quota::{
     AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,
     TransientKind, Verdict, VetoReason,
 };
-pub use session::{Activity, LaunchPurpose, SessionSpec, SessionState, StopPurpose};
+pub use session::{
+    Activity, LaunchPurpose, SessionSpec, SessionState, SessionStateKind, StopPurpose,
+};
 pub use state::{PersistedSession, PersistedState, PersistedSwap};
 pub use time::UnixMillis;
 
@@ -175,6 +199,116 @@ pub use jiff;
 /// The attribute the port traits are declared with: an embedder implements them with
 /// `#[failover_core::async_trait]` and needs no `async-trait` dependency of its own.
 pub use async_trait::async_trait;
+
+/// The `#[non_exhaustive]` policy, checked: outside this crate, a match over an enum that
+/// may grow needs a wildcard arm, and a match over every [`Effect`] compiles without one.
+///
+/// ```
+/// use failover_core::Effect;
+/// fn every_effect_is_handled(effect: Effect) -> &'static str {
+///     match effect {
+///         Effect::Checkpoint { .. } => "checkpoint",
+///         Effect::Stop { .. } => "stop",
+///         Effect::Launch { .. } => "launch",
+///         Effect::SendPrompt { .. } => "send_prompt",
+///         Effect::Notify(_) => "notify",
+///         Effect::Persist(_) => "persist",
+///         Effect::PublishAccount(_) => "publish_account",
+///         Effect::PublishActive(_) => "publish_active",
+///         Effect::AcquireLease { .. } => "acquire_lease",
+///         Effect::ReleaseLease => "release_lease",
+///         Effect::Reply { .. } => "reply",
+///         Effect::DetectionVetoed { .. } => "detection_vetoed",
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use failover_core::EffectOutcome;
+/// fn name(outcome: EffectOutcome) -> &'static str {
+///     match outcome {
+///         EffectOutcome::Checkpointed { .. } => "checkpointed",
+///         EffectOutcome::Stopped => "stopped",
+///         EffectOutcome::Launched { .. } => "launched",
+///         EffectOutcome::PromptSent => "prompt_sent",
+///         EffectOutcome::Lease(_) => "lease",
+///         EffectOutcome::Failed { .. } => "failed",
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use failover_core::FailureKind;
+/// fn name(kind: FailureKind) -> &'static str {
+///     match kind {
+///         FailureKind::Transient => "transient",
+///         FailureKind::ResumeImpossible => "resume_impossible",
+///         FailureKind::Permanent => "permanent",
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use failover_core::AccountState;
+/// fn name(state: AccountState) -> &'static str {
+///     match state {
+///         AccountState::Unknown => "unknown",
+///         AccountState::Available => "available",
+///         AccountState::NearLimit { .. } => "near_limit",
+///         AccountState::Exhausted { .. } => "exhausted",
+///         AccountState::NeedsLogin => "needs_login",
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use failover_core::Verdict;
+/// fn name(verdict: Verdict) -> &'static str {
+///     match verdict {
+///         Verdict::Clear => "clear",
+///         Verdict::NearLimit { .. } => "near_limit",
+///         Verdict::QuotaExhausted { .. } => "quota_exhausted",
+///         Verdict::Transient { .. } => "transient",
+///         Verdict::AuthRequired { .. } => "auth_required",
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use failover_core::SessionState;
+/// fn name(state: &SessionState) -> &'static str {
+///     match state {
+///         SessionState::Unstarted { .. } => "unstarted",
+///         SessionState::Launching { .. } => "launching",
+///         SessionState::Running { .. } => "running",
+///         SessionState::Prompting { .. } => "prompting",
+///         SessionState::Checkpointing { .. } => "checkpointing",
+///         SessionState::Stopping { .. } => "stopping",
+///         SessionState::Parked { .. } => "parked",
+///         SessionState::Dead { .. } => "dead",
+///         SessionState::Halted { .. } => "halted",
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use failover_core::Input;
+/// fn is_tick(input: Input) -> bool {
+///     match input {
+///         Input::Detection { .. } | Input::Corroboration { .. } => false,
+///         Input::SessionStarted { .. } | Input::SessionExited { .. } => false,
+///         Input::SessionActivity { .. } | Input::ClaudeSessionLearned { .. } => false,
+///         Input::AccountStateObserved { .. } | Input::UsageObserved { .. } => false,
+///         Input::SessionModel { .. } | Input::AccountNews(_) => false,
+///         Input::ActiveAccountNews(_) | Input::EffectFinished { .. } => false,
+///         Input::Command { .. } | Input::AdoptionComplete => false,
+///         Input::ConfigChanged(_) => false,
+///         Input::Tick => true,
+///     }
+/// }
+/// ```
+#[cfg(doctest)]
+pub struct NonExhaustivePolicy;
 
 // The README's examples are compiled and run as doctests.
 #[doc = include_str!("../README.md")]

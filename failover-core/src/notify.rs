@@ -108,7 +108,6 @@ pub struct Notification {
 }
 
 /// Where notifications go (Telegram, a webhook, the log).
-#[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Delivers one notification.

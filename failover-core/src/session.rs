@@ -1,5 +1,6 @@
 //! Sessions: what the operator asked for, and where each one stands.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -61,28 +62,6 @@ pub enum LaunchPurpose {
     Swap,
 }
 
-/// Whether the prompt a move found must be looked up again once the session is stopped.
-///
-/// A checkpoint reads the last prompt from the transcript before the stop. Moves start
-/// side by side on the first account-wide signal, often before a session's own evidence
-/// of the quota is read, and its transcript may not hold yet the prompt that hit the limit
-/// (typed an instant before): the checkpoint then found nothing to replay, or an older
-/// prompt. When that evidence lands while the session stops, the transcript, final once
-/// stopped, is read again and the prompt found then is the one replayed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum Recheck {
-    /// Nothing to look up again.
-    #[default]
-    No,
-    /// The checkpoint came back before any evidence of the session's own quota failure:
-    /// if such evidence arrives before the stop completes, a checkpoint is taken again
-    /// once stopped.
-    IfEvidence,
-    /// Stopped, with a checkpoint taken again outstanding: its prompt is replayed, then
-    /// the move goes on as after any stop.
-    AfterStop,
-}
-
 /// Where one session stands. Each variant carries exactly the data valid in it: a request
 /// id and its deadline exist only while an effect is outstanding, an account only while
 /// the session is on one.
@@ -90,6 +69,7 @@ pub(crate) enum Recheck {
 /// Data that survives every state (the conversation id, an interrupted prompt to replay)
 /// lives beside the state, not in it.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum SessionState {
     /// Configured, not seen running, not launched yet (startup, or after a restart).
     Unstarted {
@@ -113,6 +93,9 @@ pub enum SessionState {
         account: AccountId,
         /// Idle or working, once reported.
         activity: Option<Activity>,
+        /// After a failed stop (it may still run here), no new stop is tried before this
+        /// instant.
+        stop_held_until: Option<UnixMillis>,
     },
     /// Running; a [`SendPrompt`](crate::Effect::SendPrompt) replaying the interrupted prompt
     /// is outstanding.
@@ -123,9 +106,15 @@ pub enum SessionState {
         request: RequestId,
         /// When the engine stops waiting for the reply.
         deadline: UnixMillis,
+        /// The last activity reported while the prompt was being typed, applied once the
+        /// typing is confirmed: a fast turn can be reported working and idle before then,
+        /// and activity is reported on change only.
+        reported: Option<Activity>,
+        /// Carried over from [`Running`](Self::Running): no stop before this instant.
+        stop_held_until: Option<UnixMillis>,
     },
     /// A [`Checkpoint`](crate::Effect::Checkpoint) is outstanding; a stop follows (or, for
-    /// a checkpoint taken again once stopped, the rest of the move: see `Recheck`).
+    /// a checkpoint taken again once stopped, the rest of the move).
     Checkpointing {
         /// The account it is still on.
         account: AccountId,
@@ -137,6 +126,10 @@ pub enum SessionState {
         purpose: StopPurpose,
         /// Whether its current turn is being cut short, so the prompt must be replayed.
         interrupted: bool,
+        /// The session is already stopped: this checkpoint reads its transcript again, final
+        /// now, for the prompt to replay (see [`Stopping`](Self::Stopping)'s
+        /// `recheck_on_evidence`); the move goes on once it comes back.
+        after_stop: bool,
     },
     /// A [`Stop`](crate::Effect::Stop) is outstanding.
     Stopping {
@@ -148,6 +141,18 @@ pub enum SessionState {
         deadline: UnixMillis,
         /// What happens once it is stopped.
         purpose: StopPurpose,
+        /// The checkpoint came back before any evidence of the session's own quota
+        /// failure: if such evidence arrives before the stop completes, it is checkpointed
+        /// again once stopped.
+        ///
+        /// A checkpoint reads the last prompt from the transcript before the stop. Moves
+        /// start side by side on the first account-wide signal, often before a session's
+        /// own evidence of the quota is read, and its transcript may not hold yet the
+        /// prompt that hit the limit (typed an instant before): the checkpoint then found
+        /// nothing to replay, or an older prompt. When that evidence lands while the
+        /// session stops, the transcript, final once stopped, is read again and the prompt
+        /// found then is the one replayed.
+        recheck_on_evidence: bool,
     },
     /// Stopped because every account is exhausted; resumes when one resets.
     Parked {
@@ -172,20 +177,74 @@ pub enum SessionState {
     },
 }
 
-impl SessionState {
-    /// A short snake_case name for status tables.
-    pub const fn name(&self) -> &'static str {
+/// Which [`SessionState`] a session is in, without its data: for status tables, metrics and
+/// JSON. Its [`Display`](fmt::Display) and serde names are the snake_case names below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SessionStateKind {
+    /// [`SessionState::Unstarted`]: `unstarted`.
+    Unstarted,
+    /// [`SessionState::Launching`]: `launching`.
+    Launching,
+    /// [`SessionState::Running`]: `running`.
+    Running,
+    /// [`SessionState::Prompting`]: `prompting`.
+    Prompting,
+    /// [`SessionState::Checkpointing`]: `checkpointing`.
+    Checkpointing,
+    /// [`SessionState::Stopping`]: `stopping`.
+    Stopping,
+    /// [`SessionState::Parked`]: `parked`.
+    Parked,
+    /// [`SessionState::Dead`]: `dead`.
+    Dead,
+    /// [`SessionState::Halted`]: `halted`.
+    Halted,
+}
+
+impl SessionStateKind {
+    /// The snake_case name (`running`, `stopping`, ...).
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Self::Unstarted { .. } => "unstarted",
-            Self::Launching { .. } => "launching",
-            Self::Running { .. } => "running",
-            Self::Prompting { .. } => "prompting",
-            Self::Checkpointing { .. } => "checkpointing",
-            Self::Stopping { .. } => "stopping",
-            Self::Parked { .. } => "parked",
-            Self::Dead { .. } => "dead",
-            Self::Halted { .. } => "halted",
+            Self::Unstarted => "unstarted",
+            Self::Launching => "launching",
+            Self::Running => "running",
+            Self::Prompting => "prompting",
+            Self::Checkpointing => "checkpointing",
+            Self::Stopping => "stopping",
+            Self::Parked => "parked",
+            Self::Dead => "dead",
+            Self::Halted => "halted",
         }
+    }
+}
+
+impl fmt::Display for SessionStateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl SessionState {
+    /// Which state it is, without its data.
+    pub const fn kind(&self) -> SessionStateKind {
+        match self {
+            Self::Unstarted { .. } => SessionStateKind::Unstarted,
+            Self::Launching { .. } => SessionStateKind::Launching,
+            Self::Running { .. } => SessionStateKind::Running,
+            Self::Prompting { .. } => SessionStateKind::Prompting,
+            Self::Checkpointing { .. } => SessionStateKind::Checkpointing,
+            Self::Stopping { .. } => SessionStateKind::Stopping,
+            Self::Parked { .. } => SessionStateKind::Parked,
+            Self::Dead { .. } => SessionStateKind::Dead,
+            Self::Halted { .. } => SessionStateKind::Halted,
+        }
+    }
+
+    /// A short snake_case name for status tables (the name of its [`kind`](Self::kind)).
+    pub const fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// The account the session is on (running, or being launched, stopped or
@@ -232,6 +291,20 @@ impl SessionState {
         }
     }
 
+    /// While [`Running`](Self::Running) (or typing a prompt) after a failed stop: the
+    /// instant before which no new stop is tried.
+    pub fn stop_held_until(&self) -> Option<UnixMillis> {
+        match self {
+            Self::Running {
+                stop_held_until, ..
+            }
+            | Self::Prompting {
+                stop_held_until, ..
+            } => *stop_held_until,
+            _ => None,
+        }
+    }
+
     /// Whether the session is in one of the steps of a swap (checkpoint, stop, launch).
     pub fn is_swap_step(&self) -> bool {
         matches!(
@@ -250,100 +323,6 @@ impl SessionState {
     }
 }
 
-/// The engine's record of one configured session: its state plus the data that survives
-/// every state.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct SessionMachine {
-    /// What the operator configured.
-    pub(crate) spec: SessionSpec,
-    /// Where it stands.
-    pub(crate) state: SessionState,
-    /// Its conversation, once known; every relaunch resumes it.
-    pub(crate) claude_session: Option<crate::ids::ClaudeSessionId>,
-    /// `claude_session` was chosen by a fresh launch and no turn has completed in it since:
-    /// the CLI writes no transcript until the first prompt, so a resume of it that finds
-    /// none lost nothing, and the session starts a new conversation instead of halting.
-    pub(crate) conversation_unproven: bool,
-    /// A prompt cut short by a swap or a park, replayed once the session is idle again.
-    pub(crate) pending_prompt: Option<String>,
-    /// Evidence about this session observed before this instant is stale: it is the start
-    /// of its last completed turn (what came before was followed by a turn that went
-    /// through), or its launch on the account it is on now (what came before is about a
-    /// previous placement, possibly another account).
-    pub(crate) stale_before: Option<UnixMillis>,
-    /// When the turn in progress started (the first working report after idle, or the
-    /// typing of a prompt the engine replays).
-    pub(crate) turn_started_at: Option<UnixMillis>,
-    /// The last activity report that came while a prompt was being typed (state
-    /// `Prompting`), applied once the typing is confirmed: a fast turn can be reported
-    /// working and idle before then, and the observer reports changes only.
-    pub(crate) activity_while_prompting: Option<Activity>,
-    /// Launched by the engine (or adopted where the previous run launched it) and no turn
-    /// reported working since: a resumed screen shows the old conversation, error messages
-    /// included, so until the CLI reports a turn on this launch what the pane shows is
-    /// history, not news (structured sources still count).
-    pub(crate) pane_shows_history: bool,
-    /// When its own evidence last confirmed a quota or login failure, until a turn that
-    /// started later completes: the turn it hit failed, so its prompt is replayed after a
-    /// move.
-    pub(crate) quota_hit_at: Option<UnixMillis>,
-    /// Consecutive identical pane verdicts.
-    pub(crate) streak: Option<crate::engine::PaneStreak>,
-    /// The transcript's latest assistant message on this placement is an ordinary reply
-    /// (no prompt and no API error written since): pane limits are vetoed.
-    pub(crate) replied: bool,
-    /// The exit status of its last exit, until it works again (a session that keeps dying
-    /// says why).
-    pub(crate) last_exit: Option<i32>,
-    /// The windows' use from the session's latest statusline on this placement.
-    pub(crate) usage: Vec<crate::account::WindowUsage>,
-    /// When the engine last launched it: structured facts read before are about the
-    /// previous placement.
-    pub(crate) launched_at: Option<UnixMillis>,
-    /// Deaths (exits, failed launches) since its last completed turn.
-    pub(crate) deaths: u32,
-    /// After a failed stop, no new stop is tried before this instant.
-    pub(crate) hold_until: Option<UnixMillis>,
-    /// Whether its prompt is looked up again once it is stopped (while being moved).
-    pub(crate) recheck: Recheck,
-    /// The model it asked for, when known (statusline `model.id`, transcript
-    /// `message.model`). A report of another family once that model's weekly window is used
-    /// up on its account is Claude Code's own fallback, and does not replace it.
-    pub(crate) model: Option<String>,
-}
-
-impl SessionMachine {
-    /// A configured session not started yet.
-    pub(crate) fn new(spec: SessionSpec) -> Self {
-        Self {
-            spec,
-            state: SessionState::Unstarted { last_account: None },
-            claude_session: None,
-            conversation_unproven: false,
-            pending_prompt: None,
-            stale_before: None,
-            turn_started_at: None,
-            activity_while_prompting: None,
-            pane_shows_history: false,
-            quota_hit_at: None,
-            streak: None,
-            replied: false,
-            last_exit: None,
-            usage: Vec::new(),
-            launched_at: None,
-            deaths: 0,
-            hold_until: None,
-            recheck: Recheck::No,
-            model: None,
-        }
-    }
-
-    /// Whether a stop may be started now.
-    pub(crate) fn stoppable(&self) -> bool {
-        self.hold_until.is_none() && matches!(self.state, SessionState::Running { .. })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,30 +333,34 @@ mod tests {
         let running = SessionState::Running {
             account: a.clone(),
             activity: None,
+            stop_held_until: Some(UnixMillis(5)),
         };
+        assert_eq!(running.stop_held_until(), Some(UnixMillis(5)));
         assert_eq!(running.account(), Some(&a));
         assert_eq!(running.pending_request(), None);
         assert!(!running.is_swap_step());
 
         let stopping = SessionState::Stopping {
             account: a.clone(),
-            request: RequestId(7),
+            request: RequestId::new(7),
             deadline: UnixMillis(10),
             purpose: StopPurpose::Swap {
                 to: AccountId::new("b"),
             },
+            recheck_on_evidence: false,
         };
         assert_eq!(
             stopping.pending_request(),
-            Some((RequestId(7), UnixMillis(10)))
+            Some((RequestId::new(7), UnixMillis(10)))
         );
         assert!(stopping.is_swap_step());
 
         let parking = SessionState::Stopping {
             account: a.clone(),
-            request: RequestId(8),
+            request: RequestId::new(8),
             deadline: UnixMillis(10),
             purpose: StopPurpose::Park,
+            recheck_on_evidence: false,
         };
         assert!(!parking.is_swap_step());
 
@@ -387,5 +370,26 @@ mod tests {
         assert_eq!(parked.account(), None);
         assert_eq!(parked.home(), Some(&a));
         assert_eq!(parked.name(), "parked");
+        assert_eq!(parked.kind(), SessionStateKind::Parked);
+    }
+
+    #[test]
+    fn state_kinds_are_named_in_snake_case_everywhere() {
+        for (kind, name) in [
+            (SessionStateKind::Unstarted, "unstarted"),
+            (SessionStateKind::Launching, "launching"),
+            (SessionStateKind::Running, "running"),
+            (SessionStateKind::Prompting, "prompting"),
+            (SessionStateKind::Checkpointing, "checkpointing"),
+            (SessionStateKind::Stopping, "stopping"),
+            (SessionStateKind::Parked, "parked"),
+            (SessionStateKind::Dead, "dead"),
+            (SessionStateKind::Halted, "halted"),
+        ] {
+            assert_eq!(kind.to_string(), name);
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            let back: SessionStateKind = serde_json::from_value(name.into()).unwrap();
+            assert_eq!(back, kind);
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! The engine never reads or writes it itself: it emits
 //! [`Effect::Persist`](crate::Effect::Persist) and is built from it with
 //! [`FailoverEngine::restore`](crate::FailoverEngine::restore). The same record can live in a
-//! store shared by daemons on several hosts.
+//! store shared by the engines of several hosts.
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::ops::{Add, Sub};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,17 @@ impl Sub<Duration> for UnixMillis {
     }
 }
 
+impl From<SystemTime> for UnixMillis {
+    /// The instant a [`SystemTime`] stands for (read by the embedder, never by the core);
+    /// one before the epoch is negative, and one out of range saturates.
+    fn from(t: SystemTime) -> Self {
+        match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(after) => Self::EPOCH + after,
+            Err(before) => Self::EPOCH - before.duration(),
+        }
+    }
+}
+
 impl fmt::Display for UnixMillis {
     /// RFC 3339 in UTC, e.g. `2026-11-26T09:38:00Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,5 +79,19 @@ impl fmt::Display for UnixMillis {
             Some(ts) => write!(f, "{ts}"),
             None => write!(f, "{}ms", self.0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_system_time_converts_to_its_milliseconds() {
+        let after = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
+        assert_eq!(UnixMillis::from(after), UnixMillis(1_795_000_000_123));
+        let before = SystemTime::UNIX_EPOCH - Duration::from_millis(1_500);
+        assert_eq!(UnixMillis::from(before), UnixMillis(-1_500));
+        assert_eq!(UnixMillis::from(SystemTime::UNIX_EPOCH), UnixMillis::EPOCH);
     }
 }

@@ -328,7 +328,7 @@ fn world() -> impl Strategy<Value = World> {
         1 => s.clone().prop_map(World::Exit),
         2 => s.prop_map(World::Prompt),
         1 => (1000u64..2000, strategies::command(accounts())).prop_map(|(r, command)| {
-            World::Command(Input::Command { request: failover_core::RequestId(r), command })
+            World::Command(Input::Command { id: failover_core::CommandId::new(r), command })
         }),
         4 => (1u64..900).prop_map(World::Wait),
     ]

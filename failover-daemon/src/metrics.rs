@@ -166,7 +166,7 @@ impl Metrics {
         );
         let mut states: BTreeMap<&str, u64> = BTreeMap::new();
         for s in &snap.sessions {
-            *states.entry(s.state).or_default() += 1;
+            *states.entry(s.state.as_str()).or_default() += 1;
         }
         for (state, n) in states {
             let _ = writeln!(o, "claude_failover_sessions{{state=\"{state}\"}} {n}");

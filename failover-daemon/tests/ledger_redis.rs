@@ -178,14 +178,14 @@ async fn the_worker_degrades_without_redis_and_reconciles_when_it_returns() {
     assert_eq!(next_input(&mut inbox).await, Input::AccountNews(verdict));
     jobs_tx
         .send(LedgerJob::Acquire {
-            request: RequestId(7),
+            request: RequestId::for_tests(7),
         })
         .await
         .unwrap();
     assert_eq!(
         next_input(&mut inbox).await,
         Input::EffectFinished {
-            request: RequestId(7),
+            request: RequestId::for_tests(7),
             outcome: EffectOutcome::Lease(LeaseOutcome::Granted)
         }
     );
@@ -196,14 +196,14 @@ async fn the_worker_degrades_without_redis_and_reconciles_when_it_returns() {
     health(&mut health_rx, LedgerHealth::Degraded).await;
     jobs_tx
         .send(LedgerJob::Acquire {
-            request: RequestId(8),
+            request: RequestId::for_tests(8),
         })
         .await
         .unwrap();
     assert_eq!(
         next_input(&mut inbox).await,
         Input::EffectFinished {
-            request: RequestId(8),
+            request: RequestId::for_tests(8),
             outcome: EffectOutcome::Lease(LeaseOutcome::Unavailable)
         }
     );

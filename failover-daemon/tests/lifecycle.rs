@@ -321,7 +321,10 @@ async fn a_restarted_daemon_adopts_running_sessions_instead_of_relaunching() {
     let p = handle
         .wait_for(LIMIT, |p| {
             p.snapshot.sessions.len() == 3
-                && p.snapshot.sessions.iter().all(|s| s.state == "running")
+                && p.snapshot
+                    .sessions
+                    .iter()
+                    .all(|s| s.state == failover_core::SessionStateKind::Running)
         })
         .await
         .expect("all sessions adopted as running");

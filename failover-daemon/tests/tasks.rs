@@ -144,7 +144,7 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
     let started = tokio::time::Instant::now();
     jobs_tx
         .send(SwitchJob::Stop {
-            request: RequestId(1),
+            request: RequestId::for_tests(1),
             session: SessionId::new("hung"),
             grace: Duration::from_secs(7),
         })
@@ -153,7 +153,7 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
     for (i, s) in ["a", "b", "c"].iter().enumerate() {
         jobs_tx
             .send(SwitchJob::Launch {
-                request: RequestId(10 + i as u64),
+                request: RequestId::for_tests(10 + i as u64),
                 launch: LaunchRequest {
                     session: SessionId::new(*s),
                     dir: "/w".into(),
@@ -167,7 +167,7 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
     }
     jobs_tx
         .send(SwitchJob::SendPrompt {
-            request: RequestId(20),
+            request: RequestId::for_tests(20),
             session: SessionId::new("a"),
             text: "hello".into(),
         })
@@ -177,7 +177,7 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
     while replies.len() < 5 {
         match inbox.recv().await.unwrap() {
             Input::EffectFinished { request, outcome } => {
-                replies.insert(request.0, (outcome, started.elapsed()));
+                replies.insert(request.get(), (outcome, started.elapsed()));
             }
             other => panic!("{other:?}"),
         }
@@ -227,7 +227,7 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
     for (i, (s, conv)) in [("s0", "conv-0"), ("s1", "conv-1")].iter().enumerate() {
         jobs_tx
             .send(CheckpointJob {
-                request: RequestId(i as u64 + 1),
+                request: RequestId::for_tests(i as u64 + 1),
                 session: SessionId::new(*s),
                 account: AccountId::new("primary"),
                 claude_session: Some(ClaudeSessionId::new(*conv)),
@@ -240,7 +240,7 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
     let mut got = BTreeMap::new();
     while got.len() < 2 {
         if let Input::EffectFinished { request, outcome } = inbox.recv().await.unwrap() {
-            got.insert(request.0, outcome);
+            got.insert(request.get(), outcome);
         }
     }
     assert_eq!(
@@ -267,7 +267,7 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
     store.fail_next(1);
     jobs_tx
         .send(CheckpointJob {
-            request: RequestId(3),
+            request: RequestId::for_tests(3),
             session: SessionId::new("s0"),
             account: AccountId::new("primary"),
             claude_session: None,
@@ -278,9 +278,9 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
         .unwrap();
     match inbox.recv().await.unwrap() {
         Input::EffectFinished {
-            request: RequestId(3),
+            request,
             outcome: EffectOutcome::Failed { kind, .. },
-        } => assert_eq!(kind, FailureKind::Transient),
+        } if request == RequestId::for_tests(3) => assert_eq!(kind, FailureKind::Transient),
         other => panic!("{other:?}"),
     }
     drop(jobs_tx);
@@ -408,7 +408,7 @@ async fn a_resumed_launch_reports_a_prompt_its_transcript_shows_unanswered() {
     let prompts = TranscriptPrompts::new(tree.shared());
     let timeouts = SwitchTimeouts::standard();
     let launch = |s: &str, resume: Option<&str>| SwitchJob::Launch {
-        request: RequestId(1),
+        request: RequestId::for_tests(1),
         launch: LaunchRequest {
             session: SessionId::new(s),
             dir: tree.work(s),
@@ -494,7 +494,10 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
     engine.handle(T0, Input::AdoptionComplete);
     let snapshot = engine.snapshot();
     assert!(
-        snapshot.sessions.iter().all(|s| s.state == "running"),
+        snapshot
+            .sessions
+            .iter()
+            .all(|s| s.state == failover_core::SessionStateKind::Running),
         "{snapshot:?}"
     );
     let (_status_tx, status_rx) = watch::channel(Arc::new(Published {

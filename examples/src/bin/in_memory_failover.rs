@@ -49,9 +49,7 @@ impl Embedder {
             println!("[{secs:7.1}s] {}", testkit::render_effect(&effect));
             match effect {
                 Effect::Persist(state) => self.stored = Some(state),
-                Effect::Reply { request, reply } => {
-                    println!("          reply to {request}: {reply:?}")
-                }
+                Effect::Reply { id, reply } => println!("          reply to {id}: {reply:?}"),
                 effect => {
                     let launching = match &effect {
                         Effect::Launch { session, .. } => Some(session.clone()),

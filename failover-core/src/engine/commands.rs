@@ -2,13 +2,16 @@
 //! [`Effect::Reply`].
 
 use crate::config::{ConfigError, EngineConfig, PolicyMode};
-use crate::engine::{Command, CommandRefusal, CommandReply, Effect, FailoverEngine, Swap};
-use crate::ids::RequestId;
+use crate::engine::machine::SessionMachine;
+use crate::engine::{
+    Command, CommandRefusal, CommandReply, Effect, FailoverEngine, Standstill, Swap, Unsupported,
+};
+use crate::ids::CommandId;
 use crate::notify::{NotificationKind, Severity};
-use crate::session::{SessionMachine, SessionState};
+use crate::session::SessionState;
 
 impl FailoverEngine {
-    pub(super) fn on_command(&mut self, request: RequestId, command: Command) {
+    pub(super) fn on_command(&mut self, id: CommandId, command: Command) {
         let reply = match command {
             Command::Pause => {
                 if !self.paused {
@@ -43,26 +46,23 @@ impl FailoverEngine {
             Command::SwapNow => self.operator_swap(None),
             Command::SwapTo(account) => self.operator_swap(Some(account)),
         };
-        self.out.push(Effect::Reply { request, reply });
+        self.out.push(Effect::Reply { id, reply });
     }
 
     fn operator_swap(&mut self, to: Option<crate::ids::AccountId>) -> CommandReply {
         use CommandReply::{Accepted, Refused};
         let now = self.now;
         if self.adopting {
-            return Refused(CommandRefusal::NotRunning("starting up"));
+            return Refused(CommandRefusal::NotRunning(Standstill::StartingUp));
         }
         if self.paused {
-            return Refused(CommandRefusal::NotRunning("paused"));
+            return Refused(CommandRefusal::NotRunning(Standstill::Paused));
         }
         if self.draining {
-            return Refused(CommandRefusal::NotRunning("draining"));
+            return Refused(CommandRefusal::NotRunning(Standstill::Draining));
         }
         if self.config.mode == PolicyMode::Spread {
-            return Refused(CommandRefusal::Unsupported(
-                "swap-now and swap-to need the single-active policy; under spread every \
-                 session has its own account",
-            ));
+            return Refused(CommandRefusal::Unsupported(Unsupported::SwapUnderSpread));
         }
         if self.swap.as_ref().is_some_and(Swap::is_moving) {
             return Refused(CommandRefusal::SwapInProgress);
@@ -73,7 +73,7 @@ impl FailoverEngine {
                     return Refused(CommandRefusal::UnknownAccount(account));
                 };
                 if !state.is_usable(now) {
-                    let state = state.name();
+                    let state = state.clone();
                     return Refused(CommandRefusal::AccountUnusable { account, state });
                 }
                 account

@@ -3,14 +3,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::account::AccountState;
+use crate::ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 use crate::ledger::{AccountNews, ActiveNews};
 use crate::notify::Notification;
 use crate::quota::VetoReason;
 use crate::state::PersistedState;
 
 /// The engine's answer to an operator [`Command`](crate::Command).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum CommandReply {
     /// Accepted; the work it starts shows in later effects and snapshots.
     Accepted,
@@ -19,19 +20,19 @@ pub enum CommandReply {
 }
 
 /// Why a command was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandRefusal {
     /// No account of that name.
     #[error("unknown account {0}")]
     UnknownAccount(AccountId),
     /// The account cannot take sessions now (exhausted, needs login).
-    #[error("account {account} is not usable: {state}")]
+    #[error("account {account} is not usable: {}", state.name())]
     AccountUnusable {
         /// The account.
         account: AccountId,
-        /// Its state name.
-        state: &'static str,
+        /// Its state.
+        state: AccountState,
     },
     /// No other account can take the sessions.
     #[error("no usable account to swap to")]
@@ -39,17 +40,48 @@ pub enum CommandRefusal {
     /// A swap is already running.
     #[error("a swap is already in progress")]
     SwapInProgress,
-    /// The engine is paused or draining.
+    /// The engine is starting up, paused or draining.
     #[error("the engine is {0}")]
-    NotRunning(&'static str),
-    /// The command does not apply under the configured policy (added: `swap-now` and
-    /// `swap-to` under the `spread` policy, where every session has its own account).
+    NotRunning(Standstill),
+    /// The command does not apply under the configured policy.
     #[error("{0}")]
-    Unsupported(&'static str),
+    Unsupported(Unsupported),
+}
+
+/// Why the engine takes no swap command now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Standstill {
+    /// Waiting for [`Input::AdoptionComplete`](crate::Input::AdoptionComplete).
+    #[error("starting up")]
+    StartingUp,
+    /// Paused by an operator.
+    #[error("paused")]
+    Paused,
+    /// Draining: finishing what is in flight, starting nothing new.
+    #[error("draining")]
+    Draining,
+}
+
+/// A command that does not apply under the configured policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// `swap-now` and `swap-to` under the `spread` policy, where every session has its own
+    /// account.
+    #[error(
+        "swap-now and swap-to need the single-active policy; under spread every session has \
+         its own account"
+    )]
+    SwapUnderSpread,
 }
 
 /// Something the engine asks for. Effects that expect a reply carry a [`RequestId`]; the
 /// reply comes back as [`Input::EffectFinished`](crate::Input::EffectFinished).
+///
+/// Deliberately not `#[non_exhaustive]`: an embedder must execute every effect, so a new
+/// one breaks its build instead of being skipped (see the crate docs, "Which enums may
+/// grow").
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Write a checkpoint of the session (conversation, account, dir, task, last prompt,
@@ -139,8 +171,8 @@ pub enum Effect {
     ReleaseLease,
     /// Answer an operator command. No reply.
     Reply {
-        /// The command's request id.
-        request: RequestId,
+        /// The command's id.
+        id: CommandId,
         /// The answer.
         reply: CommandReply,
     },

@@ -23,13 +23,14 @@
 //!   previous run was making, or with a prompt still to replay: that run launched it.
 
 use crate::account::{AccountState, LimitWindow, UsageReport, WindowUsage};
+use crate::engine::machine::SessionMachine;
 use crate::engine::{Effect, FailoverEngine, Subject};
 use crate::ids::{AccountId, SessionId};
 use crate::notify::{NotificationKind, Severity};
 use crate::quota::{
     Corroboration, Detection, NEAR_LIMIT_FLOOR_PERCENT, SignalSource, Verdict, VetoReason,
 };
-use crate::session::{SessionMachine, SessionState};
+use crate::session::SessionState;
 use crate::time::UnixMillis;
 
 /// Consecutive identical pane verdicts about one subject.

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::engine::machine::SessionMachine;
 use crate::ids::{AccountId, SessionId};
-use crate::session::{SessionMachine, SessionState};
+use crate::session::SessionState;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct Index {

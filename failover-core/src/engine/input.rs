@@ -3,7 +3,7 @@
 use crate::account::{AccountState, UsageReport};
 use crate::config::{ConfigError, EngineConfig};
 use crate::error_kind::FailureKind;
-use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 use crate::ledger::{AccountNews, ActiveNews, LeaseOutcome};
 use crate::quota::{Corroboration, Detection, SignalSource};
 use crate::session::Activity;
@@ -35,6 +35,7 @@ pub enum Command {
 
 /// The result of an effect that expected a reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EffectOutcome {
     /// A checkpoint was written; carries the last prompt the session was sent, to replay.
     Checkpointed {
@@ -57,7 +58,7 @@ pub enum EffectOutcome {
         /// The engine replays it, in place of any prompt recalled earlier. This closes
         /// the gaps the checkpoint cannot see: a prompt typed as the move began, written to
         /// the transcript only after the checkpoint read it, or a move whose checkpoint was
-        /// lost with a daemon killed mid-swap.
+        /// lost with an embedder killed mid-swap.
         unanswered_prompt: Option<String>,
     },
     /// The prompt was accepted.
@@ -76,6 +77,7 @@ pub enum EffectOutcome {
 /// Everything that can happen. [`FailoverEngine::handle`](crate::FailoverEngine::handle)
 /// accepts any input in any state; an input that does not apply is ignored and counted.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Input {
     /// A detector classified a piece of evidence.
     Detection {
@@ -180,12 +182,13 @@ pub enum Input {
         /// How it went.
         outcome: EffectOutcome,
     },
-    /// Time passed (the daemon wakes the engine at [`next_deadline`](crate::FailoverEngine::next_deadline)).
+    /// Time passed (the embedder wakes the engine at
+    /// [`next_deadline`](crate::FailoverEngine::next_deadline)).
     Tick,
     /// An operator command; the engine answers with [`Effect::Reply`](crate::Effect::Reply).
     Command {
-        /// Tags the reply.
-        request: RequestId,
+        /// Tags the reply; issued by the embedder.
+        id: CommandId,
         /// The command.
         command: Command,
     },

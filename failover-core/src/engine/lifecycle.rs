@@ -6,7 +6,14 @@ use crate::engine::{EffectOutcome, FailoverEngine, Swap};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
 use crate::notify::{NotificationKind, Severity};
-use crate::session::{Activity, LaunchPurpose, Recheck, SessionState, StopPurpose};
+use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
+
+/// What a reply to a typed prompt needs of its [`SessionState::Prompting`] state.
+struct Prompting {
+    account: AccountId,
+    reported: Option<Activity>,
+    stop_held_until: Option<crate::time::UnixMillis>,
+}
 
 impl FailoverEngine {
     pub(super) fn on_started(
@@ -44,6 +51,7 @@ impl FailoverEngine {
                     SessionState::Running {
                         account,
                         activity: None,
+                        stop_held_until: None,
                     },
                 );
                 if purpose == LaunchPurpose::Swap {
@@ -86,6 +94,7 @@ impl FailoverEngine {
             SessionState::Running {
                 account,
                 activity: None,
+                stop_held_until: None,
             },
         );
     }
@@ -122,9 +131,9 @@ impl FailoverEngine {
             SessionState::Running {
                 activity: current, ..
             } => current,
-            SessionState::Prompting { .. } => {
+            SessionState::Prompting { reported, .. } => {
                 // Applied once the typing is confirmed (`PromptSent`).
-                m.activity_while_prompting = Some(activity);
+                *reported = Some(activity);
                 return;
             }
             _ => return self.ignore("activity of a session that is not running"),
@@ -263,16 +272,14 @@ impl FailoverEngine {
         }
     }
 
+    /// A reply (or a timeout, `timed_out`) to the session's outstanding request: each state
+    /// with a request outstanding has its own handler.
     fn apply_outcome(&mut self, sid: &SessionId, outcome: EffectOutcome, timed_out: bool) {
         let Some(m) = self.sessions.get(sid) else {
             return;
         };
         let state = m.state.clone();
-        // Evidence that the session's turn hit the quota may arrive while it is being
-        // checkpointed (the transcript line often lands just after the account-wide signal
-        // that started the swap): it counts as much as evidence seen before.
-        let quota_hit = m.quota_hit_at.is_some();
-        let matching = matches!(
+        let answers = matches!(
             (&state, &outcome),
             (_, EffectOutcome::Failed { .. })
                 | (
@@ -286,22 +293,63 @@ impl FailoverEngine {
                 | (SessionState::Stopping { .. }, EffectOutcome::Stopped)
                 | (SessionState::Prompting { .. }, EffectOutcome::PromptSent)
         );
-        if !matching {
+        if !answers {
             return self.ignore("reply of the wrong kind for the request");
         }
         if let Some((request, _)) = state.pending_request() {
             self.requests.remove(&request);
         }
-        match (state, outcome) {
-            (
-                SessionState::Launching {
-                    account, purpose, ..
-                },
-                EffectOutcome::Launched {
-                    claude_session,
-                    unanswered_prompt,
-                },
-            ) => {
+        match state {
+            SessionState::Launching {
+                account, purpose, ..
+            } => self.on_launch_reply(sid, account, purpose, outcome),
+            SessionState::Checkpointing {
+                account,
+                purpose,
+                interrupted,
+                after_stop,
+                ..
+            } => self.on_checkpoint_reply(sid, account, purpose, interrupted, after_stop, outcome),
+            SessionState::Stopping {
+                account,
+                purpose,
+                recheck_on_evidence,
+                ..
+            } => self.on_stop_reply(sid, account, purpose, recheck_on_evidence, outcome),
+            SessionState::Prompting {
+                account,
+                reported,
+                stop_held_until,
+                ..
+            } => {
+                let prompting = Prompting {
+                    account,
+                    reported,
+                    stop_held_until,
+                };
+                self.on_prompt_reply(sid, prompting, outcome, timed_out);
+            }
+            SessionState::Unstarted { .. }
+            | SessionState::Running { .. }
+            | SessionState::Parked { .. }
+            | SessionState::Dead { .. }
+            | SessionState::Halted { .. } => {}
+        }
+    }
+
+    /// The launch's reply: running, or dead (or halted when it cannot be resumed).
+    fn on_launch_reply(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: LaunchPurpose,
+        outcome: EffectOutcome,
+    ) {
+        match outcome {
+            EffectOutcome::Launched {
+                claude_session,
+                unanswered_prompt,
+            } => {
                 let resumed = self
                     .sessions
                     .get(sid)
@@ -324,104 +372,97 @@ impl FailoverEngine {
                     SessionState::Running {
                         account,
                         activity: None,
+                        stop_held_until: None,
                     },
                 );
                 if purpose == LaunchPurpose::Swap {
                     self.swap_step_done(sid);
                 }
             }
-            (
-                SessionState::Launching {
-                    account, purpose, ..
-                },
-                EffectOutcome::Failed { kind, detail },
-            ) => {
+            EffectOutcome::Failed { kind, detail } => {
                 if purpose == LaunchPurpose::Swap {
                     self.swap_step_done(sid);
                 }
                 self.launch_failed(sid, account, kind, detail);
             }
-            (
-                SessionState::Checkpointing {
-                    account,
-                    purpose,
-                    interrupted,
-                    ..
-                },
-                EffectOutcome::Checkpointed {
-                    last_prompt,
-                    unanswered,
-                },
-            ) => {
+            _ => {}
+        }
+    }
+
+    /// The checkpoint's reply (written or not): the stop follows, or, for a checkpoint
+    /// taken again once stopped, the rest of the move.
+    fn on_checkpoint_reply(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: StopPurpose,
+        interrupted: bool,
+        after_stop: bool,
+        outcome: EffectOutcome,
+    ) {
+        // Evidence that the session's turn hit the quota may arrive while it is being
+        // checkpointed (the transcript line often lands just after the account-wide signal
+        // that started the swap): it counts as much as evidence seen before.
+        let quota_hit = self
+            .sessions
+            .get(sid)
+            .is_some_and(|m| m.quota_hit_at.is_some());
+        let recheck_on_evidence = match outcome {
+            EffectOutcome::Checkpointed {
+                last_prompt,
+                unanswered,
+            } => {
                 let cut_short = interrupted || quota_hit || unanswered;
-                let recheck = self.sessions.get_mut(sid).map(|m| {
-                    let was = std::mem::take(&mut m.recheck);
-                    if was != Recheck::AfterStop && !quota_hit {
-                        m.recheck = Recheck::IfEvidence;
-                    }
-                    was
-                });
                 if cut_short && last_prompt.is_some() {
                     self.set_prompt(sid, last_prompt);
                 }
-                if recheck == Some(Recheck::AfterStop) {
-                    self.after_stop(sid, account, purpose);
-                } else {
-                    self.begin_stop_step(sid, account, purpose);
-                }
+                !quota_hit
             }
-            (
-                SessionState::Checkpointing {
-                    account, purpose, ..
-                },
-                EffectOutcome::Failed { detail, .. },
-            ) => {
+            EffectOutcome::Failed { detail, .. } => {
                 self.notify_checkpoint_failed(sid, &detail);
-                let recheck = self
-                    .sessions
-                    .get_mut(sid)
-                    .map(|m| std::mem::take(&mut m.recheck));
-                if recheck == Some(Recheck::AfterStop) {
-                    self.after_stop(sid, account, purpose);
-                } else {
-                    self.begin_stop_step(sid, account, purpose);
-                }
+                false
             }
-            (
-                SessionState::Stopping {
-                    account, purpose, ..
-                },
-                EffectOutcome::Stopped,
-            ) => {
-                let recheck = self.sessions.get_mut(sid).is_some_and(|m| {
-                    std::mem::take(&mut m.recheck) == Recheck::IfEvidence
-                        && m.quota_hit_at.is_some()
-                });
+            _ => return,
+        };
+        if after_stop {
+            self.after_stop(sid, account, purpose);
+        } else {
+            self.begin_stop_step(sid, account, purpose, recheck_on_evidence);
+        }
+    }
+
+    /// The stop's reply: on to the move's next step, or back to running (it may still run
+    /// there) with a hold before the next try.
+    fn on_stop_reply(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: StopPurpose,
+        recheck_on_evidence: bool,
+        outcome: EffectOutcome,
+    ) {
+        match outcome {
+            EffectOutcome::Stopped => {
+                let recheck = recheck_on_evidence
+                    && self
+                        .sessions
+                        .get(sid)
+                        .is_some_and(|m| m.quota_hit_at.is_some());
                 if recheck {
                     self.checkpoint_again(sid, account, purpose);
                 } else {
                     self.after_stop(sid, account, purpose);
                 }
             }
-            (
-                SessionState::Stopping {
-                    account, purpose, ..
-                },
-                EffectOutcome::Failed { detail, .. },
-            ) => {
+            EffectOutcome::Failed { detail, .. } => {
                 // It may still run there: launching it elsewhere would run it twice.
                 let hold = self.now + self.config.relaunch_backoff.max(Duration::from_secs(1));
-                if let Some(m) = self.sessions.get_mut(sid) {
-                    m.recheck = Recheck::No;
-                    if m.hold_until.replace(hold).is_none() {
-                        self.holds += 1;
-                    }
-                }
                 self.set_state(
                     sid,
                     SessionState::Running {
                         account: account.clone(),
                         activity: None,
+                        stop_held_until: Some(hold),
                     },
                 );
                 if matches!(purpose, StopPurpose::Swap { .. }) {
@@ -433,21 +474,37 @@ impl FailoverEngine {
                 }
                 self.notify_stop_failed(sid, &account, &detail, hold);
             }
-            (SessionState::Prompting { account, .. }, EffectOutcome::PromptSent) => {
+            _ => {}
+        }
+    }
+
+    /// The replayed prompt's reply: the turn is under way, or the prompt is kept for the
+    /// next idle report (or dropped when retrying could type it twice).
+    fn on_prompt_reply(
+        &mut self,
+        sid: &SessionId,
+        prompting: Prompting,
+        outcome: EffectOutcome,
+        timed_out: bool,
+    ) {
+        let Prompting {
+            account,
+            reported,
+            stop_held_until,
+        } = prompting;
+        match outcome {
+            EffectOutcome::PromptSent => {
                 self.set_prompt(sid, None);
                 // A turn is under way (started when the prompt was typed). The screen may
                 // not show it yet (a resumed CLI draws it a moment later, below the old
                 // error that ended its last turn): what it shows is news only from the CLI's
                 // working report, applied here when it came during the typing.
-                let reported = self
-                    .sessions
-                    .get_mut(sid)
-                    .and_then(|m| m.activity_while_prompting.take());
                 self.set_state(
                     sid,
                     SessionState::Running {
                         account,
                         activity: Some(Activity::Working),
+                        stop_held_until,
                     },
                 );
                 // Reports that came during the typing. The prompt was typed into an idle
@@ -456,7 +513,7 @@ impl FailoverEngine {
                     self.on_activity(sid, activity);
                 }
             }
-            (SessionState::Prompting { account, .. }, EffectOutcome::Failed { kind, detail }) => {
+            EffectOutcome::Failed { kind, detail } => {
                 // A transient refusal is retried at the next idle report. A timed-out one is
                 // not: the text may have been typed, and typing it twice is worse.
                 if kind != FailureKind::Transient || timed_out {
@@ -465,13 +522,13 @@ impl FailoverEngine {
                 }
                 if let Some(m) = self.sessions.get_mut(sid) {
                     m.turn_started_at = None;
-                    m.activity_while_prompting = None;
                 }
                 self.set_state(
                     sid,
                     SessionState::Running {
                         account,
                         activity: None,
+                        stop_held_until,
                     },
                 );
             }
@@ -480,7 +537,13 @@ impl FailoverEngine {
     }
 
     /// After the checkpoint (written or not): ask for the stop.
-    fn begin_stop_step(&mut self, sid: &SessionId, account: AccountId, purpose: StopPurpose) {
+    fn begin_stop_step(
+        &mut self,
+        sid: &SessionId,
+        account: AccountId,
+        purpose: StopPurpose,
+        recheck_on_evidence: bool,
+    ) {
         let request = self.next_request(sid);
         let deadline = self.deadline();
         self.out.push(crate::engine::Effect::Stop {
@@ -495,19 +558,16 @@ impl FailoverEngine {
                 request,
                 deadline,
                 purpose,
+                recheck_on_evidence,
             },
         );
     }
 
     /// Stopped, and its own evidence of the quota arrived only after its checkpoint had
     /// read the transcript: read the now final transcript again for the prompt to replay
-    /// (see [`Recheck`]).
+    /// (see [`SessionState::Stopping`]'s `recheck_on_evidence`).
     fn checkpoint_again(&mut self, sid: &SessionId, account: AccountId, purpose: StopPurpose) {
-        let Some(m) = self.sessions.get_mut(sid) else {
-            return;
-        };
-        m.recheck = Recheck::AfterStop;
-        self.emit_checkpoint(sid, account, purpose, true);
+        self.emit_checkpoint(sid, account, purpose, true, true);
     }
 
     fn after_stop(&mut self, sid: &SessionId, from: AccountId, purpose: StopPurpose) {

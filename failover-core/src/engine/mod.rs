@@ -26,6 +26,7 @@ mod evidence;
 mod index;
 mod input;
 mod lifecycle;
+mod machine;
 mod notes;
 mod plan;
 mod shared;
@@ -33,7 +34,7 @@ mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use effect::{CommandRefusal, CommandReply, Effect};
+pub use effect::{CommandRefusal, CommandReply, Effect, Standstill, Unsupported};
 pub(crate) use evidence::PaneStreak;
 pub use input::{Command, EffectOutcome, Input, Subject};
 pub use snapshot::{AccountStatus, Choice, SessionStatus, StatusSnapshot, SwapStatus};
@@ -42,9 +43,10 @@ use crate::account::AccountState;
 use crate::accounts::AccountPool;
 use crate::config::{ConfigError, EngineConfig};
 use crate::ids::{AccountId, RequestId, SessionId};
-use crate::session::{Activity, SessionMachine, SessionState};
+use crate::session::{Activity, SessionState};
 use crate::state::{PersistedSession, PersistedState, PersistedSwap};
 use crate::time::UnixMillis;
+use machine::SessionMachine;
 
 /// The swap in flight: sessions on `from` move to `to`, up to
 /// [`EngineConfig::parallel_moves`] of them at a time.
@@ -274,7 +276,7 @@ impl FailoverEngine {
             }
             Input::EffectFinished { request, outcome } => self.on_finished(request, outcome),
             Input::Tick => {}
-            Input::Command { request, command } => self.on_command(request, command),
+            Input::Command { id, command } => self.on_command(id, command),
             Input::AdoptionComplete => self.on_adoption_complete(),
             Input::ConfigChanged(config) => self.on_config(config),
         }
@@ -313,7 +315,7 @@ impl FailoverEngine {
             if let Some((_, deadline)) = m.state.pending_request() {
                 consider(deadline);
             }
-            if let Some(hold) = m.hold_until {
+            if let Some(hold) = m.state.stop_held_until() {
                 consider(hold);
             }
             if let SessionState::Dead { relaunch_at, .. } = &m.state {
@@ -354,17 +356,18 @@ impl FailoverEngine {
                     id: id.clone(),
                     account: m.state.account().cloned(),
                     claude_session: m.claude_session.clone(),
-                    state: m.state.name(),
+                    state: m.state.kind(),
                     activity: match &m.state {
                         SessionState::Running { activity, .. } => *activity,
                         SessionState::Prompting { .. } => Some(Activity::Idle),
                         _ => None,
                     },
                     last_exit: m.last_exit,
+                    replay_pending: m.pending_prompt.is_some(),
                 })
                 .collect(),
             swap: self.swap.as_ref().map(|s| SwapStatus {
-                from: Some(s.from.clone()),
+                from: s.from.clone(),
                 to: s.to.clone(),
                 pending: s.pending.clone(),
                 moving: s.moving.iter().cloned().collect(),
@@ -479,7 +482,7 @@ impl FailoverEngine {
     }
 
     fn next_request(&mut self, session: &SessionId) -> RequestId {
-        let id = RequestId(self.next_request);
+        let id = RequestId::new(self.next_request);
         self.next_request += 1;
         self.requests.insert(id, session.clone());
         id
@@ -496,6 +499,11 @@ impl FailoverEngine {
             let parked = |s: &SessionState| matches!(s, SessionState::Parked { .. });
             if m.state.home() != state.home() || parked(&m.state) != parked(&state) {
                 self.dirty = true;
+            }
+            match (m.state.stop_held_until(), state.stop_held_until()) {
+                (None, Some(_)) => self.holds += 1,
+                (Some(_), None) => self.holds -= 1,
+                _ => {}
             }
             self.index.remove(session, m);
             m.state = state;
@@ -544,9 +552,19 @@ impl FailoverEngine {
         }
         if self.holds > 0 {
             for m in self.sessions.values_mut() {
-                if m.hold_until.is_some_and(|h| h <= now) {
-                    m.hold_until = None;
-                    self.holds -= 1;
+                if let SessionState::Running {
+                    stop_held_until: hold,
+                    ..
+                }
+                | SessionState::Prompting {
+                    stop_held_until: hold,
+                    ..
+                } = &mut m.state
+                {
+                    if hold.is_some_and(|h| h <= now) {
+                        *hold = None;
+                        self.holds -= 1;
+                    }
                 }
             }
         }

@@ -22,6 +22,7 @@ use crate::config::PolicyMode;
 use crate::engine::{Effect, FailoverEngine, Swap, shared};
 use crate::ids::{AccountId, SessionId};
 use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
+use crate::time::UnixMillis;
 
 impl FailoverEngine {
     pub(super) fn plan(&mut self) {
@@ -298,7 +299,10 @@ impl FailoverEngine {
         let Some(m) = self.sessions.get(sid) else {
             return;
         };
-        let SessionState::Running { account, activity } = &m.state else {
+        let SessionState::Running {
+            account, activity, ..
+        } = &m.state
+        else {
             return;
         };
         // Replay only a turn known to be cut short: one in progress, or one that hit the
@@ -306,7 +310,7 @@ impl FailoverEngine {
         // answered long ago, and typing it again would redo that work).
         let interrupted = *activity == Some(Activity::Working) || m.quota_hit_at.is_some();
         let account = account.clone();
-        self.emit_checkpoint(sid, account, purpose, interrupted);
+        self.emit_checkpoint(sid, account, purpose, interrupted, false);
     }
 
     /// Emits a checkpoint of the session on `account` and waits for it in `Checkpointing`.
@@ -316,6 +320,7 @@ impl FailoverEngine {
         account: AccountId,
         purpose: StopPurpose,
         interrupted: bool,
+        after_stop: bool,
     ) {
         let Some(m) = self.sessions.get(sid) else {
             return;
@@ -343,6 +348,7 @@ impl FailoverEngine {
                 deadline,
                 purpose,
                 interrupted,
+                after_stop,
             },
         );
     }
@@ -572,7 +578,8 @@ impl FailoverEngine {
             SessionState::Running {
                 account,
                 activity: Some(Activity::Idle),
-            } if *account == from && m.hold_until.is_none() => Some(sid.clone()),
+                stop_held_until: None,
+            } if *account == from => Some(sid.clone()),
             _ => None,
         })?;
         Some((sid, from, empty.account.id.clone(), false))
@@ -622,7 +629,7 @@ impl FailoverEngine {
     }
 
     fn replay_prompts(&mut self) {
-        let due: Vec<(SessionId, AccountId, String)> = self
+        let due: Vec<(SessionId, AccountId, String, Option<UnixMillis>)> = self
             .index
             .prompts
             .iter()
@@ -632,13 +639,14 @@ impl FailoverEngine {
                     SessionState::Running {
                         account,
                         activity: Some(Activity::Idle),
+                        stop_held_until,
                     },
                     Some(text),
-                ) => Some((id.clone(), account.clone(), text.clone())),
+                ) => Some((id.clone(), account.clone(), text.clone(), *stop_held_until)),
                 _ => None,
             })
             .collect();
-        for (sid, account, text) in due {
+        for (sid, account, text, stop_held_until) in due {
             let request = self.next_request(&sid);
             let deadline = self.deadline();
             self.out.push(Effect::SendPrompt {
@@ -650,7 +658,6 @@ impl FailoverEngine {
                 // The replayed prompt's turn starts as it is typed: what it ends with
                 // (written before the CLI's own working report, or after) is news.
                 m.turn_started_at = Some(self.now);
-                m.activity_while_prompting = None;
             }
             self.set_state(
                 &sid,
@@ -658,6 +665,8 @@ impl FailoverEngine {
                     account,
                     request,
                     deadline,
+                    reported: None,
+                    stop_held_until,
                 },
             );
         }

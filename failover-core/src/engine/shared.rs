@@ -183,7 +183,7 @@ impl FailoverEngine {
             Lease::Asking { .. } => false,
             Lease::Denied { retry_at } if retry_at > self.now => false,
             Lease::Free | Lease::Denied { .. } => {
-                let request = RequestId(self.next_request);
+                let request = RequestId::new(self.next_request);
                 self.next_request += 1;
                 self.ledger.lease = Lease::Asking {
                     request,

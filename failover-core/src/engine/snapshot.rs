@@ -6,7 +6,7 @@ use crate::account::{AccountState, LimitWindow, WindowUsage};
 use crate::accounts::Tier;
 use crate::config::Strategy;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
-use crate::session::Activity;
+use crate::session::{Activity, SessionStateKind};
 use crate::time::UnixMillis;
 
 /// One account as the engine sees it.
@@ -102,10 +102,15 @@ pub struct SessionStatus {
     pub account: Option<AccountId>,
     /// Its conversation, when known.
     pub claude_session: Option<ClaudeSessionId>,
-    /// The name of its state (`running`, `stopping`, `launching`, `parked`, ...).
-    pub state: &'static str,
+    /// Which state it is in (`running`, `stopping`, `launching`, `parked`, ...).
+    pub state: SessionStateKind,
     /// Idle or working, when running and known.
     pub activity: Option<Activity>,
+    /// A prompt cut short by a move or a park waits to be typed again. It goes out once the
+    /// session runs and is reported idle ([`Input::SessionActivity`](crate::Input::SessionActivity)
+    /// with [`Activity::Idle`]): an embedder that never reports activity never gets it
+    /// replayed.
+    pub replay_pending: bool,
     /// The exit status of its last exit, while it has not worked since (why a session keeps
     /// dying), when known.
     pub last_exit: Option<i32>,
@@ -115,7 +120,7 @@ pub struct SessionStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SwapStatus {
     /// From.
-    pub from: Option<AccountId>,
+    pub from: AccountId,
     /// To.
     pub to: AccountId,
     /// Sessions not yet moved (those moving included).

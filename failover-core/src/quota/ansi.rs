@@ -14,7 +14,7 @@ const BEL: u8 = 0x07;
 /// Handles CSI (`ESC [` … final byte), OSC (`ESC ]` … `BEL` or `ESC \`), DCS/SOS/PM/APC
 /// strings (`ESC P`/`X`/`^`/`_` … `ESC \`), and two-byte escapes. A truncated sequence at the
 /// end is dropped.
-pub fn strip_ansi(text: &str) -> Cow<'_, str> {
+pub(crate) fn strip_ansi(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let Some(first) = memchr::memchr(ESC, bytes) else {
         return Cow::Borrowed(text);

@@ -47,7 +47,7 @@ use crate::time::UnixMillis;
 
 /// Where a message must start in the text handed to [`MessageClassifier::classify`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Anchor {
+pub(crate) enum Anchor {
     /// The message must start the text: conversation lines, where anything else in front
     /// means the wording is being quoted.
     Start,
@@ -65,7 +65,7 @@ pub const WRAP_UP_PERCENT: f32 = 95.0;
 
 /// Classifies single message texts. Build it once; it holds compiled regexes.
 #[derive(Debug, Clone)]
-pub struct MessageClassifier {
+pub(crate) struct MessageClassifier {
     /// Every pattern below in one set: a single pass tells whether any family starts here.
     heads: RegexSet,
     epoch_quota: Regex,
@@ -95,7 +95,7 @@ impl Default for MessageClassifier {
 
 impl MessageClassifier {
     /// Compiles the patterns.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // Constant patterns: a failure to compile is a bug caught by every test.
         #[allow(clippy::expect_used)]
         let compile = |p: &str| Regex::new(p).expect("message pattern compiles");
@@ -206,14 +206,9 @@ impl MessageClassifier {
         this
     }
 
-    /// The reset parser this classifier uses.
-    pub fn resets(&self) -> &ResetParser {
-        &self.resets
-    }
-
     /// Classifies one message text. `None` means the text is not one of the families above;
     /// otherwise the verdict and the byte offset in `text` where the message starts.
-    pub fn classify(
+    pub(crate) fn classify(
         &self,
         text: &str,
         anchor: Anchor,
@@ -260,14 +255,14 @@ impl MessageClassifier {
     /// own (`Usage limit reached · continuing automatically at …`, `Claude AI usage limit
     /// reached|<epoch>`, the wrap-up notice). Any other wording on a `●` row is the model's
     /// reply quoting it.
-    pub fn is_notice_bullet(&self, text: &str) -> bool {
+    pub(crate) fn is_notice_bullet(&self, text: &str) -> bool {
         self.notice_bullet.is_match(text.trim_start())
     }
 
     /// Whether `text` starts with the wrap-up notice (`Approaching your 5-hour usage limit —
     /// Claude will wrap up the current step.`). The model keeps working after it, so a reply
     /// below it does not make it history.
-    pub fn is_wrap_up(&self, text: &str) -> bool {
+    pub(crate) fn is_wrap_up(&self, text: &str) -> bool {
         self.wrap_up.is_match(text.trim_start())
     }
 
@@ -442,7 +437,7 @@ pub(crate) fn rank(v: &Verdict) -> u8 {
 
 /// Maps the words in front of "limit" to a window. `None` when they name a limit that is
 /// not a subscription quota (`fast`, `context`, `rate`, `budget`, …).
-pub fn window_from_words(words: &str) -> Option<LimitWindow> {
+pub(crate) fn window_from_words(words: &str) -> Option<LimitWindow> {
     let w: String = words
         .chars()
         .filter(|c| c.is_alphanumeric())

@@ -29,10 +29,10 @@ use crate::account::LimitWindow;
 use crate::time::UnixMillis;
 
 pub mod activity;
-pub mod ansi;
+pub(crate) mod ansi;
 pub mod corroboration;
 pub mod headers;
-pub mod message;
+pub(crate) mod message;
 pub mod pane;
 pub mod reset;
 pub mod statusline;
@@ -40,7 +40,7 @@ pub mod transcript;
 
 pub use corroboration::{Corroboration, VetoReason};
 pub use headers::HeadersDetector;
-pub use message::MessageClassifier;
+pub use message::WRAP_UP_PERCENT;
 pub use pane::PaneDetector;
 pub use statusline::{NEAR_LIMIT_FLOOR_PERCENT, StatuslineDetector};
 pub use transcript::TranscriptDetector;
@@ -119,6 +119,7 @@ pub enum AuthReason {
 /// What one piece of evidence says about the account's quota.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// Nothing wrong (or nothing relevant).
     Clear,

@@ -26,7 +26,7 @@
 //!     `⎿` row counts too. Any other `⎿` row is a tool's output (under a `● Tool(…)` call)
 //!     or a quote inside a reply (after a blank row): content.
 //!   - a `●` row at the left edge that is one of Claude Code's own notices
-//!     ([`MessageClassifier::is_notice_bullet`]: `Usage limit reached · continuing
+//!     (`MessageClassifier::is_notice_bullet`: `Usage limit reached · continuing
 //!     automatically at …`, `Claude AI usage limit reached|<epoch>`, an API error or a login
 //!     failure as the CLI draws it, the wrap-up notice) or a retry. Any other wording on a
 //!     `●` row is the model's reply: it quotes the wording and makes what is above history.

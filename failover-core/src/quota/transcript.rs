@@ -18,7 +18,7 @@
 //!   `last-prompt`, `cost-state`, …) is [`Verdict::Clear`]. Malformed JSON is clear too.
 //! - The error's text (every `text` item of `message.content`, or a string `content`) is
 //!   read line by line with the same vocabulary as the pane
-//!   ([`MessageClassifier`], anchored at the line start).
+//!   (`MessageClassifier`, anchored at the line start).
 //! - Newer versions also write structured quota fields (`quotaLimits` /
 //!   `apiErrorParams.rate_limit_info` with `status: "rejected"`, `rateLimitType`,
 //!   `resetsAt`; `apiError: "usage_limit_reached"`): they make the line a quota whatever the
@@ -133,7 +133,7 @@ impl TranscriptDetector {
 impl TranscriptDetector {
     /// What one line says is fine, for the engine's veto of pane text
     /// ([`Corroboration`]): an assistant message from a real model (not an API error) is
-    /// [`Corroboration::OrdinaryReply`]; a prompt the person (or the daemon) typed is
+    /// [`Corroboration::OrdinaryReply`]; a prompt the person (or the embedder, replaying one) typed is
     /// [`Corroboration::PromptWritten`]. Tool results, the CLI's own lines (slash commands
     /// and their output, meta lines, the interruption marker) and every other line say
     /// nothing (`None`).

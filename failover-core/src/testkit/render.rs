@@ -107,9 +107,9 @@ pub fn render_effect(effect: &Effect) -> String {
         ),
         Effect::AcquireLease { request } => format!("lease {request}"),
         Effect::ReleaseLease => "release lease".to_owned(),
-        Effect::Reply { request, reply } => match reply {
-            CommandReply::Accepted => format!("reply {request} accepted"),
-            CommandReply::Refused(why) => format!("reply {request} refused: {why}"),
+        Effect::Reply { id, reply } => match reply {
+            CommandReply::Accepted => format!("reply {id} accepted"),
+            CommandReply::Refused(why) => format!("reply {id} refused: {why}"),
         },
         Effect::DetectionVetoed {
             session,

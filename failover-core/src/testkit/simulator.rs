@@ -10,7 +10,7 @@ use crate::config::{ConfigError, EngineConfig};
 use crate::engine::{CommandReply, Effect, EffectOutcome, FailoverEngine, Input};
 use crate::error::BackendError;
 use crate::execute::{Ports, execute};
-use crate::ids::{RequestId, SessionId};
+use crate::ids::{CommandId, RequestId, SessionId};
 use crate::notify::Notifier;
 use crate::session::Activity;
 use crate::state::PersistedState;
@@ -53,7 +53,7 @@ pub struct Simulator<B = FakeBackend, C = MemCheckpointer, N = RecordingNotifier
     seq: u64,
     trace: Vec<TraceEntry>,
     persisted: Option<PersistedState>,
-    replies: Vec<(RequestId, CommandReply)>,
+    replies: Vec<(CommandId, CommandReply)>,
     launch_conflicts: u32,
 }
 
@@ -266,7 +266,7 @@ where
     }
 
     /// Every command reply so far.
-    pub fn replies(&self) -> &[(RequestId, CommandReply)] {
+    pub fn replies(&self) -> &[(CommandId, CommandReply)] {
         &self.replies
     }
 
@@ -281,7 +281,7 @@ where
     fn execute(&mut self, effect: Effect) {
         match effect {
             Effect::Persist(state) => self.persisted = Some(state),
-            Effect::Reply { request, reply } => self.replies.push((request, reply)),
+            Effect::Reply { id, reply } => self.replies.push((id, reply)),
             // The simulator runs one engine and no shared ledger: the lease is always free.
             Effect::AcquireLease { request } => self.reply(
                 request,

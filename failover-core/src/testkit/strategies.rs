@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use crate::account::{AccountState, LimitWindow, UsageReport, WindowUsage};
 use crate::engine::{Command, EffectOutcome, Input, Subject};
 use crate::error_kind::FailureKind;
-use crate::ids::{AccountId, ClaudeSessionId, RequestId, SessionId};
+use crate::ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 use crate::quota::{AuthReason, Detection, SignalSource, TransientKind, Verdict};
 use crate::session::Activity;
 use crate::time::UnixMillis;
@@ -214,10 +214,10 @@ pub fn input(
             .prop_map(|(account, report)| Input::UsageObserved { account, report }),
         1 => (s, model()).prop_map(|(session, model)| Input::SessionModel { session, model }),
         6 => (1u64..40, outcome())
-            .prop_map(|(r, outcome)| Input::EffectFinished { request: RequestId(r), outcome }),
+            .prop_map(|(r, outcome)| Input::EffectFinished { request: RequestId::for_tests(r), outcome }),
         3 => Just(Input::Tick),
         2 => (1000u64..1100, command(accounts))
-            .prop_map(|(r, command)| Input::Command { request: RequestId(r), command }),
+            .prop_map(|(r, command)| Input::Command { id: CommandId::new(r), command }),
         1 => Just(Input::AdoptionComplete),
     ]
 }

@@ -126,7 +126,7 @@ async fn quota_mid_turn_moves_every_session_to_the_next_account_with_its_prompt(
     let p = handle
         .wait_for(LIMIT, |p| {
             p.snapshot.sessions.iter().all(|s| {
-                s.state == "running"
+                s.state == failover_core::SessionStateKind::Running
                     && s.activity == Some(failover_core::Activity::Idle)
                     && s.claude_session.is_some()
             })
@@ -200,7 +200,8 @@ async fn quota_mid_turn_moves_every_session_to_the_next_account_with_its_prompt(
             p.snapshot.swaps_completed >= 1
                 && p.snapshot.swap.is_none()
                 && p.snapshot.sessions.iter().all(|s| {
-                    s.state == "running" && s.account.as_ref().map(|a| a.as_str()) == Some("b")
+                    s.state == failover_core::SessionStateKind::Running
+                        && s.account.as_ref().map(|a| a.as_str()) == Some("b")
                 })
         })
         .await

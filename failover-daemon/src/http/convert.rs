@@ -35,7 +35,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
         paused: snap.paused,
         draining: snap.draining,
         swap: snap.swap.as_ref().map(|s| SwapDto {
-            from: s.from.as_ref().map(ToString::to_string),
+            from: Some(s.from.to_string()),
             to: s.to.to_string(),
             pending: s.pending.iter().map(ToString::to_string).collect(),
             moving: s.moving.iter().map(ToString::to_string).collect(),
@@ -94,7 +94,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                 name: s.id.to_string(),
                 account: s.account.as_ref().map(ToString::to_string),
                 claude_session: s.claude_session.as_ref().map(ToString::to_string),
-                state: s.state.to_owned(),
+                state: s.state.to_string(),
                 activity: s.activity.map(|a| activity_name(a).to_owned()),
                 task: None,
                 last_exit: s
@@ -279,9 +279,11 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
                 EffectOutcome::Failed { kind, detail } => {
                     ("failed", Some(format!("{kind:?}: {detail}")))
                 }
+                // Outcomes added to the core after this daemon was written.
+                other => ("other", Some(format!("{other:?}"))),
             };
             EventKindDto::EffectFinished {
-                request: request.0,
+                request: request.get(),
                 outcome: name.into(),
                 detail,
             }
@@ -358,7 +360,7 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             ..
         } => e(
             "checkpoint",
-            Some(request.0),
+            Some(request.get()),
             Some(session.to_string()),
             Some(account.to_string()),
             format!("checkpoint {session}"),
@@ -367,7 +369,7 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             request, session, ..
         } => e(
             "stop",
-            Some(request.0),
+            Some(request.get()),
             Some(session.to_string()),
             None,
             format!("stop {session}"),
@@ -380,7 +382,7 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             ..
         } => e(
             "launch",
-            Some(request.0),
+            Some(request.get()),
             Some(session.to_string()),
             Some(account.to_string()),
             match resume {
@@ -392,7 +394,7 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             request, session, ..
         } => e(
             "send_prompt",
-            Some(request.0),
+            Some(request.get()),
             Some(session.to_string()),
             None,
             format!("send the prompt to {session}"),
@@ -444,7 +446,7 @@ fn effect_event(effect: &Effect) -> EventKindDto {
         ),
         Effect::AcquireLease { request } => e(
             "ledger_lease",
-            Some(request.0),
+            Some(request.get()),
             None,
             None,
             "take the swap lease".into(),

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use failover_core::{
-    Command, CommandReply, Effect, EffectOutcome, FailoverEngine, Input, LaunchRequest,
+    Command, CommandId, CommandReply, Effect, EffectOutcome, FailoverEngine, Input, LaunchRequest,
     Notification, NotificationKind, PersistedState, RequestId, SessionId, Severity, VetoReason,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -31,9 +31,6 @@ use crate::metrics::Metrics;
 use crate::notifiers::NotifyHub;
 use crate::state_store::StateStore;
 
-/// Command request ids live in their own range so they never meet the engine's own.
-const COMMAND_ID_BASE: u64 = 1 << 62;
-
 /// Where an effect goes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Route {
@@ -46,7 +43,7 @@ pub enum Route {
     /// To the state file.
     Persist(PersistedState),
     /// Back to the operator who asked.
-    Reply(RequestId, CommandReply),
+    Reply(CommandId, CommandReply),
     /// Counted (`/metrics`): pane evidence vetoed by a structured source.
     Vetoed(VetoReason),
     /// To the shared-ledger worker.
@@ -108,7 +105,7 @@ pub fn route(effect: Effect) -> Route {
         }),
         Effect::Notify(n) => Route::Notify(n),
         Effect::Persist(s) => Route::Persist(s),
-        Effect::Reply { request, reply } => Route::Reply(request, reply),
+        Effect::Reply { id, reply } => Route::Reply(id, reply),
         Effect::DetectionVetoed { reason, .. } => Route::Vetoed(reason),
         Effect::PublishAccount(news) => Route::Ledger(LedgerJob::Publish(Wire::Account(news))),
         Effect::PublishActive(news) => Route::Ledger(LedgerJob::Publish(Wire::Active(news))),
@@ -176,7 +173,7 @@ struct Dispatcher {
     metrics: Arc<Metrics>,
     facts: DaemonFacts,
     seq: u64,
-    replies: HashMap<RequestId, oneshot::Sender<CommandReply>>,
+    replies: HashMap<CommandId, oneshot::Sender<CommandReply>>,
     next_command: u64,
     outstanding: HashSet<RequestId>,
     launches: HashMap<RequestId, SessionId>,
@@ -232,7 +229,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         facts,
         seq: 0,
         replies: HashMap::new(),
-        next_command: COMMAND_ID_BASE,
+        next_command: 0,
         outstanding: HashSet::new(),
         launches: HashMap::new(),
         held_replies: Vec::new(),
@@ -256,9 +253,9 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         in_flight = d.outstanding.len(),
         "shutting down: draining in-flight effects"
     );
-    let request = d.command_id();
+    let id = d.command_id();
     d.on_input(Input::Command {
-        request,
+        id,
         command: Command::Drain,
     })
     .await;
@@ -288,9 +285,9 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
 }
 
 impl Dispatcher {
-    fn command_id(&mut self) -> RequestId {
+    fn command_id(&mut self) -> CommandId {
         self.next_command += 1;
-        RequestId(self.next_command)
+        CommandId::new(self.next_command)
     }
 
     fn emit(&mut self, kind: DaemonEventKind) {
@@ -318,9 +315,9 @@ impl Dispatcher {
     async fn on_control(&mut self, msg: ControlMsg) {
         match msg {
             ControlMsg::Command { command, reply } => {
-                let request = self.command_id();
-                self.replies.insert(request, reply);
-                self.on_input(Input::Command { request, command }).await;
+                let id = self.command_id();
+                self.replies.insert(id, reply);
+                self.on_input(Input::Command { id, command }).await;
             }
             ControlMsg::Ping(tx) => {
                 let _ = tx.send(());
@@ -461,9 +458,9 @@ impl Dispatcher {
                 self.hub.submit(n, now);
             }
             Route::Persist(state) => self.persist(state).await,
-            Route::Reply(request, reply) => match self.replies.remove(&request) {
+            Route::Reply(id, reply) => match self.replies.remove(&id) {
                 Some(tx) => self.held_replies.push((tx, reply)),
-                None => tracing::debug!(%request, "reply for a command nobody waits for"),
+                None => tracing::debug!(command = %id, "reply for a command nobody waits for"),
             },
             Route::Vetoed(reason) => self.metrics.record_veto(reason),
             Route::Ledger(job) => {
@@ -659,14 +656,14 @@ mod tests {
         let a = AccountId::new("a");
         assert!(matches!(
             route(Effect::Stop {
-                request: RequestId(1),
+                request: RequestId::for_tests(1),
                 session: s.clone(),
                 grace: Duration::from_secs(3),
             }),
             Route::Switch(SwitchJob::Stop { .. })
         ));
         let launched = route(Effect::Launch {
-            request: RequestId(2),
+            request: RequestId::for_tests(2),
             session: s.clone(),
             account: a.clone(),
             config_dir: PathBuf::from("/c"),
@@ -676,7 +673,7 @@ mod tests {
         assert_eq!(
             launched,
             Route::Switch(SwitchJob::Launch {
-                request: RequestId(2),
+                request: RequestId::for_tests(2),
                 launch: LaunchRequest {
                     session: s.clone(),
                     dir: PathBuf::from("/d"),
@@ -688,21 +685,18 @@ mod tests {
         );
         assert!(matches!(
             route(Effect::Checkpoint {
-                request: RequestId(3),
+                request: RequestId::for_tests(3),
                 session: s.clone(),
                 account: a,
                 claude_session: None,
                 dir: PathBuf::from("/d"),
                 task: None
             }),
-            Route::Checkpoint(CheckpointJob {
-                request: RequestId(3),
-                ..
-            })
+            Route::Checkpoint(CheckpointJob { request, .. }) if request == RequestId::for_tests(3)
         ));
         assert!(matches!(
             route(Effect::SendPrompt {
-                request: RequestId(4),
+                request: RequestId::for_tests(4),
                 session: s,
                 text: "hi".into()
             }),
@@ -714,10 +708,10 @@ mod tests {
         ));
         assert_eq!(
             route(Effect::Reply {
-                request: RequestId(5),
+                id: CommandId::new(5),
                 reply: CommandReply::Accepted
             }),
-            Route::Reply(RequestId(5), CommandReply::Accepted)
+            Route::Reply(CommandId::new(5), CommandReply::Accepted)
         );
     }
 }

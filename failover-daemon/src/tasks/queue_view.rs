@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use failover_core::SessionStateKind::{
+    self, Checkpointing, Launching, Prompting, Running, Stopping, Unstarted,
+};
 use failover_queue::{SessionView, SessionsView};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -12,13 +15,13 @@ use crate::error::DaemonError;
 use crate::tasks::Published;
 
 /// Engine states in which the session's process runs.
-const ALIVE: [&str; 3] = ["running", "prompting", "checkpointing"];
+const ALIVE: [SessionStateKind; 3] = [Running, Prompting, Checkpointing];
 /// Engine states of a session being moved or restarted, or not known yet: `unstarted` is
 /// also where every session is after a daemon restart until it is adopted, and a session
 /// adopted running is not idle or working until its observer has said which. The queue
 /// keeps a claim through these (a delivered task is never sent again because the daemon
 /// restarted), and does not count them as work.
-const MOVING: [&str; 4] = ["checkpointing", "stopping", "launching", "unstarted"];
+const MOVING: [SessionStateKind; 4] = [Checkpointing, Stopping, Launching, Unstarted];
 
 /// The queue's view of every configured session.
 pub fn sessions_view(p: &Published, config: &DaemonConfig) -> SessionsView {
@@ -40,10 +43,9 @@ pub fn sessions_view(p: &Published, config: &DaemonConfig) -> SessionsView {
                     dir: spec.dir.clone(),
                     account: st.account.clone(),
                     claude_session: st.claude_session.clone(),
-                    idle: st.state == "running"
-                        && st.activity == Some(failover_core::Activity::Idle),
+                    idle: st.state == Running && st.activity == Some(failover_core::Activity::Idle),
                     mid_swap: MOVING.contains(&st.state)
-                        || (st.state == "running" && st.activity.is_none())
+                        || (st.state == Running && st.activity.is_none())
                         || swap_pending(&spec.id),
                     alive: ALIVE.contains(&st.state),
                     turns_started: p.facts.turns_started.get(&spec.id).copied().unwrap_or(0),

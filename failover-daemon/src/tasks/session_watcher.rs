@@ -22,7 +22,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use failover_core::{BackendError, Input, Liveness, PersistedState, SessionBackend, SessionId};
+use failover_core::{
+    BackendError, Input, Liveness, PersistedState, SessionBackend, SessionId, SessionStateKind,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +36,11 @@ use crate::observe::ObserverEvent;
 use crate::tasks::Published;
 
 /// Engine states in which the session's process should be alive.
-const LIVE_STATES: [&str; 3] = ["running", "prompting", "checkpointing"];
+const LIVE_STATES: [SessionStateKind; 3] = [
+    SessionStateKind::Running,
+    SessionStateKind::Prompting,
+    SessionStateKind::Checkpointing,
+];
 
 /// How often liveness is polled (a safety net under the event-driven observers).
 pub const LIVENESS_INTERVAL: Duration = Duration::from_secs(5);
