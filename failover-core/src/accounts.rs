@@ -262,6 +262,26 @@ impl AccountPool {
         changed
     }
 
+    /// Marks `id` as spending extra usage (or not); returns whether anything changed. The
+    /// mark ends with the exhaustion it came with (the plan's window reset) or with a usage
+    /// report that says otherwise.
+    pub fn set_extra_usage(&mut self, id: &AccountId, on: bool) -> bool {
+        let Some(entry) = self.entries.iter_mut().find(|e| &e.account.id == id) else {
+            return false;
+        };
+        std::mem::replace(&mut entry.extra_usage, on) != on
+    }
+
+    /// Whether sessions on `id` are held up at `now`: it is not usable, and not because it
+    /// runs on extra usage (there the sessions keep working, at a cost, and move at a turn
+    /// boundary).
+    pub fn stalls(&self, id: &AccountId, now: UnixMillis) -> bool {
+        self.get(id).is_some_and(|e| {
+            let paying = e.extra_usage && e.state != AccountState::NeedsLogin;
+            !paying && !self.entry_usable(e, now)
+        })
+    }
+
     /// Whether a session may be placed on `id` at `now`: not exhausted, not waiting for a
     /// login, and not spending extra usage unless that is allowed (an account on extra
     /// usage whose window is out is usable only then).

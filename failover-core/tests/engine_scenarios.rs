@@ -2878,3 +2878,160 @@ fn an_unanswered_lease_request_counts_as_an_unreachable_ledger() {
         Some("b".into())
     );
 }
+
+// ----- extra usage seen by the session itself (screen notice, response headers) -----
+
+fn headers_of(account: &str, verdict: Verdict, observed: i64) -> Input {
+    detect(
+        Subject::Account(account.into()),
+        SignalSource::Headers,
+        verdict,
+        observed,
+    )
+}
+
+/// The plan's five-hour window ran out at t=10 and extra usage took over until t=1800.
+fn extra_usage(resets: i64) -> Verdict {
+    Verdict::ExtraUsage {
+        window: H5,
+        resets_at: Some(UnixMillis::from_secs(resets)),
+    }
+}
+
+#[test]
+fn extra_usage_on_screen_moves_the_session_at_its_turn_boundary_not_mid_turn() {
+    // Claude Code's own footer notice, read by the pane detector, twice (pane evidence
+    // needs confirming). The session keeps working (paid): it finishes its turn, then moves.
+    let screen = include_str!("fixtures/quota/wordings/v2.1-now-using-extra-usage-footer.txt");
+    let seen = |at: i64| {
+        let detection =
+            PaneDetector::new().detect(screen, &DetectContext::utc(UnixMillis::from_secs(at)));
+        assert!(
+            matches!(
+                detection.verdict,
+                Verdict::ExtraUsage {
+                    window: LimitWindow::FiveHour,
+                    ..
+                }
+            ),
+            "{detection:?}"
+        );
+        pane("s1", detection.verdict, at)
+    };
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, seen(10)),
+            (12, seen(12)),
+            (20, working("s1")),
+            (30, idle("s1")),
+            (31, done(1, checkpointed(Some("last")))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=12 notify warning [failover:a:b] failing over from a to b: a runs on extra usage (paid) and allow_extra_usage is off (next reset 1970-01-01T15:00:00Z)
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=30 checkpoint #1 s1 on a
+        t=31 stop #2 s1
+        ",
+    );
+}
+
+#[test]
+fn extra_usage_in_the_headers_when_allowed_moves_only_to_an_account_with_headroom() {
+    let script = vec![
+        (0, started("s1", "c1", "a")),
+        (0, adopted()),
+        (5, working("s1")),
+        (10, headers_of("a", extra_usage(1800), 10)),
+        (20, idle("s1")),
+    ];
+    // Allowed, it is a last resort like an account past its threshold: the session moves to
+    // b, which has headroom, at its turn boundary.
+    check(
+        Setup::Fresh({
+            let mut c = cfg(&["a", "b"], &["s1"]);
+            c.allow_extra_usage = true;
+            c
+        }),
+        script.clone(),
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify info [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T00:30:00Z (next reset 1970-01-01T00:30:00Z)
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=20 checkpoint #1 s1 on a
+        ",
+    );
+    // Allowed, with nowhere better to go (b is exhausted): the session stays and pays.
+    let mut only_a = script;
+    only_a.insert(1, (0, observed("b", exhausted_until(3600))));
+    check(
+        Setup::Fresh({
+            let mut c = cfg(&["a", "b"], &["s1"]);
+            c.allow_extra_usage = true;
+            c
+        }),
+        only_a,
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 persist active=a accounts=a:exhausted,b:exhausted
+        ",
+    );
+}
+
+#[test]
+fn extra_usage_with_nowhere_else_to_go_parks_the_session_once_its_turn_ends() {
+    // No surprise spend: every other account is out, so the session is parked: after the
+    // turn it is working on (cutting it would throw that work away), not in the middle.
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, observed("b", exhausted_until(3600))),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, headers_of("a", extra_usage(1800), 10)),
+            (20, tick()),
+            (30, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 notify critical [all-exhausted:1800000] every account is exhausted or needs a login: 1 session parked; resuming automatically at 1970-01-01T00:30:00Z (next reset 1970-01-01T00:30:00Z)
+        t=10 persist active=a accounts=a:exhausted,b:exhausted
+        t=30 checkpoint #1 s1 on a
+        ",
+    );
+}
+
+#[test]
+fn extra_usage_the_statusline_contradicts_is_vetoed() {
+    // A notice on screen about the five-hour window while the statusline reads it at 40 %:
+    // history, not news (a resumed screen, a stale footer).
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (6, statusline_usage("s1", 40.0, 6)),
+            (10, pane("s1", extra_usage(1800), 10)),
+            (12, pane("s1", extra_usage(1800), 12)),
+            (30, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 vetoed s1 on a extra_usage (statusline_below_limit)
+        t=12 vetoed s1 on a extra_usage (statusline_below_limit)
+        ",
+    );
+}
