@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
+use crate::account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, WindowUsage};
 use crate::config::{EngineConfig, Strategy};
 use crate::ids::AccountId;
 use crate::time::UnixMillis;
@@ -97,6 +97,8 @@ pub struct AccountEntry {
     pub usage: BTreeMap<LimitWindow, WindowUsage>,
     /// It is spending extra usage (paid usage credits).
     pub extra_usage: bool,
+    /// The one-time usage-reset grants its latest usage report showed (never spent).
+    pub grants: Vec<ResetGrant>,
 }
 
 impl AccountEntry {
@@ -106,6 +108,7 @@ impl AccountEntry {
             state: AccountState::Unknown,
             usage: BTreeMap::new(),
             extra_usage: false,
+            grants: Vec::new(),
         }
     }
 
@@ -256,9 +259,12 @@ impl AccountPool {
         };
         let usage: BTreeMap<LimitWindow, WindowUsage> =
             report.windows.iter().map(|u| (u.window, *u)).collect();
-        let changed = entry.usage != usage || entry.extra_usage != report.extra_usage;
+        let changed = entry.usage != usage
+            || entry.extra_usage != report.extra_usage
+            || entry.grants != report.grants;
         entry.usage = usage;
         entry.extra_usage = report.extra_usage;
+        entry.grants.clone_from(&report.grants);
         changed
     }
 

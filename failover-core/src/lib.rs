@@ -133,7 +133,7 @@ pub mod state;
 pub mod testkit;
 pub mod time;
 
-pub use account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
+pub use account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, WindowUsage};
 pub use accounts::{AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
 pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};

@@ -2136,6 +2136,7 @@ fn usage(account: &str, windows: &[(LimitWindow, f32, Option<i64>)], extra_usage
                 })
                 .collect(),
             extra_usage,
+            grants: Vec::new(),
         },
     }
 }

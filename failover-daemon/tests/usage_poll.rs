@@ -90,7 +90,9 @@ async fn one_read_uses_the_accounts_token_in_memory_and_respects_its_expiry_and_
     assert!(report.extra_usage);
     let served = api.requests();
     assert_eq!(served.len(), 1);
-    assert_eq!(served[0].path, "/api/oauth/usage");
+    // Asked with the grants' status query (a read, never a claim).
+    assert_eq!(served[0].method, "GET");
+    assert_eq!(served[0].path, "/api/oauth/usage?cedar_ember=1");
     assert_eq!(served[0].token.as_deref(), Some("tok-a"));
     // The mock answers 401 without the beta header: 200 means it was sent.
     assert_eq!(served[0].status, 200);
@@ -368,6 +370,7 @@ fn usage_reports_and_models_show_in_the_event_stream() {
                 resets_at: None,
             }],
             extra_usage: true,
+            grants: Vec::new(),
         },
     });
     let EventKindDto::Effect {
@@ -396,4 +399,106 @@ fn usage_reports_and_models_show_in_the_event_stream() {
             if effect == "session_model" && detail == "claude-opus-4-1-20250805"),
         "{model:?}"
     );
+}
+
+/// One-time usage-reset grants the endpoint offers are shown in `accounts` / `status
+/// --json` (a new `grants` field), and never spent: the daemon only ever reads.
+#[tokio::test]
+async fn usage_reset_grants_are_shown_never_spent() {
+    let api = MockApi::start(MockApiConfig::local(vec![MockAccount::new("tok-a", "a")]))
+        .await
+        .unwrap();
+    let tree = Tree::new(&["a"], &[]);
+    let dir = tree.path().join("accounts").join("a");
+    write_credentials(&dir, "tok-a", FAR);
+    api.set_usage(
+        "a",
+        UsageAnswer::Body(json!({
+            "five_hour": {"utilization": 100.0, "resets_at": "2100-01-01T05:00:00Z"},
+            "seven_day": {"utilization": 61.0, "resets_at": "2100-01-05T00:00:00Z"},
+            "extra_usage": {"is_enabled": false},
+            "cedar_ember": {
+                "eligible": true,
+                "at_limit": true,
+                "exhausted": ["five_hour"],
+                "next_grant_id": "grant_01",
+                "grants": [
+                    {"id": "grant_01", "label": "Session reset", "type": "session",
+                     "resets_total": 3, "resets_left": 2, "starts_at": null,
+                     "ends_at": "2100-01-20T00:00:00Z", "clears": ["five_hour"],
+                     "paused": false, "usable_now": true, "use_requires_limit": true,
+                     "percent_used": {}, "blocking": []},
+                    {"id": "grant_02", "label": "Weekly reset", "type": "weekly",
+                     "resets_total": 1, "resets_left": 0, "clears": ["seven_day"],
+                     "paused": false, "usable_now": false}
+                ]
+            }
+        })),
+    );
+    let http = reqwest::Client::new();
+    let read = read_usage(&http, &usage_url(&api), &dir, T0).await;
+    let UsageRead::Report(report) = read else {
+        panic!("expected a report, got {read:?}");
+    };
+    // The grant with resets left; the used-up one is not offered any more.
+    assert_eq!(
+        report.grants,
+        vec![failover_core::ResetGrant {
+            label: "Session reset".into(),
+            kind: Some("session".into()),
+            resets_left: 2,
+            resets_total: 3,
+            ends_at: Some(UnixMillis(4_104_086_400_000)),
+            usable_now: true,
+            paused: false,
+        }]
+    );
+
+    // Through the engine to the status the control plane serves.
+    let mut engine = FailoverEngine::new(testkit::config(&["a"], &[])).unwrap();
+    engine.handle(
+        T0,
+        Input::UsageObserved {
+            account: AccountId::new("a"),
+            report,
+        },
+    );
+    let facts = failover_daemon::http::convert::DaemonFacts {
+        started_at: T0,
+        config_file: None,
+        config_error: None,
+        state_error: None,
+        notifications_dropped: 0,
+        turns_started: Default::default(),
+        ledger: None,
+        program: None,
+    };
+    let status = failover_daemon::http::convert::status_dto(&engine.snapshot(), &facts, T0);
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(
+        json["accounts"][0]["grants"],
+        json!([{
+            "label": "Session reset",
+            "kind": "session",
+            "resets_left": 2,
+            "resets_total": 3,
+            "ends_at": "2100-01-20T00:00:00Z",
+            "ends_at_ms": 4_104_086_400_000_i64,
+            "usable_now": true,
+            "paused": false
+        }])
+    );
+    // The grant counts for nothing: the account is exhausted until its window resets.
+    assert_eq!(json["accounts"][0]["state"], "exhausted");
+
+    // Only reads reached the endpoint: nothing that could spend a grant.
+    let served = api.requests();
+    assert!(!served.is_empty());
+    assert!(
+        served
+            .iter()
+            .all(|r| r.method == "GET" && r.path.starts_with("/api/oauth/usage")),
+        "{served:?}"
+    );
+    api.shutdown().await.unwrap();
 }

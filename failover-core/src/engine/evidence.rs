@@ -347,6 +347,7 @@ impl FailoverEngine {
                 })
                 .collect(),
             extra_usage: report.extra_usage,
+            grants: report.grants.clone(),
         };
         self.pool.record_report(account, &report);
         let current = self.pool.state(account).cloned();

@@ -344,6 +344,7 @@ impl FailoverEngine {
                         .reduce(f32::max),
                     windows: e.usage.values().copied().collect(),
                     extra_usage: e.extra_usage,
+                    grants: e.grants.clone(),
                     choice: self.choice(&e.account.id),
                 })
                 .collect(),

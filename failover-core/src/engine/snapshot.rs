@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::account::{AccountState, LimitWindow, WindowUsage};
+use crate::account::{AccountState, LimitWindow, ResetGrant, WindowUsage};
 use crate::accounts::Tier;
 use crate::config::Strategy;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
@@ -25,6 +25,8 @@ pub struct AccountStatus {
     pub windows: Vec<WindowUsage>,
     /// It is spending extra usage (paid usage credits).
     pub extra_usage: bool,
+    /// One-time usage-reset grants it holds (shown, never spent).
+    pub grants: Vec<ResetGrant>,
     /// Why it is or is not the next choice.
     pub choice: Choice,
 }

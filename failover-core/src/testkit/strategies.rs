@@ -99,6 +99,7 @@ pub fn usage_report(horizon_secs: i64) -> impl Strategy<Value = UsageReport> {
         .prop_map(|(windows, extra_usage)| UsageReport {
             windows,
             extra_usage,
+            grants: Vec::new(),
         })
 }
 

@@ -106,6 +106,20 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                         next: a.choice.is_next(),
                         reason: a.choice.to_string(),
                     },
+                    grants: a
+                        .grants
+                        .iter()
+                        .map(|g| GrantDto {
+                            label: g.label.clone(),
+                            kind: g.kind.clone(),
+                            resets_left: g.resets_left,
+                            resets_total: g.resets_total,
+                            ends_at: g.ends_at.map(instant),
+                            ends_at_ms: g.ends_at.map(|t| t.0),
+                            usable_now: g.usable_now,
+                            paused: g.paused,
+                        })
+                        .collect(),
                 }
             })
             .collect(),
