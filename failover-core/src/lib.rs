@@ -137,7 +137,9 @@ pub use account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, W
 pub use accounts::{AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, PaneCapture, SessionBackend};
 pub use checkpoint::{Checkpoint, CheckpointRecordV1, Checkpointer};
-pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
+pub use config::{
+    ConfigError, EngineConfig, PolicyMode, Strategy, USAGE_READ_FRESH, USAGE_READ_WAIT,
+};
 pub use engine::{
     AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
     FailoverEngine, Input, SessionStatus, StatusSnapshot, Subject, SwapStatus,

@@ -3036,3 +3036,112 @@ fn extra_usage_the_statusline_contradicts_is_vetoed() {
         ",
     );
 }
+
+// ----- one usage read right before choosing a destination -----
+
+/// Three accounts; the embedder serves usage reads on request.
+fn three_reading() -> Setup {
+    three(|c| c.read_usage_before_choosing = true)
+}
+
+#[test]
+fn the_engine_reads_idle_accounts_right_before_choosing_and_skips_one_spent_elsewhere() {
+    // Nothing is known of b and c when a runs out. The engine asks for their usage first
+    // (not a's: its session feeds its statusline); b turns out spent on a laptop, so the
+    // session goes to c, not to b as preference and drain-soonest alone would have it.
+    check(
+        three_reading(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, transcript("s1", exhausted(Some(600)), 10)),
+            (11, usage("b", &[(H5, 100.0, Some(3600))], false)),
+            (11, usage("c", &[(H5, 30.0, Some(7200))], false)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 read usage b,c
+        t=10 persist active=a accounts=a:exhausted
+        t=11 persist active=a accounts=a:exhausted,b:exhausted
+        t=11 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=11 checkpoint #1 s1 on a
+        t=11 persist active=c accounts=a:exhausted,b:exhausted,c:available swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn a_slow_usage_endpoint_holds_the_choice_two_seconds_at_most_and_fresh_reads_are_not_repeated() {
+    // b was read a few seconds ago: only c is asked for. c never answers: at the end of the
+    // wait the engine chooses with what it knows.
+    let mut engine = FailoverEngine::new({
+        let mut c = cfg(&["a", "b", "c"], &["s1"]);
+        c.read_usage_before_choosing = true;
+        c
+    })
+    .unwrap();
+    let at = UnixMillis::from_secs;
+    engine.handle(at(0), started("s1", "c1", "a"));
+    engine.handle(at(0), adopted());
+    engine.handle(at(5), usage("b", &[(H5, 20.0, Some(7200))], false));
+    let asked = engine.handle(at(10), transcript("s1", exhausted(Some(600)), 10));
+    assert!(
+        asked.contains(&Effect::ReadUsage {
+            accounts: vec!["c".into()]
+        }),
+        "{asked:?}"
+    );
+    assert_eq!(engine.snapshot().usage_wanted, vec!["c".into()]);
+    assert!(!asked.iter().any(|e| matches!(e, Effect::Checkpoint { .. })));
+    // The wait is a deadline the embedder wakes the engine at.
+    assert_eq!(engine.next_deadline(), Some(at(12)));
+    let before = engine.handle(at(11), tick());
+    assert!(
+        !before
+            .iter()
+            .any(|e| matches!(e, Effect::Checkpoint { .. }))
+    );
+    let after = engine.handle(at(12), tick());
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Effect::Checkpoint { account, .. } if account.as_str() == "a")),
+        "{after:?}"
+    );
+    assert_eq!(engine.snapshot().active_account, Some("b".into()));
+    assert!(engine.snapshot().usage_wanted.is_empty());
+}
+
+#[test]
+fn usage_reads_before_choosing_are_asked_once_per_episode() {
+    // a stays past its threshold with nowhere better to go: one ask, not one per input.
+    let script = vec![
+        (0, started("s1", "c1", "a")),
+        (0, observed("b", exhausted_until(7200))),
+        (0, adopted()),
+        (5, working("s1")),
+        (10, statusline("a", near(96.0, Some(9000)), 10)),
+        (11, usage("b", &[(H5, 100.0, Some(7200))], false)),
+        (20, statusline("a", near(97.0, Some(9000)), 20)),
+        (30, idle("s1")),
+        (100, statusline("a", near(98.0, Some(9000)), 100)),
+    ];
+    check(
+        Setup::Fresh({
+            let mut c = cfg(&["a", "b"], &["s1"]);
+            c.read_usage_before_choosing = true;
+            c
+        }),
+        script,
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 read usage b
+        t=10 persist active=a accounts=a:near_limit,b:exhausted
+        t=20 persist active=a accounts=a:near_limit,b:exhausted
+        t=100 persist active=a accounts=a:near_limit,b:exhausted
+        ",
+    );
+}

@@ -1263,6 +1263,8 @@ impl Resolver<'_> {
             usage_url,
             usage_poll,
         };
+        // The usage poller serves the engine's reads right before a choice.
+        engine.read_usage_before_choosing = quota.poll_usage;
 
         Ok(DaemonConfig {
             file: None,

@@ -502,3 +502,115 @@ async fn usage_reset_grants_are_shown_never_spent() {
     );
     api.shutdown().await.unwrap();
 }
+
+/// The engine asks for one usage read right before choosing a destination (the accounts no
+/// session runs on, known for over a minute or not at all), and the poller serves it at
+/// once: an account whose usage was unknown until the choice and turns out spent elsewhere
+/// is skipped.
+#[tokio::test]
+async fn a_read_right_before_choosing_skips_an_account_spent_elsewhere() {
+    let api = MockApi::start(MockApiConfig::local(vec![
+        MockAccount::new("tok-primary", "primary"),
+        MockAccount::new("tok-backup", "backup"),
+        MockAccount::new("tok-spare", "spare"),
+    ]))
+    .await
+    .unwrap();
+    api.set_usage(
+        "spare",
+        UsageAnswer::Body(json!({
+            "five_hour": {"utilization": 20.0, "resets_at": "2100-01-01T16:00:00Z"},
+            "seven_day": {"utilization": 10.0, "resets_at": "2100-01-06T12:00:00Z"}
+        })),
+    );
+    let accounts = ["primary", "backup", "spare"];
+    let sessions = ["ccl-0"];
+    let tree = Tree::new(&accounts, &sessions);
+    let dir = |a: &str| tree.path().join("accounts").join(a);
+    // backup has no login yet when the daemon starts: its usage cannot be read then.
+    for a in ["primary", "spare"] {
+        write_credentials(&dir(a), &format!("tok-{a}"), FAR);
+    }
+    let fakes = Fakes::new();
+    let (deps, obs) = fakes.deps(&tree);
+    // By preference, backup would be next while nothing is known of it.
+    let extra = format!(
+        "[policy]\nstrategy = \"preference\"\n[quota]\nusage_url = \"{}\"\nusage_poll = \"1h\"\n",
+        usage_url(&api)
+    );
+    let daemon = Daemon::start(tree.config(&accounts, &sessions, &extra), deps)
+        .await
+        .unwrap();
+    let handle = daemon.handle();
+    let task = tokio::spawn(daemon.run(std::future::pending()));
+    eventually(LIMIT, "session running on primary", || {
+        fakes.accounts_of(&sessions) == vec![Some("primary".into())]
+    })
+    .await;
+    // The startup reads are over: spare is known, backup is not.
+    handle
+        .wait_for(LIMIT, |p| {
+            p.snapshot
+                .accounts
+                .iter()
+                .any(|a| a.id.as_str() == "spare" && a.state.name() == "available")
+        })
+        .await
+        .unwrap();
+    eventually(LIMIT, "backup's startup read attempted", || {
+        api.requests().iter().filter(|r| r.token.is_some()).count() >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let backup_state = |p: &failover_daemon::tasks::Published| {
+        p.snapshot
+            .accounts
+            .iter()
+            .find(|a| a.id.as_str() == "backup")
+            .map(|a| a.state.name())
+    };
+    assert_eq!(backup_state(&handle.published()), Some("unknown"));
+
+    // Meanwhile backup was logged in and used up on a laptop.
+    write_credentials(&dir("backup"), "tok-backup", FAR);
+    api.set_usage(
+        "backup",
+        UsageAnswer::Body(json!({
+            "five_hour": {"utilization": 100.0, "resets_at": "2100-01-01T15:00:00Z"},
+            "seven_day": {"utilization": 35.0, "resets_at": "2100-01-05T12:00:00Z"}
+        })),
+    );
+    let asked_before = api
+        .requests()
+        .iter()
+        .filter(|r| r.token.as_deref() == Some("tok-backup"))
+        .count();
+    assert_eq!(asked_before, 0);
+
+    // primary runs out: backup is read right before the choice, and skipped.
+    let now = handle.clock().now();
+    obs.send(quota_exhausted("ccl-0", UnixMillis(FAR), now))
+        .await
+        .unwrap();
+    eventually(LIMIT, "session moved to spare", || {
+        fakes.accounts_of(&sessions) == vec![Some("spare".into())]
+    })
+    .await;
+    let backup_reads = api
+        .requests()
+        .iter()
+        .filter(|r| r.token.as_deref() == Some("tok-backup"))
+        .count();
+    assert_eq!(backup_reads, 1);
+    assert_eq!(backup_state(&handle.published()), Some("exhausted"));
+    // spare was read at startup, well under a minute before: not read again.
+    let spare_reads = api
+        .requests()
+        .iter()
+        .filter(|r| r.token.as_deref() == Some("tok-spare"))
+        .count();
+    assert_eq!(spare_reads, 1);
+
+    task.abort();
+    api.shutdown().await.unwrap();
+}

@@ -144,6 +144,7 @@ impl Embedder {
             Effect::PublishAccount(_)
             | Effect::PublishActive(_)
             | Effect::AcquireLease { .. }
+            | Effect::ReadUsage { .. }
             | Effect::ReleaseLease => {}
         }
     }

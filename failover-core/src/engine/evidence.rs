@@ -335,6 +335,7 @@ impl FailoverEngine {
             return self.ignore("usage of an unknown account");
         }
         let now = self.now;
+        self.usage_reads.read(account, now);
         let report = UsageReport {
             windows: report
                 .windows

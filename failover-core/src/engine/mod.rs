@@ -17,6 +17,7 @@
 //! - `commands.rs`: operator commands and configuration reload;
 //! - `notes.rs`: the notifications the engine raises;
 //! - `shared.rs`: the ledger shared with other hosts (news in and out, the swap lease);
+//! - `usage_reads.rs`: the usage reads asked for right before choosing a destination;
 //! - `index.rs`: per-account load, stopped sessions and prompts to replay, kept up to date
 //!   on every state change so that an input costs what it changes, not the pool's size.
 
@@ -30,6 +31,7 @@ mod notes;
 mod plan;
 mod shared;
 mod snapshot;
+mod usage_reads;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -120,6 +122,8 @@ pub struct FailoverEngine {
     last_return: Option<UnixMillis>,
     /// The ledger shared with other hosts (unused without [`EngineConfig::ledger`]).
     ledger: shared::LedgerView,
+    /// Usage reads before choosing (see `usage_reads.rs`).
+    usage_reads: usage_reads::UsageReads,
     /// The persisted state changed during this `handle`.
     dirty: bool,
     now: UnixMillis,
@@ -160,6 +164,7 @@ impl FailoverEngine {
             return_wanted: BTreeSet::new(),
             last_return: None,
             ledger: shared::LedgerView::default(),
+            usage_reads: usage_reads::UsageReads::default(),
             dirty: false,
             now: UnixMillis::EPOCH,
             out: Vec::new(),
@@ -304,6 +309,9 @@ impl FailoverEngine {
         if let Some(at) = self.lease_deadline() {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
+        if let Some(at) = self.usage_reads.deadline() {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         let mut consider = |at: UnixMillis| {
             if next.is_none_or(|n| at < n) {
                 next = Some(at);
@@ -372,6 +380,7 @@ impl FailoverEngine {
                 started_at: s.started_at,
             }),
             swaps_completed: self.swaps_completed,
+            usage_wanted: self.usage_reads.wanted(),
             ignored_inputs: self.ignored,
         }
     }

@@ -28,6 +28,13 @@ impl FailoverEngine {
         if self.adopting || self.paused || self.draining {
             return;
         }
+        if self.hold_for_usage_reads() {
+            // A destination is about to be chosen: fresh usage first (a couple of seconds
+            // at most). Moves already under way go on.
+            self.advance_swap();
+            self.replay_prompts();
+            return;
+        }
         if !self.pool.any_usable(self.now) {
             self.park_all();
             return;

@@ -147,6 +147,11 @@ pub struct StatusSnapshot {
     pub swap: Option<SwapStatus>,
     /// Swaps completed since start.
     pub swaps_completed: u64,
+    /// Accounts whose usage the engine asked for ([`Effect::ReadUsage`](crate::Effect))
+    /// and is waiting on before it chooses a destination; empty when it waits for none.
+    ///
+    /// Added for choosing the next account.
+    pub usage_wanted: Vec<AccountId>,
     /// Inputs that did not apply in the state they arrived in.
     pub ignored_inputs: u64,
 }

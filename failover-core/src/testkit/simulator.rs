@@ -342,7 +342,11 @@ impl Simulator {
                 request,
                 EffectOutcome::Lease(crate::ledger::LeaseOutcome::Granted),
             ),
-            Effect::PublishAccount(_) | Effect::PublishActive(_) | Effect::ReleaseLease => {}
+            // The simulator has no usage endpoint: the engine chooses once its wait is over.
+            Effect::PublishAccount(_)
+            | Effect::PublishActive(_)
+            | Effect::ReleaseLease
+            | Effect::ReadUsage { .. } => {}
         }
     }
 }

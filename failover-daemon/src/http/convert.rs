@@ -490,6 +490,20 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             None,
             "give the swap lease back".into(),
         ),
+        Effect::ReadUsage { accounts } => e(
+            "read_usage",
+            None,
+            None,
+            None,
+            format!(
+                "read the usage of {} before choosing",
+                accounts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
         #[allow(unreachable_patterns)]
         _ => e("other", None, None, None, format!("{effect:?}")),
     }
