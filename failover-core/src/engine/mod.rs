@@ -326,7 +326,11 @@ impl FailoverEngine {
             }
             if let SessionState::Dead { relaunch_at, .. } = &m.state {
                 if relaunching {
-                    consider(*relaunch_at);
+                    // Relaunches wait while a choice waits for usage reads.
+                    consider(match self.usage_reads.deadline() {
+                        Some(wait) => (*relaunch_at).max(wait),
+                        None => *relaunch_at,
+                    });
                 }
             }
         }
@@ -552,6 +556,7 @@ impl FailoverEngine {
         if self.pool.expire(now) {
             self.dirty = true;
         }
+        self.usage_reads.expire(now);
         if self.holds > 0 {
             for m in self.sessions.values_mut() {
                 if m.hold_until.is_some_and(|h| h <= now) {

@@ -44,6 +44,18 @@ impl UsageReads {
         }
     }
 
+    /// Ends a wait whose time is over (whatever the engine was doing meanwhile: paused,
+    /// draining, adopting).
+    pub(crate) fn expire(&mut self, now: UnixMillis) {
+        if self
+            .waiting
+            .as_ref()
+            .is_some_and(|(until, _)| *until <= now)
+        {
+            self.waiting = None;
+        }
+    }
+
     /// When the wait ends, while the engine waits.
     pub(crate) fn deadline(&self) -> Option<UnixMillis> {
         self.waiting.as_ref().map(|(until, _)| *until)
