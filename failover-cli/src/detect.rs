@@ -182,6 +182,9 @@ fn human(report: &Report) -> String {
             ..
         } => format!("near limit: {window} window {used_percent}% used"),
         Verdict::QuotaExhausted { window, .. } => format!("quota exhausted: {window} window"),
+        Verdict::ExtraUsage { window, .. } => {
+            format!("extra usage in use (paid): {window} window used up")
+        }
         Verdict::Transient { kind } => {
             format!("transient failure ({}), not a quota", snake(kind))
         }

@@ -101,6 +101,32 @@ pub struct UsageReport {
     /// The account is running on extra usage (paid usage credits): its plan's windows are
     /// used up and it goes on at a cost.
     pub extra_usage: bool,
+    /// One-time usage-reset grants the account holds (shown to people; never spent).
+    ///
+    /// Added for choosing the next account.
+    #[serde(default)]
+    pub grants: Vec<ResetGrant>,
+}
+
+/// A one-time usage-reset grant an account holds: Anthropic may offer a subscriber a few
+/// resets of a used-up window (Claude Code's `/limit-reset`). Shown for people to decide;
+/// the engine never spends one and never counts one as headroom.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResetGrant {
+    /// The offer's label, as the endpoint gives it.
+    pub label: String,
+    /// What a reset clears: `session`, `weekly` or `full`, when said.
+    pub kind: Option<String>,
+    /// Resets left to use.
+    pub resets_left: u32,
+    /// Resets the grant came with.
+    pub resets_total: u32,
+    /// When it expires, when said.
+    pub ends_at: Option<UnixMillis>,
+    /// Whether a reset could be used right now.
+    pub usable_now: bool,
+    /// Whether the grant is paused.
+    pub paused: bool,
 }
 
 impl fmt::Display for LimitWindow {

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
+use crate::account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, WindowUsage};
 use crate::config::{EngineConfig, Strategy};
 use crate::ids::AccountId;
 use crate::time::UnixMillis;
@@ -97,6 +97,8 @@ pub struct AccountEntry {
     pub usage: BTreeMap<LimitWindow, WindowUsage>,
     /// It is spending extra usage (paid usage credits).
     pub extra_usage: bool,
+    /// The one-time usage-reset grants its latest usage report showed (never spent).
+    pub grants: Vec<ResetGrant>,
 }
 
 impl AccountEntry {
@@ -106,6 +108,7 @@ impl AccountEntry {
             state: AccountState::Unknown,
             usage: BTreeMap::new(),
             extra_usage: false,
+            grants: Vec::new(),
         }
     }
 
@@ -264,10 +267,33 @@ impl AccountPool {
         };
         let usage: BTreeMap<LimitWindow, WindowUsage> =
             report.windows.iter().map(|u| (u.window, *u)).collect();
-        let changed = entry.usage != usage || entry.extra_usage != report.extra_usage;
+        let changed = entry.usage != usage
+            || entry.extra_usage != report.extra_usage
+            || entry.grants != report.grants;
         entry.usage = usage;
         entry.extra_usage = report.extra_usage;
+        entry.grants.clone_from(&report.grants);
         changed
+    }
+
+    /// Marks `id` as spending extra usage (or not); returns whether anything changed. The
+    /// mark ends with the exhaustion it came with (the plan's window reset) or with a usage
+    /// report that says otherwise.
+    pub fn set_extra_usage(&mut self, id: &AccountId, on: bool) -> bool {
+        let Some(entry) = self.entries.iter_mut().find(|e| &e.account.id == id) else {
+            return false;
+        };
+        std::mem::replace(&mut entry.extra_usage, on) != on
+    }
+
+    /// Whether sessions on `id` are held up at `now`: it is not usable, and not because it
+    /// runs on extra usage (there the sessions keep working, at a cost, and move at a turn
+    /// boundary).
+    pub fn stalls(&self, id: &AccountId, now: UnixMillis) -> bool {
+        self.get(id).is_some_and(|e| {
+            let paying = e.extra_usage && e.state != AccountState::NeedsLogin;
+            !paying && !self.entry_usable(e, now)
+        })
     }
 
     /// Whether a session may be placed on `id` at `now`: not exhausted, not waiting for a

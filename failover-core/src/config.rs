@@ -146,12 +146,28 @@ pub struct EngineConfig {
     /// At most one return to a more preferred account per this long (default 30 min), so
     /// sessions never bounce between two accounts.
     pub return_cooldown: Duration,
+    /// Whether the embedder reads idle accounts' usage on request (Anthropic's OAuth usage
+    /// endpoint; default false). When set, the engine asks with
+    /// [`Effect::ReadUsage`](crate::Effect::ReadUsage) right before it chooses a destination
+    /// for sessions leaving an account (exhausted, near its limit, logged out), for the
+    /// accounts no session runs on whose last read is older than [`USAGE_READ_FRESH`], and
+    /// waits for the answers at most [`USAGE_READ_WAIT`].
+    ///
+    /// Added for choosing the next account.
+    pub read_usage_before_choosing: bool,
     /// A ledger shared with the engines of other hosts (default none: nothing is shared and
     /// the engine emits no ledger effect). When set, the engine publishes what its own
     /// evidence changes, follows news from other hosts, and asks for the swap lease before
     /// starting a swap (see [`crate::ledger`]).
     pub ledger: Option<LedgerSettings>,
 }
+
+/// A usage read younger than this is not repeated before choosing a destination.
+pub const USAGE_READ_FRESH: Duration = Duration::from_secs(60);
+
+/// How long a choice waits for the usage reads it asked for: a slow or unreachable
+/// endpoint holds a swap up no longer than this.
+pub const USAGE_READ_WAIT: Duration = Duration::from_secs(2);
 
 impl EngineConfig {
     /// A configuration with the default policy.
@@ -177,6 +193,7 @@ impl EngineConfig {
             follow_model: false,
             return_headroom_percent: 50.0,
             return_cooldown: Duration::from_secs(1800),
+            read_usage_before_choosing: false,
             ledger: None,
         }
     }

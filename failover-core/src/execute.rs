@@ -95,8 +95,10 @@ impl std::fmt::Debug for Ports<'_> {
 /// effects are not port calls and are returned to nobody: [`Effect::Persist`] and
 /// [`Effect::Reply`] are the embedder's to handle before calling this, as are the shared
 /// ledger's ([`Effect::AcquireLease`] and the rest, asked only with
-/// [`EngineConfig::ledger`](crate::EngineConfig::ledger)); [`Effect::DetectionVetoed`] is
-/// for the record.
+/// [`EngineConfig::ledger`](crate::EngineConfig::ledger)), and usage reads
+/// ([`Effect::ReadUsage`], asked only with
+/// [`EngineConfig::read_usage_before_choosing`](crate::EngineConfig::read_usage_before_choosing));
+/// [`Effect::DetectionVetoed`] is for the record.
 pub async fn execute(effect: Effect, ports: &Ports<'_>, now: UnixMillis) -> Option<Input> {
     let (request, outcome) = match effect {
         Effect::Checkpoint {
@@ -218,7 +220,8 @@ pub async fn execute(effect: Effect, ports: &Ports<'_>, now: UnixMillis) -> Opti
         | Effect::PublishAccount(_)
         | Effect::PublishActive(_)
         | Effect::AcquireLease { .. }
-        | Effect::ReleaseLease => return None,
+        | Effect::ReleaseLease
+        | Effect::ReadUsage { .. } => return None,
     };
     Some(Input::EffectFinished { request, outcome })
 }

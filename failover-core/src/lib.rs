@@ -162,13 +162,15 @@ pub mod state;
 pub mod testkit;
 pub mod time;
 
-pub use account::{Account, AccountState, LimitWindow, UsageReport, WindowUsage};
+pub use account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, WindowUsage};
 pub use accounts::{AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, SessionBackend};
 pub use checkpoint::{
     Checkpoint, CheckpointRecordV1, Checkpointer, PromptSource, TranscriptSummary,
 };
-pub use config::{ConfigError, EngineConfig, PolicyMode, Strategy};
+pub use config::{
+    ConfigError, EngineConfig, PolicyMode, Strategy, USAGE_READ_FRESH, USAGE_READ_WAIT,
+};
 pub use engine::{
     AccountStatus, Choice, Command, CommandRefusal, CommandReply, Effect, EffectOutcome,
     FailoverEngine, Input, SessionStatus, Standstill, StatusSnapshot, Subject, SwapStatus,
@@ -217,6 +219,7 @@ pub use async_trait::async_trait;
 ///         Effect::PublishActive(_) => "publish_active",
 ///         Effect::AcquireLease { .. } => "acquire_lease",
 ///         Effect::ReleaseLease => "release_lease",
+///         Effect::ReadUsage { .. } => "read_usage",
 ///         Effect::Reply { .. } => "reply",
 ///         Effect::DetectionVetoed { .. } => "detection_vetoed",
 ///     }

@@ -5,9 +5,13 @@
 //!   `parallel_moves` sessions moving: the sessions in swap steps are exactly the swap's
 //!   moving ones, and there are at most that many;
 //! - no launch onto an account that is exhausted at that instant, needs a login or runs on
-//!   extra usage (unless allowed), nor onto one past its proactive threshold while a better
-//!   one exists, whatever the strategy, thresholds and usage reports; and the pool's own
-//!   choice (`best_for`) is always of the best tier there is;
+//!   extra usage (unless allowed; extra usage is seen in usage reports and in `extra_usage`
+//!   verdicts from the screen and headers), nor onto one past its proactive threshold
+//!   while a better one exists, whatever the strategy, thresholds, usage reports and
+//!   whether usage is read right before choosing; and the pool's own choice (`best_for`),
+//!   for sessions of no model and of each model-scoped window, is always of the best tier
+//!   there is (headroom, then a used-up model window, then low headroom, then past the
+//!   threshold);
 //! - a transient verdict never causes anything a plain tick would not (so never a swap);
 //! - the same inputs give the same effects;
 //! - `next_deadline()` is never in the past after `handle`;
@@ -56,8 +60,8 @@ fn config(spread: bool, parallel: usize) -> EngineConfig {
 }
 
 /// The selection knobs: strategy, `min_headroom_percent`, a per-account threshold,
-/// `allow_extra_usage`, `follow_model`.
-type Knobs = (Pick, f32, Option<f32>, bool, bool);
+/// `allow_extra_usage`, `follow_model`, `read_usage_before_choosing`.
+type Knobs = (Pick, f32, Option<f32>, bool, bool, bool);
 
 fn knobs() -> impl Strategy<Value = Knobs> {
     (
@@ -70,11 +74,12 @@ fn knobs() -> impl Strategy<Value = Knobs> {
         prop::option::of(50.0f32..100.0),
         prop::bool::ANY,
         prop::bool::ANY,
+        prop::bool::ANY,
     )
 }
 
 fn tuned(spread: bool, parallel: usize, knobs: Knobs) -> EngineConfig {
-    let (strategy, min_headroom, override_b, allow_extra, follow) = knobs;
+    let (strategy, min_headroom, override_b, allow_extra, follow, read_usage) = knobs;
     let mut config = config(spread, parallel);
     config.strategy = strategy;
     config.min_headroom_percent = min_headroom;
@@ -83,6 +88,7 @@ fn tuned(spread: bool, parallel: usize, knobs: Knobs) -> EngineConfig {
     }
     config.allow_extra_usage = allow_extra;
     config.follow_model = follow;
+    config.read_usage_before_choosing = read_usage;
     config
 }
 

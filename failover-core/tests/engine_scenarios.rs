@@ -2214,6 +2214,7 @@ fn usage(account: &str, windows: &[(LimitWindow, f32, Option<i64>)], extra_usage
                 })
                 .collect(),
             extra_usage,
+            grants: Vec::new(),
         },
     }
 }
@@ -2954,5 +2955,271 @@ fn an_unanswered_lease_request_counts_as_an_unreachable_ledger() {
     assert_eq!(
         h2.engine.snapshot().swap.map(|s| s.to.to_string()),
         Some("b".into())
+    );
+}
+
+// ----- extra usage seen by the session itself (screen notice, response headers) -----
+
+fn headers_of(account: &str, verdict: Verdict, observed: i64) -> Input {
+    detect(
+        Subject::Account(account.into()),
+        SignalSource::Headers,
+        verdict,
+        observed,
+    )
+}
+
+/// The plan's five-hour window ran out at t=10 and extra usage took over until t=1800.
+fn extra_usage(resets: i64) -> Verdict {
+    Verdict::ExtraUsage {
+        window: H5,
+        resets_at: Some(UnixMillis::from_secs(resets)),
+    }
+}
+
+#[test]
+fn extra_usage_on_screen_moves_the_session_at_its_turn_boundary_not_mid_turn() {
+    // Claude Code's own footer notice, read by the pane detector, twice (pane evidence
+    // needs confirming). The session keeps working (paid): it finishes its turn, then moves.
+    let screen = include_str!("fixtures/quota/wordings/v2.1-now-using-extra-usage-footer.txt");
+    let seen = |at: i64| {
+        let detection =
+            PaneDetector::new().detect(screen, &DetectContext::utc(UnixMillis::from_secs(at)));
+        assert!(
+            matches!(
+                detection.verdict,
+                Verdict::ExtraUsage {
+                    window: LimitWindow::FiveHour,
+                    ..
+                }
+            ),
+            "{detection:?}"
+        );
+        pane("s1", detection.verdict, at)
+    };
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, seen(10)),
+            (12, seen(12)),
+            (20, working("s1")),
+            (30, idle("s1")),
+            (31, done(1, checkpointed(Some("last")))),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=12 notify warning [failover:a:b] failing over from a to b: a runs on extra usage (paid) and allow_extra_usage is off (next reset 1970-01-01T15:00:00Z)
+        t=12 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=30 checkpoint #1 s1 on a
+        t=31 stop #2 s1
+        ",
+    );
+}
+
+#[test]
+fn extra_usage_in_the_headers_when_allowed_moves_only_to_an_account_with_headroom() {
+    let script = vec![
+        (0, started("s1", "c1", "a")),
+        (0, adopted()),
+        (5, working("s1")),
+        (10, headers_of("a", extra_usage(1800), 10)),
+        (20, idle("s1")),
+    ];
+    // Allowed, it is a last resort like an account past its threshold: the session moves to
+    // b, which has headroom, at its turn boundary.
+    check(
+        Setup::Fresh({
+            let mut c = cfg(&["a", "b"], &["s1"]);
+            c.allow_extra_usage = true;
+            c
+        }),
+        script.clone(),
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 notify info [failover:a:b] failing over from a to b: a exhausted its five_hour window until 1970-01-01T00:30:00Z (next reset 1970-01-01T00:30:00Z)
+        t=10 persist active=b accounts=a:exhausted swap=a->b[s1]
+        t=20 checkpoint #1 s1 on a
+        ",
+    );
+    // Allowed, with nowhere better to go (b is exhausted): the session stays and pays.
+    let mut only_a = script;
+    only_a.insert(1, (0, observed("b", exhausted_until(3600))));
+    check(
+        Setup::Fresh({
+            let mut c = cfg(&["a", "b"], &["s1"]);
+            c.allow_extra_usage = true;
+            c
+        }),
+        only_a,
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 persist active=a accounts=a:exhausted,b:exhausted
+        ",
+    );
+}
+
+#[test]
+fn extra_usage_with_nowhere_else_to_go_parks_the_session_once_its_turn_ends() {
+    // No surprise spend: every other account is out, so the session is parked: after the
+    // turn it is working on (cutting it would throw that work away), not in the middle.
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, observed("b", exhausted_until(3600))),
+            (0, adopted()),
+            (5, working("s1")),
+            (10, headers_of("a", extra_usage(1800), 10)),
+            (20, tick()),
+            (30, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 notify critical [all-exhausted:1800000] every account is exhausted or needs a login: 1 session parked; resuming automatically at 1970-01-01T00:30:00Z (next reset 1970-01-01T00:30:00Z)
+        t=10 persist active=a accounts=a:exhausted,b:exhausted
+        t=30 checkpoint #1 s1 on a
+        ",
+    );
+}
+
+#[test]
+fn extra_usage_the_statusline_contradicts_is_vetoed() {
+    // A notice on screen about the five-hour window while the statusline reads it at 40 %:
+    // history, not news (a resumed screen, a stale footer).
+    check(
+        two(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (5, working("s1")),
+            (6, statusline_usage("s1", 40.0, 6)),
+            (10, pane("s1", extra_usage(1800), 10)),
+            (12, pane("s1", extra_usage(1800), 12)),
+            (30, idle("s1")),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 vetoed s1 on a extra_usage (statusline_below_limit)
+        t=12 vetoed s1 on a extra_usage (statusline_below_limit)
+        ",
+    );
+}
+
+// ----- one usage read right before choosing a destination -----
+
+/// Three accounts; the embedder serves usage reads on request.
+fn three_reading() -> Setup {
+    three(|c| c.read_usage_before_choosing = true)
+}
+
+#[test]
+fn the_engine_reads_idle_accounts_right_before_choosing_and_skips_one_spent_elsewhere() {
+    // Nothing is known of b and c when a runs out. The engine asks for their usage first
+    // (not a's: its session feeds its statusline); b turns out spent on a laptop, so the
+    // session goes to c, not to b as preference and drain-soonest alone would have it.
+    check(
+        three_reading(),
+        vec![
+            (0, started("s1", "c1", "a")),
+            (0, adopted()),
+            (10, transcript("s1", exhausted(Some(600)), 10)),
+            (11, usage("b", &[(H5, 100.0, Some(3600))], false)),
+            (11, usage("c", &[(H5, 30.0, Some(7200))], false)),
+        ],
+        "
+        t=0 persist active=-
+        t=0 persist active=a
+        t=10 read usage b,c
+        t=10 persist active=a accounts=a:exhausted
+        t=11 persist active=a accounts=a:exhausted,b:exhausted
+        t=11 notify warning [failover:a:c] failing over from a to c: a exhausted its five_hour window until 1970-01-01T00:10:00Z (next reset 1970-01-01T00:10:00Z)
+        t=11 checkpoint #1 s1 on a
+        t=11 persist active=c accounts=a:exhausted,b:exhausted,c:available swap=a->c[s1]
+        ",
+    );
+}
+
+#[test]
+fn a_slow_usage_endpoint_holds_the_choice_two_seconds_at_most_and_fresh_reads_are_not_repeated() {
+    // b was read a few seconds ago: only c is asked for. c never answers: at the end of the
+    // wait the engine chooses with what it knows.
+    let mut engine = FailoverEngine::new({
+        let mut c = cfg(&["a", "b", "c"], &["s1"]);
+        c.read_usage_before_choosing = true;
+        c
+    })
+    .unwrap();
+    let at = UnixMillis::from_secs;
+    engine.handle(at(0), started("s1", "c1", "a"));
+    engine.handle(at(0), adopted());
+    engine.handle(at(5), usage("b", &[(H5, 20.0, Some(7200))], false));
+    let asked = engine.handle(at(10), transcript("s1", exhausted(Some(600)), 10));
+    assert!(
+        asked.contains(&Effect::ReadUsage {
+            accounts: vec!["c".into()]
+        }),
+        "{asked:?}"
+    );
+    assert_eq!(engine.snapshot().usage_wanted, vec!["c".into()]);
+    assert!(!asked.iter().any(|e| matches!(e, Effect::Checkpoint { .. })));
+    // The wait is a deadline the embedder wakes the engine at.
+    assert_eq!(engine.next_deadline(), Some(at(12)));
+    let before = engine.handle(at(11), tick());
+    assert!(
+        !before
+            .iter()
+            .any(|e| matches!(e, Effect::Checkpoint { .. }))
+    );
+    let after = engine.handle(at(12), tick());
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Effect::Checkpoint { account, .. } if account.as_str() == "a")),
+        "{after:?}"
+    );
+    assert_eq!(engine.snapshot().active_account, Some("b".into()));
+    assert!(engine.snapshot().usage_wanted.is_empty());
+}
+
+#[test]
+fn usage_reads_before_choosing_are_asked_once_per_episode() {
+    // a stays past its threshold with nowhere better to go: one ask, not one per input.
+    let script = vec![
+        (0, started("s1", "c1", "a")),
+        (0, observed("b", exhausted_until(7200))),
+        (0, adopted()),
+        (5, working("s1")),
+        (10, statusline("a", near(96.0, Some(9000)), 10)),
+        (11, usage("b", &[(H5, 100.0, Some(7200))], false)),
+        (20, statusline("a", near(97.0, Some(9000)), 20)),
+        (30, idle("s1")),
+        (100, statusline("a", near(98.0, Some(9000)), 100)),
+    ];
+    check(
+        Setup::Fresh({
+            let mut c = cfg(&["a", "b"], &["s1"]);
+            c.read_usage_before_choosing = true;
+            c
+        }),
+        script,
+        "
+        t=0 persist active=-
+        t=0 persist active=- accounts=b:exhausted
+        t=0 persist active=a accounts=b:exhausted
+        t=10 read usage b
+        t=10 persist active=a accounts=a:near_limit,b:exhausted
+        t=20 persist active=a accounts=a:near_limit,b:exhausted
+        t=100 persist active=a accounts=a:near_limit,b:exhausted
+        ",
     );
 }

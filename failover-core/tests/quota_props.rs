@@ -600,6 +600,8 @@ enum Meaning {
     Near(LimitWindow),
     /// The account must log in again.
     Auth,
+    /// Extra usage (usage credits) took over from a used-up window.
+    Extra(LimitWindow),
 }
 
 impl Meaning {
@@ -608,6 +610,7 @@ impl Meaning {
             Self::UsedUp(w) => used_up(v, w),
             Self::Near(w) => matches!(v, Verdict::NearLimit { window, .. } if *window == w),
             Self::Auth => matches!(v, Verdict::AuthRequired { .. }),
+            Self::Extra(w) => matches!(v, Verdict::ExtraUsage { window, .. } if *window == w),
         }
     }
 }
@@ -724,6 +727,43 @@ fn limit_wording() -> impl Strategy<Value = (String, Meaning, bool)> {
             .prop_map(|(m, s, r)| (
                 format!("{m} {s} resets {r}"),
                 Meaning::UsedUp(LimitWindow::Other),
+                false
+            )),
+        // The notices of extra usage (usage credits) taking over, as the 2.1.328 binary
+        // words them (`rPa`, and the `limit-reached` notification's text).
+        (
+            select(
+                &[
+                    ("You're now using extra usage", LimitWindow::Other),
+                    ("Now using extra usage", LimitWindow::Other),
+                    ("You're now using usage credits", LimitWindow::Other),
+                    ("Now using usage credits", LimitWindow::Other),
+                    ("Now using credits", LimitWindow::Other),
+                    ("You're now using your usage allocation", LimitWindow::Other),
+                    ("Now using your usage allocation", LimitWindow::Other),
+                    (
+                        "You're now using usage credits · Your 5-hour limit resets",
+                        LimitWindow::FiveHour
+                    ),
+                    (
+                        "You're now using extra usage · Your weekly limit resets",
+                        LimitWindow::Weekly
+                    ),
+                    (
+                        "Now using usage credits for Opus · Your Opus limit resets",
+                        LimitWindow::WeeklyOpus
+                    ),
+                ][..]
+            ),
+            reset_text(),
+        )
+            .prop_map(|((m, w), r)| (
+                if m.ends_with("resets") {
+                    format!("{m} {r}")
+                } else {
+                    m.to_owned()
+                },
+                Meaning::Extra(w),
                 false
             )),
         (sep, time_text()).prop_map(|(s, t)| (

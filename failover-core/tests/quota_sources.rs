@@ -359,3 +359,63 @@ fn statusline_reports_every_window_not_yet_reset() {
         None
     );
 }
+
+/// Extra usage carrying on after a window ran out: Claude Code's own test
+/// (`isUsingOverage`) is a rejected unified status with the overage allowed; the answer
+/// went through, at a cost.
+#[test]
+fn headers_overage_allowed_is_extra_usage_not_a_quota() {
+    for overage in ["allowed", "allowed_warning"] {
+        assert_eq!(
+            headers(&format!(
+                "HTTP/1.1 200 OK\n\
+                 anthropic-ratelimit-unified-status: rejected\n\
+                 anthropic-ratelimit-unified-reset: 1795700000\n\
+                 anthropic-ratelimit-unified-representative-claim: five_hour\n\
+                 anthropic-ratelimit-unified-overage-status: {overage}"
+            )),
+            Verdict::ExtraUsage {
+                window: LimitWindow::FiveHour,
+                resets_at: Some(UnixMillis(1_795_700_000_000)),
+            }
+        );
+    }
+    // Overage refused (or absent): the window's quota is simply used up.
+    for extra in [
+        "anthropic-ratelimit-unified-overage-status: rejected\n\
+         anthropic-ratelimit-unified-overage-disabled-reason: out_of_credits",
+        "",
+    ] {
+        assert_eq!(
+            headers(&format!(
+                "HTTP/1.1 429 Too Many Requests\n\
+                 anthropic-ratelimit-unified-status: rejected\n\
+                 anthropic-ratelimit-unified-reset: 1795700000\n\
+                 anthropic-ratelimit-unified-representative-claim: seven_day\n\
+                 {extra}"
+            )),
+            Verdict::QuotaExhausted {
+                window: LimitWindow::Weekly,
+                resets_at: Some(UnixMillis(1_795_700_000_000)),
+            }
+        );
+    }
+    // Said outright on an answer that went through.
+    assert_eq!(
+        headers(
+            "anthropic-ratelimit-unified-status: allowed\n\
+             anthropic-ratelimit-unified-overage-in-use: true"
+        ),
+        Verdict::ExtraUsage {
+            window: LimitWindow::Other,
+            resets_at: None,
+        }
+    );
+    assert_eq!(
+        headers(
+            "anthropic-ratelimit-unified-status: allowed\n\
+             anthropic-ratelimit-unified-overage-in-use: false"
+        ),
+        Verdict::Clear
+    );
+}

@@ -12,11 +12,19 @@
 //! weekly-only plan has no `five_hour`). The account is taken to run on extra usage when
 //! extra usage is enabled and a whole-account window (`five_hour`, `seven_day`) is used up:
 //! Claude Code then goes on at a cost.
+//!
+//! **Usage-reset grants.** Asked with `cedar_ember=1` (the query Claude Code's own
+//! `/limit-reset` status read adds), the answer may also hold a `cedar_ember` block:
+//! `{"eligible": bool, "grants": [{"id", "label", "type": "session"|"weekly"|"full",
+//! "resets_left", "resets_total", "ends_at": RFC 3339, "usable_now", "paused", …}], …}`.
+//! Grants with resets left are carried to `accounts` / `status --json` for people to see.
+//! They are never spent: the only request ever sent is this `GET` (a claim is a separate
+//! request Claude Code makes when a person asks for it).
 
 use std::path::Path;
 use std::time::Duration;
 
-use failover_core::{LimitWindow, UnixMillis, UsageReport, WindowUsage};
+use failover_core::{LimitWindow, ResetGrant, UnixMillis, UsageReport, WindowUsage};
 use serde_json::Value;
 
 /// The beta header the endpoint requires.
@@ -53,6 +61,7 @@ pub async fn read_usage(
     let sent = client
         .get(url)
         .bearer_auth(&token)
+        .query(&[("cedar_ember", "1")])
         .header("anthropic-beta", USAGE_BETA)
         .header(reqwest::header::ACCEPT, "application/json")
         .timeout(Duration::from_secs(15))
@@ -143,7 +152,52 @@ pub fn parse_usage(body: &Value) -> Option<UsageReport> {
     Some(UsageReport {
         windows,
         extra_usage: extra_enabled && spent,
+        grants: parse_grants(body),
     })
+}
+
+/// The usage-reset grants with resets left in the answer's `cedar_ember` block (none when
+/// the block is absent, malformed, or says the account is not eligible).
+pub fn parse_grants(body: &Value) -> Vec<ResetGrant> {
+    let Some(block) = body.get("cedar_ember").filter(|b| b.is_object()) else {
+        return Vec::new();
+    };
+    if block.get("eligible").and_then(Value::as_bool) != Some(true) {
+        return Vec::new();
+    }
+    let Some(grants) = block.get("grants").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let count = |g: &Value, field: &str| {
+        g.get(field)
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let flag = |g: &Value, field: &str| g.get(field).and_then(Value::as_bool).unwrap_or(false);
+    grants
+        .iter()
+        .filter(|g| g.is_object())
+        .filter_map(|g| {
+            let resets_left = count(g, "resets_left").filter(|n| *n > 0)?;
+            Some(ResetGrant {
+                label: g
+                    .get("label")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                kind: g.get("type").and_then(Value::as_str).map(str::to_owned),
+                resets_left,
+                resets_total: count(g, "resets_total").unwrap_or(resets_left),
+                ends_at: g
+                    .get("ends_at")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                    .map(UnixMillis::from_timestamp),
+                usable_now: flag(g, "usable_now"),
+                paused: flag(g, "paused"),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -185,5 +239,26 @@ mod tests {
         });
         assert!(!parse_usage(&body).unwrap().extra_usage);
         assert_eq!(parse_usage(&serde_json::json!([1])), None);
+    }
+
+    #[test]
+    fn grants_are_read_from_an_eligible_block_only() {
+        let body = serde_json::json!({
+            "five_hour": {"utilization": 100.0, "resets_at": null},
+            "cedar_ember": {"eligible": true, "grants": [
+                {"id": "grant_01", "label": "", "type": "full", "resets_left": 1},
+                {"id": "grant_02", "label": "x", "resets_left": 0},
+                "not an object"
+            ]}
+        });
+        let grants = parse_grants(&body);
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].kind.as_deref(), Some("full"));
+        assert_eq!((grants[0].resets_left, grants[0].resets_total), (1, 1));
+        let ineligible = serde_json::json!({"cedar_ember": {"eligible": false, "grants": [
+            {"id": "grant_01", "label": "x", "resets_left": 2}
+        ]}});
+        assert!(parse_grants(&ineligible).is_empty());
+        assert!(parse_grants(&serde_json::json!({"five_hour": null})).is_empty());
     }
 }

@@ -90,7 +90,9 @@ async fn one_read_uses_the_accounts_token_in_memory_and_respects_its_expiry_and_
     assert!(report.extra_usage);
     let served = api.requests();
     assert_eq!(served.len(), 1);
-    assert_eq!(served[0].path, "/api/oauth/usage");
+    // Asked with the grants' status query (a read, never a claim).
+    assert_eq!(served[0].method, "GET");
+    assert_eq!(served[0].path, "/api/oauth/usage?cedar_ember=1");
     assert_eq!(served[0].token.as_deref(), Some("tok-a"));
     // The mock answers 401 without the beta header: 200 means it was sent.
     assert_eq!(served[0].status, 200);
@@ -368,6 +370,7 @@ fn usage_reports_and_models_show_in_the_event_stream() {
                 resets_at: None,
             }],
             extra_usage: true,
+            grants: Vec::new(),
         },
     });
     let EventKindDto::Effect {
@@ -396,4 +399,218 @@ fn usage_reports_and_models_show_in_the_event_stream() {
             if effect == "session_model" && detail == "claude-opus-4-1-20250805"),
         "{model:?}"
     );
+}
+
+/// One-time usage-reset grants the endpoint offers are shown in `accounts` / `status
+/// --json` (a new `grants` field), and never spent: the daemon only ever reads.
+#[tokio::test]
+async fn usage_reset_grants_are_shown_never_spent() {
+    let api = MockApi::start(MockApiConfig::local(vec![MockAccount::new("tok-a", "a")]))
+        .await
+        .unwrap();
+    let tree = Tree::new(&["a"], &[]);
+    let dir = tree.path().join("accounts").join("a");
+    write_credentials(&dir, "tok-a", FAR);
+    api.set_usage(
+        "a",
+        UsageAnswer::Body(json!({
+            "five_hour": {"utilization": 100.0, "resets_at": "2100-01-01T05:00:00Z"},
+            "seven_day": {"utilization": 61.0, "resets_at": "2100-01-05T00:00:00Z"},
+            "extra_usage": {"is_enabled": false},
+            "cedar_ember": {
+                "eligible": true,
+                "at_limit": true,
+                "exhausted": ["five_hour"],
+                "next_grant_id": "grant_01",
+                "grants": [
+                    {"id": "grant_01", "label": "Session reset", "type": "session",
+                     "resets_total": 3, "resets_left": 2, "starts_at": null,
+                     "ends_at": "2100-01-20T00:00:00Z", "clears": ["five_hour"],
+                     "paused": false, "usable_now": true, "use_requires_limit": true,
+                     "percent_used": {}, "blocking": []},
+                    {"id": "grant_02", "label": "Weekly reset", "type": "weekly",
+                     "resets_total": 1, "resets_left": 0, "clears": ["seven_day"],
+                     "paused": false, "usable_now": false}
+                ]
+            }
+        })),
+    );
+    let http = reqwest::Client::new();
+    let read = read_usage(&http, &usage_url(&api), &dir, T0).await;
+    let UsageRead::Report(report) = read else {
+        panic!("expected a report, got {read:?}");
+    };
+    // The grant with resets left; the used-up one is not offered any more.
+    assert_eq!(
+        report.grants,
+        vec![failover_core::ResetGrant {
+            label: "Session reset".into(),
+            kind: Some("session".into()),
+            resets_left: 2,
+            resets_total: 3,
+            ends_at: Some(UnixMillis(4_104_086_400_000)),
+            usable_now: true,
+            paused: false,
+        }]
+    );
+
+    // Through the engine to the status the control plane serves.
+    let mut engine = FailoverEngine::new(testkit::config(&["a"], &[])).unwrap();
+    engine.handle(
+        T0,
+        Input::UsageObserved {
+            account: AccountId::new("a"),
+            report,
+        },
+    );
+    let facts = failover_daemon::tasks::DaemonFacts {
+        started_at: T0,
+        config_file: None,
+        config_error: None,
+        state_error: None,
+        notifications_dropped: 0,
+        turns_started: Default::default(),
+        ledger: None,
+        program: None,
+    };
+    let status = failover_daemon::http::convert::status_dto(&engine.snapshot(), &facts, T0);
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(
+        json["accounts"][0]["grants"],
+        json!([{
+            "label": "Session reset",
+            "kind": "session",
+            "resets_left": 2,
+            "resets_total": 3,
+            "ends_at": "2100-01-20T00:00:00Z",
+            "ends_at_ms": 4_104_086_400_000_i64,
+            "usable_now": true,
+            "paused": false
+        }])
+    );
+    // The grant counts for nothing: the account is exhausted until its window resets.
+    assert_eq!(json["accounts"][0]["state"], "exhausted");
+
+    // Only reads reached the endpoint: nothing that could spend a grant.
+    let served = api.requests();
+    assert!(!served.is_empty());
+    assert!(
+        served
+            .iter()
+            .all(|r| r.method == "GET" && r.path.starts_with("/api/oauth/usage")),
+        "{served:?}"
+    );
+    api.shutdown().await.unwrap();
+}
+
+/// The engine asks for one usage read right before choosing a destination (the accounts no
+/// session runs on, known for over a minute or not at all), and the poller serves it at
+/// once: an account whose usage was unknown until the choice and turns out spent elsewhere
+/// is skipped.
+#[tokio::test]
+async fn a_read_right_before_choosing_skips_an_account_spent_elsewhere() {
+    let api = MockApi::start(MockApiConfig::local(vec![
+        MockAccount::new("tok-primary", "primary"),
+        MockAccount::new("tok-backup", "backup"),
+        MockAccount::new("tok-spare", "spare"),
+    ]))
+    .await
+    .unwrap();
+    api.set_usage(
+        "spare",
+        UsageAnswer::Body(json!({
+            "five_hour": {"utilization": 20.0, "resets_at": "2100-01-01T16:00:00Z"},
+            "seven_day": {"utilization": 10.0, "resets_at": "2100-01-06T12:00:00Z"}
+        })),
+    );
+    let accounts = ["primary", "backup", "spare"];
+    let sessions = ["ccl-0"];
+    let tree = Tree::new(&accounts, &sessions);
+    let dir = |a: &str| tree.path().join("accounts").join(a);
+    // backup has no login yet when the daemon starts: its usage cannot be read then.
+    for a in ["primary", "spare"] {
+        write_credentials(&dir(a), &format!("tok-{a}"), FAR);
+    }
+    let fakes = Fakes::new();
+    let (deps, obs) = fakes.deps(&tree);
+    // By preference, backup would be next while nothing is known of it.
+    let extra = format!(
+        "[policy]\nstrategy = \"preference\"\n[quota]\nusage_url = \"{}\"\nusage_poll = \"1h\"\n",
+        usage_url(&api)
+    );
+    let daemon = Daemon::start(tree.config(&accounts, &sessions, &extra), deps)
+        .await
+        .unwrap();
+    let handle = daemon.handle();
+    let task = tokio::spawn(daemon.run(std::future::pending()));
+    eventually(LIMIT, "session running on primary", || {
+        fakes.accounts_of(&sessions) == vec![Some("primary".into())]
+    })
+    .await;
+    // The startup reads are over: spare is known, backup is not.
+    handle
+        .wait_for(LIMIT, |p| {
+            p.snapshot
+                .accounts
+                .iter()
+                .any(|a| a.id.as_str() == "spare" && a.state.name() == "available")
+        })
+        .await
+        .unwrap();
+    eventually(LIMIT, "backup's startup read attempted", || {
+        api.requests().iter().filter(|r| r.token.is_some()).count() >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let backup_state = |p: &failover_daemon::tasks::Published| {
+        p.snapshot
+            .accounts
+            .iter()
+            .find(|a| a.id.as_str() == "backup")
+            .map(|a| a.state.name())
+    };
+    assert_eq!(backup_state(&handle.published()), Some("unknown"));
+
+    // Meanwhile backup was logged in and used up on a laptop.
+    write_credentials(&dir("backup"), "tok-backup", FAR);
+    api.set_usage(
+        "backup",
+        UsageAnswer::Body(json!({
+            "five_hour": {"utilization": 100.0, "resets_at": "2100-01-01T15:00:00Z"},
+            "seven_day": {"utilization": 35.0, "resets_at": "2100-01-05T12:00:00Z"}
+        })),
+    );
+    let asked_before = api
+        .requests()
+        .iter()
+        .filter(|r| r.token.as_deref() == Some("tok-backup"))
+        .count();
+    assert_eq!(asked_before, 0);
+
+    // primary runs out: backup is read right before the choice, and skipped.
+    let now = handle.clock().now();
+    obs.send(quota_exhausted("ccl-0", UnixMillis(FAR), now))
+        .await
+        .unwrap();
+    eventually(LIMIT, "session moved to spare", || {
+        fakes.accounts_of(&sessions) == vec![Some("spare".into())]
+    })
+    .await;
+    let backup_reads = api
+        .requests()
+        .iter()
+        .filter(|r| r.token.as_deref() == Some("tok-backup"))
+        .count();
+    assert_eq!(backup_reads, 1);
+    assert_eq!(backup_state(&handle.published()), Some("exhausted"));
+    // spare was read at startup, well under a minute before: not read again.
+    let spare_reads = api
+        .requests()
+        .iter()
+        .filter(|r| r.token.as_deref() == Some("tok-spare"))
+        .count();
+    assert_eq!(spare_reads, 1);
+
+    task.abort();
+    api.shutdown().await.unwrap();
 }

@@ -372,7 +372,46 @@ pub(crate) fn accounts_table(st: &StatusDto, now: Timestamp, colour: bool) -> St
     if t.is_empty() {
         return "no accounts configured\n".into();
     }
-    t.render()
+    let mut out = t.render();
+    out.push_str(&grants_lines(st, now));
+    out
+}
+
+/// The usage-reset grants accounts hold, one line each, under a heading; empty when none.
+/// claude-failover shows them and never uses them.
+fn grants_lines(st: &StatusDto, now: Timestamp) -> String {
+    let mut lines = String::new();
+    for a in &st.accounts {
+        for g in &a.grants {
+            let what = match (g.label.is_empty(), g.kind.as_deref()) {
+                (false, _) => g.label.clone(),
+                (true, Some(kind)) => format!("{kind} reset"),
+                (true, None) => "reset".to_owned(),
+            };
+            let until = g
+                .ends_at_ms
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                .map(|t| format!(" · use by {}", render::instant(t, now)))
+                .unwrap_or_default();
+            let state = if g.paused {
+                " · paused"
+            } else if g.usable_now {
+                " · usable now"
+            } else {
+                ""
+            };
+            lines.push_str(&format!(
+                "  {}: {what} · {} of {} left{until}{state}\n",
+                a.name, g.resets_left, g.resets_total
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return lines;
+    }
+    format!(
+        "usage-reset grants (shown only: claude-failover never uses one; /limit-reset in Claude Code does):\n{lines}"
+    )
 }
 
 fn account_row(a: &AccountDto, active: Option<&str>, now: Timestamp, colour: bool) -> Vec<String> {
@@ -459,6 +498,7 @@ mod tests {
                     next: false,
                     reason: "not next: five_hour used up until 2026-11-26T12:13:00Z".into(),
                 },
+                grants: Vec::new(),
             }],
             sessions: vec![SessionDto {
                 name: "ccl-0".into(),
@@ -486,6 +526,30 @@ mod tests {
                 summary: "MCP server 'github' only on primary (missing on backup)".into(),
             }],
         }
+    }
+
+    #[test]
+    fn the_accounts_view_shows_usage_reset_grants_as_offers_only() {
+        let now: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let mut st = sample();
+        assert!(!accounts_table(&st, now, false).contains("grants"));
+        st.accounts[0].grants = vec![failover_daemon::http::dto::GrantDto {
+            label: "Session reset".into(),
+            kind: Some("session".into()),
+            resets_left: 2,
+            resets_total: 3,
+            ends_at: Some("2026-11-28T10:00:00Z".into()),
+            ends_at_ms: Some(1_795_860_000_000),
+            usable_now: true,
+            paused: false,
+        }];
+        let text = accounts_table(&st, now, false);
+        assert!(text.contains("claude-failover never uses one"), "{text}");
+        assert!(
+            text.contains("  primary: Session reset · 2 of 3 left · use by "),
+            "{text}"
+        );
+        assert!(text.contains("usable now"), "{text}");
     }
 
     #[test]

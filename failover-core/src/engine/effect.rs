@@ -169,6 +169,18 @@ pub enum Effect {
     },
     /// Give the swap lease back: the swap it was taken for is over. No reply.
     ReleaseLease,
+    /// Read the usage of these accounts now (Anthropic's OAuth usage endpoint) and report
+    /// each as [`Input::UsageObserved`](crate::Input::UsageObserved): the engine is about
+    /// to choose a destination and its knowledge of them is over a minute old. It waits
+    /// for the reports at most [`USAGE_READ_WAIT`](crate::config::USAGE_READ_WAIT), then
+    /// chooses with what it has; a read that fails needs no report. No reply. Emitted only
+    /// with [`EngineConfig::read_usage_before_choosing`](crate::EngineConfig).
+    ///
+    /// Added for choosing the next account.
+    ReadUsage {
+        /// The accounts to read (none of them has a session feeding its statusline).
+        accounts: Vec<AccountId>,
+    },
     /// Answer an operator command. No reply.
     Reply {
         /// The command's id.
@@ -209,6 +221,7 @@ impl Effect {
             | Self::DetectionVetoed { .. }
             | Self::PublishAccount(_)
             | Self::PublishActive(_)
+            | Self::ReadUsage { .. }
             | Self::ReleaseLease => None,
         }
     }

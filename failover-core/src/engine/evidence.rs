@@ -279,6 +279,32 @@ impl FailoverEngine {
                 let state = AccountState::Exhausted { window, until };
                 self.dirty |= self.pool.set_state(account, state);
             }
+            Verdict::ExtraUsage { window, resets_at } => {
+                if resets_at.is_some_and(|t| t <= now) {
+                    // The window it names has reset since: the plan pays again.
+                    return;
+                }
+                // The plan's window is used up and the account goes on at a cost: it is
+                // spending extra usage until that window resets (a model's own window
+                // included: the session on it pays).
+                let until = resets_at.unwrap_or(now + self.config.unknown_reset_retry);
+                if window.is_model_scoped() {
+                    self.pool.record_window(
+                        account,
+                        WindowUsage {
+                            window,
+                            used_percent: 100.0,
+                            resets_at: Some(until),
+                        },
+                    );
+                } else if current != Some(AccountState::NeedsLogin)
+                    && !matches!(current, Some(AccountState::Exhausted { until: known, .. }) if known >= until)
+                {
+                    let state = AccountState::Exhausted { window, until };
+                    self.dirty |= self.pool.set_state(account, state);
+                }
+                self.dirty |= self.pool.set_extra_usage(account, true);
+            }
             Verdict::AuthRequired { reason } => {
                 if current == Some(AccountState::NeedsLogin) {
                     return;
@@ -310,6 +336,7 @@ impl FailoverEngine {
             return self.ignore("usage of an unknown account");
         }
         let now = self.now;
+        self.usage_reads.read(account, now);
         let report = UsageReport {
             windows: report
                 .windows
@@ -322,6 +349,7 @@ impl FailoverEngine {
                 })
                 .collect(),
             extra_usage: report.extra_usage,
+            grants: report.grants.clone(),
         };
         self.pool.record_report(account, &report);
         let current = self.pool.state(account).cloned();
@@ -421,6 +449,11 @@ fn veto(m: &SessionMachine, verdict: &Verdict) -> Option<VetoReason> {
                 None
             }
         }
+        // Extra usage starts where the plan's window ends: the statusline's reading of that
+        // window under 100 % contradicts it (an ordinary reply does not: paid turns answer).
+        Verdict::ExtraUsage { window, .. } => reading(*window)
+            .is_some_and(|p| p < 100.0)
+            .then_some(VetoReason::StatuslineBelowLimit),
         Verdict::AuthRequired { .. } => m.replied.then_some(VetoReason::OrdinaryReply),
         Verdict::NearLimit { window, .. } => reading(*window)
             .is_some_and(|p| p < NEAR_LIMIT_FLOOR_PERCENT)

@@ -17,6 +17,7 @@
 //! - `commands.rs`: operator commands and configuration reload;
 //! - `notes.rs`: the notifications the engine raises;
 //! - `shared.rs`: the ledger shared with other hosts (news in and out, the swap lease);
+//! - `usage_reads.rs`: the usage reads asked for right before choosing a destination;
 //! - `index.rs`: per-account load, stopped sessions and prompts to replay, kept up to date
 //!   on every state change so that an input costs what it changes, not the pool's size.
 
@@ -31,6 +32,7 @@ mod notes;
 mod plan;
 mod shared;
 mod snapshot;
+mod usage_reads;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -122,6 +124,8 @@ pub struct FailoverEngine {
     last_return: Option<UnixMillis>,
     /// The ledger shared with other hosts (unused without [`EngineConfig::ledger`]).
     ledger: shared::LedgerView,
+    /// Usage reads before choosing (see `usage_reads.rs`).
+    usage_reads: usage_reads::UsageReads,
     /// The persisted state changed during this `handle`.
     dirty: bool,
     now: UnixMillis,
@@ -162,6 +166,7 @@ impl FailoverEngine {
             return_wanted: BTreeSet::new(),
             last_return: None,
             ledger: shared::LedgerView::default(),
+            usage_reads: usage_reads::UsageReads::default(),
             dirty: false,
             now: UnixMillis::EPOCH,
             out: Vec::new(),
@@ -306,6 +311,9 @@ impl FailoverEngine {
         if let Some(at) = self.lease_deadline() {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
+        if let Some(at) = self.usage_reads.deadline() {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         let mut consider = |at: UnixMillis| {
             if next.is_none_or(|n| at < n) {
                 next = Some(at);
@@ -320,7 +328,11 @@ impl FailoverEngine {
             }
             if let SessionState::Dead { relaunch_at, .. } = &m.state {
                 if relaunching {
-                    consider(*relaunch_at);
+                    // Relaunches wait while a choice waits for usage reads.
+                    consider(match self.usage_reads.deadline() {
+                        Some(wait) => (*relaunch_at).max(wait),
+                        None => *relaunch_at,
+                    });
                 }
             }
         }
@@ -346,6 +358,7 @@ impl FailoverEngine {
                         .reduce(f32::max),
                     windows: e.usage.values().copied().collect(),
                     extra_usage: e.extra_usage,
+                    grants: e.grants.clone(),
                     choice: self.choice(&e.account.id),
                 })
                 .collect(),
@@ -374,6 +387,7 @@ impl FailoverEngine {
                 started_at: s.started_at,
             }),
             swaps_completed: self.swaps_completed,
+            usage_wanted: self.usage_reads.wanted(),
             ignored_inputs: self.ignored,
         }
     }
@@ -550,6 +564,7 @@ impl FailoverEngine {
         if self.pool.expire(now) {
             self.dirty = true;
         }
+        self.usage_reads.expire(now);
         if self.holds > 0 {
             for m in self.sessions.values_mut() {
                 if let SessionState::Running {

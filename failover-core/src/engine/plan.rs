@@ -29,6 +29,13 @@ impl FailoverEngine {
         if self.adopting || self.paused || self.draining {
             return;
         }
+        if self.hold_for_usage_reads() {
+            // A destination is about to be chosen: fresh usage first (a couple of seconds
+            // at most). Moves already under way go on.
+            self.advance_swap();
+            self.replay_prompts();
+            return;
+        }
         if !self.pool.any_usable(self.now) {
             self.park_all();
             return;
@@ -353,18 +360,19 @@ impl FailoverEngine {
         );
     }
 
-    /// Whether a running session sits on an unusable account other than `except`.
+    /// Whether a running session is held up on an account other than `except` (see
+    /// [`AccountPool::stalls`](crate::AccountPool::stalls)).
     fn urgent_elsewhere(&self, except: &AccountId) -> bool {
         let now = self.now;
         let suspect = self
             .index
             .load
             .keys()
-            .any(|a| a != except && !self.pool.is_usable(a, now));
+            .any(|a| a != except && self.pool.stalls(a, now));
         suspect
             && self.sessions.values().any(|m| {
                 matches!(&m.state, SessionState::Running { account, .. }
-                if account != except && !self.pool.is_usable(account, self.now))
+                if account != except && self.pool.stalls(account, self.now))
             })
     }
 
@@ -414,7 +422,9 @@ impl FailoverEngine {
             return;
         }
         let single = self.config.mode == PolicyMode::SingleActive;
-        let urgent = !self.pool.is_usable(&from, now) || self.forced;
+        // Sessions held up on `from` move mid-turn; sessions there that keep working (on
+        // extra usage, or merely near the limit) finish their turn first.
+        let urgent = self.pool.stalls(&from, now) || self.forced;
         let abort = !self.pool.is_usable(&to, now)
             || (single && self.active.as_ref() != Some(&to))
             || (!urgent && self.urgent_elsewhere(&from));
@@ -616,7 +626,14 @@ impl FailoverEngine {
                     let last_account = Some(account.clone());
                     self.set_state(sid, SessionState::Parked { last_account });
                 }
-                SessionState::Running { .. } if m.stoppable() => {
+                // A session working on extra usage finishes its turn first (it is not held
+                // up); it is parked once idle.
+                SessionState::Running {
+                    account, activity, ..
+                } if m.stoppable()
+                    && (*activity != Some(Activity::Working)
+                        || self.pool.stalls(account, self.now)) =>
+                {
                     self.begin_checkpoint(sid, StopPurpose::Park);
                 }
                 _ => {}

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::account::{AccountState, LimitWindow, WindowUsage};
+use crate::account::{AccountState, LimitWindow, ResetGrant, WindowUsage};
 use crate::accounts::Tier;
 use crate::config::Strategy;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
@@ -25,6 +25,8 @@ pub struct AccountStatus {
     pub windows: Vec<WindowUsage>,
     /// It is spending extra usage (paid usage credits).
     pub extra_usage: bool,
+    /// One-time usage-reset grants it holds (shown, never spent).
+    pub grants: Vec<ResetGrant>,
     /// Why it is or is not the next choice.
     pub choice: Choice,
 }
@@ -150,6 +152,11 @@ pub struct StatusSnapshot {
     pub swap: Option<SwapStatus>,
     /// Swaps completed since start.
     pub swaps_completed: u64,
+    /// Accounts whose usage the engine asked for ([`Effect::ReadUsage`](crate::Effect))
+    /// and is waiting on before it chooses a destination; empty when it waits for none.
+    ///
+    /// Added for choosing the next account.
+    pub usage_wanted: Vec<AccountId>,
     /// Inputs that did not apply in the state they arrived in.
     pub ignored_inputs: u64,
 }

@@ -12,6 +12,10 @@
 //!   `seven_day_sonnet`; others → other), else the rejected per-window status, else the
 //!   window whose utilization reached 1. The reset is `…-reset` (epoch seconds), else the
 //!   window's own `…-5h-reset`/`…-7d-reset`, else `retry-after` seconds from the observation.
+//!   Except when extra usage carries on: a rejected unified status with
+//!   `…-overage-status: allowed` (or `allowed_warning`) → extra usage in use, with that
+//!   window and reset (Claude Code's own `isUsingOverage` test); so is
+//!   `…-overage-in-use: true` on any answer that is not refused.
 //! - Otherwise an error status decides: 401/403 → login required; 429 → **throttle**
 //!   (a 429 without a rejected unified status is never a quota); 529 → overloaded; other
 //!   5xx → server error. A `retry-after` without any status is a throttle.
@@ -194,6 +198,17 @@ impl QuotaDetector for HeadersDetector {
                     })
                 })
                 .unwrap_or_default();
+            // The plan's window is out, but extra usage carries on: Claude Code's own test
+            // (`isUsingOverage`) is a rejected unified status with the overage allowed.
+            let overage = h.unified("overage-status").filter(|(v, _)| {
+                v.eq_ignore_ascii_case("allowed") || v.eq_ignore_ascii_case("allowed_warning")
+            });
+            if let (true, Some((_, overage_line))) = (is_rejected, overage) {
+                return Detection {
+                    verdict: Verdict::ExtraUsage { window, resets_at },
+                    evidence: Some(overage_line.to_owned()),
+                };
+            }
             return Detection {
                 verdict: Verdict::QuotaExhausted { window, resets_at },
                 evidence: Some(line.to_owned()),
@@ -228,6 +243,19 @@ impl QuotaDetector for HeadersDetector {
                 return Detection {
                     verdict: Verdict::Transient {
                         kind: TransientKind::Throttled,
+                    },
+                    evidence: Some(line.to_owned()),
+                };
+            }
+        }
+
+        // Extra usage in use, said outright on an answer that went through.
+        if let Some((v, line)) = h.unified("overage-in-use") {
+            if v.eq_ignore_ascii_case("true") {
+                return Detection {
+                    verdict: Verdict::ExtraUsage {
+                        window: claim.unwrap_or(LimitWindow::Other),
+                        resets_at: h.epoch("reset"),
                     },
                     evidence: Some(line.to_owned()),
                 };

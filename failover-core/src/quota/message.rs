@@ -19,6 +19,11 @@
 //!    at …`.
 //!    Extra usage or usage credits used up (`You're out of extra usage`, `You're out of
 //!    usage credits`, `Your organization is out of usage credits`): quota, window `other`.
+//!    Extra usage or usage credits *in use* (the CLI's notice as the plan's window runs
+//!    out and paid usage takes over: `You're now using extra usage`, `You're now using
+//!    usage credits · Your 5-hour limit resets 3pm`, `Now using usage credits for Opus`,
+//!    `You're now using your usage allocation`, `Now using credits`): `extra_usage`, with
+//!    the window and reset the notice names.
 //! 5. Near-limit wordings: `You've used 92% of your 5-hour limit · resets …`,
 //!    `Over 90% of your weekly limit used`, and the notices that carry no figure:
 //!    2.1.3xx's wrap-up notice `Approaching your 5-hour usage limit — Claude will wrap up the
@@ -78,6 +83,7 @@ pub(crate) struct MessageClassifier {
     near_over: Regex,
     near_approaching: Regex,
     extra_usage: Regex,
+    extra_usage_on: Regex,
     model_fallback: Regex,
     notice_bullet: Regex,
     wrap_up: Regex,
@@ -167,6 +173,9 @@ impl MessageClassifier {
             extra_usage: compile(&format!(
                 r"(?i)^(?:you{apos}\s*re|you\s*are|your\s*(?:organization|org|team|account)\s*is)\s*out\s*of\s*(?:extra\s*usage|usage\s*credits)"
             )),
+            extra_usage_on: compile(&format!(
+                r"(?i)^(?:you{apos}\s*re\s*|you\s*are\s*)?now\s*using\s*(?:extra\s*usage|usage\s*credits|your\s*usage\s*allocation|credits)\b"
+            )),
             model_fallback: compile(
                 r"(?i)^(?:claude\s*)?(?P<w>opus|sonnet)\b[^·∙•|:\n]{0,24}?\blimit\s*reached\s*[,·∙•—–-]?\s*(?:now\s*using|switching\s*to|falling\s*back\s*to|using)\b",
             ),
@@ -196,6 +205,7 @@ impl MessageClassifier {
             &this.near_over,
             &this.near_approaching,
             &this.extra_usage,
+            &this.extra_usage_on,
             &this.model_fallback,
         ]
         .map(Regex::as_str);
@@ -305,6 +315,14 @@ impl MessageClassifier {
         if self.extra_usage.is_match(text) {
             return Some(Verdict::QuotaExhausted {
                 window: LimitWindow::Other,
+                resets_at: self.resets.find(text, ctx),
+            });
+        }
+        if self.extra_usage_on.is_match(text) {
+            // `You're now using extra usage · Your 5-hour limit resets 3pm`, `Now using
+            // usage credits for Opus · Your Opus limit resets …`, `Now using credits`.
+            return Some(Verdict::ExtraUsage {
+                window: window_in(text).unwrap_or(LimitWindow::Other),
                 resets_at: self.resets.find(text, ctx),
             });
         }
@@ -424,14 +442,16 @@ fn foreign_agent(text: &str) -> bool {
 }
 
 /// How much a verdict matters when several are current at once: a quota outranks a login
-/// failure, which outranks a transient failure, which outranks a near-limit warning.
+/// failure, which outranks a transient failure, which outranks extra usage in use, which
+/// outranks a near-limit warning.
 pub(crate) fn rank(v: &Verdict) -> u8 {
     match v {
         Verdict::Clear => 0,
         Verdict::NearLimit { .. } => 1,
-        Verdict::Transient { .. } => 2,
-        Verdict::AuthRequired { .. } => 3,
-        Verdict::QuotaExhausted { .. } => 4,
+        Verdict::ExtraUsage { .. } => 2,
+        Verdict::Transient { .. } => 3,
+        Verdict::AuthRequired { .. } => 4,
+        Verdict::QuotaExhausted { .. } => 5,
     }
 }
 

@@ -139,6 +139,17 @@ pub enum Verdict {
         /// When it resets, when known.
         resets_at: Option<UnixMillis>,
     },
+    /// The plan's window is used up and the account goes on at a cost: Claude Code is
+    /// spending extra usage (usage credits). Evidence for the account's choice, not a
+    /// failure: the session keeps working.
+    ///
+    /// Added for choosing the next account.
+    ExtraUsage {
+        /// The plan window that ran out (`other` when the evidence names none).
+        window: LimitWindow,
+        /// When that window resets (and the plan pays again), when known.
+        resets_at: Option<UnixMillis>,
+    },
     /// A transient failure (5xx, 529, throttle, network): never a reason to fail over.
     Transient {
         /// Which family.
@@ -158,6 +169,7 @@ impl Verdict {
             Self::Clear => "clear",
             Self::NearLimit { .. } => "near_limit",
             Self::QuotaExhausted { .. } => "quota_exhausted",
+            Self::ExtraUsage { .. } => "extra_usage",
             Self::Transient { .. } => "transient",
             Self::AuthRequired { .. } => "auth_required",
         }
@@ -166,7 +178,9 @@ impl Verdict {
     /// The window the verdict is about, if any.
     pub const fn window(&self) -> Option<LimitWindow> {
         match self {
-            Self::NearLimit { window, .. } | Self::QuotaExhausted { window, .. } => Some(*window),
+            Self::NearLimit { window, .. }
+            | Self::QuotaExhausted { window, .. }
+            | Self::ExtraUsage { window, .. } => Some(*window),
             _ => None,
         }
     }
@@ -174,9 +188,9 @@ impl Verdict {
     /// The reset instant the verdict carries, if any.
     pub const fn resets_at(&self) -> Option<UnixMillis> {
         match self {
-            Self::NearLimit { resets_at, .. } | Self::QuotaExhausted { resets_at, .. } => {
-                *resets_at
-            }
+            Self::NearLimit { resets_at, .. }
+            | Self::QuotaExhausted { resets_at, .. }
+            | Self::ExtraUsage { resets_at, .. } => *resets_at,
             _ => None,
         }
     }

@@ -128,6 +128,8 @@ const KEYWORDS: &[&str] = &[
     "etwork",
     "xtra usage",
     "sage credits",
+    "sage allocation",
+    "sing credits",
 ];
 
 /// Detects quota, login and transient failures in a captured pane (with or without ANSI).

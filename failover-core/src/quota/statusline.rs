@@ -18,6 +18,11 @@
 //!   exhausted; at [`NEAR_LIMIT_FLOOR_PERCENT`] or more it is near its limit (with the used
 //!   percentage and reset); below, the document is clear.
 //!
+//! Extra usage: the document carries no field for it on subscription accounts (2.1.328
+//! builds `rate_limits` from `five_hour` and `seven_day` only; its `spend_limit` entry is a
+//! gateway's spend cap), so the statusline says nothing about paid usage. The notice on
+//! screen and the response headers do (see the pane and headers detectors).
+//!
 //! The floor is deliberately low. Whether 81 % is "too close" is the engine's decision (it
 //! compares `used_percent` with its own proactive threshold); the detector only drops
 //! readings that cannot matter to any sensible threshold.

@@ -107,6 +107,14 @@ pub fn render_effect(effect: &Effect) -> String {
         ),
         Effect::AcquireLease { request } => format!("lease {request}"),
         Effect::ReleaseLease => "release lease".to_owned(),
+        Effect::ReadUsage { accounts } => format!(
+            "read usage {}",
+            accounts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         Effect::Reply { id, reply } => match reply {
             CommandReply::Accepted => format!("reply {id} accepted"),
             CommandReply::Refused(why) => format!("reply {id} refused: {why}"),

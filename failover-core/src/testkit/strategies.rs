@@ -48,6 +48,8 @@ pub fn verdict(horizon_secs: i64) -> impl Strategy<Value = Verdict> {
         ),
         3 => (window(), prop::option::of(instant(horizon_secs)))
             .prop_map(|(window, resets_at)| Verdict::QuotaExhausted { window, resets_at }),
+        1 => (window(), prop::option::of(instant(horizon_secs)))
+            .prop_map(|(window, resets_at)| Verdict::ExtraUsage { window, resets_at }),
         2 => transient_verdict(),
         1 => prop::sample::select(vec![AuthReason::NotLoggedIn, AuthReason::Expired, AuthReason::Rejected])
             .prop_map(|reason| Verdict::AuthRequired { reason }),
@@ -99,6 +101,7 @@ pub fn usage_report(horizon_secs: i64) -> impl Strategy<Value = UsageReport> {
         .prop_map(|(windows, extra_usage)| UsageReport {
             windows,
             extra_usage,
+            grants: Vec::new(),
         })
 }
 

@@ -505,3 +505,51 @@ fn a_continuation_is_answered_as_the_prompt_it_continues() {
     ]});
     assert_eq!(last_user_text(&tool), None);
 }
+
+/// Extra usage: the window ran out, yet the answer goes through, paid. The headers are the
+/// ones Claude Code reads as "using extra usage", and the core's headers detector says so.
+#[tokio::test]
+async fn extra_usage_mode_answers_200_with_the_overage_headers() {
+    use failover_core::quota::{DetectContext, HeadersDetector, QuotaDetector, Verdict};
+    let api = start().await;
+    let reset = now() + 3600;
+    api.set_mode(
+        "alice",
+        Mode::ExtraUsage {
+            window: ClaimWindow::FiveHour,
+            resets_at: reset,
+        },
+    );
+    let r = send(&api, ALICE, "hello").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        header(&r, "anthropic-ratelimit-unified-status"),
+        Some("rejected")
+    );
+    assert_eq!(
+        header(&r, "anthropic-ratelimit-unified-overage-status"),
+        Some("allowed")
+    );
+    assert_eq!(header(&r, "retry-after"), None);
+    let lines: String = r
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some(format!("{}: {}\n", n, v.to_str().ok()?)))
+        .collect();
+    let verdict = HeadersDetector::new()
+        .detect(
+            &lines,
+            &DetectContext::utc(failover_core::UnixMillis::from_secs(now() as i64)),
+        )
+        .verdict;
+    assert_eq!(
+        verdict,
+        Verdict::ExtraUsage {
+            window: failover_core::LimitWindow::FiveHour,
+            resets_at: Some(failover_core::UnixMillis::from_secs(reset as i64)),
+        }
+    );
+    // A whole reply streams: the request was served.
+    let body = r.text().await.unwrap();
+    assert!(body.contains("message_stop"), "{body}");
+}

@@ -113,6 +113,8 @@ impl Resolver<'_> {
         let janitor = self.janitor(raw.janitor.unwrap_or_default())?;
         let queue = self.queue(&raw.projects, raw.queue.unwrap_or_default())?;
         let quota = self.quota(raw.quota.unwrap_or_default())?;
+        // The usage poller serves the engine's reads right before a choice.
+        engine.read_usage_before_choosing = quota.poll_usage;
         Ok(DaemonConfig {
             file: None,
             state_dir,

@@ -84,6 +84,20 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                         next: a.choice.is_next(),
                         reason: a.choice.to_string(),
                     },
+                    grants: a
+                        .grants
+                        .iter()
+                        .map(|g| GrantDto {
+                            label: g.label.clone(),
+                            kind: g.kind.clone(),
+                            resets_left: g.resets_left,
+                            resets_total: g.resets_total,
+                            ends_at: g.ends_at.map(instant),
+                            ends_at_ms: g.ends_at.map(|t| t.0),
+                            usable_now: g.usable_now,
+                            paused: g.paused,
+                        })
+                        .collect(),
                 }
             })
             .collect(),
@@ -457,6 +471,20 @@ fn effect_event(effect: &Effect) -> EventKindDto {
             None,
             None,
             "give the swap lease back".into(),
+        ),
+        Effect::ReadUsage { accounts } => e(
+            "read_usage",
+            None,
+            None,
+            None,
+            format!(
+                "read the usage of {} before choosing",
+                accounts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ),
         #[allow(unreachable_patterns)]
         _ => e("other", None, None, None, format!("{effect:?}")),

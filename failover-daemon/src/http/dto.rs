@@ -91,6 +91,31 @@ pub struct AccountDto {
     /// Why it is or is not the next choice.
     #[serde(default)]
     pub choice: ChoiceDto,
+    /// One-time usage-reset grants it holds, as its usage endpoint last showed them
+    /// (shown for people; never spent).
+    #[serde(default)]
+    pub grants: Vec<GrantDto>,
+}
+
+/// One usage-reset grant of an account in [`AccountDto`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantDto {
+    /// The offer's label.
+    pub label: String,
+    /// What a reset clears (`session`, `weekly`, `full`), when said.
+    pub kind: Option<String>,
+    /// Resets left to use.
+    pub resets_left: u32,
+    /// Resets the grant came with.
+    pub resets_total: u32,
+    /// When it expires (RFC 3339, UTC), when said.
+    pub ends_at: Option<String>,
+    /// The same instant in Unix milliseconds.
+    pub ends_at_ms: Option<i64>,
+    /// Whether a reset could be used right now.
+    pub usable_now: bool,
+    /// Whether the grant is paused.
+    pub paused: bool,
 }
 
 /// Whether an account is the next choice (where sessions go on the next failover, or the

@@ -48,6 +48,9 @@ pub enum Route {
     Vetoed(VetoReason),
     /// To the shared-ledger worker.
     Ledger(LedgerJob),
+    /// Nowhere: the usage poller follows the published status, whose `usage_wanted` lists
+    /// the same accounts, and reads them.
+    UsagePoller,
 }
 
 /// Decides which worker executes `effect`. Pure, so tests can check the routing table.
@@ -111,6 +114,7 @@ pub fn route(effect: Effect) -> Route {
         Effect::PublishActive(news) => Route::Ledger(LedgerJob::Publish(Wire::Active(news))),
         Effect::AcquireLease { request } => Route::Ledger(LedgerJob::Acquire { request }),
         Effect::ReleaseLease => Route::Ledger(LedgerJob::Release),
+        Effect::ReadUsage { .. } => Route::UsagePoller,
     }
 }
 
@@ -463,6 +467,7 @@ impl Dispatcher {
                 None => tracing::debug!(command = %id, "reply for a command nobody waits for"),
             },
             Route::Vetoed(reason) => self.metrics.record_veto(reason),
+            Route::UsagePoller => {}
             Route::Ledger(job) => {
                 let acquire = match &job {
                     LedgerJob::Acquire { request } => Some(*request),

@@ -6,13 +6,17 @@
 //! Code, and answers 429 with an hour-long `retry-after` when overdrawn):
 //! - at most one read per idle account per `[quota] usage_poll` (default 10 min), each
 //!   account's period jittered by up to a tenth so reads do not line up;
+//! - one read of each account the engine asks for right before it chooses a destination
+//!   ([`Effect::ReadUsage`](failover_core::Effect::ReadUsage), listed in the published
+//!   status as `usage_wanted`: idle accounts whose last read is older than a minute),
+//!   served at once; the engine waits for it two seconds at most;
 //! - one extra read of the idle accounts whose last read is older than a minute when an
-//!   account sessions run on turns near its limit, exhausted or logged out: the engine is
-//!   about to choose a destination;
+//!   account sessions run on turns near its limit, exhausted or logged out (for an engine
+//!   that does not ask);
 //! - none for an account while sessions run on it;
 //! - after a 429, none before its `retry-after` is over.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +54,8 @@ pub struct UsageSchedule {
     slots: BTreeMap<AccountId, Slot>,
     /// Accounts sessions run on that were near their limit (or worse) at the last look.
     pressed: BTreeMap<AccountId, &'static str>,
+    /// The accounts the engine was waiting for at the last look.
+    asked: BTreeSet<AccountId>,
     reads: u64,
 }
 
@@ -77,6 +83,7 @@ impl UsageSchedule {
             period,
             slots,
             pressed: BTreeMap::new(),
+            asked: BTreeSet::new(),
             reads: 0,
         }
     }
@@ -101,6 +108,18 @@ impl UsageSchedule {
                 }
             }
         }
+        // Accounts the engine waits for before choosing: read now, once per ask (the engine
+        // lists them until the report arrives or its wait is over, and asks for an account
+        // at most once a minute).
+        for id in &snapshot.usage_wanted {
+            if self.asked.contains(id) || busy.contains(id) {
+                continue;
+            }
+            if let Some(slot) = self.slots.get_mut(id) {
+                slot.due = slot.due.min(now);
+            }
+        }
+        self.asked = snapshot.usage_wanted.iter().cloned().collect();
         let mut out = Vec::new();
         for (id, slot) in &mut self.slots {
             if slot.due > now || slot.hold_until.is_some_and(|h| h > now) {

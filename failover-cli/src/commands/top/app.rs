@@ -475,6 +475,7 @@ mod tests {
             resets_at_ms: None,
             windows: Vec::new(),
             extra_usage: false,
+            grants: Vec::new(),
             choice: failover_daemon::http::dto::ChoiceDto {
                 next: false,
                 reason: String::new(),

@@ -587,6 +587,7 @@ mod tests {
             resets_at_ms: (!window.is_empty()).then_some((NOW + 3 * 3600 + 120) * 1000),
             windows: Vec::new(),
             extra_usage: false,
+            grants: Vec::new(),
             choice: ChoiceDto {
                 next: name == "spare",
                 reason: match state {

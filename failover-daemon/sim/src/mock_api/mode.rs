@@ -95,6 +95,19 @@ pub enum Mode {
         /// When the window resets (Unix seconds).
         resets_at: u64,
     },
+    /// 200 with a normal reply, while the window has run out and extra usage (usage
+    /// credits) pays: `anthropic-ratelimit-unified-status: rejected` with
+    /// `anthropic-ratelimit-unified-overage-status: allowed`, the reset and the claim. This
+    /// is what Claude Code reads as "using extra usage" (`isUsingOverage`) and announces
+    /// with its `You're now using extra usage` notice.
+    ///
+    /// When `resets_at` passes, the account answers as [`Mode::Normal`] again.
+    ExtraUsage {
+        /// The window that ran out.
+        window: ClaimWindow,
+        /// When it resets (Unix seconds).
+        resets_at: u64,
+    },
     /// 500 `api_error` on every message request.
     ServerError,
     /// 529 `overloaded_error` on every message request.
@@ -130,7 +143,11 @@ impl Mode {
     /// passed is [`Mode::Normal`] again.
     pub fn effective(self, now_secs: u64) -> Self {
         match self {
-            Self::QuotaExhausted { resets_at, .. } if now_secs >= resets_at => Self::Normal,
+            Self::QuotaExhausted { resets_at, .. } | Self::ExtraUsage { resets_at, .. }
+                if now_secs >= resets_at =>
+            {
+                Self::Normal
+            }
             other => other,
         }
     }

@@ -231,6 +231,7 @@ async fn messages(
             Mode::Normal
             | Mode::Usage { .. }
             | Mode::NearLimit { .. }
+            | Mode::ExtraUsage { .. }
             | Mode::QuoteLimits
             | Mode::PrintLimits { .. },
         ) => {
@@ -456,6 +457,13 @@ fn usage_headers(h: &mut HeaderMap, mode: Mode, now: u64) {
                     &utilization.to_string(),
                 );
             }
+        }
+        Mode::ExtraUsage { window, resets_at } => {
+            // The window is spent; extra usage carries the request.
+            exhausted_headers(h, window, resets_at, now);
+            // An answer that went through: nothing to retry.
+            h.remove("retry-after");
+            insert(h, "anthropic-ratelimit-unified-overage-status", "allowed");
         }
         _ => {
             insert(h, "anthropic-ratelimit-unified-status", "allowed");

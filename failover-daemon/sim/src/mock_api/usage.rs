@@ -36,6 +36,10 @@ impl UsageAnswer {
         };
         let (window, percent, resets_at) = match mode.effective(now_secs) {
             Mode::QuotaExhausted { window, resets_at } => (window, 100.0, resets_at),
+            Mode::ExtraUsage { window, resets_at } => {
+                body["extra_usage"]["is_enabled"] = json!(true);
+                (window, 100.0, resets_at)
+            }
             Mode::NearLimit {
                 window,
                 utilization,
