@@ -2,42 +2,15 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use failover_core::testkit::{load_quota_fixtures, quota_fixture_dir};
 use serde_json::Value;
 
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-failover"));
     cmd.env("TZ", "UTC");
     cmd
-}
-
-fn fixture_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../failover-core/tests/fixtures/quota")
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect(&path, out);
-            continue;
-        }
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let is_input = [".txt", ".jsonl", ".json"]
-            .iter()
-            .any(|e| name.ends_with(e));
-        if is_input && !name.ends_with(".expected.json") {
-            out.push(path);
-        }
-    }
-}
-
-fn expected_path(input: &Path) -> PathBuf {
-    let name = input.file_name().unwrap().to_string_lossy();
-    let stem = name.rsplit_once('.').map_or(&*name, |(s, _)| s);
-    input.with_file_name(format!("{stem}.expected.json"))
 }
 
 fn stdout_json(out: &Output) -> Value {
@@ -55,30 +28,26 @@ fn stdout_json(out: &Output) -> Value {
     })
 }
 
-fn same_instant(a: &Value, b: &Value) -> bool {
-    let parse = |v: &Value| v.as_str().map(|s| s.parse::<jiff::Timestamp>().unwrap());
-    parse(a) == parse(b)
-}
-
 #[test]
 fn the_binary_agrees_with_every_fixture() {
-    let mut inputs = Vec::new();
-    collect(&fixture_root(), &mut inputs);
-    inputs.sort();
-    assert!(inputs.len() >= 20, "found only {} fixtures", inputs.len());
+    let fixtures = load_quota_fixtures(&quota_fixture_dir()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        fixtures.len() >= 20,
+        "found only {} fixtures",
+        fixtures.len()
+    );
     let mut problems = Vec::new();
-    for input in &inputs {
-        let expected: Value =
-            serde_json::from_str(&fs::read_to_string(expected_path(input)).unwrap()).unwrap();
-        let zone = expected
-            .get("local_zone")
-            .and_then(Value::as_str)
-            .unwrap_or("UTC");
+    for fixture in &fixtures {
+        let (name, expected) = (&fixture.name, &fixture.expected);
         let out = bin()
-            .env("TZ", zone)
+            .env("TZ", expected.local_zone.as_deref().unwrap_or("UTC"))
             .args(["detect", "--json", "--now"])
-            .arg(expected["observed_at"].as_str().unwrap())
-            .arg(input)
+            .arg(
+                jiff::Timestamp::from_millisecond(expected.observed_at.0)
+                    .unwrap()
+                    .to_string(),
+            )
+            .arg(&fixture.path)
             .output()
             .unwrap();
         let got = stdout_json(&out);
@@ -93,15 +62,9 @@ fn the_binary_agrees_with_every_fixture() {
         assert_eq!(
             sorted,
             ["evidence", "resets_at", "used_percent", "verdict", "window"],
-            "{}",
-            input.display()
+            "{name}"
         );
-        let name = input
-            .strip_prefix(fixture_root())
-            .unwrap()
-            .display()
-            .to_string();
-        if expected["vetoed_by"].as_str() == Some("transcript")
+        if expected.vetoed_by_transcript
             && matches!(
                 got["verdict"].as_str(),
                 Some("quota_exhausted" | "auth_required")
@@ -112,36 +75,41 @@ fn the_binary_agrees_with_every_fixture() {
             // failover-core/tests/quota_fixtures.rs).
             continue;
         }
-        for field in ["verdict", "window"] {
-            if got[field] != expected[field] {
-                problems.push(format!(
-                    "{name}: {field} {} ≠ {}",
-                    got[field], expected[field]
-                ));
-            }
-        }
-        if !same_instant(&got["resets_at"], &expected["resets_at"]) {
+        if got["verdict"].as_str() != Some(expected.verdict.as_str()) {
             problems.push(format!(
-                "{name}: resets_at {} ≠ {}",
-                got["resets_at"], expected["resets_at"]
+                "{name}: verdict {} ≠ {}",
+                got["verdict"], expected.verdict
             ));
         }
-        let used_ok = match (
-            got["used_percent"].as_f64(),
-            expected["used_percent"].as_f64(),
-        ) {
+        if got["window"].as_str() != expected.window.as_deref() {
+            problems.push(format!(
+                "{name}: window {} ≠ {:?}",
+                got["window"], expected.window
+            ));
+        }
+        let resets_at = got["resets_at"]
+            .as_str()
+            .map(|s| s.parse::<jiff::Timestamp>().unwrap().as_millisecond());
+        if resets_at != expected.resets_at.map(|r| r.0) {
+            problems.push(format!(
+                "{name}: resets_at {} ≠ {:?}",
+                got["resets_at"],
+                expected.resets_at.map(|r| r.to_string())
+            ));
+        }
+        let used_ok = match (got["used_percent"].as_f64(), expected.used_percent) {
             (Some(a), Some(b)) => (a - b).abs() < 0.01,
             (a, b) => a.is_none() && b.is_none(),
         };
         if !used_ok {
             problems.push(format!(
-                "{name}: used_percent {} ≠ {}",
-                got["used_percent"], expected["used_percent"]
+                "{name}: used_percent {} ≠ {:?}",
+                got["used_percent"], expected.used_percent
             ));
         }
-        if let Some(want) = expected.get("evidence") {
-            if &got["evidence"] != want {
-                problems.push(format!("{name}: evidence {} ≠ {want}", got["evidence"]));
+        if let Some(want) = &expected.evidence {
+            if got["evidence"].as_str() != want.as_deref() {
+                problems.push(format!("{name}: evidence {} ≠ {want:?}", got["evidence"]));
             }
         }
     }

@@ -15,38 +15,15 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use failover_core::SignalSource;
 use failover_core::quota::reset::lookup_zone;
 use failover_core::quota::{DetectContext, Detectors, recognise};
-use failover_core::{SignalSource, UnixMillis};
-use serde_json::Value;
+use failover_core::testkit::{QuotaFixture, load_quota_fixtures, quota_fixture_dir};
 
-fn fixture_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quota")
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect(&path, out);
-            continue;
-        }
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let is_input = [".txt", ".jsonl", ".json"]
-            .iter()
-            .any(|e| name.ends_with(e));
-        if is_input && !name.ends_with(".expected.json") {
-            out.push(path);
-        }
-    }
-}
-
-fn expected_path(input: &Path) -> PathBuf {
-    let name = input.file_name().unwrap().to_string_lossy();
-    let stem = name.rsplit_once('.').map_or(&*name, |(s, _)| s);
-    input.with_file_name(format!("{stem}.expected.json"))
+fn fixtures(dir: &Path) -> Vec<QuotaFixture> {
+    load_quota_fixtures(dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The source a fixture's name promises, if any.
@@ -64,99 +41,77 @@ fn named_source(name: &str) -> Option<SignalSource> {
     }
 }
 
-fn millis(rfc3339: &str) -> i64 {
-    rfc3339
-        .parse::<jiff::Timestamp>()
-        .unwrap_or_else(|e| panic!("bad timestamp {rfc3339}: {e}"))
-        .as_millisecond()
-}
-
 /// Checks one fixture; returns the mismatches.
-fn check(detectors: &Detectors, input: &Path) -> Vec<String> {
-    let name = input.file_name().unwrap().to_string_lossy().into_owned();
-    let expected_file = expected_path(input);
-    let Ok(expected) = fs::read_to_string(&expected_file) else {
-        return vec![format!("no {}", expected_file.display())];
-    };
-    let expected: Value = serde_json::from_str(&expected).unwrap();
-    let text = fs::read_to_string(input).unwrap();
+fn check(detectors: &Detectors, fixture: &QuotaFixture) -> Vec<String> {
+    let expected = &fixture.expected;
+    let text = &fixture.text;
     let ctx = DetectContext {
-        observed_at: UnixMillis(millis(expected["observed_at"].as_str().unwrap())),
+        observed_at: expected.observed_at,
         local_zone: expected
-            .get("local_zone")
-            .and_then(Value::as_str)
+            .local_zone
+            .as_deref()
             .map_or(jiff::tz::TimeZone::UTC, |z| lookup_zone(z).unwrap()),
     };
 
     let mut problems = Vec::new();
-    if let Some(source) = named_source(&name) {
-        if recognise(&text) != source {
-            problems.push(format!("recognised as {}, not {source}", recognise(&text)));
+    if let Some(source) = named_source(fixture.file_name()) {
+        if recognise(text) != source {
+            problems.push(format!("recognised as {}, not {source}", recognise(text)));
         }
     }
-    let report = detectors.report(None, &text, &ctx);
+    let report = detectors.report(None, text, &ctx);
     let verdict = &report.detection.verdict;
-    if verdict.name() != expected["verdict"].as_str().unwrap()
-        && expected["vetoed_by"].as_str() == Some("transcript")
-    {
+    if verdict.name() != expected.verdict && expected.vetoed_by_transcript {
         // A trap Claude Code itself draws like its own message (a reply that starts with a
         // limit message is drawn as an error block): the screen cannot tell, the engine's
         // veto must. It does when the scenario's transcript ends in an ordinary reply and
         // the verdict is one that reply contradicts.
-        return match vetoed_by_transcript(detectors, input, verdict) {
+        return match vetoed_by_transcript(detectors, &fixture.path, verdict) {
             Ok(()) => Vec::new(),
             Err(why) => vec![format!(
                 "{}: verdict {} and no veto: {why}",
-                input.strip_prefix(fixture_root()).unwrap().display(),
+                fixture.name,
                 verdict.name()
             )],
         };
     }
-    if verdict.name() != expected["verdict"].as_str().unwrap() {
-        problems.push(format!(
-            "verdict {} ≠ {}",
-            verdict.name(),
-            expected["verdict"]
-        ));
+    if verdict.name() != expected.verdict {
+        problems.push(format!("verdict {} ≠ {}", verdict.name(), expected.verdict));
     }
     let window = verdict.window().map(|w| w.as_str());
-    if window != expected["window"].as_str() {
-        problems.push(format!("window {window:?} ≠ {}", expected["window"]));
+    if window != expected.window.as_deref() {
+        problems.push(format!("window {window:?} ≠ {:?}", expected.window));
     }
-    let resets = verdict.resets_at().map(|r| r.0);
-    let want_resets = expected["resets_at"].as_str().map(millis);
-    if resets != want_resets {
+    let resets = verdict.resets_at();
+    if resets != expected.resets_at {
         problems.push(format!(
-            "resets_at {:?} ≠ {}",
-            verdict.resets_at().map(|r| r.to_string()),
-            expected["resets_at"]
+            "resets_at {:?} ≠ {:?}",
+            resets.map(|r| r.to_string()),
+            expected.resets_at.map(|r| r.to_string())
         ));
     }
-    let want_used = expected["used_percent"].as_f64();
-    let used_ok = match (report.used_percent, want_used) {
+    let used_ok = match (report.used_percent, expected.used_percent) {
         (None, None) => true,
         (Some(a), Some(b)) => (f64::from(a) - b).abs() < 0.01,
         _ => false,
     };
     if !used_ok {
         problems.push(format!(
-            "used_percent {:?} ≠ {}",
-            report.used_percent, expected["used_percent"]
+            "used_percent {:?} ≠ {:?}",
+            report.used_percent, expected.used_percent
         ));
     }
-    if let Some(want) = expected.get("evidence") {
-        if report.detection.evidence.as_deref() != want.as_str() {
-            problems.push(format!("evidence {:?} ≠ {want}", report.detection.evidence));
+    if let Some(want) = &expected.evidence {
+        if report.detection.evidence != *want {
+            problems.push(format!(
+                "evidence {:?} ≠ {want:?}",
+                report.detection.evidence
+            ));
         }
     }
     problems
         .into_iter()
-        .map(|p| {
-            format!(
-                "{}: {p}",
-                input.strip_prefix(fixture_root()).unwrap().display()
-            )
-        })
+        .map(|p| format!("{}: {p}", fixture.name))
         .collect()
 }
 
@@ -196,21 +151,19 @@ fn vetoed_by_transcript(
 
 #[test]
 fn every_fixture_gets_its_expected_verdict() {
-    let mut inputs = Vec::new();
-    collect(&fixture_root(), &mut inputs);
-    inputs.sort();
+    let fixtures = fixtures(&quota_fixture_dir());
     assert!(
-        inputs.len() >= 20,
+        fixtures.len() >= 20,
         "expected the fixture tree to hold fixtures, found {}",
-        inputs.len()
+        fixtures.len()
     );
     let detectors = Detectors::new();
-    let problems: Vec<String> = inputs.iter().flat_map(|i| check(&detectors, i)).collect();
+    let problems: Vec<String> = fixtures.iter().flat_map(|f| check(&detectors, f)).collect();
     assert!(
         problems.is_empty(),
         "{} of {} fixtures disagree:\n{}",
         problems.len(),
-        inputs.len(),
+        fixtures.len(),
         problems.join("\n")
     );
 }
@@ -218,14 +171,11 @@ fn every_fixture_gets_its_expected_verdict() {
 #[test]
 fn every_verdict_has_a_recorded_fixture() {
     // The real CLI's screens, not only hand-made ones, must show every verdict.
-    let mut inputs = Vec::new();
-    collect(&fixture_root().join("recorded"), &mut inputs);
-    let verdicts: std::collections::BTreeSet<String> = inputs
-        .iter()
-        .filter_map(|i| fs::read_to_string(expected_path(i)).ok())
-        .filter_map(|e| serde_json::from_str::<Value>(&e).ok())
-        .filter_map(|e| e["verdict"].as_str().map(str::to_owned))
-        .collect();
+    let verdicts: std::collections::BTreeSet<String> =
+        fixtures(&quota_fixture_dir().join("recorded"))
+            .into_iter()
+            .map(|f| f.expected.verdict)
+            .collect();
     for v in [
         "quota_exhausted",
         "near_limit",

@@ -509,20 +509,18 @@ proptest! {
 fn recorded_clear_screens() -> &'static [(usize, String)] {
     static SCREENS: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
     SCREENS.get_or_init(|| {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quota/recorded");
+        let dir = failover_core::testkit::quota_fixture_dir().join("recorded");
         let mut screens = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("clear-w") else {
+        for fixture in failover_core::testkit::load_quota_fixtures(&dir).unwrap() {
+            // Top-level files only: the folders below hold other versions' screens.
+            let Some(rest) = fixture.name.strip_prefix("clear-w") else {
                 continue;
             };
-            if !name.ends_with(".txt") {
+            if !fixture.name.ends_with(".txt") {
                 continue;
             }
             let width: usize = rest.split('.').next().unwrap().parse().unwrap();
-            screens.push((width, std::fs::read_to_string(&path).unwrap()));
+            screens.push((width, fixture.text));
         }
         assert!(screens.len() >= 4, "recorded clear screens missing");
         screens.sort();

@@ -1,7 +1,8 @@
 //! Test tools for embedders (feature `testkit`): an in-memory fake of every port, proptest
 //! strategies for engine inputs, a [`Simulator`] that drives a
 //! [`FailoverEngine`](crate::FailoverEngine) against the fakes on a fake clock, and a
-//! one-line rendering of effects for trace-based tests.
+//! one-line rendering of effects for trace-based tests, and a loader for the quota fixtures
+//! (captured screens and files with the verdict each must give).
 //!
 //! The fakes implement the async port traits but complete immediately and never need a
 //! runtime: their state sits behind a `std::sync::Mutex` that is never held across an
@@ -34,6 +35,7 @@
 
 mod backend;
 mod checkpointer;
+mod fixtures;
 mod notifier;
 mod render;
 mod simulator;
@@ -47,6 +49,9 @@ use std::task::{Context, Poll, Wake, Waker};
 
 pub use backend::{FakeBackend, FakeFailure, FakeOp, FakeSession};
 pub use checkpointer::MemCheckpointer;
+pub use fixtures::{
+    ExpectedDetection, FixtureError, QuotaFixture, load_quota_fixtures, quota_fixture_dir,
+};
 pub use notifier::RecordingNotifier;
 pub use render::{render_effect, render_trace};
 pub use simulator::{Simulator, TraceEntry};
