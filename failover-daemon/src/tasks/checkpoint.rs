@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failover_core::{
-    Checkpoint, Checkpointer, EffectOutcome, FailureKind, Input, RequestId, TranscriptSummary,
+    Checkpoint, Checkpointer, EffectOutcome, FailureKind, Input, TranscriptSummary,
 };
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::CheckpointJob;
@@ -24,42 +23,19 @@ pub const STORE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Runs until the dispatcher drops its sender and every job in flight has replied.
 pub async fn run(
-    mut jobs: mpsc::Receiver<CheckpointJob>,
+    jobs: mpsc::Receiver<CheckpointJob>,
     checkpointer: Arc<dyn Checkpointer>,
     prompts: Arc<dyn PromptSource>,
     inbox: mpsc::Sender<Input>,
     clock: Clock,
 ) -> Result<(), DaemonError> {
-    let mut running = JoinSet::new();
-    loop {
-        tokio::select! {
-            job = jobs.recv() => match job {
-                Some(job) => {
-                    let span = tracing::info_span!("checkpoint", session = %job.session, request = %job.request);
-                    let (c, p, tx) = (checkpointer.clone(), prompts.clone(), inbox.clone());
-                    running.spawn(async move {
-                        let request = job.request;
-                        let outcome = checkpoint(job, &*c, &*p, clock).await;
-                        reply(&tx, request, outcome).await;
-                    }.instrument(span));
-                }
-                None => break,
-            },
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-        }
-    }
-    while running.join_next().await.is_some() {}
-    Ok(())
-}
-
-async fn reply(inbox: &mpsc::Sender<Input>, request: RequestId, outcome: EffectOutcome) {
-    if inbox
-        .send(Input::EffectFinished { request, outcome })
-        .await
-        .is_err()
-    {
-        tracing::debug!(%request, "dispatcher gone; reply dropped");
-    }
+    super::worker::run(jobs, inbox, move |job| {
+        let span =
+            tracing::info_span!("checkpoint", session = %job.session, request = %job.request);
+        let (c, p) = (checkpointer.clone(), prompts.clone());
+        async move { checkpoint(job, &*c, &*p, clock).await }.instrument(span)
+    })
+    .await
 }
 
 async fn checkpoint(

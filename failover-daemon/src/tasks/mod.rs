@@ -23,6 +23,7 @@ pub mod session_watcher;
 pub mod switcher;
 pub mod systemd;
 pub mod usage_poller;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use failover_core::{EffectOutcome, FailureKind, Input, SessionBackend};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::SwitchJob;
@@ -42,33 +41,17 @@ impl SwitchTimeouts {
 /// launch that resumes a conversation, `prompts` says whether its last prompt went
 /// unanswered (see [`EffectOutcome::Launched`]).
 pub async fn run(
-    mut jobs: mpsc::Receiver<SwitchJob>,
+    jobs: mpsc::Receiver<SwitchJob>,
     backend: Arc<dyn SessionBackend>,
     prompts: Arc<dyn PromptSource>,
     inbox: mpsc::Sender<Input>,
     timeouts: SwitchTimeouts,
 ) -> Result<(), DaemonError> {
-    let mut running = JoinSet::new();
-    loop {
-        tokio::select! {
-            job = jobs.recv() => match job {
-                Some(job) => {
-                    let (b, p, tx) = (backend.clone(), prompts.clone(), inbox.clone());
-                    running.spawn(async move {
-                        let request = job.request();
-                        let outcome = execute(job, &*b, &*p, timeouts).await;
-                        if tx.send(Input::EffectFinished { request, outcome }).await.is_err() {
-                            tracing::debug!(%request, "dispatcher gone; reply dropped");
-                        }
-                    });
-                }
-                None => break,
-            },
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-        }
-    }
-    while running.join_next().await.is_some() {}
-    Ok(())
+    super::worker::run(jobs, inbox, move |job| {
+        let (b, p) = (backend.clone(), prompts.clone());
+        async move { execute(job, &*b, &*p, timeouts).await }
+    })
+    .await
 }
 
 /// Executes one job.
