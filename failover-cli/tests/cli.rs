@@ -1,6 +1,6 @@
 //! The built `claude-failover` binary, run as a person or a script would run it.
 
-mod util;
+use crate::util;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;

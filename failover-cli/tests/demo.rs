@@ -2,7 +2,7 @@
 //! demo starts its own tmux server, mock API and daemon, so these tests check what a person
 //! sees (a failover, a summary, exit 0) and that nothing is left behind.
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,9 +1,8 @@
 //! `doctor` with `[ledger]` against a real redis-server: it says whether Redis answers, and
 //! warns when two hosts log in as different Anthropic accounts under one account name.
 
-#[path = "../../failover-daemon/tests/redis_support/mod.rs"]
-mod redis_support;
-mod util;
+use crate::util;
+use crate::util::redis as redis_support;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! `claude-failover mcp`, driven as an MCP client drives it: the built binary as a child with
 //! piped stdio, newline-delimited JSON-RPC, against a real daemon started in-process.
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};

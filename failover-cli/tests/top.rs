@@ -2,7 +2,7 @@
 //! server in the sandbox), the test reads the screen with `capture-pane` and types keys with
 //! `send-keys`, as a person would.
 
-mod util;
+use crate::util;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! to do, hints that keep the flags given, clear answers about what sits at `--socket`, exit
 //! codes that hold when pipes close or the daemon goes away.
 
-mod util;
+use crate::util;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! private tmux server: start, serve, stop on SIGTERM leaving the session running, restart
 //! and adopt it (same process, not relaunched).
 
-mod common;
+use crate::support as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! moves to `done/` when the session has worked on it and is idle again. A session's own
 //! directory is served only when it is listed.
 
-mod common;
+use crate::support as common;
 
 use std::time::Duration;
 

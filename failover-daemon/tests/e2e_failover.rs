@@ -3,7 +3,7 @@
 //! prompt included; an account that needs a login is skipped and reported; a statusline near
 //! the limit moves the pool before any error.
 
-mod e2e_support;
+use crate::support::e2e as e2e_support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! config trusts no project yet. Real `claude-failoverd`, real tmux, the real Claude Code
 //! CLI against the mock API.
 
-mod e2e_support;
+use crate::support::e2e as e2e_support;
 
 use std::path::Path;
 

@@ -5,8 +5,8 @@
 //! answering and shows the ledger degraded; Redis back: what was learnt meanwhile reaches
 //! the others and the hosts converge.
 
-mod e2e_support;
-mod redis_support;
+use crate::support::e2e as e2e_support;
+use crate::support::redis as redis_support;
 
 use e2e_support::{World, WorldSpec, five_hour_quota, mins, now_ms, real_claude};
 use failover_daemon::http::dto::StatusDto;

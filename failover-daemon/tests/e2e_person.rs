@@ -4,7 +4,7 @@
 //! slash command (`commands/foo.md`) runs, and `status` names the setting the two accounts
 //! do not share.
 
-mod e2e_support;
+use crate::support::e2e as e2e_support;
 
 use std::time::Duration;
 

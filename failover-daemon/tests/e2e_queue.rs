@@ -3,7 +3,7 @@
 //! before the kill are followed after the restart, never sent again, and turns shorter than
 //! the observer's first look are seen done from the transcript, not after the 60 s fallback.
 
-mod e2e_support;
+use crate::support::e2e as e2e_support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! parks and comes back by itself at the reset; a daemon SIGKILLed in the middle of a swap
 //! finishes it after a restart with nothing lost or duplicated.
 
-mod e2e_support;
+use crate::support::e2e as e2e_support;
 
 use std::time::Duration;
 

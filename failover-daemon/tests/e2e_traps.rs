@@ -4,7 +4,7 @@
 //! prints them; nothing swaps, the account is never marked, and later prompts are still
 //! answered on the same account.
 
-mod e2e_support;
+use crate::support::e2e as e2e_support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The control plane against a running daemon (real clock, real sockets): status, commands
 //! and their errors, the event stream, metrics, socket permissions, the TCP token.
 
-mod common;
+use crate::support as common;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::sync::Arc;

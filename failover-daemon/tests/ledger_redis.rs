@@ -1,7 +1,7 @@
 //! The shared ledger against a real redis-server: publish/subscribe, newest-wins storage,
 //! the swap lease (NX, expiry), and the worker's degraded mode and reconciliation.
 
-mod redis_support;
+use crate::support::redis as redis_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! failover with prompt replay, transient errors, adoption after a restart, a restart after
 //! a kill mid-swap, shutdown.
 
-mod common;
+use crate::support as common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Configuration reload while running (real clock, real file watching): a broken edit keeps
 //! the configuration in force and says why, everywhere; a good edit is applied.
 
-mod common;
+use crate::support as common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The state file: crash-safe writes, unreadable files set aside, a full disk reported while
 //! the previous file stays intact and the daemon keeps running.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

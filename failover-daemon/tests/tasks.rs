@@ -1,6 +1,6 @@
 //! Each worker task on its own, over the testkit fakes, on a paused tokio clock.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

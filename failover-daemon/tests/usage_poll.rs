@@ -2,7 +2,7 @@
 //! the account's token (in memory only), the read budget, and a running daemon that reads
 //! an idle account spent elsewhere and so fails over past it.
 
-mod common;
+use crate::support as common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! real transcript, a statusline document spooled by the real hook script. Each must reach
 //! the event channel as a verdict within 250 ms of being written, without polling.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::sync::Arc;

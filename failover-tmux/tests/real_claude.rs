@@ -4,7 +4,7 @@
 //! prompt sent as one bracketed paste, the transcript appearing where `paths` says, the
 //! statusline hook feeding the spool, a stop at a turn boundary, and a resume.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! `TmuxBackend` against a real tmux server per test (unique socket, killed on drop),
 //! running a stand-in for `claude` that logs what it receives.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -21,7 +21,8 @@
     clippy::print_stdout
 )]
 
-#[path = "../../../failover-daemon/tests/e2e_support/mod.rs"]
+#[allow(dead_code)] // the benchmark uses a part of the tests' support
+#[path = "../../../failover-daemon/tests/support/e2e/mod.rs"]
 mod e2e_support;
 #[path = "../queue_bench.rs"]
 mod queue_bench;

@@ -15,31 +15,31 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// What to start.
 #[derive(Default)]
-pub struct Spec<'a> {
+pub(crate) struct Spec<'a> {
     /// Account names, most preferred first.
-    pub accounts: &'a [&'a str],
+    pub(crate) accounts: &'a [&'a str],
     /// Also listen on TCP 127.0.0.1:0 with a token.
-    pub tcp: bool,
+    pub(crate) tcp: bool,
 }
 
 /// A running daemon.
-pub struct TestDaemon {
+pub(crate) struct TestDaemon {
     rt: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), failover_daemon::DaemonError>>>,
-    pub socket: PathBuf,
-    pub config: PathBuf,
-    pub tmux_socket: String,
+    pub(crate) socket: PathBuf,
+    pub(crate) config: PathBuf,
+    pub(crate) tmux_socket: String,
     /// `127.0.0.1:port` when TCP was asked for.
-    pub tcp_addr: Option<String>,
+    pub(crate) tcp_addr: Option<String>,
     /// The token file when TCP was asked for.
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     /// Feeds the daemon observations as its observers would.
-    pub observe: tokio::sync::mpsc::Sender<failover_daemon::ObserverEvent>,
+    pub(crate) observe: tokio::sync::mpsc::Sender<failover_daemon::ObserverEvent>,
 }
 
 impl TestDaemon {
-    pub fn start(sb: &Sandbox, spec: Spec<'_>) -> Self {
+    pub(crate) fn start(sb: &Sandbox, spec: Spec<'_>) -> Self {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let tmux_socket = format!("cf-cli-test-{}-{n}", std::process::id());
         let socket = sb.path(&format!("run/daemon-{n}.sock"));
@@ -126,7 +126,7 @@ impl TestDaemon {
 
     /// Tells the daemon, as the statusline observer would, that `account`'s five-hour window
     /// is used up until `resets_at`.
-    pub fn exhaust(&self, account: &str, resets_at: jiff::Timestamp) {
+    pub(crate) fn exhaust(&self, account: &str, resets_at: jiff::Timestamp) {
         use failover_core::{Detection, LimitWindow, SignalSource, Subject, UnixMillis, Verdict};
         let event = failover_daemon::ObserverEvent::Observation {
             subject: Subject::Account(account.into()),
@@ -144,7 +144,7 @@ impl TestDaemon {
     }
 
     /// `--socket <this daemon's socket>` followed by `args`.
-    pub fn args<'a>(&'a self, args: &[&'a str]) -> Vec<String> {
+    pub(crate) fn args<'a>(&'a self, args: &[&'a str]) -> Vec<String> {
         let mut v = vec!["--socket".to_owned(), self.socket.display().to_string()];
         v.extend(args.iter().map(|s| (*s).to_owned()));
         v

@@ -1,9 +1,11 @@
 //! Running the built `claude-failover` binary in an isolated environment: its own `HOME`, XDG
 //! dirs and tmux socket dir under a temp dir, so nothing on the machine is read or touched.
 
-#![allow(dead_code, unreachable_pub)]
-
-pub mod daemon;
+pub(crate) mod daemon;
+// The daemon tests' private redis-server, of which the CLI's tests use a part.
+#[allow(dead_code)]
+#[path = "../../../failover-daemon/tests/support/redis.rs"]
+pub(crate) mod redis;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -11,15 +13,15 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_claude-failover");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_claude-failover");
 
 /// A temp home with XDG dirs inside it.
-pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+pub(crate) struct Sandbox {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("cf-cli-")
             .tempdir()
@@ -31,20 +33,20 @@ impl Sandbox {
         s
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
-    pub fn home(&self) -> PathBuf {
+    pub(crate) fn home(&self) -> PathBuf {
         self.path("home")
     }
 
     /// The sandbox environment as the daemon's config loader reads it.
-    pub fn env_fn(&self) -> impl Fn(&str) -> Option<String> + use<> {
+    pub(crate) fn env_fn(&self) -> impl Fn(&str) -> Option<String> + use<> {
         let vars: Vec<(String, String)> = [
             ("HOME", self.home()),
             ("XDG_CONFIG_HOME", self.path("config")),
@@ -60,7 +62,7 @@ impl Sandbox {
     }
 
     /// A command for the binary with this sandbox's environment.
-    pub fn cmd<I, S>(&self, args: I) -> Command
+    pub(crate) fn cmd<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -72,7 +74,7 @@ impl Sandbox {
     }
 
     /// Applies the sandbox environment to any command.
-    pub fn env(&self, c: &mut Command) {
+    pub(crate) fn env(&self, c: &mut Command) {
         for var in [
             "CLAUDE_CONFIG_DIR",
             "CLAUDE_FAILOVER_SOCKET",
@@ -99,18 +101,18 @@ impl Sandbox {
 
 /// What a run produced.
 #[derive(Debug)]
-pub struct Run {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    pub fn ok(&self) -> &Self {
+    pub(crate) fn ok(&self) -> &Self {
         assert_eq!(self.code, Some(0), "expected success:\n{self}");
         self
     }
-    pub fn code(&self, code: i32) -> &Self {
+    pub(crate) fn code(&self, code: i32) -> &Self {
         assert_eq!(self.code, Some(code), "expected exit code {code}:\n{self}");
         self
     }
@@ -127,7 +129,7 @@ impl std::fmt::Display for Run {
 }
 
 /// Runs `c` to completion, killing it after `timeout`.
-pub fn run(mut c: Command, timeout: Duration) -> Run {
+pub(crate) fn run(mut c: Command, timeout: Duration) -> Run {
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = c.spawn().expect("spawn the binary");
     let pid = child.id();
@@ -150,12 +152,12 @@ pub fn run(mut c: Command, timeout: Duration) -> Run {
 }
 
 /// Runs with a 60 s deadline.
-pub fn run60(c: Command) -> Run {
+pub(crate) fn run60(c: Command) -> Run {
     run(c, Duration::from_secs(60))
 }
 
 /// Waits until `f` is true or the deadline passes.
-pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
     while Instant::now() < end {
         if f() {
@@ -167,7 +169,7 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// Whether this process runs as root (permission checks do not apply to root).
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -175,7 +177,7 @@ pub fn is_root() -> bool {
 }
 
 /// A fingerprint of a file that must never change: its bytes, mode and modification time.
-pub fn fingerprint(p: &Path) -> (Vec<u8>, u32, i64, i64) {
+pub(crate) fn fingerprint(p: &Path) -> (Vec<u8>, u32, i64, i64) {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(p).unwrap();
     (

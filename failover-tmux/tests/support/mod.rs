@@ -1,5 +1,4 @@
 //! Shared test support: a private tmux server per test and a stand-in for `claude`.
-#![allow(dead_code, unreachable_pub)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -12,20 +11,20 @@ use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A tmux server on a unique `-L failover-test-<pid>-<n>` socket, killed on drop.
-pub struct TestServer {
-    pub socket: String,
-    pub backend: TmuxBackend,
-    pub tmp: tempfile::TempDir,
-    pub log: PathBuf,
+pub(crate) struct TestServer {
+    pub(crate) socket: String,
+    pub(crate) backend: TmuxBackend,
+    pub(crate) tmp: tempfile::TempDir,
+    pub(crate) log: PathBuf,
 }
 
 impl TestServer {
     /// A server whose sessions run the stand-in script.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with(|_| {})
     }
 
-    pub fn with(adjust: impl FnOnce(&mut TmuxConfig)) -> Self {
+    pub(crate) fn with(adjust: impl FnOnce(&mut TmuxConfig)) -> Self {
         let socket = format!(
             "failover-test-{}-{}",
             std::process::id(),
@@ -55,7 +54,7 @@ impl TestServer {
     }
 
     /// Runs a raw tmux command on this server (tests only; the crate never does this).
-    pub fn tmux(&self, args: &[&str]) -> String {
+    pub(crate) fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -65,12 +64,12 @@ impl TestServer {
     }
 
     /// The log the stand-in writes.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// A fresh folder under the test's temporary folder.
-    pub fn dir(&self, name: &str) -> PathBuf {
+    pub(crate) fn dir(&self, name: &str) -> PathBuf {
         let d = self.tmp.path().join(name);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -95,7 +94,7 @@ impl Drop for TestServer {
     }
 }
 
-pub fn write_exec(path: &Path, body: &str) {
+pub(crate) fn write_exec(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
@@ -103,7 +102,7 @@ pub fn write_exec(path: &Path, body: &str) {
 /// A stand-in for `claude`: draws a Claude-like prompt box, logs its arguments, its
 /// environment and every line it reads; `/exit` exits with `$STANDIN_EXIT`; `WORK` shows
 /// the working footer and blocks (only a signal ends it).
-pub const STANDIN: &str = r#"#!/bin/sh
+pub(crate) const STANDIN: &str = r#"#!/bin/sh
 log="${STANDIN_LOG:?}"
 printf 'args:%s\n' "$*" >> "$log"
 printf 'env:%s|%s|%s|%s|%s\n' "$CLAUDE_CONFIG_DIR" "$FAILOVER_SESSION" "$FAILOVER_ACCOUNT" "$DISABLE_AUTOUPDATER" "$STANDIN_EXTRA" >> "$log"
@@ -123,7 +122,7 @@ done
 "#;
 
 /// Waits until `f` returns `Some`, checking every 20 ms, failing after `deadline`.
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,

@@ -9,14 +9,14 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub struct Reply {
-    pub status: u16,
-    pub content_type: String,
-    pub body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
@@ -64,12 +64,12 @@ async fn finish(resp: Response<Incoming>) -> Reply {
     }
 }
 
-pub async fn unix(socket: &Path, method: &str, uri: &str, body: &str) -> Reply {
+pub(crate) async fn unix(socket: &Path, method: &str, uri: &str, body: &str) -> Reply {
     let io = tokio::net::UnixStream::connect(socket).await.unwrap();
     finish(send_on(io, request(method, uri, body, None)).await).await
 }
 
-pub async fn tcp(
+pub(crate) async fn tcp(
     addr: std::net::SocketAddr,
     method: &str,
     uri: &str,
@@ -80,13 +80,13 @@ pub async fn tcp(
 }
 
 /// Opens `GET /v1/events` and returns the streaming response.
-pub async fn events(socket: &Path) -> Response<Incoming> {
+pub(crate) async fn events(socket: &Path) -> Response<Incoming> {
     let io = tokio::net::UnixStream::connect(socket).await.unwrap();
     send_on(io, request("GET", "/v1/events", "", None)).await
 }
 
 /// Reads SSE `data:` payloads from `resp` until `done` returns true for one of them.
-pub async fn read_events_until(
+pub(crate) async fn read_events_until(
     resp: &mut Response<Incoming>,
     mut done: impl FnMut(&serde_json::Value) -> bool,
 ) -> Vec<serde_json::Value> {

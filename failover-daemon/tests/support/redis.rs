@@ -1,8 +1,6 @@
 //! A private `redis-server` for tests: a free loopback port, no persistence, its own temp
 //! dir; killed on drop. `scripts/setup.sh` installs the binary.
 
-#![allow(dead_code)]
-
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -13,7 +13,7 @@ type Received = Arc<Mutex<Vec<Value>>>;
 
 /// A running receiver on `127.0.0.1:<port>`, stopped on drop.
 #[derive(Debug)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     addr: SocketAddr,
     received: Received,
     task: JoinHandle<()>,
@@ -21,7 +21,7 @@ pub struct Webhook {
 
 impl Webhook {
     /// Starts the receiver.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let received: Received = Arc::default();
         let app = Router::new()
             .route("/hook", post(receive))
@@ -41,12 +41,12 @@ impl Webhook {
     }
 
     /// The URL to configure as `[notify.webhook] url`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
     /// Every body received so far.
-    pub fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         self.received
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

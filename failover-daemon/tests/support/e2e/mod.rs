@@ -17,10 +17,8 @@
 //! Every wait is a condition with a deadline; a failed wait panics with what it waited for,
 //! and the world's drop prints the daemon log tail and every session's screen.
 
-#![allow(dead_code, unreachable_pub)]
-
-pub mod client;
-pub mod webhook;
+pub(crate) mod client;
+pub(crate) mod webhook;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,13 +30,13 @@ use failover_sim::accounts::{AccountDir, allow_tools, make_account_dir};
 use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig, Mode, RecordedRequest};
 use failover_sim::tmux::PrivateTmux;
 
-pub use client::{Collected, EventLog};
+pub(crate) use client::{Collected, EventLog};
 
 /// The environment variable naming the real Claude Code CLI.
-pub const REAL_CLAUDE_ENV: &str = "CLAUDE_FAILOVER_REAL_CLAUDE";
+pub(crate) const REAL_CLAUDE_ENV: &str = "CLAUDE_FAILOVER_REAL_CLAUDE";
 
 /// The real CLI, or `None` after saying loudly that the test is skipped.
-pub fn real_claude(test: &str) -> Option<PathBuf> {
+pub(crate) fn real_claude(test: &str) -> Option<PathBuf> {
     match std::env::var_os(REAL_CLAUDE_ENV) {
         Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
         _ => {
@@ -57,62 +55,62 @@ pub fn real_claude(test: &str) -> Option<PathBuf> {
 }
 
 /// Minutes, for deadlines.
-pub const fn mins(n: u64) -> Duration {
+pub(crate) const fn mins(n: u64) -> Duration {
     Duration::from_secs(60 * n)
 }
 
 /// Unix milliseconds now.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Unix seconds now.
-pub fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     now_ms() / 1000
 }
 
 /// What world to build.
 #[derive(Clone, Debug)]
-pub struct WorldSpec {
+pub(crate) struct WorldSpec {
     /// The `claude-failoverd` binary.
-    pub daemon_bin: PathBuf,
+    pub(crate) daemon_bin: PathBuf,
     /// The session program: the real CLI (or, in benches only, a stand-in), as an argv
     /// prefix.
-    pub claude: Vec<String>,
+    pub(crate) claude: Vec<String>,
     /// Account names, most preferred first (tokens are `tok-<name>`).
-    pub accounts: Vec<String>,
+    pub(crate) accounts: Vec<String>,
     /// How many sessions (named `s0`, `s1`, ...), each in its own project dir.
-    pub sessions: usize,
+    pub(crate) sessions: usize,
     /// Extra lines for the `[policy]` table.
-    pub policy: String,
+    pub(crate) policy: String,
     /// Extra TOML appended to the configuration (e.g. a `[notify.webhook]` table).
-    pub extra: String,
+    pub(crate) extra: String,
     /// Wait for every session to be running and idle on the first account before
     /// returning from [`World::start`].
-    pub wait_ready: bool,
+    pub(crate) wait_ready: bool,
     /// The window of each session (the CLI wraps its own lines at this width).
-    pub width: u16,
+    pub(crate) width: u16,
     /// Files written into account dirs before the daemon starts: (account, path relative
     /// to its config dir, content).
-    pub account_files: Vec<(String, String, String)>,
+    pub(crate) account_files: Vec<(String, String, String)>,
     /// Lay the accounts out as in a real home (`<root>/home`, the sessions' `HOME`): the
     /// first account is the default `~/.claude` with its global config at `~/.claude.json`,
     /// the others `~/.claude-<name>`.
-    pub home_layout: bool,
+    pub(crate) home_layout: bool,
     /// Accounts (by name) whose global config trusts no project dir.
-    pub untrusting: Vec<String>,
+    pub(crate) untrusting: Vec<String>,
     /// Tool calls every account allows without asking (`settings.json`
     /// `permissions.allow`, e.g. `Bash(printf:*)`).
-    pub allow_tools: Vec<String>,
+    pub(crate) allow_tools: Vec<String>,
     /// List every session's project dir as `[[projects]]`, so its task queue is served.
-    pub serve_queues: bool,
+    pub(crate) serve_queues: bool,
 }
 
 impl WorldSpec {
     /// `sessions` sessions of the real CLI on accounts `a`, `b`, ... (`accounts` of them).
-    pub fn new(
+    pub(crate) fn new(
         daemon_bin: impl Into<PathBuf>,
         claude: &Path,
         accounts: usize,
@@ -140,25 +138,25 @@ impl WorldSpec {
 
 /// A running world; everything stops when it is dropped.
 #[derive(Debug)]
-pub struct World {
+pub(crate) struct World {
     /// The mock Anthropic API.
-    pub api: MockApi,
+    pub(crate) api: MockApi,
     /// The tmux server the daemon runs sessions on.
-    pub tmux: PrivateTmux,
+    pub(crate) tmux: PrivateTmux,
     /// The account dirs, in preference order.
-    pub accounts: Vec<(String, AccountDir)>,
+    pub(crate) accounts: Vec<(String, AccountDir)>,
     /// Session names.
-    pub sessions: Vec<String>,
+    pub(crate) sessions: Vec<String>,
     /// Project dir of each session.
-    pub project_dirs: Vec<PathBuf>,
+    pub(crate) project_dirs: Vec<PathBuf>,
     /// The shared transcript tree.
-    pub shared_projects: PathBuf,
+    pub(crate) shared_projects: PathBuf,
     /// The daemon configuration file.
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     /// The control socket.
-    pub control: PathBuf,
+    pub(crate) control: PathBuf,
     /// Events from `GET /v1/events`, across daemon runs.
-    pub events: EventLog,
+    pub(crate) events: EventLog,
     spec: WorldSpec,
     daemon: Option<Child>,
     daemon_runs: u32,
@@ -168,7 +166,7 @@ pub struct World {
 
 impl World {
     /// Builds the world and starts the daemon (see the module docs).
-    pub async fn start(spec: WorldSpec) -> World {
+    pub(crate) async fn start(spec: WorldSpec) -> World {
         let tmp = tempfile::Builder::new()
             .prefix("cf-e2e")
             .tempdir()
@@ -304,12 +302,12 @@ impl World {
     }
 
     /// The temp dir everything lives in.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// Starts `claude-failoverd` (again), logging to `daemon-<run>.log`.
-    pub fn start_daemon(&mut self) {
+    pub(crate) fn start_daemon(&mut self) {
         assert!(self.daemon.is_none(), "the daemon runs already");
         let log = std::fs::File::create(self.root.join(format!("daemon-{}.log", self.daemon_runs)))
             .expect("daemon log");
@@ -330,12 +328,12 @@ impl World {
     }
 
     /// The daemon's process id.
-    pub fn daemon_pid(&self) -> Option<u32> {
+    pub(crate) fn daemon_pid(&self) -> Option<u32> {
         self.daemon.as_ref().map(Child::id)
     }
 
     /// SIGKILLs the daemon (sessions keep running in tmux) and reaps it.
-    pub fn kill_daemon(&mut self) {
+    pub(crate) fn kill_daemon(&mut self) {
         if let Some(mut child) = self.daemon.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -343,7 +341,7 @@ impl World {
     }
 
     /// SIGTERMs the daemon and waits for it to exit; returns its exit code.
-    pub fn stop_daemon(&mut self) -> Option<i32> {
+    pub(crate) fn stop_daemon(&mut self) -> Option<i32> {
         let mut child = self.daemon.take()?;
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -352,22 +350,22 @@ impl World {
     }
 
     /// The token of account `name`.
-    pub fn token(&self, name: &str) -> String {
+    pub(crate) fn token(&self, name: &str) -> String {
         token(name)
     }
 
     /// Switches account `name` of the mock to `mode`.
-    pub fn set_mode(&self, name: &str, mode: Mode) {
+    pub(crate) fn set_mode(&self, name: &str, mode: Mode) {
         self.api.set_mode(name, mode);
     }
 
     /// `GET /v1/status`, when the daemon answers.
-    pub async fn status(&self) -> Option<StatusDto> {
+    pub(crate) async fn status(&self) -> Option<StatusDto> {
         client::status(&self.control).await
     }
 
     /// Waits until the status satisfies `pred`.
-    pub async fn wait_status(
+    pub(crate) async fn wait_status(
         &self,
         what: &str,
         timeout: Duration,
@@ -390,7 +388,7 @@ impl World {
 
     /// Waits until every session runs on `account`, idle, with a known conversation, and no
     /// swap is in flight.
-    pub async fn wait_all_on(&self, account: &str, timeout: Duration) -> StatusDto {
+    pub(crate) async fn wait_all_on(&self, account: &str, timeout: Duration) -> StatusDto {
         let n = self.sessions.len();
         self.wait_status(
             &format!("all {n} sessions running and idle on {account}"),
@@ -410,12 +408,12 @@ impl World {
     }
 
     /// Events collected so far.
-    pub fn events(&self) -> Vec<Collected> {
+    pub(crate) fn events(&self) -> Vec<Collected> {
         self.events.all()
     }
 
     /// Waits until an event satisfies `pred` and returns it.
-    pub async fn wait_event(
+    pub(crate) async fn wait_event(
         &self,
         what: &str,
         timeout: Duration,
@@ -430,24 +428,24 @@ impl World {
 
     /// Types `text` into session `session` and presses Enter (as two tmux calls, the way
     /// Claude Code needs them).
-    pub fn submit(&self, session: &str, text: &str) {
+    pub(crate) fn submit(&self, session: &str, text: &str) {
         self.tmux.submit(session, text).expect("send keys");
     }
 
     /// Types `text` into `session` without pressing Enter.
-    pub fn type_text(&self, session: &str, text: &str) {
+    pub(crate) fn type_text(&self, session: &str, text: &str) {
         self.tmux.send_text(session, text).expect("send keys");
     }
 
     /// Presses Enter in `session`.
-    pub fn press_enter(&self, session: &str) {
+    pub(crate) fn press_enter(&self, session: &str) {
         self.tmux.send_keys(session, &["Enter"]).expect("send keys");
     }
 
     /// Types `prompt_for(s)` into every session, waits until each shows it, then flips
     /// account `name` to `mode` and presses Enter everywhere at once: every session's turn
     /// meets the new mode together, as when a window runs out under a busy pool.
-    pub async fn submit_all_after(
+    pub(crate) async fn submit_all_after(
         &self,
         name: &str,
         mode: Mode,
@@ -474,7 +472,7 @@ impl World {
     /// while the prompts go out and the mock answers each, then resumed. Without the pause, a
     /// session whose prompt is still being drawn when the swap begins looks idle and is
     /// moved without it (a race of the test's own typing, not a failover behaviour).
-    pub async fn all_hit_together(
+    pub(crate) async fn all_hit_together(
         &self,
         name: &str,
         mode: Mode,
@@ -498,19 +496,19 @@ impl World {
     }
 
     /// Sends `POST path` to the daemon; returns the status code.
-    pub async fn command(&self, path: &str, body: &str) -> u16 {
+    pub(crate) async fn command(&self, path: &str, body: &str) -> u16 {
         client::request(&self.control, "POST", path, body)
             .await
             .map_or(0, |(code, _)| code)
     }
 
     /// The visible screen of `session` (wrapped lines joined).
-    pub fn screen(&self, session: &str) -> String {
+    pub(crate) fn screen(&self, session: &str) -> String {
         self.tmux.capture(session, false).unwrap_or_default()
     }
 
     /// Waits until the screen of `session` satisfies `pred`.
-    pub async fn wait_screen(
+    pub(crate) async fn wait_screen(
         &self,
         session: &str,
         what: &str,
@@ -522,7 +520,7 @@ impl World {
     }
 
     /// Waits until the mock has served a request satisfying `pred`.
-    pub async fn wait_request(
+    pub(crate) async fn wait_request(
         &self,
         what: &str,
         timeout: Duration,
@@ -535,7 +533,7 @@ impl World {
     }
 
     /// Sends `prompt` to `session` and waits until it is answered on screen (`ACK: …`).
-    pub async fn converse(&self, session: &str, prompt: &str) {
+    pub(crate) async fn converse(&self, session: &str, prompt: &str) {
         self.wait_screen(session, "an idle prompt", Duration::from_secs(60), is_idle)
             .await;
         self.submit(session, prompt);
@@ -551,7 +549,7 @@ impl World {
 
     /// Conversation (not title or probe) requests the mock served with `prompt` as their
     /// last user text.
-    pub fn prompt_requests(&self, prompt: &str) -> Vec<RecordedRequest> {
+    pub(crate) fn prompt_requests(&self, prompt: &str) -> Vec<RecordedRequest> {
         self.api
             .requests()
             .into_iter()
@@ -561,7 +559,7 @@ impl World {
 
     /// The transcript of conversation `claude_session` of session index `i`, from the
     /// shared tree.
-    pub fn transcript(&self, i: usize, claude_session: &str) -> String {
+    pub(crate) fn transcript(&self, i: usize, claude_session: &str) -> String {
         let dir = self
             .shared_projects
             .join(failover_tmux::paths::project_folder_name(
@@ -572,7 +570,7 @@ impl World {
 
     /// Waits until the transcript of conversation `claude_session` of session index `i`
     /// satisfies `pred` (the CLI draws a reply before it writes the reply's line).
-    pub async fn wait_transcript(
+    pub(crate) async fn wait_transcript(
         &self,
         i: usize,
         claude_session: &str,
@@ -586,7 +584,7 @@ impl World {
     }
 
     /// The tmux sessions that exist now.
-    pub fn tmux_sessions(&self) -> Vec<String> {
+    pub(crate) fn tmux_sessions(&self) -> Vec<String> {
         self.tmux
             .run(&["list-sessions", "-F", "#{session_name}"])
             .unwrap_or_default()
@@ -599,7 +597,7 @@ impl World {
     }
 
     /// The daemon's log so far, all runs.
-    pub fn daemon_log(&self) -> String {
+    pub(crate) fn daemon_log(&self) -> String {
         (0..self.daemon_runs)
             .map(|i| {
                 std::fs::read_to_string(self.root.join(format!("daemon-{i}.log")))
@@ -680,7 +678,7 @@ async fn wait_text(
 
 /// Calls `probe` every `every` until it yields a value or `timeout` passes (`None`). The
 /// one deadline loop behind every `wait_*`.
-pub async fn poll_until<T>(
+pub(crate) async fn poll_until<T>(
     timeout: Duration,
     every: Duration,
     mut probe: impl AsyncFnMut() -> Option<T>,
@@ -698,27 +696,27 @@ pub async fn poll_until<T>(
 }
 
 /// The mock token of account `name`.
-pub fn token(name: &str) -> String {
+pub(crate) fn token(name: &str) -> String {
     format!("tok-{name}")
 }
 
 /// The reply the mock sends to `prompt`, as it shows on screen.
-pub fn ack(prompt: &str) -> String {
+pub(crate) fn ack(prompt: &str) -> String {
     failover_sim::mock_api::ack_text(prompt)
 }
 
 /// Whether a Claude Code screen shows the prompt ready for input (no turn in progress).
-pub fn is_idle(screen: &str) -> bool {
+pub(crate) fn is_idle(screen: &str) -> bool {
     screen.contains('❯') && !screen.contains("esc to interrupt")
 }
 
 /// Whether `e` is the effect `name` (`checkpoint`, `stop`, `launch`, `send_prompt`, ...).
-pub fn is_effect(e: &EventDto, name: &str) -> bool {
+pub(crate) fn is_effect(e: &EventDto, name: &str) -> bool {
     matches!(&e.event, EventKindDto::Effect { effect, .. } if effect == name)
 }
 
 /// A five-hour quota on the mock, resetting `secs` from now.
-pub fn five_hour_quota(secs: u64) -> Mode {
+pub(crate) fn five_hour_quota(secs: u64) -> Mode {
     Mode::QuotaExhausted {
         window: failover_sim::mock_api::ClaimWindow::FiveHour,
         resets_at: now_secs() + secs,

@@ -13,7 +13,12 @@ use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
 /// One request on a fresh connection; `None` when the daemon does not answer.
-pub async fn request(socket: &Path, method: &str, uri: &str, body: &str) -> Option<(u16, String)> {
+pub(crate) async fn request(
+    socket: &Path,
+    method: &str,
+    uri: &str,
+    body: &str,
+) -> Option<(u16, String)> {
     let io = tokio::net::UnixStream::connect(socket).await.ok()?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
@@ -38,7 +43,7 @@ pub async fn request(socket: &Path, method: &str, uri: &str, body: &str) -> Opti
 }
 
 /// `GET /v1/status`, or `None` while the daemon is not answering.
-pub async fn status(socket: &Path) -> Option<StatusDto> {
+pub(crate) async fn status(socket: &Path) -> Option<StatusDto> {
     let (code, body) = request(socket, "GET", "/v1/status", "").await?;
     (code == 200).then(|| serde_json::from_str(&body).ok())?
 }
@@ -46,24 +51,24 @@ pub async fn status(socket: &Path) -> Option<StatusDto> {
 /// An event as collected, tagged with the daemon run it came from (0 for the first run,
 /// 1 after the first restart, ...), since `seq` starts again at 1 in every run.
 #[derive(Clone, Debug)]
-pub struct Collected {
+pub(crate) struct Collected {
     /// Which daemon run streamed it.
-    pub run: u32,
+    pub(crate) run: u32,
     /// The event.
-    pub event: EventDto,
+    pub(crate) event: EventDto,
 }
 
 /// Follows `GET /v1/events` into a shared list, reconnecting whenever the daemon goes away
 /// (a restarted daemon is a new run).
 #[derive(Debug)]
-pub struct EventLog {
+pub(crate) struct EventLog {
     events: Arc<Mutex<Vec<Collected>>>,
     task: JoinHandle<()>,
 }
 
 impl EventLog {
     /// Starts following the daemon on `socket`.
-    pub fn follow(socket: PathBuf) -> Self {
+    pub(crate) fn follow(socket: PathBuf) -> Self {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
         let task = tokio::spawn(async move {
@@ -84,7 +89,7 @@ impl EventLog {
     }
 
     /// Everything collected so far.
-    pub fn all(&self) -> Vec<Collected> {
+    pub(crate) fn all(&self) -> Vec<Collected> {
         self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

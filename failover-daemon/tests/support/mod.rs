@@ -1,8 +1,9 @@
 //! Shared test fixtures: a temporary tree with account and session directories, a config
 //! built from TOML text, and `Deps` over the `failover_core::testkit` fakes.
-#![allow(dead_code, unreachable_pub)]
 
-pub mod http;
+pub(crate) mod e2e;
+pub(crate) mod http;
+pub(crate) mod redis;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,15 +23,15 @@ use failover_tmux::paths::project_folder_name;
 use tokio::sync::{Notify, mpsc};
 
 /// 2026-11-20T12:00:00Z: a readable origin for the daemon's clock.
-pub const T0: UnixMillis = UnixMillis(1_795_176_000_000);
+pub(crate) const T0: UnixMillis = UnixMillis(1_795_176_000_000);
 
 /// A temporary tree: `accounts/<name>`, `work/<session>`, `state/`, `shared/`, `ctl.sock`.
-pub struct Tree {
-    pub dir: tempfile::TempDir,
+pub(crate) struct Tree {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Tree {
-    pub fn new(accounts: &[&str], sessions: &[&str]) -> Self {
+    pub(crate) fn new(accounts: &[&str], sessions: &[&str]) -> Self {
         let dir = tempfile::Builder::new().prefix("cfd").tempdir().unwrap();
         for a in accounts {
             std::fs::create_dir_all(dir.path().join("accounts").join(a)).unwrap();
@@ -42,28 +43,28 @@ impl Tree {
         Self { dir }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.path().join("state")
     }
 
-    pub fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.path().join("ctl.sock")
     }
 
-    pub fn shared(&self) -> PathBuf {
+    pub(crate) fn shared(&self) -> PathBuf {
         self.path().join("shared")
     }
 
-    pub fn work(&self, session: &str) -> PathBuf {
+    pub(crate) fn work(&self, session: &str) -> PathBuf {
         self.path().join("work").join(session)
     }
 
     /// A config TOML naming every account and session of the tree, plus `extra`.
-    pub fn toml(&self, accounts: &[&str], sessions: &[&str], extra: &str) -> String {
+    pub(crate) fn toml(&self, accounts: &[&str], sessions: &[&str], extra: &str) -> String {
         let mut t = format!(
             "state_dir = \"{}\"\n[claude]\nshared_projects = \"{}\"\n[control]\nsocket = \"{}\"\n",
             self.state_dir().display(),
@@ -85,7 +86,7 @@ impl Tree {
         t
     }
 
-    pub fn config(&self, accounts: &[&str], sessions: &[&str], extra: &str) -> DaemonConfig {
+    pub(crate) fn config(&self, accounts: &[&str], sessions: &[&str], extra: &str) -> DaemonConfig {
         let text = self.toml(accounts, sessions, extra);
         let home = self.path().to_path_buf();
         let env = move |k: &str| (k == "HOME").then(|| home.display().to_string());
@@ -93,7 +94,7 @@ impl Tree {
     }
 
     /// Writes a transcript for `conversation` of `session` whose last prompt is `prompt`.
-    pub fn write_transcript(&self, session: &str, conversation: &str, prompt: &str) {
+    pub(crate) fn write_transcript(&self, session: &str, conversation: &str, prompt: &str) {
         let dir = self.shared().join(project_folder_name(&self.work(session)));
         std::fs::create_dir_all(&dir).unwrap();
         let line = serde_json::json!({
@@ -110,14 +111,14 @@ impl Tree {
 }
 
 /// The fakes a daemon runs on, kept by the test to look at.
-pub struct Fakes {
-    pub backend: Arc<FakeBackend>,
-    pub checkpoints: Arc<MemCheckpointer>,
-    pub notifier: Arc<RecordingNotifier>,
+pub(crate) struct Fakes {
+    pub(crate) backend: Arc<FakeBackend>,
+    pub(crate) checkpoints: Arc<MemCheckpointer>,
+    pub(crate) notifier: Arc<RecordingNotifier>,
 }
 
 impl Fakes {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             backend: Arc::new(FakeBackend::new()),
             checkpoints: Arc::new(MemCheckpointer::new()),
@@ -127,7 +128,7 @@ impl Fakes {
 
     /// Deps over these fakes (or `backend` instead of the fake backend), and the sender
     /// the test uses to play the observers.
-    pub fn deps_with(
+    pub(crate) fn deps_with(
         &self,
         tree: &Tree,
         backend: Arc<dyn SessionBackend>,
@@ -150,12 +151,12 @@ impl Fakes {
         )
     }
 
-    pub fn deps(&self, tree: &Tree) -> (Deps, mpsc::Sender<ObserverEvent>) {
+    pub(crate) fn deps(&self, tree: &Tree) -> (Deps, mpsc::Sender<ObserverEvent>) {
         self.deps_with(tree, self.backend.clone())
     }
 
     /// The account each given session runs on.
-    pub fn accounts_of(&self, sessions: &[&str]) -> Vec<Option<String>> {
+    pub(crate) fn accounts_of(&self, sessions: &[&str]) -> Vec<Option<String>> {
         sessions
             .iter()
             .map(|s| {
@@ -166,7 +167,7 @@ impl Fakes {
             .collect()
     }
 
-    pub fn conversation_of(&self, session: &str) -> Option<ClaudeSessionId> {
+    pub(crate) fn conversation_of(&self, session: &str) -> Option<ClaudeSessionId> {
         self.backend
             .session(&SessionId::new(session))
             .map(|s| s.claude_session)
@@ -174,7 +175,7 @@ impl Fakes {
 }
 
 /// Waits until `cond` holds, polling every 10 ms, for at most `limit` (tokio time).
-pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !cond() {
         assert!(
@@ -185,7 +186,11 @@ pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> b
     }
 }
 
-pub fn quota_exhausted(session: &str, resets_at: UnixMillis, at: UnixMillis) -> ObserverEvent {
+pub(crate) fn quota_exhausted(
+    session: &str,
+    resets_at: UnixMillis,
+    at: UnixMillis,
+) -> ObserverEvent {
     ObserverEvent::Observation {
         subject: Subject::Session(SessionId::new(session)),
         source: SignalSource::Transcript,
@@ -200,7 +205,7 @@ pub fn quota_exhausted(session: &str, resets_at: UnixMillis, at: UnixMillis) -> 
     }
 }
 
-pub fn activity(session: &str, working: bool, at: UnixMillis) -> ObserverEvent {
+pub(crate) fn activity(session: &str, working: bool, at: UnixMillis) -> ObserverEvent {
     ObserverEvent::Activity {
         session: SessionId::new(session),
         activity: if working {
@@ -214,11 +219,11 @@ pub fn activity(session: &str, working: bool, at: UnixMillis) -> ObserverEvent {
 
 /// A backend whose launches on one account wait until released: a swap can be caught
 /// half done.
-pub struct HeldLaunches {
-    pub inner: Arc<FakeBackend>,
-    pub hold_on: AccountId,
-    pub release: Arc<Notify>,
-    pub held: Arc<Notify>,
+pub(crate) struct HeldLaunches {
+    pub(crate) inner: Arc<FakeBackend>,
+    pub(crate) hold_on: AccountId,
+    pub(crate) release: Arc<Notify>,
+    pub(crate) held: Arc<Notify>,
 }
 
 #[async_trait]

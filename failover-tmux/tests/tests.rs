@@ -1,0 +1,13 @@
+//! failover-tmux's integration tests, one binary (each former test file is a module).
+
+mod support;
+
+mod architecture;
+mod checkpoint;
+mod homes;
+mod observe;
+mod person;
+mod real_claude;
+mod real_tmux;
+mod statusline;
+mod wire_parse;
