@@ -235,3 +235,30 @@ fn every_allowed_exception_still_speaks_tmux() {
         );
     }
 }
+
+#[test]
+fn every_test_file_is_a_module_of_its_crates_one_test_binary() {
+    // With `autotests = false`, a file in tests/ that tests.rs does not name is never built.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut missing = Vec::new();
+    for krate in ["failover-daemon", "failover-tmux", "failover-cli"] {
+        let dir = workspace.join(krate).join("tests");
+        let tests_rs = fs::read_to_string(dir.join("tests.rs")).unwrap();
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let Some(stem) = p.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if p.extension().is_some_and(|x| x == "rs")
+                && stem != "tests"
+                && !tests_rs.lines().any(|l| l == format!("mod {stem};"))
+            {
+                missing.push(p.display().to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not a module of tests.rs: {missing:?} (add `mod <name>;`)"
+    );
+}

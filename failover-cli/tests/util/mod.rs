@@ -33,10 +33,6 @@ impl Sandbox {
         s
     }
 
-    pub(crate) fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }

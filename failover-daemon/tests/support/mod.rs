@@ -1,4 +1,6 @@
-//! Shared test fixtures: a temporary tree with account and session directories, a config
+//! The one support module of the daemon's tests (`http`: a control-plane client, `e2e`:
+//! the real-CLI world, `queue`: queue helpers, `redis`: a private redis-server), and shared
+//! fixtures: a temporary tree with account and session directories, a config
 //! built from TOML text, and `Deps` over the `failover_core::testkit` fakes.
 
 pub(crate) mod e2e;

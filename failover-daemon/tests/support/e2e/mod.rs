@@ -35,10 +35,14 @@ pub(crate) use client::{Collected, EventLog};
 /// The environment variable naming the real Claude Code CLI.
 pub(crate) const REAL_CLAUDE_ENV: &str = "CLAUDE_FAILOVER_REAL_CLAUDE";
 
-/// The real CLI, or `None` after saying loudly that the test is skipped.
-pub(crate) fn real_claude(test: &str) -> Option<PathBuf> {
+/// The real CLI, or `None` after saying loudly that the test is skipped. The test holds
+/// one of as many places as there are cores while it keeps the value (see [`RealClaude`]).
+pub(crate) fn real_claude(test: &str) -> Option<RealClaude> {
     match std::env::var_os(REAL_CLAUDE_ENV) {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        Some(p) if !p.is_empty() => Some(RealClaude {
+            path: PathBuf::from(p),
+            _place: Place::take(),
+        }),
         _ => {
             // CI runs every end-to-end test: there a missing CLI is a failure, not a skip.
             assert!(
@@ -51,6 +55,61 @@ pub(crate) fn real_claude(test: &str) -> Option<PathBuf> {
             );
             None
         }
+    }
+}
+
+/// The real CLI's path, and the test's place among the end-to-end tests running at once.
+///
+/// The end-to-end tests share one test binary with the others; each runs a daemon, a tmux
+/// server and several real CLIs. At most as many as there are cores run at once (as when
+/// each file was its own binary and its tests shared the cores); the others wait here,
+/// before they start anything, until a place is free.
+#[derive(Debug)]
+pub(crate) struct RealClaude {
+    path: PathBuf,
+    _place: Place,
+}
+
+impl std::ops::Deref for RealClaude {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A place taken from [`PLACES`]; given back on drop.
+#[derive(Debug)]
+struct Place;
+
+/// Free places for end-to-end tests, and the condition a waiting test sleeps on.
+static PLACES: std::sync::OnceLock<(std::sync::Mutex<usize>, std::sync::Condvar)> =
+    std::sync::OnceLock::new();
+
+impl Place {
+    fn places() -> &'static (std::sync::Mutex<usize>, std::sync::Condvar) {
+        PLACES.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            (std::sync::Mutex::new(cores), std::sync::Condvar::new())
+        })
+    }
+
+    /// Waits for a free place and takes it.
+    fn take() -> Place {
+        let (free, freed) = Self::places();
+        let mut free = freed
+            .wait_while(free.lock().unwrap_or_else(|e| e.into_inner()), |n| *n == 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *free -= 1;
+        Place
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let (free, freed) = Self::places();
+        *free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        freed.notify_one();
     }
 }
 
@@ -90,8 +149,6 @@ pub(crate) struct WorldSpec {
     /// Wait for every session to be running and idle on the first account before
     /// returning from [`World::start`].
     pub(crate) wait_ready: bool,
-    /// The window of each session (the CLI wraps its own lines at this width).
-    pub(crate) width: u16,
     /// Files written into account dirs before the daemon starts: (account, path relative
     /// to its config dir, content).
     pub(crate) account_files: Vec<(String, String, String)>,
@@ -126,7 +183,6 @@ impl WorldSpec {
             policy: String::new(),
             extra: String::new(),
             wait_ready: true,
-            width: 160,
             account_files: Vec::new(),
             home_layout: false,
             untrusting: Vec::new(),
@@ -143,8 +199,6 @@ pub(crate) struct World {
     pub(crate) api: MockApi,
     /// The tmux server the daemon runs sessions on.
     pub(crate) tmux: PrivateTmux,
-    /// The account dirs, in preference order.
-    pub(crate) accounts: Vec<(String, AccountDir)>,
     /// Session names.
     pub(crate) sessions: Vec<String>,
     /// Project dir of each session.
@@ -280,7 +334,6 @@ impl World {
         let mut world = World {
             api,
             tmux,
-            accounts,
             sessions,
             project_dirs,
             shared_projects,
@@ -328,6 +381,7 @@ impl World {
     }
 
     /// The daemon's process id.
+    #[allow(dead_code, reason = "the e2e benchmark measures the daemon's CPU")]
     pub(crate) fn daemon_pid(&self) -> Option<u32> {
         self.daemon.as_ref().map(Child::id)
     }
@@ -341,17 +395,13 @@ impl World {
     }
 
     /// SIGTERMs the daemon and waits for it to exit; returns its exit code.
+    #[allow(dead_code, reason = "the e2e benchmark stops the daemon cleanly")]
     pub(crate) fn stop_daemon(&mut self) -> Option<i32> {
         let mut child = self.daemon.take()?;
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
         child.wait().ok()?.code()
-    }
-
-    /// The token of account `name`.
-    pub(crate) fn token(&self, name: &str) -> String {
-        token(name)
     }
 
     /// Switches account `name` of the mock to `mode`.
