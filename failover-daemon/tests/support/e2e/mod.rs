@@ -772,3 +772,24 @@ pub(crate) fn five_hour_quota(secs: u64) -> Mode {
         resets_at: now_secs() + secs,
     }
 }
+
+#[test]
+fn end_to_end_tests_get_no_more_places_than_there_are_cores() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut held: Vec<Place> = (0..cores).map(|_| Place::take()).collect();
+    let (took, took_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let place = Place::take();
+        took.send(()).unwrap();
+        place
+    });
+    assert!(
+        took_rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a test got a place while all {cores} were taken"
+    );
+    held.pop();
+    took_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a freed place goes to the waiting test");
+    drop(waiter.join().unwrap());
+}
