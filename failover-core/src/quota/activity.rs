@@ -49,7 +49,7 @@ pub fn activity_from_screen(screen: &str) -> Option<Activity> {
 /// box on screen.
 ///
 /// `screen` is a plain capture or one with colours and attributes as ANSI escapes
-/// ([`TmuxBackend::capture_ansi`](crate::TmuxBackend::capture_ansi)). Only the latter tells
+/// (`failover_tmux::TmuxBackend::capture_ansi`). Only the latter tells
 /// a draft from a placeholder Claude Code shows in an empty box, drawn dim behind the cursor
 /// (`Try "fix lint errors"` in a new session with prompt suggestions on, `Press up to edit
 /// queued messages`, …): with escapes, a box holding nothing but dim text (and the cursor
@@ -193,7 +193,7 @@ pub fn has_draft(screen: &str) -> bool {
 }
 
 /// Whether `draft`, the text of an input box ([`input_box`]), is `prompt` pasted and not
-/// sent yet (`prompt` as typed: through [`sanitize_input`](crate::sanitize_input)).
+/// sent yet (`prompt` as typed: through `failover_tmux::sanitize_input`).
 ///
 /// White space is ignored: the box wraps long lines at the pane's width and indents the
 /// rows after the first. A long paste (over 800 characters, or more than two line breaks in
