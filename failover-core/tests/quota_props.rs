@@ -1011,3 +1011,33 @@ proptest! {
         }
     }
 }
+
+/// Found by `the_wrap_up_notice_outlives_the_replies_of_its_turn`: a reply of the wrap-up
+/// turn that names an error ("● Done: error · 429 error") is the model talking, not a
+/// transient error of the CLI's that would hide the notice.
+#[test]
+fn a_reply_naming_an_error_after_the_wrap_up_notice_keeps_the_notice_current() {
+    let mut rows: Vec<String> = vec![
+        "❯ Refactor the parser module".into(),
+        String::new(),
+        "● Approaching your 5-hour usage limit — Claude will wrap up the current step.".into(),
+        String::new(),
+        "● Done: error · 429 error".into(),
+        String::new(),
+    ];
+    rows.extend(trailer(100, false, false));
+    for how in 0..3 {
+        let screen = laid_out(&rows, 100, how);
+        let got = detectors().pane.detect(&screen, &ctx());
+        assert!(
+            matches!(
+                got.verdict,
+                Verdict::NearLimit {
+                    window: LimitWindow::FiveHour,
+                    ..
+                }
+            ),
+            "got {got:?} on\n{screen}"
+        );
+    }
+}

@@ -426,6 +426,15 @@ impl PaneDetector {
                         let reply_like = row.kind == Kind::Bullet
                             && matches!(verdict, Verdict::Transient { .. })
                             && !is_cli_transient(&evidence);
+                        if reply_like && candidates.iter().any(|c| c.sticky) {
+                            // After the wrap-up notice the model goes on working: a reply
+                            // of that turn naming an error is the model talking, and the
+                            // notice stays current.
+                            block = Block::Reply;
+                            candidates.retain(|c| c.sticky);
+                            i = last + 1;
+                            continue;
+                        }
                         candidates.push(Candidate {
                             verdict,
                             evidence,
