@@ -490,7 +490,7 @@ fn a_continuation_is_answered_as_the_prompt_it_continues() {
     let body = serde_json::json!({"messages": [
         {"role": "user", "content": "first"},
         {"role": "assistant", "content": "ACK: first"},
-        {"role": "user", "content": [{"type": "text", "text": "the refused prompt"}]},
+        {"role": "user", "content": [{"type": "text", "text": "the refused prompt\n"}]},
         {"role": "user", "content": [
             {"type": "text", "text": "<system-reminder>\ncontext\n</system-reminder>"},
             {"type": "text", "text": CONTINUATION_PROMPT}]},

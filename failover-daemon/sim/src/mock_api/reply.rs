@@ -135,6 +135,8 @@ pub fn last_user_text(body: &Value) -> Option<String> {
         .skip(1)
         .chain(users.flat_map(texts))
         .find(|t| t.trim() != CONTINUATION_PROMPT)
+        // Claude Code 2.1.328 re-sends the refused prompt with a line break after it.
+        .map(|t| t.trim_end().to_owned())
         .or(Some(first))
 }
 

@@ -578,7 +578,30 @@ impl World {
     ) -> RecordedRequest {
         match self.api.wait_for_request(timeout, pred).await {
             Ok(r) => r,
-            Err(e) => panic!("{e}: {what}"),
+            Err(e) => {
+                let served: Vec<String> = self
+                    .api
+                    .requests()
+                    .iter()
+                    .rev()
+                    .take(12)
+                    .map(|r| {
+                        format!(
+                            "#{} {} {} {} {:?} ({} messages)",
+                            r.seq,
+                            r.at_ms,
+                            r.path,
+                            r.status,
+                            r.last_user_text,
+                            r.message_count.unwrap_or(0)
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "{e}: {what}\nlast requests served, newest first:\n{}",
+                    served.join("\n")
+                )
+            }
         }
     }
 
