@@ -28,7 +28,7 @@ fn real_claude() -> Option<PathBuf> {
     }
 }
 
-/// Answers `HEAD` with 200 and everything else with a 500 API error.
+/// Answers `HEAD` with 200 and everything else, after 1.5 s, with a 500 API error.
 async fn serve_500s(listener: tokio::net::TcpListener) {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
@@ -69,6 +69,9 @@ async fn serve_500s(listener: tokio::net::TcpListener) {
             let reply = if head.starts_with("head ") {
                 "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
             } else {
+                // A turn refused at once can end between two looks at the screen: the
+                // error takes a moment, as a real one does, so the turn is seen working.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
                 let body =
                     r#"{"type":"error","error":{"type":"api_error","message":"stand-in says no"}}"#;
                 format!(
@@ -159,7 +162,15 @@ async fn real_claude_launch_prompt_transcript_stop_resume() {
         match tokio::time::timeout_at(until, rx.recv()).await {
             Ok(Some(ObserverEvent::Activity { activity, .. })) => seen.push(activity),
             Ok(Some(_)) => {}
-            other => panic!("activity events ended early: {other:?}, seen {seen:?}"),
+            other => {
+                let screen = srv
+                    .backend
+                    .capture(&session)
+                    .await
+                    .map(|c| c.text)
+                    .unwrap_or_default();
+                panic!("activity events ended early: {other:?}, seen {seen:?}, screen:\n{screen}")
+            }
         }
     }
     observer.abort();

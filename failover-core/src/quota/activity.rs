@@ -84,7 +84,21 @@ pub fn input_box(screen: &str) -> Option<String> {
         .chain(plain[at + 1..end].iter().map(|l| l.trim()))
         .filter(|l| !l.is_empty())
         .collect();
-    Some(text.join("\n"))
+    let text = text.join("\n");
+    if is_known_placeholder(&text) {
+        return Some(String::new());
+    }
+    Some(text)
+}
+
+/// Whether `text` is one of the hints Claude Code (2.1.3xx) draws in an empty input box.
+/// They are dim, but a screen drawn without colours (`NO_COLOR`, `CI=true`, a capture
+/// without escapes) shows them as plain text: `Resend your message to try again` after an
+/// API error, `Press up to edit queued messages`, and prompt suggestions (`Try "…"`).
+fn is_known_placeholder(text: &str) -> bool {
+    text == "Resend your message to try again"
+        || text == "Press up to edit queued messages"
+        || (text.starts_with("Try \"") && text.ends_with('"') && !text.contains('\n'))
 }
 
 /// One character of a captured screen and the attributes that tell typed text from a
@@ -311,12 +325,10 @@ mod tests {
     #[test]
     fn a_placeholder_in_an_empty_box_is_not_a_draft() {
         // A new session with prompt suggestions on: `❯ Try "how do I log an error?"`, the
-        // first letter under the cursor, the rest dim. As plain text it reads as a draft.
+        // first letter under the cursor, the rest dim. As plain text (no colours) it is
+        // still known for a suggestion.
         let plain = strip(EMPTY_BOX_SUGGESTION);
-        assert_eq!(
-            input_box(&plain).as_deref(),
-            Some("Try \"how do I log an error?\"")
-        );
+        assert_eq!(input_box(&plain).as_deref(), Some(""));
         assert_eq!(input_box(EMPTY_BOX_SUGGESTION).as_deref(), Some(""));
         assert!(!has_draft(EMPTY_BOX_SUGGESTION));
         assert_eq!(
@@ -324,6 +336,23 @@ mod tests {
             Some(Activity::Idle),
             "still an idle prompt"
         );
+    }
+
+    #[test]
+    fn hints_drawn_without_colours_are_not_drafts() {
+        // After an API error, on a screen drawn without colours (`CI=true`, `NO_COLOR`).
+        let screen = format!(
+            "● API Error: 500 stand-in says no.\n\n{RULE}\n❯ Resend your message to try again\n{RULE}\n  ⏵⏵ auto mode on (shift+tab to cycle)\n"
+        );
+        assert_eq!(input_box(&screen).as_deref(), Some(""));
+        assert!(!has_draft(&screen));
+        let typed = screen.replace("Resend your message to try again", "Resend it please");
+        assert_eq!(input_box(&typed).as_deref(), Some("Resend it please"));
+        let queued = screen.replace(
+            "Resend your message to try again",
+            "Press up to edit queued messages",
+        );
+        assert!(!has_draft(&queued));
     }
 
     #[test]
