@@ -3,7 +3,9 @@
 use crate::backend::{LaunchRequest, SessionBackend};
 use crate::checkpoint::{Checkpoint, Checkpointer, PromptSource, TranscriptSummary};
 use crate::engine::{Effect, EffectOutcome, Input};
+use crate::error::BackendError;
 use crate::error_kind::FailureKind;
+use crate::ids::SessionId;
 use crate::notify::Notifier;
 use crate::time::UnixMillis;
 
@@ -24,6 +26,23 @@ impl std::fmt::Debug for Ports<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ports").finish_non_exhaustive()
     }
+}
+
+/// What [`Effect::SendPrompt`] asks of a backend: types `text` into `session`, unless the
+/// program, resumed to go on with its interrupted turn, took that turn up by itself
+/// ([`SessionBackend::resumed_turn`]): typing it again would run the turn twice. When the
+/// backend cannot tell, the prompt is typed.
+pub async fn replay_prompt(
+    backend: &dyn SessionBackend,
+    session: &SessionId,
+    text: &str,
+) -> Result<(), BackendError> {
+    match backend.resumed_turn(session, text).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => tracing::debug!(error = %e, "resumed turn unknown; typing"),
+    }
+    backend.send_input(session, text).await
 }
 
 /// Carries out `effect` through `ports` at `now` and returns the input to feed the engine
@@ -194,15 +213,7 @@ pub async fn execute(effect: Effect, ports: &Ports<'_>, now: UnixMillis) -> Opti
             session,
             text,
         } => {
-            // A program resumed with its interrupted turn taken up by itself has the prompt
-            // in flight already: typing it would run the turn twice.
-            let taken_up = matches!(ports.backend.resumed_turn(&session, &text).await, Ok(true));
-            let sent = if taken_up {
-                Ok(())
-            } else {
-                ports.backend.send_input(&session, &text).await
-            };
-            let outcome = match sent {
+            let outcome = match replay_prompt(ports.backend, &session, &text).await {
                 Ok(()) => EffectOutcome::PromptSent,
                 Err(e) => failed(FailureKind::from(&e), e.to_string()),
             };

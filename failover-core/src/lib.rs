@@ -178,7 +178,7 @@ pub use engine::{
 };
 pub use error::{BackendError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
-pub use execute::{Ports, execute};
+pub use execute::{Ports, execute, replay_prompt};
 pub use ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};

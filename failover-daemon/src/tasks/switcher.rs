@@ -115,17 +115,7 @@ pub async fn execute(
             text,
         } => {
             let span = tracing::info_span!("send_prompt", %session, %request);
-            let replay = async {
-                // A program resumed with the interrupted turn taken up by itself has the
-                // prompt in flight already: typing it would run the turn twice. When the
-                // backend cannot tell, the prompt is typed.
-                match backend.resumed_turn(&session, &text).await {
-                    Ok(true) => return Ok(()),
-                    Ok(false) => {}
-                    Err(e) => tracing::debug!(error = %e, "resumed turn unknown; typing"),
-                }
-                backend.send_input(&session, &text).await
-            };
+            let replay = failover_core::replay_prompt(backend, &session, &text);
             outcome("send_prompt", t.send, replay.instrument(span), |()| {
                 EffectOutcome::PromptSent
             })
