@@ -334,6 +334,41 @@ async fn repeats_within_the_window_are_sent_once() {
     worker.await.unwrap();
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_hub_as_a_notifier_queues_at_the_notifications_own_time() {
+    let rec = Arc::new(RecordingNotifier::new());
+    let channels = vec![Channel::new("rec", rec.clone())];
+    let metrics = Arc::new(Metrics::default());
+    let hub = NotifyHub::new(&channels, 8, Duration::from_secs(600), metrics.clone());
+    let at = |secs| Notification {
+        at: UnixMillis::from_secs(secs),
+        ..failover_note("same")
+    };
+    // A repeat within the window (by the notifications' own times) is dropped, not refused.
+    for secs in [0, 300, 601] {
+        Notifier::notify(&hub, &at(secs)).await.unwrap();
+    }
+    assert_eq!(metrics.notifications_deduplicated.load(Ordering::SeqCst), 1);
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(run_channel(
+        hub.queue(0).unwrap(),
+        channels[0].clone(),
+        3,
+        metrics.clone(),
+        stop.clone(),
+    ));
+    while rec.received().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let times: Vec<_> = rec.received().into_iter().map(|n| n.at).collect();
+    assert_eq!(
+        times,
+        [UnixMillis::from_secs(0), UnixMillis::from_secs(601)]
+    );
+    stop.cancel();
+    worker.await.unwrap();
+}
+
 /// A notifier that never answers.
 struct Stuck;
 

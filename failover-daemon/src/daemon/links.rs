@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use failover_core::Input;
+use failover_core::{Effect, Input};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::notifiers::NotifyHub;
 use crate::observe::ObserverEvent;
 use crate::tasks::observers::ObserverCmd;
-use crate::tasks::{self, CheckpointJob, ControlMsg, Published, SwitchJob};
+use crate::tasks::{self, ControlMsg, Published};
 
 /// What the tasks share; each clones the pieces it needs.
 pub(super) struct Links {
@@ -47,10 +47,8 @@ pub(super) struct Links {
 pub(super) struct Ends {
     /// The dispatcher's.
     pub(super) dispatcher: DispatcherEnds,
-    /// The checkpoint worker's jobs.
-    pub(super) checkpoints: mpsc::Receiver<CheckpointJob>,
-    /// The account switcher's jobs.
-    pub(super) switches: mpsc::Receiver<SwitchJob>,
+    /// The effect worker's effects.
+    pub(super) effects: mpsc::Receiver<Effect>,
     /// The observer supervisor's commands.
     pub(super) observer_cmds: mpsc::Receiver<ObserverCmd>,
     /// Session events the quota monitor passes on to the session watcher.
@@ -63,10 +61,8 @@ pub(super) struct DispatcherEnds {
     pub(super) inbox: mpsc::Receiver<Input>,
     /// Control messages.
     pub(super) control: mpsc::Receiver<ControlMsg>,
-    /// To the checkpoint worker.
-    pub(super) checkpoints: mpsc::Sender<CheckpointJob>,
-    /// To the account switcher.
-    pub(super) switches: mpsc::Sender<SwitchJob>,
+    /// To the effect worker.
+    pub(super) effects: mpsc::Sender<Effect>,
     /// To the observer supervisor.
     pub(super) observers: mpsc::Sender<ObserverCmd>,
     /// The published status.
@@ -86,8 +82,7 @@ impl Links {
     ) -> (Self, Ends) {
         let (inbox_tx, inbox_rx) = mpsc::channel(tasks::INBOX_CAPACITY);
         let (control_tx, control_rx) = mpsc::channel(tasks::CONTROL_CAPACITY);
-        let (ckpt_tx, ckpt_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
-        let (switch_tx, switch_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
+        let (effects_tx, effects_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
         let (observer_cmd_tx, observer_cmd_rx) = mpsc::channel(tasks::WORKER_CAPACITY);
         let (status_tx, status_rx) = watch::channel(Arc::new(published));
         let (config_tx, config_rx) = watch::channel(config.clone());
@@ -109,14 +104,12 @@ impl Links {
             dispatcher: DispatcherEnds {
                 inbox: inbox_rx,
                 control: control_rx,
-                checkpoints: ckpt_tx,
-                switches: switch_tx,
+                effects: effects_tx,
                 observers: observer_cmd_tx,
                 status: status_tx,
                 config: config_tx,
             },
-            checkpoints: ckpt_rx,
-            switches: switch_rx,
+            effects: effects_rx,
             observer_cmds: observer_cmd_rx,
             session_events: mpsc::channel(tasks::WORKER_CAPACITY),
         };

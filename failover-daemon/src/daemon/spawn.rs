@@ -1,12 +1,12 @@
 //! The last step of a start: every task spawned into one `JoinSet`, one function per group
-//! (the dispatcher, its workers, the producers feeding it, the notifier channels,
+//! (the dispatcher, its effect worker, the producers feeding it, the notifier channels,
 //! housekeeping, the shared ledger), over the channels [`Links`] made.
 
 use std::sync::Arc;
 
 use failover_core::{
-    Checkpointer, Notification, NotificationKind, PersistedState, PromptSource, SessionBackend,
-    Severity, UnixMillis,
+    Checkpointer, Effect, Notification, NotificationKind, PersistedState, SessionBackend, Severity,
+    UnixMillis,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::notifiers::{Channel, NotifyHub, run_channel};
 use crate::observe::{ObserverEvent, Observers};
 use crate::settings_check::SettingsCheck;
-use crate::tasks::switcher::SwitchTimeouts;
+use crate::tasks::effects::{EffectPorts, TimeLimits};
 use crate::tasks::{self, DaemonFacts, Published, TaskExit, dispatcher};
 
 /// Builds every channel and spawns every task, then serves the control plane.
@@ -63,8 +63,7 @@ pub(super) fn spawn_tasks(
     let (links, ends) = Links::new(Arc::new(config), published, metrics, hub, clock);
     let Ends {
         dispatcher,
-        checkpoints,
-        switches,
+        effects,
         observer_cmds,
         session_events,
     } = ends;
@@ -82,12 +81,13 @@ pub(super) fn spawn_tasks(
     };
     let ledger = spawn_ledger(&mut set, &links)?;
     spawn_dispatcher(&mut set, &links, dispatcher, state, facts, ledger);
-    let workers = Workers {
+    let ports = EffectPorts {
         backend: backend.clone(),
         checkpointer: checkpointer.clone(),
         prompts,
+        notifier: links.hub.clone(),
     };
-    spawn_workers(&mut set, &links, checkpoints, switches, workers);
+    spawn_effect_worker(&mut set, &links, effects, ports);
     spawn_producers(&mut set, &links, producers);
     spawn_housekeeping(&mut set, &links, checkpointer, env);
     spawn_notifiers(&mut set, &links, channels);
@@ -187,8 +187,7 @@ fn spawn_dispatcher(
         clock: links.clock,
         inbox: ends.inbox,
         control: ends.control,
-        checkpoints: ends.checkpoints,
-        switcher: ends.switches,
+        effects: ends.effects,
         observers: ends.observers,
         hub: links.hub.clone(),
         store,
@@ -204,40 +203,21 @@ fn spawn_dispatcher(
     set.spawn(named("dispatcher", dispatcher::run(parts)));
 }
 
-/// The ports the workers call.
-struct Workers {
-    backend: Arc<dyn SessionBackend>,
-    checkpointer: Arc<dyn Checkpointer>,
-    prompts: Arc<dyn PromptSource>,
-}
-
-/// The workers executing the dispatcher's port effects: the checkpoint worker and the account
-/// switcher.
-fn spawn_workers(
+/// The worker carrying out the dispatcher's port effects.
+fn spawn_effect_worker(
     set: &mut JoinSet<TaskExit>,
     links: &Links,
-    checkpoints: mpsc::Receiver<tasks::CheckpointJob>,
-    switches: mpsc::Receiver<tasks::SwitchJob>,
-    ports: Workers,
+    effects: mpsc::Receiver<Effect>,
+    ports: EffectPorts,
 ) {
     set.spawn(named(
-        "checkpoint worker",
-        tasks::checkpoint::run(
-            checkpoints,
-            ports.checkpointer,
-            ports.prompts.clone(),
+        "effect worker",
+        tasks::effects::run(
+            effects,
+            ports,
             links.inbox.clone(),
             links.clock,
-        ),
-    ));
-    set.spawn(named(
-        "account switcher",
-        tasks::switcher::run(
-            switches,
-            ports.backend,
-            ports.prompts,
-            links.inbox.clone(),
-            SwitchTimeouts::standard(),
+            TimeLimits::standard(),
         ),
     ));
 }
