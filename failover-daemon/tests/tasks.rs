@@ -93,9 +93,23 @@ async fn the_janitor_prunes_checkpoints_past_their_retention() {
     task.await.unwrap().unwrap();
 }
 
-/// Launches wait until three are in flight at once; stops never return.
+/// Launches wait until three are in flight at once; stops never return; typing is counted,
+/// then refused. With `hung_turn_check`, asking whether a resumed program took its turn up
+/// never returns either.
 struct Slow {
     barrier: Barrier,
+    hung_turn_check: bool,
+    typed: std::sync::atomic::AtomicU32,
+}
+
+impl Slow {
+    fn new(launches_at_once: usize, hung_turn_check: bool) -> Self {
+        Self {
+            barrier: Barrier::new(launches_at_once),
+            hung_turn_check,
+            typed: Default::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -111,10 +125,17 @@ impl SessionBackend for Slow {
         std::future::pending().await
     }
     async fn send_input(&self, s: &SessionId, _: &str) -> Result<(), BackendError> {
+        self.typed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Err(BackendError::InputRejected {
             session: s.clone(),
             reason: "not ready".into(),
         })
+    }
+    async fn resumed_turn(&self, _: &SessionId, _: &str) -> Result<bool, BackendError> {
+        if self.hung_turn_check {
+            std::future::pending().await
+        }
+        Ok(false)
     }
     async fn liveness(&self, _: &SessionId) -> Result<Liveness, BackendError> {
         Ok(Liveness::Alive)
@@ -160,9 +181,7 @@ async fn the_effect_worker_runs_sessions_in_parallel_and_times_out_hung_calls() 
     let task = tokio::spawn(effects::run(
         jobs_rx,
         ports(
-            Arc::new(Slow {
-                barrier: Barrier::new(3),
-            }),
+            Arc::new(Slow::new(3, false)),
             Arc::new(MemCheckpointer::new()),
             Arc::new(TranscriptPrompts::new(
                 std::env::temp_dir().join("no-transcripts-here"),
@@ -306,12 +325,8 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
     task.await.unwrap().unwrap();
 }
 
-/// A checkpoint store, a transcript reader and a backend's resumed-turn check that never
-/// answer; the backend counts what it was asked to type.
-#[derive(Default)]
-struct Hung {
-    typed: std::sync::atomic::AtomicU32,
-}
+/// A checkpoint store and a transcript reader that never answer.
+struct Hung;
 
 #[async_trait]
 impl Checkpointer for Hung {
@@ -336,63 +351,36 @@ impl PromptSource for Hung {
     }
 }
 
-#[async_trait]
-impl SessionBackend for Hung {
-    async fn launch(&self, r: &LaunchRequest) -> Result<Launched, BackendError> {
-        Ok(Launched::new(ClaudeSessionId::new(format!(
-            "c-{}",
-            r.session
-        ))))
-    }
-    async fn stop(&self, _: &SessionId, _: Duration) -> Result<(), BackendError> {
-        Ok(())
-    }
-    async fn send_input(&self, _: &SessionId, _: &str) -> Result<(), BackendError> {
-        self.typed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-    async fn resumed_turn(&self, _: &SessionId, _: &str) -> Result<bool, BackendError> {
-        std::future::pending().await
-    }
-    async fn liveness(&self, _: &SessionId) -> Result<Liveness, BackendError> {
-        Ok(Liveness::Alive)
-    }
-    async fn liveness_all(
-        &self,
-    ) -> Result<std::collections::HashMap<SessionId, Liveness>, BackendError> {
-        Ok(Default::default())
-    }
+/// The reply to request `request` whose `op` passed its limit `after`: worth retrying.
+fn timed_out(request: u64, op: &str, after: Duration) -> Option<Input> {
+    Some(Input::EffectFinished {
+        request: RequestId::for_tests(request),
+        outcome: EffectOutcome::Failed {
+            kind: FailureKind::Transient,
+            detail: format!("{op} timed out after {after:?}"),
+        },
+    })
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_checkpoint_whose_transcript_and_store_hang_fails_as_transient_at_their_limits() {
     let tree = Tree::new(&["primary"], &["s0"]);
     let limits = TimeLimits::standard();
-    let hung = Arc::new(Hung::default());
-    let ports = ports(hung.clone(), hung.clone(), hung);
+    let ports = ports(Arc::new(FakeBackend::new()), Arc::new(Hung), Arc::new(Hung));
     let started = tokio::time::Instant::now();
     let effect = checkpoint_effect(1, &tree, "s0", Some("conv-0"));
     let reply = effects::execute(effect, &ports, limits, T0).await;
     // The recall knows nothing once its limit passed; the previous checkpoint's load is
-    // given up at the store's limit, and the save fails at it: worth retrying.
+    // given up at the store's limit, and the save fails at it.
     assert_eq!(started.elapsed(), limits.recall + limits.store * 2);
-    assert_eq!(
-        reply,
-        Some(Input::EffectFinished {
-            request: RequestId::for_tests(1),
-            outcome: EffectOutcome::Failed {
-                kind: FailureKind::Transient,
-                detail: format!("saving the checkpoint timed out after {:?}", limits.store),
-            },
-        })
-    );
+    assert_eq!(reply, timed_out(1, "saving the checkpoint", limits.store));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_replay_whose_resumed_turn_check_hangs_types_nothing_and_fails_at_the_send_limit() {
     let limits = TimeLimits::standard();
-    let hung = Arc::new(Hung::default());
-    let ports = ports(hung.clone(), hung.clone(), hung.clone());
+    let backend = Arc::new(Slow::new(1, true));
+    let ports = ports(backend.clone(), Arc::new(Hung), Arc::new(Hung));
     let started = tokio::time::Instant::now();
     let effect = Effect::SendPrompt {
         request: RequestId::for_tests(1),
@@ -402,17 +390,8 @@ async fn a_replay_whose_resumed_turn_check_hangs_types_nothing_and_fails_at_the_
     let reply = effects::execute(effect, &ports, limits, T0).await;
     // The check and the typing share one limit: once it passed, nothing is typed.
     assert_eq!(started.elapsed(), limits.send);
-    assert_eq!(hung.typed.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert_eq!(
-        reply,
-        Some(Input::EffectFinished {
-            request: RequestId::for_tests(1),
-            outcome: EffectOutcome::Failed {
-                kind: FailureKind::Transient,
-                detail: format!("send_prompt timed out after {:?}", limits.send),
-            },
-        })
-    );
+    assert_eq!(backend.typed.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(reply, timed_out(1, "send_prompt", limits.send));
 }
 
 #[tokio::test(start_paused = true)]
