@@ -7,8 +7,8 @@
 mod control;
 mod links;
 mod queue;
+mod restore;
 mod spawn;
-mod state;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,8 +24,8 @@ use crate::handle::DaemonHandle;
 use crate::http;
 use crate::tasks::{self, TaskExit};
 use control::bind_control;
+use restore::load_state;
 use spawn::spawn_tasks;
-use state::load_state;
 
 /// How long in-flight effects may take to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use super::control::{BoundControl, serve_control};
 use super::links::{DispatcherEnds, Ends, Links};
 use super::queue::spawn_queue;
-use super::state::StartState;
+use super::restore::StartState;
 use super::{Daemon, SHUTDOWN_GRACE, named};
 use crate::config::{DaemonConfig, Env};
 use crate::deps::{Deps, SessionRecords};
