@@ -8,7 +8,8 @@ use failover_core::{
     Checkpointer, Effect, Notification, NotificationKind, PersistedState, SessionBackend, Severity,
     UnixMillis,
 };
-use tokio::sync::mpsc;
+use failover_queue::runner::CurrentTasks;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::control::{BoundControl, serve_control};
@@ -16,11 +17,12 @@ use super::links::{DispatcherEnds, Ends, Links};
 use super::queue::spawn_queue;
 use super::restore::StartState;
 use super::{Daemon, SHUTDOWN_GRACE, named};
+use crate::clock::Clock;
 use crate::config::{DaemonConfig, Env};
 use crate::deps::{Deps, SessionRecords};
 use crate::error::DaemonError;
 use crate::handle::DaemonHandle;
-use crate::http::AppState;
+use crate::http::{self, AppState};
 use crate::ledger::LedgerJob;
 use crate::metrics::Metrics;
 use crate::notifiers::{Channel, NotifyHub, run_channel};
@@ -49,18 +51,7 @@ pub(super) fn spawn_tasks(
         records,
         clock,
     } = deps;
-    let tcp = control.tcp.as_ref().and_then(|(l, _)| l.local_addr().ok());
-    let metrics = Arc::new(Metrics::default());
-    let hub = notify_hub(&config, &channels, &metrics);
-    if let Some(msg) = &state.alert {
-        hub.submit(state_file_alert(msg, started_at), started_at);
-    }
-    let facts = initial_facts(&config, state.alert.clone(), started_at);
-    let published = Published {
-        snapshot: state.engine.snapshot(),
-        facts: facts.clone(),
-    };
-    let (links, ends) = Links::new(Arc::new(config), published, metrics, hub, clock);
+    let (links, ends, facts) = link(config, &state, &channels, clock, started_at);
     let Ends {
         dispatcher,
         effects,
@@ -93,6 +84,48 @@ pub(super) fn spawn_tasks(
     spawn_notifiers(&mut set, &links, channels);
     let tasks = spawn_queue(&mut set, &links, backend);
 
+    let (handle, socket) = start_control(&mut set, &links, control, tasks);
+    Ok(Daemon {
+        tasks: set,
+        handle,
+        shutdown: links.shutdown,
+        notify_stop: links.notify_stop,
+        socket,
+    })
+}
+
+/// Makes the notifier hub (raising the state file's alert, if any), the daemon facts at
+/// start and every channel; returns the channels and the facts the dispatcher starts from.
+fn link(
+    config: DaemonConfig,
+    state: &StartState,
+    channels: &[Channel],
+    clock: Clock,
+    started_at: UnixMillis,
+) -> (Links, Ends, DaemonFacts) {
+    let metrics = Arc::new(Metrics::default());
+    let hub = notify_hub(&config, channels, &metrics);
+    if let Some(msg) = &state.alert {
+        hub.submit(state_file_alert(msg, started_at), started_at);
+    }
+    let facts = initial_facts(&config, state.alert.clone(), started_at);
+    let published = Published {
+        snapshot: state.engine.snapshot(),
+        facts: facts.clone(),
+    };
+    let (links, ends) = Links::new(Arc::new(config), published, metrics, hub, clock);
+    (links, ends, facts)
+}
+
+/// Serves the control plane over a handle on everything the tasks publish; returns the
+/// handle and the unix socket's identity.
+fn start_control(
+    set: &mut JoinSet<TaskExit>,
+    links: &Links,
+    control: BoundControl,
+    tasks: watch::Receiver<CurrentTasks>,
+) -> (DaemonHandle, http::BoundUnixIdentity) {
+    let tcp = control.tcp.as_ref().and_then(|(l, _)| l.local_addr().ok());
     let handle = DaemonHandle {
         status: links.status.clone(),
         events: links.events.clone(),
@@ -108,15 +141,9 @@ pub(super) fn spawn_tasks(
         handle: handle.clone(),
         shutdown: links.shutdown.clone(),
     };
-    let socket = serve_control(&mut set, control, app, &links.config, &links.shutdown);
+    let socket = serve_control(set, control, app, &links.config, &links.shutdown);
     tracing::info!(socket = %handle.socket.display(), tcp = tcp.map(|a| a.to_string()).as_deref(), "daemon started");
-    Ok(Daemon {
-        tasks: set,
-        handle,
-        shutdown: links.shutdown,
-        notify_stop: links.notify_stop,
-        socket,
-    })
+    (handle, socket)
 }
 
 /// The notifier queues, one per channel.
