@@ -122,15 +122,23 @@ pub enum CheckpointError {
         /// Its version.
         version: u32,
     },
+    /// An operation took longer than its deadline (an embedder's own time limit).
+    #[error("{op} timed out after {after:?}")]
+    Timeout {
+        /// The operation.
+        op: &'static str,
+        /// The deadline it missed.
+        after: Duration,
+    },
     /// Anything else.
     #[error(transparent)]
     Other(BoxError),
 }
 
 impl CheckpointError {
-    /// Whether retrying later may succeed (I/O may; a corrupt record will not).
+    /// Whether retrying later may succeed (I/O and a timeout may; a corrupt record will not).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Io { .. })
+        matches!(self, Self::Io { .. } | Self::Timeout { .. })
     }
 }
 

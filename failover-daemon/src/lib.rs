@@ -8,8 +8,9 @@
 //! [`Input`](failover_core::Input)s (the quota monitor classifies what the session observers
 //! see; the session watcher adopts and watches sessions; the control plane and the config
 //! watcher send [`ControlMsg`](tasks::ControlMsg)s) or executes the
-//! [`Effect`](failover_core::Effect)s the dispatcher routes to it (the checkpoint worker, the
-//! account switcher, the notifier channels) and reports back with
+//! [`Effect`](failover_core::Effect)s the dispatcher routes to it (the
+//! [effect worker](tasks::effects), through [`failover_core::execute`]; the notifier
+//! channels; the ledger worker) and reports back with
 //! [`Input::EffectFinished`](failover_core::Input::EffectFinished). Channels are bounded;
 //! nothing but the dispatcher touches engine state; the dispatcher never awaits a session
 //! backend. State that must survive a crash is written by the dispatcher, in order, on every

@@ -165,14 +165,7 @@ async fn transient_failures_are_retried_with_backoff() {
     .unwrap();
     let metrics = Arc::new(Metrics::default());
     let hub = NotifyHub::new(&channels, 8, Duration::from_secs(600), metrics.clone());
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(run_channel(
-        hub.queue(0).unwrap(),
-        channels[0].clone(),
-        4,
-        metrics.clone(),
-        stop.clone(),
-    ));
+    let (stop, worker) = deliver(&hub, &channels, &metrics, 4);
     let started = tokio::time::Instant::now();
     assert!(hub.submit(failover_note("k"), UnixMillis(0)));
     while metrics.notifications_sent.load(Ordering::SeqCst) == 0 {
@@ -306,6 +299,25 @@ async fn the_webhook_gets_json_and_its_headers() {
     assert_eq!(body["dedup_key"], "k");
 }
 
+/// Starts delivering the first channel's queue, `attempts` tries a notification; cancel
+/// the token to stop.
+fn deliver(
+    hub: &NotifyHub,
+    channels: &[Channel],
+    metrics: &Arc<Metrics>,
+    attempts: u32,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(run_channel(
+        hub.queue(0).unwrap(),
+        channels[0].clone(),
+        attempts,
+        metrics.clone(),
+        stop.clone(),
+    ));
+    (stop, worker)
+}
+
 #[tokio::test(start_paused = true)]
 async fn repeats_within_the_window_are_sent_once() {
     let rec = Arc::new(RecordingNotifier::new());
@@ -317,19 +329,40 @@ async fn repeats_within_the_window_are_sent_once() {
     assert!(hub.submit(failover_note("other"), UnixMillis::from_secs(301)));
     assert!(hub.submit(failover_note("same"), UnixMillis::from_secs(601)));
     assert_eq!(metrics.notifications_deduplicated.load(Ordering::SeqCst), 1);
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(run_channel(
-        hub.queue(0).unwrap(),
-        channels[0].clone(),
-        3,
-        metrics.clone(),
-        stop.clone(),
-    ));
+    let (stop, worker) = deliver(&hub, &channels, &metrics, 3);
     while rec.received().len() < 3 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let keys: Vec<_> = rec.received().into_iter().map(|n| n.dedup_key).collect();
     assert_eq!(keys, ["same", "other", "same"]);
+    stop.cancel();
+    worker.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hub_as_a_notifier_queues_at_the_notifications_own_time() {
+    let rec = Arc::new(RecordingNotifier::new());
+    let channels = vec![Channel::new("rec", rec.clone())];
+    let metrics = Arc::new(Metrics::default());
+    let hub = NotifyHub::new(&channels, 8, Duration::from_secs(600), metrics.clone());
+    let at = |secs| Notification {
+        at: UnixMillis::from_secs(secs),
+        ..failover_note("same")
+    };
+    // A repeat within the window (by the notifications' own times) is dropped, not refused.
+    for secs in [0, 300, 601] {
+        Notifier::notify(&hub, &at(secs)).await.unwrap();
+    }
+    assert_eq!(metrics.notifications_deduplicated.load(Ordering::SeqCst), 1);
+    let (stop, worker) = deliver(&hub, &channels, &metrics, 3);
+    while rec.received().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let times: Vec<_> = rec.received().into_iter().map(|n| n.at).collect();
+    assert_eq!(
+        times,
+        [UnixMillis::from_secs(0), UnixMillis::from_secs(601)]
+    );
     stop.cancel();
     worker.await.unwrap();
 }

@@ -9,21 +9,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
-use failover_core::testkit::{FakeBackend, FakeFailure, FakeOp, MemCheckpointer};
+use failover_core::testkit::{
+    FakeBackend, FakeFailure, FakeOp, MemCheckpointer, RecordingNotifier,
+};
 use failover_core::{
-    AccountId, BackendError, Checkpoint, Checkpointer, ClaudeSessionId, EffectOutcome, FailureKind,
-    Input, LaunchRequest, Launched, Liveness, PersistedSession, PersistedState, RequestId,
-    SessionBackend, SessionId, SignalSource, UnixMillis,
+    AccountId, BackendError, Checkpoint, CheckpointError, Checkpointer, ClaudeSessionId, Effect,
+    EffectOutcome, FailureKind, Input, LaunchRequest, Launched, Liveness, PersistedSession,
+    PersistedState, PromptSource, RequestId, SessionBackend, SessionId, SignalSource,
+    TranscriptSummary, UnixMillis,
 };
 use failover_daemon::Clock;
 use failover_daemon::config::JanitorSettings;
 use failover_daemon::metrics::Metrics;
 use failover_daemon::production::TranscriptPrompts;
+use failover_daemon::tasks::effects::{self, EffectPorts, TimeLimits};
 use failover_daemon::tasks::quota_monitor::{Classified, classify};
-use failover_daemon::tasks::switcher::{self, SwitchTimeouts};
-use failover_daemon::tasks::{
-    CheckpointJob, Published, SwitchJob, checkpoint, janitor, session_watcher,
-};
+use failover_daemon::tasks::{Published, janitor, session_watcher};
 use tokio::sync::{Barrier, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -92,9 +93,23 @@ async fn the_janitor_prunes_checkpoints_past_their_retention() {
     task.await.unwrap().unwrap();
 }
 
-/// Launches wait until three are in flight at once; stops never return.
+/// Launches wait until three are in flight at once; stops never return; typing is counted,
+/// then refused. With `hung_turn_check`, asking whether a resumed program took its turn up
+/// never returns either.
 struct Slow {
     barrier: Barrier,
+    hung_turn_check: bool,
+    typed: std::sync::atomic::AtomicU32,
+}
+
+impl Slow {
+    fn new(launches_at_once: usize, hung_turn_check: bool) -> Self {
+        Self {
+            barrier: Barrier::new(launches_at_once),
+            hung_turn_check,
+            typed: Default::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -110,10 +125,17 @@ impl SessionBackend for Slow {
         std::future::pending().await
     }
     async fn send_input(&self, s: &SessionId, _: &str) -> Result<(), BackendError> {
+        self.typed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Err(BackendError::InputRejected {
             session: s.clone(),
             reason: "not ready".into(),
         })
+    }
+    async fn resumed_turn(&self, _: &SessionId, _: &str) -> Result<bool, BackendError> {
+        if self.hung_turn_check {
+            std::future::pending().await
+        }
+        Ok(false)
     }
     async fn liveness(&self, _: &SessionId) -> Result<Liveness, BackendError> {
         Ok(Liveness::Alive)
@@ -125,25 +147,53 @@ impl SessionBackend for Slow {
     }
 }
 
+/// The effect worker's ports over `backend`, `checkpointer` and `prompts`.
+fn ports(
+    backend: Arc<dyn SessionBackend>,
+    checkpointer: Arc<dyn Checkpointer>,
+    prompts: Arc<dyn PromptSource>,
+) -> EffectPorts {
+    EffectPorts {
+        backend,
+        checkpointer,
+        prompts,
+        notifier: Arc::new(RecordingNotifier::new()),
+    }
+}
+
+/// A checkpoint effect for a session of `tree` on `primary`.
+fn checkpoint_effect(request: u64, tree: &Tree, session: &str, conv: Option<&str>) -> Effect {
+    Effect::Checkpoint {
+        request: RequestId::for_tests(request),
+        session: SessionId::new(session),
+        account: AccountId::new("primary"),
+        claude_session: conv.map(ClaudeSessionId::new),
+        dir: tree.work(session),
+        task: Some("T-1".into()),
+    }
+}
+
 #[tokio::test(start_paused = true)]
-async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
+async fn the_effect_worker_runs_sessions_in_parallel_and_times_out_hung_calls() {
     let (jobs_tx, jobs_rx) = mpsc::channel(16);
     let (inbox_tx, mut inbox) = mpsc::channel(16);
-    let timeouts = SwitchTimeouts::standard();
-    let task = tokio::spawn(switcher::run(
+    let timeouts = TimeLimits::standard();
+    let task = tokio::spawn(effects::run(
         jobs_rx,
-        Arc::new(Slow {
-            barrier: Barrier::new(3),
-        }),
-        Arc::new(TranscriptPrompts::new(
-            std::env::temp_dir().join("no-transcripts-here"),
-        )),
+        ports(
+            Arc::new(Slow::new(3, false)),
+            Arc::new(MemCheckpointer::new()),
+            Arc::new(TranscriptPrompts::new(
+                std::env::temp_dir().join("no-transcripts-here"),
+            )),
+        ),
         inbox_tx,
+        Clock::starting_at(T0),
         timeouts,
     ));
     let started = tokio::time::Instant::now();
     jobs_tx
-        .send(SwitchJob::Stop {
+        .send(Effect::Stop {
             request: RequestId::for_tests(1),
             session: SessionId::new("hung"),
             grace: Duration::from_secs(7),
@@ -152,21 +202,19 @@ async fn the_switcher_runs_sessions_in_parallel_and_times_out_hung_calls() {
         .unwrap();
     for (i, s) in ["a", "b", "c"].iter().enumerate() {
         jobs_tx
-            .send(SwitchJob::Launch {
+            .send(Effect::Launch {
                 request: RequestId::for_tests(10 + i as u64),
-                launch: LaunchRequest {
-                    session: SessionId::new(*s),
-                    dir: "/w".into(),
-                    account: AccountId::new("backup"),
-                    config_dir: "/c".into(),
-                    resume: None,
-                },
+                session: SessionId::new(*s),
+                dir: "/w".into(),
+                account: AccountId::new("backup"),
+                config_dir: "/c".into(),
+                resume: None,
             })
             .await
             .unwrap();
     }
     jobs_tx
-        .send(SwitchJob::SendPrompt {
+        .send(Effect::SendPrompt {
             request: RequestId::for_tests(20),
             session: SessionId::new("a"),
             text: "hello".into(),
@@ -217,23 +265,20 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
 
     let (jobs_tx, jobs_rx) = mpsc::channel(16);
     let (inbox_tx, mut inbox) = mpsc::channel(16);
-    let task = tokio::spawn(checkpoint::run(
+    let task = tokio::spawn(effects::run(
         jobs_rx,
-        store.clone(),
-        Arc::new(TranscriptPrompts::new(tree.shared())),
+        ports(
+            Arc::new(FakeBackend::new()),
+            store.clone(),
+            Arc::new(TranscriptPrompts::new(tree.shared())),
+        ),
         inbox_tx,
         Clock::starting_at(T0),
+        TimeLimits::standard(),
     ));
     for (i, (s, conv)) in [("s0", "conv-0"), ("s1", "conv-1")].iter().enumerate() {
         jobs_tx
-            .send(CheckpointJob {
-                request: RequestId::for_tests(i as u64 + 1),
-                session: SessionId::new(*s),
-                account: AccountId::new("primary"),
-                claude_session: Some(ClaudeSessionId::new(*conv)),
-                dir: tree.work(s),
-                task: Some("T-1".into()),
-            })
+            .send(checkpoint_effect(i as u64 + 1, &tree, s, Some(conv)))
             .await
             .unwrap();
     }
@@ -266,14 +311,7 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
     // A store that fails reports a transient failure, not a success.
     store.fail_next(1);
     jobs_tx
-        .send(CheckpointJob {
-            request: RequestId::for_tests(3),
-            session: SessionId::new("s0"),
-            account: AccountId::new("primary"),
-            claude_session: None,
-            dir: tree.work("s0"),
-            task: None,
-        })
+        .send(checkpoint_effect(3, &tree, "s0", None))
         .await
         .unwrap();
     match inbox.recv().await.unwrap() {
@@ -285,6 +323,75 @@ async fn checkpoints_carry_the_last_prompt_from_the_transcript_or_the_previous_c
     }
     drop(jobs_tx);
     task.await.unwrap().unwrap();
+}
+
+/// A checkpoint store and a transcript reader that never answer.
+struct Hung;
+
+#[async_trait]
+impl Checkpointer for Hung {
+    async fn save(&self, _: &Checkpoint) -> Result<(), CheckpointError> {
+        std::future::pending().await
+    }
+    async fn load(&self, _: &SessionId) -> Result<Option<Checkpoint>, CheckpointError> {
+        std::future::pending().await
+    }
+    async fn list(&self) -> Result<Vec<Checkpoint>, CheckpointError> {
+        Ok(Vec::new())
+    }
+    async fn prune(&self, _: UnixMillis) -> Result<usize, CheckpointError> {
+        Ok(0)
+    }
+}
+
+#[async_trait]
+impl PromptSource for Hung {
+    async fn recall(&self, _: &std::path::Path, _: &ClaudeSessionId) -> TranscriptSummary {
+        std::future::pending().await
+    }
+}
+
+/// The reply to request `request` whose `op` passed its limit `after`: worth retrying.
+fn timed_out(request: u64, op: &str, after: Duration) -> Option<Input> {
+    Some(Input::EffectFinished {
+        request: RequestId::for_tests(request),
+        outcome: EffectOutcome::Failed {
+            kind: FailureKind::Transient,
+            detail: format!("{op} timed out after {after:?}"),
+        },
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_checkpoint_whose_transcript_and_store_hang_fails_as_transient_at_their_limits() {
+    let tree = Tree::new(&["primary"], &["s0"]);
+    let limits = TimeLimits::standard();
+    let ports = ports(Arc::new(FakeBackend::new()), Arc::new(Hung), Arc::new(Hung));
+    let started = tokio::time::Instant::now();
+    let effect = checkpoint_effect(1, &tree, "s0", Some("conv-0"));
+    let reply = effects::execute(effect, &ports, limits, T0).await;
+    // The recall knows nothing once its limit passed; the previous checkpoint's load is
+    // given up at the store's limit, and the save fails at it.
+    assert_eq!(started.elapsed(), limits.recall + limits.store * 2);
+    assert_eq!(reply, timed_out(1, "saving the checkpoint", limits.store));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_whose_resumed_turn_check_hangs_types_nothing_and_fails_at_the_send_limit() {
+    let limits = TimeLimits::standard();
+    let backend = Arc::new(Slow::new(1, true));
+    let ports = ports(backend.clone(), Arc::new(Hung), Arc::new(Hung));
+    let started = tokio::time::Instant::now();
+    let effect = Effect::SendPrompt {
+        request: RequestId::for_tests(1),
+        session: SessionId::new("s0"),
+        text: "go on".into(),
+    };
+    let reply = effects::execute(effect, &ports, limits, T0).await;
+    // The check and the typing share one limit: once it passed, nothing is typed.
+    assert_eq!(started.elapsed(), limits.send);
+    assert_eq!(backend.typed.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(reply, timed_out(1, "send_prompt", limits.send));
 }
 
 #[tokio::test(start_paused = true)]
@@ -404,35 +511,40 @@ async fn a_resumed_launch_reports_a_prompt_its_transcript_shows_unanswered() {
     text.push('\n');
     std::fs::write(&answered, text).unwrap();
 
-    let backend = FakeBackend::new();
-    let prompts = TranscriptPrompts::new(tree.shared());
-    let timeouts = SwitchTimeouts::standard();
-    let launch = |s: &str, resume: Option<&str>| SwitchJob::Launch {
+    let backend = Arc::new(FakeBackend::new());
+    let ports = ports(
+        backend.clone(),
+        Arc::new(MemCheckpointer::new()),
+        Arc::new(TranscriptPrompts::new(tree.shared())),
+    );
+    let launch = |s: &str, resume: Option<&str>| Effect::Launch {
         request: RequestId::for_tests(1),
-        launch: LaunchRequest {
-            session: SessionId::new(s),
-            dir: tree.work(s),
-            account: AccountId::new("primary"),
-            config_dir: tree.path().join("primary"),
-            resume: resume.map(ClaudeSessionId::new),
-        },
+        session: SessionId::new(s),
+        dir: tree.work(s),
+        account: AccountId::new("primary"),
+        config_dir: tree.path().join("primary"),
+        resume: resume.map(ClaudeSessionId::new),
     };
-    let unanswered = |outcome: EffectOutcome| match outcome {
-        EffectOutcome::Launched {
-            unanswered_prompt, ..
-        } => unanswered_prompt,
+    let execute = |effect| effects::execute(effect, &ports, TimeLimits::standard(), T0);
+    let unanswered = |reply: Option<Input>| match reply {
+        Some(Input::EffectFinished {
+            outcome: EffectOutcome::Launched {
+                unanswered_prompt, ..
+            },
+            ..
+        }) => unanswered_prompt,
         other => panic!("not launched: {other:?}"),
     };
-    let got = switcher::execute(launch("s0", Some("conv-0")), &backend, &prompts, timeouts).await;
+    let got = execute(launch("s0", Some("conv-0"))).await;
     assert_eq!(unanswered(got).as_deref(), Some("refused prompt"));
-    let got = switcher::execute(launch("s1", Some("conv-1")), &backend, &prompts, timeouts).await;
+    let got = execute(launch("s1", Some("conv-1"))).await;
     assert_eq!(unanswered(got), None, "answered");
     backend
         .stop(&SessionId::new("s0"), Duration::ZERO)
         .await
         .unwrap();
     // A fresh launch has no history to look at.
-    let got = switcher::execute(launch("s0", None), &backend, &prompts, timeouts).await;
+    let got = execute(launch("s0", None)).await;
     assert_eq!(unanswered(got), None, "fresh");
 }
 

@@ -215,6 +215,8 @@ impl Worker {
                 }
             }
             LedgerJob::Acquire { request } => {
+                // The lease's outcome is this worker's to make: the core has no ledger port,
+                // and `failover_core::execute` leaves ledger effects to the embedder.
                 let outcome = match self.con.as_mut() {
                     None => LeaseOutcome::Unavailable,
                     Some(con) => match self.store.acquire(con).await {

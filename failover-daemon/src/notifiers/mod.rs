@@ -191,6 +191,17 @@ impl NotifyHub {
     }
 }
 
+/// The hub as a [`Notifier`]: queues the notification at its own time, as
+/// [`submit`](NotifyHub::submit) does; a repeat is dropped, not an error. Delivery is the
+/// channels'.
+#[async_trait::async_trait]
+impl Notifier for NotifyHub {
+    async fn notify(&self, n: &Notification) -> Result<(), failover_core::NotifyError> {
+        self.submit(n.clone(), n.at);
+        Ok(())
+    }
+}
+
 /// Delivers one channel's queue until `cancel`: each notification gets up to `max_attempts`
 /// tries, transient failures waiting [`FIRST_BACKOFF`], doubled each time, between them.
 pub async fn run_channel(

@@ -13,15 +13,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use failover_core::{
-    Command, CommandId, CommandReply, Effect, EffectOutcome, FailoverEngine, Input, LaunchRequest,
-    Notification, NotificationKind, PersistedState, RequestId, SessionId, Severity, VetoReason,
+    Command, CommandId, CommandReply, Effect, EffectOutcome, FailoverEngine, Input, Notification,
+    NotificationKind, PersistedState, RequestId, SessionId, Severity, VetoReason,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::observers::ObserverCmd;
-use super::{CheckpointJob, ControlMsg, DaemonFacts, Published, SwitchJob};
+use super::{ControlMsg, DaemonFacts, Published};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
 use crate::error::DaemonError;
@@ -34,10 +34,14 @@ use crate::state_store::StateStore;
 /// Where an effect goes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Route {
-    /// To the checkpoint worker.
-    Checkpoint(CheckpointJob),
-    /// To the account switcher.
-    Switch(SwitchJob),
+    /// To the effect worker, which carries it out through the ports and replies to
+    /// `request`: `Checkpoint`, `Stop`, `Launch`, `SendPrompt`.
+    Ports {
+        /// The request its reply answers.
+        request: RequestId,
+        /// The effect.
+        effect: Effect,
+    },
     /// To the notifier hub.
     Notify(Notification),
     /// To the state file.
@@ -56,56 +60,10 @@ pub enum Route {
 /// Decides which worker executes `effect`. Pure, so tests can check the routing table.
 pub fn route(effect: Effect) -> Route {
     match effect {
-        Effect::Checkpoint {
-            request,
-            session,
-            account,
-            claude_session,
-            dir,
-            task,
-        } => Route::Checkpoint(CheckpointJob {
-            request,
-            session,
-            account,
-            claude_session,
-            dir,
-            task,
-        }),
-        Effect::Stop {
-            request,
-            session,
-            grace,
-        } => Route::Switch(SwitchJob::Stop {
-            request,
-            session,
-            grace,
-        }),
-        Effect::Launch {
-            request,
-            session,
-            account,
-            config_dir,
-            dir,
-            resume,
-        } => Route::Switch(SwitchJob::Launch {
-            request,
-            launch: LaunchRequest {
-                session,
-                dir,
-                account,
-                config_dir,
-                resume,
-            },
-        }),
-        Effect::SendPrompt {
-            request,
-            session,
-            text,
-        } => Route::Switch(SwitchJob::SendPrompt {
-            request,
-            session,
-            text,
-        }),
+        effect @ (Effect::Checkpoint { request, .. }
+        | Effect::Stop { request, .. }
+        | Effect::Launch { request, .. }
+        | Effect::SendPrompt { request, .. }) => Route::Ports { request, effect },
         Effect::Notify(n) => Route::Notify(n),
         Effect::Persist(s) => Route::Persist(s),
         Effect::Reply { id, reply } => Route::Reply(id, reply),
@@ -133,10 +91,8 @@ pub struct DispatcherParts {
     pub inbox: mpsc::Receiver<Input>,
     /// Control messages.
     pub control: mpsc::Receiver<ControlMsg>,
-    /// The checkpoint worker.
-    pub checkpoints: mpsc::Sender<CheckpointJob>,
-    /// The account switcher.
-    pub switcher: mpsc::Sender<SwitchJob>,
+    /// The effect worker.
+    pub effects: mpsc::Sender<Effect>,
     /// The observer supervisor.
     pub observers: mpsc::Sender<ObserverCmd>,
     /// Notifications.
@@ -166,8 +122,7 @@ struct Dispatcher {
     config: Arc<DaemonConfig>,
     last_persisted: PersistedState,
     clock: Clock,
-    checkpoints: mpsc::Sender<CheckpointJob>,
-    switcher: mpsc::Sender<SwitchJob>,
+    effects: mpsc::Sender<Effect>,
     observers: mpsc::Sender<ObserverCmd>,
     hub: Arc<NotifyHub>,
     store: StateStore,
@@ -202,8 +157,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         clock,
         mut inbox,
         mut control,
-        checkpoints,
-        switcher,
+        effects,
         observers,
         hub,
         store,
@@ -221,8 +175,7 @@ pub async fn run(parts: DispatcherParts) -> Result<(), DaemonError> {
         config,
         last_persisted,
         clock,
-        checkpoints,
-        switcher,
+        effects,
         observers,
         hub,
         store,
@@ -440,21 +393,13 @@ impl Dispatcher {
 
     async fn execute(&mut self, route: Route) {
         match route {
-            Route::Checkpoint(job) => {
-                let request = job.request;
-                self.outstanding.insert(request);
-                if self.checkpoints.send(job).await.is_err() {
-                    self.worker_gone(request, "checkpoint worker").await;
-                }
-            }
-            Route::Switch(job) => {
-                let request = job.request();
-                if let SwitchJob::Launch { launch, .. } = &job {
-                    self.launches.insert(request, launch.session.clone());
+            Route::Ports { request, effect } => {
+                if let Effect::Launch { session, .. } = &effect {
+                    self.launches.insert(request, session.clone());
                 }
                 self.outstanding.insert(request);
-                if self.switcher.send(job).await.is_err() {
-                    self.worker_gone(request, "account switcher").await;
+                if self.effects.send(effect).await.is_err() {
+                    self.worker_gone(request, "effect worker").await;
                 }
             }
             Route::Notify(n) => {
@@ -659,54 +604,43 @@ mod tests {
     fn effects_go_to_the_worker_that_executes_them() {
         let s = SessionId::new("s");
         let a = AccountId::new("a");
-        assert!(matches!(
-            route(Effect::Stop {
+        let port_effects = [
+            Effect::Stop {
                 request: RequestId::for_tests(1),
                 session: s.clone(),
                 grace: Duration::from_secs(3),
-            }),
-            Route::Switch(SwitchJob::Stop { .. })
-        ));
-        let launched = route(Effect::Launch {
-            request: RequestId::for_tests(2),
-            session: s.clone(),
-            account: a.clone(),
-            config_dir: PathBuf::from("/c"),
-            dir: PathBuf::from("/d"),
-            resume: Some(ClaudeSessionId::new("u")),
-        });
-        assert_eq!(
-            launched,
-            Route::Switch(SwitchJob::Launch {
+            },
+            Effect::Launch {
                 request: RequestId::for_tests(2),
-                launch: LaunchRequest {
-                    session: s.clone(),
-                    dir: PathBuf::from("/d"),
-                    account: a.clone(),
-                    config_dir: PathBuf::from("/c"),
-                    resume: Some(ClaudeSessionId::new("u")),
-                }
-            })
-        );
-        assert!(matches!(
-            route(Effect::Checkpoint {
+                session: s.clone(),
+                account: a.clone(),
+                config_dir: PathBuf::from("/c"),
+                dir: PathBuf::from("/d"),
+                resume: Some(ClaudeSessionId::new("u")),
+            },
+            Effect::Checkpoint {
                 request: RequestId::for_tests(3),
                 session: s.clone(),
                 account: a,
                 claude_session: None,
                 dir: PathBuf::from("/d"),
-                task: None
-            }),
-            Route::Checkpoint(CheckpointJob { request, .. }) if request == RequestId::for_tests(3)
-        ));
-        assert!(matches!(
-            route(Effect::SendPrompt {
+                task: None,
+            },
+            Effect::SendPrompt {
                 request: RequestId::for_tests(4),
                 session: s,
-                text: "hi".into()
-            }),
-            Route::Switch(SwitchJob::SendPrompt { .. })
-        ));
+                text: "hi".into(),
+            },
+        ];
+        for (i, effect) in port_effects.into_iter().enumerate() {
+            assert_eq!(
+                route(effect.clone()),
+                Route::Ports {
+                    request: RequestId::for_tests(i as u64 + 1),
+                    effect
+                }
+            );
+        }
         assert!(matches!(
             route(Effect::Persist(PersistedState::default())),
             Route::Persist(_)

@@ -2,8 +2,8 @@
 //! typed messages over bounded channels and executes the effects it routes to them.
 //!
 //! ```text
-//!  session_watcher ─┐                       ┌─► checkpoint worker ──┐
-//!  quota_monitor  ──┤   mpsc<Input>         ├─► account switcher ───┤ replies come back as
+//!  session_watcher ─┐                       ┌─► effect worker ──────┐
+//!  quota_monitor  ──┤   mpsc<Input>         ├─► ledger worker ──────┤ replies come back as
 //!  janitor (logs) ──┼──► DISPATCHER ────────┤                       │ Input::EffectFinished
 //!  config_watch   ──┤   (owns the engine)   ├─► notifier channels   │ on the same inbox
 //!  http, watchdog ──┘   mpsc<ControlMsg>    └─► state file (awaited, in order)
@@ -12,26 +12,19 @@
 //!                            └─► broadcast<DaemonEvent>   ──► GET /v1/events
 //! ```
 
-pub mod checkpoint;
 pub mod config_watch;
 pub mod dispatcher;
+pub mod effects;
 pub mod janitor;
 pub mod observers;
 pub mod queue_view;
 pub mod quota_monitor;
 pub mod session_watcher;
-pub mod switcher;
 pub mod systemd;
 pub mod usage_poller;
 pub mod worker;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use failover_core::{
-    AccountId, ClaudeSessionId, Command, CommandReply, LaunchRequest, RequestId, SessionId,
-    StatusSnapshot, UnixMillis,
-};
+use failover_core::{Command, CommandReply, SessionId, StatusSnapshot, UnixMillis};
 use tokio::sync::oneshot;
 
 use crate::config::{ConfigFileError, DaemonConfig};
@@ -96,62 +89,4 @@ pub struct DaemonFacts {
     pub ledger: Option<String>,
     /// The program sessions run (`[claude] command`'s first word), to say why one exited.
     pub program: Option<String>,
-}
-
-/// A checkpoint for the checkpoint worker.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CheckpointJob {
-    /// Tags the reply.
-    pub request: RequestId,
-    /// The session.
-    pub session: SessionId,
-    /// The account it is on.
-    pub account: AccountId,
-    /// Its conversation.
-    pub claude_session: Option<ClaudeSessionId>,
-    /// Its working directory.
-    pub dir: PathBuf,
-    /// Its task.
-    pub task: Option<String>,
-}
-
-/// A session operation for the account switcher.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SwitchJob {
-    /// Stop the session.
-    Stop {
-        /// Tags the reply.
-        request: RequestId,
-        /// The session.
-        session: SessionId,
-        /// How long its program gets to exit by itself (from the engine's effect).
-        grace: Duration,
-    },
-    /// Launch (or resume) the session.
-    Launch {
-        /// Tags the reply.
-        request: RequestId,
-        /// What to launch.
-        launch: LaunchRequest,
-    },
-    /// Type a prompt into the session.
-    SendPrompt {
-        /// Tags the reply.
-        request: RequestId,
-        /// The session.
-        session: SessionId,
-        /// The prompt.
-        text: String,
-    },
-}
-
-impl SwitchJob {
-    /// The request it carries.
-    pub fn request(&self) -> RequestId {
-        match self {
-            Self::Stop { request, .. }
-            | Self::Launch { request, .. }
-            | Self::SendPrompt { request, .. } => *request,
-        }
-    }
 }

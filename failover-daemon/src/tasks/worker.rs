@@ -1,59 +1,40 @@
-//! The loop every effect worker shares: receive a job from the dispatcher, execute it
-//! beside the jobs already in flight, and reply with [`Input::EffectFinished`] on the
-//! dispatcher's inbox. The checkpoint worker and the account switcher differ only in how
-//! they execute a job.
+//! The loop of a worker: receive a job from the dispatcher, execute it beside the jobs
+//! already in flight, and send its reply (an [`Input::EffectFinished`]) to the dispatcher's
+//! inbox; on shutdown, wait for every job in flight.
 
 use std::future::Future;
 
-use failover_core::{EffectOutcome, Input, RequestId};
+use failover_core::Input;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::{CheckpointJob, SwitchJob};
 use crate::error::DaemonError;
 
-/// A job a worker executes: it names the request its reply answers.
-pub trait Job: Send + 'static {
-    /// The request the reply carries.
-    fn request(&self) -> RequestId;
-}
-
-impl Job for CheckpointJob {
-    fn request(&self) -> RequestId {
-        self.request
-    }
-}
-
-impl Job for SwitchJob {
-    fn request(&self) -> RequestId {
-        SwitchJob::request(self)
-    }
-}
-
 /// Runs until the dispatcher drops its sender and every job in flight has replied. Jobs
-/// run concurrently; `execute` gets each job and returns the future that does it.
+/// run concurrently; `execute` gets each job and returns the future that does it and
+/// gives its reply.
 pub async fn run<J, F, Fut>(
     mut jobs: mpsc::Receiver<J>,
     inbox: mpsc::Sender<Input>,
     execute: F,
 ) -> Result<(), DaemonError>
 where
-    J: Job,
+    J: Send + 'static,
     F: Fn(J) -> Fut,
-    Fut: Future<Output = EffectOutcome> + Send + 'static,
+    Fut: Future<Output = Option<Input>> + Send + 'static,
 {
     let mut running = JoinSet::new();
     loop {
         tokio::select! {
             job = jobs.recv() => match job {
                 Some(job) => {
-                    let request = job.request();
                     let done = execute(job);
                     let tx = inbox.clone();
                     running.spawn(async move {
-                        let outcome = done.await;
-                        if tx.send(Input::EffectFinished { request, outcome }).await.is_err() {
-                            tracing::debug!(%request, "dispatcher gone; reply dropped");
+                        if let Some(reply) = done.await {
+                            if tx.send(reply).await.is_err() {
+                                tracing::debug!("dispatcher gone; reply dropped");
+                            }
                         }
                     });
                 }
@@ -73,15 +54,7 @@ mod tests {
     use failover_core::{EffectOutcome, Input, RequestId};
     use tokio::sync::{mpsc, oneshot};
 
-    use super::Job;
-
     struct Gated(RequestId, oneshot::Receiver<()>);
-
-    impl Job for Gated {
-        fn request(&self) -> RequestId {
-            self.0
-        }
-    }
 
     #[tokio::test]
     async fn jobs_run_side_by_side_and_every_one_replies_before_the_loop_ends() {
@@ -89,7 +62,10 @@ mod tests {
         let (inbox, mut replies) = mpsc::channel(4);
         let worker = tokio::spawn(super::run(jobs, inbox, |job: Gated| async move {
             job.1.await.unwrap();
-            EffectOutcome::Stopped
+            Some(Input::EffectFinished {
+                request: job.0,
+                outcome: EffectOutcome::Stopped,
+            })
         }));
         let (first, first_gate) = oneshot::channel();
         let (second, second_gate) = oneshot::channel();
