@@ -527,12 +527,26 @@ impl TmuxBackend {
             tokio::time::sleep_until(until).await;
             return;
         };
-        let mut watch = RefusalWatch::new();
+        let mut watch = Some(RefusalWatch::new());
         loop {
             // Looked up again until found: a first turn's file appears with its first batch.
-            let written = paths::find_transcript(&projects, &dir, &id)
-                .ok()
-                .is_some_and(|path| watch.written(&path).unwrap_or(false));
+            // Read off the async threads: a long conversation's transcript is megabytes.
+            let (projects_, dir_, id_) = (projects.clone(), dir.clone(), id.clone());
+            let mut w = watch.take().unwrap_or_default();
+            let read = tokio::task::spawn_blocking(move || {
+                let written = paths::find_transcript(&projects_, &dir_, &id_)
+                    .ok()
+                    .is_some_and(|path| w.written(&path).unwrap_or(false));
+                (w, written)
+            })
+            .await;
+            let written = match read {
+                Ok((w, written)) => {
+                    watch = Some(w);
+                    written
+                }
+                Err(_) => false,
+            };
             let waited_ms = started.elapsed().as_millis() as u64;
             if written {
                 tracing::debug!(
