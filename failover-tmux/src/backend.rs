@@ -20,6 +20,7 @@ use crate::observe::activity::{
 use crate::ops::{self, NewSession};
 use crate::paths;
 use crate::process_group;
+use crate::transcript::RefusalWatch;
 use crate::transport::{Socket, Transport};
 
 /// Environment variable naming the session, set in every pane this backend starts (the
@@ -81,11 +82,14 @@ pub struct TmuxConfig {
     /// Longest wait in `stop` for a turn in progress to end after the interrupt (Escape),
     /// and for a draft to clear (default 300 ms).
     pub interrupt_settle: Duration,
-    /// How long `stop` lets the program exit by itself after `/exit` (default 300 ms; it
-    /// takes 0.1-0.3 s on an idle machine, several times that under load) before it closes
-    /// the session's terminal, which Claude Code also exits on. The transcript is
-    /// append-only and complete at that point; what a slow exit may miss is only the CLI's
-    /// own bookkeeping of the `/exit` itself.
+    /// Bound of two waits in `stop` before it closes the session's terminal, which Claude
+    /// Code exits on (default 300 ms). After `/exit`: for the program to exit by itself (it
+    /// takes 0.1-0.3 s on an idle machine, several times that under load); the transcript
+    /// is append-only and complete at that point, what a slow exit may miss is only the
+    /// CLI's own bookkeeping of the `/exit` itself. For a program waiting to continue after
+    /// a usage limit: for the refused prompt to reach the transcript (Claude Code draws the
+    /// refusal first and writes its transcript in batches, about every 100 ms); the
+    /// terminal is closed as soon as it is there.
     pub exit_wait: Duration,
     /// A launch that resumes a conversation whose last turn was cut short (refused, or in
     /// flight at the stop; not cancelled by the person) sets [`RESUME_TURN_ENV`]`=1`, with
@@ -434,14 +438,11 @@ impl TmuxBackend {
         let settle = || Instant::now() + self.config.interrupt_settle.min(grace / 4);
         let screen = self.screen_or_empty(session).await;
         if waits_to_continue(&screen) {
-            // Nothing may be typed (see above), but the CLI may still be writing the
-            // refused prompt to its transcript: hanging up at once lost it (the daemon's
-            // demo, one prompt in three). Give it the exit wait first.
-            tracing::debug!(
-                session = name,
-                "stop: waiting to continue after a usage limit; closing its terminal shortly"
-            );
-            tokio::time::sleep(self.config.exit_wait.min(grace / 2)).await;
+            // Nothing may be typed (see above). The refusal is drawn before the batch
+            // holding the refused prompt is written to the transcript: the terminal is
+            // closed once that batch is on disk, the exit wait being only the bound.
+            let until = Instant::now() + self.config.exit_wait.min(grace / 2);
+            self.wait_refusal_written(name, until).await;
             return Ok(());
         }
         if activity_from_screen(&screen) != Some(Activity::Idle) {
@@ -502,6 +503,69 @@ impl TmuxBackend {
             );
         }
         Ok(())
+    }
+
+    /// For a program waiting to continue after a usage limit: waits until its transcript
+    /// holds the refused turn ([`RefusalWatch`]: the prompt's `user` line and the error
+    /// notice after it) or `until` passes. The transcript is the one of the conversation
+    /// recorded at launch; a session launched elsewhere (no record) gets the whole wait.
+    async fn wait_refusal_written(&self, name: &str, until: Instant) {
+        let started = Instant::now();
+        let described = ops::describe(&self.transport, name).await.ok();
+        let Some((projects, dir, id)) = described.and_then(|d| {
+            let projects = PathBuf::from(d.config_dir?).join(crate::homes::PROJECTS);
+            Some((
+                projects,
+                PathBuf::from(d.dir),
+                ClaudeSessionId::new(d.conversation?),
+            ))
+        }) else {
+            tracing::debug!(
+                session = name,
+                "stop: waiting to continue after a usage limit, transcript unknown; closing its terminal after the exit wait"
+            );
+            tokio::time::sleep_until(until).await;
+            return;
+        };
+        let mut watch = Some(RefusalWatch::new());
+        loop {
+            // Looked up again until found: a first turn's file appears with its first batch.
+            // Read off the async threads: a long conversation's transcript is megabytes.
+            let (projects_, dir_, id_) = (projects.clone(), dir.clone(), id.clone());
+            let mut w = watch.take().unwrap_or_default();
+            let read = tokio::task::spawn_blocking(move || {
+                let written = paths::find_transcript(&projects_, &dir_, &id_)
+                    .ok()
+                    .is_some_and(|path| w.written(&path).unwrap_or(false));
+                (w, written)
+            })
+            .await;
+            let written = match read {
+                Ok((w, written)) => {
+                    watch = Some(w);
+                    written
+                }
+                Err(_) => false,
+            };
+            let waited_ms = started.elapsed().as_millis() as u64;
+            if written {
+                tracing::debug!(
+                    session = name,
+                    waited_ms,
+                    "stop: waiting to continue after a usage limit, the refused prompt is in the transcript; closing its terminal"
+                );
+                return;
+            }
+            if Instant::now() >= until {
+                tracing::info!(
+                    session = name,
+                    waited_ms,
+                    "stop: the refused prompt did not reach the transcript within the exit wait; closing its terminal"
+                );
+                return;
+            }
+            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+        }
     }
 
     /// Waits until the screen (with escapes when `ansi`) satisfies `pred` or `until`

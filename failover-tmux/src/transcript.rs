@@ -241,6 +241,36 @@ pub fn took_up_turn<'a>(lines: impl IntoIterator<Item = &'a str>, prompt: &str) 
     })
 }
 
+/// Follows a transcript until it holds a refused turn: its latest assistant line is one of
+/// the CLI's API-error notices (`isApiErrorMessage`, e.g. "You've hit your 5-hour limit"),
+/// written after the prompt's `user` line, and the person did not cancel the turn. Claude
+/// Code writes its transcript in batches (every 100 ms or so) and draws a refusal before
+/// the batch holding it is written: `stop` hangs up a program that waits to continue after
+/// a usage limit once this says the refused prompt is on disk.
+#[derive(Debug, Default)]
+pub struct RefusalWatch {
+    tail: Tail,
+    summary: TranscriptSummary,
+}
+
+impl RefusalWatch {
+    /// A watch that reads the transcript from its start.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads what was appended to `path` since the last call; whether the transcript now
+    /// ends in a refused turn. A file that does not exist yet (a conversation's first
+    /// turn: the file appears with its first batch) is an error the caller may retry.
+    pub fn written(&mut self, path: &Path) -> io::Result<bool> {
+        for line in self.tail.read_new(path)? {
+            feed(&mut self.summary, &line);
+        }
+        let s = &self.summary;
+        Ok(s.ended_in_error && s.last_prompt.is_some() && !s.interrupted_by_user)
+    }
+}
+
 /// Summarizes lines already in memory.
 pub fn summarize_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> TranscriptSummary {
     let mut s = TranscriptSummary::default();
@@ -414,6 +444,37 @@ mod tests {
             "Escape"
         );
         assert!(!cut(&[]), "no turn");
+    }
+
+    #[test]
+    fn a_refusal_is_written_once_the_error_notice_follows_the_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let append = |lines: &[String]| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            for l in lines {
+                writeln!(f, "{l}").unwrap();
+            }
+        };
+        let mut watch = RefusalWatch::new();
+        assert!(watch.written(&path).is_err(), "no file yet");
+        append(&[user("an earlier prompt")]);
+        assert!(!watch.written(&path).unwrap(), "a prompt alone");
+        append(&[user(PROMPT)]);
+        assert!(
+            !watch.written(&path).unwrap(),
+            "refused on screen, not on disk yet"
+        );
+        append(&[refusal()]);
+        assert!(watch.written(&path).unwrap());
+        // Escape after the refusal: the person cancelled the turn.
+        append(&[user("[Request interrupted by user]")]);
+        assert!(!watch.written(&path).unwrap());
     }
 
     #[test]

@@ -696,3 +696,68 @@ async fn stop_never_signals_a_group_that_took_over_the_programs_pid() {
         Liveness::Missing
     );
 }
+
+/// A program waiting to continue after a usage limit is hung up once its transcript holds
+/// the refused prompt and the refusal (Claude Code draws the refusal before the batch
+/// holding them is written), not before and not after the whole exit wait. The stand-in
+/// writes them a second after drawing the wait and, like a program that does not write
+/// its transcript on the way out, dies with its terminal.
+#[tokio::test]
+async fn stop_hangs_up_a_waiting_program_once_its_refused_prompt_is_written() {
+    const WAITING: &str = r#"#!/bin/sh
+f="${TRANSCRIPT_DIR:?}/$2.jsonl"
+mkdir -p "$TRANSCRIPT_DIR"
+printf '{"type":"user","message":{"role":"user","content":"an earlier prompt"}}\n' >> "$f"
+rule='────────────────────────────────'
+printf '❯ migrate the loader\n  ⎿  You have hit your 5-hour limit\n%s\n❯ \n%s\n  ⚠ Usage limit reached · limit resets 9:17pm\n    Continuing automatically at 9:17pm · Esc to cancel\n' "$rule" "$rule"
+sleep 1
+cat >> "$f" <<'LINES'
+{"type":"user","message":{"role":"user","content":"migrate the loader"}}
+{"type":"assistant","isApiErrorMessage":true,"apiErrorStatus":429,"message":{"content":[{"type":"text","text":"You've hit your 5-hour limit"}]}}
+LINES
+exec sleep 600
+"#;
+    const EXIT_WAIT: Duration = Duration::from_secs(10);
+    let tmp = tempfile::tempdir().unwrap();
+    let program = tmp.path().join("waiting.sh");
+    support::write_exec(&program, WAITING);
+    let config = tmp.path().join("config-primary");
+    let dir = tmp.path().join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    let transcripts = config
+        .join("projects")
+        .join(failover_tmux::paths::project_folder_name(&dir));
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec!["/bin/sh".into(), program.to_string_lossy().into_owned()];
+        c.env.push((
+            "TRANSCRIPT_DIR".into(),
+            transcripts.to_string_lossy().into_owned(),
+        ));
+        c.exit_wait = EXIT_WAIT;
+    });
+    let req = LaunchRequest {
+        session: SessionId::new("waiting"),
+        dir: dir.clone(),
+        account: AccountId::new("primary"),
+        config_dir: config.clone(),
+        resume: None,
+    };
+    let id = srv.backend.launch(&req).await.unwrap().claude_session;
+    eventually(Duration::from_secs(5), "the wait to continue", || async {
+        let c = srv.backend.capture(&req.session).await.ok()?;
+        c.text.contains("Continuing automatically").then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    stop_to_nothing(&srv, &req.session, Duration::from_secs(30)).await;
+    let took = started.elapsed();
+    let text = std::fs::read_to_string(transcripts.join(format!("{id}.jsonl"))).unwrap();
+    assert!(
+        text.contains(r#""content":"migrate the loader""#) && text.contains("isApiErrorMessage"),
+        "hung up before the refused prompt was written: {text}"
+    );
+    assert!(
+        took < EXIT_WAIT / 2,
+        "the stop waited {took:?}, as if for the whole exit wait"
+    );
+}

@@ -186,3 +186,129 @@ async fn real_cli_answers_from_the_mock_shows_quota_and_resumes_elsewhere() {
     // Let both CLIs finish writing into their config dirs before the temp dir goes.
     assert!(tmux.kill_and_wait(WAIT), "the CLIs did not exit");
 }
+
+/// The backend's stop of a real CLI waiting to continue after a usage limit, issued the
+/// moment the wait shows: the refusal is drawn before the batch holding the refused prompt
+/// reaches the transcript, and the stop closes the terminal once that batch is there
+/// (not after a fixed wait: the exit wait, its bound, is 30 s here). Every round's prompt
+/// and its refusal are in the transcript when the stop returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_at_the_refusal_keeps_the_refused_prompt_and_waits_only_for_it() {
+    use failover_core::{AccountId, LaunchRequest, Liveness, SessionBackend, SessionId};
+    use failover_tmux::observe::activity::{activity_from_screen, waits_to_continue};
+    use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
+
+    let Some(claude) = real_claude() else {
+        return;
+    };
+    const ROUNDS: usize = 3;
+    const EXIT_WAIT: Duration = Duration::from_secs(30);
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let api = MockApi::start(MockApiConfig::local(vec![MockAccount::new(
+        "tok-stop-a",
+        "a",
+    )]))
+    .await
+    .unwrap();
+    let a = make_account_dir(
+        &tmp.path().join("a"),
+        "tok-stop-a",
+        std::slice::from_ref(&project),
+    )
+    .unwrap();
+    let reset = (jiff::Timestamp::now().as_second() as u64 + 3 * 3600) / 60 * 60;
+    api.set_mode(
+        "a",
+        Mode::QuotaExhausted {
+            window: ClaimWindow::FiveHour,
+            resets_at: reset,
+        },
+    );
+    let tmux = PrivateTmux::new("sim-stop");
+    let mut config = TmuxConfig::new(Socket::Name(tmux.socket().to_owned()));
+    config.claude_command = vec![claude.display().to_string()];
+    config.env = claude_env(&a.dir, &api.base_url())
+        .into_iter()
+        .filter(|(k, _)| *k != "CLAUDE_CONFIG_DIR")
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    config.width = 120;
+    config.height = 50;
+    config.command_timeout = Duration::from_secs(10);
+    config.input_timeout = Duration::from_secs(10);
+    config.exit_wait = EXIT_WAIT;
+    let backend = TmuxBackend::new(config).unwrap();
+    let session = SessionId::new("stop-0");
+
+    for round in 0..ROUNDS {
+        let launched = backend
+            .launch(&LaunchRequest {
+                session: session.clone(),
+                dir: project.clone(),
+                account: AccountId::new("a"),
+                config_dir: a.dir.clone(),
+                resume: None,
+            })
+            .await
+            .unwrap();
+        let id = launched.claude_session.to_string();
+        let screen = || async {
+            backend
+                .capture(&session)
+                .await
+                .map(|c| c.text)
+                .unwrap_or_default()
+        };
+        let until = tokio::time::Instant::now() + WAIT;
+        while activity_from_screen(&screen().await) != Some(failover_core::Activity::Idle) {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "round {round}: never idle:\n{}",
+                screen().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let prompt = format!("round {round}: migrate the settings loader to the new format");
+        backend.send_input(&session, &prompt).await.unwrap();
+        let until = tokio::time::Instant::now() + WAIT;
+        while !waits_to_continue(&screen().await) {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "round {round}: never waited to continue:\n{}",
+                screen().await
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let started = std::time::Instant::now();
+        backend
+            .stop(&session, Duration::from_secs(120))
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        eprintln!("round {round}: stopped {took:?} after the wait showed");
+        assert!(
+            took < EXIT_WAIT / 3,
+            "round {round}: the stop waited {took:?}, as if for the whole exit wait"
+        );
+        assert_eq!(backend.liveness(&session).await.unwrap(), Liveness::Missing);
+        let lines: Vec<Value> = std::fs::read_to_string(a.transcript_path(&project, &id))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let asked = lines
+            .iter()
+            .position(|v| v["type"] == "user" && v["message"]["content"] == prompt.as_str());
+        let refused = lines
+            .iter()
+            .rposition(|v| v["isApiErrorMessage"] == true && v["apiErrorStatus"] == 429);
+        assert!(
+            matches!((asked, refused), (Some(p), Some(e)) if p < e),
+            "round {round}: the refused prompt and its refusal are not both in the transcript ({asked:?}, {refused:?})"
+        );
+    }
+    drop(backend);
+    assert!(tmux.kill_and_wait(WAIT), "the CLIs did not exit");
+}
