@@ -116,10 +116,7 @@ pub async fn execute(
         } => {
             let span = tracing::info_span!("send_prompt", %session, %request);
             let replay = failover_core::replay_prompt(backend, &session, &text);
-            outcome("send_prompt", t.send, replay.instrument(span), |()| {
-                EffectOutcome::PromptSent
-            })
-            .await
+            outcome("send_prompt", t.send, replay.instrument(span), |o| o).await
         }
     }
 }
