@@ -101,6 +101,11 @@ pub struct TmuxConfig {
 /// limit, before or after tool calls, or whose request was in flight at the stop).
 pub const RESUME_TURN_ENV: &str = "CLAUDE_CODE_RESUME_INTERRUPTED_TURN";
 
+/// How long [`SessionBackend::resumed_turn`] waits for the end of a taken-up turn to reach
+/// the transcript once the screen shows the program idle again (Claude Code writes its
+/// transcript in batches, every 100 ms).
+const TURN_END_WAIT: Duration = Duration::from_millis(1000);
+
 impl TmuxConfig {
     /// The defaults, on `socket`.
     pub fn new(socket: Socket) -> Self {
@@ -870,13 +875,32 @@ impl SessionBackend for TmuxBackend {
         let mut lines = Vec::new();
         loop {
             lines.extend(tail.read_new(&path).unwrap_or_default());
-            if let Some(ended) =
+            if let Some(mut ended) =
                 crate::transcript::taken_up_turn(lines.iter().map(String::as_str), prompt)
             {
                 // A replay is asked once the session shows idle; a program that went straight
                 // on with its turn shows it only after that turn, so it is often over by now.
-                // Over only when the screen, looked at after the transcript, agrees.
-                let over = ended && self.activity_now(session).await? == Some(Activity::Idle);
+                // Over only when the screen, looked at after the transcript, agrees. An idle
+                // screen after the turn was taken up means the turn is over; its last lines
+                // may still be on their way to the file (written in batches): wait for them
+                // a moment rather than leave the session taken for working.
+                let end_by = Instant::now() + TURN_END_WAIT;
+                let over = loop {
+                    if self.activity_now(session).await? != Some(Activity::Idle) {
+                        break false;
+                    }
+                    if ended {
+                        break true;
+                    }
+                    if Instant::now() >= end_by {
+                        break false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    lines.extend(tail.read_new(&path).unwrap_or_default());
+                    ended =
+                        crate::transcript::taken_up_turn(lines.iter().map(String::as_str), prompt)
+                            == Some(true);
+                };
                 tracing::info!(
                     session = name,
                     over,
