@@ -47,6 +47,20 @@ impl Launched {
     }
 }
 
+/// What a program launched to resume its conversation did with the turn it was interrupted
+/// in: [`SessionBackend::resumed_turn`]'s answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResumedTurn {
+    /// It did not take the turn up, or the backend cannot tell: the prompt is typed.
+    NotTakenUp,
+    /// It took the turn up by itself; the turn is still under way.
+    UnderWay,
+    /// It took the turn up by itself and has finished it: the prompt is answered and the
+    /// program waits at its prompt for the next one.
+    Over,
+}
+
 /// Whether a session is still there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Liveness {
@@ -89,10 +103,18 @@ pub trait SessionBackend: Send + Sync {
     /// itself the interrupted turn whose prompt is `prompt` (Claude Code does with
     /// `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`): then a replay must not type the prompt
     /// again, or the turn would run twice. Asked before a replay is typed; may wait a
-    /// short while for the program to do so. The default: never (the prompt is typed).
-    async fn resumed_turn(&self, session: &SessionId, prompt: &str) -> Result<bool, BackendError> {
+    /// short while for the program to do so. A turn taken up is [`ResumedTurn::Over`]
+    /// when the program has already finished it (a replay is asked once the session shows
+    /// idle, which a program that goes straight on with its turn does only after it), so
+    /// that nobody waits for the end of a turn that ended before the question. The
+    /// default: [`ResumedTurn::NotTakenUp`] (the prompt is typed).
+    async fn resumed_turn(
+        &self,
+        session: &SessionId,
+        prompt: &str,
+    ) -> Result<ResumedTurn, BackendError> {
         let _ = (session, prompt);
-        Ok(false)
+        Ok(ResumedTurn::NotTakenUp)
     }
 
     /// What the session shows right now, in one look: [`Activity::Idle`](crate::Activity)

@@ -1,6 +1,6 @@
 //! [`execute`]: one [`Effect`] carried out through the ports.
 
-use crate::backend::{LaunchRequest, SessionBackend};
+use crate::backend::{LaunchRequest, ResumedTurn, SessionBackend};
 use crate::checkpoint::{Checkpoint, Checkpointer, PromptSource, TranscriptSummary};
 use crate::engine::{Effect, EffectOutcome, Input};
 use crate::error::BackendError;
@@ -32,17 +32,22 @@ impl std::fmt::Debug for Ports<'_> {
 /// program, resumed to go on with its interrupted turn, took that turn up by itself
 /// ([`SessionBackend::resumed_turn`]): typing it again would run the turn twice. When the
 /// backend cannot tell, the prompt is typed.
+///
+/// Returns the reply for the engine: [`EffectOutcome::PromptSent`] (typed, or taken up and
+/// still under way), or [`EffectOutcome::ResumedTurnOver`] (taken up and already finished).
 pub async fn replay_prompt(
     backend: &dyn SessionBackend,
     session: &SessionId,
     text: &str,
-) -> Result<(), BackendError> {
+) -> Result<EffectOutcome, BackendError> {
     match backend.resumed_turn(session, text).await {
-        Ok(true) => return Ok(()),
-        Ok(false) => {}
+        Ok(ResumedTurn::Over) => return Ok(EffectOutcome::ResumedTurnOver),
+        Ok(ResumedTurn::UnderWay) => return Ok(EffectOutcome::PromptSent),
+        Ok(_) => {}
         Err(e) => tracing::debug!(error = %e, "resumed turn unknown; typing"),
     }
-    backend.send_input(session, text).await
+    backend.send_input(session, text).await?;
+    Ok(EffectOutcome::PromptSent)
 }
 
 /// Carries out `effect` through `ports` at `now` and returns the input to feed the engine
@@ -107,7 +112,7 @@ pub async fn replay_prompt(
 ///   replies `Launched`.
 /// - [`Effect::SendPrompt`]: types the prompt unless
 ///   [`SessionBackend::resumed_turn`] says the program took the turn up by itself, replies
-///   `PromptSent`.
+///   `PromptSent`, or `ResumedTurnOver` when that turn is already over.
 /// - [`Effect::Notify`]: delivers it; a delivery failure is logged, never fed back.
 ///
 /// Any port error becomes [`EffectOutcome::Failed`] with its [`FailureKind`]. The other
@@ -214,7 +219,7 @@ pub async fn execute(effect: Effect, ports: &Ports<'_>, now: UnixMillis) -> Opti
             text,
         } => {
             let outcome = match replay_prompt(ports.backend, &session, &text).await {
-                Ok(()) => EffectOutcome::PromptSent,
+                Ok(outcome) => outcome,
                 Err(e) => failed(FailureKind::from(&e), e.to_string()),
             };
             (request, outcome)

@@ -164,7 +164,7 @@ pub mod time;
 
 pub use account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, WindowUsage};
 pub use accounts::{AccountPool, Rules, Tier};
-pub use backend::{LaunchRequest, Launched, Liveness, SessionBackend};
+pub use backend::{LaunchRequest, Launched, Liveness, ResumedTurn, SessionBackend};
 pub use checkpoint::{
     Checkpoint, CheckpointRecordV1, Checkpointer, PromptSource, TranscriptSummary,
 };

@@ -2088,6 +2088,42 @@ fn a_replayed_prompt_answered_before_the_typing_is_confirmed_leaves_the_session_
     assert_eq!(activity_after(&[]), running(Activity::Working));
 }
 
+/// A resumed CLI that took its interrupted turn up by itself and finished it before the
+/// replay was asked (it went straight on with the turn and showed idle only after it): the
+/// backend answers `ResumedTurnOver`, and the session is idle at once. Taken for a turn
+/// just started, it would wait for an idle report the observer has no reason to send (the
+/// screen no longer changes), and the move would not be over until then.
+#[test]
+fn a_turn_the_resumed_cli_took_up_and_finished_leaves_the_session_idle() {
+    let activity_after = |outcome: EffectOutcome, reports: &[(i64, Input)]| {
+        let mut engine = FailoverEngine::new(testkit::config(&["a", "b"], &["s1"])).unwrap();
+        let mut script = moved_to_b_with_prompt_replayed_at_16();
+        script.extend(reports.iter().cloned());
+        script.push((18, done(4, outcome)));
+        script.sort_by_key(|(t, _)| *t);
+        for (secs, input) in script {
+            engine.handle(UnixMillis::from_secs(secs), input);
+        }
+        let snapshot = engine.snapshot();
+        let s1 = &snapshot.sessions[0];
+        (s1.state.as_str(), s1.activity, s1.replay_pending)
+    };
+    assert_eq!(
+        activity_after(EffectOutcome::ResumedTurnOver, &[]),
+        ("running", Some(Activity::Idle), false)
+    );
+    // The backend looked last: a working report from before its look does not win.
+    assert_eq!(
+        activity_after(EffectOutcome::ResumedTurnOver, &[(17, working("s1"))]),
+        ("running", Some(Activity::Idle), false)
+    );
+    // Typed (or taken up and still under way): at work until the idle report.
+    assert_eq!(
+        activity_after(EffectOutcome::PromptSent, &[]),
+        ("running", Some(Activity::Working), false)
+    );
+}
+
 /// The replayed prompt's turn is a turn: what it ends with counts. Here the prompt replayed
 /// on `b` meets a 401 there; the transcript line (written at 20, during the turn) is read
 /// after the session went idle, and the pane showed the error during the turn. Either must

@@ -131,11 +131,15 @@ impl SessionBackend for Slow {
             reason: "not ready".into(),
         })
     }
-    async fn resumed_turn(&self, _: &SessionId, _: &str) -> Result<bool, BackendError> {
+    async fn resumed_turn(
+        &self,
+        _: &SessionId,
+        _: &str,
+    ) -> Result<failover_core::ResumedTurn, BackendError> {
         if self.hung_turn_check {
             std::future::pending().await
         }
-        Ok(false)
+        Ok(failover_core::ResumedTurn::NotTakenUp)
     }
     async fn liveness(&self, _: &SessionId) -> Result<Liveness, BackendError> {
         Ok(Liveness::Alive)

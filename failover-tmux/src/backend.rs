@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use failover_core::{
     AccountId, Activity, BackendError, ClaudeSessionId, LaunchRequest, Launched, Liveness,
-    SessionBackend, SessionId,
+    ResumedTurn, SessionBackend, SessionId,
 };
 use tokio::time::Instant;
 
@@ -104,6 +104,11 @@ pub struct TmuxConfig {
 /// interrupted turn up by itself (seen in 2.1.328 and 2.1.332: a turn refused by a usage
 /// limit, before or after tool calls, or whose request was in flight at the stop).
 pub const RESUME_TURN_ENV: &str = "CLAUDE_CODE_RESUME_INTERRUPTED_TURN";
+
+/// How long [`SessionBackend::resumed_turn`] waits for the end of a taken-up turn to reach
+/// the transcript once the screen shows the program idle again (Claude Code writes its
+/// transcript in batches, every 100 ms).
+const TURN_END_WAIT: Duration = Duration::from_millis(1000);
 
 impl TmuxConfig {
     /// The defaults, on `socket`.
@@ -899,16 +904,20 @@ impl SessionBackend for TmuxBackend {
         })
     }
 
-    async fn resumed_turn(&self, session: &SessionId, prompt: &str) -> Result<bool, BackendError> {
+    async fn resumed_turn(
+        &self,
+        session: &SessionId,
+        prompt: &str,
+    ) -> Result<ResumedTurn, BackendError> {
         let name = session.as_str();
         ops::validate_name(name)?;
         let Some(mark) = ops::resume_mark(&self.transport, name).await? else {
-            return Ok(false);
+            return Ok(ResumedTurn::NotTakenUp);
         };
         // One resume takes up one turn: the mark answers one replay.
         ops::unset_resume_mark(&self.transport, name).await?;
         let Some((len, path)) = crate::wire::parse_resume_mark(&mark) else {
-            return Ok(false);
+            return Ok(ResumedTurn::NotTakenUp);
         };
         // Only the turn that was interrupted at the launch is taken up, and only its prompt
         // is not typed again (a prompt that never reached the program is).
@@ -919,22 +928,53 @@ impl SessionBackend for TmuxBackend {
             (Ok(before), Ok(tail)) => (before, tail),
             (Err(e), _) | (_, Err(e)) => {
                 tracing::debug!(session = name, error = %e, "transcript unreadable; typing the prompt");
-                return Ok(false);
+                return Ok(ResumedTurn::NotTakenUp);
             }
         };
         if !before.unanswered || before.last_prompt.as_deref().map(str::trim) != Some(prompt.trim())
         {
-            return Ok(false);
+            return Ok(ResumedTurn::NotTakenUp);
         }
         let until = Instant::now() + self.config.resume_turn_wait;
+        let mut lines = Vec::new();
         loop {
-            let lines = tail.read_new(&path).unwrap_or_default();
-            if crate::transcript::took_up_turn(lines.iter().map(String::as_str), prompt) {
+            lines.extend(tail.read_new(&path).unwrap_or_default());
+            if let Some(mut ended) =
+                crate::transcript::taken_up_turn(lines.iter().map(String::as_str), prompt)
+            {
+                // A replay is asked once the session shows idle; a program that went straight
+                // on with its turn shows it only after that turn, so it is often over by now.
+                // Over only when the screen, looked at after the transcript, agrees. An idle
+                // screen after the turn was taken up means the turn is over; its last lines
+                // may still be on their way to the file (written in batches): wait for them
+                // a moment rather than leave the session taken for working.
+                let end_by = Instant::now() + TURN_END_WAIT;
+                let over = loop {
+                    if self.activity_now(session).await? != Some(Activity::Idle) {
+                        break false;
+                    }
+                    if ended {
+                        break true;
+                    }
+                    if Instant::now() >= end_by {
+                        break false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    lines.extend(tail.read_new(&path).unwrap_or_default());
+                    ended =
+                        crate::transcript::taken_up_turn(lines.iter().map(String::as_str), prompt)
+                            == Some(true);
+                };
                 tracing::info!(
                     session = name,
+                    over,
                     "the resumed program took its interrupted turn up by itself; the prompt is not typed again"
                 );
-                return Ok(true);
+                return Ok(if over {
+                    ResumedTurn::Over
+                } else {
+                    ResumedTurn::UnderWay
+                });
             }
             if Instant::now() >= until {
                 tracing::info!(
@@ -942,7 +982,7 @@ impl SessionBackend for TmuxBackend {
                     wait_ms = self.config.resume_turn_wait.as_millis() as u64,
                     "the resumed program did not take its interrupted turn up; typing the prompt"
                 );
-                return Ok(false);
+                return Ok(ResumedTurn::NotTakenUp);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -224,21 +224,50 @@ fn is_continuation(content: &Value) -> bool {
 /// [`CONTINUATION_PROMPT`] (a turn refused before or after tool calls) or `prompt` sent
 /// again (a turn whose request was still in flight when its program stopped).
 pub fn took_up_turn<'a>(lines: impl IntoIterator<Item = &'a str>, prompt: &str) -> bool {
-    lines.into_iter().any(|line| {
+    taken_up_turn(lines, prompt).is_some()
+}
+
+/// What `lines` (as [`took_up_turn`] reads them) show of the interrupted turn: `None` when
+/// the program did not take it up; `Some(true)` when they also show the end of the turn
+/// after it was taken up: the main conversation's `turn_duration` line (2.1.3xx writes it
+/// once the turn is over), or an assistant line ending the model's reply
+/// (`stop_reason: "end_turn"`, not an API error); `Some(false)` while neither came.
+pub fn taken_up_turn<'a>(lines: impl IntoIterator<Item = &'a str>, prompt: &str) -> Option<bool> {
+    let mut taken_up = false;
+    for line in lines {
         let Ok(v) = serde_json::from_str::<Value>(line.trim()) else {
-            return false;
+            continue;
         };
-        if v.get("type").and_then(Value::as_str) != Some("user") {
-            return false;
+        if v.get("isSidechain").and_then(Value::as_bool) == Some(true) {
+            continue;
         }
-        let Some(content) = v.pointer("/message/content") else {
-            return false;
-        };
-        // The continuation is a meta line; a prompt sent again is not.
-        let meta = v.get("isMeta").and_then(Value::as_bool) == Some(true);
-        is_continuation(content)
-            || (!meta && typed_content(content).is_some_and(|t| t.trim() == prompt.trim()))
-    })
+        match v.get("type").and_then(Value::as_str) {
+            Some("user") if !taken_up => {
+                let Some(content) = v.pointer("/message/content") else {
+                    continue;
+                };
+                // The continuation is a meta line; a prompt sent again is not.
+                let meta = v.get("isMeta").and_then(Value::as_bool) == Some(true);
+                taken_up = is_continuation(content)
+                    || (!meta && typed_content(content).is_some_and(|t| t.trim() == prompt.trim()));
+            }
+            Some("system")
+                if taken_up
+                    && v.get("subtype").and_then(Value::as_str) == Some("turn_duration") =>
+            {
+                return Some(true);
+            }
+            Some("assistant") if taken_up => {
+                let error = v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true);
+                let stop = v.pointer("/message/stop_reason").and_then(Value::as_str);
+                if !error && stop == Some("end_turn") {
+                    return Some(true);
+                }
+            }
+            _ => {}
+        }
+    }
+    taken_up.then_some(false)
 }
 
 /// Follows a transcript until it holds a refused turn: its latest assistant line is one of
@@ -484,5 +513,49 @@ mod tests {
         assert!(!took_up_turn([user("another prompt").as_str()], PROMPT));
         assert!(!took_up_turn([refusal().as_str()], PROMPT));
         assert!(!took_up_turn(std::iter::empty::<&str>(), PROMPT));
+    }
+
+    /// The lines Claude Code 2.1.328 appended after `claude --resume` with
+    /// `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`, its last turn refused by a usage limit
+    /// (prompt `the refused prompt xyz`), against the mock API: the continuation, the
+    /// answer (`end_turn`), the turn's `turn_duration`.
+    const RESUMED: &str = include_str!("../tests/fixtures/resumed-turn-2.1.328.jsonl");
+
+    #[test]
+    fn a_taken_up_turn_is_over_at_its_answer_or_its_end() {
+        let prompt = "the refused prompt xyz";
+        let lines: Vec<&str> = RESUMED.lines().collect();
+        assert_eq!(taken_up_turn(lines.iter().copied(), prompt), Some(true));
+        // Written in batches: seen before the answer, the turn is under way.
+        let answer = lines
+            .iter()
+            .position(|l| l.contains(r#""type":"assistant""#))
+            .unwrap();
+        assert_eq!(
+            taken_up_turn(lines[..answer].iter().copied(), prompt),
+            Some(false)
+        );
+        // The end without the answer line (a turn of tool calls ends with turn_duration).
+        let without_answer = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != answer)
+            .map(|(_, l)| *l);
+        assert_eq!(taken_up_turn(without_answer, prompt), Some(true));
+        // Another prompt's turn, or an answer before the take-up, is not this turn's end.
+        assert_eq!(taken_up_turn(lines[answer..].iter().copied(), prompt), None);
+        let refused_again = [continuation(), refusal()];
+        assert_eq!(
+            taken_up_turn(refused_again.iter().map(String::as_str), PROMPT),
+            Some(false)
+        );
+        let sidechain_end = serde_json::json!({"type": "system", "subtype": "turn_duration",
+            "isSidechain": true})
+        .to_string();
+        let by_a_subagent = [continuation(), sidechain_end];
+        assert_eq!(
+            taken_up_turn(by_a_subagent.iter().map(String::as_str), PROMPT),
+            Some(false)
+        );
     }
 }

@@ -761,3 +761,80 @@ exec sleep 600
         "the stop waited {took:?}, as if for the whole exit wait"
     );
 }
+
+/// A program that took its interrupted turn up and shows idle again may not have written
+/// the turn's end yet (Claude Code writes its transcript in batches): `resumed_turn` waits
+/// for it a moment and answers `Over`, so the session is not taken for working until the
+/// next screen change that will not come.
+#[tokio::test]
+async fn a_taken_up_turn_whose_end_reaches_the_transcript_after_the_idle_screen_is_over() {
+    use failover_core::ResumedTurn;
+    let srv = TestServer::new();
+    let dir = std::fs::canonicalize(srv.dir("proj")).unwrap();
+    let mut req = request(&srv, "taken-0", &dir);
+    let id = ClaudeSessionId::new("6d3f0c1e-2b4a-4c5d-8e9f-0a1b2c3d4e5f");
+    let folder = req
+        .config_dir
+        .join("projects")
+        .join(failover_tmux::paths::project_folder_name(&dir));
+    std::fs::create_dir_all(&folder).unwrap();
+    let transcript = folder.join(format!("{id}.jsonl"));
+    let prompt = "the turn the limit refused";
+    let line = |v: serde_json::Value| format!("{v}\n");
+    // The turn refused by a usage limit: cut short, so the launch lets the program take it
+    // up (and marks where the transcript ended).
+    std::fs::write(
+        &transcript,
+        line(serde_json::json!({"type": "user", "message": {"role": "user", "content": prompt}}))
+            + &line(
+                serde_json::json!({"type": "assistant", "isApiErrorMessage": true,
+                "apiErrorStatus": 429, "error": "rate_limit",
+                "message": {"role": "assistant", "content": [{"type": "text",
+                    "text": "You've hit your 5-hour limit · resets 9:38am (UTC)"}]}}),
+            ),
+    )
+    .unwrap();
+    req.resume = Some(id.clone());
+    srv.backend.launch(&req).await.unwrap();
+    wait_prompt(&srv, &req.session).await;
+    let append = |text: String| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&transcript)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    // Taken up and answered; the screen is idle, the turn's end still on its way.
+    append(line(serde_json::json!({"type": "user", "isMeta": true,
+        "message": {"role": "user", "content": [{"type": "text",
+            "text": "Continue from where you left off."}]}})));
+    let later = {
+        let transcript = transcript.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&transcript)
+                .unwrap();
+            f.write_all(
+                format!(
+                    "{}\n",
+                    serde_json::json!({"type": "system", "subtype": "turn_duration",
+                        "durationMs": 350, "isSidechain": false})
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        })
+    };
+    assert_eq!(
+        srv.backend
+            .resumed_turn(&req.session, prompt)
+            .await
+            .unwrap(),
+        ResumedTurn::Over
+    );
+    later.await.unwrap();
+}

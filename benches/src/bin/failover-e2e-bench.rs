@@ -219,6 +219,7 @@ async fn latency(runs: usize) -> Value {
     spec.policy = "return_to_preferred = false\n".into();
     let world = World::start(spec).await;
     let mut samples = Vec::new();
+    let mut turn_samples = Vec::new();
     let mut detections = Vec::new();
     let names = ["a", "b"];
     for i in 0..runs {
@@ -258,10 +259,27 @@ async fn latency(runs: usize) -> Value {
                 _ => None,
             });
         let ms = decision.event.at_ms as f64 - served.at_ms as f64;
+        // The turn's own 429, the one whose error the transcript and the screen show. A
+        // CLI's first prompt sends its title request first and the turn's request up to
+        // 150 ms later (later prompts send both together): the title's refusal shows
+        // nowhere, so from it the figure holds the CLI's own first-turn set-up.
+        let turn_ms = world
+            .api
+            .requests()
+            .iter()
+            .find(|r| {
+                r.status == 429
+                    && r.at_ms >= flipped_at
+                    && r.last_user_text.as_deref() == Some(prompt.as_str())
+            })
+            .map(|r| decision.event.at_ms as f64 - r.at_ms as f64);
         println!(
-            "run {i}: {from}→{to}: 429 served → decision {ms:.0} ms (first detection: {detected:?})"
+            "run {i}: {from}→{to}: 429 served → decision {ms:.0} ms, from the turn's own 429 {turn_ms:?} ms (first detection: {detected:?})"
         );
         samples.push(ms);
+        if let Some(t) = turn_ms {
+            turn_samples.push(t);
+        }
         if let Some((at, source)) = detected {
             detections.push(json!({"ms": at as f64 - served.at_ms as f64, "source": source}));
         }
@@ -273,6 +291,8 @@ async fn latency(runs: usize) -> Value {
     }
     let mut sorted = samples.clone();
     sorted.sort_by(f64::total_cmp);
+    let mut turn_sorted = turn_samples.clone();
+    turn_sorted.sort_by(f64::total_cmp);
     json!({
         "benchmark": "detection_latency",
         "session_program": "real Claude Code CLI",
@@ -282,6 +302,12 @@ async fn latency(runs: usize) -> Value {
         "p99_ms": percentile(&sorted, 99.0),
         "max_ms": sorted.last(),
         "samples_ms": samples,
+        "from_the_turn_429": {
+            "what": "the turn request's own 429 (not the title request's) → first checkpoint effect, ms",
+            "p50_ms": percentile(&turn_sorted, 50.0),
+            "p99_ms": percentile(&turn_sorted, 99.0),
+            "samples_ms": turn_samples,
+        },
         "first_detection": detections,
         "machine": machine(),
     })

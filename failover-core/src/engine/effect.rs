@@ -138,10 +138,12 @@ pub enum Effect {
         /// The conversation to resume.
         resume: Option<ClaudeSessionId>,
     },
-    /// Type a prompt into the session and submit it. Reply: `PromptSent` or `Failed`.
+    /// Type a prompt into the session and submit it. Reply: `PromptSent`, `ResumedTurnOver`
+    /// (not typed: the resumed program took its turn up and finished it) or `Failed`.
     /// Asked for a replayed prompt once the session reported itself idle (see
     /// [`Effect::Launch`]); the turn it starts ends with the next
-    /// [`Activity::Idle`](crate::Activity::Idle) report.
+    /// [`Activity::Idle`](crate::Activity::Idle) report (or ended already, with
+    /// `ResumedTurnOver`).
     SendPrompt {
         /// Tags the reply.
         request: RequestId,

@@ -63,6 +63,10 @@ pub enum EffectOutcome {
     },
     /// The prompt was accepted.
     PromptSent,
+    /// The prompt was not typed: the program, resumed, took its interrupted turn up by
+    /// itself and has already finished it ([`ResumedTurn::Over`](crate::ResumedTurn::Over)).
+    /// The prompt is answered and the session idle.
+    ResumedTurnOver,
     /// The answer to [`Effect::AcquireLease`](crate::Effect::AcquireLease).
     Lease(LeaseOutcome),
     /// The effect failed.

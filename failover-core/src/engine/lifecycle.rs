@@ -291,7 +291,10 @@ impl FailoverEngine {
                     EffectOutcome::Checkpointed { .. }
                 )
                 | (SessionState::Stopping { .. }, EffectOutcome::Stopped)
-                | (SessionState::Prompting { .. }, EffectOutcome::PromptSent)
+                | (
+                    SessionState::Prompting { .. },
+                    EffectOutcome::PromptSent | EffectOutcome::ResumedTurnOver
+                )
         );
         if !answers {
             return self.ignore("reply of the wrong kind for the request");
@@ -493,7 +496,8 @@ impl FailoverEngine {
             stop_held_until,
         } = prompting;
         match outcome {
-            EffectOutcome::PromptSent => {
+            EffectOutcome::PromptSent | EffectOutcome::ResumedTurnOver => {
+                let over = outcome == EffectOutcome::ResumedTurnOver;
                 self.set_prompt(sid, None);
                 // A turn is under way (started when the prompt was typed). The screen may
                 // not show it yet (a resumed CLI draws it a moment later, below the old
@@ -507,9 +511,14 @@ impl FailoverEngine {
                         stop_held_until,
                     },
                 );
-                // Reports that came during the typing. The prompt was typed into an idle
-                // session, so an idle one among them means the turn is already over.
-                if let Some(activity) = reported {
+                if over {
+                    // Not typed: the program took the turn up by itself and the backend saw
+                    // it over, later than any report that came meanwhile. The screen stays
+                    // as it is, so no observer would report the end again.
+                    self.on_activity(sid, Activity::Idle);
+                } else if let Some(activity) = reported {
+                    // Reports that came during the typing. The prompt was typed into an
+                    // idle session, so an idle one among them means the turn is already over.
                     self.on_activity(sid, activity);
                 }
             }

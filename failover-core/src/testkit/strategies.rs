@@ -144,6 +144,7 @@ pub fn outcome() -> impl Strategy<Value = EffectOutcome> {
             }
         }),
         Just(EffectOutcome::PromptSent),
+        Just(EffectOutcome::ResumedTurnOver),
         prop::sample::select(vec![
             FailureKind::Transient,
             FailureKind::ResumeImpossible,

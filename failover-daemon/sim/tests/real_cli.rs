@@ -312,3 +312,166 @@ async fn a_stop_at_the_refusal_keeps_the_refused_prompt_and_waits_only_for_it() 
     drop(backend);
     assert!(tmux.kill_and_wait(WAIT), "the CLIs did not exit");
 }
+
+/// A program resumed with `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1` (the backend sets it for a
+/// turn cut short) takes its refused turn up by itself; once it has answered and shows its
+/// prompt again, the backend's `resumed_turn` answers `Over` (the replay types nothing and
+/// the session is idle at once), and a second question answers `NotTakenUp` (one resume
+/// takes up one turn).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_turn_the_resumed_cli_took_up_and_answered_is_over() {
+    use failover_core::{
+        AccountId, Activity, LaunchRequest, ResumedTurn, SessionBackend, SessionId,
+    };
+    use failover_tmux::observe::activity::activity_from_screen;
+    use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
+
+    let Some(claude) = real_claude() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let (project, shared) = (root.join("project"), root.join("shared"));
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&shared).unwrap();
+    let api = MockApi::start(MockApiConfig::local(vec![
+        MockAccount::new("tok-over-a", "a"),
+        MockAccount::new("tok-over-b", "b"),
+    ]))
+    .await
+    .unwrap();
+    let accounts: Vec<AccountDir> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let acct = make_account_dir(
+                &root.join(n),
+                &format!("tok-over-{n}"),
+                std::slice::from_ref(&project),
+            )
+            .unwrap();
+            // The daemon's layout: every account's projects link to one shared tree.
+            std::fs::remove_dir(acct.projects_dir()).unwrap();
+            std::os::unix::fs::symlink(&shared, acct.projects_dir()).unwrap();
+            acct
+        })
+        .collect();
+    let mut config = TmuxConfig::new(Socket::Name(format!(
+        "sim-over-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )));
+    config.claude_command = vec![claude.display().to_string()];
+    config
+        .env
+        .push(("ANTHROPIC_BASE_URL".into(), api.base_url()));
+    config.env.extend(
+        failover_sim::tmux::OFFLINE_CLAUDE_ENV
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    config.account_dirs = accounts.iter().map(|a| a.dir.clone()).collect();
+    config.width = 120;
+    config.height = 40;
+    config.command_timeout = Duration::from_secs(10);
+    config.input_timeout = Duration::from_secs(20);
+    let backend = TmuxBackend::new(config).unwrap();
+    let session = SessionId::new("over-0");
+    let idle = async |backend: &TmuxBackend| {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let screen = backend.capture(&session).await.map(|c| c.text);
+            if screen
+                .as_deref()
+                .is_ok_and(|s| activity_from_screen(s) == Some(Activity::Idle))
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no idle prompt: {screen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let transcript_shows = |path: &std::path::Path, what: &str, pred: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if pred(&text) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "transcript never showed {what}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // On a: one answered turn, then one refused by the five-hour limit.
+    let mut request = LaunchRequest {
+        session: session.clone(),
+        dir: project.clone(),
+        account: AccountId::new("a"),
+        config_dir: accounts[0].dir.clone(),
+        resume: None,
+    };
+    let id = backend.launch(&request).await.unwrap().claude_session;
+    let transcript = accounts[0].transcript_path(&project, id.as_str());
+    idle(&backend).await;
+    backend
+        .send_input(&session, "the first turn")
+        .await
+        .unwrap();
+    transcript_shows(&transcript, "the first answer", &|t| {
+        t.contains(&ack_text("the first turn"))
+    });
+    idle(&backend).await;
+    api.set_mode(
+        "a",
+        Mode::QuotaExhausted {
+            window: ClaimWindow::FiveHour,
+            resets_at: jiff::Timestamp::now().as_second() as u64 + 3600,
+        },
+    );
+    let refused = "the turn the limit refused";
+    backend.send_input(&session, refused).await.unwrap();
+    transcript_shows(&transcript, "the refusal", &|t| {
+        t.contains(r#""apiErrorStatus":429"#)
+    });
+    backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    // Resumed on b: the program goes on with the refused turn by itself.
+    request.account = AccountId::new("b");
+    request.config_dir = accounts[1].dir.clone();
+    request.resume = Some(id.clone());
+    backend.launch(&request).await.unwrap();
+    transcript_shows(&transcript, "the answer on b", &|t| {
+        t.contains(&ack_text(refused))
+    });
+    idle(&backend).await;
+    assert_eq!(
+        backend.resumed_turn(&session, refused).await.unwrap(),
+        ResumedTurn::Over,
+        "the turn was taken up, answered, and the screen is idle"
+    );
+    assert_eq!(
+        backend.resumed_turn(&session, refused).await.unwrap(),
+        ResumedTurn::NotTakenUp
+    );
+    let typed_on_b = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.account.as_deref() == Some("b") && r.status == 200)
+        .filter(|r| r.last_user_text.as_deref() == Some(refused))
+        .count();
+    assert_eq!(typed_on_b, 1, "answered once on b: {:#?}", api.requests());
+    backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+    backend.release_server().await.unwrap();
+}

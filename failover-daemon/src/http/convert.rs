@@ -289,6 +289,7 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
                     }),
                 ),
                 EffectOutcome::PromptSent => ("prompt_sent", None),
+                EffectOutcome::ResumedTurnOver => ("resumed_turn_over", None),
                 EffectOutcome::Lease(outcome) => ("lease", Some(format!("{outcome:?}"))),
                 EffectOutcome::Failed { kind, detail } => {
                     ("failed", Some(format!("{kind:?}: {detail}")))

@@ -319,7 +319,8 @@ pub enum EventKindDto {
         /// A short human description.
         detail: String,
     },
-    /// An effect finished (`checkpointed`, `stopped`, `launched`, `prompt_sent`, `failed`).
+    /// An effect finished (`checkpointed`, `stopped`, `launched`, `prompt_sent`,
+    /// `resumed_turn_over`, `failed`).
     EffectFinished {
         /// The request id the effect carried.
         request: u64,

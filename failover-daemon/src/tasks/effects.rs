@@ -226,7 +226,11 @@ impl SessionBackend for Timed<'_> {
             .await
     }
 
-    async fn resumed_turn(&self, session: &SessionId, prompt: &str) -> Result<bool, BackendError> {
+    async fn resumed_turn(
+        &self,
+        session: &SessionId,
+        prompt: &str,
+    ) -> Result<failover_core::ResumedTurn, BackendError> {
         self.before_send_by(self.ports.backend.resumed_turn(session, prompt))
             .await
     }
