@@ -108,7 +108,8 @@ pub enum SessionState {
         deadline: UnixMillis,
         /// The last activity reported while the prompt was being typed, applied once the
         /// typing is confirmed: a fast turn can be reported working and idle before then,
-        /// and activity is reported on change only.
+        /// and activity is reported on change only. An idle report with no working one
+        /// before it is not kept (it can be the screen before the typing).
         reported: Option<Activity>,
         /// Carried over from [`Running`](Self::Running): no stop before this instant.
         stop_held_until: Option<UnixMillis>,

@@ -2086,6 +2086,16 @@ fn a_replayed_prompt_answered_before_the_typing_is_confirmed_leaves_the_session_
     );
     // No report yet: the typed prompt is taken to be at work.
     assert_eq!(activity_after(&[]), running(Activity::Working));
+    // An idle report with no working one before it was the screen before the typing (the
+    // replay waited for the resumed CLI first): the prompt is at work all the same.
+    assert_eq!(
+        activity_after(&[(17, idle("s1"))]),
+        running(Activity::Working)
+    );
+    assert_eq!(
+        activity_after(&[(17, idle("s1")), (17, working("s1")), (17, idle("s1"))]),
+        running(Activity::Idle)
+    );
 }
 
 /// A resumed CLI that took its interrupted turn up by itself and finished it before the

@@ -132,8 +132,17 @@ impl FailoverEngine {
                 activity: current, ..
             } => current,
             SessionState::Prompting { reported, .. } => {
-                // Applied once the typing is confirmed (`PromptSent`).
-                *reported = Some(activity);
+                // Applied once the typing is confirmed (`PromptSent`). An idle report counts
+                // only after a working one: before it, the screen may show the session idle
+                // because nothing was typed yet (a replay waits up to seconds for a resumed
+                // CLI to take its turn up before typing), and that idle, applied after the
+                // typing, would show a session idle with its prompt not even sent. A turn
+                // too quick for its working report is reported idle again once its screen
+                // settles.
+                *reported = match (activity, *reported) {
+                    (Activity::Idle, None) => None,
+                    (activity, _) => Some(activity),
+                };
                 return;
             }
             _ => return self.ignore("activity of a session that is not running"),
@@ -518,7 +527,8 @@ impl FailoverEngine {
                     self.on_activity(sid, Activity::Idle);
                 } else if let Some(activity) = reported {
                     // Reports that came during the typing. The prompt was typed into an
-                    // idle session, so an idle one among them means the turn is already over.
+                    // idle session, so an idle one after a working one means the turn is
+                    // already over.
                     self.on_activity(sid, activity);
                 }
             }
