@@ -457,6 +457,10 @@ async fn failover(sizes: &[usize]) -> Value {
             println!("{}", world.daemon_log());
         }
         let wall_s = (resumed_at.max(answered_at) - t0) as f64 / 1000.0;
+        let phases = phases(&world, t0 as i64);
+        println!(
+            "{n} sessions, phases (ms from the decision; median / max over sessions): {phases}"
+        );
         let bound_s = n as f64 * cold_cpu / cores() as f64;
         let row = json!({
             "sessions": n,
@@ -467,6 +471,7 @@ async fn failover(sizes: &[usize]) -> Value {
             "ratio_to_one_cold_start_wall": wall_s / cold_wall,
             "swaps_completed": resumed.swaps_completed,
             "cpu_during": cpu,
+            "phases_ms": phases,
         });
         println!("{n} sessions: {row}");
         rows.push(row);
@@ -482,6 +487,106 @@ async fn failover(sizes: &[usize]) -> Value {
         "rows": rows,
         "machine": machine(),
     })
+}
+
+/// Where each session's failover time went, from the daemon's events and the mock's request
+/// log: for every session, the moments (ms after the decision `t0`) its stop finished, its
+/// launch on the next account was asked and returned, the resumed CLI's first request to the
+/// API (its start-up), the CLI shown idle after the launch, and its interrupted prompt
+/// answered there; then, per step, the median and the maximum over the sessions of the time
+/// the step took. Steps: `stop` (decision → stopped: the checkpoint, the polite exit, the
+/// hang-up), `wait_to_launch` (stopped → launch asked: the engine's queue of moves),
+/// `launch` (the tmux window made, the program started), `cli_start_to_first_request`,
+/// `cli_start_to_idle` (the resumed CLI's cold start to its prompt), `idle_to_answer` (the
+/// turn taken up or typed again, and answered).
+fn phases(world: &World, t0: i64) -> Value {
+    let events = world.events();
+    let requests = world.api.requests();
+    let finished = |request: u64| {
+        events.iter().find_map(|e| match &e.event.event {
+            EventKindDto::EffectFinished {
+                request: r, detail, ..
+            } if *r == request => Some((e.event.at_ms - t0, detail.clone())),
+            _ => None,
+        })
+    };
+    let mut steps: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    for s in &world.sessions {
+        let effect = |name: &str| {
+            events.iter().find_map(|e| match &e.event.event {
+                EventKindDto::Effect {
+                    effect,
+                    request: Some(r),
+                    session: Some(session),
+                    ..
+                } if effect == name && session == s && e.event.at_ms >= t0 => {
+                    Some((e.event.at_ms - t0, *r))
+                }
+                _ => None,
+            })
+        };
+        let (Some((_, stop)), Some((launch_at, launch))) = (effect("stop"), effect("launch"))
+        else {
+            continue;
+        };
+        let (Some((stopped, _)), Some((launched, detail))) = (finished(stop), finished(launch))
+        else {
+            continue;
+        };
+        let conversation = detail
+            .unwrap_or_default()
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let idle = events.iter().find_map(|e| match &e.event.event {
+            EventKindDto::Session {
+                session, change, ..
+            } if session == s && change == "idle" && e.event.at_ms - t0 > launched => {
+                Some(e.event.at_ms - t0)
+            }
+            _ => None,
+        });
+        let on_b = |r: &&failover_sim::mock_api::RecordedRequest| {
+            r.account.as_deref() == Some("b")
+                && r.session_id.as_deref() == Some(conversation.as_str())
+                && r.at_ms as i64 - t0 > launched
+        };
+        let first_request = requests
+            .iter()
+            .filter(on_b)
+            .map(|r| r.at_ms as i64 - t0)
+            .min();
+        let prompt = format!("failover bench {s}");
+        let answered = requests
+            .iter()
+            .filter(on_b)
+            .filter(|r| r.status == 200 && r.last_user_text.as_deref() == Some(prompt.as_str()))
+            .map(|r| r.at_ms as i64 - t0)
+            .min();
+        let mut put = |step, ms: i64| steps.entry(step).or_default().push(ms as f64);
+        put("stop", stopped);
+        put("wait_to_launch", launch_at - stopped);
+        put("launch", launched - launch_at);
+        if let Some(first) = first_request {
+            put("cli_start_to_first_request", first - launched);
+        }
+        if let Some(idle) = idle {
+            put("cli_start_to_idle", idle - launched);
+            if let Some(answered) = answered {
+                put("idle_to_answer", answered - idle);
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (step, mut v) in steps {
+        v.sort_by(f64::total_cmp);
+        out.insert(
+            step.to_string(),
+            json!({"median": percentile(&v, 50.0), "max": v[v.len() - 1], "sessions": v.len()}),
+        );
+    }
+    Value::Object(out)
 }
 
 // ---------------------------------------------------------------- idle
