@@ -262,9 +262,6 @@ impl FailoverEngine {
                 session,
                 claude_session,
             } => self.on_claude_session(&session, claude_session),
-            Input::AccountStateObserved { account, state } => {
-                self.on_account_state(&account, state);
-            }
             Input::UsageObserved { account, report } => self.on_usage(&account, &report),
             Input::SessionModel { session, model } => self.on_model(&session, model),
             Input::AccountNews(news) => self.on_account_news(news),
