@@ -5,8 +5,7 @@
 //! `t=<seconds> <effect>` line per effect (see `failover_core::testkit::render_effect`).
 //! Effect replies are part of the script, so request ids (`#1`, `#2`, ...) are deterministic.
 
-use failover_core::quota::WRAP_UP_PERCENT;
-use failover_core::quota::{DetectContext, PaneDetector, QuotaDetector};
+use failover_core::quota::{PaneDetector, WRAP_UP_PERCENT};
 use failover_core::testkit::{self, render_effect};
 use failover_core::{
     AccountNews, AccountState, Activity, AuthReason, ClaudeSessionId, Command, CommandId,
@@ -15,6 +14,7 @@ use failover_core::{
     PolicyMode, RequestId, SessionState, SignalSource, Strategy, Subject, TransientKind,
     UnixMillis, UsageReport, Verdict, WindowUsage,
 };
+use failover_core::{DetectContext, QuotaDetector};
 
 // ----- the harness -----
 

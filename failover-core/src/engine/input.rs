@@ -161,7 +161,7 @@ pub enum Input {
         model: String,
     },
     /// Another host's evidence about an account, from the shared ledger (see
-    /// [`crate::ledger`]): applied when it is newer than what the engine knows, and acted
+    /// [`LedgerSettings`](crate::LedgerSettings)): applied when it is newer than what the engine knows, and acted
     /// on as the engine's own evidence. Ignored without [`EngineConfig::ledger`].
     AccountNews(AccountNews),
     /// The account another host's pool moved to under `single-active`: followed when it is
