@@ -163,7 +163,7 @@ pub mod testkit;
 mod time;
 
 pub use account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, WindowUsage};
-pub use accounts::{AccountPool, Rules, Tier};
+pub use accounts::{AccountEntry, AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, SessionBackend};
 pub use checkpoint::{
     Checkpoint, CheckpointRecordV1, Checkpointer, PromptSource, TranscriptSummary,
