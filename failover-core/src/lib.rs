@@ -142,7 +142,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod account;
-mod accounts;
 mod backend;
 mod checkpoint;
 mod config;
@@ -154,6 +153,7 @@ mod ids;
 mod ledger;
 mod notify;
 mod observe;
+mod pool;
 pub mod quota;
 mod session;
 mod state;
@@ -163,7 +163,6 @@ pub mod testkit;
 mod time;
 
 pub use account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, WindowUsage};
-pub use accounts::{AccountEntry, AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, SessionBackend};
 pub use checkpoint::{
     Checkpoint, CheckpointRecordV1, Checkpointer, PromptSource, TranscriptSummary,
@@ -183,6 +182,7 @@ pub use ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use observe::ObserverEvent;
+pub use pool::{AccountEntry, AccountPool, Rules, Tier};
 pub use quota::corroboration::{Corroboration, VetoReason};
 pub use quota::verdict::{
     AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind,

@@ -18,7 +18,7 @@ const DATA_MODULES: &[&str] = &[
     "ids",
     "time",
     "account",
-    "accounts",
+    "pool",
     "session",
     "config",
     "state",
