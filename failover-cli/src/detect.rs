@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use failover_core::SignalSource;
-use failover_core::quota::{DetectContext, Detectors, Report};
-use failover_core::{UnixMillis, Verdict};
+use failover_core::quota::{Detectors, Report};
+use failover_core::{DetectContext, UnixMillis, Verdict};
 use serde::Serialize;
 
 /// Exit codes, as shown by `claude-failover detect --help`.

@@ -13,7 +13,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use failover_core::UnixMillis;
-use failover_core::quota::{DetectContext, PaneDetector, QuotaDetector, Verdict};
+use failover_core::quota::PaneDetector;
+use failover_core::{DetectContext, QuotaDetector, Verdict};
 
 const PROSE: &[&str] = &[
     "I split the parser into a lexer and a grammar module and moved the shared types out.",

@@ -158,7 +158,7 @@ pub struct EngineConfig {
     /// A ledger shared with the engines of other hosts (default none: nothing is shared and
     /// the engine emits no ledger effect). When set, the engine publishes what its own
     /// evidence changes, follows news from other hosts, and asks for the swap lease before
-    /// starting a swap (see [`crate::ledger`]).
+    /// starting a swap (see [`LedgerSettings`]).
     pub ledger: Option<LedgerSettings>,
 }
 

@@ -1,27 +1,5 @@
-//! The shared ledger port: what the engines of several hosts running the same accounts
-//! tell each other.
-//!
-//! The engine stays sans-IO: news from other hosts arrives as [`Input::AccountNews`] and
-//! [`Input::ActiveAccountNews`], the engine's own findings leave as
-//! [`Effect::PublishAccount`] and [`Effect::PublishActive`], and the swap lease is asked
-//! for with [`Effect::AcquireLease`], answered by
-//! [`EffectOutcome::Lease`](crate::EffectOutcome::Lease) through
-//! [`Input::EffectFinished`], and given back with [`Effect::ReleaseLease`]. An embedder
-//! without a shared store leaves [`EngineConfig::ledger`](crate::EngineConfig::ledger)
-//! unset and none of these effects is ever emitted.
-//!
-//! Merging rule: for each account the newest evidence wins (by [`AccountNews::seen_at`]);
-//! news older than (or as old as) what the engine already knows is dropped, so an account
-//! exhausted until a future instant is never made usable again by older "available" news.
-//! Nothing here carries a secret: account names, quota states, host ids and instants only.
-//!
-//! [`Input::AccountNews`]: crate::Input::AccountNews
-//! [`Input::ActiveAccountNews`]: crate::Input::ActiveAccountNews
-//! [`Input::EffectFinished`]: crate::Input::EffectFinished
-//! [`Effect::PublishAccount`]: crate::Effect::PublishAccount
-//! [`Effect::PublishActive`]: crate::Effect::PublishActive
-//! [`Effect::AcquireLease`]: crate::Effect::AcquireLease
-//! [`Effect::ReleaseLease`]: crate::Effect::ReleaseLease
+//! The shared ledger's data: what the engines of several hosts running the same accounts
+//! tell each other (the protocol is on [`LedgerSettings`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -55,7 +33,30 @@ impl fmt::Display for HostId {
     }
 }
 
-/// The engine's part in a shared ledger ([`EngineConfig::ledger`](crate::EngineConfig::ledger)).
+/// The engine's part in a shared ledger ([`EngineConfig::ledger`](crate::EngineConfig::ledger)):
+/// what the engines of several hosts running the same accounts tell each other.
+///
+/// The engine stays sans-IO: news from other hosts arrives as [`Input::AccountNews`] and
+/// [`Input::ActiveAccountNews`], the engine's own findings leave as
+/// [`Effect::PublishAccount`] and [`Effect::PublishActive`], and the swap lease is asked
+/// for with [`Effect::AcquireLease`], answered by
+/// [`EffectOutcome::Lease`](crate::EffectOutcome::Lease) through
+/// [`Input::EffectFinished`], and given back with [`Effect::ReleaseLease`]. An embedder
+/// without a shared store leaves [`EngineConfig::ledger`](crate::EngineConfig::ledger)
+/// unset and none of these effects is ever emitted.
+///
+/// Merging rule: for each account the newest evidence wins (by [`AccountNews::seen_at`]);
+/// news older than (or as old as) what the engine already knows is dropped, so an account
+/// exhausted until a future instant is never made usable again by older "available" news.
+/// Nothing here carries a secret: account names, quota states, host ids and instants only.
+///
+/// [`Input::AccountNews`]: crate::Input::AccountNews
+/// [`Input::ActiveAccountNews`]: crate::Input::ActiveAccountNews
+/// [`Input::EffectFinished`]: crate::Input::EffectFinished
+/// [`Effect::PublishAccount`]: crate::Effect::PublishAccount
+/// [`Effect::PublishActive`]: crate::Effect::PublishActive
+/// [`Effect::AcquireLease`]: crate::Effect::AcquireLease
+/// [`Effect::ReleaseLease`]: crate::Effect::ReleaseLease
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerSettings {
     /// This host's name in the ledger: the `seen_by` of what its engine publishes.

@@ -141,29 +141,28 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod account;
-pub mod accounts;
-pub mod backend;
-pub mod checkpoint;
-pub mod config;
-pub mod engine;
-pub mod error;
+mod account;
+mod backend;
+mod checkpoint;
+mod config;
+mod engine;
+mod error;
 mod error_kind;
 mod execute;
-pub mod ids;
-pub mod ledger;
-pub mod notify;
-pub mod observe;
+mod ids;
+mod ledger;
+mod notify;
+mod observe;
+mod pool;
 pub mod quota;
-pub mod session;
-pub mod state;
+mod session;
+mod state;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
-pub mod time;
+mod time;
 
 pub use account::{Account, AccountState, LimitWindow, ResetGrant, UsageReport, WindowUsage};
-pub use accounts::{AccountPool, Rules, Tier};
 pub use backend::{LaunchRequest, Launched, Liveness, ResumedTurn, SessionBackend};
 pub use checkpoint::{
     Checkpoint, CheckpointRecordV1, Checkpointer, PromptSource, TranscriptSummary,
@@ -176,16 +175,18 @@ pub use engine::{
     FailoverEngine, Input, SessionStatus, Standstill, StatusSnapshot, Subject, SwapStatus,
     Unsupported,
 };
-pub use error::{BackendError, CheckpointError, NotifyError};
+pub use error::{BackendError, BoxError, CheckpointError, NotifyError};
 pub use error_kind::FailureKind;
 pub use execute::{Ports, execute, replay_prompt};
 pub use ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
 pub use ledger::{AccountNews, ActiveNews, HostId, LeaseOutcome, LedgerSettings};
 pub use notify::{Notification, NotificationKind, Notifier, Severity};
 pub use observe::ObserverEvent;
-pub use quota::{
-    AuthReason, Corroboration, DetectContext, Detection, QuotaDetector, SignalSource,
-    TransientKind, Verdict, VetoReason,
+pub use pool::{AccountEntry, AccountPool, Rules, Tier};
+pub use quota::corroboration::{Corroboration, VetoReason};
+pub use quota::verdict::{
+    AuthReason, DetectContext, Detection, QuotaDetector, SignalSource, TransientKind,
+    UnknownSource, Verdict,
 };
 pub use session::{
     Activity, LaunchPurpose, SessionSpec, SessionState, SessionStateKind, StopPurpose,
@@ -301,8 +302,8 @@ pub use async_trait::async_trait;
 ///         Input::Detection { .. } | Input::Corroboration { .. } => false,
 ///         Input::SessionStarted { .. } | Input::SessionExited { .. } => false,
 ///         Input::SessionActivity { .. } | Input::ClaudeSessionLearned { .. } => false,
-///         Input::AccountStateObserved { .. } | Input::UsageObserved { .. } => false,
-///         Input::SessionModel { .. } | Input::AccountNews(_) => false,
+///         Input::UsageObserved { .. } | Input::SessionModel { .. } => false,
+///         Input::AccountNews(_) => false,
 ///         Input::ActiveAccountNews(_) | Input::EffectFinished { .. } => false,
 ///         Input::Command { .. } | Input::AdoptionComplete => false,
 ///         Input::ConfigChanged(_) => false,

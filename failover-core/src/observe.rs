@@ -12,7 +12,13 @@ use crate::quota::{Corroboration, Detection, SignalSource};
 use crate::session::Activity;
 use crate::time::UnixMillis;
 
-/// Something an observer saw.
+/// Something an observer of running sessions saw (a detector's verdict, a corroborating
+/// fact, a change of activity, an exit, a learned conversation or model), as plain data
+/// that converts into the engine's [`Input`].
+///
+/// Observers themselves do I/O (a terminal, files) and live outside this crate
+/// (`failover-tmux` has one per source); their events are defined here so an embedder's own
+/// observers and the loop that feeds the engine share one type.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ObserverEvent {
     /// A detector's verdict on a piece of evidence.

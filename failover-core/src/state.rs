@@ -39,7 +39,13 @@ pub struct PersistedSwap {
     pub started_at: UnixMillis,
 }
 
-/// Everything the engine needs to pick up where it left off.
+/// Everything the engine needs to pick up where it left off: what must survive a restart,
+/// as a versioned, serializable record.
+///
+/// The engine never reads or writes it itself: it emits
+/// [`Effect::Persist`](crate::Effect::Persist) and is built from it with
+/// [`FailoverEngine::restore`](crate::FailoverEngine::restore). The same record can live in a
+/// store shared by the engines of several hosts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PersistedState {
     /// Always [`PersistedState::SCHEMA_VERSION`] when written by this version.

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the Unix epoch (UTC).
+/// Milliseconds since the Unix epoch (UTC): a wall-clock instant as a plain value. The core
+/// never reads a clock: every instant arrives as data, in an [`Input`](crate::Input) or as
+/// the `now` argument of [`FailoverEngine::handle`](crate::FailoverEngine::handle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UnixMillis(pub i64);

@@ -5,8 +5,7 @@
 //! `t=<seconds> <effect>` line per effect (see `failover_core::testkit::render_effect`).
 //! Effect replies are part of the script, so request ids (`#1`, `#2`, ...) are deterministic.
 
-use failover_core::quota::WRAP_UP_PERCENT;
-use failover_core::quota::{DetectContext, PaneDetector, QuotaDetector};
+use failover_core::quota::{PaneDetector, WRAP_UP_PERCENT};
 use failover_core::testkit::{self, render_effect};
 use failover_core::{
     AccountNews, AccountState, Activity, AuthReason, ClaudeSessionId, Command, CommandId,
@@ -15,6 +14,7 @@ use failover_core::{
     PolicyMode, RequestId, SessionState, SignalSource, Strategy, Subject, TransientKind,
     UnixMillis, UsageReport, Verdict, WindowUsage,
 };
+use failover_core::{DetectContext, QuotaDetector};
 
 // ----- the harness -----
 
@@ -163,11 +163,10 @@ fn transient() -> Verdict {
     }
 }
 
-fn observed(account: &str, state: AccountState) -> Input {
-    Input::AccountStateObserved {
-        account: account.into(),
-        state,
-    }
+/// `account` seen in `state` at `at` seconds, as an embedder reports it: the statusline's
+/// reading, or a 401 in the response headers for a login matter.
+fn observed(at: i64, account: &str, state: AccountState) -> Input {
+    testkit::account_seen(account, state, UnixMillis::from_secs(at))
 }
 
 fn exhausted_until(secs: i64) -> AccountState {
@@ -271,7 +270,7 @@ fn startup_adopts_running_sessions_and_launches_only_the_others() {
 fn startup_skips_an_exhausted_preferred_account() {
     check(
         two(),
-        vec![(0, observed("a", exhausted_until(3600))), (0, adopted())],
+        vec![(0, observed(0, "a", exhausted_until(3600))), (0, adopted())],
         "
         t=0 persist active=- accounts=a:exhausted
         t=0 launch #1 s1 on b new
@@ -773,7 +772,7 @@ fn never_moves_onto_a_near_limit_account_when_a_better_one_exists() {
         Setup::Fresh(cfg(&["a", "b", "c"], &["s1"])),
         vec![
             (0, started("s1", "c1", "a")),
-            (0, observed("b", AccountState::NearLimit {
+            (0, observed(0, "b", AccountState::NearLimit {
                 window: LimitWindow::FiveHour,
                 used_percent: 97.0,
                 resets_at: None,
@@ -1207,7 +1206,7 @@ fn returns_to_the_preferred_account_after_its_reset_at_a_turn_boundary() {
         two(),
         vec![
             (0, started("s1", "c1", "b")),
-            (0, observed("a", exhausted_until(100))),
+            (0, observed(0, "a", exhausted_until(100))),
             (0, adopted()),
             (50, working("s1")),
             (100, tick()),
@@ -1262,7 +1261,7 @@ fn all_exhausted_parks_every_session_and_resumes_at_the_earliest_reset() {
         Setup::Fresh(cfg(&["a", "b"], &["s1", "s2"])),
         vec![
             (0, started("s1", "c1", "a")),
-            (0, observed("b", exhausted_until(7200))),
+            (0, observed(0, "b", exhausted_until(7200))),
             (0, adopted()),
             (1, done(1, launched("c2"))),
             (10, working("s1")),
@@ -1339,7 +1338,7 @@ fn operator_commands_are_answered_and_refused_with_reasons() {
         Setup::Fresh(cfg(&["a", "b", "c"], &["s1"])),
         vec![
             (0, started("s1", "c1", "a")),
-            (0, observed("c", AccountState::NeedsLogin)),
+            (0, observed(0, "c", AccountState::NeedsLogin)),
             (0, adopted()),
             (1, cmd(100, Command::SwapTo("zzz".into()))),
             (2, cmd(101, Command::SwapTo("c".into()))),
@@ -1354,6 +1353,7 @@ fn operator_commands_are_answered_and_refused_with_reasons() {
         ],
         "
         t=0 persist active=-
+        t=0 notify warning [needs-login:c] account c needs a login (Rejected); it is skipped until then
         t=0 persist active=- accounts=c:needs_login
         t=0 persist active=a accounts=c:needs_login
         t=1 reply #100 refused: unknown account zzz
@@ -1710,6 +1710,7 @@ fn spread_balances_sessions_by_load_then_headroom() {
             (
                 0,
                 observed(
+                    0,
                     "b",
                     AccountState::NearLimit {
                         window: LimitWindow::FiveHour,
@@ -1737,7 +1738,7 @@ fn spread_moves_an_idle_session_onto_an_account_that_reset() {
         vec![
             (0, started("s1", "c1", "b")),
             (0, started("s2", "c2", "b")),
-            (0, observed("a", exhausted_until(100))),
+            (0, observed(0, "a", exhausted_until(100))),
             (0, adopted()),
             (50, working("s1")),
             (50, working("s2")),
@@ -1761,7 +1762,7 @@ fn near_limit_without_a_better_account_keeps_working_there() {
         two(),
         vec![
             (0, started("s1", "c1", "a")),
-            (0, observed("b", exhausted_until(9000))),
+            (0, observed(0, "b", exhausted_until(9000))),
             (0, adopted()),
             (5, idle("s1")),
             (10, statusline("a", near(98.0, None), 10)),
@@ -1874,13 +1875,14 @@ fn a_restored_login_counts_as_recovery_and_sessions_return() {
         two(),
         vec![
             (0, started("s1", "c1", "b")),
-            (0, observed("a", AccountState::NeedsLogin)),
+            (0, observed(0, "a", AccountState::NeedsLogin)),
             (0, adopted()),
             (5, idle("s1")),
-            (30, observed("a", AccountState::Available)),
+            (30, observed(30, "a", AccountState::Available)),
         ],
         "
         t=0 persist active=-
+        t=0 notify warning [needs-login:a] account a needs a login (Rejected); it is skipped until then
         t=0 persist active=- accounts=a:needs_login
         t=0 persist active=b accounts=a:needs_login
         t=30 notify info [returned:b:a] a has quota again: returning from b at the next turn boundaries
@@ -2500,7 +2502,7 @@ fn a_session_whose_model_is_known_goes_where_that_model_has_room() {
 fn an_account_on_extra_usage_counts_as_exhausted_unless_allowed() {
     let script = vec![
         (0, started("s1", "c1", "a")),
-        (0, observed("b", exhausted_until(3600))),
+        (0, observed(0, "b", exhausted_until(3600))),
         (0, adopted()),
         (10, usage("a", &[(H5, 100.0, Some(1800))], true)),
     ];
@@ -2578,7 +2580,7 @@ fn going_back_waits_for_return_headroom_percent() {
         two(),
         vec![
             (0, started("s1", "c1", "b")),
-            (0, observed("a", exhausted_until(100))),
+            (0, observed(0, "a", exhausted_until(100))),
             (0, adopted()),
             (5, idle("s1")),
             (50, usage("a", &[(WEEK, 70.0, Some(400_000))], false)),
@@ -2605,7 +2607,7 @@ fn going_back_happens_at_most_once_per_return_cooldown() {
         Setup::Fresh(config),
         vec![
             (0, started("s1", "c1", "b")),
-            (0, observed("a", exhausted_until(100))),
+            (0, observed(0, "a", exhausted_until(100))),
             (0, adopted()),
             (5, idle("s1")),
             // Back to a at its reset; the session moves at once (idle).
@@ -2658,7 +2660,7 @@ fn status_says_why_each_account_is_or_is_not_the_next_choice() {
     let mut engine = FailoverEngine::new(config).unwrap();
     let at = UnixMillis::from_secs;
     engine.handle(at(0), started("s1", "c1", "a"));
-    engine.handle(at(0), observed("b", AccountState::NeedsLogin));
+    engine.handle(at(0), observed(0, "b", AccountState::NeedsLogin));
     engine.handle(at(0), usage("c", &[(H5, 100.0, Some(3600))], true));
     engine.handle(at(0), usage("d", &[(H5, 30.0, Some(3600))], false));
     engine.handle(at(0), usage("e", &[(H5, 60.0, Some(1800))], false));
@@ -3094,7 +3096,7 @@ fn extra_usage_in_the_headers_when_allowed_moves_only_to_an_account_with_headroo
     );
     // Allowed, with nowhere better to go (b is exhausted): the session stays and pays.
     let mut only_a = script;
-    only_a.insert(1, (0, observed("b", exhausted_until(3600))));
+    only_a.insert(1, (0, observed(0, "b", exhausted_until(3600))));
     check(
         Setup::Fresh({
             let mut c = cfg(&["a", "b"], &["s1"]);
@@ -3119,7 +3121,7 @@ fn extra_usage_with_nowhere_else_to_go_parks_the_session_once_its_turn_ends() {
         two(),
         vec![
             (0, started("s1", "c1", "a")),
-            (0, observed("b", exhausted_until(3600))),
+            (0, observed(0, "b", exhausted_until(3600))),
             (0, adopted()),
             (5, working("s1")),
             (10, headers_of("a", extra_usage(1800), 10)),
@@ -3242,7 +3244,7 @@ fn usage_reads_before_choosing_are_asked_once_per_episode() {
     // a stays past its threshold with nowhere better to go: one ask, not one per input.
     let script = vec![
         (0, started("s1", "c1", "a")),
-        (0, observed("b", exhausted_until(7200))),
+        (0, observed(0, "b", exhausted_until(7200))),
         (0, adopted()),
         (5, working("s1")),
         (10, statusline("a", near(96.0, Some(9000)), 10)),

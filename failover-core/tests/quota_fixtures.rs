@@ -17,9 +17,9 @@
 use std::fs;
 use std::path::Path;
 
+use failover_core::DetectContext;
 use failover_core::SignalSource;
-use failover_core::quota::reset::lookup_zone;
-use failover_core::quota::{DetectContext, Detectors, recognise};
+use failover_core::quota::{Detectors, lookup_zone, recognise};
 use failover_core::testkit::{QuotaFixture, load_quota_fixtures, quota_fixture_dir};
 
 fn fixtures(dir: &Path) -> Vec<QuotaFixture> {

@@ -18,10 +18,8 @@
 #![allow(clippy::disallowed_methods)]
 
 use failover_core::LimitWindow;
-use failover_core::quota::reset::ResetParser;
-use failover_core::quota::{
-    DetectContext, Detectors, QuotaDetector, Verdict, detect_auto, recognise,
-};
+use failover_core::quota::{Detectors, ResetParser, detect_auto, recognise};
+use failover_core::{DetectContext, QuotaDetector, Verdict};
 use failover_core::{SignalSource, UnixMillis};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -476,7 +474,7 @@ proptest! {
     ) {
         let ctx = DetectContext {
             observed_at: UnixMillis(observed),
-            local_zone: failover_core::quota::reset::lookup_zone(zone).unwrap(),
+            local_zone: failover_core::quota::lookup_zone(zone).unwrap(),
         };
         let text = match shape {
             0 => format!("resets {reset}"),

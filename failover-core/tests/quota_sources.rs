@@ -2,10 +2,10 @@
 //! case, beyond what the fixtures show.
 
 use failover_core::quota::{
-    DetectContext, Detectors, HeadersDetector, QuotaDetector, StatuslineDetector,
-    TranscriptDetector, Verdict, detect_auto, recognise,
+    Detectors, HeadersDetector, StatuslineDetector, TranscriptDetector, detect_auto, recognise,
 };
 use failover_core::{AuthReason, LimitWindow, SignalSource, TransientKind, UnixMillis};
+use failover_core::{DetectContext, QuotaDetector, Verdict};
 
 /// 2026-11-26T08:00:00Z
 const NOW: i64 = 1_795_680_000_000;

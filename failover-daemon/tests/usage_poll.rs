@@ -141,13 +141,7 @@ fn snapshot_with(a_state: AccountState) -> failover_core::StatusSnapshot {
         },
     );
     engine.handle(T0, Input::AdoptionComplete);
-    engine.handle(
-        T0,
-        Input::AccountStateObserved {
-            account: AccountId::new("a"),
-            state: a_state,
-        },
-    );
+    engine.handle(T0, testkit::account_seen("a", a_state, T0));
     engine.snapshot()
 }
 

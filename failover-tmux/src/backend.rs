@@ -14,14 +14,14 @@ use tokio::time::Instant;
 
 use crate::error::TmuxError;
 use crate::global_config::{self, Trust};
-use crate::observe::activity::{
-    activity_from_screen, box_holds, has_draft, input_box, waits_to_continue,
-};
 use crate::ops::{self, NewSession};
 use crate::paths;
 use crate::process_group;
 use crate::transcript::RefusalWatch;
 use crate::transport::{Socket, Transport};
+use failover_core::quota::{
+    activity_from_screen, box_holds, has_draft, input_box, waits_to_continue,
+};
 
 /// Environment variable naming the session, set in every pane this backend starts (the
 /// statusline hook uses it to name its spool file).

@@ -241,7 +241,13 @@ fn every_test_file_is_a_module_of_its_crates_one_test_binary() {
     // With `autotests = false`, a file in tests/ that tests.rs does not name is never built.
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut missing = Vec::new();
-    for krate in ["failover-daemon", "failover-tmux", "failover-cli"] {
+    for krate in [
+        "failover-core",
+        "failover-daemon",
+        "failover-daemon/sim",
+        "failover-tmux",
+        "failover-cli",
+    ] {
         let dir = workspace.join(krate).join("tests");
         let tests_rs = fs::read_to_string(dir.join("tests.rs")).unwrap();
         for e in fs::read_dir(&dir).unwrap() {

@@ -9,8 +9,8 @@ use crate::support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use failover_core::quota::{activity_from_screen, input_box};
 use failover_core::{AccountId, Activity, LaunchRequest, Liveness, SessionBackend, SessionId};
-use failover_tmux::observe::activity::{activity_from_screen, input_box};
 use failover_tmux::observe::{ObserverEvent, PaneObserver};
 use failover_tmux::{paths, statusline};
 use support::{TestServer, eventually};

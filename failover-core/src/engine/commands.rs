@@ -122,7 +122,7 @@ impl FailoverEngine {
         }
         self.pool.reconfigure(&config.accounts);
         self.pool
-            .set_rules(crate::accounts::Rules::from_config(&config));
+            .set_rules(crate::pool::Rules::from_config(&config));
         for spec in &config.sessions {
             match self.sessions.get_mut(&spec.id) {
                 Some(m) => m.spec = spec.clone(),

@@ -123,7 +123,8 @@ pub enum Effect {
     /// `Idle` again). A prompt to replay after a move (the turn the failover interrupted) is
     /// sent, as [`Effect::SendPrompt`], only after that report: without it the engine keeps
     /// the prompt and the session never gets it. `failover-tmux`'s pane observer reports
-    /// activity from the screen ([`quota::activity`](crate::quota::activity) classifies it).
+    /// activity from the screen ([`quota::activity_from_screen`](crate::quota::activity_from_screen)
+    /// classifies it).
     Launch {
         /// Tags the reply.
         request: RequestId,

@@ -412,18 +412,6 @@ impl FailoverEngine {
             m.model = Some(model);
         }
     }
-
-    pub(super) fn on_account_state(&mut self, account: &AccountId, state: AccountState) {
-        if !self.pool.contains(account) {
-            return self.ignore("state of an unknown account");
-        }
-        let Some(state) = state.sanitized() else {
-            return self.ignore("near-limit state without a usable percentage");
-        };
-        if self.pool.set_state(account, state) {
-            self.dirty = true;
-        }
-    }
 }
 
 /// The structured fact that contradicts a pane verdict about session `m`, if any:

@@ -1,6 +1,6 @@
 //! [`Input`]: the closed set of everything that can happen to the engine.
 
-use crate::account::{AccountState, UsageReport};
+use crate::account::UsageReport;
 use crate::config::{ConfigError, EngineConfig};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
@@ -142,13 +142,6 @@ pub enum Input {
         /// Its conversation.
         claude_session: ClaudeSessionId,
     },
-    /// An account's state as recorded in a shared store changed (another host saw it).
-    AccountStateObserved {
-        /// The account.
-        account: AccountId,
-        /// Its state.
-        state: AccountState,
-    },
     /// An account's usage was read (Anthropic's OAuth usage endpoint, for an account no
     /// session feeds the statusline of). Windows at 100 % or more make it exhausted until
     /// their reset; a model-scoped window only marks that window; an account running on
@@ -172,7 +165,7 @@ pub enum Input {
         model: String,
     },
     /// Another host's evidence about an account, from the shared ledger (see
-    /// [`crate::ledger`]): applied when it is newer than what the engine knows, and acted
+    /// [`LedgerSettings`](crate::LedgerSettings)): applied when it is newer than what the engine knows, and acted
     /// on as the engine's own evidence. Ignored without [`EngineConfig::ledger`].
     AccountNews(AccountNews),
     /// The account another host's pool moved to under `single-active`: followed when it is
@@ -222,7 +215,6 @@ impl Input {
             Self::SessionExited { .. } => "session_exited",
             Self::SessionActivity { .. } => "session_activity",
             Self::ClaudeSessionLearned { .. } => "claude_session_learned",
-            Self::AccountStateObserved { .. } => "account_state_observed",
             Self::UsageObserved { .. } => "usage_observed",
             Self::SessionModel { .. } => "session_model",
             Self::AccountNews(_) => "account_news",

@@ -42,9 +42,9 @@ pub use input::{Command, EffectOutcome, Input, Subject};
 pub use snapshot::{AccountStatus, Choice, SessionStatus, StatusSnapshot, SwapStatus};
 
 use crate::account::AccountState;
-use crate::accounts::AccountPool;
 use crate::config::{ConfigError, EngineConfig};
 use crate::ids::{AccountId, RequestId, SessionId};
+use crate::pool::AccountPool;
 use crate::session::{Activity, SessionState};
 use crate::state::{PersistedSession, PersistedState, PersistedSwap};
 use crate::time::UnixMillis;
@@ -137,7 +137,7 @@ impl FailoverEngine {
     pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut pool = AccountPool::new(&config.accounts);
-        pool.set_rules(crate::accounts::Rules::from_config(&config));
+        pool.set_rules(crate::pool::Rules::from_config(&config));
         let sessions = config
             .sessions
             .iter()
@@ -262,9 +262,6 @@ impl FailoverEngine {
                 session,
                 claude_session,
             } => self.on_claude_session(&session, claude_session),
-            Input::AccountStateObserved { account, state } => {
-                self.on_account_state(&account, state);
-            }
             Input::UsageObserved { account, report } => self.on_usage(&account, &report),
             Input::SessionModel { session, model } => self.on_model(&session, model),
             Input::AccountNews(news) => self.on_account_news(news),
@@ -352,7 +349,7 @@ impl FailoverEngine {
                     id: e.account.id.clone(),
                     preference: e.account.preference,
                     state: e.state.clone(),
-                    used_percent: crate::accounts::used_percent(&e.state)
+                    used_percent: crate::pool::used_percent(&e.state)
                         .into_iter()
                         .chain(e.binding().map(|b| b.used_percent))
                         .reduce(f32::max),

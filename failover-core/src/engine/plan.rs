@@ -17,10 +17,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::accounts::Tier;
 use crate::config::PolicyMode;
 use crate::engine::{Effect, FailoverEngine, Swap, shared};
 use crate::ids::{AccountId, SessionId};
+use crate::pool::Tier;
 use crate::session::{Activity, LaunchPurpose, SessionState, StopPurpose};
 use crate::time::UnixMillis;
 

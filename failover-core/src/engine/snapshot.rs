@@ -3,9 +3,9 @@
 use std::fmt;
 
 use crate::account::{AccountState, LimitWindow, ResetGrant, WindowUsage};
-use crate::accounts::Tier;
 use crate::config::Strategy;
 use crate::ids::{AccountId, ClaudeSessionId, SessionId};
+use crate::pool::Tier;
 use crate::session::{Activity, SessionStateKind};
 use crate::time::UnixMillis;
 

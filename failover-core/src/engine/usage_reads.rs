@@ -15,10 +15,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::account::AccountState;
-use crate::accounts::Tier;
 use crate::config::{PolicyMode, USAGE_READ_FRESH, USAGE_READ_WAIT};
 use crate::engine::{Effect, FailoverEngine};
 use crate::ids::AccountId;
+use crate::pool::Tier;
 use crate::time::UnixMillis;
 
 /// What the engine asked for and when.

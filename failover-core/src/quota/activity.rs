@@ -12,7 +12,7 @@ const FOOTER_LINES: usize = 6;
 /// Whether the screen shows Claude Code's folder-trust dialog ("Accessing workspace: …
 /// Is this a project you created or one you trust?", with "Yes, I trust this folder" among
 /// its choices; 2.1.328).
-pub fn shows_trust_dialog(screen: &str) -> bool {
+pub(crate) fn shows_trust_dialog(screen: &str) -> bool {
     screen.contains("Accessing workspace") && screen.contains("I trust this folder")
 }
 

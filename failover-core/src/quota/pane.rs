@@ -85,14 +85,14 @@ use super::{DetectContext, Detection, QuotaDetector, SignalSource, Verdict, ansi
 use crate::account::LimitWindow;
 
 /// How many unmarked rows may continue one wrapped message.
-pub const MAX_CONTINUATION_ROWS: usize = 6;
+pub(crate) const MAX_CONTINUATION_ROWS: usize = 6;
 /// A row was wrapped into the next one only if the row, a space and the next row's first
 /// word would not have fit in this many columns. Panes are at least 60 columns wide, and
 /// Claude Code keeps a small margin inside them, so a word that would still have fit in 50
 /// columns was not pushed to the next row by a wrap.
-pub const WRAP_MIN_COLUMNS: usize = 50;
+pub(crate) const WRAP_MIN_COLUMNS: usize = 50;
 /// A terminal (not Claude Code) wraps mid-word at exactly the pane width, at least this.
-pub const MIN_PANE_WIDTH: usize = 60;
+pub(crate) const MIN_PANE_WIDTH: usize = 60;
 
 /// Keywords at least one of which appears in every message family. Matched case-sensitively
 /// (a few letters are left off where the case varies: `imit` for `Limit`/`limit`), which keeps

@@ -37,7 +37,7 @@ use crate::time::UnixMillis;
 pub const NEAR_LIMIT_FLOOR_PERCENT: f32 = 50.0;
 
 /// Maps a rate-limit window name (`five_hour`, `seven_day_opus`, …) to a [`LimitWindow`].
-pub fn window_from_claim(name: &str) -> LimitWindow {
+pub(crate) fn window_from_claim(name: &str) -> LimitWindow {
     match name.trim().to_ascii_lowercase().as_str() {
         "five_hour" | "5h" => LimitWindow::FiveHour,
         "seven_day" | "7d" => LimitWindow::Weekly,
@@ -48,7 +48,7 @@ pub fn window_from_claim(name: &str) -> LimitWindow {
 }
 
 /// Turns a window's used percentage into a verdict (see the module docs).
-pub fn verdict_for_usage(
+pub(crate) fn verdict_for_usage(
     window: LimitWindow,
     used_percent: f32,
     resets_at: Option<UnixMillis>,
@@ -96,7 +96,7 @@ pub(crate) fn instant_from_json(v: &Value) -> Option<UnixMillis> {
 
 /// One window's reading in a statusline document.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// The window's name as written (`five_hour`, …).
     pub name: String,
     /// Its `used_percentage`.
@@ -108,7 +108,7 @@ pub struct Usage {
 impl StatuslineDetector {
     /// Every window's reading not yet reset at `ctx.observed_at`, in document order;
     /// empty when the document is not JSON or has no usable window.
-    pub fn usages(&self, evidence: &str, ctx: &DetectContext) -> Vec<Usage> {
+    pub(crate) fn usages(&self, evidence: &str, ctx: &DetectContext) -> Vec<Usage> {
         let Ok(doc) = serde_json::from_str::<Value>(evidence.trim()) else {
             return Vec::new();
         };
@@ -140,7 +140,7 @@ impl StatuslineDetector {
 
     /// The window with the highest used percentage among those not yet reset at
     /// `ctx.observed_at`; `None` when the document is not JSON or has no usable window.
-    pub fn highest_usage(&self, evidence: &str, ctx: &DetectContext) -> Option<Usage> {
+    pub(crate) fn highest_usage(&self, evidence: &str, ctx: &DetectContext) -> Option<Usage> {
         let mut best: Option<Usage> = None;
         for usage in self.usages(evidence, ctx) {
             if best

@@ -56,10 +56,13 @@ pub use notifier::RecordingNotifier;
 pub use render::{render_effect, render_trace};
 pub use simulator::{Simulator, TraceEntry};
 
-use crate::account::Account;
+use crate::account::{Account, AccountState};
 use crate::config::EngineConfig;
+use crate::engine::{Input, Subject};
 use crate::ids::{AccountId, SessionId};
+use crate::quota::{AuthReason, Detection, SignalSource, Verdict};
 use crate::session::SessionSpec;
+use crate::time::UnixMillis;
 
 /// A configuration with the default policy: accounts in the given preference order (config
 /// dirs `/accounts/<name>`), sessions working in `/work/<name>` with no standing task.
@@ -82,6 +85,61 @@ pub fn config(accounts: &[&str], sessions: &[&str]) -> EngineConfig {
         })
         .collect();
     EngineConfig::new(accounts, sessions)
+}
+
+/// The input an embedder sends when it sees `account` in `state`: a structured detection
+/// about the account, trusted on one observation. The statusline reports a window's use
+/// (`Available` is its all-clear, `NearLimit` and `Exhausted` its readings); a login matter
+/// comes from response headers (a 401), and the engine raises its needs-login
+/// notification for it. An all-clear makes only an account of unknown state or one that
+/// needed a login available; an exhausted account waits for its reset.
+///
+/// # Panics
+///
+/// On [`AccountState::Unknown`]: every account starts there and nothing leads back to it.
+pub fn account_seen(
+    account: impl Into<AccountId>,
+    state: AccountState,
+    observed_at: UnixMillis,
+) -> Input {
+    let (source, verdict) = match state {
+        AccountState::Available => (SignalSource::Statusline, Verdict::Clear),
+        AccountState::NearLimit {
+            window,
+            used_percent,
+            resets_at,
+        } => (
+            SignalSource::Statusline,
+            Verdict::NearLimit {
+                window,
+                used_percent,
+                resets_at,
+            },
+        ),
+        AccountState::Exhausted { window, until } => (
+            SignalSource::Statusline,
+            Verdict::QuotaExhausted {
+                window,
+                resets_at: Some(until),
+            },
+        ),
+        AccountState::NeedsLogin => (
+            SignalSource::Headers,
+            Verdict::AuthRequired {
+                reason: AuthReason::Rejected,
+            },
+        ),
+        AccountState::Unknown => panic!("no input makes an account's state unknown"),
+    };
+    Input::Detection {
+        subject: Subject::Account(account.into()),
+        source,
+        detection: Detection {
+            verdict,
+            evidence: None,
+        },
+        observed_at,
+    }
 }
 
 struct ThreadWaker(std::thread::Thread);

@@ -9,6 +9,7 @@ use crate::account::{AccountState, LimitWindow, UsageReport, WindowUsage};
 use crate::engine::{Command, EffectOutcome, Input, Subject};
 use crate::error_kind::FailureKind;
 use crate::ids::{AccountId, ClaudeSessionId, CommandId, RequestId, SessionId};
+use crate::ledger::{AccountNews, HostId};
 use crate::quota::{AuthReason, Detection, SignalSource, TransientKind, Verdict};
 use crate::session::Activity;
 use crate::time::UnixMillis;
@@ -77,6 +78,25 @@ pub fn account_state(horizon_secs: i64) -> impl Strategy<Value = AccountState> {
             .prop_map(|(window, until)| AccountState::Exhausted { window, until }),
         Just(AccountState::NeedsLogin),
     ]
+}
+
+/// News from another host's ledger about one of `accounts`, in any state.
+pub fn account_news(
+    accounts: Vec<AccountId>,
+    horizon_secs: i64,
+) -> impl Strategy<Value = AccountNews> {
+    (
+        prop::sample::select(accounts),
+        account_state(horizon_secs),
+        prop::sample::select(vec![HostId::new("other-host"), HostId::new("third-host")]),
+        instant(horizon_secs),
+    )
+        .prop_map(|(account, state, seen_by, seen_at)| AccountNews {
+            account,
+            state,
+            seen_by,
+            seen_at,
+        })
 }
 
 /// Any usage report (windows at any use, sometimes past 100 %, sometimes on extra usage);
@@ -184,6 +204,29 @@ pub fn detection_input(
         })
 }
 
+/// A structured reading about one of `accounts` (the statusline's, or response headers'):
+/// trusted on one observation, it sets the account's state at once.
+pub fn account_reading(
+    accounts: Vec<AccountId>,
+    horizon_secs: i64,
+) -> impl Strategy<Value = Input> {
+    (
+        prop::sample::select(accounts),
+        prop::sample::select(vec![SignalSource::Statusline, SignalSource::Headers]),
+        verdict(horizon_secs),
+        instant(horizon_secs),
+    )
+        .prop_map(|(account, source, verdict, observed_at)| Input::Detection {
+            subject: Subject::Account(account),
+            source,
+            detection: Detection {
+                verdict,
+                evidence: None,
+            },
+            observed_at,
+        })
+}
+
 /// Any input about `sessions` and `accounts`. Request ids are small, so that random replies
 /// often answer real outstanding effects.
 pub fn input(
@@ -212,8 +255,8 @@ pub fn input(
             session,
             claude_session: ClaudeSessionId::new(id),
         }),
-        1 => (a.clone(), account_state(horizon_secs))
-            .prop_map(|(account, state)| Input::AccountStateObserved { account, state }),
+        1 => account_reading(accounts.clone(), horizon_secs),
+        1 => account_news(accounts.clone(), horizon_secs).prop_map(Input::AccountNews),
         2 => (a, usage_report(horizon_secs))
             .prop_map(|(account, report)| Input::UsageObserved { account, report }),
         1 => (s, model()).prop_map(|(session, model)| Input::SessionModel { session, model }),

@@ -510,7 +510,8 @@ fn a_continuation_is_answered_as_the_prompt_it_continues() {
 /// ones Claude Code reads as "using extra usage", and the core's headers detector says so.
 #[tokio::test]
 async fn extra_usage_mode_answers_200_with_the_overage_headers() {
-    use failover_core::quota::{DetectContext, HeadersDetector, QuotaDetector, Verdict};
+    use failover_core::quota::HeadersDetector;
+    use failover_core::{DetectContext, QuotaDetector, Verdict};
     let api = start().await;
     let reset = now() + 3600;
     api.set_mode(

@@ -194,8 +194,8 @@ async fn real_cli_answers_from_the_mock_shows_quota_and_resumes_elsewhere() {
 /// and its refusal are in the transcript when the stop returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_at_the_refusal_keeps_the_refused_prompt_and_waits_only_for_it() {
+    use failover_core::quota::{activity_from_screen, waits_to_continue};
     use failover_core::{AccountId, LaunchRequest, Liveness, SessionBackend, SessionId};
-    use failover_tmux::observe::activity::{activity_from_screen, waits_to_continue};
     use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
 
     let Some(claude) = real_claude() else {
@@ -320,10 +320,10 @@ async fn a_stop_at_the_refusal_keeps_the_refused_prompt_and_waits_only_for_it() 
 /// takes up one turn).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_turn_the_resumed_cli_took_up_and_answered_is_over() {
+    use failover_core::quota::activity_from_screen;
     use failover_core::{
         AccountId, Activity, LaunchRequest, ResumedTurn, SessionBackend, SessionId,
     };
-    use failover_tmux::observe::activity::activity_from_screen;
     use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
 
     let Some(claude) = real_claude() else {

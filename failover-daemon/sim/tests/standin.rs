@@ -203,7 +203,7 @@ async fn answers_through_the_mock_then_shows_the_quota_like_the_real_cli() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pane_classifier_sees_idle_then_working_then_idle() {
     use failover_core::Activity;
-    use failover_tmux::observe::activity::activity_from_screen;
+    use failover_core::quota::activity_from_screen;
 
     let w = World::new().await;
     let a = w.account("a", "tok-a");

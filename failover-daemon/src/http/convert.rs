@@ -310,13 +310,6 @@ fn input_event(input: &Input, latency_ms: Option<u64>) -> Option<EventKindDto> {
                 to,
             }
         }
-        Input::AccountStateObserved { account, state } => EventKindDto::Effect {
-            effect: "account_state_observed".into(),
-            request: None,
-            session: None,
-            account: Some(account.to_string()),
-            detail: state.name().into(),
-        },
         Input::UsageObserved { account, report } => EventKindDto::Effect {
             effect: "usage_observed".into(),
             request: None,

@@ -1,7 +1,7 @@
 //! The ledger shared by daemons on several hosts that run the same accounts, kept in Redis.
 //!
-//! The engine's ledger port ([`failover_core::ledger`]) is answered here: what the engine
-//! publishes (its own verdicts, the active account under `single-active`) is written to
+//! The engine's ledger port ([`failover_core::LedgerSettings`]) is answered here: what the
+//! engine publishes (its own verdicts, the active account under `single-active`) is written to
 //! Redis and announced on one pub/sub channel; what other hosts announce comes back to the
 //! engine as [`Input::AccountNews`](failover_core::Input::AccountNews) and
 //! [`Input::ActiveAccountNews`](failover_core::Input::ActiveAccountNews); the swap lease is

@@ -3,8 +3,9 @@
 //! owns:
 //!
 //! - [`PaneObserver`]: a tmux control-mode client per session; `%output` marks the screen
-//!   dirty, a capture follows within the debounce window, and the pane detector and
-//!   [`activity`] classifier run only when the screen changed;
+//!   dirty, a capture follows within the debounce window, and the pane detector and the
+//!   activity classifier ([`activity_from_screen`](failover_core::quota::activity_from_screen))
+//!   run only when the screen changed;
 //! - [`TranscriptWatcher`]: `notify` on the shared projects tree; tails appended JSONL
 //!   lines and runs the transcript detector on each; also reports, once per change, that
 //!   a session's latest assistant message is an ordinary reply or that a new prompt was
@@ -22,7 +23,6 @@
 //! from the same file.
 
 /// The pure pane activity classifier, kept in `failover-core` beside the quota detectors.
-pub use failover_core::quota::activity;
 mod fs_events;
 mod gate;
 mod pane;

@@ -9,7 +9,6 @@ use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 
 use super::ObserverEvent;
-use super::activity::activity_from_screen;
 use super::gate::Gate;
 use crate::backend::TmuxBackend;
 use crate::clock;
@@ -17,6 +16,7 @@ use crate::error::{ObserveError, TmuxError};
 use crate::ops;
 use crate::transport::Transport;
 use crate::wire::{self, ControlLine};
+use failover_core::quota::activity_from_screen;
 
 /// How long a [`PaneObserver`] waits, after an exit notice, for the pane to die.
 const DEATH_WAIT: Duration = Duration::from_secs(2);

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use failover_core::account::LimitWindow;
+use failover_core::LimitWindow;
 
 /// A quota window as the server names it in `anthropic-ratelimit-unified-representative-claim`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,13 +1,5 @@
 //! [`AccountPool`]: what the engine knows of every account, and the selection policy that
 //! picks where a session may run.
-//!
-//! The policy: a session only ever goes to a *usable* account (not exhausted at that
-//! instant, not waiting for a login, not spending extra usage unless that is allowed), and
-//! among usable accounts the best [`Tier`] wins: room left beats a used-up model window,
-//! which beats less than `min_headroom_percent` left, which beats an account past its
-//! proactive threshold. Within a tier the [`Strategy`] ranks them (drain-soonest,
-//! most-headroom or preference), and ties go to the operator's preference order, then the
-//! name.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -146,7 +138,16 @@ impl AccountEntry {
     }
 }
 
-/// Every configured account, kept in preference order (then by name).
+/// Every configured account, kept in preference order (then by name), and the selection
+/// policy that picks where a session may run.
+///
+/// The policy: a session only ever goes to a *usable* account (not exhausted at that
+/// instant, not waiting for a login, not spending extra usage unless that is allowed), and
+/// among usable accounts the best [`Tier`] wins: room left beats a used-up model window,
+/// which beats less than `min_headroom_percent` left, which beats an account past its
+/// proactive threshold. Within a tier the [`Strategy`] ranks them (drain-soonest,
+/// most-headroom or preference), and ties go to the operator's preference order, then the
+/// name.
 ///
 /// An embedder reads it through [`FailoverEngine::accounts`](crate::FailoverEngine::accounts);
 /// only the engine changes it, from the inputs it is given:
@@ -491,7 +492,7 @@ impl AccountPool {
 }
 
 /// The used percentage a state records: the near-limit reading, or 100 when exhausted.
-pub fn used_percent(state: &AccountState) -> Option<f32> {
+pub(crate) fn used_percent(state: &AccountState) -> Option<f32> {
     match state {
         AccountState::NearLimit { used_percent, .. } => Some(*used_percent),
         AccountState::Exhausted { .. } => Some(100.0),
