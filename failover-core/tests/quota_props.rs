@@ -790,6 +790,11 @@ fn content_with(wording: &str, bullet_notice: bool, layout: u8, words: &str) -> 
         // own are, as the first words of a reply, indistinguishable on a plain screen; they
         // are quoted after some words instead (the transcript tells those two apart).
         0 if !bullet_notice => vec![format!("● {wording}"), String::new()],
+        // Not after words that are themselves the head of a notice (`API error: …` is how
+        // Claude Code draws one): that first line is a notice on a plain screen too.
+        0 | 1 if words.to_lowercase().starts_with("api error") => {
+            vec![format!("● So {words}: {wording} {words}"), String::new()]
+        }
         0 | 1 => vec![format!("● {words}: {wording} {words}"), String::new()],
         2 => vec![
             format!("● {words}:"),
