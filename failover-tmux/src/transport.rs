@@ -91,6 +91,10 @@ pub struct Transport {
     /// `kill-session` runs while a control client is in the middle of attaching, so they
     /// never overlap. Shared by clones.
     attach_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The pane observers' shared control client, from the first observer on for as long as
+    /// the transport (any clone of it) lives. Shared by clones.
+    observer_hub:
+        std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<crate::observe::hub::Hub>>>>,
 }
 
 impl Transport {
@@ -109,6 +113,7 @@ impl Transport {
             config_file,
             timeout,
             attach_gate: std::sync::Arc::default(),
+            observer_hub: std::sync::Arc::default(),
         }
     }
 
@@ -116,6 +121,22 @@ impl Transport {
     /// holds that until the guard is dropped (see the `attach_gate` field).
     pub(crate) async fn attach_gate(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.attach_gate.clone().lock_owned().await
+    }
+
+    /// Where the pane observers' shared control client is kept (see `observe::hub`).
+    pub(crate) fn observer_hub(
+        &self,
+    ) -> &tokio::sync::Mutex<Option<std::sync::Arc<crate::observe::hub::Hub>>> {
+        &self.observer_hub
+    }
+
+    /// A clone that shares everything but the observers' hub slot: what the hub itself
+    /// keeps (holding the slot would keep the hub alive for ever).
+    pub(crate) fn without_hub(&self) -> Self {
+        Self {
+            observer_hub: std::sync::Arc::default(),
+            ..self.clone()
+        }
     }
 
     /// The server's socket.

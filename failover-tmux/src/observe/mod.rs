@@ -2,7 +2,9 @@
 //! its own `JoinSet`) and sends typed [`ObserverEvent`]s into a bounded channel the caller
 //! owns:
 //!
-//! - [`PaneObserver`]: a tmux control-mode client per session; `%output` marks the screen
+//! - [`PaneObserver`]: one session's pane, heard through the one tmux control-mode client
+//!   all pane observers of a server share (`hub`: every observed window is linked into a
+//!   session of its own, to which that client is attached); `%output` marks the screen
 //!   dirty, a capture follows within the debounce window, and the pane detector and
 //!   [`activity`] classifier run only when the screen changed;
 //! - [`TranscriptWatcher`]: `notify` on the shared projects tree; tails appended JSONL
@@ -25,6 +27,7 @@
 pub use failover_core::quota::activity;
 mod fs_events;
 mod gate;
+pub(crate) mod hub;
 mod pane;
 mod spool;
 mod transcripts;
