@@ -351,6 +351,9 @@ async fn read_notifications(
 /// Closes the windows the observer session alone still holds (their sessions ended) and
 /// tells the observers of those, and of windows no longer there, that their session is gone.
 async fn close_orphans(transport: &Transport, observer: &str, routes: &SharedRoutes) {
+    // Only watches that existed before the listing can be judged by it: one registered
+    // meanwhile linked its window after the listing was taken.
+    let listed_before = lock(routes).next_id;
     let windows = match ops::observer_windows(transport, observer).await {
         Ok(w) => w,
         Err(e) => {
@@ -378,7 +381,9 @@ async fn close_orphans(transport: &Transport, observer: &str, routes: &SharedRou
     }
     let gone: Vec<String> = r
         .by_id
-        .values()
+        .iter()
+        .filter(|(id, _)| **id < listed_before)
+        .map(|(_, route)| route)
         .filter(|route| orphans.contains(&route.window) || !present.contains(route.window.as_str()))
         .map(|route| route.window.clone())
         .collect();
