@@ -351,13 +351,24 @@ pub(crate) async fn paste(
 }
 
 /// How many commands [`observer_client`] sends (each answered by `%end` or `%error`).
-pub(crate) const OBSERVER_CLIENT_COMMANDS: usize = 3;
+pub(crate) const OBSERVER_CLIENT_COMMANDS: usize = 5;
 
 /// The one control-mode client of the pane observers (see [`wire::observer_session`]):
-/// creates the observer session, or attaches to it when it exists, and marks it
-/// `destroy-unattached`, so it goes with its client (and with it every link, and every
-/// window only it still held). Its own window runs `true` and stays as a dead pane.
+/// creates the observer session, or attaches to it when it exists. Its own window runs
+/// `true` and stays as a dead pane.
+///
+/// The session is never `destroy-unattached` (whatever the person's global options say):
+/// tmux 3.3a destroys such a session without detaching the clients that still point at
+/// it, and a client that is exiting (its stdin ended, its output still draining) does
+/// not count as attached, so any other client ending in that moment destroyed the
+/// session under the exiting client and the server dereferenced its missing current
+/// window (a segfault, taking every session with it; fixed upstream after 3.4). Instead a
+/// `client-detached` hook kills the session when its client goes: `kill-session` detaches
+/// clients before destroying, and takes every link and every window only the observer
+/// session still held with it. `detach-on-destroy on` keeps the ending client from being
+/// moved into one of the person's sessions.
 pub(crate) fn observer_client(t: &Transport, observer: &str) -> Result<Child, TmuxError> {
+    let target = wire::pane_target(observer);
     let cmds = [
         Cmd::new("new-session")
             .arg("-A")
@@ -366,15 +377,39 @@ pub(crate) fn observer_client(t: &Transport, observer: &str) -> Result<Child, Tm
             .arg("true"),
         Cmd::new("set-option")
             .arg("-w")
-            .opt("-t", wire::pane_target(observer))
+            .opt("-t", &target)
             .arg("remain-on-exit")
             .arg("on"),
         Cmd::new("set-option")
-            .opt("-t", wire::pane_target(observer))
+            .opt("-t", &target)
             .arg("destroy-unattached")
+            .arg("off"),
+        Cmd::new("set-option")
+            .opt("-t", &target)
+            .arg("detach-on-destroy")
             .arg("on"),
+        Cmd::new("set-hook")
+            .opt("-t", &target)
+            .arg("client-detached")
+            .arg(format!(
+                "kill-session -t '{}'",
+                wire::session_target(observer)
+            )),
     ];
     t.spawn_control("new-session -C", &cmds)
+}
+
+/// The observer sessions ([`wire::observer_session`]) no client is attached to: left by a
+/// process that ended without its `client-detached` hook running.
+pub(crate) async fn unattached_observer_sessions(t: &Transport) -> Result<Vec<String>, TmuxError> {
+    const OP: &str = "list-sessions";
+    let cmd = Cmd::new("list-sessions").opt("-F", wire::SESSIONS_ATTACHED_FORMAT);
+    let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
+    Ok(wire::parse_sessions_attached(&out.stdout)
+        .into_iter()
+        .filter(|(name, attached)| *attached == 0 && wire::is_observer_session(name))
+        .map(|(name, _)| name)
+        .collect())
 }
 
 /// The ids of the session's active pane and window.

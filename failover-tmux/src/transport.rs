@@ -89,7 +89,10 @@ pub struct Transport {
     /// Held while a session is created or killed and while a control client attaches:
     /// tmux 3.3a's server crashes (a NULL dereference) when `new-session` or
     /// `kill-session` runs while a control client is in the middle of attaching, so they
-    /// never overlap. Shared by clones.
+    /// never overlap. Shared by clones. (tmux 3.3a sends control notifications to a
+    /// control client that has not finished introducing itself; fixed in tmux 3.7. The gate
+    /// covers this process only: another process changing sessions in that moment, or an
+    /// attached client leaving, can still crash a 3.3a server.)
     attach_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The pane observers' shared control client, from the first observer on for as long as
     /// the transport (any clone of it) lives. Shared by clones.

@@ -134,11 +134,13 @@ pub fn dead_subscription() -> String {
 }
 
 /// The session the pane observers' one control-mode client attaches to, per tmux server
-/// and daemon process: every observed session's window is linked into it, because tmux
-/// sends a control client `%output` only for panes of windows in its own session. The space
-/// keeps it apart from every session this crate launches (their names never hold one).
-pub fn observer_session(pid: u32) -> String {
-    format!("failover observer {pid}")
+/// and daemon process (`hub` tells apart the clients one process started, one after
+/// another or for several transports): every observed session's window is linked into it,
+/// because tmux sends a control client `%output` only for panes of windows in its own
+/// session. The space keeps it apart from every session this crate launches (their names
+/// never hold one).
+pub fn observer_session(pid: u32, hub: u64) -> String {
+    format!("failover observer {pid}-{hub}")
 }
 
 /// Whether `name` is an [`observer_session`] (of any process).
@@ -166,6 +168,20 @@ pub fn parse_window_links(stdout: &str) -> Vec<(String, u32)> {
         .filter_map(|l| {
             let (id, n) = l.split_once(FIELD_SEP)?;
             Some((id.to_owned(), n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// `list-sessions -F`: how many clients are attached to a session, and its name.
+pub const SESSIONS_ATTACHED_FORMAT: &str = "#{session_attached}\t#{session_name}";
+
+/// Parses [`SESSIONS_ATTACHED_FORMAT`] output into (session name, clients attached).
+pub fn parse_sessions_attached(stdout: &str) -> Vec<(String, u32)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (n, name) = l.split_once(FIELD_SEP)?;
+            Some((name.to_owned(), n.trim().parse().ok()?))
         })
         .collect()
 }

@@ -174,7 +174,8 @@ fn described_sessions() {
 
 #[test]
 fn observer_session_and_window_notifications() {
-    let name = wire::observer_session(42);
+    let name = wire::observer_session(42, 3);
+    assert_eq!(name, "failover observer 42-3");
     assert!(wire::is_observer_session(&name));
     assert!(
         !wire::is_valid_session_name(&name),

@@ -11,12 +11,15 @@
 //! session's link), which must not keep a program running: on every `%sessions-changed` the
 //! hub looks for windows the observer session alone still holds, closes them (hanging up
 //! their terminal, as the end of their session would have) and tells their observers the
-//! session is gone. The observer session is `destroy-unattached`: when the hub's client
-//! goes (the transport dropped, the process killed), tmux destroys it with its links and
-//! every window only it still held.
+//! session is gone. When the hub's client goes (the transport dropped, the process killed),
+//! the observer session goes with it, and with it its links and every window only it still
+//! held: a `client-detached` hook kills it, the dropped hub kills it too, and a hub that
+//! starts kills the observer sessions no client is attached to (left by a process that
+//! ended while its hook did not run). Never `destroy-unattached`: that crashes tmux 3.3a's
+//! server (see [`ops::observer_client`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -111,14 +114,23 @@ impl Drop for Hub {
         for t in &self.tasks {
             t.abort();
         }
+        // The client's `client-detached` hook does this too, but not every time in tmux
+        // 3.3a; `kill-session` is the safe way to end the session (see `ops::observer_client`).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let transport = self.transport.clone();
+            let observer = self.observer.clone();
+            runtime.spawn(async move {
+                let _ = ops::kill_session(&transport, &observer).await;
+            });
+        }
     }
 }
 
 impl Hub {
     /// The transport's hub, started when there is none (or the last one's client ended). It
     /// stays until the transport (every clone of it) is dropped: one attach per server, not
-    /// one whenever the observers come back after none ran (tmux 3.3a's server crashed when
-    /// the observer session was given up and attached again while sessions came and went).
+    /// one whenever the observers come back after none ran (each attach is a moment in which
+    /// tmux 3.3a's server crashes if a session comes or goes, see `Transport::attach_gate`).
     pub(crate) async fn get(transport: &Transport) -> Result<Arc<Hub>, TmuxError> {
         let slot = transport.observer_hub();
         let mut slot = slot.lock().await;
@@ -134,7 +146,21 @@ impl Hub {
 
     async fn start(transport: &Transport) -> Result<Self, TmuxError> {
         const OP: &str = "new-session -C";
-        let observer = wire::observer_session(std::process::id());
+        static NEXT_HUB: AtomicU64 = AtomicU64::new(0);
+        let observer =
+            wire::observer_session(std::process::id(), NEXT_HUB.fetch_add(1, Ordering::Relaxed));
+        // Observer sessions of processes that ended hold links (and perhaps windows whose
+        // own session ended since): end them.
+        match ops::unattached_observer_sessions(transport).await {
+            Ok(stale) => {
+                for name in stale.iter().filter(|n| **n != observer) {
+                    if let Err(e) = ops::kill_session(transport, name).await {
+                        tracing::debug!(session = %name, error = %e, "a stale observer session could not be killed");
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "listing stale observer sessions failed"),
+        }
         // No session may be created or killed while the client attaches (see
         // `Transport::attach_gate`).
         let gate = transport.attach_gate().await;
@@ -191,12 +217,17 @@ impl Hub {
         let read = {
             let routes = Arc::clone(&routes);
             let sweep = Arc::clone(&sweep);
+            let wait_exit = transport.timeout();
             tokio::spawn(async move {
                 // Owned here: ending the task ends the client (`kill_on_drop`), and its
                 // stdin held open keeps it attached.
-                let _child = child;
+                let mut child = child;
                 let _stdin = stdin;
                 read_notifications(reader, &routes, &sweep).await;
+                // A hub started in its place attaches only once this client has exited:
+                // tmux 3.3a crashes when an attached client leaves while a control client
+                // is still introducing itself (see `Transport::attach_gate`).
+                let _ = tokio::time::timeout(wait_exit, child.wait()).await;
                 let mut r = lock(&routes);
                 r.closed = true;
                 // Dropping the senders ends every observer's stream.
@@ -389,5 +420,184 @@ async fn close_orphans(transport: &Transport, observer: &str, routes: &SharedRou
         .collect();
     for window in gone {
         r.to_window(&window, HubEvent::Gone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::transport::Socket;
+
+    /// A private tmux server, killed on drop.
+    struct Server(String);
+
+    impl Server {
+        fn tmux(&self, args: &[&str]) -> std::process::Output {
+            Command::new("tmux")
+                .args(["-L", &self.0, "-f", "/dev/null"])
+                .args(args)
+                .output()
+                .expect("tmux runs")
+        }
+
+        fn alive(&self) -> bool {
+            self.tmux(&["has-session", "-t", "=keep"]).status.success()
+        }
+
+        fn sessions(&self) -> Vec<String> {
+            String::from_utf8_lossy(
+                &self
+                    .tmux(&["list-sessions", "-F", "#{session_name}"])
+                    .stdout,
+            )
+            .lines()
+            .map(str::to_owned)
+            .collect()
+        }
+
+        fn transport(&self) -> Transport {
+            Transport::new(
+                "tmux".into(),
+                Socket::Name(self.0.clone()),
+                Some("/dev/null".into()),
+                Duration::from_secs(20),
+            )
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.tmux(&["kill-server"]);
+        }
+    }
+
+    /// Every client attached to the server (only hubs' clients attach here).
+    fn clients(srv: &Server) -> usize {
+        String::from_utf8_lossy(&srv.tmux(&["list-clients", "-F", "#{client_pid}"]).stdout)
+            .lines()
+            .count()
+    }
+
+    /// The pattern that crashed tmux 3.3a's server while the observer session was
+    /// `destroy-unattached`: the hub's client ends (its transport dropped, as when the daemon
+    /// stops) while other clients come and go, and a new hub attaches and links windows
+    /// again, round after round, with sessions being created and killed all along. The
+    /// server must survive every round, and no observer session nor window only it held may
+    /// outlive its client.
+    ///
+    /// Sessions are created and killed behind the transport's attach gate, as the crate does:
+    /// tmux 3.3a also crashes when a session comes or goes, or an attached client leaves,
+    /// while a control client is still introducing itself (fixed in tmux 3.7), which no
+    /// session layout avoids. So a round starts its hub only once the last one's client is
+    /// gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hubs_ending_and_starting_amid_other_clients_never_crash_the_server() {
+        const ROUNDS: usize = 200;
+        let srv = Server(format!("failover-hub-stress-{}", std::process::id()));
+        assert!(
+            srv.tmux(&["new-session", "-d", "-s", "keep", "sleep 1000"])
+                .status
+                .success()
+        );
+        let base = srv.transport();
+        let stop = Arc::new(AtomicBool::new(false));
+        // Other clients all along: commands that come and go.
+        let lister = {
+            let stop = Arc::clone(&stop);
+            let srv = Server(srv.0.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = srv.tmux(&["list-sessions"]);
+                    let _ = srv.tmux(&["display-message", "-p", "-t", "=keep:", "#{pane_id}"]);
+                }
+                // Not this thread's server to kill.
+                std::mem::forget(srv);
+            })
+        };
+        // Sessions created and killed all along, behind the attach gate.
+        let churn = {
+            let stop = Arc::clone(&stop);
+            let base = base.clone();
+            let srv = Server(srv.0.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("churn-{n}");
+                    for args in [
+                        vec!["new-session", "-d", "-s", name.as_str(), "sleep 1000"],
+                        vec!["kill-session", "-t", &format!("={name}")],
+                    ] {
+                        let gate = base.attach_gate().await;
+                        let _ = srv.tmux(&args);
+                        drop(gate);
+                        tokio::task::yield_now().await;
+                    }
+                    n += 1;
+                }
+                std::mem::forget(srv);
+            })
+        };
+        for round in 0..ROUNDS {
+            let transport = base.without_hub();
+            let watched = format!("w-{round}");
+            let orphan = format!("o-{round}");
+            for name in [&watched, &orphan] {
+                let gate = base.attach_gate().await;
+                let made = srv.tmux(&["new-session", "-d", "-s", name, "sleep 1000"]);
+                drop(gate);
+                assert!(made.status.success(), "round {round}: the server is gone");
+            }
+            let hub = Hub::get(&transport)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let a = hub.watch(&watched).await.expect("watched");
+            let b = hub.watch(&orphan).await.expect("watched");
+            // A session ends while its window is linked: the observer session alone holds it.
+            let gate = base.attach_gate().await;
+            let _ = srv.tmux(&["kill-session", "-t", &format!("={orphan}")]);
+            // The watched session ends on odd rounds, stays (linked) on even ones.
+            if round % 2 == 1 {
+                let _ = srv.tmux(&["kill-session", "-t", &format!("={watched}")]);
+            }
+            drop(gate);
+            drop((a, b, hub));
+            drop(transport);
+            // The client ends while the lister's clients come and go.
+            let until = Instant::now() + Duration::from_secs(20);
+            loop {
+                assert!(srv.alive(), "round {round}: the tmux server crashed");
+                let observers = srv
+                    .sessions()
+                    .into_iter()
+                    .filter(|s| wire::is_observer_session(s))
+                    .count();
+                if observers == 0 && clients(&srv) == 0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < until,
+                    "round {round}: the observer session or its client outlived the hub"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        lister.join().expect("lister thread");
+        churn.await.expect("churn task");
+        assert!(srv.alive(), "the tmux server crashed");
+        // No window only an observer session held is left running: every window belongs
+        // to a session of its own.
+        let windows = String::from_utf8_lossy(
+            &srv.tmux(&["list-windows", "-a", "-F", "#{window_id}"])
+                .stdout,
+        )
+        .lines()
+        .count();
+        let sessions = srv.sessions().len();
+        assert_eq!(windows, sessions, "windows left behind");
     }
 }
