@@ -362,10 +362,10 @@ pub(crate) const OBSERVER_CLIENT_COMMANDS: usize = 5;
 /// it, and a client that is exiting (its stdin ended, its output still draining) does
 /// not count as attached, so any other client ending in that moment destroyed the
 /// session under the exiting client and the server dereferenced its missing current
-/// window (a segfault, taking every session with it; fixed upstream after 3.4). Instead a
-/// `client-detached` hook kills the session when its client goes: `kill-session` detaches
-/// clients before destroying, and takes every link and every window only the observer
-/// session still held with it. `detach-on-destroy on` keeps the ending client from being
+/// window (a segfault, taking every session with it; fixed in tmux's master after 3.7c,
+/// tmux issue 5497). Instead a `client-detached` hook kills the session when its client
+/// goes: `kill-session` detaches clients before destroying, and takes every link and
+/// every window only the observer session still held with it. `detach-on-destroy on` keeps the ending client from being
 /// moved into one of the person's sessions.
 pub(crate) fn observer_client(t: &Transport, observer: &str) -> Result<Child, TmuxError> {
     let target = wire::pane_target(observer);
