@@ -988,6 +988,18 @@ async fn the_observers_of_a_server_share_one_control_client() {
     })
     .await;
     assert_eq!(status, Some(130));
+    // A person attached to an observed session sees its own window only: the links are
+    // in the observers' session.
+    for i in 0..6 {
+        let own = srv.tmux(&[
+            "list-windows",
+            "-t",
+            &format!("=shared-{i}"),
+            "-F",
+            "#{window_id}",
+        ]);
+        assert_eq!(own.lines().count(), 1, "shared-{i}: {own}");
+    }
     // The observer session stays out of the backend's view of the server.
     let listed = srv.backend.list().await.unwrap();
     assert_eq!(listed.len(), 6, "{listed:?}");
