@@ -5,7 +5,10 @@
 //! and links every observed session's window into it (`link-window`; a window may belong
 //! to several sessions). One client then hears every observed pane: at 200 sessions one
 //! process instead of 200 (about 3.6 MiB each), and one client for tmux's per-client
-//! timers. The hub routes each notification to the observer of its pane or window.
+//! timers. The hub routes each notification to the observer of its pane or window. It also
+//! attaches once per backend instead of once per launch: tmux 3.3a's server crashes when
+//! anything changes while a control client attaches (tmux pull request 4980), and another
+//! process's changes cannot be gated (`tests/stress.rs` counts the crashes of both designs).
 //!
 //! A linked window outlives the end of its own session (`kill-session` removes only that
 //! session's link), which must not keep a program running: on every `%sessions-changed` the
