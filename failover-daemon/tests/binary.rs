@@ -625,3 +625,108 @@ async fn a_remote_tcp_listener_is_allowed_only_when_asked_and_warned_about() {
         "no warning in: {log}"
     );
 }
+
+/// The pane observers share one tmux control client, attached to a session of their own
+/// into which every observed window is linked. A person's own view does not change (a
+/// session shows its own window only), and a daemon killed with SIGKILL leaves nothing of
+/// that behind: its client ends with it, the observers' session with the client, and a
+/// session the person kills then ends its program, as without the daemon.
+#[tokio::test]
+async fn a_daemon_killed_with_sigkill_leaves_no_window_the_sessions_no_longer_hold() {
+    let dir = tempfile::Builder::new().prefix("cfk").tempdir().unwrap();
+    let root = dir.path();
+    for d in ["acc/a", "work/s0", "work/s1"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let cfg = root.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"state_dir = "state"
+[tmux]
+path = "{tmux}"
+[claude]
+command = ["sh", "-c", "echo ready; exec sleep 600", "stand-in"]
+shared_projects = "shared"
+[control]
+socket = "{socket}"
+[[accounts]]
+name = "a"
+config_dir = "acc/a"
+[[sessions]]
+name = "s0"
+dir = "work/s0"
+[[sessions]]
+name = "s1"
+dir = "work/s1"
+"#,
+            tmux = tmux.0.display(),
+            socket = socket.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&cfg);
+    wait_running(&socket, "s0").await;
+    wait_running(&socket, "s1").await;
+    let list = |args: &[&str]| {
+        let out = tmux.cmd().args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let observers_windows = || {
+        list(&["list-windows", "-a", "-F", "#{session_name}"])
+            .lines()
+            .filter(|l| l.starts_with("failover observer "))
+            .count()
+    };
+    // Both sessions' windows linked into the observers' session (beside its own).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while observers_windows() != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the observers' session never held both windows: {}",
+            list(&["list-windows", "-a"])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for s in ["s0", "s1"] {
+        let own = list(&["list-windows", "-t", &format!("={s}"), "-F", "#{window_id}"]);
+        assert_eq!(
+            own.lines().count(),
+            1,
+            "{s} shows its own window only: {own}"
+        );
+    }
+    let pid = |s: &str| tmux.pane_pid(&format!("={s}:")).expect("the session runs");
+    let (p0, p1) = (pid("s0"), pid("s1"));
+    let running = |p: &str| Path::new(&format!("/proc/{p}")).exists();
+    drop(daemon); // SIGKILL
+    // The person ends one of the sessions.
+    assert!(
+        tmux.cmd()
+            .args(["kill-session", "-t", "=s0"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sessions = list(&["list-sessions", "-F", "#{session_name}"]);
+        let windows = list(&["list-windows", "-a", "-F", "#{session_name} #{window_id}"]);
+        let done = !running(&p0)
+            && sessions.lines().collect::<Vec<_>>() == ["s1"]
+            && windows.lines().count() == 1;
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind after the daemon's SIGKILL (s0's program running: {}):\n\
+             sessions:\n{sessions}\nwindows:\n{windows}",
+            running(&p0)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(running(&p1), "the session the person kept still runs");
+}

@@ -26,7 +26,9 @@
 //! Dead panes stay (`remain-on-exit on`) so the status can be read; the server stays up with
 //! no sessions (`exit-empty off`) so a missing server always means trouble.
 //!
-//! Each [`observe::PaneObserver`] attaches a control-mode client (`tmux -C`) to its session:
+//! The [`observe::PaneObserver`]s of a server share one control-mode client (`tmux -C`),
+//! attached to a session of their own into which each observed session's window is linked
+//! (tmux reports `%output` to a control client only for windows of its session):
 //! `%output` notifications mark the screen dirty, one capture follows within the debounce
 //! window, and the detector runs only when the text changed. The exit wrapper, once it has
 //! recorded the status, prints an invisible exit notice that reaches the client as

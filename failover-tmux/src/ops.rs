@@ -238,12 +238,14 @@ pub(crate) async fn release_server(t: &Transport) -> Result<(), TmuxError> {
     check(t, OP, None, out).map(drop)
 }
 
-/// The names of every session.
+/// The names of every session but the pane observers' own ([`wire::observer_session`]).
 pub(crate) async fn list_sessions(t: &Transport) -> Result<Vec<String>, TmuxError> {
     const OP: &str = "list-sessions";
     let cmd = Cmd::new("list-sessions").opt("-F", wire::LIST_SESSIONS_FORMAT);
     let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
-    Ok(wire::parse_session_names(&out.stdout))
+    let mut names = wire::parse_session_names(&out.stdout);
+    names.retain(|n| !wire::is_observer_session(n));
+    Ok(names)
 }
 
 /// The state of the session's (first) pane; [`TmuxError::NoSession`] when it is not there.
@@ -257,14 +259,17 @@ pub(crate) async fn pane_state(t: &Transport, name: &str) -> Result<PaneState, T
     wire::parse_pane_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
 }
 
-/// Every session's name and the state of its first pane, in one call.
+/// Every session's name and the state of its first pane, in one call (the pane observers'
+/// own session left out).
 pub(crate) async fn all_pane_states(t: &Transport) -> Result<Vec<(String, PaneState)>, TmuxError> {
     const OP: &str = "list-panes";
     let cmd = Cmd::new("list-panes")
         .arg("-a")
         .opt("-F", wire::ALL_PANE_STATES_FORMAT);
     let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
-    Ok(wire::parse_all_pane_states(&out.stdout))
+    let mut states = wire::parse_all_pane_states(&out.stdout);
+    states.retain(|(n, _)| !wire::is_observer_session(n));
+    Ok(states)
 }
 
 /// Kills the session. Missing sessions are an error here; callers decide.
@@ -345,18 +350,119 @@ pub(crate) async fn paste(
     check(t, OP, Some(name), out).map(drop)
 }
 
-/// How many commands [`control_client`] sends (each answered by `%end` or `%error`).
-pub(crate) const CONTROL_CLIENT_COMMANDS: usize = 1;
+/// How many commands [`observer_client`] sends (each answered by `%end` or `%error`).
+pub(crate) const OBSERVER_CLIENT_COMMANDS: usize = 5;
 
-/// A control-mode client attached to the session. Pane deaths arrive as the
-/// [`wire::EXIT_NOTICE`] in `%output`, or as the window's renaming; tmux 3.3a does not
-/// always pass a dying pane's last output to control clients, and the caller's periodic
-/// liveness survey catches what both miss. No `refresh-client -B` subscription: tmux 3.3a's
-/// server crashes (a NULL dereference) when sessions are created while clients holding
-/// subscriptions attach, which a failover does all the time (reproduced: 9 crashes in 36
-/// session creations with subscribed clients, none without; the 20-session failover
-/// benchmark lost its server in 2 runs of 2).
-pub(crate) fn control_client(t: &Transport, name: &str) -> Result<Child, TmuxError> {
-    let cmds = [Cmd::new("attach-session").opt("-t", wire::session_target(name))];
-    t.spawn_control("attach-session -C", &cmds)
+/// The one control-mode client of the pane observers (see [`wire::observer_session`]):
+/// creates the observer session, or attaches to it when it exists. Its own window runs
+/// `true` and stays as a dead pane.
+///
+/// The session is never `destroy-unattached` (whatever the person's global options say):
+/// tmux 3.3a destroys such a session without detaching the clients that still point at
+/// it, and a client that is exiting (its stdin ended, its output still draining) does
+/// not count as attached, so any other client ending in that moment destroyed the
+/// session under the exiting client and the server dereferenced its missing current
+/// window (a segfault, taking every session with it; fixed in tmux's master after 3.7c,
+/// tmux issue 5497). Instead a `client-detached` hook kills the session when its client
+/// goes: `kill-session` detaches clients before destroying, and takes every link and
+/// every window only the observer session still held with it. `detach-on-destroy on` keeps the ending client from being
+/// moved into one of the person's sessions.
+pub(crate) fn observer_client(t: &Transport, observer: &str) -> Result<Child, TmuxError> {
+    let target = wire::pane_target(observer);
+    let cmds = [
+        Cmd::new("new-session")
+            .arg("-A")
+            .opt("-s", observer)
+            .opt("-n", "observer")
+            .arg("true"),
+        Cmd::new("set-option")
+            .arg("-w")
+            .opt("-t", &target)
+            .arg("remain-on-exit")
+            .arg("on"),
+        Cmd::new("set-option")
+            .opt("-t", &target)
+            .arg("destroy-unattached")
+            .arg("off"),
+        Cmd::new("set-option")
+            .opt("-t", &target)
+            .arg("detach-on-destroy")
+            .arg("on"),
+        Cmd::new("set-hook")
+            .opt("-t", &target)
+            .arg("client-detached")
+            .arg(format!(
+                "kill-session -t '{}'",
+                wire::session_target(observer)
+            )),
+    ];
+    t.spawn_control("new-session -C", &cmds)
+}
+
+/// The observer sessions ([`wire::observer_session`]) no client is attached to: left by a
+/// process that ended without its `client-detached` hook running.
+pub(crate) async fn unattached_observer_sessions(t: &Transport) -> Result<Vec<String>, TmuxError> {
+    const OP: &str = "list-sessions";
+    let cmd = Cmd::new("list-sessions").opt("-F", wire::SESSIONS_ATTACHED_FORMAT);
+    let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
+    Ok(wire::parse_sessions_attached(&out.stdout)
+        .into_iter()
+        .filter(|(name, attached)| *attached == 0 && wire::is_observer_session(name))
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// The ids of the session's active pane and window.
+pub(crate) async fn pane_window(t: &Transport, name: &str) -> Result<(String, String), TmuxError> {
+    const OP: &str = "display-message";
+    let cmd = Cmd::new("display-message")
+        .arg("-p")
+        .opt("-t", wire::pane_target(name))
+        .arg(wire::PANE_WINDOW_FORMAT);
+    let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
+    wire::parse_pane_window(&out.stdout).ok_or_else(|| TmuxError::Parse {
+        op: OP,
+        line: out.stdout.trim().to_owned(),
+    })
+}
+
+/// Links `window` (an id, `@2`) into the observer session, without making it current there.
+pub(crate) async fn link_window(
+    t: &Transport,
+    window: &str,
+    observer: &str,
+) -> Result<(), TmuxError> {
+    const OP: &str = "link-window";
+    let cmd = Cmd::new("link-window")
+        .arg("-d")
+        .opt("-s", window)
+        .opt("-t", wire::pane_target(observer));
+    check(t, OP, Some(observer), t.run(OP, &[cmd], None).await?).map(drop)
+}
+
+/// Each window of the observer session and how many sessions it is linked to.
+pub(crate) async fn observer_windows(
+    t: &Transport,
+    observer: &str,
+) -> Result<Vec<(String, u32)>, TmuxError> {
+    const OP: &str = "list-windows";
+    let cmd = Cmd::new("list-windows")
+        .opt("-t", wire::session_target(observer))
+        .opt("-F", wire::WINDOW_LINKS_FORMAT);
+    let out = check(t, OP, Some(observer), t.run(OP, &[cmd], None).await?)?;
+    Ok(wire::parse_window_links(&out.stdout))
+}
+
+/// Removes `window` from the observer session; a window no other session holds any more is
+/// closed with it (its terminal hung up), as the end of its own session would have.
+pub(crate) async fn unlink_window(
+    t: &Transport,
+    window: &str,
+    observer: &str,
+) -> Result<(), TmuxError> {
+    const OP: &str = "unlink-window";
+    let cmd = Cmd::new("unlink-window")
+        .arg("-k")
+        .opt("-t", wire::window_in_session(observer, window));
+    check(t, OP, Some(observer), t.run(OP, &[cmd], None).await?).map(drop)
 }

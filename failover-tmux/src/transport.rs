@@ -89,8 +89,15 @@ pub struct Transport {
     /// Held while a session is created or killed and while a control client attaches:
     /// tmux 3.3a's server crashes (a NULL dereference) when `new-session` or
     /// `kill-session` runs while a control client is in the middle of attaching, so they
-    /// never overlap. Shared by clones.
+    /// never overlap. Shared by clones. (tmux 3.3a sends control notifications to a
+    /// control client that has not finished introducing itself; fixed in tmux 3.7. The gate
+    /// covers this process only: another process changing sessions in that moment, or an
+    /// attached client leaving, can still crash a 3.3a server.)
     attach_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The pane observers' shared control client, from the first observer on for as long as
+    /// the transport (any clone of it) lives. Shared by clones.
+    observer_hub:
+        std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<crate::observe::hub::Hub>>>>,
 }
 
 impl Transport {
@@ -109,6 +116,7 @@ impl Transport {
             config_file,
             timeout,
             attach_gate: std::sync::Arc::default(),
+            observer_hub: std::sync::Arc::default(),
         }
     }
 
@@ -116,6 +124,22 @@ impl Transport {
     /// holds that until the guard is dropped (see the `attach_gate` field).
     pub(crate) async fn attach_gate(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.attach_gate.clone().lock_owned().await
+    }
+
+    /// Where the pane observers' shared control client is kept (see `observe::hub`).
+    pub(crate) fn observer_hub(
+        &self,
+    ) -> &tokio::sync::Mutex<Option<std::sync::Arc<crate::observe::hub::Hub>>> {
+        &self.observer_hub
+    }
+
+    /// A clone that shares everything but the observers' hub slot: what the hub itself
+    /// keeps (holding the slot would keep the hub alive for ever).
+    pub(crate) fn without_hub(&self) -> Self {
+        Self {
+            observer_hub: std::sync::Arc::default(),
+            ..self.clone()
+        }
     }
 
     /// The server's socket.

@@ -133,6 +133,77 @@ pub fn dead_subscription() -> String {
     )
 }
 
+/// The session the pane observers' one control-mode client attaches to, per tmux server
+/// and daemon process (`hub` tells apart the clients one process started, one after
+/// another or for several transports): every observed session's window is linked into it,
+/// because tmux sends a control client `%output` only for panes of windows in its own
+/// session. The space keeps it apart from every session this crate launches (their names
+/// never hold one).
+pub fn observer_session(pid: u32, hub: u64) -> String {
+    format!("failover observer {pid}-{hub}")
+}
+
+/// Whether `name` is an [`observer_session`] (of any process).
+pub fn is_observer_session(name: &str) -> bool {
+    name.starts_with("failover observer ")
+}
+
+/// `display-message -p`: the ids of a session's active pane and window (`%3`, `@2`).
+pub const PANE_WINDOW_FORMAT: &str = "#{pane_id}\t#{window_id}";
+
+/// Parses [`PANE_WINDOW_FORMAT`] output.
+pub fn parse_pane_window(stdout: &str) -> Option<(String, String)> {
+    let line = stdout.lines().next()?;
+    let (pane, window) = line.split_once(FIELD_SEP)?;
+    (pane.starts_with('%') && window.starts_with('@')).then(|| (pane.to_owned(), window.to_owned()))
+}
+
+/// `list-windows -F`: each window's id and how many sessions it is linked to.
+pub const WINDOW_LINKS_FORMAT: &str = "#{window_id}\t#{window_linked_sessions}";
+
+/// Parses [`WINDOW_LINKS_FORMAT`] output into (window id, sessions linked).
+pub fn parse_window_links(stdout: &str) -> Vec<(String, u32)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (id, n) = l.split_once(FIELD_SEP)?;
+            Some((id.to_owned(), n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// `list-sessions -F`: how many clients are attached to a session, and its name.
+pub const SESSIONS_ATTACHED_FORMAT: &str = "#{session_attached}\t#{session_name}";
+
+/// Parses [`SESSIONS_ATTACHED_FORMAT`] output into (session name, clients attached).
+pub fn parse_sessions_attached(stdout: &str) -> Vec<(String, u32)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (n, name) = l.split_once(FIELD_SEP)?;
+            Some((name.to_owned(), n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The window a control-mode notification is about (`@2`), for `%window-renamed`,
+/// `%layout-change`, `%window-close` and `%unlinked-window-close`.
+pub fn control_line_window(line: &str) -> Option<&str> {
+    let mut words = line.split(' ');
+    match words.next()? {
+        "%window-renamed" | "%layout-change" | "%window-close" | "%unlinked-window-close" => {
+            words.next().filter(|w| w.starts_with('@'))
+        }
+        _ => None,
+    }
+}
+
+/// A window of `session` by id (`=name:@2`), which names that session's link of a window
+/// linked into several.
+pub fn window_in_session(session: &str, window: &str) -> String {
+    format!("={session}:{window}")
+}
+
 /// The exact-match target for a session (`=name`), so `ccl-1` never matches `ccl-10`.
 pub fn session_target(name: &str) -> String {
     format!("={name}")

@@ -927,3 +927,157 @@ async fn transcript_and_statusline_report_what_is_fine_once_per_change() {
         .unwrap()
         .unwrap();
 }
+
+/// The control-mode clients attached to the server (`tmux list-clients`).
+fn control_clients(srv: &TestServer) -> usize {
+    srv.tmux(&["list-clients", "-F", "#{client_control_mode}"])
+        .lines()
+        .filter(|l| l.trim() == "1")
+        .count()
+}
+
+/// Waits until `check` holds, failing after `deadline` with `what`.
+async fn until(deadline: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while !check() {
+        assert!(Instant::now() < end, "{what} within {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every pane observer of a server listens through one control-mode client (a client per
+/// session cost about 3.6 MiB each: 720 MiB at 200 sessions), and each still hears its own
+/// pane, and only its own, as it happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observers_of_a_server_share_one_control_client() {
+    let srv = TestServer::new();
+    let mut watched = Vec::new();
+    for i in 0..6 {
+        watched.push(observed(&srv, &format!("shared-{i}")).await);
+    }
+    assert_eq!(
+        control_clients(&srv),
+        1,
+        "one control client for 6 observers"
+    );
+    // A quota message printed on one pane is a verdict about that session alone.
+    let tty = srv.tmux(&["display-message", "-p", "-t", "=shared-4:", "#{pane_tty}"]);
+    let mut term = std::fs::OpenOptions::new().write(true).open(&tty).unwrap();
+    let written = Instant::now();
+    term.write_all("  ⎿  You've hit your 5-hour limit · resets 9:38am (UTC)\r\n".as_bytes())
+        .unwrap();
+    let (subject, _, _) = next_matching(&mut watched[4].1, BUDGET, |e| {
+        quota_of(e, SignalSource::Pane)
+    })
+    .await;
+    eprintln!("pane verdict after {:?}", written.elapsed());
+    assert_eq!(subject, Subject::Session(SessionId::new("shared-4")));
+    for (i, (_, rx, _)) in watched.iter_mut().enumerate().filter(|(i, _)| *i != 4) {
+        while let Ok(e) = rx.try_recv() {
+            assert!(
+                quota_of(&e, SignalSource::Pane).is_none(),
+                "shared-{i} got another pane's verdict: {e:?}"
+            );
+        }
+    }
+    // An exit is still heard from its notice, with its status.
+    srv.tmux(&["send-keys", "-t", "=shared-2:", "C-c"]);
+    let status = next_matching(&mut watched[2].1, Duration::from_secs(5), |e| match e {
+        ObserverEvent::Exited { status, .. } => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(status, Some(130));
+    // A person attached to an observed session sees its own window only: the links are
+    // in the observers' session.
+    for i in 0..6 {
+        let own = srv.tmux(&[
+            "list-windows",
+            "-t",
+            &format!("=shared-{i}"),
+            "-F",
+            "#{window_id}",
+        ]);
+        assert_eq!(own.lines().count(), 1, "shared-{i}: {own}");
+    }
+    // The observer session stays out of the backend's view of the server.
+    let listed = srv.backend.list().await.unwrap();
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    assert!(srv.backend.liveness_all().await.unwrap().len() == 6);
+    // An observer that goes takes its window out of the observers' session.
+    watched[0].2.abort();
+    let in_observers = || {
+        srv.tmux(&["list-windows", "-a", "-F", "#{session_name}"])
+            .lines()
+            .filter(|l| l.contains("observer"))
+            .count()
+    };
+    // Its own window and the 5 observed (shared-2's dead pane still observed until it
+    // ended, then unlinked: 4 then).
+    until(Duration::from_secs(5), "the windows unlinked", || {
+        in_observers() == 1 + 4
+    })
+    .await;
+    // Another backend on the server (another daemon) has its own client; dropping it ends
+    // that client and its observers' session.
+    let second = failover_tmux::TmuxBackend::new(srv.backend.config().clone()).unwrap();
+    let (tx, _rx) = mpsc::channel(64);
+    let other = tokio::spawn(
+        PaneObserver::new(
+            &second,
+            SessionId::new("shared-5"),
+            Arc::new(PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
+    until(Duration::from_secs(5), "a second client", || {
+        control_clients(&srv) == 2
+    })
+    .await;
+    other.abort();
+    let _ = other.await;
+    drop(second);
+    until(Duration::from_secs(5), "the second client gone", || {
+        control_clients(&srv) == 1
+    })
+    .await;
+}
+
+/// An observed session's window is also linked into the observers' own session; the end of
+/// its session must still end its program (tmux hangs up the terminal of a window no
+/// session holds), and end its observer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_observed_session_leaves_no_program_running() {
+    let srv = TestServer::new();
+    let (_, mut rx, task) = observed(&srv, "hung-up").await;
+    let (_, _rx_other, _other) = observed(&srv, "stays").await;
+    let pid: i32 = srv
+        .tmux(&["display-message", "-p", "-t", "=hung-up:", "#{pane_pid}"])
+        .parse()
+        .unwrap();
+    let alive = move || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    assert!(alive());
+    srv.tmux(&["kill-session", "-t", "=hung-up"]);
+    next_matching(&mut rx, Duration::from_secs(5), |e| match e {
+        ObserverEvent::Exited { status, .. } => Some(*status),
+        _ => None,
+    })
+    .await;
+    until(Duration::from_secs(5), "the program hung up", || !alive()).await;
+    tokio::time::timeout(Duration::from_secs(3), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // Its window is gone from the observers' session too: nothing but the other session's
+    // window and the observers' own is left there.
+    let windows = srv.tmux(&["list-windows", "-a", "-F", "#{session_name}"]);
+    assert_eq!(
+        windows.lines().filter(|l| *l == "stays").count(),
+        1,
+        "{windows}"
+    );
+    assert_eq!(windows.lines().count(), 3, "{windows}");
+}

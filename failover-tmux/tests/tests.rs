@@ -10,4 +10,5 @@ mod person;
 mod real_claude;
 mod real_tmux;
 mod statusline;
+mod stress;
 mod wire_parse;

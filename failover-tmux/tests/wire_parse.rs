@@ -171,3 +171,31 @@ fn described_sessions() {
     );
     assert!(wire::parse_described("only\ttwo").is_err());
 }
+
+#[test]
+fn observer_session_and_window_notifications() {
+    let name = wire::observer_session(42, 3);
+    assert_eq!(name, "failover observer 42-3");
+    assert!(wire::is_observer_session(&name));
+    assert!(
+        !wire::is_valid_session_name(&name),
+        "never a launched session's name"
+    );
+    assert!(!wire::is_observer_session("ccl-1"));
+    assert_eq!(
+        wire::parse_pane_window("%3\t@2\n"),
+        Some(("%3".into(), "@2".into()))
+    );
+    assert_eq!(wire::parse_pane_window("garbage\n"), None);
+    assert_eq!(
+        wire::parse_window_links("@1\t1\n@4\t2\nbad\n"),
+        vec![("@1".into(), 1), ("@4".into(), 2)]
+    );
+    assert_eq!(
+        wire::control_line_window("%window-renamed @4 sh [dead]"),
+        Some("@4")
+    );
+    assert_eq!(wire::control_line_window("%window-close @7"), Some("@7"));
+    assert_eq!(wire::control_line_window("%output %3 x"), None);
+    assert_eq!(wire::window_in_session(&name, "@4"), format!("={name}:@4"));
+}

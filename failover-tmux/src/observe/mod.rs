@@ -2,10 +2,11 @@
 //! its own `JoinSet`) and sends typed [`ObserverEvent`]s into a bounded channel the caller
 //! owns:
 //!
-//! - [`PaneObserver`]: a tmux control-mode client per session; `%output` marks the screen
-//!   dirty, a capture follows within the debounce window, and the pane detector and the
-//!   activity classifier ([`activity_from_screen`](failover_core::quota::activity_from_screen))
-//!   run only when the screen changed;
+//! - [`PaneObserver`]: one session's pane, heard through the one tmux control-mode client
+//!   all pane observers of a server share (`hub`: every observed window is linked into a
+//!   session of its own, to which that client is attached); `%output` marks the screen
+//!   dirty, a capture follows within the debounce window, and the pane detector and
+//!   activity classifier ([`activity_from_screen`](failover_core::quota::activity_from_screen)) run only when the screen changed;
 //! - [`TranscriptWatcher`]: `notify` on the shared projects tree; tails appended JSONL
 //!   lines and runs the transcript detector on each; also reports, once per change, that
 //!   a session's latest assistant message is an ordinary reply or that a new prompt was
@@ -25,6 +26,7 @@
 /// The pure pane activity classifier, kept in `failover-core` beside the quota detectors.
 mod fs_events;
 mod gate;
+pub(crate) mod hub;
 mod pane;
 mod spool;
 mod transcripts;

@@ -1,21 +1,21 @@
-//! [`PaneObserver`]: one tmux control-mode client per session.
+//! [`PaneObserver`]: one session's pane, heard through the server's shared control client
+//! (see `hub`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use failover_core::{DetectContext, QuotaDetector, SessionId, SignalSource, Subject};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 
 use super::ObserverEvent;
 use super::gate::Gate;
+use super::hub::{Hub, HubEvent};
 use crate::backend::TmuxBackend;
 use crate::clock;
 use crate::error::{ObserveError, TmuxError};
 use crate::ops;
 use crate::transport::Transport;
-use crate::wire::{self, ControlLine};
 use failover_core::quota::activity_from_screen;
 
 /// How long a [`PaneObserver`] waits, after an exit notice, for the pane to die.
@@ -63,7 +63,7 @@ impl Default for PaneObserverConfig {
 
 /// Watches one session's pane: quota verdicts, activity changes and exit.
 ///
-/// The exit is learnt from the [`EXIT_NOTICE`](wire::EXIT_NOTICE) the backend's wrapper
+/// The exit is learnt from the [`EXIT_NOTICE`](crate::wire::EXIT_NOTICE) the backend's wrapper
 /// prints (then confirmed from the pane's state), from the session's end, or, for a program
 /// already dead when the observer attaches, from one look at attach time. A pane that dies
 /// without the notice (its wrapper killed, or a session launched by a version whose wrapper
@@ -120,50 +120,31 @@ impl PaneObserver {
     }
 
     /// Runs until the session's program exits or the session goes (both reported as
-    /// [`ObserverEvent::Exited`]), or the receiver is dropped (then it returns `Ok`). Dropping the future stops the
-    /// control client. A server that died is reported as `Exited` and then returned as
-    /// the error.
+    /// [`ObserverEvent::Exited`]), or the receiver is dropped (then it returns `Ok`).
+    /// Dropping the future stops observing; the control client shared by the observers of
+    /// the server ends with the last of them. A server that died is reported as `Exited` and
+    /// then returned as the error.
     pub async fn run(self) -> Result<(), ObserveError> {
         let name = self.session.as_str();
         ops::validate_name(name)?;
-        // No session may be created or killed until this client has attached (see
-        // `Transport::attach_gate`): wait for its command's `%end` (or `%error`).
-        let gate = self.transport.attach_gate().await;
-        let mut child = ops::control_client(&self.transport, name)?;
-        // Keeping stdin open keeps the control client attached.
-        let _stdin = child.stdin.take();
-        let stdout = child.stdout.take().ok_or_else(|| TmuxError::Spawn {
-            op: "attach-session -C",
-            source: std::io::Error::other("no stdout pipe"),
-        })?;
-        let mut reader = BufReader::new(stdout);
-        let mut line = Vec::new();
-        // An exit notice may arrive while the client is still attaching.
-        let mut early_notice = false;
-        let attached = async {
-            let mut answered = 0;
-            while answered < ops::CONTROL_CLIENT_COMMANDS {
-                line.clear();
-                match reader.read_until(b'\n', &mut line).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) if line.starts_with(b"%end") || line.starts_with(b"%error") => {
-                        answered += 1;
-                    }
-                    Ok(_) => {
-                        let text = String::from_utf8_lossy(&line);
-                        if matches!(
-                            wire::parse_control_line(text.trim_end_matches('\n')),
-                            ControlLine::ExitNotice { .. }
-                        ) {
-                            early_notice = true;
-                        }
-                    }
-                }
+        let hub = match Hub::get(&self.transport).await {
+            Ok(hub) => hub,
+            Err(e @ TmuxError::ServerDown { .. }) => {
+                self.send(ObserverEvent::Exited {
+                    session: self.session.clone(),
+                    status: None,
+                })
+                .await;
+                return Err(e.into());
             }
+            Err(e) => return Err(e.into()),
         };
-        let _ = tokio::time::timeout(self.transport.timeout(), attached).await;
-        line.clear();
-        drop(gate);
+        let mut watch = match hub.watch(name).await {
+            Ok(watch) => watch,
+            Err(TmuxError::NoSession { .. }) => return self.exited(None).await,
+            Err(e) => return Err(e.into()),
+        };
+        drop(hub);
         let resumed_turn = matches!(ops::resume_mark(&self.transport, name).await, Ok(Some(_)));
         let mut seen = Seen {
             screen: None,
@@ -172,7 +153,7 @@ impl PaneObserver {
             history: Vec::new(),
             history_open: resumed_turn,
         };
-        // A program that exited before the client attached printed its exit notice to
+        // A program that exited before its window was linked printed its exit notice to
         // nobody: look once now. Later exits arrive as notices.
         if let Some(status) = self.dead_now().await {
             return self.last_look_and_exit(&mut seen, status).await;
@@ -184,10 +165,7 @@ impl PaneObserver {
         let mut settle_at: Option<Instant> = None;
         // After an exit notice whose pane was not dead yet (a machine too busy for the
         // pane to die within DEATH_WAIT): look again now and then, until this instant.
-        let mut death_watch: Option<(Instant, Instant)> = early_notice.then(|| {
-            let now = Instant::now();
-            (now + DEATH_RECHECK, now + DEATH_WATCH)
-        });
+        let mut death_watch: Option<(Instant, Instant)> = None;
         let mut last_capture = Instant::now()
             .checked_sub(self.config.min_interval)
             .unwrap_or_else(Instant::now);
@@ -203,22 +181,17 @@ impl PaneObserver {
             .min();
             tokio::select! {
                 () = self.tx.closed() => return Ok(()),
-                read = reader.read_until(b'\n', &mut line) => {
-                    match read {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                    let text = String::from_utf8_lossy(&line).into_owned();
-                    line.clear();
-                    match wire::parse_control_line(text.trim_end_matches('\n')) {
-                        ControlLine::Output { .. } => {
+                event = watch.next() => {
+                    match event {
+                        None | Some(HubEvent::Gone) => break,
+                        Some(HubEvent::Output) => {
                             settle_at = Some(Instant::now() + self.config.settle_after);
                             dirty_at.get_or_insert_with(|| {
                                 (Instant::now() + self.config.debounce)
                                     .max(last_capture + self.config.min_interval)
                             });
                         }
-                        ControlLine::ExitNotice { .. } => {
+                        Some(HubEvent::ExitNotice) => {
                             // Evaluate the last screen before reporting the exit.
                             let _ = self.evaluate(&mut seen, false).await;
                             if let Some(status) = self.death().await {
@@ -230,17 +203,12 @@ impl PaneObserver {
                             let now = Instant::now();
                             death_watch = Some((now + DEATH_RECHECK, now + DEATH_WATCH));
                         }
-                        ControlLine::WindowChanged => {
+                        Some(HubEvent::WindowChanged) => {
                             // Perhaps the pane died with its exit notice unread: one look.
                             if let Some(status) = self.dead_now().await {
                                 return self.last_look_and_exit(&mut seen, status).await;
                             }
                         }
-                        ControlLine::Exit => break,
-                        ControlLine::SessionChanged => {
-                            dirty_at.get_or_insert_with(|| Instant::now() + self.config.debounce);
-                        }
-                        ControlLine::Subscription { .. } | ControlLine::Other => {}
                     }
                 }
                 () = sleep_until(wake), if wake.is_some() => {
@@ -273,13 +241,14 @@ impl PaneObserver {
                 }
             }
         }
-        // The control client ended: the session or the server went away.
+        // The session or the server went away, or the shared control client ended.
         match ops::pane_state(&self.transport, name).await {
-            Ok(s) if s.dead => self.exited(s.status).await,
+            Ok(s) if s.dead => self.last_look_and_exit(&mut seen, s.status).await,
             Ok(_) => Err(TmuxError::NonZeroExit {
-                op: "attach-session -C",
+                op: "link-window",
                 status: None,
-                stderr: "control client detached while the session runs".to_owned(),
+                stderr: "the observers' control client no longer hears a session that runs"
+                    .to_owned(),
             }
             .into()),
             Err(TmuxError::NoSession { .. }) => self.exited(None).await,
