@@ -292,50 +292,65 @@ async fn hub_rounds(srv: &TestServer, until: Instant) -> Tally {
     tally
 }
 
-/// The same workload, with another process changing sessions all along, crashes tmux 3.3a's
-/// server no more often with the observers' one client per server than with a client per
-/// session. Figures from runs of this test are in failover-tmux/README.md.
+/// Runs `design`'s rounds on a fresh server while another process creates and kills
+/// sessions all along; its tally.
+async fn rounds_amid_foreign_churn(design: &str) -> Tally {
+    let srv = TestServer::new();
+    start_server(&srv.socket);
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = foreign_churn(srv.socket.clone(), Arc::clone(&stop));
+    let started = Instant::now();
+    let until = started + DESIGN_BUDGET;
+    let tally = match design {
+        "per-session" => per_session_rounds(&srv, until).await,
+        _ => hub_rounds(&srv, until).await,
+    };
+    stop.store(true, Ordering::Relaxed);
+    let foreign = churn.join().expect("churn thread");
+    eprintln!(
+        "{design}: {} rounds in {:?}, {} control-client attaches, {} server crashes, \
+         {foreign} sessions created and killed by another process",
+        tally.rounds,
+        started.elapsed(),
+        tally.attaches,
+        tally.crashes
+    );
+    assert!(
+        tally.rounds >= 3,
+        "{design}: only {} rounds ran",
+        tally.rounds
+    );
+    tally
+}
+
+/// The daemon's workload (restart, then a failover of the pool) with another process
+/// changing sessions all along: the observers attach one control client per daemon start
+/// (and one more after a crash of tmux 3.3a's server at most), never one per session, so a
+/// failover's launches attach nothing. A server that crashes (tmux 3.3a, issue 4980) is
+/// started again and the rounds go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_client_per_server_crashes_tmux_no_more_often_than_one_per_session() {
-    let mut tallies = Vec::new();
-    for design in ["per-session", "hub"] {
-        let srv = TestServer::new();
-        start_server(&srv.socket);
-        let stop = Arc::new(AtomicBool::new(false));
-        let churn = foreign_churn(srv.socket.clone(), Arc::clone(&stop));
-        let started = Instant::now();
-        let until = started + DESIGN_BUDGET;
-        let tally = match design {
-            "per-session" => per_session_rounds(&srv, until).await,
-            _ => hub_rounds(&srv, until).await,
-        };
-        stop.store(true, Ordering::Relaxed);
-        let foreign = churn.join().expect("churn thread");
-        eprintln!(
-            "{design}: {} rounds in {:?}, {} control-client attaches, {} server crashes, \
-             {foreign} sessions created and killed by another process",
-            tally.rounds,
-            started.elapsed(),
-            tally.attaches,
-            tally.crashes
-        );
-        assert!(
-            tally.rounds >= 3,
-            "{design}: only {} rounds ran",
-            tally.rounds
-        );
-        tallies.push(tally);
-    }
-    let (per_session, hub) = (&tallies[0], &tallies[1]);
+async fn the_shared_client_attaches_once_per_daemon_start_amid_other_sessions_changing() {
+    let hub = rounds_amid_foreign_churn("hub").await;
+    assert!(
+        hub.attaches <= hub.rounds + hub.crashes,
+        "more than one control client per daemon start: {hub:?}"
+    );
+}
+
+/// The measurement behind keeping the shared client: the same workload crashes tmux 3.3a's
+/// server no more often per round with the observers' one client per server than with a
+/// client per session. Crashes are random, so this compares rates and is run by hand
+/// (`cargo test -p failover-tmux --test tests stress::crashes -- --ignored --nocapture`);
+/// figures from its runs are in failover-tmux/README.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of random crash rates; run by hand"]
+async fn crashes_per_round_one_client_per_server_against_one_per_session() {
+    let per_session = rounds_amid_foreign_churn("per-session").await;
+    let hub = rounds_amid_foreign_churn("hub").await;
     // Per round of the same workload.
     assert!(
         hub.crashes * per_session.rounds <= per_session.crashes * hub.rounds,
         "the hub crashed the server more often per round: {hub:?} against {per_session:?}"
-    );
-    // One attach per daemon start, and one more after a crash at most.
-    assert!(
-        hub.attaches <= hub.rounds + hub.crashes,
-        "more than one control client per daemon start: {hub:?}"
     );
 }
 
