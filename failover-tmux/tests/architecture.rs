@@ -245,6 +245,7 @@ fn every_test_file_is_a_module_of_its_crates_one_test_binary() {
         "failover-core",
         "failover-daemon",
         "failover-daemon/sim",
+        "failover-daemon/queue",
         "failover-tmux",
         "failover-cli",
     ] {

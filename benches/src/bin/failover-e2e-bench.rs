@@ -196,6 +196,18 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Proportional set size (shared pages split among the processes that map them), KiB.
+fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn tree_rss_kib(pid: u32) -> u64 {
     tree(pid).into_iter().map(rss_kib).sum()
 }
@@ -660,6 +672,8 @@ async fn idle(sizes: &[usize], window: Duration) -> Value {
         let daemon_rss = rss_kib(daemon);
         let daemon_tree_rss = tree_rss_kib(daemon);
         let daemon_procs = tree(daemon).len();
+        let daemon_tree_pss: u64 = tree(daemon).into_iter().map(pss_kib).sum();
+        let (server_rss, server_pss) = (rss_kib(server), pss_kib(server));
         assert_eq!(world.stop_daemon(), Some(0), "the daemon stops cleanly");
 
         // The polling baseline over the same sessions, same window.
@@ -692,6 +706,10 @@ async fn idle(sizes: &[usize], window: Duration) -> Value {
             "daemon_total_cpu_percent": 100.0 * ((d1 - d0) + (s1 - s0)) / w,
             "daemon_rss_kib": daemon_rss,
             "daemon_with_control_clients_rss_kib": daemon_tree_rss,
+            "daemon_with_control_clients_pss_kib": daemon_tree_pss,
+            "tmux_server_rss_kib": server_rss,
+            "tmux_server_pss_kib": server_pss,
+            "in_all_pss_kib (daemon, its control client, the tmux server)": daemon_tree_pss + server_pss,
             "daemon_processes": daemon_procs,
             "daemon_settle": daemon_settle,
             "poller_settle": poller_settle,

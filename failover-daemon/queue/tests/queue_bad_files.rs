@@ -1,11 +1,9 @@
 //! Bad task files get a reason in `failed/`, never a crash; odd but valid names still run.
 
-mod queue_support;
-
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-use queue_support::*;
+use crate::queue_support::*;
 
 /// Every bad kind of inbox entry, each with the reason it must be rejected with.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -220,7 +220,7 @@ fn spawn_worker(root: &Path) -> KillOnDrop {
     let child = Command::new(exe)
         .args([
             "--exact",
-            "two_hundred_tasks_survive_twenty_sigkills",
+            "queue_crash::two_hundred_tasks_survive_twenty_sigkills",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -1,16 +1,14 @@
 //! The runner against simulated sessions: priority, targeting, failover, session death,
 //! refused delivery, status publishing, and files still being written.
 
-mod queue_support;
-
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::queue_support::*;
 use failover_core::AccountId;
 use failover_queue::{Clock, Probe, Queue};
 use jiff::Timestamp;
-use queue_support::*;
 
 const T: Duration = Duration::from_secs(10);
 

@@ -1,19 +1,17 @@
 //! The CLI's operations (`tasks list|add|retry`) and the sweep, straight on the files with
 //! no daemon running.
 
-mod queue_support;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::queue_support::*;
 use failover_core::SessionId;
 use failover_queue::ops::{self, TaskState};
 use failover_queue::records::ClaimRecordV1;
 use failover_queue::sweep::{self, SweepConfig};
 use failover_queue::{BadTask, DEFAULT_MAX_TASK_BYTES, QueueError};
 use jiff::{SignedDuration, Timestamp};
-use queue_support::*;
 
 fn src(dir: &Path, name: &str, body: &[u8]) -> std::path::PathBuf {
     let path = dir.join(name);

@@ -2,17 +2,15 @@
 //! point of the protocol (see QUEUE.md, "Crash windows"), starts a runner on it, and checks
 //! that the task is neither lost nor delivered twice.
 
-mod queue_support;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::queue_support::*;
 use failover_core::{AccountId, SessionId};
 use failover_queue::Probe;
 use failover_queue::records::{ClaimRecordV1, OutcomeKind, PendingOutcome};
 use jiff::Timestamp;
-use queue_support::*;
 
 const T: Duration = Duration::from_secs(10);
 

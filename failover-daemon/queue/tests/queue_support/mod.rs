@@ -1,6 +1,5 @@
 //! Shared helpers for the queue tests: a recording [`Deliver`], scripted session views, task
 //! files dropped the way operators should (written aside, renamed in), and condition waits.
-#![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// A session view: alive and idle on account `a`.
-pub fn view(name: &str, dir: &Path) -> SessionView {
+pub(crate) fn view(name: &str, dir: &Path) -> SessionView {
     SessionView {
         name: SessionId::new(name),
         dir: dir.to_path_buf(),
@@ -31,7 +30,7 @@ pub fn view(name: &str, dir: &Path) -> SessionView {
 }
 
 /// Writes `content` beside the inbox and renames it in (what `tasks add` does).
-pub fn drop_task(project: &Path, name: &str, content: &[u8]) -> PathBuf {
+pub(crate) fn drop_task(project: &Path, name: &str, content: &[u8]) -> PathBuf {
     let inbox = project.join(".agent-queue/inbox");
     std::fs::create_dir_all(&inbox).unwrap();
     let tmp = project.join(format!(".drop-{}", name.len()));
@@ -42,7 +41,7 @@ pub fn drop_task(project: &Path, name: &str, content: &[u8]) -> PathBuf {
 }
 
 /// File names in a queue directory (records excluded), sorted.
-pub fn tasks_in(project: &Path, dir: &str) -> Vec<String> {
+pub(crate) fn tasks_in(project: &Path, dir: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(project.join(".agent-queue").join(dir))
         .map(|rd| {
             rd.filter_map(Result::ok)
@@ -56,13 +55,13 @@ pub fn tasks_in(project: &Path, dir: &str) -> Vec<String> {
 }
 
 /// Reads a JSON file.
-pub fn json(path: &Path) -> serde_json::Value {
+pub(crate) fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
         .unwrap()
 }
 
 /// Waits (polling, with a deadline) until `cond` holds; panics with `what` if it never does.
-pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
     while !cond() {
         assert!(
@@ -75,26 +74,26 @@ pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> b
 
 /// Records deliveries; answers probes as told; can feed deliveries to simulated sessions.
 #[derive(Clone, Default)]
-pub struct Recorder {
-    pub delivered: Arc<Mutex<Vec<Delivery>>>,
-    pub probe: Arc<Mutex<Option<Probe>>>,
-    pub reject_next: Arc<Mutex<Option<String>>>,
+pub(crate) struct Recorder {
+    pub(crate) delivered: Arc<Mutex<Vec<Delivery>>>,
+    pub(crate) probe: Arc<Mutex<Option<Probe>>>,
+    pub(crate) reject_next: Arc<Mutex<Option<String>>>,
     /// How many deliveries to refuse as [`DeliverError::NotNow`] (a draft in the box).
-    pub not_now: Arc<Mutex<u32>>,
+    pub(crate) not_now: Arc<Mutex<u32>>,
     /// Deliveries refused as not now.
-    pub refused: Arc<Mutex<Vec<Delivery>>>,
+    pub(crate) refused: Arc<Mutex<Vec<Delivery>>>,
     /// A transcript to probe (with the daemon's reader) instead of the recorded deliveries.
-    pub transcript: Arc<Mutex<Option<PathBuf>>>,
+    pub(crate) transcript: Arc<Mutex<Option<PathBuf>>>,
     /// What [`Deliver::idle_now`] answers.
-    pub idle_now: Arc<std::sync::atomic::AtomicBool>,
-    pub feed: Option<mpsc::UnboundedSender<Delivery>>,
+    pub(crate) idle_now: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) feed: Option<mpsc::UnboundedSender<Delivery>>,
 }
 
 impl Recorder {
-    pub fn deliveries(&self) -> Vec<Delivery> {
+    pub(crate) fn deliveries(&self) -> Vec<Delivery> {
         self.delivered.lock().unwrap().clone()
     }
-    pub fn tasks_delivered(&self) -> Vec<String> {
+    pub(crate) fn tasks_delivered(&self) -> Vec<String> {
         self.deliveries().into_iter().map(|d| d.task).collect()
     }
 }
@@ -155,7 +154,7 @@ impl Deliver for Recorder {
 
 /// Simulated sessions: each delivery makes its session work (`turns_started` + 1, not idle)
 /// for `turn`, then idle again.
-pub fn simulate_sessions(
+pub(crate) fn simulate_sessions(
     views: watch::Sender<SessionsView>,
     mut feed: mpsc::UnboundedReceiver<Delivery>,
     turn: Duration,
@@ -188,16 +187,16 @@ pub fn simulate_sessions(
 }
 
 /// A queue runner, running.
-pub struct Running {
-    pub views: watch::Sender<SessionsView>,
-    pub recorder: Recorder,
-    pub failed: Arc<Mutex<Vec<FailedTask>>>,
+pub(crate) struct Running {
+    pub(crate) views: watch::Sender<SessionsView>,
+    pub(crate) recorder: Recorder,
+    pub(crate) failed: Arc<Mutex<Vec<FailedTask>>>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), QueueError>>>,
 }
 
 /// Test configuration: no write settle, short probe wait.
-pub fn config(projects: Vec<PathBuf>) -> QueueConfig {
+pub(crate) fn config(projects: Vec<PathBuf>) -> QueueConfig {
     let mut c = QueueConfig::new(projects);
     c.write_settle = Duration::ZERO;
     c.unconfirmed_after = Duration::from_millis(300);
@@ -206,12 +205,20 @@ pub fn config(projects: Vec<PathBuf>) -> QueueConfig {
 
 impl Running {
     /// Starts the runner over `sessions`; with `turn`, sessions are simulated.
-    pub fn start(config: QueueConfig, sessions: Vec<SessionView>, turn: Option<Duration>) -> Self {
+    pub(crate) fn start(
+        config: QueueConfig,
+        sessions: Vec<SessionView>,
+        turn: Option<Duration>,
+    ) -> Self {
         Self::start_queue(Queue::new(config), sessions, turn)
     }
 
     /// [`Running::start`] with a queue built by the caller (e.g. on a clock of its own).
-    pub fn start_queue(queue: Queue, sessions: Vec<SessionView>, turn: Option<Duration>) -> Self {
+    pub(crate) fn start_queue(
+        queue: Queue,
+        sessions: Vec<SessionView>,
+        turn: Option<Duration>,
+    ) -> Self {
         let (views, rx) = watch::channel(SessionsView { sessions });
         let mut recorder = Recorder::default();
         if let Some(turn) = turn {
@@ -222,7 +229,7 @@ impl Running {
         Self::run(queue, views, rx, recorder)
     }
 
-    pub fn start_with(
+    pub(crate) fn start_with(
         config: QueueConfig,
         views: watch::Sender<SessionsView>,
         rx: watch::Receiver<SessionsView>,
@@ -257,7 +264,7 @@ impl Running {
     }
 
     /// Changes one session's view.
-    pub fn set(&self, name: &str, f: impl FnOnce(&mut SessionView)) {
+    pub(crate) fn set(&self, name: &str, f: impl FnOnce(&mut SessionView)) {
         self.views.send_modify(|v| {
             if let Some(s) = v.sessions.iter_mut().find(|s| s.name.as_str() == name) {
                 f(s);
@@ -266,7 +273,7 @@ impl Running {
     }
 
     /// Stops the runner and checks it ended cleanly.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -277,7 +284,7 @@ impl Running {
 }
 
 /// Runs `fut` with a generous overall timeout.
-pub async fn within<T>(secs: u64, fut: impl Future<Output = T>) -> T {
+pub(crate) async fn within<T>(secs: u64, fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), fut)
         .await
         .expect("test took too long")
