@@ -431,13 +431,13 @@ impl TmuxBackend {
         }
     }
 
-    /// The polite part of a stop: interrupt a turn in progress (or dismiss a dialog), clear
-    /// a draft, and type `/exit`, then give the program `exit_wait` to go. A session sitting
-    /// idle at an empty prompt goes straight to `/exit`. Whatever could turn `/exit` into
-    /// part of a prompt skips it (the caller hangs up the terminal next, which Claude Code
-    /// also exits on): a draft that stays, Claude Code waiting to continue after a usage
-    /// limit (cancelling that wait puts the refused prompt back in the input box, at a
-    /// moment of its choosing), or anything but `/exit` in the box once it is typed.
+    /// The polite part of a stop: interrupt a turn in progress (or dismiss a dialog), or
+    /// clear a draft and type `/exit`, then give the program `exit_wait` to go. A session
+    /// sitting idle at an empty prompt goes straight to `/exit`. Whatever could turn `/exit`
+    /// into part of a prompt skips it (the caller hangs up the terminal next, which Claude
+    /// Code also exits on): an interrupted turn or Claude Code waiting to continue after a
+    /// usage limit (either puts its prompt back in the input box, at a moment of its
+    /// choosing), a draft that stays, or anything but `/exit` in the box once it is typed.
     async fn ask_to_exit(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
         let name = session.as_str();
         let settle = || Instant::now() + self.config.interrupt_settle.min(grace / 4);
@@ -457,6 +457,16 @@ impl TmuxBackend {
                 activity_from_screen(s) == Some(Activity::Idle)
             })
             .await;
+            // Claude Code puts an interrupted turn's prompt back in the input box, at a
+            // moment of its choosing: a `/exit` typed meanwhile was seen alone in the box,
+            // then sent as the tail of the restored prompt ("…/exit", a benchmark's run).
+            // Nothing is typed after an interrupt; the caller hangs up the terminal, which
+            // Claude Code exits on, writing its transcript first.
+            tracing::debug!(
+                session = name,
+                "stop: a turn was interrupted; closing its terminal without typing"
+            );
+            return Ok(());
         }
         // Ctrl-C on a non-empty input box clears it (on an empty one it would arm "press
         // again to exit", which is why it is only sent on a draft, never on a placeholder).

@@ -30,10 +30,20 @@ fn real_claude() -> Option<PathBuf> {
 
 /// Answers `HEAD` with 200 and everything else, after 1.5 s, with a 500 API error.
 async fn serve_500s(listener: tokio::net::TcpListener) {
+    serve_500s_after(listener, Duration::from_millis(1500), Default::default()).await;
+}
+
+/// [`serve_500s`], answering after `hold`, keeping every request's body in `bodies`.
+async fn serve_500s_after(
+    listener: tokio::net::TcpListener,
+    hold: Duration,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
             return;
         };
+        let bodies = bodies.clone();
         tokio::spawn(async move {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 8192];
@@ -66,12 +76,16 @@ async fn serve_500s(listener: tokio::net::TcpListener) {
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
+            bodies
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[head_end..]).into_owned());
             let reply = if head.starts_with("head ") {
                 "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
             } else {
                 // A turn refused at once can end between two looks at the screen: the
                 // error takes a moment, as a real one does, so the turn is seen working.
-                tokio::time::sleep(Duration::from_millis(1500)).await;
+                tokio::time::sleep(hold).await;
                 let body =
                     r#"{"type":"error","error":{"type":"api_error","message":"stand-in says no"}}"#;
                 format!(
@@ -634,4 +648,103 @@ async fn a_leftover_draft_is_sent_once_and_another_refused() {
         .stop(&session, Duration::from_secs(20))
         .await
         .unwrap();
+}
+
+/// A stop that has to interrupt a turn types nothing after the interrupt: Claude Code puts
+/// the interrupted prompt back in the input box at a moment of its own, and a `/exit` typed
+/// meanwhile was once sent as that prompt's tail ("…/exit", seen in a failover benchmark
+/// with 3 sessions, one stopped right after its prompt went out). The turn here waits on an
+/// API that answers only after 30 s; the stop interrupts it and hangs up, and no request
+/// ever carries `/exit`. This setting does not bring the race about on demand (the check
+/// passed 7 times of 7 with `/exit` still typed after the interrupt); it holds the contract.
+#[tokio::test]
+async fn a_stop_that_interrupts_a_turn_types_nothing_after_it() {
+    let Some(claude) = real_claude() else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    tokio::spawn(serve_500s_after(
+        listener,
+        Duration::from_secs(30),
+        bodies.clone(),
+    ));
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec![claude.to_string_lossy().into_owned()];
+        c.env.push(("ANTHROPIC_BASE_URL".into(), base.clone()));
+        c.env.push(("CLAUDE_CODE_MAX_RETRIES".into(), "0".into()));
+        c.width = 120;
+        c.height = 40;
+    });
+    let dir = std::fs::canonicalize(srv.dir("proj")).unwrap();
+    let config = srv.dir("config");
+    std::fs::write(
+        config.join(".credentials.json"),
+        r#"{"claudeAiOauth":{"accessToken":"test-access","refreshToken":"test-refresh","expiresAt":99999999999999,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        config.join(".claude.json"),
+        serde_json::json!({
+            "hasCompletedOnboarding": true,
+            "projects": { dir.to_string_lossy(): { "hasTrustDialogAccepted": true } }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let session = SessionId::new("interrupted");
+    srv.backend
+        .launch(&LaunchRequest {
+            session: session.clone(),
+            dir,
+            account: AccountId::new("primary"),
+            config_dir: config,
+            resume: None,
+        })
+        .await
+        .unwrap();
+    let screen_is = |want: Activity| {
+        let (srv, session) = (&srv, &session);
+        move || async move {
+            let c = srv.backend.capture(session).await.ok()?;
+            (activity_from_screen(&c.text) == Some(want)).then_some(())
+        }
+    };
+    eventually(
+        Duration::from_secs(60),
+        "the idle prompt",
+        screen_is(Activity::Idle),
+    )
+    .await;
+    srv.backend
+        .send_input(&session, "count the files")
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the turn at work",
+        screen_is(Activity::Working),
+    )
+    .await;
+    srv.backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        srv.backend.liveness(&session).await.unwrap(),
+        Liveness::Missing,
+        "stopped"
+    );
+    let sent = bodies.lock().unwrap().clone();
+    assert!(
+        sent.iter().any(|b| b.contains("count the files")),
+        "the prompt reached the API: {} requests",
+        sent.len()
+    );
+    assert!(
+        !sent.iter().any(|b| b.contains("/exit")),
+        "a request carried /exit: {:?}",
+        sent.iter()
+            .filter(|b| b.contains("/exit"))
+            .collect::<Vec<_>>()
+    );
 }
