@@ -247,6 +247,56 @@ impl Drop for Daemon {
     }
 }
 
+/// A temp root for the daemon over `sh` stand-ins: `acc/<name>` per account, `work/<name>`
+/// per session, a private tmux socket and `config.toml`; with `control`, the control socket
+/// at `ctl.sock` (else the daemon's default one).
+struct StandIns {
+    dir: tempfile::TempDir,
+    tmux: Tmux,
+    socket: PathBuf,
+    cfg: PathBuf,
+}
+
+fn stand_ins(prefix: &str, accounts: &[&str], sessions: &[&str], control: bool) -> StandIns {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let root = dir.path();
+    let tmux = Tmux(root.join("tmux.sock"));
+    let socket = root.join("ctl.sock");
+    let cfg = root.join("config.toml");
+    let mut text = format!(
+        r#"state_dir = "state"
+[tmux]
+path = "{}"
+[claude]
+command = ["sh", "-c", "echo ready; exec sleep 600", "stand-in"]
+shared_projects = "shared"
+"#,
+        tmux.0.display()
+    );
+    if control {
+        text.push_str(&format!("[control]\nsocket = \"{}\"\n", socket.display()));
+    }
+    for a in accounts {
+        std::fs::create_dir_all(root.join("acc").join(a)).unwrap();
+        text.push_str(&format!(
+            "[[accounts]]\nname = \"{a}\"\nconfig_dir = \"acc/{a}\"\n"
+        ));
+    }
+    for s in sessions {
+        std::fs::create_dir_all(root.join("work").join(s)).unwrap();
+        text.push_str(&format!(
+            "[[sessions]]\nname = \"{s}\"\ndir = \"work/{s}\"\n"
+        ));
+    }
+    std::fs::write(&cfg, text).unwrap();
+    StandIns {
+        dir,
+        tmux,
+        socket,
+        cfg,
+    }
+}
+
 async fn status(socket: &Path) -> Option<StatusDto> {
     if !socket.exists() {
         return None;
@@ -282,40 +332,13 @@ async fn wait_running(socket: &Path, session: &str) -> StatusDto {
 
 #[tokio::test]
 async fn runs_over_real_tmux_stops_on_sigterm_and_adopts_on_restart() {
-    let dir = tempfile::Builder::new().prefix("cfb").tempdir().unwrap();
+    let StandIns {
+        dir,
+        tmux,
+        socket,
+        cfg,
+    } = stand_ins("cfb", &["a", "b"], &["s0"], true);
     let root = dir.path();
-    for d in ["acc/a", "acc/b", "work/s0"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let tmux = Tmux(root.join("tmux.sock"));
-    let socket = root.join("ctl.sock");
-    let cfg = root.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"state_dir = "state"
-[tmux]
-path = "{tmux}"
-[claude]
-command = ["sh", "-c", "echo ready; exec sleep 600", "stand-in"]
-shared_projects = "shared"
-[control]
-socket = "{socket}"
-[[accounts]]
-name = "a"
-config_dir = "acc/a"
-[[accounts]]
-name = "b"
-config_dir = "acc/b"
-[[sessions]]
-name = "s0"
-dir = "work/s0"
-"#,
-            tmux = tmux.0.display(),
-            socket = socket.display()
-        ),
-    )
-    .unwrap();
 
     let daemon = Daemon::start(&cfg);
     let s = wait_running(&socket, "s0").await;
@@ -498,33 +521,10 @@ async fn systemd_is_told_ready_watchdog_and_stopping() {
 /// the first keeps serving and keeps its session.
 #[tokio::test]
 async fn a_second_daemon_on_the_same_state_dir_exits_at_once_naming_the_first() {
-    let dir = tempfile::Builder::new().prefix("cfl").tempdir().unwrap();
+    let StandIns { dir, tmux, cfg, .. } = stand_ins("cfl", &["a"], &["s0"], false);
     let root = dir.path();
-    for d in ["acc/a", "work/s0", "run1", "run2"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let tmux = Tmux(root.join("tmux.sock"));
-    let cfg = root.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"state_dir = "state"
-[tmux]
-path = "{tmux}"
-[claude]
-command = ["sh", "-c", "echo ready; exec sleep 600", "stand-in"]
-shared_projects = "shared"
-[[accounts]]
-name = "a"
-config_dir = "acc/a"
-[[sessions]]
-name = "s0"
-dir = "work/s0"
-"#,
-            tmux = tmux.0.display(),
-        ),
-    )
-    .unwrap();
+    std::fs::create_dir_all(root.join("run1")).unwrap();
+    std::fs::create_dir_all(root.join("run2")).unwrap();
     let (run1, run2) = (root.join("run1"), root.join("run2"));
     let socket1 = run1.join("claude-failover.sock");
 
@@ -633,40 +633,12 @@ async fn a_remote_tcp_listener_is_allowed_only_when_asked_and_warned_about() {
 /// session the person kills then ends its program, as without the daemon.
 #[tokio::test]
 async fn a_daemon_killed_with_sigkill_leaves_no_window_the_sessions_no_longer_hold() {
-    let dir = tempfile::Builder::new().prefix("cfk").tempdir().unwrap();
-    let root = dir.path();
-    for d in ["acc/a", "work/s0", "work/s1"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let tmux = Tmux(root.join("tmux.sock"));
-    let socket = root.join("ctl.sock");
-    let cfg = root.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"state_dir = "state"
-[tmux]
-path = "{tmux}"
-[claude]
-command = ["sh", "-c", "echo ready; exec sleep 600", "stand-in"]
-shared_projects = "shared"
-[control]
-socket = "{socket}"
-[[accounts]]
-name = "a"
-config_dir = "acc/a"
-[[sessions]]
-name = "s0"
-dir = "work/s0"
-[[sessions]]
-name = "s1"
-dir = "work/s1"
-"#,
-            tmux = tmux.0.display(),
-            socket = socket.display()
-        ),
-    )
-    .unwrap();
+    let StandIns {
+        dir: _dir,
+        tmux,
+        socket,
+        cfg,
+    } = stand_ins("cfk", &["a"], &["s0", "s1"], true);
     let daemon = Daemon::start(&cfg);
     wait_running(&socket, "s0").await;
     wait_running(&socket, "s1").await;

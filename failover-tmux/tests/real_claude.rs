@@ -117,22 +117,7 @@ async fn real_claude_launch_prompt_transcript_stop_resume() {
     let dir = srv.dir("real proj.v2_x");
     let dir = std::fs::canonicalize(dir).unwrap();
     let config = srv.dir("config-real");
-    // A fake subscription login and an accepted trust dialog, so the CLI starts straight
-    // at its prompt. The token only ever reaches the local stand-in.
-    std::fs::write(
-        config.join(".credentials.json"),
-        r#"{"claudeAiOauth":{"accessToken":"test-access","refreshToken":"test-refresh","expiresAt":99999999999999,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        config.join(".claude.json"),
-        serde_json::json!({
-            "hasCompletedOnboarding": true,
-            "projects": { dir.to_string_lossy(): { "hasTrustDialogAccepted": true } }
-        })
-        .to_string(),
-    )
-    .unwrap();
+    fake_login(&config, &dir);
     let spool = srv.dir("spool");
     statusline::install(&config, &spool).unwrap();
 
@@ -267,6 +252,13 @@ async fn real_claude_launch_prompt_transcript_stop_resume() {
 /// `shared`.
 fn fake_account(config: &std::path::Path, dir: &std::path::Path, shared: &std::path::Path) {
     std::fs::create_dir_all(config).unwrap();
+    fake_login(config, dir);
+    std::os::unix::fs::symlink(shared, config.join("projects")).unwrap();
+}
+
+/// A fake subscription login and an accepted trust dialog for `dir`, so the CLI starts
+/// straight at its prompt. The token only ever reaches the local stand-in.
+fn fake_login(config: &std::path::Path, dir: &std::path::Path) {
     std::fs::write(
         config.join(".credentials.json"),
         r#"{"claudeAiOauth":{"accessToken":"test-access","refreshToken":"test-refresh","expiresAt":99999999999999,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}"#,
@@ -281,7 +273,6 @@ fn fake_account(config: &std::path::Path, dir: &std::path::Path, shared: &std::p
         .to_string(),
     )
     .unwrap();
-    std::os::unix::fs::symlink(shared, config.join("projects")).unwrap();
 }
 
 /// A session that never had a turn moves to the next account as a fresh session under its
@@ -677,20 +668,7 @@ async fn a_stop_that_interrupts_a_turn_types_nothing_after_it() {
     });
     let dir = std::fs::canonicalize(srv.dir("proj")).unwrap();
     let config = srv.dir("config");
-    std::fs::write(
-        config.join(".credentials.json"),
-        r#"{"claudeAiOauth":{"accessToken":"test-access","refreshToken":"test-refresh","expiresAt":99999999999999,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        config.join(".claude.json"),
-        serde_json::json!({
-            "hasCompletedOnboarding": true,
-            "projects": { dir.to_string_lossy(): { "hasTrustDialogAccepted": true } }
-        })
-        .to_string(),
-    )
-    .unwrap();
+    fake_login(&config, &dir);
     let session = SessionId::new("interrupted");
     srv.backend
         .launch(&LaunchRequest {
