@@ -86,7 +86,7 @@ pub async fn run(
     limits: TimeLimits,
 ) -> Result<(), DaemonError> {
     let ports = Arc::new(ports);
-    super::worker::run(jobs, inbox, move |effect| {
+    super::job_loop::run(jobs, inbox, move |effect| {
         let ports = ports.clone();
         async move { execute(effect, &ports, limits, clock.now()).await }
     })

@@ -16,13 +16,13 @@ pub mod config_watch;
 pub mod dispatcher;
 pub mod effects;
 pub mod janitor;
+pub mod job_loop;
 pub mod observers;
 pub mod queue_view;
 pub mod quota_monitor;
 pub mod session_watcher;
 pub mod systemd;
 pub mod usage_poller;
-pub mod worker;
 
 use failover_core::{Command, CommandReply, SessionId, StatusSnapshot, UnixMillis};
 use tokio::sync::oneshot;

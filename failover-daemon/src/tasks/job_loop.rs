@@ -1,6 +1,7 @@
-//! The loop of a worker: receive a job from the dispatcher, execute it beside the jobs
-//! already in flight, and send its reply (an [`Input::EffectFinished`]) to the dispatcher's
-//! inbox; on shutdown, wait for every job in flight.
+//! The loop that runs a worker's jobs side by side: receive a job from the dispatcher,
+//! execute it beside the jobs already in flight, and send its reply (an
+//! [`Input::EffectFinished`]) to the dispatcher's inbox; on shutdown, wait for every job in
+//! flight.
 
 use std::future::Future;
 
