@@ -31,20 +31,14 @@ pub enum Classified {
 pub fn classify(event: ObserverEvent, metrics: &Metrics) -> Classified {
     match event {
         ObserverEvent::Observation {
-            subject,
             source,
-            detection,
-            observed_at,
+            ref detection,
+            ..
         } => {
             metrics.record_detection(source, detection.verdict.name());
-            Classified::Input(Input::Detection {
-                subject,
-                source,
-                detection,
-                observed_at,
-            })
+            Classified::Input(Input::from(event))
         }
-        e @ ObserverEvent::Corroboration { .. } => Classified::Input(Input::from(e)),
+        ObserverEvent::Corroboration { .. } => Classified::Input(Input::from(event)),
         other => Classified::Session(other),
     }
 }

@@ -241,9 +241,9 @@ async fn adopt(
 
 fn session_input(event: ObserverEvent, seen: &mut HashMap<SessionId, Seen>) -> Option<Input> {
     match event {
-        ObserverEvent::Exited { session, status } => {
+        ObserverEvent::Exited { ref session, .. } => {
             seen.insert(session.clone(), Seen::Dead);
-            Some(Input::SessionExited { session, status })
+            Some(Input::from(event))
         }
         ObserverEvent::Activity { .. }
         | ObserverEvent::ClaudeSessionLearned { .. }
