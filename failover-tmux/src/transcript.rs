@@ -153,23 +153,17 @@ pub fn holds_no_conversation(path: &Path) -> io::Result<bool> {
 /// is never held in memory). Lines that are not JSON (a half-written last line) or not
 /// UTF-8 are skipped or read lossily.
 pub fn summarize(path: &Path) -> io::Result<TranscriptSummary> {
-    let mut reader = BufReader::new(File::open(path)?);
-    let mut s = TranscriptSummary::default();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        feed(&mut s, &String::from_utf8_lossy(&line));
-    }
-    Ok(s)
+    summarize_reader(BufReader::new(File::open(path)?))
 }
 
 /// Summarizes the first `len` bytes of the transcript at `path` (what it held at an earlier
 /// instant, the file being append-only), as [`summarize`] does.
 pub fn summarize_prefix(path: &Path, len: u64) -> io::Result<TranscriptSummary> {
-    let mut reader = BufReader::new(File::open(path)?.take(len));
+    summarize_reader(BufReader::new(File::open(path)?.take(len)))
+}
+
+/// Feeds every line `reader` holds to one summary, a line at a time.
+fn summarize_reader(mut reader: impl BufRead) -> io::Result<TranscriptSummary> {
     let mut s = TranscriptSummary::default();
     let mut line = Vec::new();
     loop {

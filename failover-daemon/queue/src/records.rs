@@ -103,6 +103,25 @@ pub struct ResultRecordV1 {
     pub reason: Option<String>,
 }
 
+impl ResultRecordV1 {
+    /// The record of a task that failed before any session ran it (rejected, or found in
+    /// `failed/` without its record), at `ended_at`, saying `reason`.
+    pub fn failed_unrun(task: String, ended_at: Timestamp, reason: String) -> Self {
+        Self {
+            version: RECORD_VERSION,
+            task,
+            outcome: ResultKind::Failed,
+            session: None,
+            account: None,
+            claude_session: None,
+            started_at: None,
+            ended_at,
+            attempts: 0,
+            reason: Some(reason),
+        }
+    }
+}
+
 /// `attempts/<stem>.attempts.json`: deliveries already used by a task sent back to the inbox.
 /// Tied to the file's inode, so a new task reusing the name starts from zero.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

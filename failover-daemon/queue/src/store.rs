@@ -125,18 +125,7 @@ impl Store {
         rename_synced(&from, &to).map_err(io_err("move rejected task", &from))?;
         self.write_result(
             &self.layout.failed(),
-            &ResultRecordV1 {
-                version: RECORD_VERSION,
-                task: dest.clone(),
-                outcome: ResultKind::Failed,
-                session: None,
-                account: None,
-                claude_session: None,
-                started_at: None,
-                ended_at: now,
-                attempts: 0,
-                reason: Some(format!("rejected: {reason}")),
-            },
+            &ResultRecordV1::failed_unrun(dest.clone(), now, format!("rejected: {reason}")),
         )?;
         Ok(dest)
     }
@@ -528,21 +517,11 @@ impl Store {
             if !exists_nofollow(&record) {
                 self.write_result(
                     &failed,
-                    &ResultRecordV1 {
-                        version: RECORD_VERSION,
-                        task: name.clone(),
-                        outcome: ResultKind::Failed,
-                        session: None,
-                        account: None,
-                        claude_session: None,
-                        started_at: None,
-                        ended_at: now,
-                        attempts: 0,
-                        reason: Some(
-                            "moved to failed/ by a run that stopped before writing the reason"
-                                .into(),
-                        ),
-                    },
+                    &ResultRecordV1::failed_unrun(
+                        name.clone(),
+                        now,
+                        "moved to failed/ by a run that stopped before writing the reason".into(),
+                    ),
                 )?;
             }
         }
