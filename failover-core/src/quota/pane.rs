@@ -426,14 +426,18 @@ impl PaneDetector {
                         let reply_like = row.kind == Kind::Bullet
                             && matches!(verdict, Verdict::Transient { .. })
                             && !is_cli_transient(&evidence);
-                        if reply_like && candidates.iter().any(|c| c.sticky) {
-                            // After the wrap-up notice the model goes on working: a reply
-                            // of that turn naming an error is the model talking, and the
-                            // notice stays current.
-                            block = Block::Reply;
+                        if reply_like {
+                            // The model talking: as after any reply, everything above is
+                            // history, except the wrap-up notice, after which the model goes
+                            // on working (a reply of that turn naming an error leaves the
+                            // notice current).
+                            let wrap_up = candidates.iter().any(|c| c.sticky);
                             candidates.retain(|c| c.sticky);
-                            i = last + 1;
-                            continue;
+                            if wrap_up {
+                                block = Block::Reply;
+                                i = last + 1;
+                                continue;
+                            }
                         }
                         candidates.push(Candidate {
                             verdict,
