@@ -99,6 +99,28 @@ pub trait SessionBackend: Send + Sync {
     /// Types `text` (may be several lines) and submits it, confirming it was accepted.
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError>;
 
+    /// Gets a program ready, ahead of time, to take the session over on `request.account`
+    /// in `request.dir`, so that a later [`launch`](Self::launch) of the same session on
+    /// that account skips the program's cold start (the largest part of a move). The
+    /// program must not touch the conversation now: the session still runs it on its
+    /// current account; `request.resume` names the conversation the later launch resumes.
+    /// A session holds at most one prepared program: preparing it for another account or
+    /// dir replaces the one it had. `launch` uses a prepared program that matches its
+    /// request (and falls back to a cold start when it cannot); one that does not match
+    /// is discarded. Asked by embedders that see a move coming (an account near its
+    /// limit); the default prepares nothing.
+    async fn prepare(&self, request: &LaunchRequest) -> Result<(), BackendError> {
+        let _ = request;
+        Ok(())
+    }
+
+    /// Ends the program [`prepare`](Self::prepare) got ready for `session`, if any (the
+    /// move it was for is no longer coming). The default does nothing.
+    async fn discard_prepared(&self, session: &SessionId) -> Result<(), BackendError> {
+        let _ = session;
+        Ok(())
+    }
+
     /// Whether the session's program, launched to resume its conversation, took up by
     /// itself the interrupted turn whose prompt is `prompt` (Claude Code does with
     /// `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`): then a replay must not type the prompt

@@ -221,6 +221,25 @@ impl SessionBackend for Timed<'_> {
         within("stop", limit, self.ports.backend.stop(session, grace)).await
     }
 
+    async fn prepare(&self, request: &LaunchRequest) -> Result<(), BackendError> {
+        within(
+            "prepare",
+            self.limits.launch,
+            self.ports.backend.prepare(request),
+        )
+        .await
+    }
+
+    async fn discard_prepared(&self, session: &SessionId) -> Result<(), BackendError> {
+        let limit = self.limits.stop_slack;
+        within(
+            "discard_prepared",
+            limit,
+            self.ports.backend.discard_prepared(session),
+        )
+        .await
+    }
+
     async fn send_input(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
         self.before_send_by(self.ports.backend.send_input(session, text))
             .await
