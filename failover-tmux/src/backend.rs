@@ -98,6 +98,13 @@ pub struct TmuxConfig {
     /// version that does not, or an `env` entry setting the variable to `0`). Zero: the
     /// variable is not set and replayed prompts are always typed.
     pub resume_turn_wait: Duration,
+    /// Longest wait in `prepare` for the prepared program to show its idle prompt
+    /// (default 20 s; a cold start takes about a second on an idle machine).
+    pub standby_timeout: Duration,
+    /// Longest wait in a launch from a prepared program for `/resume` to load the
+    /// conversation (default 10 s; about a third of a second on an idle machine). Past it,
+    /// the program is ended and the launch starts cold.
+    pub standby_resume_timeout: Duration,
 }
 
 /// The Claude Code variable with which `claude --resume` takes the conversation's
@@ -128,6 +135,8 @@ impl TmuxConfig {
             interrupt_settle: Duration::from_millis(300),
             exit_wait: Duration::from_millis(300),
             resume_turn_wait: Duration::from_secs(6),
+            standby_timeout: Duration::from_secs(20),
+            standby_resume_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -155,6 +164,7 @@ pub struct TmuxBackend {
     config: TmuxConfig,
     transport: Transport,
     paste_seq: AtomicU64,
+    standbys: crate::standby::Standbys,
 }
 
 /// How often bounded waits inside one operation (`stop`, `send_input`) look again.
@@ -191,7 +201,43 @@ impl TmuxBackend {
             config,
             transport,
             paste_seq: AtomicU64::new(0),
+            standbys: crate::standby::Standbys::default(),
         })
+    }
+
+    /// The programs prepared ahead of moves (see [`crate::standby`]).
+    pub(crate) fn standbys(&self) -> &crate::standby::Standbys {
+        &self.standbys
+    }
+
+    /// The environment a launch gives the program for `request`: the account's config dir
+    /// (or home, for the default account), [`SESSION_ENV`], [`ACCOUNT_ENV`],
+    /// [`RESUME_TURN_ENV`] when `resume_turn`, then [`TmuxConfig::env`] (last, so it wins).
+    pub(crate) fn session_env(
+        &self,
+        request: &LaunchRequest,
+        resume_turn: bool,
+    ) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        // The default account runs without CLAUDE_CONFIG_DIR (set to `~/.claude`, Claude
+        // Code would look for its global config inside it instead of at `~/.claude.json`),
+        // with the home it is the default of.
+        match self.session_home() {
+            Some(home) if global_config::is_default_dir(&request.config_dir, &home) => {
+                env.push(("HOME".to_owned(), home.to_string_lossy().into_owned()));
+            }
+            _ => env.push((
+                "CLAUDE_CONFIG_DIR".to_owned(),
+                request.config_dir.to_string_lossy().into_owned(),
+            )),
+        }
+        env.push((SESSION_ENV.to_owned(), request.session.as_str().to_owned()));
+        env.push((ACCOUNT_ENV.to_owned(), request.account.to_string()));
+        if resume_turn {
+            env.push((RESUME_TURN_ENV.to_owned(), "1".to_owned()));
+        }
+        env.extend(self.config.env.iter().cloned());
+        env
     }
 
     /// The configuration.
@@ -220,7 +266,7 @@ impl TmuxBackend {
     /// Before a launch: gives the destination account the trust another account gave the
     /// working directory, if it lacks it. Never fails the launch: without the trust, the
     /// CLI asks (and the operator sees the dialog on the session's screen).
-    async fn carry_trust(&self, request: &LaunchRequest) {
+    pub(crate) async fn carry_trust(&self, request: &LaunchRequest) {
         let dest = self.global_config(&request.config_dir);
         let sources: Vec<PathBuf> = self
             .config
@@ -301,13 +347,26 @@ impl TmuxBackend {
 
     /// Starts the server if it is not running, set to stay up with no sessions, so that
     /// later "no server" answers always mean it died.
+    /// Also ends the programs prepared ahead of moves (standbys, see
+    /// [`SessionBackend::prepare`]) that a backend of a process now gone left on the
+    /// server; only sessions named as standbys are touched.
     pub async fn start_server(&self) -> Result<(), BackendError> {
-        Ok(ops::start_server(&self.transport).await?)
+        ops::start_server(&self.transport).await?;
+        let ended = self.end_standbys(false).await?;
+        if ended > 0 {
+            tracing::info!(ended, "ended programs prepared by a daemon that is gone");
+        }
+        Ok(())
     }
 
     /// Lets the server exit once its last session has gone (undoing [`Self::start_server`]),
     /// for when the daemon stops: an empty server exits now instead of lingering.
+    /// The programs this process prepared ahead of moves (standbys) are ended first: unlike
+    /// sessions, they are not meant to outlive the daemon.
     pub async fn release_server(&self) -> Result<(), BackendError> {
+        if let Err(e) = self.end_standbys(true).await {
+            tracing::debug!(error = %e, "cannot list the prepared programs to end them");
+        }
         Ok(ops::release_server(&self.transport).await?)
     }
 
@@ -388,7 +447,7 @@ impl TmuxBackend {
 
     /// The screen now (with escapes when `ansi`: what tells a draft in the input box from a
     /// placeholder), or an empty string when it cannot be read.
-    async fn capture_or_empty(&self, session: &SessionId, ansi: bool) -> String {
+    pub(crate) async fn capture_or_empty(&self, session: &SessionId, ansi: bool) -> String {
         self.capture_inner(session, ansi)
             .await
             .map(|c| c.text)
@@ -398,7 +457,7 @@ impl TmuxBackend {
     /// Records the pane's process group (pid and leader start time) as a session option.
     /// Read while the pane is not dead, so the pid is still the program's (tmux has not
     /// reaped it); a program that exits at once is simply not recorded.
-    async fn record_leader(&self, name: &str) {
+    pub(crate) async fn record_leader(&self, name: &str) {
         let Ok(before) = ops::pane_state(&self.transport, name).await else {
             return;
         };
@@ -659,7 +718,7 @@ impl SessionBackend for TmuxBackend {
                 detail: "working and config directories must be valid UTF-8".to_owned(),
             });
         }
-        match ops::pane_state(&self.transport, name).await {
+        let session_there = match ops::pane_state(&self.transport, name).await {
             Ok(state) if !state.dead => {
                 // Launching is idempotent: when the session already runs on the requested
                 // account, in the requested conversation (a launch whose reply was lost, or
@@ -675,12 +734,31 @@ impl SessionBackend for TmuxBackend {
                     _ => Err(BackendError::SessionExists(request.session.clone())),
                 };
             }
-            Ok(_) => match ops::kill_session(&self.transport, name).await {
-                Ok(()) | Err(TmuxError::NoSession { .. }) => {}
-                Err(e) => return Err(e.into()),
-            },
-            Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => {}
+            Ok(_) => true,
+            Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => false,
             Err(e) => return Err(e.into()),
+        };
+        let mut tried_standby = false;
+        if let Some(prepared) = self.take_standby(request).await {
+            tried_standby = true;
+            match self
+                .launch_from_standby(request, prepared, session_there)
+                .await
+            {
+                Ok(launched) => return Ok(launched),
+                Err(why) => tracing::info!(
+                    session = name,
+                    account = %request.account,
+                    reason = why.as_str(),
+                    "the prepared program was not used; starting cold"
+                ),
+            }
+        }
+        if session_there || tried_standby {
+            match ops::kill_session(&self.transport, name).await {
+                Ok(()) | Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         let mut argv = self.config.claude_command.clone();
         let mut resume_mark = None;
@@ -749,25 +827,7 @@ impl SessionBackend for TmuxBackend {
             }
         };
         self.carry_trust(request).await;
-        let mut env = Vec::new();
-        // The default account runs without CLAUDE_CONFIG_DIR (set to `~/.claude`, Claude
-        // Code would look for its global config inside it instead of at `~/.claude.json`),
-        // with the home it is the default of.
-        match self.session_home() {
-            Some(home) if global_config::is_default_dir(&request.config_dir, &home) => {
-                env.push(("HOME".to_owned(), home.to_string_lossy().into_owned()));
-            }
-            _ => env.push((
-                "CLAUDE_CONFIG_DIR".to_owned(),
-                request.config_dir.to_string_lossy().into_owned(),
-            )),
-        }
-        env.push((SESSION_ENV.to_owned(), name.to_owned()));
-        env.push((ACCOUNT_ENV.to_owned(), request.account.to_string()));
-        if resume_mark.is_some() {
-            env.push((RESUME_TURN_ENV.to_owned(), "1".to_owned()));
-        }
-        env.extend(self.config.env.iter().cloned());
+        let env = self.session_env(request, resume_mark.is_some());
         ops::new_session(
             &self.transport,
             &NewSession {
@@ -790,6 +850,14 @@ impl SessionBackend for TmuxBackend {
             claude_session,
             unanswered_prompt,
         })
+    }
+
+    async fn prepare(&self, request: &LaunchRequest) -> Result<(), BackendError> {
+        self.prepare_standby(request).await
+    }
+
+    async fn discard_prepared(&self, session: &SessionId) -> Result<(), BackendError> {
+        self.discard_standby(session).await
     }
 
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {

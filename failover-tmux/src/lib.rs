@@ -59,6 +59,7 @@ mod ops;
 pub mod paths;
 pub mod person;
 mod process_group;
+mod standby;
 pub mod statusline;
 pub mod transcript;
 pub mod transport;
@@ -70,5 +71,6 @@ pub use backend::{
 };
 pub use checkpoint::FileCheckpointer;
 pub use error::{FsError, ObserveError, TmuxError};
+pub use standby::STANDBY_ENV;
 pub use transcript::TranscriptPrompts;
 pub use transport::{Socket, Transport};

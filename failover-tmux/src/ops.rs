@@ -238,13 +238,14 @@ pub(crate) async fn release_server(t: &Transport) -> Result<(), TmuxError> {
     check(t, OP, None, out).map(drop)
 }
 
-/// The names of every session but the pane observers' own ([`wire::observer_session`]).
+/// The names of every session but the pane observers' own ([`wire::observer_session`]) and
+/// the standbys ([`wire::standby_session`]).
 pub(crate) async fn list_sessions(t: &Transport) -> Result<Vec<String>, TmuxError> {
     const OP: &str = "list-sessions";
     let cmd = Cmd::new("list-sessions").opt("-F", wire::LIST_SESSIONS_FORMAT);
     let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
     let mut names = wire::parse_session_names(&out.stdout);
-    names.retain(|n| !wire::is_observer_session(n));
+    names.retain(|n| !wire::is_auxiliary_session(n));
     Ok(names)
 }
 
@@ -260,7 +261,7 @@ pub(crate) async fn pane_state(t: &Transport, name: &str) -> Result<PaneState, T
 }
 
 /// Every session's name and the state of its first pane, in one call (the pane observers'
-/// own session left out).
+/// own session and the standbys left out).
 pub(crate) async fn all_pane_states(t: &Transport) -> Result<Vec<(String, PaneState)>, TmuxError> {
     const OP: &str = "list-panes";
     let cmd = Cmd::new("list-panes")
@@ -268,7 +269,7 @@ pub(crate) async fn all_pane_states(t: &Transport) -> Result<Vec<(String, PaneSt
         .opt("-F", wire::ALL_PANE_STATES_FORMAT);
     let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
     let mut states = wire::parse_all_pane_states(&out.stdout);
-    states.retain(|(n, _)| !wire::is_observer_session(n));
+    states.retain(|(n, _)| !wire::is_auxiliary_session(n));
     Ok(states)
 }
 
@@ -465,4 +466,101 @@ pub(crate) async fn unlink_window(
         .arg("-k")
         .opt("-t", wire::window_in_session(observer, window));
     check(t, OP, Some(observer), t.run(OP, &[cmd], None).await?).map(drop)
+}
+
+/// Sets session option `option` of session `name` to `value`.
+pub(crate) async fn set_option(
+    t: &Transport,
+    name: &str,
+    option: &str,
+    value: &str,
+) -> Result<(), TmuxError> {
+    const OP: &str = "set-option";
+    let cmd = set_session_option(name, option, value);
+    check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
+}
+
+/// Records what now runs in session `name` (as [`new_session`] does: account, conversation,
+/// config dir), removing the records of the program that ran there before (its process
+/// group, a resume mark, a standby's owner).
+pub(crate) async fn set_launch_record(
+    t: &Transport,
+    name: &str,
+    account: &str,
+    conversation: &str,
+    config_dir: &str,
+) -> Result<(), TmuxError> {
+    const OP: &str = "set-option";
+    let unset = |option: &str| {
+        Cmd::new("set-option")
+            .arg("-u")
+            .opt("-t", wire::pane_target(name))
+            .arg(option)
+    };
+    let cmds = [
+        set_session_option(name, wire::ACCOUNT_OPTION, account),
+        set_session_option(name, wire::CONVERSATION_OPTION, conversation),
+        set_session_option(name, wire::CONFIG_DIR_OPTION, config_dir),
+        unset(wire::RESUME_OPTION),
+        unset(wire::LEADER_OPTION),
+        unset(wire::STANDBY_OWNER_OPTION),
+    ];
+    check(t, OP, Some(name), t.run(OP, &cmds, None).await?).map(drop)
+}
+
+/// The size (columns, lines) of session `name`'s active pane.
+pub(crate) async fn pane_size(t: &Transport, name: &str) -> Result<(u16, u16), TmuxError> {
+    const OP: &str = "display-message";
+    let cmd = Cmd::new("display-message")
+        .arg("-p")
+        .opt("-t", wire::pane_target(name))
+        .arg(wire::PANE_SIZE_FORMAT);
+    let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
+    let line = out.stdout.trim();
+    line.split_once(wire::FIELD_SEP)
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .ok_or_else(|| TmuxError::Parse {
+            op: OP,
+            line: line.to_owned(),
+        })
+}
+
+/// Every [`wire::standby_session`] on the server and the pid recorded as its owner.
+pub(crate) async fn standby_owners(t: &Transport) -> Result<Vec<(String, Option<u32>)>, TmuxError> {
+    const OP: &str = "list-sessions";
+    let cmd = Cmd::new("list-sessions").opt("-F", wire::STANDBY_OWNERS_FORMAT);
+    let out = check(t, OP, None, t.run(OP, &[cmd], None).await?)?;
+    Ok(wire::parse_standby_owners(&out.stdout))
+}
+
+/// Swaps the active pane of session `from` with the active pane of session `into`: the
+/// program running in `from` moves into `into`'s window, in the place (size, layout, index)
+/// of the pane it takes, which moves to `from`.
+pub(crate) async fn swap_pane(t: &Transport, from: &str, into: &str) -> Result<(), TmuxError> {
+    const OP: &str = "swap-pane";
+    let cmd = Cmd::new("swap-pane")
+        .arg("-d")
+        .opt("-s", wire::pane_target(from))
+        .opt("-t", wire::pane_target(into));
+    check(t, OP, Some(into), t.run(OP, &[cmd], None).await?).map(drop)
+}
+
+/// Renames session `from` to `to` ([`TmuxError::DuplicateSession`] when `to` exists).
+pub(crate) async fn rename_session(t: &Transport, from: &str, to: &str) -> Result<(), TmuxError> {
+    const OP: &str = "rename-session";
+    let cmd = Cmd::new("rename-session")
+        .opt("-t", wire::session_target(from))
+        .arg(to);
+    // A session's identity changes: kept apart from a control client's attach, as creating
+    // and killing sessions are (see `Transport::attach_gate`).
+    let gate = t.attach_gate().await;
+    let out = t.run(OP, &[cmd], None).await?;
+    drop(gate);
+    match check(t, OP, Some(from), out) {
+        Err(TmuxError::DuplicateSession { .. }) => Err(TmuxError::DuplicateSession {
+            op: OP,
+            session: SessionId::new(to),
+        }),
+        other => other.map(drop),
+    }
 }

@@ -14,6 +14,10 @@
 //! <session>.json` (atomic: the watcher never sees half a document), then `exec sh -c
 //! <user command>` with stdin re-opened on the saved copy. The spool file is named after
 //! the `FAILOVER_SESSION` variable the backend sets in each pane (`_unattached` otherwise).
+//! A program prepared ahead of a move (a standby, `FAILOVER_STANDBY_FOR` naming the
+//! conversation it will resume) speaks for its session only about that conversation: until
+//! it has loaded it, its documents (about the throwaway conversation Claude Code opens at
+//! start) are filed as `_unattached`, evidence about the account alone.
 
 use std::fs;
 use std::io;
@@ -68,12 +72,16 @@ case $name in *[!A-Za-z0-9_-]*) name={unattached} ;; esac
 tmp="$spool/.$name.$$.tmp"
 if {{ cat > "$tmp"; }} 2>/dev/null; then
   exec 3< "$tmp"
+  if [ -n "${{{standby}:-}}" ] && ! grep -qF "\"session_id\":\"${standby}\"" "$tmp"; then
+    name={unattached}
+  fi
   mv -f "$tmp" "$spool/$name.json" 2>/dev/null || rm -f "$tmp"
   exec 0<&3 3<&-
 fi
 {tail}"#,
         spool = sh_quote(&spool.to_string_lossy()),
         env = SESSION_ENV,
+        standby = crate::standby::STANDBY_ENV,
         unattached = UNATTACHED,
     )
 }

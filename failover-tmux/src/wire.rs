@@ -148,6 +148,59 @@ pub fn is_observer_session(name: &str) -> bool {
     name.starts_with("failover observer ")
 }
 
+/// Prefix of the tmux session a standby runs in (see [`standby_session`]).
+const STANDBY_PREFIX: &str = "failover standby ";
+
+/// The tmux session holding the program prepared ahead of a move of `session` (a standby,
+/// see `SessionBackend::prepare`): `failover standby <session>`, which `tmux ls` shows
+/// as it is. The spaces keep it apart from every session this crate launches (their names
+/// never hold one), as for [`observer_session`].
+pub fn standby_session(session: &str) -> String {
+    format!("{STANDBY_PREFIX}{session}")
+}
+
+/// Whether `name` is a [`standby_session`].
+pub fn is_standby_session(name: &str) -> bool {
+    name.starts_with(STANDBY_PREFIX)
+}
+
+/// Whether `name` is a session of this crate's own making that is not a session of the
+/// pool: an [`observer_session`] or a [`standby_session`].
+pub fn is_auxiliary_session(name: &str) -> bool {
+    is_observer_session(name) || is_standby_session(name)
+}
+
+/// Session option of a [`standby_session`]: the pid of the process whose backend prepared
+/// it, so that a backend that starts ends the standbys of processes that are gone.
+pub const STANDBY_OWNER_OPTION: &str = "@failover-standby-owner";
+
+/// `list-sessions -F`: a session's [`STANDBY_OWNER_OPTION`], then its name.
+pub const STANDBY_OWNERS_FORMAT: &str = "#{@failover-standby-owner}\t#{session_name}";
+
+/// Parses [`STANDBY_OWNERS_FORMAT`] output into the [`standby_session`]s and their owner's
+/// pid (`None`: not recorded).
+pub fn parse_standby_owners(stdout: &str) -> Vec<(String, Option<u32>)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (owner, name) = l.split_once(FIELD_SEP)?;
+            is_standby_session(name).then(|| (name.to_owned(), owner.trim().parse().ok()))
+        })
+        .collect()
+}
+
+/// The `%window-pane-changed @W %P` notification: window `@W`'s active pane is now `%P`
+/// (after a `swap-pane`, among others).
+pub fn parse_window_pane_changed(line: &str) -> Option<(&str, &str)> {
+    let mut words = line.split(' ');
+    if words.next()? != "%window-pane-changed" {
+        return None;
+    }
+    let window = words.next().filter(|w| w.starts_with('@'))?;
+    let pane = words.next().filter(|p| p.starts_with('%'))?;
+    Some((window, pane.trim_end_matches('\r')))
+}
+
 /// `display-message -p`: the ids of a session's active pane and window (`%3`, `@2`).
 pub const PANE_WINDOW_FORMAT: &str = "#{pane_id}\t#{window_id}";
 
@@ -403,6 +456,14 @@ pub enum ControlLine {
     /// `automatic-rename-format` ends in `[dead]`), and the pane's last output, the
     /// [`EXIT_NOTICE`] included, is not always read before: a cue to look at the pane.
     WindowChanged,
+    /// `%window-pane-changed @W %P`: window `@W`'s active pane is now `%P` (a `swap-pane`
+    /// put another program's pane into it, among others).
+    ActivePaneChanged {
+        /// The window (`@2`).
+        window: String,
+        /// Its active pane now (`%3`).
+        pane: String,
+    },
     /// `%begin`/`%end`/`%error` command guards and other notifications.
     Other,
 }
@@ -428,6 +489,13 @@ pub fn parse_control_line(line: &str) -> ControlLine {
         | "%unlinked-window-close"
         | "%session-window-changed" => ControlLine::SessionChanged,
         "%window-renamed" | "%layout-change" => ControlLine::WindowChanged,
+        "%window-pane-changed" => match parse_window_pane_changed(line) {
+            Some((window, pane)) => ControlLine::ActivePaneChanged {
+                window: window.to_owned(),
+                pane: pane.to_owned(),
+            },
+            None => ControlLine::Other,
+        },
         _ => ControlLine::Other,
     }
 }

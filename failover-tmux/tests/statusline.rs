@@ -284,3 +284,41 @@ fn a_lost_backup_never_makes_the_hook_call_itself() {
     let (out, ok) = run(&["/bin/sh", again.hook.to_str().unwrap()], "{}", &[]);
     assert!(ok && out.is_empty());
 }
+
+/// A program prepared ahead of a move (a standby) runs its statusline at start, about the
+/// throwaway conversation Claude Code opens: filed as unattached (evidence about the
+/// account only), never as the session's, whose conversation it would otherwise replace.
+/// Once it runs the conversation it was prepared for, it speaks for the session.
+#[test]
+fn a_standby_speaks_for_its_session_only_about_its_conversation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config");
+    let spool = tmp.path().join("spool");
+    fs::create_dir_all(&config).unwrap();
+    fs::create_dir_all(&spool).unwrap();
+    statusline::install(&config, &spool).unwrap();
+    let v = settings_value(&config);
+    let hook_cmd = v["statusLine"]["command"].as_str().unwrap();
+    let env = [
+        ("FAILOVER_SESSION", "ccl-1"),
+        (
+            failover_tmux::STANDBY_ENV,
+            "c0ffee00-1111-4222-8333-444444444444",
+        ),
+    ];
+    let throwaway = r#"{"session_id":"f447a343-0768-4dff-bfda-f93fd7acb549","cwd":"/p"}"#;
+    let (_, ok) = run(&["/bin/sh", "-c", hook_cmd], throwaway, &env);
+    assert!(ok);
+    assert!(!spool.join("ccl-1.json").exists());
+    assert_eq!(
+        fs::read_to_string(spool.join("_unattached.json")).unwrap(),
+        throwaway
+    );
+    let resumed = r#"{"session_id":"c0ffee00-1111-4222-8333-444444444444","cwd":"/p"}"#;
+    let (_, ok) = run(&["/bin/sh", "-c", hook_cmd], resumed, &env);
+    assert!(ok);
+    assert_eq!(
+        fs::read_to_string(spool.join("ccl-1.json")).unwrap(),
+        resumed
+    );
+}

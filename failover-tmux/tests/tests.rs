@@ -9,6 +9,7 @@ mod observe;
 mod person;
 mod real_claude;
 mod real_tmux;
+mod standby;
 mod statusline;
 mod stress;
 mod wire_parse;

@@ -199,3 +199,35 @@ fn observer_session_and_window_notifications() {
     assert_eq!(wire::control_line_window("%output %3 x"), None);
     assert_eq!(wire::window_in_session(&name, "@4"), format!("={name}:@4"));
 }
+
+#[test]
+fn standby_sessions_and_swapped_panes_parse() {
+    let name = wire::standby_session("ccl-1");
+    assert_eq!(name, "failover standby ccl-1");
+    assert!(wire::is_standby_session(&name) && wire::is_auxiliary_session(&name));
+    assert!(!wire::is_standby_session("ccl-1") && !wire::is_auxiliary_session("ccl-1"));
+    assert!(
+        !wire::is_valid_session_name(&name),
+        "never a pool session's name"
+    );
+    assert_eq!(
+        wire::parse_standby_owners(
+            "4242\tfailover standby ccl-1\n\tfailover standby ccl-2\n17\tccl-3\n"
+        ),
+        vec![
+            ("failover standby ccl-1".to_owned(), Some(4242)),
+            ("failover standby ccl-2".to_owned(), None),
+        ]
+    );
+    assert_eq!(
+        wire::parse_control_line("%window-pane-changed @0 %1"),
+        ControlLine::ActivePaneChanged {
+            window: "@0".into(),
+            pane: "%1".into()
+        }
+    );
+    assert_eq!(
+        wire::parse_control_line("%window-pane-changed @0"),
+        ControlLine::Other
+    );
+}

@@ -82,6 +82,18 @@ impl Routes {
         }
     }
 
+    /// Window `window`'s active pane is now `pane` (a program's pane swapped into the
+    /// session's window, see `SessionBackend::launch` from a standby): the observers of
+    /// the window follow it, as every operation targets a session's active pane.
+    fn repoint(&mut self, window: &str, pane: &str) {
+        for r in self.by_id.values_mut().filter(|r| r.window == window) {
+            if r.pane != pane {
+                r.pane = pane.to_owned();
+                let _ = r.tx.send(HubEvent::WindowChanged);
+            }
+        }
+    }
+
     fn to_window(&self, window: &str, event: HubEvent) {
         for r in self.by_id.values().filter(|r| r.window == window) {
             let _ = r.tx.send(event);
@@ -375,6 +387,9 @@ async fn read_notifications(
                     lock(routes).to_window(window, HubEvent::WindowChanged);
                 }
                 sweep.notify_one();
+            }
+            ControlLine::ActivePaneChanged { window, pane } => {
+                lock(routes).repoint(&window, &pane);
             }
             ControlLine::Exit => return,
             ControlLine::Subscription { .. } | ControlLine::Other => {}

@@ -101,7 +101,10 @@ pub(crate) fn write_exec(path: &Path, body: &str) {
 
 /// A stand-in for `claude`: draws a Claude-like prompt box, logs its arguments, its
 /// environment and every line it reads; `/exit` exits with `$STANDIN_EXIT`; `WORK` shows
-/// the working footer and blocks (only a signal ends it).
+/// the working footer and blocks (only a signal ends it); `/resume <id>` loads the
+/// conversation as Claude Code does when `$CLAUDE_CONFIG_DIR/projects` holds its transcript
+/// (clears the screen, draws it, logs `resumed:<id>`) and answers `Session <id> was not
+/// found.` below the command otherwise (or when the file `$STANDIN_LOG.resume-fails` exists).
 pub(crate) const STANDIN: &str = r#"#!/bin/sh
 log="${STANDIN_LOG:?}"
 printf 'args:%s\n' "$*" >> "$log"
@@ -115,6 +118,13 @@ while IFS= read -r line; do
   case "$line" in
     */exit) printf 'exit-requested\n' >> "$log"; sleep 0.2; exit "${STANDIN_EXIT:-0}" ;;
     WORK) printf '✻ Working…\n  esc to interrupt\n'; sleep 600 ;;
+    */resume\ *)
+      id=${line##*/resume }
+      if [ ! -e "$log.resume-fails" ] && [ -n "$(find "${CLAUDE_CONFIG_DIR:-/nonexistent}/projects/" -name "$id.jsonl" 2>/dev/null)" ]; then
+        printf 'resumed:%s\n' "$id" >> "$log"; printf '\033[2J\033[H❯ the conversation %s\n' "$id"
+      else
+        printf '❯ /resume %s\n  ⎿  Session %s was not found.\n' "$id" "$id"
+      fi ;;
     *) printf 'line:%s\n' "$line" >> "$log" ;;
   esac
   draw
