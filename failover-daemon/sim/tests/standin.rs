@@ -270,6 +270,54 @@ async fn resumes_on_another_account_with_the_same_session_and_history() {
     assert_eq!(t[3]["message"]["content"], "second prompt on account b");
 }
 
+/// `/resume <id>` typed into a stand-in started without a conversation (a standby) goes on
+/// in that conversation, as Claude Code does: same session id, history sent, transcript
+/// appended; an id it has no transcript of is answered on screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_typed_at_the_prompt_goes_on_in_that_conversation() {
+    let w = World::new().await;
+    let a = w.account("a", "tok-a");
+    let b = w.account("b", "tok-b");
+    let id = uuid::Uuid::new_v4().to_string();
+    w.launch("a", &a, &["--session-id", &id]).await;
+    w.tmux.submit("a", "first prompt on account a").unwrap();
+    w.screen_shows("a", "● ACK: first prompt on account a");
+    let from = a.transcript_path(&w.project, &id);
+    let to = b.transcript_path(&w.project, &id);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(&from, &to).unwrap();
+
+    w.launch("b", &b, &[]).await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    w.tmux.submit("b", &format!("/resume {missing}")).unwrap();
+    w.screen_shows("b", &format!("Session {missing} was not found."));
+    w.tmux.submit("b", &format!("/resume {id}")).unwrap();
+    let screen = w.screen_shows("b", "❯ first prompt on account a");
+    assert!(
+        !screen.contains("/resume"),
+        "the screen is redrawn: {screen}"
+    );
+    w.tmux.submit("b", "second prompt on account b").unwrap();
+    w.screen_shows("b", "● ACK: second prompt on account b");
+    let req = w
+        .api
+        .wait_for_request(WAIT, |r| {
+            r.last_user_text.as_deref() == Some("second prompt on account b")
+        })
+        .await
+        .unwrap();
+    assert_eq!(req.account.as_deref(), Some("b"));
+    assert_eq!(req.session_id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        req.message_count,
+        Some(3),
+        "history travels with the resume"
+    );
+    let t = lines(&to);
+    assert_eq!(t.len(), 6, "old lines kept, new ones appended");
+    assert_eq!(t[3]["message"]["content"], "second prompt on account b");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_500_storm_is_retried_on_screen_and_recovers_when_it_ends() {
     let w = World::new().await;

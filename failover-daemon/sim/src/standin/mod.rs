@@ -15,8 +15,9 @@
 //! footer that says `esc to interrupt` only while a turn runs, so the pane classifier that
 //! reads the real CLI reads the stand-in the same way. Input is raw (set with `stty`): the
 //! stand-in draws what is typed in the box itself; Enter submits (bracketed pastes may span
-//! lines), Esc cancels an automatic continue or closes the weekly-limit menu, `/exit` or
-//! Ctrl-D ends it. It speaks plain HTTP only, which is all the mock API needs.
+//! lines), Esc cancels an automatic continue or closes the weekly-limit menu, `/resume <id>`
+//! goes on in another conversation of the account, `/exit` or Ctrl-D ends it. It speaks
+//! plain HTTP only, which is all the mock API needs.
 //!
 //! Where it differs from the real CLI, on purpose:
 //! - only the bottom of the screen is redrawn (the conversation is printed once, hard
@@ -261,23 +262,9 @@ impl Standin {
         writeln!(out, " ▐▛███▛█   Claude Code v{VERSION}")?;
         writeln!(out, "▝▜██████▀  Opus 5.5 · Claude Max")?;
         writeln!(out, " ▝▝   ▝▝   {}", env.cwd.display())?;
-        let mut history = Vec::new();
-        for line in &past {
-            writeln!(out)?;
-            match line {
-                PastLine::User(t) => {
-                    writeln!(out, "❯ {t}")?;
-                    history.push(json!({"role": "user", "content": t}));
-                }
-                PastLine::Assistant(t) => {
-                    writeln!(out, "● {t}")?;
-                    history.push(json!({"role": "assistant", "content": t}));
-                }
-                // Old API errors (a quota hit on the account the session left) are not
-                // shown again: on this account they are stale, and a pane reader would take
-                // them for news.
-                PastLine::ApiError(_) => {}
-            }
+        let (shown, history) = replay(&past);
+        for line in &shown {
+            writeln!(out, "{line}")?;
         }
         if token.is_none() {
             writeln!(out, "\nNot logged in · Please run /login")?;
@@ -331,6 +318,14 @@ impl Standin {
             if prompt == "/exit" {
                 break;
             }
+            if let Some(id) = prompt.strip_prefix("/resume ") {
+                if let Err(e) = self.resume(id.trim(), out) {
+                    let _ = self.screen.erase(out);
+                    let _ = writeln!(out, "\nerror: {e}");
+                    return 1;
+                }
+                continue;
+            }
             if let Err(e) = self.turn(&prompt, out) {
                 let _ = self.screen.erase(out);
                 let _ = writeln!(out, "\nerror: {e}");
@@ -345,6 +340,44 @@ impl Standin {
         );
         let _ = out.flush();
         0
+    }
+
+    /// `/resume <id>` typed at the prompt, as Claude Code answers it: with the
+    /// conversation's transcript in this account's `projects/`, the screen is cleared and
+    /// the conversation drawn, and the program goes on in it (its session id, its
+    /// transcript, its history sent with the next prompt; a turn it was refused is not
+    /// taken up); without one, `Session <id> was not found.` below the command.
+    fn resume(&mut self, id: &str, out: &mut dyn Write) -> std::io::Result<()> {
+        let path = self
+            .env
+            .config_dir
+            .join("projects")
+            .join(project_folder_name(&self.env.cwd))
+            .join(format!("{id}.jsonl"));
+        if uuid::Uuid::parse_str(id).is_err() || !path.exists() {
+            return self.screen.history(
+                out,
+                &[
+                    format!("❯ /resume {id}"),
+                    format!("  ⎿  Session {id} was not found."),
+                ],
+            );
+        }
+        let mut transcript = Transcript::new(path, id, &self.env.cwd, VERSION);
+        let past = transcript.load()?;
+        let (shown, history) = replay(&past);
+        self.session_id = id.to_owned();
+        self.transcript = transcript;
+        self.history = history;
+        self.client = ApiClient::new(&self.env.base_url, read_token(&self.env.config_dir), id);
+        self.auto_continue_at = None;
+        self.screen.notices.clear();
+        self.screen.erase(out)?;
+        write!(out, "\x1b[2J\x1b[H")?;
+        writeln!(out, " ▐▛███▛█   Claude Code v{VERSION}")?;
+        writeln!(out, "▝▜██████▀  Opus 5.5 · Claude Max")?;
+        write!(out, " ▝▝   ▝▝   {}", self.env.cwd.display())?;
+        self.screen.history(out, &shown)
     }
 
     /// Waits at the prompt: draws what is typed, handles Esc, fires the automatic continue
@@ -648,6 +681,30 @@ enum Next {
     Prompt(String),
     Continue,
     Eof,
+}
+
+/// The screen lines and the API history of a conversation read back from its transcript
+/// (`--resume`, `/resume`).
+fn replay(past: &[PastLine]) -> (Vec<String>, Vec<Value>) {
+    let mut shown = Vec::new();
+    let mut history = Vec::new();
+    for line in past {
+        match line {
+            PastLine::User(t) => {
+                shown.extend([String::new(), format!("❯ {t}")]);
+                history.push(json!({"role": "user", "content": t}));
+            }
+            PastLine::Assistant(t) => {
+                shown.extend([String::new(), format!("● {t}")]);
+                history.push(json!({"role": "assistant", "content": t}));
+            }
+            // Old API errors (a quota hit on the account the session left) are not shown
+            // again: on this account they are stale, and a pane reader would take them for
+            // news.
+            PastLine::ApiError(_) => {}
+        }
+    }
+    (shown, history)
 }
 
 fn read_keys(mut input: Box<dyn Read + Send>, tx: &mpsc::UnboundedSender<Key>) {
