@@ -5,4 +5,5 @@
 mod daemon_over_standin;
 mod mock_api;
 mod real_cli;
+mod standby;
 mod standin;

@@ -1,0 +1,294 @@
+//! A move launched from a standby (`SessionBackend::prepare`, then `launch`), over real tmux
+//! against the mock API: a session refused by the quota on account a is stopped and
+//! launched on b from the program prepared there. Same conversation id, history carried,
+//! the replayed prompt answered exactly once, and the launch's wall time set against a
+//! cold launch of the same conversation (printed). Run with the bundled stand-in always,
+//! and with the real CLI when `CLAUDE_FAILOVER_REAL_CLAUDE` is set (skipped, loudly,
+//! otherwise).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use failover_core::quota::activity_from_screen;
+use failover_core::{AccountId, Activity, LaunchRequest, ResumedTurn, SessionBackend, SessionId};
+use failover_sim::accounts::{AccountDir, make_account_dir};
+use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
+use failover_sim::tmux::PrivateTmux;
+use failover_tmux::{Socket, TmuxBackend, TmuxConfig, statusline};
+
+const WAIT: Duration = Duration::from_secs(60);
+const STANDIN: &str = env!("CARGO_BIN_EXE_claude-standin");
+
+fn real_claude() -> Option<PathBuf> {
+    match std::env::var_os("CLAUDE_FAILOVER_REAL_CLAUDE") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED: CLAUDE_FAILOVER_REAL_CLAUDE is not set; the real-CLI standby test did not run. \
+                 Run scripts/test.sh (it installs the pinned CLI) to run it. ***\n"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_from_a_standby_with_the_standin() {
+    move_from_a_standby(Path::new(STANDIN), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_from_a_standby_with_the_real_cli() {
+    let Some(claude) = real_claude() else {
+        return;
+    };
+    move_from_a_standby(&claude, true).await;
+}
+
+/// Waits until `f` gives `Some`, failing with `what` after [`WAIT`].
+async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn idle_showing(backend: &TmuxBackend, session: &SessionId, text: &str) -> String {
+    until(&format!("an idle screen showing {text:?}"), async || {
+        let screen = backend.capture(session).await.ok()?.text;
+        (activity_from_screen(&screen) == Some(Activity::Idle) && screen.contains(text))
+            .then_some(screen)
+    })
+    .await
+}
+
+fn transcript_shows(path: &Path, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(what) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transcript never showed {what}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn move_from_a_standby(program: &Path, real: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let (project, shared) = (root.join("project"), root.join("shared"));
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&shared).unwrap();
+    let api = MockApi::start(MockApiConfig::local(vec![
+        MockAccount::new("tok-standby-a", "a"),
+        MockAccount::new("tok-standby-b", "b"),
+    ]))
+    .await
+    .unwrap();
+    let accounts: Vec<AccountDir> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let acct = make_account_dir(
+                &root.join(n),
+                &format!("tok-standby-{n}"),
+                std::slice::from_ref(&project),
+            )
+            .unwrap();
+            // The daemon's layout: every account's projects link to one shared tree.
+            std::fs::remove_dir(acct.projects_dir()).unwrap();
+            std::os::unix::fs::symlink(&shared, acct.projects_dir()).unwrap();
+            acct
+        })
+        .collect();
+    let spool_b = root.join("spool-b");
+    std::fs::create_dir_all(&spool_b).unwrap();
+    statusline::install(&accounts[1].dir, &spool_b).unwrap();
+    let tmux = PrivateTmux::new("sim-standby");
+    let mut config = TmuxConfig::new(Socket::Name(tmux.socket().to_owned()));
+    config.claude_command = vec![program.display().to_string()];
+    config
+        .env
+        .push(("ANTHROPIC_BASE_URL".into(), api.base_url()));
+    config.env.extend(
+        failover_sim::tmux::OFFLINE_CLAUDE_ENV
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    config.account_dirs = accounts.iter().map(|a| a.dir.clone()).collect();
+    config.width = 120;
+    config.height = 40;
+    config.command_timeout = Duration::from_secs(10);
+    config.input_timeout = Duration::from_secs(20);
+    config.standby_timeout = WAIT;
+    config.standby_resume_timeout = WAIT;
+    let backend = TmuxBackend::new(config).unwrap();
+    let session = SessionId::new("mv-0");
+
+    // On a: one answered turn.
+    let request = LaunchRequest {
+        session: session.clone(),
+        dir: project.clone(),
+        account: AccountId::new("a"),
+        config_dir: accounts[0].dir.clone(),
+        resume: None,
+    };
+    let id = backend.launch(&request).await.unwrap().claude_session;
+    let transcript = accounts[0].transcript_path(&project, id.as_str());
+    idle_showing(&backend, &session, "").await;
+    backend
+        .send_input(&session, "the first turn")
+        .await
+        .unwrap();
+    transcript_shows(&transcript, &ack_text("the first turn"));
+    idle_showing(&backend, &session, &ack_text("the first turn")).await;
+
+    // The account nears its limit: a program is prepared on b.
+    let to_b = LaunchRequest {
+        account: AccountId::new("b"),
+        config_dir: accounts[1].dir.clone(),
+        resume: Some(id.clone()),
+        ..request.clone()
+    };
+    let started = Instant::now();
+    backend.prepare(&to_b).await.unwrap();
+    let prepare_ms = started.elapsed().as_millis();
+    let standby = "failover standby mv-0";
+    let standby_pid = tmux
+        .run(&[
+            "display-message",
+            "-p",
+            "-t",
+            &format!("={standby}:"),
+            "#{pane_pid}",
+        ])
+        .unwrap();
+    if real {
+        // Claude Code runs its statusline at start, about a throwaway conversation: filed
+        // as unattached, never as the session's.
+        until("the standby's statusline document", async || {
+            spool_b.join("_unattached.json").exists().then_some(())
+        })
+        .await;
+    }
+    assert!(!spool_b.join("mv-0.json").exists());
+
+    // The quota refuses the next prompt on a; the session is stopped for the move.
+    api.set_mode(
+        "a",
+        Mode::QuotaExhausted {
+            window: ClaimWindow::FiveHour,
+            resets_at: jiff::Timestamp::now().as_second() as u64 + 3600,
+        },
+    );
+    let refused = "the turn the limit refused";
+    backend.send_input(&session, refused).await.unwrap();
+    transcript_shows(&transcript, r#""apiErrorStatus":429"#);
+    backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    // Launched on b from the standby.
+    let started = Instant::now();
+    let launched = backend.launch(&to_b).await.unwrap();
+    let standby_launch_ms = started.elapsed().as_millis();
+    assert_eq!(launched.claude_session, id);
+    assert_eq!(launched.unanswered_prompt.as_deref(), Some(refused));
+    assert_eq!(
+        tmux.run(&["display-message", "-p", "-t", "=mv-0:", "#{pane_pid}"])
+            .unwrap(),
+        standby_pid,
+        "the prepared program runs the session"
+    );
+    assert!(
+        !tmux
+            .run(&["list-sessions", "-F", "#{session_name}"])
+            .unwrap()
+            .contains("standby")
+    );
+    idle_showing(&backend, &session, "the first turn").await;
+    let standby_loaded_ms = started.elapsed().as_millis();
+    // `/resume` does not take the refused turn up: the replay types it, at once.
+    let asked = Instant::now();
+    assert_eq!(
+        backend.resumed_turn(&session, refused).await.unwrap(),
+        ResumedTurn::NotTakenUp
+    );
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    backend.send_input(&session, refused).await.unwrap();
+    let turn = api
+        .wait_for_request(WAIT, |r| {
+            r.account.as_deref() == Some("b") && r.last_user_text.as_deref() == Some(refused)
+        })
+        .await
+        .unwrap();
+    let standby_request_ms = started.elapsed().as_millis();
+    assert_eq!(turn.session_id.as_deref(), Some(id.as_str()));
+    assert!(
+        turn.message_count.unwrap_or(0) >= 3,
+        "the history is carried: {turn:?}"
+    );
+    transcript_shows(&transcript, &ack_text(refused));
+    idle_showing(&backend, &session, &ack_text(refused)).await;
+    let answered_on_b = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.account.as_deref() == Some("b") && r.status == 200)
+        .filter(|r| r.last_user_text.as_deref() == Some(refused))
+        .count();
+    assert_eq!(
+        answered_on_b,
+        1,
+        "answered once on b: {:#?}",
+        api.requests()
+    );
+    if real {
+        // Now it runs the conversation, it speaks for the session.
+        until(
+            "the session's statusline document naming the conversation",
+            async || {
+                let doc = std::fs::read_to_string(spool_b.join("mv-0.json")).ok()?;
+                doc.contains(id.as_str()).then_some(())
+            },
+        )
+        .await;
+    }
+
+    // The same conversation launched cold on b, for comparison.
+    backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    backend.launch(&to_b).await.unwrap();
+    let cold_launch_ms = started.elapsed().as_millis();
+    idle_showing(&backend, &session, "the first turn").await;
+    let cold_loaded_ms = started.elapsed().as_millis();
+    let next = "a prompt after the cold start";
+    backend.send_input(&session, next).await.unwrap();
+    api.wait_for_request(WAIT, |r| r.last_user_text.as_deref() == Some(next))
+        .await
+        .unwrap();
+    let cold_request_ms = started.elapsed().as_millis();
+    eprintln!(
+        "standby timing ({}): prepare {prepare_ms} ms; launch from the standby: returned {standby_launch_ms} ms, \
+         conversation idle {standby_loaded_ms} ms, replayed prompt's request {standby_request_ms} ms; \
+         cold launch: returned {cold_launch_ms} ms, conversation idle {cold_loaded_ms} ms, \
+         typed prompt's request {cold_request_ms} ms",
+        if real { "real CLI" } else { "stand-in" }
+    );
+    backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+    backend.release_server().await.unwrap();
+    assert!(tmux.kill_and_wait(WAIT), "the programs did not exit");
+}
