@@ -754,7 +754,20 @@ impl SessionBackend for TmuxBackend {
                 ),
             }
         }
-        if session_there || tried_standby {
+        // After a standby that was not used, look again: it ended whatever it started, so
+        // a live program under the name is another's, as in the check above.
+        let dead_there = match tried_standby {
+            false => session_there,
+            true => match ops::pane_state(&self.transport, name).await {
+                Ok(state) if !state.dead => {
+                    return Err(BackendError::SessionExists(request.session.clone()));
+                }
+                Ok(_) => true,
+                Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => false,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if dead_there {
             match ops::kill_session(&self.transport, name).await {
                 Ok(()) | Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => {}
                 Err(e) => return Err(e.into()),

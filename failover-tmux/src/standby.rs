@@ -53,6 +53,8 @@ pub(crate) struct Prepared {
     account: AccountId,
     dir: PathBuf,
     config_dir: PathBuf,
+    /// The conversation it is prepared to resume (its [`STANDBY_ENV`]).
+    conversation: ClaudeSessionId,
     /// Its process group, recorded once it ran (`None`: it exited at once).
     group: Option<Group>,
 }
@@ -62,6 +64,7 @@ impl Prepared {
         self.account == request.account
             && self.dir == request.dir
             && self.config_dir == request.config_dir
+            && request.resume.as_ref() == Some(&self.conversation)
     }
 }
 
@@ -102,6 +105,14 @@ impl TmuxBackend {
                 detail: "working and config directories must be valid UTF-8".to_owned(),
             });
         }
+        let Some(id) = &request.resume else {
+            return Err(BackendError::Command {
+                op: "prepare",
+                detail: format!(
+                    "{session}: no conversation to resume; a launch that starts a fresh one starts cold, so nothing is prepared for it"
+                ),
+            });
+        };
         let slot = self.standbys().slot(&request.session);
         let mut held = slot.lock().await;
         if let Some(prepared) = held.take() {
@@ -122,12 +133,10 @@ impl TmuxBackend {
         self.end_named(&name).await;
         self.carry_trust(request).await;
         let mut env = self.session_env(request, false);
-        if let Some(id) = &request.resume {
-            env.insert(
-                env.len() - self.config().env.len(),
-                (STANDBY_ENV.to_owned(), id.to_string()),
-            );
-        }
+        env.insert(
+            env.len() - self.config().env.len(),
+            (STANDBY_ENV.to_owned(), id.to_string()),
+        );
         // Sized like the session's window, so the swap leaves its layout as it was.
         let (width, height) = match ops::pane_size(self.transport(), session).await {
             Ok(size) => size,
@@ -159,6 +168,7 @@ impl TmuxBackend {
             account: request.account.clone(),
             dir: request.dir.clone(),
             config_dir: request.config_dir.clone(),
+            conversation: id.clone(),
             group,
         };
         if let Err(e) = ops::set_option(
@@ -208,12 +218,12 @@ impl TmuxBackend {
     }
 
     /// The program prepared for the session `request` launches, taken out of its slot: the
-    /// launch uses it or ends it. One prepared for another account or dir is ended now, and
-    /// so is any for a launch that starts a fresh conversation.
+    /// launch uses it or ends it. One prepared for another account, dir or conversation is
+    /// ended now, and so is any for a launch that starts a fresh conversation.
     pub(crate) async fn take_standby(&self, request: &LaunchRequest) -> Option<Prepared> {
         let slot = self.standbys().slot(&request.session);
         let prepared = slot.lock().await.take()?;
-        if prepared.matches(request) && request.resume.is_some() {
+        if prepared.matches(request) {
             return Some(prepared);
         }
         tracing::debug!(

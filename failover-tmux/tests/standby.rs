@@ -33,14 +33,15 @@ fn request(srv: &TestServer, name: &str, dir: &std::path::Path, account: &str) -
     }
 }
 
-/// Writes conversation [`ID`]'s transcript where `req`'s account looks for it: one answered
-/// turn, then a prompt a usage limit refused.
+/// Writes the transcript of the conversation `req` resumes where its account looks for it:
+/// one answered turn, then a prompt a usage limit refused.
 fn write_transcript(req: &LaunchRequest) {
+    let id = req.resume.as_ref().unwrap();
     let path = req
         .config_dir
         .join("projects")
         .join(failover_tmux::paths::project_folder_name(&req.dir))
-        .join(format!("{ID}.jsonl"));
+        .join(format!("{id}.jsonl"));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(
         &path,
@@ -184,6 +185,16 @@ async fn prepare_starts_the_destination_program_without_the_conversation() {
             .count(),
         1
     );
+
+    // Nothing is prepared for a launch that starts a fresh conversation (it starts cold).
+    let mut fresh = req.clone();
+    fresh.resume = None;
+    let err = srv.backend.prepare(&fresh).await.unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Command { op: "prepare", detail } if detail.contains("no conversation")),
+        "{err}"
+    );
+    assert_eq!(pane_pid(&srv, &standby_name("ccl-1")), pid_c);
 
     // Discarded: its session and its process group end.
     srv.backend.discard_prepared(&req.session).await.unwrap();
@@ -396,6 +407,21 @@ async fn a_launch_that_does_not_fit_the_standby_ends_it() {
     let pid = pane_pid(&srv, &standby_name("ccl-1"));
     // Another account: cold, and the standby ended.
     let mut other = request(&srv, "ccl-1", &dir, "c");
+    write_transcript(&other);
+    srv.backend.launch(&other).await.unwrap();
+    gone(&pid).await;
+    assert_eq!(sessions(&srv), vec!["ccl-1".to_owned()]);
+    srv.backend
+        .stop(&other.session, Duration::from_secs(2))
+        .await
+        .unwrap();
+
+    // Another conversation: cold, the standby ended (it speaks for the session only
+    // about the conversation it was prepared for).
+    srv.backend.prepare(&req).await.unwrap();
+    let pid = pane_pid(&srv, &standby_name("ccl-1"));
+    other = req.clone();
+    other.resume = Some(ClaudeSessionId::new("1c9d4e2f-4a8b-4b63-8b66-4b2d2e3f4051"));
     write_transcript(&other);
     srv.backend.launch(&other).await.unwrap();
     gone(&pid).await;
