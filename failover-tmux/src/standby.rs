@@ -320,30 +320,41 @@ impl TmuxBackend {
     /// Types `/resume <id>` (the text, then Enter as a separate key) and waits until the
     /// conversation is loaded: Claude Code then clears the screen and draws the
     /// conversation, so the typed command is no longer on screen, and shows its idle
-    /// prompt. A conversation it cannot find is answered below the command
-    /// (`Session <id> was not found.`), which fails at once.
+    /// prompt; seen on two looks in a row, so a screen caught between two writes of one
+    /// redraw is not taken for it. A conversation it cannot find is answered below the
+    /// command (`Session <id> was not found.`), which fails at once. Screens are compared
+    /// without whitespace: in a narrow pane the input box wraps the command.
     async fn type_resume(&self, session: &SessionId, id: &ClaudeSessionId) -> Result<(), Unused> {
         let name = session.as_str();
         let command = format!("/resume {id}");
+        let typed = squashed(&command);
         let until = Instant::now() + self.config().standby_resume_timeout;
         ops::send_literal(self.transport(), name, &command)
             .await
             .map_err(|e| format!("/resume could not be typed: {e}"))?;
-        self.wait_until(session, until, |s| s.contains(&command))
+        self.wait_until(session, until, |s| squashed(s).contains(&typed))
             .await
             .map_err(|why| format!("{why} (waiting for the typed /resume to show)"))?;
         ops::send_keys(self.transport(), name, &["Enter"])
             .await
             .map_err(|e| format!("/resume could not be sent: {e}"))?;
-        let not_found = format!("{id} was not found");
+        let not_found = squashed(&format!("{id} was not found"));
+        let loaded = |s: &str| {
+            !squashed(s).contains(&typed) && activity_from_screen(s) == Some(Activity::Idle)
+        };
+        let seen = std::sync::atomic::AtomicBool::new(false);
         let screen = self
             .wait_until(session, until, |s| {
-                s.contains(&not_found)
-                    || (!s.contains(&command) && activity_from_screen(s) == Some(Activity::Idle))
+                if squashed(s).contains(&not_found) {
+                    return true;
+                }
+                let now = loaded(s);
+                // Twice in a row.
+                seen.swap(now, std::sync::atomic::Ordering::Relaxed) && now
             })
             .await
             .map_err(|why| format!("{why} (waiting for the conversation to load)"))?;
-        if screen.contains(&not_found) {
+        if squashed(&screen).contains(&not_found) {
             return Err(format!("/resume did not find conversation {id}"));
         }
         Ok(())
@@ -523,4 +534,9 @@ async fn end_group(group: Group) {
 /// Whether the screen is Claude Code's login screen or its "not logged in" notice.
 fn shows_login(screen: &str) -> bool {
     screen.contains("Not logged in") || screen.contains("Select login method")
+}
+
+/// `text` without its whitespace.
+fn squashed(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
 }

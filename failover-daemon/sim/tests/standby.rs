@@ -34,7 +34,13 @@ fn real_claude() -> Option<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_from_a_standby_with_the_standin() {
-    move_from_a_standby(Path::new(STANDIN), false).await;
+    move_from_a_standby(Path::new(STANDIN), false, 120).await;
+}
+
+/// In a pane narrower than the typed `/resume <id>`, the input box wraps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_from_a_standby_in_a_narrow_pane_with_the_standin() {
+    move_from_a_standby(Path::new(STANDIN), false, 40).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,7 +48,7 @@ async fn a_move_from_a_standby_with_the_real_cli() {
     let Some(claude) = real_claude() else {
         return;
     };
-    move_from_a_standby(&claude, true).await;
+    move_from_a_standby(&claude, true, 120).await;
 }
 
 /// Waits until `f` gives `Some`, failing with `what` after [`WAIT`].
@@ -81,7 +87,7 @@ fn transcript_shows(path: &Path, what: &str) {
     }
 }
 
-async fn move_from_a_standby(program: &Path, real: bool) {
+async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     let tmp = tempfile::tempdir().unwrap();
     let root = std::fs::canonicalize(tmp.path()).unwrap();
     let (project, shared) = (root.join("project"), root.join("shared"));
@@ -123,7 +129,7 @@ async fn move_from_a_standby(program: &Path, real: bool) {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     config.account_dirs = accounts.iter().map(|a| a.dir.clone()).collect();
-    config.width = 120;
+    config.width = width;
     config.height = 40;
     config.command_timeout = Duration::from_secs(10);
     config.input_timeout = Duration::from_secs(20);
