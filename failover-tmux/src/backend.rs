@@ -1002,7 +1002,10 @@ impl SessionBackend for TmuxBackend {
     ) -> Result<ResumedTurn, BackendError> {
         let name = session.as_str();
         ops::validate_name(name)?;
-        let Some(mark) = ops::resume_mark(&self.transport, name).await? else {
+        // A conversation loaded into a running program (`/resume`, no resume mark) never
+        // takes its refused turn up by itself: the replay types it.
+        let (mark, _) = ops::resume_marks(&self.transport, name).await?;
+        let Some(mark) = mark else {
             return Ok(ResumedTurn::NotTakenUp);
         };
         // One resume takes up one turn: the mark answers one replay.

@@ -153,16 +153,29 @@ pub(crate) async fn set_leader(
     wire::parse_pane_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
 }
 
-/// The [`wire::RESUME_OPTION`] value the launch left, if any.
-pub(crate) async fn resume_mark(t: &Transport, name: &str) -> Result<Option<String>, TmuxError> {
+/// The [`wire::RESUME_OPTION`] value the launch left, if any, and whether a launch from a
+/// prepared program set [`wire::REDRAWN_OPTION`].
+pub(crate) async fn resume_marks(
+    t: &Transport,
+    name: &str,
+) -> Result<(Option<String>, bool), TmuxError> {
     const OP: &str = "display-message";
     let cmd = Cmd::new("display-message")
         .arg("-p")
         .opt("-t", wire::pane_target(name))
-        .arg(wire::RESUME_FORMAT);
+        .arg(wire::RESUME_MARKS_FORMAT);
     let out = check(t, OP, Some(name), t.run(OP, &[cmd], None).await?)?;
-    let text = out.stdout.trim();
-    Ok((!text.is_empty()).then(|| text.to_owned()))
+    Ok(wire::parse_resume_marks(&out.stdout))
+}
+
+/// Removes the [`wire::REDRAWN_OPTION`] mark.
+pub(crate) async fn unset_redrawn(t: &Transport, name: &str) -> Result<(), TmuxError> {
+    const OP: &str = "set-option";
+    let cmd = Cmd::new("set-option")
+        .arg("-u")
+        .opt("-t", wire::pane_target(name))
+        .arg(wire::REDRAWN_OPTION);
+    check(t, OP, Some(name), t.run(OP, &[cmd], None).await?).map(drop)
 }
 
 /// Removes the [`wire::RESUME_OPTION`] mark.
@@ -481,8 +494,9 @@ pub(crate) async fn set_option(
 }
 
 /// Records what now runs in session `name` (as [`new_session`] does: account, conversation,
-/// config dir), removing the records of the program that ran there before (its process
-/// group, a resume mark, a standby's owner).
+/// config dir) after a launch that had a running program load the conversation (marked
+/// [`wire::REDRAWN_OPTION`]), removing the records of the program that ran there before
+/// (its process group, a resume mark, a standby's owner).
 pub(crate) async fn set_launch_record(
     t: &Transport,
     name: &str,
@@ -501,6 +515,7 @@ pub(crate) async fn set_launch_record(
         set_session_option(name, wire::ACCOUNT_OPTION, account),
         set_session_option(name, wire::CONVERSATION_OPTION, conversation),
         set_session_option(name, wire::CONFIG_DIR_OPTION, config_dir),
+        set_session_option(name, wire::REDRAWN_OPTION, "1"),
         unset(wire::RESUME_OPTION),
         unset(wire::LEADER_OPTION),
         unset(wire::STANDBY_OWNER_OPTION),

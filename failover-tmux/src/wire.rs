@@ -72,6 +72,28 @@ pub const RESUME_OPTION: &str = "@failover-resume";
 /// `display-message -p`: [`RESUME_OPTION`]'s value.
 pub const RESUME_FORMAT: &str = "#{@failover-resume}";
 
+/// Session option set on a launch that had a program already running load the
+/// conversation (`/resume`, see `SessionBackend::prepare`): the screen redraws the old
+/// conversation, a usage-limit message that refused its last turn included, which is the
+/// previous account's news (the pane observer takes what the screen shows before the
+/// program's first activity report for history). Removed by the observer that read it.
+pub const REDRAWN_OPTION: &str = "@failover-redrawn";
+
+/// `display-message -p`: [`RESUME_OPTION`]'s value, then [`REDRAWN_OPTION`]'s.
+pub const RESUME_MARKS_FORMAT: &str = "#{@failover-resume}\t#{@failover-redrawn}";
+
+/// Parses [`RESUME_MARKS_FORMAT`] output: the resume mark, if any, and whether the screen
+/// redraws a conversation loaded into a running program.
+pub fn parse_resume_marks(stdout: &str) -> (Option<String>, bool) {
+    let line = stdout.lines().next().unwrap_or("");
+    let (mark, redrawn) = line.split_once(FIELD_SEP).unwrap_or((line, ""));
+    let mark = mark.trim();
+    (
+        (!mark.is_empty()).then(|| mark.to_owned()),
+        !redrawn.trim().is_empty(),
+    )
+}
+
 /// Parses a [`RESUME_OPTION`] value into the transcript's length at launch and its path.
 pub fn parse_resume_mark(value: &str) -> Option<(u64, std::path::PathBuf)> {
     let (len, path) = value.trim_end_matches('\n').split_once(':')?;

@@ -237,6 +237,8 @@ async fn a_launch_takes_the_prepared_program_over_and_resumes_in_it() {
     // `/resume` never takes the refused turn up: no resume mark, the replay types at once.
     let mark = srv.tmux(&["show-options", "-v", "-t", "=ccl-1:", "@failover-resume"]);
     assert_eq!(mark, "");
+    let redrawn = || srv.tmux(&["show-options", "-v", "-t", "=ccl-1:", "@failover-redrawn"]);
+    assert_eq!(redrawn(), "1");
     let asked = std::time::Instant::now();
     assert_eq!(
         srv.backend
@@ -613,4 +615,61 @@ async fn an_observed_session_whose_pane_was_swapped_is_still_observed() {
     srv.backend.send_input(&req.session, "WORK").await.ok();
     activity(&mut rx, Activity::Working).await;
     observer.abort();
+}
+
+/// The conversation `/resume` draws ends with the limit message that refused its last turn
+/// on the previous account: the pane observer started after the launch (as the daemon
+/// starts one) takes it for history, not for news about the new account.
+#[tokio::test]
+async fn the_limit_message_a_resumed_conversation_redraws_is_history() {
+    let srv = TestServer::new();
+    let dir = srv.dir("proj");
+    let req = request(&srv, "ccl-1", &dir, "b");
+    write_transcript(&req);
+    srv.backend.prepare(&req).await.unwrap();
+    srv.backend.launch(&req).await.unwrap();
+    let screen = srv.backend.capture(&req.session).await.unwrap().text;
+    assert!(screen.contains("You've hit your 5-hour limit"), "{screen}");
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let observer = tokio::spawn(
+        PaneObserver::new(
+            &srv.backend,
+            req.session.clone(),
+            Arc::new(PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
+    let mut seen = Vec::new();
+    let mut next_activity = async |rx: &mut mpsc::Receiver<ObserverEvent>, want: Activity| {
+        let until = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(ObserverEvent::Activity { activity, .. })) if activity == want => return,
+                Ok(Some(e)) => seen.push(e),
+                other => panic!("no {want:?} report: {other:?}"),
+            }
+        }
+    };
+    next_activity(&mut rx, Activity::Idle).await;
+    // Learnt once: an observer started later meets the screen as news.
+    assert_eq!(
+        srv.tmux(&["show-options", "-v", "-t", "=ccl-1:", "@failover-redrawn"]),
+        ""
+    );
+    // The replay types the prompt; the turn shows as working. Whatever the first screen
+    // gave was sent before this.
+    srv.backend.send_input(&req.session, "WORK").await.unwrap();
+    next_activity(&mut rx, Activity::Working).await;
+    observer.abort();
+    assert!(
+        !seen.iter().any(|e| matches!(
+            e,
+            ObserverEvent::Observation { detection, .. }
+                if detection.verdict != failover_core::Verdict::Clear
+        )),
+        "{seen:#?}"
+    );
 }

@@ -14,6 +14,7 @@ use failover_core::{AccountId, Activity, LaunchRequest, ResumedTurn, SessionBack
 use failover_sim::accounts::{AccountDir, make_account_dir};
 use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
 use failover_sim::tmux::PrivateTmux;
+use failover_tmux::observe::{ObserverEvent, PaneObserver, PaneObserverConfig};
 use failover_tmux::{Socket, TmuxBackend, TmuxConfig, statusline};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -222,6 +223,19 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     );
     idle_showing(&backend, &session, "the first turn").await;
     let standby_loaded_ms = started.elapsed().as_millis();
+    // Watched from now on, as the daemon does after a launch. The redrawn conversation
+    // ends with a's limit message (the real CLI draws it): history, not news about b.
+    let (tx, mut events) = tokio::sync::mpsc::channel(256);
+    let observer = tokio::spawn(
+        PaneObserver::new(
+            &backend,
+            session.clone(),
+            std::sync::Arc::new(failover_core::quota::PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
     // `/resume` does not take the refused turn up: the replay types it, at once.
     let asked = Instant::now();
     assert_eq!(
@@ -244,6 +258,30 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     );
     transcript_shows(&transcript, &ack_text(refused));
     idle_showing(&backend, &session, &ack_text(refused)).await;
+    // Every event from the first screen to an activity report made after the replayed turn
+    // was answered (one comes at the latest once the pane has been still for a moment):
+    // no pane verdict.
+    let answered_at = failover_core::UnixMillis(jiff::Timestamp::now().as_millisecond());
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ObserverEvent::Activity { observed_at, .. })) if observed_at >= answered_at => {
+                break;
+            }
+            Ok(Some(e)) => seen.push(e),
+            other => panic!("no activity report after the replayed turn: {other:?}"),
+        }
+    }
+    observer.abort();
+    assert!(
+        !seen.iter().any(|e| matches!(
+            e,
+            ObserverEvent::Observation { detection, .. }
+                if detection.verdict != failover_core::Verdict::Clear
+        )),
+        "{seen:#?}"
+    );
     let answered_on_b = api
         .requests()
         .into_iter()

@@ -91,7 +91,8 @@ struct Seen {
     activity: Option<failover_core::Activity>,
     gate: Gate<()>,
     /// Verdicts the screen showed before the program's first activity report, in a session
-    /// launched to resume a conversation whose last turn was cut short: that screen
+    /// launched to resume a conversation whose last turn was cut short (or whose running
+    /// program loaded the conversation, `wire::REDRAWN_OPTION`): that screen
     /// redraws the old conversation, the limit message that ended it included, and
     /// Claude Code then takes the refused turn up by itself below that message, so the
     /// message stays in the latest turn on screen. It is the previous account's news, never
@@ -145,7 +146,15 @@ impl PaneObserver {
             Err(e) => return Err(e.into()),
         };
         drop(hub);
-        let resumed_turn = matches!(ops::resume_mark(&self.transport, name).await, Ok(Some(_)));
+        // A conversation redrawn by a resume: what the screen shows first is history.
+        let marks = ops::resume_marks(&self.transport, name).await;
+        if let Ok((_, true)) = marks {
+            // Learnt once, by this observer: one started later (a daemon restarted) meets a
+            // screen on which the replay has since typed its prompt, and what it shows
+            // then is news.
+            let _ = ops::unset_redrawn(&self.transport, name).await;
+        }
+        let resumed_turn = matches!(marks, Ok((Some(_), _) | (_, true)));
         let mut seen = Seen {
             screen: None,
             activity: None,

@@ -103,7 +103,8 @@ pub(crate) fn write_exec(path: &Path, body: &str) {
 /// environment and every line it reads; `/exit` exits with `$STANDIN_EXIT`; `WORK` shows
 /// the working footer and blocks (only a signal ends it); `/resume <id>` loads the
 /// conversation as Claude Code does when `$CLAUDE_CONFIG_DIR/projects` holds its transcript
-/// (clears the screen, draws it, logs `resumed:<id>`) and answers `Session <id> was not
+/// (clears the screen, draws it with the limit message that refused its last turn, as
+/// 2.1.328 does, and logs `resumed:<id>`) and answers `Session <id> was not
 /// found.` below the command otherwise (or when the file `$STANDIN_LOG.resume-fails` exists).
 pub(crate) const STANDIN: &str = r#"#!/bin/sh
 log="${STANDIN_LOG:?}"
@@ -121,7 +122,8 @@ while IFS= read -r line; do
     */resume\ *)
       id=${line##*/resume }
       if [ ! -e "$log.resume-fails" ] && [ -n "$(find "${CLAUDE_CONFIG_DIR:-/nonexistent}/projects/" -name "$id.jsonl" 2>/dev/null)" ]; then
-        printf 'resumed:%s\n' "$id" >> "$log"; printf '\033[2J\033[H❯ the conversation %s\n' "$id"
+        printf 'resumed:%s\n' "$id" >> "$log"
+        printf '\033[2J\033[H❯ the conversation %s\n  ⎿  %s\n' "$id" "You've hit your 5-hour limit · resets 9:38am (UTC)"
       else
         printf '❯ /resume %s\n  ⎿  Session %s was not found.\n' "$id" "$id"
       fi ;;
