@@ -142,6 +142,14 @@ impl TmuxBackend {
             Ok(size) => size,
             Err(_) => (self.config().width, self.config().height),
         };
+        // A caller that gives up on the prepare (its deadline) drops this future: what it
+        // started goes with it.
+        let mut guard = EndOnDrop {
+            transport: self.transport().clone(),
+            name: name.clone(),
+            group: None,
+            armed: true,
+        };
         ops::new_session(
             self.transport(),
             &NewSession {
@@ -163,6 +171,7 @@ impl TmuxBackend {
             Ok(p) if !p.dead => p.pid.map(Group::led_by),
             _ => None,
         };
+        guard.group = group;
         let prepared = Prepared {
             name,
             account: request.account.clone(),
@@ -183,7 +192,9 @@ impl TmuxBackend {
             return Err(e.into());
         }
         let until = Instant::now() + self.config().standby_timeout;
-        match self.wait_ready(&prepared, until).await {
+        let ready = self.wait_ready(&prepared, until).await;
+        guard.armed = false;
+        match ready {
             Ok(()) => {
                 tracing::info!(session, account = %request.account, "a program is ready to take the session over");
                 *held = Some(prepared);
@@ -519,6 +530,35 @@ impl TmuxBackend {
             }
         }
         Ok(ended)
+    }
+}
+
+/// Ends a standby whose prepare was abandoned midway (its future dropped), unless disarmed.
+struct EndOnDrop {
+    transport: crate::transport::Transport,
+    name: String,
+    group: Option<Group>,
+    armed: bool,
+}
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if let Some(group) = self.group {
+                group.kill();
+            }
+            return;
+        };
+        let (transport, name, group) = (self.transport.clone(), self.name.clone(), self.group);
+        runtime.spawn(async move {
+            let _ = ops::kill_session(&transport, &name).await;
+            if let Some(group) = group {
+                end_group(group).await;
+            }
+        });
     }
 }
 

@@ -673,3 +673,39 @@ async fn the_limit_message_a_resumed_conversation_redraws_is_history() {
         "{seen:#?}"
     );
 }
+
+/// A caller that gives up on a prepare (its own deadline) leaves nothing behind.
+#[tokio::test]
+async fn an_abandoned_prepare_ends_what_it_started() {
+    let srv = TestServer::new();
+    let slow = srv.tmp.path().join("slow.sh");
+    support::write_exec(&slow, "#!/bin/sh\nsleep 600\n");
+    let mut config = srv.backend.config().clone();
+    config.claude_command = vec!["/bin/sh".into(), slow.to_string_lossy().into_owned()];
+    let backend = TmuxBackend::new(config).unwrap();
+    let dir = srv.dir("proj");
+    let req = request(&srv, "ccl-1", &dir, "b");
+    let started = tokio::time::timeout(Duration::from_secs(10), async {
+        let prepare = backend.prepare(&req);
+        tokio::pin!(prepare);
+        // Dropped once its program runs and it waits for the prompt.
+        loop {
+            tokio::select! {
+                _ = &mut prepare => panic!("a program that never shows its prompt was prepared"),
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+            let pid = pane_pid(&srv, &standby_name("ccl-1"));
+            if !pid.is_empty() {
+                return pid;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(running(&started));
+    gone(&started).await;
+    eventually(WAIT, "the standby's session to end", || async {
+        (!sessions(&srv).contains(&standby_name("ccl-1"))).then_some(())
+    })
+    .await;
+}
