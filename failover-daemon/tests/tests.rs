@@ -22,6 +22,7 @@ mod notifiers;
 mod package;
 mod person;
 mod reload;
+mod standby;
 mod state_store;
 mod tasks;
 mod usage_poll;
