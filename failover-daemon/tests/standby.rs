@@ -390,6 +390,19 @@ async fn standbys_turned_off_by_a_reload_are_ended() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_destination_gone_bad_gets_the_standby_moved_to_the_next_one() {
+    let config = testkit::config(&["a", "b", "c"], &["s1"]);
+    let mut w = World::start(config, &["s1"], Standbys::new(Arc::new(FakeBackend::new())));
+    w.feed(10, used("a", 85.0, 10, None));
+    w.ready_until(&[("s1", "b")]).await;
+    // b runs out: the move would now go to c. Preparing there replaces the one on b.
+    w.feed(20, exhausted("b", 20));
+    w.ready_until(&[("s1", "c")]).await;
+    assert_eq!(w.backend.calls(), [prepare("s1", "b"), prepare("s1", "c")]);
+    w.shut().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn nothing_is_prepared_or_ended_while_a_swap_is_under_way_and_moved_sessions_are_forgotten() {
     let mut config = testkit::config(&["a", "b"], &["s1", "s2"]);
     config.parallel_moves = 1;

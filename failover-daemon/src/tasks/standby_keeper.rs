@@ -18,7 +18,7 @@
 //!   up to [`KeeperSettings::retry_max`]; a failed discard likewise.
 //! - The sessions whose standby is ready, and on which account, go to the dispatcher
 //!   ([`ControlMsg::Standbys`]), which shows them in the status.
-//! - At shutdown every standby is ended.
+//! - At shutdown every standby is ended (within one call limit in all).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -273,11 +273,19 @@ pub async fn run(
             }
         }
     }
-    for sid in keeper.held.keys() {
-        let ended = tokio::time::timeout(settings.call_limit, backend.discard_prepared(sid)).await;
-        if !matches!(ended, Ok(Ok(()))) {
-            tracing::warn!(session = %sid, "could not end the session's standby at shutdown");
+    // At shutdown, one call limit for them all: a stuck backend must not hold the exit up.
+    let end_all = async {
+        for sid in keeper.held.keys() {
+            if let Err(e) = backend.discard_prepared(sid).await {
+                tracing::warn!(session = %sid, error = %e, "could not end the session's standby at shutdown");
+            }
         }
+    };
+    if tokio::time::timeout(settings.call_limit, end_all)
+        .await
+        .is_err()
+    {
+        tracing::warn!("ending the standbys at shutdown timed out; some may be left running");
     }
     Ok(())
 }
