@@ -14,6 +14,7 @@ mod e2e_ledger;
 mod e2e_person;
 mod e2e_queue;
 mod e2e_resilience;
+mod e2e_standby;
 mod e2e_traps;
 mod http;
 mod ledger_redis;
