@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use common::*;
 use failover_core::testkit::{self, FakeBackend};
 use failover_core::{
-    AccountId, AccountState, BackendError, ClaudeSessionId, Detection, EffectOutcome, EngineConfig,
-    FailoverEngine, Input, LaunchRequest, Launched, LimitWindow, Liveness, RequestId,
+    AccountId, AccountState, BackendError, ClaudeSessionId, Detection, Effect, EffectOutcome,
+    EngineConfig, FailoverEngine, Input, LaunchRequest, Launched, LimitWindow, Liveness, RequestId,
     SessionBackend, SessionId, SignalSource, Subject, UnixMillis, Verdict,
 };
 use failover_daemon::tasks::standby_keeper::{self, KeeperSettings};
@@ -179,6 +179,8 @@ struct World {
     status: watch::Sender<Arc<Published>>,
     reports: mpsc::Receiver<ControlMsg>,
     ready: BTreeMap<SessionId, AccountId>,
+    /// Launches per session, as the dispatcher counts them.
+    launches: BTreeMap<SessionId, u64>,
     backend: Arc<Standbys>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -195,6 +197,7 @@ fn facts() -> DaemonFacts {
         ledger: None,
         program: None,
         standbys: Default::default(),
+        launches: Default::default(),
     }
 }
 
@@ -236,20 +239,28 @@ impl World {
             status,
             reports,
             ready: BTreeMap::new(),
+            launches: BTreeMap::new(),
             backend,
             stop,
             task,
         }
     }
 
-    /// Feeds `input` to the engine at `secs` and publishes its status.
+    /// Feeds `input` to the engine at `secs` and publishes its status, counting its
+    /// launches as the dispatcher does.
     fn feed(&mut self, secs: i64, input: Input) {
         self.secs = secs;
         let now = UnixMillis::from_secs(secs);
-        self.engine.handle(now, input);
+        for effect in self.engine.handle(now, input) {
+            if let Effect::Launch { session, .. } = effect {
+                *self.launches.entry(session).or_default() += 1;
+            }
+        }
+        let mut facts = facts();
+        facts.launches.clone_from(&self.launches);
         self.status.send_replace(Arc::new(Published {
             snapshot: self.engine.snapshot(),
-            facts: facts(),
+            facts,
             standbys: self.engine.standbys(now),
         }));
     }
@@ -484,6 +495,40 @@ async fn nothing_is_prepared_or_ended_while_a_swap_is_under_way_and_moved_sessio
         calls,
         "moved sessions' standbys are forgotten, not ended: their launch took them"
     );
+    w.shut().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_relaunched_in_place_has_its_standby_made_again() {
+    let config = testkit::config(&["a", "b"], &["s1"]);
+    let mut w = World::start(config, &["s1"], Standbys::new(Arc::new(FakeBackend::new())));
+    w.feed(10, used("a", 85.0, 10, None));
+    w.ready_until(&[("s1", "b")]).await;
+    // The program dies and is relaunched on a before the keeper looks again (it sees
+    // s1 running on a, as before): the launch took the standby over (ended it, as it did
+    // not match), so it is made again.
+    w.feed(
+        20,
+        Input::SessionExited {
+            session: "s1".into(),
+            status: Some(1),
+        },
+    );
+    w.feed(25, Input::Tick);
+    w.feed(
+        25,
+        finished(
+            1,
+            EffectOutcome::Launched {
+                claude_session: ClaudeSessionId::new("c1"),
+                unanswered_prompt: None,
+            },
+        ),
+    );
+    assert_eq!(w.launches[&SessionId::new("s1")], 1, "relaunched");
+    w.ready_until(&[]).await;
+    w.ready_until(&[("s1", "b")]).await;
+    assert_eq!(w.backend.calls(), [prepare("s1", "b"), prepare("s1", "b")]);
     w.shut().await;
 }
 

@@ -445,6 +445,7 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
             ledger: None,
             program: None,
             standbys: Default::default(),
+            launches: Default::default(),
         },
         standbys: Vec::new(),
     }));
@@ -630,6 +631,7 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
             ledger: None,
             program: None,
             standbys: Default::default(),
+            launches: Default::default(),
         },
         standbys: Vec::new(),
     }));

@@ -192,6 +192,7 @@ fn initial_facts(
         ledger: None,
         program: config.claude.command.first().cloned(),
         standbys: Default::default(),
+        launches: Default::default(),
     }
 }
 

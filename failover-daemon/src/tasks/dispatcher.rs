@@ -401,6 +401,7 @@ impl Dispatcher {
             Route::Ports { request, effect } => {
                 if let Effect::Launch { session, .. } = &effect {
                     self.launches.insert(request, session.clone());
+                    *self.facts.launches.entry(session.clone()).or_default() += 1;
                 }
                 self.outstanding.insert(request);
                 if self.effects.send(effect).await.is_err() {

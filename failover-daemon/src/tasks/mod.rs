@@ -102,4 +102,7 @@ pub struct DaemonFacts {
     /// Sessions whose standby is ready, and the account it is ready on (the standby
     /// keeper's last report).
     pub standbys: std::collections::BTreeMap<SessionId, AccountId>,
+    /// Launches asked for each session since the daemon started; the standby keeper tells
+    /// by it that a launch took a session's standby over (used it, or ended it).
+    pub launches: std::collections::BTreeMap<SessionId, u64>,
 }

@@ -11,7 +11,8 @@
 //!   [`KeeperSettings::settle`] after it was seen over: the move's own programs need the
 //!   CPU.
 //! - Standbys no longer wanted are ended first ([`SessionBackend::discard_prepared`]);
-//!   one a launch took over (the session now runs elsewhere) is only forgotten: the launch
+//!   one a launch took over (the session was launched since, as the dispatcher counts in
+//!   [`DaemonFacts::launches`](crate::tasks::DaemonFacts)) is only forgotten: the launch
 //!   used it, or ended it when it did not match.
 //! - A failed prepare is logged (session, account, error), the program it may have left is
 //!   ended, and it is tried again after a delay doubling from [`KeeperSettings::retry_first`]
@@ -65,8 +66,9 @@ impl KeeperSettings {
 #[derive(Clone, Debug)]
 struct Held {
     request: LaunchRequest,
-    /// The account the session ran on when it was prepared.
-    from: Option<AccountId>,
+    /// The session's launches ([`DaemonFacts::launches`](crate::tasks::DaemonFacts)) when
+    /// it was asked for: one more means a launch took it over.
+    launches: u64,
 }
 
 /// What failed for a session, and when to try again.
@@ -86,8 +88,8 @@ enum Step {
     Forget(SessionId),
     /// End the session's standby.
     Discard(SessionId),
-    /// Get this program ready (the session runs on `from`).
-    Prepare(LaunchRequest, Option<AccountId>),
+    /// Get this program ready (the session had `launches` launches then).
+    Prepare(LaunchRequest, u64),
     /// Nothing now: wait for a status change, or until this instant.
     Wait(Option<Instant>),
 }
@@ -134,7 +136,7 @@ impl Keeper {
         }
         let wanted: BTreeMap<&SessionId, &LaunchRequest> =
             published.standbys.iter().map(|r| (&r.session, r)).collect();
-        let status = |sid: &SessionId| snapshot.sessions.iter().find(|s| &s.id == sid);
+        let launches = |sid: &SessionId| published.facts.launches.get(sid).copied().unwrap_or(0);
         let mut wake: Option<Instant> = None;
         let mut wake_at = |at: Instant| wake = Some(wake.map_or(at, |w| w.min(at)));
         // Retries of something no longer wanted are dropped.
@@ -143,15 +145,7 @@ impl Keeper {
             None => !wanted.contains_key(sid),
         });
         for (sid, held) in &self.held {
-            let launched_since = status(sid).is_some_and(|s| {
-                matches!(
-                    s.state,
-                    SessionStateKind::Running
-                        | SessionStateKind::Prompting
-                        | SessionStateKind::Launching
-                ) && s.account != held.from
-            });
-            if launched_since {
+            if launches(sid) != held.launches {
                 return Step::Forget(sid.clone());
             }
             if wanted.contains_key(sid) {
@@ -178,8 +172,7 @@ impl Keeper {
                     continue;
                 }
             }
-            let from = status(sid).and_then(|s| s.account.clone());
-            return Step::Prepare((*request).clone(), from);
+            return Step::Prepare((*request).clone(), launches(sid));
         }
         Step::Wait(wake)
     }
@@ -261,8 +254,8 @@ pub async fn run(
                 keeper.held.remove(&sid);
             }
             Step::Discard(sid) => discard(&*backend, &mut keeper, &sid, &settings).await,
-            Step::Prepare(request, from) => {
-                prepare(&*backend, &mut keeper, request, from, &settings).await;
+            Step::Prepare(request, launches) => {
+                prepare(&*backend, &mut keeper, request, launches, &settings).await;
             }
         }
         let ready = keeper.ready();
@@ -318,7 +311,7 @@ async fn prepare(
     backend: &dyn SessionBackend,
     keeper: &mut Keeper,
     request: LaunchRequest,
-    from: Option<AccountId>,
+    launches: u64,
     settings: &KeeperSettings,
 ) {
     let sid = request.session.clone();
@@ -333,7 +326,7 @@ async fn prepare(
                 "standby ready"
             );
             keeper.retries.remove(&sid);
-            keeper.held.insert(sid, Held { request, from });
+            keeper.held.insert(sid, Held { request, launches });
             return;
         }
         Ok(Err(e)) => e.to_string(),
