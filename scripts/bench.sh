@@ -6,7 +6,8 @@
 #   scripts/bench.sh queue      what the task queue adds per task beyond the turn (real CLI, 20 tasks)
 #   scripts/bench.sh all        all three
 # Results: stdout and target/bench-results/<name>.json. See BENCHMARKS.md.
-# Knobs: BENCH_LATENCY_RUNS, BENCH_FAILOVER_SIZES (e.g. 1,5,20), BENCH_PARALLEL_MOVES (the
+# Knobs: BENCH_LATENCY_RUNS, BENCH_FAILOVER_SIZES (e.g. 1,5,20), BENCH_FAILOVER_STARTS (cold,standby:
+# which failover rows each size gets), BENCH_PARALLEL_MOVES (the
 # daemon's [policy] parallel_moves; default: its own), BENCH_IDLE_SIZES, BENCH_IDLE_WINDOW_SECS, BENCH_QUEUE_TASKS.
 set -euo pipefail
 cd "$(dirname "$0")/.."

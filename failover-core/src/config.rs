@@ -160,6 +160,16 @@ pub struct EngineConfig {
     /// evidence changes, follows news from other hosts, and asks for the swap lease before
     /// starting a swap (see [`LedgerSettings`]).
     pub ledger: Option<LedgerSettings>,
+    /// Have a program ready ahead of a move once the account a session runs on has used
+    /// this percentage of a window (default 80; `None`: never). It is what
+    /// [`FailoverEngine::standbys`](crate::FailoverEngine::standbys) answers from; an
+    /// account near its limit or out of quota counts whatever this is, and `None` turns
+    /// standbys off altogether. A reading under the statusline's and headers' near-limit
+    /// floor ([`NEAR_LIMIT_FLOOR_PERCENT`](crate::quota::NEAR_LIMIT_FLOOR_PERCENT)) is
+    /// known only from usage reports ([`Input::UsageObserved`](crate::Input::UsageObserved)).
+    ///
+    /// Added for faster failover: a prepared program takes its cold start off the move.
+    pub standby_percent: Option<f32>,
 }
 
 /// A usage read younger than this is not repeated before choosing a destination.
@@ -195,6 +205,7 @@ impl EngineConfig {
             return_cooldown: Duration::from_secs(1800),
             read_usage_before_choosing: false,
             ledger: None,
+            standby_percent: Some(80.0),
         }
     }
 
@@ -235,6 +246,15 @@ impl EngineConfig {
                 return Err(ConfigError::OutOfRange {
                     key: "proactive_percent",
                     value: format!("{pct} (account {account})"),
+                    expected: "greater than 0 and at most 100",
+                });
+            }
+        }
+        if let Some(pct) = self.standby_percent {
+            if !(pct > 0.0 && pct <= 100.0) {
+                return Err(ConfigError::OutOfRange {
+                    key: "standby_percent",
+                    value: pct.to_string(),
                     expected: "greater than 0 and at most 100",
                 });
             }
@@ -376,6 +396,15 @@ mod tests {
         let mut c = config();
         c.proactive_overrides.insert(AccountId::new("a"), 0.0);
         assert_eq!(key(c), "proactive_percent");
+        let mut c = config();
+        c.standby_percent = Some(0.0);
+        assert_eq!(key(c), "standby_percent");
+        let mut c = config();
+        c.standby_percent = Some(100.5);
+        assert_eq!(key(c), "standby_percent");
+        let mut c = config();
+        c.standby_percent = None;
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]

@@ -201,6 +201,52 @@ fn run_checked(engine: &mut FailoverEngine, script: &[(Duration, Input)]) -> Vec
             );
         }
 
+        // Standbys: one per session at most, only for a session that runs and is not
+        // moving, on a usable account other than its own, with its own dir, the account's
+        // config dir and its conversation.
+        let snapshot = engine.snapshot();
+        let standbys = engine.standbys(now);
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &standbys {
+            assert!(seen.insert(&r.session), "two standbys for {}", r.session);
+            let (_, state) = engine
+                .session_states()
+                .find(|(id, _)| **id == r.session)
+                .expect("a configured session");
+            let (SessionState::Running { account, .. } | SessionState::Prompting { account, .. }) =
+                state
+            else {
+                panic!("standby for {} in state {state:?}", r.session);
+            };
+            assert_ne!(&r.account, account, "standby on the session's own account");
+            assert!(
+                pool.is_usable(&r.account, now),
+                "standby on unusable {}",
+                r.account
+            );
+            let entry = pool.get(&r.account).unwrap();
+            assert_eq!(r.config_dir, entry.account.config_dir);
+            let s = snapshot
+                .sessions
+                .iter()
+                .find(|s| s.id == r.session)
+                .unwrap();
+            assert_eq!(r.resume, s.claude_session, "the session's conversation");
+            let spec = engine
+                .config()
+                .sessions
+                .iter()
+                .find(|x| x.id == r.session)
+                .unwrap();
+            assert_eq!(r.dir, spec.dir);
+        }
+        if snapshot.paused || snapshot.draining || engine.config().standby_percent.is_none() {
+            assert!(
+                standbys.is_empty(),
+                "standbys while paused, draining or off"
+            );
+        }
+
         // Deadlines are never in the past.
         if let Some(deadline) = engine.next_deadline() {
             assert!(deadline >= now, "deadline {deadline} before now {now}");

@@ -6,6 +6,7 @@ mod architecture;
 mod embedding;
 mod engine_props;
 mod engine_scenarios;
+mod engine_standbys;
 mod quota_fixtures;
 mod quota_props;
 mod quota_sources;

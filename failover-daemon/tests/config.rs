@@ -205,6 +205,42 @@ fn duplicate_names_and_bad_values_are_refused_where_they_are() {
 }
 
 #[test]
+fn standby_is_on_at_80_percent_by_default_off_with_false_and_a_bad_percent_is_located() {
+    let dir = tree();
+    let cfg = parse(dir.path(), MINIMAL).unwrap();
+    assert_eq!(cfg.engine.standby_percent, Some(80.0));
+
+    let set = format!("{MINIMAL}\n[policy]\nstandby_percent = 70\n");
+    assert_eq!(
+        parse(dir.path(), &set).unwrap().engine.standby_percent,
+        Some(70.0)
+    );
+
+    let off = format!("{MINIMAL}\n[policy]\nstandby = false\nstandby_percent = 70\n");
+    assert_eq!(
+        parse(dir.path(), &off).unwrap().engine.standby_percent,
+        None
+    );
+
+    for bad in ["0", "-5", "100.5"] {
+        let text = format!("{MINIMAL}\n[policy]\nstandby_percent = {bad}\n");
+        let err = parse(dir.path(), &text).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("policy.standby_percent"), "{bad}");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("standby_percent"))
+            .unwrap()
+            + 1;
+        assert_eq!(err.line, Some(line), "{err}");
+        assert!(err.to_string().contains("at most 100"), "{err}");
+    }
+
+    let wrong_type = format!("{MINIMAL}\n[policy]\nstandby = \"yes\"\n");
+    let err = parse(dir.path(), &wrong_type).unwrap_err();
+    assert!(err.line.is_some(), "{err}");
+}
+
+#[test]
 fn tcp_without_a_token_is_refused() {
     let dir = tree();
     let text = format!("{MINIMAL}\n[control]\ntcp = \"127.0.0.1:7411\"\n");

@@ -444,7 +444,10 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
             turns_started: Default::default(),
             ledger: None,
             program: None,
+            standbys: Default::default(),
+            launches: Default::default(),
         },
+        standbys: Vec::new(),
     }));
     let (_ev_tx, ev_rx) = mpsc::channel(4);
     let (inbox_tx, mut inbox) = mpsc::channel(16);
@@ -627,7 +630,10 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
             turns_started: Default::default(),
             ledger: None,
             program: None,
+            standbys: Default::default(),
+            launches: Default::default(),
         },
+        standbys: Vec::new(),
     }));
     // The survey sees s0 and s2 alive and does not show s1, whose program has exited.
     backend.kill(&SessionId::new("s1"));

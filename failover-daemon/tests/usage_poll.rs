@@ -466,6 +466,8 @@ async fn usage_reset_grants_are_shown_never_spent() {
         turns_started: Default::default(),
         ledger: None,
         program: None,
+        standbys: Default::default(),
+        launches: Default::default(),
     };
     let status = failover_daemon::http::convert::status_dto(&engine.snapshot(), &facts, T0);
     let json = serde_json::to_value(&status).unwrap();

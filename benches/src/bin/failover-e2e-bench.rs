@@ -8,7 +8,12 @@
 //!   quota events with the real CLI.
 //! - `failover`: wall time from the decision to every session resumed on the other account,
 //!   idle, its interrupted prompt answered, for 1, 5 and 20 real CLI sessions; beside the
-//!   machine's bound measured in the same run (N cold starts' CPU time / cores).
+//!   machine's bound measured in the same run (N cold starts' CPU time / cores). Each size
+//!   has a `cold` row (the destination CLI cold-starts with `--resume`; standbys off) and a
+//!   `standby` row (the account first reports 85 % used, past `standby_percent` 80 and under
+//!   the proactive 90 %; once every session's standby is ready on the destination, as the
+//!   status says, the quota is served as in the cold row), with what the standbys cost at
+//!   rest (`standby_idle`).
 //! - `idle`: the daemon's CPU and memory at rest with 20 and 200 stand-in sessions, beside a
 //!   polling baseline (`tmux capture-pane` on every session every 2 s) over the same window.
 //! - `queue`: what the task queue adds to each task beyond the model's turn, 20 tasks on one
@@ -393,101 +398,14 @@ async fn failover(sizes: &[usize]) -> Value {
     wall.sort_by(f64::total_cmp);
     let (cold_cpu, cold_wall) = (cpu[1], wall[1]);
     println!("one cold start: {cold_cpu:.2} CPU-s, {cold_wall:.2} s wall (median of 3)");
+    let starts = failover_starts();
     let mut rows = Vec::new();
     for &n in sizes {
-        let mut spec = WorldSpec::new(daemon_bin(), &claude, 2, n);
-        if let Ok(k) = std::env::var("BENCH_PARALLEL_MOVES") {
-            spec.policy = format!("parallel_moves = {k}\n");
+        for &start in &starts {
+            let row = failover_row(&claude, n, start, (cold_cpu, cold_wall)).await;
+            println!("{n} sessions, {}: {row}", start.name());
+            rows.push(row);
         }
-        let world = World::start(spec).await;
-        let daemon_pid = world.daemon_pid().expect("daemon pid");
-        let server_pid = tmux_server_pid(&world.tmux);
-        let cpu_before = (
-            machine_busy_secs(),
-            tree_cpu(daemon_pid),
-            cpu_secs(server_pid, false),
-        );
-        world
-            .submit_all_after("a", five_hour_quota(3600), |s| {
-                format!("failover bench {s}")
-            })
-            .await;
-        let decision = world
-            .wait_event("the swap decision", Duration::from_secs(120), |e| {
-                is_effect(&e.event, "checkpoint")
-            })
-            .await;
-        let resumed = world.wait_all_on("b", Duration::from_secs(60 * 20)).await;
-        let resumed_at = now_ms();
-        // Every interrupted prompt answered on B.
-        for s in &world.sessions {
-            let p = format!("failover bench {s}");
-            world
-                .wait_request("the prompt answered on b", Duration::from_secs(300), |r| {
-                    r.status == 200
-                        && r.account.as_deref() == Some("b")
-                        && r.last_user_text.as_deref() == Some(p.as_str())
-                })
-                .await;
-        }
-        let answered_at = world
-            .api
-            .requests()
-            .iter()
-            .filter(|r| {
-                r.status == 200
-                    && r.last_user_text
-                        .as_deref()
-                        .is_some_and(|t| t.starts_with("failover bench "))
-            })
-            .map(|r| r.at_ms)
-            .max()
-            .unwrap_or(resumed_at);
-        let t0 = decision.event.at_ms as u64;
-        // Where the CPU went, from the prompts' submission to the end: the CLIs (stopping,
-        // cold-starting, answering) are what the machine's total has beyond the daemon and
-        // the tmux server.
-        let machine = machine_busy_secs() - cpu_before.0;
-        let daemon = tree_cpu(daemon_pid) - cpu_before.1;
-        let server = cpu_secs(server_pid, false) - cpu_before.2;
-        let cpu = json!({
-            "machine_busy_s": machine,
-            "daemon_tree_s": daemon,
-            "tmux_server_s": server,
-            "rest_s (the CLIs, the mock API, this harness)": machine - daemon - server,
-        });
-        if std::env::var_os("BENCH_TIMELINE").is_some() {
-            for e in world.events() {
-                let at = e.event.at_ms - t0 as i64;
-                if at >= -2000 {
-                    println!(
-                        "  {at:>7} ms  {}",
-                        serde_json::to_string(&e.event.event).unwrap_or_default()
-                    );
-                }
-            }
-            println!("{}", world.daemon_log());
-        }
-        let wall_s = (resumed_at.max(answered_at) - t0) as f64 / 1000.0;
-        let phases = phases(&world, t0 as i64);
-        println!(
-            "{n} sessions, phases (ms from the decision; median / max over sessions): {phases}"
-        );
-        let bound_s = n as f64 * cold_cpu / cores() as f64;
-        let row = json!({
-            "sessions": n,
-            "decision_to_all_resumed_idle_s": (resumed_at - t0) as f64 / 1000.0,
-            "decision_to_all_resumed_and_answered_s": wall_s,
-            "machine_bound_s": bound_s,
-            "ratio_to_bound": wall_s / bound_s,
-            "ratio_to_one_cold_start_wall": wall_s / cold_wall,
-            "swaps_completed": resumed.swaps_completed,
-            "cpu_during": cpu,
-            "phases_ms": phases,
-        });
-        println!("{n} sessions: {row}");
-        rows.push(row);
-        drop(world);
     }
     json!({
         "benchmark": "failover_wall_time",
@@ -499,6 +417,237 @@ async fn failover(sizes: &[usize]) -> Value {
         "rows": rows,
         "machine": machine(),
     })
+}
+
+/// How the destination program starts in a failover row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// A cold start of the CLI with `--resume` (`[policy] standby = false`).
+    Cold,
+    /// A standby got ready before the quota ran out (`[policy] standby_percent`): the
+    /// account first reports window use between the standby percentage and the proactive
+    /// threshold, the row waits until every session's standby is ready, then the quota is
+    /// served as in the cold rows.
+    Standby,
+}
+
+impl Start {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Cold => "cold",
+            Self::Standby => "standby",
+        }
+    }
+}
+
+/// The window use account `a` reports before its quota runs out in the standby rows:
+/// between [`STANDBY_PERCENT`] and the proactive threshold (90 %).
+const STANDBY_USAGE: f64 = 0.85;
+/// The rows' `[policy] standby_percent`.
+const STANDBY_PERCENT: u32 = 80;
+
+/// `BENCH_FAILOVER_STARTS` (`cold,standby` by default): which rows each size gets.
+fn failover_starts() -> Vec<Start> {
+    let v = std::env::var("BENCH_FAILOVER_STARTS").unwrap_or_else(|_| "cold,standby".into());
+    let starts: Vec<Start> = v
+        .split(',')
+        .filter_map(|x| match x.trim() {
+            "cold" => Some(Start::Cold),
+            "standby" => Some(Start::Standby),
+            _ => None,
+        })
+        .collect();
+    if starts.is_empty() {
+        eprintln!("BENCH_FAILOVER_STARTS={v:?}: expected cold, standby or both");
+        std::process::exit(2);
+    }
+    starts
+}
+
+/// The tmux server's whole tree (every session's program, and every standby) at rest: once
+/// its CPU rate is steady ([`settle`]), its CPU rate (percent of one core) over `window`,
+/// its PSS (KiB) and its process count.
+async fn pane_programs_at_rest(server_pid: u32, window: Duration) -> Value {
+    let cpu = move || {
+        tree(server_pid)
+            .into_iter()
+            .map(|p| cpu_secs(p, false))
+            .sum::<f64>()
+    };
+    let settled = settle(cpu).await;
+    let c0 = cpu();
+    tokio::time::sleep(window).await;
+    let c1 = cpu();
+    let procs = tree(server_pid);
+    json!({
+        "cpu_percent": 100.0 * (c1 - c0) / window.as_secs_f64(),
+        "pss_kib": procs.iter().map(|p| pss_kib(*p)).sum::<u64>(),
+        "processes": procs.len(),
+        "settle": settled,
+    })
+}
+
+/// Gets every session's standby ready on `b` (the standby rows' set-up) and measures what
+/// the standbys cost at rest: the tmux server's tree at rest before and after (whatever
+/// form the backend gives a standby, its programs run under that server).
+async fn standbys_ready(world: &World, n: usize, server_pid: u32) -> Value {
+    let window = Duration::from_secs(15);
+    // A turn first, at low usage, so that what the usage report's turn adds to the first
+    // session's own program is not counted as the standbys'.
+    world
+        .converse(&world.sessions[0], "standby bench: a turn before")
+        .await;
+    let before = pane_programs_at_rest(server_pid, window).await;
+    world.set_mode(
+        "a",
+        failover_sim::mock_api::Mode::Usage {
+            window: failover_sim::mock_api::ClaimWindow::FiveHour,
+            utilization: STANDBY_USAGE,
+            resets_at: now_secs() + 3600,
+        },
+    );
+    // One turn reports the usage (the CLI's statusline; the response headers).
+    let asked_at = Instant::now();
+    world
+        .converse(&world.sessions[0], "standby bench: usage report")
+        .await;
+    let ready = world
+        .wait_status(
+            "every session's standby ready on b",
+            Duration::from_secs(120 + 10 * n as u64),
+            |s| {
+                s.sessions.len() == n
+                    && s.sessions.iter().all(|x| x.standby.as_deref() == Some("b"))
+            },
+        )
+        .await;
+    let ready_s = asked_at.elapsed().as_secs_f64();
+    let a = ready.accounts.iter().find(|x| x.name == "a");
+    println!(
+        "{n} standbys ready on b {ready_s:.1} s after the usage report (a: {:?})",
+        a.map(|a| (&a.state, a.used_percent))
+    );
+    let after = pane_programs_at_rest(server_pid, window).await;
+    let per = |key: &str| {
+        (after[key].as_f64().unwrap_or(0.0) - before[key].as_f64().unwrap_or(0.0)) / n.max(1) as f64
+    };
+    json!({
+        "what": "the tmux server's process tree (the sessions' programs, and the standbys after) at rest over 15 s, before the standbys and once all are ready",
+        "standbys": n,
+        "ready_after_usage_report_s": ready_s,
+        "before": before,
+        "after": after,
+        "per_standby_pss_kib": per("pss_kib"),
+        "per_standby_cpu_percent": per("cpu_percent"),
+        "per_standby_processes": per("processes"),
+    })
+}
+
+/// One row: `n` sessions fail over from `a` to `b`, the destination programs starting as
+/// `start` says.
+async fn failover_row(claude: &Path, n: usize, start: Start, cold: (f64, f64)) -> Value {
+    let (cold_cpu, cold_wall) = cold;
+    let mut spec = WorldSpec::new(daemon_bin(), claude, 2, n);
+    spec.policy = match start {
+        Start::Cold => "standby = false\n".to_owned(),
+        Start::Standby => format!("standby = true\nstandby_percent = {STANDBY_PERCENT}\n"),
+    };
+    if let Ok(k) = std::env::var("BENCH_PARALLEL_MOVES") {
+        spec.policy.push_str(&format!("parallel_moves = {k}\n"));
+    }
+    let world = World::start(spec).await;
+    let server_pid = tmux_server_pid(&world.tmux);
+    let standby_idle = match start {
+        Start::Cold => Value::Null,
+        Start::Standby => standbys_ready(&world, n, server_pid).await,
+    };
+    let daemon_pid = world.daemon_pid().expect("daemon pid");
+    let cpu_before = (
+        machine_busy_secs(),
+        tree_cpu(daemon_pid),
+        cpu_secs(server_pid, false),
+    );
+    world
+        .submit_all_after("a", five_hour_quota(3600), |s| {
+            format!("failover bench {s}")
+        })
+        .await;
+    let decision = world
+        .wait_event("the swap decision", Duration::from_secs(120), |e| {
+            is_effect(&e.event, "checkpoint")
+        })
+        .await;
+    let resumed = world.wait_all_on("b", Duration::from_secs(60 * 20)).await;
+    let resumed_at = now_ms();
+    // Every interrupted prompt answered on B.
+    for s in &world.sessions {
+        let p = format!("failover bench {s}");
+        world
+            .wait_request("the prompt answered on b", Duration::from_secs(300), |r| {
+                r.status == 200
+                    && r.account.as_deref() == Some("b")
+                    && r.last_user_text.as_deref() == Some(p.as_str())
+            })
+            .await;
+    }
+    let answered_at = world
+        .api
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.status == 200
+                && r.last_user_text
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("failover bench "))
+        })
+        .map(|r| r.at_ms)
+        .max()
+        .unwrap_or(resumed_at);
+    let t0 = decision.event.at_ms as u64;
+    // Where the CPU went, from the prompts' submission to the end: the CLIs (stopping,
+    // cold-starting, answering) are what the machine's total has beyond the daemon and
+    // the tmux server.
+    let machine = machine_busy_secs() - cpu_before.0;
+    let daemon = tree_cpu(daemon_pid) - cpu_before.1;
+    let server = cpu_secs(server_pid, false) - cpu_before.2;
+    let cpu = json!({
+        "machine_busy_s": machine,
+        "daemon_tree_s": daemon,
+        "tmux_server_s": server,
+        "rest_s (the CLIs, the mock API, this harness)": machine - daemon - server,
+    });
+    if std::env::var_os("BENCH_TIMELINE").is_some() {
+        for e in world.events() {
+            let at = e.event.at_ms - t0 as i64;
+            if at >= -2000 {
+                println!(
+                    "  {at:>7} ms  {}",
+                    serde_json::to_string(&e.event.event).unwrap_or_default()
+                );
+            }
+        }
+        println!("{}", world.daemon_log());
+    }
+    let wall_s = (resumed_at.max(answered_at) - t0) as f64 / 1000.0;
+    let phases = phases(&world, t0 as i64);
+    println!("{n} sessions, phases (ms from the decision; median / max over sessions): {phases}");
+    let bound_s = n as f64 * cold_cpu / cores() as f64;
+    let row = json!({
+        "sessions": n,
+        "decision_to_all_resumed_idle_s": (resumed_at - t0) as f64 / 1000.0,
+        "decision_to_all_resumed_and_answered_s": wall_s,
+        "machine_bound_s": bound_s,
+        "ratio_to_bound": wall_s / bound_s,
+        "ratio_to_one_cold_start_wall": wall_s / cold_wall,
+        "swaps_completed": resumed.swaps_completed,
+        "cpu_during": cpu,
+        "phases_ms": phases,
+    });
+    let mut row = row;
+    row["start"] = json!(start.name());
+    row["standby_idle"] = standby_idle;
+    drop(world);
+    row
 }
 
 /// Where each session's failover time went, from the daemon's events and the mock's request

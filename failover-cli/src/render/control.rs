@@ -442,7 +442,14 @@ fn account_row(a: &AccountDto, active: Option<&str>, now: Timestamp, colour: boo
 
 /// The sessions table.
 pub(crate) fn sessions_table(sessions: &[SessionDto], colour: bool) -> String {
-    let mut t = Table::new(&["SESSION", "ACCOUNT", "STATE", "ACTIVITY", "CONVERSATION"]);
+    let mut t = Table::new(&[
+        "SESSION",
+        "ACCOUNT",
+        "STATE",
+        "ACTIVITY",
+        "CONVERSATION",
+        "STANDBY",
+    ]);
     for s in sessions {
         t.row(vec![
             s.name.clone(),
@@ -454,6 +461,8 @@ pub(crate) fn sessions_table(sessions: &[SessionDto], colour: bool) -> String {
             },
             render::opt(s.activity.as_deref()),
             render::opt(s.claude_session.as_deref()),
+            // The account a program is ready on to take the session over.
+            render::opt(s.standby.as_deref()),
         ]);
     }
     if t.is_empty() {
@@ -508,6 +517,7 @@ mod tests {
                 activity: Some("idle".into()),
                 task: None,
                 last_exit: None,
+                standby: None,
             }],
             daemon: DaemonDto {
                 version: "0.1.0".into(),
@@ -563,6 +573,21 @@ mod tests {
             table.contains("dead (exit 127: claude not found)"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn the_sessions_table_names_the_account_a_standby_is_ready_on() {
+        let mut st = sample();
+        let table = sessions_table(&st.sessions, false);
+        assert!(table.contains("STANDBY"), "{table}");
+        assert!(!table.contains("primary"), "{table}");
+        st.sessions[0].standby = Some("primary".into());
+        let table = sessions_table(&st.sessions, false);
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&st.sessions[0].name))
+            .unwrap();
+        assert!(row.contains("primary"), "{table}");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! - `notes.rs`: the notifications the engine raises;
 //! - `shared.rs`: the ledger shared with other hosts (news in and out, the swap lease);
 //! - `usage_reads.rs`: the usage reads asked for right before choosing a destination;
+//! - `standbys.rs`: which sessions should have a program ready ahead of a move, and where;
 //! - `index.rs`: per-account load, stopped sessions and prompts to replay, kept up to date
 //!   on every state change so that an input costs what it changes, not the pool's size.
 
@@ -32,6 +33,7 @@ mod notes;
 mod plan;
 mod shared;
 mod snapshot;
+mod standbys;
 mod usage_reads;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -193,6 +193,10 @@ pub struct RawPolicy {
     pub return_headroom_percent: Option<Spanned<f32>>,
     /// At most one return per this long: seconds, or `"30m"`-style.
     pub return_cooldown: Option<Spanned<RawDuration>>,
+    /// Get a program ready on the next account ahead of a move.
+    pub standby: Option<bool>,
+    /// Window use at which that program is got ready, percent.
+    pub standby_percent: Option<Spanned<f32>>,
 }
 
 /// `[[accounts]]`.

@@ -400,6 +400,12 @@ impl Resolver<'_> {
                 .resolve()
                 .map_err(|m| self.err(Some(d.span()), "policy.return_cooldown", m))?;
         }
+        if let Some(p) = &policy.standby_percent {
+            engine.standby_percent = Some(*p.get_ref());
+        }
+        if policy.standby == Some(false) {
+            engine.standby_percent = None;
+        }
         Ok(engine)
     }
 
@@ -418,6 +424,7 @@ impl Resolver<'_> {
                     "return_headroom_percent" => {
                         policy.return_headroom_percent.as_ref().map(|s| s.span())
                     }
+                    "standby_percent" => policy.standby_percent.as_ref().map(|s| s.span()),
                     _ => None,
                 },
                 _ => None,

@@ -81,6 +81,7 @@ pub(super) fn spawn_tasks(
     spawn_effect_worker(&mut set, &links, effects, ports);
     spawn_producers(&mut set, &links, producers);
     spawn_housekeeping(&mut set, &links, checkpointer, env);
+    spawn_standby_keeper(&mut set, &links, backend.clone());
     spawn_notifiers(&mut set, &links, channels);
     let tasks = spawn_queue(&mut set, &links, backend);
 
@@ -112,6 +113,7 @@ fn link(
     let published = Published {
         snapshot: state.engine.snapshot(),
         facts: facts.clone(),
+        standbys: Vec::new(),
     };
     let (links, ends) = Links::new(Arc::new(config), published, metrics, hub, clock);
     (links, ends, facts)
@@ -189,6 +191,8 @@ fn initial_facts(
         turns_started: Default::default(),
         ledger: None,
         program: config.claude.command.first().cloned(),
+        standbys: Default::default(),
+        launches: Default::default(),
     }
 }
 
@@ -306,6 +310,24 @@ fn spawn_producers(set: &mut JoinSet<TaskExit>, links: &Links, p: Producers) {
             session_events_rx,
             links.inbox.clone(),
             stop.clone(),
+        ),
+    ));
+}
+
+/// The standby keeper, getting programs ready ahead of the moves the engine sees coming.
+fn spawn_standby_keeper(
+    set: &mut JoinSet<TaskExit>,
+    links: &Links,
+    backend: Arc<dyn SessionBackend>,
+) {
+    set.spawn(named(
+        "standby keeper",
+        tasks::standby_keeper::run(
+            backend,
+            links.status.clone(),
+            links.control.clone(),
+            tasks::standby_keeper::KeeperSettings::standard(),
+            links.shutdown.clone(),
         ),
     ));
 }

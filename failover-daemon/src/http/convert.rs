@@ -114,6 +114,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
                 last_exit: s
                     .last_exit
                     .map(|code| exit_reason(code, facts.program.as_deref())),
+                standby: facts.standbys.get(&s.id).map(ToString::to_string),
             })
             .collect(),
         daemon: DaemonDto {

@@ -162,6 +162,11 @@ pub struct SessionDto {
     /// Why it last exited, while it has not worked since: `exit 127: claude not found`.
     #[serde(default)]
     pub last_exit: Option<String>,
+    /// The account on which a program is ready to take it over ahead of a move (its
+    /// standby, `[policy] standby`), or null. Absent from answers of daemons without
+    /// standbys; read as null then.
+    #[serde(default)]
+    pub standby: Option<String>,
 }
 
 /// The swap in flight, in [`StatusDto`].

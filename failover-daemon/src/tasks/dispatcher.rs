@@ -262,6 +262,7 @@ impl Dispatcher {
         let published = Published {
             snapshot: self.engine.snapshot(),
             facts: self.facts.clone(),
+            standbys: self.engine.standbys(self.clock.now()),
         };
         self.status.send_replace(Arc::new(published));
         for (tx, reply) in self.held_replies.drain(..) {
@@ -316,6 +317,10 @@ impl Dispatcher {
                 };
                 self.metrics.ledger_state.store(code, Ordering::Relaxed);
                 self.facts.ledger = Some(health.as_str().to_owned());
+                self.publish();
+            }
+            ControlMsg::Standbys(ready) => {
+                self.facts.standbys = ready;
                 self.publish();
             }
         }
@@ -396,6 +401,7 @@ impl Dispatcher {
             Route::Ports { request, effect } => {
                 if let Effect::Launch { session, .. } = &effect {
                     self.launches.insert(request, session.clone());
+                    *self.facts.launches.entry(session.clone()).or_default() += 1;
                 }
                 self.outstanding.insert(request);
                 if self.effects.send(effect).await.is_err() {

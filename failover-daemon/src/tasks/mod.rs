@@ -21,10 +21,13 @@ pub mod observers;
 pub mod queue_view;
 pub mod quota_monitor;
 pub mod session_watcher;
+pub mod standby_keeper;
 pub mod systemd;
 pub mod usage_poller;
 
-use failover_core::{Command, CommandReply, SessionId, StatusSnapshot, UnixMillis};
+use failover_core::{
+    AccountId, Command, CommandReply, LaunchRequest, SessionId, StatusSnapshot, UnixMillis,
+};
 use tokio::sync::oneshot;
 
 use crate::config::{ConfigFileError, DaemonConfig};
@@ -56,6 +59,9 @@ pub enum ControlMsg {
     Reload(Result<Box<DaemonConfig>, ConfigFileError>),
     /// The shared ledger became reachable or unreachable.
     Ledger(crate::ledger::LedgerHealth),
+    /// The standby keeper's report: the sessions whose standby is ready, and on which
+    /// account.
+    Standbys(std::collections::BTreeMap<SessionId, AccountId>),
 }
 
 /// What the dispatcher publishes for readers (HTTP, the CLI, tests).
@@ -65,6 +71,10 @@ pub struct Published {
     pub snapshot: StatusSnapshot,
     /// Daemon facts the engine does not know.
     pub facts: DaemonFacts,
+    /// The programs the engine wants ready ahead of a move
+    /// ([`FailoverEngine::standbys`](failover_core::FailoverEngine::standbys) at the time
+    /// of publishing); the standby keeper follows it.
+    pub standbys: Vec<LaunchRequest>,
 }
 
 /// Daemon facts that are not in the engine's snapshot, kept by the dispatcher (the control
@@ -89,4 +99,10 @@ pub struct DaemonFacts {
     pub ledger: Option<String>,
     /// The program sessions run (`[claude] command`'s first word), to say why one exited.
     pub program: Option<String>,
+    /// Sessions whose standby is ready, and the account it is ready on (the standby
+    /// keeper's last report).
+    pub standbys: std::collections::BTreeMap<SessionId, AccountId>,
+    /// Launches asked for each session since the daemon started; the standby keeper tells
+    /// by it that a launch took a session's standby over (used it, or ended it).
+    pub launches: std::collections::BTreeMap<SessionId, u64>,
 }

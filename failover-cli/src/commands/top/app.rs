@@ -498,6 +498,7 @@ mod tests {
                 activity: Some("idle".into()),
                 task: None,
                 last_exit: None,
+                standby: None,
             }],
             daemon: DaemonDto {
                 version: "0".into(),

@@ -613,6 +613,7 @@ mod tests {
             activity: activity.map(Into::into),
             task: (name == "ccl-0").then(|| "fix-parser.md".to_owned()),
             last_exit: None,
+            standby: None,
         }
     }
 
