@@ -60,6 +60,10 @@ async fn the_usage_the_cli_reports_decides_the_standby_and_the_quota_still_moves
     // The one standby made is this one: none at 70 %.
     let log = world.daemon_log();
     assert_eq!(log.matches("standby ready").count(), 1, "{log}");
+    // The ready standby is a real program: its own tmux session, beside the session's.
+    let standby = "failover standby s0".to_owned();
+    let sessions = world.tmux_sessions();
+    assert!(sessions.contains(&standby), "{sessions:?}");
 
     // The quota: the session moves to b, where its standby was; the status forgets it.
     let id = st.sessions[0].claude_session.clone().expect("conversation");
@@ -78,4 +82,22 @@ async fn the_usage_the_cli_reports_decides_the_standby_and_the_quota_still_moves
             s.sessions[0].standby.is_none()
         })
         .await;
+    // The move took the standby over (no cold start): its session is gone into s0, and
+    // the refused prompt was answered on b exactly once.
+    let log = world.daemon_log();
+    assert!(log.contains("launched from the prepared program"), "{log}");
+    assert!(!world.tmux_sessions().contains(&standby));
+    let prompt = "the turn that meets the quota";
+    world
+        .wait_screen("s0", "the replayed prompt answered", mins(1), |s| {
+            s.contains(&e2e_support::ack(prompt))
+        })
+        .await;
+    let on_b = |w: &World| {
+        w.prompt_requests(prompt)
+            .into_iter()
+            .filter(|r| r.account.as_deref() == Some("b") && r.status == 200)
+            .count()
+    };
+    assert_eq!(on_b(&world), 1, "{:#?}", world.prompt_requests(prompt));
 }
