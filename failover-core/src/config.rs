@@ -170,6 +170,13 @@ pub struct EngineConfig {
     ///
     /// Added for faster failover: a prepared program takes its cold start off the move.
     pub standby_percent: Option<f32>,
+    /// The most standbys [`FailoverEngine::standbys`](crate::FailoverEngine::standbys)
+    /// asks for at once (default 8, at least 1): each is a whole idle program (about
+    /// 180 MiB with Claude Code 2.1.3xx), so a large pool gets them for its first sessions
+    /// only, in session name order.
+    ///
+    /// Added with `standby_percent`, to bound what standbys cost.
+    pub standby_max: usize,
 }
 
 /// A usage read younger than this is not repeated before choosing a destination.
@@ -206,6 +213,7 @@ impl EngineConfig {
             read_usage_before_choosing: false,
             ledger: None,
             standby_percent: Some(80.0),
+            standby_max: 8,
         }
     }
 
@@ -302,6 +310,13 @@ impl EngineConfig {
         if self.degraded_after == 0 {
             return Err(ConfigError::OutOfRange {
                 key: "degraded_after",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
+        if self.standby_max == 0 {
+            return Err(ConfigError::OutOfRange {
+                key: "standby_max",
                 value: "0".into(),
                 expected: "at least 1",
             });

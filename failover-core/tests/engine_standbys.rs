@@ -283,3 +283,25 @@ fn spread_places_each_standby_where_the_load_is_lowest() {
     let got = standbys(&engine, 10);
     assert_eq!(got, ["s1->b(c1)", "s2->c(c2)"]);
 }
+
+#[test]
+fn at_most_standby_max_the_first_in_name_order_and_none_without_a_conversation() {
+    let (mut config, mut script) = on_a(&["a", "b"], &["s1", "s2", "s3", "s4"]);
+    config.standby_max = 2;
+    // s2's conversation is not known: nothing to resume, no standby for it.
+    script[1].1 = Input::SessionStarted {
+        session: "s2".into(),
+        claude_session: None,
+        account: Some("a".into()),
+    };
+    script.push((10, used(10, "a", 85.0)));
+    let engine = run(config.clone(), script.clone());
+    assert_eq!(standbys(&engine, 10), ["s1->b(c1)", "s3->b(c3)"]);
+
+    config.standby_max = 8;
+    let engine = run(config, script);
+    assert_eq!(
+        standbys(&engine, 10),
+        ["s1->b(c1)", "s3->b(c3)", "s4->b(c4)"]
+    );
+}

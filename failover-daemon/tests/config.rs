@@ -241,6 +241,25 @@ fn standby_is_on_at_80_percent_by_default_off_with_false_and_a_bad_percent_is_lo
 }
 
 #[test]
+fn standby_max_is_8_by_default_and_0_is_located() {
+    let dir = tree();
+    assert_eq!(parse(dir.path(), MINIMAL).unwrap().engine.standby_max, 8);
+    let set = format!("{MINIMAL}\n[policy]\nstandby_max = 20\n");
+    assert_eq!(parse(dir.path(), &set).unwrap().engine.standby_max, 20);
+
+    let text = format!("{MINIMAL}\n[policy]\nstandby_max = 0\n");
+    let err = parse(dir.path(), &text).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("policy.standby_max"), "{err}");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("standby_max"))
+        .unwrap()
+        + 1;
+    assert_eq!(err.line, Some(line), "{err}");
+    assert!(err.to_string().contains("at least 1"), "{err}");
+}
+
+#[test]
 fn tcp_without_a_token_is_refused() {
     let dir = tree();
     let text = format!("{MINIMAL}\n[control]\ntcp = \"127.0.0.1:7411\"\n");

@@ -29,6 +29,10 @@ impl FailoverEngine {
     /// session's model and the load (each standby counted as a session there, as launches
     /// are). No usable destination, no standby. `resume` is the session's conversation.
     ///
+    /// A session whose conversation is not known gets none (there is nothing to resume).
+    /// At most [`EngineConfig::standby_max`](crate::EngineConfig::standby_max), the first
+    /// in session name order.
+    ///
     /// Empty while standbys are off (`standby_percent` is `None`), before adoption
     /// completes, and while the engine is paused or draining (nothing moves then).
     pub fn standbys(&self, now: UnixMillis) -> Vec<LaunchRequest> {
@@ -43,6 +47,12 @@ impl FailoverEngine {
         let mut placed: BTreeMap<AccountId, usize> = BTreeMap::new();
         let mut out = Vec::new();
         for (sid, m) in &self.sessions {
+            if out.len() >= self.config.standby_max {
+                break;
+            }
+            let Some(conversation) = &m.claude_session else {
+                continue;
+            };
             let (SessionState::Running { account, .. } | SessionState::Prompting { account, .. }) =
                 &m.state
             else {
@@ -74,7 +84,7 @@ impl FailoverEngine {
                 dir: m.spec.dir.clone(),
                 account: to,
                 config_dir: entry.account.config_dir.clone(),
-                resume: m.claude_session.clone(),
+                resume: Some(conversation.clone()),
             });
         }
         out

@@ -197,6 +197,8 @@ pub struct RawPolicy {
     pub standby: Option<bool>,
     /// Window use at which that program is got ready, percent.
     pub standby_percent: Option<Spanned<f32>>,
+    /// The most standbys at once.
+    pub standby_max: Option<Spanned<usize>>,
 }
 
 /// `[[accounts]]`.

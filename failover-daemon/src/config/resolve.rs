@@ -403,6 +403,9 @@ impl Resolver<'_> {
         if let Some(p) = &policy.standby_percent {
             engine.standby_percent = Some(*p.get_ref());
         }
+        if let Some(n) = &policy.standby_max {
+            engine.standby_max = *n.get_ref();
+        }
         if policy.standby == Some(false) {
             engine.standby_percent = None;
         }
@@ -425,6 +428,7 @@ impl Resolver<'_> {
                         policy.return_headroom_percent.as_ref().map(|s| s.span())
                     }
                     "standby_percent" => policy.standby_percent.as_ref().map(|s| s.span()),
+                    "standby_max" => policy.standby_max.as_ref().map(|s| s.span()),
                     _ => None,
                 },
                 _ => None,
