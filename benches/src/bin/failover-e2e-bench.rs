@@ -550,7 +550,11 @@ async fn failover_row(claude: &Path, n: usize, start: Start, cold: (f64, f64)) -
     let mut spec = WorldSpec::new(daemon_bin(), claude, 2, n);
     spec.policy = match start {
         Start::Cold => "standby = false\n".to_owned(),
-        Start::Standby => format!("standby = true\nstandby_percent = {STANDBY_PERCENT}\n"),
+        // Every session gets one, whatever `standby_max`'s default.
+        Start::Standby => format!(
+            "standby = true\nstandby_percent = {STANDBY_PERCENT}\nstandby_max = {}\n",
+            n.max(1)
+        ),
     };
     if let Ok(k) = std::env::var("BENCH_PARALLEL_MOVES") {
         spec.policy.push_str(&format!("parallel_moves = {k}\n"));
