@@ -20,8 +20,9 @@ use crate::process_group;
 use crate::transcript::RefusalWatch;
 use crate::transport::{Socket, Transport};
 use failover_core::quota::{
-    activity_from_screen, box_holds, has_draft, input_box, waits_to_continue,
+    PaneDetector, activity_from_screen, box_holds, has_draft, input_box, waits_to_continue,
 };
+use failover_core::{DetectContext, QuotaDetector, Verdict};
 
 /// Environment variable naming the session, set in every pane this backend starts (the
 /// statusline hook uses it to name its spool file).
@@ -438,6 +439,11 @@ impl TmuxBackend {
     /// Code also exits on): an interrupted turn or Claude Code waiting to continue after a
     /// usage limit (either puts its prompt back in the input box, at a moment of its
     /// choosing), a draft that stays, or anything but `/exit` in the box once it is typed.
+    /// An idle program whose latest turn was refused (a usage-limit refusal on screen, or
+    /// the turn cut short in its transcript: a weekly limit shows no wait to continue) gets
+    /// no `/exit` either: the command's lines after the refusal make Claude Code, resumed
+    /// with [`RESUME_TURN_ENV`], treat the turn as closed and not take it up. It is hung up
+    /// once the refused prompt is on disk, as a program waiting to continue is.
     async fn ask_to_exit(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
         let name = session.as_str();
         let settle = || Instant::now() + self.config.interrupt_settle.min(grace / 4);
@@ -446,6 +452,18 @@ impl TmuxBackend {
             // Nothing may be typed (see above). The refusal is drawn before the batch
             // holding the refused prompt is written to the transcript: the terminal is
             // closed once that batch is on disk, the exit wait being only the bound.
+            let until = Instant::now() + self.config.exit_wait.min(grace / 2);
+            self.wait_refusal_written(name, until).await;
+            return Ok(());
+        }
+        if activity_from_screen(&screen) == Some(Activity::Idle)
+            && (shows_refusal(&screen) || self.latest_turn_cut_short(name).await)
+        {
+            tracing::debug!(
+                session = name,
+                "stop: the latest turn was cut short; closing its terminal without typing"
+            );
+            // Hung up once the refusal is on disk, as for a program waiting to continue.
             let until = Instant::now() + self.config.exit_wait.min(grace / 2);
             self.wait_refusal_written(name, until).await;
             return Ok(());
@@ -520,21 +538,44 @@ impl TmuxBackend {
         Ok(())
     }
 
+    /// The conversation recorded at launch for session `name`: the projects folder its
+    /// transcript is in, its working directory and its id. `None` for a session launched
+    /// elsewhere (no record).
+    async fn conversation_of(&self, name: &str) -> Option<(PathBuf, PathBuf, ClaudeSessionId)> {
+        let d = ops::describe(&self.transport, name).await.ok()?;
+        let projects = PathBuf::from(d.config_dir?).join(crate::homes::PROJECTS);
+        Some((
+            projects,
+            PathBuf::from(d.dir),
+            ClaudeSessionId::new(d.conversation?),
+        ))
+    }
+
+    /// Whether the transcript of the conversation running in session `name` shows its
+    /// latest turn cut short (its prompt unanswered, or answered by an API error notice, and
+    /// not cancelled by the person). `false` when it cannot be read.
+    async fn latest_turn_cut_short(&self, name: &str) -> bool {
+        let Some((projects, dir, id)) = self.conversation_of(name).await else {
+            return false;
+        };
+        // Off the async threads: a long conversation's transcript is megabytes.
+        tokio::task::spawn_blocking(move || {
+            paths::find_transcript(&projects, &dir, &id)
+                .ok()
+                .and_then(|path| crate::transcript::summarize(&path).ok())
+                .is_some_and(|s| s.turn_cut_short())
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// For a program waiting to continue after a usage limit: waits until its transcript
     /// holds the refused turn ([`RefusalWatch`]: the prompt's `user` line and the error
     /// notice after it) or `until` passes. The transcript is the one of the conversation
     /// recorded at launch; a session launched elsewhere (no record) gets the whole wait.
     async fn wait_refusal_written(&self, name: &str, until: Instant) {
         let started = Instant::now();
-        let described = ops::describe(&self.transport, name).await.ok();
-        let Some((projects, dir, id)) = described.and_then(|d| {
-            let projects = PathBuf::from(d.config_dir?).join(crate::homes::PROJECTS);
-            Some((
-                projects,
-                PathBuf::from(d.dir),
-                ClaudeSessionId::new(d.conversation?),
-            ))
-        }) else {
+        let Some((projects, dir, id)) = self.conversation_of(name).await else {
             tracing::debug!(
                 session = name,
                 "stop: waiting to continue after a usage limit, transcript unknown; closing its terminal after the exit wait"
@@ -624,6 +665,19 @@ impl TmuxBackend {
             tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
         }
     }
+}
+
+/// Whether `screen` shows a usage-limit refusal as its latest news (not as history above a
+/// later turn): Claude Code draws it before the batch holding the refused prompt reaches
+/// the transcript.
+fn shows_refusal(screen: &str) -> bool {
+    static DETECTOR: std::sync::OnceLock<PaneDetector> = std::sync::OnceLock::new();
+    let detector = DETECTOR.get_or_init(PaneDetector::new);
+    let ctx = DetectContext::utc(crate::clock::now());
+    matches!(
+        detector.detect(screen, &ctx).verdict,
+        Verdict::QuotaExhausted { .. }
+    )
 }
 
 /// What may be typed: control characters other than ASCII whitespace (newline, tab,
