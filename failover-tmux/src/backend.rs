@@ -12,6 +12,7 @@ use failover_core::{
 };
 use tokio::time::Instant;
 
+use crate::draft::{Drafts, PREFILL_MAX_BYTES, persons_draft, prefill_arg};
 use crate::error::TmuxError;
 use crate::global_config::{self, Trust};
 use crate::ops::{self, NewSession};
@@ -99,6 +100,10 @@ pub struct TmuxConfig {
     /// version that does not, or an `env` entry setting the variable to `0`). Zero: the
     /// variable is not set and replayed prompts are always typed.
     pub resume_turn_wait: Duration,
+    /// Where a person's unsent draft, read from the input box at a stop, is kept until the
+    /// next launch hands it on (one `0600` file per session; see [`crate::draft`]).
+    /// Default `None`: kept in memory only, lost if the process ends between the two.
+    pub draft_dir: Option<PathBuf>,
 }
 
 /// The Claude Code variable with which `claude --resume` takes the conversation's
@@ -129,6 +134,7 @@ impl TmuxConfig {
             interrupt_settle: Duration::from_millis(300),
             exit_wait: Duration::from_millis(300),
             resume_turn_wait: Duration::from_secs(6),
+            draft_dir: None,
         }
     }
 }
@@ -156,6 +162,9 @@ pub struct TmuxBackend {
     config: TmuxConfig,
     transport: Transport,
     paste_seq: AtomicU64,
+    drafts: Drafts,
+    /// The text `send_input` last typed into each session (not a person's draft).
+    typed: std::sync::Mutex<HashMap<SessionId, String>>,
 }
 
 /// How often bounded waits inside one operation (`stop`, `send_input`) look again.
@@ -189,9 +198,11 @@ impl TmuxBackend {
             config.command_timeout,
         );
         Ok(Self {
+            drafts: Drafts::new(config.draft_dir.clone()),
             config,
             transport,
             paste_seq: AtomicU64::new(0),
+            typed: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -361,6 +372,117 @@ impl TmuxBackend {
         })
     }
 
+    /// A tmux paste buffer name no other paste of this process uses.
+    pub(crate) fn next_paste_buffer(&self) -> String {
+        let seq = self.paste_seq.fetch_add(1, Ordering::Relaxed);
+        format!("failover-{}-{seq}", std::process::id())
+    }
+
+    /// At a stop, before anything clears the input box: keeps what `screen` (captured with
+    /// escapes) shows there when it is a person's draft, not this backend's own typing nor
+    /// the prompt of the turn the replay will send again.
+    async fn keep_draft(&self, session: &SessionId, screen: &PaneCapture) {
+        let Some(text) = input_box(&screen.text).filter(|t| !t.trim().is_empty()) else {
+            return;
+        };
+        let own = self
+            .typed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(session)
+            .cloned();
+        let replayed = match self.conversation_of(session.as_str()).await {
+            Some((projects, dir, id)) => tokio::task::spawn_blocking(move || {
+                paths::find_transcript(&projects, &dir, &id)
+                    .ok()
+                    .and_then(|path| crate::transcript::summarize(&path).ok())
+                    .and_then(|s| s.last_prompt.filter(|_| s.unanswered))
+            })
+            .await
+            .ok()
+            .flatten(),
+            None => None,
+        };
+        let Some(draft) = persons_draft(&text, screen.width, own.as_deref(), replayed.as_deref())
+        else {
+            return;
+        };
+        let name = session.as_str();
+        match self.drafts.keep(session, &draft) {
+            Ok(()) => tracing::info!(
+                session = name,
+                chars = draft.chars().count(),
+                "stop: kept the person's unsent draft for the next launch"
+            ),
+            Err(e) => tracing::warn!(
+                session = name,
+                error = %e,
+                "stop: kept the person's unsent draft in memory only"
+            ),
+        }
+    }
+
+    /// Puts the draft held for `session` (one a launch could not pass on the command line)
+    /// into its program's input box, unsent, and forgets it once there.
+    async fn hand_on_draft(&self, session: &SessionId) {
+        let Some(draft) = self.drafts.held(session) else {
+            return;
+        };
+        match self.put_draft(session, &draft).await {
+            Ok(()) => {
+                self.drafts.forget(session);
+                tracing::info!(
+                    session = session.as_str(),
+                    "the person's unsent draft is back in the input box"
+                );
+            }
+            Err(e) => tracing::warn!(
+                session = session.as_str(),
+                error = %e,
+                "could not put the person's draft back; it stays kept"
+            ),
+        }
+    }
+
+    /// At a launch: passes the draft held for the session on with `--prefill` (whether it
+    /// did). Not when the launch replays a prompt (the draft would block its typing: it is
+    /// put back after that prompt, by `send_input` or `resumed_turn`), nor when it is that
+    /// prompt itself (forgotten: the replay sends it), nor when it is too long for the
+    /// command line (it stays in its file).
+    fn prefill_draft(
+        &self,
+        request: &LaunchRequest,
+        replayed: Option<&str>,
+        argv: &mut Vec<String>,
+    ) -> bool {
+        let Some(draft) = self.drafts.held(&request.session) else {
+            return false;
+        };
+        let name = request.session.as_str();
+        if replayed.is_some_and(|p| box_holds(&draft, &sanitize_input(p))) {
+            self.drafts.forget(&request.session);
+            return false;
+        }
+        if replayed.is_some() {
+            tracing::debug!(
+                session = name,
+                "launch: the person's draft goes back after the replayed prompt"
+            );
+            return false;
+        }
+        if draft.len() > PREFILL_MAX_BYTES {
+            tracing::warn!(
+                session = name,
+                bytes = draft.len(),
+                kept = ?self.drafts.path_of(&request.session),
+                "launch: the person's draft is too long for the command line; it stays kept"
+            );
+            return false;
+        }
+        argv.push(prefill_arg(&draft));
+        true
+    }
+
     /// Whether the pane is gone or dead; errors other than "not there" propagate.
     async fn is_gone_or_dead(&self, name: &str) -> Result<bool, TmuxError> {
         match ops::pane_state(&self.transport, name).await {
@@ -447,6 +569,9 @@ impl TmuxBackend {
     async fn ask_to_exit(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
         let name = session.as_str();
         let settle = || Instant::now() + self.config.interrupt_settle.min(grace / 4);
+        if let Ok(boxed) = self.capture_inner(session, true).await {
+            self.keep_draft(session, &boxed).await;
+        }
         let screen = self.screen_or_empty(session).await;
         if waits_to_continue(&screen) {
             // Nothing may be typed (see above). The refusal is drawn before the batch
@@ -802,6 +927,7 @@ impl SessionBackend for TmuxBackend {
                 id
             }
         };
+        let prefilled = self.prefill_draft(request, unanswered_prompt.as_deref(), &mut argv);
         self.carry_trust(request).await;
         let mut env = Vec::new();
         // The default account runs without CLAUDE_CONFIG_DIR (set to `~/.claude`, Claude
@@ -838,6 +964,9 @@ impl SessionBackend for TmuxBackend {
             },
         )
         .await?;
+        if prefilled {
+            self.drafts.forget(&request.session);
+        }
         self.record_leader(name).await;
         tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
         Ok(Launched {
@@ -931,8 +1060,11 @@ impl SessionBackend for TmuxBackend {
                 });
             }
             None if !text.is_empty() => {
-                let seq = self.paste_seq.fetch_add(1, Ordering::Relaxed);
-                let buffer = format!("failover-{}-{seq}", std::process::id());
+                self.typed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(session.clone(), text.clone());
+                let buffer = self.next_paste_buffer();
                 ops::paste(&self.transport, name, &buffer, &text).await?;
                 let until = Instant::now() + self.config.input_timeout;
                 screen = self
@@ -950,6 +1082,8 @@ impl SessionBackend for TmuxBackend {
             if self.capture_inner(session, true).await?.text != screen
                 || ops::pane_state(&self.transport, name).await?.dead
             {
+                // A draft held back at the launch, for this prompt to go first.
+                self.hand_on_draft(session).await;
                 return Ok(());
             }
             if Instant::now() >= until {
@@ -1034,6 +1168,7 @@ impl SessionBackend for TmuxBackend {
                     over,
                     "the resumed program took its interrupted turn up by itself; the prompt is not typed again"
                 );
+                self.hand_on_draft(session).await;
                 return Ok(if over {
                     ResumedTurn::Over
                 } else {
