@@ -3,7 +3,7 @@
 //! Text a person typed into a session's input box and did not send is cleared when the
 //! session is stopped (Ctrl-C, or the program's exit). The stop reads it first
 //! ([`persons_draft`]: not the backend's own typing, not the prompt the replay will send),
-//! [`Drafts`] keeps it (in memory, and as a `0600` file per session so that a daemon killed
+//! the backend keeps it (in memory, and as a `0600` file per session so that a daemon killed
 //! between the stop and the launch does not lose it), and the next launch puts it back
 //! unsent with Claude Code's `--prefill=<text>` ([`prefill_arg`]), or, when the prompt of
 //! an interrupted turn is replayed first, types it unsent after that prompt
@@ -129,7 +129,7 @@ pub fn prefill_arg(text: &str) -> String {
 }
 
 /// The person's draft in an input box whose text is `box_text` (as
-/// [`input_box`](failover_core::quota::input_box) reads it from a screen `width` columns
+/// [`input_box`] reads it from a screen `width` columns
 /// wide), or `None`: an empty box, the backend's own typing (`own`, pasted and not sent
 /// yet), or the prompt the replay is about to send (`replayed`).
 ///
