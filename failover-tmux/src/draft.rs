@@ -275,6 +275,19 @@ mod tests {
         );
     }
 
+    /// Claude Code 2.1.328 waiting to continue after a five-hour limit, a draft typed into
+    /// its box meanwhile (captured with escapes): the box holds the draft alone, not the
+    /// waiting notice and footer below it, nor the refused prompt above.
+    #[test]
+    fn a_draft_under_the_wait_to_continue() {
+        let screen = include_str!("../tests/fixtures/draft-under-wait-2.1.328.ansi");
+        let boxed = input_box(screen).unwrap();
+        assert_eq!(
+            persons_draft(&boxed, 120, None, Some("migrate the settings loader")).as_deref(),
+            Some("my half thought under the wait")
+        );
+    }
+
     #[test]
     fn wrapped_rows_join_and_line_breaks_stay() {
         // As `input_box` reads the box of Claude Code 2.1.328 in a 120-column pane
