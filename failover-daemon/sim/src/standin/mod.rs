@@ -2,7 +2,8 @@
 //! tests).
 //!
 //! It behaves like Claude Code 2.1.328 as far as the failover engine can tell: the same
-//! command line for sessions (`--session-id <uuid>`, `--resume <uuid>`), the same config
+//! command line for sessions (`--session-id <uuid>`, `--resume <uuid>`, `--prefill=<text>`
+//! in the input box unsent), the same config
 //! dir (`CLAUDE_CONFIG_DIR`: `.credentials.json`, `settings.json`, `projects/`), the same
 //! requests to `ANTHROPIC_BASE_URL` (bearer token, `X-Claude-Code-Session-Id`, streamed
 //! `/v1/messages?beta=true` carrying the whole history), the same screen texts (`❯ `
