@@ -12,7 +12,7 @@ use failover_core::{
 };
 use tokio::time::Instant;
 
-use crate::draft::{Drafts, PREFILL_MAX_BYTES, persons_draft, prefill_arg};
+use crate::draft::Drafts;
 use crate::error::TmuxError;
 use crate::global_config::{self, Trust};
 use crate::ops::{self, NewSession};
@@ -162,9 +162,7 @@ pub struct TmuxBackend {
     config: TmuxConfig,
     transport: Transport,
     paste_seq: AtomicU64,
-    drafts: Drafts,
-    /// The text `send_input` last typed into each session (not a person's draft).
-    typed: std::sync::Mutex<HashMap<SessionId, String>>,
+    pub(crate) drafts: Drafts,
 }
 
 /// How often bounded waits inside one operation (`stop`, `send_input`) look again.
@@ -202,7 +200,6 @@ impl TmuxBackend {
             config,
             transport,
             paste_seq: AtomicU64::new(0),
-            typed: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -376,111 +373,6 @@ impl TmuxBackend {
     pub(crate) fn next_paste_buffer(&self) -> String {
         let seq = self.paste_seq.fetch_add(1, Ordering::Relaxed);
         format!("failover-{}-{seq}", std::process::id())
-    }
-
-    /// At a stop, before anything clears the input box: keeps what `screen` (captured with
-    /// escapes) shows there when it is a person's draft, not this backend's own typing nor
-    /// the prompt of the turn the replay will send again.
-    async fn keep_draft(&self, session: &SessionId, screen: &PaneCapture) {
-        let Some(text) = input_box(&screen.text).filter(|t| !t.trim().is_empty()) else {
-            return;
-        };
-        let own = self
-            .typed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(session)
-            .cloned();
-        let replayed = match self.conversation_of(session.as_str()).await {
-            Some((projects, dir, id)) => tokio::task::spawn_blocking(move || {
-                paths::find_transcript(&projects, &dir, &id)
-                    .ok()
-                    .and_then(|path| crate::transcript::summarize(&path).ok())
-                    .and_then(|s| s.last_prompt.filter(|_| s.unanswered))
-            })
-            .await
-            .ok()
-            .flatten(),
-            None => None,
-        };
-        let Some(draft) = persons_draft(&text, screen.width, own.as_deref(), replayed.as_deref())
-        else {
-            return;
-        };
-        let name = session.as_str();
-        match self.drafts.keep(session, &draft) {
-            Ok(()) => tracing::info!(
-                session = name,
-                chars = draft.chars().count(),
-                "stop: kept the person's unsent draft for the next launch"
-            ),
-            Err(e) => tracing::warn!(
-                session = name,
-                error = %e,
-                "stop: kept the person's unsent draft in memory only"
-            ),
-        }
-    }
-
-    /// Puts the draft held for `session` (one a launch could not pass on the command line)
-    /// into its program's input box, unsent, and forgets it once there.
-    async fn hand_on_draft(&self, session: &SessionId) {
-        let Some(draft) = self.drafts.held(session) else {
-            return;
-        };
-        match self.put_draft(session, &draft).await {
-            Ok(()) => {
-                self.drafts.forget(session);
-                tracing::info!(
-                    session = session.as_str(),
-                    "the person's unsent draft is back in the input box"
-                );
-            }
-            Err(e) => tracing::warn!(
-                session = session.as_str(),
-                error = %e,
-                "could not put the person's draft back; it stays kept"
-            ),
-        }
-    }
-
-    /// At a launch: passes the draft held for the session on with `--prefill` (whether it
-    /// did). Not when the launch replays a prompt (the draft would block its typing: it is
-    /// put back after that prompt, by `send_input` or `resumed_turn`), nor when it is that
-    /// prompt itself (forgotten: the replay sends it), nor when it is too long for the
-    /// command line (it stays in its file).
-    fn prefill_draft(
-        &self,
-        request: &LaunchRequest,
-        replayed: Option<&str>,
-        argv: &mut Vec<String>,
-    ) -> bool {
-        let Some(draft) = self.drafts.held(&request.session) else {
-            return false;
-        };
-        let name = request.session.as_str();
-        if replayed.is_some_and(|p| box_holds(&draft, &sanitize_input(p))) {
-            self.drafts.forget(&request.session);
-            return false;
-        }
-        if replayed.is_some() {
-            tracing::debug!(
-                session = name,
-                "launch: the person's draft goes back after the replayed prompt"
-            );
-            return false;
-        }
-        if draft.len() > PREFILL_MAX_BYTES {
-            tracing::warn!(
-                session = name,
-                bytes = draft.len(),
-                kept = ?self.drafts.path_of(&request.session),
-                "launch: the person's draft is too long for the command line; it stays kept"
-            );
-            return false;
-        }
-        argv.push(prefill_arg(&draft));
-        true
     }
 
     /// Whether the pane is gone or dead; errors other than "not there" propagate.
@@ -666,7 +558,10 @@ impl TmuxBackend {
     /// The conversation recorded at launch for session `name`: the projects folder its
     /// transcript is in, its working directory and its id. `None` for a session launched
     /// elsewhere (no record).
-    async fn conversation_of(&self, name: &str) -> Option<(PathBuf, PathBuf, ClaudeSessionId)> {
+    pub(crate) async fn conversation_of(
+        &self,
+        name: &str,
+    ) -> Option<(PathBuf, PathBuf, ClaudeSessionId)> {
         let d = ops::describe(&self.transport, name).await.ok()?;
         let projects = PathBuf::from(d.config_dir?).join(crate::homes::PROJECTS);
         Some((
@@ -1060,10 +955,7 @@ impl SessionBackend for TmuxBackend {
                 });
             }
             None if !text.is_empty() => {
-                self.typed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(session.clone(), text.clone());
+                self.drafts.note_typed(session, Some(&text));
                 let buffer = self.next_paste_buffer();
                 ops::paste(&self.transport, name, &buffer, &text).await?;
                 let until = Instant::now() + self.config.input_timeout;
@@ -1082,6 +974,8 @@ impl SessionBackend for TmuxBackend {
             if self.capture_inner(session, true).await?.text != screen
                 || ops::pane_state(&self.transport, name).await?.dead
             {
+                // Out of the box: no longer this backend's typing there.
+                self.drafts.note_typed(session, None);
                 // A draft held back at the launch, for this prompt to go first.
                 self.hand_on_draft(session).await;
                 return Ok(());

@@ -19,13 +19,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use failover_core::quota::{box_holds, input_box};
-use failover_core::{BackendError, SessionId};
+use failover_core::{BackendError, LaunchRequest, SessionId};
 use tokio::time::Instant;
 
 use crate::atomic::write_atomic;
-use crate::backend::{TmuxBackend, sanitize_input};
+use crate::backend::{PaneCapture, TmuxBackend, sanitize_input};
 use crate::error::FsError;
-use crate::ops;
+use crate::{ops, paths};
 
 /// Longest draft passed on the command line (`--prefill=<text>`), in bytes: tmux refuses
 /// a `new-session` command much over 16 KiB. A longer draft stays in its file (the
@@ -45,6 +45,9 @@ const EXT: &str = "draft";
 pub(crate) struct Drafts {
     dir: Option<PathBuf>,
     held: Mutex<HashMap<SessionId, String>>,
+    /// What `send_input` pasted into each session's box and has not seen sent yet: the
+    /// backend's own typing, not a draft.
+    typed: Mutex<HashMap<SessionId, String>>,
 }
 
 impl Drafts {
@@ -53,6 +56,7 @@ impl Drafts {
         Self {
             dir,
             held: Mutex::new(HashMap::new()),
+            typed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -116,6 +120,24 @@ impl Drafts {
         }
     }
 
+    /// Notes what the backend pasted into `session`'s box (`None`: it was sent).
+    pub(crate) fn note_typed(&self, session: &SessionId, text: Option<&str>) {
+        let mut typed = self.typed.lock().unwrap_or_else(|e| e.into_inner());
+        match text {
+            Some(t) => typed.insert(session.clone(), t.to_owned()),
+            None => typed.remove(session),
+        };
+    }
+
+    /// What the backend pasted into `session`'s box and has not seen sent.
+    pub(crate) fn typed(&self, session: &SessionId) -> Option<String> {
+        self.typed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(session)
+            .cloned()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, String>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -176,6 +198,106 @@ fn unwrap_rows(text: &str, width: u16) -> String {
 }
 
 impl TmuxBackend {
+    /// At a stop, before anything clears the input box: keeps what `screen` (captured with
+    /// escapes) shows there when it is a person's draft, not this backend's own typing nor
+    /// the prompt of the turn the replay will send again.
+    pub(crate) async fn keep_draft(&self, session: &SessionId, screen: &PaneCapture) {
+        let Some(text) = input_box(&screen.text).filter(|t| !t.trim().is_empty()) else {
+            return;
+        };
+        let own = self.drafts.typed(session);
+        let replayed = match self.conversation_of(session.as_str()).await {
+            Some((projects, dir, id)) => tokio::task::spawn_blocking(move || {
+                paths::find_transcript(&projects, &dir, &id)
+                    .ok()
+                    .and_then(|path| crate::transcript::summarize(&path).ok())
+                    .and_then(|s| s.last_prompt.filter(|_| s.unanswered))
+            })
+            .await
+            .ok()
+            .flatten(),
+            None => None,
+        };
+        let Some(draft) = persons_draft(&text, screen.width, own.as_deref(), replayed.as_deref())
+        else {
+            return;
+        };
+        let name = session.as_str();
+        match self.drafts.keep(session, &draft) {
+            Ok(()) => tracing::info!(
+                session = name,
+                chars = draft.chars().count(),
+                "stop: kept the person's unsent draft for the next launch"
+            ),
+            Err(e) => tracing::warn!(
+                session = name,
+                error = %e,
+                "stop: kept the person's unsent draft in memory only"
+            ),
+        }
+    }
+
+    /// Puts the draft held for `session` (one a launch could not pass on the command line)
+    /// into its program's input box, unsent, and forgets it once there.
+    pub(crate) async fn hand_on_draft(&self, session: &SessionId) {
+        let Some(draft) = self.drafts.held(session) else {
+            return;
+        };
+        match self.put_draft(session, &draft).await {
+            Ok(()) => {
+                self.drafts.forget(session);
+                tracing::info!(
+                    session = session.as_str(),
+                    "the person's unsent draft is back in the input box"
+                );
+            }
+            Err(e) => tracing::warn!(
+                session = session.as_str(),
+                error = %e,
+                "could not put the person's draft back; it stays kept"
+            ),
+        }
+    }
+
+    /// At a launch: passes the draft held for the session on with `--prefill` (whether it
+    /// did). Not when the launch replays a prompt (the draft would block its typing: it is
+    /// put back after that prompt, by `send_input` or `resumed_turn`), nor when it is that
+    /// prompt itself (forgotten: the replay sends it), nor when it is too long for the
+    /// command line (it stays in its file).
+    pub(crate) fn prefill_draft(
+        &self,
+        request: &LaunchRequest,
+        replayed: Option<&str>,
+        argv: &mut Vec<String>,
+    ) -> bool {
+        let Some(draft) = self.drafts.held(&request.session) else {
+            return false;
+        };
+        let name = request.session.as_str();
+        if replayed.is_some_and(|p| box_holds(&draft, &sanitize_input(p))) {
+            self.drafts.forget(&request.session);
+            return false;
+        }
+        if replayed.is_some() {
+            tracing::debug!(
+                session = name,
+                "launch: the person's draft goes back after the replayed prompt"
+            );
+            return false;
+        }
+        if draft.len() > PREFILL_MAX_BYTES {
+            tracing::warn!(
+                session = name,
+                bytes = draft.len(),
+                kept = ?self.drafts.path_of(&request.session),
+                "launch: the person's draft is too long for the command line; it stays kept"
+            );
+            return false;
+        }
+        argv.push(prefill_arg(&draft));
+        true
+    }
+
     /// Types `text` into the input box of `session`'s program without sending it: a
     /// person's draft handed on to a program that is already running. Refuses
     /// ([`BackendError::DraftInInputBox`]) when the box holds something else, and types
