@@ -259,35 +259,46 @@ impl TmuxBackend {
         }
     }
 
-    /// At a launch: passes the draft held for the session on with `--prefill` (whether it
-    /// did). Not when the launch replays a prompt (the draft would block its typing: it is
-    /// put back after that prompt, by `send_input` or `resumed_turn`), nor when it is that
-    /// prompt itself (forgotten: the replay sends it), nor when it is too long for the
-    /// command line (it stays in its file).
+    /// The draft a launch of `session` hands on to the new program now, if any. Not when
+    /// the launch replays a prompt (`replayed`: the draft would block its typing; it goes
+    /// back after that prompt, by `send_input` or `resumed_turn`), nor when it is that
+    /// prompt itself (forgotten: the replay sends it). A launch that passes it on forgets it
+    /// (`Drafts::forget`) once the program runs; a program started ahead of a move is given
+    /// it with [`Self::put_draft`] once it shows its prompt, then it is forgotten.
+    pub(crate) fn draft_for_launch(
+        &self,
+        session: &SessionId,
+        replayed: Option<&str>,
+    ) -> Option<String> {
+        let draft = self.drafts.held(session)?;
+        if replayed.is_some_and(|p| box_holds(&draft, &sanitize_input(p))) {
+            self.drafts.forget(session);
+            return None;
+        }
+        if replayed.is_some() {
+            tracing::debug!(
+                session = session.as_str(),
+                "launch: the person's draft goes back after the replayed prompt"
+            );
+            return None;
+        }
+        Some(draft)
+    }
+
+    /// At a cold launch: passes [`Self::draft_for_launch`] on with `--prefill` (whether it
+    /// did); not a draft too long for the command line (it stays in its file).
     pub(crate) fn prefill_draft(
         &self,
         request: &LaunchRequest,
         replayed: Option<&str>,
         argv: &mut Vec<String>,
     ) -> bool {
-        let Some(draft) = self.drafts.held(&request.session) else {
+        let Some(draft) = self.draft_for_launch(&request.session, replayed) else {
             return false;
         };
-        let name = request.session.as_str();
-        if replayed.is_some_and(|p| box_holds(&draft, &sanitize_input(p))) {
-            self.drafts.forget(&request.session);
-            return false;
-        }
-        if replayed.is_some() {
-            tracing::debug!(
-                session = name,
-                "launch: the person's draft goes back after the replayed prompt"
-            );
-            return false;
-        }
         if draft.len() > PREFILL_MAX_BYTES {
             tracing::warn!(
-                session = name,
+                session = request.session.as_str(),
                 bytes = draft.len(),
                 kept = ?self.drafts.path_of(&request.session),
                 "launch: the person's draft is too long for the command line; it stays kept"
