@@ -148,7 +148,8 @@ fn mode(path: &Path) -> u32 {
 }
 
 /// A draft read at the stop is kept in a private file and comes back, unsent, in the next
-/// program's input box, passed once with `--prefill`; multi-line, and starting with `--`.
+/// program's input box (launched by a backend that did not see the stop), passed once with
+/// `--prefill`; multi-line, and starting with `--`.
 #[tokio::test]
 async fn a_draft_is_kept_at_the_stop_and_prefilled_at_the_next_launch() {
     let s = setup(false);
@@ -167,7 +168,11 @@ async fn a_draft_is_kept_at_the_stop_and_prefilled_at_the_next_launch() {
     assert_eq!(mode(&file), 0o600);
     assert_eq!(mode(&s.drafts), 0o700);
 
-    s.srv.backend.launch(&req).await.unwrap();
+    // Launched by another backend on the same server and folder (a daemon started again
+    // after one killed between the stop and the launch): the draft is in its file. The
+    // first backend is not used again, as a daemon killed is not.
+    let next = failover_tmux::TmuxBackend::new(s.srv.backend.config().clone()).unwrap();
+    next.launch(&req).await.unwrap();
     s.box_shows(&req.session, draft).await;
     assert!(!file.exists(), "handed on, forgotten");
     let log = s.log();
@@ -185,13 +190,11 @@ async fn a_draft_is_kept_at_the_stop_and_prefilled_at_the_next_launch() {
     // Sent by the person now: the next stop keeps nothing, the next launch prefills nothing.
     s.srv.tmux(&["send-keys", "-t", "drafty", "Enter"]);
     s.box_shows(&req.session, "").await;
-    s.srv
-        .backend
-        .stop(&req.session, Duration::from_secs(5))
+    next.stop(&req.session, Duration::from_secs(5))
         .await
         .unwrap();
     assert!(!file.exists());
-    s.srv.backend.launch(&req).await.unwrap();
+    next.launch(&req).await.unwrap();
     s.box_shows(&req.session, "").await;
     assert_eq!(s.log().matches("--prefill").count(), 1, "{}", s.log());
 }
