@@ -165,6 +165,9 @@ pub struct TmuxBackend {
     pub(crate) drafts: Drafts,
 }
 
+/// How much of a transcript's end a stop reads to tell whether its latest turn was cut
+/// short (a long conversation's transcript is megabytes; a turn's last lines are far less).
+const TURN_TAIL: u64 = 64 * 1024;
 /// How often bounded waits inside one operation (`stop`, `send_input`) look again.
 const RECHECK: Duration = Duration::from_millis(25);
 /// How long `liveness` waits for tmux to record the exit status of a pane it saw die.
@@ -582,7 +585,7 @@ impl TmuxBackend {
         tokio::task::spawn_blocking(move || {
             paths::find_transcript(&projects, &dir, &id)
                 .ok()
-                .and_then(|path| crate::transcript::summarize(&path).ok())
+                .and_then(|path| crate::transcript::summarize_tail(&path, TURN_TAIL).ok())
                 .is_some_and(|s| s.turn_cut_short())
         })
         .await
