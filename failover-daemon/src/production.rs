@@ -52,6 +52,11 @@ pub fn checkpoint_dir(config: &DaemonConfig) -> PathBuf {
     config.state_dir.join("checkpoints")
 }
 
+/// Where a person's unsent drafts are kept between a session's stop and its next launch.
+pub fn draft_dir(config: &DaemonConfig) -> PathBuf {
+    config.state_dir.join("drafts")
+}
+
 /// Where the person's shared entries (`[claude] share`) are kept.
 pub fn person_dir(config: &DaemonConfig) -> PathBuf {
     config.state_dir.join("person")
@@ -175,6 +180,7 @@ pub fn tmux_config(config: &DaemonConfig) -> TmuxConfig {
         .iter()
         .map(|a| a.config_dir.clone())
         .collect();
+    t.draft_dir = Some(draft_dir(config));
     t
 }
 

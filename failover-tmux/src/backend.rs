@@ -12,6 +12,7 @@ use failover_core::{
 };
 use tokio::time::Instant;
 
+use crate::draft::Drafts;
 use crate::error::TmuxError;
 use crate::global_config::{self, Trust};
 use crate::ops::{self, NewSession};
@@ -20,8 +21,9 @@ use crate::process_group;
 use crate::transcript::RefusalWatch;
 use crate::transport::{Socket, Transport};
 use failover_core::quota::{
-    activity_from_screen, box_holds, has_draft, input_box, waits_to_continue,
+    PaneDetector, activity_from_screen, box_holds, has_draft, input_box, waits_to_continue,
 };
+use failover_core::{DetectContext, QuotaDetector, Verdict};
 
 /// Environment variable naming the session, set in every pane this backend starts (the
 /// statusline hook uses it to name its spool file).
@@ -105,6 +107,10 @@ pub struct TmuxConfig {
     /// conversation (default 10 s; about a third of a second on an idle machine). Past it,
     /// the program is ended and the launch starts cold.
     pub standby_resume_timeout: Duration,
+    /// Where a person's unsent draft, read from the input box at a stop, is kept until the
+    /// next launch hands it on (one `0600` file per session; see [`crate::draft`]).
+    /// Default `None`: kept in memory only, lost if the process ends between the two.
+    pub draft_dir: Option<PathBuf>,
 }
 
 /// The Claude Code variable with which `claude --resume` takes the conversation's
@@ -137,6 +143,7 @@ impl TmuxConfig {
             resume_turn_wait: Duration::from_secs(6),
             standby_timeout: Duration::from_secs(20),
             standby_resume_timeout: Duration::from_secs(10),
+            draft_dir: None,
         }
     }
 }
@@ -165,8 +172,12 @@ pub struct TmuxBackend {
     transport: Transport,
     paste_seq: AtomicU64,
     standbys: crate::standby::Standbys,
+    pub(crate) drafts: Drafts,
 }
 
+/// How much of a transcript's end a stop reads to tell whether its latest turn was cut
+/// short (a long conversation's transcript is megabytes; a turn's last lines are far less).
+const TURN_TAIL: u64 = 64 * 1024;
 /// How often bounded waits inside one operation (`stop`, `send_input`) look again.
 const RECHECK: Duration = Duration::from_millis(25);
 /// How long `liveness` waits for tmux to record the exit status of a pane it saw die.
@@ -198,6 +209,7 @@ impl TmuxBackend {
             config.command_timeout,
         );
         Ok(Self {
+            drafts: Drafts::new(config.draft_dir.clone()),
             config,
             transport,
             paste_seq: AtomicU64::new(0),
@@ -419,6 +431,12 @@ impl TmuxBackend {
         })
     }
 
+    /// A tmux paste buffer name no other paste of this process uses.
+    pub(crate) fn next_paste_buffer(&self) -> String {
+        let seq = self.paste_seq.fetch_add(1, Ordering::Relaxed);
+        format!("failover-{}-{seq}", std::process::id())
+    }
+
     /// Whether the pane is gone or dead; errors other than "not there" propagate.
     async fn is_gone_or_dead(&self, name: &str) -> Result<bool, TmuxError> {
         match ops::pane_state(&self.transport, name).await {
@@ -497,14 +515,34 @@ impl TmuxBackend {
     /// Code also exits on): an interrupted turn or Claude Code waiting to continue after a
     /// usage limit (either puts its prompt back in the input box, at a moment of its
     /// choosing), a draft that stays, or anything but `/exit` in the box once it is typed.
+    /// An idle program whose latest turn was refused (a usage-limit refusal on screen, or
+    /// the turn cut short in its transcript: a weekly limit shows no wait to continue) gets
+    /// no `/exit` either: the command's lines after the refusal make Claude Code, resumed
+    /// with [`RESUME_TURN_ENV`], treat the turn as closed and not take it up. It is hung up
+    /// once the refused prompt is on disk, as a program waiting to continue is.
     async fn ask_to_exit(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
         let name = session.as_str();
         let settle = || Instant::now() + self.config.interrupt_settle.min(grace / 4);
+        if let Ok(boxed) = self.capture_inner(session, true).await {
+            self.keep_draft(session, &boxed).await;
+        }
         let screen = self.screen_or_empty(session).await;
         if waits_to_continue(&screen) {
             // Nothing may be typed (see above). The refusal is drawn before the batch
             // holding the refused prompt is written to the transcript: the terminal is
             // closed once that batch is on disk, the exit wait being only the bound.
+            let until = Instant::now() + self.config.exit_wait.min(grace / 2);
+            self.wait_refusal_written(name, until).await;
+            return Ok(());
+        }
+        if activity_from_screen(&screen) == Some(Activity::Idle)
+            && (shows_refusal(&screen) || self.latest_turn_cut_short(name).await)
+        {
+            tracing::debug!(
+                session = name,
+                "stop: the latest turn was cut short; closing its terminal without typing"
+            );
+            // Hung up once the refusal is on disk, as for a program waiting to continue.
             let until = Instant::now() + self.config.exit_wait.min(grace / 2);
             self.wait_refusal_written(name, until).await;
             return Ok(());
@@ -579,21 +617,47 @@ impl TmuxBackend {
         Ok(())
     }
 
+    /// The conversation recorded at launch for session `name`: the projects folder its
+    /// transcript is in, its working directory and its id. `None` for a session launched
+    /// elsewhere (no record).
+    pub(crate) async fn conversation_of(
+        &self,
+        name: &str,
+    ) -> Option<(PathBuf, PathBuf, ClaudeSessionId)> {
+        let d = ops::describe(&self.transport, name).await.ok()?;
+        let projects = PathBuf::from(d.config_dir?).join(crate::homes::PROJECTS);
+        Some((
+            projects,
+            PathBuf::from(d.dir),
+            ClaudeSessionId::new(d.conversation?),
+        ))
+    }
+
+    /// Whether the transcript of the conversation running in session `name` shows its
+    /// latest turn cut short (its prompt unanswered, or answered by an API error notice, and
+    /// not cancelled by the person). `false` when it cannot be read.
+    async fn latest_turn_cut_short(&self, name: &str) -> bool {
+        let Some((projects, dir, id)) = self.conversation_of(name).await else {
+            return false;
+        };
+        // Off the async threads: a long conversation's transcript is megabytes.
+        tokio::task::spawn_blocking(move || {
+            paths::find_transcript(&projects, &dir, &id)
+                .ok()
+                .and_then(|path| crate::transcript::summarize_tail(&path, TURN_TAIL).ok())
+                .is_some_and(|s| s.turn_cut_short())
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// For a program waiting to continue after a usage limit: waits until its transcript
     /// holds the refused turn ([`RefusalWatch`]: the prompt's `user` line and the error
     /// notice after it) or `until` passes. The transcript is the one of the conversation
     /// recorded at launch; a session launched elsewhere (no record) gets the whole wait.
     async fn wait_refusal_written(&self, name: &str, until: Instant) {
         let started = Instant::now();
-        let described = ops::describe(&self.transport, name).await.ok();
-        let Some((projects, dir, id)) = described.and_then(|d| {
-            let projects = PathBuf::from(d.config_dir?).join(crate::homes::PROJECTS);
-            Some((
-                projects,
-                PathBuf::from(d.dir),
-                ClaudeSessionId::new(d.conversation?),
-            ))
-        }) else {
+        let Some((projects, dir, id)) = self.conversation_of(name).await else {
             tracing::debug!(
                 session = name,
                 "stop: waiting to continue after a usage limit, transcript unknown; closing its terminal after the exit wait"
@@ -685,6 +749,19 @@ impl TmuxBackend {
     }
 }
 
+/// Whether `screen` shows a usage-limit refusal as its latest news (not as history above a
+/// later turn): Claude Code draws it before the batch holding the refused prompt reaches
+/// the transcript.
+fn shows_refusal(screen: &str) -> bool {
+    static DETECTOR: std::sync::OnceLock<PaneDetector> = std::sync::OnceLock::new();
+    let detector = DETECTOR.get_or_init(PaneDetector::new);
+    let ctx = DetectContext::utc(crate::clock::now());
+    matches!(
+        detector.detect(screen, &ctx).verdict,
+        Verdict::QuotaExhausted { .. }
+    )
+}
+
 /// What may be typed: control characters other than ASCII whitespace (newline, tab,
 /// carriage return, form feed) are dropped (an ESC
 /// could end a bracketed paste early and turn the rest into key presses), and trailing
@@ -745,7 +822,15 @@ impl SessionBackend for TmuxBackend {
                 .launch_from_standby(request, prepared, session_there)
                 .await
             {
-                Ok(launched) => return Ok(launched),
+                Ok(launched) => {
+                    // A person's draft kept at the stop goes back unsent now, unless a
+                    // replay is coming (it goes back after the replayed prompt).
+                    let replayed = launched.unanswered_prompt.as_deref();
+                    if self.draft_for_launch(&request.session, replayed).is_some() {
+                        self.hand_on_draft(&request.session).await;
+                    }
+                    return Ok(launched);
+                }
                 Err(why) => tracing::info!(
                     session = name,
                     account = %request.account,
@@ -839,6 +924,7 @@ impl SessionBackend for TmuxBackend {
                 id
             }
         };
+        let prefilled = self.prefill_draft(request, unanswered_prompt.as_deref(), &mut argv);
         self.carry_trust(request).await;
         let env = self.session_env(request, resume_mark.is_some());
         ops::new_session(
@@ -857,6 +943,9 @@ impl SessionBackend for TmuxBackend {
             },
         )
         .await?;
+        if prefilled {
+            self.drafts.forget(&request.session);
+        }
         self.record_leader(name).await;
         tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
         Ok(Launched {
@@ -958,8 +1047,8 @@ impl SessionBackend for TmuxBackend {
                 });
             }
             None if !text.is_empty() => {
-                let seq = self.paste_seq.fetch_add(1, Ordering::Relaxed);
-                let buffer = format!("failover-{}-{seq}", std::process::id());
+                self.drafts.note_typed(session, Some(&text));
+                let buffer = self.next_paste_buffer();
                 ops::paste(&self.transport, name, &buffer, &text).await?;
                 let until = Instant::now() + self.config.input_timeout;
                 screen = self
@@ -977,6 +1066,10 @@ impl SessionBackend for TmuxBackend {
             if self.capture_inner(session, true).await?.text != screen
                 || ops::pane_state(&self.transport, name).await?.dead
             {
+                // Out of the box: no longer this backend's typing there.
+                self.drafts.note_typed(session, None);
+                // A draft held back at the launch, for this prompt to go first.
+                self.hand_on_draft(session).await;
                 return Ok(());
             }
             if Instant::now() >= until {
@@ -1064,6 +1157,7 @@ impl SessionBackend for TmuxBackend {
                     over,
                     "the resumed program took its interrupted turn up by itself; the prompt is not typed again"
                 );
+                self.hand_on_draft(session).await;
                 return Ok(if over {
                     ResumedTurn::Over
                 } else {

@@ -2,6 +2,8 @@
 //!
 //! - [`TmuxBackend`] runs Claude Code sessions in a private tmux server
 //!   ([`SessionBackend`](failover_core::SessionBackend)).
+//! - [`draft`] carries a person's unsent draft over a move (read at the stop, put back
+//!   unsent in the next program's input box).
 //! - [`homes`] links every account's `projects/` to one shared transcript tree, so a
 //!   conversation started on one account resumes on another, and the person's memory,
 //!   commands, agents, skills and output styles to one shared copy each.
@@ -51,6 +53,7 @@ mod atomic;
 mod backend;
 pub mod checkpoint;
 mod clock;
+pub mod draft;
 pub mod error;
 pub mod global_config;
 pub mod homes;

@@ -162,6 +162,24 @@ pub fn summarize_prefix(path: &Path, len: u64) -> io::Result<TranscriptSummary> 
     summarize_reader(BufReader::new(File::open(path)?.take(len)))
 }
 
+/// Summarizes the last `max_bytes` of the transcript at `path` (from the first line that
+/// starts in them), as [`summarize`] does: enough to tell how the latest turn ended without
+/// reading a long conversation whole. What comes before is not seen: the last prompt is
+/// `None` when the latest turn's prompt is further back.
+pub fn summarize_tail(path: &Path, max_bytes: u64) -> io::Result<TranscriptSummary> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    if len <= max_bytes {
+        return summarize_reader(BufReader::new(f));
+    }
+    f.seek(SeekFrom::Start(len - max_bytes))?;
+    let mut reader = BufReader::new(f);
+    // The first line is cut: skip it.
+    let mut cut = Vec::new();
+    reader.read_until(b'\n', &mut cut)?;
+    summarize_reader(reader)
+}
+
 /// Feeds every line `reader` holds to one summary, a line at a time.
 fn summarize_reader(mut reader: impl BufRead) -> io::Result<TranscriptSummary> {
     let mut s = TranscriptSummary::default();
@@ -498,6 +516,29 @@ mod tests {
         // Escape after the refusal: the person cancelled the turn.
         append(&[user("[Request interrupted by user]")]);
         assert!(!watch.written(&path).unwrap());
+    }
+
+    #[test]
+    fn the_tail_tells_how_the_latest_turn_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let answer = serde_json::json!({"type": "assistant", "message": {"content":
+            [{"type": "text", "text": "x".repeat(500)}]}})
+        .to_string();
+        let mut lines: Vec<String> = (0..100).map(|_| answer.clone()).collect();
+        lines.extend([user(PROMPT), refusal()]);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let tail = summarize_tail(&path, 2000).unwrap();
+        assert!(tail.turn_cut_short());
+        assert_eq!(tail.last_prompt.as_deref(), Some(PROMPT));
+        assert_eq!(tail, summarize(&path).unwrap());
+        // The prompt further back than the tail: how the turn ended is still seen.
+        lines.push(answer.clone());
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        assert!(!summarize_tail(&path, 700).unwrap().turn_cut_short());
+        lines.push(refusal());
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        assert!(summarize_tail(&path, 700).unwrap().turn_cut_short());
     }
 
     #[test]

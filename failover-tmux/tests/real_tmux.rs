@@ -838,3 +838,65 @@ async fn a_taken_up_turn_whose_end_reaches_the_transcript_after_the_idle_screen_
     );
     later.await.unwrap();
 }
+
+/// No `/exit` after a refusal: its lines in the transcript after the refused turn make
+/// Claude Code, resumed with `CLAUDE_CODE_RESUME_INTERRUPTED_TURN=1`, leave the turn alone
+/// (seen with 2.1.328 after a weekly limit, which shows no wait to continue). A program
+/// idle at an empty box, logging every key, is stopped twice: once with the refusal on
+/// screen (drawn before its transcript batch is written), once with a plain screen and the
+/// refused turn in the conversation's transcript. Neither stop types anything.
+#[tokio::test]
+async fn stop_types_nothing_after_a_refusal() {
+    const PROGRAM: &str = r#"#!/bin/sh
+stty raw -echo
+rule='────────────────────────────────'
+printf '\033[2J\033[H%b\r\n%s\r\n❯ \r\n%s\r\n\r\n' "$HISTORY" "$rule" "$rule"
+while k=$(dd bs=1 count=1 2>/dev/null); [ -n "$k" ]; do
+  printf 'key:%s\n' "$k" >> "$KEYS"
+done
+"#;
+    let srv = TestServer::new();
+    let dir = srv.dir("work");
+    let program = srv.tmp.path().join("refused.sh");
+    support::write_exec(&program, PROGRAM);
+    let refused_on_screen = r"❯ migrate the settings loader\r\n  ⎿  You've hit your weekly limit · resets Dec 8, 11:08pm (UTC)";
+    for (name, history, on_disk) in [
+        ("on-screen", refused_on_screen, false),
+        ("on-disk", r"● an earlier answer", true),
+    ] {
+        let keys = srv.tmp.path().join(format!("{name}.keys"));
+        let boxed = TestServer::with(|c| {
+            c.claude_command = vec!["/bin/sh".into(), program.to_string_lossy().into_owned()];
+            c.env.push(("HISTORY".into(), history.into()));
+            c.env
+                .push(("KEYS".into(), keys.to_string_lossy().into_owned()));
+        });
+        let req = launch_showing(&boxed, name, &dir, "❯").await;
+        if on_disk {
+            let id = boxed
+                .backend
+                .describe(&req.session)
+                .await
+                .unwrap()
+                .claude_session
+                .unwrap();
+            let folder = req
+                .config_dir
+                .join("projects")
+                .join(failover_tmux::paths::project_folder_name(&dir));
+            std::fs::create_dir_all(&folder).unwrap();
+            let lines = [
+                serde_json::json!({"type": "user", "message": {"role": "user",
+                    "content": "migrate the settings loader"}}),
+                serde_json::json!({"type": "assistant", "isApiErrorMessage": true,
+                    "apiErrorStatus": 429, "message": {"role": "assistant", "content":
+                    [{"type": "text", "text": "You've hit your weekly limit"}]}}),
+            ];
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            std::fs::write(folder.join(format!("{id}.jsonl")), text).unwrap();
+        }
+        stop_to_nothing(&boxed, &req.session, Duration::from_secs(5)).await;
+        let typed = std::fs::read_to_string(&keys).unwrap_or_default();
+        assert!(typed.is_empty(), "{name}: typed after the refusal: {typed}");
+    }
+}

@@ -4,6 +4,7 @@ mod support;
 
 mod architecture;
 mod checkpoint;
+mod drafts;
 mod homes;
 mod observe;
 mod person;

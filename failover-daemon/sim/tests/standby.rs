@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use failover_core::quota::activity_from_screen;
+use failover_core::quota::{activity_from_screen, input_box};
 use failover_core::{AccountId, Activity, LaunchRequest, ResumedTurn, SessionBackend, SessionId};
 use failover_sim::accounts::{AccountDir, make_account_dir};
 use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
@@ -71,6 +71,31 @@ async fn idle_showing(backend: &TmuxBackend, session: &SessionId, text: &str) ->
             .then_some(screen)
     })
     .await
+}
+
+/// Types `text` into the session's input box without sending it, and waits until it shows.
+async fn type_draft(tmux: &PrivateTmux, backend: &TmuxBackend, session: &SessionId, text: &str) {
+    let target = format!("={}:", session.as_str());
+    tmux.run(&["send-keys", "-t", &target, "-l", text]).unwrap();
+    box_shows(backend, session, text).await;
+}
+
+/// Waits until the session's input box holds `text`.
+async fn box_shows(backend: &TmuxBackend, session: &SessionId, text: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let screen = backend.capture_ansi(session).await.unwrap().text;
+        if input_box(&screen).unwrap_or_default() == text {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the input box holding {text:?}; it holds {:?} on\n{}",
+            input_box(&screen),
+            backend.capture(session).await.unwrap().text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn transcript_shows(path: &Path, what: &str) {
@@ -198,6 +223,9 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     let refused = "the turn the limit refused";
     backend.send_input(&session, refused).await.unwrap();
     transcript_shows(&transcript, r#""apiErrorStatus":429"#);
+    // A person types on, without sending, before the stop: the draft goes with the move.
+    let draft = "a draft the person did not send";
+    type_draft(&tmux, &backend, &session, draft).await;
     backend
         .stop(&session, Duration::from_secs(20))
         .await
@@ -258,6 +286,15 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     );
     transcript_shows(&transcript, &ack_text(refused));
     idle_showing(&backend, &session, &ack_text(refused)).await;
+    // After the replayed prompt, the person's draft is back in the box, unsent.
+    box_shows(&backend, &session, draft).await;
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.last_user_text.as_deref().unwrap_or("").contains(draft)),
+        "the draft was sent: {:#?}",
+        api.requests()
+    );
     // Every event from the first screen to an activity report made after the replayed turn
     // was answered (one comes at the latest once the pane has been still for a moment):
     // no pane verdict.
@@ -306,7 +343,40 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
         .await;
     }
 
-    // The same conversation launched cold on b, for comparison.
+    // A move with nothing to replay (the last turn answered): the draft goes back as soon
+    // as the conversation is loaded from the standby, unsent.
+    backend.prepare(&to_b).await.unwrap();
+    let pid_of = |target: &str| {
+        tmux.run(&["display-message", "-p", "-t", target, "#{pane_pid}"])
+            .unwrap()
+    };
+    let second_standby = pid_of(&format!("={standby}:"));
+    backend
+        .stop(&session, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let launched = backend.launch(&to_b).await.unwrap();
+    assert_eq!(launched.unanswered_prompt, None);
+    assert_eq!(
+        pid_of("=mv-0:"),
+        second_standby,
+        "launched from the standby"
+    );
+    box_shows(&backend, &session, draft).await;
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.last_user_text.as_deref().unwrap_or("").contains(draft)),
+        "the draft was sent: {:#?}",
+        api.requests()
+    );
+
+    // The same conversation launched cold on b, for comparison (the person's draft cleared
+    // first: it would go with that move too, and block the typing).
+    let target = format!("={}:", session.as_str());
+    let clear = if real { "C-c" } else { "C-u" };
+    tmux.run(&["send-keys", "-t", &target, clear]).unwrap();
+    box_shows(&backend, &session, "").await;
     backend
         .stop(&session, Duration::from_secs(20))
         .await

@@ -488,3 +488,27 @@ fn resuming_an_unknown_session_fails_like_the_real_cli() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// `--prefill` (as Claude Code 2.1.328's hidden flag): the text starts in the input box,
+/// not sent; Enter sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefilled_box_is_sent_only_on_enter() {
+    let w = World::new().await;
+    let a = w.account("a", "tok-a");
+    w.launch("s", &a, &["--prefill=-- half a thought"]).await;
+    w.screen_shows("s", "❯ -- half a thought");
+    assert!(
+        w.api
+            .requests()
+            .iter()
+            .all(|r| r.last_user_text.as_deref() != Some("-- half a thought")),
+        "sent before Enter"
+    );
+    w.tmux.send_keys("s", &["Enter"]).unwrap();
+    w.api
+        .wait_for_request(WAIT, |r| {
+            r.last_user_text.as_deref() == Some("-- half a thought")
+        })
+        .await
+        .unwrap();
+}

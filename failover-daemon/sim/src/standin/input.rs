@@ -38,6 +38,15 @@ impl PromptReader {
         Self::default()
     }
 
+    /// A reader whose line already holds `text` (Claude Code's `--prefill`): Enter
+    /// submits it, typing adds to it.
+    pub fn with_text(text: &str) -> Self {
+        Self {
+            buf: text.as_bytes().to_vec(),
+            ..Self::default()
+        }
+    }
+
     /// Feeds bytes; returns the non-empty prompts they completed, in order.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
         self.feed_keys(bytes)

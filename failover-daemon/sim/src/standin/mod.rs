@@ -2,7 +2,8 @@
 //! tests).
 //!
 //! It behaves like Claude Code 2.1.328 as far as the failover engine can tell: the same
-//! command line for sessions (`--session-id <uuid>`, `--resume <uuid>`), the same config
+//! command line for sessions (`--session-id <uuid>`, `--resume <uuid>`, `--prefill=<text>`
+//! in the input box unsent), the same config
 //! dir (`CLAUDE_CONFIG_DIR`: `.credentials.json`, `settings.json`, `projects/`), the same
 //! requests to `ANTHROPIC_BASE_URL` (bearer token, `X-Claude-Code-Session-Id`, streamed
 //! `/v1/messages?beta=true` carrying the whole history), the same screen texts (`❯ `
@@ -149,10 +150,30 @@ fn parse_args(args: &[String]) -> Result<SessionChoice, (String, u8)> {
                 it.next();
             }
             "--dangerously-skip-permissions" => {}
+            // Claude Code's hidden `--prefill <text>`: read by `prefill_of`.
+            "--prefill" => {
+                it.next();
+            }
+            a if a.starts_with("--prefill=") => {}
             other => return Err((format!("error: unknown option '{other}'"), 1)),
         }
     }
     Ok(choice.unwrap_or_else(|| SessionChoice::New(uuid::Uuid::new_v4().to_string())))
+}
+
+/// The text of the last `--prefill <text>` or `--prefill=<text>`: what the input box
+/// starts with, not sent.
+fn prefill_of(args: &[String]) -> Option<String> {
+    let mut text = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--prefill" {
+            text = it.next().cloned();
+        } else if let Some(t) = arg.strip_prefix("--prefill=") {
+            text = Some(t.to_owned());
+        }
+    }
+    text
 }
 
 /// Runs the stand-in: reads keys from `input`, draws on `out`, and returns the exit code.
@@ -177,7 +198,10 @@ pub fn run(
         term::DEFAULT_WIDTH
     };
     match Standin::start(choice, env, width, out) {
-        Ok(Some(mut s)) => s.repl(input, out),
+        Ok(Some(mut s)) => {
+            s.screen.input = prefill_of(args).unwrap_or_default();
+            s.repl(input, out)
+        }
         Ok(None) => 1,
         Err(e) => {
             let _ = writeln!(out, "error: {e}");
@@ -299,7 +323,9 @@ impl Standin {
 
     fn repl(&mut self, input: Box<dyn Read + Send>, out: &mut dyn Write) -> u8 {
         let (tx, rx) = mpsc::unbounded_channel::<Key>();
-        std::thread::spawn(move || read_keys(input, &tx));
+        // What the box starts with (`--prefill`) is the reader's line.
+        let reader = PromptReader::with_text(&self.screen.input);
+        std::thread::spawn(move || read_keys(input, &tx, reader));
         self.keys.rx = Some(rx);
         let _ = writeln!(out);
         let _ = self.screen.redraw(out);
@@ -707,8 +733,11 @@ fn replay(past: &[PastLine]) -> (Vec<String>, Vec<Value>) {
     (shown, history)
 }
 
-fn read_keys(mut input: Box<dyn Read + Send>, tx: &mpsc::UnboundedSender<Key>) {
-    let mut reader = PromptReader::new();
+fn read_keys(
+    mut input: Box<dyn Read + Send>,
+    tx: &mpsc::UnboundedSender<Key>,
+    mut reader: PromptReader,
+) {
     let mut buf = [0u8; 4096];
     loop {
         match input.read(&mut buf) {
@@ -816,6 +845,20 @@ mod tests {
         );
         assert!(parse_args(&args(&["--resume", "nope"])).is_err());
         assert!(parse_args(&args(&["--bogus"])).is_err());
+        let prefilled = args(&["--resume", id, "--prefill=-- half\na thought"]);
+        assert_eq!(
+            parse_args(&prefilled),
+            Ok(SessionChoice::Resume(id.to_owned()))
+        );
+        assert_eq!(
+            prefill_of(&prefilled).as_deref(),
+            Some("-- half\na thought")
+        );
+        assert_eq!(
+            prefill_of(&args(&["--prefill", "x", "--session-id", id])).as_deref(),
+            Some("x")
+        );
+        assert_eq!(prefill_of(&args(&["--session-id", id])), None);
         assert!(matches!(parse_args(&args(&["--version"])), Err((_, 0))));
     }
 }
