@@ -311,38 +311,42 @@ impl TmuxBackend {
 
     /// Types `text` into the input box of `session`'s program without sending it: a
     /// person's draft handed on to a program that is already running. Refuses
-    /// ([`BackendError::DraftInInputBox`]) when the box holds something else, and types
+    /// ([`BackendError::DraftInInputBox`]) when the box still holds something else after
+    /// [`TmuxConfig::input_timeout`](crate::TmuxConfig::input_timeout) (a prompt just sent
+    /// shows there until the program clears the box), and types
     /// nothing when it already holds `text` (never twice). Returns once the text shows.
     pub async fn put_draft(&self, session: &SessionId, text: &str) -> Result<(), BackendError> {
         let name = session.as_str();
         ops::validate_name(name)?;
         let text = sanitize_input(text);
         // A program still starting shows no input box yet: typed now, the text would be lost.
+        // A box still holding what was just sent (drawn before the program clears it) is
+        // waited out; one that goes on holding other text is refused.
         let until = Instant::now() + self.config().input_timeout;
         let before = loop {
             let screen = self.capture_ansi(session).await?.text;
-            if input_box(&screen).is_some() {
-                break screen;
-            }
-            if Instant::now() >= until {
-                return Err(BackendError::InputRejected {
-                    session: session.clone(),
-                    reason: "no input box to put the draft in".to_owned(),
-                });
+            let held = input_box(&screen);
+            match held.as_deref().filter(|t| !t.is_empty()) {
+                Some(held) if box_holds(held, &text) => return Ok(()),
+                Some(held) if Instant::now() >= until => {
+                    return Err(BackendError::DraftInInputBox {
+                        session: session.clone(),
+                        chars: held.chars().count(),
+                    });
+                }
+                Some(_) => {}
+                None if held.is_some() && text.is_empty() => return Ok(()),
+                None if held.is_some() => break screen,
+                None if Instant::now() >= until => {
+                    return Err(BackendError::InputRejected {
+                        session: session.clone(),
+                        reason: "no input box to put the draft in".to_owned(),
+                    });
+                }
+                None => {}
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         };
-        match input_box(&before).filter(|t| !t.is_empty()) {
-            Some(held) if box_holds(&held, &text) => return Ok(()),
-            Some(held) => {
-                return Err(BackendError::DraftInInputBox {
-                    session: session.clone(),
-                    chars: held.chars().count(),
-                });
-            }
-            None if text.is_empty() => return Ok(()),
-            None => {}
-        }
         let buffer = self.next_paste_buffer();
         ops::paste(self.transport(), name, &buffer, &text).await?;
         let until = Instant::now() + self.config().input_timeout;
