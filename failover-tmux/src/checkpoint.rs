@@ -39,14 +39,7 @@ impl FileCheckpointer {
     /// The record file of `session`. Session names are kept readable; any byte outside
     /// `[A-Za-z0-9_-]` is written as `%XX`, so no name can leave the folder.
     pub fn path_of(&self, session: &SessionId) -> PathBuf {
-        let mut name = String::new();
-        for b in session.as_str().bytes() {
-            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-                name.push(char::from(b));
-            } else {
-                name.push_str(&format!("%{b:02X}"));
-            }
-        }
+        let name = crate::paths::session_file_stem(session);
         self.dir.join(format!("{name}.{EXT}"))
     }
 }

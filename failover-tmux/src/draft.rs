@@ -63,14 +63,7 @@ impl Drafts {
     /// The file of `session`'s draft: its name with any byte outside `[A-Za-z0-9_-]`
     /// written as `%XX`, so no name can leave the folder.
     pub(crate) fn path_of(&self, session: &SessionId) -> Option<PathBuf> {
-        let mut name = String::new();
-        for b in session.as_str().bytes() {
-            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-                name.push(char::from(b));
-            } else {
-                name.push_str(&format!("%{b:02X}"));
-            }
-        }
+        let name = paths::session_file_stem(session);
         Some(self.dir.as_ref()?.join(format!("{name}.{EXT}")))
     }
 

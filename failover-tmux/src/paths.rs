@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use failover_core::ClaudeSessionId;
+use failover_core::{ClaudeSessionId, SessionId};
 
 /// Longest folder name Claude Code uses before truncating and adding a hash.
 pub const MAX_FOLDER_LEN: usize = 200;
@@ -62,6 +62,21 @@ pub fn find_transcript(
         }
     }
     Err(direct)
+}
+
+/// `session`'s name made safe as a file name in a folder of per-session files (checkpoint
+/// records, kept drafts): readable, with any byte outside `[A-Za-z0-9_-]` written as
+/// `%XX`, so no name can leave the folder.
+pub fn session_file_stem(session: &SessionId) -> String {
+    let mut name = String::new();
+    for b in session.as_str().bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            name.push(char::from(b));
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    name
 }
 
 #[cfg(test)]
