@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::TwoAccounts;
 use failover_sim::accounts::{AccountDir, install_statusline, make_account_dir};
 use failover_sim::drive::submit_prompt;
 use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
@@ -349,32 +350,13 @@ async fn a_refused_turn_is_taken_up_after_the_move(window: ClaimWindow, resets_i
     let Some(claude) = real_claude() else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(tmp.path()).unwrap();
-    let (project, shared) = (root.join("project"), root.join("shared"));
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::create_dir_all(&shared).unwrap();
-    let api = MockApi::start(MockApiConfig::local(vec![
-        MockAccount::new("tok-over-a", "a"),
-        MockAccount::new("tok-over-b", "b"),
-    ]))
-    .await
-    .unwrap();
-    let accounts: Vec<AccountDir> = ["a", "b"]
-        .iter()
-        .map(|n| {
-            let acct = make_account_dir(
-                &root.join(n),
-                &format!("tok-over-{n}"),
-                std::slice::from_ref(&project),
-            )
-            .unwrap();
-            // The daemon's layout: every account's projects link to one shared tree.
-            std::fs::remove_dir(acct.projects_dir()).unwrap();
-            std::os::unix::fs::symlink(&shared, acct.projects_dir()).unwrap();
-            acct
-        })
-        .collect();
+    let TwoAccounts {
+        tmp: _tmp,
+        project,
+        api,
+        accounts,
+        ..
+    } = TwoAccounts::start("over").await;
     let mut config = TmuxConfig::new(Socket::Name(format!(
         "sim-over-{}-{}",
         std::process::id(),
@@ -515,31 +497,14 @@ async fn a_persons_draft_comes_back_unsent_after_a_move() {
     let Some(claude) = real_claude() else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(tmp.path()).unwrap();
-    let (project, shared) = (root.join("project"), root.join("shared"));
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::create_dir_all(&shared).unwrap();
-    let api = MockApi::start(MockApiConfig::local(vec![
-        MockAccount::new("tok-draft-a", "a"),
-        MockAccount::new("tok-draft-b", "b"),
-    ]))
-    .await
-    .unwrap();
-    let accounts: Vec<AccountDir> = ["a", "b"]
-        .iter()
-        .map(|n| {
-            let acct = make_account_dir(
-                &root.join(n),
-                &format!("tok-draft-{n}"),
-                std::slice::from_ref(&project),
-            )
-            .unwrap();
-            std::fs::remove_dir(acct.projects_dir()).unwrap();
-            std::os::unix::fs::symlink(&shared, acct.projects_dir()).unwrap();
-            acct
-        })
-        .collect();
+    let TwoAccounts {
+        tmp: _tmp,
+        root,
+        project,
+        api,
+        accounts,
+        ..
+    } = TwoAccounts::start("draft").await;
     let tmux = PrivateTmux::new("sim-draft");
     let mut config = TmuxConfig::new(Socket::Name(tmux.socket().to_owned()));
     config.claude_command = vec![claude.display().to_string()];

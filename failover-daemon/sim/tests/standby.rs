@@ -9,10 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::TwoAccounts;
 use failover_core::quota::{activity_from_screen, input_box};
 use failover_core::{AccountId, Activity, LaunchRequest, ResumedTurn, SessionBackend, SessionId};
-use failover_sim::accounts::{AccountDir, make_account_dir};
-use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
+
+use failover_sim::mock_api::{ClaimWindow, Mode, ack_text};
 use failover_sim::tmux::PrivateTmux;
 use failover_tmux::observe::{ObserverEvent, PaneObserver, PaneObserverConfig};
 use failover_tmux::{Socket, TmuxBackend, TmuxConfig, statusline};
@@ -114,32 +115,14 @@ fn transcript_shows(path: &Path, what: &str) {
 }
 
 async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(tmp.path()).unwrap();
-    let (project, shared) = (root.join("project"), root.join("shared"));
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::create_dir_all(&shared).unwrap();
-    let api = MockApi::start(MockApiConfig::local(vec![
-        MockAccount::new("tok-standby-a", "a"),
-        MockAccount::new("tok-standby-b", "b"),
-    ]))
-    .await
-    .unwrap();
-    let accounts: Vec<AccountDir> = ["a", "b"]
-        .iter()
-        .map(|n| {
-            let acct = make_account_dir(
-                &root.join(n),
-                &format!("tok-standby-{n}"),
-                std::slice::from_ref(&project),
-            )
-            .unwrap();
-            // The daemon's layout: every account's projects link to one shared tree.
-            std::fs::remove_dir(acct.projects_dir()).unwrap();
-            std::os::unix::fs::symlink(&shared, acct.projects_dir()).unwrap();
-            acct
-        })
-        .collect();
+    let TwoAccounts {
+        tmp: _tmp,
+        root,
+        project,
+        api,
+        accounts,
+        ..
+    } = TwoAccounts::start("standby").await;
     let spool_b = root.join("spool-b");
     std::fs::create_dir_all(&spool_b).unwrap();
     statusline::install(&accounts[1].dir, &spool_b).unwrap();

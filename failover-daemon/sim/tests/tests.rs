@@ -7,3 +7,4 @@ mod mock_api;
 mod real_cli;
 mod standby;
 mod standin;
+mod support;

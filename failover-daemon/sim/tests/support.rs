@@ -1,0 +1,60 @@
+//! Set-up shared by the tests that move a conversation between accounts.
+
+use std::path::PathBuf;
+
+use failover_sim::accounts::{AccountDir, make_account_dir};
+use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig};
+
+/// Accounts `a` and `b` (tokens `tok-<tag>-a`, `tok-<tag>-b`) laid out as the daemon lays
+/// them out, every account's `projects/` a link to one shared tree, trusting one project
+/// dir; and the mock API serving both.
+pub(crate) struct TwoAccounts {
+    /// Holds the files; they go with it.
+    pub(crate) tmp: tempfile::TempDir,
+    /// The temporary root (canonical).
+    pub(crate) root: PathBuf,
+    /// The project dir.
+    pub(crate) project: PathBuf,
+    /// The mock API.
+    pub(crate) api: MockApi,
+    /// `a`, then `b`.
+    pub(crate) accounts: Vec<AccountDir>,
+}
+
+impl TwoAccounts {
+    pub(crate) async fn start(tag: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let (project, shared) = (root.join("project"), root.join("shared"));
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::create_dir_all(&shared).unwrap();
+        let api = MockApi::start(MockApiConfig::local(vec![
+            MockAccount::new(format!("tok-{tag}-a"), "a"),
+            MockAccount::new(format!("tok-{tag}-b"), "b"),
+        ]))
+        .await
+        .unwrap();
+        let accounts = ["a", "b"]
+            .iter()
+            .map(|n| {
+                let acct = make_account_dir(
+                    &root.join(n),
+                    &format!("tok-{tag}-{n}"),
+                    std::slice::from_ref(&project),
+                )
+                .unwrap();
+                // The daemon's layout: every account's projects link to one shared tree.
+                std::fs::remove_dir(acct.projects_dir()).unwrap();
+                std::os::unix::fs::symlink(&shared, acct.projects_dir()).unwrap();
+                acct
+            })
+            .collect();
+        Self {
+            tmp,
+            root,
+            project,
+            api,
+            accounts,
+        }
+    }
+}
