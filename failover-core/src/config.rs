@@ -172,7 +172,7 @@ pub struct EngineConfig {
     pub standby_percent: Option<f32>,
     /// The most standbys [`FailoverEngine::standbys`](crate::FailoverEngine::standbys)
     /// asks for at once (default 8, at least 1): each is a whole idle program (about
-    /// 180 MiB with Claude Code 2.1.3xx), so a large pool gets them for its first sessions
+    /// 125 MiB PSS with Claude Code 2.1.328), so a large pool gets them for its first sessions
     /// only, in session name order.
     ///
     /// Added with `standby_percent`, to bound what standbys cost.
