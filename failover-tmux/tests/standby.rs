@@ -405,42 +405,27 @@ async fn a_launch_that_does_not_fit_the_standby_ends_it() {
     let dir = srv.dir("proj");
     let req = request(&srv, "ccl-1", &dir, "b");
     write_transcript(&req);
-    srv.backend.prepare(&req).await.unwrap();
-    let pid = pane_pid(&srv, &standby_name("ccl-1"));
-    // Another account: cold, and the standby ended.
-    let mut other = request(&srv, "ccl-1", &dir, "c");
-    write_transcript(&other);
-    srv.backend.launch(&other).await.unwrap();
-    gone(&pid).await;
-    assert_eq!(sessions(&srv), vec!["ccl-1".to_owned()]);
-    srv.backend
-        .stop(&other.session, Duration::from_secs(2))
-        .await
-        .unwrap();
-
-    // Another conversation: cold, the standby ended (it speaks for the session only
-    // about the conversation it was prepared for).
-    srv.backend.prepare(&req).await.unwrap();
-    let pid = pane_pid(&srv, &standby_name("ccl-1"));
-    other = req.clone();
-    other.resume = Some(ClaudeSessionId::new("1c9d4e2f-4a8b-4b63-8b66-4b2d2e3f4051"));
-    write_transcript(&other);
-    srv.backend.launch(&other).await.unwrap();
-    gone(&pid).await;
-    assert_eq!(sessions(&srv), vec!["ccl-1".to_owned()]);
-    srv.backend
-        .stop(&other.session, Duration::from_secs(2))
-        .await
-        .unwrap();
-
-    // A fresh conversation: cold, the standby ended.
-    srv.backend.prepare(&req).await.unwrap();
-    let pid = pane_pid(&srv, &standby_name("ccl-1"));
-    other = req.clone();
-    other.resume = None;
-    srv.backend.launch(&other).await.unwrap();
-    gone(&pid).await;
-    assert_eq!(sessions(&srv), vec!["ccl-1".to_owned()]);
+    // Another account; another conversation (the standby speaks for the session only about
+    // the conversation it was prepared for); a fresh conversation: each starts cold, and
+    // the standby is ended.
+    let other_account = request(&srv, "ccl-1", &dir, "c");
+    write_transcript(&other_account);
+    let mut other_conversation = req.clone();
+    other_conversation.resume = Some(ClaudeSessionId::new("1c9d4e2f-4a8b-4b63-8b66-4b2d2e3f4051"));
+    write_transcript(&other_conversation);
+    let mut fresh = req.clone();
+    fresh.resume = None;
+    for other in [&other_account, &other_conversation, &fresh] {
+        srv.backend.prepare(&req).await.unwrap();
+        let pid = pane_pid(&srv, &standby_name("ccl-1"));
+        srv.backend.launch(other).await.unwrap();
+        gone(&pid).await;
+        assert_eq!(sessions(&srv), vec!["ccl-1".to_owned()]);
+        srv.backend
+            .stop(&other.session, Duration::from_secs(2))
+            .await
+            .unwrap();
+    }
     assert!(logged(&srv, "resumed:").is_empty());
 }
 
