@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::support::TwoAccounts;
+use crate::support::{TwoAccounts, tmux_config};
 use failover_sim::accounts::{AccountDir, install_statusline, make_account_dir};
 use failover_sim::drive::submit_prompt;
 use failover_sim::mock_api::{ClaimWindow, MockAccount, MockApi, MockApiConfig, Mode, ack_text};
@@ -345,7 +345,7 @@ async fn a_refused_turn_is_taken_up_after_the_move(window: ClaimWindow, resets_i
     use failover_core::{
         AccountId, Activity, LaunchRequest, ResumedTurn, SessionBackend, SessionId,
     };
-    use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
+    use failover_tmux::{Socket, TmuxBackend};
 
     let Some(claude) = real_claude() else {
         return;
@@ -357,25 +357,16 @@ async fn a_refused_turn_is_taken_up_after_the_move(window: ClaimWindow, resets_i
         accounts,
         ..
     } = TwoAccounts::start("over").await;
-    let mut config = TmuxConfig::new(Socket::Name(format!(
-        "sim-over-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    )));
-    config.claude_command = vec![claude.display().to_string()];
-    config
-        .env
-        .push(("ANTHROPIC_BASE_URL".into(), api.base_url()));
-    config.env.extend(
-        failover_sim::tmux::OFFLINE_CLAUDE_ENV
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    let config = tmux_config(
+        Socket::Name(format!(
+            "sim-over-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        )),
+        &claude,
+        &api,
+        &accounts,
     );
-    config.account_dirs = accounts.iter().map(|a| a.dir.clone()).collect();
-    config.width = 120;
-    config.height = 40;
-    config.command_timeout = Duration::from_secs(10);
-    config.input_timeout = Duration::from_secs(20);
     let backend = TmuxBackend::new(config).unwrap();
     let session = SessionId::new("over-0");
     let idle = async |backend: &TmuxBackend| {
@@ -492,7 +483,7 @@ async fn a_refused_turn_is_taken_up_after_the_move(window: ClaimWindow, resets_i
 async fn a_persons_draft_comes_back_unsent_after_a_move() {
     use failover_core::quota::{activity_from_screen, input_box};
     use failover_core::{AccountId, Activity, LaunchRequest, SessionBackend, SessionId};
-    use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
+    use failover_tmux::{Socket, TmuxBackend};
 
     let Some(claude) = real_claude() else {
         return;
@@ -506,22 +497,13 @@ async fn a_persons_draft_comes_back_unsent_after_a_move() {
         ..
     } = TwoAccounts::start("draft").await;
     let tmux = PrivateTmux::new("sim-draft");
-    let mut config = TmuxConfig::new(Socket::Name(tmux.socket().to_owned()));
-    config.claude_command = vec![claude.display().to_string()];
-    config
-        .env
-        .push(("ANTHROPIC_BASE_URL".into(), api.base_url()));
-    config.env.extend(
-        failover_sim::tmux::OFFLINE_CLAUDE_ENV
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    let mut config = tmux_config(
+        Socket::Name(tmux.socket().to_owned()),
+        &claude,
+        &api,
+        &accounts,
     );
-    config.account_dirs = accounts.iter().map(|a| a.dir.clone()).collect();
     config.draft_dir = Some(root.join("drafts"));
-    config.width = 120;
-    config.height = 40;
-    config.command_timeout = Duration::from_secs(10);
-    config.input_timeout = Duration::from_secs(20);
     let backend = TmuxBackend::new(config).unwrap();
     let session = SessionId::new("draft-0");
     let wait_screen = async |what: &str, pred: &dyn Fn(&str, &str) -> bool| {

@@ -9,14 +9,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::TwoAccounts;
+use crate::support::{TwoAccounts, tmux_config};
 use failover_core::quota::{activity_from_screen, input_box};
 use failover_core::{AccountId, Activity, LaunchRequest, ResumedTurn, SessionBackend, SessionId};
 
 use failover_sim::mock_api::{ClaimWindow, Mode, ack_text};
 use failover_sim::tmux::PrivateTmux;
 use failover_tmux::observe::{ObserverEvent, PaneObserver, PaneObserverConfig};
-use failover_tmux::{Socket, TmuxBackend, TmuxConfig, statusline};
+use failover_tmux::{Socket, TmuxBackend, statusline};
 
 const WAIT: Duration = Duration::from_secs(60);
 const STANDIN: &str = env!("CARGO_BIN_EXE_claude-standin");
@@ -127,21 +127,13 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     std::fs::create_dir_all(&spool_b).unwrap();
     statusline::install(&accounts[1].dir, &spool_b).unwrap();
     let tmux = PrivateTmux::new("sim-standby");
-    let mut config = TmuxConfig::new(Socket::Name(tmux.socket().to_owned()));
-    config.claude_command = vec![program.display().to_string()];
-    config
-        .env
-        .push(("ANTHROPIC_BASE_URL".into(), api.base_url()));
-    config.env.extend(
-        failover_sim::tmux::OFFLINE_CLAUDE_ENV
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    let mut config = tmux_config(
+        Socket::Name(tmux.socket().to_owned()),
+        program,
+        &api,
+        &accounts,
     );
-    config.account_dirs = accounts.iter().map(|a| a.dir.clone()).collect();
     config.width = width;
-    config.height = 40;
-    config.command_timeout = Duration::from_secs(10);
-    config.input_timeout = Duration::from_secs(20);
     config.standby_timeout = WAIT;
     config.standby_resume_timeout = WAIT;
     let backend = TmuxBackend::new(config).unwrap();

@@ -1,9 +1,11 @@
 //! Set-up shared by the tests that move a conversation between accounts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use failover_sim::accounts::{AccountDir, make_account_dir};
 use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig};
+use failover_tmux::{Socket, TmuxConfig};
 
 /// Accounts `a` and `b` (tokens `tok-<tag>-a`, `tok-<tag>-b`) laid out as the daemon lays
 /// them out, every account's `projects/` a link to one shared tree, trusting one project
@@ -57,4 +59,31 @@ impl TwoAccounts {
             accounts,
         }
     }
+}
+
+/// The backend's configuration for `program` on `socket` against `api`, offline, with
+/// `accounts` as its account dirs: a 120×40 window, 10 s per tmux command, 20 s to take
+/// input.
+pub(crate) fn tmux_config(
+    socket: Socket,
+    program: &Path,
+    api: &MockApi,
+    accounts: &[AccountDir],
+) -> TmuxConfig {
+    let mut config = TmuxConfig::new(socket);
+    config.claude_command = vec![program.display().to_string()];
+    config
+        .env
+        .push(("ANTHROPIC_BASE_URL".into(), api.base_url()));
+    config.env.extend(
+        failover_sim::tmux::OFFLINE_CLAUDE_ENV
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    config.account_dirs = accounts.iter().map(|a| a.dir.clone()).collect();
+    config.width = 120;
+    config.height = 40;
+    config.command_timeout = Duration::from_secs(10);
+    config.input_timeout = Duration::from_secs(20);
+    config
 }
