@@ -66,6 +66,12 @@ impl TranscriptSummary {
     pub fn turn_cut_short(&self) -> bool {
         (self.unanswered || self.ended_in_error) && !self.interrupted_by_user
     }
+
+    /// The last typed prompt when nothing answered it: the one to replay on the next
+    /// account.
+    pub fn unanswered_prompt(&self) -> Option<&str> {
+        self.last_prompt.as_deref().filter(|_| self.unanswered)
+    }
 }
 
 /// The on-disk form of a [`Checkpoint`]: `schema_version` first, so a reader can refuse a

@@ -201,8 +201,7 @@ pub async fn execute(effect: Effect, ports: &Ports<'_>, now: UnixMillis) -> Opti
                             .prompts
                             .recall(&launch.dir, &launched.claude_session)
                             .await;
-                        launched.unanswered_prompt =
-                            recall.last_prompt.filter(|_| recall.unanswered);
+                        launched.unanswered_prompt = recall.unanswered_prompt().map(str::to_owned);
                     }
                     EffectOutcome::Launched {
                         claude_session: launched.claude_session,

@@ -887,7 +887,7 @@ impl SessionBackend for TmuxBackend {
                         let summary = crate::transcript::summarize(&path).ok();
                         unanswered_prompt = summary
                             .as_ref()
-                            .and_then(|s| s.last_prompt.clone().filter(|_| s.unanswered));
+                            .and_then(|s| s.unanswered_prompt().map(str::to_owned));
                         // Only a turn cut short by a refusal or the stop is taken up, never
                         // one the person cancelled.
                         let cut_short = summary.as_ref().is_some_and(|s| s.turn_cut_short());

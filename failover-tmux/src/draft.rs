@@ -204,7 +204,7 @@ impl TmuxBackend {
                 paths::find_transcript(&projects, &dir, &id)
                     .ok()
                     .and_then(|path| crate::transcript::summarize(&path).ok())
-                    .and_then(|s| s.last_prompt.filter(|_| s.unanswered))
+                    .and_then(|s| s.unanswered_prompt().map(str::to_owned))
             })
             .await
             .ok()

@@ -278,7 +278,7 @@ impl TmuxBackend {
         // answered is the one to replay (`/resume` never takes it up by itself).
         let unanswered_prompt = summary
             .as_ref()
-            .and_then(|s| s.last_prompt.clone().filter(|_| s.unanswered));
+            .and_then(|s| s.unanswered_prompt().map(str::to_owned));
         if let Err(why) = self.ready(&prepared).await {
             self.end(&prepared).await;
             return Err(format!("the prepared program {why}"));
