@@ -29,6 +29,10 @@
 #[allow(dead_code)] // the benchmark uses a part of the tests' support
 #[path = "../../../failover-daemon/tests/support/e2e/mod.rs"]
 mod e2e_support;
+#[path = "../move_floor.rs"]
+mod move_floor;
+#[path = "../program_cpu.rs"]
+mod program_cpu;
 #[path = "../queue_bench.rs"]
 mod queue_bench;
 
@@ -398,11 +402,16 @@ async fn failover(sizes: &[usize]) -> Value {
     wall.sort_by(f64::total_cmp);
     let (cold_cpu, cold_wall) = (cpu[1], wall[1]);
     println!("one cold start: {cold_cpu:.2} CPU-s, {cold_wall:.2} s wall (median of 3)");
+    let floor = move_floor::measure(&claude, 3).await;
+    println!("the CLI's own work per move: {floor}");
     let starts = failover_starts();
     let mut rows = Vec::new();
     for &n in sizes {
         for &start in &starts {
-            let row = failover_row(&claude, n, start, (cold_cpu, cold_wall)).await;
+            let per_move = floor["per_move_cpu_s"][start.name()]
+                .as_f64()
+                .unwrap_or(0.0);
+            let row = failover_row(&claude, n, start, (cold_cpu, cold_wall), per_move).await;
             println!("{n} sessions, {}: {row}", start.name());
             rows.push(row);
         }
@@ -414,6 +423,8 @@ async fn failover(sizes: &[usize]) -> Value {
         "cold_start_wall_s": cold_wall,
         "cold_start_samples": colds,
         "bound": "sessions × cold-start CPU seconds / cores",
+        "move_floor": floor,
+        "floor": "sessions × the CLI's own CPU seconds per move (move_floor.per_move_cpu_s of the row's start) / cores",
         "rows": rows,
         "machine": machine(),
     })
@@ -545,7 +556,13 @@ async fn standbys_ready(world: &World, n: usize, server_pid: u32) -> Value {
 
 /// One row: `n` sessions fail over from `a` to `b`, the destination programs starting as
 /// `start` says.
-async fn failover_row(claude: &Path, n: usize, start: Start, cold: (f64, f64)) -> Value {
+async fn failover_row(
+    claude: &Path,
+    n: usize,
+    start: Start,
+    cold: (f64, f64),
+    per_move_cpu: f64,
+) -> Value {
     let (cold_cpu, cold_wall) = cold;
     let mut spec = WorldSpec::new(daemon_bin(), claude, 2, n);
     spec.policy = match start {
@@ -566,6 +583,18 @@ async fn failover_row(claude: &Path, n: usize, start: Start, cold: (f64, f64)) -
         Start::Standby => standbys_ready(&world, n, server_pid).await,
     };
     let daemon_pid = world.daemon_pid().expect("daemon pid");
+    let standby_pids: std::collections::HashSet<u32> = world
+        .tmux
+        .run(&["list-panes", "-a", "-F", "#{pane_pid} #{session_name}"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (pid, name) = l.split_once(' ')?;
+            name.starts_with("failover standby")
+                .then(|| pid.parse().ok())?
+        })
+        .collect();
+    let sampler = program_cpu::Sampler::start(server_pid, standby_pids);
     let cpu_before = (
         machine_busy_secs(),
         tree_cpu(daemon_pid),
@@ -611,6 +640,7 @@ async fn failover_row(claude: &Path, n: usize, start: Start, cold: (f64, f64)) -
     // Where the CPU went, from the prompts' submission to the end: the CLIs (stopping,
     // cold-starting, answering) are what the machine's total has beyond the daemon and
     // the tmux server.
+    let by_program = sampler.finish();
     let machine = machine_busy_secs() - cpu_before.0;
     let daemon = tree_cpu(daemon_pid) - cpu_before.1;
     let server = cpu_secs(server_pid, false) - cpu_before.2;
@@ -619,6 +649,7 @@ async fn failover_row(claude: &Path, n: usize, start: Start, cold: (f64, f64)) -
         "daemon_tree_s": daemon,
         "tmux_server_s": server,
         "rest_s (the CLIs, the mock API, this harness)": machine - daemon - server,
+        "tmux_server_programs": by_program,
     });
     if std::env::var_os("BENCH_TIMELINE").is_some() {
         for e in world.events() {
@@ -636,12 +667,15 @@ async fn failover_row(claude: &Path, n: usize, start: Start, cold: (f64, f64)) -
     let phases = phases(&world, t0 as i64);
     println!("{n} sessions, phases (ms from the decision; median / max over sessions): {phases}");
     let bound_s = n as f64 * cold_cpu / cores() as f64;
+    let floor_s = n as f64 * per_move_cpu / cores() as f64;
     let row = json!({
         "sessions": n,
         "decision_to_all_resumed_idle_s": (resumed_at - t0) as f64 / 1000.0,
         "decision_to_all_resumed_and_answered_s": wall_s,
         "machine_bound_s": bound_s,
         "ratio_to_bound": wall_s / bound_s,
+        "cli_floor_s": floor_s,
+        "ratio_to_cli_floor": wall_s / floor_s,
         "ratio_to_one_cold_start_wall": wall_s / cold_wall,
         "swaps_completed": resumed.swaps_completed,
         "cpu_during": cpu,
