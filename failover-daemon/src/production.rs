@@ -181,6 +181,8 @@ pub fn tmux_config(config: &DaemonConfig) -> TmuxConfig {
         .map(|a| a.config_dir.clone())
         .collect();
     t.draft_dir = Some(draft_dir(config));
+    t.standby_timeout = config.standby.timeout;
+    t.standby_resume_timeout = config.standby.resume_timeout;
     t
 }
 
