@@ -238,6 +238,7 @@ fn ports(
         checkpointer,
         prompts,
         notifier: Arc::new(RecordingNotifier::new()),
+        metrics: Arc::new(Metrics::default()),
     }
 }
 
@@ -517,6 +518,7 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
             config_error: None,
             state_error: None,
             notifications_dropped: 0,
+            standby_fallbacks: 0,
             turns_started: Default::default(),
             ledger: None,
             program: None,
@@ -703,6 +705,7 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
             config_error: None,
             state_error: None,
             notifications_dropped: 0,
+            standby_fallbacks: 0,
             turns_started: Default::default(),
             ledger: None,
             program: None,
