@@ -35,14 +35,22 @@ pub struct Launched {
     /// conversation's record (then the embedder may fill it from a
     /// [`PromptSource`](crate::PromptSource), as [`execute`](crate::execute) does).
     pub unanswered_prompt: Option<String>,
+    /// Why a program prepared ahead of this launch ([`SessionBackend::prepare`]) could not
+    /// be used, when the launch then started the program cold instead (for example: it
+    /// exited, or did not load the conversation in time). `None` when a prepared program
+    /// was used, or none fitted the launch. A launch that keeps falling back this way loses
+    /// what preparing was for, so an embedder may count these.
+    pub standby_fallback: Option<String>,
 }
 
 impl Launched {
-    /// A launch of `claude_session` with no unanswered prompt found.
+    /// A launch of `claude_session` with no unanswered prompt found, and no prepared program
+    /// set aside.
     pub fn new(claude_session: ClaudeSessionId) -> Self {
         Self {
             claude_session,
             unanswered_prompt: None,
+            standby_fallback: None,
         }
     }
 }

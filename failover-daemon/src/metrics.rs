@@ -40,6 +40,9 @@ pub struct Metrics {
     pub config_reload_failures: AtomicU64,
     /// The shared ledger: 0 without `[ledger]` (or not yet tried), 1 reachable, 2 degraded.
     pub ledger_state: AtomicU64,
+    /// Launches that started cold because the program prepared for them (a standby) could
+    /// not be used.
+    pub standby_fallbacks: AtomicU64,
 }
 
 impl Metrics {
@@ -238,6 +241,12 @@ impl Metrics {
             "claude_failover_config_reload_failures_total",
             "Configuration reloads refused.",
             load(&self.config_reload_failures),
+        );
+        counter(
+            &mut o,
+            "claude_failover_standby_fallbacks_total",
+            "Launches that started cold because the program prepared for them could not be used.",
+            load(&self.standby_fallbacks),
         );
         let ledger = match load(&self.ledger_state) {
             1 => Some("ok"),

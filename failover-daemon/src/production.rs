@@ -57,6 +57,22 @@ pub fn draft_dir(config: &DaemonConfig) -> PathBuf {
     config.state_dir.join("drafts")
 }
 
+/// Removes the drafts kept in [`draft_dir`] last written before `before` whose session is
+/// not one of `config`'s sessions, and returns those sessions (the janitor's pass; a
+/// configured session's draft waits for its next launch however old it is). Blocking.
+pub fn prune_drafts(
+    config: &DaemonConfig,
+    before: std::time::SystemTime,
+) -> Result<Vec<SessionId>, failover_tmux::FsError> {
+    let keep: Vec<SessionId> = config
+        .engine
+        .sessions
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    failover_tmux::draft::prune(&draft_dir(config), before, &keep)
+}
+
 /// Where the person's shared entries (`[claude] share`) are kept.
 pub fn person_dir(config: &DaemonConfig) -> PathBuf {
     config.state_dir.join("person")
@@ -181,6 +197,8 @@ pub fn tmux_config(config: &DaemonConfig) -> TmuxConfig {
         .map(|a| a.config_dir.clone())
         .collect();
     t.draft_dir = Some(draft_dir(config));
+    t.standby_timeout = config.standby.timeout;
+    t.standby_resume_timeout = config.standby.resume_timeout;
     t
 }
 

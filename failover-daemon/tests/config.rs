@@ -260,6 +260,57 @@ fn standby_max_is_8_by_default_and_0_is_located() {
 }
 
 #[test]
+fn the_standby_waits_default_to_the_backends_and_bad_values_are_located() {
+    use failover_tmux::{Socket, TmuxConfig};
+    use std::time::Duration;
+    let dir = tree();
+    let backend = TmuxConfig::new(Socket::Name("x".into()));
+    let cfg = parse(dir.path(), MINIMAL).unwrap();
+    assert_eq!(cfg.standby.timeout, Duration::from_secs(20));
+    assert_eq!(cfg.standby.resume_timeout, Duration::from_secs(10));
+    assert_eq!(cfg.standby.timeout, backend.standby_timeout);
+    assert_eq!(cfg.standby.resume_timeout, backend.standby_resume_timeout);
+
+    let set = format!(
+        "{MINIMAL}\n[policy]\nstandby_timeout_secs = 45\nstandby_resume_timeout_secs = 7\n"
+    );
+    let cfg = parse(dir.path(), &set).unwrap();
+    assert_eq!(cfg.standby.timeout, Duration::from_secs(45));
+    assert_eq!(cfg.standby.resume_timeout, Duration::from_secs(7));
+    // The backend the daemon builds waits that long.
+    let tmux = failover_daemon::production::tmux_config(&cfg);
+    assert_eq!(tmux.standby_timeout, Duration::from_secs(45));
+    assert_eq!(tmux.standby_resume_timeout, Duration::from_secs(7));
+
+    for key in ["standby_timeout_secs", "standby_resume_timeout_secs"] {
+        let line_of = |text: &str| {
+            text.lines()
+                .position(|l| l.starts_with(&format!("{key} ")))
+                .unwrap()
+                + 1
+        };
+        for out_of_range in ["0", "61"] {
+            let text = format!("{MINIMAL}\n[policy]\n{key} = {out_of_range}\n");
+            let err = parse(dir.path(), &text).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(format!("policy.{key}").as_str()));
+            assert_eq!(err.line, Some(line_of(&text)), "{err}");
+            assert!(
+                err.to_string().contains("at least 1 and at most 60"),
+                "{err}"
+            );
+        }
+        let most = format!("{MINIMAL}\n[policy]\n{key} = 60\n");
+        parse(dir.path(), &most).unwrap();
+        for bad in ["-3", "\"ten\"", "2.5"] {
+            let text = format!("{MINIMAL}\n[policy]\n{key} = {bad}\n");
+            let err = parse(dir.path(), &text).unwrap_err();
+            assert_eq!(err.line, Some(line_of(&text)), "{bad}: {err}");
+            assert!(err.to_string().starts_with("config.toml:"), "{err}");
+        }
+    }
+}
+
+#[test]
 fn tcp_without_a_token_is_refused() {
     let dir = tree();
     let text = format!("{MINIMAL}\n[control]\ntcp = \"127.0.0.1:7411\"\n");

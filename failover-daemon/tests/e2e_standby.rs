@@ -77,11 +77,13 @@ async fn the_usage_the_cli_reports_decides_the_standby_and_the_quota_still_moves
         after.sessions[0].claude_session.as_deref(),
         Some(id.as_str())
     );
-    world
+    let moved = world
         .wait_status("no standby once moved", mins(1), |s| {
             s.sessions[0].standby.is_none()
         })
         .await;
+    // Were this CLI to draw `/resume` differently, the move would have gone cold: counted.
+    assert_eq!(moved.daemon.standby_fallbacks, 0, "{moved:#?}");
     // The move took the standby over (no cold start): its session is gone into s0, and
     // the refused prompt was answered on b exactly once.
     let log = world.daemon_log();

@@ -44,8 +44,9 @@ struct Record {
 }
 
 /// The fake backend, plus prepare and discard recorded (each prepare taking
-/// [`PREPARE_TAKES`]), the first `failing` prepares failing, and launches onto `hold_on`
-/// waiting for `release` (a swap caught half done).
+/// [`PREPARE_TAKES`]), the first `failing` prepares failing, launches onto `hold_on`
+/// waiting for `release` (a swap caught half done), and launches onto `cold_on` reporting
+/// that they could not use their standby.
 struct Standbys {
     inner: Arc<FakeBackend>,
     record: Mutex<Record>,
@@ -53,6 +54,7 @@ struct Standbys {
     hold_on: Option<AccountId>,
     release: Notify,
     held: Notify,
+    cold_on: Option<AccountId>,
 }
 
 impl Standbys {
@@ -64,6 +66,7 @@ impl Standbys {
             hold_on: None,
             release: Notify::new(),
             held: Notify::new(),
+            cold_on: None,
         }
     }
 
@@ -106,7 +109,11 @@ impl SessionBackend for Standbys {
             self.held.notify_one();
             self.release.notified().await;
         }
-        self.inner.launch(request).await
+        let mut launched = self.inner.launch(request).await?;
+        if self.cold_on.as_ref() == Some(&request.account) {
+            launched.standby_fallback = Some("the prepared program is busy".to_owned());
+        }
+        Ok(launched)
     }
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
         self.inner.stop(session, grace).await
@@ -193,6 +200,7 @@ fn facts() -> DaemonFacts {
         config_error: None,
         state_error: None,
         notifications_dropped: 0,
+        standby_fallbacks: 0,
         turns_started: Default::default(),
         ledger: None,
         program: None,
@@ -682,6 +690,61 @@ async fn the_daemon_keeps_standbys_and_shows_them_in_its_status() {
     })
     .await;
     assert_eq!(backend.calls()[2..], [discard("ccl-0"), discard("ccl-1")]);
+
+    stop_tx.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+/// A move whose launches could not use their standbys (the backend started them cold) is
+/// counted in the status (`daemon.standby_fallbacks`) and the metrics; the sessions moved.
+#[tokio::test(start_paused = true)]
+async fn launches_that_fell_back_to_a_cold_start_are_counted_in_the_status() {
+    let tree = Tree::new(&ACCOUNTS, &SESSIONS);
+    let fakes = Fakes::new();
+    let mut backend = Standbys::new(fakes.backend.clone());
+    backend.cold_on = Some(AccountId::new("backup"));
+    let backend = Arc::new(backend);
+    let (deps, obs) = fakes.deps_with(&tree, backend.clone());
+    let config = tree.config(&ACCOUNTS, &SESSIONS, "");
+    let daemon = Daemon::start(config, deps).await.unwrap();
+    let handle = daemon.handle();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let running = tokio::spawn(daemon.run(async {
+        let _ = stop_rx.await;
+    }));
+    let fallbacks =
+        || serde_json::to_value(handle.status()).unwrap()["daemon"]["standby_fallbacks"].clone();
+    eventually(LIMIT, "all sessions on primary", || {
+        fakes.accounts_of(&SESSIONS) == vec![Some("primary".into()); 2]
+    })
+    .await;
+    assert_eq!(
+        fallbacks(),
+        serde_json::json!(0),
+        "the field is there from the start"
+    );
+
+    let now = handle.clock().now();
+    obs.send(quota_exhausted(
+        "ccl-0",
+        now + Duration::from_secs(3600),
+        now,
+    ))
+    .await
+    .unwrap();
+    eventually(LIMIT, "both sessions moved to backup", || {
+        fakes.accounts_of(&SESSIONS) == vec![Some("backup".into()); 2]
+    })
+    .await;
+    eventually(LIMIT, "both cold launches counted", || {
+        fallbacks() == serde_json::json!(2)
+    })
+    .await;
+    let metrics = handle.metrics().render(&handle.published().snapshot);
+    assert!(
+        metrics.contains("claude_failover_standby_fallbacks_total 2"),
+        "{metrics}"
+    );
 
     stop_tx.send(()).unwrap();
     running.await.unwrap().unwrap();

@@ -93,6 +93,82 @@ async fn the_janitor_prunes_checkpoints_past_their_retention() {
     task.await.unwrap().unwrap();
 }
 
+/// The drafts folder the daemon's backend keeps unsent drafts in: an old draft of a session
+/// that is not configured is pruned by the janitor's pass; an old one of a configured
+/// session, a fresh one of an unknown session and files that are not drafts are kept.
+#[tokio::test]
+async fn the_janitor_prunes_old_drafts_of_sessions_that_are_not_configured() {
+    use std::fs::{File, FileTimes};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    let tree = Tree::new(&["primary"], &["s0"]);
+    let config = tree.config(
+        &["primary"],
+        &["s0"],
+        "[janitor]\ninterval_secs = 600\ncheckpoint_retention_hours = 1\n",
+    );
+    let drafts = failover_daemon::production::draft_dir(&config);
+    std::fs::create_dir_all(&drafts).unwrap();
+    let now = SystemTime::now();
+    let clock_now = now.duration_since(UNIX_EPOCH).unwrap();
+    let clock = Clock::starting_at(UnixMillis(clock_now.as_millis() as i64));
+    let write = |session: &str, age: Duration| {
+        let stem = failover_tmux::paths::session_file_stem(&SessionId::new(session));
+        let path = drafts.join(format!("{stem}.draft"));
+        std::fs::write(&path, format!("unsent text of {session}")).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_times(FileTimes::new().set_modified(now - age))
+            .unwrap();
+        path
+    };
+    let two_hours = Duration::from_secs(2 * 3600);
+    let gone = write("gone one", two_hours);
+    let configured = write("s0", two_hours);
+    let fresh = write("unknown", Duration::from_secs(600));
+    let not_a_draft = drafts.join(".gone.draft.tmp-1");
+    std::fs::write(&not_a_draft, "x").unwrap();
+    File::options()
+        .write(true)
+        .open(&not_a_draft)
+        .unwrap()
+        .set_times(FileTimes::new().set_modified(now - two_hours))
+        .unwrap();
+
+    let (_config_tx, config_rx) = watch::channel(Arc::new(config));
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(janitor::run(
+        Arc::new(MemCheckpointer::new()),
+        config_rx,
+        Arc::new(failover_daemon::notifiers::NotifyHub::new(
+            &[],
+            4,
+            Duration::from_secs(60),
+            Arc::new(Metrics::default()),
+        )),
+        clock,
+        cancel.clone(),
+    ));
+    eventually(
+        Duration::from_secs(20),
+        "the unknown session's old draft pruned",
+        || !gone.exists(),
+    )
+    .await;
+    // A pass runs to its end before the janitor sees the cancellation.
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&configured).unwrap(),
+        "unsent text of s0",
+        "a configured session's draft waits for its next launch"
+    );
+    assert!(fresh.exists(), "a draft younger than the retention is kept");
+    assert!(not_a_draft.exists(), "only draft files are pruned");
+}
+
 /// Launches wait until three are in flight at once; stops never return; typing is counted,
 /// then refused. With `hung_turn_check`, asking whether a resumed program took its turn up
 /// never returns either.
@@ -162,6 +238,7 @@ fn ports(
         checkpointer,
         prompts,
         notifier: Arc::new(RecordingNotifier::new()),
+        metrics: Arc::new(Metrics::default()),
     }
 }
 
@@ -441,6 +518,7 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
             config_error: None,
             state_error: None,
             notifications_dropped: 0,
+            standby_fallbacks: 0,
             turns_started: Default::default(),
             ledger: None,
             program: None,
@@ -627,6 +705,7 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
             config_error: None,
             state_error: None,
             notifications_dropped: 0,
+            standby_fallbacks: 0,
             turns_started: Default::default(),
             ledger: None,
             program: None,

@@ -463,6 +463,7 @@ async fn usage_reset_grants_are_shown_never_spent() {
         config_error: None,
         state_error: None,
         notifications_dropped: 0,
+        standby_fallbacks: 0,
         turns_started: Default::default(),
         ledger: None,
         program: None,

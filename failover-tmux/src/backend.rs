@@ -815,9 +815,8 @@ impl SessionBackend for TmuxBackend {
             Err(TmuxError::NoSession { .. } | TmuxError::ServerDown { .. }) => false,
             Err(e) => return Err(e.into()),
         };
-        let mut tried_standby = false;
+        let mut standby_fallback = None;
         if let Some(prepared) = self.take_standby(request).await {
-            tried_standby = true;
             match self
                 .launch_from_standby(request, prepared, session_there)
                 .await
@@ -831,17 +830,22 @@ impl SessionBackend for TmuxBackend {
                     }
                     return Ok(launched);
                 }
-                Err(why) => tracing::info!(
-                    session = name,
-                    account = %request.account,
-                    reason = why.as_str(),
-                    "the prepared program was not used; starting cold"
-                ),
+                Err(why) => {
+                    // Visible: were a Claude Code release to draw `/resume` differently,
+                    // every move would go cold this way.
+                    tracing::warn!(
+                        session = name,
+                        account = %request.account,
+                        reason = why.as_str(),
+                        "the prepared program was not used; starting cold"
+                    );
+                    standby_fallback = Some(why);
+                }
             }
         }
         // After a standby that was not used, look again: it ended whatever it started, so
         // a live program under the name is another's, as in the check above.
-        let dead_there = match tried_standby {
+        let dead_there = match standby_fallback.is_some() {
             false => session_there,
             true => match ops::pane_state(&self.transport, name).await {
                 Ok(state) if !state.dead => {
@@ -951,6 +955,7 @@ impl SessionBackend for TmuxBackend {
         Ok(Launched {
             claude_session,
             unanswered_prompt,
+            standby_fallback,
         })
     }
 

@@ -9,14 +9,15 @@
 //! an interrupted turn is replayed first, types it unsent after that prompt
 //! ([`TmuxBackend::put_draft`], which a program started ahead of time can be given too).
 //! A draft is handed on once: it is forgotten as soon as it is in the next program's box.
+//! One whose session is never launched again is removed by [`prune`] (the daemon's janitor).
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use failover_core::quota::{box_holds, input_box};
 use failover_core::{BackendError, LaunchRequest, SessionId};
@@ -134,6 +135,63 @@ impl Drafts {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, String>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Removes the drafts kept in `dir` (one `<session>.draft` file each, as a backend whose
+/// [`TmuxConfig::draft_dir`](crate::TmuxConfig::draft_dir) is `dir` writes them) that were
+/// last written before `before` and whose session is not in `keep`, and returns those
+/// sessions, sorted. A draft is a person's text waiting for its session's next launch: pass
+/// every session that may still be launched in `keep`; the draft of a session that is
+/// never launched again would otherwise stay forever. Other files (a write's temporary
+/// file, a stray name) are left alone, and a missing `dir` holds nothing. A file that cannot
+/// be removed is logged and left; the folder not being readable is the error. Blocking.
+pub fn prune(
+    dir: &Path,
+    before: SystemTime,
+    keep: &[SessionId],
+) -> Result<Vec<SessionId>, FsError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(FsError::io("read", dir)(e)),
+    };
+    let mut pruned = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(FsError::io("read", dir))?;
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(EXT) {
+            continue;
+        }
+        let Some(session) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(paths::session_of_file_stem)
+        else {
+            continue;
+        };
+        if keep.contains(&session) {
+            continue;
+        }
+        let written = match entry.metadata().and_then(|m| m.modified()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot tell when a kept draft was written; leaving it");
+                continue;
+            }
+        };
+        if written >= before || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => pruned.push(session),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove an old draft")
+            }
+        }
+    }
+    pruned.sort();
+    Ok(pruned)
 }
 
 /// The argument with which Claude Code (2.1.328, a hidden flag) starts with `text` in its
@@ -452,7 +510,7 @@ mod tests {
             "no name leaves the folder"
         );
         assert_eq!(fs::read_to_string(&path).unwrap(), "half a\nthought");
-        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&dir), 0o700);
         // Another daemon (nothing in memory) finds it in its file.
@@ -467,6 +525,53 @@ mod tests {
         assert_eq!(memory.held(&session).as_deref(), Some("x"));
         memory.forget(&session);
         assert_eq!(memory.held(&session), None);
+    }
+
+    #[test]
+    fn pruning_removes_old_drafts_of_other_sessions_only() {
+        use std::fs::{File, FileTimes};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("drafts");
+        assert_eq!(
+            prune(&dir, SystemTime::now(), &[]).unwrap(),
+            Vec::<SessionId>::new(),
+            "no folder, nothing kept"
+        );
+        let drafts = Drafts::new(Some(dir.clone()));
+        for name in ["kept", "b gone", "a/gone", "fresh"] {
+            drafts.keep(&SessionId::new(name), "text").unwrap();
+        }
+        let stray = dir.join("notes.txt");
+        fs::write(&stray, "x").unwrap();
+        let now = SystemTime::now();
+        let hour_ago = now - Duration::from_secs(3600);
+        for name in ["kept", "b gone", "a/gone"] {
+            let path = drafts.path_of(&SessionId::new(name)).unwrap();
+            File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_times(FileTimes::new().set_modified(hour_ago))
+                .unwrap();
+        }
+        let before = now - Duration::from_secs(60);
+        let pruned = prune(&dir, before, &[SessionId::new("kept")]).unwrap();
+        assert_eq!(
+            pruned,
+            vec![SessionId::new("a/gone"), SessionId::new("b gone")]
+        );
+        for name in ["kept", "fresh"] {
+            assert!(
+                drafts.path_of(&SessionId::new(name)).unwrap().exists(),
+                "{name}"
+            );
+        }
+        assert!(stray.exists());
+        assert!(
+            prune(&dir, before, &[SessionId::new("kept")])
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -79,9 +79,44 @@ pub fn session_file_stem(session: &SessionId) -> String {
     name
 }
 
+/// The session a file stem written by [`session_file_stem`] names; `None` for a stem it
+/// cannot have written (a stray file).
+pub fn session_of_file_stem(stem: &str) -> Option<SessionId> {
+    let mut bytes = Vec::with_capacity(stem.len());
+    let mut rest = stem.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let hex = tail.get(..2)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            bytes.push(b);
+            rest = tail;
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(bytes).ok().map(SessionId::new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_stem_gives_its_session_back() {
+        for name in ["ccl-0", "ccl/0 x", "é%_", ""] {
+            let session = SessionId::new(name);
+            assert_eq!(
+                session_of_file_stem(&session_file_stem(&session)),
+                Some(session)
+            );
+        }
+        assert_eq!(session_of_file_stem(".x.tmp"), None);
+        assert_eq!(session_of_file_stem("%4"), None);
+        assert_eq!(session_of_file_stem("%ZZ"), None);
+    }
 
     #[test]
     fn every_non_alphanumeric_becomes_a_dash() {

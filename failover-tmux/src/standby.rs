@@ -322,6 +322,7 @@ impl TmuxBackend {
                 Ok(Launched {
                     claude_session: id.clone(),
                     unanswered_prompt,
+                    standby_fallback: None,
                 })
             }
             Err(why) => fail(why).await,

@@ -220,6 +220,7 @@ async fn a_launch_takes_the_prepared_program_over_and_resumes_in_it() {
         launched.unanswered_prompt.as_deref(),
         Some("port the parser")
     );
+    assert_eq!(launched.standby_fallback, None);
     assert_eq!(sessions(&srv), vec!["ccl-1".to_owned()]);
     assert_eq!(
         pane_pid(&srv, "ccl-1"),
@@ -327,9 +328,15 @@ async fn a_session_still_there_gets_the_prepared_program_in_its_own_window() {
 }
 
 /// Launches `req`, which has a standby in trouble, and checks the launch started cold:
-/// a new program with `--resume`, the standby's ended.
-async fn falls_back_cold(srv: &TestServer, req: &LaunchRequest, standby_pid: &str) {
+/// a new program with `--resume`, the standby's ended, and the launch says why the standby
+/// was not used (`why` is part of the reason).
+async fn falls_back_cold(srv: &TestServer, req: &LaunchRequest, standby_pid: &str, why: &str) {
     let launched = srv.backend.launch(req).await.unwrap();
+    let fallback = launched
+        .standby_fallback
+        .as_deref()
+        .expect("the launch reports the standby it could not use");
+    assert!(fallback.contains(why), "{fallback}");
     assert_eq!(launched.claude_session.as_str(), ID);
     assert_eq!(
         launched.unanswered_prompt.as_deref(),
@@ -363,7 +370,7 @@ async fn a_busy_standby_is_ended_and_the_launch_starts_cold() {
         s.contains("esc to interrupt").then_some(())
     })
     .await;
-    falls_back_cold(&srv, &req, &pid).await;
+    falls_back_cold(&srv, &req, &pid, "is busy").await;
     assert!(logged(&srv, "resumed:").is_empty());
 }
 
@@ -381,7 +388,7 @@ async fn a_dead_standby_is_ended_and_the_launch_starts_cold() {
         .status()
         .unwrap();
     gone(&pid).await;
-    falls_back_cold(&srv, &req, &pid).await;
+    falls_back_cold(&srv, &req, &pid, "the prepared program").await;
 }
 
 #[tokio::test]
@@ -395,7 +402,7 @@ async fn a_resume_the_standby_refuses_is_ended_and_the_launch_starts_cold() {
     let pid = pane_pid(&srv, &standby_name("ccl-1"));
     // `Session <id> was not found.`
     std::fs::write(format!("{}.resume-fails", srv.log.display()), "").unwrap();
-    falls_back_cold(&srv, &req, &pid).await;
+    falls_back_cold(&srv, &req, &pid, "did not find conversation").await;
     assert!(logged(&srv, "line:").is_empty(), "{}", srv.log());
 }
 
@@ -418,7 +425,11 @@ async fn a_launch_that_does_not_fit_the_standby_ends_it() {
     for other in [&other_account, &other_conversation, &fresh] {
         srv.backend.prepare(&req).await.unwrap();
         let pid = pane_pid(&srv, &standby_name("ccl-1"));
-        srv.backend.launch(other).await.unwrap();
+        let launched = srv.backend.launch(other).await.unwrap();
+        assert_eq!(
+            launched.standby_fallback, None,
+            "a standby that does not fit is no fallback"
+        );
         gone(&pid).await;
         assert_eq!(sessions(&srv), vec!["ccl-1".to_owned()]);
         srv.backend

@@ -338,6 +338,15 @@ pub(crate) fn status_text(st: &StatusDto, now: Timestamp, colour: bool) -> Strin
     if let Some(e) = &d.state_error {
         head.row(vec!["state".into(), format!("last write failed: {e}")]);
     }
+    if d.standby_fallbacks > 0 {
+        head.row(vec![
+            "standbys".into(),
+            format!(
+                "{} launch(es) started cold: the program prepared for them could not be used (the daemon's log says why)",
+                d.standby_fallbacks
+            ),
+        ]);
+    }
     // The header block has no column titles.
     let head = head.render();
     let mut head: String = head.lines().skip(1).map(|l| format!("{l}\n")).collect();
@@ -526,6 +535,7 @@ mod tests {
                 config_file: None,
                 config_error: None,
                 notifications_dropped: 0,
+                standby_fallbacks: 0,
                 state_error: None,
                 ledger: None,
             },
@@ -611,6 +621,22 @@ mod tests {
         assert!(
             text.contains("settings differ between accounts")
                 && text.contains("  MCP server 'github' only on primary (missing on backup)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn status_view_shows_standby_fallbacks_only_when_there_were_some() {
+        let now: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let mut st = sample();
+        let text = status_text(&st, now, false);
+        assert!(!text.contains("started cold"), "{text}");
+        st.daemon.standby_fallbacks = 3;
+        let text = status_text(&st, now, false);
+        assert!(
+            text.contains(
+                "standbys  3 launch(es) started cold: the program prepared for them could not be used"
+            ),
             "{text}"
         );
     }

@@ -213,6 +213,10 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     assert_eq!(launched.claude_session, id);
     assert_eq!(launched.unanswered_prompt.as_deref(), Some(refused));
     assert_eq!(
+        launched.standby_fallback, None,
+        "the prepared program loaded the conversation (no cold start beside it)"
+    );
+    assert_eq!(
         tmux.run(&["display-message", "-p", "-t", "=mv-0:", "#{pane_pid}"])
             .unwrap(),
         standby_pid,

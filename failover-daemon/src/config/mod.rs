@@ -32,7 +32,8 @@ pub use raw::{
 };
 pub use settings::{
     ClaudeSettings, ControlSettings, DaemonConfig, JanitorSettings, NotifySettings, QueueSettings,
-    QuotaSettings, SecretSource, TcpSettings, TelegramSettings, TmuxTarget, WebhookSettings,
+    QuotaSettings, SecretSource, StandbySettings, TcpSettings, TelegramSettings, TmuxTarget,
+    WebhookSettings,
 };
 
 use error::{describe_toml_error, line_col};

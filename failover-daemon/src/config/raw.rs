@@ -199,6 +199,10 @@ pub struct RawPolicy {
     pub standby_percent: Option<Spanned<f32>>,
     /// The most standbys at once.
     pub standby_max: Option<Spanned<usize>>,
+    /// How long a standby may take to show its idle prompt, seconds.
+    pub standby_timeout_secs: Option<Spanned<u64>>,
+    /// How long a standby may take to load the conversation it is given, seconds.
+    pub standby_resume_timeout_secs: Option<Spanned<u64>>,
 }
 
 /// `[[accounts]]`.

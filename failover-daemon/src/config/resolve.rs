@@ -22,8 +22,14 @@ use super::raw::{
 };
 use super::settings::{
     ClaudeSettings, ControlSettings, DaemonConfig, JanitorSettings, NotifySettings, QueueSettings,
-    QuotaSettings, SecretSource, TcpSettings, TelegramSettings, TmuxTarget, WebhookSettings,
+    QuotaSettings, SecretSource, StandbySettings, TcpSettings, TelegramSettings, TmuxTarget,
+    WebhookSettings,
 };
+
+/// Longest standby wait (`[policy] standby_timeout_secs`, `standby_resume_timeout_secs`):
+/// the daemon gives a whole launch 90 s (a standby's `/resume`, then a cold start when it
+/// fails) and getting a standby ready 120 s.
+const STANDBY_WAIT_MAX_SECS: u64 = 60;
 
 /// Resolves one file's sections: `text` and `file` locate errors, relative paths are taken
 /// against `base_dir`, defaults come from `env`.
@@ -107,6 +113,7 @@ impl Resolver<'_> {
             .as_ref()
             .map(|l| failover_core::LedgerSettings::new(l.host.clone()));
         self.validate(&engine, &policy)?;
+        let standby = self.standby(&policy)?;
         engine.stop_grace = Duration::from_secs(policy.stop_grace_secs.unwrap_or(10));
         let control = self.control(raw.control.unwrap_or_default(), &state_dir)?;
         let notify = self.notify(raw.notify.unwrap_or_default())?;
@@ -121,6 +128,7 @@ impl Resolver<'_> {
             tmux,
             claude,
             engine,
+            standby,
             control,
             notify,
             janitor,
@@ -410,6 +418,39 @@ impl Resolver<'_> {
             engine.standby_percent = None;
         }
         Ok(engine)
+    }
+
+    /// `[policy] standby_timeout_secs` and `standby_resume_timeout_secs`: the backend's
+    /// waits on a standby, each from 1 to [`STANDBY_WAIT_MAX_SECS`] seconds.
+    fn standby(&self, policy: &RawPolicy) -> Result<StandbySettings, ConfigFileError> {
+        let mut out = StandbySettings::default();
+        for (raw, key, into) in [
+            (
+                &policy.standby_timeout_secs,
+                "policy.standby_timeout_secs",
+                &mut out.timeout,
+            ),
+            (
+                &policy.standby_resume_timeout_secs,
+                "policy.standby_resume_timeout_secs",
+                &mut out.resume_timeout,
+            ),
+        ] {
+            if let Some(s) = raw {
+                let secs = *s.get_ref();
+                if !(1..=STANDBY_WAIT_MAX_SECS).contains(&secs) {
+                    return Err(self.err(
+                        Some(s.span()),
+                        key,
+                        format!(
+                            "must be at least 1 and at most {STANDBY_WAIT_MAX_SECS}, got {secs}"
+                        ),
+                    ));
+                }
+                *into = Duration::from_secs(secs);
+            }
+        }
+        Ok(out)
     }
 
     /// The engine's own validation, its error located at the `[policy]` key at fault.

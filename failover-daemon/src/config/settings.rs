@@ -146,6 +146,28 @@ pub struct JanitorSettings {
     pub interval: Duration,
 }
 
+/// How long the backend waits on a standby (a program got ready ahead of a move), from
+/// `[policy]`. The standby is ended and the launch starts cold when a wait runs out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StandbySettings {
+    /// How long a standby may take to start and show its idle prompt
+    /// (`standby_timeout_secs`).
+    pub timeout: Duration,
+    /// How long a standby may take to load the conversation once `/resume <id>` is typed
+    /// into it (`standby_resume_timeout_secs`).
+    pub resume_timeout: Duration,
+}
+
+impl Default for StandbySettings {
+    /// 20 s to get ready, 10 s to load the conversation.
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(20),
+            resume_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// The task queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueSettings {
@@ -183,6 +205,9 @@ pub struct DaemonConfig {
     pub claude: ClaudeSettings,
     /// The engine's policy, accounts and sessions (validated).
     pub engine: EngineConfig,
+    /// The backend's waits on standbys (`[policy] standby_timeout_secs`,
+    /// `standby_resume_timeout_secs`).
+    pub standby: StandbySettings,
     /// The control plane.
     pub control: ControlSettings,
     /// Notifications.

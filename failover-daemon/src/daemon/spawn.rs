@@ -77,6 +77,7 @@ pub(super) fn spawn_tasks(
         checkpointer: checkpointer.clone(),
         prompts,
         notifier: links.hub.clone(),
+        metrics: links.metrics.clone(),
     };
     spawn_effect_worker(&mut set, &links, effects, ports);
     spawn_producers(&mut set, &links, producers);
@@ -188,6 +189,7 @@ fn initial_facts(
         config_error: None,
         state_error,
         notifications_dropped: 0,
+        standby_fallbacks: 0,
         turns_started: Default::default(),
         ledger: None,
         program: config.claude.command.first().cloned(),

@@ -124,6 +124,7 @@ pub fn status_dto(snap: &StatusSnapshot, facts: &DaemonFacts, now: UnixMillis) -
             config_file: facts.config_file.clone(),
             config_error: facts.config_error.clone(),
             notifications_dropped: facts.notifications_dropped,
+            standby_fallbacks: facts.standby_fallbacks,
             state_error: facts.state_error.clone(),
             ledger: facts.ledger.clone(),
         },

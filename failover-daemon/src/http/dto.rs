@@ -204,6 +204,11 @@ pub struct DaemonDto {
     pub config_error: Option<String>,
     /// Notifications dropped because a channel's queue was full.
     pub notifications_dropped: u64,
+    /// Launches since the daemon started that started the program cold because the one
+    /// prepared for them (a standby) could not be used; the daemon's log says why for each.
+    /// Anything but 0 is worth a look: moves then lose what standbys are for.
+    #[serde(default)]
+    pub standby_fallbacks: u64,
     /// Why the last state write failed, if it did (cleared by the next good write).
     pub state_error: Option<String>,
     /// The ledger shared with other hosts (`[ledger]`): `ok`, or `degraded` while Redis is

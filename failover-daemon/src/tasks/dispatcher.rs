@@ -259,6 +259,7 @@ impl Dispatcher {
     fn publish(&mut self) {
         self.facts.notifications_dropped =
             self.metrics.notifications_dropped.load(Ordering::Relaxed);
+        self.facts.standby_fallbacks = self.metrics.standby_fallbacks.load(Ordering::Relaxed);
         let published = Published {
             snapshot: self.engine.snapshot(),
             facts: self.facts.clone(),

@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::error::DaemonError;
+use crate::metrics::Metrics;
 
 /// The ports the worker carries effects out through.
 #[derive(Clone)]
@@ -40,6 +41,9 @@ pub struct EffectPorts {
     /// notifier hub itself (in order, deduplicated), so the worker never gets one; the
     /// daemon gives the same hub here.
     pub notifier: Arc<dyn Notifier>,
+    /// Where a launch that could not use the program prepared for it is counted
+    /// ([`Metrics::standby_fallbacks`]).
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for EffectPorts {
@@ -208,12 +212,25 @@ impl Timed<'_> {
 #[async_trait]
 impl SessionBackend for Timed<'_> {
     async fn launch(&self, request: &LaunchRequest) -> Result<Launched, BackendError> {
-        within(
+        let launched = within(
             "launch",
             self.limits.launch,
             self.ports.backend.launch(request),
         )
-        .await
+        .await;
+        if let Ok(Launched {
+            standby_fallback: Some(why),
+            ..
+        }) = &launched
+        {
+            // The backend logged it; counted for the status and the metrics.
+            self.ports
+                .metrics
+                .standby_fallbacks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(reason = %why, "counted a launch that started cold beside its standby");
+        }
+        launched
     }
 
     async fn stop(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {

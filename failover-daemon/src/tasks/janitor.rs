@@ -1,5 +1,8 @@
 //! The janitor: every `janitor.interval_secs`, prunes checkpoints older than
-//! `janitor.checkpoint_retention_hours`, and runs the task queue's sweep
+//! `janitor.checkpoint_retention_hours`, and the people's unsent drafts kept for a session
+//! that is not configured (any more) and last written longer ago than that same retention
+//! ([`crate::production::prune_drafts`]; a configured session's draft is kept for its next
+//! launch however old it is), and runs the task queue's sweep
 //! ([`failover_queue::sweep::run_once`]): claims of sessions that are gone go back to the
 //! inbox, `done/` entries older than `queue.done_retention_hours` are archived. A failure is
 //! logged and tried again next time; a task that ran out of attempts is notified.
@@ -12,7 +15,9 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
-use failover_core::{Checkpointer, Notification, NotificationKind, Severity};
+use failover_core::{
+    Checkpointer, Notification, NotificationKind, SessionId, Severity, UnixMillis,
+};
 use failover_queue::sweep::{SweepConfig, run_once};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -33,7 +38,7 @@ pub struct QueueWork {
     /// there, so no queue folder is created in a directory that did not ask for one).
     pub projects: Vec<PathBuf>,
     /// The configured sessions and their directories.
-    pub sessions: Vec<(failover_core::SessionId, PathBuf)>,
+    pub sessions: Vec<(SessionId, PathBuf)>,
     /// Its settings.
     pub config: SweepConfig,
 }
@@ -62,8 +67,8 @@ pub async fn run(
     clock: Clock,
     cancel: CancellationToken,
 ) -> Result<(), DaemonError> {
-    let current = |c: &DaemonConfig| (c.janitor.clone(), QueueWork::from_config(c));
-    let (mut settings, mut queue): (JanitorSettings, QueueWork) =
+    let current = |c: &Arc<DaemonConfig>| (c.janitor.clone(), QueueWork::from_config(c), c.clone());
+    let (mut settings, mut queue, mut in_force): (JanitorSettings, QueueWork, Arc<DaemonConfig>) =
         current(&config.borrow_and_update());
     let mut tick = tokio::time::interval(settings.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -78,7 +83,7 @@ pub async fn run(
                     following = false;
                     continue;
                 }
-                let (new_settings, new_queue) = current(&config.borrow_and_update());
+                let (new_settings, new_queue, new_config) = current(&config.borrow_and_update());
                 if new_settings.interval != settings.interval {
                     // Next pass one new interval from now.
                     tick = tokio::time::interval_at(
@@ -88,7 +93,7 @@ pub async fn run(
                     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
                 }
                 tracing::debug!(interval = ?new_settings.interval, "janitor follows the reloaded configuration");
-                (settings, queue) = (new_settings, new_queue);
+                (settings, queue, in_force) = (new_settings, new_queue, new_config);
             }
             _ = tick.tick() => {
                 let before = clock.now() - settings.checkpoint_retention;
@@ -98,6 +103,7 @@ pub async fn run(
                     Ok(Err(e)) => tracing::warn!(error = %e, "pruning checkpoints failed"),
                     Err(_) => tracing::warn!(after_ms = PRUNE_TIMEOUT.as_millis() as u64, "pruning checkpoints timed out"),
                 }
+                prune_drafts(&in_force, before).await;
                 let Some(now) = clock.now().to_timestamp() else { continue };
                 let work = queue.clone();
                 let report = tokio::task::spawn_blocking(move || {
@@ -133,5 +139,37 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Prunes the drafts of sessions that are not configured, last written before `before`
+/// (the daemon's clock), logging the sessions pruned (never the text).
+async fn prune_drafts(config: &Arc<DaemonConfig>, before: UnixMillis) {
+    let Ok(ms) = u64::try_from(before.0) else {
+        return;
+    };
+    let before = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    let config = config.clone();
+    let pruned = tokio::time::timeout(
+        PRUNE_TIMEOUT,
+        tokio::task::spawn_blocking(move || crate::production::prune_drafts(&config, before)),
+    )
+    .await;
+    match pruned {
+        Ok(Ok(Ok(sessions))) if sessions.is_empty() => tracing::debug!("no draft to prune"),
+        Ok(Ok(Ok(sessions))) => {
+            let names: Vec<&str> = sessions.iter().map(SessionId::as_str).collect();
+            tracing::info!(
+                pruned = sessions.len(),
+                sessions = ?names,
+                "pruned old unsent drafts of sessions that are not configured"
+            );
+        }
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "pruning drafts failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "pruning drafts panicked"),
+        Err(_) => tracing::warn!(
+            after_ms = PRUNE_TIMEOUT.as_millis() as u64,
+            "pruning drafts timed out"
+        ),
     }
 }

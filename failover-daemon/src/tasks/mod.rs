@@ -91,6 +91,9 @@ pub struct DaemonFacts {
     pub state_error: Option<String>,
     /// Notifications dropped.
     pub notifications_dropped: u64,
+    /// Launches that started cold because their standby could not be used, since the
+    /// daemon started ([`Metrics::standby_fallbacks`](crate::metrics::Metrics::standby_fallbacks)).
+    pub standby_fallbacks: u64,
     /// Turns each session was seen to start (idle or unknown → working) since the daemon
     /// started; the task queue uses it to notice a turn however briefly it showed.
     pub turns_started: std::collections::BTreeMap<SessionId, u64>,

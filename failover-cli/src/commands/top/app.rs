@@ -507,6 +507,7 @@ mod tests {
                 config_file: None,
                 config_error: None,
                 notifications_dropped: 0,
+                standby_fallbacks: 0,
                 state_error: None,
                 ledger: None,
             },
