@@ -684,6 +684,14 @@ async fn failover_row(
     let mut row = row;
     row["start"] = json!(start.name());
     row["standby_idle"] = standby_idle;
+    // For observation by hand (e.g. what the programs do after their turn):
+    // `BENCH_HOLD_SECS` keeps the row's world running that long after its measurement.
+    if let Some(hold) = std::env::var("BENCH_HOLD_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        tokio::time::sleep(Duration::from_secs(hold)).await;
+    }
     drop(world);
     row
 }
