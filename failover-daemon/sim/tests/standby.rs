@@ -164,9 +164,12 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
         resume: Some(id.clone()),
         ..request.clone()
     };
+    let clients = || backend.transport().clients_started();
     let started = Instant::now();
+    let before = clients();
     backend.prepare(&to_b).await.unwrap();
     let prepare_ms = started.elapsed().as_millis();
+    let prepare_clients = clients() - before;
     let standby = "failover standby mv-0";
     let standby_pid = tmux
         .run(&[
@@ -201,15 +204,19 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     // A person types on, without sending, before the stop: the draft goes with the move.
     let draft = "a draft the person did not send";
     type_draft(&tmux, &backend, &session, draft).await;
+    let before = clients();
     backend
         .stop(&session, Duration::from_secs(20))
         .await
         .unwrap();
+    let stop_clients = clients() - before;
 
     // Launched on b from the standby.
     let started = Instant::now();
+    let before = clients();
     let launched = backend.launch(&to_b).await.unwrap();
     let standby_launch_ms = started.elapsed().as_millis();
+    let launch_clients = clients() - before;
     assert_eq!(launched.claude_session, id);
     assert_eq!(launched.unanswered_prompt.as_deref(), Some(refused));
     assert_eq!(
@@ -241,12 +248,15 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     );
     // `/resume` does not take the refused turn up: the replay types it, at once.
     let asked = Instant::now();
+    let before = clients();
     assert_eq!(
         backend.resumed_turn(&session, refused).await.unwrap(),
         ResumedTurn::NotTakenUp
     );
     assert!(asked.elapsed() < Duration::from_secs(1));
     backend.send_input(&session, refused).await.unwrap();
+    // The observer started above looks at the pane meanwhile: its captures are counted too.
+    let replay_clients = clients() - before;
     let turn = api
         .wait_for_request(WAIT, |r| {
             r.account.as_deref() == Some("b") && r.last_user_text.as_deref() == Some(refused)
@@ -371,7 +381,9 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
         "standby timing ({}): prepare {prepare_ms} ms; launch from the standby: returned {standby_launch_ms} ms, \
          conversation idle {standby_loaded_ms} ms, replayed prompt's request {standby_request_ms} ms; \
          cold launch: returned {cold_launch_ms} ms, conversation idle {cold_loaded_ms} ms, \
-         typed prompt's request {cold_request_ms} ms",
+         typed prompt's request {cold_request_ms} ms; \
+         tmux clients started: prepare {prepare_clients}, stop {stop_clients}, launch from the standby \
+         {launch_clients}, replay (resumed_turn and send_input, an observer running) {replay_clients}",
         if real { "real CLI" } else { "stand-in" }
     );
     backend
