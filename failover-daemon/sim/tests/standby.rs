@@ -149,6 +149,21 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     };
     let id = backend.launch(&request).await.unwrap().claude_session;
     let transcript = accounts[0].transcript_path(&project, id.as_str());
+    // Observed throughout, as the daemon observes its sessions (what it reports is checked
+    // below, from the launch on b, by an observer of its own): the backend's waits then
+    // look at a pane when it printed something, not on the clock.
+    let (tx, mut ignored) = tokio::sync::mpsc::channel(256);
+    let drained = tokio::spawn(async move { while ignored.recv().await.is_some() {} });
+    let throughout = tokio::spawn(
+        PaneObserver::new(
+            &backend,
+            session.clone(),
+            std::sync::Arc::new(failover_core::quota::PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
     idle_showing(&backend, &session, "").await;
     backend
         .send_input(&session, "the first turn")
@@ -383,13 +398,15 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
          cold launch: returned {cold_launch_ms} ms, conversation idle {cold_loaded_ms} ms, \
          typed prompt's request {cold_request_ms} ms; \
          tmux clients started: prepare {prepare_clients}, stop {stop_clients}, launch from the standby \
-         {launch_clients}, replay (resumed_turn and send_input, an observer running) {replay_clients}",
+         {launch_clients}, replay (resumed_turn and send_input) {replay_clients} (the observers' captures included)",
         if real { "real CLI" } else { "stand-in" }
     );
     backend
         .stop(&session, Duration::from_secs(20))
         .await
         .unwrap();
+    throughout.abort();
+    drained.abort();
     backend.release_server().await.unwrap();
     assert!(tmux.kill_and_wait(WAIT), "the programs did not exit");
 }
