@@ -959,7 +959,13 @@ impl SessionBackend for TmuxBackend {
             self.drafts.forget(&request.session);
         }
         self.record_leader(name).await;
-        tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
+        tracing::debug!(
+            session = name,
+            account = %request.account,
+            %claude_session,
+            tmux_clients = self.transport.clients_started(),
+            "launched"
+        );
         Ok(Launched {
             claude_session,
             unanswered_prompt,
@@ -1027,6 +1033,11 @@ impl SessionBackend for TmuxBackend {
                 }
             }
         }
+        tracing::debug!(
+            session = name,
+            tmux_clients = self.transport.clients_started(),
+            "stopped"
+        );
         Ok(())
     }
 

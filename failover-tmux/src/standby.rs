@@ -321,7 +321,13 @@ impl TmuxBackend {
         self.record_leader(session).await;
         match self.type_resume(&request.session, id).await {
             Ok(()) => {
-                tracing::info!(session, account = %request.account, claude_session = %id, "launched from the prepared program");
+                tracing::info!(
+                    session,
+                    account = %request.account,
+                    claude_session = %id,
+                    tmux_clients = self.transport().clients_started(),
+                    "launched from the prepared program"
+                );
                 Ok(Launched {
                     claude_session: id.clone(),
                     unanswered_prompt,
