@@ -16,6 +16,7 @@ use crate::draft::Drafts;
 use crate::error::TmuxError;
 use crate::global_config::{self, Trust};
 use crate::ops::{self, NewSession};
+use crate::pacer::Pacer;
 use crate::paths;
 use crate::process_group;
 use crate::transcript::RefusalWatch;
@@ -178,7 +179,9 @@ pub struct TmuxBackend {
 /// How much of a transcript's end a stop reads to tell whether its latest turn was cut
 /// short (a long conversation's transcript is megabytes; a turn's last lines are far less).
 const TURN_TAIL: u64 = 64 * 1024;
-/// How often bounded waits inside one operation (`stop`, `send_input`) look again.
+/// How often bounded waits inside one operation (`stop`, `send_input`) look again on the
+/// clock; when the observers' control client runs, they look again only after the pane
+/// printed something, and no more often than this (see [`Pacer`]).
 const RECHECK: Duration = Duration::from_millis(25);
 /// How long `liveness` waits for tmux to record the exit status of a pane it saw die.
 const STATUS_SETTLE: Duration = Duration::from_millis(250);
@@ -446,7 +449,12 @@ impl TmuxBackend {
         }
     }
 
-    async fn wait_gone_or_dead(&self, name: &str, until: Instant) -> Result<bool, TmuxError> {
+    async fn wait_gone_or_dead(
+        &self,
+        name: &str,
+        until: Instant,
+        pace: &mut Pacer<'_>,
+    ) -> Result<bool, TmuxError> {
         loop {
             if self.is_gone_or_dead(name).await? {
                 return Ok(true);
@@ -454,7 +462,7 @@ impl TmuxBackend {
             if Instant::now() >= until {
                 return Ok(false);
             }
-            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+            pace.pause(until).await;
         }
     }
 
@@ -523,6 +531,8 @@ impl TmuxBackend {
     async fn ask_to_exit(&self, session: &SessionId, grace: Duration) -> Result<(), BackendError> {
         let name = session.as_str();
         let settle = || Instant::now() + self.config.interrupt_settle.min(grace / 4);
+        // One watch of the pane for every wait below.
+        let mut pace = Pacer::new(&self.transport, name, RECHECK);
         if let Ok(boxed) = self.capture_inner(session, true).await {
             self.keep_draft(session, &boxed).await;
         }
@@ -550,7 +560,7 @@ impl TmuxBackend {
         if activity_from_screen(&screen) != Some(Activity::Idle) {
             tracing::debug!(session = name, "stop: interrupting the turn");
             ops::send_keys(&self.transport, name, &["Escape"]).await?;
-            self.wait_screen(session, false, settle(), |s| {
+            self.wait_screen(session, false, settle(), &mut pace, |s| {
                 activity_from_screen(s) == Some(Activity::Idle)
             })
             .await;
@@ -575,7 +585,7 @@ impl TmuxBackend {
             tracing::debug!(session = name, "stop: clearing a draft");
             ops::send_keys(&self.transport, name, &["C-c"]).await?;
             draft = self
-                .wait_screen(session, true, settle(), |s| !has_draft(s))
+                .wait_screen(session, true, settle(), &mut pace, |s| !has_draft(s))
                 .await
                 .is_none();
         }
@@ -588,7 +598,7 @@ impl TmuxBackend {
         // Once the typing shows, the input box must hold `/exit` alone (or nothing, for a
         // program that echoes elsewhere): anything else there would be sent with it.
         let after = match self
-            .wait_screen(session, true, settle(), |s| s != before)
+            .wait_screen(session, true, settle(), &mut pace, |s| s != before)
             .await
         {
             Some(screen) => screen,
@@ -605,7 +615,7 @@ impl TmuxBackend {
         tracing::debug!(session = name, "stop: asking the program to exit");
         ops::send_keys(&self.transport, name, &["Enter"]).await?;
         let exit_by = Instant::now() + self.config.exit_wait.min(grace / 2);
-        if self.wait_gone_or_dead(name, exit_by).await? {
+        if self.wait_gone_or_dead(name, exit_by, &mut pace).await? {
             tracing::debug!(session = name, "stop: the program exited");
         } else {
             tracing::debug!(
@@ -713,6 +723,7 @@ impl TmuxBackend {
         session: &SessionId,
         ansi: bool,
         until: Instant,
+        pace: &mut Pacer<'_>,
         pred: impl Fn(&str) -> bool,
     ) -> Option<String> {
         loop {
@@ -723,7 +734,7 @@ impl TmuxBackend {
             if Instant::now() >= until {
                 return None;
             }
-            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+            pace.pause(until).await;
         }
     }
 
@@ -735,6 +746,7 @@ impl TmuxBackend {
         before: &str,
         ansi: bool,
         until: Instant,
+        pace: &mut Pacer<'_>,
     ) -> Result<Option<String>, BackendError> {
         loop {
             let now = self.capture_inner(session, ansi).await?.text;
@@ -744,7 +756,7 @@ impl TmuxBackend {
             if Instant::now() >= until {
                 return Ok(None);
             }
-            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+            pace.pause(until).await;
         }
     }
 }
@@ -951,7 +963,13 @@ impl SessionBackend for TmuxBackend {
             self.drafts.forget(&request.session);
         }
         self.record_leader(name).await;
-        tracing::debug!(session = name, account = %request.account, %claude_session, "launched");
+        tracing::debug!(
+            session = name,
+            account = %request.account,
+            %claude_session,
+            tmux_clients = self.transport.clients_started(),
+            "launched"
+        );
         Ok(Launched {
             claude_session,
             unanswered_prompt,
@@ -1020,6 +1038,11 @@ impl SessionBackend for TmuxBackend {
                 }
             }
         }
+        tracing::debug!(
+            session = name,
+            tmux_clients = self.transport.clients_started(),
+            "stopped"
+        );
         Ok(())
     }
 
@@ -1035,6 +1058,8 @@ impl SessionBackend for TmuxBackend {
             return Err(reject(session, "the program has exited"));
         }
         let text = sanitize_input(text);
+        // One watch of the pane for both waits below.
+        let mut pace = Pacer::new(&self.transport, name, RECHECK);
         // With escapes: a placeholder in an empty box is drawn dim, a draft is not.
         let mut screen = self.capture_inner(session, true).await?.text;
         let draft = input_box(&screen).filter(|d| !d.is_empty());
@@ -1057,7 +1082,7 @@ impl SessionBackend for TmuxBackend {
                 ops::paste(&self.transport, name, &buffer, &text).await?;
                 let until = Instant::now() + self.config.input_timeout;
                 screen = self
-                    .wait_screen_change(session, &screen, true, until)
+                    .wait_screen_change(session, &screen, true, until, &mut pace)
                     .await?
                     .ok_or_else(|| reject(session, "the pasted text never appeared"))?;
             }
@@ -1068,9 +1093,9 @@ impl SessionBackend for TmuxBackend {
         // conversation), or when the program exits in response.
         let until = Instant::now() + self.config.input_timeout;
         loop {
-            if self.capture_inner(session, true).await?.text != screen
-                || ops::pane_state(&self.transport, name).await?.dead
-            {
+            // The screen and whether the program runs, in one look.
+            let (now, state) = ops::capture_state(&self.transport, name, true).await?;
+            if now != screen || state.dead {
                 // Out of the box: no longer this backend's typing there.
                 self.drafts.note_typed(session, None);
                 // A draft held back at the launch, for this prompt to go first.
@@ -1080,7 +1105,7 @@ impl SessionBackend for TmuxBackend {
             if Instant::now() >= until {
                 return Err(reject(session, "Enter did not change the screen"));
             }
-            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+            pace.pause(until).await;
         }
     }
 

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::atomic::write_atomic;
 use crate::backend::{PaneCapture, TmuxBackend, sanitize_input};
 use crate::error::FsError;
+use crate::pacer::Pacer;
 use crate::{ops, paths};
 
 /// Longest draft passed on the command line (`--prefill=<text>`), in bytes: tmux refuses
@@ -36,6 +37,10 @@ pub const PREFILL_MAX_BYTES: usize = 8 * 1024;
 /// Columns of an input-box row that are not text: the `❯ ` (or the indent of the rows
 /// after it) and the margin Claude Code 2.1.328 leaves on the right.
 const BOX_MARGIN: usize = 4;
+
+/// How often the waits of a draft's handing on look at the input box again on the clock (see
+/// [`Pacer`]).
+const DRAFT_RECHECK: Duration = Duration::from_millis(25);
 
 /// Extension of draft files.
 const EXT: &str = "draft";
@@ -374,6 +379,7 @@ impl TmuxBackend {
         // A box still holding what was just sent (drawn before the program clears it) is
         // waited out; one that goes on holding other text is refused.
         let until = Instant::now() + self.config().input_timeout;
+        let mut pace = Pacer::new(self.transport(), name, DRAFT_RECHECK);
         let before = loop {
             let screen = self.capture_ansi(session).await?.text;
             let held = input_box(&screen);
@@ -396,7 +402,7 @@ impl TmuxBackend {
                 }
                 None => {}
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            pace.pause(until).await;
         };
         let buffer = self.next_paste_buffer();
         ops::paste(self.transport(), name, &buffer, &text).await?;
@@ -411,7 +417,7 @@ impl TmuxBackend {
                     reason: "the draft never appeared".to_owned(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            pace.pause(until).await;
         }
     }
 }

@@ -59,6 +59,7 @@ pub mod global_config;
 pub mod homes;
 pub mod observe;
 mod ops;
+mod pacer;
 pub mod paths;
 pub mod person;
 mod process_group;

@@ -323,6 +323,30 @@ pub(crate) async fn capture(
     wire::parse_capture(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
 }
 
+/// The visible screen (as [`capture`] gives it) and the state of the pane, in one call:
+/// what a wait for a screen that fails when the program exits looks at.
+pub(crate) async fn capture_state(
+    t: &Transport,
+    name: &str,
+    ansi: bool,
+) -> Result<(String, PaneState), TmuxError> {
+    const OP: &str = "capture-pane";
+    let target = wire::pane_target(name);
+    let mut cap = Cmd::new("capture-pane").arg("-p").arg("-J");
+    if ansi {
+        cap = cap.arg("-e");
+    }
+    let cmds = [
+        cap.opt("-t", &target),
+        Cmd::new("display-message")
+            .arg("-p")
+            .opt("-t", &target)
+            .arg(wire::PANE_STATE_FORMAT),
+    ];
+    let out = check(t, OP, Some(name), t.run(OP, &cmds, None).await?)?;
+    wire::parse_capture_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
+}
+
 /// Sends named keys (`Escape`, `Enter`, `C-c`), each as its own key press.
 pub(crate) async fn send_keys(t: &Transport, name: &str, keys: &[&str]) -> Result<(), TmuxError> {
     const OP: &str = "send-keys";

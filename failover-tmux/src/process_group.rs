@@ -74,9 +74,29 @@ impl Group {
     }
 
     /// Waits until the group is empty (or no longer ours) or `until` passes; whether it did.
+    ///
+    /// Looks every 10 ms, at the members a scan of `/proc` found (a few files) rather than
+    /// at every process of the machine (a scan costs a millisecond or more of CPU with a
+    /// few hundred processes, taken from the programs a move starts); once those are gone,
+    /// a scan confirms that no other member (one they started meanwhile) is left.
     pub(crate) async fn wait_gone(&self, until: Instant) -> bool {
+        let mut members: Vec<u32> = Vec::new();
         loop {
-            if !self.alive() {
+            let alive = if !self.is_ours() {
+                false
+            } else if members.iter().any(|pid| runs_in_group(*pid, self.pgid)) {
+                true
+            } else {
+                match running_member_pids(self.pgid) {
+                    Some(pids) => {
+                        members = pids;
+                        !members.is_empty()
+                    }
+                    // No /proc: signal 0, as `alive` does.
+                    None => alive(self.pgid),
+                }
+            };
+            if !alive {
                 return true;
             }
             if Instant::now() >= until {
@@ -129,8 +149,34 @@ fn alive(pgid: u32) -> bool {
 /// How many processes of group `pgid` are not zombies, from `/proc/<pid>/stat`; `None`
 /// where there is no `/proc`.
 fn running_members(pgid: u32) -> Option<usize> {
+    running_member_pids(pgid).map(|pids| pids.len())
+}
+
+/// Whether process `pid` runs (is not a zombie) in group `pgid`, from `/proc/<pid>/stat`.
+fn runs_in_group(pid: u32, pgid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| running_in(&stat, pgid))
+        .unwrap_or(false)
+}
+
+/// From one `/proc/<pid>/stat` text: whether the process runs (is not a zombie) in group
+/// `pgid`; `None` when the text does not parse.
+fn running_in(stat: &str, pgid: u32) -> Option<bool> {
+    // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    let (state, _ppid, pgrp) = (fields.next()?, fields.next()?, fields.next()?);
+    Some(pgrp.parse::<u32>().ok() == Some(pgid) && state != "Z" && state != "X")
+}
+
+/// The processes of group `pgid` that are not zombies, from a scan of `/proc`; `None`
+/// where there is no `/proc`.
+fn running_member_pids(pgid: u32) -> Option<Vec<u32>> {
+    #[cfg(test)]
+    tests::SCANS.with(|n| n.set(n.get() + 1));
     let dir = std::fs::read_dir("/proc").ok()?;
-    let mut n = 0;
+    let mut pids = Vec::new();
     for entry in dir.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -140,25 +186,49 @@ fn running_members(pgid: u32) -> Option<usize> {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let (Some(state), Some(_ppid), Some(pgrp)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        if pgrp.parse::<u32>().ok() == Some(pgid) && state != "Z" && state != "X" {
-            n += 1;
+        if running_in(&stat, pgid) == Some(true) {
+            if let Ok(pid) = name.parse() {
+                pids.push(pid);
+            }
         }
     }
-    Some(n)
+    Some(pids)
 }
 
 /// Sends SIGKILL to every process of group `pgid`.
 fn kill(pgid: u32) {
     if let Some(pid) = group(pgid) {
         let _ = kill_process_group(pid, Signal::KILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        /// Scans of `/proc` made on this thread.
+        pub(super) static SCANS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The wait looks at the group's members, not at every process of the machine: a
+    /// group that outlives a 300 ms wait (this test's own) costs a scan or two of `/proc`,
+    /// not thirty.
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_for_a_group_looks_at_its_members_only() {
+        let pgid = rustix::process::getpgrp().as_raw_nonzero().get() as u32;
+        let group = Group {
+            pgid,
+            leader_start: start_time(pgid),
+        };
+        assert!(group.alive(), "this process runs in it");
+        let before = SCANS.with(|n| n.get());
+        assert!(
+            !group
+                .wait_gone(Instant::now() + Duration::from_millis(300))
+                .await
+        );
+        let scans = SCANS.with(|n| n.get()) - before;
+        assert!(scans <= 2, "{scans} scans of /proc in a 300 ms wait");
     }
 }

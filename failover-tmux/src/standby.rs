@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use crate::backend::TmuxBackend;
 use crate::error::TmuxError;
 use crate::ops::{self, NewSession};
+use crate::pacer::Pacer;
 use crate::process_group::Group;
 use crate::wire;
 
@@ -40,7 +41,9 @@ use crate::wire;
 /// resume. The statusline hook speaks for the session only about that conversation.
 pub const STANDBY_ENV: &str = "FAILOVER_STANDBY_FOR";
 
-/// How often the waits here look at the screen again.
+/// How often the waits here look at the screen again on the clock (with the observers'
+/// control client running: after the pane printed something, no more often than this; see
+/// [`Pacer`]).
 const RECHECK: Duration = Duration::from_millis(20);
 /// How long an ended standby gets to exit after its terminal is closed, before SIGKILL.
 const HANGUP_GRACE: Duration = Duration::from_millis(1000);
@@ -318,7 +321,13 @@ impl TmuxBackend {
         self.record_leader(session).await;
         match self.type_resume(&request.session, id).await {
             Ok(()) => {
-                tracing::info!(session, account = %request.account, claude_session = %id, "launched from the prepared program");
+                tracing::info!(
+                    session,
+                    account = %request.account,
+                    claude_session = %id,
+                    tmux_clients = self.transport().clients_started(),
+                    "launched from the prepared program"
+                );
                 Ok(Launched {
                     claude_session: id.clone(),
                     unanswered_prompt,
@@ -341,10 +350,12 @@ impl TmuxBackend {
         let command = format!("/resume {id}");
         let typed = squashed(&command);
         let until = Instant::now() + self.config().standby_resume_timeout;
+        // One watch of the pane for both waits below.
+        let mut pace = Pacer::new(self.transport(), name, RECHECK);
         ops::send_literal(self.transport(), name, &command)
             .await
             .map_err(|e| format!("/resume could not be typed: {e}"))?;
-        self.wait_until(session, until, |s| squashed(s).contains(&typed))
+        self.wait_until(session, until, &mut pace, |s| squashed(s).contains(&typed))
             .await
             .map_err(|why| format!("{why} (waiting for the typed /resume to show)"))?;
         ops::send_keys(self.transport(), name, &["Enter"])
@@ -356,7 +367,7 @@ impl TmuxBackend {
         };
         let seen = std::sync::atomic::AtomicBool::new(false);
         let screen = self
-            .wait_until(session, until, |s| {
+            .wait_until(session, until, &mut pace, |s| {
                 if squashed(s).contains(&not_found) {
                     return true;
                 }
@@ -378,36 +389,37 @@ impl TmuxBackend {
         &self,
         session: &SessionId,
         until: Instant,
+        pace: &mut Pacer<'_>,
         pred: impl Fn(&str) -> bool,
     ) -> Result<String, Unused> {
         loop {
-            let screen = self.capture_or_empty(session, false).await;
+            // The screen and whether the program runs, in one look.
+            let (screen, p) = ops::capture_state(self.transport(), session.as_str(), false)
+                .await
+                .map_err(|e| format!("the session went: {e}"))?;
             if pred(&screen) {
                 return Ok(screen);
             }
-            match ops::pane_state(self.transport(), session.as_str()).await {
-                Ok(p) if !p.dead => {}
-                Ok(p) => return Err(format!("the program exited (status {:?})", p.status)),
-                Err(e) => return Err(format!("the session went: {e}")),
+            if p.dead {
+                return Err(format!("the program exited (status {:?})", p.status));
             }
             if Instant::now() >= until {
                 return Err("timed out".to_owned());
             }
-            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+            pace.pause(until).await;
         }
     }
 
     /// Whether the standby runs and shows its idle prompt with an empty input box; why not.
     async fn ready(&self, prepared: &Prepared) -> Result<(), Unused> {
-        match ops::pane_state(self.transport(), &prepared.name).await {
-            Ok(p) if !p.dead => {}
-            Ok(p) => return Err(format!("exited (status {:?})", p.status)),
+        let screen = match ops::capture_state(self.transport(), &prepared.name, false).await {
+            Ok((_, p)) if p.dead => return Err(format!("exited (status {:?})", p.status)),
+            Ok((screen, _)) => screen,
             Err(e) => return Err(format!("is gone ({e})")),
-        }
+        };
         if prepared.group.is_some_and(|g| !g.alive()) {
             return Err("is no longer running".to_owned());
         }
-        let screen = self.standby_screen(&prepared.name, false).await?;
         match activity_from_screen(&screen) {
             Some(Activity::Idle)
                 if !has_draft(&self.standby_screen(&prepared.name, true).await?) =>
@@ -424,13 +436,19 @@ impl TmuxBackend {
     /// Waits until a standby just started shows its idle prompt; fails at once on what it
     /// will not get past by itself (its exit, a login or trust screen).
     async fn wait_ready(&self, prepared: &Prepared, until: Instant) -> Result<(), Unused> {
+        let mut pace = Pacer::new(self.transport(), &prepared.name, RECHECK);
         loop {
-            match ops::pane_state(self.transport(), &prepared.name).await {
-                Ok(p) if !p.dead => {}
-                Ok(p) => return Err(format!("exited at start (status {:?})", p.status)),
-                Err(e) => return Err(format!("went at start ({e})")),
-            }
-            let screen = self.standby_screen(&prepared.name, false).await?;
+            // Whether it runs and what it shows, in one look.
+            let screen = match ops::capture_state(self.transport(), &prepared.name, false).await {
+                Ok((_, p)) if p.dead => {
+                    return Err(format!("exited at start (status {:?})", p.status));
+                }
+                Ok((screen, _)) => screen,
+                Err(e @ (TmuxError::NoSession { .. } | TmuxError::ServerDown { .. })) => {
+                    return Err(format!("went at start ({e})"));
+                }
+                Err(e) => return Err(format!("cannot be looked at ({e})")),
+            };
             if shows_login(&screen) {
                 return Err("shows a login screen (the account is not logged in)".to_owned());
             }
@@ -447,7 +465,7 @@ impl TmuxBackend {
                     self.config().standby_timeout
                 ));
             }
-            tokio::time::sleep(RECHECK.min(until - Instant::now())).await;
+            pace.pause(until).await;
         }
     }
 

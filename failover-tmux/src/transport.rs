@@ -98,6 +98,9 @@ pub struct Transport {
     /// the transport (any clone of it) lives. Shared by clones.
     observer_hub:
         std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<crate::observe::hub::Hub>>>>,
+    /// How many tmux clients were started through this transport (see
+    /// [`Transport::clients_started`]). Shared by clones.
+    clients: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Transport {
@@ -117,7 +120,16 @@ impl Transport {
             timeout,
             attach_gate: std::sync::Arc::default(),
             observer_hub: std::sync::Arc::default(),
+            clients: std::sync::Arc::default(),
         }
+    }
+
+    /// How many `tmux` client processes this transport (and every clone of it) has started
+    /// so far, control-mode clients included. Each costs about 2 ms of CPU: a figure for
+    /// tests and debug logs, not a contract.
+    #[doc(hidden)]
+    pub fn clients_started(&self) -> u64 {
+        self.clients.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits until no session is being created and no control client is attaching, and
@@ -158,6 +170,8 @@ impl Transport {
     }
 
     fn command(&self, control: bool, cmds: &[Cmd]) -> Command {
+        self.clients
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut c = Command::new(&self.program);
         c.env_remove("TMUX")
             .env_remove("TMUX_PANE")

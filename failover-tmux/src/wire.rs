@@ -386,14 +386,37 @@ pub fn parse_all_pane_states(stdout: &str) -> Vec<(String, PaneState)> {
     out
 }
 
+/// Splits the output of `capture-pane -p` followed by a one-line command into the screen
+/// and that line.
+fn split_capture(stdout: &str) -> (&str, &str) {
+    let body = stdout.strip_suffix('\n').unwrap_or(stdout);
+    match body.rfind('\n') {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => ("", body),
+    }
+}
+
+/// The screen text of a capture, trailing blanks of each line removed.
+fn screen_text(screen: &str) -> String {
+    let mut text = String::with_capacity(screen.len() + 1);
+    for line in screen.split('\n') {
+        text.push_str(line.trim_end_matches([' ', '\r']));
+        text.push('\n');
+    }
+    text
+}
+
+/// Splits the output of `capture-pane -p ; display-message -p PANE_STATE_FORMAT` into the
+/// screen text (as [`parse_capture`] gives it) and the state of the pane.
+pub fn parse_capture_state(stdout: &str) -> Result<(String, PaneState), String> {
+    let (screen, state) = split_capture(stdout);
+    Ok((screen_text(screen), parse_pane_state(state)?))
+}
+
 /// Splits the output of `capture-pane -p ; display-message -p PANE_SIZE_FORMAT` into the
 /// screen text (trailing blanks of each line removed) and the pane size.
 pub fn parse_capture(stdout: &str) -> Result<(String, u16, u16), String> {
-    let body = stdout.strip_suffix('\n').unwrap_or(stdout);
-    let (screen, size) = match body.rfind('\n') {
-        Some(i) => (&body[..i], &body[i + 1..]),
-        None => ("", body),
-    };
+    let (screen, size) = split_capture(stdout);
     let mut f = size.split(FIELD_SEP);
     let (Some(w), Some(h), None) = (f.next(), f.next(), f.next()) else {
         return Err(size.to_owned());
@@ -401,12 +424,7 @@ pub fn parse_capture(stdout: &str) -> Result<(String, u16, u16), String> {
     let (Ok(w), Ok(h)) = (w.parse::<u16>(), h.parse::<u16>()) else {
         return Err(size.to_owned());
     };
-    let mut text = String::with_capacity(screen.len() + 1);
-    for line in screen.split('\n') {
-        text.push_str(line.trim_end_matches([' ', '\r']));
-        text.push('\n');
-    }
-    Ok((text, w, h))
+    Ok((screen_text(screen), w, h))
 }
 
 /// What a failed tmux call's error output means.

@@ -338,6 +338,35 @@ async fn stop_interrupts_a_busy_program_and_kills_after_the_grace() {
     );
 }
 
+/// Nothing of the session outlives the stop even when, while the stop waits for the
+/// program's process group to go, a member that outlived the hangup starts another member
+/// and exits: the wait looks at the members it found, and once they are gone a scan finds
+/// the one started since.
+#[tokio::test]
+async fn stop_waits_for_a_member_started_while_it_waited() {
+    let setup = TestServer::new();
+    let dir = setup.dir("work");
+    let program = setup.tmp.path().join("spawner.sh");
+    let late = setup.tmp.path().join("late.pid");
+    support::write_exec(
+        &program,
+        &format!(
+            "#!/bin/sh\ntrap 'sleep 0.3; sleep 1.5 & echo $! > \"{}\"; exit 0' HUP\ntrap '' INT TERM\nprintf 'esc to interrupt\\n'\nwhile :; do sleep 1; done\n",
+            late.display()
+        ),
+    );
+    let srv = TestServer::with(|c| {
+        c.claude_command = vec!["/bin/sh".into(), program.to_string_lossy().into_owned()];
+    });
+    let req = launch_showing(&srv, "spawner", &dir, "esc to interrupt").await;
+    stop_to_nothing(&srv, &req.session, Duration::from_secs(5)).await;
+    let pid = std::fs::read_to_string(&late).expect("the late member started");
+    assert!(
+        !running(&pid),
+        "the member started during the stop outlived it"
+    );
+}
+
 #[tokio::test]
 async fn resume_checks_transcript_and_dir_first() {
     let srv = TestServer::new();

@@ -35,7 +35,7 @@ fn request(srv: &TestServer, name: &str, dir: &std::path::Path, account: &str) -
 
 /// Writes the transcript of the conversation `req` resumes where its account looks for it:
 /// one answered turn, then a prompt a usage limit refused.
-fn write_transcript(req: &LaunchRequest) {
+pub(crate) fn write_transcript(req: &LaunchRequest) {
     let id = req.resume.as_ref().unwrap();
     let path = req
         .config_dir
@@ -100,7 +100,7 @@ async fn gone(pid: &str) {
 }
 
 /// The stand-in's log lines starting with `prefix`.
-fn logged(srv: &TestServer, prefix: &str) -> Vec<String> {
+pub(crate) fn logged(srv: &TestServer, prefix: &str) -> Vec<String> {
     srv.log()
         .lines()
         .filter_map(|l| l.strip_prefix(prefix).map(str::to_owned))

@@ -7,6 +7,7 @@ mod checkpoint;
 mod drafts;
 mod homes;
 mod observe;
+mod paced_waits;
 mod person;
 mod real_claude;
 mod real_tmux;

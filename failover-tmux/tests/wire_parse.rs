@@ -71,6 +71,19 @@ fn captures_split_screen_and_size() {
 }
 
 #[test]
+fn captures_split_screen_and_pane_state() {
+    let (text, state) = wire::parse_capture_state("line one   \n❯ \n\n0\t\t\t4242\t\n").unwrap();
+    assert_eq!(text, "line one\n❯\n\n");
+    assert!(!state.dead);
+    assert_eq!(state.pid, Some(4242));
+    let (text, state) = wire::parse_capture_state("bye\n1\t\t\t4242\t3\n").unwrap();
+    assert_eq!(text, "bye\n");
+    assert!(state.dead);
+    assert_eq!(state.status, Some(3), "the wrapper's record");
+    assert!(wire::parse_capture_state("screen\nnot a state\n").is_err());
+}
+
+#[test]
 fn failures_are_classified() {
     for (stderr, want) in [
         ("no server running on /tmp/tmux-0/x", Failure::ServerDown),

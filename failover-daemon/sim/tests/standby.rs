@@ -149,6 +149,21 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     };
     let id = backend.launch(&request).await.unwrap().claude_session;
     let transcript = accounts[0].transcript_path(&project, id.as_str());
+    // Observed throughout, as the daemon observes its sessions (what it reports is checked
+    // below, from the launch on b, by an observer of its own): the backend's waits then
+    // look at a pane when it printed something, not on the clock.
+    let (tx, mut ignored) = tokio::sync::mpsc::channel(256);
+    let drained = tokio::spawn(async move { while ignored.recv().await.is_some() {} });
+    let throughout = tokio::spawn(
+        PaneObserver::new(
+            &backend,
+            session.clone(),
+            std::sync::Arc::new(failover_core::quota::PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    );
     idle_showing(&backend, &session, "").await;
     backend
         .send_input(&session, "the first turn")
@@ -164,9 +179,12 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
         resume: Some(id.clone()),
         ..request.clone()
     };
+    let clients = || backend.transport().clients_started();
     let started = Instant::now();
+    let before = clients();
     backend.prepare(&to_b).await.unwrap();
     let prepare_ms = started.elapsed().as_millis();
+    let prepare_clients = clients() - before;
     let standby = "failover standby mv-0";
     let standby_pid = tmux
         .run(&[
@@ -201,15 +219,19 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     // A person types on, without sending, before the stop: the draft goes with the move.
     let draft = "a draft the person did not send";
     type_draft(&tmux, &backend, &session, draft).await;
+    let before = clients();
     backend
         .stop(&session, Duration::from_secs(20))
         .await
         .unwrap();
+    let stop_clients = clients() - before;
 
     // Launched on b from the standby.
     let started = Instant::now();
+    let before = clients();
     let launched = backend.launch(&to_b).await.unwrap();
     let standby_launch_ms = started.elapsed().as_millis();
+    let launch_clients = clients() - before;
     assert_eq!(launched.claude_session, id);
     assert_eq!(launched.unanswered_prompt.as_deref(), Some(refused));
     assert_eq!(
@@ -245,12 +267,15 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     );
     // `/resume` does not take the refused turn up: the replay types it, at once.
     let asked = Instant::now();
+    let before = clients();
     assert_eq!(
         backend.resumed_turn(&session, refused).await.unwrap(),
         ResumedTurn::NotTakenUp
     );
     assert!(asked.elapsed() < Duration::from_secs(1));
     backend.send_input(&session, refused).await.unwrap();
+    // The observer started above looks at the pane meanwhile: its captures are counted too.
+    let replay_clients = clients() - before;
     let turn = api
         .wait_for_request(WAIT, |r| {
             r.account.as_deref() == Some("b") && r.last_user_text.as_deref() == Some(refused)
@@ -375,13 +400,17 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
         "standby timing ({}): prepare {prepare_ms} ms; launch from the standby: returned {standby_launch_ms} ms, \
          conversation idle {standby_loaded_ms} ms, replayed prompt's request {standby_request_ms} ms; \
          cold launch: returned {cold_launch_ms} ms, conversation idle {cold_loaded_ms} ms, \
-         typed prompt's request {cold_request_ms} ms",
+         typed prompt's request {cold_request_ms} ms; \
+         tmux clients started: prepare {prepare_clients}, stop {stop_clients}, launch from the standby \
+         {launch_clients}, replay (resumed_turn and send_input) {replay_clients} (the observers' captures included)",
         if real { "real CLI" } else { "stand-in" }
     );
     backend
         .stop(&session, Duration::from_secs(20))
         .await
         .unwrap();
+    throughout.abort();
+    drained.abort();
     backend.release_server().await.unwrap();
     assert!(tmux.kill_and_wait(WAIT), "the programs did not exit");
 }

@@ -113,6 +113,11 @@ pub(crate) struct Hub {
     transport: Transport,
     observer: String,
     routes: SharedRoutes,
+    /// Held while a window is linked into the observer session or unlinked from it, with
+    /// the decision to do so: a watch that ends and one that starts on the same window
+    /// (a wait inside an operation, then the session's observer) cannot leave the window
+    /// unlinked under the second.
+    links: Arc<tokio::sync::Mutex<()>>,
     tasks: [JoinHandle<()>; 2],
 }
 
@@ -157,6 +162,16 @@ impl Hub {
         let hub = Arc::new(Self::start(&transport.without_hub()).await?);
         *slot = Some(Arc::clone(&hub));
         Ok(hub)
+    }
+
+    /// The transport's hub if one runs (an observer started it and its client has not
+    /// ended); never starts one (each start is an attach, see [`Hub::get`]). `None` too
+    /// while one is being started.
+    pub(crate) fn running(transport: &Transport) -> Option<Arc<Hub>> {
+        let slot = transport.observer_hub().try_lock().ok()?;
+        slot.as_ref()
+            .filter(|hub| !lock(&hub.routes).closed)
+            .map(Arc::clone)
     }
 
     async fn start(transport: &Transport) -> Result<Self, TmuxError> {
@@ -264,6 +279,7 @@ impl Hub {
             transport: transport.clone(),
             observer,
             routes,
+            links: Arc::default(),
             tasks: [read, sweeper],
         })
     }
@@ -273,6 +289,8 @@ impl Hub {
     /// Output printed before this returns is not reported: look at the pane afterwards.
     pub(crate) async fn watch(self: &Arc<Self>, session: &str) -> Result<Watch, TmuxError> {
         let (pane, window) = ops::pane_window(&self.transport, session).await?;
+        // Until the route is in place (see `Hub::links`).
+        let _links = self.links.lock().await;
         let link = lock(&self.routes).linked.insert(window.clone());
         if link {
             if let Err(e) = ops::link_window(&self.transport, &window, &self.observer).await {
@@ -338,6 +356,21 @@ impl Watch {
         }
         event
     }
+
+    /// The next event if one is queued: `Ok(None)` when none is, `Err(())` once the hub's
+    /// client ended.
+    pub(crate) fn try_next(&mut self) -> Result<Option<HubEvent>, ()> {
+        match self.rx.try_recv() {
+            Ok(event) => {
+                if event == HubEvent::Output {
+                    self.output_queued.store(false, Ordering::Release);
+                }
+                Ok(Some(event))
+            }
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => Ok(None),
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => Err(()),
+        }
+    }
 }
 
 impl Drop for Watch {
@@ -345,15 +378,27 @@ impl Drop for Watch {
         let mut r = lock(&self.hub.routes);
         r.by_id.remove(&self.id);
         let needed = r.by_id.values().any(|x| x.window == self.window);
-        if needed || !r.linked.remove(&self.window) {
+        if needed || !r.linked.contains(&self.window) {
             return;
         }
         drop(r);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let transport = self.hub.transport.clone();
             let observer = self.hub.observer.clone();
+            let routes = Arc::clone(&self.hub.routes);
+            let links = Arc::clone(&self.hub.links);
             let window = self.window.clone();
             runtime.spawn(async move {
+                // Decided again under the lock: a watch of the window may have started
+                // since (then the window stays linked for it).
+                let _links = links.lock().await;
+                {
+                    let mut r = lock(&routes);
+                    let needed = r.by_id.values().any(|x| x.window == window);
+                    if needed || !r.linked.remove(&window) {
+                        return;
+                    }
+                }
                 let _ = ops::unlink_window(&transport, &window, &observer).await;
             });
         }
