@@ -75,11 +75,7 @@ pub async fn measure(claude: &Path, samples: usize) -> Value {
 }
 
 fn pane_pid(tmux: &PrivateTmux, session: &str) -> u32 {
-    tmux.run(&["display-message", "-p", "-t", session, "#{pane_pid}"])
-        .expect("pane pid")
-        .trim()
-        .parse()
-        .expect("pane pid")
+    tmux.pane_pid(session).expect("pane pid")
 }
 
 /// Waits until `pred` holds on two looks in a row (a screen caught between two writes of
@@ -120,7 +116,7 @@ async fn at_rest(pid: u32) {
 async fn hang_up(tmux: &PrivateTmux, session: &str, pid: u32) -> (f64, f64) {
     let before = cpu_secs(pid, true);
     let start = Instant::now();
-    let _ = tmux.run(&["kill-session", "-t", session]);
+    let _ = tmux.kill_session(session);
     let mut last = before;
     while let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         last = cpu_secs(pid, true).max(last);
@@ -247,7 +243,7 @@ async fn sample(claude: &Path, i: usize) -> Sample {
     at_rest(cold_pid).await;
     let cold_resume_cpu = tree_cpu(cold_pid);
     hang_up(&tmux, "cold", cold_pid).await;
-    let _ = tmux.run(&["kill-server"]);
+    drop(tmux);
     println!(
         "move floor sample {i}: standby /resume {standby_resume_cpu:.2} CPU-s ({standby_resume_wall:.2} s), cold --resume {cold_resume_cpu:.2} CPU-s ({cold_resume_wall:.2} s), answered turn {turn_cpu:.2} CPU-s ({turn_wall:.2} s), exit {exit_cpu:.2} CPU-s ({exit_wall:.2} s)"
     );

@@ -208,6 +208,20 @@ impl PrivateTmux {
 }
 
 impl PrivateTmux {
+    /// The pid of the process of `target`'s pane.
+    pub fn pane_pid(&self, target: &str) -> Option<u32> {
+        self.run(&["display-message", "-p", "-t", target, "#{pane_pid}"])
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Ends session `target` (its terminal hung up).
+    pub fn kill_session(&self, target: &str) -> Result<(), TmuxError> {
+        self.run(&["kill-session", "-t", target]).map(drop)
+    }
+
     /// The pids of the programs running in every pane.
     pub fn pane_pids(&self) -> Vec<u32> {
         self.run(&["list-panes", "-a", "-F", "#{pane_pid}"])
