@@ -4,7 +4,10 @@
 //! used since the thread started (or since it appeared). At the end the programs are put in
 //! three groups: the sessions' programs that ran before the move (the old account's), the
 //! standbys that were ready, and the programs started during the move (cold starts).
-//! A program that exits is counted up to its last reading (at most one step short).
+//! A program that exits is counted up to its last reading (at most one step short). A tree's
+//! reading can drop: a descendant whose parent exited first is adopted outside the tree,
+//! taking the CPU it had shown; so only the increases between readings are added up (what
+//! such a process spent was counted while it was in the tree, and is not taken back).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -76,8 +79,8 @@ fn programs(server: u32) -> HashMap<(u32, u64), f64> {
     out
 }
 
-/// Per program (pid, start time): whether it ran when the tally started, its CPU then (0
-/// for later ones), and its last reading.
+/// Per program (pid, start time): whether it ran when the tally started, the CPU it used
+/// since (the sum of the increases between readings), and its last reading.
 type Tally = HashMap<(u32, u64), (bool, f64, f64)>;
 
 /// A running tally; [`Sampler::finish`] stops it and returns the groups.
@@ -96,12 +99,14 @@ impl Sampler {
         let thread = std::thread::spawn(move || {
             let mut tally: Tally = programs(server)
                 .into_iter()
-                .map(|(k, cpu)| (k, (true, cpu, cpu)))
+                .map(|(k, cpu)| (k, (true, 0.0, cpu)))
                 .collect();
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(STEP);
                 for (k, cpu) in programs(server) {
-                    tally.entry(k).or_insert((false, 0.0, 0.0)).2 = cpu;
+                    let t = tally.entry(k).or_insert((false, 0.0, 0.0));
+                    t.1 += (cpu - t.2).max(0.0);
+                    t.2 = cpu;
                 }
             }
             tally
@@ -118,7 +123,7 @@ impl Sampler {
         self.stop.store(true, Ordering::Relaxed);
         let tally = self.thread.join().unwrap_or_default();
         let mut groups: [(f64, usize); 3] = [(0.0, 0); 3];
-        for ((pid, _), (at_start, first, last)) in tally {
+        for ((pid, _), (at_start, used, _)) in tally {
             let g = if !at_start {
                 2
             } else if self.standbys.contains(&pid) {
@@ -126,7 +131,7 @@ impl Sampler {
             } else {
                 0
             };
-            groups[g].0 += last - first;
+            groups[g].0 += used;
             groups[g].1 += 1;
         }
         json!({
