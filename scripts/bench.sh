@@ -8,7 +8,8 @@
 # Results: stdout and target/bench-results/<name>.json. See BENCHMARKS.md.
 # Knobs: BENCH_LATENCY_RUNS, BENCH_FAILOVER_SIZES (e.g. 1,5,20), BENCH_FAILOVER_STARTS (cold,standby:
 # which failover rows each size gets), BENCH_PARALLEL_MOVES (the
-# daemon's [policy] parallel_moves; default: its own), BENCH_IDLE_SIZES, BENCH_IDLE_WINDOW_SECS, BENCH_QUEUE_TASKS.
+# daemon's [policy] parallel_moves; default: its own), BENCH_IDLE_SIZES, BENCH_IDLE_WINDOW_SECS, BENCH_QUEUE_TASKS,
+# BENCH_TIMELINE=1 (print each failover row's events), BENCH_HOLD_SECS (keep a row's world running after it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
