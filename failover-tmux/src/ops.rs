@@ -306,21 +306,11 @@ pub(crate) async fn capture(
     name: &str,
     ansi: bool,
 ) -> Result<(String, u16, u16), TmuxError> {
-    const OP: &str = "capture-pane";
-    let target = wire::pane_target(name);
-    let mut cap = Cmd::new("capture-pane").arg("-p").arg("-J");
-    if ansi {
-        cap = cap.arg("-e");
-    }
-    let cmds = [
-        cap.opt("-t", &target),
-        Cmd::new("display-message")
-            .arg("-p")
-            .opt("-t", &target)
-            .arg(wire::PANE_SIZE_FORMAT),
-    ];
-    let out = check(t, OP, Some(name), t.run(OP, &cmds, None).await?)?;
-    wire::parse_capture(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
+    let out = capture_with(t, name, ansi, wire::PANE_SIZE_FORMAT).await?;
+    wire::parse_capture(&out).map_err(|line| TmuxError::Parse {
+        op: CAPTURE_OP,
+        line,
+    })
 }
 
 /// The visible screen (as [`capture`] gives it) and the state of the pane, in one call:
@@ -330,7 +320,23 @@ pub(crate) async fn capture_state(
     name: &str,
     ansi: bool,
 ) -> Result<(String, PaneState), TmuxError> {
-    const OP: &str = "capture-pane";
+    let out = capture_with(t, name, ansi, wire::PANE_STATE_FORMAT).await?;
+    wire::parse_capture_state(&out).map_err(|line| TmuxError::Parse {
+        op: CAPTURE_OP,
+        line,
+    })
+}
+
+const CAPTURE_OP: &str = "capture-pane";
+
+/// One tmux client: `capture-pane` of `name`'s pane, then `display-message` of `format`
+/// about it; their output, for the caller to parse.
+async fn capture_with(
+    t: &Transport,
+    name: &str,
+    ansi: bool,
+    format: &str,
+) -> Result<String, TmuxError> {
     let target = wire::pane_target(name);
     let mut cap = Cmd::new("capture-pane").arg("-p").arg("-J");
     if ansi {
@@ -341,10 +347,15 @@ pub(crate) async fn capture_state(
         Cmd::new("display-message")
             .arg("-p")
             .opt("-t", &target)
-            .arg(wire::PANE_STATE_FORMAT),
+            .arg(format),
     ];
-    let out = check(t, OP, Some(name), t.run(OP, &cmds, None).await?)?;
-    wire::parse_capture_state(&out.stdout).map_err(|line| TmuxError::Parse { op: OP, line })
+    let out = check(
+        t,
+        CAPTURE_OP,
+        Some(name),
+        t.run(CAPTURE_OP, &cmds, None).await?,
+    )?;
+    Ok(out.stdout)
 }
 
 /// Sends named keys (`Escape`, `Enter`, `C-c`), each as its own key press.
