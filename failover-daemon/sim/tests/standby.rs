@@ -99,6 +99,24 @@ async fn box_shows(backend: &TmuxBackend, session: &SessionId, text: &str) {
     }
 }
 
+/// A pane observer of `session`, with the daemon's detector and settings, reporting to `tx`.
+fn observe(
+    backend: &TmuxBackend,
+    session: &SessionId,
+    tx: tokio::sync::mpsc::Sender<ObserverEvent>,
+) -> tokio::task::JoinHandle<Result<(), failover_tmux::ObserveError>> {
+    tokio::spawn(
+        PaneObserver::new(
+            backend,
+            session.clone(),
+            std::sync::Arc::new(failover_core::quota::PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    )
+}
+
 fn transcript_shows(path: &Path, what: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -154,16 +172,7 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     // look at a pane when it printed something, not on the clock.
     let (tx, mut ignored) = tokio::sync::mpsc::channel(256);
     let drained = tokio::spawn(async move { while ignored.recv().await.is_some() {} });
-    let throughout = tokio::spawn(
-        PaneObserver::new(
-            &backend,
-            session.clone(),
-            std::sync::Arc::new(failover_core::quota::PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let throughout = observe(&backend, &session, tx);
     idle_showing(&backend, &session, "").await;
     backend
         .send_input(&session, "the first turn")
@@ -255,16 +264,7 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     // Watched from now on, as the daemon does after a launch. The redrawn conversation
     // ends with a's limit message (the real CLI draws it): history, not news about b.
     let (tx, mut events) = tokio::sync::mpsc::channel(256);
-    let observer = tokio::spawn(
-        PaneObserver::new(
-            &backend,
-            session.clone(),
-            std::sync::Arc::new(failover_core::quota::PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let observer = observe(&backend, &session, tx);
     // `/resume` does not take the refused turn up: the replay types it, at once.
     let asked = Instant::now();
     let before = clients();
