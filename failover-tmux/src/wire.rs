@@ -31,14 +31,16 @@ pub const EXIT_NOTICE: &str = exit_notice!();
 
 /// A fixed `sh -c` script: runs `"$@"` (the program and its arguments, passed as separate
 /// arguments, never parsed by the shell), then stores its exit status in [`EXIT_OPTION`]
-/// through `$0` (the tmux program; `$TMUX`/`$TMUX_PANE`, set by tmux in the pane, name the
-/// server and pane), prints the [`EXIT_NOTICE`] and exits with the same status. The `trap`
-/// (a handler, which programs started by the shell do not inherit, unlike an ignored
-/// signal) keeps the wrapper alive through a Ctrl-C meant for the program, so the status is
-/// recorded then too. Hangups are not trapped: the wrapper leads the terminal's session, and
+/// through `$0` (the tmux program; `$TMUX`, set by tmux in the pane, names the server) on
+/// the pane `$TMUX_PANE` names, prints the [`EXIT_NOTICE`] and exits with the same status.
+/// The pane is named: without `-t`, tmux takes the current pane of the session it finds
+/// best for the client, and once the observers' session links the window that is the
+/// observers' session's own pane. The `trap` (a handler, which programs started by the
+/// shell do not inherit, unlike an ignored signal) keeps the wrapper alive through a Ctrl-C
+/// meant for the program, so the status is recorded then too. Hangups are not trapped: the wrapper leads the terminal's session, and
 /// only its death passes the hangup of `kill-session` on to the program.
 pub const EXIT_WRAPPER: &str = concat!(
-    "trap : INT QUIT; \"$@\"; s=$?; \"$0\" set-option -p @failover-exit \"$s\" 2>/dev/null; printf '",
+    "trap : INT QUIT; \"$@\"; s=$?; \"$0\" set-option -p -t \"$TMUX_PANE\" @failover-exit \"$s\" 2>/dev/null; printf '",
     exit_notice!(),
     "'; exit \"$s\""
 );

@@ -731,6 +731,20 @@ async fn an_exit_is_reported_from_the_wrappers_notice_with_its_status() {
         asked.elapsed()
     );
     assert_eq!(status, Some(7));
+    // The wrapper recorded the status on the session's own pane: with the observers'
+    // session linking the window, a `set-option -p` without a target lands on the
+    // observers' pane instead, and the status then depends on tmux having reaped the
+    // program in time (not always so on a loaded machine).
+    assert_eq!(
+        srv.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            "=leaving:",
+            &format!("#{{{}}}", failover_tmux::wire::EXIT_OPTION)
+        ]),
+        "7"
+    );
     // The pane is dead, not gone: the report came from the pane, not from a detach.
     assert_eq!(
         srv.backend.liveness(&session).await.unwrap(),
