@@ -572,16 +572,7 @@ async fn a_statusline_document_is_reported_once_however_often_it_is_read_or_repu
 async fn observed_cycle(backend: &failover_tmux::TmuxBackend, req: LaunchRequest) {
     backend.launch(&req).await.unwrap();
     let (tx, mut rx) = mpsc::channel(64);
-    let observer = tokio::spawn(
-        PaneObserver::new(
-            backend,
-            req.session.clone(),
-            Arc::new(PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let observer = support::spawn_observer(backend, req.session.clone(), tx);
     backend
         .stop(&req.session, Duration::from_millis(200))
         .await
@@ -667,16 +658,7 @@ async fn observed(
     };
     srv.backend.launch(&req).await.unwrap();
     let (tx, mut rx) = mpsc::channel(64);
-    let task = tokio::spawn(
-        PaneObserver::new(
-            &srv.backend,
-            session.clone(),
-            Arc::new(PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let task = support::spawn_observer(&srv.backend, session.clone(), tx);
     next_idle(&mut rx).await;
     (session, rx, task)
 }
@@ -819,16 +801,7 @@ async fn a_program_that_exited_before_its_observer_attached_is_reported() {
     })
     .await;
     let (tx, mut rx) = mpsc::channel(64);
-    let task = tokio::spawn(
-        PaneObserver::new(
-            &srv.backend,
-            session.clone(),
-            Arc::new(PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let task = support::spawn_observer(&srv.backend, session.clone(), tx);
     let status = next_matching(&mut rx, Duration::from_secs(5), |e| match e {
         ObserverEvent::Exited { status, .. } => Some(*status),
         _ => None,
@@ -1036,16 +1009,7 @@ async fn the_observers_of_a_server_share_one_control_client() {
     // that client and its observers' session.
     let second = failover_tmux::TmuxBackend::new(srv.backend.config().clone()).unwrap();
     let (tx, _rx) = mpsc::channel(64);
-    let other = tokio::spawn(
-        PaneObserver::new(
-            &second,
-            SessionId::new("shared-5"),
-            Arc::new(PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let other = support::spawn_observer(&second, SessionId::new("shared-5"), tx);
     until(Duration::from_secs(5), "a second client", || {
         control_clients(&srv) == 2
     })

@@ -214,16 +214,7 @@ async fn a_move_over_a_standby_with_the_observers_running() {
 
     // Observed again, at once, as the daemon does after a launch.
     let (tx, mut rx) = mpsc::channel(64);
-    let observer = tokio::spawn(
-        PaneObserver::new(
-            &srv.backend,
-            to_b.session.clone(),
-            Arc::new(PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let observer = support::spawn_observer(&srv.backend, to_b.session.clone(), tx);
     srv.backend
         .send_input(&to_b.session, "port the parser")
         .await

@@ -5,15 +5,13 @@
 
 use crate::support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use failover_core::quota::PaneDetector;
 use failover_core::{
     AccountId, Activity, BackendError, ClaudeSessionId, LaunchRequest, Liveness, ResumedTurn,
     SessionBackend, SessionId,
 };
-use failover_tmux::observe::{ObserverEvent, PaneObserver, PaneObserverConfig};
+use failover_tmux::observe::ObserverEvent;
 use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
 use support::{TestServer, eventually};
 use tokio::sync::mpsc;
@@ -572,16 +570,7 @@ async fn an_observed_session_whose_pane_was_swapped_is_still_observed() {
     req.resume = None;
     srv.backend.launch(&req).await.unwrap();
     let (tx, mut rx) = mpsc::channel(64);
-    let observer = tokio::spawn(
-        PaneObserver::new(
-            &srv.backend,
-            req.session.clone(),
-            Arc::new(PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let observer = support::spawn_observer(&srv.backend, req.session.clone(), tx);
     let activity = async |rx: &mut mpsc::Receiver<ObserverEvent>, want: Activity| {
         let until = tokio::time::Instant::now() + WAIT;
         loop {
@@ -628,16 +617,7 @@ async fn the_limit_message_a_resumed_conversation_redraws_is_history() {
     assert!(screen.contains("You've hit your 5-hour limit"), "{screen}");
 
     let (tx, mut rx) = mpsc::channel(64);
-    let observer = tokio::spawn(
-        PaneObserver::new(
-            &srv.backend,
-            req.session.clone(),
-            Arc::new(PaneDetector::new()),
-            tx,
-            PaneObserverConfig::default(),
-        )
-        .run(),
-    );
+    let observer = support::spawn_observer(&srv.backend, req.session.clone(), tx);
     let mut seen = Vec::new();
     let mut next_activity = async |rx: &mut mpsc::Receiver<ObserverEvent>, want: Activity| {
         let until = tokio::time::Instant::now() + WAIT;

@@ -6,7 +6,14 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use failover_tmux::{Socket, TmuxBackend, TmuxConfig};
+use std::sync::Arc;
+
+use failover_core::SessionId;
+use failover_core::quota::PaneDetector;
+use failover_tmux::observe::{ObserverEvent, PaneObserver, PaneObserverConfig};
+use failover_tmux::{ObserveError, Socket, TmuxBackend, TmuxConfig};
+use tokio::sync::mpsc::Sender;
+use tokio::task::JoinHandle;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -150,4 +157,23 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A pane observer of `session` with the stock detector and settings, reporting to `tx`, as
+/// the daemon runs one.
+pub(crate) fn spawn_observer(
+    backend: &TmuxBackend,
+    session: SessionId,
+    tx: Sender<ObserverEvent>,
+) -> JoinHandle<Result<(), ObserveError>> {
+    tokio::spawn(
+        PaneObserver::new(
+            backend,
+            session,
+            Arc::new(PaneDetector::new()),
+            tx,
+            PaneObserverConfig::default(),
+        )
+        .run(),
+    )
 }
