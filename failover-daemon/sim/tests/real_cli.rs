@@ -342,9 +342,7 @@ async fn a_turn_refused_with_no_wait_to_continue_is_taken_up_after_the_move() {
 /// transcript holds no `/exit` of the stop's.
 async fn a_refused_turn_is_taken_up_after_the_move(window: ClaimWindow, resets_in: u64) {
     use failover_core::quota::activity_from_screen;
-    use failover_core::{
-        AccountId, Activity, LaunchRequest, ResumedTurn, SessionBackend, SessionId,
-    };
+    use failover_core::{AccountId, Activity, ResumedTurn, SessionBackend, SessionId};
     use failover_tmux::{Socket, TmuxBackend};
 
     let Some(claude) = real_claude() else {
@@ -402,13 +400,7 @@ async fn a_refused_turn_is_taken_up_after_the_move(window: ClaimWindow, resets_i
     };
 
     // On a: one answered turn, then one refused by the five-hour limit.
-    let mut request = LaunchRequest {
-        session: session.clone(),
-        dir: project.clone(),
-        account: AccountId::new("a"),
-        config_dir: accounts[0].dir.clone(),
-        resume: None,
-    };
+    let mut request = crate::support::new_conversation(&session, &project, "a", &accounts[0]);
     let id = backend.launch(&request).await.unwrap().claude_session;
     let transcript = accounts[0].transcript_path(&project, id.as_str());
     idle(&backend).await;
@@ -482,7 +474,7 @@ async fn a_refused_turn_is_taken_up_after_the_move(window: ClaimWindow, resets_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persons_draft_comes_back_unsent_after_a_move() {
     use failover_core::quota::{activity_from_screen, input_box};
-    use failover_core::{AccountId, Activity, LaunchRequest, SessionBackend, SessionId};
+    use failover_core::{AccountId, Activity, SessionBackend, SessionId};
     use failover_tmux::{Socket, TmuxBackend};
 
     let Some(claude) = real_claude() else {
@@ -535,13 +527,7 @@ async fn a_persons_draft_comes_back_unsent_after_a_move() {
     api.watch_for(second);
 
     // On a: one answered turn, then the person types a draft and does not send it.
-    let mut request = LaunchRequest {
-        session: session.clone(),
-        dir: project.clone(),
-        account: AccountId::new("a"),
-        config_dir: accounts[0].dir.clone(),
-        resume: None,
-    };
+    let mut request = crate::support::new_conversation(&session, &project, "a", &accounts[0]);
     let id = backend.launch(&request).await.unwrap().claude_session;
     wait_screen("an idle prompt", &idle_with("")).await;
     backend

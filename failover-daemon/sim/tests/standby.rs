@@ -117,6 +117,17 @@ fn observe(
     )
 }
 
+/// Asserts that no request to the API carried `text` as its user text.
+fn never_sent(api: &failover_sim::mock_api::MockApi, text: &str) {
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.last_user_text.as_deref().unwrap_or("").contains(text)),
+        "{text:?} was sent: {:#?}",
+        api.requests()
+    );
+}
+
 fn transcript_shows(path: &Path, what: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -158,13 +169,7 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     let session = SessionId::new("mv-0");
 
     // On a: one answered turn.
-    let request = LaunchRequest {
-        session: session.clone(),
-        dir: project.clone(),
-        account: AccountId::new("a"),
-        config_dir: accounts[0].dir.clone(),
-        resume: None,
-    };
+    let request = crate::support::new_conversation(&session, &project, "a", &accounts[0]);
     let id = backend.launch(&request).await.unwrap().claude_session;
     let transcript = accounts[0].transcript_path(&project, id.as_str());
     // Observed throughout, as the daemon observes its sessions (what it reports is checked
@@ -292,13 +297,7 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
     idle_showing(&backend, &session, &ack_text(refused)).await;
     // After the replayed prompt, the person's draft is back in the box, unsent.
     box_shows(&backend, &session, draft).await;
-    assert!(
-        api.requests()
-            .iter()
-            .all(|r| !r.last_user_text.as_deref().unwrap_or("").contains(draft)),
-        "the draft was sent: {:#?}",
-        api.requests()
-    );
+    never_sent(&api, draft);
     // Every event from the first screen to an activity report made after the replayed turn
     // was answered (one comes at the latest once the pane has been still for a moment):
     // no pane verdict.
@@ -367,13 +366,7 @@ async fn move_from_a_standby(program: &Path, real: bool, width: u16) {
         "launched from the standby"
     );
     box_shows(&backend, &session, draft).await;
-    assert!(
-        api.requests()
-            .iter()
-            .all(|r| !r.last_user_text.as_deref().unwrap_or("").contains(draft)),
-        "the draft was sent: {:#?}",
-        api.requests()
-    );
+    never_sent(&api, draft);
 
     // The same conversation launched cold on b, for comparison (the person's draft cleared
     // first: it would go with that move too, and block the typing).

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use failover_core::{AccountId, LaunchRequest, SessionId};
 use failover_sim::accounts::{AccountDir, make_account_dir};
 use failover_sim::mock_api::{MockAccount, MockApi, MockApiConfig};
 use failover_tmux::{Socket, TmuxConfig};
@@ -86,4 +87,21 @@ pub(crate) fn tmux_config(
     config.command_timeout = Duration::from_secs(10);
     config.input_timeout = Duration::from_secs(20);
     config
+}
+
+/// A launch of `session` in `project` on account `name` (its dir `account`), starting a
+/// new conversation.
+pub(crate) fn new_conversation(
+    session: &SessionId,
+    project: &Path,
+    name: &str,
+    account: &AccountDir,
+) -> LaunchRequest {
+    LaunchRequest {
+        session: session.clone(),
+        dir: project.to_path_buf(),
+        account: AccountId::new(name),
+        config_dir: account.dir.clone(),
+        resume: None,
+    }
 }
