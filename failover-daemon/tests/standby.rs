@@ -194,19 +194,7 @@ struct World {
 }
 
 fn facts() -> DaemonFacts {
-    DaemonFacts {
-        started_at: T0,
-        config_file: None,
-        config_error: None,
-        state_error: None,
-        notifications_dropped: 0,
-        standby_fallbacks: 0,
-        turns_started: Default::default(),
-        ledger: None,
-        program: None,
-        standbys: Default::default(),
-        launches: Default::default(),
-    }
+    DaemonFacts::started(T0)
 }
 
 impl World {

@@ -512,19 +512,7 @@ async fn adoption_waits_until_every_session_is_known_and_uses_the_state_file() {
     let engine = failover_core::FailoverEngine::new(config.engine.clone()).unwrap();
     let (_status_tx, status_rx) = watch::channel(Arc::new(Published {
         snapshot: engine.snapshot(),
-        facts: failover_daemon::tasks::DaemonFacts {
-            started_at: T0,
-            config_file: None,
-            config_error: None,
-            state_error: None,
-            notifications_dropped: 0,
-            standby_fallbacks: 0,
-            turns_started: Default::default(),
-            ledger: None,
-            program: None,
-            standbys: Default::default(),
-            launches: Default::default(),
-        },
+        facts: failover_daemon::tasks::DaemonFacts::started(T0),
         standbys: Vec::new(),
     }));
     let (_ev_tx, ev_rx) = mpsc::channel(4);
@@ -699,19 +687,7 @@ async fn the_liveness_check_surveys_all_sessions_at_once_and_asks_only_the_other
     );
     let (_status_tx, status_rx) = watch::channel(Arc::new(Published {
         snapshot,
-        facts: failover_daemon::tasks::DaemonFacts {
-            started_at: T0,
-            config_file: None,
-            config_error: None,
-            state_error: None,
-            notifications_dropped: 0,
-            standby_fallbacks: 0,
-            turns_started: Default::default(),
-            ledger: None,
-            program: None,
-            standbys: Default::default(),
-            launches: Default::default(),
-        },
+        facts: failover_daemon::tasks::DaemonFacts::started(T0),
         standbys: Vec::new(),
     }));
     // The survey sees s0 and s2 alive and does not show s1, whose program has exited.

@@ -457,19 +457,7 @@ async fn usage_reset_grants_are_shown_never_spent() {
             report,
         },
     );
-    let facts = failover_daemon::tasks::DaemonFacts {
-        started_at: T0,
-        config_file: None,
-        config_error: None,
-        state_error: None,
-        notifications_dropped: 0,
-        standby_fallbacks: 0,
-        turns_started: Default::default(),
-        ledger: None,
-        program: None,
-        standbys: Default::default(),
-        launches: Default::default(),
-    };
+    let facts = failover_daemon::tasks::DaemonFacts::started(T0);
     let status = failover_daemon::http::convert::status_dto(&engine.snapshot(), &facts, T0);
     let json = serde_json::to_value(&status).unwrap();
     assert_eq!(

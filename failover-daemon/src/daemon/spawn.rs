@@ -184,17 +184,10 @@ fn initial_facts(
     started_at: UnixMillis,
 ) -> DaemonFacts {
     DaemonFacts {
-        started_at,
         config_file: config.file.as_ref().map(|f| f.display().to_string()),
-        config_error: None,
         state_error,
-        notifications_dropped: 0,
-        standby_fallbacks: 0,
-        turns_started: Default::default(),
-        ledger: None,
         program: config.claude.command.first().cloned(),
-        standbys: Default::default(),
-        launches: Default::default(),
+        ..DaemonFacts::started(started_at)
     }
 }
 

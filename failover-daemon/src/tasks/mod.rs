@@ -109,3 +109,23 @@ pub struct DaemonFacts {
     /// by it that a launch took a session's standby over (used it, or ended it).
     pub launches: std::collections::BTreeMap<SessionId, u64>,
 }
+
+impl DaemonFacts {
+    /// The facts of a daemon started at `started_at`: no config file, no error, nothing
+    /// counted, seen or ready yet.
+    pub fn started(started_at: UnixMillis) -> Self {
+        Self {
+            started_at,
+            config_file: None,
+            config_error: None,
+            state_error: None,
+            notifications_dropped: 0,
+            standby_fallbacks: 0,
+            turns_started: Default::default(),
+            ledger: None,
+            program: None,
+            standbys: Default::default(),
+            launches: Default::default(),
+        }
+    }
+}
